@@ -1,0 +1,140 @@
+//! How long tokens live.
+
+use std::fmt;
+use std::str::FromStr;
+
+use time::{Duration, OffsetDateTime};
+
+use crate::record::TokenRecord;
+
+/// The longest lifespan accepted: 100 years keeps every expiry representable.
+const MAX_LIFESPAN: Duration = Duration::days(36_525);
+
+/// How long a token lives after it is created.
+///
+/// Parsed from text such as `30d`, `12h`, `90m`, `3s`, `1d 12h`, or a bare number of
+/// seconds (`3600`). The default is 30 days, as in the original.
+///
+/// ```
+/// use tokenauth_core::Lifespan;
+///
+/// let lifespan: Lifespan = "12h".parse().unwrap();
+/// assert_eq!(lifespan.as_duration(), time::Duration::hours(12));
+/// assert_eq!("3600".parse::<Lifespan>().unwrap().to_string(), "1h");
+/// assert!("0s".parse::<Lifespan>().is_err());
+/// assert_eq!(Lifespan::default().to_string(), "30days");
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Lifespan(Duration);
+
+impl Lifespan {
+    /// The default lifespan: 30 days.
+    pub const DEFAULT: Self = Self(Duration::days(30));
+
+    /// A lifespan of `duration`, which must be positive and at most 100 years.
+    pub fn new(duration: Duration) -> Result<Self, InvalidLifespan> {
+        if duration <= Duration::ZERO {
+            Err(InvalidLifespan::NotPositive)
+        } else if duration > MAX_LIFESPAN {
+            Err(InvalidLifespan::TooLong)
+        } else {
+            Ok(Self(duration))
+        }
+    }
+
+    /// The lifespan as a duration.
+    pub fn as_duration(self) -> Duration {
+        self.0
+    }
+}
+
+impl Default for Lifespan {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+/// Text that is not a lifespan.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum InvalidLifespan {
+    /// Zero or negative.
+    #[error("a lifespan must be longer than zero")]
+    NotPositive,
+    /// Over 100 years.
+    #[error("a lifespan can be at most 100 years")]
+    TooLong,
+    /// Not a duration at all.
+    #[error("invalid duration {input:?}: expected a number with a unit, such as 30d, 12h, 90m or 3s")]
+    Syntax {
+        /// What was given.
+        input: String,
+    },
+}
+
+impl FromStr for Lifespan {
+    type Err = InvalidLifespan;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        let std = match s.parse::<u64>() {
+            Ok(seconds) => std::time::Duration::from_secs(seconds),
+            Err(_) => {
+                humantime::parse_duration(s).map_err(|_| InvalidLifespan::Syntax { input: s.to_owned() })?
+            }
+        };
+        let duration = Duration::try_from(std).map_err(|_| InvalidLifespan::TooLong)?;
+        Self::new(duration)
+    }
+}
+
+impl fmt::Display for Lifespan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let std = std::time::Duration::try_from(self.0).map_err(|_| fmt::Error)?;
+        write!(f, "{}", humantime::format_duration(std))
+    }
+}
+
+impl fmt::Debug for Lifespan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Lifespan({self})")
+    }
+}
+
+/// The expiry rule, written once.
+///
+/// A token expires `lifespan` after it was created, where `lifespan` is the one
+/// configured *now*: as in the original, changing the setting applies to existing tokens
+/// at once (lowering it expires older tokens immediately). A token issued with a
+/// lifespan of its own (its record's `expires`) never outlives it either. A token is
+/// valid while `now <= expiry`: at exactly its lifespan it is still valid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ExpiryPolicy {
+    lifespan: Lifespan,
+}
+
+impl ExpiryPolicy {
+    /// A policy with the given lifespan.
+    pub fn new(lifespan: Lifespan) -> Self {
+        Self { lifespan }
+    }
+
+    /// The configured lifespan.
+    pub fn lifespan(&self) -> Lifespan {
+        self.lifespan
+    }
+
+    /// When `record` expires under this policy.
+    pub fn expires_at(&self, record: &TokenRecord) -> OffsetDateTime {
+        let by_policy = record.created + self.lifespan.as_duration();
+        match record.expires {
+            Some(own) => own.min(by_policy),
+            None => by_policy,
+        }
+    }
+
+    /// Whether `record` has expired at `now`.
+    pub fn is_expired(&self, record: &TokenRecord, now: OffsetDateTime) -> bool {
+        now > self.expires_at(record)
+    }
+}

@@ -1,0 +1,82 @@
+//! The core of [tokenauth](https://docs.rs/tokenauth): expiring API tokens, without HTTP
+//! and without a database driver.
+//!
+//! This crate holds everything that does not depend on how requests arrive or where
+//! tokens are kept, written once:
+//!
+//! - the token format ([`TokenFormat`]): `tka_` + 256 random bits in base62 + a CRC32
+//!   checksum, matched by [`TOKEN_REGEX`]; the plaintext lives only in the
+//!   [`PlainToken`] returned at issue, and stores keep a SHA-256 [`TokenDigest`];
+//! - the expiry rule ([`ExpiryPolicy`], [`Lifespan`]);
+//! - the storage contract ([`TokenStore`]) and where users come from
+//!   ([`UserDirectory`]);
+//! - the authenticate and obtain logic, with DRF's exact error messages ([`TokenAuth`]);
+//! - an injectable [`Clock`], an in-memory store and user directory, and argon2id
+//!   password hashing.
+//!
+//! Applications use it through the `tokenauth` crate (tower layer, axum extractor,
+//! obtain endpoint); store crates implement [`TokenStore`] and run the conformance
+//! suite.
+//!
+//! # Features
+//!
+//! - `argon2` (default): [`PasswordHasher`] and [`MemoryUserDirectory`].
+//! - `testing`: the store conformance suite ([`conformance`],
+//!   [`token_store_conformance!`]).
+//!
+//! # Example
+//!
+//! ```
+//! use tokenauth_core::{AuthError, ManualClock, MemoryStore, MemoryUserDirectory, TokenAuth};
+//! use time::{Duration, macros::datetime};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let clock = ManualClock::new(datetime!(2026-01-01 0:00 UTC));
+//! let users = MemoryUserDirectory::new();
+//! users.add_user("alice", "correct horse", true).await?;
+//! let auth = TokenAuth::new(MemoryStore::new(), users).with_clock(clock.clone());
+//!
+//! let issued = auth.obtain("alice", "correct horse", Some("phone".into())).await?;
+//! let header = format!("Token {}", issued.token.expose_secret());
+//! let verified = auth.authenticate_header(Some(header.as_bytes())).await?.unwrap();
+//! assert_eq!(verified.user.username, "alice");
+//!
+//! clock.advance(Duration::days(30) + Duration::microseconds(1));
+//! let err = auth.authenticate(issued.token.expose_secret()).await.unwrap_err();
+//! assert!(matches!(err, AuthError::Expired));
+//! assert_eq!(err.to_string(), "Token has expired");
+//! # Ok(()) }
+//! ```
+
+mod auth;
+mod clock;
+mod expiry;
+mod memory;
+mod record;
+mod store;
+mod token;
+mod user;
+
+#[cfg(feature = "argon2")]
+mod password;
+
+#[cfg(feature = "testing")]
+pub mod conformance;
+
+pub use auth::{AuthError, BackendError, Issued, ObtainError, TokenAuth, Verified};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use expiry::{ExpiryPolicy, InvalidLifespan, Lifespan};
+#[cfg(feature = "argon2")]
+pub use memory::MemoryUserDirectory;
+pub use memory::{DuplicateToken, MemoryStore};
+#[cfg(feature = "argon2")]
+pub use password::{PasswordError, PasswordHasher};
+pub use record::{TokenInfo, TokenRecord};
+pub use store::TokenStore;
+pub use token::{
+    DEFAULT_PREFIX, InvalidPrefix, InvalidTokenId, PlainToken, TOKEN_REGEX, TokenDigest, TokenFormat, TokenId,
+};
+pub use user::{AuthUser, User, UserDirectory, UserId};
+
+pub use time;

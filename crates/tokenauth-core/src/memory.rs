@@ -1,0 +1,182 @@
+//! In-memory store and user directory: for tests, examples and single-process apps that
+//! can afford to lose their tokens on restart.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use crate::record::TokenRecord;
+use crate::store::TokenStore;
+use crate::token::{TokenDigest, TokenId};
+use crate::user::UserId;
+
+/// A [`TokenStore`] in a `HashMap`, indexed by digest and by id. Clones share the data.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryStore {
+    inner: Arc<RwLock<Tables>>,
+}
+
+#[derive(Debug, Default)]
+struct Tables {
+    by_id: HashMap<TokenId, TokenRecord>,
+    id_by_digest: HashMap<[u8; 32], TokenId>,
+}
+
+/// Inserting a record whose id or digest is already stored.
+#[derive(Debug, thiserror::Error)]
+#[error("a token with this id or digest is already stored")]
+pub struct DuplicateToken;
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    // No lock is held across an `.await`, and no code that can panic runs under one, so
+    // a poisoned lock still guards consistent data.
+    fn read(&self) -> RwLockReadGuard<'_, Tables> {
+        self.inner.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, Tables> {
+        self.inner.write().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl TokenStore for MemoryStore {
+    type Error = DuplicateToken;
+
+    async fn insert(&self, record: &TokenRecord) -> Result<(), Self::Error> {
+        let mut tables = self.write();
+        let digest = *record.digest.as_bytes();
+        if tables.by_id.contains_key(&record.id) || tables.id_by_digest.contains_key(&digest) {
+            return Err(DuplicateToken);
+        }
+        tables.id_by_digest.insert(digest, record.id.clone());
+        tables.by_id.insert(record.id.clone(), record.clone());
+        Ok(())
+    }
+
+    async fn find_by_digest(&self, digest: &TokenDigest) -> Result<Option<TokenRecord>, Self::Error> {
+        let tables = self.read();
+        Ok(tables
+            .id_by_digest
+            .get(digest.as_bytes())
+            .and_then(|id| tables.by_id.get(id))
+            .cloned())
+    }
+
+    async fn find_by_id(&self, id: &TokenId) -> Result<Option<TokenRecord>, Self::Error> {
+        Ok(self.read().by_id.get(id).cloned())
+    }
+
+    async fn list(&self, user: Option<&UserId>) -> Result<Vec<TokenRecord>, Self::Error> {
+        let mut records: Vec<TokenRecord> = self
+            .read()
+            .by_id
+            .values()
+            .filter(|r| user.is_none_or(|u| &r.user_id == u))
+            .cloned()
+            .collect();
+        records.sort_by(|a, b| (a.created, &a.id).cmp(&(b.created, &b.id)));
+        Ok(records)
+    }
+
+    async fn delete(&self, id: &TokenId) -> Result<bool, Self::Error> {
+        let mut tables = self.write();
+        match tables.by_id.remove(id) {
+            Some(record) => {
+                tables.id_by_digest.remove(record.digest.as_bytes());
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+}
+
+#[cfg(feature = "argon2")]
+pub use directory::*;
+
+#[cfg(feature = "argon2")]
+mod directory {
+    use super::*;
+    use crate::password::{PasswordError, PasswordHasher};
+    use crate::user::{User, UserDirectory};
+
+    /// A [`UserDirectory`] in memory, with argon2id password hashes. Clones share the
+    /// data.
+    #[derive(Debug, Clone, Default)]
+    pub struct MemoryUserDirectory {
+        hasher: PasswordHasher,
+        users: Arc<RwLock<HashMap<String, (User, String)>>>,
+    }
+
+    impl MemoryUserDirectory {
+        /// An empty directory hashing with the default (OWASP) argon2id parameters.
+        pub fn new() -> Self {
+            Self::default()
+        }
+
+        /// Adds a user, or replaces the password and active flag of an existing one
+        /// (keeping its id). Returns the id.
+        pub async fn add_user(
+            &self,
+            username: &str,
+            password: &str,
+            is_active: bool,
+        ) -> Result<UserId, PasswordError> {
+            let hash = self.hasher.hash(password).await?;
+            let mut users = self.users.write().unwrap_or_else(|e| e.into_inner());
+            let next_id = i64::try_from(users.len()).unwrap_or(i64::MAX).saturating_add(1);
+            let id = users
+                .get(username)
+                .map(|(user, _)| user.id.clone())
+                .unwrap_or_else(|| UserId::from(next_id));
+            let user = User {
+                id: id.clone(),
+                username: username.to_owned(),
+                is_active,
+            };
+            users.insert(username.to_owned(), (user, hash));
+            Ok(id)
+        }
+
+        /// Sets whether a user may authenticate; `false` if there is no such user.
+        pub fn set_active(&self, username: &str, is_active: bool) -> bool {
+            let mut users = self.users.write().unwrap_or_else(|e| e.into_inner());
+            users
+                .get_mut(username)
+                .map(|(user, _)| user.is_active = is_active)
+                .is_some()
+        }
+
+        fn read(&self) -> RwLockReadGuard<'_, HashMap<String, (User, String)>> {
+            self.users.read().unwrap_or_else(|e| e.into_inner())
+        }
+    }
+
+    impl UserDirectory for MemoryUserDirectory {
+        type User = User;
+        type Error = PasswordError;
+
+        async fn find_user(&self, id: &UserId) -> Result<Option<User>, Self::Error> {
+            Ok(self
+                .read()
+                .values()
+                .map(|(user, _)| user)
+                .find(|u| &u.id == id)
+                .cloned())
+        }
+
+        async fn verify_credentials(
+            &self,
+            username: &str,
+            password: &str,
+        ) -> Result<Option<User>, Self::Error> {
+            let found = self.read().get(username).cloned();
+            let hash = found.as_ref().map(|(_, hash)| hash.as_str());
+            let matches = self.hasher.verify(password, hash).await?;
+            Ok(found.filter(|_| matches).map(|(user, _)| user))
+        }
+    }
+}

@@ -1,0 +1,46 @@
+//! What a store keeps for each token, and the non-secret view of it.
+
+use time::OffsetDateTime;
+
+use crate::token::{TokenDigest, TokenId};
+use crate::user::UserId;
+
+/// A stored token: everything but the token itself, which is kept only as its digest.
+///
+/// `Debug` shows no digest bytes (see [`TokenDigest`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRecord {
+    /// Public id, for listing and revoking.
+    pub id: TokenId,
+    /// SHA-256 digest of the token.
+    pub digest: TokenDigest,
+    /// The user the token authenticates.
+    pub user_id: UserId,
+    /// A label: the client or device it was issued to.
+    pub name: Option<String>,
+    /// When it was issued (UTC, whole microseconds).
+    pub created: OffsetDateTime,
+    /// A cap of its own on its life, set when it was issued with a lifespan shorter than
+    /// the configured one. `None`: it follows the configured lifespan (see
+    /// [`ExpiryPolicy`](crate::ExpiryPolicy)).
+    pub expires: Option<OffsetDateTime>,
+}
+
+/// A token as shown to its owner or an administrator: no secret, no digest, and the
+/// expiry as the current policy computes it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TokenInfo {
+    /// Public id.
+    pub id: TokenId,
+    /// The user it authenticates.
+    #[serde(skip)]
+    pub user_id: UserId,
+    /// Its label, if any.
+    pub name: Option<String>,
+    /// When it was issued.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created: OffsetDateTime,
+    /// When it expires (or expired).
+    #[serde(rename = "expiry", with = "time::serde::rfc3339")]
+    pub expires: OffsetDateTime,
+}

@@ -1,0 +1,353 @@
+//! The token format: generation, the checksum, the digest kept at rest, the public id.
+//!
+//! A token looks like `tka_` + 43 base62 characters of randomness + 6 base62 characters
+//! of CRC32 checksum, for example
+//! `tka_4Xp9bq2LZKq3h0s8TtWm6gD1fYkR7uJcVnE5aPiBoQx1FvK3c`.
+//! The 43 random characters carry 256 bits from the operating system's CSPRNG. The
+//! checksum covers the prefix and the random part, as in GitHub's token format: secret
+//! scanners can recognise a leaked token with the regular expression
+//! [`TOKEN_REGEX`] (for the default prefix) and confirm it offline, and tokenauth
+//! rejects mistyped or made-up strings before any store lookup.
+
+use std::fmt;
+use std::str::FromStr;
+
+use rand::Rng;
+use rand::TryRngCore;
+use rand::distr::Alphanumeric;
+use rand::rngs::OsRng;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+/// The default token prefix.
+pub const DEFAULT_PREFIX: &str = "tka_";
+
+/// The regular expression that matches a token with the default prefix, for secret
+/// scanners: `tka_` then 49 base62 characters (43 random + a 6-character checksum).
+pub const TOKEN_REGEX: &str = r"\btka_[0-9A-Za-z]{49}\b";
+
+/// Length of the random part, in base62 characters: 62^43 > 2^256.
+const BODY_LEN: usize = 43;
+/// Length of the checksum, in base62 characters: 62^6 > 2^32.
+const CHECKSUM_LEN: usize = 6;
+/// Length of a public token id, in base62 characters (128 random bits).
+const ID_LEN: usize = 22;
+
+const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+/// A prefix that is not 1 to 16 ASCII letters, digits or `_`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a token prefix must be 1 to 16 ASCII letters, digits or underscores")]
+pub struct InvalidPrefix;
+
+/// How tokens are spelled: the prefix in front of the random part and checksum.
+///
+/// ```
+/// use tokenauth_core::TokenFormat;
+///
+/// let format = TokenFormat::default();
+/// let token = format.generate();
+/// assert!(token.expose_secret().starts_with("tka_"));
+/// assert!(format.digest_if_well_formed(token.expose_secret()).is_some());
+/// assert!(format.digest_if_well_formed("tka_garbage").is_none());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenFormat {
+    prefix: String,
+}
+
+impl Default for TokenFormat {
+    fn default() -> Self {
+        Self {
+            prefix: DEFAULT_PREFIX.to_owned(),
+        }
+    }
+}
+
+impl TokenFormat {
+    /// A format with another prefix, such as `myapp_`.
+    ///
+    /// Keep it short and distinctive so that secret scanners can tell your tokens apart.
+    pub fn with_prefix(prefix: impl Into<String>) -> Result<Self, InvalidPrefix> {
+        let prefix = prefix.into();
+        let valid = (1..=16).contains(&prefix.len())
+            && prefix.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        if valid {
+            Ok(Self { prefix })
+        } else {
+            Err(InvalidPrefix)
+        }
+    }
+
+    /// The prefix.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// The total length of a token in this format.
+    pub fn token_len(&self) -> usize {
+        self.prefix.len() + BODY_LEN + CHECKSUM_LEN
+    }
+
+    /// A new random token.
+    pub fn generate(&self) -> PlainToken {
+        let mut token = String::with_capacity(self.token_len());
+        token.push_str(&self.prefix);
+        // `Alphanumeric` samples the 62 characters uniformly (by rejection), so each
+        // character carries log2(62) bits.
+        token.extend(
+            OsRng
+                .unwrap_err()
+                .sample_iter(Alphanumeric)
+                .take(BODY_LEN)
+                .map(char::from),
+        );
+        let checksum = crc32fast::hash(token.as_bytes());
+        push_base62(&mut token, u128::from(checksum), CHECKSUM_LEN);
+        PlainToken(token)
+    }
+
+    /// The digest of `candidate` if it is a well-formed token of this format (right
+    /// prefix, length, alphabet and checksum), `None` otherwise.
+    ///
+    /// This is what lets garbage be rejected without a store lookup.
+    pub fn digest_if_well_formed(&self, candidate: &str) -> Option<TokenDigest> {
+        if candidate.len() != self.token_len() || !candidate.starts_with(&self.prefix) {
+            return None;
+        }
+        let (signed, checksum) = candidate.split_at(candidate.len() - CHECKSUM_LEN);
+        let body = &signed[self.prefix.len()..];
+        if !body.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return None;
+        }
+        let mut expected = String::with_capacity(CHECKSUM_LEN);
+        push_base62(
+            &mut expected,
+            u128::from(crc32fast::hash(signed.as_bytes())),
+            CHECKSUM_LEN,
+        );
+        // The checksum is public information (it is derived from the token itself), so
+        // an ordinary comparison leaks nothing.
+        (expected == checksum).then(|| TokenDigest::of(candidate))
+    }
+}
+
+/// Appends `n` as exactly `width` base62 digits (most significant first, zero-padded).
+fn push_base62(out: &mut String, mut n: u128, width: usize) {
+    let mut digits = [b'0'; 32];
+    for slot in digits[..width].iter_mut().rev() {
+        *slot = BASE62[(n % 62) as usize];
+        n /= 62;
+    }
+    debug_assert_eq!(n, 0, "value does not fit in {width} base62 digits");
+    out.extend(digits[..width].iter().map(|&b| char::from(b)));
+}
+
+/// A token in plaintext: the one value that ever holds it.
+///
+/// It is returned once, when the token is issued, and never stored. `Debug` prints
+/// `PlainToken(..)`, and there is no `Display`: reading the secret takes an explicit
+/// [`expose_secret`](Self::expose_secret).
+pub struct PlainToken(String);
+
+impl PlainToken {
+    /// The token, to hand to the client.
+    pub fn expose_secret(&self) -> &str {
+        &self.0
+    }
+
+    /// Consumes the value, giving the token.
+    pub fn into_secret(self) -> String {
+        self.0
+    }
+
+    /// The digest that is stored in its place.
+    pub fn digest(&self) -> TokenDigest {
+        TokenDigest::of(&self.0)
+    }
+}
+
+impl fmt::Debug for PlainToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PlainToken(..)")
+    }
+}
+
+/// The SHA-256 digest of a token: what stores keep and look tokens up by.
+///
+/// The token has 256 bits of entropy, so a fast unsalted hash is enough: nobody can
+/// brute-force it, and the same digest lets the store find the record by index. Equality
+/// is constant-time, and `Debug` does not print the bytes.
+#[derive(Clone, Copy)]
+pub struct TokenDigest([u8; 32]);
+
+impl TokenDigest {
+    /// The digest of a token string.
+    pub fn of(token: &str) -> Self {
+        Self(Sha256::digest(token.as_bytes()).into())
+    }
+
+    /// Rebuilds a digest read back from a store.
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(bytes)
+    }
+
+    /// The raw bytes, to write to a store.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+impl PartialEq for TokenDigest {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.ct_eq(&other.0).into()
+    }
+}
+
+impl Eq for TokenDigest {}
+
+impl fmt::Debug for TokenDigest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("TokenDigest(..)")
+    }
+}
+
+/// The public, non-secret identifier of a token, used to list and revoke it.
+///
+/// 22 base62 characters of randomness: not sequential, so it reveals neither how many
+/// tokens exist nor when one was made.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(transparent)]
+pub struct TokenId(String);
+
+impl TokenId {
+    /// A new random id.
+    pub fn generate() -> Self {
+        let mut bytes = [0u8; 16];
+        OsRng.unwrap_err().fill(&mut bytes);
+        let mut id = String::with_capacity(ID_LEN);
+        push_base62(&mut id, u128::from_le_bytes(bytes), ID_LEN);
+        Self(id)
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for TokenId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TokenId({})", self.0)
+    }
+}
+
+impl fmt::Display for TokenId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A string that is not a token id.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a token id is {ID_LEN} ASCII letters and digits")]
+pub struct InvalidTokenId;
+
+impl FromStr for TokenId {
+    type Err = InvalidTokenId;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.len() == ID_LEN && s.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(InvalidTokenId)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_tokens_have_the_documented_shape() {
+        let format = TokenFormat::default();
+        let token = format.generate();
+        let s = token.expose_secret();
+        assert_eq!(s.len(), 53);
+        assert!(s.starts_with("tka_"));
+        assert!(s[4..].bytes().all(|b| b.is_ascii_alphanumeric()));
+        assert!(format.digest_if_well_formed(s).is_some());
+        assert_ne!(format.generate().expose_secret(), s);
+    }
+
+    #[test]
+    fn a_changed_character_fails_the_checksum() {
+        let format = TokenFormat::default();
+        let token = format.generate().into_secret();
+        let mut bytes = token.into_bytes();
+        bytes[10] = if bytes[10] == b'a' { b'b' } else { b'a' };
+        let tampered = String::from_utf8(bytes).unwrap();
+        assert!(format.digest_if_well_formed(&tampered).is_none());
+    }
+
+    #[test]
+    fn other_prefixes_lengths_and_alphabets_are_rejected() {
+        let format = TokenFormat::default();
+        let token = format.generate().into_secret();
+        let other = TokenFormat::with_prefix("xyz_").unwrap();
+        assert!(other.digest_if_well_formed(&token).is_none());
+        assert!(format.digest_if_well_formed(&token[..52]).is_none());
+        assert!(format.digest_if_well_formed(&format!("{token}0")).is_none());
+        assert!(format.digest_if_well_formed(&"é".repeat(26)).is_none());
+        assert!(format.digest_if_well_formed("").is_none());
+    }
+
+    #[test]
+    fn prefixes_are_validated() {
+        assert_eq!(TokenFormat::with_prefix("").unwrap_err(), InvalidPrefix);
+        assert_eq!(TokenFormat::with_prefix("a-b").unwrap_err(), InvalidPrefix);
+        assert_eq!(
+            TokenFormat::with_prefix("x".repeat(17)).unwrap_err(),
+            InvalidPrefix
+        );
+        assert_eq!(TokenFormat::with_prefix("myapp_").unwrap().prefix(), "myapp_");
+    }
+
+    #[test]
+    fn checksum_is_crc32_in_six_base62_digits() {
+        // Pinned so that the format cannot drift from the published one.
+        let mut s = String::new();
+        push_base62(&mut s, u128::from(u32::MAX), 6);
+        assert_eq!(s, "4gfFC3");
+        s.clear();
+        push_base62(&mut s, 0, 6);
+        assert_eq!(s, "000000");
+        let signed = format!("tka_{}", "a".repeat(43));
+        let mut expected = signed.clone();
+        push_base62(&mut expected, u128::from(crc32fast::hash(signed.as_bytes())), 6);
+        assert!(TokenFormat::default().digest_if_well_formed(&expected).is_some());
+    }
+
+    #[test]
+    fn debug_output_hides_secrets() {
+        let token = TokenFormat::default().generate();
+        assert_eq!(format!("{token:?}"), "PlainToken(..)");
+        assert_eq!(format!("{:?}", token.digest()), "TokenDigest(..)");
+    }
+
+    #[test]
+    fn digests_compare_by_value() {
+        assert_eq!(TokenDigest::of("a"), TokenDigest::of("a"));
+        assert_ne!(TokenDigest::of("a"), TokenDigest::of("b"));
+    }
+
+    #[test]
+    fn ids_are_random_and_parse_back() {
+        let id = TokenId::generate();
+        assert_eq!(id.as_str().len(), 22);
+        assert_ne!(id, TokenId::generate());
+        assert_eq!(id.as_str().parse::<TokenId>().unwrap(), id);
+        assert!("short".parse::<TokenId>().is_err());
+    }
+}
