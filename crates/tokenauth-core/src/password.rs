@@ -1,7 +1,7 @@
 //! Argon2id password hashing, off the async runtime and bounded.
 
 use std::fmt;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
@@ -38,7 +38,8 @@ pub struct PasswordHasher {
 struct Inner {
     params: Params,
     permits: Arc<Semaphore>,
-    dummy: OnceLock<String>,
+    /// A hash of nothing in particular, verified for unknown users.
+    dummy: String,
 }
 
 impl fmt::Debug for PasswordHasher {
@@ -65,13 +66,21 @@ impl PasswordHasher {
 
     /// A hasher with other argon2id parameters for new hashes. Existing hashes verify
     /// with the parameters they were made with.
+    ///
+    /// Makes one hash up front (the dummy for unknown users), so that even the first
+    /// login of an unknown user costs exactly one verification.
     pub fn with_params(params: Params) -> Self {
         let cpus = std::thread::available_parallelism().map_or(2, usize::from);
+        let salt = SaltString::generate(&mut OsRng);
+        let dummy = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
+            .hash_password(b"tokenauth dummy password", &salt)
+            .expect("argon2id hashing with valid parameters and a fresh salt cannot fail")
+            .to_string();
         Self {
             inner: Arc::new(Inner {
                 params,
                 permits: Arc::new(Semaphore::new(cpus)),
-                dummy: OnceLock::new(),
+                dummy,
             }),
         }
     }
@@ -90,7 +99,7 @@ impl PasswordHasher {
         self.run(move |inner| {
             let (stored, real) = match &hash {
                 Some(h) => (h.as_str(), true),
-                None => (inner.dummy()?, false),
+                None => (inner.dummy.as_str(), false),
             };
             let parsed = PasswordHash::new(stored).map_err(PasswordError::Malformed)?;
             let matches = Argon2::default()
@@ -127,13 +136,5 @@ impl Inner {
             .hash_password(password.as_bytes(), &salt)
             .map(|h| h.to_string())
             .map_err(PasswordError::Hash)
-    }
-
-    fn dummy(&self) -> Result<&str, PasswordError> {
-        if let Some(dummy) = self.dummy.get() {
-            return Ok(dummy);
-        }
-        let made = self.hash("tokenauth dummy password")?;
-        Ok(self.dummy.get_or_init(|| made))
     }
 }

@@ -20,9 +20,9 @@ pub struct TokenRecord {
     pub name: Option<String>,
     /// When it was issued (UTC, whole microseconds).
     pub created: OffsetDateTime,
-    /// A cap of its own on its life, set when it was issued with a lifespan shorter than
-    /// the configured one. `None`: it follows the configured lifespan (see
-    /// [`ExpiryPolicy`](crate::ExpiryPolicy)).
+    /// A cap of its own on its life, set when it was issued with a lifespan of its own;
+    /// the configured lifespan still applies, and the earlier of the two wins. `None`:
+    /// it follows the configured lifespan alone (see [`ExpiryPolicy`](crate::ExpiryPolicy)).
     pub expires: Option<OffsetDateTime>,
 }
 

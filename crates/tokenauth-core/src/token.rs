@@ -112,7 +112,11 @@ impl TokenFormat {
     ///
     /// This is what lets garbage be rejected without a store lookup.
     pub fn digest_if_well_formed(&self, candidate: &str) -> Option<TokenDigest> {
-        if candidate.len() != self.token_len() || !candidate.starts_with(&self.prefix) {
+        // ASCII first: byte offsets below are then character boundaries.
+        if !candidate.is_ascii()
+            || candidate.len() != self.token_len()
+            || !candidate.starts_with(&self.prefix)
+        {
             return None;
         }
         let (signed, checksum) = candidate.split_at(candidate.len() - CHECKSUM_LEN);
@@ -300,6 +304,10 @@ mod tests {
         assert!(format.digest_if_well_formed(&token[..52]).is_none());
         assert!(format.digest_if_well_formed(&format!("{token}0")).is_none());
         assert!(format.digest_if_well_formed(&"é".repeat(26)).is_none());
+        // 53 bytes with a two-byte character across the checksum boundary.
+        let straddling = format!("tka_{}é{}", "a".repeat(42), "b".repeat(5));
+        assert_eq!(straddling.len(), 53);
+        assert!(format.digest_if_well_formed(&straddling).is_none());
         assert!(format.digest_if_well_formed("").is_none());
     }
 
