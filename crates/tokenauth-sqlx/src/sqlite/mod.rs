@@ -1,0 +1,128 @@
+//! The SQLite backend.
+
+mod store;
+mod users;
+
+use std::str::FromStr;
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use sqlx::SqlitePool;
+use sqlx::migrate::Migrator;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use time::OffsetDateTime;
+
+pub use store::SqliteStore;
+pub use users::SqliteUserDirectory;
+
+use crate::Error;
+
+/// The migrations that create and update the `tokenauth_users` and `tokenauth_tokens`
+/// tables, embedded from `migrations/sqlite`. [`connect`] and [`migrate`] run them.
+///
+/// They are recorded in sqlx's `_sqlx_migrations` table. This migrator ignores versions
+/// it does not know, so that an application can keep its own sqlx migrations in the
+/// same database; the application's migrator then needs
+/// [`set_ignore_missing(true)`](Migrator::set_ignore_missing) too, and versions must not
+/// collide (tokenauth's start at `20260301000000`).
+pub static MIGRATOR: LazyLock<Migrator> = LazyLock::new(|| {
+    let mut migrator = sqlx::migrate!("./migrations/sqlite");
+    migrator.set_ignore_missing(true);
+    migrator
+});
+
+/// How long a connection waits for another connection's write lock before giving up
+/// with "database is locked".
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Opens a pool on the SQLite database at `url` and runs the migrations ([`MIGRATOR`]).
+///
+/// `url` is a sqlx SQLite URL such as `sqlite://tokenauth.db` or
+/// `sqlite:///var/lib/app/tokenauth.db?mode=rwc`. The file is created if it is missing.
+/// Connections use write-ahead logging (readers do not block the writer),
+/// `synchronous = NORMAL` (safe with WAL), foreign keys, and wait up to five seconds
+/// for a lock held by another writer.
+///
+/// An in-memory database (`sqlite::memory:`, or a URL with `mode=memory`) lives only as
+/// long as a connection to it is open, so for those the pool keeps exactly one
+/// connection open for its whole life, and every query goes through it. Tests that
+/// need several connections should use a file in a temporary directory instead.
+pub async fn connect(url: &str) -> Result<SqlitePool, Error> {
+    let options = SqliteConnectOptions::from_str(url)?
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .busy_timeout(BUSY_TIMEOUT)
+        .synchronous(SqliteSynchronous::Normal)
+        .foreign_keys(true);
+    let pool_options = if is_in_memory(url) {
+        SqlitePoolOptions::new()
+            .min_connections(1)
+            .max_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+    } else {
+        SqlitePoolOptions::new()
+    };
+    let pool = pool_options.connect_with(options).await?;
+    migrate(&pool).await?;
+    Ok(pool)
+}
+
+/// Runs the migrations ([`MIGRATOR`]) on `pool`, for pools not opened with [`connect`].
+/// Already applied migrations are skipped, so running it again is harmless.
+#[tracing::instrument(skip_all)]
+pub async fn migrate(pool: &SqlitePool) -> Result<(), Error> {
+    MIGRATOR.run(pool).await?;
+    Ok(())
+}
+
+/// Whether a SQLite URL names an in-memory database.
+fn is_in_memory(url: &str) -> bool {
+    url.contains(":memory:") || url.contains("mode=memory")
+}
+
+/// A time as whole Unix microseconds, the way it is stored.
+fn to_micros(time: OffsetDateTime) -> Result<i64, Error> {
+    i64::try_from(time.unix_timestamp_nanos().div_euclid(1000)).map_err(|_| Error::TimestampOutOfRange)
+}
+
+/// A time read back from whole Unix microseconds.
+fn from_micros(micros: i64, what: &'static str) -> Result<OffsetDateTime, Error> {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1000).map_err(|_| Error::Corrupt { what })
+}
+
+#[cfg(test)]
+mod tests {
+    use time::macros::datetime;
+
+    use super::*;
+
+    #[test]
+    fn micros_round_trip() {
+        for time in [
+            datetime!(2026-03-01 12:00:00.123456 UTC),
+            datetime!(1969-12-31 23:59:59.999999 UTC),
+            OffsetDateTime::UNIX_EPOCH,
+        ] {
+            let micros = to_micros(time).unwrap();
+            assert_eq!(from_micros(micros, "t").unwrap(), time);
+        }
+        assert_eq!(to_micros(datetime!(1970-01-01 0:00:01 UTC)).unwrap(), 1_000_000);
+        assert_eq!(to_micros(datetime!(1969-12-31 23:59:59.999999 UTC)).unwrap(), -1);
+    }
+
+    #[test]
+    fn out_of_range_micros_are_corrupt() {
+        assert!(matches!(
+            from_micros(i64::MAX, "created"),
+            Err(Error::Corrupt { what: "created" })
+        ));
+    }
+
+    #[test]
+    fn memory_urls_are_recognised() {
+        assert!(is_in_memory("sqlite::memory:"));
+        assert!(is_in_memory("sqlite://db?mode=memory"));
+        assert!(!is_in_memory("sqlite://tokenauth.db"));
+    }
+}
