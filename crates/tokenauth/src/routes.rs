@@ -50,7 +50,21 @@ pub fn obtain<S: TokenStore, D: UserDirectory>(auth: TokenAuth<S, D>) -> MethodR
 /// DRF's 405: `{"detail": "Method \"GET\" not allowed."}`. Axum adds the `Allow`
 /// header naming the methods the route serves.
 ///
-/// Install it on your own routes with `Router::method_not_allowed_fallback`.
+/// Install it on your own routes with `Router::method_not_allowed_fallback`, before
+/// adding [`TokenAuthLayer`](crate::TokenAuthLayer), so that a wrong method with bad
+/// credentials is a 401 as in DRF (which authenticates before looking at the method):
+///
+/// ```no_run
+/// use axum::{Router, routing::get};
+/// use tokenauth::{Authenticated, TokenAuth, TokenAuthLayer, routes::method_not_allowed};
+/// use tokenauth::core::{MemoryStore, MemoryUserDirectory};
+///
+/// let auth = TokenAuth::new(MemoryStore::new(), MemoryUserDirectory::new());
+/// let app: Router = Router::new()
+///     .route("/me", get(|auth: Authenticated| async move { auth.user.username }))
+///     .method_not_allowed_fallback(method_not_allowed)
+///     .layer(TokenAuthLayer::new(auth));
+/// ```
 pub async fn method_not_allowed(method: Method) -> Response {
     detail_response(
         StatusCode::METHOD_NOT_ALLOWED,

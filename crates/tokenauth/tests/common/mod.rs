@@ -1,0 +1,299 @@
+//! The test application, its fixture and HTTP helpers shared by the integration tests.
+//!
+//! Every response goes through [`send`], which checks the invariants that hold for every
+//! row of the spec: a 401 carries `WWW-Authenticate: Token` and nothing else does, and
+//! every error body is JSON.
+
+#![allow(dead_code, reason = "each test binary uses a different part of this module")]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use axum::Router;
+use axum::body::Body;
+use axum::routing::get;
+use http::{HeaderMap, HeaderValue, Method, Request, StatusCode, header};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use time::macros::datetime;
+use time::{Duration, OffsetDateTime};
+use tokenauth::core::{
+    ManualClock, MemoryStore, MemoryUserDirectory, TokenDigest, TokenId, TokenRecord, TokenStore, UserId,
+};
+use tokenauth::{Authenticated, TokenAuth, TokenAuthLayer};
+use tower::ServiceExt;
+
+/// The fixture's users: `alice` and `dave` are active, `bob` is not.
+pub(crate) const ALICE: &str = "alice";
+pub(crate) const BOB_INACTIVE: &str = "bob";
+pub(crate) const DAVE: &str = "dave";
+/// Every fixture user's password.
+pub(crate) const PASSWORD: &str = "correct horse";
+
+/// The time the manual clock starts at (with microseconds, to check they survive).
+pub(crate) const START: OffsetDateTime = datetime!(2026-01-01 12:34:56.123456 UTC);
+/// The default lifespan.
+pub(crate) const LIFESPAN: Duration = Duration::days(30);
+
+pub(crate) const NOT_PROVIDED: &str = r#"{"detail":"Authentication credentials were not provided."}"#;
+pub(crate) const INVALID_TOKEN: &str = r#"{"detail":"Invalid token"}"#;
+pub(crate) const EXPIRED: &str = r#"{"detail":"Token has expired"}"#;
+pub(crate) const INACTIVE: &str = r#"{"detail":"User inactive or deleted"}"#;
+pub(crate) const BAD_CREDENTIALS: &str =
+    r#"{"non_field_errors":["Unable to log in with provided credentials."]}"#;
+
+pub(crate) type Auth<S = CountingStore> = TokenAuth<S, MemoryUserDirectory>;
+
+/// A [`MemoryStore`] that counts lookups, to show that garbage never reaches the store.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct CountingStore {
+    inner: MemoryStore,
+    lookups: Arc<AtomicUsize>,
+}
+
+impl CountingStore {
+    pub(crate) fn lookups(&self) -> usize {
+        self.lookups.load(Ordering::SeqCst)
+    }
+}
+
+impl TokenStore for CountingStore {
+    type Error = <MemoryStore as TokenStore>::Error;
+
+    async fn insert(&self, record: &TokenRecord) -> Result<(), Self::Error> {
+        self.inner.insert(record).await
+    }
+
+    async fn find_by_digest(&self, digest: &TokenDigest) -> Result<Option<TokenRecord>, Self::Error> {
+        self.lookups.fetch_add(1, Ordering::SeqCst);
+        self.inner.find_by_digest(digest).await
+    }
+
+    async fn find_by_id(&self, id: &TokenId) -> Result<Option<TokenRecord>, Self::Error> {
+        self.lookups.fetch_add(1, Ordering::SeqCst);
+        self.inner.find_by_id(id).await
+    }
+
+    async fn list(&self, user: Option<&UserId>) -> Result<Vec<TokenRecord>, Self::Error> {
+        self.inner.list(user).await
+    }
+
+    async fn delete(&self, id: &TokenId) -> Result<bool, Self::Error> {
+        self.inner.delete(id).await
+    }
+}
+
+/// One test's world: the service, its clock, its users and its store.
+pub(crate) struct Fixture {
+    pub(crate) auth: Auth,
+    pub(crate) clock: ManualClock,
+    pub(crate) users: MemoryUserDirectory,
+    pub(crate) store: CountingStore,
+}
+
+impl Fixture {
+    /// A fresh service over a memory store, with `alice`, `bob` (inactive) and `dave`.
+    pub(crate) async fn new() -> Self {
+        let clock = ManualClock::new(START);
+        let users = MemoryUserDirectory::new();
+        let store = CountingStore::default();
+        let (a, b, d) = tokio::join!(
+            users.add_user(ALICE, PASSWORD, true),
+            users.add_user(BOB_INACTIVE, PASSWORD, false),
+            users.add_user(DAVE, PASSWORD, true),
+        );
+        a.expect("add alice");
+        b.expect("add bob");
+        d.expect("add dave");
+        let auth = TokenAuth::new(store.clone(), users.clone()).with_clock(clock.clone());
+        Self {
+            auth,
+            clock,
+            users,
+            store,
+        }
+    }
+
+    /// The test app with the default (strict) layer.
+    pub(crate) fn app(&self) -> Router {
+        app(self.auth.clone(), false)
+    }
+
+    /// The test app in lenient mode.
+    pub(crate) fn lenient_app(&self) -> Router {
+        app(self.auth.clone(), true)
+    }
+
+    /// Logs `username` in through HTTP and returns the token.
+    pub(crate) async fn obtain(&self, username: &str) -> String {
+        let response = send(
+            &self.app(),
+            obtain_json(&json!({"username": username, "password": PASSWORD})),
+        )
+        .await;
+        assert_eq!(
+            response.status,
+            StatusCode::OK,
+            "login of {username}: {}",
+            response.body
+        );
+        response.json()["token"]
+            .as_str()
+            .expect("a token string")
+            .to_owned()
+    }
+
+    /// A token of `alice` that has expired (the clock is moved past its lifespan).
+    pub(crate) async fn expired_token(&self) -> String {
+        let token = self.obtain(ALICE).await;
+        self.clock.advance(LIFESPAN + Duration::microseconds(1));
+        token
+    }
+}
+
+async fn protected(auth: Authenticated) -> axum::Json<Value> {
+    axum::Json(json!({ "username": auth.user.username }))
+}
+
+async fn public(auth: Option<Authenticated>) -> axum::Json<Value> {
+    let username = auth.map_or_else(|| "anonymous".to_owned(), |auth| auth.user.username);
+    axum::Json(json!({ "username": username }))
+}
+
+/// The app of the brief: `GET /protected` and `GET /public` behind the layer, the obtain
+/// endpoint outside it, JSON 405s everywhere (inside the layer, as DRF checks credentials
+/// before the method).
+pub(crate) fn app<S: TokenStore>(auth: Auth<S>, lenient: bool) -> Router {
+    Router::new()
+        .route("/protected", get(protected))
+        .route("/public", get(public))
+        .method_not_allowed_fallback(tokenauth::routes::method_not_allowed)
+        .layer(TokenAuthLayer::new(auth.clone()).with_lenient(lenient))
+        .merge(tokenauth::routes::obtain_router(auth))
+}
+
+/// A response, read to the end.
+#[derive(Debug)]
+pub(crate) struct Response {
+    pub(crate) status: StatusCode,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: String,
+}
+
+impl Response {
+    pub(crate) fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("body is not JSON ({e}): {}", self.body))
+    }
+
+    pub(crate) fn header(&self, name: header::HeaderName) -> Option<&str> {
+        self.headers
+            .get(&name)
+            .map(|v| v.to_str().expect("an ASCII header value"))
+    }
+
+    /// Asserts the status and the exact body.
+    #[track_caller]
+    pub(crate) fn assert(&self, status: u16, body: &str) {
+        assert_eq!(
+            (self.status.as_u16(), self.body.as_str()),
+            (status, body),
+            "headers: {:?}",
+            self.headers
+        );
+    }
+
+    /// Asserts 200 and the user the app saw.
+    #[track_caller]
+    pub(crate) fn assert_user(&self, username: &str) {
+        self.assert(200, &format!(r#"{{"username":"{username}"}}"#));
+    }
+}
+
+/// Sends `request` to `app` and checks the invariants every response must keep.
+pub(crate) async fn send(app: &Router, request: Request<Body>) -> Response {
+    let what = format!("{} {}", request.method(), request.uri());
+    let head = request.method() == Method::HEAD;
+    let response = app
+        .clone()
+        .oneshot(request)
+        .await
+        .expect("the router is infallible");
+    let (parts, body) = response.into_parts();
+    let bytes = body.collect().await.expect("the body can be read").to_bytes();
+    let body = String::from_utf8(bytes.to_vec()).expect("a UTF-8 body");
+    let response = Response {
+        status: parts.status,
+        headers: parts.headers,
+        body,
+    };
+    let challenges: Vec<_> = response
+        .headers
+        .get_all(header::WWW_AUTHENTICATE)
+        .iter()
+        .collect();
+    if response.status == StatusCode::UNAUTHORIZED {
+        assert_eq!(challenges, ["Token"], "{what}: a 401 must challenge with Token");
+    } else {
+        assert!(
+            challenges.is_empty(),
+            "{what}: {} must not carry WWW-Authenticate",
+            response.status
+        );
+    }
+    if response.status.is_client_error() || response.status.is_server_error() {
+        assert_eq!(
+            response.header(header::CONTENT_TYPE),
+            Some("application/json"),
+            "{what}: error bodies are JSON"
+        );
+        if !head {
+            let _: Value = response.json();
+        }
+    }
+    response
+}
+
+/// `GET path` with an optional `Authorization` header given as raw bytes.
+pub(crate) fn get_with(path: &str, authorization: Option<&[u8]>) -> Request<Body> {
+    request(Method::GET, path, authorization)
+}
+
+pub(crate) fn request(method: Method, path: &str, authorization: Option<&[u8]>) -> Request<Body> {
+    let mut builder = Request::builder().method(method).uri(path);
+    if let Some(value) = authorization {
+        builder = builder.header(
+            header::AUTHORIZATION,
+            HeaderValue::from_bytes(value).expect("a valid header value"),
+        );
+    }
+    builder.body(Body::empty()).expect("a valid request")
+}
+
+/// `GET path` with `Authorization: <authorization>`.
+pub(crate) fn get_auth(path: &str, authorization: &str) -> Request<Body> {
+    get_with(path, Some(authorization.as_bytes()))
+}
+
+/// `GET path` with `Authorization: Token <token>`.
+pub(crate) fn get_token(path: &str, token: &str) -> Request<Body> {
+    get_auth(path, &format!("Token {token}"))
+}
+
+/// `POST /api-token-auth/` with a body of the given content type (none if `None`).
+pub(crate) fn obtain_raw(content_type: Option<&str>, body: impl Into<Body>) -> Request<Body> {
+    let mut builder = Request::builder().method(Method::POST).uri("/api-token-auth/");
+    if let Some(content_type) = content_type {
+        builder = builder.header(header::CONTENT_TYPE, content_type);
+    }
+    builder.body(body.into()).expect("a valid request")
+}
+
+/// `POST /api-token-auth/` with a JSON body.
+pub(crate) fn obtain_json(body: &Value) -> Request<Body> {
+    obtain_raw(Some("application/json"), body.to_string())
+}
+
+/// A well-formed token that was never issued.
+pub(crate) fn unknown_token() -> String {
+    tokenauth::core::TokenFormat::default().generate().into_secret()
+}
