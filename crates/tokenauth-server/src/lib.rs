@@ -1,1 +1,98 @@
-//! placeholder
+//! The tokenauth service: the `tokenauth` binary's library.
+//!
+//! It serves expiring API tokens over HTTP ([`app`]), on SQLite by default, and
+//! administers users and tokens from the command line ([`cli`]). The binary only parses
+//! arguments and calls [`cli::run`].
+//!
+//! Tests and embedders start the server on a listener of their own with
+//! [`serve_with_listener`]:
+//!
+//! ```no_run
+//! use tokenauth::TokenAuth;
+//! use tokenauth_sqlx::{SqliteStore, SqliteUserDirectory};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let pool = tokenauth_sqlx::connect("sqlite://tokenauth.db").await?;
+//! let auth = TokenAuth::new(SqliteStore::new(pool.clone()), SqliteUserDirectory::new(pool));
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! println!("listening on http://{}", listener.local_addr()?);
+//! tokenauth_server::serve_with_listener(listener, auth, std::future::pending()).await?;
+//! # Ok(()) }
+//! ```
+
+pub mod app;
+pub mod cli;
+
+use std::future::Future;
+use std::io::Write;
+use std::net::SocketAddr;
+
+use tokenauth::TokenAuth;
+use tokenauth_core::{TokenStore, UserDirectory};
+use tokio::net::TcpListener;
+
+pub use app::app;
+
+/// Serves [`app`] on `listener` until `shutdown` completes, then finishes the requests
+/// in flight.
+pub async fn serve_with_listener<S, D>(
+    listener: TcpListener,
+    auth: TokenAuth<S, D>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()>
+where
+    S: TokenStore,
+    D: UserDirectory,
+{
+    axum::serve(listener, app(auth))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// Binds `addr`, prints `listening on http://IP:PORT` (the real port, so port 0
+/// works) to `out`, and serves until `shutdown`.
+pub async fn serve<S, D>(
+    auth: TokenAuth<S, D>,
+    addr: SocketAddr,
+    out: &mut impl Write,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), cli::CliError>
+where
+    S: TokenStore,
+    D: UserDirectory,
+{
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| cli::CliError::Bind { addr, source })?;
+    let local = listener.local_addr()?;
+    writeln!(out, "listening on http://{local}")?;
+    out.flush()?;
+    tracing::info!(%local, lifespan = %auth.policy().lifespan(), "serving");
+    serve_with_listener(listener, auth, shutdown).await?;
+    tracing::info!("shut down");
+    Ok(())
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    let interrupt = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
+}

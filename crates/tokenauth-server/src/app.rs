@@ -1,0 +1,78 @@
+//! The HTTP application: routes, and the limits a front server would otherwise apply.
+
+use axum::Json;
+use axum::Router;
+use axum::extract::Request;
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use tokenauth::routes::{method_not_allowed, obtain_router};
+use tokenauth::{Authenticated, TokenAuth, TokenAuthLayer, detail_response};
+use tokenauth_core::{AuthUser, TokenInfo, TokenStore, UserDirectory};
+
+/// The longest header line accepted (`Name: value`), as gunicorn, nginx and Apache
+/// accept by default; longer lines get a 431.
+pub const MAX_HEADER_LINE: usize = 8190;
+
+/// The service's routes:
+///
+/// - `POST /api-token-auth/` and `POST /auth/token`: obtain a token;
+/// - `GET /auth/me`: the user and token presented;
+/// - `GET /healthz`: 200 `ok` while the process serves.
+///
+/// Generic over the backend, which is chosen once, at the top.
+pub fn app<S, D>(auth: TokenAuth<S, D>) -> Router
+where
+    S: TokenStore,
+    D: UserDirectory,
+{
+    // The 405 fallback goes inside the layer, so that a wrong method with bad
+    // credentials is a 401, as in DRF (it authenticates before dispatching on the method).
+    let protected = Router::new()
+        .route("/auth/me", get(me::<D::User>))
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(TokenAuthLayer::new(auth.clone()));
+    // Outside the layer: health checks and logins ignore the Authorization header.
+    let public = Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .method_not_allowed_fallback(method_not_allowed);
+    protected
+        .merge(public)
+        .merge(obtain_router(auth))
+        .fallback(not_found)
+        .layer(middleware::from_fn(limit_header_lines))
+}
+
+#[derive(serde::Serialize)]
+struct Me {
+    username: String,
+    token: TokenInfo,
+}
+
+async fn me<U: AuthUser>(auth: Authenticated<U>) -> Json<Me> {
+    Json(Me {
+        username: auth.user.username().to_owned(),
+        token: auth.token,
+    })
+}
+
+async fn not_found() -> Response {
+    detail_response(StatusCode::NOT_FOUND, "Not found.")
+}
+
+/// Answers 431 with a JSON `detail` for any header line over [`MAX_HEADER_LINE`] bytes.
+async fn limit_header_lines(request: Request, next: Next) -> Response {
+    let too_long = request
+        .headers()
+        .iter()
+        .any(|(name, value)| name.as_str().len() + 2 + value.len() > MAX_HEADER_LINE);
+    if too_long {
+        return detail_response(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "Request header field too large.",
+        )
+        .into_response();
+    }
+    next.run(request).await
+}

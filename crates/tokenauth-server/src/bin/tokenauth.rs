@@ -1,0 +1,37 @@
+//! The `tokenauth` binary: parses arguments and runs the command.
+
+use std::io::{self, IsTerminal, Write};
+use std::process::ExitCode;
+
+use clap::Parser;
+use tokenauth_server::cli::{self, Cli, Io};
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_writer(io::stderr)
+        .with_ansi(io::stderr().is_terminal())
+        .init();
+    let mut io = Io {
+        stdin: io::stdin().lock(),
+        stdout: io::stdout(),
+        interactive: io::stdin().is_terminal(),
+    };
+    match cli::run(cli, &mut io).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            let _ = io.stdout.flush();
+            let mut message = format!("error: {error}");
+            let mut source = std::error::Error::source(&error);
+            while let Some(cause) = source {
+                message.push_str(&format!(": {cause}"));
+                source = cause.source();
+            }
+            eprintln!("{message}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,392 @@
+//! The `tokenauth` command line: arguments (clap) and the commands they run.
+//!
+//! Commands write to the `Write` they are given, so tests run them without spawning a
+//! process.
+
+use std::fmt;
+use std::io::{self, BufRead, Write};
+use std::net::SocketAddr;
+use std::str::FromStr;
+
+use clap::{Args, Parser, Subcommand};
+use tokenauth::TokenAuth;
+use tokenauth_core::{BackendError, Lifespan, TokenId};
+use tokenauth_sqlx::{SqliteStore, SqliteUserDirectory};
+
+/// Expiring API tokens over HTTP, wire-compatible with Django REST Framework.
+#[derive(Debug, Parser)]
+#[command(name = "tokenauth", version)]
+pub struct Cli {
+    /// Database URL; a SQLite file is created and migrated if missing.
+    #[arg(
+        long,
+        global = true,
+        env = "TOKENAUTH_DATABASE_URL",
+        default_value = "sqlite://tokenauth.db",
+        hide_env_values = true
+    )]
+    pub database: DatabaseUrl,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create the database if missing and apply pending migrations.
+    Migrate,
+    /// Serve the HTTP API.
+    Serve(ServeArgs),
+    /// Manage users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+/// Arguments of `tokenauth serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on; port 0 picks a free port (printed on start).
+    #[arg(long, env = "TOKENAUTH_BIND", default_value = "127.0.0.1:8000")]
+    pub bind: SocketAddr,
+    /// How long tokens live after they are issued (30d, 12h, 3s...). Applies to
+    /// existing tokens too.
+    #[arg(long, env = "TOKENAUTH_LIFESPAN", default_value = "30d")]
+    pub lifespan: Lifespan,
+}
+
+/// `tokenauth user ...`
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user, or set an existing user's password and active flag (its tokens
+    /// are kept).
+    Add {
+        /// The login name (matched exactly, case-sensitive).
+        username: String,
+        /// Read the password from the first line of standard input instead of
+        /// prompting (the line ending is removed; other spaces are kept).
+        #[arg(long)]
+        password_stdin: bool,
+        /// Create or leave the user inactive: its tokens are refused.
+        #[arg(long)]
+        inactive: bool,
+    },
+    /// List users.
+    List,
+    /// Allow a user to authenticate again.
+    Activate {
+        /// The login name.
+        username: String,
+    },
+    /// Refuse a user's tokens and logins (they are kept, and work again on activate).
+    Deactivate {
+        /// The login name.
+        username: String,
+    },
+}
+
+/// `tokenauth token ...`
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Issue a token to a user and print it (only it) on standard output.
+    Create {
+        /// The user.
+        username: String,
+        /// A label: the client or device it is for.
+        #[arg(long)]
+        name: Option<String>,
+        /// A lifespan of its own (7d, 12h...); the server's lifespan still caps it.
+        #[arg(long)]
+        lifespan: Option<Lifespan>,
+    },
+    /// List tokens (never their secrets).
+    List {
+        /// Only this user's tokens.
+        #[arg(long)]
+        user: Option<String>,
+        /// The server's lifespan, to show when tokens expire.
+        #[arg(long, env = "TOKENAUTH_LIFESPAN", default_value = "30d")]
+        lifespan: Lifespan,
+    },
+    /// Revoke a token by its id: it stops working at once.
+    Revoke {
+        /// The token's id, as `token list` shows it.
+        id: String,
+    },
+}
+
+/// A database URL. `Debug` hides it, since URLs can carry passwords.
+#[derive(Clone)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    /// The URL.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for DatabaseUrl {
+    type Err = std::convert::Infallible;
+
+    // Validated when opened, not here: clap would echo a rejected value, password and
+    // all, in its error message.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Self(s.to_owned()))
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let scheme = self.0.split_once(':').map_or("", |(scheme, _)| scheme);
+        write!(f, "DatabaseUrl({scheme}:..)")
+    }
+}
+
+/// Why a command failed. Printed as `error: ...` with a non-zero exit.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CliError {
+    /// The URL names a database this build does not support.
+    #[error("unsupported database URL scheme {0:?}: this build supports sqlite: URLs")]
+    UnsupportedDatabase(String),
+    /// The database failed.
+    #[error("database error")]
+    Database(#[from] tokenauth_sqlx::Error),
+    /// The token store failed.
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+    /// No such user.
+    #[error("no user named {0:?}")]
+    NoSuchUser(String),
+    /// No such token.
+    #[error("no token with id {0:?}")]
+    NoSuchToken(String),
+    /// A password could not be read, or was refused.
+    #[error("{0}")]
+    Password(&'static str),
+    /// The address could not be bound.
+    #[error("cannot listen on {addr}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
+    /// Reading or writing the terminal or standard streams failed.
+    #[error("input/output error")]
+    Io(#[from] io::Error),
+}
+
+/// The standard streams a command uses.
+#[derive(Debug)]
+pub struct Io<R, W> {
+    /// Standard input.
+    pub stdin: R,
+    /// Standard output.
+    pub stdout: W,
+    /// Whether standard input is a terminal, where a password can be prompted for.
+    pub interactive: bool,
+}
+
+type SqliteAuth = TokenAuth<SqliteStore, SqliteUserDirectory>;
+
+/// Opens (creating and migrating if needed) the SQLite database.
+async fn open(url: &DatabaseUrl) -> Result<(SqliteAuth, SqliteUserDirectory), CliError> {
+    if !url.as_str().starts_with("sqlite:") {
+        let scheme = url
+            .as_str()
+            .split_once(':')
+            .map_or("(none)", |(scheme, _)| scheme);
+        return Err(CliError::UnsupportedDatabase(scheme.to_owned()));
+    }
+    let pool = tokenauth_sqlx::connect(url.as_str()).await?;
+    let users = SqliteUserDirectory::new(pool.clone());
+    Ok((TokenAuth::new(SqliteStore::new(pool), users.clone()), users))
+}
+
+/// Runs a command other than `serve` (see [`serve`](crate::serve)).
+pub async fn run<R: BufRead, W: Write>(cli: Cli, io: &mut Io<R, W>) -> Result<(), CliError> {
+    match cli.command {
+        Command::Migrate => {
+            open(&cli.database).await?;
+            writeln!(io.stdout, "database is up to date")?;
+        }
+        Command::Serve(args) => {
+            let (auth, _) = open(&cli.database).await?;
+            let auth = auth.with_lifespan(args.lifespan);
+            crate::serve(auth, args.bind, &mut io.stdout, crate::shutdown_signal()).await?;
+        }
+        Command::User(command) => {
+            let (auth, users) = open(&cli.database).await?;
+            user_command(command, &auth, &users, io).await?;
+        }
+        Command::Token(command) => {
+            let (auth, users) = open(&cli.database).await?;
+            token_command(command, auth, &users, &mut io.stdout).await?;
+        }
+    }
+    Ok(())
+}
+
+async fn user_command<R: BufRead, W: Write>(
+    command: UserCommand,
+    auth: &SqliteAuth,
+    users: &SqliteUserDirectory,
+    io: &mut Io<R, W>,
+) -> Result<(), CliError> {
+    let out = &mut io.stdout;
+    match command {
+        UserCommand::Add {
+            username,
+            password_stdin,
+            inactive,
+        } => {
+            let password = if password_stdin {
+                password_from(&mut io.stdin)?
+            } else if io.interactive {
+                password_from_terminal()?
+            } else {
+                return Err(CliError::Password(
+                    "standard input is not a terminal: pass the password with --password-stdin",
+                ));
+            };
+            let (user, created) = users
+                .upsert_user(&username, &password, !inactive, auth.now())
+                .await?;
+            let verb = if created { "created" } else { "updated" };
+            let state = if user.is_active { "active" } else { "inactive" };
+            writeln!(out, "{verb} user {:?} (id {}, {state})", user.username, user.id)?;
+        }
+        UserCommand::List => {
+            writeln!(out, "{:<8} {:<7} USERNAME", "ID", "ACTIVE")?;
+            for user in users.list_users().await? {
+                let active = if user.is_active { "yes" } else { "no" };
+                writeln!(out, "{:<8} {active:<7} {}", user.id, user.username)?;
+            }
+        }
+        UserCommand::Activate { username } => set_active(users, &username, true, out).await?,
+        UserCommand::Deactivate { username } => set_active(users, &username, false, out).await?,
+    }
+    Ok(())
+}
+
+async fn set_active(
+    users: &SqliteUserDirectory,
+    username: &str,
+    active: bool,
+    out: &mut impl Write,
+) -> Result<(), CliError> {
+    if !users.set_active(username, active).await? {
+        return Err(CliError::NoSuchUser(username.to_owned()));
+    }
+    let state = if active { "activated" } else { "deactivated" };
+    writeln!(out, "{state} user {username:?}")?;
+    Ok(())
+}
+
+/// The first line of `input`, without its line ending (`\n` or `\r\n`).
+fn password_from(input: &mut impl BufRead) -> Result<String, CliError> {
+    let mut line = String::new();
+    if input.read_line(&mut line)? == 0 {
+        return Err(CliError::Password("no password on standard input"));
+    }
+    if line.ends_with('\n') {
+        line.pop();
+        if line.ends_with('\r') {
+            line.pop();
+        }
+    }
+    non_empty(line)
+}
+
+fn password_from_terminal() -> Result<String, CliError> {
+    let password = rpassword::prompt_password("Password: ")?;
+    if rpassword::prompt_password("Password (again): ")? != password {
+        return Err(CliError::Password("the passwords do not match"));
+    }
+    non_empty(password)
+}
+
+fn non_empty(password: String) -> Result<String, CliError> {
+    if password.is_empty() {
+        Err(CliError::Password("the password must not be empty"))
+    } else {
+        Ok(password)
+    }
+}
+
+async fn token_command(
+    command: TokenCommand,
+    auth: SqliteAuth,
+    users: &SqliteUserDirectory,
+    out: &mut impl Write,
+) -> Result<(), CliError> {
+    let find_user = async |username: &str| {
+        users
+            .find_by_username(username)
+            .await?
+            .ok_or_else(|| CliError::NoSuchUser(username.to_owned()))
+    };
+    match command {
+        TokenCommand::Create {
+            username,
+            name,
+            lifespan,
+        } => {
+            let user = find_user(&username).await?;
+            let issued = auth.issue(&user.id, name, lifespan).await?;
+            writeln!(out, "{}", issued.token.expose_secret())?;
+        }
+        TokenCommand::List { user, lifespan } => {
+            let user = match user {
+                Some(username) => Some(find_user(&username).await?),
+                None => None,
+            };
+            let auth = auth.with_lifespan(lifespan);
+            let tokens = auth.list(user.as_ref().map(|u| &u.id)).await?;
+            let names: std::collections::HashMap<_, _> = users
+                .list_users()
+                .await?
+                .into_iter()
+                .map(|u| (u.id, u.username))
+                .collect();
+            let now = auth.now();
+            writeln!(
+                out,
+                "{:<22}  {:<16}  {:<27}  {:<27}  {:<7}  NAME",
+                "ID", "USER", "CREATED", "EXPIRES", "STATUS"
+            )?;
+            for token in tokens {
+                let username = names.get(&token.user_id).map_or("(deleted)", String::as_str);
+                let status = if now > token.expires { "expired" } else { "valid" };
+                writeln!(
+                    out,
+                    "{:<22}  {username:<16}  {:<27}  {:<27}  {status:<7}  {}",
+                    token.id,
+                    rfc3339(token.created),
+                    rfc3339(token.expires),
+                    token.name.as_deref().unwrap_or("")
+                )?;
+            }
+        }
+        TokenCommand::Revoke { id } => {
+            let token_id: TokenId = id.parse().map_err(|_| CliError::NoSuchToken(id.clone()))?;
+            if !auth.revoke(&token_id).await? {
+                return Err(CliError::NoSuchToken(id));
+            }
+            writeln!(out, "revoked token {id}")?;
+        }
+    }
+    Ok(())
+}
+
+fn rfc3339(t: tokenauth_core::time::OffsetDateTime) -> String {
+    t.format(&tokenauth_core::time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| t.to_string())
+}

@@ -1,0 +1,241 @@
+//! The real `tokenauth` binary: add a user, start the server on port 0, obtain and use a
+//! token over HTTP, shut down on SIGTERM.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Command, Output, Stdio};
+
+use axum::body::Bytes;
+use axum::http::Request;
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_tokenauth");
+
+/// `tokenauth --database URL ARGS`, with no tokenauth settings from the environment.
+fn tokenauth(database: &str, args: &[&str]) -> Command {
+    let mut command = Command::new(BIN);
+    command
+        .arg("--database")
+        .arg(database)
+        .args(args)
+        .env_remove("TOKENAUTH_DATABASE_URL")
+        .env_remove("TOKENAUTH_BIND")
+        .env_remove("TOKENAUTH_LIFESPAN")
+        .env("RUST_LOG", "info");
+    command
+}
+
+fn run(mut command: Command, stdin: &str) -> Output {
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary starts");
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+async fn http(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> (u16, String) {
+    let stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("the server accepts connections");
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let mut request = Request::builder().method(method).uri(path).header("host", addr);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = sender
+        .send_request(request.body(Full::new(Bytes::from(body.to_owned()))).unwrap())
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8(body.to_vec()).unwrap())
+}
+
+/// Kills the server if the test fails before shutting it down.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+async fn serve_obtain_use_and_shut_down() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = format!("sqlite://{}", dir.path().join("e2e.db").display());
+
+    let added = run(
+        tokenauth(&database, &["user", "add", "alice", "--password-stdin"]),
+        "wonderland\n",
+    );
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&added.stdout),
+        "created user \"alice\" (id 1, active)\n"
+    );
+
+    let mut server = Server(
+        tokenauth(
+            &database,
+            &["serve", "--bind", "127.0.0.1:0", "--lifespan", "12h"],
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap(),
+    );
+    let mut line = String::new();
+    BufReader::new(server.0.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim_end()
+        .strip_prefix("listening on http://")
+        .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
+        .to_owned();
+    assert!(!addr.ends_with(":0"), "the real port is printed: {addr}");
+
+    let (status, body) = http(&addr, "GET", "/healthz", &[], "").await;
+    assert_eq!((status, body.as_str()), (200, "ok"));
+
+    let (status, body) = http(
+        &addr,
+        "POST",
+        "/api-token-auth/",
+        &[("content-type", "application/json")],
+        r#"{"username": "alice", "password": "wonderland"}"#,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let obtained: Value = serde_json::from_str(&body).unwrap();
+    let token = obtained["token"].as_str().unwrap().to_owned();
+    assert!(token.starts_with("tka_") && token.len() == 53, "{token}");
+
+    let authorization = format!("Token {token}");
+    let (status, body) = http(&addr, "GET", "/auth/me", &[("authorization", &authorization)], "").await;
+    assert_eq!(status, 200, "{body}");
+    let me: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(me["username"], "alice");
+    assert_eq!(me["token"]["expiry"], obtained["expiry"]);
+    let created = time::OffsetDateTime::parse(
+        me["token"]["created"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    let expiry = time::OffsetDateTime::parse(
+        me["token"]["expiry"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    assert_eq!(
+        expiry - created,
+        time::Duration::hours(12),
+        "--lifespan 12h applies"
+    );
+
+    let (status, body) = http(
+        &addr,
+        "GET",
+        "/auth/me",
+        &[("authorization", "Token tka_nope")],
+        "",
+    )
+    .await;
+    assert_eq!((status, body.as_str()), (401, r#"{"detail":"Invalid token"}"#));
+
+    // SIGTERM: graceful shutdown, exit status 0.
+    let pid = server.0.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = server.0.wait().unwrap();
+    assert!(status.success(), "exit status after SIGTERM: {status}");
+    let mut logs = String::new();
+    std::io::Read::read_to_string(&mut server.0.stderr.take().unwrap(), &mut logs).unwrap();
+    assert!(logs.contains("shut down"), "{logs}");
+    // Nothing secret in the logs.
+    assert!(!logs.contains(&token), "the token was logged: {logs}");
+    assert!(!logs.contains("wonderland"), "the password was logged: {logs}");
+
+    // The token was stored (as a digest) and is listed by the CLI, without its secret.
+    let listed = run(tokenauth(&database, &["token", "list", "--user", "alice"]), "");
+    let listed = String::from_utf8(listed.stdout).unwrap();
+    assert_eq!(listed.lines().count(), 2, "{listed}");
+    assert!(listed.contains(me["token"]["id"].as_str().unwrap()));
+    assert!(!listed.contains(&token));
+    let raw = std::fs::read(dir.path().join("e2e.db")).unwrap();
+    let wal = std::fs::read(dir.path().join("e2e.db-wal")).unwrap_or_default();
+    for bytes in [raw, wal] {
+        assert!(
+            !bytes.windows(token.len()).any(|w| w == token.as_bytes()),
+            "token stored in plaintext"
+        );
+    }
+}
+
+#[test]
+fn bad_input_gets_a_clear_message_and_a_non_zero_exit() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = format!("sqlite://{}", dir.path().join("bad.db").display());
+
+    let output = run(tokenauth(&database, &["token", "create", "nobody"]), "");
+    assert_eq!(output.status.code(), Some(1));
+    assert!(output.stdout.is_empty());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.ends_with("error: no user named \"nobody\"\n"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+
+    let output = run(tokenauth(&database, &["serve", "--lifespan", "forever"]), "");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("invalid value 'forever' for '--lifespan"),
+        "{stderr}"
+    );
+
+    let output = run(tokenauth(&database, &["user", "add", "alice"]), "");
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("pass the password with --password-stdin"),
+        "{stderr}"
+    );
+
+    let output = run(tokenauth("sqlite:///nonexistent-dir/x/y.db", &["migrate"]), "");
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.starts_with("error: database error"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn a_taken_port_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = format!("sqlite://{}", dir.path().join("port.db").display());
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let output = run(tokenauth(&database, &["serve", "--bind", &addr]), "");
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!("error: cannot listen on {addr}")),
+        "{stderr}"
+    );
+}
