@@ -96,3 +96,8 @@ pub async fn shutdown_signal() {
         () = terminate => {},
     }
 }
+
+/// The README's examples, compiled as doc-tests so that they keep working.
+#[doc = include_str!("../../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

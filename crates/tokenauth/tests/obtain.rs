@@ -1,5 +1,5 @@
 //! The obtain endpoint, `POST /api-token-auth/`: rows 1-21 of the wire spec
-//! (`/work/shared/spec/drf-wire.md`), in the "tokenauth" column.
+//! (`docs/drf-wire.md`), in the "tokenauth" column.
 
 mod common;
 

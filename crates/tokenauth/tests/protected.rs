@@ -1,5 +1,5 @@
 //! A protected endpoint (a handler taking `Authenticated`) behind `TokenAuthLayer`: rows
-//! 22-38 of the wire spec (`/work/shared/spec/drf-wire.md`), in the "tokenauth" column.
+//! 22-38 of the wire spec (`docs/drf-wire.md`), in the "tokenauth" column.
 
 mod common;
 

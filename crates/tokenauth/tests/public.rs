@@ -1,5 +1,5 @@
 //! A public endpoint (a handler taking `Option<Authenticated>`) behind `TokenAuthLayer`:
-//! rows 42-47 of the wire spec (`/work/shared/spec/drf-wire.md`), in the "tokenauth"
+//! rows 42-47 of the wire spec (`docs/drf-wire.md`), in the "tokenauth"
 //! column, and the lenient mode.
 
 mod common;
