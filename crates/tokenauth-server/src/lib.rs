@@ -1,6 +1,6 @@
 //! The tokenauth service: the `tokenauth` binary's library.
 //!
-//! It serves expiring API tokens over HTTP ([`app`]), on SQLite by default, and
+//! It serves expiring API tokens over HTTP ([`app()`]), on SQLite by default, and
 //! administers users and tokens from the command line ([`cli`]). The binary only parses
 //! arguments and calls [`cli::run`].
 //!
@@ -33,7 +33,7 @@ use tokio::net::TcpListener;
 
 pub use app::app;
 
-/// Serves [`app`] on `listener` until `shutdown` completes, then finishes the requests
+/// Serves [`app()`] on `listener` until `shutdown` completes, then finishes the requests
 /// in flight.
 pub async fn serve_with_listener<S, D>(
     listener: TcpListener,
