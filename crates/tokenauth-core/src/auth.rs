@@ -280,7 +280,12 @@ impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
 
     /// Authenticates a token. The checks run in the original's order: unknown token,
     /// then inactive or deleted user, then expiry.
-    #[tracing::instrument(name = "tokenauth.authenticate", level = "debug", skip_all, err(level = "debug", Display))]
+    #[tracing::instrument(
+        name = "tokenauth.authenticate",
+        level = "debug",
+        skip_all,
+        err(level = "debug", Display)
+    )]
     pub async fn authenticate(&self, token: &str) -> Result<Verified<D::User>, AuthError> {
         // Garbage never reaches the store.
         let digest = self
