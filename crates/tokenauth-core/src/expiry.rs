@@ -106,17 +106,31 @@ impl fmt::Debug for Lifespan {
 /// A token expires `lifespan` after it was created, where `lifespan` is the one
 /// configured *now*: as in the original, changing the setting applies to existing tokens
 /// at once (lowering it expires older tokens immediately). A token issued with a
-/// lifespan of its own (its record's `expires`) never outlives it either. A token is
-/// valid while `now <= expiry`: at exactly its lifespan it is still valid.
+/// lifespan of its own (its record's `expires`) never outlives it either. With an idle
+/// timeout (sliding expiry), a token also expires when unused for that long, but never
+/// lives past its lifespan. A token is valid while `now <= expiry`: at exactly its
+/// lifespan it is still valid.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct ExpiryPolicy {
     lifespan: Lifespan,
+    idle_timeout: Option<Duration>,
 }
 
 impl ExpiryPolicy {
-    /// A policy with the given lifespan.
+    /// A policy with the given lifespan and no idle timeout.
     pub fn new(lifespan: Lifespan) -> Self {
-        Self { lifespan }
+        Self {
+            lifespan,
+            idle_timeout: None,
+        }
+    }
+
+    /// Adds sliding expiry: tokens unused for `idle_timeout` expire too.
+    pub fn with_idle_timeout(self, idle_timeout: Option<Lifespan>) -> Self {
+        Self {
+            idle_timeout: idle_timeout.map(Lifespan::as_duration),
+            ..self
+        }
     }
 
     /// The configured lifespan.
@@ -124,17 +138,69 @@ impl ExpiryPolicy {
         self.lifespan
     }
 
-    /// When `record` expires under this policy.
-    pub fn expires_at(&self, record: &TokenRecord) -> OffsetDateTime {
-        let by_policy = record.created + self.lifespan.as_duration();
-        match record.expires {
-            Some(own) => own.min(by_policy),
-            None => by_policy,
+    /// The idle timeout, if sliding expiry is on.
+    pub fn idle_timeout(&self) -> Option<Duration> {
+        self.idle_timeout
+    }
+
+    /// When `record` expires under this policy, if it was last used at `last_used`
+    /// (which may be fresher than the record's own `last_used`; `None` uses the
+    /// record's).
+    pub fn expires_at(&self, record: &TokenRecord, last_used: Option<OffsetDateTime>) -> OffsetDateTime {
+        let mut expiry = record.created + self.lifespan.as_duration();
+        if let Some(own) = record.expires {
+            expiry = expiry.min(own);
         }
+        if let Some(idle) = self.idle_timeout {
+            let used = last_used.or(record.last_used).unwrap_or(record.created);
+            expiry = expiry.min(used + idle);
+        }
+        expiry
     }
 
     /// Whether `record` has expired at `now`.
     pub fn is_expired(&self, record: &TokenRecord, now: OffsetDateTime) -> bool {
-        now > self.expires_at(record)
+        now > self.expires_at(record, None)
+    }
+
+    /// The same rule as bounds on a record's columns, for stores to filter by: which
+    /// records are live at `at`.
+    pub fn live_at(&self, at: OffsetDateTime) -> LiveAt {
+        LiveAt {
+            at,
+            created_since: at - self.lifespan.as_duration(),
+            used_since: self.idle_timeout.map(|idle| at - idle),
+        }
+    }
+}
+
+/// Which records are live (not expired) at an instant, as bounds a store can filter on
+/// with an index: a record is live at `at` if and only if
+///
+/// - `created >= created_since`, and
+/// - `expires` is unset or `expires >= at`, and
+/// - `used_since` is unset or `last_used` (or `created` if never used) `>= used_since`.
+///
+/// It agrees with [`ExpiryPolicy::is_expired`] on every record; [`is_live`](Self::is_live)
+/// is the reference implementation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LiveAt {
+    /// The instant.
+    pub at: OffsetDateTime,
+    /// Records created before this are dead (their lifespan has passed).
+    pub created_since: OffsetDateTime,
+    /// With sliding expiry: records last used (or created, if never used) before this
+    /// are dead.
+    pub used_since: Option<OffsetDateTime>,
+}
+
+impl LiveAt {
+    /// Whether `record` is live at [`at`](Self::at).
+    pub fn is_live(&self, record: &TokenRecord) -> bool {
+        record.created >= self.created_since
+            && record.expires.is_none_or(|own| own >= self.at)
+            && self
+                .used_since
+                .is_none_or(|since| record.last_used.unwrap_or(record.created) >= since)
     }
 }

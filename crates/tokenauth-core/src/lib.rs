@@ -27,7 +27,7 @@
 //! # Example
 //!
 //! ```
-//! use tokenauth_core::{AuthError, ManualClock, MemoryStore, MemoryUserDirectory, TokenAuth};
+//! use tokenauth_core::{AuthError, ManualClock, MemoryStore, MemoryUserDirectory, TokenAuth, TokenRequest};
 //! use time::{Duration, macros::datetime};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
@@ -37,13 +37,14 @@
 //! users.add_user("alice", "correct horse", true).await?;
 //! let auth = TokenAuth::new(MemoryStore::new(), users).with_clock(clock.clone());
 //!
-//! let issued = auth.obtain("alice", "correct horse", Some("phone".into())).await?;
+//! let request = TokenRequest { name: Some("phone".into()), ..TokenRequest::default() };
+//! let issued = auth.obtain("alice", "correct horse", request).await?;
 //! let header = format!("Token {}", issued.token.expose_secret());
-//! let verified = auth.authenticate_header(Some(header.as_bytes())).await?.unwrap();
+//! let verified = auth.authenticate_header(Some(header.as_bytes()), None).await?.unwrap();
 //! assert_eq!(verified.user.username, "alice");
 //!
 //! clock.advance(Duration::days(30) + Duration::microseconds(1));
-//! let err = auth.authenticate(issued.token.expose_secret()).await.unwrap_err();
+//! let err = auth.authenticate(issued.token.expose_secret(), None).await.unwrap_err();
 //! assert!(matches!(err, AuthError::Expired));
 //! assert_eq!(err.to_string(), "Token has expired");
 //! # Ok(()) }
@@ -51,11 +52,16 @@
 
 mod auth;
 mod clock;
+mod error;
+mod events;
 mod expiry;
+mod lifecycle;
 mod memory;
 mod record;
+mod scope;
 mod store;
 mod token;
+mod usage;
 mod user;
 
 #[cfg(feature = "argon2")]
@@ -64,19 +70,27 @@ mod password;
 #[cfg(feature = "testing")]
 pub mod conformance;
 
-pub use auth::{AuthError, BackendError, Issued, ObtainError, TokenAuth, Verified};
+pub use auth::{
+    DEFAULT_MAX_TOKENS_PER_USER, DEFAULT_REFRESH_INTERVAL, InvalidObtainPolicy, InvalidOnLimit, Issued,
+    ObtainPolicy, OnLimit, TokenAuth, TokenLimit, Verified,
+};
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use expiry::{ExpiryPolicy, InvalidLifespan, Lifespan};
+pub use error::{AuthError, BackendError, IssueError, ObtainError};
+pub use events::{AuthEvent, EventHook, RevokeReason};
+pub use expiry::{ExpiryPolicy, InvalidLifespan, Lifespan, LiveAt};
+pub use lifecycle::{DEFAULT_PURGE_BATCH, DEFAULT_PURGE_GRACE, Maintenance, TokenRequest};
 #[cfg(feature = "argon2")]
 pub use memory::MemoryUserDirectory;
 pub use memory::{DuplicateToken, MemoryStore};
 #[cfg(feature = "argon2")]
 pub use password::{PasswordError, PasswordHasher};
 pub use record::{TokenInfo, TokenRecord};
-pub use store::TokenStore;
+pub use scope::{InvalidScope, Scopes};
+pub use store::{Admission, Inserted, TokenStore};
 pub use token::{
     DEFAULT_PREFIX, InvalidPrefix, InvalidTokenId, PlainToken, TOKEN_REGEX, TokenDigest, TokenFormat, TokenId,
 };
+pub use usage::Usage;
 pub use user::{AuthUser, User, UserDirectory, UserId};
 
 pub use time;

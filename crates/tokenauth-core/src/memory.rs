@@ -4,9 +4,11 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
+use crate::expiry::LiveAt;
 use crate::record::TokenRecord;
-use crate::store::TokenStore;
+use crate::store::{Admission, Inserted, TokenStore};
 use crate::token::{TokenDigest, TokenId};
+use crate::usage::Usage;
 use crate::user::UserId;
 
 /// A [`TokenStore`] in a `HashMap`, indexed by digest and by id. Clones share the data.
@@ -52,18 +54,63 @@ impl MemoryStore {
     }
 }
 
+impl Tables {
+    fn remove(&mut self, id: &TokenId) -> Option<TokenRecord> {
+        let record = self.by_id.remove(id)?;
+        self.id_by_digest.remove(record.digest.as_bytes());
+        Some(record)
+    }
+
+    /// The user's records live at `live.at`, oldest first.
+    fn live_of(&self, user: &UserId, live: &LiveAt) -> Vec<&TokenRecord> {
+        let mut records: Vec<&TokenRecord> = self
+            .by_id
+            .values()
+            .filter(|r| &r.user_id == user && live.is_live(r))
+            .collect();
+        records.sort_by(|a, b| (a.created, &a.id).cmp(&(b.created, &b.id)));
+        records
+    }
+}
+
 impl TokenStore for MemoryStore {
     type Error = DuplicateToken;
 
-    async fn insert(&self, record: &TokenRecord) -> Result<(), Self::Error> {
+    async fn insert(&self, record: &TokenRecord, admission: Admission) -> Result<Inserted, Self::Error> {
         let mut tables = self.write();
         let digest = *record.digest.as_bytes();
         if tables.by_id.contains_key(&record.id) || tables.id_by_digest.contains_key(&digest) {
             return Err(DuplicateToken);
         }
+        let removed: Vec<TokenId> = match admission {
+            Admission::Add => Vec::new(),
+            Admission::Replace => {
+                let mut others: Vec<&TokenRecord> = tables
+                    .by_id
+                    .values()
+                    .filter(|r| r.user_id == record.user_id)
+                    .collect();
+                others.sort_by(|a, b| (a.created, &a.id).cmp(&(b.created, &b.id)));
+                others.into_iter().map(|r| r.id.clone()).collect()
+            }
+            Admission::EvictOldest { max_live, live } => {
+                let live = tables.live_of(&record.user_id, &live);
+                let excess = (live.len() + 1).saturating_sub(max_live.max(1));
+                live.into_iter().take(excess).map(|r| r.id.clone()).collect()
+            }
+            Admission::Reject { max_live, live } => {
+                if tables.live_of(&record.user_id, &live).len() >= max_live {
+                    return Ok(Inserted::Rejected);
+                }
+                Vec::new()
+            }
+        };
+        for id in &removed {
+            tables.remove(id);
+        }
         tables.id_by_digest.insert(digest, record.id.clone());
         tables.by_id.insert(record.id.clone(), record.clone());
-        Ok(())
+        Ok(Inserted::Stored { removed })
     }
 
     async fn find_by_digest(&self, digest: &TokenDigest) -> Result<Option<TokenRecord>, Self::Error> {
@@ -91,15 +138,55 @@ impl TokenStore for MemoryStore {
         Ok(records)
     }
 
-    async fn delete(&self, id: &TokenId) -> Result<bool, Self::Error> {
+    async fn delete(&self, id: &TokenId) -> Result<Option<UserId>, Self::Error> {
+        Ok(self.write().remove(id).map(|record| record.user_id))
+    }
+
+    async fn delete_for_user(
+        &self,
+        user: &UserId,
+        keep: Option<&TokenId>,
+    ) -> Result<Vec<TokenId>, Self::Error> {
         let mut tables = self.write();
-        match tables.by_id.remove(id) {
-            Some(record) => {
-                tables.id_by_digest.remove(record.digest.as_bytes());
-                Ok(true)
-            }
-            None => Ok(false),
+        let mut doomed: Vec<&TokenRecord> = tables
+            .by_id
+            .values()
+            .filter(|r| &r.user_id == user && Some(&r.id) != keep)
+            .collect();
+        doomed.sort_by(|a, b| (a.created, &a.id).cmp(&(b.created, &b.id)));
+        let ids: Vec<TokenId> = doomed.into_iter().map(|r| r.id.clone()).collect();
+        for id in &ids {
+            tables.remove(id);
         }
+        Ok(ids)
+    }
+
+    async fn record_usage(&self, uses: &[Usage]) -> Result<(), Self::Error> {
+        let mut tables = self.write();
+        for usage in uses {
+            if let Some(record) = tables.by_id.get_mut(&usage.id)
+                && record.last_used.is_none_or(|last| usage.at >= last)
+            {
+                record.last_used = Some(usage.at);
+                record.last_ip = usage.ip.or(record.last_ip);
+            }
+        }
+        Ok(())
+    }
+
+    async fn purge(&self, dead: &LiveAt, limit: usize) -> Result<usize, Self::Error> {
+        let mut tables = self.write();
+        let doomed: Vec<TokenId> = tables
+            .by_id
+            .values()
+            .filter(|r| !dead.is_live(r))
+            .take(limit)
+            .map(|r| r.id.clone())
+            .collect();
+        for id in &doomed {
+            tables.remove(id);
+        }
+        Ok(doomed.len())
     }
 }
 
@@ -127,7 +214,8 @@ mod directory {
         }
 
         /// Adds a user, or replaces the password and active flag of an existing one
-        /// (keeping its id). Returns the id.
+        /// (keeping its id, and without revoking its tokens: this is for setting up
+        /// fixtures; see [`change_password`](Self::change_password)). Returns the id.
         pub async fn add_user(
             &self,
             username: &str,
@@ -141,13 +229,37 @@ mod directory {
                 .get(username)
                 .map(|(user, _)| user.id.clone())
                 .unwrap_or_else(|| UserId::from(next_id));
+            let password_changed = users.get(username).and_then(|(user, _)| user.password_changed);
             let user = User {
                 id: id.clone(),
                 username: username.to_owned(),
                 is_active,
+                password_changed,
             };
             users.insert(username.to_owned(), (user, hash));
             Ok(id)
+        }
+
+        /// Sets a user's password, recording `at` as the time of the change so that
+        /// every token issued before it is refused at once. `false` if there is no such
+        /// user. Follow it with
+        /// [`TokenAuth::revoke_user_tokens`](crate::TokenAuth::revoke_user_tokens) to
+        /// delete those tokens too.
+        pub async fn change_password(
+            &self,
+            username: &str,
+            password: &str,
+            at: time::OffsetDateTime,
+        ) -> Result<bool, PasswordError> {
+            let hash = self.hasher.hash(password).await?;
+            let mut users = self.users.write().unwrap_or_else(|e| e.into_inner());
+            Ok(users
+                .get_mut(username)
+                .map(|(user, stored)| {
+                    user.password_changed = Some(at);
+                    *stored = hash;
+                })
+                .is_some())
         }
 
         /// Sets whether a user may authenticate; `false` if there is no such user.

@@ -1,7 +1,10 @@
 //! What a store keeps for each token, and the non-secret view of it.
 
+use std::net::IpAddr;
+
 use time::OffsetDateTime;
 
+use crate::scope::Scopes;
 use crate::token::{TokenDigest, TokenId};
 use crate::user::UserId;
 
@@ -18,12 +21,21 @@ pub struct TokenRecord {
     pub user_id: UserId,
     /// A label: the client or device it was issued to.
     pub name: Option<String>,
+    /// What the token may be used for.
+    pub scopes: Scopes,
     /// When it was issued (UTC, whole microseconds).
     pub created: OffsetDateTime,
     /// A cap of its own on its life, set when it was issued with a lifespan of its own;
     /// the configured lifespan still applies, and the earlier of the two wins. `None`:
     /// it follows the configured lifespan alone (see [`ExpiryPolicy`](crate::ExpiryPolicy)).
     pub expires: Option<OffsetDateTime>,
+    /// When it was last used, as last written by [`TokenStore::record_usage`]
+    /// (coalesced: it can lag real use by up to the refresh interval).
+    ///
+    /// [`TokenStore::record_usage`]: crate::TokenStore::record_usage
+    pub last_used: Option<OffsetDateTime>,
+    /// The client address it was last used from, when known.
+    pub last_ip: Option<IpAddr>,
 }
 
 /// A token as shown to its owner or an administrator: no secret, no digest, and the
@@ -37,10 +49,20 @@ pub struct TokenInfo {
     pub user_id: UserId,
     /// Its label, if any.
     pub name: Option<String>,
+    /// What it may be used for.
+    pub scopes: Scopes,
     /// When it was issued.
     #[serde(with = "time::serde::rfc3339")]
     pub created: OffsetDateTime,
-    /// When it expires (or expired).
+    /// When it expires (or expired), counting idle expiry if configured.
     #[serde(rename = "expiry", with = "time::serde::rfc3339")]
     pub expires: OffsetDateTime,
+    /// When it was last used, if ever.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_used: Option<OffsetDateTime>,
+    /// The client address it was last used from, when known. Not serialized: an
+    /// address is personal data, shown to administrators (`tokenauth token list`), not
+    /// echoed by the API.
+    #[serde(skip)]
+    pub last_ip: Option<IpAddr>,
 }

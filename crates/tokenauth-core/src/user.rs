@@ -3,6 +3,8 @@
 use std::fmt;
 use std::future::Future;
 
+use time::OffsetDateTime;
+
 /// A user's id, as the [`UserDirectory`] knows it.
 ///
 /// It is text so that any key fits: an integer primary key is stored as its decimal
@@ -51,6 +53,12 @@ pub trait AuthUser: Clone + Send + Sync + 'static {
     /// Whether the user may authenticate. Tokens of inactive users are refused with
     /// `User inactive or deleted`.
     fn is_active(&self) -> bool;
+    /// When the user's password last changed. Tokens issued before it are refused as
+    /// `Invalid token`. Store it in the same write as the new password hash, and no old
+    /// token works from the moment the change commits. Default: never.
+    fn password_changed(&self) -> Option<OffsetDateTime> {
+        None
+    }
 }
 
 /// A plain user record, for directories that have nothing more to offer.
@@ -64,6 +72,9 @@ pub struct User {
     /// Whether the user may authenticate.
     #[serde(skip)]
     pub is_active: bool,
+    /// When the password last changed, if known.
+    #[serde(skip)]
+    pub password_changed: Option<OffsetDateTime>,
 }
 
 impl AuthUser for User {
@@ -77,6 +88,10 @@ impl AuthUser for User {
 
     fn is_active(&self) -> bool {
         self.is_active
+    }
+
+    fn password_changed(&self) -> Option<OffsetDateTime> {
+        self.password_changed
     }
 }
 

@@ -6,14 +6,12 @@
 //! is argon2id with production parameters, so each test creates as few users as it can.
 
 use std::fmt::Debug;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
 use tokenauth_core::{
-    AuthError, Lifespan, ManualClock, MemoryStore, MemoryUserDirectory, ObtainError, TokenAuth, TokenDigest,
-    TokenId, TokenRecord, TokenStore, User, UserId,
+    AuthError, Lifespan, ManualClock, MemoryStore, MemoryUserDirectory, ObtainError, TokenAuth, TokenId,
+    TokenInfo, TokenRequest, TokenStore, User, UserId,
 };
 
 type Auth = TokenAuth<MemoryStore, MemoryUserDirectory>;
@@ -51,6 +49,14 @@ async fn service_with_alice() -> (Auth, ManualClock, UserId) {
     let (auth, clock) = service();
     let alice = auth.users().add_user("alice", PASSWORD, true).await.unwrap();
     (auth, clock, alice)
+}
+
+/// `info` as it reads after a use at the clock's current time.
+fn used_now(auth: &Auth, info: &TokenInfo) -> TokenInfo {
+    TokenInfo {
+        last_used: Some(auth.now()),
+        ..info.clone()
+    }
 }
 
 fn days(n: i64) -> Duration {
@@ -233,12 +239,12 @@ fn a_keyword_with_a_space_is_refused() {
 #[tokio::test]
 async fn authenticate_header_end_to_end() {
     let (auth, _, alice) = service_with_alice().await;
-    let issued = auth.issue(&alice, None, None).await.unwrap();
+    let issued = auth.issue(&alice, TokenRequest::default()).await.unwrap();
     let secret = issued.token.expose_secret();
 
-    assert!(auth.authenticate_header(None).await.unwrap().is_none());
+    assert!(auth.authenticate_header(None, None).await.unwrap().is_none());
     assert!(
-        auth.authenticate_header(Some(b"Basic x"))
+        auth.authenticate_header(Some(b"Basic x"), None)
             .await
             .unwrap()
             .is_none()
@@ -249,30 +255,30 @@ async fn authenticate_header_end_to_end() {
         format!("Bearer {secret}"),
     ] {
         let verified = auth
-            .authenticate_header(Some(header.as_bytes()))
+            .authenticate_header(Some(header.as_bytes()), None)
             .await
             .unwrap()
             .unwrap();
         assert_eq!(verified.user.id, alice);
-        assert_eq!(verified.token, issued.info);
+        assert_eq!(verified.token, used_now(&auth, &issued.info));
     }
 
     // Header errors come first, then the token checks.
     assert_err!(
-        auth.authenticate_header(Some(b"Token")).await,
+        auth.authenticate_header(Some(b"Token"), None).await,
         AuthError::NoCredentials,
         NOT_PROVIDED_HEADER
     );
     let unknown = format!("Token {}", auth.format().generate().expose_secret());
     assert_err!(
-        auth.authenticate_header(Some(unknown.as_bytes())).await,
+        auth.authenticate_header(Some(unknown.as_bytes()), None).await,
         AuthError::InvalidToken,
         INVALID_TOKEN
     );
     let drf = auth.clone().with_keywords(["Token"]);
     let bearer = format!("Bearer {secret}");
     assert!(
-        drf.authenticate_header(Some(bearer.as_bytes()))
+        drf.authenticate_header(Some(bearer.as_bytes()), None)
             .await
             .unwrap()
             .is_none()
@@ -283,45 +289,16 @@ async fn authenticate_header_end_to_end() {
 // Unknown and malformed tokens
 // ---------------------------------------------------------------------------------------
 
-/// A store that counts digest lookups, to show that garbage never reaches it.
-#[derive(Debug, Clone, Default)]
-struct CountingStore {
-    inner: MemoryStore,
-    lookups: Arc<AtomicUsize>,
-}
-
-impl TokenStore for CountingStore {
-    type Error = <MemoryStore as TokenStore>::Error;
-
-    async fn insert(&self, record: &TokenRecord) -> Result<(), Self::Error> {
-        self.inner.insert(record).await
-    }
-
-    async fn find_by_digest(&self, digest: &TokenDigest) -> Result<Option<TokenRecord>, Self::Error> {
-        self.lookups.fetch_add(1, Ordering::SeqCst);
-        self.inner.find_by_digest(digest).await
-    }
-
-    async fn find_by_id(&self, id: &TokenId) -> Result<Option<TokenRecord>, Self::Error> {
-        self.inner.find_by_id(id).await
-    }
-
-    async fn list(&self, user: Option<&UserId>) -> Result<Vec<TokenRecord>, Self::Error> {
-        self.inner.list(user).await
-    }
-
-    async fn delete(&self, id: &TokenId) -> Result<bool, Self::Error> {
-        self.inner.delete(id).await
-    }
-}
+/// A memory store that counts lookups, to show that garbage never reaches it.
+type CountingStore = tokenauth_core::conformance::CountingStore<MemoryStore>;
 
 #[tokio::test]
 async fn a_well_formed_token_not_in_the_store_is_invalid() {
     let (auth, _, alice) = service_with_alice().await;
-    auth.issue(&alice, None, None).await.unwrap();
+    auth.issue(&alice, TokenRequest::default()).await.unwrap();
     let stranger = auth.format().generate();
     assert_err!(
-        auth.authenticate(stranger.expose_secret()).await,
+        auth.authenticate(stranger.expose_secret(), None).await,
         AuthError::InvalidToken,
         INVALID_TOKEN
     );
@@ -330,10 +307,9 @@ async fn a_well_formed_token_not_in_the_store_is_invalid() {
 #[tokio::test]
 async fn garbage_is_invalid_without_touching_the_store() {
     let store = CountingStore::default();
-    let lookups = Arc::clone(&store.lookups);
-    let auth = TokenAuth::new(store, MemoryUserDirectory::new()).with_clock(ManualClock::new(START));
+    let auth = TokenAuth::new(store.clone(), MemoryUserDirectory::new()).with_clock(ManualClock::new(START));
     let alice = UserId::from(1);
-    let issued = auth.issue(&alice, None, None).await.unwrap();
+    let issued = auth.issue(&alice, TokenRequest::default()).await.unwrap();
     let secret = issued.token.expose_secret();
 
     let long = "a".repeat(8000);
@@ -357,29 +333,29 @@ async fn garbage_is_invalid_without_touching_the_store() {
         other_prefix.as_str(),
     ] {
         assert_err!(
-            auth.authenticate(garbage).await,
+            auth.authenticate(garbage, None).await,
             AuthError::InvalidToken,
             INVALID_TOKEN
         );
     }
-    assert_eq!(lookups.load(Ordering::SeqCst), 0, "garbage reached the store");
+    assert_eq!(store.lookups(), 0, "garbage reached the store");
 
     // Row 33 through the header: an 8000-character key is `Invalid token`.
     let header = format!("Token {long}");
     assert_err!(
-        auth.authenticate_header(Some(header.as_bytes())).await,
+        auth.authenticate_header(Some(header.as_bytes()), None).await,
         AuthError::InvalidToken,
         INVALID_TOKEN
     );
-    assert_eq!(lookups.load(Ordering::SeqCst), 0, "garbage reached the store");
+    assert_eq!(store.lookups(), 0, "garbage reached the store");
 
     // A well-formed token is looked up (once). Its user is not in the (empty) directory.
     assert_err!(
-        auth.authenticate(secret).await,
+        auth.authenticate(secret, None).await,
         AuthError::UserInactive,
         USER_INACTIVE
     );
-    assert_eq!(lookups.load(Ordering::SeqCst), 1);
+    assert_eq!(store.lookups(), 1);
 }
 
 /// A 53-byte candidate with the right prefix and a two-byte character straddling the
@@ -390,13 +366,13 @@ async fn multibyte_garbage_of_token_length_is_invalid_not_a_panic() {
     let garbage = format!("tka_{}é{}", "a".repeat(42), "b".repeat(5));
     assert_eq!(garbage.len(), auth.format().token_len());
     assert_err!(
-        auth.authenticate(&garbage).await,
+        auth.authenticate(&garbage, None).await,
         AuthError::InvalidToken,
         INVALID_TOKEN
     );
     let header = format!("Token {garbage}");
     assert_err!(
-        auth.authenticate_header(Some(header.as_bytes())).await,
+        auth.authenticate_header(Some(header.as_bytes()), None).await,
         AuthError::InvalidToken,
         INVALID_TOKEN
     );
@@ -430,19 +406,19 @@ fn swap_case(s: &str) -> String {
 #[tokio::test]
 async fn a_valid_token_in_other_case_is_invalid() {
     let (auth, _, alice) = service_with_alice().await;
-    let issued = auth.issue(&alice, None, None).await.unwrap();
+    let issued = auth.issue(&alice, TokenRequest::default()).await.unwrap();
     let secret = issued.token.expose_secret();
 
     let upper = secret.to_uppercase();
     assert_ne!(upper, secret);
     assert_err!(
-        auth.authenticate(&upper).await,
+        auth.authenticate(&upper, None).await,
         AuthError::InvalidToken,
         INVALID_TOKEN
     );
     let lower = secret.to_lowercase();
     assert_err!(
-        auth.authenticate(&lower).await,
+        auth.authenticate(&lower, None).await,
         AuthError::InvalidToken,
         INVALID_TOKEN
     );
@@ -459,12 +435,12 @@ async fn a_valid_token_in_other_case_is_invalid() {
     let variant = format!("{variant_signed}{}", checksum(&variant_signed));
     assert!(auth.format().digest_if_well_formed(&variant).is_some());
     assert_err!(
-        auth.authenticate(&variant).await,
+        auth.authenticate(&variant, None).await,
         AuthError::InvalidToken,
         INVALID_TOKEN
     );
 
-    auth.authenticate(secret).await.unwrap();
+    auth.authenticate(secret, None).await.unwrap();
 }
 
 // ---------------------------------------------------------------------------------------
@@ -475,7 +451,14 @@ async fn a_valid_token_in_other_case_is_invalid() {
 async fn a_valid_token_gives_its_user_and_token_info() {
     let (auth, clock, alice) = service_with_alice().await;
     let issued = auth
-        .obtain("alice", PASSWORD, Some("phone".to_owned()))
+        .obtain(
+            "alice",
+            PASSWORD,
+            TokenRequest {
+                name: Some("phone".to_owned()),
+                ..TokenRequest::default()
+            },
+        )
         .await
         .unwrap();
 
@@ -486,13 +469,17 @@ async fn a_valid_token_gives_its_user_and_token_info() {
     assert_eq!(issued.info.expires, datetime!(2026-01-31 00:00:00.000001 UTC));
 
     clock.advance(days(10));
-    let verified = auth.authenticate(issued.token.expose_secret()).await.unwrap();
+    let verified = auth
+        .authenticate(issued.token.expose_secret(), None)
+        .await
+        .unwrap();
     assert_eq!(
         verified.user,
         User {
             id: alice.clone(),
             username: "alice".to_owned(),
             is_active: true,
+            password_changed: None,
         }
     );
     assert_eq!(verified.token.id, issued.info.id);
@@ -500,7 +487,8 @@ async fn a_valid_token_gives_its_user_and_token_info() {
     assert_eq!(verified.token.name.as_deref(), Some("phone"));
     assert_eq!(verified.token.created, START);
     assert_eq!(verified.token.expires, START + days(30));
-    assert_eq!(verified.token, issued.info);
+    assert_eq!(verified.token.last_used, Some(START + days(10)));
+    assert_eq!(verified.token, used_now(&auth, &issued.info));
 
     // The store holds the digest, never the token.
     let record = auth.store().find_by_id(&issued.info.id).await.unwrap().unwrap();
@@ -512,53 +500,67 @@ async fn a_valid_token_gives_its_user_and_token_info() {
 #[tokio::test]
 async fn expiry_is_strict_at_exactly_the_lifespan() {
     let (auth, clock, alice) = service_with_alice().await;
-    let issued = auth.issue(&alice, None, None).await.unwrap();
+    let issued = auth.issue(&alice, TokenRequest::default()).await.unwrap();
     let secret = issued.token.expose_secret();
 
     clock.set(START + days(30) - Duration::microseconds(1));
-    auth.authenticate(secret).await.unwrap();
+    auth.authenticate(secret, None).await.unwrap();
     clock.set(START + days(30));
-    auth.authenticate(secret).await.unwrap();
+    auth.authenticate(secret, None).await.unwrap();
     clock.advance(Duration::microseconds(1));
-    assert_err!(auth.authenticate(secret).await, AuthError::Expired, EXPIRED);
+    assert_err!(auth.authenticate(secret, None).await, AuthError::Expired, EXPIRED);
     clock.advance(days(365));
-    assert_err!(auth.authenticate(secret).await, AuthError::Expired, EXPIRED);
+    assert_err!(auth.authenticate(secret, None).await, AuthError::Expired, EXPIRED);
 
     // Expiry is computed at check time: the record is still there, and listed as expired.
     let listed = auth.list(Some(&alice)).await.unwrap();
-    assert_eq!(listed, vec![issued.info.clone()]);
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].id, issued.info.id);
+    assert_eq!(listed[0].expires, issued.info.expires);
     assert!(listed[0].expires < auth.now());
     clock.set(START + days(30));
-    auth.authenticate(secret).await.unwrap();
+    auth.authenticate(secret, None).await.unwrap();
 }
 
 #[tokio::test]
 async fn obtaining_again_does_not_extend_a_token() {
     let (auth, clock, _) = service_with_alice().await;
-    let first = auth.obtain("alice", PASSWORD, None).await.unwrap();
+    let first = auth
+        .obtain("alice", PASSWORD, TokenRequest::default())
+        .await
+        .unwrap();
     clock.advance(days(20));
-    let second = auth.obtain("alice", PASSWORD, None).await.unwrap();
+    let second = auth
+        .obtain("alice", PASSWORD, TokenRequest::default())
+        .await
+        .unwrap();
     assert_eq!(second.info.created, START + days(20));
 
     clock.set(START + days(30) + Duration::microseconds(1));
     assert_err!(
-        auth.authenticate(first.token.expose_secret()).await,
+        auth.authenticate(first.token.expose_secret(), None).await,
         AuthError::Expired,
         EXPIRED
     );
-    let verified = auth.authenticate(second.token.expose_secret()).await.unwrap();
+    let verified = auth
+        .authenticate(second.token.expose_secret(), None)
+        .await
+        .unwrap();
     assert_eq!(verified.token.expires, START + days(50));
 }
 
 #[tokio::test]
 async fn inactive_user_is_refused_before_expiry() {
     let (auth, clock, alice) = service_with_alice().await;
-    let issued = auth.obtain("alice", PASSWORD, None).await.unwrap();
+    let issued = auth
+        .obtain("alice", PASSWORD, TokenRequest::default())
+        .await
+        .unwrap();
     let secret = issued.token.expose_secret();
 
     assert!(auth.users().set_active("alice", false));
     assert_err!(
-        auth.authenticate(secret).await,
+        auth.authenticate(secret, None).await,
         AuthError::UserInactive,
         USER_INACTIVE
     );
@@ -566,22 +568,22 @@ async fn inactive_user_is_refused_before_expiry() {
     // Row 37: an expired token of a deactivated user is `User inactive or deleted`.
     clock.advance(days(31));
     assert_err!(
-        auth.authenticate(secret).await,
+        auth.authenticate(secret, None).await,
         AuthError::UserInactive,
         USER_INACTIVE
     );
 
     // Reactivated: the same token is back, and expired.
     assert!(auth.users().set_active("alice", true));
-    assert_err!(auth.authenticate(secret).await, AuthError::Expired, EXPIRED);
+    assert_err!(auth.authenticate(secret, None).await, AuthError::Expired, EXPIRED);
     clock.set(START);
-    assert_eq!(auth.authenticate(secret).await.unwrap().user.id, alice);
+    assert_eq!(auth.authenticate(secret, None).await.unwrap().user.id, alice);
 
     // An unknown token is `Invalid token` even for an inactive user: it is checked first.
     assert!(auth.users().set_active("alice", false));
     assert!(auth.revoke(&issued.info.id).await.unwrap());
     assert_err!(
-        auth.authenticate(secret).await,
+        auth.authenticate(secret, None).await,
         AuthError::InvalidToken,
         INVALID_TOKEN
     );
@@ -592,15 +594,18 @@ async fn inactive_user_is_refused_before_expiry() {
 #[tokio::test]
 async fn a_token_of_a_deleted_user_is_refused() {
     let (auth, clock) = service();
-    let issued = auth.issue(&UserId::new("42"), None, None).await.unwrap();
+    let issued = auth
+        .issue(&UserId::new("42"), TokenRequest::default())
+        .await
+        .unwrap();
     assert_err!(
-        auth.authenticate(issued.token.expose_secret()).await,
+        auth.authenticate(issued.token.expose_secret(), None).await,
         AuthError::UserInactive,
         USER_INACTIVE
     );
     clock.advance(days(31));
     assert_err!(
-        auth.authenticate(issued.token.expose_secret()).await,
+        auth.authenticate(issued.token.expose_secret(), None).await,
         AuthError::UserInactive,
         USER_INACTIVE
     );
@@ -609,7 +614,7 @@ async fn a_token_of_a_deleted_user_is_refused() {
 #[tokio::test]
 async fn changing_the_lifespan_applies_to_existing_tokens_at_once() {
     let (auth, clock, alice) = service_with_alice().await;
-    let issued = auth.issue(&alice, None, None).await.unwrap();
+    let issued = auth.issue(&alice, TokenRequest::default()).await.unwrap();
     let secret = issued.token.expose_secret();
     assert_eq!(auth.policy().lifespan(), Lifespan::DEFAULT);
 
@@ -617,11 +622,15 @@ async fn changing_the_lifespan_applies_to_existing_tokens_at_once() {
     let short = auth.clone().with_lifespan(lifespan("1h"));
     assert_eq!(short.policy().lifespan().as_duration(), Duration::hours(1));
     clock.set(START + Duration::hours(1));
-    short.authenticate(secret).await.unwrap();
+    short.authenticate(secret, None).await.unwrap();
     clock.advance(Duration::microseconds(1));
-    assert_err!(short.authenticate(secret).await, AuthError::Expired, EXPIRED);
+    assert_err!(
+        short.authenticate(secret, None).await,
+        AuthError::Expired,
+        EXPIRED
+    );
     // The original service, sharing the store and the clock, keeps its own 30 days.
-    auth.authenticate(secret).await.unwrap();
+    auth.authenticate(secret, None).await.unwrap();
     assert_eq!(
         short.list(Some(&alice)).await.unwrap()[0].expires,
         START + Duration::hours(1)
@@ -630,22 +639,29 @@ async fn changing_the_lifespan_applies_to_existing_tokens_at_once() {
     // Raised: a token without a cap of its own lives longer (as in the original).
     let long = auth.clone().with_lifespan(lifespan("60d"));
     clock.set(START + days(45));
-    assert_err!(auth.authenticate(secret).await, AuthError::Expired, EXPIRED);
-    let verified = long.authenticate(secret).await.unwrap();
+    assert_err!(auth.authenticate(secret, None).await, AuthError::Expired, EXPIRED);
+    let verified = long.authenticate(secret, None).await.unwrap();
     assert_eq!(verified.token.expires, START + days(60));
     assert_eq!(auth.list(None).await.unwrap()[0].expires, START + days(30));
     assert_eq!(long.list(None).await.unwrap()[0].expires, START + days(60));
     clock.set(START + days(60));
-    long.authenticate(secret).await.unwrap();
+    long.authenticate(secret, None).await.unwrap();
     clock.advance(Duration::microseconds(1));
-    assert_err!(long.authenticate(secret).await, AuthError::Expired, EXPIRED);
+    assert_err!(long.authenticate(secret, None).await, AuthError::Expired, EXPIRED);
 }
 
 #[tokio::test]
 async fn a_token_issued_with_its_own_lifespan_never_outlives_it() {
     let (auth, clock, alice) = service_with_alice().await;
     let issued = auth
-        .issue(&alice, Some("ci".to_owned()), Some(lifespan("1h")))
+        .issue(
+            &alice,
+            TokenRequest {
+                name: Some("ci".to_owned()),
+                lifespan: Some(lifespan("1h")),
+                ..TokenRequest::default()
+            },
+        )
         .await
         .unwrap();
     let secret = issued.token.expose_secret();
@@ -654,18 +670,22 @@ async fn a_token_issued_with_its_own_lifespan_never_outlives_it() {
     assert_eq!(record.expires, Some(START + Duration::hours(1)));
 
     clock.set(START + Duration::hours(1));
-    auth.authenticate(secret).await.unwrap();
+    auth.authenticate(secret, None).await.unwrap();
     clock.advance(Duration::microseconds(1));
-    assert_err!(auth.authenticate(secret).await, AuthError::Expired, EXPIRED);
+    assert_err!(auth.authenticate(secret, None).await, AuthError::Expired, EXPIRED);
 
     // Raising the configured lifespan does not lift the token's own cap...
     let long = auth.clone().with_lifespan(lifespan("60d"));
-    assert_err!(long.authenticate(secret).await, AuthError::Expired, EXPIRED);
+    assert_err!(long.authenticate(secret, None).await, AuthError::Expired, EXPIRED);
     // ...and lowering it below the cap still applies.
     let shorter = auth.clone().with_lifespan(lifespan("30m"));
     clock.set(START + Duration::minutes(30) + Duration::microseconds(1));
-    assert_err!(shorter.authenticate(secret).await, AuthError::Expired, EXPIRED);
-    auth.authenticate(secret).await.unwrap();
+    assert_err!(
+        shorter.authenticate(secret, None).await,
+        AuthError::Expired,
+        EXPIRED
+    );
+    auth.authenticate(secret, None).await.unwrap();
     assert_eq!(
         shorter.list(None).await.unwrap()[0].expires,
         START + Duration::minutes(30)
@@ -679,46 +699,68 @@ async fn a_token_issued_with_its_own_lifespan_never_outlives_it() {
 #[tokio::test]
 async fn a_revoked_token_is_invalid_at_once() {
     let (auth, _, alice) = service_with_alice().await;
-    let revoked = auth.issue(&alice, None, None).await.unwrap();
-    let kept = auth.issue(&alice, None, None).await.unwrap();
-    auth.authenticate(revoked.token.expose_secret()).await.unwrap();
+    let revoked = auth.issue(&alice, TokenRequest::default()).await.unwrap();
+    let kept = auth.issue(&alice, TokenRequest::default()).await.unwrap();
+    auth.authenticate(revoked.token.expose_secret(), None)
+        .await
+        .unwrap();
 
     assert!(auth.revoke(&revoked.info.id).await.unwrap());
     assert_err!(
-        auth.authenticate(revoked.token.expose_secret()).await,
+        auth.authenticate(revoked.token.expose_secret(), None).await,
         AuthError::InvalidToken,
         INVALID_TOKEN
     );
     assert!(!auth.revoke(&revoked.info.id).await.unwrap());
     assert!(!auth.revoke(&TokenId::generate()).await.unwrap());
 
-    auth.authenticate(kept.token.expose_secret()).await.unwrap();
-    assert_eq!(auth.list(Some(&alice)).await.unwrap(), vec![kept.info]);
+    auth.authenticate(kept.token.expose_secret(), None).await.unwrap();
+    assert_eq!(
+        auth.list(Some(&alice)).await.unwrap(),
+        vec![used_now(&auth, &kept.info)]
+    );
 }
 
 #[tokio::test]
 async fn each_obtain_gives_a_new_token_and_all_stay_valid() {
     let (auth, clock, alice) = service_with_alice().await;
     let laptop = auth
-        .obtain("alice", PASSWORD, Some("laptop".to_owned()))
+        .obtain(
+            "alice",
+            PASSWORD,
+            TokenRequest {
+                name: Some("laptop".to_owned()),
+                ..TokenRequest::default()
+            },
+        )
         .await
         .unwrap();
     clock.advance(Duration::minutes(1));
     let phone = auth
-        .obtain("alice", PASSWORD, Some("phone".to_owned()))
+        .obtain(
+            "alice",
+            PASSWORD,
+            TokenRequest {
+                name: Some("phone".to_owned()),
+                ..TokenRequest::default()
+            },
+        )
         .await
         .unwrap();
 
     assert_ne!(laptop.token.expose_secret(), phone.token.expose_secret());
     assert_ne!(laptop.info.id, phone.info.id);
     for issued in [&laptop, &phone] {
-        let verified = auth.authenticate(issued.token.expose_secret()).await.unwrap();
+        let verified = auth
+            .authenticate(issued.token.expose_secret(), None)
+            .await
+            .unwrap();
         assert_eq!(verified.user.id, alice);
-        assert_eq!(verified.token, issued.info);
+        assert_eq!(verified.token, used_now(&auth, &issued.info));
     }
     assert_eq!(
         auth.list(Some(&alice)).await.unwrap(),
-        vec![laptop.info.clone(), phone.info.clone()]
+        vec![used_now(&auth, &laptop.info), used_now(&auth, &phone.info)]
     );
 }
 
@@ -741,7 +783,7 @@ async fn obtain_refuses_bad_credentials_alike() {
         ("ALICE", PASSWORD),
         (" alice", PASSWORD),
     ] {
-        match auth.obtain(username, password, None).await {
+        match auth.obtain(username, password, TokenRequest::default()).await {
             Err(err @ ObtainError::InvalidCredentials) => assert_eq!(err.to_string(), BAD_CREDENTIALS),
             other => panic!("{username:?}/{password:?}: expected InvalidCredentials, got {other:?}"),
         }
@@ -749,7 +791,9 @@ async fn obtain_refuses_bad_credentials_alike() {
     assert_eq!(auth.list(None).await.unwrap(), vec![]);
 
     // The right credentials still work afterwards.
-    auth.obtain("alice", PASSWORD, None).await.unwrap();
+    auth.obtain("alice", PASSWORD, TokenRequest::default())
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -760,13 +804,19 @@ async fn list_is_per_user_oldest_first() {
     let mut all = Vec::new();
     for minute in 0..5 {
         let issued = auth
-            .issue(&alice, Some(format!("a{minute}")), None)
+            .issue(
+                &alice,
+                TokenRequest {
+                    name: Some(format!("a{minute}")),
+                    ..TokenRequest::default()
+                },
+            )
             .await
             .unwrap();
         alices.push(issued.info.clone());
         all.push(issued.info);
         clock.advance(Duration::minutes(1));
-        let issued = auth.issue(&bob, None, None).await.unwrap();
+        let issued = auth.issue(&bob, TokenRequest::default()).await.unwrap();
         all.push(issued.info);
         clock.advance(Duration::seconds(1));
     }
@@ -781,7 +831,7 @@ async fn list_is_per_user_oldest_first() {
 // Secrets stay out of Debug output
 // ---------------------------------------------------------------------------------------
 
-fn assert_no_secret(value: &impl Debug, secret: &str, digest: &TokenDigest) {
+fn assert_no_secret(value: &impl Debug, secret: &str, digest: &tokenauth_core::TokenDigest) {
     let text = format!("{value:?}");
     let alternate = format!("{value:#?}");
     let body = &secret[4..];
@@ -797,14 +847,21 @@ fn assert_no_secret(value: &impl Debug, secret: &str, digest: &TokenDigest) {
 async fn debug_output_never_contains_the_token() {
     let (auth, _, alice) = service_with_alice().await;
     let issued = auth
-        .obtain("alice", PASSWORD, Some("phone".to_owned()))
+        .obtain(
+            "alice",
+            PASSWORD,
+            TokenRequest {
+                name: Some("phone".to_owned()),
+                ..TokenRequest::default()
+            },
+        )
         .await
         .unwrap();
     let secret = issued.token.expose_secret();
     let digest = issued.token.digest();
 
     let record = auth.store().find_by_id(&issued.info.id).await.unwrap().unwrap();
-    let verified = auth.authenticate(secret).await.unwrap();
+    let verified = auth.authenticate(secret, None).await.unwrap();
     assert_no_secret(&issued, secret, &digest);
     assert_no_secret(&issued.token, secret, &digest);
     assert_no_secret(&record, secret, &digest);

@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use tokenauth::routes::{method_not_allowed, obtain_router};
+use tokenauth::routes::{method_not_allowed, obtain_router, session_router};
 use tokenauth::{Authenticated, TokenAuth, TokenAuthLayer, detail_response};
 use tokenauth_core::{AuthUser, TokenInfo, TokenStore, UserDirectory};
 
@@ -19,6 +19,8 @@ pub const MAX_HEADER_LINE: usize = 8190;
 ///
 /// - `POST /api-token-auth/` and `POST /auth/token`: obtain a token;
 /// - `GET /auth/me`: the user and token presented;
+/// - `POST /auth/logout`, `POST /auth/logoutall`, `GET /auth/tokens`,
+///   `DELETE /auth/tokens/{id}`: session management ([`session_router`]);
 /// - `GET /healthz`: 200 `ok` while the process serves.
 ///
 /// Generic over the backend, which is chosen once, at the top.
@@ -31,6 +33,7 @@ where
     // credentials is a 401, as in DRF (it authenticates before dispatching on the method).
     let protected = Router::new()
         .route("/auth/me", get(me::<D::User>))
+        .merge(session_router(auth.clone()))
         .method_not_allowed_fallback(method_not_allowed)
         .layer(TokenAuthLayer::new(auth.clone()));
     // Outside the layer: health checks and logins ignore the Authorization header.

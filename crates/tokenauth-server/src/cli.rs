@@ -8,9 +8,18 @@ use std::io::{self, BufRead, Write};
 use std::net::SocketAddr;
 use std::str::FromStr;
 
+use std::collections::HashMap;
+
 use clap::{Args, Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
 use tokenauth::TokenAuth;
-use tokenauth_core::{BackendError, Lifespan, TokenId};
+use tokenauth_core::time::OffsetDateTime;
+use tokenauth_core::time::format_description::well_known::Rfc3339;
+use tokenauth_core::{
+    BackendError, DEFAULT_MAX_TOKENS_PER_USER, DEFAULT_PURGE_BATCH, InvalidScope, IssueError, Lifespan,
+    Maintenance, ObtainPolicy, OnLimit, RevokeReason, Scopes, TokenId, TokenLimit, TokenRequest, TokenStore,
+    UserDirectory,
+};
 use tokenauth_sqlx::{SqliteStore, SqliteUserDirectory};
 
 /// Expiring API tokens over HTTP, wire-compatible with Django REST Framework.
@@ -53,10 +62,77 @@ pub struct ServeArgs {
     /// Address to listen on; port 0 picks a free port (printed on start).
     #[arg(long, env = "TOKENAUTH_BIND", default_value = "127.0.0.1:8000")]
     pub bind: SocketAddr,
-    /// How long tokens live after they are issued (30d, 12h, 3s...). Applies to
-    /// existing tokens too.
+    /// Token policy.
+    #[command(flatten)]
+    pub policy: Policy,
+    /// How often to delete long-expired tokens in the background.
+    #[arg(long, env = "TOKENAUTH_PURGE_INTERVAL", default_value = "1h")]
+    pub purge_interval: Lifespan,
+    /// How long after expiry a token is deleted (until then it answers "Token has expired").
+    #[arg(long, env = "TOKENAUTH_PURGE_GRACE", default_value = "7d")]
+    pub purge_grace: Lifespan,
+}
+
+/// The token policy: how long tokens live, how many a user may hold, what they may do.
+/// `serve` takes these as options; the `token` commands read the same `TOKENAUTH_*`
+/// environment variables, so that they apply the server's policy.
+#[derive(Debug, Clone, Args)]
+pub struct Policy {
+    /// How long tokens live after they are issued (30d, 12h, 3s...). Applies to existing
+    /// tokens too, and is the longest lifespan a client may ask for.
     #[arg(long, env = "TOKENAUTH_LIFESPAN", default_value = "30d")]
     pub lifespan: Lifespan,
+    /// Sliding expiry: tokens unused for this long expire (never past their lifespan).
+    #[arg(long, env = "TOKENAUTH_IDLE_TIMEOUT")]
+    pub idle_timeout: Option<Lifespan>,
+    /// How often last-used times are written to the database.
+    #[arg(long, env = "TOKENAUTH_REFRESH_INTERVAL", default_value = "60s")]
+    pub refresh_interval: Lifespan,
+    /// What a login does to the user's other tokens: `new` keeps them (a token per
+    /// device), `replace` revokes them.
+    #[arg(long, env = "TOKENAUTH_OBTAIN_POLICY", default_value = "new")]
+    pub obtain_policy: ObtainPolicy,
+    /// The most live tokens one user may hold; 0 for no limit.
+    #[arg(long, env = "TOKENAUTH_MAX_TOKENS_PER_USER", default_value_t = DEFAULT_MAX_TOKENS_PER_USER)]
+    pub max_tokens_per_user: usize,
+    /// At the limit: `evict_oldest` revokes the oldest tokens, `reject` refuses the login (403).
+    #[arg(long, env = "TOKENAUTH_ON_LIMIT", default_value = "evict_oldest")]
+    pub on_limit: OnLimit,
+    /// The scopes tokens may carry, space-separated ("read write"); tokens issued
+    /// without a scope request get them all.
+    #[arg(long, env = "TOKENAUTH_SCOPES", default_value = "", value_parser = Scopes::parse)]
+    pub scopes: Scopes,
+}
+
+impl Policy {
+    /// The policy from the `TOKENAUTH_*` environment variables (or the defaults).
+    pub fn from_env() -> Result<Self, CliError> {
+        #[derive(Parser)]
+        struct FromEnv {
+            #[command(flatten)]
+            policy: Policy,
+        }
+        FromEnv::try_parse_from(["tokenauth"])
+            .map(|parsed| parsed.policy)
+            .map_err(|error| {
+                let message = error.to_string();
+                let first = message.lines().next().unwrap_or_default();
+                let first = first.strip_prefix("error: ").unwrap_or(first);
+                CliError::Environment(format!("in the TOKENAUTH_* environment: {first}"))
+            })
+    }
+
+    /// `auth` configured with this policy.
+    pub fn apply<S: TokenStore, D: UserDirectory>(&self, auth: TokenAuth<S, D>) -> TokenAuth<S, D> {
+        let limit =
+            (self.max_tokens_per_user > 0).then(|| TokenLimit::new(self.max_tokens_per_user, self.on_limit));
+        auth.with_lifespan(self.lifespan)
+            .with_idle_timeout(self.idle_timeout)
+            .with_refresh_interval(self.refresh_interval)
+            .with_obtain_policy(self.obtain_policy)
+            .with_token_limit(limit)
+            .with_scopes(self.scopes.clone())
+    }
 }
 
 /// `tokenauth user ...`
@@ -90,6 +166,9 @@ pub enum UserCommand {
 }
 
 /// `tokenauth token ...`
+///
+/// These apply the server's policy (lifespan, limit, scopes) from the same `TOKENAUTH_*`
+/// environment variables as `serve`.
 #[derive(Debug, Subcommand)]
 pub enum TokenCommand {
     /// Issue a token to a user and print it (only it) on standard output.
@@ -99,23 +178,29 @@ pub enum TokenCommand {
         /// A label: the client or device it is for.
         #[arg(long)]
         name: Option<String>,
-        /// A lifespan of its own (7d, 12h...); the server's lifespan still caps it.
+        /// A lifespan of its own (7d, 12h...), at most the server's.
         #[arg(long)]
         lifespan: Option<Lifespan>,
+        /// A scope it carries (repeat for several); default: every grantable scope.
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
     },
     /// List tokens (never their secrets).
     List {
         /// Only this user's tokens.
         #[arg(long)]
         user: Option<String>,
-        /// The server's lifespan, to show when tokens expire.
-        #[arg(long, env = "TOKENAUTH_LIFESPAN", default_value = "30d")]
-        lifespan: Lifespan,
     },
     /// Revoke a token by its id: it stops working at once.
     Revoke {
         /// The token's id, as `token list` shows it.
         id: String,
+    },
+    /// Delete tokens that expired long ago, in small batches.
+    Purge {
+        /// How long after expiry a token is deleted.
+        #[arg(long, default_value = "7d")]
+        older_than: Lifespan,
     },
 }
 
@@ -154,12 +239,21 @@ pub enum CliError {
     /// The URL names a database this build does not support.
     #[error("unsupported database URL scheme {0:?}: this build supports sqlite: URLs")]
     UnsupportedDatabase(String),
+    /// A `TOKENAUTH_*` environment variable has a bad value.
+    #[error("{0}")]
+    Environment(String),
     /// The database failed.
     #[error("database error")]
     Database(#[from] tokenauth_sqlx::Error),
     /// The token store failed.
     #[error(transparent)]
     Backend(#[from] BackendError),
+    /// The token cannot be issued (lifespan, scope or limit).
+    #[error(transparent)]
+    Issue(#[from] IssueError),
+    /// A scope name is malformed.
+    #[error(transparent)]
+    Scope(#[from] InvalidScope),
     /// No such user.
     #[error("no user named {0:?}")]
     NoSuchUser(String),
@@ -192,6 +286,8 @@ pub struct Io<R, W> {
     pub stdout: W,
     /// Whether standard input is a terminal, where a password can be prompted for.
     pub interactive: bool,
+    /// Whether to draw progress on standard error (it is a terminal).
+    pub show_progress: bool,
 }
 
 type SqliteAuth = TokenAuth<SqliteStore, SqliteUserDirectory>;
@@ -210,7 +306,7 @@ async fn open(url: &DatabaseUrl) -> Result<(SqliteAuth, SqliteUserDirectory), Cl
     Ok((TokenAuth::new(SqliteStore::new(pool), users.clone()), users))
 }
 
-/// Runs a command other than `serve` (see [`serve`](crate::serve)).
+/// Runs a command.
 pub async fn run<R: BufRead, W: Write>(cli: Cli, io: &mut Io<R, W>) -> Result<(), CliError> {
     match cli.command {
         Command::Migrate => {
@@ -219,16 +315,28 @@ pub async fn run<R: BufRead, W: Write>(cli: Cli, io: &mut Io<R, W>) -> Result<()
         }
         Command::Serve(args) => {
             let (auth, _) = open(&cli.database).await?;
-            let auth = auth.with_lifespan(args.lifespan);
-            crate::serve(auth, args.bind, &mut io.stdout, crate::shutdown_signal()).await?;
+            let maintenance = Maintenance {
+                purge_interval: Some(args.purge_interval),
+                purge_grace: args.purge_grace.as_duration(),
+            };
+            let auth = args.policy.apply(auth);
+            crate::serve(
+                auth,
+                args.bind,
+                maintenance,
+                &mut io.stdout,
+                crate::shutdown_signal(),
+            )
+            .await?;
         }
         Command::User(command) => {
             let (auth, users) = open(&cli.database).await?;
             user_command(command, &auth, &users, io).await?;
         }
         Command::Token(command) => {
+            let policy = Policy::from_env()?;
             let (auth, users) = open(&cli.database).await?;
-            token_command(command, auth, &users, &mut io.stdout).await?;
+            token_command(command, policy.apply(auth), &users, io).await?;
         }
     }
     Ok(())
@@ -256,12 +364,20 @@ async fn user_command<R: BufRead, W: Write>(
                     "standard input is not a terminal: pass the password with --password-stdin",
                 ));
             };
-            let (user, created) = users
-                .upsert_user(&username, &password, !inactive, auth.now())
-                .await?;
-            let verb = if created { "created" } else { "updated" };
+            let now = auth.now();
+            let upserted = users.upsert_user(&username, &password, !inactive, now).await?;
+            let user = &upserted.user;
+            let verb = if upserted.created { "created" } else { "updated" };
             let state = if user.is_active { "active" } else { "inactive" };
-            writeln!(out, "{verb} user {:?} (id {}, {state})", user.username, user.id)?;
+            write!(out, "{verb} user {:?} (id {}, {state})", user.username, user.id)?;
+            if upserted.password_changed {
+                // Older tokens already fail (the user's password_changed time); this
+                // deletes them.
+                let reason = RevokeReason::PasswordChanged;
+                let revoked = auth.revoke_tokens_issued_before(&user.id, now, reason).await?;
+                write!(out, "; password changed, {revoked} older token(s) revoked")?;
+            }
+            writeln!(out)?;
         }
         UserCommand::List => {
             writeln!(out, "{:<8} {:<7} USERNAME", "ID", "ACTIVE")?;
@@ -321,12 +437,13 @@ fn non_empty(password: String) -> Result<String, CliError> {
     }
 }
 
-async fn token_command(
+async fn token_command<R, W: Write>(
     command: TokenCommand,
     auth: SqliteAuth,
     users: &SqliteUserDirectory,
-    out: &mut impl Write,
+    io: &mut Io<R, W>,
 ) -> Result<(), CliError> {
+    let out = &mut io.stdout;
     let find_user = async |username: &str| {
         users
             .find_by_username(username)
@@ -338,19 +455,31 @@ async fn token_command(
             username,
             name,
             lifespan,
+            scopes,
         } => {
             let user = find_user(&username).await?;
-            let issued = auth.issue(&user.id, name, lifespan).await?;
+            let scopes = if scopes.is_empty() {
+                None
+            } else {
+                Some(Scopes::new(
+                    scopes.iter().flat_map(|s| s.split_ascii_whitespace()),
+                )?)
+            };
+            let request = TokenRequest {
+                name,
+                lifespan,
+                scopes,
+            };
+            let issued = auth.issue(&user.id, request).await?;
             writeln!(out, "{}", issued.token.expose_secret())?;
         }
-        TokenCommand::List { user, lifespan } => {
+        TokenCommand::List { user } => {
             let user = match user {
                 Some(username) => Some(find_user(&username).await?),
                 None => None,
             };
-            let auth = auth.with_lifespan(lifespan);
             let tokens = auth.list(user.as_ref().map(|u| &u.id)).await?;
-            let names: std::collections::HashMap<_, _> = users
+            let names: HashMap<_, _> = users
                 .list_users()
                 .await?
                 .into_iter()
@@ -359,18 +488,25 @@ async fn token_command(
             let now = auth.now();
             writeln!(
                 out,
-                "{:<22}  {:<16}  {:<27}  {:<27}  {:<7}  NAME",
-                "ID", "USER", "CREATED", "EXPIRES", "STATUS"
+                "{:<22}  {:<16}  {:<27}  {:<27}  {:<27}  {:<15}  {:<7}  {:<16}  NAME",
+                "ID", "USER", "CREATED", "EXPIRES", "LAST USED", "LAST IP", "STATUS", "SCOPES"
             )?;
             for token in tokens {
                 let username = names.get(&token.user_id).map_or("(deleted)", String::as_str);
                 let status = if now > token.expires { "expired" } else { "valid" };
                 writeln!(
                     out,
-                    "{:<22}  {username:<16}  {:<27}  {:<27}  {status:<7}  {}",
+                    "{:<22}  {username:<16}  {:<27}  {:<27}  {:<27}  {:<15}  {status:<7}  {:<16}  {}",
                     token.id,
                     rfc3339(token.created),
                     rfc3339(token.expires),
+                    token.last_used.map_or_else(|| "-".to_owned(), rfc3339),
+                    token.last_ip.map_or_else(|| "-".to_owned(), |ip| ip.to_string()),
+                    if token.scopes.is_empty() {
+                        "-".to_owned()
+                    } else {
+                        token.scopes.to_string().replace(' ', ",")
+                    },
                     token.name.as_deref().unwrap_or("")
                 )?;
             }
@@ -382,11 +518,28 @@ async fn token_command(
             }
             writeln!(out, "revoked token {id}")?;
         }
+        TokenCommand::Purge { older_than } => {
+            let bar = if io.show_progress {
+                ProgressBar::new_spinner()
+            } else {
+                ProgressBar::hidden()
+            };
+            bar.set_style(
+                ProgressStyle::with_template("{spinner} purged {pos} tokens ({elapsed})")
+                    .expect("valid template"),
+            );
+            let total = auth
+                .purge(older_than.as_duration(), DEFAULT_PURGE_BATCH, |done| {
+                    bar.set_position(u64::try_from(done).unwrap_or(u64::MAX));
+                })
+                .await?;
+            bar.finish_and_clear();
+            writeln!(out, "purged {total} token(s) expired over {older_than} ago")?;
+        }
     }
     Ok(())
 }
 
-fn rfc3339(t: tokenauth_core::time::OffsetDateTime) -> String {
-    t.format(&tokenauth_core::time::format_description::well_known::Rfc3339)
-        .unwrap_or_else(|_| t.to_string())
+fn rfc3339(t: OffsetDateTime) -> String {
+    t.format(&Rfc3339).unwrap_or_else(|_| t.to_string())
 }

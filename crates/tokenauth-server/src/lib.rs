@@ -16,7 +16,8 @@
 //! let auth = TokenAuth::new(SqliteStore::new(pool.clone()), SqliteUserDirectory::new(pool));
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
 //! println!("listening on http://{}", listener.local_addr()?);
-//! tokenauth_server::serve_with_listener(listener, auth, std::future::pending()).await?;
+//! let upkeep = tokenauth_core::Maintenance::default();
+//! tokenauth_server::serve_with_listener(listener, auth, upkeep, std::future::pending()).await?;
 //! # Ok(()) }
 //! ```
 
@@ -28,25 +29,46 @@ use std::io::Write;
 use std::net::SocketAddr;
 
 use tokenauth::TokenAuth;
-use tokenauth_core::{TokenStore, UserDirectory};
+use tokenauth_core::{Maintenance, TokenStore, UserDirectory};
 use tokio::net::TcpListener;
 
 pub use app::app;
 
 /// Serves [`app()`] on `listener` until `shutdown` completes, then finishes the requests
-/// in flight.
+/// in flight. Beside it runs the upkeep ([`TokenAuth::run_maintenance`]): last-used
+/// times are written every refresh interval and once more after the last request, and
+/// long-expired tokens are purged on `maintenance`'s schedule.
 pub async fn serve_with_listener<S, D>(
     listener: TcpListener,
     auth: TokenAuth<S, D>,
+    maintenance: Maintenance,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()>
 where
     S: TokenStore,
     D: UserDirectory,
 {
-    axum::serve(listener, app(auth))
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let upkeep = tokio::spawn({
+        let auth = auth.clone();
+        async move {
+            auth.run_maintenance(maintenance, async {
+                // A dropped sender (the server failed) stops the upkeep too.
+                let _ = stopped.await;
+            })
+            .await;
+        }
+    });
+    // The peer address feeds each token's last-used address.
+    let service = app(auth).into_make_service_with_connect_info::<SocketAddr>();
+    let served = axum::serve(listener, service)
         .with_graceful_shutdown(shutdown)
-        .await
+        .await;
+    let _ = stop.send(());
+    if let Err(error) = upkeep.await {
+        tracing::error!(%error, "the upkeep task failed");
+    }
+    served
 }
 
 /// Binds `addr`, prints `listening on http://IP:PORT` (the real port, so port 0
@@ -54,6 +76,7 @@ where
 pub async fn serve<S, D>(
     auth: TokenAuth<S, D>,
     addr: SocketAddr,
+    maintenance: Maintenance,
     out: &mut impl Write,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), cli::CliError>
@@ -68,7 +91,7 @@ where
     writeln!(out, "listening on http://{local}")?;
     out.flush()?;
     tracing::info!(%local, lifespan = %auth.policy().lifespan(), "serving");
-    serve_with_listener(listener, auth, shutdown).await?;
+    serve_with_listener(listener, auth, maintenance, shutdown).await?;
     tracing::info!("shut down");
     Ok(())
 }

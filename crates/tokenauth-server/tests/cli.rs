@@ -2,8 +2,9 @@
 
 use clap::Parser;
 use tempfile::TempDir;
+use time::format_description::well_known::Rfc3339;
 use tokenauth::TokenAuth;
-use tokenauth_core::AuthError;
+use tokenauth_core::{AuthError, ManualClock, TokenRequest, UserId};
 use tokenauth_server::cli::{self, Cli, CliError, Io};
 use tokenauth_sqlx::{SqliteStore, SqliteUserDirectory};
 
@@ -30,6 +31,7 @@ impl Db {
             stdin: stdin.as_bytes(),
             stdout: Vec::new(),
             interactive: false,
+            show_progress: false,
         };
         cli::run(cli, &mut io).await?;
         Ok(String::from_utf8(io.stdout).expect("stdout is UTF-8"))
@@ -64,67 +66,102 @@ async fn migrate_creates_the_database() {
 }
 
 #[tokio::test]
-async fn user_add_creates_then_updates_keeping_tokens() {
+async fn user_add_with_the_same_password_keeps_tokens() {
     let db = db();
-    assert_eq!(
-        db.ok(&["user", "add", "alice", "--password-stdin"], "first pass\n")
-            .await,
-        "created user \"alice\" (id 1, active)\n"
-    );
+    let created = db
+        .ok(&["user", "add", "alice", "--password-stdin"], "first pass\n")
+        .await;
+    assert_eq!(created, "created user \"alice\" (id 1, active)\n");
     let token = db.ok(&["token", "create", "alice"], "").await;
-    assert_eq!(
-        db.ok(
-            &["user", "add", "alice", "--password-stdin", "--inactive"],
-            "second pass\n"
-        )
-        .await,
-        "updated user \"alice\" (id 1, inactive)\n"
-    );
+    let args = ["user", "add", "alice", "--password-stdin", "--inactive"];
+    let updated = db.ok(&args, "first pass\n").await;
+    assert_eq!(updated, "updated user \"alice\" (id 1, inactive)\n");
+
     let auth = db.auth().await;
-    assert!(auth.obtain("alice", "first pass", None).await.is_err());
-    // Inactive: the new password is right, but logins and tokens are refused.
-    assert!(auth.obtain("alice", "second pass", None).await.is_err());
-    let err = auth.authenticate(token.trim_end()).await.unwrap_err();
+    // Inactive: logins and tokens are refused.
+    assert!(
+        auth.obtain("alice", "first pass", TokenRequest::default())
+            .await
+            .is_err()
+    );
+    let err = auth.authenticate(token.trim_end(), None).await.unwrap_err();
     assert!(matches!(err, AuthError::UserInactive), "{err}");
 
     db.ok(&["user", "activate", "alice"], "").await;
-    assert!(auth.obtain("alice", "second pass", None).await.is_ok());
-    // The token issued before the update still works.
+    assert!(
+        auth.obtain("alice", "first pass", TokenRequest::default())
+            .await
+            .is_ok()
+    );
+    // The token issued before the update still works: the password did not change.
+    let verified = auth.authenticate(token.trim_end(), None).await.unwrap();
+    assert_eq!(verified.user.username, "alice");
+}
+
+#[tokio::test]
+async fn user_add_with_a_new_password_revokes_older_tokens() {
+    let db = db();
+    db.ok(&["user", "add", "alice", "--password-stdin"], "first pass\n")
+        .await;
+    let first = db.ok(&["token", "create", "alice"], "").await;
+    let second = db.ok(&["token", "create", "alice"], "").await;
+    let updated = db
+        .ok(&["user", "add", "alice", "--password-stdin"], "second pass\n")
+        .await;
     assert_eq!(
-        auth.authenticate(token.trim_end()).await.unwrap().user.username,
-        "alice"
+        updated,
+        "updated user \"alice\" (id 1, active); password changed, 2 older token(s) revoked\n"
+    );
+
+    let auth = db.auth().await;
+    for token in [&first, &second] {
+        let err = auth.authenticate(token.trim_end(), None).await.unwrap_err();
+        assert!(matches!(err, AuthError::InvalidToken), "{err}");
+    }
+    assert!(
+        auth.obtain("alice", "first pass", TokenRequest::default())
+            .await
+            .is_err()
+    );
+    let issued = auth
+        .obtain("alice", "second pass", TokenRequest::default())
+        .await
+        .unwrap();
+    assert!(
+        auth.authenticate(issued.token.expose_secret(), None)
+            .await
+            .is_ok()
+    );
+    assert_eq!(
+        db.ok(&["token", "list"], "").await.lines().count(),
+        2,
+        "only the new token is left"
     );
 }
 
 #[tokio::test]
 async fn password_stdin_takes_the_first_line_without_its_ending() {
     let db = db();
-    db.ok(
-        &["user", "add", "zoë", "--password-stdin"],
-        "  spaced pässword \r\nsecond line\n",
-    )
-    .await;
+    let args = ["user", "add", "zoë", "--password-stdin"];
+    db.ok(&args, "  spaced pässword \r\nsecond line\n").await;
     let auth = db.auth().await;
-    assert!(auth.obtain("zoë", "  spaced pässword ", None).await.is_ok());
-    assert!(auth.obtain("zoë", "  spaced pässword \r", None).await.is_err());
+    let obtain =
+        async |username: &str, password: &str| auth.obtain(username, password, TokenRequest::default()).await;
+    assert!(obtain("zoë", "  spaced pässword ").await.is_ok());
+    assert!(obtain("zoë", "  spaced pässword \r").await.is_err());
 
     // No trailing newline at all is fine too.
     db.ok(&["user", "add", "bob", "--password-stdin"], "no newline")
         .await;
-    assert!(auth.obtain("bob", "no newline", None).await.is_ok());
+    assert!(obtain("bob", "no newline").await.is_ok());
 }
 
 #[tokio::test]
 async fn bad_passwords_are_refused_with_a_clear_message() {
     let db = db();
-    assert_eq!(
-        db.err(&["user", "add", "alice", "--password-stdin"], "").await,
-        "no password on standard input"
-    );
-    assert_eq!(
-        db.err(&["user", "add", "alice", "--password-stdin"], "\n").await,
-        "the password must not be empty"
-    );
+    let args = ["user", "add", "alice", "--password-stdin"];
+    assert_eq!(db.err(&args, "").await, "no password on standard input");
+    assert_eq!(db.err(&args, "\n").await, "the password must not be empty");
     assert_eq!(
         db.err(&["user", "add", "alice"], "").await,
         "standard input is not a terminal: pass the password with --password-stdin"
@@ -179,7 +216,7 @@ async fn token_create_prints_only_a_working_token() {
     assert_eq!(token.len(), 53);
     assert!(token.starts_with("tka_") && token[4..].bytes().all(|b| b.is_ascii_alphanumeric()));
 
-    let verified = db.auth().await.authenticate(token).await.unwrap();
+    let verified = db.auth().await.authenticate(token, None).await.unwrap();
     assert_eq!(verified.user.username, "alice");
     assert_eq!(verified.token.name.as_deref(), Some("ci runner"));
     assert_eq!(
@@ -198,10 +235,42 @@ async fn token_create_with_a_lifespan_caps_the_token() {
     let db = db();
     db.ok(&["user", "add", "alice", "--password-stdin"], "pw\n").await;
     let token = db.ok(&["token", "create", "alice", "--lifespan", "7d"], "").await;
-    let verified = db.auth().await.authenticate(token.trim_end()).await.unwrap();
+    let verified = db
+        .auth()
+        .await
+        .authenticate(token.trim_end(), None)
+        .await
+        .unwrap();
     assert_eq!(
         verified.token.expires - verified.token.created,
         time::Duration::days(7)
+    );
+
+    // Longer than the server's lifespan (TOKENAUTH_LIFESPAN, 30 days by default): refused.
+    assert_eq!(
+        db.err(&["token", "create", "alice", "--lifespan", "60d"], "")
+            .await,
+        "Ensure the lifespan is at most 30days (2592000 seconds)."
+    );
+}
+
+#[tokio::test]
+async fn token_create_refuses_scopes_the_server_does_not_grant() {
+    let db = db();
+    db.ok(&["user", "add", "alice", "--password-stdin"], "pw\n").await;
+    assert_eq!(
+        db.err(&["token", "create", "alice", "--scope", "read"], "").await,
+        "Scope \"read\" cannot be granted."
+    );
+    assert_eq!(
+        db.err(&["token", "create", "alice", "--scope", "bad\"scope"], "")
+            .await,
+        r#"invalid scope "bad\"scope": scopes are printable ASCII without spaces, quotes or backslashes"#
+    );
+    assert_eq!(
+        db.ok(&["token", "list"], "").await.lines().count(),
+        1,
+        "nothing was issued"
     );
 }
 
@@ -216,8 +285,37 @@ async fn token_list_shows_tokens_without_secrets() {
     let all = db.ok(&["token", "list"], "").await;
     let lines: Vec<&str> = all.lines().collect();
     assert_eq!(lines.len(), 3, "{all}");
-    assert!(lines[0].starts_with("ID") && lines[0].ends_with("NAME"));
-    assert!(lines[1].contains(" alice ") && lines[1].ends_with("laptop") && lines[1].contains(" valid "));
+    let header: Vec<&str> = lines[0]
+        .split("  ")
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .collect();
+    assert_eq!(
+        header,
+        [
+            "ID",
+            "USER",
+            "CREATED",
+            "EXPIRES",
+            "LAST USED",
+            "LAST IP",
+            "STATUS",
+            "SCOPES",
+            "NAME"
+        ]
+    );
+    let alice_row: Vec<&str> = lines[1].split_whitespace().collect();
+    assert_eq!(alice_row.len(), 9, "{all}");
+    assert_eq!(alice_row[0].len(), 22);
+    assert_eq!(alice_row[1], "alice");
+    assert_eq!(
+        alice_row[4..],
+        ["-", "-", "valid", "-", "laptop"],
+        "never used, no scopes"
+    );
+    let created = time::OffsetDateTime::parse(alice_row[2], &Rfc3339).unwrap();
+    let expires = time::OffsetDateTime::parse(alice_row[3], &Rfc3339).unwrap();
+    assert_eq!(expires - created, time::Duration::days(30));
     assert!(lines[2].contains(" bob "));
     assert!(!all.contains(alice_token.trim_end()) && !all.contains(bob_token.trim_end()));
     assert!(!all.contains("tka_"));
@@ -225,19 +323,6 @@ async fn token_list_shows_tokens_without_secrets() {
     let only_bob = db.ok(&["token", "list", "--user", "bob"], "").await;
     assert_eq!(only_bob.lines().count(), 2);
     assert!(only_bob.lines().nth(1).unwrap().contains(" bob "));
-
-    // Under a 1-second server lifespan the tokens (made just now) are shown with
-    // an expiry one second after creation.
-    let short = db
-        .ok(&["token", "list", "--lifespan", "1s", "--user", "alice"], "")
-        .await;
-    let row: Vec<&str> = short.lines().nth(1).unwrap().split_whitespace().collect();
-    let created =
-        time::OffsetDateTime::parse(row[2], &time::format_description::well_known::Rfc3339).unwrap();
-    let expires =
-        time::OffsetDateTime::parse(row[3], &time::format_description::well_known::Rfc3339).unwrap();
-    assert_eq!(expires - created, time::Duration::seconds(1));
-
     assert_eq!(
         db.err(&["token", "list", "--user", "carol"], "").await,
         "no user named \"carol\""
@@ -250,19 +335,14 @@ async fn token_revoke_kills_the_token_at_once() {
     db.ok(&["user", "add", "alice", "--password-stdin"], "pw\n").await;
     let token = db.ok(&["token", "create", "alice"], "").await;
     let auth = db.auth().await;
-    let id = auth
-        .authenticate(token.trim_end())
-        .await
-        .unwrap()
-        .token
-        .id
-        .to_string();
+    let verified = auth.authenticate(token.trim_end(), None).await.unwrap();
+    let id = verified.token.id.to_string();
 
     assert_eq!(
         db.ok(&["token", "revoke", &id], "").await,
         format!("revoked token {id}\n")
     );
-    let err = auth.authenticate(token.trim_end()).await.unwrap_err();
+    let err = auth.authenticate(token.trim_end(), None).await.unwrap_err();
     assert!(matches!(err, AuthError::InvalidToken), "{err}");
     assert_eq!(
         db.err(&["token", "revoke", &id], "").await,
@@ -271,6 +351,45 @@ async fn token_revoke_kills_the_token_at_once() {
     assert_eq!(
         db.err(&["token", "revoke", "not-an-id"], "").await,
         "no token with id \"not-an-id\""
+    );
+}
+
+#[tokio::test]
+async fn token_purge_deletes_only_long_expired_tokens() {
+    let db = db();
+    db.ok(&["user", "add", "alice", "--password-stdin"], "pw\n").await;
+    let live = db.ok(&["token", "create", "alice"], "").await;
+    let auth = db.auth().await;
+    // Tokens issued 60 and 32 days ago: expired 30 days and 2 days ago.
+    let clock = ManualClock::new(auth.now() - time::Duration::days(60));
+    let back_then = auth.clone().with_clock(clock.clone());
+    let alice = UserId::from(1);
+    let long_expired = back_then.issue(&alice, TokenRequest::default()).await.unwrap();
+    clock.advance(time::Duration::days(28));
+    let recently_expired = back_then.issue(&alice, TokenRequest::default()).await.unwrap();
+
+    assert_eq!(
+        db.ok(&["token", "purge"], "").await,
+        "purged 1 token(s) expired over 7days ago\n"
+    );
+    let gone = auth
+        .authenticate(long_expired.token.expose_secret(), None)
+        .await
+        .unwrap_err();
+    assert!(matches!(gone, AuthError::InvalidToken), "{gone}");
+    let kept = auth
+        .authenticate(recently_expired.token.expose_secret(), None)
+        .await
+        .unwrap_err();
+    assert!(matches!(kept, AuthError::Expired), "{kept}");
+    assert!(auth.authenticate(live.trim_end(), None).await.is_ok());
+
+    let shorter = db.ok(&["token", "purge", "--older-than", "1d"], "").await;
+    assert_eq!(shorter, "purged 1 token(s) expired over 1day ago\n");
+    assert_eq!(
+        db.ok(&["token", "list"], "").await.lines().count(),
+        2,
+        "the live token stays"
     );
 }
 
@@ -288,6 +407,7 @@ async fn unsupported_database_urls_are_refused_without_echoing_secrets() {
         stdin: &b""[..],
         stdout: Vec::new(),
         interactive: false,
+        show_progress: false,
     };
     let err = cli::run(cli, &mut io).await.unwrap_err().to_string();
     assert_eq!(

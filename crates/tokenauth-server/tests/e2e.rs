@@ -22,6 +22,14 @@ fn tokenauth(database: &str, args: &[&str]) -> Command {
         .env_remove("TOKENAUTH_DATABASE_URL")
         .env_remove("TOKENAUTH_BIND")
         .env_remove("TOKENAUTH_LIFESPAN")
+        .env_remove("TOKENAUTH_IDLE_TIMEOUT")
+        .env_remove("TOKENAUTH_REFRESH_INTERVAL")
+        .env_remove("TOKENAUTH_OBTAIN_POLICY")
+        .env_remove("TOKENAUTH_MAX_TOKENS_PER_USER")
+        .env_remove("TOKENAUTH_ON_LIMIT")
+        .env_remove("TOKENAUTH_SCOPES")
+        .env_remove("TOKENAUTH_PURGE_INTERVAL")
+        .env_remove("TOKENAUTH_PURGE_GRACE")
         .env("RUST_LOG", "info");
     command
 }
@@ -178,8 +186,14 @@ async fn serve_obtain_use_and_shut_down() {
     let listed = run(tokenauth(&database, &["token", "list", "--user", "alice"]), "");
     let listed = String::from_utf8(listed.stdout).unwrap();
     assert_eq!(listed.lines().count(), 2, "{listed}");
-    assert!(listed.contains(me["token"]["id"].as_str().unwrap()));
     assert!(!listed.contains(&token));
+    let row: Vec<&str> = listed.lines().nth(1).unwrap().split_whitespace().collect();
+    assert_eq!(row[0], me["token"]["id"].as_str().unwrap());
+    // The use of /auth/me was written on shutdown: last used is set.
+    let last_used = time::OffsetDateTime::parse(row[4], &time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|e| panic!("last used {:?}: {e}", row[4]));
+    assert!(last_used >= created, "{listed}");
+    assert_eq!(row[5], "127.0.0.1", "the client address was recorded");
     let raw = std::fs::read(dir.path().join("e2e.db")).unwrap();
     let wal = std::fs::read(dir.path().join("e2e.db-wal")).unwrap_or_default();
     for bytes in [raw, wal] {
@@ -223,6 +237,63 @@ fn bad_input_gets_a_clear_message_and_a_non_zero_exit() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.starts_with("error: database error"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn token_commands_apply_the_servers_policy_from_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = format!("sqlite://{}", dir.path().join("policy.db").display());
+    assert!(
+        run(
+            tokenauth(&database, &["user", "add", "alice", "--password-stdin"]),
+            "pw\n"
+        )
+        .status
+        .success()
+    );
+
+    let mut create = tokenauth(&database, &["token", "create", "alice", "--scope", "read"]);
+    create
+        .env("TOKENAUTH_SCOPES", "read write")
+        .env("TOKENAUTH_LIFESPAN", "2h");
+    let output = run(create, "");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+
+    let mut list = tokenauth(&database, &["token", "list"]);
+    list.env("TOKENAUTH_LIFESPAN", "2h");
+    let listed = String::from_utf8(run(list, "").stdout).unwrap();
+    let row: Vec<&str> = listed.lines().nth(1).unwrap().split_whitespace().collect();
+    let parse =
+        |s: &str| time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).unwrap();
+    assert_eq!(
+        parse(row[3]) - parse(row[2]),
+        time::Duration::hours(2),
+        "{listed}"
+    );
+    assert_eq!(row[7], "read");
+
+    let mut refused = tokenauth(&database, &["token", "create", "alice", "--scope", "admin"]);
+    refused.env("TOKENAUTH_SCOPES", "read write");
+    let output = run(refused, "");
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        "error: Scope \"admin\" cannot be granted.\n"
+    );
+
+    let mut bad_env = tokenauth(&database, &["token", "list"]);
+    bad_env.env("TOKENAUTH_LIFESPAN", "forever");
+    let output = run(bad_env, "");
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("invalid value 'forever' for '--lifespan"),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -103,8 +103,10 @@ async fn both_obtain_paths_issue_tokens_that_me_describes() {
                 "token": {
                     "id": id,
                     "name": null,
+                    "scopes": [],
                     "created": "2026-05-01T08:00:00.5Z",
                     "expiry": "2026-05-31T08:00:00.5Z",
+                    "last_used": "2026-05-01T08:00:00.5Z",
                 }
             })
         );

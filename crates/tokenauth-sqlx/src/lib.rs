@@ -2,13 +2,20 @@
 //! and an argon2id [`UserDirectory`] that share one connection pool.
 //!
 //! - [`SqliteStore`] keeps token records: the public id, the SHA-256 digest of the token
-//!   (never the token itself), the user id, an optional name, and the creation and own
-//!   expiry times as Unix microseconds. It never reads the clock and returns expired
-//!   records like any other; expiry policy lives in [`tokenauth_core::TokenAuth`]. It
-//!   passes the `tokenauth-core` conformance suite.
-//! - [`SqliteUserDirectory`] keeps users with argon2id password hashes (PHC strings),
-//!   and has the small admin API a command-line tool needs
+//!   (never the token itself), the user id, an optional name, the scopes, the creation
+//!   and own expiry times, and when and from where the token was last used. It never
+//!   reads the clock and returns expired records like any other; expiry policy lives in
+//!   [`tokenauth_core::TokenAuth`]. An insert and the eviction or replacement of the
+//!   user's other tokens run in one transaction, so a per-user limit holds under
+//!   concurrent logins; last-used times are written in batches, and the purge of dead
+//!   tokens goes through indexes in bounded batches. It passes the `tokenauth-core`
+//!   conformance suite.
+//! - [`SqliteUserDirectory`] keeps users with argon2id password hashes (PHC strings) and
+//!   the time of each user's last password change, written together with the new hash,
+//!   so that a password change invalidates every older token at once. It has the small
+//!   admin API a command-line tool needs
 //!   ([`upsert_user`](SqliteUserDirectory::upsert_user),
+//!   [`set_password`](SqliteUserDirectory::set_password),
 //!   [`set_active`](SqliteUserDirectory::set_active),
 //!   [`list_users`](SqliteUserDirectory::list_users)).
 //! - [`connect`] opens a pool with sensible SQLite settings (WAL, a busy timeout) and
@@ -23,12 +30,12 @@
 //! # Features
 //!
 //! - `sqlite` (default): the SQLite backend ([`SqliteStore`], [`SqliteUserDirectory`],
-//!   [`connect`], [`migrate`], [`MIGRATOR`]).
+//!   [`Upserted`], [`connect`], [`migrate`], [`MIGRATOR`]).
 //!
 //! # Example
 //!
 //! ```no_run
-//! use tokenauth_core::TokenAuth;
+//! use tokenauth_core::{TokenAuth, TokenRequest};
 //! use tokenauth_sqlx::{SqliteStore, SqliteUserDirectory, connect};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
@@ -40,11 +47,16 @@
 //! let auth = TokenAuth::new(store, users);
 //!
 //! // The admin API takes the time from the caller; here, from the service's clock.
-//! let (alice, _created) = auth.users().upsert_user("alice", "correct horse", true, auth.now()).await?;
+//! let alice = auth.users().upsert_user("alice", "correct horse", true, auth.now()).await?.user;
 //!
-//! let issued = auth.obtain("alice", "correct horse", Some("laptop".into())).await?;
-//! let verified = auth.authenticate(issued.token.expose_secret()).await?;
+//! let request = TokenRequest { name: Some("laptop".into()), ..TokenRequest::default() };
+//! let issued = auth.obtain("alice", "correct horse", request).await?;
+//! let verified = auth.authenticate(issued.token.expose_secret(), None).await?;
 //! assert_eq!(verified.user.id, alice.id);
+//!
+//! // A new password: the laptop's token stops working at once.
+//! auth.users().set_password("alice", "battery staple", auth.now()).await?;
+//! assert!(auth.authenticate(issued.token.expose_secret(), None).await.is_err());
 //! # Ok(()) }
 //! ```
 //!
@@ -57,6 +69,6 @@ mod sqlite;
 
 pub use error::Error;
 #[cfg(feature = "sqlite")]
-pub use sqlite::{MIGRATOR, SqliteStore, SqliteUserDirectory, connect, migrate};
+pub use sqlite::{MIGRATOR, SqliteStore, SqliteUserDirectory, Upserted, connect, migrate};
 #[cfg(feature = "sqlite")]
 pub use sqlx::SqlitePool;

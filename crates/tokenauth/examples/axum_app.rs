@@ -1,17 +1,25 @@
-//! A small axum application protected by tokenauth, on SQLite.
+//! A small axum application protected by tokenauth, with in-memory storage (see the
+//! README for the same on SQLite with `tokenauth-sqlx`).
 //!
 //! ```sh
 //! cargo run -p tokenauth --example axum_app
 //! curl -X POST localhost:3000/api-token-auth/ \
 //!      -H 'content-type: application/json' \
-//!      -d '{"username": "alice", "password": "correct horse battery staple"}'
+//!      -d '{"username": "alice", "password": "correct horse battery staple", "scope": "read"}'
 //! curl localhost:3000/hello -H 'Authorization: Token tka_...'
+//! curl -X POST localhost:3000/notes -H 'Authorization: Token tka_...'   # 403: needs "write"
+//! curl -X POST localhost:3000/auth/logout -H 'Authorization: Token tka_...'
 //! ```
 
-use axum::{Router, routing::get};
-use tokenauth::core::{Lifespan, MemoryStore, MemoryUserDirectory};
-use tokenauth::routes::{method_not_allowed, obtain_router};
-use tokenauth::{Authenticated, TokenAuth, TokenAuthLayer};
+use std::net::SocketAddr;
+
+use axum::{
+    Router,
+    routing::{get, post},
+};
+use tokenauth::core::{Lifespan, Maintenance, MemoryStore, MemoryUserDirectory, Scopes};
+use tokenauth::routes::{method_not_allowed, obtain_router, session_router};
+use tokenauth::{Authenticated, RequireScope, TokenAuth, TokenAuthLayer};
 
 /// Only for authenticated users.
 async fn hello(auth: Authenticated) -> String {
@@ -19,6 +27,11 @@ async fn hello(auth: Authenticated) -> String {
         "Hello, {}! Your token expires at {}.\n",
         auth.user.username, auth.token.expires
     )
+}
+
+/// Only for tokens with the `write` scope.
+async fn add_note(auth: Authenticated) -> String {
+    format!("Noted, {}.\n", auth.user.username)
 }
 
 /// For everyone; signed-in users are greeted by name.
@@ -37,11 +50,26 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     users
         .add_user("alice", "correct horse battery staple", true)
         .await?;
-    let auth = TokenAuth::new(MemoryStore::new(), users).with_lifespan("7d".parse::<Lifespan>()?);
+    let auth = TokenAuth::new(MemoryStore::new(), users)
+        .with_lifespan("7d".parse::<Lifespan>()?)
+        .with_idle_timeout(Some("2h".parse::<Lifespan>()?))
+        .with_scopes(Scopes::parse("read write")?);
+
+    // Writes last-used times (sliding expiry) and purges long-expired tokens.
+    let upkeep = auth.clone();
+    tokio::spawn(async move {
+        upkeep
+            .run_maintenance(Maintenance::default(), std::future::pending())
+            .await
+    });
 
     let app = Router::new()
+        .route("/notes", post(add_note))
+        .route_layer(RequireScope::new("write"))
         .route("/hello", get(hello))
         .route("/", get(welcome))
+        // POST /auth/logout, POST /auth/logoutall, GET /auth/tokens, DELETE /auth/tokens/{id}
+        .merge(session_router(auth.clone()))
         .method_not_allowed_fallback(method_not_allowed)
         .layer(TokenAuthLayer::new(auth.clone()))
         // Merged after `.layer`, so outside it: logging in ignores the Authorization
@@ -50,6 +78,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
     println!("listening on http://{}", listener.local_addr()?);
-    axum::serve(listener, app).await?;
+    // Connect info gives each token's last-used client address.
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await?;
     Ok(())
 }

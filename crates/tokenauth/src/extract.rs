@@ -1,6 +1,7 @@
 //! The axum extractor: who made this request.
 
 use axum_core::extract::{FromRequestParts, OptionalFromRequestParts};
+use http::HeaderValue;
 use http::request::Parts;
 use tokenauth_core::{TokenInfo, User, Verified};
 
@@ -56,6 +57,30 @@ pub(crate) enum Outcome<U> {
     /// Credentials that failed, in lenient mode: anonymous for `Option<Authenticated>`,
     /// this rejection for `Authenticated`.
     Failed(TokenAuthRejection),
+}
+
+impl<U> Outcome<U> {
+    /// The same outcome without the user, for middleware that works with any user type.
+    pub(crate) fn presented(&self, scheme: &HeaderValue) -> Presented {
+        let token = match self {
+            Self::Authenticated(auth) => Ok(auth.token.clone()),
+            Self::Anonymous => Err(TokenAuthRejection::NotProvided),
+            Self::Failed(rejection) => Err(*rejection),
+        };
+        Presented {
+            token,
+            scheme: scheme.clone(),
+        }
+    }
+}
+
+/// What the layer found, independent of the user type: the token of an authenticated
+/// request or the rejection an `Authenticated` extractor would give, and the scheme the
+/// layer names in challenges. Read by [`RequireScope`](crate::RequireScope).
+#[derive(Debug, Clone)]
+pub(crate) struct Presented {
+    pub(crate) token: Result<TokenInfo, TokenAuthRejection>,
+    pub(crate) scheme: HeaderValue,
 }
 
 impl<S, U> FromRequestParts<S> for Authenticated<U>

@@ -1,6 +1,7 @@
 //! The tower middleware that authenticates every request.
 
 use std::future::Future;
+use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -26,9 +27,27 @@ use crate::rejection::TokenAuthRejection;
 ///   even on public routes, as DRF does; see [`with_lenient`](Self::with_lenient).
 ///
 /// Every 401 that passes through the layer carries `WWW-Authenticate` naming the first
-/// configured keyword (`Token`). The `Authorization` header is marked sensitive so that
-/// tracing middleware does not print it. The layer never fails: every refusal is a
-/// response.
+/// configured keyword (`Token`); other statuses keep their own (such as the 403 of
+/// [`RequireScope`](crate::RequireScope)). The `Authorization` header is marked sensitive
+/// so that tracing middleware does not print it. The layer never fails: every refusal is
+/// a response.
+///
+/// # Client addresses
+///
+/// The layer records the client's address as the token's `last_ip` (and reports a use
+/// from a new address as [`AuthEvent::UsedFromNewIp`](tokenauth_core::AuthEvent)). With
+/// the `connect-info` feature (on by default) it takes the address from axum's
+/// `ConnectInfo<SocketAddr>` request extension, which the server adds when the app is
+/// served with `app.into_make_service_with_connect_info::<SocketAddr>()`; without it no
+/// address is recorded.
+///
+/// It never reads `X-Forwarded-For`, `Forwarded` or `X-Real-IP`: any client can send
+/// those headers with any value, so trusting them would let a client choose the address
+/// written to its token's record and to the audit trail, hiding where a stolen token is
+/// used from. Behind a reverse proxy the peer is the proxy; if you trust yours, add a
+/// middleware in front of this layer that replaces `ConnectInfo<SocketAddr>` with the
+/// address your proxy appended (the right-most entry it added, never the left-most,
+/// which the client wrote).
 ///
 /// ```no_run
 /// use axum::{Router, routing::get};
@@ -152,9 +171,10 @@ where
                 value.set_sensitive(true);
                 value.clone()
             });
+            let ip = client_ip(&req);
             let outcome = match state
                 .auth
-                .authenticate_header(header.as_ref().map(HeaderValue::as_bytes))
+                .authenticate_header(header.as_ref().map(HeaderValue::as_bytes), ip)
                 .await
             {
                 Ok(Some(verified)) => Outcome::Authenticated(verified.into()),
@@ -173,11 +193,33 @@ where
                     Outcome::Failed(rejection)
                 }
             };
+            req.extensions_mut().insert(outcome.presented(&state.challenge));
             req.extensions_mut().insert(outcome);
             let response = inner.call(req).await?;
             Ok(state.finish(response.map(Body::new)))
         })
     }
+}
+
+/// The address of the peer that sent `req`, from axum's `ConnectInfo`, if the server
+/// provides it. IPv4 clients of a dual-stack listener appear as plain IPv4 addresses.
+///
+/// `X-Forwarded-For` and its kin are deliberately not read: see "Client addresses" on
+/// [`TokenAuthLayer`].
+#[cfg(feature = "connect-info")]
+fn client_ip<B>(req: &Request<B>) -> Option<IpAddr> {
+    use axum::extract::ConnectInfo;
+    use std::net::SocketAddr;
+
+    req.extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip().to_canonical())
+}
+
+/// Without the `connect-info` feature no address is known.
+#[cfg(not(feature = "connect-info"))]
+fn client_ip<B>(_req: &Request<B>) -> Option<IpAddr> {
+    None
 }
 
 impl<S, D> LayerState<S, D> {

@@ -6,7 +6,14 @@
 //! - [`Authenticated`] hands the user and token to handlers (`Option<Authenticated>`
 //!   for routes open to anonymous users too);
 //! - [`routes::obtain_router`] (feature `routes`) serves the obtain endpoint, trading a
-//!   username and password for a token.
+//!   username and password for a token, optionally with a `name`, a shorter `lifespan`
+//!   (`"7d"`) and a `scope` (`"read write"`);
+//! - [`routes::session_router`] (feature `routes`) serves the session routes, behind the
+//!   layer: `POST /auth/logout` (revoke the presented token), `POST /auth/logoutall`
+//!   (revoke all the user's tokens), `GET /auth/tokens` (the user's live tokens, never a
+//!   secret) and `DELETE /auth/tokens/{id}` (revoke one);
+//! - [`RequireScope`] guards routes by scope: a token without the scope gets 403 with
+//!   `WWW-Authenticate: Token error="insufficient_scope", scope="..."`.
 //!
 //! Tokens look like `tka_` + 49 base62 characters and expire 30 days after issue by
 //! default; they are stored only as SHA-256 digests. Secret scanners can match them with
@@ -16,33 +23,54 @@
 //! \btka_[0-9A-Za-z]{49}\b
 //! ```
 //!
+//! Per-user token limits, the obtain policy (a new token per login, or replace), idle
+//! expiry, scopes and the audit hook are configured on [`TokenAuth`]. The layer records
+//! each token's last use and client address (from axum's `ConnectInfo`; see
+//! [`TokenAuthLayer`]) in memory; write them to the store with
+//! [`TokenAuth::flush_usage`], or run [`TokenAuth::run_maintenance`] beside the server.
+//!
 //! The core logic, store and directory traits live in [`tokenauth_core`], re-exported as
 //! [`core`]; the SQL stores in `tokenauth-sqlx`.
 //!
 //! # Features
 //!
-//! - `routes` (default): the obtain endpoint as an axum `Router`.
+//! - `connect-info` (default): the layer records each token's client address from axum's
+//!   `ConnectInfo<SocketAddr>` (see [`TokenAuthLayer`]).
+//! - `routes` (default): the obtain endpoint and the session routes as axum `Router`s.
 //!
 //! # Example
 //!
 //! ```no_run
-//! use axum::{Router, routing::get};
-//! use tokenauth::{Authenticated, TokenAuth, TokenAuthLayer, routes::obtain_router};
-//! use tokenauth::core::{Lifespan, MemoryStore, MemoryUserDirectory};
+//! use std::net::SocketAddr;
+//!
+//! use axum::{Router, routing::{get, post}};
+//! use tokenauth::{Authenticated, RequireScope, TokenAuth, TokenAuthLayer};
+//! use tokenauth::core::{Lifespan, Maintenance, MemoryStore, MemoryUserDirectory, Scopes};
+//! use tokenauth::routes::{method_not_allowed, obtain_router, session_router};
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let users = MemoryUserDirectory::new();
 //! users.add_user("alice", "correct horse battery staple", true).await?;
-//! let auth = TokenAuth::new(MemoryStore::new(), users).with_lifespan("7d".parse::<Lifespan>()?);
+//! let auth = TokenAuth::new(MemoryStore::new(), users)
+//!     .with_lifespan("7d".parse::<Lifespan>()?)
+//!     .with_scopes(Scopes::parse("read write")?);
 //!
 //! let app = Router::new()
+//!     .route("/notes", post(|auth: Authenticated| async move { auth.user.username }))
+//!     .route_layer(RequireScope::new("write"))
 //!     .route("/me", get(|auth: Authenticated| async move { auth.user.username }))
+//!     .merge(session_router(auth.clone()))
+//!     .method_not_allowed_fallback(method_not_allowed)
 //!     .layer(TokenAuthLayer::new(auth.clone()))
 //!     // Added after `.layer`, so outside it: login ignores the Authorization header.
-//!     .merge(obtain_router(auth));
+//!     .merge(obtain_router(auth.clone()));
+//!
+//! // Write last-used times in the background, and purge long-expired tokens.
+//! tokio::spawn(async move { auth.run_maintenance(Maintenance::default(), std::future::pending()).await });
 //!
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:8000").await?;
-//! axum::serve(listener, app).await?;
+//! // `with_connect_info` lets the layer record each token's client address.
+//! axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await?;
 //! # Ok(()) }
 //! ```
 
@@ -51,9 +79,11 @@ mod layer;
 mod rejection;
 #[cfg(feature = "routes")]
 pub mod routes;
+mod scope;
 
 pub use extract::Authenticated;
 pub use layer::{TokenAuthLayer, TokenAuthService};
 pub use rejection::{TokenAuthRejection, detail_response};
+pub use scope::{RequireScope, RequireScopeService, ScopeRejection};
 pub use tokenauth_core as core;
 pub use tokenauth_core::{Lifespan, TokenAuth, User};

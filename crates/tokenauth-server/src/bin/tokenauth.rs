@@ -19,6 +19,7 @@ async fn main() -> ExitCode {
         stdin: io::stdin().lock(),
         stdout: io::stdout(),
         interactive: io::stdin().is_terminal(),
+        show_progress: io::stderr().is_terminal(),
     };
     match cli::run(cli, &mut io).await {
         Ok(()) => ExitCode::SUCCESS,

@@ -13,7 +13,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use time::OffsetDateTime;
 
 pub use store::SqliteStore;
-pub use users::SqliteUserDirectory;
+pub use users::{SqliteUserDirectory, Upserted};
 
 use crate::Error;
 

@@ -2,11 +2,11 @@
 
 use std::fmt;
 
-use sqlx::SqlitePool;
+use sqlx::{SqliteExecutor, SqlitePool};
 use time::OffsetDateTime;
-use tokenauth_core::{PasswordHasher, User, UserDirectory, UserId};
+use tokenauth_core::{PasswordError, PasswordHasher, User, UserDirectory, UserId};
 
-use super::to_micros;
+use super::{from_micros, to_micros};
 use crate::Error;
 
 /// A [`UserDirectory`] in the `tokenauth_users` table of a SQLite database, with
@@ -15,6 +15,10 @@ use crate::Error;
 /// User ids are the table's integer primary key (`UserId::from(42)`). Usernames match
 /// exactly: case-sensitive, not trimmed. Besides the [`UserDirectory`] methods it has
 /// the admin API a command-line tool needs.
+///
+/// Each user's `password_changed` time is stored with its password hash, in the same
+/// write, so that [`AuthUser::password_changed`] refuses every token issued before a
+/// password change from the moment the change commits.
 ///
 /// Clones share the pool and the hasher. `Debug` prints no connection details.
 ///
@@ -25,12 +29,14 @@ use crate::Error;
 ///
 /// # async fn example() -> Result<(), tokenauth_sqlx::Error> {
 /// let users = SqliteUserDirectory::new(connect("sqlite://tokenauth.db").await?);
-/// let (alice, created) = users
+/// let upserted = users
 ///     .upsert_user("alice", "correct horse", true, datetime!(2026-03-01 12:00 UTC))
 ///     .await?;
-/// assert_eq!(users.verify_credentials("alice", "correct horse").await?, Some(alice));
+/// assert_eq!(users.verify_credentials("alice", "correct horse").await?, Some(upserted.user));
 /// # Ok(()) }
 /// ```
+///
+/// [`AuthUser::password_changed`]: tokenauth_core::AuthUser::password_changed
 #[derive(Clone)]
 pub struct SqliteUserDirectory {
     pool: SqlitePool,
@@ -45,15 +51,62 @@ impl fmt::Debug for SqliteUserDirectory {
     }
 }
 
-/// A `tokenauth_users` row as read for a [`User`]: id, username, is_active.
-type UserRow = (i64, String, bool);
+/// What [`SqliteUserDirectory::upsert_user`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upserted {
+    /// The user as stored now.
+    pub user: User,
+    /// Whether the user was created (`true`) or already existed (`false`).
+    pub created: bool,
+    /// Whether an existing user got a different password, so that its tokens issued
+    /// before the change no longer work. `false` for a new user, and for an existing
+    /// one given its current password.
+    pub password_changed: bool,
+}
 
-fn user_from_row((id, username, is_active): UserRow) -> User {
-    User {
+/// The columns read for a [`User`], in [`UserRow`] order.
+macro_rules! user_columns {
+    () => {
+        "id, username, is_active, password_changed"
+    };
+}
+
+/// A `tokenauth_users` row as read for a [`User`]: id, username, is_active,
+/// password_changed.
+type UserRow = (i64, String, bool, Option<i64>);
+
+fn user_from_row((id, username, is_active, password_changed): UserRow) -> Result<User, Error> {
+    Ok(User {
         id: UserId::from(id),
         username,
         is_active,
-    }
+        password_changed: password_changed
+            .map(|t| from_micros(t, "password change time out of range"))
+            .transpose()?,
+    })
+}
+
+/// What [`SqliteUserDirectory::upsert_user`] decides from a user's row: its id,
+/// password hash and password change time, or nothing for a new user.
+type Current = Option<(i64, String, Option<i64>)>;
+
+async fn current<'e>(executor: impl SqliteExecutor<'e>, username: &str) -> Result<Current, Error> {
+    Ok(
+        sqlx::query_as("SELECT id, password_hash, password_changed FROM tokenauth_users WHERE username = ?")
+            .bind(username)
+            .fetch_optional(executor)
+            .await?,
+    )
+}
+
+/// The write an upsert makes.
+enum Write {
+    /// A new user with this hash.
+    Create(String),
+    /// The same password: only the active flag changes.
+    Keep(i64),
+    /// A new password for the user with this id, with its hash.
+    Change(i64, String),
 }
 
 impl SqliteUserDirectory {
@@ -74,15 +127,26 @@ impl SqliteUserDirectory {
         &self.pool
     }
 
-    /// Creates the user `username`, or, if it exists, replaces its password and active
-    /// flag. An existing user keeps its id, and so its tokens.
+    /// Creates the user `username`, or, if it exists, sets its password and active flag.
+    /// An existing user keeps its id.
     ///
-    /// `now` is recorded as the creation time of a new user. Returns the user and
-    /// whether it was created (`true`) or updated (`false`).
+    /// - A new user is created with `now` as its creation time and no password change.
+    /// - An existing user given a password other than its current one gets the new hash
+    ///   and `password_changed = now` in one `UPDATE`: every token issued before `now`
+    ///   stops working the moment it commits (see
+    ///   [`AuthUser::password_changed`](tokenauth_core::AuthUser::password_changed)).
+    ///   The tokens stay stored until deleted, for example with
+    ///   [`TokenAuth::revoke_user_tokens`](tokenauth_core::TokenAuth::revoke_user_tokens).
+    ///   A stored hash that cannot be read counts as a different password.
+    /// - An existing user given its current password keeps its hash, its
+    ///   `password_changed` time and its tokens; only the active flag is set.
     ///
-    /// The password is hashed (on the blocking pool) before the database is touched; the
-    /// lookup and the write then run in one `BEGIN IMMEDIATE` transaction, so concurrent
-    /// calls for the same username cannot both create it.
+    /// Telling the two apart costs an existing user one argon2 verification on top of
+    /// the hash. Hashing and verifying run (on the blocking pool) before the write lock
+    /// is taken; the write then runs in one `BEGIN IMMEDIATE` transaction, which first
+    /// checks that nobody changed the user meanwhile (and, in that rare case, decides
+    /// again), so concurrent calls for the same username cannot both create it or
+    /// overwrite each other's decision.
     #[tracing::instrument(skip_all)]
     pub async fn upsert_user(
         &self,
@@ -90,58 +154,122 @@ impl SqliteUserDirectory {
         password: &str,
         is_active: bool,
         now: OffsetDateTime,
-    ) -> Result<(User, bool), Error> {
-        let hash = self.hasher.hash(password).await?;
-        let created = to_micros(now)?;
+    ) -> Result<Upserted, Error> {
+        let now = to_micros(now)?;
+        let seen = current(&self.pool, username).await?;
+        let mut write = self.decide(&seen, password).await?;
         // IMMEDIATE takes the write lock up front (waiting out the busy timeout if
         // another connection holds it); a deferred transaction that reads and then
         // writes fails at once with SQLITE_BUSY when another connection wrote between.
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let existing: Option<i64> = sqlx::query_scalar("SELECT id FROM tokenauth_users WHERE username = ?")
-            .bind(username)
-            .fetch_optional(&mut *tx)
-            .await?;
-        let (id, created) = match existing {
-            Some(id) => {
-                sqlx::query("UPDATE tokenauth_users SET password_hash = ?, is_active = ? WHERE id = ?")
-                    .bind(&hash)
-                    .bind(is_active)
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
-                (id, false)
-            }
-            None => {
-                let id: i64 = sqlx::query_scalar(
+        let found = current(&mut *tx, username).await?;
+        if found != seen {
+            // Another writer got in between: decide again, holding the lock this time.
+            write = self.decide(&found, password).await?;
+        }
+        let row: UserRow = match &write {
+            Write::Create(hash) => {
+                sqlx::query_as(concat!(
                     "INSERT INTO tokenauth_users (username, password_hash, is_active, created) \
-                     VALUES (?, ?, ?, ?) RETURNING id",
-                )
+                     VALUES (?, ?, ?, ?) RETURNING ",
+                    user_columns!()
+                ))
                 .bind(username)
-                .bind(&hash)
+                .bind(hash)
                 .bind(is_active)
-                .bind(created)
+                .bind(now)
                 .fetch_one(&mut *tx)
-                .await?;
-                (id, true)
+                .await?
+            }
+            Write::Keep(id) => {
+                sqlx::query_as(concat!(
+                    "UPDATE tokenauth_users SET is_active = ? WHERE id = ? RETURNING ",
+                    user_columns!()
+                ))
+                .bind(is_active)
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await?
+            }
+            Write::Change(id, hash) => {
+                sqlx::query_as(concat!(
+                    "UPDATE tokenauth_users SET password_hash = ?, password_changed = ?, is_active = ? \
+                     WHERE id = ? RETURNING ",
+                    user_columns!()
+                ))
+                .bind(hash)
+                .bind(now)
+                .bind(is_active)
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await?
             }
         };
         tx.commit().await?;
-        let user = User {
-            id: UserId::from(id),
-            username: username.to_owned(),
-            is_active,
+        Ok(Upserted {
+            user: user_from_row(row)?,
+            created: matches!(write, Write::Create(_)),
+            password_changed: matches!(write, Write::Change(..)),
+        })
+    }
+
+    /// What [`upsert_user`](Self::upsert_user) writes for the user found as `current`.
+    async fn decide(&self, current: &Current, password: &str) -> Result<Write, Error> {
+        let Some((id, hash, _)) = current else {
+            return Ok(Write::Create(self.hasher.hash(password).await?));
         };
-        Ok((user, created))
+        let same = match self.hasher.verify(password, Some(hash)).await {
+            Ok(same) => same,
+            // Whatever password it was, an unreadable hash gets replaced.
+            Err(PasswordError::Malformed(_)) => false,
+            Err(error) => return Err(error.into()),
+        };
+        Ok(if same {
+            Write::Keep(*id)
+        } else {
+            Write::Change(*id, self.hasher.hash(password).await?)
+        })
+    }
+
+    /// Sets the password of the user `username`, with `now` as the time of the change,
+    /// in one `UPDATE`: every token issued before `now` stops working the moment it
+    /// commits, even if the password is the same as before. Returns the user, or `None`
+    /// if there is no such user.
+    ///
+    /// The tokens stay stored until deleted, for example with
+    /// [`TokenAuth::revoke_user_tokens`](tokenauth_core::TokenAuth::revoke_user_tokens).
+    #[tracing::instrument(skip_all)]
+    pub async fn set_password(
+        &self,
+        username: &str,
+        password: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<User>, Error> {
+        let now = to_micros(now)?;
+        let hash = self.hasher.hash(password).await?;
+        let row: Option<UserRow> = sqlx::query_as(concat!(
+            "UPDATE tokenauth_users SET password_hash = ?, password_changed = ? WHERE username = ? RETURNING ",
+            user_columns!()
+        ))
+        .bind(&hash)
+        .bind(now)
+        .bind(username)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(user_from_row).transpose()
     }
 
     /// Every user, ordered by username.
     #[tracing::instrument(skip_all)]
     pub async fn list_users(&self) -> Result<Vec<User>, Error> {
-        let rows: Vec<UserRow> =
-            sqlx::query_as("SELECT id, username, is_active FROM tokenauth_users ORDER BY username")
-                .fetch_all(&self.pool)
-                .await?;
-        Ok(rows.into_iter().map(user_from_row).collect())
+        let rows: Vec<UserRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            user_columns!(),
+            " FROM tokenauth_users ORDER BY username"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(user_from_row).collect()
     }
 
     /// Sets whether the user `username` may authenticate; `false` if there is no such
@@ -159,12 +287,15 @@ impl SqliteUserDirectory {
     /// The user whose username is exactly `username`, active or not.
     #[tracing::instrument(skip_all)]
     pub async fn find_by_username(&self, username: &str) -> Result<Option<User>, Error> {
-        let row: Option<UserRow> =
-            sqlx::query_as("SELECT id, username, is_active FROM tokenauth_users WHERE username = ?")
-                .bind(username)
-                .fetch_optional(&self.pool)
-                .await?;
-        Ok(row.map(user_from_row))
+        let row: Option<UserRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            user_columns!(),
+            " FROM tokenauth_users WHERE username = ?"
+        ))
+        .bind(username)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(user_from_row).transpose()
     }
 }
 
@@ -185,12 +316,15 @@ impl UserDirectory for SqliteUserDirectory {
         else {
             return Ok(None);
         };
-        let row: Option<UserRow> =
-            sqlx::query_as("SELECT id, username, is_active FROM tokenauth_users WHERE id = ?")
-                .bind(id)
-                .fetch_optional(&self.pool)
-                .await?;
-        Ok(row.map(user_from_row))
+        let row: Option<UserRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            user_columns!(),
+            " FROM tokenauth_users WHERE id = ?"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(user_from_row).transpose()
     }
 
     /// The user named exactly `username` whose password is `password`, active or not.
@@ -200,16 +334,20 @@ impl UserDirectory for SqliteUserDirectory {
     /// exist.
     #[tracing::instrument(skip_all)]
     async fn verify_credentials(&self, username: &str, password: &str) -> Result<Option<User>, Error> {
-        let row: Option<(i64, String, bool, String)> = sqlx::query_as(
-            "SELECT id, username, is_active, password_hash FROM tokenauth_users WHERE username = ?",
-        )
+        let row: Option<(i64, String, bool, Option<i64>, String)> = sqlx::query_as(concat!(
+            "SELECT ",
+            user_columns!(),
+            ", password_hash FROM tokenauth_users WHERE username = ?"
+        ))
         .bind(username)
         .fetch_optional(&self.pool)
         .await?;
-        let hash = row.as_ref().map(|(_, _, _, hash)| hash.as_str());
+        let hash = row.as_ref().map(|(.., hash)| hash.as_str());
         let matches = self.hasher.verify(password, hash).await?;
-        Ok(row
-            .filter(|_| matches)
-            .map(|(id, username, is_active, _)| user_from_row((id, username, is_active))))
+        row.filter(|_| matches)
+            .map(|(id, username, is_active, password_changed, _)| {
+                user_from_row((id, username, is_active, password_changed))
+            })
+            .transpose()
     }
 }

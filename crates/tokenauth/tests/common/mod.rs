@@ -1,26 +1,28 @@
 //! The test application, its fixture and HTTP helpers shared by the integration tests.
 //!
 //! Every response goes through [`send`], which checks the invariants that hold for every
-//! row of the spec: a 401 carries `WWW-Authenticate: Token` and nothing else does, and
+//! row of the spec: a 401 carries `WWW-Authenticate: Token` and nothing else does (but
+//! the 403 of a missing scope, which carries its `insufficient_scope` challenge), and
 //! every error body is JSON.
 
 #![allow(dead_code, reason = "each test binary uses a different part of this module")]
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use axum::body::Body;
-use axum::routing::get;
+use axum::extract::ConnectInfo;
+use axum::routing::{get, post};
 use http::{HeaderMap, HeaderValue, Method, Request, StatusCode, header};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
 use tokenauth::core::{
-    ManualClock, MemoryStore, MemoryUserDirectory, TokenDigest, TokenId, TokenRecord, TokenStore, UserId,
+    AuthEvent, ManualClock, MemoryStore, MemoryUserDirectory, TokenDigest, TokenRecord, TokenStore,
 };
-use tokenauth::{Authenticated, TokenAuth, TokenAuthLayer};
+use tokenauth::{Authenticated, RequireScope, TokenAuth, TokenAuthLayer};
 use tower::ServiceExt;
 
 /// The fixture's users: `alice` and `dave` are active, `bob` is not.
@@ -45,50 +47,16 @@ pub(crate) const BAD_CREDENTIALS: &str =
 pub(crate) type Auth<S = CountingStore> = TokenAuth<S, MemoryUserDirectory>;
 
 /// A [`MemoryStore`] that counts lookups, to show that garbage never reaches the store.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct CountingStore {
-    inner: MemoryStore,
-    lookups: Arc<AtomicUsize>,
-}
+pub(crate) type CountingStore = tokenauth_core::conformance::CountingStore<MemoryStore>;
 
-impl CountingStore {
-    pub(crate) fn lookups(&self) -> usize {
-        self.lookups.load(Ordering::SeqCst)
-    }
-}
-
-impl TokenStore for CountingStore {
-    type Error = <MemoryStore as TokenStore>::Error;
-
-    async fn insert(&self, record: &TokenRecord) -> Result<(), Self::Error> {
-        self.inner.insert(record).await
-    }
-
-    async fn find_by_digest(&self, digest: &TokenDigest) -> Result<Option<TokenRecord>, Self::Error> {
-        self.lookups.fetch_add(1, Ordering::SeqCst);
-        self.inner.find_by_digest(digest).await
-    }
-
-    async fn find_by_id(&self, id: &TokenId) -> Result<Option<TokenRecord>, Self::Error> {
-        self.lookups.fetch_add(1, Ordering::SeqCst);
-        self.inner.find_by_id(id).await
-    }
-
-    async fn list(&self, user: Option<&UserId>) -> Result<Vec<TokenRecord>, Self::Error> {
-        self.inner.list(user).await
-    }
-
-    async fn delete(&self, id: &TokenId) -> Result<bool, Self::Error> {
-        self.inner.delete(id).await
-    }
-}
-
-/// One test's world: the service, its clock, its users and its store.
+/// One test's world: the service, its clock, its users, its store and the events its
+/// audit hook received.
 pub(crate) struct Fixture {
     pub(crate) auth: Auth,
     pub(crate) clock: ManualClock,
     pub(crate) users: MemoryUserDirectory,
     pub(crate) store: CountingStore,
+    pub(crate) events: Arc<Mutex<Vec<AuthEvent>>>,
 }
 
 impl Fixture {
@@ -105,13 +73,55 @@ impl Fixture {
         a.expect("add alice");
         b.expect("add bob");
         d.expect("add dave");
-        let auth = TokenAuth::new(store.clone(), users.clone()).with_clock(clock.clone());
+        let events = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&events);
+        let auth = TokenAuth::new(store.clone(), users.clone())
+            .with_clock(clock.clone())
+            .with_event_hook(move |event: &AuthEvent| sink.lock().unwrap().push(event.clone()));
         Self {
             auth,
             clock,
             users,
             store,
+            events,
         }
+    }
+
+    /// The same world with the service reconfigured (`|auth| auth.with_...(..)`).
+    pub(crate) fn configure(mut self, configure: impl FnOnce(Auth) -> Auth) -> Self {
+        self.auth = configure(self.auth);
+        self
+    }
+
+    /// The stored record of `token`.
+    pub(crate) async fn record(&self, token: &str) -> TokenRecord {
+        self.store
+            .inner()
+            .find_by_digest(&TokenDigest::of(token))
+            .await
+            .expect("the memory store does not fail")
+            .expect("the token is stored")
+    }
+
+    /// Whether `token` is still stored (not revoked).
+    /// How many tokens are stored.
+    pub(crate) async fn stored_count(&self) -> usize {
+        let records = self.store.inner().list(None).await;
+        records.expect("the memory store does not fail").len()
+    }
+
+    pub(crate) async fn is_stored(&self, token: &str) -> bool {
+        self.store
+            .inner()
+            .find_by_digest(&TokenDigest::of(token))
+            .await
+            .expect("the memory store does not fail")
+            .is_some()
+    }
+
+    /// The events received since the last call.
+    pub(crate) fn take_events(&self) -> Vec<AuthEvent> {
+        std::mem::take(&mut *self.events.lock().unwrap())
     }
 
     /// The test app with the default (strict) layer.
@@ -126,11 +136,17 @@ impl Fixture {
 
     /// Logs `username` in through HTTP and returns the token.
     pub(crate) async fn obtain(&self, username: &str) -> String {
-        let response = send(
-            &self.app(),
-            obtain_json(&json!({"username": username, "password": PASSWORD})),
-        )
-        .await;
+        self.obtain_with(username, json!({})).await
+    }
+
+    /// Logs `username` in through HTTP with `extra` fields (`name`, `lifespan`,
+    /// `scope`) and returns the token.
+    pub(crate) async fn obtain_with(&self, username: &str, extra: Value) -> String {
+        let mut body = json!({"username": username, "password": PASSWORD});
+        body.as_object_mut()
+            .expect("an object")
+            .extend(extra.as_object().expect("extra fields are an object").clone());
+        let response = send(&self.app(), obtain_json(&body)).await;
         assert_eq!(
             response.status,
             StatusCode::OK,
@@ -160,13 +176,23 @@ async fn public(auth: Option<Authenticated>) -> axum::Json<Value> {
     axum::Json(json!({ "username": username }))
 }
 
-/// The app of the brief: `GET /protected` and `GET /public` behind the layer, the obtain
-/// endpoint outside it, JSON 405s everywhere (inside the layer, as DRF checks credentials
-/// before the method).
+/// The app of the brief: `GET /protected` and `GET /public` behind the layer, `GET
+/// /read` needing scope `read` and `POST /write` needing `write`, the session routes
+/// behind the layer, the obtain endpoint outside it, JSON 405s everywhere (inside the
+/// layer, as DRF checks credentials before the method).
 pub(crate) fn app<S: TokenStore>(auth: Auth<S>, lenient: bool) -> Router {
+    let read = Router::new()
+        .route("/read", get(protected))
+        .route_layer(RequireScope::new("read"));
+    let write = Router::new()
+        .route("/write", post(protected))
+        .route_layer(RequireScope::new("write"));
     Router::new()
         .route("/protected", get(protected))
         .route("/public", get(public))
+        .merge(read)
+        .merge(write)
+        .merge(tokenauth::routes::session_router(auth.clone()))
         .method_not_allowed_fallback(tokenauth::routes::method_not_allowed)
         .layer(TokenAuthLayer::new(auth.clone()).with_lenient(lenient))
         .merge(tokenauth::routes::obtain_router(auth))
@@ -233,6 +259,17 @@ pub(crate) async fn send(app: &Router, request: Request<Body>) -> Response {
         .collect();
     if response.status == StatusCode::UNAUTHORIZED {
         assert_eq!(challenges, ["Token"], "{what}: a 401 must challenge with Token");
+    } else if response.status == StatusCode::FORBIDDEN && !challenges.is_empty() {
+        assert_eq!(challenges.len(), 1, "{what}: one challenge");
+        let challenge = challenges[0].to_str().expect("an ASCII challenge");
+        assert!(
+            challenge.starts_with(r#"Token error="insufficient_scope", scope=""#),
+            "{what}: a 403 may only carry an insufficient_scope challenge: {challenge}"
+        );
+        assert_eq!(
+            response.body, r#"{"detail":"You do not have permission to perform this action."}"#,
+            "{what}"
+        );
     } else {
         assert!(
             challenges.is_empty(),
@@ -267,6 +304,19 @@ pub(crate) fn request(method: Method, path: &str, authorization: Option<&[u8]>) 
         );
     }
     builder.body(Body::empty()).expect("a valid request")
+}
+
+/// `method path` with `Authorization: Token <token>`.
+pub(crate) fn with_token(method: Method, path: &str, token: &str) -> Request<Body> {
+    request(method, path, Some(format!("Token {token}").as_bytes()))
+}
+
+/// `request` as if it came from `peer`, as axum's `into_make_service_with_connect_info`
+/// marks it.
+pub(crate) fn from_peer(mut request: Request<Body>, peer: &str) -> Request<Body> {
+    let peer: SocketAddr = peer.parse().expect("a socket address");
+    request.extensions_mut().insert(ConnectInfo(peer));
+    request
 }
 
 /// `GET path` with `Authorization: <authorization>`.

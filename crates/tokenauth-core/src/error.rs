@@ -1,0 +1,93 @@
+//! What can go wrong, in words a client can be shown.
+
+use crate::expiry::Lifespan;
+
+/// Why a request could not be authenticated. The messages are DRF's, byte for byte.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuthError {
+    /// No credentials at all (no header, or another scheme) where they are required.
+    #[error("Authentication credentials were not provided.")]
+    NotProvided,
+    /// The keyword with no token after it.
+    #[error("Invalid token header. No credentials provided.")]
+    NoCredentials,
+    /// More than one word after the keyword.
+    #[error("Invalid token header. Token string should not contain spaces.")]
+    ContainsSpaces,
+    /// A token that is not valid UTF-8.
+    #[error("Invalid token header. Token string should not contain invalid characters.")]
+    InvalidCharacters,
+    /// Not a token this service issued, one that was revoked, or one issued before its
+    /// user's password changed.
+    #[error("Invalid token")]
+    InvalidToken,
+    /// The token's user is deactivated or gone.
+    #[error("User inactive or deleted")]
+    UserInactive,
+    /// The token outlived its lifespan, or sat unused past the idle timeout.
+    #[error("Token has expired")]
+    Expired,
+    /// The store or the user directory failed.
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+}
+
+/// Why a token could not be issued.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum IssueError {
+    /// The requested lifespan is longer than the configured one.
+    #[error("Ensure the lifespan is at most {max} ({} seconds).", max.as_duration().whole_seconds())]
+    LifespanTooLong {
+        /// The configured lifespan: the longest a token may live.
+        max: Lifespan,
+    },
+    /// A requested scope is not one the service grants.
+    #[error("Scope \"{scope}\" cannot be granted.")]
+    ScopeNotGrantable {
+        /// The scope.
+        scope: String,
+    },
+    /// The user holds as many live tokens as allowed and the policy is to refuse.
+    #[error(
+        "Token limit reached: at most {max} active tokens per user. Log out on another device or revoke a token first."
+    )]
+    LimitReached {
+        /// The limit.
+        max: usize,
+    },
+    /// The store failed.
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+}
+
+/// Why an obtain (login) failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ObtainError {
+    /// Unknown user, wrong password or inactive user: deliberately indistinguishable.
+    #[error("Unable to log in with provided credentials.")]
+    InvalidCredentials,
+    /// The credentials were right, but the token asked for cannot be issued.
+    #[error(transparent)]
+    Issue(#[from] IssueError),
+}
+
+impl From<BackendError> for ObtainError {
+    fn from(error: BackendError) -> Self {
+        Self::Issue(IssueError::Backend(error))
+    }
+}
+
+/// A failure of the token store or the user directory, with its cause kept as `source`.
+#[derive(Debug, thiserror::Error)]
+#[error("token store or user directory failed")]
+pub struct BackendError(#[source] Box<dyn std::error::Error + Send + Sync>);
+
+impl BackendError {
+    /// Wraps a backend's error.
+    pub fn new(source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self(Box::new(source))
+    }
+}

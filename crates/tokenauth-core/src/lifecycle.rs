@@ -1,0 +1,409 @@
+//! Issuing, listing and revoking tokens, and the background upkeep: last-used writes
+//! and the purge of long-expired tokens.
+
+use std::future::Future;
+
+use time::Duration;
+
+use crate::auth::{Issued, ObtainPolicy, OnLimit, TokenAuth};
+use crate::error::{BackendError, IssueError, ObtainError};
+use crate::events::{AuthEvent, RevokeReason};
+use crate::expiry::Lifespan;
+use crate::record::{TokenInfo, TokenRecord};
+use crate::scope::Scopes;
+use crate::store::{Admission, Inserted, TokenStore};
+use crate::token::TokenId;
+use crate::user::{AuthUser, UserDirectory, UserId};
+
+/// How long expired tokens are kept before the purge deletes them (7 days), so that
+/// their clients keep hearing `Token has expired` rather than `Invalid token`.
+pub const DEFAULT_PURGE_GRACE: Duration = Duration::days(7);
+
+/// How many tokens one purge step deletes at most.
+pub const DEFAULT_PURGE_BATCH: usize = 500;
+
+/// How many last-used times one store write carries at most.
+const USAGE_BATCH: usize = 500;
+
+/// What a client asks for when it obtains a token. Everything is optional.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TokenRequest {
+    /// A label: the client or device.
+    pub name: Option<String>,
+    /// A lifespan shorter than the configured one.
+    pub lifespan: Option<Lifespan>,
+    /// Scopes; `None` gets every grantable scope.
+    pub scopes: Option<Scopes>,
+}
+
+/// The background upkeep run by [`TokenAuth::run_maintenance`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Maintenance {
+    /// How often to purge long-expired tokens; `None` never.
+    pub purge_interval: Option<Lifespan>,
+    /// How long after expiry a token is purged.
+    pub purge_grace: Duration,
+}
+
+impl Default for Maintenance {
+    /// Purge hourly, tokens expired over [`DEFAULT_PURGE_GRACE`] ago.
+    fn default() -> Self {
+        Self {
+            purge_interval: Some(Lifespan::new(Duration::hours(1)).expect("an hour is a valid interval")),
+            purge_grace: DEFAULT_PURGE_GRACE,
+        }
+    }
+}
+
+impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
+    /// Trades a username and password for a new token, under the obtain policy
+    /// ([`ObtainPolicy`]) and the per-user limit. Unknown users, wrong passwords and
+    /// inactive users all get [`ObtainError::InvalidCredentials`].
+    ///
+    /// `username` is matched exactly; the HTTP endpoint trims it first, as DRF does.
+    #[tracing::instrument(name = "tokenauth.obtain", skip_all)]
+    pub async fn obtain(
+        &self,
+        username: &str,
+        password: &str,
+        request: TokenRequest,
+    ) -> Result<Issued, ObtainError> {
+        let user = self
+            .users
+            .verify_credentials(username, password)
+            .await
+            .map_err(BackendError::new)?
+            .filter(AuthUser::is_active)
+            .ok_or(ObtainError::InvalidCredentials)?;
+        let replace = self.config.obtain_policy == ObtainPolicy::Replace;
+        let issued = self.issue_with(&user.id(), request, replace).await?;
+        // The password may have changed between the check above and the insert; such a
+        // token would outlive the change, so it is withdrawn.
+        let now_user = self
+            .users
+            .find_user(&user.id())
+            .await
+            .map_err(BackendError::new)?;
+        if now_user.is_none_or(|u| u.password_changed() != user.password_changed()) {
+            self.store
+                .delete(&issued.info.id)
+                .await
+                .map_err(BackendError::new)?;
+            return Err(ObtainError::InvalidCredentials);
+        }
+        Ok(issued)
+    }
+
+    /// Issues a token to a user without checking a password (for administrators and
+    /// trusted code). The per-user limit applies; the obtain policy does not.
+    #[tracing::instrument(name = "tokenauth.issue", skip_all, fields(user_id = %user_id))]
+    pub async fn issue(&self, user_id: &UserId, request: TokenRequest) -> Result<Issued, IssueError> {
+        self.issue_with(user_id, request, false).await
+    }
+
+    async fn issue_with(
+        &self,
+        user_id: &UserId,
+        request: TokenRequest,
+        replace: bool,
+    ) -> Result<Issued, IssueError> {
+        let policy = self.config.policy;
+        if let Some(lifespan) = request.lifespan.filter(|l| *l > policy.lifespan()) {
+            tracing::debug!(%lifespan, "requested lifespan too long");
+            return Err(IssueError::LifespanTooLong {
+                max: policy.lifespan(),
+            });
+        }
+        let grantable = &self.config.grantable;
+        let scopes = match request.scopes {
+            None => grantable.clone(),
+            Some(scopes) => match scopes.first_missing_from(grantable) {
+                Some(scope) => {
+                    return Err(IssueError::ScopeNotGrantable {
+                        scope: scope.to_owned(),
+                    });
+                }
+                None => scopes,
+            },
+        };
+
+        let token = self.config.format.generate();
+        let created = self.clock.now();
+        let record = TokenRecord {
+            id: TokenId::generate(),
+            digest: token.digest(),
+            user_id: user_id.clone(),
+            name: request.name,
+            scopes,
+            created,
+            expires: request.lifespan.map(|l| created + l.as_duration()),
+            last_used: None,
+            last_ip: None,
+        };
+        let limit = self.config.token_limit;
+        if limit.is_some() && policy.idle_timeout().is_some() && self.pending_usage() > 0 {
+            // Idle liveness is judged from stored last-used times: write the recent
+            // uses first, or tokens in use would not count against the limit.
+            self.flush_usage().await?;
+        }
+        let admission = match limit {
+            _ if replace => Admission::Replace,
+            None => Admission::Add,
+            Some(limit) => {
+                let (max_live, live) = (limit.max(), policy.live_at(created));
+                match limit.on_limit() {
+                    OnLimit::EvictOldest => Admission::EvictOldest { max_live, live },
+                    OnLimit::Reject => Admission::Reject { max_live, live },
+                }
+            }
+        };
+        let removed = match self
+            .store
+            .insert(&record, admission)
+            .await
+            .map_err(BackendError::new)?
+        {
+            Inserted::Stored { removed } => removed,
+            Inserted::Rejected => {
+                let max = limit.map_or(0, |l| l.max());
+                self.emit(AuthEvent::LimitReached {
+                    user_id: user_id.clone(),
+                    max,
+                    rejected: true,
+                });
+                return Err(IssueError::LimitReached { max });
+            }
+        };
+        let reason = if replace {
+            RevokeReason::Replaced
+        } else {
+            RevokeReason::Evicted
+        };
+        if let (RevokeReason::Evicted, Some(limit), false) = (reason, limit, removed.is_empty()) {
+            self.emit(AuthEvent::LimitReached {
+                user_id: user_id.clone(),
+                max: limit.max(),
+                rejected: false,
+            });
+        }
+        self.emit_revoked(removed, user_id, reason);
+        self.emit(AuthEvent::Issued {
+            token_id: record.id.clone(),
+            user_id: user_id.clone(),
+            name: record.name.clone(),
+        });
+        Ok(Issued {
+            token,
+            info: self.info(&record),
+        })
+    }
+
+    fn emit_revoked(&self, ids: Vec<TokenId>, user_id: &UserId, reason: RevokeReason) {
+        for token_id in ids {
+            self.emit(AuthEvent::Revoked {
+                token_id,
+                user_id: user_id.clone(),
+                reason,
+            });
+        }
+    }
+
+    /// Every stored token of one user, or of everyone, oldest first, expired or not.
+    pub async fn list(&self, user: Option<&UserId>) -> Result<Vec<TokenInfo>, BackendError> {
+        let records = self.store.list(user).await.map_err(BackendError::new)?;
+        Ok(records.iter().map(|r| self.info(r)).collect())
+    }
+
+    /// The tokens that still work for `user`, oldest first: what a "sessions" page
+    /// shows.
+    pub async fn sessions<U: AuthUser>(&self, user: &U) -> Result<Vec<TokenInfo>, BackendError> {
+        let now = self.clock.now();
+        let changed = user.password_changed();
+        let records = self
+            .store
+            .list(Some(&user.id()))
+            .await
+            .map_err(BackendError::new)?;
+        Ok(records
+            .iter()
+            .filter(|r| changed.is_none_or(|changed| r.created >= changed))
+            .map(|r| self.info(r))
+            .filter(|info| now <= info.expires)
+            .collect())
+    }
+
+    /// Revokes a token by id (for administrators); `true` if it existed. It stops
+    /// working at once.
+    #[tracing::instrument(name = "tokenauth.revoke", skip_all, fields(token_id = %id))]
+    pub async fn revoke(&self, id: &TokenId) -> Result<bool, BackendError> {
+        let deleted = self.store.delete(id).await.map_err(BackendError::new)?;
+        Ok(deleted.is_some_and(|user_id| {
+            self.emit_revoked(vec![id.clone()], &user_id, RevokeReason::ById);
+            true
+        }))
+    }
+
+    /// Revokes one of `user`'s own tokens by id; `false` if `user` has no such token
+    /// (whether it does not exist or belongs to someone else).
+    pub async fn revoke_own(&self, user: &UserId, id: &TokenId) -> Result<bool, BackendError> {
+        let record = self.store.find_by_id(id).await.map_err(BackendError::new)?;
+        if record.is_none_or(|r| &r.user_id != user) {
+            return Ok(false);
+        }
+        // A token never changes hands, so deleting by id now deletes `user`'s token.
+        let deleted = self.store.delete(id).await.map_err(BackendError::new)?;
+        if deleted.is_some() {
+            self.emit_revoked(vec![id.clone()], user, RevokeReason::ById);
+        }
+        Ok(deleted.is_some())
+    }
+
+    /// Revokes the token a request presented (logout).
+    pub async fn logout(&self, token: &TokenInfo) -> Result<(), BackendError> {
+        if self
+            .store
+            .delete(&token.id)
+            .await
+            .map_err(BackendError::new)?
+            .is_some()
+        {
+            self.emit_revoked(vec![token.id.clone()], &token.user_id, RevokeReason::Logout);
+        }
+        Ok(())
+    }
+
+    /// Revokes every token of a user, for `reason` ([`RevokeReason::LogoutAll`], or
+    /// [`RevokeReason::PasswordChanged`] after a password change); how many.
+    pub async fn revoke_user_tokens(
+        &self,
+        user: &UserId,
+        reason: RevokeReason,
+    ) -> Result<usize, BackendError> {
+        let ids = self
+            .store
+            .delete_for_user(user, None)
+            .await
+            .map_err(BackendError::new)?;
+        let count = ids.len();
+        self.emit_revoked(ids, user, reason);
+        Ok(count)
+    }
+
+    /// Revokes the tokens of `user` issued before `instant` (after a password change,
+    /// with [`RevokeReason::PasswordChanged`]; tokens issued since are kept); how many.
+    ///
+    /// A token issued before the user's `password_changed` time already fails; this
+    /// deletes it.
+    pub async fn revoke_tokens_issued_before(
+        &self,
+        user: &UserId,
+        instant: time::OffsetDateTime,
+        reason: RevokeReason,
+    ) -> Result<usize, BackendError> {
+        let records = self.store.list(Some(user)).await.map_err(BackendError::new)?;
+        let mut revoked = Vec::new();
+        for record in records.into_iter().filter(|r| r.created < instant) {
+            if self
+                .store
+                .delete(&record.id)
+                .await
+                .map_err(BackendError::new)?
+                .is_some()
+            {
+                revoked.push(record.id);
+            }
+        }
+        let count = revoked.len();
+        self.emit_revoked(revoked, user, reason);
+        Ok(count)
+    }
+
+    /// Writes the last-used times gathered since the previous flush, in batches; how
+    /// many tokens were written. Uses that fail to write are kept for the next flush.
+    pub async fn flush_usage(&self) -> Result<usize, BackendError> {
+        let uses = self.usage.take();
+        let total = uses.len();
+        let mut rest = uses.as_slice();
+        while !rest.is_empty() {
+            let (batch, tail) = rest.split_at(rest.len().min(USAGE_BATCH));
+            if let Err(error) = self.store.record_usage(batch).await {
+                self.usage.restore(rest.to_vec());
+                return Err(BackendError::new(error));
+            }
+            rest = tail;
+        }
+        Ok(total)
+    }
+
+    /// Last-used times not yet written.
+    pub fn pending_usage(&self) -> usize {
+        self.usage.len()
+    }
+
+    /// Deletes at most `batch` tokens that expired more than `grace` ago; how many.
+    pub async fn purge_step(&self, grace: Duration, batch: usize) -> Result<usize, BackendError> {
+        let dead = self.config.policy.live_at(self.clock.now() - grace);
+        self.store.purge(&dead, batch).await.map_err(BackendError::new)
+    }
+
+    /// Deletes every token that expired more than `grace` ago, in steps of at most
+    /// `batch`, calling `progress` with the running total after each step; the total.
+    pub async fn purge(
+        &self,
+        grace: Duration,
+        batch: usize,
+        mut progress: impl FnMut(usize),
+    ) -> Result<usize, BackendError> {
+        let batch = batch.max(1);
+        let mut total = 0;
+        loop {
+            let deleted = self.purge_step(grace, batch).await?;
+            total += deleted;
+            progress(total);
+            if deleted < batch {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// Runs the background upkeep until `shutdown` completes: writes last-used times
+    /// every refresh interval and purges long-expired tokens on schedule; then writes
+    /// what is left. Spawn it beside your server.
+    pub async fn run_maintenance(&self, schedule: Maintenance, shutdown: impl Future<Output = ()>) {
+        // After a stall (a suspended machine), one catch-up tick, not a burst.
+        let every = |period: std::time::Duration| {
+            let mut interval = tokio::time::interval(period);
+            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+            interval
+        };
+        let mut flush = every(self.config.refresh_interval.unsigned_abs());
+        let mut purge = schedule
+            .purge_interval
+            .map(|p| every(p.as_duration().unsigned_abs()));
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                () = &mut shutdown => break,
+                _ = flush.tick() => {
+                    if let Err(error) = self.flush_usage().await {
+                        tracing::warn!(error = &error as &dyn std::error::Error, "writing last-used times failed");
+                    }
+                }
+                _ = async { purge.as_mut().expect("guarded").tick().await }, if purge.is_some() => {
+                    match self.purge(schedule.purge_grace, DEFAULT_PURGE_BATCH, |_| {}).await {
+                        Ok(0) => {}
+                        Ok(count) => tracing::info!(count, "purged long-expired tokens"),
+                        Err(error) => tracing::warn!(error = &error as &dyn std::error::Error, "purge failed"),
+                    }
+                }
+            }
+        }
+        match self.flush_usage().await {
+            Ok(count) => tracing::debug!(count, "wrote last-used times on shutdown"),
+            Err(error) => tracing::warn!(
+                error = &error as &dyn std::error::Error,
+                "writing last-used times failed"
+            ),
+        }
+    }
+}

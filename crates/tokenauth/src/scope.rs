@@ -1,0 +1,253 @@
+//! Scopes on routes: a tower layer that lets through only tokens carrying them.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use axum_core::body::Body;
+use axum_core::response::{IntoResponse, Response};
+use bytes::Bytes;
+use http::{HeaderValue, Request, StatusCode, header};
+use tokenauth_core::Scopes;
+use tower_layer::Layer;
+use tower_service::Service;
+
+use crate::extract::Presented;
+use crate::rejection::{TokenAuthRejection, detail_response};
+
+/// DRF's `PermissionDenied` message.
+const PERMISSION_DENIED: &str = "You do not have permission to perform this action.";
+
+/// Lets a request through only if its token carries every required scope.
+///
+/// Install it with axum's `route_layer` on the routes that need the scope, behind
+/// [`TokenAuthLayer`](crate::TokenAuthLayer) (which must wrap it: `.route_layer(..)`
+/// before `.layer(TokenAuthLayer::new(..))`). It works with any user type.
+///
+/// - No credentials, or credentials that failed in lenient mode: the 401 the
+///   [`Authenticated`](crate::Authenticated) extractor would give, with
+///   `WWW-Authenticate`.
+/// - A token without a required scope: 403
+///   `{"detail":"You do not have permission to perform this action."}` (DRF's
+///   `PermissionDenied`) with `WWW-Authenticate: Token error="insufficient_scope",
+///   scope="write"` (RFC 6750), naming the layer's first keyword and every required
+///   scope.
+/// - Otherwise the route runs.
+///
+/// Tokens get their scopes at issue: those asked for, or every scope the service grants
+/// ([`TokenAuth::with_scopes`](tokenauth_core::TokenAuth::with_scopes)).
+///
+/// ```no_run
+/// use axum::{Router, routing::{get, post}};
+/// use tokenauth::{Authenticated, RequireScope, TokenAuth, TokenAuthLayer};
+/// use tokenauth::core::{MemoryStore, MemoryUserDirectory, Scopes};
+///
+/// let auth = TokenAuth::new(MemoryStore::new(), MemoryUserDirectory::new())
+///     .with_scopes(Scopes::parse("read write").unwrap());
+/// let app: Router = Router::new()
+///     .route("/notes", post(|auth: Authenticated| async move { auth.user.username }))
+///     .route_layer(RequireScope::new("write"))
+///     // Routes added after `route_layer` are not covered by it.
+///     .route("/me", get(|auth: Authenticated| async move { auth.user.username }))
+///     .layer(TokenAuthLayer::new(auth));
+/// ```
+#[derive(Debug, Clone)]
+pub struct RequireScope {
+    required: Arc<Scopes>,
+}
+
+impl RequireScope {
+    /// Requires the scopes of a space-separated list: `"write"`, or `"read write"` for
+    /// both.
+    ///
+    /// # Panics
+    ///
+    /// If the list is empty or names an invalid scope (see [`Scopes`]).
+    pub fn new(scopes: &str) -> Self {
+        match Scopes::parse(scopes) {
+            Ok(scopes) => Self::all(scopes),
+            Err(error) => panic!("RequireScope::new: {error}"),
+        }
+    }
+
+    /// Requires every scope of `scopes`.
+    ///
+    /// # Panics
+    ///
+    /// If `scopes` is empty: to require authentication alone, take
+    /// [`Authenticated`](crate::Authenticated) in the handler.
+    pub fn all(scopes: Scopes) -> Self {
+        assert!(!scopes.is_empty(), "RequireScope needs at least one scope");
+        Self {
+            required: Arc::new(scopes),
+        }
+    }
+
+    /// The scopes required.
+    pub fn required(&self) -> &Scopes {
+        &self.required
+    }
+}
+
+impl<I> Layer<I> for RequireScope {
+    type Service = RequireScopeService<I>;
+
+    fn layer(&self, inner: I) -> Self::Service {
+        RequireScopeService {
+            inner,
+            required: Arc::clone(&self.required),
+        }
+    }
+}
+
+/// The service made by [`RequireScope`].
+#[derive(Debug, Clone)]
+pub struct RequireScopeService<I> {
+    inner: I,
+    required: Arc<Scopes>,
+}
+
+impl<I> RequireScopeService<I> {
+    fn check<B>(&self, req: &Request<B>) -> Result<(), ScopeRejection> {
+        let Some(presented) = req.extensions().get::<Presented>() else {
+            return Err(ScopeRejection::Unauthenticated(TokenAuthRejection::MissingLayer));
+        };
+        let token = presented
+            .token
+            .as_ref()
+            .map_err(|rejection| ScopeRejection::Unauthenticated(*rejection))?;
+        if self.required.is_subset(&token.scopes) {
+            return Ok(());
+        }
+        tracing::debug!(
+            token_id = %token.id,
+            required = %self.required,
+            granted = %token.scopes,
+            "insufficient scope"
+        );
+        Err(ScopeRejection::InsufficientScope {
+            required: Scopes::clone(&self.required),
+            scheme: String::from_utf8_lossy(presented.scheme.as_bytes()).into_owned(),
+        })
+    }
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+impl<I, ReqBody, ResBody> Service<Request<ReqBody>> for RequireScopeService<I>
+where
+    I: Service<Request<ReqBody>, Response = http::Response<ResBody>> + Clone + Send + 'static,
+    I::Future: Send + 'static,
+    ReqBody: Send + 'static,
+    ResBody: http_body::Body<Data = Bytes> + Send + 'static,
+    ResBody::Error: Into<BoxError>,
+{
+    type Response = Response;
+    type Error = I::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, I::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
+        if let Err(rejection) = self.check(&req) {
+            let response = rejection.into_response();
+            return Box::pin(async move { Ok(response) });
+        }
+        // The clone may not be ready: use the instance that `poll_ready` readied and
+        // leave the clone in its place (see tower's `Service` docs).
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        Box::pin(async move { Ok(inner.call(req).await?.map(Body::new)) })
+    }
+}
+
+/// Why [`RequireScope`] refused a request.
+///
+/// ```
+/// use axum_core::response::IntoResponse;
+/// use tokenauth::ScopeRejection;
+/// use tokenauth::core::Scopes;
+///
+/// let rejection = ScopeRejection::InsufficientScope {
+///     required: Scopes::parse("write").unwrap(),
+///     scheme: "Token".to_owned(),
+/// };
+/// let response = rejection.into_response();
+/// assert_eq!(response.status(), 403);
+/// assert_eq!(
+///     response.headers()["www-authenticate"],
+///     r#"Token error="insufficient_scope", scope="write""#
+/// );
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ScopeRejection {
+    /// The request is not authenticated: the extractor's rejection (401, or 500 if
+    /// [`TokenAuthLayer`](crate::TokenAuthLayer) is missing).
+    Unauthenticated(TokenAuthRejection),
+    /// The token lacks a required scope: 403.
+    InsufficientScope {
+        /// Every scope the route requires.
+        required: Scopes,
+        /// The authentication scheme named in the challenge (`Token`).
+        scheme: String,
+    },
+}
+
+impl ScopeRejection {
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::Unauthenticated(rejection) => rejection.status(),
+            Self::InsufficientScope { .. } => StatusCode::FORBIDDEN,
+        }
+    }
+
+    /// The `detail` message.
+    pub fn detail(&self) -> &'static str {
+        match self {
+            Self::Unauthenticated(rejection) => rejection.detail(),
+            Self::InsufficientScope { .. } => PERMISSION_DENIED,
+        }
+    }
+}
+
+impl std::fmt::Display for ScopeRejection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.detail())
+    }
+}
+
+impl std::error::Error for ScopeRejection {}
+
+impl From<TokenAuthRejection> for ScopeRejection {
+    fn from(rejection: TokenAuthRejection) -> Self {
+        Self::Unauthenticated(rejection)
+    }
+}
+
+impl IntoResponse for ScopeRejection {
+    fn into_response(self) -> Response {
+        match self {
+            Self::Unauthenticated(rejection) => rejection.into_response(),
+            Self::InsufficientScope { required, scheme } => {
+                let mut response = detail_response(StatusCode::FORBIDDEN, PERMISSION_DENIED);
+                let scheme = if !scheme.is_empty() && scheme.bytes().all(|b| b.is_ascii_graphic()) {
+                    scheme.as_str()
+                } else {
+                    "Token"
+                };
+                // Scope names are printable ASCII without spaces, quotes or backslashes,
+                // so the quoted list needs no escaping and is a valid header value.
+                let challenge = format!(r#"{scheme} error="insufficient_scope", scope="{required}""#);
+                let challenge = HeaderValue::from_str(&challenge)
+                    .expect("a visible-ASCII scheme and scope names make a valid header value");
+                response.headers_mut().insert(header::WWW_AUTHENTICATE, challenge);
+                response
+            }
+        }
+    }
+}

@@ -1,0 +1,385 @@
+//! The session routes behind `TokenAuthLayer`: logout, logout everywhere, the token
+//! list and revoking one token; and the client address the layer records.
+
+mod common;
+
+use common::*;
+use http::{Method, header};
+use serde_json::{Value, json};
+use time::Duration;
+use time::format_description::well_known::Rfc3339;
+use tokenauth::core::{AuthEvent, RevokeReason, TokenId};
+
+const NOT_FOUND: &str = r#"{"detail":"Not found."}"#;
+
+fn rfc3339(t: time::OffsetDateTime) -> String {
+    t.format(&Rfc3339).unwrap()
+}
+
+/// Asserts a 204 with an empty body.
+#[track_caller]
+fn assert_no_content(response: &Response) {
+    response.assert(204, "");
+    assert_eq!(response.header(header::CONTENT_TYPE), None);
+}
+
+#[tokio::test]
+async fn logout_of_one_device_leaves_the_other_working() {
+    let fx = Fixture::new().await;
+    let app = fx.app();
+    let phone = fx.obtain_with(ALICE, json!({"name": "phone"})).await;
+    let laptop = fx.obtain_with(ALICE, json!({"name": "laptop"})).await;
+    assert_ne!(phone, laptop);
+    send(&app, get_token("/protected", &phone))
+        .await
+        .assert_user(ALICE);
+    send(&app, get_token("/protected", &laptop))
+        .await
+        .assert_user(ALICE);
+    let phone_id = fx.record(&phone).await.id;
+    fx.take_events();
+
+    assert_no_content(&send(&app, with_token(Method::POST, "/auth/logout", &phone)).await);
+    let events = fx.take_events();
+    assert!(
+        matches!(
+            events.as_slice(),
+            [AuthEvent::Revoked { token_id, reason: RevokeReason::Logout, .. }] if *token_id == phone_id
+        ),
+        "{events:?}"
+    );
+
+    // The very next request with the revoked token is refused; the other device goes on.
+    send(&app, get_token("/protected", &phone))
+        .await
+        .assert(401, INVALID_TOKEN);
+    send(&app, with_token(Method::POST, "/auth/logout", &phone))
+        .await
+        .assert(401, INVALID_TOKEN);
+    send(&app, get_token("/protected", &laptop))
+        .await
+        .assert_user(ALICE);
+    send(&app, get_token("/public", &laptop)).await.assert_user(ALICE);
+}
+
+#[tokio::test]
+async fn logoutall_kills_every_token_of_the_user_only() {
+    let fx = Fixture::new().await;
+    let app = fx.app();
+    let phone = fx.obtain(ALICE).await;
+    let laptop = fx.obtain(ALICE).await;
+    let dave = fx.obtain(DAVE).await;
+    fx.take_events();
+
+    assert_no_content(&send(&app, with_token(Method::POST, "/auth/logoutall", &laptop)).await);
+    let reasons: Vec<_> = fx
+        .take_events()
+        .into_iter()
+        .map(|event| match event {
+            AuthEvent::Revoked { reason, .. } => reason,
+            other => panic!("unexpected event {other:?}"),
+        })
+        .collect();
+    assert_eq!(reasons, [RevokeReason::LogoutAll, RevokeReason::LogoutAll]);
+
+    for token in [&phone, &laptop] {
+        send(&app, get_token("/protected", token))
+            .await
+            .assert(401, INVALID_TOKEN);
+    }
+    send(&app, get_token("/protected", &dave)).await.assert_user(DAVE);
+    // A new login works again.
+    let again = fx.obtain(ALICE).await;
+    send(&app, get_token("/protected", &again))
+        .await
+        .assert_user(ALICE);
+}
+
+#[tokio::test]
+async fn the_token_list_shows_exactly_the_live_tokens_and_no_secret() {
+    let fx = Fixture::new().await;
+    let app = fx.app();
+    let phone = fx.obtain_with(ALICE, json!({"name": "phone"})).await;
+    let short = fx
+        .obtain_with(ALICE, json!({"name": "short", "lifespan": "1h"}))
+        .await;
+    let revoked = fx.obtain(ALICE).await;
+    let dave = fx.obtain(DAVE).await;
+    assert_no_content(&send(&app, with_token(Method::POST, "/auth/logout", &revoked)).await);
+
+    fx.clock.advance(Duration::hours(1));
+    send(&app, get_token("/protected", &phone))
+        .await
+        .assert_user(ALICE);
+    fx.clock.advance(Duration::hours(1));
+    let laptop = fx.obtain_with(ALICE, json!({"name": "laptop"})).await;
+    fx.clock.advance(Duration::hours(1));
+
+    let response = send(&app, get_token("/auth/tokens", &laptop)).await;
+    assert_eq!(response.header(header::CONTENT_TYPE), Some("application/json"));
+    let (phone_id, laptop_id) = (fx.record(&phone).await.id, fx.record(&laptop).await.id);
+    let expected = json!([
+        {
+            "id": phone_id.as_str(),
+            "name": "phone",
+            "scopes": [],
+            "created": rfc3339(START),
+            "expiry": rfc3339(START + LIFESPAN),
+            "last_used": rfc3339(START + Duration::hours(1)),
+            "current": false,
+        },
+        {
+            "id": laptop_id.as_str(),
+            "name": "laptop",
+            "scopes": [],
+            "created": rfc3339(START + Duration::hours(2)),
+            "expiry": rfc3339(START + Duration::hours(2) + LIFESPAN),
+            "last_used": rfc3339(START + Duration::hours(3)),
+            "current": true,
+        },
+    ]);
+    response.assert(200, &expected.to_string());
+    for secret in [&phone, &short, &revoked, &dave, &laptop] {
+        assert!(!response.body.contains(secret.as_str()), "a token leaked");
+        assert!(!response.body.contains(&secret[4..20]), "part of a token leaked");
+    }
+
+    // From the other device, `current` moves; a token never used shows `null`.
+    let response = send(&app, get_token("/auth/tokens", &phone)).await;
+    let list = response.json();
+    let current: Vec<_> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["name"].clone(), t["current"].clone()))
+        .collect();
+    assert_eq!(
+        current,
+        [(json!("phone"), json!(true)), (json!("laptop"), json!(false))]
+    );
+
+    let response = send(&app, get_token("/auth/tokens", &dave)).await;
+    let list = response.json();
+    assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
+    assert_eq!(list[0]["name"], Value::Null);
+    assert_eq!(list[0]["current"], true);
+}
+
+#[tokio::test]
+async fn revoking_by_id_works_only_on_ones_own_tokens() {
+    let fx = Fixture::new().await;
+    let app = fx.app();
+    let phone = fx.obtain(ALICE).await;
+    let laptop = fx.obtain(ALICE).await;
+    let dave = fx.obtain(DAVE).await;
+    let (phone_id, dave_id) = (fx.record(&phone).await.id, fx.record(&dave).await.id);
+    fx.take_events();
+
+    // Another user's id is as unknown as a missing or malformed one.
+    let unknown = TokenId::generate();
+    for id in [
+        dave_id.as_str(),
+        unknown.as_str(),
+        "not-an-id",
+        "0",
+        &format!("{phone_id}x"),
+        "%FF%FE",
+    ] {
+        let path = format!("/auth/tokens/{id}");
+        send(&app, with_token(Method::DELETE, &path, &laptop))
+            .await
+            .assert(404, NOT_FOUND);
+    }
+    assert_eq!(fx.take_events(), []);
+    send(&app, get_token("/protected", &dave)).await.assert_user(DAVE);
+
+    let path = format!("/auth/tokens/{phone_id}");
+    assert_no_content(&send(&app, with_token(Method::DELETE, &path, &laptop)).await);
+    let events = fx.take_events();
+    assert!(
+        matches!(
+            events.as_slice(),
+            [AuthEvent::Revoked { token_id, reason: RevokeReason::ById, .. }] if *token_id == phone_id
+        ),
+        "{events:?}"
+    );
+    send(&app, get_token("/protected", &phone))
+        .await
+        .assert(401, INVALID_TOKEN);
+    send(&app, with_token(Method::DELETE, &path, &laptop))
+        .await
+        .assert(404, NOT_FOUND);
+    send(&app, get_token("/protected", &laptop))
+        .await
+        .assert_user(ALICE);
+
+    // Revoking the presented token is a logout.
+    let path = format!("/auth/tokens/{}", fx.record(&laptop).await.id);
+    assert_no_content(&send(&app, with_token(Method::DELETE, &path, &laptop)).await);
+    send(&app, get_token("/protected", &laptop))
+        .await
+        .assert(401, INVALID_TOKEN);
+}
+
+#[tokio::test]
+async fn session_routes_need_a_token() {
+    let fx = Fixture::new().await;
+    let app = fx.app();
+    let expired = fx.expired_token().await;
+    let id = fx.record(&expired).await.id;
+    let revoke = format!("/auth/tokens/{id}");
+    for (method, path) in [
+        (Method::POST, "/auth/logout"),
+        (Method::POST, "/auth/logoutall"),
+        (Method::GET, "/auth/tokens"),
+        (Method::DELETE, revoke.as_str()),
+    ] {
+        send(&app, request(method.clone(), path, None))
+            .await
+            .assert(401, NOT_PROVIDED);
+        send(&app, with_token(method.clone(), path, &unknown_token()))
+            .await
+            .assert(401, INVALID_TOKEN);
+        send(&app, with_token(method, path, &expired))
+            .await
+            .assert(401, EXPIRED);
+    }
+    assert!(fx.is_stored(&expired).await, "nothing was revoked");
+}
+
+#[tokio::test]
+async fn session_routes_answer_other_methods_with_a_json_405() {
+    let fx = Fixture::new().await;
+    let app = fx.app();
+    let token = fx.obtain(ALICE).await;
+    let id = fx.record(&token).await.id;
+    let one = format!("/auth/tokens/{id}");
+    for (method, path, allow) in [
+        (Method::GET, "/auth/logout", "POST"),
+        (Method::DELETE, "/auth/logoutall", "POST"),
+        (Method::POST, "/auth/tokens", "GET,HEAD"),
+        (Method::DELETE, "/auth/tokens", "GET,HEAD"),
+        (Method::GET, one.as_str(), "DELETE"),
+        (Method::POST, one.as_str(), "DELETE"),
+    ] {
+        let response = send(&app, with_token(method.clone(), path, &token)).await;
+        response.assert(
+            405,
+            &format!(r#"{{"detail":"Method \"{method}\" not allowed."}}"#),
+        );
+        assert_eq!(
+            response.header(header::ALLOW).map(|a| a.replace(' ', "")),
+            Some(allow.to_owned()),
+            "{method} {path}"
+        );
+    }
+    // Nothing was revoked on the way.
+    send(&app, get_token("/protected", &token))
+        .await
+        .assert_user(ALICE);
+}
+
+#[tokio::test]
+async fn the_client_address_from_connect_info_is_recorded_and_new_ones_are_reported() {
+    let fx = Fixture::new().await;
+    let app = fx.app();
+    let token = fx.obtain(ALICE).await;
+    let record = fx.record(&token).await;
+    fx.take_events();
+
+    send(
+        &app,
+        from_peer(get_token("/protected", &token), "203.0.113.7:51000"),
+    )
+    .await
+    .assert_user(ALICE);
+    assert_eq!(
+        fx.take_events(),
+        [AuthEvent::UsedFromNewIp {
+            token_id: record.id.clone(),
+            user_id: record.user_id.clone(),
+            ip: "203.0.113.7".parse().unwrap(),
+            previous: None,
+        }]
+    );
+    // The same address again is not news; neither is a request without an address.
+    fx.clock.advance(Duration::minutes(5));
+    send(
+        &app,
+        from_peer(get_token("/protected", &token), "203.0.113.7:51001"),
+    )
+    .await
+    .assert_user(ALICE);
+    send(&app, get_token("/protected", &token))
+        .await
+        .assert_user(ALICE);
+    assert_eq!(fx.take_events(), []);
+
+    // Nothing is written until the flush.
+    assert_eq!(fx.record(&token).await.last_ip, None);
+    assert_eq!(fx.auth.flush_usage().await.unwrap(), 1);
+    let stored = fx.record(&token).await;
+    assert_eq!(stored.last_ip, Some("203.0.113.7".parse().unwrap()));
+    assert_eq!(stored.last_used, Some(START + Duration::minutes(5)));
+
+    // An IPv4 client of a dual-stack listener is recorded as IPv4.
+    send(
+        &app,
+        from_peer(get_token("/protected", &token), "[::ffff:198.51.100.2]:443"),
+    )
+    .await
+    .assert_user(ALICE);
+    assert_eq!(
+        fx.take_events(),
+        [AuthEvent::UsedFromNewIp {
+            token_id: record.id.clone(),
+            user_id: record.user_id.clone(),
+            ip: "198.51.100.2".parse().unwrap(),
+            previous: Some("203.0.113.7".parse().unwrap()),
+        }]
+    );
+    fx.auth.flush_usage().await.unwrap();
+    assert_eq!(
+        fx.record(&token).await.last_ip,
+        Some("198.51.100.2".parse().unwrap())
+    );
+}
+
+#[tokio::test]
+async fn forwarded_headers_are_not_trusted() {
+    let fx = Fixture::new().await;
+    let app = fx.app();
+    let token = fx.obtain(ALICE).await;
+    fx.take_events();
+
+    let mut request = from_peer(get_token("/protected", &token), "192.0.2.10:40000");
+    for (name, value) in [
+        ("x-forwarded-for", "198.51.100.99"),
+        ("forwarded", "for=198.51.100.99"),
+        ("x-real-ip", "198.51.100.99"),
+    ] {
+        request.headers_mut().insert(name, value.parse().unwrap());
+    }
+    send(&app, request).await.assert_user(ALICE);
+    fx.auth.flush_usage().await.unwrap();
+    assert_eq!(
+        fx.record(&token).await.last_ip,
+        Some("192.0.2.10".parse().unwrap())
+    );
+
+    // Without `ConnectInfo`, the headers still give no address.
+    let other = fx.obtain(ALICE).await;
+    let mut request = get_token("/protected", &other);
+    request
+        .headers_mut()
+        .insert("x-forwarded-for", "198.51.100.99".parse().unwrap());
+    send(&app, request).await.assert_user(ALICE);
+    fx.auth.flush_usage().await.unwrap();
+    assert_eq!(fx.record(&other).await.last_ip, None);
+    assert!(
+        !fx.take_events()
+            .iter()
+            .any(|e| matches!(e, AuthEvent::UsedFromNewIp { ip, .. } if ip.to_string() == "198.51.100.99")),
+        "a forwarded address was believed"
+    );
+}
