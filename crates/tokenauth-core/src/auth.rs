@@ -352,6 +352,12 @@ impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
         self.clock.now()
     }
 
+    /// The injected clock, for writes that must read the time themselves (such as a
+    /// password change, which reads it inside its transaction).
+    pub fn clock(&self) -> &dyn Clock {
+        &*self.clock
+    }
+
     /// The expiry policy.
     pub fn policy(&self) -> ExpiryPolicy {
         self.config.policy

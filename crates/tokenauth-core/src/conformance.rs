@@ -429,12 +429,14 @@ pub async fn purge_deletes_only_dead_records_in_batches<S: TokenStore>(store: S)
 
 /// A store wrapper that counts what reaches the store: digest and id lookups (to show
 /// that garbage never does) and the last-used times written (to show there is no write
-/// per request).
+/// per request). Usage writes can also be held back, to look at what readers see while
+/// one is in flight.
 #[derive(Debug, Clone, Default)]
 pub struct CountingStore<S> {
     inner: S,
     lookups: Arc<AtomicUsize>,
     usage_writes: Arc<Mutex<Vec<TokenId>>>,
+    usage_gate: Arc<tokio::sync::RwLock<()>>,
 }
 
 impl<S> CountingStore<S> {
@@ -444,7 +446,13 @@ impl<S> CountingStore<S> {
             inner,
             lookups: Arc::default(),
             usage_writes: Arc::default(),
+            usage_gate: Arc::default(),
         }
+    }
+
+    /// Holds every [`TokenStore::record_usage`] call until the guard is dropped.
+    pub async fn hold_usage_writes(&self) -> tokio::sync::OwnedRwLockWriteGuard<()> {
+        Arc::clone(&self.usage_gate).write_owned().await
     }
 
     /// The wrapped store.
@@ -457,7 +465,8 @@ impl<S> CountingStore<S> {
         self.lookups.load(Ordering::SeqCst)
     }
 
-    /// The ids in every [`TokenStore::record_usage`] batch so far, in order.
+    /// The ids in every [`TokenStore::record_usage`] batch so far (held back or not), in
+    /// order.
     pub fn usage_writes(&self) -> Vec<TokenId> {
         self.usage_writes
             .lock()
@@ -500,10 +509,12 @@ impl<S: TokenStore> TokenStore for CountingStore<S> {
     }
 
     async fn record_usage(&self, uses: &[Usage]) -> Result<(), Self::Error> {
+        // Counted on arrival, so a test can see a write that is being held back.
         self.usage_writes
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .extend(uses.iter().map(|u| u.id.clone()));
+        let _open = self.usage_gate.read().await;
         self.inner.record_usage(uses).await
     }
 

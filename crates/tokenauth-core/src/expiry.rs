@@ -21,8 +21,11 @@ const MAX_LIFESPAN: Duration = Duration::days(36_525);
 /// let lifespan: Lifespan = "12h".parse().unwrap();
 /// assert_eq!(lifespan.as_duration(), time::Duration::hours(12));
 /// assert_eq!("3600".parse::<Lifespan>().unwrap().to_string(), "1h");
+/// assert_eq!("90d".parse::<Lifespan>().unwrap().to_string(), "90d");
+/// assert_eq!("1d 12h 30s".parse::<Lifespan>().unwrap().to_string(), "1d 12h 30s");
 /// assert!("0s".parse::<Lifespan>().is_err());
-/// assert_eq!(Lifespan::default().to_string(), "30days");
+/// assert!("1500ms".parse::<Lifespan>().is_err());
+/// assert_eq!(Lifespan::default().to_string(), "30d");
 /// ```
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Lifespan(Duration);
@@ -31,10 +34,13 @@ impl Lifespan {
     /// The default lifespan: 30 days.
     pub const DEFAULT: Self = Self(Duration::days(30));
 
-    /// A lifespan of `duration`, which must be positive and at most 100 years.
+    /// A lifespan of `duration`: a whole number of seconds, at least one, at most 100
+    /// years.
     pub fn new(duration: Duration) -> Result<Self, InvalidLifespan> {
         if duration <= Duration::ZERO {
             Err(InvalidLifespan::NotPositive)
+        } else if duration.subsec_nanoseconds() != 0 {
+            Err(InvalidLifespan::NotWholeSeconds)
         } else if duration > MAX_LIFESPAN {
             Err(InvalidLifespan::TooLong)
         } else {
@@ -64,6 +70,9 @@ pub enum InvalidLifespan {
     /// Over 100 years.
     #[error("a lifespan can be at most 100 years")]
     TooLong,
+    /// A fraction of a second: tokens live whole seconds.
+    #[error("a lifespan must be a whole number of seconds")]
+    NotWholeSeconds,
     /// Not a duration at all.
     #[error("invalid duration {input:?}: expected a number with a unit, such as 30d, 12h, 90m or 3s")]
     Syntax {
@@ -89,9 +98,17 @@ impl FromStr for Lifespan {
 }
 
 impl fmt::Display for Lifespan {
+    /// In the syntax it is parsed from, largest units first: `30d`, `1d 12h`, `90s`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let std = std::time::Duration::try_from(self.0).map_err(|_| fmt::Error)?;
-        write!(f, "{}", humantime::format_duration(std))
+        let mut rest = self.0.whole_seconds();
+        let mut parts = Vec::with_capacity(4);
+        for (unit, seconds) in [("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1)] {
+            if rest >= seconds {
+                parts.push(format!("{}{unit}", rest / seconds));
+                rest %= seconds;
+            }
+        }
+        f.write_str(&parts.join(" "))
     }
 }
 

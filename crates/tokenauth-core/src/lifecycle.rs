@@ -76,7 +76,9 @@ impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
             .filter(AuthUser::is_active)
             .ok_or(ObtainError::InvalidCredentials)?;
         let replace = self.config.obtain_policy == ObtainPolicy::Replace;
-        let issued = self.issue_with(&user.id(), request, replace).await?;
+        let issued = self
+            .issue_to(&user.id(), user.password_changed(), request, replace)
+            .await?;
         // The password may have changed between the check above and the insert; such a
         // token would outlive the change, so it is withdrawn.
         let now_user = self
@@ -98,12 +100,15 @@ impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
     /// trusted code). The per-user limit applies; the obtain policy does not.
     #[tracing::instrument(name = "tokenauth.issue", skip_all, fields(user_id = %user_id))]
     pub async fn issue(&self, user_id: &UserId, request: TokenRequest) -> Result<Issued, IssueError> {
-        self.issue_with(user_id, request, false).await
+        let user = self.users.find_user(user_id).await.map_err(BackendError::new)?;
+        let password_changed = user.and_then(|u| u.password_changed());
+        self.issue_to(user_id, password_changed, request, false).await
     }
 
-    async fn issue_with(
+    async fn issue_to(
         &self,
         user_id: &UserId,
+        password_changed: Option<time::OffsetDateTime>,
         request: TokenRequest,
         replace: bool,
     ) -> Result<Issued, IssueError> {
@@ -141,6 +146,12 @@ impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
             last_ip: None,
         };
         let limit = self.config.token_limit;
+        if let (Some(_), Some(changed)) = (limit, password_changed) {
+            // Tokens from before a password change are dead but still stored: delete
+            // them, or they would count against the limit.
+            self.revoke_tokens_issued_before(user_id, changed, RevokeReason::PasswordChanged)
+                .await?;
+        }
         if limit.is_some() && policy.idle_timeout().is_some() && self.pending_usage() > 0 {
             // Idle liveness is judged from stored last-used times: write the recent
             // uses first, or tokens in use would not count against the limit.
@@ -319,20 +330,16 @@ impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
     }
 
     /// Writes the last-used times gathered since the previous flush, in batches; how
-    /// many tokens were written. Uses that fail to write are kept for the next flush.
+    /// many tokens were written. Uses that fail to write are kept for the next flush,
+    /// and every use stays visible to authentication until its write has landed.
     pub async fn flush_usage(&self) -> Result<usize, BackendError> {
-        let uses = self.usage.take();
-        let total = uses.len();
-        let mut rest = uses.as_slice();
-        while !rest.is_empty() {
-            let (batch, tail) = rest.split_at(rest.len().min(USAGE_BATCH));
-            if let Err(error) = self.store.record_usage(batch).await {
-                self.usage.restore(rest.to_vec());
-                return Err(BackendError::new(error));
-            }
-            rest = tail;
+        let uses = self.usage.snapshot();
+        for batch in uses.chunks(USAGE_BATCH) {
+            self.store.record_usage(batch).await.map_err(BackendError::new)?;
+            // Only now: until the write lands, authentication keeps reading these.
+            self.usage.written(batch);
         }
-        Ok(total)
+        Ok(uses.len())
     }
 
     /// Last-used times not yet written.

@@ -196,6 +196,7 @@ pub use directory::*;
 #[cfg(feature = "argon2")]
 mod directory {
     use super::*;
+    use crate::clock::Clock;
     use crate::password::{PasswordError, PasswordHasher};
     use crate::user::{User, UserDirectory};
 
@@ -240,23 +241,25 @@ mod directory {
             Ok(id)
         }
 
-        /// Sets a user's password, recording `at` as the time of the change so that
-        /// every token issued before it is refused at once. `false` if there is no such
-        /// user. Follow it with
-        /// [`TokenAuth::revoke_user_tokens`](crate::TokenAuth::revoke_user_tokens) to
-        /// delete those tokens too.
+        /// Sets a user's password, recording the time of the change (read from `clock`
+        /// as the change is made) so that every token issued before it is refused at
+        /// once. `false` if there is no such user. Follow it with
+        /// [`TokenAuth::revoke_tokens_issued_before`](crate::TokenAuth::revoke_tokens_issued_before)
+        /// to delete those tokens too.
         pub async fn change_password(
             &self,
             username: &str,
             password: &str,
-            at: time::OffsetDateTime,
+            clock: &dyn Clock,
         ) -> Result<bool, PasswordError> {
             let hash = self.hasher.hash(password).await?;
             let mut users = self.users.write().unwrap_or_else(|e| e.into_inner());
             Ok(users
                 .get_mut(username)
                 .map(|(user, stored)| {
-                    user.password_changed = Some(at);
+                    // Read under the lock, after hashing: a token issued after this
+                    // instant was issued after the change became visible.
+                    user.password_changed = Some(clock.now());
                     *stored = hash;
                 })
                 .is_some())

@@ -75,16 +75,20 @@ impl UsageBuffer {
         }
     }
 
-    /// Takes everything pending.
-    pub(crate) fn take(&self) -> Vec<Usage> {
-        std::mem::take(&mut *self.lock()).into_values().collect()
+    /// A copy of everything pending, to write. The entries stay until
+    /// [`written`](Self::written) is called, so that readers see them while the write is
+    /// in flight.
+    pub(crate) fn snapshot(&self) -> Vec<Usage> {
+        self.lock().values().cloned().collect()
     }
 
-    /// Puts back uses that could not be written, unless newer ones arrived meanwhile.
-    pub(crate) fn restore(&self, uses: Vec<Usage>) {
+    /// Forgets uses that were written, unless a newer use arrived meanwhile.
+    pub(crate) fn written(&self, uses: &[Usage]) {
         let mut pending = self.lock();
         for usage in uses {
-            pending.entry(usage.id.clone()).or_insert(usage);
+            if pending.get(&usage.id).is_some_and(|now| now == usage) {
+                pending.remove(&usage.id);
+            }
         }
     }
 

@@ -14,8 +14,8 @@ use std::sync::{Arc, Mutex};
 use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
 use tokenauth_core::{
-    AuthError, AuthEvent, Clock, DEFAULT_MAX_TOKENS_PER_USER, DEFAULT_PURGE_GRACE, IssueError, Issued,
-    Lifespan, Maintenance, ManualClock, MemoryStore, MemoryUserDirectory, ObtainError, ObtainPolicy, OnLimit,
+    AuthError, AuthEvent, DEFAULT_MAX_TOKENS_PER_USER, DEFAULT_PURGE_GRACE, IssueError, Issued, Lifespan,
+    Maintenance, ManualClock, MemoryStore, MemoryUserDirectory, ObtainError, ObtainPolicy, OnLimit,
     PasswordError, RevokeReason, Scopes, TokenAuth, TokenId, TokenInfo, TokenLimit, TokenRecord,
     TokenRequest, TokenStore, User, UserDirectory, UserId,
 };
@@ -393,12 +393,12 @@ async fn a_lifespan_longer_than_the_maximum_is_refused_naming_it() {
     let (auth, _clock) = service();
     let alice = add_user(&auth, "alice").await;
 
-    let message = "Ensure the lifespan is at most 30days (2592000 seconds).";
+    let message = "Ensure the lifespan is at most 30d (2592000 seconds).";
     match auth.issue(&alice, lifespan_request("60d")).await {
         Err(err @ IssueError::LifespanTooLong { max }) => {
             assert_eq!(max, Lifespan::DEFAULT);
             assert_eq!(err.to_string(), message);
-            assert!(err.to_string().contains("30days"));
+            assert!(err.to_string().contains("30d"));
         }
         other => panic!("expected LifespanTooLong, got {other:?}"),
     }
@@ -850,7 +850,7 @@ async fn a_password_change_kills_every_older_token_at_once() {
     let changed_at = auth.now();
     assert!(
         auth.users()
-            .change_password("alice", NEW_PASSWORD, changed_at)
+            .change_password("alice", NEW_PASSWORD, &clock)
             .await
             .unwrap()
     );
@@ -1327,13 +1327,15 @@ async fn the_verified_token_shows_this_requests_address() {
 #[tokio::test]
 async fn revoking_after_a_password_change_keeps_tokens_issued_since() {
     let (auth, clock) = service();
+    // Without a limit, issuing leaves dead tokens in place (with one, it clears them).
+    let auth = auth.with_token_limit(None);
     let alice = add_user(&auth, "alice").await;
     let old = login(&auth, "alice").await;
     clock.advance(Duration::seconds(1));
     let changed_at = auth.now();
     assert!(
         auth.users()
-            .change_password("alice", NEW_PASSWORD, changed_at)
+            .change_password("alice", NEW_PASSWORD, &clock)
             .await
             .unwrap()
     );
@@ -1370,7 +1372,7 @@ impl UserDirectory for RacingDirectory {
         let user = self.inner.verify_credentials(username, password).await?;
         self.clock.advance(Duration::seconds(1));
         self.inner
-            .change_password(username, NEW_PASSWORD, self.clock.now())
+            .change_password(username, NEW_PASSWORD, &self.clock)
             .await?;
         self.clock.advance(Duration::seconds(1));
         Ok(user)
@@ -1398,4 +1400,69 @@ async fn a_login_racing_a_password_change_is_refused() {
         vec![],
         "the token was withdrawn"
     );
+}
+
+/// A use stays visible to authentication while the flush that writes it is in flight:
+/// a token kept alive by it never reads as expired in between.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_use_being_written_still_counts_for_idle_expiry() {
+    let clock = ManualClock::new(START);
+    let store = CountingStore::default();
+    let auth = TokenAuth::new(store.clone(), MemoryUserDirectory::new())
+        .with_clock(clock.clone())
+        .with_idle_timeout(Some(span("10m")));
+    let alice = auth.users().add_user("alice", PASSWORD, true).await.unwrap();
+    let issued = auth.issue(&alice, TokenRequest::default()).await.unwrap();
+    let token = issued.token.expose_secret();
+    clock.advance(Duration::minutes(9));
+    auth.authenticate(token, None).await.unwrap();
+    clock.advance(Duration::minutes(2)); // 11 minutes after issue, 2 after the use
+
+    let hold = store.hold_usage_writes().await;
+    let flushing = tokio::spawn({
+        let auth = auth.clone();
+        async move { auth.flush_usage().await }
+    });
+    // Wait until the flush has reached the store, where it is held.
+    while store.usage_writes().is_empty() {
+        tokio::task::yield_now().await;
+    }
+    assert!(!flushing.is_finished());
+    auth.authenticate(token, None)
+        .await
+        .expect("the use being written still counts");
+    drop(hold);
+    assert_eq!(flushing.await.unwrap().unwrap(), 1);
+    assert_eq!(
+        auth.pending_usage(),
+        1,
+        "the use during the flush is the next one to write"
+    );
+    auth.authenticate(token, None).await.unwrap();
+}
+
+/// Tokens killed by a password change do not count against a `reject` limit.
+#[tokio::test]
+async fn dead_tokens_from_before_a_password_change_do_not_block_logins() {
+    let (auth, clock) = service();
+    let auth = auth.with_token_limit(Some(TokenLimit::new(2, OnLimit::Reject)));
+    let alice = add_user(&auth, "alice").await;
+    let first = login(&auth, "alice").await;
+    let second = login(&auth, "alice").await;
+    clock.advance(Duration::seconds(1));
+    assert!(
+        auth.users()
+            .change_password("alice", NEW_PASSWORD, &clock)
+            .await
+            .unwrap()
+    );
+    clock.advance(Duration::seconds(1));
+    let fresh = auth
+        .obtain("alice", NEW_PASSWORD, TokenRequest::default())
+        .await
+        .unwrap();
+    works(&auth, &fresh).await;
+    is_invalid(&auth, &first).await;
+    is_invalid(&auth, &second).await;
+    assert_eq!(stored_ids(&auth, &alice).await, vec![fresh.info.id.clone()]);
 }

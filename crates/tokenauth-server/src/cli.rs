@@ -52,8 +52,7 @@ pub enum Command {
     #[command(subcommand)]
     User(UserCommand),
     /// Manage tokens.
-    #[command(subcommand)]
-    Token(TokenCommand),
+    Token(TokenArgs),
 }
 
 /// Arguments of `tokenauth serve`.
@@ -62,6 +61,10 @@ pub struct ServeArgs {
     /// Address to listen on; port 0 picks a free port (printed on start).
     #[arg(long, env = "TOKENAUTH_BIND", default_value = "127.0.0.1:8000")]
     pub bind: SocketAddr,
+    /// How long tokens live after they are issued (30d, 12h, 3s...). Applies to existing
+    /// tokens too, and is the longest lifespan a client may ask for.
+    #[arg(long, env = "TOKENAUTH_LIFESPAN", default_value = "30d")]
+    pub lifespan: Lifespan,
     /// Token policy.
     #[command(flatten)]
     pub policy: Policy,
@@ -73,60 +76,58 @@ pub struct ServeArgs {
     pub purge_grace: Lifespan,
 }
 
-/// The token policy: how long tokens live, how many a user may hold, what they may do.
-/// `serve` takes these as options; the `token` commands read the same `TOKENAUTH_*`
-/// environment variables, so that they apply the server's policy.
+/// The token policy besides the lifespan: sliding expiry, the per-user limit, scopes.
+/// `serve` and the `token` commands take the same options (and `TOKENAUTH_*`
+/// variables), so that administration applies the server's policy.
 #[derive(Debug, Clone, Args)]
 pub struct Policy {
-    /// How long tokens live after they are issued (30d, 12h, 3s...). Applies to existing
-    /// tokens too, and is the longest lifespan a client may ask for.
-    #[arg(long, env = "TOKENAUTH_LIFESPAN", default_value = "30d")]
-    pub lifespan: Lifespan,
     /// Sliding expiry: tokens unused for this long expire (never past their lifespan).
-    #[arg(long, env = "TOKENAUTH_IDLE_TIMEOUT")]
+    #[arg(long, global = true, env = "TOKENAUTH_IDLE_TIMEOUT")]
     pub idle_timeout: Option<Lifespan>,
     /// How often last-used times are written to the database.
-    #[arg(long, env = "TOKENAUTH_REFRESH_INTERVAL", default_value = "60s")]
+    #[arg(
+        long,
+        global = true,
+        env = "TOKENAUTH_REFRESH_INTERVAL",
+        default_value = "60s"
+    )]
     pub refresh_interval: Lifespan,
     /// What a login does to the user's other tokens: `new` keeps them (a token per
     /// device), `replace` revokes them.
-    #[arg(long, env = "TOKENAUTH_OBTAIN_POLICY", default_value = "new")]
+    #[arg(long, global = true, env = "TOKENAUTH_OBTAIN_POLICY", default_value = "new")]
     pub obtain_policy: ObtainPolicy,
     /// The most live tokens one user may hold; 0 for no limit.
-    #[arg(long, env = "TOKENAUTH_MAX_TOKENS_PER_USER", default_value_t = DEFAULT_MAX_TOKENS_PER_USER)]
+    #[arg(
+        long,
+        global = true,
+        env = "TOKENAUTH_MAX_TOKENS_PER_USER",
+        default_value_t = DEFAULT_MAX_TOKENS_PER_USER
+    )]
     pub max_tokens_per_user: usize,
     /// At the limit: `evict_oldest` revokes the oldest tokens, `reject` refuses the login (403).
-    #[arg(long, env = "TOKENAUTH_ON_LIMIT", default_value = "evict_oldest")]
+    #[arg(
+        long,
+        global = true,
+        env = "TOKENAUTH_ON_LIMIT",
+        default_value = "evict_oldest"
+    )]
     pub on_limit: OnLimit,
     /// The scopes tokens may carry, space-separated ("read write"); tokens issued
     /// without a scope request get them all.
-    #[arg(long, env = "TOKENAUTH_SCOPES", default_value = "", value_parser = Scopes::parse)]
+    #[arg(long, global = true, env = "TOKENAUTH_SCOPES", default_value = "", value_parser = Scopes::parse)]
     pub scopes: Scopes,
 }
 
 impl Policy {
-    /// The policy from the `TOKENAUTH_*` environment variables (or the defaults).
-    pub fn from_env() -> Result<Self, CliError> {
-        #[derive(Parser)]
-        struct FromEnv {
-            #[command(flatten)]
-            policy: Policy,
-        }
-        FromEnv::try_parse_from(["tokenauth"])
-            .map(|parsed| parsed.policy)
-            .map_err(|error| {
-                let message = error.to_string();
-                let first = message.lines().next().unwrap_or_default();
-                let first = first.strip_prefix("error: ").unwrap_or(first);
-                CliError::Environment(format!("in the TOKENAUTH_* environment: {first}"))
-            })
-    }
-
-    /// `auth` configured with this policy.
-    pub fn apply<S: TokenStore, D: UserDirectory>(&self, auth: TokenAuth<S, D>) -> TokenAuth<S, D> {
+    /// `auth` configured with `lifespan` and this policy.
+    pub fn apply<S: TokenStore, D: UserDirectory>(
+        &self,
+        auth: TokenAuth<S, D>,
+        lifespan: Lifespan,
+    ) -> TokenAuth<S, D> {
         let limit =
             (self.max_tokens_per_user > 0).then(|| TokenLimit::new(self.max_tokens_per_user, self.on_limit));
-        auth.with_lifespan(self.lifespan)
+        auth.with_lifespan(lifespan)
             .with_idle_timeout(self.idle_timeout)
             .with_refresh_interval(self.refresh_interval)
             .with_obtain_policy(self.obtain_policy)
@@ -135,11 +136,28 @@ impl Policy {
     }
 }
 
+/// `tokenauth token ...`: the server's policy, then what to do.
+///
+/// Give these commands the same policy as `serve` (options or `TOKENAUTH_*`
+/// variables): the lifespan decides what `purge` deletes and what `create` allows.
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    /// The server's lifespan (its `serve --lifespan`).
+    #[arg(long, global = true, env = "TOKENAUTH_LIFESPAN", default_value = "30d")]
+    pub server_lifespan: Lifespan,
+    /// The server's policy.
+    #[command(flatten)]
+    pub policy: Policy,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: TokenCommand,
+}
+
 /// `tokenauth user ...`
 #[derive(Debug, Subcommand)]
 pub enum UserCommand {
-    /// Create a user, or set an existing user's password and active flag (its tokens
-    /// are kept).
+    /// Create a user, or set an existing user's password and active flag. The same
+    /// password keeps the user's tokens; a new one revokes every older token.
     Add {
         /// The login name (matched exactly, case-sensitive).
         username: String,
@@ -165,10 +183,7 @@ pub enum UserCommand {
     },
 }
 
-/// `tokenauth token ...`
-///
-/// These apply the server's policy (lifespan, limit, scopes) from the same `TOKENAUTH_*`
-/// environment variables as `serve`.
+/// The `tokenauth token` commands.
 #[derive(Debug, Subcommand)]
 pub enum TokenCommand {
     /// Issue a token to a user and print it (only it) on standard output.
@@ -182,8 +197,8 @@ pub enum TokenCommand {
         #[arg(long)]
         lifespan: Option<Lifespan>,
         /// A scope it carries (repeat for several); default: every grantable scope.
-        #[arg(long = "scope")]
-        scopes: Vec<String>,
+        #[arg(long)]
+        scope: Vec<String>,
     },
     /// List tokens (never their secrets).
     List {
@@ -239,9 +254,6 @@ pub enum CliError {
     /// The URL names a database this build does not support.
     #[error("unsupported database URL scheme {0:?}: this build supports sqlite: URLs")]
     UnsupportedDatabase(String),
-    /// A `TOKENAUTH_*` environment variable has a bad value.
-    #[error("{0}")]
-    Environment(String),
     /// The database failed.
     #[error("database error")]
     Database(#[from] tokenauth_sqlx::Error),
@@ -254,6 +266,12 @@ pub enum CliError {
     /// A scope name is malformed.
     #[error(transparent)]
     Scope(#[from] InvalidScope),
+    /// A username that could never log in.
+    #[error("a username must not be empty or start or end with whitespace (logins trim it)")]
+    Username,
+    /// A token name with control characters.
+    #[error("a token name must not contain control characters")]
+    TokenName,
     /// No such user.
     #[error("no user named {0:?}")]
     NoSuchUser(String),
@@ -319,7 +337,7 @@ pub async fn run<R: BufRead, W: Write>(cli: Cli, io: &mut Io<R, W>) -> Result<()
                 purge_interval: Some(args.purge_interval),
                 purge_grace: args.purge_grace.as_duration(),
             };
-            let auth = args.policy.apply(auth);
+            let auth = args.policy.apply(auth, args.lifespan);
             crate::serve(
                 auth,
                 args.bind,
@@ -333,10 +351,10 @@ pub async fn run<R: BufRead, W: Write>(cli: Cli, io: &mut Io<R, W>) -> Result<()
             let (auth, users) = open(&cli.database).await?;
             user_command(command, &auth, &users, io).await?;
         }
-        Command::Token(command) => {
-            let policy = Policy::from_env()?;
+        Command::Token(args) => {
             let (auth, users) = open(&cli.database).await?;
-            token_command(command, policy.apply(auth), &users, io).await?;
+            let auth = args.policy.apply(auth, args.server_lifespan);
+            token_command(args.command, auth, &users, io).await?;
         }
     }
     Ok(())
@@ -355,6 +373,10 @@ async fn user_command<R: BufRead, W: Write>(
             password_stdin,
             inactive,
         } => {
+            if username.is_empty() || username.trim() != username {
+                // Logins trim the username, as DRF does: such a user could never log in.
+                return Err(CliError::Username);
+            }
             let password = if password_stdin {
                 password_from(&mut io.stdin)?
             } else if io.interactive {
@@ -364,17 +386,20 @@ async fn user_command<R: BufRead, W: Write>(
                     "standard input is not a terminal: pass the password with --password-stdin",
                 ));
             };
-            let now = auth.now();
-            let upserted = users.upsert_user(&username, &password, !inactive, now).await?;
+            let upserted = users
+                .upsert_user(&username, &password, !inactive, auth.clock())
+                .await?;
             let user = &upserted.user;
             let verb = if upserted.created { "created" } else { "updated" };
             let state = if user.is_active { "active" } else { "inactive" };
             write!(out, "{verb} user {:?} (id {}, {state})", user.username, user.id)?;
-            if upserted.password_changed {
+            if let (true, Some(changed)) = (upserted.password_changed, user.password_changed) {
                 // Older tokens already fail (the user's password_changed time); this
                 // deletes them.
                 let reason = RevokeReason::PasswordChanged;
-                let revoked = auth.revoke_tokens_issued_before(&user.id, now, reason).await?;
+                let revoked = auth
+                    .revoke_tokens_issued_before(&user.id, changed, reason)
+                    .await?;
                 write!(out, "; password changed, {revoked} older token(s) revoked")?;
             }
             writeln!(out)?;
@@ -455,14 +480,17 @@ async fn token_command<R, W: Write>(
             username,
             name,
             lifespan,
-            scopes,
+            scope,
         } => {
+            if name.as_deref().is_some_and(|n| n.chars().any(char::is_control)) {
+                return Err(CliError::TokenName);
+            }
             let user = find_user(&username).await?;
-            let scopes = if scopes.is_empty() {
+            let scopes = if scope.is_empty() {
                 None
             } else {
                 Some(Scopes::new(
-                    scopes.iter().flat_map(|s| s.split_ascii_whitespace()),
+                    scope.iter().flat_map(|s| s.split_ascii_whitespace()),
                 )?)
             };
             let request = TokenRequest {
@@ -507,7 +535,8 @@ async fn token_command<R, W: Write>(
                     } else {
                         token.scopes.to_string().replace(' ', ",")
                     },
-                    token.name.as_deref().unwrap_or("")
+                    // Names come from clients too: no control character reaches the terminal.
+                    token.name.as_deref().unwrap_or("").replace(char::is_control, "?")
                 )?;
             }
         }
@@ -534,7 +563,11 @@ async fn token_command<R, W: Write>(
                 })
                 .await?;
             bar.finish_and_clear();
-            writeln!(out, "purged {total} token(s) expired over {older_than} ago")?;
+            let lifespan = auth.policy().lifespan();
+            writeln!(
+                out,
+                "purged {total} token(s) expired over {older_than} ago (server lifespan {lifespan})"
+            )?;
         }
     }
     Ok(())

@@ -170,6 +170,33 @@ async fn bad_passwords_are_refused_with_a_clear_message() {
 }
 
 #[tokio::test]
+async fn usernames_and_token_names_that_would_misbehave_are_refused() {
+    let db = db();
+    let refused = "a username must not be empty or start or end with whitespace (logins trim it)";
+    for username in ["", " alice", "alice\t"] {
+        let args = ["user", "add", username, "--password-stdin"];
+        assert_eq!(db.err(&args, "pw\n").await, refused, "{username:?}");
+    }
+    db.ok(&["user", "add", "alice", "--password-stdin"], "pw\n").await;
+    assert_eq!(
+        db.err(&["token", "create", "alice", "--name", "a\nb"], "").await,
+        "a token name must not contain control characters"
+    );
+    // A name with a control character that came in over HTTP is shown defused.
+    let auth = db.auth().await;
+    let request = TokenRequest {
+        name: Some("evil\x1b[2Jname".to_owned()),
+        ..TokenRequest::default()
+    };
+    auth.issue(&UserId::from(1), request).await.unwrap();
+    let listed = db.ok(&["token", "list"], "").await;
+    assert!(
+        listed.contains("evil?[2Jname") && !listed.contains('\x1b'),
+        "{listed}"
+    );
+}
+
+#[tokio::test]
 async fn user_list_activate_deactivate() {
     let db = db();
     db.ok(&["user", "add", "bob", "--password-stdin"], "pw\n").await;
@@ -250,7 +277,7 @@ async fn token_create_with_a_lifespan_caps_the_token() {
     assert_eq!(
         db.err(&["token", "create", "alice", "--lifespan", "60d"], "")
             .await,
-        "Ensure the lifespan is at most 30days (2592000 seconds)."
+        "Ensure the lifespan is at most 30d (2592000 seconds)."
     );
 }
 
@@ -370,7 +397,7 @@ async fn token_purge_deletes_only_long_expired_tokens() {
 
     assert_eq!(
         db.ok(&["token", "purge"], "").await,
-        "purged 1 token(s) expired over 7days ago\n"
+        "purged 1 token(s) expired over 7d ago (server lifespan 30d)\n"
     );
     let gone = auth
         .authenticate(long_expired.token.expose_secret(), None)
@@ -385,11 +412,73 @@ async fn token_purge_deletes_only_long_expired_tokens() {
     assert!(auth.authenticate(live.trim_end(), None).await.is_ok());
 
     let shorter = db.ok(&["token", "purge", "--older-than", "1d"], "").await;
-    assert_eq!(shorter, "purged 1 token(s) expired over 1day ago\n");
+    assert_eq!(
+        shorter,
+        "purged 1 token(s) expired over 1d ago (server lifespan 30d)\n"
+    );
     assert_eq!(
         db.ok(&["token", "list"], "").await.lines().count(),
         2,
         "the live token stays"
+    );
+}
+
+#[tokio::test]
+async fn token_purge_applies_the_servers_lifespan() {
+    let db = db();
+    db.ok(&["user", "add", "alice", "--password-stdin"], "pw\n").await;
+    let auth = db.auth().await;
+    let back_then = auth
+        .clone()
+        .with_clock(ManualClock::new(auth.now() - time::Duration::days(40)));
+    let issued = back_then
+        .issue(&UserId::from(1), TokenRequest::default())
+        .await
+        .unwrap();
+
+    // A server with a 90-day lifespan still accepts the 40-day-old token: keep it.
+    let kept = db.ok(&["token", "purge", "--server-lifespan", "90d"], "").await;
+    assert_eq!(
+        kept,
+        "purged 0 token(s) expired over 7d ago (server lifespan 90d)\n"
+    );
+    let server = auth.clone().with_lifespan("90d".parse().unwrap());
+    assert!(
+        server
+            .authenticate(issued.token.expose_secret(), None)
+            .await
+            .is_ok()
+    );
+
+    // Under the default 30 days it expired 10 days ago: beyond the grace, purged.
+    let purged = db.ok(&["token", "purge"], "").await;
+    assert_eq!(
+        purged,
+        "purged 1 token(s) expired over 7d ago (server lifespan 30d)\n"
+    );
+}
+
+#[tokio::test]
+async fn token_create_applies_the_servers_limit_and_scopes() {
+    let db = db();
+    db.ok(&["user", "add", "alice", "--password-stdin"], "pw\n").await;
+    let limit = ["--max-tokens-per-user", "1", "--on-limit", "reject"];
+    let create = |extra: &'static [&'static str]| {
+        let mut args = vec!["token", "create", "alice"];
+        args.extend_from_slice(&limit);
+        args.extend_from_slice(extra);
+        args
+    };
+    db.ok(&create(&["--scopes", "read write", "--scope", "read"]), "")
+        .await;
+    assert_eq!(
+        db.err(&create(&[]), "").await,
+        "Token limit reached: at most 1 active tokens per user. Log out on another device or revoke a token first."
+    );
+    let listed = db.ok(&["token", "list"], "").await;
+    assert_eq!(
+        listed.lines().nth(1).unwrap().split_whitespace().nth(7),
+        Some("read")
     );
 }
 

@@ -288,10 +288,10 @@ fn token_commands_apply_the_servers_policy_from_the_environment() {
     let mut bad_env = tokenauth(&database, &["token", "list"]);
     bad_env.env("TOKENAUTH_LIFESPAN", "forever");
     let output = run(bad_env, "");
-    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
-        stderr.contains("invalid value 'forever' for '--lifespan"),
+        stderr.contains("invalid value 'forever' for '--server-lifespan"),
         "{stderr}"
     );
 }

@@ -25,7 +25,7 @@ async fn service() -> Service {
     let users = SqliteUserDirectory::new(pool.clone());
     let clock = ManualClock::new(datetime!(2026-05-01 08:00:00.5 UTC));
     users
-        .upsert_user("alice", "alice-password", true, clock.now())
+        .upsert_user("alice", "alice-password", true, &clock.now())
         .await
         .unwrap();
     let auth = TokenAuth::new(SqliteStore::new(pool), users).with_clock(clock.clone());

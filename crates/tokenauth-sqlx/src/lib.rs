@@ -47,7 +47,7 @@
 //! let auth = TokenAuth::new(store, users);
 //!
 //! // The admin API takes the time from the caller; here, from the service's clock.
-//! let alice = auth.users().upsert_user("alice", "correct horse", true, auth.now()).await?.user;
+//! let alice = auth.users().upsert_user("alice", "correct horse", true, &auth.now()).await?.user;
 //!
 //! let request = TokenRequest { name: Some("laptop".into()), ..TokenRequest::default() };
 //! let issued = auth.obtain("alice", "correct horse", request).await?;
@@ -55,7 +55,7 @@
 //! assert_eq!(verified.user.id, alice.id);
 //!
 //! // A new password: the laptop's token stops working at once.
-//! auth.users().set_password("alice", "battery staple", auth.now()).await?;
+//! auth.users().set_password("alice", "battery staple", &auth.now()).await?;
 //! assert!(auth.authenticate(issued.token.expose_secret(), None).await.is_err());
 //! # Ok(()) }
 //! ```

@@ -44,7 +44,7 @@ async fn upsert_creates_then_updates_in_place() {
         password_changed: None,
     };
     assert_eq!(
-        users.upsert_user("alice", "first", true, NOW).await.unwrap(),
+        users.upsert_user("alice", "first", true, &NOW).await.unwrap(),
         Upserted {
             user: alice.clone(),
             created: true,
@@ -63,7 +63,7 @@ async fn upsert_creates_then_updates_in_place() {
         ..alice.clone()
     };
     assert_eq!(
-        users.upsert_user("alice", "second", false, later).await.unwrap(),
+        users.upsert_user("alice", "second", false, &later).await.unwrap(),
         Upserted {
             user: updated.clone(),
             created: false,
@@ -84,9 +84,9 @@ async fn upsert_creates_then_updates_in_place() {
 async fn upsert_records_the_given_creation_time() {
     let (pool, _dir) = fresh_db().await;
     let users = SqliteUserDirectory::new(pool.clone());
-    users.upsert_user("alice", "pw", true, NOW).await.unwrap();
+    users.upsert_user("alice", "pw", true, &NOW).await.unwrap();
     users
-        .upsert_user("alice", "pw2", true, NOW + time::Duration::days(1))
+        .upsert_user("alice", "pw2", true, &(NOW + time::Duration::days(1)))
         .await
         .unwrap();
     let (created, changed): (i64, Option<i64>) =
@@ -103,14 +103,14 @@ async fn upsert_records_the_given_creation_time() {
 async fn upsert_with_the_same_password_changes_only_the_active_flag() {
     let (pool, _dir) = fresh_db().await;
     let users = SqliteUserDirectory::new(pool.clone());
-    users.upsert_user("alice", "pw", true, NOW).await.unwrap();
+    users.upsert_user("alice", "pw", true, &NOW).await.unwrap();
     let hash_before: String = sqlx::query_scalar("SELECT password_hash FROM tokenauth_users")
         .fetch_one(&pool)
         .await
         .unwrap();
 
     let upserted = users
-        .upsert_user("alice", "pw", false, NOW + Duration::days(1))
+        .upsert_user("alice", "pw", false, &(NOW + Duration::days(1)))
         .await
         .unwrap();
     let alice = User {
@@ -141,11 +141,14 @@ async fn upsert_with_the_same_password_changes_only_the_active_flag() {
 
     // After a real change, the same password again keeps the time of that change.
     let changed_at = NOW + Duration::days(2);
-    let upserted = users.upsert_user("alice", "new", true, changed_at).await.unwrap();
+    let upserted = users
+        .upsert_user("alice", "new", true, &changed_at)
+        .await
+        .unwrap();
     assert!(upserted.password_changed);
     assert_eq!(upserted.user.password_changed, Some(changed_at));
     let upserted = users
-        .upsert_user("alice", "new", true, NOW + Duration::days(3))
+        .upsert_user("alice", "new", true, &(NOW + Duration::days(3)))
         .await
         .unwrap();
     assert!(!upserted.created);
@@ -161,10 +164,13 @@ async fn upsert_with_the_same_password_changes_only_the_active_flag() {
 async fn upsert_with_a_new_password_records_the_change() {
     let (pool, _dir) = fresh_db().await;
     let users = SqliteUserDirectory::new(pool);
-    users.upsert_user("alice", "old", true, NOW).await.unwrap();
+    users.upsert_user("alice", "old", true, &NOW).await.unwrap();
 
     let changed_at = NOW + Duration::minutes(5) + Duration::microseconds(1);
-    let upserted = users.upsert_user("alice", "new", true, changed_at).await.unwrap();
+    let upserted = users
+        .upsert_user("alice", "new", true, &changed_at)
+        .await
+        .unwrap();
     let alice = User {
         id: UserId::from(1),
         username: "alice".to_owned(),
@@ -192,14 +198,14 @@ async fn upsert_with_a_new_password_records_the_change() {
 async fn upsert_replaces_an_unreadable_hash() {
     let (pool, _dir) = fresh_db().await;
     let users = SqliteUserDirectory::new(pool.clone());
-    users.upsert_user("alice", "pw", true, NOW).await.unwrap();
+    users.upsert_user("alice", "pw", true, &NOW).await.unwrap();
     sqlx::query("UPDATE tokenauth_users SET password_hash = 'plaintext'")
         .execute(&pool)
         .await
         .unwrap();
 
     let upserted = users
-        .upsert_user("alice", "pw", true, NOW + Duration::hours(1))
+        .upsert_user("alice", "pw", true, &(NOW + Duration::hours(1)))
         .await
         .unwrap();
     assert!(upserted.password_changed);
@@ -214,10 +220,10 @@ async fn upsert_replaces_an_unreadable_hash() {
 async fn set_password_always_records_the_change() {
     let (pool, _dir) = fresh_db().await;
     let users = SqliteUserDirectory::new(pool);
-    let alice = users.upsert_user("alice", "old", false, NOW).await.unwrap().user;
+    let alice = users.upsert_user("alice", "old", false, &NOW).await.unwrap().user;
 
-    assert_eq!(users.set_password("nobody", "pw", NOW).await.unwrap(), None);
-    assert_eq!(users.set_password("Alice", "pw", NOW).await.unwrap(), None);
+    assert_eq!(users.set_password("nobody", "pw", &NOW).await.unwrap(), None);
+    assert_eq!(users.set_password("Alice", "pw", &NOW).await.unwrap(), None);
     assert_eq!(users.list_users().await.unwrap(), vec![alice.clone()]);
 
     let first = NOW + Duration::hours(1);
@@ -226,7 +232,7 @@ async fn set_password_always_records_the_change() {
         ..alice.clone()
     };
     assert_eq!(
-        users.set_password("alice", "new", first).await.unwrap(),
+        users.set_password("alice", "new", &first).await.unwrap(),
         Some(changed.clone())
     );
     assert_eq!(users.verify_credentials("alice", "old").await.unwrap(), None);
@@ -237,7 +243,11 @@ async fn set_password_always_records_the_change() {
 
     // The same password again still counts as a change: older tokens stop working.
     let second = NOW + Duration::hours(2);
-    let again = users.set_password("alice", "new", second).await.unwrap().unwrap();
+    let again = users
+        .set_password("alice", "new", &second)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(again.password_changed, Some(second));
     assert!(!again.is_active, "set_password changed the active flag");
     assert_eq!(users.find_user(&alice.id).await.unwrap(), Some(again));
@@ -252,7 +262,7 @@ async fn a_password_change_invalidates_older_tokens() {
     let auth = TokenAuth::new(SqliteStore::new(pool.clone()), SqliteUserDirectory::new(pool))
         .with_clock(clock.clone());
     auth.users()
-        .upsert_user("alice", "first", true, auth.now())
+        .upsert_user("alice", "first", true, &auth.now())
         .await
         .unwrap();
     let before = auth
@@ -263,7 +273,7 @@ async fn a_password_change_invalidates_older_tokens() {
     // The same password again: the token keeps working.
     clock.advance(Duration::minutes(1));
     auth.users()
-        .upsert_user("alice", "first", true, auth.now())
+        .upsert_user("alice", "first", true, &auth.now())
         .await
         .unwrap();
     let verified = auth
@@ -274,7 +284,7 @@ async fn a_password_change_invalidates_older_tokens() {
 
     clock.advance(Duration::minutes(1));
     auth.users()
-        .upsert_user("alice", "second", true, auth.now())
+        .upsert_user("alice", "second", true, &auth.now())
         .await
         .unwrap();
     let err = auth
@@ -296,7 +306,7 @@ async fn a_password_change_invalidates_older_tokens() {
 
     clock.advance(Duration::minutes(1));
     auth.users()
-        .set_password("alice", "second", auth.now())
+        .set_password("alice", "second", &auth.now())
         .await
         .unwrap();
     let err = auth
@@ -311,7 +321,7 @@ async fn verify_credentials_refuses_unknown_users_wrong_passwords_and_other_case
     let (pool, _dir) = fresh_db().await;
     let users = SqliteUserDirectory::new(pool);
     users
-        .upsert_user("Alice", "correct horse", true, NOW)
+        .upsert_user("Alice", "correct horse", true, &NOW)
         .await
         .unwrap();
 
@@ -350,7 +360,7 @@ async fn verify_credentials_refuses_unknown_users_wrong_passwords_and_other_case
 async fn verify_credentials_returns_inactive_users() {
     let (pool, _dir) = fresh_db().await;
     let users = SqliteUserDirectory::new(pool);
-    let bob = users.upsert_user("bob", "pw", false, NOW).await.unwrap().user;
+    let bob = users.upsert_user("bob", "pw", false, &NOW).await.unwrap().user;
     assert!(!bob.is_active);
     assert_eq!(users.verify_credentials("bob", "pw").await.unwrap(), Some(bob));
 }
@@ -359,8 +369,8 @@ async fn verify_credentials_returns_inactive_users() {
 async fn find_user_by_id() {
     let (pool, _dir) = fresh_db().await;
     let users = SqliteUserDirectory::new(pool);
-    let alice = users.upsert_user("alice", "pw", true, NOW).await.unwrap().user;
-    let bob = users.upsert_user("bob", "pw", true, NOW).await.unwrap().user;
+    let alice = users.upsert_user("alice", "pw", true, &NOW).await.unwrap().user;
+    let bob = users.upsert_user("bob", "pw", true, &NOW).await.unwrap().user;
     assert_eq!(bob.id, UserId::from(2));
 
     assert_eq!(users.find_user(&UserId::from(1)).await.unwrap(), Some(alice));
@@ -380,7 +390,7 @@ async fn list_users_is_ordered_by_username() {
     let (pool, _dir) = fresh_db().await;
     let users = SqliteUserDirectory::new(pool);
     for name in ["carol", "alice", "Bob", "bob"] {
-        users.upsert_user(name, "pw", name != "bob", NOW).await.unwrap();
+        users.upsert_user(name, "pw", name != "bob", &NOW).await.unwrap();
     }
     let listed = users.list_users().await.unwrap();
     let names: Vec<&str> = listed.iter().map(|u| u.username.as_str()).collect();
@@ -401,7 +411,7 @@ async fn list_users_is_ordered_by_username() {
 async fn set_active_toggles_and_reports_unknown_users() {
     let (pool, _dir) = fresh_db().await;
     let users = SqliteUserDirectory::new(pool);
-    let alice = users.upsert_user("alice", "pw", true, NOW).await.unwrap().user;
+    let alice = users.upsert_user("alice", "pw", true, &NOW).await.unwrap().user;
 
     assert!(!users.set_active("nobody", false).await.unwrap());
     assert!(!users.set_active("Alice", false).await.unwrap());
@@ -422,7 +432,7 @@ async fn connect_creates_a_missing_file_and_migrates_idempotently() {
     let first = connect(&url(&dir)).await.unwrap();
     assert!(path.exists());
     let users = SqliteUserDirectory::new(first.clone());
-    let alice = users.upsert_user("alice", "pw", true, NOW).await.unwrap().user;
+    let alice = users.upsert_user("alice", "pw", true, &NOW).await.unwrap().user;
     first.close().await;
 
     let second = connect(&url(&dir)).await.unwrap();
@@ -467,7 +477,7 @@ async fn concurrent_writers_all_succeed() {
             let store = store.clone();
             tokio::spawn(async move {
                 let first = users
-                    .upsert_user(&format!("user{i}"), "pw", true, NOW)
+                    .upsert_user(&format!("user{i}"), "pw", true, &NOW)
                     .await
                     .expect("upsert");
                 assert!(first.created);
@@ -478,7 +488,7 @@ async fn concurrent_writers_all_succeed() {
                 assert_eq!(inserted, Inserted::Stored { removed: vec![] });
                 // The same user again, racing the other tasks' inserts.
                 let again = users
-                    .upsert_user(&format!("user{i}"), "pw2", false, NOW)
+                    .upsert_user(&format!("user{i}"), "pw2", false, &NOW)
                     .await
                     .expect("upsert");
                 assert!(!again.created);
@@ -510,7 +520,7 @@ async fn in_memory_databases_work_through_one_connection() {
     let pool = connect("sqlite::memory:").await.unwrap();
     let store = SqliteStore::new(pool.clone());
     let users = SqliteUserDirectory::new(pool);
-    let alice = users.upsert_user("alice", "pw", true, NOW).await.unwrap().user;
+    let alice = users.upsert_user("alice", "pw", true, &NOW).await.unwrap().user;
     let rec = record(alice.id.as_str(), 0);
     store.insert(&rec, Admission::Add).await.unwrap();
     assert_eq!(store.find_by_id(&rec.id).await.unwrap(), Some(rec));
@@ -614,7 +624,7 @@ async fn a_digest_stored_as_text_is_an_error() {
 async fn a_malformed_password_hash_is_an_error() {
     let (pool, _dir) = fresh_db().await;
     let users = SqliteUserDirectory::new(pool.clone());
-    users.upsert_user("alice", "pw", true, NOW).await.unwrap();
+    users.upsert_user("alice", "pw", true, &NOW).await.unwrap();
     sqlx::query("UPDATE tokenauth_users SET password_hash = 'plaintext'")
         .execute(&pool)
         .await
@@ -675,7 +685,7 @@ async fn malformed_scopes_and_addresses_are_errors() {
 async fn a_password_change_time_out_of_range_is_an_error() {
     let (pool, _dir) = fresh_db().await;
     let users = SqliteUserDirectory::new(pool.clone());
-    let alice = users.upsert_user("alice", "pw", true, NOW).await.unwrap().user;
+    let alice = users.upsert_user("alice", "pw", true, &NOW).await.unwrap().user;
     sqlx::query("UPDATE tokenauth_users SET password_changed = 9223372036854775807")
         .execute(&pool)
         .await
@@ -831,6 +841,6 @@ async fn migrations_upgrade_a_database_of_the_first_schema() {
         ..rec.clone()
     };
     assert_eq!(store.find_by_id(&rec.id).await.unwrap(), Some(expected));
-    let changed = users.set_password("alice", "new", used).await.unwrap().unwrap();
+    let changed = users.set_password("alice", "new", &used).await.unwrap().unwrap();
     assert_eq!(changed.password_changed, Some(used));
 }

@@ -41,7 +41,7 @@ pub const MAX_NAME_CHARS: usize = 200;
 ///   [`MAX_NAME_CHARS`] characters;
 /// - `lifespan`: a lifespan shorter than the configured one, as seconds (a number or a
 ///   string) or text such as `"7d"` or `"12h"` (see [`Lifespan`]); a longer one is
-///   refused with 400 `{"lifespan": ["Ensure the lifespan is at most 30days (2592000
+///   refused with 400 `{"lifespan": ["Ensure the lifespan is at most 30d (2592000
 ///   seconds)."]}`;
 /// - `scope`: the scopes wanted, space-separated as in OAuth 2 (`"read write"`), each
 ///   one the service grants ([`TokenAuth::with_scopes`]); without it the token gets
@@ -312,15 +312,21 @@ enum Data {
     Form(Vec<(String, Field)>),
 }
 
-/// Reads the body as DRF's parsers would: JSON, urlencoded or multipart; no
-/// `Content-Type` means no data; any other type is a 415.
+/// Reads the body as DRF's parsers would: JSON, urlencoded or multipart; an empty body
+/// is no data whatever its type; a body of any other type, or of none, is a 415.
 async fn read_body(request: Request) -> Result<Data, Response> {
     let content_type = request
         .headers()
         .get(header::CONTENT_TYPE)
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
     let Some(content_type) = content_type else {
-        return Ok(Data::Fields(Map::new()));
+        // DRF reads a missing Content-Type as "" and finds no parser for it.
+        let body = read_bytes(request).await?;
+        return if body.is_empty() {
+            Ok(Data::Fields(Map::new()))
+        } else {
+            Err(unsupported_media_type(""))
+        };
     };
     let media_type = content_type
         .split(';')
@@ -355,11 +361,15 @@ async fn read_body(request: Request) -> Result<Data, Response> {
             Ok(Data::Form(fields))
         }
         "multipart/form-data" => read_multipart(request).await.map(Data::Form),
-        _ => Err(detail_response(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            &format!("Unsupported media type \"{content_type}\" in request."),
-        )),
+        _ => Err(unsupported_media_type(&content_type)),
     }
+}
+
+fn unsupported_media_type(content_type: &str) -> Response {
+    detail_response(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        &format!("Unsupported media type \"{content_type}\" in request."),
+    )
 }
 
 async fn read_bytes(request: Request) -> Result<Bytes, Response> {
@@ -538,6 +548,7 @@ fn lifespan_field(field: Field, max: Lifespan) -> Result<Option<Lifespan>, Strin
     text.parse::<Lifespan>().map(Some).map_err(|error| match error {
         InvalidLifespan::NotPositive => "Ensure the lifespan is longer than zero.".to_owned(),
         InvalidLifespan::TooLong => IssueError::LifespanTooLong { max }.to_string(),
+        InvalidLifespan::NotWholeSeconds => "Ensure the lifespan is a whole number of seconds.".to_owned(),
         _ => INVALID_DURATION.to_owned(),
     })
 }
@@ -670,8 +681,15 @@ mod tests {
         );
         assert_eq!(
             errors(json!({"username": "a", "password": "x", "lifespan": "1000y"})),
-            json!({"lifespan": ["Ensure the lifespan is at most 30days (2592000 seconds)."]})
+            json!({"lifespan": ["Ensure the lifespan is at most 30d (2592000 seconds)."]})
         );
+        for fraction in ["1ns", "1500ms", "0.5s"] {
+            assert_eq!(
+                errors(json!({"username": "a", "password": "x", "lifespan": fraction})),
+                json!({"lifespan": ["Ensure the lifespan is a whole number of seconds."]}),
+                "{fraction}"
+            );
+        }
     }
 
     #[test]

@@ -88,7 +88,7 @@ async fn a_lifespan_over_the_maximum_is_refused_naming_it() {
     for lifespan in [json!("60d"), json!("30d 1s"), json!(2_592_001), json!("200y")] {
         send(&app, login(json!({"lifespan": lifespan}))).await.assert(
             400,
-            r#"{"lifespan":["Ensure the lifespan is at most 30days (2592000 seconds)."]}"#,
+            r#"{"lifespan":["Ensure the lifespan is at most 30d (2592000 seconds)."]}"#,
         );
     }
     // The maximum is the configured lifespan.

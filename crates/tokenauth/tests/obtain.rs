@@ -380,6 +380,19 @@ async fn row_17_unsupported_media_type() {
     );
 }
 
+/// DRF reads a missing `Content-Type` as `""`: a body without one is a 415 too (an
+/// empty body without one is no data: row 5).
+#[tokio::test]
+async fn a_body_without_a_content_type_is_unsupported() {
+    let fx = Fixture::new().await;
+    send(
+        &fx.app(),
+        obtain_raw(None, r#"{"username":"alice","password":"x"}"#),
+    )
+    .await
+    .assert(415, r#"{"detail":"Unsupported media type \"\" in request."}"#);
+}
+
 #[tokio::test]
 async fn row_18_other_methods_get_405_with_allow_post() {
     let fx = Fixture::new().await;

@@ -3,8 +3,7 @@
 use std::fmt;
 
 use sqlx::{SqliteExecutor, SqlitePool};
-use time::OffsetDateTime;
-use tokenauth_core::{PasswordError, PasswordHasher, User, UserDirectory, UserId};
+use tokenauth_core::{Clock, PasswordError, PasswordHasher, User, UserDirectory, UserId};
 
 use super::{from_micros, to_micros};
 use crate::Error;
@@ -30,7 +29,7 @@ use crate::Error;
 /// # async fn example() -> Result<(), tokenauth_sqlx::Error> {
 /// let users = SqliteUserDirectory::new(connect("sqlite://tokenauth.db").await?);
 /// let upserted = users
-///     .upsert_user("alice", "correct horse", true, datetime!(2026-03-01 12:00 UTC))
+///     .upsert_user("alice", "correct horse", true, &(datetime!(2026-03-01 12:00 UTC)))
 ///     .await?;
 /// assert_eq!(users.verify_credentials("alice", "correct horse").await?, Some(upserted.user));
 /// # Ok(()) }
@@ -130,6 +129,8 @@ impl SqliteUserDirectory {
     /// Creates the user `username`, or, if it exists, sets its password and active flag.
     /// An existing user keeps its id.
     ///
+    /// The time (`now` below) is read from `clock` inside the write transaction.
+    ///
     /// - A new user is created with `now` as its creation time and no password change.
     /// - An existing user given a password other than its current one gets the new hash
     ///   and `password_changed = now` in one `UPDATE`: every token issued before `now`
@@ -153,15 +154,18 @@ impl SqliteUserDirectory {
         username: &str,
         password: &str,
         is_active: bool,
-        now: OffsetDateTime,
+        clock: &dyn Clock,
     ) -> Result<Upserted, Error> {
-        let now = to_micros(now)?;
         let seen = current(&self.pool, username).await?;
         let mut write = self.decide(&seen, password).await?;
         // IMMEDIATE takes the write lock up front (waiting out the busy timeout if
         // another connection holds it); a deferred transaction that reads and then
         // writes fails at once with SQLITE_BUSY when another connection wrote between.
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        // The time of the change is read holding the lock, after the slow hashing: a
+        // token inserted (under the same lock) after this instant was inserted after
+        // the change committed.
+        let now = to_micros(clock.now())?;
         let found = current(&mut *tx, username).await?;
         if found != seen {
             // Another writer got in between: decide again, holding the lock this time.
@@ -231,9 +235,10 @@ impl SqliteUserDirectory {
         })
     }
 
-    /// Sets the password of the user `username`, with `now` as the time of the change,
-    /// in one `UPDATE`: every token issued before `now` stops working the moment it
-    /// commits, even if the password is the same as before. Returns the user, or `None`
+    /// Sets the password of the user `username`, with `now` (read from `clock` inside
+    /// the write transaction) as the time of the change, in one `UPDATE`: every token
+    /// issued before `now` stops working the moment it commits, even if the password is
+    /// the same as before. Returns the user, or `None`
     /// if there is no such user.
     ///
     /// The tokens stay stored until deleted, for example with
@@ -243,10 +248,12 @@ impl SqliteUserDirectory {
         &self,
         username: &str,
         password: &str,
-        now: OffsetDateTime,
+        clock: &dyn Clock,
     ) -> Result<Option<User>, Error> {
-        let now = to_micros(now)?;
         let hash = self.hasher.hash(password).await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        // Read holding the write lock, as in `upsert_user`.
+        let now = to_micros(clock.now())?;
         let row: Option<UserRow> = sqlx::query_as(concat!(
             "UPDATE tokenauth_users SET password_hash = ?, password_changed = ? WHERE username = ? RETURNING ",
             user_columns!()
@@ -254,8 +261,9 @@ impl SqliteUserDirectory {
         .bind(&hash)
         .bind(now)
         .bind(username)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *tx)
         .await?;
+        tx.commit().await?;
         row.map(user_from_row).transpose()
     }
 
