@@ -7,7 +7,9 @@ use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use tokenauth::routes::{method_not_allowed, obtain_router, session_router};
+use tokenauth::routes::{
+    method_not_allowed, method_not_allowed_authenticated, obtain_router, session_router,
+};
 use tokenauth::{Authenticated, TokenAuth, TokenAuthLayer, detail_response};
 use tokenauth_core::{AuthUser, TokenInfo, TokenStore, UserDirectory};
 
@@ -29,12 +31,13 @@ where
     S: TokenStore,
     D: UserDirectory,
 {
-    // The 405 fallback goes inside the layer, so that a wrong method with bad
-    // credentials is a 401, as in DRF (it authenticates before dispatching on the method).
+    // The 405 fallback requires authentication and goes inside the layer, so that a
+    // wrong method without valid credentials is a 401, as in DRF (its views check
+    // permissions before dispatching on the method).
     let protected = Router::new()
         .route("/auth/me", get(me::<D::User>))
         .merge(session_router(auth.clone()))
-        .method_not_allowed_fallback(method_not_allowed)
+        .method_not_allowed_fallback(method_not_allowed_authenticated::<D::User>)
         .layer(TokenAuthLayer::new(auth.clone()));
     // Outside the layer: health checks and logins ignore the Authorization header.
     let public = Router::new()

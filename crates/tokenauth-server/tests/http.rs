@@ -151,6 +151,26 @@ async fn wrong_methods_are_json_405s_with_allow() {
     assert_eq!(reply.body, r#"{"detail":"Method \"POST\" not allowed."}"#);
     assert_eq!(reply.headers[header::ALLOW], "GET,HEAD");
 
+    // Without credentials the protected routes answer 401 first, as DRF's views do.
+    for (method, path) in [
+        ("POST", "/auth/me"),
+        ("GET", "/auth/logout"),
+        ("PUT", "/auth/tokens"),
+    ] {
+        let anonymous = Request::builder()
+            .method(method)
+            .uri(path)
+            .body(Body::empty())
+            .unwrap();
+        let reply = send(&service, anonymous).await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{method} {path}");
+        assert_eq!(reply.headers[header::WWW_AUTHENTICATE], "Token");
+        assert_eq!(
+            reply.body,
+            r#"{"detail":"Authentication credentials were not provided."}"#
+        );
+    }
+
     let get_obtain = Request::get("/api-token-auth/").body(Body::empty()).unwrap();
     let reply = send(&service, get_obtain).await;
     assert_eq!(reply.status, StatusCode::METHOD_NOT_ALLOWED);

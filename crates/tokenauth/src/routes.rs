@@ -105,18 +105,21 @@ pub fn obtain<S: TokenStore, D: UserDirectory>(auth: TokenAuth<S, D>) -> MethodR
 /// ```
 pub fn session_router<S: TokenStore, D: UserDirectory>(auth: TokenAuth<S, D>) -> Router {
     Router::new()
-        .route("/auth/logout", post(logout::<S, D>).fallback(method_not_allowed))
+        .route(
+            "/auth/logout",
+            post(logout::<S, D>).fallback(method_not_allowed_authenticated::<D::User>),
+        )
         .route(
             "/auth/logoutall",
-            post(logout_all::<S, D>).fallback(method_not_allowed),
+            post(logout_all::<S, D>).fallback(method_not_allowed_authenticated::<D::User>),
         )
         .route(
             "/auth/tokens",
-            get(list_tokens::<S, D>).fallback(method_not_allowed),
+            get(list_tokens::<S, D>).fallback(method_not_allowed_authenticated::<D::User>),
         )
         .route(
             "/auth/tokens/{id}",
-            delete(revoke_token::<S, D>).fallback(method_not_allowed),
+            delete(revoke_token::<S, D>).fallback(method_not_allowed_authenticated::<D::User>),
         )
         .with_state(auth)
 }
@@ -144,6 +147,29 @@ pub async fn method_not_allowed(method: Method) -> Response {
         StatusCode::METHOD_NOT_ALLOWED,
         &format!("Method \"{method}\" not allowed."),
     )
+}
+
+/// [`method_not_allowed`] for routes that require authentication: a request without
+/// valid credentials gets the 401 first, as a DRF view with `IsAuthenticated` answers
+/// (it checks permissions before looking at the method). `U` is your user type.
+///
+/// ```no_run
+/// use axum::{Router, routing::get};
+/// use tokenauth::routes::method_not_allowed_authenticated;
+/// use tokenauth::{Authenticated, TokenAuth, TokenAuthLayer, User};
+/// use tokenauth::core::{MemoryStore, MemoryUserDirectory};
+///
+/// let auth = TokenAuth::new(MemoryStore::new(), MemoryUserDirectory::new());
+/// let app: Router = Router::new()
+///     .route("/me", get(|auth: Authenticated| async move { auth.user.username }))
+///     .method_not_allowed_fallback(method_not_allowed_authenticated::<User>)
+///     .layer(TokenAuthLayer::new(auth));
+/// ```
+pub async fn method_not_allowed_authenticated<U: Clone + Send + Sync + 'static>(
+    _: Authenticated<U>,
+    method: Method,
+) -> Response {
+    method_not_allowed(method).await
 }
 
 /// DRF's 500, after logging the cause.
