@@ -46,8 +46,9 @@
 //! let users = SqliteUserDirectory::new(pool);
 //! let auth = TokenAuth::new(store, users);
 //!
-//! // The admin API takes the time from the caller; here, from the service's clock.
-//! let alice = auth.users().upsert_user("alice", "correct horse", true, &auth.now()).await?.user;
+//! // The admin API reads the time from a clock, inside its transaction: pass the
+//! // service's, so that a password change and the tokens it kills agree on "before".
+//! let alice = auth.users().upsert_user("alice", "correct horse", true, auth.clock()).await?.user;
 //!
 //! let request = TokenRequest { name: Some("laptop".into()), ..TokenRequest::default() };
 //! let issued = auth.obtain("alice", "correct horse", request).await?;
@@ -55,7 +56,7 @@
 //! assert_eq!(verified.user.id, alice.id);
 //!
 //! // A new password: the laptop's token stops working at once.
-//! auth.users().set_password("alice", "battery staple", &auth.now()).await?;
+//! auth.users().set_password("alice", "battery staple", auth.clock()).await?;
 //! assert!(auth.authenticate(issued.token.expose_secret(), None).await.is_err());
 //! # Ok(()) }
 //! ```

@@ -22,15 +22,12 @@ use crate::Error;
 /// Clones share the pool and the hasher. `Debug` prints no connection details.
 ///
 /// ```no_run
-/// use tokenauth_core::UserDirectory;
-/// use tokenauth_core::time::macros::datetime;
+/// use tokenauth_core::{SystemClock, UserDirectory};
 /// use tokenauth_sqlx::{SqliteUserDirectory, connect};
 ///
 /// # async fn example() -> Result<(), tokenauth_sqlx::Error> {
 /// let users = SqliteUserDirectory::new(connect("sqlite://tokenauth.db").await?);
-/// let upserted = users
-///     .upsert_user("alice", "correct horse", true, &(datetime!(2026-03-01 12:00 UTC)))
-///     .await?;
+/// let upserted = users.upsert_user("alice", "correct horse", true, &SystemClock).await?;
 /// assert_eq!(users.verify_credentials("alice", "correct horse").await?, Some(upserted.user));
 /// # Ok(()) }
 /// ```
