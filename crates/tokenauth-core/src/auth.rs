@@ -508,7 +508,7 @@ impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
     }
 
     fn record_use(&self, record: &TokenRecord, now: OffsetDateTime, ip: Option<IpAddr>) {
-        let recorded = self.usage.record(&record.id, now, ip);
+        let recorded = self.usage.record(&record.id, &record.user_id, now, ip);
         if let Some(ip) = ip {
             let previous = recorded.previous_ip.or(record.last_ip);
             if previous != Some(ip) {

@@ -217,6 +217,7 @@ pub async fn evict_oldest_counts_only_live_tokens<S: TokenStore>(store: S) {
     let admission = Admission::EvictOldest {
         max_live: 2,
         live: live_at(70),
+        recently_used: vec![],
     };
     let inserted = store.insert(&new, admission).await.expect("insert");
     assert_eq!(
@@ -232,6 +233,7 @@ pub async fn evict_oldest_counts_only_live_tokens<S: TokenStore>(store: S) {
     let admission = Admission::EvictOldest {
         max_live: 2,
         live: live_at(70),
+        recently_used: vec![],
     };
     assert_eq!(
         store.insert(&other, admission).await.expect("insert"),
@@ -260,6 +262,7 @@ pub async fn reject_refuses_at_the_limit<S: TokenStore>(store: S) {
             Admission::Reject {
                 max_live: 2,
                 live: at,
+                recently_used: vec![],
             },
         )
         .await;
@@ -271,12 +274,70 @@ pub async fn reject_refuses_at_the_limit<S: TokenStore>(store: S) {
             Admission::Reject {
                 max_live: 2,
                 live: at,
+                recently_used: vec![],
             },
         )
         .await;
     assert_eq!(inserted.expect("insert"), Inserted::Rejected);
     assert_eq!(store.find_by_id(&third.id).await.expect("find"), None);
     assert_eq!(store.list(None).await.expect("list").len(), 4);
+}
+
+fn reject(max_live: usize, live: LiveAt, recently_used: Vec<TokenId>) -> Admission {
+    Admission::Reject {
+        max_live,
+        live,
+        recently_used,
+    }
+}
+
+fn evict(max_live: usize, live: LiveAt, recently_used: Vec<TokenId>) -> Admission {
+    Admission::EvictOldest {
+        max_live,
+        live,
+        recently_used,
+    }
+}
+
+/// Tokens named as recently used count against the limit even when their stored last
+/// use says they are idle; other users' ids named there change nothing.
+pub async fn recently_used_tokens_count_against_the_limit<S: TokenStore>(store: S) {
+    let policy = ExpiryPolicy::new(Lifespan::new(Duration::hours(1)).expect("valid"))
+        .with_idle_timeout(Some(Lifespan::new(Duration::minutes(20)).expect("valid")));
+    let at = policy.live_at(BASE + Duration::minutes(50));
+    // Idle by its stored last use (created at 10, never written as used since).
+    let in_use = record("a", 10);
+    let idle = record("a", 11);
+    let someone_elses = record("b", 50);
+    for rec in [&in_use, &idle, &someone_elses] {
+        add(&store, rec).await;
+    }
+    let first = record("a", 50);
+    let others = vec![someone_elses.id.clone()];
+    let inserted = store.insert(&first, reject(1, at, others)).await.expect("insert");
+    assert_eq!(
+        inserted,
+        Inserted::Stored { removed: vec![] },
+        "idle tokens do not count"
+    );
+    store.delete(&first.id).await.expect("delete");
+
+    let second = record("a", 50);
+    let named = vec![in_use.id.clone()];
+    let inserted = store
+        .insert(&second, reject(1, at, named.clone()))
+        .await
+        .expect("insert");
+    assert_eq!(inserted, Inserted::Rejected, "a recently used token counts");
+
+    let inserted = store.insert(&second, evict(1, at, named)).await.expect("insert");
+    assert_eq!(
+        inserted,
+        Inserted::Stored {
+            removed: vec![in_use.id]
+        }
+    );
+    assert_eq!(ids_of(&store, "a").await, vec![idle.id, second.id]);
 }
 
 /// Many concurrent inserts all land.
@@ -295,7 +356,7 @@ pub async fn concurrent_inserts_respect_the_limit<S: TokenStore>(store: S) {
     let rejecting: Vec<TokenRecord> = (0..16).map(|_| record("r", 5)).collect();
     let inserts = rejecting
         .iter()
-        .map(|rec| store.insert(rec, Admission::Reject { max_live: 3, live }));
+        .map(|rec| store.insert(rec, reject(3, live, vec![])));
     let results = futures_util::future::join_all(inserts).await;
     let stored = results
         .into_iter()
@@ -308,7 +369,7 @@ pub async fn concurrent_inserts_respect_the_limit<S: TokenStore>(store: S) {
     let evicting: Vec<TokenRecord> = (0..16).map(|i| record("e", i % 4)).collect();
     let inserts = evicting
         .iter()
-        .map(|rec| store.insert(rec, Admission::EvictOldest { max_live: 3, live }));
+        .map(|rec| store.insert(rec, evict(3, live, vec![])));
     for result in futures_util::future::join_all(inserts).await {
         assert!(matches!(
             result.expect("concurrent insert"),
@@ -546,6 +607,7 @@ macro_rules! token_store_conformance {
             reject_refuses_at_the_limit,
             concurrent_inserts_all_land,
             concurrent_inserts_respect_the_limit,
+            recently_used_tokens_count_against_the_limit,
             record_usage_keeps_the_latest,
             purge_deletes_only_dead_records_in_batches,
         );

@@ -75,25 +75,34 @@ impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
             .map_err(BackendError::new)?
             .filter(AuthUser::is_active)
             .ok_or(ObtainError::InvalidCredentials)?;
+        // The password may change while this login runs. Checked again before issuing,
+        // so that a stale login cannot replace or evict the tokens of a newer one...
+        if self.password_changed_since(&user).await? {
+            return Err(ObtainError::InvalidCredentials);
+        }
         let replace = self.config.obtain_policy == ObtainPolicy::Replace;
         let issued = self
             .issue_to(&user.id(), user.password_changed(), request, replace)
             .await?;
-        // The password may have changed between the check above and the insert; such a
-        // token would outlive the change, so it is withdrawn.
-        let now_user = self
+        // ...and after, so that a token inserted just after the change cannot outlive it.
+        if self.password_changed_since(&user).await? {
+            let id = &issued.info.id;
+            if self.store.delete(id).await.map_err(BackendError::new)?.is_some() {
+                self.emit_revoked(vec![id.clone()], &user.id(), RevokeReason::PasswordChanged);
+            }
+            return Err(ObtainError::InvalidCredentials);
+        }
+        Ok(issued)
+    }
+
+    /// Whether `user`'s password changed (or the user went away) since `user` was read.
+    async fn password_changed_since<U: AuthUser>(&self, user: &U) -> Result<bool, BackendError> {
+        let now = self
             .users
             .find_user(&user.id())
             .await
             .map_err(BackendError::new)?;
-        if now_user.is_none_or(|u| u.password_changed() != user.password_changed()) {
-            self.store
-                .delete(&issued.info.id)
-                .await
-                .map_err(BackendError::new)?;
-            return Err(ObtainError::InvalidCredentials);
-        }
-        Ok(issued)
+        Ok(now.is_none_or(|u| u.password_changed() != user.password_changed()))
     }
 
     /// Issues a token to a user without checking a password (for administrators and
@@ -152,19 +161,28 @@ impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
             self.revoke_tokens_issued_before(user_id, changed, RevokeReason::PasswordChanged)
                 .await?;
         }
-        if limit.is_some() && policy.idle_timeout().is_some() && self.pending_usage() > 0 {
-            // Idle liveness is judged from stored last-used times: write the recent
-            // uses first, or tokens in use would not count against the limit.
-            self.flush_usage().await?;
-        }
         let admission = match limit {
             _ if replace => Admission::Replace,
             None => Admission::Add,
             Some(limit) => {
                 let (max_live, live) = (limit.max(), policy.live_at(created));
+                // Idle liveness is judged by stored last-used times; tokens kept alive
+                // by uses not written yet are named, so they count without a write.
+                let recently_used = match live.used_since {
+                    Some(since) => self.usage.used_since(user_id, since),
+                    None => Vec::new(),
+                };
                 match limit.on_limit() {
-                    OnLimit::EvictOldest => Admission::EvictOldest { max_live, live },
-                    OnLimit::Reject => Admission::Reject { max_live, live },
+                    OnLimit::EvictOldest => Admission::EvictOldest {
+                        max_live,
+                        live,
+                        recently_used,
+                    },
+                    OnLimit::Reject => Admission::Reject {
+                        max_live,
+                        live,
+                        recently_used,
+                    },
                 }
             }
         };

@@ -61,12 +61,12 @@ impl Tables {
         Some(record)
     }
 
-    /// The user's records live at `live.at`, oldest first.
-    fn live_of(&self, user: &UserId, live: &LiveAt) -> Vec<&TokenRecord> {
+    /// The user's records that count against a limit, oldest first.
+    fn live_of(&self, user: &UserId, live: &LiveAt, recently_used: &[TokenId]) -> Vec<&TokenRecord> {
         let mut records: Vec<&TokenRecord> = self
             .by_id
             .values()
-            .filter(|r| &r.user_id == user && live.is_live(r))
+            .filter(|r| &r.user_id == user && Admission::counts(r, live, recently_used))
             .collect();
         records.sort_by(|a, b| (a.created, &a.id).cmp(&(b.created, &b.id)));
         records
@@ -93,13 +93,21 @@ impl TokenStore for MemoryStore {
                 others.sort_by(|a, b| (a.created, &a.id).cmp(&(b.created, &b.id)));
                 others.into_iter().map(|r| r.id.clone()).collect()
             }
-            Admission::EvictOldest { max_live, live } => {
-                let live = tables.live_of(&record.user_id, &live);
+            Admission::EvictOldest {
+                max_live,
+                live,
+                recently_used,
+            } => {
+                let live = tables.live_of(&record.user_id, &live, &recently_used);
                 let excess = (live.len() + 1).saturating_sub(max_live.max(1));
                 live.into_iter().take(excess).map(|r| r.id.clone()).collect()
             }
-            Admission::Reject { max_live, live } => {
-                if tables.live_of(&record.user_id, &live).len() >= max_live {
+            Admission::Reject {
+                max_live,
+                live,
+                recently_used,
+            } => {
+                if tables.live_of(&record.user_id, &live, &recently_used).len() >= max_live {
                     return Ok(Inserted::Rejected);
                 }
                 Vec::new()

@@ -13,27 +13,38 @@ use crate::user::UserId;
 ///
 /// Every store handles every variant, so the enum is exhaustive: a new variant is a
 /// breaking change for stores, and says so.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Admission {
     /// Keep them all.
     Add,
     /// Delete all of them (obtain policy `replace`).
     Replace,
-    /// If the user has `max_live` or more tokens live at `live.at`, delete the oldest
-    /// live ones (by `created`, then id) so that, with the new one, `max_live` remain.
+    /// If the user has `max_live` or more live tokens, delete the oldest live ones (by
+    /// `created`, then id) so that, with the new one, `max_live` remain.
     EvictOldest {
         /// The limit, at least 1.
         max_live: usize,
-        /// Which tokens count.
+        /// Which tokens count: those live at `live.at`...
         live: LiveAt,
+        /// ...and these, kept alive by uses not written yet (sliding expiry).
+        recently_used: Vec<TokenId>,
     },
-    /// If the user has `max_live` or more tokens live at `live.at`, insert nothing.
+    /// If the user has `max_live` or more live tokens, insert nothing.
     Reject {
         /// The limit, at least 1.
         max_live: usize,
-        /// Which tokens count.
+        /// Which tokens count: those live at `live.at`...
         live: LiveAt,
+        /// ...and these, kept alive by uses not written yet (sliding expiry).
+        recently_used: Vec<TokenId>,
     },
+}
+
+impl Admission {
+    /// Whether `record` counts against the limit: the reference rule for stores.
+    pub fn counts(record: &TokenRecord, live: &LiveAt, recently_used: &[TokenId]) -> bool {
+        live.is_live(record) || recently_used.contains(&record.id)
+    }
 }
 
 /// What an insert did.

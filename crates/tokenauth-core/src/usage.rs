@@ -7,6 +7,7 @@ use std::sync::Mutex;
 use time::OffsetDateTime;
 
 use crate::token::TokenId;
+use crate::user::UserId;
 
 /// One token's latest use, as written by [`TokenStore::record_usage`](crate::TokenStore::record_usage).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,7 +24,14 @@ pub struct Usage {
 /// serves, one write per flush.
 #[derive(Debug, Default)]
 pub(crate) struct UsageBuffer {
-    pending: Mutex<HashMap<TokenId, Usage>>,
+    pending: Mutex<HashMap<TokenId, Pending>>,
+}
+
+/// A use not written yet, and whose token it was.
+#[derive(Debug)]
+struct Pending {
+    usage: Usage,
+    user: UserId,
 }
 
 /// What recording a use found.
@@ -35,21 +43,36 @@ pub(crate) struct Recorded {
 }
 
 impl UsageBuffer {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<TokenId, Usage>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<TokenId, Pending>> {
         // Nothing under this lock can panic halfway through an update.
         self.pending.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The latest use not yet flushed: when, and from where.
     pub(crate) fn latest(&self, id: &TokenId) -> Option<(OffsetDateTime, Option<IpAddr>)> {
-        self.lock().get(id).map(|usage| (usage.at, usage.ip))
+        self.lock().get(id).map(|p| (p.usage.at, p.usage.ip))
     }
 
-    /// Records a use.
-    pub(crate) fn record(&self, id: &TokenId, at: OffsetDateTime, ip: Option<IpAddr>) -> Recorded {
+    /// The tokens of `user` used at or after `since` by uses not written yet.
+    pub(crate) fn used_since(&self, user: &UserId, since: OffsetDateTime) -> Vec<TokenId> {
+        let pending = self.lock();
+        let used = pending
+            .values()
+            .filter(|p| &p.user == user && p.usage.at >= since);
+        used.map(|p| p.usage.id.clone()).collect()
+    }
+
+    /// Records a use of token `id` of `user`.
+    pub(crate) fn record(
+        &self,
+        id: &TokenId,
+        user: &UserId,
+        at: OffsetDateTime,
+        ip: Option<IpAddr>,
+    ) -> Recorded {
         let mut pending = self.lock();
         match pending.get_mut(id) {
-            Some(usage) => {
+            Some(Pending { usage, .. }) => {
                 let previous_ip = usage.ip;
                 usage.at = usage.at.max(at);
                 usage.ip = ip.or(usage.ip);
@@ -59,12 +82,16 @@ impl UsageBuffer {
                 }
             }
             None => {
+                let usage = Usage {
+                    id: id.clone(),
+                    at,
+                    ip,
+                };
                 pending.insert(
                     id.clone(),
-                    Usage {
-                        id: id.clone(),
-                        at,
-                        ip,
+                    Pending {
+                        usage,
+                        user: user.clone(),
                     },
                 );
                 Recorded {
@@ -79,14 +106,14 @@ impl UsageBuffer {
     /// [`written`](Self::written) is called, so that readers see them while the write is
     /// in flight.
     pub(crate) fn snapshot(&self) -> Vec<Usage> {
-        self.lock().values().cloned().collect()
+        self.lock().values().map(|p| p.usage.clone()).collect()
     }
 
     /// Forgets uses that were written, unless a newer use arrived meanwhile.
     pub(crate) fn written(&self, uses: &[Usage]) {
         let mut pending = self.lock();
         for usage in uses {
-            if pending.get(&usage.id).is_some_and(|now| now == usage) {
+            if pending.get(&usage.id).is_some_and(|now| &now.usage == usage) {
                 pending.remove(&usage.id);
             }
         }

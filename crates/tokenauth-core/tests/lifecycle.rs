@@ -137,6 +137,11 @@ fn ids_of(tokens: &[&Issued]) -> Vec<TokenId> {
 
 /// A hook that records every event.
 fn recording(auth: Auth) -> (Auth, Events) {
+    recording_with(auth)
+}
+
+/// [`recording`] for a service over any store and directory.
+fn recording_with<S: TokenStore, D: UserDirectory>(auth: TokenAuth<S, D>) -> (TokenAuth<S, D>, Events) {
     let events: Events = Arc::default();
     let sink = Arc::clone(&events);
     let auth = auth.with_event_hook(move |event: &AuthEvent| sink.lock().unwrap().push(event.clone()));
@@ -1298,6 +1303,12 @@ async fn the_limit_counts_tokens_kept_alive_by_unwritten_uses() {
         matches!(second, Err(IssueError::LimitReached { max: 1 })),
         "{second:?}"
     );
+    assert_eq!(
+        auth.pending_usage(),
+        1,
+        "the login wrote nothing: renewals wait for the flush"
+    );
+    assert_eq!(stored(&auth, &first.info.id).await.last_used, None);
     works(&auth, &first).await;
 }
 
@@ -1465,4 +1476,65 @@ async fn dead_tokens_from_before_a_password_change_do_not_block_logins() {
     is_invalid(&auth, &first).await;
     is_invalid(&auth, &second).await;
     assert_eq!(stored_ids(&auth, &alice).await, vec![fresh.info.id.clone()]);
+}
+
+/// A directory whose password changes just after the check before issuing.
+struct LateRacingDirectory {
+    inner: MemoryUserDirectory,
+    clock: ManualClock,
+    raced: std::sync::atomic::AtomicBool,
+}
+
+impl UserDirectory for LateRacingDirectory {
+    type User = User;
+    type Error = PasswordError;
+
+    async fn find_user(&self, id: &UserId) -> Result<Option<User>, Self::Error> {
+        let user = self.inner.find_user(id).await?;
+        if !self.raced.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            // The check sees the old password; the change lands right after it.
+            self.clock.advance(Duration::seconds(1));
+            self.inner
+                .change_password("alice", NEW_PASSWORD, &self.clock)
+                .await?;
+        }
+        Ok(user)
+    }
+
+    async fn verify_credentials(&self, username: &str, password: &str) -> Result<Option<User>, Self::Error> {
+        self.inner.verify_credentials(username, password).await
+    }
+}
+
+/// A token inserted just after a password change it raced is withdrawn, with an event.
+#[tokio::test]
+async fn a_token_issued_just_after_a_racing_password_change_is_withdrawn() {
+    let clock = ManualClock::new(START);
+    let users = LateRacingDirectory {
+        inner: MemoryUserDirectory::new(),
+        clock: clock.clone(),
+        raced: std::sync::atomic::AtomicBool::new(false),
+    };
+    let alice = users.inner.add_user("alice", PASSWORD, true).await.unwrap();
+    let (auth, events) = recording_with(TokenAuth::new(MemoryStore::new(), users).with_clock(clock));
+    let result = auth.obtain("alice", PASSWORD, TokenRequest::default()).await;
+    assert!(
+        matches!(result, Err(ObtainError::InvalidCredentials)),
+        "{result:?}"
+    );
+    assert_eq!(auth.list(Some(&alice)).await.unwrap(), vec![]);
+    let events = events.lock().unwrap().clone();
+    assert!(
+        matches!(
+            events.as_slice(),
+            [
+                AuthEvent::Issued { .. },
+                AuthEvent::Revoked {
+                    reason: RevokeReason::PasswordChanged,
+                    ..
+                }
+            ]
+        ),
+        "{events:?}"
+    );
 }

@@ -213,8 +213,8 @@ pub enum TokenCommand {
     },
     /// Delete tokens that expired long ago, in small batches.
     Purge {
-        /// How long after expiry a token is deleted.
-        #[arg(long, default_value = "7d")]
+        /// How long after expiry a token is deleted (the server's `--purge-grace`).
+        #[arg(long, env = "TOKENAUTH_PURGE_GRACE", default_value = "7d")]
         older_than: Lifespan,
     },
 }

@@ -18,8 +18,10 @@ use axum::{
     routing::{get, post},
 };
 use tokenauth::core::{Lifespan, Maintenance, MemoryStore, MemoryUserDirectory, Scopes};
-use tokenauth::routes::{method_not_allowed, obtain_router, session_router};
-use tokenauth::{Authenticated, RequireScope, TokenAuth, TokenAuthLayer};
+use tokenauth::routes::{
+    method_not_allowed, method_not_allowed_authenticated, obtain_router, session_router,
+};
+use tokenauth::{Authenticated, RequireScope, TokenAuth, TokenAuthLayer, User};
 
 /// Only for authenticated users.
 async fn hello(auth: Authenticated) -> String {
@@ -63,14 +65,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .await
     });
 
-    let app = Router::new()
+    // Routes for signed-in users: DRF's JSON 405 comes after authentication.
+    let protected = Router::new()
         .route("/notes", post(add_note))
         .route_layer(RequireScope::new("write"))
         .route("/hello", get(hello))
-        .route("/", get(welcome))
         // POST /auth/logout, POST /auth/logoutall, GET /auth/tokens, DELETE /auth/tokens/{id}
         .merge(session_router(auth.clone()))
-        .method_not_allowed_fallback(method_not_allowed)
+        .method_not_allowed_fallback(method_not_allowed_authenticated::<User>);
+    let public = Router::new()
+        .route("/", get(welcome))
+        .method_not_allowed_fallback(method_not_allowed);
+    let app = protected
+        .merge(public)
         .layer(TokenAuthLayer::new(auth.clone()))
         // Merged after `.layer`, so outside it: logging in ignores the Authorization
         // header, and a client with a dead token can get a new one.

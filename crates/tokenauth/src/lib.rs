@@ -44,9 +44,9 @@
 //! use std::net::SocketAddr;
 //!
 //! use axum::{Router, routing::{get, post}};
-//! use tokenauth::{Authenticated, RequireScope, TokenAuth, TokenAuthLayer};
+//! use tokenauth::{Authenticated, RequireScope, TokenAuth, TokenAuthLayer, User};
 //! use tokenauth::core::{Lifespan, Maintenance, MemoryStore, MemoryUserDirectory, Scopes};
-//! use tokenauth::routes::{method_not_allowed, obtain_router, session_router};
+//! use tokenauth::routes::{method_not_allowed_authenticated, obtain_router, session_router};
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let users = MemoryUserDirectory::new();
@@ -60,7 +60,7 @@
 //!     .route_layer(RequireScope::new("write"))
 //!     .route("/me", get(|auth: Authenticated| async move { auth.user.username }))
 //!     .merge(session_router(auth.clone()))
-//!     .method_not_allowed_fallback(method_not_allowed)
+//!     .method_not_allowed_fallback(method_not_allowed_authenticated::<User>)
 //!     .layer(TokenAuthLayer::new(auth.clone()))
 //!     // Added after `.layer`, so outside it: login ignores the Authorization header.
 //!     .merge(obtain_router(auth.clone()));

@@ -84,7 +84,8 @@ pub fn obtain<S: TokenStore, D: UserDirectory>(auth: TokenAuth<S, D>) -> MethodR
 /// - `DELETE /auth/tokens/{id}`: revokes one of the user's tokens; 204, or 404
 ///   `{"detail":"Not found."}` for an id that is unknown, malformed or another user's.
 ///
-/// Revocation takes effect on the very next request. Other methods get DRF's 405.
+/// Revocation takes effect on the very next request. Other methods get DRF's 405 (after
+/// authentication: without valid credentials, the 401 comes first, as in DRF).
 ///
 /// Mount it **behind** [`TokenAuthLayer`](crate::TokenAuthLayer), which authenticates
 /// the requests (anonymous ones get 401 `Authentication credentials were not
@@ -127,9 +128,12 @@ pub fn session_router<S: TokenStore, D: UserDirectory>(auth: TokenAuth<S, D>) ->
 /// DRF's 405: `{"detail": "Method \"GET\" not allowed."}`. Axum adds the `Allow`
 /// header naming the methods the route serves.
 ///
-/// Install it on your own routes with `Router::method_not_allowed_fallback`, before
-/// adding [`TokenAuthLayer`](crate::TokenAuthLayer), so that a wrong method with bad
-/// credentials is a 401 as in DRF (which authenticates before looking at the method):
+/// Install it on your own public routes with `Router::method_not_allowed_fallback`,
+/// before adding [`TokenAuthLayer`](crate::TokenAuthLayer), so that a wrong method with
+/// bad credentials is a 401 as in DRF (which authenticates before looking at the
+/// method). On routes that require authentication use
+/// [`method_not_allowed_authenticated`], which answers anonymous requests with the 401
+/// too:
 ///
 /// ```no_run
 /// use axum::{Router, routing::get};
@@ -138,7 +142,7 @@ pub fn session_router<S: TokenStore, D: UserDirectory>(auth: TokenAuth<S, D>) ->
 ///
 /// let auth = TokenAuth::new(MemoryStore::new(), MemoryUserDirectory::new());
 /// let app: Router = Router::new()
-///     .route("/me", get(|auth: Authenticated| async move { auth.user.username }))
+///     .route("/", get(|auth: Option<Authenticated>| async move { auth.is_some().to_string() }))
 ///     .method_not_allowed_fallback(method_not_allowed)
 ///     .layer(TokenAuthLayer::new(auth));
 /// ```
@@ -341,6 +345,14 @@ enum Data {
 /// Reads the body as DRF's parsers would: JSON, urlencoded or multipart; an empty body
 /// is no data whatever its type; a body of any other type, or of none, is a 415.
 async fn read_body(request: Request) -> Result<Data, Response> {
+    // DRF reads no data from a body of length 0, whatever its declared type.
+    let declared_empty = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .is_some_and(|length| length.as_bytes() == b"0");
+    if declared_empty {
+        return Ok(Data::Fields(Map::new()));
+    }
     let content_type = request
         .headers()
         .get(header::CONTENT_TYPE)

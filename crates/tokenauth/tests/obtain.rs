@@ -380,6 +380,21 @@ async fn row_17_unsupported_media_type() {
     );
 }
 
+/// An empty body is no data whatever its declared type, as in DRF.
+#[tokio::test]
+async fn an_empty_body_is_no_data_whatever_its_type() {
+    let fx = Fixture::new().await;
+    let app = fx.app();
+    let required = r#"{"username":["This field is required."],"password":["This field is required."]}"#;
+    for content_type in ["text/plain", "multipart/form-data; boundary=x", "application/xml"] {
+        let mut request = obtain_raw(Some(content_type), Body::empty());
+        request
+            .headers_mut()
+            .insert(header::CONTENT_LENGTH, http::HeaderValue::from_static("0"));
+        send(&app, request).await.assert(400, required);
+    }
+}
+
 /// DRF reads a missing `Content-Type` as `""`: a body without one is a 415 too (an
 /// empty body without one is no data: row 5).
 #[tokio::test]
