@@ -507,24 +507,33 @@ async fn token_command<R, W: Write>(
                 None => None,
             };
             let tokens = auth.list(user.as_ref().map(|u| &u.id)).await?;
-            let names: HashMap<_, _> = users
+            let owners: HashMap<_, _> = users
                 .list_users()
                 .await?
                 .into_iter()
-                .map(|u| (u.id, u.username))
+                .map(|u| (u.id.clone(), u))
                 .collect();
             let now = auth.now();
             writeln!(
                 out,
-                "{:<22}  {:<16}  {:<27}  {:<27}  {:<27}  {:<15}  {:<7}  {:<16}  NAME",
+                "{:<22}  {:<16}  {:<27}  {:<27}  {:<27}  {:<15}  {:<8}  {:<16}  NAME",
                 "ID", "USER", "CREATED", "EXPIRES", "LAST USED", "LAST IP", "STATUS", "SCOPES"
             )?;
             for token in tokens {
-                let username = names.get(&token.user_id).map_or("(deleted)", String::as_str);
-                let status = if now > token.expires { "expired" } else { "valid" };
+                let owner = owners.get(&token.user_id);
+                let username = owner.map_or("(deleted)", |u| u.username.as_str());
+                // As authentication decides: a password change or an inactive user
+                // outranks expiry.
+                let status = match owner {
+                    Some(u) if u.password_changed.is_some_and(|c| token.created < c) => "revoked",
+                    Some(u) if !u.is_active => "inactive",
+                    None => "orphan",
+                    _ if now > token.expires => "expired",
+                    _ => "valid",
+                };
                 writeln!(
                     out,
-                    "{:<22}  {username:<16}  {:<27}  {:<27}  {:<27}  {:<15}  {status:<7}  {:<16}  {}",
+                    "{:<22}  {username:<16}  {:<27}  {:<27}  {:<27}  {:<15}  {status:<8}  {:<16}  {}",
                     token.id,
                     rfc3339(token.created),
                     rfc3339(token.expires),

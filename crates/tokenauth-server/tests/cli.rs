@@ -357,6 +357,31 @@ async fn token_list_shows_tokens_without_secrets() {
 }
 
 #[tokio::test]
+async fn token_list_status_follows_authentication() {
+    let db = db();
+    db.ok(&["user", "add", "alice", "--password-stdin"], "pw\n").await;
+    db.ok(&["user", "add", "bob", "--password-stdin"], "pw\n").await;
+    db.ok(&["token", "create", "alice"], "").await;
+    db.ok(&["token", "create", "bob"], "").await;
+    let status = async || -> Vec<String> {
+        let listed = db.ok(&["token", "list"], "").await;
+        let rows = listed.lines().skip(1);
+        rows.map(|row| row.split_whitespace().nth(6).unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(status().await, ["valid", "valid"]);
+
+    // A password change made through the library leaves the old token stored: dead.
+    let auth = db.auth().await;
+    auth.users()
+        .set_password("alice", "new", auth.clock())
+        .await
+        .unwrap();
+    db.ok(&["user", "deactivate", "bob"], "").await;
+    assert_eq!(status().await, ["revoked", "inactive"]);
+}
+
+#[tokio::test]
 async fn token_revoke_kills_the_token_at_once() {
     let db = db();
     db.ok(&["user", "add", "alice", "--password-stdin"], "pw\n").await;
