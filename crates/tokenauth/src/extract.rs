@@ -49,38 +49,44 @@ impl<U> From<Verified<U>> for Authenticated<U> {
     }
 }
 
-/// What the layer found, left in the request's extensions for the extractor.
-#[derive(Debug, Clone)]
-pub(crate) enum Outcome<U> {
-    Authenticated(Authenticated<U>),
-    Anonymous,
-    /// Credentials that failed, in lenient mode: anonymous for `Option<Authenticated>`,
-    /// this rejection for `Authenticated`.
-    Failed(TokenAuthRejection),
-}
-
-impl<U> Outcome<U> {
-    /// The same outcome without the user, for middleware that works with any user type.
-    pub(crate) fn presented(&self, scheme: &HeaderValue) -> Presented {
-        let token = match self {
-            Self::Authenticated(auth) => Ok(auth.token.clone()),
-            Self::Anonymous => Err(TokenAuthRejection::NotProvided),
-            Self::Failed(rejection) => Err(*rejection),
-        };
-        Presented {
-            token,
-            scheme: scheme.clone(),
-        }
-    }
-}
-
 /// What the layer found, independent of the user type: the token of an authenticated
-/// request or the rejection an `Authenticated` extractor would give, and the scheme the
-/// layer names in challenges. Read by [`RequireScope`](crate::RequireScope).
+/// request, or the rejection an `Authenticated` extractor gives (`NotProvided` for an
+/// anonymous request, the real reason for credentials that failed in lenient mode), and
+/// the scheme the layer names in challenges. Read by the extractor and by
+/// [`RequireScope`](crate::RequireScope).
 #[derive(Debug, Clone)]
 pub(crate) struct Presented {
     pub(crate) token: Result<TokenInfo, TokenAuthRejection>,
     pub(crate) scheme: HeaderValue,
+}
+
+/// The user of an authenticated request, beside its [`Presented`] token.
+#[derive(Debug, Clone)]
+pub(crate) struct UserOf<U>(pub(crate) U);
+
+/// What the layer left for `Authenticated<U>`: the outer error when there is nothing to
+/// read (no layer, or a layer serving another user type), the inner one when the
+/// request is not authenticated.
+fn outcome<U: Clone + Send + Sync + 'static>(
+    parts: &Parts,
+) -> Result<Result<Authenticated<U>, TokenAuthRejection>, TokenAuthRejection> {
+    let presented = parts
+        .extensions
+        .get::<Presented>()
+        .ok_or(TokenAuthRejection::MissingLayer)?;
+    Ok(match &presented.token {
+        Ok(token) => {
+            let UserOf(user) = parts
+                .extensions
+                .get::<UserOf<U>>()
+                .ok_or(TokenAuthRejection::MissingLayer)?;
+            Ok(Authenticated {
+                user: user.clone(),
+                token: token.clone(),
+            })
+        }
+        Err(rejection) => Err(*rejection),
+    })
 }
 
 impl<S, U> FromRequestParts<S> for Authenticated<U>
@@ -91,12 +97,7 @@ where
     type Rejection = TokenAuthRejection;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        match parts.extensions.get::<Outcome<U>>() {
-            Some(Outcome::Authenticated(auth)) => Ok(auth.clone()),
-            Some(Outcome::Anonymous) => Err(TokenAuthRejection::NotProvided),
-            Some(Outcome::Failed(rejection)) => Err(*rejection),
-            None => Err(TokenAuthRejection::MissingLayer),
-        }
+        outcome(parts)?
     }
 }
 
@@ -108,10 +109,7 @@ where
     type Rejection = TokenAuthRejection;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Option<Self>, Self::Rejection> {
-        match parts.extensions.get::<Outcome<U>>() {
-            Some(Outcome::Authenticated(auth)) => Ok(Some(auth.clone())),
-            Some(Outcome::Anonymous | Outcome::Failed(_)) => Ok(None),
-            None => Err(TokenAuthRejection::MissingLayer),
-        }
+        // Anonymous, or credentials that failed in lenient mode: no user.
+        Ok(outcome(parts)?.ok())
     }
 }

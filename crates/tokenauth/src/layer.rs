@@ -14,7 +14,7 @@ use tokenauth_core::{AuthError, TokenAuth, TokenStore, UserDirectory};
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::extract::Outcome;
+use crate::extract::{Presented, UserOf};
 use crate::rejection::TokenAuthRejection;
 
 /// Authenticates requests by their `Authorization: Token <key>` (or `Bearer <key>`)
@@ -172,13 +172,16 @@ where
                 value.clone()
             });
             let ip = client_ip(&req);
-            let outcome = match state
+            let token = match state
                 .auth
                 .authenticate_header(header.as_ref().map(HeaderValue::as_bytes), ip)
                 .await
             {
-                Ok(Some(verified)) => Outcome::Authenticated(verified.into()),
-                Ok(None) => Outcome::<D::User>::Anonymous,
+                Ok(Some(verified)) => {
+                    req.extensions_mut().insert(UserOf(verified.user));
+                    Ok(verified.token)
+                }
+                Ok(None) => Err(TokenAuthRejection::NotProvided),
                 Err(error) => {
                     let rejection = TokenAuthRejection::from(&error);
                     if let AuthError::Backend(source) = &error {
@@ -190,11 +193,13 @@ where
                     if !state.lenient || rejection == TokenAuthRejection::Backend {
                         return Ok(state.finish(rejection.into_response()));
                     }
-                    Outcome::Failed(rejection)
+                    Err(rejection)
                 }
             };
-            req.extensions_mut().insert(outcome.presented(&state.challenge));
-            req.extensions_mut().insert(outcome);
+            req.extensions_mut().insert(Presented {
+                token,
+                scheme: state.challenge.clone(),
+            });
             let response = inner.call(req).await?;
             Ok(state.finish(response.map(Body::new)))
         })
