@@ -59,6 +59,14 @@ fn used_now(auth: &Auth, info: &TokenInfo) -> TokenInfo {
     }
 }
 
+/// A request for a token labelled `name`.
+fn named(name: &str) -> TokenRequest {
+    TokenRequest {
+        name: Some(name.to_owned()),
+        ..TokenRequest::default()
+    }
+}
+
 fn days(n: i64) -> Duration {
     Duration::days(n)
 }
@@ -450,17 +458,7 @@ async fn a_valid_token_in_other_case_is_invalid() {
 #[tokio::test]
 async fn a_valid_token_gives_its_user_and_token_info() {
     let (auth, clock, alice) = service_with_alice().await;
-    let issued = auth
-        .obtain(
-            "alice",
-            PASSWORD,
-            TokenRequest {
-                name: Some("phone".to_owned()),
-                ..TokenRequest::default()
-            },
-        )
-        .await
-        .unwrap();
+    let issued = auth.obtain("alice", PASSWORD, named("phone")).await.unwrap();
 
     assert_eq!(issued.info.user_id, alice);
     assert_eq!(issued.info.name.as_deref(), Some("phone"));
@@ -724,29 +722,9 @@ async fn a_revoked_token_is_invalid_at_once() {
 #[tokio::test]
 async fn each_obtain_gives_a_new_token_and_all_stay_valid() {
     let (auth, clock, alice) = service_with_alice().await;
-    let laptop = auth
-        .obtain(
-            "alice",
-            PASSWORD,
-            TokenRequest {
-                name: Some("laptop".to_owned()),
-                ..TokenRequest::default()
-            },
-        )
-        .await
-        .unwrap();
+    let laptop = auth.obtain("alice", PASSWORD, named("laptop")).await.unwrap();
     clock.advance(Duration::minutes(1));
-    let phone = auth
-        .obtain(
-            "alice",
-            PASSWORD,
-            TokenRequest {
-                name: Some("phone".to_owned()),
-                ..TokenRequest::default()
-            },
-        )
-        .await
-        .unwrap();
+    let phone = auth.obtain("alice", PASSWORD, named("phone")).await.unwrap();
 
     assert_ne!(laptop.token.expose_secret(), phone.token.expose_secret());
     assert_ne!(laptop.info.id, phone.info.id);
@@ -846,17 +824,7 @@ fn assert_no_secret(value: &impl Debug, secret: &str, digest: &tokenauth_core::T
 #[tokio::test]
 async fn debug_output_never_contains_the_token() {
     let (auth, _, alice) = service_with_alice().await;
-    let issued = auth
-        .obtain(
-            "alice",
-            PASSWORD,
-            TokenRequest {
-                name: Some("phone".to_owned()),
-                ..TokenRequest::default()
-            },
-        )
-        .await
-        .unwrap();
+    let issued = auth.obtain("alice", PASSWORD, named("phone")).await.unwrap();
     let secret = issued.token.expose_secret();
     let digest = issued.token.digest();
 

@@ -79,9 +79,19 @@ async fn add_user(auth: &Auth, username: &str) -> UserId {
 }
 
 async fn login(auth: &Auth, username: &str) -> Issued {
-    auth.obtain(username, PASSWORD, TokenRequest::default())
+    login_with(auth, username, PASSWORD).await
+}
+
+async fn login_with(auth: &Auth, username: &str, password: &str) -> Issued {
+    auth.obtain(username, password, TokenRequest::default())
         .await
         .unwrap()
+}
+
+/// Changes alice's password to [`NEW_PASSWORD`] at the clock's time.
+async fn change_alices_password(auth: &Auth, clock: &ManualClock) {
+    let changed = auth.users().change_password("alice", NEW_PASSWORD, clock).await;
+    assert!(changed.unwrap(), "alice exists");
 }
 
 async fn issue(auth: &Auth, user: &UserId) -> Issued {
@@ -853,12 +863,7 @@ async fn a_password_change_kills_every_older_token_at_once() {
     clock.advance(Duration::minutes(1));
     works(&auth, &phone).await;
     let changed_at = auth.now();
-    assert!(
-        auth.users()
-            .change_password("alice", NEW_PASSWORD, &clock)
-            .await
-            .unwrap()
-    );
+    change_alices_password(&auth, &clock).await;
 
     // The very next request is refused: no window, nothing to flush or wait for.
     is_invalid(&auth, &phone).await;
@@ -886,10 +891,7 @@ async fn a_password_change_kills_every_older_token_at_once() {
     let same_instant = issue(&auth, &alice).await;
     works(&auth, &same_instant).await;
     clock.advance(Duration::seconds(1));
-    let fresh = auth
-        .obtain("alice", NEW_PASSWORD, TokenRequest::default())
-        .await
-        .unwrap();
+    let fresh = login_with(&auth, "alice", NEW_PASSWORD).await;
     works(&auth, &fresh).await;
     assert_eq!(
         auth.sessions(&user)
@@ -1344,17 +1346,9 @@ async fn revoking_after_a_password_change_keeps_tokens_issued_since() {
     let old = login(&auth, "alice").await;
     clock.advance(Duration::seconds(1));
     let changed_at = auth.now();
-    assert!(
-        auth.users()
-            .change_password("alice", NEW_PASSWORD, &clock)
-            .await
-            .unwrap()
-    );
+    change_alices_password(&auth, &clock).await;
     clock.advance(Duration::seconds(1));
-    let new = auth
-        .obtain("alice", NEW_PASSWORD, TokenRequest::default())
-        .await
-        .unwrap();
+    let new = login_with(&auth, "alice", NEW_PASSWORD).await;
     let revoked = auth
         .revoke_tokens_issued_before(&alice, changed_at, RevokeReason::PasswordChanged)
         .await
@@ -1461,17 +1455,9 @@ async fn dead_tokens_from_before_a_password_change_do_not_block_logins() {
     let first = login(&auth, "alice").await;
     let second = login(&auth, "alice").await;
     clock.advance(Duration::seconds(1));
-    assert!(
-        auth.users()
-            .change_password("alice", NEW_PASSWORD, &clock)
-            .await
-            .unwrap()
-    );
+    change_alices_password(&auth, &clock).await;
     clock.advance(Duration::seconds(1));
-    let fresh = auth
-        .obtain("alice", NEW_PASSWORD, TokenRequest::default())
-        .await
-        .unwrap();
+    let fresh = login_with(&auth, "alice", NEW_PASSWORD).await;
     works(&auth, &fresh).await;
     is_invalid(&auth, &first).await;
     is_invalid(&auth, &second).await;
