@@ -56,6 +56,7 @@ mod error;
 mod events;
 mod expiry;
 mod lifecycle;
+mod maintenance;
 mod memory;
 mod record;
 mod scope;
@@ -78,7 +79,8 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{AuthError, BackendError, IssueError, ObtainError};
 pub use events::{AuthEvent, EventHook, RevokeReason};
 pub use expiry::{ExpiryPolicy, InvalidLifespan, Lifespan, LiveAt};
-pub use lifecycle::{DEFAULT_PURGE_BATCH, DEFAULT_PURGE_GRACE, Maintenance, TokenRequest};
+pub use lifecycle::{DEFAULT_PURGE_BATCH, DEFAULT_PURGE_GRACE, TokenRequest};
+pub use maintenance::{Maintenance, MaintenanceHandle};
 #[cfg(feature = "argon2")]
 pub use memory::MemoryUserDirectory;
 pub use memory::{DuplicateToken, MemoryStore};

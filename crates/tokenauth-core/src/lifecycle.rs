@@ -1,7 +1,6 @@
 //! Issuing, listing and revoking tokens, and the background upkeep: last-used writes
 //! and the purge of long-expired tokens.
 
-use std::future::Future;
 
 use time::Duration;
 
@@ -34,25 +33,6 @@ pub struct TokenRequest {
     pub lifespan: Option<Lifespan>,
     /// Scopes; `None` gets every grantable scope.
     pub scopes: Option<Scopes>,
-}
-
-/// The background upkeep run by [`TokenAuth::run_maintenance`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Maintenance {
-    /// How often to purge long-expired tokens; `None` never.
-    pub purge_interval: Option<Lifespan>,
-    /// How long after expiry a token is purged.
-    pub purge_grace: Duration,
-}
-
-impl Default for Maintenance {
-    /// Purge hourly, tokens expired over [`DEFAULT_PURGE_GRACE`] ago.
-    fn default() -> Self {
-        Self {
-            purge_interval: Some(Lifespan::new(Duration::hours(1)).expect("an hour is a valid interval")),
-            purge_grace: DEFAULT_PURGE_GRACE,
-        }
-    }
 }
 
 impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
@@ -388,47 +368,6 @@ impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
             if deleted < batch {
                 return Ok(total);
             }
-        }
-    }
-
-    /// Runs the background upkeep until `shutdown` completes: writes last-used times
-    /// every refresh interval and purges long-expired tokens on schedule; then writes
-    /// what is left. Spawn it beside your server.
-    pub async fn run_maintenance(&self, schedule: Maintenance, shutdown: impl Future<Output = ()>) {
-        // After a stall (a suspended machine), one catch-up tick, not a burst.
-        let every = |period: std::time::Duration| {
-            let mut interval = tokio::time::interval(period);
-            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-            interval
-        };
-        let mut flush = every(self.config.refresh_interval.unsigned_abs());
-        let mut purge = schedule
-            .purge_interval
-            .map(|p| every(p.as_duration().unsigned_abs()));
-        tokio::pin!(shutdown);
-        loop {
-            tokio::select! {
-                () = &mut shutdown => break,
-                _ = flush.tick() => {
-                    if let Err(error) = self.flush_usage().await {
-                        tracing::warn!(error = &error as &dyn std::error::Error, "writing last-used times failed");
-                    }
-                }
-                _ = async { purge.as_mut().expect("guarded").tick().await }, if purge.is_some() => {
-                    match self.purge(schedule.purge_grace, DEFAULT_PURGE_BATCH, |_| {}).await {
-                        Ok(0) => {}
-                        Ok(count) => tracing::info!(count, "purged long-expired tokens"),
-                        Err(error) => tracing::warn!(error = &error as &dyn std::error::Error, "purge failed"),
-                    }
-                }
-            }
-        }
-        match self.flush_usage().await {
-            Ok(count) => tracing::debug!(count, "wrote last-used times on shutdown"),
-            Err(error) => tracing::warn!(
-                error = &error as &dyn std::error::Error,
-                "writing last-used times failed"
-            ),
         }
     }
 }

@@ -1,0 +1,158 @@
+//! The background upkeep: last-used writes on a schedule, the purge of long-expired
+//! tokens, and the final write on shutdown.
+
+use std::fmt;
+use std::future::Future;
+
+use time::Duration;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::auth::TokenAuth;
+use crate::expiry::Lifespan;
+use crate::lifecycle::{DEFAULT_PURGE_BATCH, DEFAULT_PURGE_GRACE};
+use crate::store::TokenStore;
+use crate::user::UserDirectory;
+
+/// The background upkeep run by [`TokenAuth::run_maintenance`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Maintenance {
+    /// How often to purge long-expired tokens; `None` never.
+    pub purge_interval: Option<Lifespan>,
+    /// How long after expiry a token is purged.
+    pub purge_grace: Duration,
+}
+
+impl Default for Maintenance {
+    /// Purge hourly, tokens expired over [`DEFAULT_PURGE_GRACE`] ago.
+    fn default() -> Self {
+        Self {
+            purge_interval: Some(Lifespan::new(Duration::hours(1)).expect("an hour is a valid interval")),
+            purge_grace: DEFAULT_PURGE_GRACE,
+        }
+    }
+}
+
+/// The running upkeep, started by [`TokenAuth::start_maintenance`].
+///
+/// [`shutdown`](Self::shutdown) stops it and waits for the final write of last-used
+/// times. Dropping the handle stops it too, but nothing waits for that write: keep the
+/// handle and shut it down after your server has stopped serving.
+#[must_use = "dropping the handle stops the upkeep; call `shutdown().await` after the server stops"]
+pub struct MaintenanceHandle {
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<()>,
+}
+
+impl fmt::Debug for MaintenanceHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MaintenanceHandle")
+            .field("running", &!self.task.is_finished())
+            .finish()
+    }
+}
+
+impl MaintenanceHandle {
+    /// Stops the upkeep and waits until the last-used times gathered so far are
+    /// written. Errors only if the upkeep task panicked (it logs its own write errors).
+    pub async fn shutdown(mut self) -> Result<(), tokio::task::JoinError> {
+        if let Some(stop) = self.stop.take() {
+            // The task may already be gone (it panicked); then there is nobody to tell.
+            let _ = stop.send(());
+        }
+        (&mut self.task).await
+    }
+
+    /// Whether the upkeep task has ended (after [`shutdown`](Self::shutdown), or if
+    /// it panicked).
+    pub fn is_finished(&self) -> bool {
+        self.task.is_finished()
+    }
+}
+
+impl Drop for MaintenanceHandle {
+    fn drop(&mut self) {
+        // Stop the loop; its final write still runs, detached.
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
+    /// Starts the background upkeep on the current Tokio runtime: last-used times
+    /// written every refresh interval, long-expired tokens purged on `schedule`. Shut
+    /// the returned handle down after the server stops, and the last uses are written
+    /// too.
+    ///
+    /// ```
+    /// # use tokenauth_core::{Maintenance, MemoryStore, MemoryUserDirectory, TokenAuth};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let auth = TokenAuth::new(MemoryStore::new(), MemoryUserDirectory::new());
+    /// let upkeep = auth.start_maintenance(Maintenance::default());
+    /// // ... serve until a shutdown signal ...
+    /// upkeep.shutdown().await.expect("the upkeep ran");
+    /// # }
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// Outside a Tokio runtime.
+    pub fn start_maintenance(&self, schedule: Maintenance) -> MaintenanceHandle {
+        let (stop, stopped) = oneshot::channel::<()>();
+        let auth = self.clone();
+        let task = tokio::spawn(async move {
+            auth.run_maintenance(schedule, async {
+                // A dropped sender stops the upkeep too.
+                let _ = stopped.await;
+            })
+            .await;
+        });
+        MaintenanceHandle {
+            stop: Some(stop),
+            task,
+        }
+    }
+
+    /// Runs the background upkeep until `shutdown` completes: writes last-used times
+    /// every refresh interval and purges long-expired tokens on schedule; then writes
+    /// what is left. Spawn it beside your server.
+    pub async fn run_maintenance(&self, schedule: Maintenance, shutdown: impl Future<Output = ()>) {
+        // After a stall (a suspended machine), one catch-up tick, not a burst.
+        let every = |period: std::time::Duration| {
+            let mut interval = tokio::time::interval(period);
+            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+            interval
+        };
+        let mut flush = every(self.config.refresh_interval.unsigned_abs());
+        let mut purge = schedule
+            .purge_interval
+            .map(|p| every(p.as_duration().unsigned_abs()));
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                () = &mut shutdown => break,
+                _ = flush.tick() => {
+                    if let Err(error) = self.flush_usage().await {
+                        tracing::warn!(error = &error as &dyn std::error::Error, "writing last-used times failed");
+                    }
+                }
+                _ = async { purge.as_mut().expect("guarded").tick().await }, if purge.is_some() => {
+                    match self.purge(schedule.purge_grace, DEFAULT_PURGE_BATCH, |_| {}).await {
+                        Ok(0) => {}
+                        Ok(count) => tracing::info!(count, "purged long-expired tokens"),
+                        Err(error) => tracing::warn!(error = &error as &dyn std::error::Error, "purge failed"),
+                    }
+                }
+            }
+        }
+        match self.flush_usage().await {
+            Ok(count) => tracing::debug!(count, "wrote last-used times on shutdown"),
+            Err(error) => tracing::warn!(
+                error = &error as &dyn std::error::Error,
+                "writing last-used times failed"
+            ),
+        }
+    }
+}
