@@ -57,6 +57,10 @@ pub enum IssueError {
         /// The limit.
         max: usize,
     },
+    /// The user's credentials changed (or the user was deleted) while the token was
+    /// being issued under the old ones: nothing was issued.
+    #[error("Unable to log in with provided credentials.")]
+    CredentialsChanged,
     /// The store failed.
     #[error(transparent)]
     Backend(#[from] BackendError),

@@ -88,6 +88,14 @@ pub enum RevokeReason {
     Evicted,
     /// Its user's password changed.
     PasswordChanged,
+    /// Everything of its user was revoked (a new credential version).
+    Everything,
+    /// Its user was deleted.
+    UserDeleted,
+    /// It had expired, and was deleted to keep its user's rows under the cap.
+    Pruned,
+    /// It had been expired for the whole purge grace.
+    Purged,
 }
 
 impl RevokeReason {
@@ -100,6 +108,10 @@ impl RevokeReason {
             Self::Replaced => "replaced",
             Self::Evicted => "evicted",
             Self::PasswordChanged => "password_changed",
+            Self::Everything => "everything",
+            Self::UserDeleted => "user_deleted",
+            Self::Pruned => "pruned",
+            Self::Purged => "purged",
         }
     }
 }

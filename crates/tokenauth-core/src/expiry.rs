@@ -3,9 +3,10 @@
 use std::fmt;
 use std::str::FromStr;
 
-use time::{Duration, OffsetDateTime};
+use time::{Duration, OffsetDateTime, PrimitiveDateTime};
 
 use crate::record::TokenRecord;
+use crate::store::PurgeBounds;
 
 /// The longest lifespan accepted: 100 years keeps every expiry representable.
 const MAX_LIFESPAN: Duration = Duration::days(36_525);
@@ -164,13 +165,13 @@ impl ExpiryPolicy {
     /// (which may be fresher than the record's own `last_used`; `None` uses the
     /// record's).
     pub fn expires_at(&self, record: &TokenRecord, last_used: Option<OffsetDateTime>) -> OffsetDateTime {
-        let mut expiry = record.created + self.lifespan.as_duration();
+        let mut expiry = saturating_add(record.created, self.lifespan.as_duration());
         if let Some(own) = record.expires {
             expiry = expiry.min(own);
         }
         if let Some(idle) = self.idle_timeout {
             let used = last_used.or(record.last_used).unwrap_or(record.created);
-            expiry = expiry.min(used + idle);
+            expiry = expiry.min(saturating_add(used, idle));
         }
         expiry
     }
@@ -180,44 +181,28 @@ impl ExpiryPolicy {
         now > self.expires_at(record, None)
     }
 
-    /// The same rule as bounds on a record's columns, for stores to filter by: which
-    /// records are live at `at`.
-    pub fn live_at(&self, at: OffsetDateTime) -> LiveAt {
-        LiveAt {
-            at,
-            created_since: at - self.lifespan.as_duration(),
-            used_since: self.idle_timeout.map(|idle| at - idle),
+    /// The bounds of the purge ([`PurgeBounds`]): records that had been dead for the
+    /// whole `grace` at `now`. Whatever the bounds select is dead under this policy at
+    /// `now - grace`; every token that can still authenticate is kept.
+    pub fn purge_bounds(&self, now: OffsetDateTime, grace: Duration) -> PurgeBounds {
+        let dead_at = saturating_add(now, -grace);
+        PurgeBounds {
+            created_before: saturating_add(dead_at, -self.lifespan.as_duration()),
+            expires_before: dead_at,
+            active_before: self.idle_timeout.map(|idle| saturating_add(dead_at, -idle)),
         }
     }
 }
 
-/// Which records are live (not expired) at an instant, as bounds a store can filter on
-/// with an index: a record is live at `at` if and only if
-///
-/// - `created >= created_since`, and
-/// - `expires` is unset or `expires >= at`, and
-/// - `used_since` is unset or `last_used` (or `created` if never used) `>= used_since`.
-///
-/// It agrees with [`ExpiryPolicy::is_expired`] on every record; [`is_live`](Self::is_live)
-/// is the reference implementation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LiveAt {
-    /// The instant.
-    pub at: OffsetDateTime,
-    /// Records created before this are dead (their lifespan has passed).
-    pub created_since: OffsetDateTime,
-    /// With sliding expiry: records last used (or created, if never used) before this
-    /// are dead.
-    pub used_since: Option<OffsetDateTime>,
-}
-
-impl LiveAt {
-    /// Whether `record` is live at [`at`](Self::at).
-    pub fn is_live(&self, record: &TokenRecord) -> bool {
-        record.created >= self.created_since
-            && record.expires.is_none_or(|own| own >= self.at)
-            && self
-                .used_since
-                .is_none_or(|since| record.last_used.unwrap_or(record.created) >= since)
-    }
+/// `time + duration`, clamped to the range of [`OffsetDateTime`] instead of panicking:
+/// stored and caller-supplied times can be anything.
+pub(crate) fn saturating_add(time: OffsetDateTime, duration: Duration) -> OffsetDateTime {
+    time.checked_add(duration).unwrap_or_else(|| {
+        let bound = if duration.is_negative() {
+            PrimitiveDateTime::MIN
+        } else {
+            PrimitiveDateTime::MAX
+        };
+        bound.assume_utc()
+    })
 }

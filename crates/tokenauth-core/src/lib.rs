@@ -50,49 +50,47 @@
 //! # Ok(()) }
 //! ```
 
-mod auth;
+mod admin;
 mod clock;
 mod error;
 mod events;
 mod expiry;
-mod lifecycle;
-mod maintenance;
 mod memory;
+mod password;
 mod record;
+mod revocation;
 mod scope;
-mod store;
+mod service;
+pub mod store;
 mod token;
 mod usage;
 mod user;
-
-#[cfg(feature = "argon2")]
-mod password;
+mod verdict;
 
 #[cfg(feature = "testing")]
 pub mod conformance;
 
-pub use auth::{
-    DEFAULT_MAX_TOKENS_PER_USER, DEFAULT_REFRESH_INTERVAL, InvalidObtainPolicy, InvalidOnLimit, Issued,
-    ObtainPolicy, OnLimit, TokenAuth, TokenLimit, Verified,
-};
+pub use admin::UserAdmin;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{AuthError, BackendError, IssueError, ObtainError};
 pub use events::{AuthEvent, EventHook, RevokeReason};
-pub use expiry::{ExpiryPolicy, InvalidLifespan, Lifespan, LiveAt};
-pub use lifecycle::{DEFAULT_PURGE_BATCH, DEFAULT_PURGE_GRACE, TokenRequest};
-pub use maintenance::{Maintenance, MaintenanceHandle};
-#[cfg(feature = "argon2")]
-pub use memory::MemoryUserDirectory;
-pub use memory::{DuplicateToken, MemoryStore};
-#[cfg(feature = "argon2")]
-pub use password::{PasswordError, PasswordHasher};
+pub use expiry::{ExpiryPolicy, InvalidLifespan, Lifespan};
+pub use memory::{MemoryStore, MemoryUserDirectory};
+pub use password::{PasswordError, PasswordHasher, Verification};
 pub use record::{TokenInfo, TokenRecord};
+pub use revocation::{LocalBus, Revocation, RevocationBus, RevocationListener};
 pub use scope::{InvalidScope, Scopes};
-pub use store::{Admission, Inserted, TokenStore};
+pub use service::{
+    DEFAULT_MAX_TOKENS_PER_USER, DEFAULT_PURGE_BATCH, DEFAULT_PURGE_GRACE, DEFAULT_REFRESH_INTERVAL,
+    InvalidObtainPolicy, InvalidOnLimit, Issued, Maintenance, MaintenanceHandle, ObtainPolicy, OnLimit, TokenAuth,
+    TokenLimit, TokenRequest, Upserted, Verified,
+};
+pub use store::TokenStore;
 pub use token::{
     DEFAULT_PREFIX, InvalidPrefix, InvalidTokenId, PlainToken, TOKEN_REGEX, TokenDigest, TokenFormat, TokenId,
 };
 pub use usage::Usage;
-pub use user::{AuthUser, User, UserDirectory, UserId};
+pub use user::{AuthUser, LoginRecord, User, UserDirectory, UserId};
+pub use verdict::TokenStatus;
 
 pub use time;

@@ -4,12 +4,13 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use crate::expiry::LiveAt;
 use crate::record::TokenRecord;
-use crate::store::{Admission, Inserted, TokenStore};
+use crate::store::{Change, Committed, Ended, PurgeBounds, TokenSet, TokenStore};
 use crate::token::{TokenDigest, TokenId};
 use crate::usage::Usage;
-use crate::user::UserId;
+use crate::admin::UserAdmin;
+use crate::password::{PasswordError, PasswordHasher};
+use crate::user::{LoginRecord, User, UserDirectory, UserId};
 
 /// A [`TokenStore`] in a `HashMap`, indexed by digest and by id. Clones share the data.
 #[derive(Clone, Default)]
@@ -29,7 +30,9 @@ impl std::fmt::Debug for MemoryStore {
 #[derive(Default)]
 struct Tables {
     by_id: HashMap<TokenId, TokenRecord>,
-    id_by_digest: HashMap<[u8; 32], TokenId>,
+    id_by_digest: HashMap<TokenDigest, TokenId>,
+    /// Each user's token-set version ([`TokenStore::commit`]).
+    versions: HashMap<UserId, u64>,
 }
 
 /// Inserting a record whose id or digest is already stored.
@@ -55,19 +58,15 @@ impl MemoryStore {
 }
 
 impl Tables {
-    fn remove(&mut self, id: &TokenId) -> Option<TokenRecord> {
+    fn remove(&mut self, id: &TokenId) -> Option<Ended> {
         let record = self.by_id.remove(id)?;
-        self.id_by_digest.remove(record.digest.as_bytes());
-        Some(record)
+        self.id_by_digest.remove(&record.digest);
+        Some(Ended::from(&record))
     }
 
-    /// The user's records that count against a limit, oldest first.
-    fn live_of(&self, user: &UserId, live: &LiveAt, recently_used: &[TokenId]) -> Vec<&TokenRecord> {
-        let mut records: Vec<&TokenRecord> = self
-            .by_id
-            .values()
-            .filter(|r| &r.user_id == user && Admission::counts(r, live, recently_used))
-            .collect();
+    /// Records matching `keep`, oldest first.
+    fn sorted(&self, keep: impl Fn(&TokenRecord) -> bool) -> Vec<&TokenRecord> {
+        let mut records: Vec<&TokenRecord> = self.by_id.values().filter(|r| keep(r)).collect();
         records.sort_by(|a, b| (a.created, &a.id).cmp(&(b.created, &b.id)));
         records
     }
@@ -76,56 +75,44 @@ impl Tables {
 impl TokenStore for MemoryStore {
     type Error = DuplicateToken;
 
-    async fn insert(&self, record: &TokenRecord, admission: Admission) -> Result<Inserted, Self::Error> {
+    async fn token_set(&self, user: &UserId) -> Result<TokenSet, Self::Error> {
+        let tables = self.read();
+        Ok(TokenSet {
+            version: tables.versions.get(user).copied().unwrap_or(0),
+            records: tables.sorted(|r| &r.user_id == user).into_iter().cloned().collect(),
+        })
+    }
+
+    async fn commit(&self, user: &UserId, expected: u64, change: Change) -> Result<Committed, Self::Error> {
         let mut tables = self.write();
-        let digest = *record.digest.as_bytes();
-        if tables.by_id.contains_key(&record.id) || tables.id_by_digest.contains_key(&digest) {
+        let version = tables.versions.get(user).copied().unwrap_or(0);
+        if version != expected {
+            return Ok(Committed::Conflict);
+        }
+        if let Some(record) = &change.insert
+            && (tables.by_id.contains_key(&record.id) || tables.id_by_digest.contains_key(&record.digest))
+        {
             return Err(DuplicateToken);
         }
-        let removed: Vec<TokenId> = match admission {
-            Admission::Add => Vec::new(),
-            Admission::Replace => {
-                let mut others: Vec<&TokenRecord> = tables
-                    .by_id
-                    .values()
-                    .filter(|r| r.user_id == record.user_id)
-                    .collect();
-                others.sort_by(|a, b| (a.created, &a.id).cmp(&(b.created, &b.id)));
-                others.into_iter().map(|r| r.id.clone()).collect()
-            }
-            Admission::EvictOldest {
-                max_live,
-                live,
-                recently_used,
-            } => {
-                let live = tables.live_of(&record.user_id, &live, &recently_used);
-                let excess = (live.len() + 1).saturating_sub(max_live.max(1));
-                live.into_iter().take(excess).map(|r| r.id.clone()).collect()
-            }
-            Admission::Reject {
-                max_live,
-                live,
-                recently_used,
-            } => {
-                if tables.live_of(&record.user_id, &live, &recently_used).len() >= max_live {
-                    return Ok(Inserted::Rejected);
-                }
-                Vec::new()
-            }
-        };
-        for id in &removed {
-            tables.remove(id);
+        let doomed: Vec<TokenId> = tables
+            .sorted(|r| &r.user_id == user && change.delete.contains(&r.id))
+            .into_iter()
+            .map(|r| r.id.clone())
+            .collect();
+        let ended: Vec<Ended> = doomed.iter().filter_map(|id| tables.remove(id)).collect();
+        if let Some(record) = change.insert {
+            tables.id_by_digest.insert(record.digest, record.id.clone());
+            tables.by_id.insert(record.id.clone(), record);
         }
-        tables.id_by_digest.insert(digest, record.id.clone());
-        tables.by_id.insert(record.id.clone(), record.clone());
-        Ok(Inserted::Stored { removed })
+        tables.versions.insert(user.clone(), version + 1);
+        Ok(Committed::Applied { ended })
     }
 
     async fn find_by_digest(&self, digest: &TokenDigest) -> Result<Option<TokenRecord>, Self::Error> {
         let tables = self.read();
         Ok(tables
             .id_by_digest
-            .get(digest.as_bytes())
+            .get(digest)
             .and_then(|id| tables.by_id.get(id))
             .cloned())
     }
@@ -135,38 +122,23 @@ impl TokenStore for MemoryStore {
     }
 
     async fn list(&self, user: Option<&UserId>) -> Result<Vec<TokenRecord>, Self::Error> {
-        let mut records: Vec<TokenRecord> = self
-            .read()
-            .by_id
-            .values()
-            .filter(|r| user.is_none_or(|u| &r.user_id == u))
-            .cloned()
-            .collect();
-        records.sort_by(|a, b| (a.created, &a.id).cmp(&(b.created, &b.id)));
-        Ok(records)
+        let tables = self.read();
+        let records = tables.sorted(|r| user.is_none_or(|u| &r.user_id == u));
+        Ok(records.into_iter().cloned().collect())
     }
 
-    async fn delete(&self, id: &TokenId) -> Result<Option<UserId>, Self::Error> {
-        Ok(self.write().remove(id).map(|record| record.user_id))
+    async fn delete(&self, id: &TokenId) -> Result<Option<Ended>, Self::Error> {
+        Ok(self.write().remove(id))
     }
 
-    async fn delete_for_user(
-        &self,
-        user: &UserId,
-        keep: Option<&TokenId>,
-    ) -> Result<Vec<TokenId>, Self::Error> {
+    async fn delete_for_user(&self, user: &UserId, keep: Option<&TokenId>) -> Result<Vec<Ended>, Self::Error> {
         let mut tables = self.write();
-        let mut doomed: Vec<&TokenRecord> = tables
-            .by_id
-            .values()
-            .filter(|r| &r.user_id == user && Some(&r.id) != keep)
+        let doomed: Vec<TokenId> = tables
+            .sorted(|r| &r.user_id == user && Some(&r.id) != keep)
+            .into_iter()
+            .map(|r| r.id.clone())
             .collect();
-        doomed.sort_by(|a, b| (a.created, &a.id).cmp(&(b.created, &b.id)));
-        let ids: Vec<TokenId> = doomed.into_iter().map(|r| r.id.clone()).collect();
-        for id in &ids {
-            tables.remove(id);
-        }
-        Ok(ids)
+        Ok(doomed.iter().filter_map(|id| tables.remove(id)).collect())
     }
 
     async fn record_usage(&self, uses: &[Usage]) -> Result<(), Self::Error> {
@@ -182,133 +154,163 @@ impl TokenStore for MemoryStore {
         Ok(())
     }
 
-    async fn purge(&self, dead: &LiveAt, limit: usize) -> Result<usize, Self::Error> {
+    async fn purge(&self, bounds: &PurgeBounds, limit: usize) -> Result<Vec<Ended>, Self::Error> {
         let mut tables = self.write();
         let doomed: Vec<TokenId> = tables
             .by_id
             .values()
-            .filter(|r| !dead.is_live(r))
+            .filter(|r| bounds.matches(r))
             .take(limit)
             .map(|r| r.id.clone())
             .collect();
-        for id in &doomed {
-            tables.remove(id);
-        }
-        Ok(doomed.len())
+        Ok(doomed.iter().filter_map(|id| tables.remove(id)).collect())
     }
 }
 
-#[cfg(feature = "argon2")]
-pub use directory::*;
+/// A [`UserDirectory`] and [`UserAdmin`] in memory, with argon2id password hashes.
+/// Clones share the data. User ids are never reused, even after a deletion.
+///
+/// [`UserDirectory`]: crate::UserDirectory
+/// [`UserAdmin`]: crate::UserAdmin
+#[derive(Debug, Clone, Default)]
+pub struct MemoryUserDirectory {
+    hasher: PasswordHasher,
+    inner: Arc<RwLock<Users>>,
+}
 
-#[cfg(feature = "argon2")]
-mod directory {
-    use super::*;
-    use crate::clock::Clock;
-    use crate::password::{PasswordError, PasswordHasher};
-    use crate::user::{User, UserDirectory};
+#[derive(Debug, Default)]
+struct Users {
+    /// By username: the user and its hash.
+    by_name: HashMap<String, (User, String)>,
+    /// The last id given out.
+    last_id: i64,
+}
 
-    /// A [`UserDirectory`] in memory, with argon2id password hashes. Clones share the
-    /// data.
-    #[derive(Debug, Clone, Default)]
-    pub struct MemoryUserDirectory {
-        hasher: PasswordHasher,
-        users: Arc<RwLock<HashMap<String, (User, String)>>>,
+impl MemoryUserDirectory {
+    /// An empty directory hashing with the default (OWASP) argon2id parameters.
+    pub fn new() -> Self {
+        Self::default()
     }
 
-    impl MemoryUserDirectory {
-        /// An empty directory hashing with the default (OWASP) argon2id parameters.
-        pub fn new() -> Self {
-            Self::default()
-        }
-
-        /// Adds a user, or replaces the password and active flag of an existing one
-        /// (keeping its id, and without revoking its tokens: this is for setting up
-        /// fixtures; see [`change_password`](Self::change_password)). Returns the id.
-        pub async fn add_user(
-            &self,
-            username: &str,
-            password: &str,
-            is_active: bool,
-        ) -> Result<UserId, PasswordError> {
-            let hash = self.hasher.hash(password).await?;
-            let mut users = self.users.write().unwrap_or_else(|e| e.into_inner());
-            let next_id = i64::try_from(users.len()).unwrap_or(i64::MAX).saturating_add(1);
-            let id = users
-                .get(username)
-                .map(|(user, _)| user.id.clone())
-                .unwrap_or_else(|| UserId::from(next_id));
-            let password_changed = users.get(username).and_then(|(user, _)| user.password_changed);
-            let user = User {
-                id: id.clone(),
-                username: username.to_owned(),
-                is_active,
-                password_changed,
-            };
-            users.insert(username.to_owned(), (user, hash));
-            Ok(id)
-        }
-
-        /// Sets a user's password, recording the time of the change (read from `clock`
-        /// as the change is made) so that every token issued before it is refused at
-        /// once. `false` if there is no such user. Follow it with
-        /// [`TokenAuth::revoke_tokens_issued_before`](crate::TokenAuth::revoke_tokens_issued_before)
-        /// to delete those tokens too.
-        pub async fn change_password(
-            &self,
-            username: &str,
-            password: &str,
-            clock: &dyn Clock,
-        ) -> Result<bool, PasswordError> {
-            let hash = self.hasher.hash(password).await?;
-            let mut users = self.users.write().unwrap_or_else(|e| e.into_inner());
-            Ok(users
-                .get_mut(username)
-                .map(|(user, stored)| {
-                    // Read under the lock, after hashing: a token issued after this
-                    // instant was issued after the change became visible.
-                    user.password_changed = Some(clock.now());
-                    *stored = hash;
-                })
-                .is_some())
-        }
-
-        /// Sets whether a user may authenticate; `false` if there is no such user.
-        pub fn set_active(&self, username: &str, is_active: bool) -> bool {
-            let mut users = self.users.write().unwrap_or_else(|e| e.into_inner());
-            users
-                .get_mut(username)
-                .map(|(user, _)| user.is_active = is_active)
-                .is_some()
-        }
-
-        fn read(&self) -> RwLockReadGuard<'_, HashMap<String, (User, String)>> {
-            self.users.read().unwrap_or_else(|e| e.into_inner())
-        }
+    /// Adds a user, or replaces the password and active flag of an existing one
+    /// (keeping its id and credential version, so without revoking its tokens: this is
+    /// for setting up fixtures; applications use
+    /// [`TokenAuth::upsert_user`](crate::TokenAuth::upsert_user)). Returns the id.
+    pub async fn add_user(&self, username: &str, password: &str, is_active: bool) -> Result<UserId, PasswordError> {
+        let hash = self.hasher.hash(password).await?;
+        let mut users = self.write();
+        let existing = users.by_name.get(username).map(|(user, _)| user.clone());
+        let user = match existing {
+            Some(user) => User { is_active, ..user },
+            None => users.new_user(username, is_active),
+        };
+        let id = user.id.clone();
+        users.by_name.insert(username.to_owned(), (user, hash));
+        Ok(id)
     }
 
-    impl UserDirectory for MemoryUserDirectory {
-        type User = User;
-        type Error = PasswordError;
+    fn read(&self) -> RwLockReadGuard<'_, Users> {
+        self.inner.read().unwrap_or_else(|e| e.into_inner())
+    }
 
-        async fn find_user(&self, id: &UserId) -> Result<Option<User>, Self::Error> {
-            Ok(self
-                .read()
-                .values()
-                .map(|(user, _)| user)
-                .find(|u| &u.id == id)
-                .cloned())
-        }
+    fn write(&self) -> RwLockWriteGuard<'_, Users> {
+        self.inner.write().unwrap_or_else(|e| e.into_inner())
+    }
 
-        async fn verify_credentials(
-            &self,
-            username: &str,
-            password: &str,
-        ) -> Result<Option<User>, Self::Error> {
-            let found = self.read().get(username).cloned();
-            let hash = found.as_ref().map(|(_, hash)| hash.as_str());
-            let matches = self.hasher.verify(password, hash).await?;
-            Ok(found.filter(|_| matches).map(|(user, _)| user))
+    /// Applies `change` to user `id`; the user after it, or `None`.
+    fn update(&self, id: &UserId, change: impl FnOnce(&mut User, &mut String)) -> Option<User> {
+        let mut users = self.write();
+        let (user, hash) = users.by_name.values_mut().find(|(user, _)| &user.id == id)?;
+        change(user, hash);
+        Some(user.clone())
+    }
+}
+
+impl Users {
+    fn new_user(&mut self, username: &str, is_active: bool) -> User {
+        self.last_id += 1;
+        User {
+            id: UserId::from(self.last_id),
+            username: username.to_owned(),
+            is_active,
+            credential_version: 0,
         }
+    }
+}
+
+impl UserDirectory for MemoryUserDirectory {
+    type User = User;
+    type Error = std::convert::Infallible;
+
+    async fn find_user(&self, id: &UserId) -> Result<Option<User>, Self::Error> {
+        let users = self.read();
+        Ok(users.by_name.values().map(|(user, _)| user).find(|u| &u.id == id).cloned())
+    }
+
+    async fn find_login(&self, username: &str) -> Result<Option<LoginRecord<User>>, Self::Error> {
+        Ok(self.read().by_name.get(username).map(|(user, hash)| LoginRecord {
+            user: user.clone(),
+            password_hash: hash.clone(),
+        }))
+    }
+
+    async fn rehash_password(&self, id: &UserId, old_hash: &str, new_hash: &str) -> Result<bool, Self::Error> {
+        let mut replaced = false;
+        self.update(id, |_, hash| {
+            if hash == old_hash {
+                new_hash.clone_into(hash);
+                replaced = true;
+            }
+        });
+        Ok(replaced)
+    }
+}
+
+impl UserAdmin for MemoryUserDirectory {
+    async fn create_user(&self, username: &str, password_hash: &str, is_active: bool) -> Result<Option<User>, Self::Error> {
+        let mut users = self.write();
+        if users.by_name.contains_key(username) {
+            return Ok(None);
+        }
+        let user = users.new_user(username, is_active);
+        users
+            .by_name
+            .insert(username.to_owned(), (user.clone(), password_hash.to_owned()));
+        Ok(Some(user))
+    }
+
+    async fn set_password_hash(&self, id: &UserId, password_hash: &str) -> Result<Option<User>, Self::Error> {
+        Ok(self.update(id, |user, hash| {
+            password_hash.clone_into(hash);
+            user.credential_version += 1;
+        }))
+    }
+
+    async fn bump_credential_version(&self, id: &UserId) -> Result<Option<User>, Self::Error> {
+        Ok(self.update(id, |user, _| user.credential_version += 1))
+    }
+
+    async fn set_active(&self, id: &UserId, is_active: bool) -> Result<Option<User>, Self::Error> {
+        Ok(self.update(id, |user, _| user.is_active = is_active))
+    }
+
+    async fn find_by_username(&self, username: &str) -> Result<Option<User>, Self::Error> {
+        Ok(self.read().by_name.get(username).map(|(user, _)| user.clone()))
+    }
+
+    async fn list_users(&self) -> Result<Vec<User>, Self::Error> {
+        let mut users: Vec<User> = self.read().by_name.values().map(|(user, _)| user.clone()).collect();
+        users.sort_by(|a, b| a.username.cmp(&b.username));
+        Ok(users)
+    }
+
+    async fn delete_user(&self, id: &UserId) -> Result<Option<User>, Self::Error> {
+        let mut users = self.write();
+        let name = users
+            .by_name
+            .iter()
+            .find(|(_, (user, _))| &user.id == id)
+            .map(|(name, _)| name.clone());
+        Ok(name.and_then(|name| users.by_name.remove(&name)).map(|(user, _)| user))
     }
 }

@@ -23,6 +23,16 @@ pub enum PasswordError {
     Task(#[from] tokio::task::JoinError),
 }
 
+/// The outcome of [`PasswordHasher::check`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Verification {
+    /// The password matches the stored hash.
+    pub matches: bool,
+    /// It matches, but the hash was made with other parameters (or another algorithm
+    /// or version) than the hasher's: hash the password again and store that.
+    pub outdated: bool,
+}
+
 /// Hashes and verifies passwords with argon2id, producing PHC strings
 /// (`$argon2id$v=19$m=19456,t=2,p=1$...`).
 ///
@@ -94,6 +104,13 @@ impl PasswordHasher {
     /// Whether `password` matches `hash`. With `None` (no such user) it verifies against
     /// a dummy hash, taking the same time, and returns `false`.
     pub async fn verify(&self, password: &str, hash: Option<&str>) -> Result<bool, PasswordError> {
+        Ok(self.check(password, hash).await?.matches)
+    }
+
+    /// Verifies `password` against `hash` (a dummy hash when `None`, taking the same
+    /// time and never matching), and tells whether a matching hash should be replaced
+    /// because it was made with other parameters than this hasher's.
+    pub async fn check(&self, password: &str, hash: Option<&str>) -> Result<Verification, PasswordError> {
         let password = password.to_owned();
         let hash = hash.map(str::to_owned);
         self.run(move |inner| {
@@ -102,10 +119,14 @@ impl PasswordHasher {
                 None => (inner.dummy.as_str(), false),
             };
             let parsed = PasswordHash::new(stored).map_err(PasswordError::Malformed)?;
-            let matches = Argon2::default()
-                .verify_password(password.as_bytes(), &parsed)
-                .is_ok();
-            Ok(real && matches)
+            let matches = real
+                && Argon2::default()
+                    .verify_password(password.as_bytes(), &parsed)
+                    .is_ok();
+            Ok(Verification {
+                matches,
+                outdated: matches && inner.is_outdated(&parsed),
+            })
         })
         .await
     }
@@ -130,6 +151,17 @@ impl PasswordHasher {
 }
 
 impl Inner {
+    /// Whether `hash` was made otherwise than this hasher would make it now.
+    fn is_outdated(&self, hash: &PasswordHash<'_>) -> bool {
+        let current = Params::try_from(hash).ok();
+        hash.algorithm != Algorithm::Argon2id.ident()
+            || hash.version != Some(Version::V0x13.into())
+            || current.is_none_or(|p| {
+                (p.m_cost(), p.t_cost(), p.p_cost())
+                    != (self.params.m_cost(), self.params.t_cost(), self.params.p_cost())
+            })
+    }
+
     fn hash(&self, password: &str) -> Result<String, PasswordError> {
         let salt = SaltString::generate(&mut OsRng);
         Argon2::new(Algorithm::Argon2id, Version::V0x13, self.params.clone())

@@ -19,6 +19,9 @@ pub struct TokenRecord {
     pub digest: TokenDigest,
     /// The user the token authenticates.
     pub user_id: UserId,
+    /// The user's [credential version](crate::AuthUser::credential_version) when the
+    /// token was issued: the token works only while the user's is the same.
+    pub credential_version: u64,
     /// A label: the client or device it was issued to.
     pub name: Option<String>,
     /// What the token may be used for.

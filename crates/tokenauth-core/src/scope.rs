@@ -61,6 +61,11 @@ impl Scopes {
         self.0.iter().map(String::as_str).find(|s| !other.contains(s))
     }
 
+    /// The scopes in both `self` and `other`.
+    pub fn intersection(&self, other: &Scopes) -> Scopes {
+        Self(self.0.iter().filter(|s| other.contains(s)).cloned().collect())
+    }
+
     /// Whether there are none.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()

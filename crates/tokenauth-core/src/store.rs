@@ -1,92 +1,301 @@
-//! The storage contract for tokens.
+//! The storage contract for tokens: the primitives a backend translates.
+//!
+//! Policy (which tokens are live, the per-user limit, which token to evict, what
+//! `replace` deletes, how many rows a user may keep) is decided in
+//! [`TokenAuth`](crate::TokenAuth), once. A store offers storage verbs and one atomic
+//! primitive, a per-user compare-and-swap ([`TokenStore::token_set`] +
+//! [`TokenStore::commit`]), that lets core apply a decision safely under concurrency.
 
 use std::future::Future;
 
-use crate::expiry::LiveAt;
-use crate::record::TokenRecord;
-use crate::token::{TokenDigest, TokenId};
-use crate::usage::Usage;
-use crate::user::UserId;
+use time::OffsetDateTime;
 
-/// What to do with a user's other tokens when inserting a new one. Applied atomically
-/// with the insert, so concurrent logins cannot overshoot a limit.
-///
-/// Every store handles every variant, so the enum is exhaustive: a new variant is a
-/// breaking change for stores, and says so.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Admission {
-    /// Keep them all.
-    Add,
-    /// Delete all of them (obtain policy `replace`).
-    Replace,
-    /// If the user has `max_live` or more live tokens, delete the oldest live ones (by
-    /// `created`, then id) so that, with the new one, `max_live` remain.
-    EvictOldest {
-        /// The limit, at least 1.
-        max_live: usize,
-        /// Which tokens count: those live at `live.at`...
-        live: LiveAt,
-        /// ...and these, kept alive by uses not written yet (sliding expiry).
-        recently_used: Vec<TokenId>,
-    },
-    /// If the user has `max_live` or more live tokens, insert nothing.
-    Reject {
-        /// The limit, at least 1.
-        max_live: usize,
-        /// Which tokens count: those live at `live.at`...
-        live: LiveAt,
-        /// ...and these, kept alive by uses not written yet (sliding expiry).
-        recently_used: Vec<TokenId>,
-    },
+pub use crate::admin::UserAdmin;
+pub use crate::memory::DuplicateToken;
+pub use crate::record::TokenRecord;
+pub use crate::revocation::RevocationBus;
+pub use crate::token::{TokenDigest, TokenId};
+pub use crate::usage::Usage;
+pub use crate::user::{LoginRecord, UserDirectory, UserId};
+
+/// One user's tokens as read by [`TokenStore::token_set`], with the version a
+/// [`commit`](TokenStore::commit) must match.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TokenSet {
+    /// The version of the user's token set. It is 0 for a user who never had a token
+    /// committed, and every successful [`commit`](TokenStore::commit) changes it.
+    pub version: u64,
+    /// The user's records, expired or not, oldest first (by `created`, then id).
+    pub records: Vec<TokenRecord>,
 }
 
-impl Admission {
-    /// Whether `record` counts against the limit: the reference rule for stores.
-    pub fn counts(record: &TokenRecord, live: &LiveAt, recently_used: &[TokenId]) -> bool {
-        live.is_live(record) || recently_used.contains(&record.id)
+/// What a [`commit`](TokenStore::commit) writes: records to delete and at most one to
+/// insert, for one user.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Change {
+    /// Ids of the user's records to delete. Ids that are no longer stored are skipped.
+    pub delete: Vec<TokenId>,
+    /// A new record of the user, to insert.
+    pub insert: Option<TokenRecord>,
+}
+
+/// What a [`commit`](TokenStore::commit) did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Committed {
+    /// The version matched: the change was written, and these records were deleted.
+    Applied {
+        /// The records the change deleted (those still stored), oldest first.
+        ended: Vec<Ended>,
+    },
+    /// The user's token set changed since it was read: nothing was written. Core reads
+    /// it again and decides again.
+    Conflict,
+}
+
+/// A record a store deleted: enough for a cache to drop it, whichever key it uses.
+///
+/// `Debug` shows no digest bytes (see [`TokenDigest`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ended {
+    /// The record's id.
+    pub id: TokenId,
+    /// The record's digest.
+    pub digest: TokenDigest,
+    /// The record's user.
+    pub user_id: UserId,
+}
+
+impl From<&TokenRecord> for Ended {
+    fn from(record: &TokenRecord) -> Self {
+        Self {
+            id: record.id.clone(),
+            digest: record.digest,
+            user_id: record.user_id.clone(),
+        }
     }
 }
 
-/// What an insert did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Inserted {
-    /// The record was stored; these other tokens of the user were deleted to make room
-    /// (or replaced), oldest first.
-    Stored {
-        /// Ids of the deleted tokens.
-        removed: Vec<TokenId>,
-    },
-    /// The limit was reached ([`Admission::Reject`]); nothing changed.
-    Rejected,
+/// Which records [`TokenStore::purge`] deletes: those matching **any** of the bounds.
+///
+/// These are column comparisons, not a policy: core derives them from the expiry policy
+/// and the purge grace, so that a record matches only if it has been dead for the whole
+/// grace. A store answers each term from an index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PurgeBounds {
+    /// Records with `created < created_before`.
+    pub created_before: OffsetDateTime,
+    /// Records with an own `expires < expires_before`.
+    pub expires_before: OffsetDateTime,
+    /// Records whose last activity (`last_used`, or `created` if never used) is before
+    /// this; `None` matches nothing by this term.
+    pub active_before: Option<OffsetDateTime>,
+}
+
+impl PurgeBounds {
+    /// Whether `record` matches: the reference for stores (and the test of the
+    /// conformance suite).
+    pub fn matches(&self, record: &TokenRecord) -> bool {
+        record.created < self.created_before
+            || record.expires.is_some_and(|own| own < self.expires_before)
+            || self
+                .active_before
+                .is_some_and(|before| record.last_used.unwrap_or(record.created) < before)
+    }
 }
 
 /// Where token records live.
 ///
-/// Stores are dumb: they save, find and delete records. They never read the clock and
-/// never decide whether a token is expired; they return expired records like any other,
-/// so that callers can tell `Token has expired` from `Invalid token`. Where a verb needs
-/// to know which records are live, it is handed a [`LiveAt`] computed by the policy.
-/// Policy lives in [`TokenAuth`](crate::TokenAuth), written once for every store.
+/// Stores are dumb: they save, find and delete records, and apply the changes core
+/// decided. They never read the clock and never decide whether a token is live; they
+/// return expired records like any other, so that callers can tell `Token has expired`
+/// from `Invalid token`.
 ///
-/// Every lookup on the authentication path goes through
-/// [`find_by_digest`](Self::find_by_digest) and every revocation through a `delete*`
-/// verb, so a cache that wraps a store and implements this trait can stay coherent with
-/// revocation without changing any caller.
+/// # Atomicity: the per-user compare-and-swap
 ///
-/// A store is done when it passes the conformance suite
-/// (feature `testing`: [`token_store_conformance!`](crate::token_store_conformance)).
+/// Every change that depends on what a user already holds (the per-user limit, evicting
+/// the oldest, `replace`, the cap on rows) is a read-decide-write loop in core:
+///
+/// 1. [`token_set`](Self::token_set) reads the user's records and the set's version;
+/// 2. core decides which records to delete and what to insert;
+/// 3. [`commit`](Self::commit) writes that [`Change`] **only if** the version is still
+///    the one read, and changes the version, all as one atomic step; otherwise it
+///    answers [`Committed::Conflict`] and core starts again at 1.
+///
+/// So two concurrent logins of one user can never both count the same tokens. How each
+/// backend implements the primitive:
+///
+/// - **Memory**: one lock around the check and the writes.
+/// - **SQLite**: a `tokenauth_token_sets (user_id, version)` table; `commit` runs in one
+///   `BEGIN IMMEDIATE` transaction (SQLite's single writer) that reads the version,
+///   compares, deletes, inserts and writes `version + 1`. `token_set` reads the version
+///   and the rows in one read transaction (a consistent snapshot under WAL).
+/// - **PostgreSQL**: the same table; `commit` runs
+///   `UPDATE tokenauth_token_sets SET version = version + 1 WHERE user_id = $1 AND
+///   version = $2` first (inserting the row at version 1 when expected is 0, with
+///   `ON CONFLICT DO NOTHING`); zero rows affected is a conflict (roll back); otherwise
+///   the deletes and the insert follow in the same transaction. The row lock taken by
+///   the `UPDATE` serialises concurrent commits of one user; `READ COMMITTED` is enough.
+/// - **Redis**: a `{user}:version` key beside the user's index; `WATCH` the version key,
+///   read, then `MULTI` / deletes / insert / `INCR` / `EXEC` (a nil reply is a
+///   conflict), or one Lua script that compares and applies. Every key of one user
+///   carries the same hash tag (`{user id}`), so the primitive stays on one slot of a
+///   Redis Cluster.
+///
+/// Reads taken for `token_set` must be at least as new as the version they return:
+/// read the version first (or both in one snapshot), never the rows first.
+///
+/// # Revocation and caches
+///
+/// Every verb that deletes records reports what it deleted as [`Ended`] (id, digest,
+/// user), and core passes them on as a
+/// [`Revocation`](crate::Revocation) to the
+/// [`RevocationListener`](crate::RevocationListener), so that a cache keyed by digest
+/// or by id can drop exactly what ended. Records deleted behind the store's back (by
+/// another process, or by SQL run by hand) are not reported by this process: a cache
+/// shared across processes needs the cross-process signal of a
+/// [`RevocationBus`](crate::RevocationBus).
+///
+/// A store is done when it passes the conformance suite (feature `testing`:
+/// [`token_store_conformance!`](crate::token_store_conformance)).
+///
+/// # Example
+///
+/// A store over a `Vec` behind a lock (the shipped
+/// [`MemoryStore`](crate::MemoryStore) indexes by digest and id):
+///
+/// ```
+/// use std::sync::Mutex;
+///
+/// use tokenauth_core::store::{Change, Committed, Ended, PurgeBounds, TokenSet, TokenStore};
+/// use tokenauth_core::{TokenDigest, TokenId, TokenRecord, Usage, UserId};
+///
+/// #[derive(Default)]
+/// struct VecStore {
+///     // Records, and each user's set version.
+///     inner: Mutex<(Vec<TokenRecord>, Vec<(UserId, u64)>)>,
+/// }
+///
+/// #[derive(Debug, thiserror::Error)]
+/// #[error("duplicate token")]
+/// struct Duplicate;
+///
+/// impl TokenStore for VecStore {
+///     type Error = Duplicate;
+///
+///     async fn token_set(&self, user: &UserId) -> Result<TokenSet, Duplicate> {
+///         let inner = self.inner.lock().unwrap();
+///         let version = inner.1.iter().find(|(u, _)| u == user).map_or(0, |(_, v)| *v);
+///         let mut records: Vec<TokenRecord> =
+///             inner.0.iter().filter(|r| &r.user_id == user).cloned().collect();
+///         records.sort_by(|a, b| (a.created, &a.id).cmp(&(b.created, &b.id)));
+///         Ok(TokenSet { version, records })
+///     }
+///
+///     async fn commit(&self, user: &UserId, expected: u64, change: Change) -> Result<Committed, Duplicate> {
+///         let mut inner = self.inner.lock().unwrap();
+///         let (records, versions) = &mut *inner;
+///         let version = versions.iter().find(|(u, _)| u == user).map_or(0, |(_, v)| *v);
+///         if version != expected {
+///             return Ok(Committed::Conflict);
+///         }
+///         if let Some(new) = &change.insert {
+///             if records.iter().any(|r| r.id == new.id || r.digest == new.digest) {
+///                 return Err(Duplicate);
+///             }
+///         }
+///         let (gone, kept): (Vec<_>, Vec<_>) = records
+///             .drain(..)
+///             .partition(|r| &r.user_id == user && change.delete.contains(&r.id));
+///         *records = kept;
+///         records.extend(change.insert);
+///         versions.retain(|(u, _)| u != user);
+///         versions.push((user.clone(), version + 1));
+///         Ok(Committed::Applied { ended: gone.iter().map(Ended::from).collect() })
+///     }
+///
+///     async fn find_by_digest(&self, digest: &TokenDigest) -> Result<Option<TokenRecord>, Duplicate> {
+///         Ok(self.inner.lock().unwrap().0.iter().find(|r| &r.digest == digest).cloned())
+///     }
+///
+///     async fn find_by_id(&self, id: &TokenId) -> Result<Option<TokenRecord>, Duplicate> {
+///         Ok(self.inner.lock().unwrap().0.iter().find(|r| &r.id == id).cloned())
+///     }
+///
+///     async fn list(&self, user: Option<&UserId>) -> Result<Vec<TokenRecord>, Duplicate> {
+///         let inner = self.inner.lock().unwrap();
+///         let mut records: Vec<TokenRecord> =
+///             inner.0.iter().filter(|r| user.is_none_or(|u| &r.user_id == u)).cloned().collect();
+///         records.sort_by(|a, b| (a.created, &a.id).cmp(&(b.created, &b.id)));
+///         Ok(records)
+///     }
+///
+///     async fn delete(&self, id: &TokenId) -> Result<Option<Ended>, Duplicate> {
+///         let records = &mut self.inner.lock().unwrap().0;
+///         let at = records.iter().position(|r| &r.id == id);
+///         Ok(at.map(|i| Ended::from(&records.remove(i))))
+///     }
+///
+///     async fn delete_for_user(&self, user: &UserId, keep: Option<&TokenId>) -> Result<Vec<Ended>, Duplicate> {
+///         let records = &mut self.inner.lock().unwrap().0;
+///         let (mut gone, kept): (Vec<_>, Vec<_>) = records
+///             .drain(..)
+///             .partition(|r| &r.user_id == user && Some(&r.id) != keep);
+///         *records = kept;
+///         gone.sort_by(|a, b| (a.created, &a.id).cmp(&(b.created, &b.id)));
+///         Ok(gone.iter().map(Ended::from).collect())
+///     }
+///
+///     async fn record_usage(&self, uses: &[Usage]) -> Result<(), Duplicate> {
+///         let records = &mut self.inner.lock().unwrap().0;
+///         for usage in uses {
+///             if let Some(r) = records.iter_mut().find(|r| r.id == usage.id) {
+///                 if r.last_used.is_none_or(|last| usage.at >= last) {
+///                     r.last_used = Some(usage.at);
+///                     r.last_ip = usage.ip.or(r.last_ip);
+///                 }
+///             }
+///         }
+///         Ok(())
+///     }
+///
+///     async fn purge(&self, bounds: &PurgeBounds, limit: usize) -> Result<Vec<Ended>, Duplicate> {
+///         let records = &mut self.inner.lock().unwrap().0;
+///         let mut ended = Vec::new();
+///         records.retain(|r| {
+///             let doomed = ended.len() < limit && bounds.matches(r);
+///             if doomed {
+///                 ended.push(Ended::from(r));
+///             }
+///             !doomed
+///         });
+///         Ok(ended)
+///     }
+/// }
+///
+/// // In the store crate's tests/conformance.rs:
+/// // tokenauth_core::token_store_conformance!(async { VecStore::default() });
+/// ```
 pub trait TokenStore: Send + Sync + 'static {
     /// What can go wrong in the backend.
     type Error: std::error::Error + Send + Sync + 'static;
 
-    /// Saves a new record, first applying `admission` to the user's other tokens, all
-    /// atomically. Ids and digests are unique; inserting a duplicate of either is an
-    /// error and leaves the store unchanged.
-    fn insert(
+    /// The records of `user`, expired or not, oldest first (ties broken by id), and the
+    /// version of the set (0 if the user never had a commit). See "Atomicity" above.
+    fn token_set(&self, user: &UserId) -> impl Future<Output = Result<TokenSet, Self::Error>> + Send;
+
+    /// Applies `change` to `user`'s records if the set's version is still `expected`,
+    /// changing the version, all atomically; [`Committed::Conflict`] (and nothing
+    /// written) otherwise.
+    ///
+    /// The deletes name records of `user` (others are left alone); ids no longer stored
+    /// are skipped. The insert's id and digest are unique across the store: inserting a
+    /// duplicate of either is an error and writes nothing.
+    fn commit(
         &self,
-        record: &TokenRecord,
-        admission: Admission,
-    ) -> impl Future<Output = Result<Inserted, Self::Error>> + Send;
+        user: &UserId,
+        expected: u64,
+        change: Change,
+    ) -> impl Future<Output = Result<Committed, Self::Error>> + Send;
 
     /// The record with this digest, expired or not.
     fn find_by_digest(
@@ -107,23 +316,28 @@ pub trait TokenStore: Send + Sync + 'static {
         user: Option<&UserId>,
     ) -> impl Future<Output = Result<Vec<TokenRecord>, Self::Error>> + Send;
 
-    /// Deletes the record with this id; its user if there was one.
-    fn delete(&self, id: &TokenId) -> impl Future<Output = Result<Option<UserId>, Self::Error>> + Send;
+    /// Deletes the record with this id; what was deleted, if anything.
+    fn delete(&self, id: &TokenId) -> impl Future<Output = Result<Option<Ended>, Self::Error>> + Send;
 
-    /// Deletes every record of `user` except `keep`; the ids deleted.
+    /// Deletes every record of `user` except `keep`; what was deleted, oldest first.
     fn delete_for_user(
         &self,
         user: &UserId,
         keep: Option<&TokenId>,
-    ) -> impl Future<Output = Result<Vec<TokenId>, Self::Error>> + Send;
+    ) -> impl Future<Output = Result<Vec<Ended>, Self::Error>> + Send;
 
     /// Writes a batch of uses: each record's `last_used` becomes the later of its own
     /// and the use's, and `last_ip` the use's address when it has one and is the later
     /// use. Uses of records that no longer exist are ignored.
     fn record_usage(&self, uses: &[Usage]) -> impl Future<Output = Result<(), Self::Error>> + Send;
 
-    /// Deletes at most `limit` records that are not live at `dead.at`; how many.
+    /// Deletes at most `limit` records matching `bounds` ([`PurgeBounds::matches`]);
+    /// what was deleted, in any order.
     ///
     /// Called repeatedly by the purge, so that no single call holds the store for long.
-    fn purge(&self, dead: &LiveAt, limit: usize) -> impl Future<Output = Result<usize, Self::Error>> + Send;
+    fn purge(
+        &self,
+        bounds: &PurgeBounds,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<Ended>, Self::Error>> + Send;
 }

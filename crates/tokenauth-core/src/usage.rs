@@ -6,8 +6,8 @@ use std::sync::Mutex;
 
 use time::OffsetDateTime;
 
-use crate::token::TokenId;
-use crate::user::UserId;
+use crate::record::TokenRecord;
+use crate::token::{TokenDigest, TokenId};
 
 /// One token's latest use, as written by [`TokenStore::record_usage`](crate::TokenStore::record_usage).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,17 +21,11 @@ pub struct Usage {
 }
 
 /// Uses since the last flush, coalesced per token: however many requests a token
-/// serves, one write per flush.
+/// serves, one write per flush. Keyed by digest, so that authentication can read it
+/// before it looks the token up (see `TokenAuth::authenticate`).
 #[derive(Debug, Default)]
 pub(crate) struct UsageBuffer {
-    pending: Mutex<HashMap<TokenId, Pending>>,
-}
-
-/// A use not written yet, and whose token it was.
-#[derive(Debug)]
-struct Pending {
-    usage: Usage,
-    user: UserId,
+    pending: Mutex<HashMap<TokenDigest, Usage>>,
 }
 
 /// What recording a use found.
@@ -43,36 +37,22 @@ pub(crate) struct Recorded {
 }
 
 impl UsageBuffer {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<TokenId, Pending>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<TokenDigest, Usage>> {
         // Nothing under this lock can panic halfway through an update.
         self.pending.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The latest use not yet flushed: when, and from where.
-    pub(crate) fn latest(&self, id: &TokenId) -> Option<(OffsetDateTime, Option<IpAddr>)> {
-        self.lock().get(id).map(|p| (p.usage.at, p.usage.ip))
+    /// The latest use not yet written of the token with this digest: when, and from
+    /// where.
+    pub(crate) fn latest(&self, digest: &TokenDigest) -> Option<(OffsetDateTime, Option<IpAddr>)> {
+        self.lock().get(digest).map(|usage| (usage.at, usage.ip))
     }
 
-    /// The tokens of `user` used at or after `since` by uses not written yet.
-    pub(crate) fn used_since(&self, user: &UserId, since: OffsetDateTime) -> Vec<TokenId> {
-        let pending = self.lock();
-        let used = pending
-            .values()
-            .filter(|p| &p.user == user && p.usage.at >= since);
-        used.map(|p| p.usage.id.clone()).collect()
-    }
-
-    /// Records a use of token `id` of `user`.
-    pub(crate) fn record(
-        &self,
-        id: &TokenId,
-        user: &UserId,
-        at: OffsetDateTime,
-        ip: Option<IpAddr>,
-    ) -> Recorded {
+    /// Records a use of `record`'s token.
+    pub(crate) fn record(&self, record: &TokenRecord, at: OffsetDateTime, ip: Option<IpAddr>) -> Recorded {
         let mut pending = self.lock();
-        match pending.get_mut(id) {
-            Some(Pending { usage, .. }) => {
+        match pending.get_mut(&record.digest) {
+            Some(usage) => {
                 let previous_ip = usage.ip;
                 usage.at = usage.at.max(at);
                 usage.ip = ip.or(usage.ip);
@@ -83,17 +63,11 @@ impl UsageBuffer {
             }
             None => {
                 let usage = Usage {
-                    id: id.clone(),
+                    id: record.id.clone(),
                     at,
                     ip,
                 };
-                pending.insert(
-                    id.clone(),
-                    Pending {
-                        usage,
-                        user: user.clone(),
-                    },
-                );
+                pending.insert(record.digest, usage);
                 Recorded {
                     first_in_window: true,
                     previous_ip: None,
@@ -105,16 +79,16 @@ impl UsageBuffer {
     /// A copy of everything pending, to write. The entries stay until
     /// [`written`](Self::written) is called, so that readers see them while the write is
     /// in flight.
-    pub(crate) fn snapshot(&self) -> Vec<Usage> {
-        self.lock().values().map(|p| p.usage.clone()).collect()
+    pub(crate) fn snapshot(&self) -> Vec<(TokenDigest, Usage)> {
+        self.lock().iter().map(|(digest, usage)| (*digest, usage.clone())).collect()
     }
 
     /// Forgets uses that were written, unless a newer use arrived meanwhile.
-    pub(crate) fn written(&self, uses: &[Usage]) {
+    pub(crate) fn written(&self, uses: &[(TokenDigest, Usage)]) {
         let mut pending = self.lock();
-        for usage in uses {
-            if pending.get(&usage.id).is_some_and(|now| &now.usage == usage) {
-                pending.remove(&usage.id);
+        for (digest, usage) in uses {
+            if pending.get(digest).is_some_and(|now| now == usage) {
+                pending.remove(digest);
             }
         }
     }

@@ -3,8 +3,6 @@
 use std::fmt;
 use std::future::Future;
 
-use time::OffsetDateTime;
-
 /// A user's id, as the [`UserDirectory`] knows it.
 ///
 /// It is text so that any key fits: an integer primary key is stored as its decimal
@@ -53,11 +51,13 @@ pub trait AuthUser: Clone + Send + Sync + 'static {
     /// Whether the user may authenticate. Tokens of inactive users are refused with
     /// `User inactive or deleted`.
     fn is_active(&self) -> bool;
-    /// When the user's password last changed. Tokens issued before it are refused as
-    /// `Invalid token`. Store it in the same write as the new password hash, and no old
-    /// token works from the moment the change commits. Default: never.
-    fn password_changed(&self) -> Option<OffsetDateTime> {
-        None
+    /// The user's credential version: it changes whenever the password changes (and
+    /// when everything of the user is revoked). Each token keeps the version it was
+    /// issued under, and a token whose version differs from its user's is refused as
+    /// `Invalid token`: no clock decides it. Default: always 0, for directories whose
+    /// passwords never change under tokenauth.
+    fn credential_version(&self) -> u64 {
+        0
     }
 }
 
@@ -72,9 +72,9 @@ pub struct User {
     /// Whether the user may authenticate.
     #[serde(skip)]
     pub is_active: bool,
-    /// When the password last changed, if known.
+    /// The credential version ([`AuthUser::credential_version`]).
     #[serde(skip)]
-    pub password_changed: Option<OffsetDateTime>,
+    pub credential_version: u64,
 }
 
 impl AuthUser for User {
@@ -90,16 +90,85 @@ impl AuthUser for User {
         self.is_active
     }
 
-    fn password_changed(&self) -> Option<OffsetDateTime> {
-        self.password_changed
+    fn credential_version(&self) -> u64 {
+        self.credential_version
     }
 }
 
-/// Where users and their passwords live.
+/// A user as found for a login: the user and its stored password hash, which core
+/// verifies ([`TokenAuth::obtain`](crate::TokenAuth::obtain)).
 ///
+/// `Debug` does not show the hash.
+#[derive(Clone, PartialEq, Eq)]
+pub struct LoginRecord<U> {
+    /// The user, active or not.
+    pub user: U,
+    /// The stored hash, as a PHC string (`$argon2id$v=19$...`).
+    pub password_hash: String,
+}
+
+impl<U: fmt::Debug> fmt::Debug for LoginRecord<U> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LoginRecord")
+            .field("user", &self.user)
+            .field("password_hash", &"[redacted]")
+            .finish()
+    }
+}
+
+/// Where users and their password hashes live: what authentication and login read.
+///
+/// Directories only store and find; password policy (verification, the same work for
+/// unknown and inactive users, re-hashing outdated hashes) is in core, written once.
 /// tokenauth ships an argon2id SQL directory (`tokenauth-sqlx`) and an in-memory one
-/// ([`MemoryUserDirectory`](crate::MemoryUserDirectory)); implement this trait to use
-/// your application's own users.
+/// ([`MemoryUserDirectory`](crate::MemoryUserDirectory)); implement this trait (and
+/// [`UserAdmin`](crate::UserAdmin) if tokenauth should manage users) to use your
+/// application's own users.
+///
+/// # Example
+///
+/// A directory over an application's existing users table, with its own user type:
+///
+/// ```
+/// use std::collections::HashMap;
+///
+/// use tokenauth_core::{AuthUser, LoginRecord, UserDirectory, UserId};
+///
+/// #[derive(Debug, Clone)]
+/// struct Member {
+///     id: i64,
+///     email: String,
+///     display_name: String,
+///     disabled: bool,
+///     /// Bumped by the app whenever the password changes.
+///     password_generation: u64,
+/// }
+///
+/// impl AuthUser for Member {
+///     fn id(&self) -> UserId { UserId::from(self.id) }
+///     fn username(&self) -> &str { &self.email }
+///     fn is_active(&self) -> bool { !self.disabled }
+///     fn credential_version(&self) -> u64 { self.password_generation }
+/// }
+///
+/// /// Stands in for a table: id -> (member, argon2id hash).
+/// struct Members(HashMap<i64, (Member, String)>);
+///
+/// impl UserDirectory for Members {
+///     type User = Member;
+///     type Error = std::convert::Infallible;
+///
+///     async fn find_user(&self, id: &UserId) -> Result<Option<Member>, Self::Error> {
+///         let id: Option<i64> = id.as_str().parse().ok();
+///         Ok(id.and_then(|id| self.0.get(&id)).map(|(m, _)| m.clone()))
+///     }
+///
+///     async fn find_login(&self, username: &str) -> Result<Option<LoginRecord<Member>>, Self::Error> {
+///         let found = self.0.values().find(|(m, _)| m.email == username);
+///         Ok(found.map(|(m, hash)| LoginRecord { user: m.clone(), password_hash: hash.clone() }))
+///     }
+/// }
+/// ```
 pub trait UserDirectory: Send + Sync + 'static {
     /// The user type handed to handlers.
     type User: AuthUser;
@@ -109,15 +178,26 @@ pub trait UserDirectory: Send + Sync + 'static {
     /// The user with this id, active or not; `None` if there is none (deleted).
     fn find_user(&self, id: &UserId) -> impl Future<Output = Result<Option<Self::User>, Self::Error>> + Send;
 
-    /// The user whose username is exactly `username` (case-sensitive, not trimmed) and
-    /// whose password is `password`, active or not; `None` otherwise.
-    ///
-    /// Implementations must spend the same time on an unknown username as on a wrong
-    /// password (verify against a dummy hash), so that response times do not reveal
-    /// which usernames exist.
-    fn verify_credentials(
+    /// The user whose username is exactly `username` (case-sensitive, not trimmed),
+    /// active or not, with its stored password hash; `None` if there is none.
+    fn find_login(
         &self,
         username: &str,
-        password: &str,
-    ) -> impl Future<Output = Result<Option<Self::User>, Self::Error>> + Send;
+    ) -> impl Future<Output = Result<Option<LoginRecord<Self::User>>, Self::Error>> + Send;
+
+    /// Replaces the password hash of user `id` with `new_hash` (the same password,
+    /// hashed with current parameters), if it is still `old_hash`; whether it did.
+    /// It must not change the credential version: tokens stay valid.
+    ///
+    /// Core calls it after a successful login whose hash used outdated parameters.
+    /// The default does nothing, for directories tokenauth may only read.
+    fn rehash_password(
+        &self,
+        id: &UserId,
+        old_hash: &str,
+        new_hash: &str,
+    ) -> impl Future<Output = Result<bool, Self::Error>> + Send {
+        let _ = (id, old_hash, new_hash);
+        async { Ok(false) }
+    }
 }

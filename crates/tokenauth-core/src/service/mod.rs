@@ -1,22 +1,52 @@
-//! The token authentication service: configuration and the authenticate path.
+//! The token authentication service, [`TokenAuth`]: its configuration here, its verbs
+//! in the files beside this one.
+//!
+//! - `header`: reading the token out of an `Authorization` header;
+//! - `authenticate`: the authenticate path and the verdict on a token;
+//! - `issue`: login and issue, and the policy a new token applies to the others;
+//! - `revoke`: listing and revoking, and the one place a deletion is announced;
+//! - `users`: administering users (for directories that implement `UserAdmin`);
+//! - `maintenance`: last-used writes, the purge, and the background upkeep.
+
+mod authenticate;
+mod header;
+mod issue;
+mod maintenance;
+mod revoke;
+mod users;
 
 use std::fmt;
-use std::net::IpAddr;
 use std::str::FromStr;
 use std::sync::Arc;
 
 use time::{Duration, OffsetDateTime};
 
+pub use issue::TokenRequest;
+pub use maintenance::{DEFAULT_PURGE_BATCH, DEFAULT_PURGE_GRACE, Maintenance, MaintenanceHandle};
+pub use users::Upserted;
+
 use crate::clock::{Clock, SystemClock};
-use crate::error::{AuthError, BackendError};
 use crate::events::{self, AuthEvent, EventHook};
 use crate::expiry::{ExpiryPolicy, Lifespan};
-use crate::record::{TokenInfo, TokenRecord};
+use crate::password::PasswordHasher;
+use crate::record::TokenInfo;
+use crate::revocation::RevocationListener;
 use crate::scope::Scopes;
 use crate::store::TokenStore;
 use crate::token::{PlainToken, TokenFormat};
 use crate::usage::UsageBuffer;
-use crate::user::{AuthUser, UserDirectory};
+use crate::user::UserDirectory;
+
+/// How many times a change to one user's tokens reads, decides and tries to commit
+/// before giving up because the tokens keep changing under it. Each failed attempt means
+/// another change of the same user landed, so this bounds the wait of one login among
+/// that many concurrent ones.
+pub(crate) const MAX_ATTEMPTS: usize = 256;
+
+/// A user's tokens (or the user) kept changing for [`MAX_ATTEMPTS`] attempts.
+#[derive(Debug, thiserror::Error)]
+#[error("too many concurrent changes to one user's tokens; try again")]
+pub(crate) struct Contention;
 
 /// The default per-user token limit.
 pub const DEFAULT_MAX_TOKENS_PER_USER: usize = 100;
@@ -121,6 +151,14 @@ impl TokenLimit {
         self.max
     }
 
+    /// The cap on one user's stored rows, live and expired: twice the maximum. Issuing
+    /// a token deletes the user's oldest expired rows beyond it, so that clients asking
+    /// for short lifespans cannot pile rows up until the purge; expired tokens within
+    /// the cap still answer `Token has expired` until purged.
+    pub fn max_rows(&self) -> usize {
+        self.max.saturating_mul(2)
+    }
+
     /// What happens beyond it.
     pub fn on_limit(&self) -> OnLimit {
         self.on_limit
@@ -173,7 +211,9 @@ pub struct TokenAuth<S, D> {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) config: Arc<Config>,
     pub(crate) hook: Option<Arc<dyn EventHook>>,
+    pub(crate) listener: Option<Arc<dyn RevocationListener>>,
     pub(crate) usage: Arc<UsageBuffer>,
+    pub(crate) hasher: PasswordHasher,
 }
 
 impl<S, D> Clone for TokenAuth<S, D> {
@@ -184,7 +224,9 @@ impl<S, D> Clone for TokenAuth<S, D> {
             clock: Arc::clone(&self.clock),
             config: Arc::clone(&self.config),
             hook: self.hook.clone(),
+            listener: self.listener.clone(),
             usage: Arc::clone(&self.usage),
+            hasher: self.hasher.clone(),
         }
     }
 }
@@ -220,7 +262,9 @@ impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
                 grantable: Scopes::none(),
             }),
             hook: None,
+            listener: None,
             usage: Arc::default(),
+            hasher: PasswordHasher::default(),
         }
     }
 
@@ -290,6 +334,21 @@ impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
     /// ```
     pub fn with_event_hook(mut self, hook: impl EventHook) -> Self {
         self.hook = Some(Arc::new(hook));
+        self
+    }
+
+    /// Tells `listener` of every token that ends ([`Revocation`](crate::Revocation)),
+    /// for caches (default: nobody).
+    pub fn with_revocation_listener(mut self, listener: impl RevocationListener) -> Self {
+        self.listener = Some(Arc::new(listener));
+        self
+    }
+
+    /// Sets the password hasher for logins and the admin verbs (default: argon2id
+    /// with OWASP's parameters). A correct password whose stored hash was made with
+    /// other parameters is hashed again on login.
+    pub fn with_password_hasher(mut self, hasher: PasswordHasher) -> Self {
+        self.hasher = hasher;
         self
     }
 
@@ -393,140 +452,9 @@ impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
         &self.config.keywords[0]
     }
 
-    /// Reads the token out of an `Authorization` header value, following DRF's rules:
-    /// split on ASCII whitespace; another scheme (or no header) is `Ok(None)`
-    /// (anonymous); then the DRF header errors, in DRF's order.
-    pub fn token_from_header<'h>(&self, header: Option<&'h [u8]>) -> Result<Option<&'h str>, AuthError> {
-        let Some(header) = header else { return Ok(None) };
-        // Python's `bytes.split()`: ASCII whitespace, including vertical tab.
-        let mut words = header
-            .split(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c))
-            .filter(|w| !w.is_empty());
-        let Some(keyword) = words.next() else {
-            return Ok(None);
-        };
-        if !self
-            .config
-            .keywords
-            .iter()
-            .any(|k| k.as_bytes().eq_ignore_ascii_case(keyword))
-        {
-            return Ok(None);
-        }
-        let token = match (words.next(), words.next()) {
-            (None, _) => return Err(AuthError::NoCredentials),
-            (Some(_), Some(_)) => return Err(AuthError::ContainsSpaces),
-            (Some(token), None) => token,
-        };
-        std::str::from_utf8(token)
-            .map(Some)
-            .map_err(|_| AuthError::InvalidCharacters)
-    }
-
-    /// Authenticates an `Authorization` header value: `Ok(None)` when it carries no
-    /// credentials for this scheme (anonymous). `ip` is the client's address, when
-    /// known, recorded as the token's last-used address.
-    pub async fn authenticate_header(
-        &self,
-        header: Option<&[u8]>,
-        ip: Option<IpAddr>,
-    ) -> Result<Option<Verified<D::User>>, AuthError> {
-        match self.token_from_header(header)? {
-            Some(token) => self.authenticate(token, ip).await.map(Some),
-            None => Ok(None),
-        }
-    }
-
-    /// Authenticates a token. The checks run in the original's order: unknown token
-    /// (or revoked, or issued before a password change), then inactive or deleted user,
-    /// then expiry. A successful use is recorded in memory, not written: see
-    /// [`flush_usage`](Self::flush_usage).
-    #[tracing::instrument(
-        name = "tokenauth.authenticate",
-        level = "debug",
-        skip_all,
-        err(level = "debug", Display)
-    )]
-    pub async fn authenticate(
-        &self,
-        token: &str,
-        ip: Option<IpAddr>,
-    ) -> Result<Verified<D::User>, AuthError> {
-        // Garbage never reaches the store.
-        let digest = self
-            .config
-            .format
-            .digest_if_well_formed(token)
-            .ok_or(AuthError::InvalidToken)?;
-        let record = self
-            .store
-            .find_by_digest(&digest)
-            .await
-            .map_err(BackendError::new)?
-            .filter(|record| record.digest == digest)
-            .ok_or(AuthError::InvalidToken)?;
-        let user = self
-            .users
-            .find_user(&record.user_id)
-            .await
-            .map_err(BackendError::new)?
-            .ok_or(AuthError::UserInactive)?;
-        if user
-            .password_changed()
-            .is_some_and(|changed| record.created < changed)
-        {
-            return Err(AuthError::InvalidToken);
-        }
-        if !user.is_active() {
-            return Err(AuthError::UserInactive);
-        }
-        let now = self.clock.now();
-        let (last_used, _) = self.latest_use(&record);
-        if now > self.config.policy.expires_at(&record, last_used) {
-            self.emit(AuthEvent::ExpiredRejected {
-                token_id: record.id.clone(),
-                user_id: record.user_id.clone(),
-            });
-            return Err(AuthError::Expired);
-        }
-        self.record_use(&record, now, ip);
-        Ok(Verified {
-            user,
-            token: self.info(&record),
-        })
-    }
-
-    /// The freshest use known here, when and from where: the record's, or a newer one
-    /// not yet written.
-    fn latest_use(&self, record: &TokenRecord) -> (Option<OffsetDateTime>, Option<IpAddr>) {
-        match self.usage.latest(&record.id) {
-            Some((at, ip)) if record.last_used.is_none_or(|stored| at >= stored) => {
-                (Some(at), ip.or(record.last_ip))
-            }
-            _ => (record.last_used, record.last_ip),
-        }
-    }
-
-    fn record_use(&self, record: &TokenRecord, now: OffsetDateTime, ip: Option<IpAddr>) {
-        let recorded = self.usage.record(&record.id, &record.user_id, now, ip);
-        if let Some(ip) = ip {
-            let previous = recorded.previous_ip.or(record.last_ip);
-            if previous != Some(ip) {
-                self.emit(AuthEvent::UsedFromNewIp {
-                    token_id: record.id.clone(),
-                    user_id: record.user_id.clone(),
-                    ip,
-                    previous,
-                });
-            }
-        }
-        if recorded.first_in_window && self.config.policy.idle_timeout().is_some() {
-            self.emit(AuthEvent::Renewed {
-                token_id: record.id.clone(),
-                user_id: record.user_id.clone(),
-                until: self.config.policy.expires_at(record, Some(now)),
-            });
-        }
+    /// The password hasher.
+    pub fn password_hasher(&self) -> &PasswordHasher {
+        &self.hasher
     }
 
     /// Logs an event and passes it to the hook.
@@ -534,22 +462,6 @@ impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
         events::trace(&event);
         if let Some(hook) = &self.hook {
             hook.on_event(&event);
-        }
-    }
-
-    /// The public view of a record under the current policy, with its latest use
-    /// (including uses not yet written).
-    pub fn info(&self, record: &TokenRecord) -> TokenInfo {
-        let (last_used, last_ip) = self.latest_use(record);
-        TokenInfo {
-            id: record.id.clone(),
-            user_id: record.user_id.clone(),
-            name: record.name.clone(),
-            scopes: record.scopes.clone(),
-            created: record.created,
-            expires: self.config.policy.expires_at(record, last_used),
-            last_used,
-            last_ip,
         }
     }
 }

@@ -8,11 +8,22 @@ use time::Duration;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::auth::TokenAuth;
+use crate::error::BackendError;
 use crate::expiry::Lifespan;
-use crate::lifecycle::{DEFAULT_PURGE_BATCH, DEFAULT_PURGE_GRACE};
+use crate::revocation::Revocation;
+use crate::service::TokenAuth;
 use crate::store::TokenStore;
 use crate::user::UserDirectory;
+
+/// How long expired tokens are kept before the purge deletes them (7 days), so that
+/// their clients keep hearing `Token has expired` rather than `Invalid token`.
+pub const DEFAULT_PURGE_GRACE: Duration = Duration::days(7);
+
+/// How many tokens one purge step deletes at most.
+pub const DEFAULT_PURGE_BATCH: usize = 500;
+
+/// How many last-used times one store write carries at most.
+const USAGE_BATCH: usize = 500;
 
 /// The background upkeep run by [`TokenAuth::run_maintenance`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,6 +91,63 @@ impl Drop for MaintenanceHandle {
 }
 
 impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
+    /// Writes the last-used times gathered since the previous flush, in batches; how
+    /// many tokens were written. Uses that fail to write are kept for the next flush,
+    /// and every use stays visible to authentication until its write has landed.
+    pub async fn flush_usage(&self) -> Result<usize, BackendError> {
+        let pending = self.usage.snapshot();
+        for batch in pending.chunks(USAGE_BATCH) {
+            let uses: Vec<_> = batch.iter().map(|(_, usage)| usage.clone()).collect();
+            self.store.record_usage(&uses).await.map_err(BackendError::new)?;
+            // Only now: until the write lands, authentication keeps reading these.
+            self.usage.written(batch);
+        }
+        Ok(pending.len())
+    }
+
+    /// Last-used times not yet written.
+    pub fn pending_usage(&self) -> usize {
+        self.usage.len()
+    }
+
+    /// Deletes at most `batch` tokens that expired more than `grace` ago; how many.
+    /// Write pending uses first ([`flush_usage`](Self::flush_usage)), or a token kept
+    /// alive by uses not yet written may look dead to the store.
+    pub async fn purge_step(&self, grace: Duration, batch: usize) -> Result<usize, BackendError> {
+        let bounds = self.config.policy.purge_bounds(self.clock.now(), grace);
+        let ended = self.store.purge(&bounds, batch).await.map_err(BackendError::new)?;
+        let count = ended.len();
+        // Long dead, and possibly many: caches hear of them, the audit trail does not.
+        if count > 0 {
+            self.signal(Revocation::Tokens(ended));
+        }
+        Ok(count)
+    }
+
+    /// Deletes every token that expired more than `grace` ago, in steps of at most
+    /// `batch`, calling `progress` with the running total after each step; the total.
+    ///
+    /// It first writes the pending last-used times, so that a token in use is never
+    /// purged as idle, however short the grace.
+    pub async fn purge(
+        &self,
+        grace: Duration,
+        batch: usize,
+        mut progress: impl FnMut(usize),
+    ) -> Result<usize, BackendError> {
+        self.flush_usage().await?;
+        let batch = batch.max(1);
+        let mut total = 0;
+        loop {
+            let deleted = self.purge_step(grace, batch).await?;
+            total += deleted;
+            progress(total);
+            if deleted < batch {
+                return Ok(total);
+            }
+        }
+    }
+
     /// Starts the background upkeep on the current Tokio runtime: last-used times
     /// written every refresh interval, long-expired tokens purged on `schedule`. Shut
     /// the returned handle down after the server stops, and the last uses are written

@@ -1,0 +1,150 @@
+//! The authenticate path, and the one rule that decides whether a token works.
+
+use std::net::IpAddr;
+
+use time::OffsetDateTime;
+
+use crate::error::{AuthError, BackendError};
+use crate::events::AuthEvent;
+use crate::record::{TokenInfo, TokenRecord};
+use crate::service::{TokenAuth, Verified};
+use crate::store::TokenStore;
+use crate::user::{AuthUser, UserDirectory};
+use crate::verdict::TokenStatus;
+
+impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
+    /// Authenticates an `Authorization` header value: `Ok(None)` when it carries no
+    /// credentials for this scheme (anonymous). `ip` is the client's address, when
+    /// known, recorded as the token's last-used address.
+    pub async fn authenticate_header(
+        &self,
+        header: Option<&[u8]>,
+        ip: Option<IpAddr>,
+    ) -> Result<Option<Verified<D::User>>, AuthError> {
+        match self.token_from_header(header)? {
+            Some(token) => self.authenticate(token, ip).await.map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Authenticates a token. The checks run in the original's order: unknown token
+    /// (or revoked, or issued under an older credential version), then inactive or
+    /// deleted user, then expiry ([`TokenStatus`]). A successful use is recorded in
+    /// memory, not written: see [`flush_usage`](Self::flush_usage).
+    #[tracing::instrument(
+        name = "tokenauth.authenticate",
+        level = "debug",
+        skip_all,
+        err(level = "debug", Display)
+    )]
+    pub async fn authenticate(
+        &self,
+        token: &str,
+        ip: Option<IpAddr>,
+    ) -> Result<Verified<D::User>, AuthError> {
+        // Garbage never reaches the store.
+        let digest = self
+            .config
+            .format
+            .digest_if_well_formed(token)
+            .ok_or(AuthError::InvalidToken)?;
+        // The buffer first, then the store: a use cleared from the buffer has been
+        // written, so a store read that starts later sees it. The other order can miss
+        // a use in both places while a flush lands, and refuse a live token once.
+        let buffered = self.usage.latest(&digest);
+        let record = self
+            .store
+            .find_by_digest(&digest)
+            .await
+            .map_err(BackendError::new)?
+            .filter(|record| record.digest == digest)
+            .ok_or(AuthError::InvalidToken)?;
+        let user = self
+            .users
+            .find_user(&record.user_id)
+            .await
+            .map_err(BackendError::new)?;
+        let now = self.clock.now();
+        // `Option`'s order puts `None` first: the later of the two uses.
+        let last_used = record.last_used.max(buffered.map(|(at, _)| at));
+        let status = TokenStatus::of(&self.config.policy, &record, user.as_ref(), last_used, now);
+        if let TokenStatus::Expired { .. } = status {
+            self.emit(AuthEvent::ExpiredRejected {
+                token_id: record.id.clone(),
+                user_id: record.user_id.clone(),
+            });
+        }
+        status.check()?;
+        let user = user.ok_or(AuthError::UserInactive)?;
+        self.record_use(&record, now, ip);
+        Ok(Verified {
+            user,
+            token: self.info(&record),
+        })
+    }
+
+    /// Whether `record` works now for `user` (its user as the directory has it, `None`
+    /// if gone), counting uses not yet written: the rule authentication applies, for
+    /// lists and administrators.
+    pub fn status<U: AuthUser>(&self, record: &TokenRecord, user: Option<&U>) -> TokenStatus {
+        let (last_used, _) = self.latest_use(record);
+        TokenStatus::of(&self.config.policy, record, user, last_used, self.clock.now())
+    }
+
+    /// Whether `record` is live (not expired) at `now`, counting uses not yet written.
+    pub(crate) fn is_live(&self, record: &TokenRecord, now: OffsetDateTime) -> bool {
+        let (last_used, _) = self.latest_use(record);
+        now <= self.config.policy.expires_at(record, last_used)
+    }
+
+    /// The freshest use known here, when and from where: the record's, or a newer one
+    /// not yet written.
+    fn latest_use(&self, record: &TokenRecord) -> (Option<OffsetDateTime>, Option<std::net::IpAddr>) {
+        match self.usage.latest(&record.digest) {
+            Some((at, ip)) if record.last_used.is_none_or(|stored| at >= stored) => {
+                (Some(at), ip.or(record.last_ip))
+            }
+            _ => (record.last_used, record.last_ip),
+        }
+    }
+
+    fn record_use(&self, record: &TokenRecord, now: OffsetDateTime, ip: Option<IpAddr>) {
+        let recorded = self.usage.record(record, now, ip);
+        if let Some(ip) = ip {
+            let previous = recorded.previous_ip.or(record.last_ip);
+            if previous != Some(ip) {
+                self.emit(AuthEvent::UsedFromNewIp {
+                    token_id: record.id.clone(),
+                    user_id: record.user_id.clone(),
+                    ip,
+                    previous,
+                });
+            }
+        }
+        if recorded.first_in_window && self.config.policy.idle_timeout().is_some() {
+            self.emit(AuthEvent::Renewed {
+                token_id: record.id.clone(),
+                user_id: record.user_id.clone(),
+                until: self.config.policy.expires_at(record, Some(now)),
+            });
+        }
+    }
+
+    /// The public view of a record under the current policy, with its latest use
+    /// (including uses not yet written). Its scopes are those the service still grants:
+    /// a scope removed from [`with_scopes`](Self::with_scopes) stops working on every
+    /// token, as a lowered lifespan does.
+    pub fn info(&self, record: &TokenRecord) -> TokenInfo {
+        let (last_used, last_ip) = self.latest_use(record);
+        TokenInfo {
+            id: record.id.clone(),
+            user_id: record.user_id.clone(),
+            name: record.name.clone(),
+            scopes: record.scopes.intersection(&self.config.grantable),
+            created: record.created,
+            expires: self.config.policy.expires_at(record, last_used),
+            last_used,
+            last_ip,
+        }
+    }
+}

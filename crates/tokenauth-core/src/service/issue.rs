@@ -1,0 +1,281 @@
+//! Issuing tokens: login, issue by an administrator, and the policy that decides what
+//! a new token does to the user's others (the limit, `replace`, the cap on rows).
+
+use time::OffsetDateTime;
+
+use crate::error::{BackendError, IssueError, ObtainError};
+use crate::events::{AuthEvent, RevokeReason};
+use crate::expiry::{Lifespan, saturating_add};
+use crate::record::TokenRecord;
+use crate::scope::Scopes;
+use crate::service::{Contention, Issued, MAX_ATTEMPTS, ObtainPolicy, OnLimit, TokenAuth};
+use crate::store::{Change, Committed, TokenStore};
+use crate::token::TokenId;
+use crate::user::{AuthUser, UserDirectory, UserId};
+
+
+/// What a client asks for when it obtains a token. Everything is optional.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TokenRequest {
+    /// A label: the client or device.
+    pub name: Option<String>,
+    /// A lifespan shorter than the configured one.
+    pub lifespan: Option<Lifespan>,
+    /// Scopes; `None` gets every grantable scope.
+    pub scopes: Option<Scopes>,
+}
+
+impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
+    /// Trades a username and password for a new token, under the obtain policy
+    /// ([`ObtainPolicy`]) and the per-user limit. Unknown users, wrong passwords and
+    /// inactive users all get [`ObtainError::InvalidCredentials`], after the same
+    /// password work.
+    ///
+    /// A correct password stored with outdated hashing parameters is hashed again and
+    /// stored ([`UserDirectory::rehash_password`]).
+    ///
+    /// `username` is matched exactly; the HTTP endpoint trims it first, as DRF does.
+    #[tracing::instrument(name = "tokenauth.obtain", skip_all)]
+    pub async fn obtain(
+        &self,
+        username: &str,
+        password: &str,
+        request: TokenRequest,
+    ) -> Result<Issued, ObtainError> {
+        let user = self
+            .verify_password(username, password)
+            .await?
+            .ok_or(ObtainError::InvalidCredentials)?;
+        let replace = self.config.obtain_policy == ObtainPolicy::Replace;
+        // The password may change while this login runs: the token is issued only if
+        // the credential version verified is still the user's when it is committed.
+        match self
+            .issue_as(&user.id(), Some(user.credential_version()), request, replace)
+            .await
+        {
+            Err(IssueError::CredentialsChanged) => Err(ObtainError::InvalidCredentials),
+            result => Ok(result?),
+        }
+    }
+
+    /// The active user named `username` whose password is `password`, or `None`.
+    ///
+    /// One password verification runs whatever the outcome: against a dummy hash for
+    /// an unknown user, against the real one for an inactive user, so that response
+    /// times do not tell them apart.
+    pub(crate) async fn verify_password(
+        &self,
+        username: &str,
+        password: &str,
+    ) -> Result<Option<D::User>, BackendError> {
+        let found = self
+            .users
+            .find_login(username)
+            .await
+            .map_err(BackendError::new)?;
+        let hash = found.as_ref().map(|login| login.password_hash.as_str());
+        let verification = match self.hasher.check(password, hash).await {
+            Ok(verification) => verification,
+            Err(crate::PasswordError::Malformed(error)) => {
+                // A hash nobody can match: this user cannot log in until it is reset.
+                tracing::warn!(%error, "stored password hash is malformed");
+                return Ok(None);
+            }
+            Err(error) => return Err(BackendError::new(error)),
+        };
+        let Some(login) = found.filter(|_| verification.matches) else {
+            return Ok(None);
+        };
+        if verification.outdated {
+            self.rehash(&login.user.id(), &login.password_hash, password).await;
+        }
+        Ok(Some(login.user).filter(AuthUser::is_active))
+    }
+
+    /// Stores `password` hashed with current parameters in place of `old_hash`. A
+    /// failure is logged, not fatal: the old hash still works.
+    async fn rehash(&self, id: &UserId, old_hash: &str, password: &str) {
+        let outcome = match self.hasher.hash(password).await {
+            Ok(new_hash) => self
+                .users
+                .rehash_password(id, old_hash, &new_hash)
+                .await
+                .map_err(BackendError::new),
+            Err(error) => Err(BackendError::new(error)),
+        };
+        match outcome {
+            Ok(true) => tracing::debug!(user_id = %id, "password re-hashed with current parameters"),
+            Ok(false) => {}
+            Err(error) => tracing::warn!(error = &error as &dyn std::error::Error, "re-hashing a password failed"),
+        }
+    }
+
+    /// Issues a token to a user without checking a password (for administrators and
+    /// trusted code), under the user's current credential version. The per-user limit
+    /// applies; the obtain policy does not.
+    #[tracing::instrument(name = "tokenauth.issue", skip_all, fields(user_id = %user_id))]
+    pub async fn issue(&self, user_id: &UserId, request: TokenRequest) -> Result<Issued, IssueError> {
+        self.issue_as(user_id, None, request, false).await
+    }
+
+    /// Issues a token to `user_id`, under credential version `verified` if given (it
+    /// must still be the user's), applying the limit or `replace` atomically through
+    /// the store's compare-and-swap.
+    async fn issue_as(
+        &self,
+        user_id: &UserId,
+        verified: Option<u64>,
+        request: TokenRequest,
+        replace: bool,
+    ) -> Result<Issued, IssueError> {
+        let (lifespan, scopes) = self.check_request(request.lifespan, request.scopes)?;
+        let token = self.config.format.generate();
+        let id = TokenId::generate();
+        for _ in 0..MAX_ATTEMPTS {
+            // The set first, then the user: a token of a newer credential version in
+            // the set read implies a user read that sees that version too.
+            let set = self.store.token_set(user_id).await.map_err(BackendError::new)?;
+            let user = self.users.find_user(user_id).await.map_err(BackendError::new)?;
+            let version = user.as_ref().map_or(0, AuthUser::credential_version);
+            if verified.is_some_and(|verified| verified != version) || (verified.is_some() && user.is_none()) {
+                return Err(IssueError::CredentialsChanged);
+            }
+            let created = self.clock.now();
+            let doomed = match self.make_room(&set.records, version, created, replace) {
+                Ok(doomed) => doomed,
+                Err(max) => {
+                    self.emit(AuthEvent::LimitReached {
+                        user_id: user_id.clone(),
+                        max,
+                        rejected: true,
+                    });
+                    return Err(IssueError::LimitReached { max });
+                }
+            };
+            let record = TokenRecord {
+                id: id.clone(),
+                digest: token.digest(),
+                user_id: user_id.clone(),
+                credential_version: version,
+                name: request.name.clone(),
+                scopes: scopes.clone(),
+                created,
+                expires: lifespan.map(|l| saturating_add(created, l.as_duration())),
+                last_used: None,
+                last_ip: None,
+            };
+            let info = self.info(&record);
+            let change = Change {
+                delete: doomed.iter().map(|(id, _)| id.clone()).collect(),
+                insert: Some(record),
+            };
+            let ended = match self
+                .store
+                .commit(user_id, set.version, change)
+                .await
+                .map_err(BackendError::new)?
+            {
+                Committed::Applied { ended } => ended,
+                Committed::Conflict => continue,
+            };
+            if doomed.iter().any(|(_, reason)| *reason == RevokeReason::Evicted) {
+                self.emit(AuthEvent::LimitReached {
+                    user_id: user_id.clone(),
+                    max: self.config.token_limit.map_or(0, |l| l.max()),
+                    rejected: false,
+                });
+            }
+            self.ended(ended, |id| {
+                doomed
+                    .iter()
+                    .find(|(doomed, _)| doomed == id)
+                    .map_or(RevokeReason::Evicted, |(_, reason)| *reason)
+            });
+            self.emit(AuthEvent::Issued {
+                token_id: id.clone(),
+                user_id: user_id.clone(),
+                name: info.name.clone(),
+            });
+            return Ok(Issued { token, info });
+        }
+        Err(IssueError::Backend(BackendError::new(Contention)))
+    }
+
+    /// The requested lifespan and scopes, checked against the configuration.
+    fn check_request(
+        &self,
+        lifespan: Option<Lifespan>,
+        scopes: Option<Scopes>,
+    ) -> Result<(Option<Lifespan>, Scopes), IssueError> {
+        let max = self.config.policy.lifespan();
+        if let Some(lifespan) = lifespan.filter(|l| *l > max) {
+            tracing::debug!(%lifespan, "requested lifespan too long");
+            return Err(IssueError::LifespanTooLong { max });
+        }
+        let grantable = &self.config.grantable;
+        let scopes = match scopes {
+            None => grantable.clone(),
+            Some(scopes) => match scopes.first_missing_from(grantable) {
+                Some(scope) => {
+                    return Err(IssueError::ScopeNotGrantable {
+                        scope: scope.to_owned(),
+                    });
+                }
+                None => scopes,
+            },
+        };
+        Ok((lifespan, scopes))
+    }
+
+    /// The policy, decided once for every store: which of the user's `records` (oldest
+    /// first) a new token issued at `now` under credential `version` deletes, and why;
+    /// or the refusal of [`OnLimit::Reject`] (`Err` with the limit).
+    ///
+    /// - Tokens of another credential version are dead for good: deleted.
+    /// - `replace`: every other token is deleted.
+    /// - With a limit of `max` live tokens: at the limit, the oldest live ones are
+    ///   evicted (or the token refused); tokens kept alive by uses not yet written
+    ///   count as live.
+    /// - The cap on rows ([`TokenLimit::max_rows`](crate::TokenLimit::max_rows)): the
+    ///   oldest expired tokens beyond it are deleted, so that clients asking for short
+    ///   lifespans cannot pile up rows until the purge.
+    fn make_room(
+        &self,
+        records: &[TokenRecord],
+        version: u64,
+        now: OffsetDateTime,
+        replace: bool,
+    ) -> Result<Vec<(TokenId, RevokeReason)>, usize> {
+        let mut doomed = Vec::new();
+        let mut kept = Vec::with_capacity(records.len());
+        for record in records {
+            if record.credential_version == version && !replace {
+                kept.push(record);
+            } else if record.credential_version == version {
+                doomed.push((record.id.clone(), RevokeReason::Replaced));
+            } else {
+                doomed.push((record.id.clone(), RevokeReason::PasswordChanged));
+            }
+        }
+        let Some(limit) = self.config.token_limit else {
+            return Ok(doomed);
+        };
+        let (live, expired): (Vec<&TokenRecord>, Vec<&TokenRecord>) =
+            kept.into_iter().partition(|r| self.is_live(r, now));
+        let excess = (live.len() + 1).saturating_sub(limit.max());
+        if excess > 0 && limit.on_limit() == OnLimit::Reject {
+            return Err(limit.max());
+        }
+        doomed.extend(live.iter().take(excess).map(|r| (r.id.clone(), RevokeReason::Evicted)));
+        // Rows left with the new one: the live ones kept, the expired ones, and one.
+        let rows = (live.len() - excess) + expired.len() + 1;
+        let over_cap = rows.saturating_sub(limit.max_rows());
+        doomed.extend(
+            expired
+                .iter()
+                .take(over_cap)
+                .map(|r| (r.id.clone(), RevokeReason::Pruned)),
+        );
+        Ok(doomed)
+    }
+}

@@ -1,0 +1,103 @@
+//! Listing and revoking tokens, and the one place that reports what ended.
+
+use crate::error::BackendError;
+use crate::events::{AuthEvent, RevokeReason};
+use crate::record::TokenInfo;
+use crate::revocation::Revocation;
+use crate::service::TokenAuth;
+use crate::store::{Ended, TokenStore};
+use crate::token::TokenId;
+use crate::user::{AuthUser, UserDirectory, UserId};
+
+impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
+    /// Every stored token of one user, or of everyone, oldest first, whether it works
+    /// or not.
+    pub async fn list(&self, user: Option<&UserId>) -> Result<Vec<TokenInfo>, BackendError> {
+        let records = self.store.list(user).await.map_err(BackendError::new)?;
+        Ok(records.iter().map(|r| self.info(r)).collect())
+    }
+
+    /// The tokens that still work for `user`, oldest first: what a "sessions" page
+    /// shows. The same rule as authentication ([`status`](Self::status)).
+    pub async fn sessions<U: AuthUser>(&self, user: &U) -> Result<Vec<TokenInfo>, BackendError> {
+        let records = self
+            .store
+            .list(Some(&user.id()))
+            .await
+            .map_err(BackendError::new)?;
+        Ok(records
+            .iter()
+            .filter(|r| self.status(r, Some(user)).is_valid())
+            .map(|r| self.info(r))
+            .collect())
+    }
+
+    /// Revokes a token by id (for administrators); `true` if it existed. It stops
+    /// working at once.
+    #[tracing::instrument(name = "tokenauth.revoke", skip_all, fields(token_id = %id))]
+    pub async fn revoke(&self, id: &TokenId) -> Result<bool, BackendError> {
+        self.revoke_with(id, RevokeReason::ById).await
+    }
+
+    /// Revokes one of `user`'s own tokens by id; `false` if `user` has no such token
+    /// (whether it does not exist or belongs to someone else).
+    pub async fn revoke_own(&self, user: &UserId, id: &TokenId) -> Result<bool, BackendError> {
+        let record = self.store.find_by_id(id).await.map_err(BackendError::new)?;
+        if record.is_none_or(|r| &r.user_id != user) {
+            return Ok(false);
+        }
+        // A token never changes hands, so deleting by id now deletes `user`'s token.
+        self.revoke_with(id, RevokeReason::ById).await
+    }
+
+    /// Revokes the token a request presented (logout).
+    pub async fn logout(&self, token: &TokenInfo) -> Result<(), BackendError> {
+        self.revoke_with(&token.id, RevokeReason::Logout).await?;
+        Ok(())
+    }
+
+    async fn revoke_with(&self, id: &TokenId, reason: RevokeReason) -> Result<bool, BackendError> {
+        let ended = self.store.delete(id).await.map_err(BackendError::new)?;
+        let found = ended.is_some();
+        self.ended(ended.into_iter().collect(), |_| reason);
+        Ok(found)
+    }
+
+    /// Deletes every token of a user, for `reason` ([`RevokeReason::LogoutAll`] for
+    /// "log out everywhere"); how many. To also end tokens being issued at this very
+    /// moment, use [`revoke_everything`](Self::revoke_everything), which changes the
+    /// user's credential version.
+    pub async fn revoke_user_tokens(&self, user: &UserId, reason: RevokeReason) -> Result<usize, BackendError> {
+        let ended = self
+            .store
+            .delete_for_user(user, None)
+            .await
+            .map_err(BackendError::new)?;
+        let count = ended.len();
+        self.ended(ended, |_| reason);
+        Ok(count)
+    }
+
+    /// Reports tokens the store deleted: an `AuthEvent::Revoked` each, and one
+    /// [`Revocation`] for caches. The one place a deletion is announced.
+    pub(crate) fn ended(&self, ended: Vec<Ended>, reason: impl Fn(&TokenId) -> RevokeReason) {
+        if ended.is_empty() {
+            return;
+        }
+        for token in &ended {
+            self.emit(AuthEvent::Revoked {
+                token_id: token.id.clone(),
+                user_id: token.user_id.clone(),
+                reason: reason(&token.id),
+            });
+        }
+        self.signal(Revocation::Tokens(ended));
+    }
+
+    /// Tells the revocation listener, if any.
+    pub(crate) fn signal(&self, revocation: Revocation) {
+        if let Some(listener) = &self.listener {
+            listener.revoked(&revocation);
+        }
+    }
+}
