@@ -67,6 +67,7 @@ mod usage;
 mod user;
 mod verdict;
 
+
 #[cfg(feature = "testing")]
 pub mod conformance;
 

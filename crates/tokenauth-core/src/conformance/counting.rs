@@ -1,0 +1,106 @@
+//! A store wrapper for tests: it counts what reaches the store.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use crate::store::{Change, Committed, Ended, PurgeBounds, TokenSet, TokenStore};
+use crate::record::TokenRecord;
+use crate::token::{TokenDigest, TokenId};
+use crate::usage::Usage;
+use crate::user::UserId;
+
+/// A store wrapper that counts what reaches the store: digest and id lookups (to show
+/// that garbage never does) and the last-used times written (to show there is no write
+/// per request). Usage writes can also be held back, to look at what readers see while
+/// one is in flight.
+#[derive(Debug, Clone, Default)]
+pub struct CountingStore<S> {
+    inner: S,
+    lookups: Arc<AtomicUsize>,
+    usage_writes: Arc<Mutex<Vec<TokenId>>>,
+    usage_gate: Arc<tokio::sync::RwLock<()>>,
+}
+
+impl<S> CountingStore<S> {
+    /// Wraps `inner`.
+    pub fn new(inner: S) -> Self {
+        Self {
+            inner,
+            lookups: Arc::default(),
+            usage_writes: Arc::default(),
+            usage_gate: Arc::default(),
+        }
+    }
+
+    /// Holds every [`TokenStore::record_usage`] call until the guard is dropped.
+    pub async fn hold_usage_writes(&self) -> tokio::sync::OwnedRwLockWriteGuard<()> {
+        Arc::clone(&self.usage_gate).write_owned().await
+    }
+
+    /// The wrapped store.
+    pub fn inner(&self) -> &S {
+        &self.inner
+    }
+
+    /// Digest and id lookups so far.
+    pub fn lookups(&self) -> usize {
+        self.lookups.load(Ordering::SeqCst)
+    }
+
+    /// The ids in every [`TokenStore::record_usage`] batch so far (held back or not), in
+    /// order.
+    pub fn usage_writes(&self) -> Vec<TokenId> {
+        self.usage_writes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
+impl<S: TokenStore> TokenStore for CountingStore<S> {
+    type Error = S::Error;
+
+    async fn token_set(&self, user: &UserId) -> Result<TokenSet, Self::Error> {
+        self.inner.token_set(user).await
+    }
+
+    async fn commit(&self, user: &UserId, expected: u64, change: Change) -> Result<Committed, Self::Error> {
+        self.inner.commit(user, expected, change).await
+    }
+
+    async fn find_by_digest(&self, digest: &TokenDigest) -> Result<Option<TokenRecord>, Self::Error> {
+        self.lookups.fetch_add(1, Ordering::SeqCst);
+        self.inner.find_by_digest(digest).await
+    }
+
+    async fn find_by_id(&self, id: &TokenId) -> Result<Option<TokenRecord>, Self::Error> {
+        self.lookups.fetch_add(1, Ordering::SeqCst);
+        self.inner.find_by_id(id).await
+    }
+
+    async fn list(&self, user: Option<&UserId>) -> Result<Vec<TokenRecord>, Self::Error> {
+        self.inner.list(user).await
+    }
+
+    async fn delete(&self, id: &TokenId) -> Result<Option<Ended>, Self::Error> {
+        self.inner.delete(id).await
+    }
+
+    async fn delete_for_user(&self, user: &UserId, keep: Option<&TokenId>) -> Result<Vec<Ended>, Self::Error> {
+        self.inner.delete_for_user(user, keep).await
+    }
+
+    async fn record_usage(&self, uses: &[Usage]) -> Result<(), Self::Error> {
+        // Counted on arrival, so a test can see a write that is being held back.
+        self.usage_writes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(uses.iter().map(|u| u.id.clone()));
+        let _open = self.usage_gate.read().await;
+        self.inner.record_usage(uses).await
+    }
+
+    async fn purge(&self, bounds: &PurgeBounds, limit: usize) -> Result<Vec<Ended>, Self::Error> {
+        self.inner.purge(bounds, limit).await
+    }
+}
