@@ -40,7 +40,10 @@ pub trait UserAdmin: UserDirectory<User = User> {
 
     /// Changes the credential version of user `id` (to a value it never had), ending
     /// every token issued before; the user, or `None`.
-    fn bump_credential_version(&self, id: &UserId) -> impl Future<Output = Result<Option<User>, Self::Error>> + Send;
+    fn bump_credential_version(
+        &self,
+        id: &UserId,
+    ) -> impl Future<Output = Result<Option<User>, Self::Error>> + Send;
 
     /// Sets whether user `id` may authenticate; the user, or `None`.
     fn set_active(
@@ -50,7 +53,10 @@ pub trait UserAdmin: UserDirectory<User = User> {
     ) -> impl Future<Output = Result<Option<User>, Self::Error>> + Send;
 
     /// The user named exactly `username`, active or not.
-    fn find_by_username(&self, username: &str) -> impl Future<Output = Result<Option<User>, Self::Error>> + Send;
+    fn find_by_username(
+        &self,
+        username: &str,
+    ) -> impl Future<Output = Result<Option<User>, Self::Error>> + Send;
 
     /// Every user, ordered by username.
     fn list_users(&self) -> impl Future<Output = Result<Vec<User>, Self::Error>> + Send;

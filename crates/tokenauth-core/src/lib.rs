@@ -67,7 +67,6 @@ mod usage;
 mod user;
 mod verdict;
 
-
 #[cfg(feature = "testing")]
 pub mod conformance;
 
@@ -83,8 +82,8 @@ pub use revocation::{LocalBus, Revocation, RevocationBus, RevocationListener};
 pub use scope::{InvalidScope, Scopes};
 pub use service::{
     DEFAULT_MAX_TOKENS_PER_USER, DEFAULT_PURGE_BATCH, DEFAULT_PURGE_GRACE, DEFAULT_REFRESH_INTERVAL,
-    InvalidObtainPolicy, InvalidOnLimit, Issued, Maintenance, MaintenanceHandle, ObtainPolicy, OnLimit, TokenAuth,
-    TokenLimit, TokenRequest, Upserted, Verified,
+    InvalidObtainPolicy, InvalidOnLimit, Issued, Maintenance, MaintenanceHandle, ObtainPolicy, OnLimit,
+    TokenAuth, TokenLimit, TokenRequest, Upserted, Verified,
 };
 pub use store::TokenStore;
 pub use token::{

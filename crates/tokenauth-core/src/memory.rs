@@ -4,12 +4,12 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
+use crate::admin::UserAdmin;
+use crate::password::{PasswordError, PasswordHasher};
 use crate::record::TokenRecord;
 use crate::store::{Change, Committed, Ended, PurgeBounds, TokenSet, TokenStore};
 use crate::token::{TokenDigest, TokenId};
 use crate::usage::Usage;
-use crate::admin::UserAdmin;
-use crate::password::{PasswordError, PasswordHasher};
 use crate::user::{LoginRecord, User, UserDirectory, UserId};
 
 /// A [`TokenStore`] in a `HashMap`, indexed by digest and by id. Clones share the data.
@@ -79,7 +79,11 @@ impl TokenStore for MemoryStore {
         let tables = self.read();
         Ok(TokenSet {
             version: tables.versions.get(user).copied().unwrap_or(0),
-            records: tables.sorted(|r| &r.user_id == user).into_iter().cloned().collect(),
+            records: tables
+                .sorted(|r| &r.user_id == user)
+                .into_iter()
+                .cloned()
+                .collect(),
         })
     }
 
@@ -131,7 +135,11 @@ impl TokenStore for MemoryStore {
         Ok(self.write().remove(id))
     }
 
-    async fn delete_for_user(&self, user: &UserId, keep: Option<&TokenId>) -> Result<Vec<Ended>, Self::Error> {
+    async fn delete_for_user(
+        &self,
+        user: &UserId,
+        keep: Option<&TokenId>,
+    ) -> Result<Vec<Ended>, Self::Error> {
         let mut tables = self.write();
         let doomed: Vec<TokenId> = tables
             .sorted(|r| &r.user_id == user && Some(&r.id) != keep)
@@ -196,7 +204,12 @@ impl MemoryUserDirectory {
     /// (keeping its id and credential version, so without revoking its tokens: this is
     /// for setting up fixtures; applications use
     /// [`TokenAuth::upsert_user`](crate::TokenAuth::upsert_user)). Returns the id.
-    pub async fn add_user(&self, username: &str, password: &str, is_active: bool) -> Result<UserId, PasswordError> {
+    pub async fn add_user(
+        &self,
+        username: &str,
+        password: &str,
+        is_active: bool,
+    ) -> Result<UserId, PasswordError> {
         let hash = self.hasher.hash(password).await?;
         let mut users = self.write();
         let existing = users.by_name.get(username).map(|(user, _)| user.clone());
@@ -244,7 +257,12 @@ impl UserDirectory for MemoryUserDirectory {
 
     async fn find_user(&self, id: &UserId) -> Result<Option<User>, Self::Error> {
         let users = self.read();
-        Ok(users.by_name.values().map(|(user, _)| user).find(|u| &u.id == id).cloned())
+        Ok(users
+            .by_name
+            .values()
+            .map(|(user, _)| user)
+            .find(|u| &u.id == id)
+            .cloned())
     }
 
     async fn find_login(&self, username: &str) -> Result<Option<LoginRecord<User>>, Self::Error> {
@@ -254,7 +272,12 @@ impl UserDirectory for MemoryUserDirectory {
         }))
     }
 
-    async fn rehash_password(&self, id: &UserId, old_hash: &str, new_hash: &str) -> Result<bool, Self::Error> {
+    async fn rehash_password(
+        &self,
+        id: &UserId,
+        old_hash: &str,
+        new_hash: &str,
+    ) -> Result<bool, Self::Error> {
         let mut replaced = false;
         self.update(id, |_, hash| {
             if hash == old_hash {
@@ -267,7 +290,12 @@ impl UserDirectory for MemoryUserDirectory {
 }
 
 impl UserAdmin for MemoryUserDirectory {
-    async fn create_user(&self, username: &str, password_hash: &str, is_active: bool) -> Result<Option<User>, Self::Error> {
+    async fn create_user(
+        &self,
+        username: &str,
+        password_hash: &str,
+        is_active: bool,
+    ) -> Result<Option<User>, Self::Error> {
         let mut users = self.write();
         if users.by_name.contains_key(username) {
             return Ok(None);
@@ -299,7 +327,12 @@ impl UserAdmin for MemoryUserDirectory {
     }
 
     async fn list_users(&self) -> Result<Vec<User>, Self::Error> {
-        let mut users: Vec<User> = self.read().by_name.values().map(|(user, _)| user.clone()).collect();
+        let mut users: Vec<User> = self
+            .read()
+            .by_name
+            .values()
+            .map(|(user, _)| user.clone())
+            .collect();
         users.sort_by(|a, b| a.username.cmp(&b.username));
         Ok(users)
     }
@@ -311,6 +344,8 @@ impl UserAdmin for MemoryUserDirectory {
             .iter()
             .find(|(_, (user, _))| &user.id == id)
             .map(|(name, _)| name.clone());
-        Ok(name.and_then(|name| users.by_name.remove(&name)).map(|(user, _)| user))
+        Ok(name
+            .and_then(|name| users.by_name.remove(&name))
+            .map(|(user, _)| user))
     }
 }

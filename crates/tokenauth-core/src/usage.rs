@@ -80,7 +80,10 @@ impl UsageBuffer {
     /// [`written`](Self::written) is called, so that readers see them while the write is
     /// in flight.
     pub(crate) fn snapshot(&self) -> Vec<(TokenDigest, Usage)> {
-        self.lock().iter().map(|(digest, usage)| (*digest, usage.clone())).collect()
+        self.lock()
+            .iter()
+            .map(|(digest, usage)| (*digest, usage.clone()))
+            .collect()
     }
 
     /// Forgets uses that were written, unless a newer use arrived meanwhile.

@@ -477,7 +477,7 @@ async fn a_valid_token_gives_its_user_and_token_info() {
             id: alice.clone(),
             username: "alice".to_owned(),
             is_active: true,
-            password_changed: None,
+            credential_version: 0,
         }
     );
     assert_eq!(verified.token.id, issued.info.id);
@@ -556,7 +556,7 @@ async fn inactive_user_is_refused_before_expiry() {
         .unwrap();
     let secret = issued.token.expose_secret();
 
-    assert!(auth.users().set_active("alice", false));
+    assert!(auth.set_active("alice", false).await.unwrap().is_some());
     assert_err!(
         auth.authenticate(secret, None).await,
         AuthError::UserInactive,
@@ -572,13 +572,13 @@ async fn inactive_user_is_refused_before_expiry() {
     );
 
     // Reactivated: the same token is back, and expired.
-    assert!(auth.users().set_active("alice", true));
+    assert!(auth.set_active("alice", true).await.unwrap().is_some());
     assert_err!(auth.authenticate(secret, None).await, AuthError::Expired, EXPIRED);
     clock.set(START);
     assert_eq!(auth.authenticate(secret, None).await.unwrap().user.id, alice);
 
     // An unknown token is `Invalid token` even for an inactive user: it is checked first.
-    assert!(auth.users().set_active("alice", false));
+    assert!(auth.set_active("alice", false).await.unwrap().is_some());
     assert!(auth.revoke(&issued.info.id).await.unwrap());
     assert_err!(
         auth.authenticate(secret, None).await,
@@ -586,7 +586,7 @@ async fn inactive_user_is_refused_before_expiry() {
         INVALID_TOKEN
     );
 
-    assert!(!auth.users().set_active("nobody", false));
+    assert!(auth.set_active("nobody", false).await.unwrap().is_none());
 }
 
 #[tokio::test]

@@ -13,11 +13,12 @@ use std::sync::{Arc, Mutex};
 
 use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
+use tokenauth_core::store::{Change, Committed, Ended, PurgeBounds, TokenDigest, TokenSet, Usage};
 use tokenauth_core::{
     AuthError, AuthEvent, DEFAULT_MAX_TOKENS_PER_USER, DEFAULT_PURGE_GRACE, IssueError, Issued, Lifespan,
-    Maintenance, ManualClock, MemoryStore, MemoryUserDirectory, ObtainError, ObtainPolicy, OnLimit,
-    PasswordError, RevokeReason, Scopes, TokenAuth, TokenId, TokenInfo, TokenLimit, TokenRecord,
-    TokenRequest, TokenStore, User, UserDirectory, UserId,
+    LoginRecord, Maintenance, ManualClock, MemoryStore, MemoryUserDirectory, ObtainError, ObtainPolicy,
+    OnLimit, RevokeReason, Scopes, TokenAuth, TokenId, TokenInfo, TokenLimit, TokenRecord, TokenRequest,
+    TokenStore, User, UserDirectory, UserId,
 };
 
 type Auth = TokenAuth<MemoryStore, MemoryUserDirectory>;
@@ -88,10 +89,14 @@ async fn login_with(auth: &Auth, username: &str, password: &str) -> Issued {
         .unwrap()
 }
 
-/// Changes alice's password to [`NEW_PASSWORD`] at the clock's time.
-async fn change_alices_password(auth: &Auth, clock: &ManualClock) {
-    let changed = auth.users().change_password("alice", NEW_PASSWORD, clock).await;
-    assert!(changed.unwrap(), "alice exists");
+/// Changes alice's password to [`NEW_PASSWORD`]; how many older tokens were deleted.
+async fn change_alices_password(auth: &Auth) -> usize {
+    let (_, revoked) = auth
+        .change_password("alice", NEW_PASSWORD)
+        .await
+        .unwrap()
+        .expect("alice exists");
+    revoked
 }
 
 async fn issue(auth: &Auth, user: &UserId) -> Issued {
@@ -862,24 +867,16 @@ async fn a_password_change_kills_every_older_token_at_once() {
 
     clock.advance(Duration::minutes(1));
     works(&auth, &phone).await;
-    let changed_at = auth.now();
-    change_alices_password(&auth, &clock).await;
+    assert_eq!(change_alices_password(&auth).await, 2);
 
     // The very next request is refused: no window, nothing to flush or wait for.
     is_invalid(&auth, &phone).await;
     is_invalid(&auth, &laptop).await;
     works(&auth, &bobs).await;
     let user = auth.users().find_user(&alice).await.unwrap().unwrap();
-    assert_eq!(user.password_changed, Some(changed_at));
+    assert_eq!(user.credential_version, 1);
     assert!(auth.sessions(&user).await.unwrap().is_empty());
-    // Still stored until deleted.
-    assert_eq!(stored_ids(&auth, &alice).await.len(), 2);
-    assert_eq!(
-        auth.revoke_user_tokens(&alice, RevokeReason::PasswordChanged)
-            .await
-            .unwrap(),
-        2
-    );
+    // Deleted by the change itself.
     assert!(stored_ids(&auth, &alice).await.is_empty());
 
     assert_err!(
@@ -1335,66 +1332,94 @@ async fn the_verified_token_shows_this_requests_address() {
     );
 }
 
-/// After a password change, only tokens issued before it are deleted: a login in
-/// between keeps its token.
+/// A password change deletes the tokens of the old credential version and keeps those
+/// of the new one, whatever the clock says about their creation times.
 #[tokio::test]
-async fn revoking_after_a_password_change_keeps_tokens_issued_since() {
+async fn a_password_change_deletes_only_tokens_of_older_versions() {
     let (auth, clock) = service();
-    // Without a limit, issuing leaves dead tokens in place (with one, it clears them).
     let auth = auth.with_token_limit(None);
     let alice = add_user(&auth, "alice").await;
     let old = login(&auth, "alice").await;
-    clock.advance(Duration::seconds(1));
-    let changed_at = auth.now();
-    change_alices_password(&auth, &clock).await;
-    clock.advance(Duration::seconds(1));
+    assert_eq!(change_alices_password(&auth).await, 1);
+    // The clock runs backwards: creation times would say the new token is older.
+    clock.advance(-Duration::hours(1));
     let new = login_with(&auth, "alice", NEW_PASSWORD).await;
-    let revoked = auth
-        .revoke_tokens_issued_before(&alice, changed_at, RevokeReason::PasswordChanged)
-        .await
-        .unwrap();
-    assert_eq!(revoked, 1);
+    assert_eq!(
+        auth.revoke_everything(&alice).await.unwrap().map(|(_, n)| n),
+        Some(1)
+    );
     is_invalid(&auth, &old).await;
-    works(&auth, &new).await;
-    assert_eq!(stored_ids(&auth, &alice).await, vec![new.info.id.clone()]);
+    is_invalid(&auth, &new).await;
+    let newest = login_with(&auth, "alice", NEW_PASSWORD).await;
+    works(&auth, &newest).await;
+    assert_eq!(stored_ids(&auth, &alice).await, vec![newest.info.id.clone()]);
 }
 
-/// A directory whose password changes right after a login's password check.
+type Race = Mutex<Option<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>>>;
+
+/// A directory that runs a race once: `race` right after a login has read the user it
+/// verifies (so the login holds the old credential version), or `late_race` right
+/// after the first read by id (the check an issue makes just before committing).
 struct RacingDirectory {
     inner: MemoryUserDirectory,
-    clock: ManualClock,
+    race: Race,
+    late_race: Race,
+}
+
+impl RacingDirectory {
+    fn new(inner: MemoryUserDirectory) -> Self {
+        Self {
+            inner,
+            race: Mutex::new(None),
+            late_race: Mutex::new(None),
+        }
+    }
+}
+
+async fn run_once(race: &Race) {
+    let race = race.lock().unwrap().take();
+    if let Some(race) = race {
+        race.await;
+    }
 }
 
 impl UserDirectory for RacingDirectory {
     type User = User;
-    type Error = PasswordError;
+    type Error = std::convert::Infallible;
 
     async fn find_user(&self, id: &UserId) -> Result<Option<User>, Self::Error> {
-        self.inner.find_user(id).await
-    }
-
-    async fn verify_credentials(&self, username: &str, password: &str) -> Result<Option<User>, Self::Error> {
-        let user = self.inner.verify_credentials(username, password).await?;
-        self.clock.advance(Duration::seconds(1));
-        self.inner
-            .change_password(username, NEW_PASSWORD, &self.clock)
-            .await?;
-        self.clock.advance(Duration::seconds(1));
+        let user = self.inner.find_user(id).await?;
+        run_once(&self.late_race).await;
         Ok(user)
     }
+
+    async fn find_login(&self, username: &str) -> Result<Option<LoginRecord<User>>, Self::Error> {
+        let login = self.inner.find_login(username).await?;
+        run_once(&self.race).await;
+        Ok(login)
+    }
+}
+
+/// A service over a racing directory, and a second service on the same data for the
+/// racing side to act through.
+fn racing_service() -> (TokenAuth<MemoryStore, RacingDirectory>, Auth) {
+    let clock = ManualClock::new(START);
+    let (store, users) = (MemoryStore::new(), MemoryUserDirectory::new());
+    let other = TokenAuth::new(store.clone(), users.clone()).with_clock(clock.clone());
+    let auth = TokenAuth::new(store, RacingDirectory::new(users)).with_clock(clock);
+    (auth, other)
 }
 
 /// A login whose password check passed just before a password change gets no token:
 /// its token would otherwise outlive the change.
 #[tokio::test]
 async fn a_login_racing_a_password_change_is_refused() {
-    let clock = ManualClock::new(START);
-    let users = RacingDirectory {
-        inner: MemoryUserDirectory::new(),
-        clock: clock.clone(),
-    };
-    let alice = users.inner.add_user("alice", PASSWORD, true).await.unwrap();
-    let auth = TokenAuth::new(MemoryStore::new(), users).with_clock(clock);
+    let (auth, other) = racing_service();
+    let alice = other.users().add_user("alice", PASSWORD, true).await.unwrap();
+    let racer = other.clone();
+    *auth.users().race.lock().unwrap() = Some(Box::pin(async move {
+        change_alices_password(&racer).await;
+    }));
     let result = auth.obtain("alice", PASSWORD, TokenRequest::default()).await;
     assert!(
         matches!(result, Err(ObtainError::InvalidCredentials)),
@@ -1403,8 +1428,34 @@ async fn a_login_racing_a_password_change_is_refused() {
     assert_eq!(
         auth.list(Some(&alice)).await.unwrap(),
         vec![],
-        "the token was withdrawn"
+        "no token was issued"
     );
+}
+
+/// Under `replace`, a login that verified the old password cannot delete a token
+/// issued under the new one by a login that finished first.
+#[tokio::test]
+async fn a_stale_login_under_replace_keeps_newer_tokens() {
+    let (auth, other) = racing_service();
+    let auth = auth.with_obtain_policy(ObtainPolicy::Replace);
+    let other = other.with_obtain_policy(ObtainPolicy::Replace);
+    let alice = other.users().add_user("alice", PASSWORD, true).await.unwrap();
+    let racer = other.clone();
+    let newer = Arc::new(Mutex::new(None));
+    let newer_slot = Arc::clone(&newer);
+    *auth.users().race.lock().unwrap() = Some(Box::pin(async move {
+        change_alices_password(&racer).await;
+        let issued = login_with(&racer, "alice", NEW_PASSWORD).await;
+        *newer_slot.lock().unwrap() = Some(issued);
+    }));
+    let result = auth.obtain("alice", PASSWORD, TokenRequest::default()).await;
+    assert!(
+        matches!(result, Err(ObtainError::InvalidCredentials)),
+        "{result:?}"
+    );
+    let newer = newer.lock().unwrap().take().expect("the racing login ran");
+    works(&other, &newer).await;
+    assert_eq!(stored_ids(&other, &alice).await, vec![newer.info.id.clone()]);
 }
 
 /// A use stays visible to authentication while the flush that writes it is in flight:
@@ -1455,7 +1506,7 @@ async fn dead_tokens_from_before_a_password_change_do_not_block_logins() {
     let first = login(&auth, "alice").await;
     let second = login(&auth, "alice").await;
     clock.advance(Duration::seconds(1));
-    change_alices_password(&auth, &clock).await;
+    change_alices_password(&auth).await;
     clock.advance(Duration::seconds(1));
     let fresh = login_with(&auth, "alice", NEW_PASSWORD).await;
     works(&auth, &fresh).await;
@@ -1464,45 +1515,17 @@ async fn dead_tokens_from_before_a_password_change_do_not_block_logins() {
     assert_eq!(stored_ids(&auth, &alice).await, vec![fresh.info.id.clone()]);
 }
 
-/// A directory whose password changes just after the check before issuing.
-struct LateRacingDirectory {
-    inner: MemoryUserDirectory,
-    clock: ManualClock,
-    raced: std::sync::atomic::AtomicBool,
-}
-
-impl UserDirectory for LateRacingDirectory {
-    type User = User;
-    type Error = PasswordError;
-
-    async fn find_user(&self, id: &UserId) -> Result<Option<User>, Self::Error> {
-        let user = self.inner.find_user(id).await?;
-        if !self.raced.swap(true, std::sync::atomic::Ordering::SeqCst) {
-            // The check sees the old password; the change lands right after it.
-            self.clock.advance(Duration::seconds(1));
-            self.inner
-                .change_password("alice", NEW_PASSWORD, &self.clock)
-                .await?;
-        }
-        Ok(user)
-    }
-
-    async fn verify_credentials(&self, username: &str, password: &str) -> Result<Option<User>, Self::Error> {
-        self.inner.verify_credentials(username, password).await
-    }
-}
-
-/// A token inserted just after a password change it raced is withdrawn, with an event.
+/// A token committed just after a password change it raced is withdrawn, with an
+/// event, and the login refused.
 #[tokio::test]
 async fn a_token_issued_just_after_a_racing_password_change_is_withdrawn() {
-    let clock = ManualClock::new(START);
-    let users = LateRacingDirectory {
-        inner: MemoryUserDirectory::new(),
-        clock: clock.clone(),
-        raced: std::sync::atomic::AtomicBool::new(false),
-    };
-    let alice = users.inner.add_user("alice", PASSWORD, true).await.unwrap();
-    let (auth, events) = recording_with(TokenAuth::new(MemoryStore::new(), users).with_clock(clock));
+    let (auth, other) = racing_service();
+    let alice = other.users().add_user("alice", PASSWORD, true).await.unwrap();
+    let racer = other.clone();
+    *auth.users().late_race.lock().unwrap() = Some(Box::pin(async move {
+        change_alices_password(&racer).await;
+    }));
+    let (auth, events) = recording_with(auth);
     let result = auth.obtain("alice", PASSWORD, TokenRequest::default()).await;
     assert!(
         matches!(result, Err(ObtainError::InvalidCredentials)),
@@ -1513,14 +1536,152 @@ async fn a_token_issued_just_after_a_racing_password_change_is_withdrawn() {
     assert!(
         matches!(
             events.as_slice(),
-            [
-                AuthEvent::Issued { .. },
-                AuthEvent::Revoked {
-                    reason: RevokeReason::PasswordChanged,
-                    ..
-                }
-            ]
+            [AuthEvent::Revoked {
+                reason: RevokeReason::PasswordChanged,
+                ..
+            }]
         ),
         "{events:?}"
     );
+}
+
+// --- Faults of the previous contract, each pinned -----------------------------------------
+
+/// A store whose next digest lookup, after reading the record, lets `then` run to
+/// completion before returning it: the record it returns is as it was before.
+#[derive(Clone, Default)]
+struct PausingStore {
+    inner: MemoryStore,
+    then: Arc<Race>,
+}
+
+impl TokenStore for PausingStore {
+    type Error = <MemoryStore as TokenStore>::Error;
+
+    async fn token_set(&self, user: &UserId) -> Result<TokenSet, Self::Error> {
+        self.inner.token_set(user).await
+    }
+    async fn commit(&self, user: &UserId, expected: u64, change: Change) -> Result<Committed, Self::Error> {
+        self.inner.commit(user, expected, change).await
+    }
+    async fn find_by_digest(&self, digest: &TokenDigest) -> Result<Option<TokenRecord>, Self::Error> {
+        let record = self.inner.find_by_digest(digest).await?;
+        run_once(&self.then).await;
+        Ok(record)
+    }
+    async fn find_by_id(&self, id: &TokenId) -> Result<Option<TokenRecord>, Self::Error> {
+        self.inner.find_by_id(id).await
+    }
+    async fn list(&self, user: Option<&UserId>) -> Result<Vec<TokenRecord>, Self::Error> {
+        self.inner.list(user).await
+    }
+    async fn delete(&self, id: &TokenId) -> Result<Option<Ended>, Self::Error> {
+        self.inner.delete(id).await
+    }
+    async fn delete_for_user(
+        &self,
+        user: &UserId,
+        keep: Option<&TokenId>,
+    ) -> Result<Vec<Ended>, Self::Error> {
+        self.inner.delete_for_user(user, keep).await
+    }
+    async fn record_usage(&self, uses: &[Usage]) -> Result<(), Self::Error> {
+        self.inner.record_usage(uses).await
+    }
+    async fn purge(&self, bounds: &PurgeBounds, limit: usize) -> Result<Vec<Ended>, Self::Error> {
+        self.inner.purge(bounds, limit).await
+    }
+}
+
+/// A flush that lands between authentication's store read (which saw the old last use)
+/// and its look at the buffer (which the flush cleared) does not make a token kept
+/// alive by that use look expired: the buffer is read first.
+#[tokio::test]
+async fn a_flush_landing_mid_authentication_does_not_expire_a_live_token() {
+    let clock = ManualClock::new(START);
+    let store = PausingStore::default();
+    let auth = TokenAuth::new(store.clone(), MemoryUserDirectory::new())
+        .with_clock(clock.clone())
+        .with_idle_timeout(Some(span("10m")));
+    let alice = auth.users().add_user("alice", PASSWORD, true).await.unwrap();
+    let issued = auth.issue(&alice, TokenRequest::default()).await.unwrap();
+    let token = issued.token.expose_secret();
+    clock.advance(Duration::minutes(9));
+    auth.authenticate(token, None).await.unwrap(); // a use at 9 minutes, buffered
+    clock.advance(Duration::minutes(2)); // idle by the stored record, alive by the use
+
+    let flusher = auth.clone();
+    *store.then.lock().unwrap() = Some(Box::pin(async move {
+        assert_eq!(flusher.flush_usage().await.unwrap(), 1);
+    }));
+    let verified = auth
+        .authenticate(token, None)
+        .await
+        .expect("the use written mid-request still counts");
+    assert_eq!(verified.token.id, issued.info.id);
+}
+
+/// The purge writes pending uses first: however short the grace, a token kept alive by
+/// a use not yet written is not purged as idle.
+#[tokio::test]
+async fn the_purge_counts_uses_not_yet_written() {
+    let (auth, clock) = service();
+    let auth = auth.with_idle_timeout(Some(span("10m")));
+    let alice = add_user(&auth, "alice").await;
+    let issued = issue(&auth, &alice).await;
+    clock.advance(Duration::minutes(9));
+    works(&auth, &issued).await; // buffered, not written
+    clock.advance(Duration::minutes(9)); // idle by the stored record since minute 10
+    assert_eq!(auth.pending_usage(), 1);
+    assert_eq!(auth.purge(Duration::ZERO, 100, |_| {}).await.unwrap(), 0);
+    works(&auth, &issued).await;
+    assert_eq!(auth.pending_usage(), 1, "the use just made is pending again");
+}
+
+/// A scope the service no longer grants stops working on tokens that carry it, as a
+/// lowered lifespan does; granting it again brings it back.
+#[tokio::test]
+async fn scopes_no_longer_granted_stop_working() {
+    let (auth, _clock) = service();
+    let wide = auth.with_scopes(scopes("read write admin"));
+    let alice = add_user(&wide, "alice").await;
+    let issued = issue(&wide, &alice).await;
+    assert_eq!(issued.info.scopes, scopes("admin read write"));
+    let narrow = wide.clone().with_scopes(scopes("read write"));
+    let verified = narrow
+        .authenticate(issued.token.expose_secret(), None)
+        .await
+        .unwrap();
+    assert_eq!(verified.token.scopes, scopes("read write"));
+    assert_eq!(
+        narrow.list(Some(&alice)).await.unwrap()[0].scopes,
+        scopes("read write")
+    );
+    let verified = wide
+        .authenticate(issued.token.expose_secret(), None)
+        .await
+        .unwrap();
+    assert_eq!(verified.token.scopes, scopes("admin read write"));
+}
+
+/// Stored and caller-supplied times at the edges of the calendar never make
+/// arithmetic panic: expiries saturate.
+#[tokio::test]
+async fn times_at_the_edges_of_the_calendar_do_not_panic() {
+    let last = time::PrimitiveDateTime::MAX.assume_utc();
+    let first = time::PrimitiveDateTime::MIN.assume_utc();
+    let (auth, clock) = service();
+    let auth = auth.with_idle_timeout(Some(span("1d")));
+    let alice = add_user(&auth, "alice").await;
+    // Issued a second before the end of time, with a lifespan of its own.
+    clock.set(last - Duration::seconds(1));
+    let issued = auth.issue(&alice, lifespan_request("1d")).await.unwrap();
+    assert_eq!(issued.info.expires, last);
+    works(&auth, &issued).await;
+    // The purge's bounds, from either end.
+    assert_eq!(auth.purge(Duration::days(36_500), 10, |_| {}).await.unwrap(), 0);
+    clock.set(first);
+    assert_eq!(auth.purge(Duration::days(36_500), 10, |_| {}).await.unwrap(), 0);
+    let error = auth.authenticate(issued.token.expose_secret(), None).await;
+    assert!(error.is_ok(), "created in the future, so not expired: {error:?}");
 }

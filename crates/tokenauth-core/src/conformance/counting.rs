@@ -3,8 +3,8 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use crate::store::{Change, Committed, Ended, PurgeBounds, TokenSet, TokenStore};
 use crate::record::TokenRecord;
+use crate::store::{Change, Committed, Ended, PurgeBounds, TokenSet, TokenStore};
 use crate::token::{TokenDigest, TokenId};
 use crate::usage::Usage;
 use crate::user::UserId;
@@ -86,7 +86,11 @@ impl<S: TokenStore> TokenStore for CountingStore<S> {
         self.inner.delete(id).await
     }
 
-    async fn delete_for_user(&self, user: &UserId, keep: Option<&TokenId>) -> Result<Vec<Ended>, Self::Error> {
+    async fn delete_for_user(
+        &self,
+        user: &UserId,
+        keep: Option<&TokenId>,
+    ) -> Result<Vec<Ended>, Self::Error> {
         self.inner.delete_for_user(user, keep).await
     }
 

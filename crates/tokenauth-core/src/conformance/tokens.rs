@@ -59,7 +59,11 @@ async fn ids_of<S: TokenStore>(store: &S, user: &str) -> Vec<TokenId> {
 }
 
 async fn version<S: TokenStore>(store: &S, user: &str) -> u64 {
-    store.token_set(&UserId::new(user)).await.expect("token set").version
+    store
+        .token_set(&UserId::new(user))
+        .await
+        .expect("token set")
+        .version
 }
 
 /// A record inserted can be found by digest and by id, unchanged, every field kept
@@ -117,7 +121,10 @@ pub async fn duplicates_are_refused<S: TokenStore>(store: S) {
     assert!(insert(&store, &same_id).await.is_err(), "duplicate id accepted");
     let mut same_digest = record("2", 1);
     same_digest.digest = rec.digest;
-    assert!(insert(&store, &same_digest).await.is_err(), "duplicate digest accepted");
+    assert!(
+        insert(&store, &same_digest).await.is_err(),
+        "duplicate digest accepted"
+    );
     assert_eq!(store.list(None).await.expect("list"), vec![rec]);
     // A refused commit wrote nothing, the version included.
     assert_eq!(version(&store, "2").await, 0);
@@ -148,7 +155,10 @@ pub async fn delete_removes_from_every_lookup<S: TokenStore>(store: S) {
     let other = record("1", 1);
     add(&store, &rec).await;
     add(&store, &other).await;
-    assert_eq!(store.delete(&rec.id).await.expect("delete"), Some(Ended::from(&rec)));
+    assert_eq!(
+        store.delete(&rec.id).await.expect("delete"),
+        Some(Ended::from(&rec))
+    );
     assert_eq!(
         store.delete(&rec.id).await.expect("delete"),
         None,
@@ -210,7 +220,12 @@ pub async fn commit_is_a_compare_and_swap<S: TokenStore>(store: S) {
         .commit(&user, read, change(vec![first.id.clone()], &second))
         .await
         .expect("commit");
-    assert_eq!(committed, Committed::Applied { ended: vec![Ended::from(&first)] });
+    assert_eq!(
+        committed,
+        Committed::Applied {
+            ended: vec![Ended::from(&first)]
+        }
+    );
     let now = version(&store, "a").await;
     assert_ne!(now, read, "a commit changes the version");
 
@@ -230,7 +245,12 @@ pub async fn commit_is_a_compare_and_swap<S: TokenStore>(store: S) {
         insert: None,
     };
     let committed = store.commit(&user, now, delete_only).await.expect("commit");
-    assert_eq!(committed, Committed::Applied { ended: vec![Ended::from(&second)] });
+    assert_eq!(
+        committed,
+        Committed::Applied {
+            ended: vec![Ended::from(&second)]
+        }
+    );
     assert_ne!(version(&store, "a").await, now);
     assert_eq!(ids_of(&store, "a").await, vec![]);
 }
@@ -251,7 +271,12 @@ pub async fn commit_deletes_only_that_users_records<S: TokenStore>(store: S) {
         .commit(&UserId::new("a"), expected, change)
         .await
         .expect("commit");
-    assert_eq!(committed, Committed::Applied { ended: vec![Ended::from(&mine)] });
+    assert_eq!(
+        committed,
+        Committed::Applied {
+            ended: vec![Ended::from(&mine)]
+        }
+    );
     assert_eq!(ids_of(&store, "b").await, vec![theirs.id]);
     assert_eq!(version(&store, "b").await, theirs_version);
 }
@@ -486,7 +511,10 @@ pub async fn short_lived_logins_stay_under_the_row_cap<S: TokenStore>(store: S) 
 /// version decides, not a clock. A password change deletes the older tokens too.
 pub async fn a_password_change_ends_older_tokens<S: TokenStore>(store: S) {
     let (auth, clock, alice) = service(store).await;
-    let before = auth.obtain("alice", "pw", TokenRequest::default()).await.expect("login");
+    let before = auth
+        .obtain("alice", "pw", TokenRequest::default())
+        .await
+        .expect("login");
     let (user, revoked) = auth
         .change_password("alice", "new pw")
         .await
@@ -514,7 +542,10 @@ pub async fn a_password_change_ends_older_tokens<S: TokenStore>(store: S) {
         .expect_err("old version");
     assert_eq!(error.to_string(), "Invalid token");
 
-    let after = auth.obtain("alice", "new pw", TokenRequest::default()).await.expect("login");
+    let after = auth
+        .obtain("alice", "new pw", TokenRequest::default())
+        .await
+        .expect("login");
     auth.authenticate(after.token.expose_secret(), None)
         .await
         .expect("a token of the new version works");

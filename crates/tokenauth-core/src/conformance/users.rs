@@ -25,7 +25,10 @@ pub async fn create_then_find<D: UserAdmin>(users: D) {
         .await
         .expect("create")
         .expect("created");
-    assert_eq!((alice.username.as_str(), alice.is_active, alice.credential_version), ("alice", true, 0));
+    assert_eq!(
+        (alice.username.as_str(), alice.is_active, alice.credential_version),
+        ("alice", true, 0)
+    );
     let bob = users
         .create_user("bob", &stored, false)
         .await
@@ -33,8 +36,14 @@ pub async fn create_then_find<D: UserAdmin>(users: D) {
         .expect("created");
     assert!(!bob.is_active);
     assert_ne!(alice.id, bob.id);
-    assert_eq!(users.find_user(&alice.id).await.expect("find"), Some(alice.clone()));
-    assert_eq!(users.find_by_username("bob").await.expect("find"), Some(bob.clone()));
+    assert_eq!(
+        users.find_user(&alice.id).await.expect("find"),
+        Some(alice.clone())
+    );
+    assert_eq!(
+        users.find_by_username("bob").await.expect("find"),
+        Some(bob.clone())
+    );
     let login = users.find_login("alice").await.expect("find").expect("found");
     assert_eq!((login.user, login.password_hash), (alice, stored));
 }
@@ -43,11 +52,23 @@ pub async fn create_then_find<D: UserAdmin>(users: D) {
 pub async fn usernames_match_exactly<D: UserAdmin>(users: D) {
     let stored = hash("pw").await;
     for name in ["alice", "Alice", "zoë", "名前"] {
-        users.create_user(name, &stored, true).await.expect("create").expect("distinct names");
+        users
+            .create_user(name, &stored, true)
+            .await
+            .expect("create")
+            .expect("distinct names");
     }
     for missing in ["ALICE", " alice", "alice ", "zoe"] {
-        assert_eq!(users.find_login(missing).await.expect("find"), None, "{missing:?}");
-        assert_eq!(users.find_by_username(missing).await.expect("find"), None, "{missing:?}");
+        assert_eq!(
+            users.find_login(missing).await.expect("find"),
+            None,
+            "{missing:?}"
+        );
+        assert_eq!(
+            users.find_by_username(missing).await.expect("find"),
+            None,
+            "{missing:?}"
+        );
     }
     let zoe = users.find_by_username("zoë").await.expect("find").expect("found");
     assert_eq!(zoe.username, "zoë");
@@ -55,8 +76,14 @@ pub async fn usernames_match_exactly<D: UserAdmin>(users: D) {
 
 /// Creating a taken username changes nothing.
 pub async fn create_refuses_a_taken_username<D: UserAdmin>(users: D) {
-    let first = users.create_user("alice", &hash("one").await, true).await.expect("create");
-    let second = users.create_user("alice", &hash("two").await, false).await.expect("create");
+    let first = users
+        .create_user("alice", &hash("one").await, true)
+        .await
+        .expect("create");
+    let second = users
+        .create_user("alice", &hash("two").await, false)
+        .await
+        .expect("create");
     assert_eq!(second, None);
     assert_eq!(users.find_by_username("alice").await.expect("find"), first);
     assert_eq!(users.list_users().await.expect("list").len(), 1);
@@ -64,14 +91,37 @@ pub async fn create_refuses_a_taken_username<D: UserAdmin>(users: D) {
 
 /// Unknown and malformed ids and names find nothing, and changing them reports `None`.
 pub async fn unknown_users_find_nothing<D: UserAdmin>(users: D) {
-    let alice = users.create_user("alice", &hash("pw").await, true).await.expect("create").expect("created");
-    assert_eq!(users.find_user(&alice.id).await.expect("find"), Some(alice.clone()));
-    for id in ["0", "-1", "999999", "abc", "", &format!("0{}", alice.id), &format!("{} ", alice.id)] {
+    let alice = users
+        .create_user("alice", &hash("pw").await, true)
+        .await
+        .expect("create")
+        .expect("created");
+    assert_eq!(
+        users.find_user(&alice.id).await.expect("find"),
+        Some(alice.clone())
+    );
+    for id in [
+        "0",
+        "-1",
+        "999999",
+        "abc",
+        "",
+        &format!("0{}", alice.id),
+        &format!("{} ", alice.id),
+    ] {
         let id = UserId::new(id);
         assert_eq!(users.find_user(&id).await.expect("find"), None, "{id:?}");
         assert_eq!(users.set_active(&id, false).await.expect("set"), None, "{id:?}");
-        assert_eq!(users.bump_credential_version(&id).await.expect("bump"), None, "{id:?}");
-        assert_eq!(users.set_password_hash(&id, "x").await.expect("set"), None, "{id:?}");
+        assert_eq!(
+            users.bump_credential_version(&id).await.expect("bump"),
+            None,
+            "{id:?}"
+        );
+        assert_eq!(
+            users.set_password_hash(&id, "x").await.expect("set"),
+            None,
+            "{id:?}"
+        );
         assert_eq!(users.delete_user(&id).await.expect("delete"), None, "{id:?}");
     }
     assert_eq!(users.find_login("bob").await.expect("find"), None);
@@ -80,7 +130,11 @@ pub async fn unknown_users_find_nothing<D: UserAdmin>(users: D) {
 
 /// A new password hash comes with a new credential version, in the same write.
 pub async fn set_password_hash_changes_the_credential_version<D: UserAdmin>(users: D) {
-    let alice = users.create_user("alice", &hash("pw").await, true).await.expect("create").expect("created");
+    let alice = users
+        .create_user("alice", &hash("pw").await, true)
+        .await
+        .expect("create")
+        .expect("created");
     let new_hash = hash("new").await;
     let changed = users
         .set_password_hash(&alice.id, &new_hash)
@@ -96,7 +150,11 @@ pub async fn set_password_hash_changes_the_credential_version<D: UserAdmin>(user
 /// Every bump gives a version the user never had, and leaves the hash.
 pub async fn bumped_versions_never_repeat<D: UserAdmin>(users: D) {
     let stored = hash("pw").await;
-    let alice = users.create_user("alice", &stored, true).await.expect("create").expect("created");
+    let alice = users
+        .create_user("alice", &stored, true)
+        .await
+        .expect("create")
+        .expect("created");
     let mut seen = HashSet::from([alice.credential_version]);
     for i in 0..10 {
         let user = if i % 2 == 0 {
@@ -105,7 +163,11 @@ pub async fn bumped_versions_never_repeat<D: UserAdmin>(users: D) {
             users.set_password_hash(&alice.id, &stored).await
         };
         let user = user.expect("bump").expect("alice exists");
-        assert!(seen.insert(user.credential_version), "version {} repeated", user.credential_version);
+        assert!(
+            seen.insert(user.credential_version),
+            "version {} repeated",
+            user.credential_version
+        );
     }
     let login = users.find_login("alice").await.expect("find").expect("found");
     assert_eq!(login.password_hash, stored);
@@ -113,12 +175,24 @@ pub async fn bumped_versions_never_repeat<D: UserAdmin>(users: D) {
 
 /// The active flag toggles, and nothing else changes.
 pub async fn set_active_toggles<D: UserAdmin>(users: D) {
-    let alice = users.create_user("alice", &hash("pw").await, true).await.expect("create").expect("created");
-    let off = users.set_active(&alice.id, false).await.expect("set").expect("alice exists");
+    let alice = users
+        .create_user("alice", &hash("pw").await, true)
+        .await
+        .expect("create")
+        .expect("created");
+    let off = users
+        .set_active(&alice.id, false)
+        .await
+        .expect("set")
+        .expect("alice exists");
     assert!(!off.is_active);
     assert_eq!(off.credential_version, alice.credential_version);
     assert_eq!(users.find_user(&alice.id).await.expect("find"), Some(off));
-    let on = users.set_active(&alice.id, true).await.expect("set").expect("alice exists");
+    let on = users
+        .set_active(&alice.id, true)
+        .await
+        .expect("set")
+        .expect("alice exists");
     assert_eq!(on, alice);
 }
 
@@ -128,7 +202,13 @@ pub async fn list_users_is_ordered_by_username<D: UserAdmin>(users: D) {
     for name in ["carol", "alice", "bob"] {
         users.create_user(name, &stored, true).await.expect("create");
     }
-    let names: Vec<String> = users.list_users().await.expect("list").into_iter().map(|u| u.username).collect();
+    let names: Vec<String> = users
+        .list_users()
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|u| u.username)
+        .collect();
     assert_eq!(names, ["alice", "bob", "carol"]);
 }
 
@@ -136,13 +216,28 @@ pub async fn list_users_is_ordered_by_username<D: UserAdmin>(users: D) {
 /// (its leftover tokens must never authenticate as someone else).
 pub async fn deleted_users_are_gone_and_their_ids_never_return<D: UserAdmin>(users: D) {
     let stored = hash("pw").await;
-    let alice = users.create_user("alice", &stored, true).await.expect("create").expect("created");
-    let bob = users.create_user("bob", &stored, true).await.expect("create").expect("created");
-    assert_eq!(users.delete_user(&bob.id).await.expect("delete"), Some(bob.clone()));
+    let alice = users
+        .create_user("alice", &stored, true)
+        .await
+        .expect("create")
+        .expect("created");
+    let bob = users
+        .create_user("bob", &stored, true)
+        .await
+        .expect("create")
+        .expect("created");
+    assert_eq!(
+        users.delete_user(&bob.id).await.expect("delete"),
+        Some(bob.clone())
+    );
     assert_eq!(users.delete_user(&bob.id).await.expect("delete"), None);
     assert_eq!(users.find_user(&bob.id).await.expect("find"), None);
     assert_eq!(users.find_login("bob").await.expect("find"), None);
-    let again = users.create_user("bob", &stored, true).await.expect("create").expect("created");
+    let again = users
+        .create_user("bob", &stored, true)
+        .await
+        .expect("create")
+        .expect("created");
     assert!(again.id != bob.id && again.id != alice.id, "an id was reused");
 }
 
@@ -150,10 +245,24 @@ pub async fn deleted_users_are_gone_and_their_ids_never_return<D: UserAdmin>(use
 /// credential version (tokens stay valid).
 pub async fn rehash_replaces_only_the_expected_hash<D: UserAdmin>(users: D) {
     let old = hash("pw").await;
-    let alice = users.create_user("alice", &old, true).await.expect("create").expect("created");
+    let alice = users
+        .create_user("alice", &old, true)
+        .await
+        .expect("create")
+        .expect("created");
     let newer = hash("pw").await;
-    assert!(!users.rehash_password(&alice.id, "not the hash", &newer).await.expect("rehash"));
-    assert!(users.rehash_password(&alice.id, &old, &newer).await.expect("rehash"));
+    assert!(
+        !users
+            .rehash_password(&alice.id, "not the hash", &newer)
+            .await
+            .expect("rehash")
+    );
+    assert!(
+        users
+            .rehash_password(&alice.id, &old, &newer)
+            .await
+            .expect("rehash")
+    );
     let login = users.find_login("alice").await.expect("find").expect("found");
     assert_eq!((login.password_hash, login.user), (newer, alice));
 }
@@ -181,31 +290,68 @@ pub async fn logins_verify_through_core<D: UserAdmin>(users: D) {
     auth.upsert_user("carol", "pw", false).await.expect("upsert");
     let verifications = || auth.password_hasher().verifications();
     let start = verifications();
-    let issued = auth.obtain("alice", "pw", TokenRequest::default()).await.expect("login");
-    let verified = auth.authenticate(issued.token.expose_secret(), None).await.expect("authenticate");
+    let issued = auth
+        .obtain("alice", "pw", TokenRequest::default())
+        .await
+        .expect("login");
+    let verified = auth
+        .authenticate(issued.token.expose_secret(), None)
+        .await
+        .expect("authenticate");
     assert_eq!(verified.user.username(), "alice");
-    for (username, password) in [("alice", "wrong"), ("nobody", "pw"), ("carol", "pw"), ("Alice", "pw")] {
+    for (username, password) in [
+        ("alice", "wrong"),
+        ("nobody", "pw"),
+        ("carol", "pw"),
+        ("Alice", "pw"),
+    ] {
         let error = auth
             .obtain(username, password, TokenRequest::default())
             .await
             .expect_err("refused");
         assert_eq!(error.to_string(), "Unable to log in with provided credentials.");
     }
-    assert_eq!(verifications() - start, 5, "one verification per login, whoever asks");
+    assert_eq!(
+        verifications() - start,
+        5,
+        "one verification per login, whoever asks"
+    );
 }
 
 /// A correct password stored with outdated parameters is hashed again on login, and
 /// the user's tokens stay valid.
 pub async fn outdated_hashes_are_replaced_on_login<D: UserAdmin>(users: D) {
     let old_params = Params::new(16, 1, 1, None).expect("valid argon2 parameters");
-    let old = PasswordHasher::with_params(old_params).hash("pw").await.expect("hash");
-    users.create_user("alice", &old, true).await.expect("create").expect("created");
+    let old = PasswordHasher::with_params(old_params)
+        .hash("pw")
+        .await
+        .expect("hash");
+    users
+        .create_user("alice", &old, true)
+        .await
+        .expect("create")
+        .expect("created");
     let auth = TokenAuth::new(MemoryStore::new(), users).with_password_hasher(super::fast_hasher());
-    let first = auth.obtain("alice", "pw", TokenRequest::default()).await.expect("login");
-    let login = auth.users().find_login("alice").await.expect("find").expect("found");
+    let first = auth
+        .obtain("alice", "pw", TokenRequest::default())
+        .await
+        .expect("login");
+    let login = auth
+        .users()
+        .find_login("alice")
+        .await
+        .expect("find")
+        .expect("found");
     assert_ne!(login.password_hash, old, "not re-hashed");
-    assert!(login.password_hash.contains("m=8,t=1,p=1"), "{}", login.password_hash);
-    assert_eq!(login.user.credential_version, 0, "a re-hash is not a password change");
+    assert!(
+        login.password_hash.contains("m=8,t=1,p=1"),
+        "{}",
+        login.password_hash
+    );
+    assert_eq!(
+        login.user.credential_version, 0,
+        "a re-hash is not a password change"
+    );
     auth.authenticate(first.token.expose_secret(), None)
         .await
         .expect("tokens survive a re-hash");
@@ -220,10 +366,16 @@ pub async fn upsert_keeps_tokens_for_the_same_password<D: UserAdmin>(users: D) {
     let auth = TokenAuth::new(MemoryStore::new(), users).with_password_hasher(super::fast_hasher());
     let created = auth.upsert_user("alice", "pw", true).await.expect("upsert");
     assert!(created.created && !created.password_changed);
-    let issued = auth.obtain("alice", "pw", TokenRequest::default()).await.expect("login");
+    let issued = auth
+        .obtain("alice", "pw", TokenRequest::default())
+        .await
+        .expect("login");
 
     let same = auth.upsert_user("alice", "pw", false).await.expect("upsert");
-    assert_eq!((same.created, same.password_changed, same.revoked), (false, false, 0));
+    assert_eq!(
+        (same.created, same.password_changed, same.revoked),
+        (false, false, 0)
+    );
     assert_eq!(same.user.id, created.user.id);
     let error = auth
         .authenticate(issued.token.expose_secret(), None)
@@ -236,7 +388,10 @@ pub async fn upsert_keeps_tokens_for_the_same_password<D: UserAdmin>(users: D) {
         .expect("kept through deactivation");
 
     let changed = auth.upsert_user("alice", "other", true).await.expect("upsert");
-    assert_eq!((changed.created, changed.password_changed, changed.revoked), (false, true, 1));
+    assert_eq!(
+        (changed.created, changed.password_changed, changed.revoked),
+        (false, true, 1)
+    );
     let error = auth
         .authenticate(issued.token.expose_secret(), None)
         .await

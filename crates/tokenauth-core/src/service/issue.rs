@@ -13,7 +13,6 @@ use crate::store::{Change, Committed, TokenStore};
 use crate::token::TokenId;
 use crate::user::{AuthUser, UserDirectory, UserId};
 
-
 /// What a client asks for when it obtains a token. Everything is optional.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TokenRequest {
@@ -68,11 +67,7 @@ impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
         username: &str,
         password: &str,
     ) -> Result<Option<D::User>, BackendError> {
-        let found = self
-            .users
-            .find_login(username)
-            .await
-            .map_err(BackendError::new)?;
+        let found = self.users.find_login(username).await.map_err(BackendError::new)?;
         let hash = found.as_ref().map(|login| login.password_hash.as_str());
         let verification = match self.hasher.check(password, hash).await {
             Ok(verification) => verification,
@@ -87,7 +82,8 @@ impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
             return Ok(None);
         };
         if verification.outdated {
-            self.rehash(&login.user.id(), &login.password_hash, password).await;
+            self.rehash(&login.user.id(), &login.password_hash, password)
+                .await;
         }
         Ok(Some(login.user).filter(AuthUser::is_active))
     }
@@ -106,7 +102,10 @@ impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
         match outcome {
             Ok(true) => tracing::debug!(user_id = %id, "password re-hashed with current parameters"),
             Ok(false) => {}
-            Err(error) => tracing::warn!(error = &error as &dyn std::error::Error, "re-hashing a password failed"),
+            Err(error) => tracing::warn!(
+                error = &error as &dyn std::error::Error,
+                "re-hashing a password failed"
+            ),
         }
     }
 
@@ -137,7 +136,7 @@ impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
             let set = self.store.token_set(user_id).await.map_err(BackendError::new)?;
             let user = self.users.find_user(user_id).await.map_err(BackendError::new)?;
             let version = user.as_ref().map_or(0, AuthUser::credential_version);
-            if verified.is_some_and(|verified| verified != version) || (verified.is_some() && user.is_none()) {
+            if verified.is_some_and(|verified| user.is_none() || verified != version) {
                 return Err(IssueError::CredentialsChanged);
             }
             let created = self.clock.now();
@@ -191,6 +190,17 @@ impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
                     .find(|(doomed, _)| doomed == id)
                     .map_or(RevokeReason::Evicted, |(_, reason)| *reason)
             });
+            if let Some(verified) = verified {
+                // A password change that landed between the check above and the commit
+                // left a token of the old version: withdraw it rather than hand out a
+                // token that cannot work.
+                let now = self.users.find_user(user_id).await.map_err(BackendError::new)?;
+                if now.is_none_or(|u| u.credential_version() != verified) {
+                    let withdrawn = self.store.delete(&id).await.map_err(BackendError::new)?;
+                    self.ended(withdrawn.into_iter().collect(), |_| RevokeReason::PasswordChanged);
+                    return Err(IssueError::CredentialsChanged);
+                }
+            }
             self.emit(AuthEvent::Issued {
                 token_id: id.clone(),
                 user_id: user_id.clone(),
@@ -266,7 +276,11 @@ impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
         if excess > 0 && limit.on_limit() == OnLimit::Reject {
             return Err(limit.max());
         }
-        doomed.extend(live.iter().take(excess).map(|r| (r.id.clone(), RevokeReason::Evicted)));
+        doomed.extend(
+            live.iter()
+                .take(excess)
+                .map(|r| (r.id.clone(), RevokeReason::Evicted)),
+        );
         // Rows left with the new one: the live ones kept, the expired ones, and one.
         let rows = (live.len() - excess) + expired.len() + 1;
         let over_cap = rows.saturating_sub(limit.max_rows());

@@ -115,7 +115,11 @@ impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
     /// alive by uses not yet written may look dead to the store.
     pub async fn purge_step(&self, grace: Duration, batch: usize) -> Result<usize, BackendError> {
         let bounds = self.config.policy.purge_bounds(self.clock.now(), grace);
-        let ended = self.store.purge(&bounds, batch).await.map_err(BackendError::new)?;
+        let ended = self
+            .store
+            .purge(&bounds, batch)
+            .await
+            .map_err(BackendError::new)?;
         let count = ended.len();
         // Long dead, and possibly many: caches hear of them, the audit trail does not.
         if count > 0 {

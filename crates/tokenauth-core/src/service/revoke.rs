@@ -67,7 +67,11 @@ impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
     /// "log out everywhere"); how many. To also end tokens being issued at this very
     /// moment, use [`revoke_everything`](Self::revoke_everything), which changes the
     /// user's credential version.
-    pub async fn revoke_user_tokens(&self, user: &UserId, reason: RevokeReason) -> Result<usize, BackendError> {
+    pub async fn revoke_user_tokens(
+        &self,
+        user: &UserId,
+        reason: RevokeReason,
+    ) -> Result<usize, BackendError> {
         let ended = self
             .store
             .delete_for_user(user, None)

@@ -44,7 +44,12 @@ impl<S: TokenStore, D: UserAdmin> TokenAuth<S, D> {
     /// the hash. A concurrent call that creates the same username first makes this one
     /// decide again.
     #[tracing::instrument(name = "tokenauth.upsert_user", skip_all)]
-    pub async fn upsert_user(&self, username: &str, password: &str, is_active: bool) -> Result<Upserted, BackendError> {
+    pub async fn upsert_user(
+        &self,
+        username: &str,
+        password: &str,
+        is_active: bool,
+    ) -> Result<Upserted, BackendError> {
         for _ in 0..MAX_UPSERT_ATTEMPTS {
             let found = self.users.find_login(username).await.map_err(BackendError::new)?;
             let Some(login) = found else {
@@ -103,7 +108,11 @@ impl<S: TokenStore, D: UserAdmin> TokenAuth<S, D> {
     /// version ends every older token at once, and they are deleted. The user and how
     /// many tokens were deleted, or `None` if there is no such user.
     #[tracing::instrument(name = "tokenauth.change_password", skip_all)]
-    pub async fn change_password(&self, username: &str, password: &str) -> Result<Option<(User, usize)>, BackendError> {
+    pub async fn change_password(
+        &self,
+        username: &str,
+        password: &str,
+    ) -> Result<Option<(User, usize)>, BackendError> {
         let Some(user) = self.find_by_username(username).await? else {
             return Ok(None);
         };
@@ -117,7 +126,8 @@ impl<S: TokenStore, D: UserAdmin> TokenAuth<S, D> {
             .set_password_hash(id, &hash)
             .await
             .map_err(BackendError::new)?;
-        self.after_new_credentials(changed, RevokeReason::PasswordChanged).await
+        self.after_new_credentials(changed, RevokeReason::PasswordChanged)
+            .await
     }
 
     /// Ends every token of user `id`, including any being issued at this moment: a new
@@ -148,7 +158,11 @@ impl<S: TokenStore, D: UserAdmin> TokenAuth<S, D> {
 
     /// Deletes the tokens of `user` issued under another credential version than the
     /// user's current one (they already fail); how many.
-    async fn delete_stale_tokens(&self, user_id: &UserId, reason: RevokeReason) -> Result<usize, BackendError> {
+    async fn delete_stale_tokens(
+        &self,
+        user_id: &UserId,
+        reason: RevokeReason,
+    ) -> Result<usize, BackendError> {
         for _ in 0..MAX_ATTEMPTS {
             let set = self.store.token_set(user_id).await.map_err(BackendError::new)?;
             let version = self
@@ -220,7 +234,9 @@ impl<S: TokenStore, D: UserAdmin> TokenAuth<S, D> {
         };
         // From here its tokens fail (`User inactive or deleted`); now they go.
         self.signal(Revocation::User(user.id.clone()));
-        let revoked = self.revoke_user_tokens(&user.id, RevokeReason::UserDeleted).await?;
+        let revoked = self
+            .revoke_user_tokens(&user.id, RevokeReason::UserDeleted)
+            .await?;
         Ok(Some((user, revoked)))
     }
 
