@@ -1,7 +1,5 @@
 //! What can go wrong in a SQL store or user directory.
 
-use tokenauth_core::PasswordError;
-
 /// An error from a SQL token store or user directory.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -23,7 +21,4 @@ pub enum Error {
     /// A timestamp to store lies outside what the database column can hold.
     #[error("timestamp out of range for the database")]
     TimestampOutOfRange,
-    /// Hashing or verifying a password failed.
-    #[error(transparent)]
-    Password(#[from] PasswordError),
 }

@@ -1,23 +1,27 @@
 //! SQL storage for [tokenauth](https://docs.rs/tokenauth), on [sqlx]: a [`TokenStore`]
-//! and an argon2id [`UserDirectory`] that share one connection pool.
+//! and a [`UserDirectory`] (with [`UserAdmin`]) that share one connection pool.
 //!
 //! - [`SqliteStore`] keeps token records: the public id, the SHA-256 digest of the token
-//!   (never the token itself), the user id, an optional name, the scopes, the creation
-//!   and own expiry times, and when and from where the token was last used. It never
-//!   reads the clock and returns expired records like any other; expiry policy lives in
-//!   [`tokenauth_core::TokenAuth`]. An insert and the eviction or replacement of the
-//!   user's other tokens run in one transaction, so a per-user limit holds under
-//!   concurrent logins; last-used times are written in batches, and the purge of dead
-//!   tokens goes through indexes in bounded batches. It passes the `tokenauth-core`
-//!   conformance suite.
-//! - [`SqliteUserDirectory`] keeps users with argon2id password hashes (PHC strings) and
-//!   the time of each user's last password change, written together with the new hash,
-//!   so that a password change invalidates every older token at once. It has the small
-//!   admin API a command-line tool needs
-//!   ([`upsert_user`](SqliteUserDirectory::upsert_user),
-//!   [`set_password`](SqliteUserDirectory::set_password),
-//!   [`set_active`](SqliteUserDirectory::set_active),
-//!   [`list_users`](SqliteUserDirectory::list_users)).
+//!   (never the token itself), the user id, the user's credential version when the
+//!   token was issued, an optional name, the scopes, the creation and own expiry times,
+//!   and when and from where the token was last used. It is a dumb store: it never
+//!   reads the clock, never decides whether a token is live, and returns expired
+//!   records like any other; expiry, limits and eviction are decided in
+//!   [`tokenauth_core::TokenAuth`]. What it adds is the per-user compare-and-swap core
+//!   applies those decisions with ([`TokenStore::commit`], one `BEGIN IMMEDIATE`
+//!   transaction against a version in `tokenauth_token_sets`), batched last-used
+//!   writes, and a purge that goes through indexes in bounded batches. It passes the
+//!   `tokenauth-core` conformance suite.
+//! - [`SqliteUserDirectory`] keeps users: username, password hash (an argon2id PHC
+//!   string, made and checked by core), active flag and credential version. A new
+//!   password hash and the new credential version are written in one `UPDATE`, so a
+//!   password change ends every older token at once. It passes the `tokenauth-core`
+//!   user-directory suite. Change users through [`TokenAuth`]'s verbs
+//!   ([`upsert_user`](tokenauth_core::TokenAuth::upsert_user),
+//!   [`change_password`](tokenauth_core::TokenAuth::change_password),
+//!   [`set_active`](tokenauth_core::TokenAuth::set_active),
+//!   [`delete_user`](tokenauth_core::TokenAuth::delete_user)), which hash, decide, and
+//!   delete the tokens a change ends.
 //! - [`connect`] opens a pool with sensible SQLite settings (WAL, a busy timeout) and
 //!   runs the embedded migrations ([`MIGRATOR`]).
 //!
@@ -30,7 +34,7 @@
 //! # Features
 //!
 //! - `sqlite` (default): the SQLite backend ([`SqliteStore`], [`SqliteUserDirectory`],
-//!   [`Upserted`], [`connect`], [`migrate`], [`MIGRATOR`]).
+//!   [`connect`], [`migrate`], [`MIGRATOR`]).
 //!
 //! # Example
 //!
@@ -42,27 +46,28 @@
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! // Creates the file if it is missing, and brings the schema up to date.
 //! let pool = connect("sqlite://tokenauth.db").await?;
-//! let store = SqliteStore::new(pool.clone());
-//! let users = SqliteUserDirectory::new(pool);
-//! let auth = TokenAuth::new(store, users);
+//! let auth = TokenAuth::new(SqliteStore::new(pool.clone()), SqliteUserDirectory::new(pool));
 //!
-//! // The admin API reads the time from a clock, inside its transaction: pass the
-//! // service's, so that a password change and the tokens it kills agree on "before".
-//! let alice = auth.users().upsert_user("alice", "correct horse", true, auth.clock()).await?.user;
+//! // Core hashes the password and stores the user.
+//! let alice = auth.upsert_user("alice", "correct horse", true).await?.user;
 //!
 //! let request = TokenRequest { name: Some("laptop".into()), ..TokenRequest::default() };
 //! let issued = auth.obtain("alice", "correct horse", request).await?;
 //! let verified = auth.authenticate(issued.token.expose_secret(), None).await?;
 //! assert_eq!(verified.user.id, alice.id);
 //!
-//! // A new password: the laptop's token stops working at once.
-//! auth.users().set_password("alice", "battery staple", auth.clock()).await?;
+//! // A new password is a new credential version: the laptop's token stops working at
+//! // once (and is deleted).
+//! auth.change_password("alice", "battery staple").await?;
 //! assert!(auth.authenticate(issued.token.expose_secret(), None).await.is_err());
 //! # Ok(()) }
 //! ```
 //!
 //! [`TokenStore`]: tokenauth_core::TokenStore
+//! [`TokenStore::commit`]: tokenauth_core::TokenStore::commit
 //! [`UserDirectory`]: tokenauth_core::UserDirectory
+//! [`UserAdmin`]: tokenauth_core::UserAdmin
+//! [`TokenAuth`]: tokenauth_core::TokenAuth
 
 mod error;
 #[cfg(feature = "sqlite")]
@@ -70,6 +75,6 @@ mod sqlite;
 
 pub use error::Error;
 #[cfg(feature = "sqlite")]
-pub use sqlite::{MIGRATOR, SqliteStore, SqliteUserDirectory, Upserted, connect, migrate};
+pub use sqlite::{MIGRATOR, SqliteStore, SqliteUserDirectory, connect, migrate};
 #[cfg(feature = "sqlite")]
 pub use sqlx::SqlitePool;

@@ -1,449 +1,40 @@
-//! `SqliteUserDirectory`, `connect`, the migrations, and the SQLite store's handling of
-//! bad rows.
+//! What is particular to SQLite: `connect`'s settings, concurrent connections, the
+//! handling of bad rows, and the directory and store details the core suites leave to
+//! each backend. The contracts themselves run in `tests/conformance.rs`, the
+//! migrations in `tests/migrations.rs`.
 
 #![cfg(feature = "sqlite")]
 
-use std::str::FromStr;
-
-use sqlx::migrate::Migrator;
-use sqlx::sqlite::SqliteConnectOptions;
 use tempfile::TempDir;
-use time::macros::datetime;
-use time::{Duration, OffsetDateTime};
-use tokenauth_core::conformance::record;
+use time::Duration;
+use tokenauth_core::conformance::{fast_hasher, record};
+use tokenauth_core::store::{Change, Committed};
 use tokenauth_core::{
-    Admission, AuthError, Inserted, ManualClock, PasswordHasher, Scopes, TokenAuth, TokenRecord,
-    TokenRequest, TokenStore, Usage, User, UserDirectory, UserId,
+    AuthError, ManualClock, TokenAuth, TokenRecord, TokenRequest, TokenStore, User, UserAdmin, UserDirectory,
+    UserId,
 };
-use tokenauth_sqlx::{Error, MIGRATOR, SqlitePool, SqliteStore, SqliteUserDirectory, Upserted, connect};
-
-const NOW: OffsetDateTime = datetime!(2026-03-01 12:00:00.123456 UTC);
-/// `NOW` as stored: Unix microseconds.
-const NOW_MICROS: i64 = 1_772_366_400_123_456;
+use tokenauth_sqlx::{Error, SqlitePool, SqliteStore, SqliteUserDirectory, connect};
 
 /// A fresh, migrated database file in a temporary directory (removed when dropped).
 async fn fresh_db() -> (SqlitePool, TempDir) {
     let dir = tempfile::tempdir().expect("temporary directory");
-    let pool = connect(&url(&dir)).await.expect("connect");
+    let url = format!("sqlite://{}", dir.path().join("tokenauth.db").display());
+    let pool = connect(&url).await.expect("connect");
     (pool, dir)
 }
 
-fn url(dir: &TempDir) -> String {
-    format!("sqlite://{}", dir.path().join("tokenauth.db").display())
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn upsert_creates_then_updates_in_place() {
-    let (pool, _dir) = fresh_db().await;
-    let users = SqliteUserDirectory::new(pool);
-
-    let alice = User {
-        id: UserId::from(1),
-        username: "alice".to_owned(),
-        is_active: true,
-        password_changed: None,
+/// Inserts `rec` through a commit on its user's current version.
+async fn add(store: &SqliteStore, rec: &TokenRecord) {
+    let expected = store.token_set(&rec.user_id).await.expect("token set").version;
+    let change = Change {
+        delete: vec![],
+        insert: Some(rec.clone()),
     };
-    assert_eq!(
-        users.upsert_user("alice", "first", true, &NOW).await.unwrap(),
-        Upserted {
-            user: alice.clone(),
-            created: true,
-            password_changed: false,
-        }
-    );
-    assert_eq!(
-        users.verify_credentials("alice", "first").await.unwrap(),
-        Some(alice.clone())
-    );
-
-    let later = NOW + Duration::hours(1);
-    let updated = User {
-        is_active: false,
-        password_changed: Some(later),
-        ..alice.clone()
-    };
-    assert_eq!(
-        users.upsert_user("alice", "second", false, &later).await.unwrap(),
-        Upserted {
-            user: updated.clone(),
-            created: false,
-            password_changed: true,
-        }
-    );
-    assert_eq!(users.verify_credentials("alice", "first").await.unwrap(), None);
-    assert_eq!(
-        users.verify_credentials("alice", "second").await.unwrap(),
-        Some(updated.clone())
-    );
-    assert_eq!(users.find_user(&alice.id).await.unwrap(), Some(updated.clone()));
-    assert_eq!(users.find_by_username("alice").await.unwrap(), Some(updated));
-    assert_eq!(users.list_users().await.unwrap().len(), 1);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn upsert_records_the_given_creation_time() {
-    let (pool, _dir) = fresh_db().await;
-    let users = SqliteUserDirectory::new(pool.clone());
-    users.upsert_user("alice", "pw", true, &NOW).await.unwrap();
-    users
-        .upsert_user("alice", "pw2", true, &(NOW + time::Duration::days(1)))
+    let committed = store
+        .commit(&rec.user_id, expected, change)
         .await
-        .unwrap();
-    let (created, changed): (i64, Option<i64>) =
-        sqlx::query_as("SELECT created, password_changed FROM tokenauth_users WHERE username = 'alice'")
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-    assert_eq!(i128::from(created), NOW.unix_timestamp_nanos() / 1000);
-    assert_eq!(created, NOW_MICROS);
-    assert_eq!(changed, Some(NOW_MICROS + 86_400_000_000));
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn upsert_with_the_same_password_changes_only_the_active_flag() {
-    let (pool, _dir) = fresh_db().await;
-    let users = SqliteUserDirectory::new(pool.clone());
-    users.upsert_user("alice", "pw", true, &NOW).await.unwrap();
-    let hash_before: String = sqlx::query_scalar("SELECT password_hash FROM tokenauth_users")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-
-    let upserted = users
-        .upsert_user("alice", "pw", false, &(NOW + Duration::days(1)))
-        .await
-        .unwrap();
-    let alice = User {
-        id: UserId::from(1),
-        username: "alice".to_owned(),
-        is_active: false,
-        password_changed: None,
-    };
-    assert_eq!(
-        upserted,
-        Upserted {
-            user: alice.clone(),
-            created: false,
-            password_changed: false,
-        }
-    );
-    let (hash_after, changed): (String, Option<i64>) =
-        sqlx::query_as("SELECT password_hash, password_changed FROM tokenauth_users")
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-    assert_eq!(hash_after, hash_before, "the hash was rewritten");
-    assert_eq!(changed, None);
-    assert_eq!(
-        users.verify_credentials("alice", "pw").await.unwrap(),
-        Some(alice)
-    );
-
-    // After a real change, the same password again keeps the time of that change.
-    let changed_at = NOW + Duration::days(2);
-    let upserted = users
-        .upsert_user("alice", "new", true, &changed_at)
-        .await
-        .unwrap();
-    assert!(upserted.password_changed);
-    assert_eq!(upserted.user.password_changed, Some(changed_at));
-    let upserted = users
-        .upsert_user("alice", "new", true, &(NOW + Duration::days(3)))
-        .await
-        .unwrap();
-    assert!(!upserted.created);
-    assert!(!upserted.password_changed);
-    assert_eq!(upserted.user.password_changed, Some(changed_at));
-    assert_eq!(
-        users.find_by_username("alice").await.unwrap(),
-        Some(upserted.user)
-    );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn upsert_with_a_new_password_records_the_change() {
-    let (pool, _dir) = fresh_db().await;
-    let users = SqliteUserDirectory::new(pool);
-    users.upsert_user("alice", "old", true, &NOW).await.unwrap();
-
-    let changed_at = NOW + Duration::minutes(5) + Duration::microseconds(1);
-    let upserted = users
-        .upsert_user("alice", "new", true, &changed_at)
-        .await
-        .unwrap();
-    let alice = User {
-        id: UserId::from(1),
-        username: "alice".to_owned(),
-        is_active: true,
-        password_changed: Some(changed_at),
-    };
-    assert_eq!(
-        upserted,
-        Upserted {
-            user: alice.clone(),
-            created: false,
-            password_changed: true,
-        }
-    );
-    assert_eq!(users.verify_credentials("alice", "old").await.unwrap(), None);
-    assert_eq!(
-        users.verify_credentials("alice", "new").await.unwrap(),
-        Some(alice.clone())
-    );
-    assert_eq!(users.find_user(&alice.id).await.unwrap(), Some(alice.clone()));
-    assert_eq!(users.list_users().await.unwrap(), vec![alice]);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn upsert_replaces_an_unreadable_hash() {
-    let (pool, _dir) = fresh_db().await;
-    let users = SqliteUserDirectory::new(pool.clone());
-    users.upsert_user("alice", "pw", true, &NOW).await.unwrap();
-    sqlx::query("UPDATE tokenauth_users SET password_hash = 'plaintext'")
-        .execute(&pool)
-        .await
-        .unwrap();
-
-    let upserted = users
-        .upsert_user("alice", "pw", true, &(NOW + Duration::hours(1)))
-        .await
-        .unwrap();
-    assert!(upserted.password_changed);
-    assert_eq!(upserted.user.password_changed, Some(NOW + Duration::hours(1)));
-    assert_eq!(
-        users.verify_credentials("alice", "pw").await.unwrap(),
-        Some(upserted.user)
-    );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn set_password_always_records_the_change() {
-    let (pool, _dir) = fresh_db().await;
-    let users = SqliteUserDirectory::new(pool);
-    let alice = users.upsert_user("alice", "old", false, &NOW).await.unwrap().user;
-
-    assert_eq!(users.set_password("nobody", "pw", &NOW).await.unwrap(), None);
-    assert_eq!(users.set_password("Alice", "pw", &NOW).await.unwrap(), None);
-    assert_eq!(users.list_users().await.unwrap(), vec![alice.clone()]);
-
-    let first = NOW + Duration::hours(1);
-    let changed = User {
-        password_changed: Some(first),
-        ..alice.clone()
-    };
-    assert_eq!(
-        users.set_password("alice", "new", &first).await.unwrap(),
-        Some(changed.clone())
-    );
-    assert_eq!(users.verify_credentials("alice", "old").await.unwrap(), None);
-    assert_eq!(
-        users.verify_credentials("alice", "new").await.unwrap(),
-        Some(changed)
-    );
-
-    // The same password again still counts as a change: older tokens stop working.
-    let second = NOW + Duration::hours(2);
-    let again = users
-        .set_password("alice", "new", &second)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(again.password_changed, Some(second));
-    assert!(!again.is_active, "set_password changed the active flag");
-    assert_eq!(users.find_user(&alice.id).await.unwrap(), Some(again));
-}
-
-/// The whole point of `password_changed`: through `TokenAuth`, a new password refuses
-/// every token issued before it, and only those.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_password_change_invalidates_older_tokens() {
-    let (pool, _dir) = fresh_db().await;
-    let clock = ManualClock::new(NOW);
-    let auth = TokenAuth::new(SqliteStore::new(pool.clone()), SqliteUserDirectory::new(pool))
-        .with_clock(clock.clone());
-    auth.users()
-        .upsert_user("alice", "first", true, &auth.now())
-        .await
-        .unwrap();
-    let before = auth
-        .obtain("alice", "first", TokenRequest::default())
-        .await
-        .unwrap();
-
-    // The same password again: the token keeps working.
-    clock.advance(Duration::minutes(1));
-    auth.users()
-        .upsert_user("alice", "first", true, &auth.now())
-        .await
-        .unwrap();
-    let verified = auth
-        .authenticate(before.token.expose_secret(), None)
-        .await
-        .unwrap();
-    assert_eq!(verified.user.username, "alice");
-
-    clock.advance(Duration::minutes(1));
-    auth.users()
-        .upsert_user("alice", "second", true, &auth.now())
-        .await
-        .unwrap();
-    let err = auth
-        .authenticate(before.token.expose_secret(), None)
-        .await
-        .unwrap_err();
-    assert!(matches!(err, AuthError::InvalidToken), "{err:?}");
-    assert_eq!(err.to_string(), "Invalid token");
-
-    let after = auth
-        .obtain("alice", "second", TokenRequest::default())
-        .await
-        .unwrap();
-    let verified = auth
-        .authenticate(after.token.expose_secret(), None)
-        .await
-        .unwrap();
-    assert_eq!(verified.user.password_changed, Some(NOW + Duration::minutes(2)));
-
-    clock.advance(Duration::minutes(1));
-    auth.users()
-        .set_password("alice", "second", &auth.now())
-        .await
-        .unwrap();
-    let err = auth
-        .authenticate(after.token.expose_secret(), None)
-        .await
-        .unwrap_err();
-    assert!(matches!(err, AuthError::InvalidToken), "{err:?}");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn verify_credentials_refuses_unknown_users_wrong_passwords_and_other_cases() {
-    let (pool, _dir) = fresh_db().await;
-    let users = SqliteUserDirectory::new(pool);
-    users
-        .upsert_user("Alice", "correct horse", true, &NOW)
-        .await
-        .unwrap();
-
-    assert_eq!(
-        users.verify_credentials("bob", "correct horse").await.unwrap(),
-        None
-    );
-    assert_eq!(
-        users.verify_credentials("Alice", "wrong horse").await.unwrap(),
-        None
-    );
-    assert_eq!(
-        users.verify_credentials("alice", "correct horse").await.unwrap(),
-        None
-    );
-    assert_eq!(
-        users.verify_credentials("ALICE", "correct horse").await.unwrap(),
-        None
-    );
-    assert_eq!(
-        users.verify_credentials("Alice ", "correct horse").await.unwrap(),
-        None
-    );
-    assert_eq!(users.find_by_username("alice").await.unwrap(), None);
-    assert_eq!(
-        users
-            .verify_credentials("Alice", "correct horse")
-            .await
-            .unwrap()
-            .map(|u| u.username),
-        Some("Alice".to_owned())
-    );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn verify_credentials_returns_inactive_users() {
-    let (pool, _dir) = fresh_db().await;
-    let users = SqliteUserDirectory::new(pool);
-    let bob = users.upsert_user("bob", "pw", false, &NOW).await.unwrap().user;
-    assert!(!bob.is_active);
-    assert_eq!(users.verify_credentials("bob", "pw").await.unwrap(), Some(bob));
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn find_user_by_id() {
-    let (pool, _dir) = fresh_db().await;
-    let users = SqliteUserDirectory::new(pool);
-    let alice = users.upsert_user("alice", "pw", true, &NOW).await.unwrap().user;
-    let bob = users.upsert_user("bob", "pw", true, &NOW).await.unwrap().user;
-    assert_eq!(bob.id, UserId::from(2));
-
-    assert_eq!(users.find_user(&UserId::from(1)).await.unwrap(), Some(alice));
-    assert_eq!(users.find_user(&UserId::new("2")).await.unwrap(), Some(bob));
-    assert_eq!(users.find_user(&UserId::from(3)).await.unwrap(), None);
-    for not_an_id in ["alice", "", "1.0", "01", "+1", " 1", "99999999999999999999"] {
-        assert_eq!(
-            users.find_user(&UserId::new(not_an_id)).await.unwrap(),
-            None,
-            "{not_an_id:?}"
-        );
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn list_users_is_ordered_by_username() {
-    let (pool, _dir) = fresh_db().await;
-    let users = SqliteUserDirectory::new(pool);
-    for name in ["carol", "alice", "Bob", "bob"] {
-        users.upsert_user(name, "pw", name != "bob", &NOW).await.unwrap();
-    }
-    let listed = users.list_users().await.unwrap();
-    let names: Vec<&str> = listed.iter().map(|u| u.username.as_str()).collect();
-    // Binary collation: upper case sorts before lower case.
-    assert_eq!(names, ["Bob", "alice", "bob", "carol"]);
-    assert_eq!(
-        listed[2],
-        User {
-            id: UserId::from(4),
-            username: "bob".to_owned(),
-            is_active: false,
-            password_changed: None,
-        }
-    );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn set_active_toggles_and_reports_unknown_users() {
-    let (pool, _dir) = fresh_db().await;
-    let users = SqliteUserDirectory::new(pool);
-    let alice = users.upsert_user("alice", "pw", true, &NOW).await.unwrap().user;
-
-    assert!(!users.set_active("nobody", false).await.unwrap());
-    assert!(!users.set_active("Alice", false).await.unwrap());
-
-    assert!(users.set_active("alice", false).await.unwrap());
-    let found = users.find_user(&alice.id).await.unwrap().unwrap();
-    assert!(!found.is_active);
-    assert!(users.set_active("alice", true).await.unwrap());
-    assert!(users.find_by_username("alice").await.unwrap().unwrap().is_active);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn connect_creates_a_missing_file_and_migrates_idempotently() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("tokenauth.db");
-    assert!(!path.exists());
-
-    let first = connect(&url(&dir)).await.unwrap();
-    assert!(path.exists());
-    let users = SqliteUserDirectory::new(first.clone());
-    let alice = users.upsert_user("alice", "pw", true, &NOW).await.unwrap().user;
-    first.close().await;
-
-    let second = connect(&url(&dir)).await.unwrap();
-    tokenauth_sqlx::migrate(&second).await.unwrap();
-    let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM _sqlx_migrations ORDER BY version")
-        .fetch_all(&second)
-        .await
-        .unwrap();
-    assert_eq!(applied, [20260301000000, 20260302000000]);
-    let users = SqliteUserDirectory::new(second);
-    assert_eq!(users.find_by_username("alice").await.unwrap(), Some(alice));
+        .expect("commit");
+    assert_eq!(committed, Committed::Applied { ended: vec![] });
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -466,6 +57,8 @@ async fn connections_use_wal_and_a_busy_timeout() {
     assert_eq!(foreign_keys, 1);
 }
 
+/// Writers on several connections (users created and changed, tokens committed)
+/// queue up for SQLite's write lock within the busy timeout: none fails.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_writers_all_succeed() {
     let (pool, _dir) = fresh_db().await;
@@ -476,24 +69,25 @@ async fn concurrent_writers_all_succeed() {
             let users = users.clone();
             let store = store.clone();
             tokio::spawn(async move {
-                let first = users
-                    .upsert_user(&format!("user{i}"), "pw", true, &NOW)
+                let user = users
+                    .create_user(&format!("user{i}"), "hash", true)
                     .await
-                    .expect("upsert");
-                assert!(first.created);
-                let inserted = store
-                    .insert(&record(first.user.id.as_str(), i), Admission::Add)
+                    .expect("create")
+                    .expect("created");
+                add(&store, &record(user.id.as_str(), i)).await;
+                // The same user again, racing the other tasks' commits.
+                let changed = users
+                    .set_password_hash(&user.id, "hash2")
                     .await
-                    .expect("insert");
-                assert_eq!(inserted, Inserted::Stored { removed: vec![] });
-                // The same user again, racing the other tasks' inserts.
-                let again = users
-                    .upsert_user(&format!("user{i}"), "pw2", false, &NOW)
+                    .expect("set")
+                    .expect("exists");
+                assert_eq!(changed.credential_version, 1);
+                let inactive = users
+                    .set_active(&user.id, false)
                     .await
-                    .expect("upsert");
-                assert!(!again.created);
-                assert!(again.password_changed);
-                assert_eq!(again.user.id, first.user.id);
+                    .expect("set")
+                    .expect("exists");
+                assert_eq!(inactive.id, user.id);
             })
         })
         .collect();
@@ -520,10 +114,159 @@ async fn in_memory_databases_work_through_one_connection() {
     let pool = connect("sqlite::memory:").await.unwrap();
     let store = SqliteStore::new(pool.clone());
     let users = SqliteUserDirectory::new(pool);
-    let alice = users.upsert_user("alice", "pw", true, &NOW).await.unwrap().user;
+    let alice = users.create_user("alice", "hash", true).await.unwrap().unwrap();
     let rec = record(alice.id.as_str(), 0);
-    store.insert(&rec, Admission::Add).await.unwrap();
+    add(&store, &rec).await;
     assert_eq!(store.find_by_id(&rec.id).await.unwrap(), Some(rec));
+}
+
+/// The whole chain on SQLite: through `TokenAuth`, the same password again keeps a
+/// token, a new one refuses (and deletes) every older token, and so does setting the
+/// same password with `change_password`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_password_change_invalidates_older_tokens() {
+    let (pool, _dir) = fresh_db().await;
+    let clock = ManualClock::new(tokenauth_core::conformance::BASE);
+    let auth = TokenAuth::new(SqliteStore::new(pool.clone()), SqliteUserDirectory::new(pool))
+        .with_password_hasher(fast_hasher())
+        .with_clock(clock.clone());
+    auth.upsert_user("alice", "first", true).await.unwrap();
+    let before = auth
+        .obtain("alice", "first", TokenRequest::default())
+        .await
+        .unwrap();
+
+    clock.advance(Duration::minutes(1));
+    let same = auth.upsert_user("alice", "first", true).await.unwrap();
+    assert!(!same.password_changed);
+    let verified = auth
+        .authenticate(before.token.expose_secret(), None)
+        .await
+        .unwrap();
+    assert_eq!(verified.user.username, "alice");
+
+    let changed = auth.upsert_user("alice", "second", true).await.unwrap();
+    assert_eq!((changed.password_changed, changed.revoked), (true, 1));
+    let err = auth
+        .authenticate(before.token.expose_secret(), None)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, AuthError::InvalidToken), "{err:?}");
+    assert_eq!(err.to_string(), "Invalid token");
+
+    let after = auth
+        .obtain("alice", "second", TokenRequest::default())
+        .await
+        .unwrap();
+    let verified = auth
+        .authenticate(after.token.expose_secret(), None)
+        .await
+        .unwrap();
+    assert_eq!(verified.user.credential_version, changed.user.credential_version);
+
+    let (again, revoked) = auth.change_password("alice", "second").await.unwrap().unwrap();
+    assert_eq!(revoked, 1);
+    assert_ne!(again.credential_version, changed.user.credential_version);
+    let err = auth
+        .authenticate(after.token.expose_secret(), None)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, AuthError::InvalidToken), "{err:?}");
+    assert_eq!(auth.store().list(None).await.unwrap(), vec![]);
+}
+
+/// Only the canonical decimal spelling of an id names a user: a token stored for
+/// "+1" or "01" must not authenticate as user 1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn non_canonical_ids_name_no_user() {
+    let (pool, _dir) = fresh_db().await;
+    let users = SqliteUserDirectory::new(pool);
+    let alice = users.create_user("alice", "hash", true).await.unwrap().unwrap();
+    assert_eq!(alice.id, UserId::from(1));
+    assert_eq!(users.find_user(&UserId::from(1)).await.unwrap(), Some(alice));
+    for not_an_id in [
+        "alice",
+        "",
+        "1.0",
+        "01",
+        "007",
+        "+1",
+        " 1",
+        "99999999999999999999",
+    ] {
+        let id = UserId::new(not_an_id);
+        assert_eq!(users.find_user(&id).await.unwrap(), None, "{not_an_id:?}");
+        assert!(
+            !users.rehash_password(&id, "hash", "new").await.unwrap(),
+            "{not_an_id:?}"
+        );
+    }
+}
+
+/// Usernames sort bytewise (SQLite's BINARY collation): upper case first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_users_sorts_bytewise() {
+    let (pool, _dir) = fresh_db().await;
+    let users = SqliteUserDirectory::new(pool);
+    for name in ["carol", "alice", "Bob", "bob"] {
+        users.create_user(name, "hash", name != "bob").await.unwrap();
+    }
+    let listed = users.list_users().await.unwrap();
+    let names: Vec<&str> = listed.iter().map(|u| u.username.as_str()).collect();
+    assert_eq!(names, ["Bob", "alice", "bob", "carol"]);
+    assert_eq!(
+        listed[2],
+        User {
+            id: UserId::from(4),
+            username: "bob".to_owned(),
+            is_active: false,
+            credential_version: 0,
+        }
+    );
+}
+
+/// The informational `created` column is filled in by SQLite's clock, in Unix
+/// microseconds like every other time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn created_users_get_a_creation_time() {
+    let (pool, _dir) = fresh_db().await;
+    let users = SqliteUserDirectory::new(pool.clone());
+    users.create_user("alice", "hash", true).await.unwrap();
+    let created: i64 = sqlx::query_scalar("SELECT created FROM tokenauth_users")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    // After 2026-01-01, and not in seconds or milliseconds.
+    assert!(created > 1_767_225_600_000_000, "{created}");
+    assert!(created < 10_000_000_000_000_000, "{created}");
+}
+
+/// A commit whose insert is refused as a duplicate writes nothing: its deletes and the
+/// new version are rolled back with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_commit_deletes_nothing() {
+    let (pool, _dir) = fresh_db().await;
+    let store = SqliteStore::new(pool);
+    let (a0, a1) = (record("a", 0), record("a", 1));
+    for rec in [&a0, &a1] {
+        add(&store, rec).await;
+    }
+    let user = UserId::new("a");
+    let version = store.token_set(&user).await.unwrap().version;
+    let mut same_digest = record("a", 2);
+    same_digest.digest = a1.digest;
+    let mut same_id = record("a", 2);
+    same_id.id = a0.id.clone();
+    for duplicate in [same_digest, same_id] {
+        let change = Change {
+            delete: vec![a0.id.clone(), a1.id.clone()],
+            insert: Some(duplicate),
+        };
+        let err = store.commit(&user, version, change).await.unwrap_err();
+        assert!(matches!(err, Error::Sqlx(_)), "{err:?}");
+    }
+    let set = store.token_set(&user).await.unwrap();
+    assert_eq!((set.version, set.records), (version, vec![a0, a1]));
 }
 
 /// Writes a valid record, corrupts one column of it with raw SQL, and reads it back: by
@@ -534,7 +277,7 @@ async fn corrupted(set: &str) -> Error {
     let mut rec = record("1", 0);
     rec.last_used = Some(rec.created);
     rec.last_ip = Some("192.0.2.1".parse().unwrap());
-    store.insert(&rec, Admission::Add).await.unwrap();
+    add(&store, &rec).await;
     sqlx::query(&format!("UPDATE tokenauth_tokens SET {set}"))
         .execute(&pool)
         .await
@@ -547,10 +290,23 @@ async fn corrupted(set: &str) -> Error {
     };
     let err = found.unwrap_err();
     assert_eq!(err.to_string(), listed.to_string());
+    assert_eq!(
+        store.token_set(&rec.user_id).await.unwrap_err().to_string(),
+        err.to_string()
+    );
     err
 }
 
-/// Every malformed column a row can have is a typed error naming it, never a panic.
+fn assert_corrupt(err: &Error, what: &str, case: &str) {
+    assert!(
+        matches!(err, Error::Corrupt { what: found } if *found == what),
+        "{case}: {err:?}"
+    );
+    assert_eq!(err.to_string(), format!("malformed row in the database: {what}"));
+}
+
+/// Every malformed column a token row can have is a typed error naming it, never a
+/// panic. (Any INTEGER is a valid credential version: a `u64` stored bit for bit.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_token_rows_are_typed_errors() {
     for (corruption, what) in [
@@ -572,202 +328,58 @@ async fn malformed_token_rows_are_typed_errors() {
             "token last-used time out of range",
         ),
     ] {
-        let err = corrupted(corruption).await;
-        assert!(
-            matches!(err, Error::Corrupt { what: found } if found == what),
-            "{corruption}: {err:?}"
-        );
-        assert_eq!(err.to_string(), format!("malformed row in the database: {what}"));
+        assert_corrupt(&corrupted(corruption).await, what, corruption);
     }
 }
 
+/// A credential version or token set version that is not a count (negative) is a typed
+/// error from every read of the row.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_malformed_password_hash_is_an_error() {
+async fn negative_versions_are_typed_errors() {
     let (pool, _dir) = fresh_db().await;
     let users = SqliteUserDirectory::new(pool.clone());
-    users.upsert_user("alice", "pw", true, &NOW).await.unwrap();
-    sqlx::query("UPDATE tokenauth_users SET password_hash = 'plaintext'")
+    let alice = users.create_user("alice", "hash", true).await.unwrap().unwrap();
+    sqlx::query("UPDATE tokenauth_users SET credential_version = -1")
         .execute(&pool)
         .await
         .unwrap();
-    let err = users.verify_credentials("alice", "pw").await.unwrap_err();
-    assert!(matches!(err, Error::Password(_)), "{err:?}");
+    let what = "user credential version is negative";
+    assert_corrupt(&users.find_user(&alice.id).await.unwrap_err(), what, "find_user");
+    assert_corrupt(&users.find_login("alice").await.unwrap_err(), what, "find_login");
+    assert_corrupt(
+        &users.find_by_username("alice").await.unwrap_err(),
+        what,
+        "find_by_username",
+    );
+    assert_corrupt(&users.list_users().await.unwrap_err(), what, "list_users");
+
+    let store = SqliteStore::new(pool.clone());
+    let rec = record("1", 0);
+    add(&store, &rec).await;
+    sqlx::query("UPDATE tokenauth_token_sets SET version = -1")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let what = "token set version is negative";
+    assert_corrupt(
+        &store.token_set(&rec.user_id).await.unwrap_err(),
+        what,
+        "token_set",
+    );
+    let change = Change {
+        delete: vec![rec.id.clone()],
+        insert: None,
+    };
+    let err = store.commit(&rec.user_id, 1, change).await.unwrap_err();
+    assert_corrupt(&err, what, "commit");
+    assert_eq!(store.list(None).await.unwrap(), vec![rec]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn debug_output_shows_no_connection_details() {
-    let (pool, dir) = fresh_db().await;
+    let (pool, _dir) = fresh_db().await;
     let store = SqliteStore::new(pool.clone());
     let users = SqliteUserDirectory::new(pool);
     assert_eq!(format!("{store:?}"), "SqliteStore { .. }");
-    let debug = format!("{users:?}");
-    assert!(
-        debug.starts_with("SqliteUserDirectory { hasher: PasswordHasher"),
-        "{debug}"
-    );
-    assert!(!debug.contains(&*dir.path().to_string_lossy()), "{debug}");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_password_change_time_out_of_range_is_an_error() {
-    let (pool, _dir) = fresh_db().await;
-    let users = SqliteUserDirectory::new(pool.clone());
-    let alice = users.upsert_user("alice", "pw", true, &NOW).await.unwrap().user;
-    sqlx::query("UPDATE tokenauth_users SET password_changed = 9223372036854775807")
-        .execute(&pool)
-        .await
-        .unwrap();
-    let err = users.find_user(&alice.id).await.unwrap_err();
-    assert!(
-        matches!(
-            err,
-            Error::Corrupt {
-                what: "password change time out of range"
-            }
-        ),
-        "{err:?}"
-    );
-    assert!(matches!(
-        users.verify_credentials("alice", "pw").await,
-        Err(Error::Corrupt { .. })
-    ));
-    assert!(matches!(users.list_users().await, Err(Error::Corrupt { .. })));
-}
-
-/// A duplicate refused by an insert that would also replace the user's other tokens
-/// leaves them all in place: the insert and the deletion are one transaction.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_refused_replace_deletes_nothing() {
-    let (pool, _dir) = fresh_db().await;
-    let store = SqliteStore::new(pool);
-    let (a0, a1) = (record("a", 0), record("a", 1));
-    for rec in [&a0, &a1] {
-        store.insert(rec, Admission::Add).await.unwrap();
-    }
-    let mut same_digest = record("a", 2);
-    same_digest.digest = a1.digest;
-    let err = store.insert(&same_digest, Admission::Replace).await.unwrap_err();
-    assert!(matches!(err, Error::Sqlx(_)), "{err:?}");
-    let mut same_id = record("a", 2);
-    same_id.id = a0.id.clone();
-    let err = store.insert(&same_id, Admission::Replace).await.unwrap_err();
-    assert!(matches!(err, Error::Sqlx(_)), "{err:?}");
-    assert_eq!(store.list(None).await.unwrap(), vec![a0, a1]);
-}
-
-/// The first migration as released: editing it would break every database it was
-/// applied to (sqlx refuses a changed checksum). Schema changes go in new migrations.
-#[test]
-fn the_first_migration_is_unchanged() {
-    let first = MIGRATOR
-        .iter()
-        .find(|m| m.version == 20260301000000)
-        .expect("first migration");
-    let checksum: String = first.checksum.iter().map(|b| format!("{b:02x}")).collect();
-    assert_eq!(
-        checksum,
-        "d569320d01771c24b0efc671da5ceb8337ce3146ad367b36d005149c094522853b27344a98ed1f4dca5c82a42e4f3a8e"
-    );
-}
-
-/// A database created by the first release, with rows written the way that release
-/// wrote them, is brought up to date by `connect`: every row survives, and reads back
-/// with no scopes, no last use and no password change.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn migrations_upgrade_a_database_of_the_first_schema() {
-    let dir = tempfile::tempdir().unwrap();
-    let first_only = dir.path().join("first-migration");
-    std::fs::create_dir(&first_only).unwrap();
-    let name = "20260301000000_create_tokenauth_tables.sql";
-    std::fs::copy(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("migrations/sqlite")
-            .join(name),
-        first_only.join(name),
-    )
-    .unwrap();
-    let options = SqliteConnectOptions::from_str(&url(&dir))
-        .unwrap()
-        .create_if_missing(true);
-    let old = SqlitePool::connect_with(options).await.unwrap();
-    Migrator::new(first_only.as_path())
-        .await
-        .unwrap()
-        .run(&old)
-        .await
-        .unwrap();
-
-    let hash = PasswordHasher::default().hash("pw").await.unwrap();
-    sqlx::query(
-        "INSERT INTO tokenauth_users (username, password_hash, is_active, created) VALUES ('alice', ?, 1, ?)",
-    )
-    .bind(&hash)
-    .bind(NOW_MICROS)
-    .execute(&old)
-    .await
-    .unwrap();
-    let mut rec = record("1", 0);
-    rec.expires = Some(rec.created + Duration::days(7));
-    rec.scopes = Scopes::none();
-    sqlx::query("INSERT INTO tokenauth_tokens (id, digest, user_id, name, created, expires) VALUES (?, ?, ?, ?, ?, ?)")
-        .bind(rec.id.as_str())
-        .bind(rec.digest.as_bytes().as_slice())
-        .bind(rec.user_id.as_str())
-        .bind(rec.name.as_deref())
-        .bind(NOW_MICROS)
-        .bind(NOW_MICROS + 7 * 86_400_000_000)
-        .execute(&old)
-        .await
-        .unwrap();
-    old.close().await;
-
-    let pool = connect(&url(&dir)).await.unwrap();
-    let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM _sqlx_migrations ORDER BY version")
-        .fetch_all(&pool)
-        .await
-        .unwrap();
-    assert_eq!(applied, [20260301000000, 20260302000000]);
-    let raw: (String, Option<i64>, Option<String>) =
-        sqlx::query_as("SELECT scopes, last_used, last_ip FROM tokenauth_tokens")
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-    assert_eq!(raw, (String::new(), None, None));
-
-    let store = SqliteStore::new(pool.clone());
-    assert_eq!(
-        store.find_by_digest(&rec.digest).await.unwrap(),
-        Some(rec.clone())
-    );
-    let users = SqliteUserDirectory::new(pool);
-    let alice = User {
-        id: UserId::from(1),
-        username: "alice".to_owned(),
-        is_active: true,
-        password_changed: None,
-    };
-    assert_eq!(
-        users.verify_credentials("alice", "pw").await.unwrap(),
-        Some(alice)
-    );
-
-    // The new columns work on the old rows.
-    let used = NOW + Duration::hours(1);
-    let ip = "192.0.2.7".parse().unwrap();
-    store
-        .record_usage(&[Usage {
-            id: rec.id.clone(),
-            at: used,
-            ip: Some(ip),
-        }])
-        .await
-        .unwrap();
-    let expected = TokenRecord {
-        last_used: Some(used),
-        last_ip: Some(ip),
-        ..rec.clone()
-    };
-    assert_eq!(store.find_by_id(&rec.id).await.unwrap(), Some(expected));
-    let changed = users.set_password("alice", "new", &used).await.unwrap().unwrap();
-    assert_eq!(changed.password_changed, Some(used));
+    assert_eq!(format!("{users:?}"), "SqliteUserDirectory { .. }");
 }

@@ -13,12 +13,12 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use time::OffsetDateTime;
 
 pub use store::SqliteStore;
-pub use users::{SqliteUserDirectory, Upserted};
+pub use users::SqliteUserDirectory;
 
 use crate::Error;
 
-/// The migrations that create and update the `tokenauth_users` and `tokenauth_tokens`
-/// tables, embedded from `migrations/sqlite`. [`connect`] and [`migrate`] run them.
+/// The migrations that create and update the `tokenauth_users`, `tokenauth_tokens` and
+/// `tokenauth_token_sets` tables, embedded from `migrations/sqlite`. [`connect`] and [`migrate`] run them.
 ///
 /// They are recorded in sqlx's `_sqlx_migrations` table. This migrator ignores versions
 /// it does not know, so that an application can keep its own sqlx migrations in the

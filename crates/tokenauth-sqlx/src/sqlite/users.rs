@@ -2,120 +2,91 @@
 
 use std::fmt;
 
-use sqlx::{SqliteExecutor, SqlitePool};
-use tokenauth_core::{Clock, PasswordError, PasswordHasher, User, UserDirectory, UserId};
+use sqlx::SqlitePool;
+use tokenauth_core::{LoginRecord, User, UserAdmin, UserDirectory, UserId};
 
-use super::{from_micros, to_micros};
 use crate::Error;
 
-/// A [`UserDirectory`] in the `tokenauth_users` table of a SQLite database, with
-/// argon2id password hashes.
+/// A [`UserDirectory`] and [`UserAdmin`] in the `tokenauth_users` table of a SQLite
+/// database.
 ///
-/// User ids are the table's integer primary key (`UserId::from(42)`). Usernames match
-/// exactly: case-sensitive, not trimmed. Besides the [`UserDirectory`] methods it has
-/// the admin API a command-line tool needs.
+/// It only stores: hashing and verifying passwords (argon2id PHC strings), deciding
+/// whether an upsert changes a password, and ending the tokens a change invalidates are
+/// done by [`TokenAuth`](tokenauth_core::TokenAuth)
+/// ([`upsert_user`](tokenauth_core::TokenAuth::upsert_user),
+/// [`change_password`](tokenauth_core::TokenAuth::change_password), ...), which is
+/// how applications and the command-line tool should change users.
 ///
-/// Each user's `password_changed` time is stored with its password hash, in the same
-/// write, so that [`AuthUser::password_changed`] refuses every token issued before a
-/// password change from the moment the change commits.
+/// User ids are the table's integer primary key (`UserId::from(42)`), never reused
+/// after a deletion (`AUTOINCREMENT`); an id not spelled as [`UserId::from`] spells it
+/// (`"007"`) names no user. Usernames match exactly: case-sensitive, not trimmed.
 ///
-/// Clones share the pool and the hasher. `Debug` prints no connection details.
+/// Each user's credential version is written in the same `UPDATE` as its new password
+/// hash ([`set_password_hash`](UserAdmin::set_password_hash): version + 1), so every
+/// token issued under the old version is refused from the moment the change commits.
+///
+/// The informational `created` column is filled in by SQLite's own clock; tokenauth
+/// never reads it.
+///
+/// Clones share the pool. `Debug` prints no connection details.
 ///
 /// ```no_run
-/// use tokenauth_core::{SystemClock, UserDirectory};
+/// use tokenauth_core::UserDirectory;
 /// use tokenauth_sqlx::{SqliteUserDirectory, connect};
 ///
 /// # async fn example() -> Result<(), tokenauth_sqlx::Error> {
 /// let users = SqliteUserDirectory::new(connect("sqlite://tokenauth.db").await?);
-/// let upserted = users.upsert_user("alice", "correct horse", true, &SystemClock).await?;
-/// assert_eq!(users.verify_credentials("alice", "correct horse").await?, Some(upserted.user));
+/// if let Some(login) = users.find_login("alice").await? {
+///     println!("alice is user {}", login.user.id);
+/// }
 /// # Ok(()) }
 /// ```
-///
-/// [`AuthUser::password_changed`]: tokenauth_core::AuthUser::password_changed
 #[derive(Clone)]
 pub struct SqliteUserDirectory {
     pool: SqlitePool,
-    hasher: PasswordHasher,
 }
 
 impl fmt::Debug for SqliteUserDirectory {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SqliteUserDirectory")
-            .field("hasher", &self.hasher)
-            .finish_non_exhaustive()
+        f.debug_struct("SqliteUserDirectory").finish_non_exhaustive()
     }
-}
-
-/// What [`SqliteUserDirectory::upsert_user`] did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Upserted {
-    /// The user as stored now.
-    pub user: User,
-    /// Whether the user was created (`true`) or already existed (`false`).
-    pub created: bool,
-    /// Whether an existing user got a different password, so that its tokens issued
-    /// before the change no longer work. `false` for a new user, and for an existing
-    /// one given its current password.
-    pub password_changed: bool,
 }
 
 /// The columns read for a [`User`], in [`UserRow`] order.
 macro_rules! user_columns {
     () => {
-        "id, username, is_active, password_changed"
+        "id, username, is_active, credential_version"
     };
 }
 
 /// A `tokenauth_users` row as read for a [`User`]: id, username, is_active,
-/// password_changed.
-type UserRow = (i64, String, bool, Option<i64>);
+/// credential_version.
+type UserRow = (i64, String, bool, i64);
 
-fn user_from_row((id, username, is_active, password_changed): UserRow) -> Result<User, Error> {
+fn user_from_row((id, username, is_active, credential_version): UserRow) -> Result<User, Error> {
     Ok(User {
         id: UserId::from(id),
         username,
         is_active,
-        password_changed: password_changed
-            .map(|t| from_micros(t, "password change time out of range"))
-            .transpose()?,
+        credential_version: u64::try_from(credential_version).map_err(|_| Error::Corrupt {
+            what: "user credential version is negative",
+        })?,
     })
 }
 
-/// What [`SqliteUserDirectory::upsert_user`] decides from a user's row: its id,
-/// password hash and password change time, or nothing for a new user.
-type Current = Option<(i64, String, Option<i64>)>;
-
-async fn current<'e>(executor: impl SqliteExecutor<'e>, username: &str) -> Result<Current, Error> {
-    Ok(
-        sqlx::query_as("SELECT id, password_hash, password_changed FROM tokenauth_users WHERE username = ?")
-            .bind(username)
-            .fetch_optional(executor)
-            .await?,
-    )
-}
-
-/// The write an upsert makes.
-enum Write {
-    /// A new user with this hash.
-    Create(String),
-    /// The same password: only the active flag changes.
-    Keep(i64),
-    /// A new password for the user with this id, with its hash.
-    Change(i64, String),
+/// The primary key `id` names: only the canonical decimal spelling, so that "007" or
+/// "+7" is not user 7's id (a token of user "007" must not authenticate as user 7).
+fn row_id(id: &UserId) -> Option<i64> {
+    id.as_str()
+        .parse::<i64>()
+        .ok()
+        .filter(|n| n.to_string() == id.as_str())
 }
 
 impl SqliteUserDirectory {
-    /// A directory on `pool`, whose database must have been migrated, hashing new
-    /// passwords with the default (OWASP) argon2id parameters.
+    /// A directory on `pool`, whose database must have been migrated.
     pub fn new(pool: SqlitePool) -> Self {
-        Self::with_hasher(pool, PasswordHasher::default())
-    }
-
-    /// A directory on `pool` hashing new passwords with `hasher`. Existing hashes verify
-    /// with the parameters they were made with.
-    pub fn with_hasher(pool: SqlitePool, hasher: PasswordHasher) -> Self {
-        Self { pool, hasher }
+        Self { pool }
     }
 
     /// The pool the directory queries.
@@ -123,183 +94,18 @@ impl SqliteUserDirectory {
         &self.pool
     }
 
-    /// Creates the user `username`, or, if it exists, sets its password and active flag.
-    /// An existing user keeps its id.
-    ///
-    /// The time (`now` below) is read from `clock` inside the write transaction.
-    ///
-    /// - A new user is created with `now` as its creation time and no password change.
-    /// - An existing user given a password other than its current one gets the new hash
-    ///   and `password_changed = now` in one `UPDATE`: every token issued before `now`
-    ///   stops working the moment it commits (see
-    ///   [`AuthUser::password_changed`](tokenauth_core::AuthUser::password_changed)).
-    ///   The tokens stay stored until deleted, for example with
-    ///   [`TokenAuth::revoke_user_tokens`](tokenauth_core::TokenAuth::revoke_user_tokens).
-    ///   A stored hash that cannot be read counts as a different password.
-    /// - An existing user given its current password keeps its hash, its
-    ///   `password_changed` time and its tokens; only the active flag is set.
-    ///
-    /// Telling the two apart costs an existing user one argon2 verification on top of
-    /// the hash. Hashing and verifying run (on the blocking pool) before the write lock
-    /// is taken; the write then runs in one `BEGIN IMMEDIATE` transaction, which first
-    /// checks that nobody changed the user meanwhile (and, in that rare case, decides
-    /// again), so concurrent calls for the same username cannot both create it or
-    /// overwrite each other's decision.
-    #[tracing::instrument(skip_all)]
-    pub async fn upsert_user(
+    /// Runs `query` (a statement on one user that returns its columns, with the user's
+    /// primary key as its last parameter) for user `id`; the user as returned, or
+    /// `None` if there is no such user.
+    async fn on_user<'q>(
         &self,
-        username: &str,
-        password: &str,
-        is_active: bool,
-        clock: &dyn Clock,
-    ) -> Result<Upserted, Error> {
-        let seen = current(&self.pool, username).await?;
-        let mut write = self.decide(&seen, password).await?;
-        // IMMEDIATE takes the write lock up front (waiting out the busy timeout if
-        // another connection holds it); a deferred transaction that reads and then
-        // writes fails at once with SQLITE_BUSY when another connection wrote between.
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        // The time of the change is read holding the lock, after the slow hashing: a
-        // token inserted (under the same lock) after this instant was inserted after
-        // the change committed.
-        let now = to_micros(clock.now())?;
-        let found = current(&mut *tx, username).await?;
-        if found != seen {
-            // Another writer got in between: decide again, holding the lock this time.
-            write = self.decide(&found, password).await?;
-        }
-        let row: UserRow = match &write {
-            Write::Create(hash) => {
-                sqlx::query_as(concat!(
-                    "INSERT INTO tokenauth_users (username, password_hash, is_active, created) \
-                     VALUES (?, ?, ?, ?) RETURNING ",
-                    user_columns!()
-                ))
-                .bind(username)
-                .bind(hash)
-                .bind(is_active)
-                .bind(now)
-                .fetch_one(&mut *tx)
-                .await?
-            }
-            Write::Keep(id) => {
-                sqlx::query_as(concat!(
-                    "UPDATE tokenauth_users SET is_active = ? WHERE id = ? RETURNING ",
-                    user_columns!()
-                ))
-                .bind(is_active)
-                .bind(id)
-                .fetch_one(&mut *tx)
-                .await?
-            }
-            Write::Change(id, hash) => {
-                sqlx::query_as(concat!(
-                    "UPDATE tokenauth_users SET password_hash = ?, password_changed = ?, is_active = ? \
-                     WHERE id = ? RETURNING ",
-                    user_columns!()
-                ))
-                .bind(hash)
-                .bind(now)
-                .bind(is_active)
-                .bind(id)
-                .fetch_one(&mut *tx)
-                .await?
-            }
-        };
-        tx.commit().await?;
-        Ok(Upserted {
-            user: user_from_row(row)?,
-            created: matches!(write, Write::Create(_)),
-            password_changed: matches!(write, Write::Change(..)),
-        })
-    }
-
-    /// What [`upsert_user`](Self::upsert_user) writes for the user found as `current`.
-    async fn decide(&self, current: &Current, password: &str) -> Result<Write, Error> {
-        let Some((id, hash, _)) = current else {
-            return Ok(Write::Create(self.hasher.hash(password).await?));
-        };
-        let same = match self.hasher.verify(password, Some(hash)).await {
-            Ok(same) => same,
-            // Whatever password it was, an unreadable hash gets replaced.
-            Err(PasswordError::Malformed(_)) => false,
-            Err(error) => return Err(error.into()),
-        };
-        Ok(if same {
-            Write::Keep(*id)
-        } else {
-            Write::Change(*id, self.hasher.hash(password).await?)
-        })
-    }
-
-    /// Sets the password of the user `username`, with `now` (read from `clock` inside
-    /// the write transaction) as the time of the change, in one `UPDATE`: every token
-    /// issued before `now` stops working the moment it commits, even if the password is
-    /// the same as before. Returns the user, or `None`
-    /// if there is no such user.
-    ///
-    /// The tokens stay stored until deleted, for example with
-    /// [`TokenAuth::revoke_user_tokens`](tokenauth_core::TokenAuth::revoke_user_tokens).
-    #[tracing::instrument(skip_all)]
-    pub async fn set_password(
-        &self,
-        username: &str,
-        password: &str,
-        clock: &dyn Clock,
+        id: &UserId,
+        query: sqlx::query::QueryAs<'q, sqlx::Sqlite, UserRow, sqlx::sqlite::SqliteArguments<'q>>,
     ) -> Result<Option<User>, Error> {
-        let hash = self.hasher.hash(password).await?;
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        // Read holding the write lock, as in `upsert_user`.
-        let now = to_micros(clock.now())?;
-        let row: Option<UserRow> = sqlx::query_as(concat!(
-            "UPDATE tokenauth_users SET password_hash = ?, password_changed = ? WHERE username = ? RETURNING ",
-            user_columns!()
-        ))
-        .bind(&hash)
-        .bind(now)
-        .bind(username)
-        .fetch_optional(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        row.map(user_from_row).transpose()
-    }
-
-    /// Every user, ordered by username.
-    #[tracing::instrument(skip_all)]
-    pub async fn list_users(&self) -> Result<Vec<User>, Error> {
-        let rows: Vec<UserRow> = sqlx::query_as(concat!(
-            "SELECT ",
-            user_columns!(),
-            " FROM tokenauth_users ORDER BY username"
-        ))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.into_iter().map(user_from_row).collect()
-    }
-
-    /// Sets whether the user `username` may authenticate; `false` if there is no such
-    /// user.
-    #[tracing::instrument(skip_all)]
-    pub async fn set_active(&self, username: &str, is_active: bool) -> Result<bool, Error> {
-        let result = sqlx::query("UPDATE tokenauth_users SET is_active = ? WHERE username = ?")
-            .bind(is_active)
-            .bind(username)
-            .execute(&self.pool)
-            .await?;
-        Ok(result.rows_affected() > 0)
-    }
-
-    /// The user whose username is exactly `username`, active or not.
-    #[tracing::instrument(skip_all)]
-    pub async fn find_by_username(&self, username: &str) -> Result<Option<User>, Error> {
-        let row: Option<UserRow> = sqlx::query_as(concat!(
-            "SELECT ",
-            user_columns!(),
-            " FROM tokenauth_users WHERE username = ?"
-        ))
-        .bind(username)
-        .fetch_optional(&self.pool)
-        .await?;
+        let Some(id) = row_id(id) else {
+            return Ok(None);
+        };
+        let row = query.bind(id).fetch_optional(&self.pool).await?;
         row.map(user_from_row).transpose()
     }
 }
@@ -312,34 +118,17 @@ impl UserDirectory for SqliteUserDirectory {
     /// integer (as [`UserId::from`] spells it) names no user here: `None`.
     #[tracing::instrument(skip_all)]
     async fn find_user(&self, id: &UserId) -> Result<Option<User>, Error> {
-        // Only the canonical spelling: "007" or "+7" is not user 7's id.
-        let Some(id) = id
-            .as_str()
-            .parse::<i64>()
-            .ok()
-            .filter(|n| n.to_string() == id.as_str())
-        else {
-            return Ok(None);
-        };
-        let row: Option<UserRow> = sqlx::query_as(concat!(
+        let query = sqlx::query_as(concat!(
             "SELECT ",
             user_columns!(),
             " FROM tokenauth_users WHERE id = ?"
-        ))
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(user_from_row).transpose()
+        ));
+        self.on_user(id, query).await
     }
 
-    /// The user named exactly `username` whose password is `password`, active or not.
-    ///
-    /// One argon2 verification runs whether or not the user exists (an unknown user is
-    /// checked against a dummy hash), so the time taken does not reveal which usernames
-    /// exist.
     #[tracing::instrument(skip_all)]
-    async fn verify_credentials(&self, username: &str, password: &str) -> Result<Option<User>, Error> {
-        let row: Option<(i64, String, bool, Option<i64>, String)> = sqlx::query_as(concat!(
+    async fn find_login(&self, username: &str) -> Result<Option<LoginRecord<User>>, Error> {
+        let row: Option<(i64, String, bool, i64, String)> = sqlx::query_as(concat!(
             "SELECT ",
             user_columns!(),
             ", password_hash FROM tokenauth_users WHERE username = ?"
@@ -347,12 +136,114 @@ impl UserDirectory for SqliteUserDirectory {
         .bind(username)
         .fetch_optional(&self.pool)
         .await?;
-        let hash = row.as_ref().map(|(.., hash)| hash.as_str());
-        let matches = self.hasher.verify(password, hash).await?;
-        row.filter(|_| matches)
-            .map(|(id, username, is_active, password_changed, _)| {
-                user_from_row((id, username, is_active, password_changed))
+        row.map(|(id, username, is_active, version, password_hash)| {
+            Ok(LoginRecord {
+                user: user_from_row((id, username, is_active, version))?,
+                password_hash,
             })
-            .transpose()
+        })
+        .transpose()
+    }
+
+    /// Replaces the hash in one `UPDATE ... WHERE password_hash = old_hash`, leaving
+    /// the credential version alone.
+    #[tracing::instrument(skip_all)]
+    async fn rehash_password(&self, id: &UserId, old_hash: &str, new_hash: &str) -> Result<bool, Error> {
+        let Some(id) = row_id(id) else {
+            return Ok(false);
+        };
+        let result =
+            sqlx::query("UPDATE tokenauth_users SET password_hash = ? WHERE id = ? AND password_hash = ?")
+                .bind(new_hash)
+                .bind(id)
+                .bind(old_hash)
+                .execute(&self.pool)
+                .await?;
+        Ok(result.rows_affected() > 0)
+    }
+}
+
+impl UserAdmin for SqliteUserDirectory {
+    #[tracing::instrument(skip_all)]
+    async fn create_user(
+        &self,
+        username: &str,
+        password_hash: &str,
+        is_active: bool,
+    ) -> Result<Option<User>, Error> {
+        // `ON CONFLICT DO NOTHING` returns no row for a taken username; the UNIQUE
+        // constraint decides, so concurrent creations of one name cannot both succeed.
+        let row: Option<UserRow> = sqlx::query_as(concat!(
+            "INSERT INTO tokenauth_users (username, password_hash, is_active, created) \
+             VALUES (?, ?, ?, CAST(unixepoch('subsec') * 1000000 AS INTEGER)) \
+             ON CONFLICT (username) DO NOTHING RETURNING ",
+            user_columns!()
+        ))
+        .bind(username)
+        .bind(password_hash)
+        .bind(is_active)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(user_from_row).transpose()
+    }
+
+    /// Sets the hash and adds 1 to the credential version, in one `UPDATE`.
+    #[tracing::instrument(skip_all)]
+    async fn set_password_hash(&self, id: &UserId, password_hash: &str) -> Result<Option<User>, Error> {
+        let query = sqlx::query_as(concat!(
+            "UPDATE tokenauth_users SET password_hash = ?, credential_version = credential_version + 1 \
+             WHERE id = ? RETURNING ",
+            user_columns!()
+        ))
+        .bind(password_hash);
+        self.on_user(id, query).await
+    }
+
+    /// Adds 1 to the credential version.
+    #[tracing::instrument(skip_all)]
+    async fn bump_credential_version(&self, id: &UserId) -> Result<Option<User>, Error> {
+        let query = sqlx::query_as(concat!(
+            "UPDATE tokenauth_users SET credential_version = credential_version + 1 WHERE id = ? RETURNING ",
+            user_columns!()
+        ));
+        self.on_user(id, query).await
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn set_active(&self, id: &UserId, is_active: bool) -> Result<Option<User>, Error> {
+        let query = sqlx::query_as(concat!(
+            "UPDATE tokenauth_users SET is_active = ? WHERE id = ? RETURNING ",
+            user_columns!()
+        ))
+        .bind(is_active);
+        self.on_user(id, query).await
+    }
+
+    /// [`find_login`](UserDirectory::find_login) without the hash.
+    #[tracing::instrument(skip_all)]
+    async fn find_by_username(&self, username: &str) -> Result<Option<User>, Error> {
+        Ok(self.find_login(username).await?.map(|login| login.user))
+    }
+
+    /// Every user, ordered by username (bytewise: upper case before lower case).
+    #[tracing::instrument(skip_all)]
+    async fn list_users(&self) -> Result<Vec<User>, Error> {
+        let rows: Vec<UserRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            user_columns!(),
+            " FROM tokenauth_users ORDER BY username"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(user_from_row).collect()
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn delete_user(&self, id: &UserId) -> Result<Option<User>, Error> {
+        let query = sqlx::query_as(concat!(
+            "DELETE FROM tokenauth_users WHERE id = ? RETURNING ",
+            user_columns!()
+        ));
+        self.on_user(id, query).await
     }
 }
