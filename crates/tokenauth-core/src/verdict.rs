@@ -90,6 +90,6 @@ impl TokenStatus {
 
 impl fmt::Display for TokenStatus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        f.pad(self.as_str())
     }
 }

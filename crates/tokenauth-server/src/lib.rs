@@ -48,24 +48,14 @@ where
     S: TokenStore,
     D: UserDirectory,
 {
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let upkeep = tokio::spawn({
-        let auth = auth.clone();
-        async move {
-            auth.run_maintenance(maintenance, async {
-                // A dropped sender (the server failed) stops the upkeep too.
-                let _ = stopped.await;
-            })
-            .await;
-        }
-    });
+    let upkeep = auth.start_maintenance(maintenance);
     // The peer address feeds each token's last-used address.
     let service = app(auth).into_make_service_with_connect_info::<SocketAddr>();
     let served = axum::serve(listener, service)
         .with_graceful_shutdown(shutdown)
         .await;
-    let _ = stop.send(());
-    if let Err(error) = upkeep.await {
+    // After the last request: the final write of last-used times.
+    if let Err(error) = upkeep.shutdown().await {
         tracing::error!(%error, "the upkeep task failed");
     }
     served

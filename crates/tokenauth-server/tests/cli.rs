@@ -4,7 +4,7 @@ use clap::Parser;
 use tempfile::TempDir;
 use time::format_description::well_known::Rfc3339;
 use tokenauth::TokenAuth;
-use tokenauth_core::{AuthError, ManualClock, TokenRequest, UserId};
+use tokenauth_core::{AuthError, ManualClock, TokenRequest, UserAdmin, UserId};
 use tokenauth_server::cli::{self, Cli, CliError, Io};
 use tokenauth_sqlx::{SqliteStore, SqliteUserDirectory};
 
@@ -371,12 +371,11 @@ async fn token_list_status_follows_authentication() {
     };
     assert_eq!(status().await, ["valid", "valid"]);
 
-    // A password change made through the library leaves the old token stored: dead.
+    // A new credential version written to the directory alone (by another tool on the
+    // same database, say) leaves the old token stored, and dead.
     let auth = db.auth().await;
-    auth.users()
-        .set_password("alice", "new", auth.clock())
-        .await
-        .unwrap();
+    let alice = auth.find_by_username("alice").await.unwrap().unwrap();
+    auth.users().bump_credential_version(&alice.id).await.unwrap();
     db.ok(&["user", "deactivate", "bob"], "").await;
     assert_eq!(status().await, ["revoked", "inactive"]);
 }
@@ -500,11 +499,16 @@ async fn token_create_applies_the_servers_limit_and_scopes() {
         db.err(&create(&[]), "").await,
         "Token limit reached: at most 1 active tokens per user. Log out on another device or revoke a token first."
     );
-    let listed = db.ok(&["token", "list"], "").await;
-    assert_eq!(
-        listed.lines().nth(1).unwrap().split_whitespace().nth(7),
-        Some("read")
-    );
+    // The listing shows the scopes the server still grants: given its policy, those
+    // the token carries; without it (no scopes granted), none.
+    let scope_column = async |extra: &[&str]| {
+        let mut args = vec!["token", "list"];
+        args.extend_from_slice(extra);
+        let listed = db.ok(&args, "").await;
+        listed.lines().nth(1).unwrap().split_whitespace().nth(7).unwrap().to_owned()
+    };
+    assert_eq!(scope_column(&["--scopes", "read write"]).await, "read");
+    assert_eq!(scope_column(&[]).await, "-");
 }
 
 #[tokio::test]

@@ -8,7 +8,7 @@ use tempfile::TempDir;
 use time::Duration;
 use time::macros::datetime;
 use tokenauth::TokenAuth;
-use tokenauth_core::{Clock, ManualClock};
+use tokenauth_core::ManualClock;
 use tokenauth_sqlx::{SqliteStore, SqliteUserDirectory};
 use tower::ServiceExt;
 
@@ -24,11 +24,8 @@ async fn service() -> Service {
     let pool = tokenauth_sqlx::connect(&url).await.unwrap();
     let users = SqliteUserDirectory::new(pool.clone());
     let clock = ManualClock::new(datetime!(2026-05-01 08:00:00.5 UTC));
-    users
-        .upsert_user("alice", "alice-password", true, &clock.now())
-        .await
-        .unwrap();
     let auth = TokenAuth::new(SqliteStore::new(pool), users).with_clock(clock.clone());
+    auth.upsert_user("alice", "alice-password", true).await.unwrap();
     Service {
         _dir: dir,
         app: tokenauth_server::app(auth),

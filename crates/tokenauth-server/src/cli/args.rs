@@ -1,0 +1,248 @@
+//! The arguments (clap derive: the doc comments are `--help`).
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::str::FromStr;
+
+use clap::{Args, Parser, Subcommand};
+use tokenauth::TokenAuth;
+use tokenauth_core::{
+    DEFAULT_MAX_TOKENS_PER_USER, Lifespan, ObtainPolicy, OnLimit, Scopes, TokenLimit, TokenStore,
+    UserDirectory,
+};
+
+/// Expiring API tokens over HTTP, wire-compatible with Django REST Framework.
+#[derive(Debug, Parser)]
+#[command(name = "tokenauth", version)]
+pub struct Cli {
+    /// Database URL; a SQLite file is created and migrated if missing.
+    #[arg(
+        long,
+        global = true,
+        env = "TOKENAUTH_DATABASE_URL",
+        default_value = "sqlite://tokenauth.db",
+        hide_env_values = true
+    )]
+    pub database: DatabaseUrl,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create the database if missing and apply pending migrations.
+    Migrate,
+    /// Serve the HTTP API.
+    Serve(ServeArgs),
+    /// Manage users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage tokens.
+    Token(TokenArgs),
+}
+
+/// Arguments of `tokenauth serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on; port 0 picks a free port (printed on start).
+    #[arg(long, env = "TOKENAUTH_BIND", default_value = "127.0.0.1:8000")]
+    pub bind: SocketAddr,
+    /// How long tokens live after they are issued (30d, 12h, 3s...). Applies to existing
+    /// tokens too, and is the longest lifespan a client may ask for.
+    #[arg(long, env = "TOKENAUTH_LIFESPAN", default_value = "30d")]
+    pub lifespan: Lifespan,
+    /// Token policy.
+    #[command(flatten)]
+    pub policy: Policy,
+    /// How often to delete long-expired tokens in the background.
+    #[arg(long, env = "TOKENAUTH_PURGE_INTERVAL", default_value = "1h")]
+    pub purge_interval: Lifespan,
+    /// How long after expiry a token is deleted (until then it answers "Token has expired").
+    #[arg(long, env = "TOKENAUTH_PURGE_GRACE", default_value = "7d")]
+    pub purge_grace: Lifespan,
+}
+
+/// The token policy besides the lifespan: sliding expiry, the per-user limit, scopes.
+/// `serve` and the `token` commands take the same options (and `TOKENAUTH_*`
+/// variables), so that administration applies the server's policy.
+#[derive(Debug, Clone, Args)]
+pub struct Policy {
+    /// Sliding expiry: tokens unused for this long expire (never past their lifespan).
+    #[arg(long, global = true, env = "TOKENAUTH_IDLE_TIMEOUT")]
+    pub idle_timeout: Option<Lifespan>,
+    /// How often last-used times are written to the database.
+    #[arg(
+        long,
+        global = true,
+        env = "TOKENAUTH_REFRESH_INTERVAL",
+        default_value = "60s"
+    )]
+    pub refresh_interval: Lifespan,
+    /// What a login does to the user's other tokens: `new` keeps them (a token per
+    /// device), `replace` revokes them.
+    #[arg(long, global = true, env = "TOKENAUTH_OBTAIN_POLICY", default_value = "new")]
+    pub obtain_policy: ObtainPolicy,
+    /// The most live tokens one user may hold; 0 for no limit.
+    #[arg(
+        long,
+        global = true,
+        env = "TOKENAUTH_MAX_TOKENS_PER_USER",
+        default_value_t = DEFAULT_MAX_TOKENS_PER_USER
+    )]
+    pub max_tokens_per_user: usize,
+    /// At the limit: `evict_oldest` revokes the oldest tokens, `reject` refuses the login (403).
+    #[arg(
+        long,
+        global = true,
+        env = "TOKENAUTH_ON_LIMIT",
+        default_value = "evict_oldest"
+    )]
+    pub on_limit: OnLimit,
+    /// The scopes tokens may carry, space-separated ("read write"); tokens issued
+    /// without a scope request get them all.
+    #[arg(long, global = true, env = "TOKENAUTH_SCOPES", default_value = "", value_parser = Scopes::parse)]
+    pub scopes: Scopes,
+}
+
+impl Policy {
+    /// `auth` configured with `lifespan` and this policy.
+    pub fn apply<S: TokenStore, D: UserDirectory>(
+        &self,
+        auth: TokenAuth<S, D>,
+        lifespan: Lifespan,
+    ) -> TokenAuth<S, D> {
+        let limit =
+            (self.max_tokens_per_user > 0).then(|| TokenLimit::new(self.max_tokens_per_user, self.on_limit));
+        auth.with_lifespan(lifespan)
+            .with_idle_timeout(self.idle_timeout)
+            .with_refresh_interval(self.refresh_interval)
+            .with_obtain_policy(self.obtain_policy)
+            .with_token_limit(limit)
+            .with_scopes(self.scopes.clone())
+    }
+}
+
+/// `tokenauth token ...`: the server's policy, then what to do.
+///
+/// Give these commands the same policy as `serve` (options or `TOKENAUTH_*`
+/// variables): the lifespan decides what `purge` deletes and what `create` allows.
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    /// The server's lifespan (its `serve --lifespan`).
+    #[arg(long, global = true, env = "TOKENAUTH_LIFESPAN", default_value = "30d")]
+    pub server_lifespan: Lifespan,
+    /// The server's policy.
+    #[command(flatten)]
+    pub policy: Policy,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: TokenCommand,
+}
+
+/// `tokenauth user ...`
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user, or set an existing user's password and active flag. The same
+    /// password keeps the user's tokens; a new one revokes every older token.
+    Add {
+        /// The login name (matched exactly, case-sensitive).
+        username: String,
+        /// Read the password from the first line of standard input instead of
+        /// prompting (the line ending is removed; other spaces are kept).
+        #[arg(long)]
+        password_stdin: bool,
+        /// Create or leave the user inactive: its tokens are refused.
+        #[arg(long)]
+        inactive: bool,
+    },
+    /// List users.
+    List,
+    /// Allow a user to authenticate again.
+    Activate {
+        /// The login name.
+        username: String,
+    },
+    /// Refuse a user's tokens and logins (they are kept, and work again on activate).
+    Deactivate {
+        /// The login name.
+        username: String,
+    },
+    /// End every token of a user at once, including any being issued right now (a new
+    /// credential version); the password stays.
+    RevokeAll {
+        /// The login name.
+        username: String,
+    },
+    /// Delete a user and its tokens. Its id is never reused.
+    Delete {
+        /// The login name.
+        username: String,
+    },
+}
+
+/// The `tokenauth token` commands.
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Issue a token to a user and print it (only it) on standard output.
+    Create {
+        /// The user.
+        username: String,
+        /// A label: the client or device it is for.
+        #[arg(long)]
+        name: Option<String>,
+        /// A lifespan of its own (7d, 12h...), at most the server's.
+        #[arg(long)]
+        lifespan: Option<Lifespan>,
+        /// A scope it carries (repeat for several); default: every grantable scope.
+        #[arg(long)]
+        scope: Vec<String>,
+    },
+    /// List tokens (never their secrets).
+    List {
+        /// Only this user's tokens.
+        #[arg(long)]
+        user: Option<String>,
+    },
+    /// Revoke a token by its id: it stops working at once.
+    Revoke {
+        /// The token's id, as `token list` shows it.
+        id: String,
+    },
+    /// Delete tokens that expired long ago, in small batches.
+    Purge {
+        /// How long after expiry a token is deleted (the server's `--purge-grace`).
+        #[arg(long, env = "TOKENAUTH_PURGE_GRACE", default_value = "7d")]
+        older_than: Lifespan,
+    },
+}
+
+/// A database URL. `Debug` hides it, since URLs can carry passwords.
+#[derive(Clone)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    /// The URL.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for DatabaseUrl {
+    type Err = std::convert::Infallible;
+
+    // Validated when opened, not here: clap would echo a rejected value, password and
+    // all, in its error message.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Self(s.to_owned()))
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let scheme = self.0.split_once(':').map_or("", |(scheme, _)| scheme);
+        write!(f, "DatabaseUrl({scheme}:..)")
+    }
+}

@@ -1,0 +1,152 @@
+//! The `tokenauth` command line: arguments (clap) and the commands they run.
+//!
+//! - `args`: the arguments;
+//! - `users`: `tokenauth user ...`;
+//! - `tokens`: `tokenauth token ...`;
+//! - `password`: reading a password from standard input or the terminal.
+//!
+//! The backend is chosen once, here, from the database URL's scheme; every command is
+//! generic over the store and the directory. Commands write to the `Write` they are
+//! given, so tests run them without spawning a process.
+
+mod args;
+mod password;
+mod tokens;
+mod users;
+
+use std::io::{self, BufRead, Write};
+use std::net::SocketAddr;
+
+use tokenauth::TokenAuth;
+use tokenauth_core::{BackendError, InvalidScope, IssueError, Maintenance, TokenStore, UserAdmin};
+use tokenauth_sqlx::{SqliteStore, SqliteUserDirectory};
+
+pub use args::{Cli, Command, DatabaseUrl, Policy, ServeArgs, TokenArgs, TokenCommand, UserCommand};
+
+/// Why a command failed. Printed as `error: ...` with a non-zero exit.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CliError {
+    /// The URL names a database this build does not support.
+    #[error("unsupported database URL scheme {0:?}: this build supports sqlite: URLs")]
+    UnsupportedDatabase(String),
+    /// The database failed.
+    #[error("database error")]
+    Database(#[from] tokenauth_sqlx::Error),
+    /// The token store failed.
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+    /// The token cannot be issued (lifespan, scope or limit).
+    #[error(transparent)]
+    Issue(#[from] IssueError),
+    /// A scope name is malformed.
+    #[error(transparent)]
+    Scope(#[from] InvalidScope),
+    /// A username that could never log in.
+    #[error("a username must not be empty or start or end with whitespace (logins trim it)")]
+    Username,
+    /// A token name with control characters.
+    #[error("a token name must not contain control characters")]
+    TokenName,
+    /// No such user.
+    #[error("no user named {0:?}")]
+    NoSuchUser(String),
+    /// No such token.
+    #[error("no token with id {0:?}")]
+    NoSuchToken(String),
+    /// A password could not be read, or was refused.
+    #[error("{0}")]
+    Password(&'static str),
+    /// The address could not be bound.
+    #[error("cannot listen on {addr}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
+    /// Reading or writing the terminal or standard streams failed.
+    #[error("input/output error")]
+    Io(#[from] io::Error),
+}
+
+/// The standard streams a command uses.
+#[derive(Debug)]
+pub struct Io<R, W> {
+    /// Standard input.
+    pub stdin: R,
+    /// Standard output.
+    pub stdout: W,
+    /// Whether standard input is a terminal, where a password can be prompted for.
+    pub interactive: bool,
+    /// Whether to draw progress on standard error (it is a terminal).
+    pub show_progress: bool,
+}
+
+/// The backends this build serves, by URL scheme.
+enum Backend {
+    /// `sqlite:` URLs: tokens and users in one SQLite file.
+    Sqlite,
+}
+
+impl Backend {
+    fn of(url: &DatabaseUrl) -> Result<Self, CliError> {
+        match url.as_str().split_once(':').map(|(scheme, _)| scheme) {
+            Some("sqlite") => Ok(Self::Sqlite),
+            other => Err(CliError::UnsupportedDatabase(
+                other.unwrap_or("(none)").to_owned(),
+            )),
+        }
+    }
+}
+
+/// Runs a command: opens the backend the database URL names (creating and migrating a
+/// SQLite file if needed), then runs the command on it.
+pub async fn run<R: BufRead, W: Write>(cli: Cli, io: &mut Io<R, W>) -> Result<(), CliError> {
+    match Backend::of(&cli.database)? {
+        Backend::Sqlite => {
+            let pool = tokenauth_sqlx::connect(cli.database.as_str()).await?;
+            let auth = TokenAuth::new(SqliteStore::new(pool.clone()), SqliteUserDirectory::new(pool));
+            run_on(auth, cli.command, io).await
+        }
+    }
+}
+
+/// Runs a command on a backend, whichever it is.
+async fn run_on<S, D, R, W>(
+    auth: TokenAuth<S, D>,
+    command: Command,
+    io: &mut Io<R, W>,
+) -> Result<(), CliError>
+where
+    S: TokenStore,
+    D: UserAdmin,
+    R: BufRead,
+    W: Write,
+{
+    match command {
+        Command::Migrate => writeln!(io.stdout, "database is up to date")?,
+        Command::Serve(args) => {
+            let maintenance = Maintenance {
+                purge_interval: Some(args.purge_interval),
+                purge_grace: args.purge_grace.as_duration(),
+            };
+            let auth = args.policy.apply(auth, args.lifespan);
+            crate::serve(
+                auth,
+                args.bind,
+                maintenance,
+                &mut io.stdout,
+                crate::shutdown_signal(),
+            )
+            .await?;
+        }
+        Command::User(command) => users::run(command, &auth, io).await?,
+        Command::Token(args) => {
+            let auth = args.policy.apply(auth, args.server_lifespan);
+            tokens::run(args.command, &auth, io).await?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,142 @@
+//! `tokenauth token ...`: issuing, listing, revoking and purging tokens, under the
+//! server's policy.
+
+use std::collections::HashMap;
+use std::io::Write;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use tokenauth::TokenAuth;
+use tokenauth_core::time::OffsetDateTime;
+use tokenauth_core::time::format_description::well_known::Rfc3339;
+use tokenauth_core::{
+    BackendError, DEFAULT_PURGE_BATCH, Scopes, TokenId, TokenRequest, TokenStore, UserAdmin,
+};
+
+use super::users::display_name;
+use super::{CliError, Io, TokenCommand};
+
+/// Runs a `token` command, under the server's policy already applied to `auth`.
+pub(super) async fn run<S, D, R, W>(
+    command: TokenCommand,
+    auth: &TokenAuth<S, D>,
+    io: &mut Io<R, W>,
+) -> Result<(), CliError>
+where
+    S: TokenStore,
+    D: UserAdmin,
+    W: Write,
+{
+    let out = &mut io.stdout;
+    let find_user = async |username: &str| {
+        auth.find_by_username(username)
+            .await?
+            .ok_or_else(|| CliError::NoSuchUser(username.to_owned()))
+    };
+    match command {
+        TokenCommand::Create {
+            username,
+            name,
+            lifespan,
+            scope,
+        } => {
+            if name.as_deref().is_some_and(|n| n.chars().any(char::is_control)) {
+                return Err(CliError::TokenName);
+            }
+            let user = find_user(&username).await?;
+            let scopes = if scope.is_empty() {
+                None
+            } else {
+                Some(Scopes::new(
+                    scope.iter().flat_map(|s| s.split_ascii_whitespace()),
+                )?)
+            };
+            let request = TokenRequest {
+                name,
+                lifespan,
+                scopes,
+            };
+            let issued = auth.issue(&user.id, request).await?;
+            writeln!(out, "{}", issued.token.expose_secret())?;
+        }
+        TokenCommand::List { user } => {
+            let user = match user {
+                Some(username) => Some(find_user(&username).await?),
+                None => None,
+            };
+            let records = auth
+                .store()
+                .list(user.as_ref().map(|u| &u.id))
+                .await
+                .map_err(BackendError::new)?;
+            let owners: HashMap<_, _> = auth
+                .list_users()
+                .await?
+                .into_iter()
+                .map(|u| (u.id.clone(), u))
+                .collect();
+            writeln!(
+                out,
+                "{:<22}  {:<16}  {:<27}  {:<27}  {:<27}  {:<15}  {:<8}  {:<16}  NAME",
+                "ID", "USER", "CREATED", "EXPIRES", "LAST USED", "LAST IP", "STATUS", "SCOPES"
+            )?;
+            for record in &records {
+                let owner = owners.get(&record.user_id);
+                let username = display_name(owner);
+                // The verdict authentication would give.
+                let status = auth.status(record, owner);
+                let token = auth.info(record);
+                writeln!(
+                    out,
+                    "{:<22}  {username:<16}  {:<27}  {:<27}  {:<27}  {:<15}  {status:<8}  {:<16}  {}",
+                    token.id,
+                    rfc3339(token.created),
+                    rfc3339(token.expires),
+                    token.last_used.map_or_else(|| "-".to_owned(), rfc3339),
+                    token.last_ip.map_or_else(|| "-".to_owned(), |ip| ip.to_string()),
+                    if token.scopes.is_empty() {
+                        "-".to_owned()
+                    } else {
+                        token.scopes.to_string().replace(' ', ",")
+                    },
+                    // Names come from clients too: no control character reaches the terminal.
+                    token.name.as_deref().unwrap_or("").replace(char::is_control, "?")
+                )?;
+            }
+        }
+        TokenCommand::Revoke { id } => {
+            let token_id: TokenId = id.parse().map_err(|_| CliError::NoSuchToken(id.clone()))?;
+            if !auth.revoke(&token_id).await? {
+                return Err(CliError::NoSuchToken(id));
+            }
+            writeln!(out, "revoked token {id}")?;
+        }
+        TokenCommand::Purge { older_than } => {
+            let bar = if io.show_progress {
+                ProgressBar::new_spinner()
+            } else {
+                ProgressBar::hidden()
+            };
+            bar.set_style(
+                ProgressStyle::with_template("{spinner} purged {pos} tokens ({elapsed})")
+                    .expect("valid template"),
+            );
+            let total = auth
+                .purge(older_than.as_duration(), DEFAULT_PURGE_BATCH, |done| {
+                    bar.set_position(u64::try_from(done).unwrap_or(u64::MAX));
+                })
+                .await?;
+            bar.finish_and_clear();
+            let lifespan = auth.policy().lifespan();
+            writeln!(
+                out,
+                "purged {total} token(s) expired over {older_than} ago (server lifespan {lifespan})"
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// A time as RFC 3339, as the listing shows it.
+fn rfc3339(t: OffsetDateTime) -> String {
+    t.format(&Rfc3339).unwrap_or_else(|_| t.to_string())
+}
