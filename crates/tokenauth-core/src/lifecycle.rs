@@ -1,7 +1,6 @@
 //! Issuing, listing and revoking tokens, and the background upkeep: last-used writes
 //! and the purge of long-expired tokens.
 
-
 use time::Duration;
 
 use crate::auth::{Issued, ObtainPolicy, OnLimit, TokenAuth};

@@ -111,11 +111,16 @@ impl IntoResponse for TokenAuthRejection {
 
 /// A JSON `{"detail": message}` response, the shape of every DRF error.
 pub fn detail_response(status: StatusCode, message: &str) -> Response {
-    json_response(status, &serde_json::json!({ "detail": message }))
+    #[derive(serde::Serialize)]
+    struct Detail<'a> {
+        detail: &'a str,
+    }
+    json_response(status, &Detail { detail: message })
 }
 
-pub(crate) fn json_response(status: StatusCode, body: &serde_json::Value) -> Response {
-    let bytes = serde_json::to_vec(body).expect("a JSON value always serializes");
+/// A JSON response; objects keep the order their type serializes them in.
+pub(crate) fn json_response(status: StatusCode, body: &impl serde::Serialize) -> Response {
+    let bytes = serde_json::to_vec(body).expect("tokenauth's bodies have string keys and always serialize");
     (
         status,
         [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],

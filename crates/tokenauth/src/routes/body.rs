@@ -5,9 +5,10 @@ use axum::extract::{FromRequest, Multipart, Request};
 use axum::response::Response;
 use bytes::Bytes;
 use http::{StatusCode, header};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
-use crate::rejection::{detail_response, json_response};
+use super::validate::FieldErrors;
+use crate::rejection::detail_response;
 
 /// A submitted field before validation.
 #[derive(Debug, PartialEq)]
@@ -138,7 +139,7 @@ async fn read_multipart(request: Request) -> Result<Vec<(String, Field)>, Respon
 }
 
 fn non_field_error(message: &str) -> Response {
-    json_response(StatusCode::BAD_REQUEST, &json!({ "non_field_errors": [message] }))
+    FieldErrors::one(FieldErrors::NON_FIELD, message).into_response()
 }
 
 /// The name Python gives the type of a parsed JSON value, for DRF's messages.
@@ -182,6 +183,8 @@ impl Data {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     #[test]

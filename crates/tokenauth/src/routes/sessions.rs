@@ -69,8 +69,7 @@ pub(super) async fn list_tokens<S: TokenStore, D: UserDirectory>(
             current: info.id == who.token.id,
         })
         .collect();
-    let body = serde_json::to_value(&sessions).expect("a token list always serializes");
-    json_response(StatusCode::OK, &body)
+    json_response(StatusCode::OK, &sessions)
 }
 
 pub(super) async fn revoke_token<S: TokenStore, D: UserDirectory>(

@@ -1,11 +1,59 @@
 //! DRF's field validation of the obtain endpoint's body (`AuthTokenSerializer`), and
 //! tokenauth's optional fields.
 
-use serde_json::{Map, Value, json};
+use axum::response::Response;
+use http::StatusCode;
+use serde::ser::{Serialize, SerializeMap, Serializer};
 use tokenauth_core::{InvalidLifespan, IssueError, Lifespan, Scopes, TokenRequest};
 
 use super::MAX_NAME_CHARS;
 use super::body::{Data, Field};
+use crate::rejection::json_response;
+
+/// DRF's 400 body for invalid input: `{"field": ["message", ...], ...}`, the fields in
+/// the order they were checked (DRF's serializer field order), whatever the JSON map
+/// type sorts by.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(super) struct FieldErrors(Vec<(&'static str, Vec<String>)>);
+
+impl FieldErrors {
+    /// The key of errors about the data as a whole.
+    pub(super) const NON_FIELD: &'static str = "non_field_errors";
+
+    /// One message for one field.
+    pub(super) fn one(field: &'static str, message: impl Into<String>) -> Self {
+        let mut errors = Self::default();
+        errors.add(field, message.into());
+        errors
+    }
+
+    /// Adds a message to `field`, after the fields already reported.
+    pub(super) fn add(&mut self, field: &'static str, message: String) {
+        match self.0.iter_mut().find(|(key, _)| *key == field) {
+            Some((_, messages)) => messages.push(message),
+            None => self.0.push((field, vec![message])),
+        }
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The 400 response carrying these errors.
+    pub(super) fn into_response(self) -> Response {
+        json_response(StatusCode::BAD_REQUEST, &self)
+    }
+}
+
+impl Serialize for FieldErrors {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (field, messages) in &self.0 {
+            map.serialize_entry(field, messages)?;
+        }
+        map.end()
+    }
+}
 
 pub(super) struct Credentials {
     pub(super) username: String,
@@ -17,25 +65,25 @@ pub(super) struct Credentials {
 /// not; both are required, non-null, non-blank strings. tokenauth's optional fields:
 /// `name` (a label), `lifespan` and `scope`; absent, null or (but for `scope`) blank
 /// means not given. Every field's errors are reported at once, in field order.
-pub(super) fn validate(data: &Data, max_lifespan: Lifespan) -> Result<Credentials, Map<String, Value>> {
-    let mut errors = Map::new();
-    let mut check = |key: &str, result: Result<Option<String>, String>| {
-        result.unwrap_or_else(|message| {
-            errors.insert(key.to_owned(), json!([message]));
-            None
-        })
-    };
-    let username = check("username", char_field(data.field("username"), true, true));
-    let password = check("password", char_field(data.field("password"), false, true));
-    let name = check("name", char_field(data.field("name"), true, false));
-    let lifespan = lifespan_field(data.field("lifespan"), max_lifespan).unwrap_or_else(|message| {
-        errors.insert("lifespan".to_owned(), json!([message]));
-        None
-    });
-    let scopes = scope_field(data.field("scope")).unwrap_or_else(|message| {
-        errors.insert("scope".to_owned(), json!([message]));
-        None
-    });
+pub(super) fn validate(data: &Data, max_lifespan: Lifespan) -> Result<Credentials, FieldErrors> {
+    let mut errors = FieldErrors::default();
+    let username = check(
+        &mut errors,
+        "username",
+        char_field(data.field("username"), true, true),
+    );
+    let password = check(
+        &mut errors,
+        "password",
+        char_field(data.field("password"), false, true),
+    );
+    let name = check(&mut errors, "name", char_field(data.field("name"), true, false));
+    let lifespan = check(
+        &mut errors,
+        "lifespan",
+        lifespan_field(data.field("lifespan"), max_lifespan),
+    );
+    let scopes = check(&mut errors, "scope", scope_field(data.field("scope")));
     match (username, password) {
         (Some(username), Some(password)) if errors.is_empty() => Ok(Credentials {
             username,
@@ -48,6 +96,14 @@ pub(super) fn validate(data: &Data, max_lifespan: Lifespan) -> Result<Credential
         }),
         _ => Err(errors),
     }
+}
+
+/// The field's value, or `None` with its error added to `errors`.
+fn check<T>(errors: &mut FieldErrors, field: &'static str, result: Result<Option<T>, String>) -> Option<T> {
+    result.unwrap_or_else(|message| {
+        errors.add(field, message);
+        None
+    })
 }
 
 /// A DRF `CharField`: the text, `None` for an optional field that is absent, null or
@@ -117,6 +173,8 @@ fn scope_field(field: Field) -> Result<Option<Scopes>, String> {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::{Value, json};
+
     use super::*;
 
     fn json_data(value: Value) -> Data {
@@ -126,12 +184,14 @@ mod tests {
         }
     }
 
+    fn field_errors(value: Value) -> FieldErrors {
+        validate(&json_data(value), Lifespan::DEFAULT)
+            .err()
+            .expect("validation should fail")
+    }
+
     fn errors(value: Value) -> Value {
-        Value::Object(
-            validate(&json_data(value), Lifespan::DEFAULT)
-                .err()
-                .expect("validation should fail"),
-        )
+        serde_json::to_value(field_errors(value)).expect("errors serialize")
     }
 
     #[test]
@@ -264,7 +324,7 @@ mod tests {
     #[test]
     fn every_field_error_is_reported_at_once_in_field_order() {
         assert_eq!(
-            serde_json::to_string(&errors(
+            serde_json::to_string(&field_errors(
                 json!({"scope": "ok n\u{0}", "lifespan": "x", "name": [], "password": ""})
             ))
             .unwrap(),
