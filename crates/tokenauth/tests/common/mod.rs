@@ -256,6 +256,21 @@ impl Response {
         );
     }
 
+    /// Asserts DRF's 405 for `method`, with exactly the methods `allow` (such as
+    /// `"GET,HEAD"`) in the `Allow` header.
+    #[track_caller]
+    pub(crate) fn assert_method_not_allowed(&self, method: &Method, allow: &str) {
+        self.assert(
+            405,
+            &format!(r#"{{"detail":"Method \"{method}\" not allowed."}}"#),
+        );
+        assert_eq!(
+            self.header(header::ALLOW).map(|a| a.replace(' ', "")),
+            Some(allow.to_owned()),
+            "{method}"
+        );
+    }
+
     /// Asserts 200 and the user the app saw.
     #[track_caller]
     pub(crate) fn assert_user(&self, username: &str) {
