@@ -36,7 +36,6 @@
 //!     .with_state(AppState { greeting: "Hello" });
 //! ```
 //!
-//! [`TokenAuthLayer`]: crate::TokenAuthLayer
 
 use axum::Router;
 use axum::extract::Request;
@@ -58,7 +57,7 @@ use obtain::obtain_token;
 use sessions::{list_tokens, logout, logout_all, revoke_token};
 
 /// The two paths the obtain endpoint is served at by [`obtain_router`]: DRF's and
-/// tokenauth's own. [`TokenAuthLayer`](crate::TokenAuthLayer) does not authenticate
+/// tokenauth's own. [`TokenAuthLayer`] does not authenticate
 /// them (its default login paths).
 pub const OBTAIN_PATHS: [&str; 2] = DEFAULT_LOGIN_PATHS;
 
@@ -67,7 +66,7 @@ pub const MAX_NAME_CHARS: usize = 200;
 
 /// A router serving both the obtain endpoint ([`obtain_router`]) and the session routes
 /// ([`session_router`]), to merge into your app's router, before or after its
-/// [`TokenAuthLayer`](crate::TokenAuthLayer) alike (see the [module docs](self)).
+/// [`TokenAuthLayer`] alike (see the [module docs](self)).
 pub fn router<St, S, D>(auth: TokenAuth<S, D>) -> Router<St>
 where
     St: Clone + Send + Sync + 'static,
@@ -99,7 +98,6 @@ where
 /// authenticate its paths, so it may be merged inside or outside the layer.
 ///
 /// [`OnLimit::Reject`]: tokenauth_core::OnLimit::Reject
-/// [`TokenAuthLayer`]: crate::TokenAuthLayer
 ///
 /// ```no_run
 /// use axum::Router;
@@ -121,8 +119,8 @@ where
 }
 
 /// The obtain endpoint as a method router, to mount at a path of your choice. Tell
-/// your [`TokenAuthLayer`](crate::TokenAuthLayer) about that path with
-/// [`with_login_paths`](crate::TokenAuthLayer::with_login_paths) if the layer wraps
+/// your [`TokenAuthLayer`] about that path with
+/// [`with_login_paths`](TokenAuthLayer::with_login_paths) if the layer wraps
 /// it.
 pub fn obtain<St, S, D>(auth: TokenAuth<S, D>) -> MethodRouter<St>
 where
@@ -150,7 +148,7 @@ where
 /// `Authentication credentials were not provided.`; other methods get DRF's 405 (after
 /// authentication: without valid credentials, the 401 comes first, as in DRF).
 ///
-/// The routes carry their own [`TokenAuthLayer`](crate::TokenAuthLayer) over `auth`.
+/// The routes carry their own [`TokenAuthLayer`] over `auth`.
 /// Merged inside your app's layer, they use what that layer found instead (one
 /// authentication per request); its directory must be the same type as `auth`'s.
 ///
@@ -197,7 +195,7 @@ where
 /// header naming the methods the route serves.
 ///
 /// Install it on your own public routes with `Router::method_not_allowed_fallback`,
-/// before adding [`TokenAuthLayer`](crate::TokenAuthLayer), so that a wrong method with
+/// before adding [`TokenAuthLayer`], so that a wrong method with
 /// bad credentials is a 401 as in DRF (which authenticates before looking at the
 /// method). On routes that require authentication use
 /// [`method_not_allowed_authenticated`], which answers anonymous requests with the 401
