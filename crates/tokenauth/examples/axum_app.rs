@@ -18,10 +18,8 @@ use axum::{
     routing::{get, post},
 };
 use tokenauth::core::{Lifespan, Maintenance, MemoryStore, MemoryUserDirectory, Scopes};
-use tokenauth::routes::{
-    method_not_allowed, method_not_allowed_authenticated, obtain_router, session_router,
-};
-use tokenauth::{Authenticated, RequireScope, TokenAuth, TokenAuthLayer, User};
+use tokenauth::routes::{self, method_not_allowed, method_not_allowed_authenticated};
+use tokenauth::{Authenticated, RequireScope, TokenAuth, TokenAuthLayer};
 
 /// Only for authenticated users.
 async fn hello(auth: Authenticated) -> String {
@@ -57,35 +55,33 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .with_idle_timeout(Some("2h".parse::<Lifespan>()?))
         .with_scopes(Scopes::parse("read write")?);
 
-    // Writes last-used times (sliding expiry) and purges long-expired tokens.
-    let upkeep = auth.clone();
-    tokio::spawn(async move {
-        upkeep
-            .run_maintenance(Maintenance::default(), std::future::pending())
-            .await
-    });
-
     // Routes for signed-in users: DRF's JSON 405 comes after authentication.
     let protected = Router::new()
         .route("/notes", post(add_note))
         .route_layer(RequireScope::new("write"))
         .route("/hello", get(hello))
-        // POST /auth/logout, POST /auth/logoutall, GET /auth/tokens, DELETE /auth/tokens/{id}
-        .merge(session_router(auth.clone()))
-        .method_not_allowed_fallback(method_not_allowed_authenticated::<User>);
+        .method_not_allowed_fallback(method_not_allowed_authenticated);
     let public = Router::new()
         .route("/", get(welcome))
         .method_not_allowed_fallback(method_not_allowed);
     let app = protected
         .merge(public)
-        .layer(TokenAuthLayer::new(auth.clone()))
-        // Merged after `.layer`, so outside it: logging in ignores the Authorization
-        // header, and a client with a dead token can get a new one.
-        .merge(obtain_router(auth));
+        // POST /api-token-auth/ and /auth/token (login: ignores the Authorization
+        // header), POST /auth/logout, POST /auth/logoutall, GET /auth/tokens,
+        // DELETE /auth/tokens/{id}. Inside or outside the layer alike.
+        .merge(routes::router(auth.clone()))
+        .layer(TokenAuthLayer::new(auth.clone()));
+
+    // Writes last-used times (sliding expiry) and purges long-expired tokens.
+    let upkeep = auth.start_maintenance(Maintenance::default());
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
     println!("listening on http://{}", listener.local_addr()?);
     // Connect info gives each token's last-used client address.
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await?;
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(async { tokio::signal::ctrl_c().await.unwrap_or_default() })
+        .await?;
+    // The server has stopped: write the last uses it saw before exiting.
+    upkeep.shutdown().await?;
     Ok(())
 }

@@ -1,8 +1,10 @@
 //! The axum extractor: who made this request.
 
+use std::any::TypeId;
+
 use axum_core::extract::{FromRequestParts, OptionalFromRequestParts};
-use http::HeaderValue;
 use http::request::Parts;
+use http::{Extensions, HeaderValue};
 use tokenauth_core::{TokenInfo, User, Verified};
 
 use crate::rejection::TokenAuthRejection;
@@ -15,7 +17,10 @@ use crate::rejection::TokenAuthRejection;
 /// [`TokenAuthLayer`](crate::TokenAuthLayer) found, so the layer must run in front of the
 /// route.
 ///
-/// `U` is your directory's user type ([`User`] for the built-in directories).
+/// `U` is your directory's user type ([`User`] for the built-in directories). Asking
+/// for another type than the layer's directory yields is a programming error: the
+/// extractor logs both type names and answers DRF's 500 (see
+/// [`TokenAuthRejection::UserTypeMismatch`]).
 ///
 /// ```
 /// use tokenauth::Authenticated;
@@ -51,13 +56,43 @@ impl<U> From<Verified<U>> for Authenticated<U> {
 
 /// What the layer found, independent of the user type: the token of an authenticated
 /// request, or the rejection an `Authenticated` extractor gives (`NotProvided` for an
-/// anonymous request, the real reason for credentials that failed in lenient mode), and
-/// the scheme the layer names in challenges. Read by the extractor and by
-/// [`RequireScope`](crate::RequireScope).
+/// anonymous request, the real reason for credentials that failed in lenient mode), the
+/// scheme the layer names in challenges, and the user type it serves. Read by the
+/// extractor, by [`RequireScope`](crate::RequireScope) and by the 405 fallbacks; its
+/// presence tells an inner layer that an outer one has already authenticated.
 #[derive(Debug, Clone)]
 pub(crate) struct Presented {
     pub(crate) token: Result<TokenInfo, TokenAuthRejection>,
     pub(crate) scheme: HeaderValue,
+    pub(crate) user_type: UserType,
+}
+
+impl Presented {
+    /// What the layer left in `extensions`, or `MissingLayer` if no layer ran.
+    pub(crate) fn of(extensions: &Extensions) -> Result<&Self, TokenAuthRejection> {
+        extensions.get::<Self>().ok_or(TokenAuthRejection::MissingLayer)
+    }
+
+    /// The token of an authenticated request, or the rejection for one that is not.
+    pub(crate) fn token(&self) -> Result<&TokenInfo, TokenAuthRejection> {
+        self.token.as_ref().map_err(|rejection| *rejection)
+    }
+}
+
+/// A user type, compared by identity and named in errors.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct UserType {
+    id: TypeId,
+    name: &'static str,
+}
+
+impl UserType {
+    pub(crate) fn of<U: 'static>() -> Self {
+        Self {
+            id: TypeId::of::<U>(),
+            name: std::any::type_name::<U>(),
+        }
+    }
 }
 
 /// The user of an authenticated request, beside its [`Presented`] token.
@@ -70,11 +105,17 @@ pub(crate) struct UserOf<U>(pub(crate) U);
 fn outcome<U: Clone + Send + Sync + 'static>(
     parts: &Parts,
 ) -> Result<Result<Authenticated<U>, TokenAuthRejection>, TokenAuthRejection> {
-    let presented = parts
-        .extensions
-        .get::<Presented>()
-        .ok_or(TokenAuthRejection::MissingLayer)?;
-    Ok(match &presented.token {
+    let presented = Presented::of(&parts.extensions)?;
+    let expected = UserType::of::<U>();
+    if presented.user_type.id != expected.id {
+        // Checked whether or not this request is authenticated, so that the mistake
+        // shows on the first request, not the first one with a valid token.
+        return Err(TokenAuthRejection::UserTypeMismatch {
+            expected: expected.name,
+            found: presented.user_type.name,
+        });
+    }
+    Ok(match presented.token() {
         Ok(token) => {
             let UserOf(user) = parts
                 .extensions
@@ -85,10 +126,9 @@ fn outcome<U: Clone + Send + Sync + 'static>(
                 token: token.clone(),
             })
         }
-        Err(rejection) => Err(*rejection),
+        Err(rejection) => Err(rejection),
     })
 }
-
 impl<S, U> FromRequestParts<S> for Authenticated<U>
 where
     S: Send + Sync,

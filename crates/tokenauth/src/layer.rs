@@ -1,7 +1,8 @@
 //! The tower middleware that authenticates every request.
 
+use std::fmt;
 use std::future::Future;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -9,13 +10,18 @@ use std::task::{Context, Poll};
 use axum_core::body::Body;
 use axum_core::response::{IntoResponse, Response};
 use bytes::Bytes;
-use http::{HeaderValue, Request, StatusCode, header};
+use http::request::Parts;
+use http::{HeaderValue, Request, header};
 use tokenauth_core::{AuthError, TokenAuth, TokenStore, UserDirectory};
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::extract::{Presented, UserOf};
-use crate::rejection::TokenAuthRejection;
+use crate::extract::{Presented, UserOf, UserType};
+use crate::rejection::{TokenAuthRejection, challenge};
+
+/// The paths the obtain endpoint is served at (`routes::OBTAIN_PATHS`), which the
+/// layer does not authenticate by default.
+pub(crate) const DEFAULT_LOGIN_PATHS: [&str; 2] = ["/api-token-auth/", "/auth/token"];
 
 /// Authenticates requests by their `Authorization: Token <key>` (or `Bearer <key>`)
 /// header, for the routes it wraps.
@@ -32,22 +38,43 @@ use crate::rejection::TokenAuthRejection;
 /// so that tracing middleware does not print it. The layer never fails: every refusal is
 /// a response.
 ///
+/// # Layers nest
+///
+/// A request authenticates once, at the outermost layer: an inner `TokenAuthLayer`
+/// (such as the one the session routes of `routes::session_router` carry) sees what the
+/// outer one found and neither authenticates again nor records a second use. So a
+/// router carrying its own layer can be merged inside or outside your app's layer
+/// alike; the outermost layer's settings (lenient mode, login paths, client address)
+/// are the ones that apply.
+///
+/// # Login paths
+///
+/// Requests to the obtain endpoint's paths, `/api-token-auth/` and `/auth/token`, are
+/// not authenticated: they go on anonymous whatever their `Authorization` header says,
+/// so a client holding a dead token can still log in, and a login records no use of
+/// the token it happens to send. This holds whether the obtain routes are merged inside
+/// or outside the layer. Mounted elsewhere, tell the layer with
+/// [`with_login_paths`](Self::with_login_paths). (The layer runs before the route, so
+/// it cannot ask the route; it compares the request path, exactly, as the layer sees it:
+/// under `Router::nest`, with the prefix when the layer wraps the nesting router.)
+///
 /// # Client addresses
 ///
 /// The layer records the client's address as the token's `last_ip` (and reports a use
-/// from a new address as [`AuthEvent::UsedFromNewIp`](tokenauth_core::AuthEvent)). With
-/// the `connect-info` feature (on by default) it takes the address from axum's
-/// `ConnectInfo<SocketAddr>` request extension, which the server adds when the app is
-/// served with `app.into_make_service_with_connect_info::<SocketAddr>()`; without it no
-/// address is recorded.
+/// from a new address as [`AuthEvent::UsedFromNewIp`](tokenauth_core::AuthEvent)). By
+/// default it is the peer address the server recorded (see [`peer_ip`]): axum's
+/// `ConnectInfo<SocketAddr>` with the `connect-info` feature (serve the app with
+/// `app.into_make_service_with_connect_info::<SocketAddr>()`), or a plain `SocketAddr`
+/// request extension, which a server built on hyper-util can insert. With neither, no
+/// address is recorded. [`with_client_ip`](Self::with_client_ip) replaces the rule.
 ///
 /// It never reads `X-Forwarded-For`, `Forwarded` or `X-Real-IP`: any client can send
 /// those headers with any value, so trusting them would let a client choose the address
 /// written to its token's record and to the audit trail, hiding where a stolen token is
-/// used from. Behind a reverse proxy the peer is the proxy; if you trust yours, add a
-/// middleware in front of this layer that replaces `ConnectInfo<SocketAddr>` with the
-/// address your proxy appended (the right-most entry it added, never the left-most,
-/// which the client wrote).
+/// used from. Behind a reverse proxy the peer is the proxy; if you trust yours, pass
+/// [`with_client_ip`](Self::with_client_ip) a function reading the address your proxy
+/// appended (the right-most entry it added, never the left-most, which the client
+/// wrote).
 ///
 /// ```no_run
 /// use axum::{Router, routing::get};
@@ -59,16 +86,48 @@ use crate::rejection::TokenAuthRejection;
 ///     .route("/me", get(|auth: Authenticated| async move { auth.user.username }))
 ///     .layer(TokenAuthLayer::new(auth));
 /// ```
-#[derive(Debug)]
 pub struct TokenAuthLayer<S, D> {
     state: Arc<LayerState<S, D>>,
 }
 
-#[derive(Debug)]
+/// Finds the client's address in a request.
+type ClientIp = Arc<dyn Fn(&Parts) -> Option<IpAddr> + Send + Sync>;
+
 struct LayerState<S, D> {
     auth: TokenAuth<S, D>,
     challenge: HeaderValue,
     lenient: bool,
+    login_paths: Arc<[String]>,
+    client_ip: ClientIp,
+}
+
+impl<S, D> Clone for LayerState<S, D> {
+    fn clone(&self) -> Self {
+        Self {
+            auth: self.auth.clone(),
+            challenge: self.challenge.clone(),
+            lenient: self.lenient,
+            login_paths: Arc::clone(&self.login_paths),
+            client_ip: Arc::clone(&self.client_ip),
+        }
+    }
+}
+
+impl<S, D> fmt::Debug for LayerState<S, D> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenAuthLayer")
+            .field("auth", &self.auth)
+            .field("challenge", &self.challenge)
+            .field("lenient", &self.lenient)
+            .field("login_paths", &self.login_paths)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, D> fmt::Debug for TokenAuthLayer<S, D> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.state.fmt(f)
+    }
 }
 
 impl<S, D> Clone for TokenAuthLayer<S, D> {
@@ -89,7 +148,17 @@ impl<S: TokenStore, D: UserDirectory> TokenAuthLayer<S, D> {
                 auth,
                 challenge,
                 lenient: false,
+                login_paths: DEFAULT_LOGIN_PATHS.iter().map(|p| (*p).to_owned()).collect(),
+                client_ip: Arc::new(peer_ip),
             }),
+        }
+    }
+
+    fn configure(self, change: impl FnOnce(&mut LayerState<S, D>)) -> Self {
+        let mut state = LayerState::clone(&self.state);
+        change(&mut state);
+        Self {
+            state: Arc::new(state),
         }
     }
 
@@ -101,15 +170,82 @@ impl<S: TokenStore, D: UserDirectory> TokenAuthLayer<S, D> {
     /// route still answers 401 with the real reason (`Token has expired`...). Useful
     /// when clients keep sending stale tokens to public pages.
     pub fn with_lenient(self, lenient: bool) -> Self {
-        let state = &*self.state;
-        Self {
-            state: Arc::new(LayerState {
-                auth: state.auth.clone(),
-                challenge: state.challenge.clone(),
-                lenient,
-            }),
-        }
+        self.configure(|state| state.lenient = lenient)
     }
+
+    /// The paths whose requests are not authenticated (default: the obtain endpoint's,
+    /// `/api-token-auth/` and `/auth/token`); see "Login paths" above. Paths are compared
+    /// exactly with the request's path.
+    ///
+    /// ```no_run
+    /// use axum::Router;
+    /// use tokenauth::{TokenAuth, TokenAuthLayer, routes::obtain};
+    /// use tokenauth::core::{MemoryStore, MemoryUserDirectory};
+    ///
+    /// let auth = TokenAuth::new(MemoryStore::new(), MemoryUserDirectory::new());
+    /// let app: Router = Router::new()
+    ///     .route("/login", obtain(auth.clone()))
+    ///     .layer(TokenAuthLayer::new(auth).with_login_paths(["/login"]));
+    /// ```
+    ///
+    /// # Warning
+    ///
+    /// A handler at a login path never sees a user: list only paths that serve logins.
+    pub fn with_login_paths<P: Into<String>>(self, paths: impl IntoIterator<Item = P>) -> Self {
+        let paths: Arc<[String]> = paths.into_iter().map(Into::into).collect();
+        self.configure(|state| state.login_paths = paths)
+    }
+
+    /// How to find the client's address in a request (default: [`peer_ip`]); see
+    /// "Client addresses" above. `None` records no address.
+    ///
+    /// ```no_run
+    /// use std::net::IpAddr;
+    /// use tokenauth::{TokenAuth, TokenAuthLayer, peer_ip};
+    /// use tokenauth::core::{MemoryStore, MemoryUserDirectory};
+    ///
+    /// // Behind one trusted proxy that appends the peer it saw to X-Forwarded-For.
+    /// let from_proxy = |parts: &http::request::Parts| -> Option<IpAddr> {
+    ///     let forwarded = parts.headers.get("x-forwarded-for")?.to_str().ok()?;
+    ///     forwarded.rsplit(',').next()?.trim().parse().ok()
+    /// };
+    /// let auth = TokenAuth::new(MemoryStore::new(), MemoryUserDirectory::new());
+    /// let layer = TokenAuthLayer::new(auth)
+    ///     .with_client_ip(move |parts| from_proxy(parts).or_else(|| peer_ip(parts)));
+    /// ```
+    ///
+    /// # Warning
+    ///
+    /// The address is written to the token's record and to the audit trail: read it
+    /// only from what your own infrastructure wrote, never from what a client can send.
+    pub fn with_client_ip(
+        self,
+        client_ip: impl Fn(&Parts) -> Option<IpAddr> + Send + Sync + 'static,
+    ) -> Self {
+        let client_ip: ClientIp = Arc::new(client_ip);
+        self.configure(|state| state.client_ip = client_ip)
+    }
+}
+
+/// The address of the peer that sent the request, as the server recorded it: axum's
+/// `ConnectInfo<SocketAddr>` (with the `connect-info` feature), else a `SocketAddr`
+/// request extension; `None` without either. IPv4 clients of a dual-stack listener
+/// appear as plain IPv4 addresses. The default of
+/// [`TokenAuthLayer::with_client_ip`].
+///
+/// `X-Forwarded-For` and its kin are deliberately not read: see "Client addresses" on
+/// [`TokenAuthLayer`].
+pub fn peer_ip(parts: &Parts) -> Option<IpAddr> {
+    #[cfg(feature = "connect-info")]
+    let connect_info = parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<SocketAddr>>()
+        .map(|info| info.0);
+    #[cfg(not(feature = "connect-info"))]
+    let connect_info = None;
+    connect_info
+        .or_else(|| parts.extensions.get::<SocketAddr>().copied())
+        .map(|addr| addr.ip().to_canonical())
 }
 
 impl<I, S, D> Layer<I> for TokenAuthLayer<S, D> {
@@ -159,7 +295,7 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
+    fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
         let state = Arc::clone(&self.state);
         // The clone may not be ready: use the instance that `poll_ready` readied and
         // leave the clone in its place (see tower's `Service` docs).
@@ -167,18 +303,39 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
 
         Box::pin(async move {
-            let header = req.headers_mut().get_mut(header::AUTHORIZATION).map(|value| {
-                value.set_sensitive(true);
-                value.clone()
-            });
-            let ip = client_ip(&req);
-            let token = match state
+            let (mut parts, body) = req.into_parts();
+            // An outer layer has authenticated this request already.
+            if parts.extensions.get::<Presented>().is_none()
+                && let Err(response) = state.authenticate(&mut parts).await
+            {
+                return Ok(state.finish(response));
+            }
+            let response = inner.call(Request::from_parts(parts, body)).await?;
+            Ok(state.finish(response.map(Body::new)))
+        })
+    }
+}
+
+impl<S: TokenStore, D: UserDirectory> LayerState<S, D> {
+    /// Authenticates the request and records the outcome in its extensions; `Err` is
+    /// the response that refuses it.
+    async fn authenticate(&self, parts: &mut Parts) -> Result<(), Response> {
+        let header = parts.headers.get_mut(header::AUTHORIZATION).map(|value| {
+            value.set_sensitive(true);
+            value.clone()
+        });
+        let login = self.login_paths.iter().any(|path| path == parts.uri.path());
+        let token = if login {
+            Err(TokenAuthRejection::NotProvided)
+        } else {
+            let ip = (self.client_ip)(parts);
+            match self
                 .auth
                 .authenticate_header(header.as_ref().map(HeaderValue::as_bytes), ip)
                 .await
             {
                 Ok(Some(verified)) => {
-                    req.extensions_mut().insert(UserOf(verified.user));
+                    parts.extensions.insert(UserOf(verified.user));
                     Ok(verified.token)
                 }
                 Ok(None) => Err(TokenAuthRejection::NotProvided),
@@ -190,51 +347,26 @@ where
                             "authentication backend failed"
                         );
                     }
-                    if !state.lenient || rejection == TokenAuthRejection::Backend {
-                        return Ok(state.finish(rejection.into_response()));
+                    if !self.lenient || rejection == TokenAuthRejection::Backend {
+                        return Err(rejection.into_response());
                     }
                     Err(rejection)
                 }
-            };
-            req.extensions_mut().insert(Presented {
-                token,
-                scheme: state.challenge.clone(),
-            });
-            let response = inner.call(req).await?;
-            Ok(state.finish(response.map(Body::new)))
-        })
+            }
+        };
+        parts.extensions.insert(Presented {
+            token,
+            scheme: self.challenge.clone(),
+            user_type: UserType::of::<D::User>(),
+        });
+        Ok(())
     }
-}
-
-/// The address of the peer that sent `req`, from axum's `ConnectInfo`, if the server
-/// provides it. IPv4 clients of a dual-stack listener appear as plain IPv4 addresses.
-///
-/// `X-Forwarded-For` and its kin are deliberately not read: see "Client addresses" on
-/// [`TokenAuthLayer`].
-#[cfg(feature = "connect-info")]
-fn client_ip<B>(req: &Request<B>) -> Option<IpAddr> {
-    use axum::extract::ConnectInfo;
-    use std::net::SocketAddr;
-
-    req.extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| addr.ip().to_canonical())
-}
-
-/// Without the `connect-info` feature no address is known.
-#[cfg(not(feature = "connect-info"))]
-fn client_ip<B>(_req: &Request<B>) -> Option<IpAddr> {
-    None
 }
 
 impl<S, D> LayerState<S, D> {
     /// Puts the configured challenge on every 401 leaving the layer.
     fn finish(&self, mut response: Response) -> Response {
-        if response.status() == StatusCode::UNAUTHORIZED {
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, self.challenge.clone());
-        }
+        challenge(&mut response, self.challenge.clone());
         response
     }
 }

@@ -5,13 +5,13 @@
 //!   on every request it wraps, answering DRF's exact 401s;
 //! - [`Authenticated`] hands the user and token to handlers (`Option<Authenticated>`
 //!   for routes open to anonymous users too);
-//! - [`routes::obtain_router`] (feature `routes`) serves the obtain endpoint, trading a
+//! - [`routes::router`] (feature `routes`) serves the obtain endpoint, trading a
 //!   username and password for a token, optionally with a `name`, a shorter `lifespan`
-//!   (`"7d"`) and a `scope` (`"read write"`);
-//! - [`routes::session_router`] (feature `routes`) serves the session routes, behind the
-//!   layer: `POST /auth/logout` (revoke the presented token), `POST /auth/logoutall`
-//!   (revoke all the user's tokens), `GET /auth/tokens` (the user's live tokens, never a
-//!   secret) and `DELETE /auth/tokens/{id}` (revoke one);
+//!   (`"7d"`) and a `scope` (`"read write"`), and the session routes:
+//!   `POST /auth/logout` (revoke the presented token), `POST /auth/logoutall` (revoke
+//!   all the user's tokens), `GET /auth/tokens` (the user's live tokens, never a
+//!   secret) and `DELETE /auth/tokens/{id}` (revoke one). It merges into a router with
+//!   any state, before or after the layer;
 //! - [`RequireScope`] guards routes by scope: a token without the scope gets 403 with
 //!   `WWW-Authenticate: Token error="insufficient_scope", scope="..."`.
 //!
@@ -25,28 +25,33 @@
 //!
 //! Per-user token limits, the obtain policy (a new token per login, or replace), idle
 //! expiry, scopes and the audit hook are configured on [`TokenAuth`]. The layer records
-//! each token's last use and client address (from axum's `ConnectInfo`; see
-//! [`TokenAuthLayer`]) in memory; write them to the store with
-//! [`TokenAuth::flush_usage`], or run [`TokenAuth::run_maintenance`] beside the server.
+//! each token's last use and client address (see [`TokenAuthLayer`]) in memory;
+//! [`TokenAuth::start_maintenance`] writes them to the store in the background, and its
+//! handle's `shutdown` writes the rest once the server has stopped.
 //!
 //! The core logic, store and directory traits live in [`tokenauth_core`], re-exported as
 //! [`core`]; the SQL stores in `tokenauth-sqlx`.
 //!
 //! # Features
 //!
-//! - `connect-info` (default): the layer records each token's client address from axum's
-//!   `ConnectInfo<SocketAddr>` (see [`TokenAuthLayer`]).
-//! - `routes` (default): the obtain endpoint and the session routes as axum `Router`s.
+//! None is on by default: the layer, the extractor and [`RequireScope`] depend on
+//! `axum-core` alone.
+//!
+//! - `routes`: the obtain endpoint and the session routes as axum `Router`s (the
+//!   [`routes`] module; depends on `axum`).
+//! - `connect-info`: the layer also finds each token's client address in axum's
+//!   `ConnectInfo<SocketAddr>` (see [`peer_ip`]; depends on `axum` with `tokio`).
 //!
 //! # Example
+//!
+//! With `features = ["routes", "connect-info"]`:
 //!
 //! ```no_run
 //! use std::net::SocketAddr;
 //!
 //! use axum::{Router, routing::{get, post}};
-//! use tokenauth::{Authenticated, RequireScope, TokenAuth, TokenAuthLayer, User};
+//! use tokenauth::{Authenticated, RequireScope, TokenAuth, TokenAuthLayer, routes};
 //! use tokenauth::core::{Lifespan, Maintenance, MemoryStore, MemoryUserDirectory, Scopes};
-//! use tokenauth::routes::{method_not_allowed_authenticated, obtain_router, session_router};
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let users = MemoryUserDirectory::new();
@@ -59,18 +64,22 @@
 //!     .route("/notes", post(|auth: Authenticated| async move { auth.user.username }))
 //!     .route_layer(RequireScope::new("write"))
 //!     .route("/me", get(|auth: Authenticated| async move { auth.user.username }))
-//!     .merge(session_router(auth.clone()))
-//!     .method_not_allowed_fallback(method_not_allowed_authenticated::<User>)
-//!     .layer(TokenAuthLayer::new(auth.clone()))
-//!     // Added after `.layer`, so outside it: login ignores the Authorization header.
-//!     .merge(obtain_router(auth.clone()));
+//!     // DRF's JSON 405, after authentication (no valid token: the 401 first).
+//!     .method_not_allowed_fallback(routes::method_not_allowed_authenticated)
+//!     // Login, logout, logoutall, the token list, revoke.
+//!     .merge(routes::router(auth.clone()))
+//!     .layer(TokenAuthLayer::new(auth.clone()));
 //!
-//! // Write last-used times in the background, and purge long-expired tokens.
-//! tokio::spawn(async move { auth.run_maintenance(Maintenance::default(), std::future::pending()).await });
+//! // Writes last-used times in the background, and purges long-expired tokens.
+//! let upkeep = auth.start_maintenance(Maintenance::default());
 //!
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:8000").await?;
 //! // `with_connect_info` lets the layer record each token's client address.
-//! axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await?;
+//! axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+//!     .with_graceful_shutdown(async { tokio::signal::ctrl_c().await.unwrap_or_default() })
+//!     .await?;
+//! // The server has stopped: write the last uses it saw.
+//! upkeep.shutdown().await?;
 //! # Ok(()) }
 //! ```
 
@@ -82,7 +91,7 @@ pub mod routes;
 mod scope;
 
 pub use extract::Authenticated;
-pub use layer::{TokenAuthLayer, TokenAuthService};
+pub use layer::{TokenAuthLayer, TokenAuthService, peer_ip};
 pub use rejection::{TokenAuthRejection, detail_response};
 pub use scope::{RequireScope, RequireScopeService, ScopeRejection};
 pub use tokenauth_core as core;

@@ -4,6 +4,22 @@ use axum_core::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header};
 use tokenauth_core::AuthError;
 
+/// DRF's 500 message.
+pub(crate) const SERVER_ERROR: &str = "A server error occurred.";
+/// DRF's `PermissionDenied` message.
+pub(crate) const PERMISSION_DENIED: &str = "You do not have permission to perform this action.";
+
+/// The scheme a challenge names when no [`TokenAuthLayer`](crate::TokenAuthLayer)
+/// configured another: the first default keyword.
+pub(crate) const DEFAULT_SCHEME: &str = "Token";
+
+/// Sets `WWW-Authenticate` on a 401 (and leaves other responses alone).
+pub(crate) fn challenge(response: &mut Response, scheme: HeaderValue) {
+    if response.status() == StatusCode::UNAUTHORIZED {
+        response.headers_mut().insert(header::WWW_AUTHENTICATE, scheme);
+    }
+}
+
 /// Why a request was refused, rendered as DRF renders it: a status and a JSON body
 /// `{"detail": "..."}`; every 401 also carries `WWW-Authenticate` (the
 /// [`TokenAuthLayer`](crate::TokenAuthLayer) sets it to its configured scheme,
@@ -38,15 +54,27 @@ pub enum TokenAuthRejection {
     /// The token store or user directory failed (logged; the client sees a 500).
     Backend,
     /// The extractor found no [`TokenAuthLayer`](crate::TokenAuthLayer) output: the
-    /// layer is not installed in front of this route, or serves another user type.
+    /// layer is not installed in front of this route.
     MissingLayer,
+    /// The layer in front of the route serves another user type than the extractor asks
+    /// for: `Authenticated<expected>` behind a layer whose directory's user type is
+    /// `found` (such as `Authenticated` for [`User`](tokenauth_core::User) with a
+    /// directory of your own users). Logged; the client sees DRF's 500.
+    UserTypeMismatch {
+        /// The type the extractor asked for.
+        expected: &'static str,
+        /// The type the layer's directory yields.
+        found: &'static str,
+    },
 }
 
 impl TokenAuthRejection {
     /// The HTTP status.
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::Backend | Self::MissingLayer => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Backend | Self::MissingLayer | Self::UserTypeMismatch { .. } => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
             _ => StatusCode::UNAUTHORIZED,
         }
     }
@@ -63,7 +91,7 @@ impl TokenAuthRejection {
             Self::InvalidToken => "Invalid token",
             Self::UserInactive => "User inactive or deleted",
             Self::Expired => "Token has expired",
-            Self::Backend => "A server error occurred.",
+            Self::Backend | Self::UserTypeMismatch { .. } => SERVER_ERROR,
             Self::MissingLayer => {
                 "Authentication is misconfigured: is `TokenAuthLayer` installed in front of this route?"
             }
@@ -72,8 +100,16 @@ impl TokenAuthRejection {
 }
 
 impl std::fmt::Display for TokenAuthRejection {
+    /// The `detail` message, but for a user type mismatch, which names both types.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.detail())
+        match self {
+            Self::UserTypeMismatch { expected, found } => write!(
+                f,
+                "Authentication is misconfigured: the handler asks for `Authenticated<{expected}>`, \
+                 but the `TokenAuthLayer` in front of it serves `{found}` users"
+            ),
+            _ => f.write_str(self.detail()),
+        }
     }
 }
 
@@ -96,26 +132,27 @@ impl From<&AuthError> for TokenAuthRejection {
 
 impl IntoResponse for TokenAuthRejection {
     fn into_response(self) -> Response {
-        if self == Self::MissingLayer {
-            tracing::error!("{}", self.detail());
+        if matches!(self, Self::MissingLayer | Self::UserTypeMismatch { .. }) {
+            tracing::error!("{self}");
         }
         let mut response = detail_response(self.status(), self.detail());
-        if self.status() == StatusCode::UNAUTHORIZED {
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Token"));
-        }
+        challenge(&mut response, HeaderValue::from_static(DEFAULT_SCHEME));
         response
     }
 }
 
 /// A JSON `{"detail": message}` response, the shape of every DRF error.
 pub fn detail_response(status: StatusCode, message: &str) -> Response {
-    json_response(status, &serde_json::json!({ "detail": message }))
+    #[derive(serde::Serialize)]
+    struct Detail<'a> {
+        detail: &'a str,
+    }
+    json_response(status, &Detail { detail: message })
 }
 
-pub(crate) fn json_response(status: StatusCode, body: &serde_json::Value) -> Response {
-    let bytes = serde_json::to_vec(body).expect("a JSON value always serializes");
+/// A JSON response; objects keep the order their type serializes them in.
+pub(crate) fn json_response(status: StatusCode, body: &impl serde::Serialize) -> Response {
+    let bytes = serde_json::to_vec(body).expect("tokenauth's bodies have string keys and always serialize");
     (
         status,
         [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],

@@ -14,10 +14,7 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::extract::Presented;
-use crate::rejection::{TokenAuthRejection, detail_response};
-
-/// DRF's `PermissionDenied` message.
-const PERMISSION_DENIED: &str = "You do not have permission to perform this action.";
+use crate::rejection::{DEFAULT_SCHEME, PERMISSION_DENIED, TokenAuthRejection, detail_response};
 
 /// Lets a request through only if its token carries every required scope.
 ///
@@ -110,13 +107,8 @@ pub struct RequireScopeService<I> {
 
 impl<I> RequireScopeService<I> {
     fn check<B>(&self, req: &Request<B>) -> Result<(), ScopeRejection> {
-        let Some(presented) = req.extensions().get::<Presented>() else {
-            return Err(ScopeRejection::Unauthenticated(TokenAuthRejection::MissingLayer));
-        };
-        let token = presented
-            .token
-            .as_ref()
-            .map_err(|rejection| ScopeRejection::Unauthenticated(*rejection))?;
+        let presented = Presented::of(req.extensions())?;
+        let token = presented.token()?;
         if self.required.is_subset(&token.scopes) {
             return Ok(());
         }
@@ -238,7 +230,7 @@ impl IntoResponse for ScopeRejection {
                 let scheme = if !scheme.is_empty() && scheme.bytes().all(|b| b.is_ascii_graphic()) {
                     scheme.as_str()
                 } else {
-                    "Token"
+                    DEFAULT_SCHEME
                 };
                 // Scope names are printable ASCII without spaces, quotes or backslashes,
                 // so the quoted list needs no escaping and is a valid header value.

@@ -23,13 +23,7 @@ fn assert_issued(response: &Response, now: OffsetDateTime) -> String {
     assert_eq!(response.header(header::CACHE_CONTROL), Some("no-store"));
     assert_eq!(response.header(header::CONTENT_TYPE), Some("application/json"));
     let body = response.json();
-    let object = body.as_object().expect("an object");
-    assert_eq!(
-        object.keys().map(String::as_str).collect::<Vec<_>>(),
-        ["token", "expiry"],
-        "{}",
-        response.body
-    );
+    assert_eq!(response.keys(), ["token", "expiry"], "{}", response.body);
     let token = body["token"].as_str().expect("a string token");
     assert!(token.starts_with("tka_"), "{token}");
     assert_eq!(token.len(), 53, "tka_ + 49 base62 characters: {token}");

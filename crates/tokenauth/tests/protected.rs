@@ -3,6 +3,8 @@
 
 mod common;
 
+use std::sync::{Arc, Mutex};
+
 use axum::Router;
 use axum::routing::get;
 use common::*;
@@ -417,6 +419,66 @@ async fn an_extractor_without_the_layer_is_a_server_error() {
             assert_eq!(response.status.as_u16(), 500, "{path}: {}", response.body);
             let detail = response.json()["detail"].as_str().expect("a detail").to_owned();
             assert!(detail.contains("TokenAuthLayer"), "{detail}");
+        }
+    }
+}
+
+/// Another user type than the layer's directory yields.
+#[derive(Debug, Clone)]
+struct NotTheDirectorysUser;
+
+/// The lines logged while the returned guard lives, on this thread.
+fn capture_logs() -> (Arc<Mutex<Vec<u8>>>, tracing::subscriber::DefaultGuard) {
+    #[derive(Clone)]
+    struct Buffer(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Buffer {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let logs = Arc::new(Mutex::new(Vec::new()));
+    let writer = Buffer(Arc::clone(&logs));
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    (logs, tracing::subscriber::set_default(subscriber))
+}
+
+#[tokio::test]
+async fn an_extractor_of_another_user_type_is_a_server_error_naming_both() {
+    let fx = Fixture::new().await;
+    let token = fx.obtain(ALICE).await;
+    let app: Router = Router::new()
+        .route(
+            "/required",
+            get(|_: Authenticated<NotTheDirectorysUser>| async { "unreachable" }),
+        )
+        .route(
+            "/optional",
+            get(|_: Option<Authenticated<NotTheDirectorysUser>>| async { "unreachable" }),
+        )
+        .layer(tokenauth::TokenAuthLayer::new(fx.auth.clone()));
+    // With or without credentials: the mistake shows on the first request.
+    for path in ["/required", "/optional"] {
+        for authorization in [None, Some(format!("Token {token}"))] {
+            let (logs, _guard) = capture_logs();
+            send(&app, get_with(path, authorization.as_deref().map(str::as_bytes)))
+                .await
+                .assert(500, r#"{"detail":"A server error occurred."}"#);
+            // The log names both types, at error level, and blames no missing layer.
+            let logs = String::from_utf8(logs.lock().unwrap().clone()).unwrap();
+            assert!(logs.contains("ERROR"), "{logs}");
+            assert!(
+                logs.contains("`Authenticated<protected::NotTheDirectorysUser>`"),
+                "{logs}"
+            );
+            assert!(logs.contains("`tokenauth_core::user::User`"), "{logs}");
+            assert!(!logs.contains("installed"), "{logs}");
         }
     }
 }

@@ -1,5 +1,5 @@
 //! The session routes behind `TokenAuthLayer`: logout, logout everywhere, the token
-//! list and revoking one token; and the client address the layer records.
+//! list and revoking one token.
 
 mod common;
 
@@ -118,27 +118,27 @@ async fn the_token_list_shows_exactly_the_live_tokens_and_no_secret() {
     let response = send(&app, get_token("/auth/tokens", &laptop)).await;
     assert_eq!(response.header(header::CONTENT_TYPE), Some("application/json"));
     let (phone_id, laptop_id) = (fx.record(&phone).await.id, fx.record(&laptop).await.id);
-    let expected = json!([
-        {
-            "id": phone_id.as_str(),
-            "name": "phone",
-            "scopes": [],
-            "created": rfc3339(START),
-            "expiry": rfc3339(START + LIFESPAN),
-            "last_used": rfc3339(START + Duration::hours(1)),
-            "current": false,
-        },
-        {
-            "id": laptop_id.as_str(),
-            "name": "laptop",
-            "scopes": [],
-            "created": rfc3339(START + Duration::hours(2)),
-            "expiry": rfc3339(START + Duration::hours(2) + LIFESPAN),
-            "last_used": rfc3339(START + Duration::hours(3)),
-            "current": true,
-        },
-    ]);
-    response.assert(200, &expected.to_string());
+    // The exact bytes, so the field order (the documented one) is pinned too.
+    let entry = |id: &TokenId, name: &str, created, last_used, current: bool| {
+        format!(
+            r#"{{"id":"{id}","name":"{name}","scopes":[],"created":"{}","expiry":"{}","last_used":"{}","current":{current}}}"#,
+            rfc3339(created),
+            rfc3339(created + LIFESPAN),
+            rfc3339(last_used),
+        )
+    };
+    let expected = format!(
+        "[{},{}]",
+        entry(&phone_id, "phone", START, START + Duration::hours(1), false),
+        entry(
+            &laptop_id,
+            "laptop",
+            START + Duration::hours(2),
+            START + Duration::hours(3),
+            true
+        ),
+    );
+    response.assert(200, &expected);
     for secret in [&phone, &short, &revoked, &dave, &laptop] {
         assert!(!response.body.contains(secret.as_str()), "a token leaked");
         assert!(!response.body.contains(&secret[4..20]), "part of a token leaked");
@@ -262,124 +262,12 @@ async fn session_routes_answer_other_methods_with_a_json_405() {
         (Method::GET, one.as_str(), "DELETE"),
         (Method::POST, one.as_str(), "DELETE"),
     ] {
-        let response = send(&app, with_token(method.clone(), path, &token)).await;
-        response.assert(
-            405,
-            &format!(r#"{{"detail":"Method \"{method}\" not allowed."}}"#),
-        );
-        assert_eq!(
-            response.header(header::ALLOW).map(|a| a.replace(' ', "")),
-            Some(allow.to_owned()),
-            "{method} {path}"
-        );
+        send(&app, with_token(method.clone(), path, &token))
+            .await
+            .assert_method_not_allowed(&method, allow);
     }
     // Nothing was revoked on the way.
     send(&app, get_token("/protected", &token))
         .await
         .assert_user(ALICE);
-}
-
-#[tokio::test]
-async fn the_client_address_from_connect_info_is_recorded_and_new_ones_are_reported() {
-    let fx = Fixture::new().await;
-    let app = fx.app();
-    let token = fx.obtain(ALICE).await;
-    let record = fx.record(&token).await;
-    fx.take_events();
-
-    send(
-        &app,
-        from_peer(get_token("/protected", &token), "203.0.113.7:51000"),
-    )
-    .await
-    .assert_user(ALICE);
-    assert_eq!(
-        fx.take_events(),
-        [AuthEvent::UsedFromNewIp {
-            token_id: record.id.clone(),
-            user_id: record.user_id.clone(),
-            ip: "203.0.113.7".parse().unwrap(),
-            previous: None,
-        }]
-    );
-    // The same address again is not news; neither is a request without an address.
-    fx.clock.advance(Duration::minutes(5));
-    send(
-        &app,
-        from_peer(get_token("/protected", &token), "203.0.113.7:51001"),
-    )
-    .await
-    .assert_user(ALICE);
-    send(&app, get_token("/protected", &token))
-        .await
-        .assert_user(ALICE);
-    assert_eq!(fx.take_events(), []);
-
-    // Nothing is written until the flush.
-    assert_eq!(fx.record(&token).await.last_ip, None);
-    assert_eq!(fx.auth.flush_usage().await.unwrap(), 1);
-    let stored = fx.record(&token).await;
-    assert_eq!(stored.last_ip, Some("203.0.113.7".parse().unwrap()));
-    assert_eq!(stored.last_used, Some(START + Duration::minutes(5)));
-
-    // An IPv4 client of a dual-stack listener is recorded as IPv4.
-    send(
-        &app,
-        from_peer(get_token("/protected", &token), "[::ffff:198.51.100.2]:443"),
-    )
-    .await
-    .assert_user(ALICE);
-    assert_eq!(
-        fx.take_events(),
-        [AuthEvent::UsedFromNewIp {
-            token_id: record.id.clone(),
-            user_id: record.user_id.clone(),
-            ip: "198.51.100.2".parse().unwrap(),
-            previous: Some("203.0.113.7".parse().unwrap()),
-        }]
-    );
-    fx.auth.flush_usage().await.unwrap();
-    assert_eq!(
-        fx.record(&token).await.last_ip,
-        Some("198.51.100.2".parse().unwrap())
-    );
-}
-
-#[tokio::test]
-async fn forwarded_headers_are_not_trusted() {
-    let fx = Fixture::new().await;
-    let app = fx.app();
-    let token = fx.obtain(ALICE).await;
-    fx.take_events();
-
-    let mut request = from_peer(get_token("/protected", &token), "192.0.2.10:40000");
-    for (name, value) in [
-        ("x-forwarded-for", "198.51.100.99"),
-        ("forwarded", "for=198.51.100.99"),
-        ("x-real-ip", "198.51.100.99"),
-    ] {
-        request.headers_mut().insert(name, value.parse().unwrap());
-    }
-    send(&app, request).await.assert_user(ALICE);
-    fx.auth.flush_usage().await.unwrap();
-    assert_eq!(
-        fx.record(&token).await.last_ip,
-        Some("192.0.2.10".parse().unwrap())
-    );
-
-    // Without `ConnectInfo`, the headers still give no address.
-    let other = fx.obtain(ALICE).await;
-    let mut request = get_token("/protected", &other);
-    request
-        .headers_mut()
-        .insert("x-forwarded-for", "198.51.100.99".parse().unwrap());
-    send(&app, request).await.assert_user(ALICE);
-    fx.auth.flush_usage().await.unwrap();
-    assert_eq!(fx.record(&other).await.last_ip, None);
-    assert!(
-        !fx.take_events()
-            .iter()
-            .any(|e| matches!(e, AuthEvent::UsedFromNewIp { ip, .. } if ip.to_string() == "198.51.100.99")),
-        "a forwarded address was believed"
-    );
 }

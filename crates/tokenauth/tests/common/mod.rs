@@ -211,6 +211,34 @@ impl Response {
         serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("body is not JSON ({e}): {}", self.body))
     }
 
+    /// The keys of the JSON object in the body, in the order they were sent (a
+    /// `serde_json::Value` may sort them).
+    pub(crate) fn keys(&self) -> Vec<String> {
+        struct Keys(Vec<String>);
+        impl<'de> serde::Deserialize<'de> for Keys {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                struct Visitor;
+                impl<'de> serde::de::Visitor<'de> for Visitor {
+                    type Value = Keys;
+                    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                        f.write_str("a JSON object")
+                    }
+                    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Keys, A::Error> {
+                        let mut keys = Vec::new();
+                        while let Some((key, serde::de::IgnoredAny)) = map.next_entry::<String, _>()? {
+                            keys.push(key);
+                        }
+                        Ok(Keys(keys))
+                    }
+                }
+                deserializer.deserialize_map(Visitor)
+            }
+        }
+        let Keys(keys) = serde_json::from_str(&self.body)
+            .unwrap_or_else(|e| panic!("body is not a JSON object ({e}): {}", self.body));
+        keys
+    }
+
     pub(crate) fn header(&self, name: header::HeaderName) -> Option<&str> {
         self.headers
             .get(&name)
@@ -225,6 +253,21 @@ impl Response {
             (status, body),
             "headers: {:?}",
             self.headers
+        );
+    }
+
+    /// Asserts DRF's 405 for `method`, with exactly the methods `allow` (such as
+    /// `"GET,HEAD"`) in the `Allow` header.
+    #[track_caller]
+    pub(crate) fn assert_method_not_allowed(&self, method: &Method, allow: &str) {
+        self.assert(
+            405,
+            &format!(r#"{{"detail":"Method \"{method}\" not allowed."}}"#),
+        );
+        assert_eq!(
+            self.header(header::ALLOW).map(|a| a.replace(' ', "")),
+            Some(allow.to_owned()),
+            "{method}"
         );
     }
 

@@ -1,0 +1,253 @@
+//! The HTTP endpoints: the obtain-token endpoint (a username and password in, a token
+//! out) and the session routes (logout, the user's tokens, revoking one).
+//!
+//! [`router`] serves both; [`obtain_router`] and [`session_router`] serve each. They are
+//! generic over your app's state, so they `.merge()` into a `Router<AppState>`, and
+//! they need no particular place relative to your [`TokenAuthLayer`]:
+//!
+//! - the obtain endpoint speaks DRF's `obtain_auth_token` protocol: JSON, urlencoded or
+//!   multipart bodies, DRF's validation messages, `{"token": ...}` on success (plus
+//!   `"expiry"`). Unlike DRF it ignores the `Authorization` header, so a client holding
+//!   a dead token can log in again: the layer does not authenticate its paths (see
+//!   "Login paths" on [`TokenAuthLayer`]), whether it wraps them or not;
+//! - the session routes act on the presented token and its user: they carry their own
+//!   [`TokenAuthLayer`], which stands aside when your app's layer already authenticated
+//!   the request (see "Layers nest" on [`TokenAuthLayer`]).
+//!
+//! ```no_run
+//! use axum::{Router, extract::State, routing::get};
+//! use tokenauth::{Authenticated, TokenAuth, TokenAuthLayer, routes};
+//! use tokenauth::core::{MemoryStore, MemoryUserDirectory};
+//!
+//! #[derive(Clone)]
+//! struct AppState {
+//!     greeting: &'static str,
+//! }
+//!
+//! async fn hello(State(state): State<AppState>, auth: Authenticated) -> String {
+//!     format!("{}, {}", state.greeting, auth.user.username)
+//! }
+//!
+//! let auth = TokenAuth::new(MemoryStore::new(), MemoryUserDirectory::new());
+//! let app: Router = Router::new()
+//!     .route("/hello", get(hello))
+//!     .merge(routes::router(auth.clone()))
+//!     .layer(TokenAuthLayer::new(auth))
+//!     .with_state(AppState { greeting: "Hello" });
+//! ```
+//!
+
+use axum::Router;
+use axum::extract::Request;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodRouter, delete, get, post};
+use http::{Method, StatusCode};
+use tokenauth_core::{TokenAuth, TokenStore, UserDirectory};
+
+use crate::extract::Presented;
+use crate::layer::{DEFAULT_LOGIN_PATHS, TokenAuthLayer};
+use crate::rejection::{SERVER_ERROR, detail_response};
+
+mod body;
+mod obtain;
+mod sessions;
+mod validate;
+
+use obtain::obtain_token;
+use sessions::{list_tokens, logout, logout_all, revoke_token};
+
+/// The two paths the obtain endpoint is served at by [`obtain_router`]: DRF's and
+/// tokenauth's own. [`TokenAuthLayer`] does not authenticate
+/// them (its default login paths).
+pub const OBTAIN_PATHS: [&str; 2] = DEFAULT_LOGIN_PATHS;
+
+/// The longest token `name` accepted, in characters.
+pub const MAX_NAME_CHARS: usize = 200;
+
+/// A router serving both the obtain endpoint ([`obtain_router`]) and the session routes
+/// ([`session_router`]), to merge into your app's router, before or after its
+/// [`TokenAuthLayer`] alike (see the [module docs](self)).
+pub fn router<St, S, D>(auth: TokenAuth<S, D>) -> Router<St>
+where
+    St: Clone + Send + Sync + 'static,
+    S: TokenStore,
+    D: UserDirectory,
+{
+    obtain_router(auth.clone()).merge(session_router(auth))
+}
+
+/// A router serving the obtain endpoint at `POST /api-token-auth/` (DRF's path) and
+/// `POST /auth/token`. Other methods get DRF's 405 with an `Allow` header.
+///
+/// The body takes DRF's `username` and `password`, and optionally:
+///
+/// - `name`: a label for the token (the device or client), at most
+///   [`MAX_NAME_CHARS`] characters;
+/// - `lifespan`: a lifespan shorter than the configured one, as seconds (a number or a
+///   string) or text such as `"7d"` or `"12h"` (see
+///   [`Lifespan`](tokenauth_core::Lifespan)); a longer one is refused with 400
+///   `{"lifespan": ["Ensure the lifespan is at most 30d (2592000 seconds)."]}`;
+/// - `scope`: the scopes wanted, space-separated as in OAuth 2 (`"read write"`), each
+///   one the service grants ([`TokenAuth::with_scopes`]); without it the token gets
+///   every grantable scope, and an empty string asks for none.
+///
+/// A user at the per-user token limit with [`OnLimit::Reject`] gets 403 with a
+/// `detail` saying so.
+///
+/// The endpoint ignores the `Authorization` header: [`TokenAuthLayer`] does not
+/// authenticate its paths, so it may be merged inside or outside the layer.
+///
+/// [`OnLimit::Reject`]: tokenauth_core::OnLimit::Reject
+///
+/// ```no_run
+/// use axum::Router;
+/// use tokenauth::{TokenAuth, routes::obtain_router};
+/// use tokenauth::core::{MemoryStore, MemoryUserDirectory};
+///
+/// let auth = TokenAuth::new(MemoryStore::new(), MemoryUserDirectory::new());
+/// let app: Router = Router::new().merge(obtain_router(auth));
+/// ```
+pub fn obtain_router<St, S, D>(auth: TokenAuth<S, D>) -> Router<St>
+where
+    St: Clone + Send + Sync + 'static,
+    S: TokenStore,
+    D: UserDirectory,
+{
+    OBTAIN_PATHS.iter().fold(Router::new(), |router, path| {
+        router.route(path, obtain(auth.clone()))
+    })
+}
+
+/// The obtain endpoint as a method router, to mount at a path of your choice. Tell
+/// your [`TokenAuthLayer`] about that path with
+/// [`with_login_paths`](TokenAuthLayer::with_login_paths) if the layer wraps
+/// it.
+pub fn obtain<St, S, D>(auth: TokenAuth<S, D>) -> MethodRouter<St>
+where
+    St: Clone + Send + Sync + 'static,
+    S: TokenStore,
+    D: UserDirectory,
+{
+    post(obtain_token::<S, D>)
+        .fallback(method_not_allowed)
+        .with_state(auth)
+}
+
+/// A router serving the session routes, for the user of the presented token:
+///
+/// - `POST /auth/logout`: revokes the presented token; 204, empty body.
+/// - `POST /auth/logoutall`: revokes every token of the user; 204.
+/// - `GET /auth/tokens`: the user's live tokens, oldest first, as a JSON list of
+///   `{"id", "name", "scopes", "created", "expiry", "last_used", "current"}`
+///   (`scopes` a list of strings, times RFC 3339, `last_used` `null` if never written,
+///   `current` true for the presented token). Never a secret or a digest.
+/// - `DELETE /auth/tokens/{id}`: revokes one of the user's tokens; 204, or 404
+///   `{"detail":"Not found."}` for an id that is unknown, malformed or another user's.
+///
+/// Revocation takes effect on the very next request. Anonymous requests get 401
+/// `Authentication credentials were not provided.`; other methods get DRF's 405 (after
+/// authentication: without valid credentials, the 401 comes first, as in DRF).
+///
+/// The routes carry their own [`TokenAuthLayer`] over `auth`.
+/// Merged inside your app's layer, they use what that layer found instead (one
+/// authentication per request); its directory must be the same type as `auth`'s.
+///
+/// ```no_run
+/// use axum::Router;
+/// use tokenauth::{TokenAuth, TokenAuthLayer};
+/// use tokenauth::core::{MemoryStore, MemoryUserDirectory};
+/// use tokenauth::routes::{obtain_router, session_router};
+///
+/// let auth = TokenAuth::new(MemoryStore::new(), MemoryUserDirectory::new());
+/// let app: Router = Router::new()
+///     .merge(session_router(auth.clone()))
+///     .merge(obtain_router(auth.clone()))
+///     .layer(TokenAuthLayer::new(auth));
+/// ```
+pub fn session_router<St, S, D>(auth: TokenAuth<S, D>) -> Router<St>
+where
+    St: Clone + Send + Sync + 'static,
+    S: TokenStore,
+    D: UserDirectory,
+{
+    Router::new()
+        .route(
+            "/auth/logout",
+            post(logout::<S, D>).fallback(method_not_allowed_authenticated),
+        )
+        .route(
+            "/auth/logoutall",
+            post(logout_all::<S, D>).fallback(method_not_allowed_authenticated),
+        )
+        .route(
+            "/auth/tokens",
+            get(list_tokens::<S, D>).fallback(method_not_allowed_authenticated),
+        )
+        .route(
+            "/auth/tokens/{id}",
+            delete(revoke_token::<S, D>).fallback(method_not_allowed_authenticated),
+        )
+        .with_state(auth.clone())
+        .layer(TokenAuthLayer::new(auth))
+}
+
+/// DRF's 405: `{"detail": "Method \"GET\" not allowed."}`. Axum adds the `Allow`
+/// header naming the methods the route serves.
+///
+/// Install it on your own public routes with `Router::method_not_allowed_fallback`,
+/// before adding [`TokenAuthLayer`], so that a wrong method with
+/// bad credentials is a 401 as in DRF (which authenticates before looking at the
+/// method). On routes that require authentication use
+/// [`method_not_allowed_authenticated`], which answers anonymous requests with the 401
+/// too:
+///
+/// ```no_run
+/// use axum::{Router, routing::get};
+/// use tokenauth::{Authenticated, TokenAuth, TokenAuthLayer, routes::method_not_allowed};
+/// use tokenauth::core::{MemoryStore, MemoryUserDirectory};
+///
+/// let auth = TokenAuth::new(MemoryStore::new(), MemoryUserDirectory::new());
+/// let app: Router = Router::new()
+///     .route("/", get(|auth: Option<Authenticated>| async move { auth.is_some().to_string() }))
+///     .method_not_allowed_fallback(method_not_allowed)
+///     .layer(TokenAuthLayer::new(auth));
+/// ```
+pub async fn method_not_allowed(method: Method) -> Response {
+    detail_response(
+        StatusCode::METHOD_NOT_ALLOWED,
+        &format!("Method \"{method}\" not allowed."),
+    )
+}
+
+/// [`method_not_allowed`] for routes that require authentication: a request without
+/// valid credentials gets the 401 first, as a DRF view with `IsAuthenticated` answers
+/// (it checks permissions before looking at the method). It works with any user type.
+///
+/// ```no_run
+/// use axum::{Router, routing::get};
+/// use tokenauth::routes::method_not_allowed_authenticated;
+/// use tokenauth::{Authenticated, TokenAuth, TokenAuthLayer};
+/// use tokenauth::core::{MemoryStore, MemoryUserDirectory};
+///
+/// let auth = TokenAuth::new(MemoryStore::new(), MemoryUserDirectory::new());
+/// let app: Router = Router::new()
+///     .route("/me", get(|auth: Authenticated| async move { auth.user.username }))
+///     .method_not_allowed_fallback(method_not_allowed_authenticated)
+///     .layer(TokenAuthLayer::new(auth));
+/// ```
+pub async fn method_not_allowed_authenticated(request: Request) -> Response {
+    match Presented::of(request.extensions()).and_then(Presented::token) {
+        Ok(_) => method_not_allowed(request.method().clone()).await,
+        Err(rejection) => rejection.into_response(),
+    }
+}
+
+/// DRF's 500, after logging the cause.
+fn server_error(error: &(dyn std::error::Error + 'static), what: &str) -> Response {
+    tracing::error!(error, "{what}");
+    detail_response(StatusCode::INTERNAL_SERVER_ERROR, SERVER_ERROR)
+}
+
+fn not_found() -> Response {
+    detail_response(StatusCode::NOT_FOUND, "Not found.")
+}

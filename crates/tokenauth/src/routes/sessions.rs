@@ -1,0 +1,90 @@
+//! The session routes: logout, logout everywhere, the user's tokens, revoking one.
+
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use http::StatusCode;
+use time::OffsetDateTime;
+use tokenauth_core::{AuthUser, RevokeReason, Scopes, TokenAuth, TokenId, TokenStore, UserDirectory};
+
+use super::{not_found, server_error};
+use crate::extract::Authenticated;
+use crate::rejection::json_response;
+
+pub(super) async fn logout<S: TokenStore, D: UserDirectory>(
+    State(auth): State<TokenAuth<S, D>>,
+    who: Authenticated<D::User>,
+) -> Response {
+    match auth.logout(&who.token).await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(error) => server_error(&error, "logout failed"),
+    }
+}
+
+pub(super) async fn logout_all<S: TokenStore, D: UserDirectory>(
+    State(auth): State<TokenAuth<S, D>>,
+    who: Authenticated<D::User>,
+) -> Response {
+    match auth
+        .revoke_user_tokens(&who.user.id(), RevokeReason::LogoutAll)
+        .await
+    {
+        Ok(_) => StatusCode::NO_CONTENT.into_response(),
+        Err(error) => server_error(&error, "logout of every token failed"),
+    }
+}
+
+/// One entry of `GET /auth/tokens`: what its owner may see of a token.
+#[derive(serde::Serialize)]
+struct Session<'a> {
+    id: &'a TokenId,
+    name: Option<&'a str>,
+    scopes: &'a Scopes,
+    #[serde(with = "time::serde::rfc3339")]
+    created: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    expiry: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    last_used: Option<OffsetDateTime>,
+    current: bool,
+}
+
+pub(super) async fn list_tokens<S: TokenStore, D: UserDirectory>(
+    State(auth): State<TokenAuth<S, D>>,
+    who: Authenticated<D::User>,
+) -> Response {
+    let tokens = match auth.sessions(&who.user).await {
+        Ok(tokens) => tokens,
+        Err(error) => return server_error(&error, "listing tokens failed"),
+    };
+    let sessions: Vec<Session<'_>> = tokens
+        .iter()
+        .map(|info| Session {
+            id: &info.id,
+            name: info.name.as_deref(),
+            scopes: &info.scopes,
+            created: info.created,
+            expiry: info.expires,
+            last_used: info.last_used,
+            current: info.id == who.token.id,
+        })
+        .collect();
+    json_response(StatusCode::OK, &sessions)
+}
+
+pub(super) async fn revoke_token<S: TokenStore, D: UserDirectory>(
+    State(auth): State<TokenAuth<S, D>>,
+    who: Authenticated<D::User>,
+    id: Result<Path<String>, PathRejection>,
+) -> Response {
+    // A malformed id names no token, like an unknown one.
+    let Some(id) = id.ok().and_then(|Path(id)| id.parse::<TokenId>().ok()) else {
+        return not_found();
+    };
+    match auth.revoke_own(&who.user.id(), &id).await {
+        Ok(true) => StatusCode::NO_CONTENT.into_response(),
+        // Another user's token is as unknown as a missing one: ids do not leak.
+        Ok(false) => not_found(),
+        Err(error) => server_error(&error, "revoking a token failed"),
+    }
+}
