@@ -236,10 +236,12 @@ impl TokenStore for SqliteStore {
     async fn commit(&self, user: &UserId, expected: u64, change: Change) -> Result<Committed, Error> {
         // IMMEDIATE takes the write lock before the version is read, so concurrent
         // commits queue up (for up to the busy timeout) instead of all reading the same
-        // version. Every early return (a conflict, an error) drops `tx`: a rollback.
+        // version. An error drops `tx`, which rolls it back: nothing is written.
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let version = set_version(&mut tx, user).await?;
         if version != expected {
+            // Release the write lock now rather than when the connection is next used.
+            tx.rollback().await?;
             return Ok(Committed::Conflict);
         }
         // The insert first, so that a duplicate of any stored id or digest (including
