@@ -7,9 +7,7 @@ use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use tokenauth::routes::{
-    method_not_allowed, method_not_allowed_authenticated, obtain_router, session_router,
-};
+use tokenauth::routes::{self, method_not_allowed, method_not_allowed_authenticated};
 use tokenauth::{Authenticated, TokenAuth, TokenAuthLayer, detail_response};
 use tokenauth_core::{AuthUser, TokenInfo, TokenStore, UserDirectory};
 
@@ -31,21 +29,20 @@ where
     S: TokenStore,
     D: UserDirectory,
 {
-    // The 405 fallback requires authentication and goes inside the layer, so that a
-    // wrong method without valid credentials is a 401, as in DRF (its views check
-    // permissions before dispatching on the method).
+    // The 405 fallback requires authentication, so that a wrong method without valid
+    // credentials is a 401, as in DRF (its views check permissions before dispatching
+    // on the method). The layer lets logins through without reading their header.
     let protected = Router::new()
         .route("/auth/me", get(me::<D::User>))
-        .merge(session_router(auth.clone()))
-        .method_not_allowed_fallback(method_not_allowed_authenticated::<D::User>)
-        .layer(TokenAuthLayer::new(auth.clone()));
-    // Outside the layer: health checks and logins ignore the Authorization header.
+        .merge(routes::router(auth.clone()))
+        .method_not_allowed_fallback(method_not_allowed_authenticated)
+        .layer(TokenAuthLayer::new(auth));
+    // Outside the layer: health checks ignore the Authorization header.
     let public = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .method_not_allowed_fallback(method_not_allowed);
     protected
         .merge(public)
-        .merge(obtain_router(auth))
         .fallback(not_found)
         .layer(middleware::from_fn(limit_header_lines))
 }
