@@ -12,7 +12,7 @@ use axum::{Json, Router};
 use common::{INVALID_TOKEN, NOT_PROVIDED, get_token, get_with, obtain_json, send, with_token};
 use http::Method;
 use serde_json::{Value, json};
-use tokenauth::core::{AuthUser, MemoryStore, PasswordError, PasswordHasher, UserDirectory, UserId};
+use tokenauth::core::{AuthUser, LoginRecord, MemoryStore, PasswordError, PasswordHasher, UserDirectory, UserId};
 use tokenauth::routes::{self, method_not_allowed_authenticated};
 use tokenauth::{Authenticated, TokenAuth, TokenAuthLayer};
 
@@ -40,7 +40,6 @@ impl AuthUser for Member {
 }
 
 /// The app's user table, in memory: members and their password hashes.
-// Kept small and to itself: the `UserDirectory` trait is being reworked in core.
 #[derive(Debug, Clone, Default)]
 struct Members {
     hasher: PasswordHasher,
@@ -63,24 +62,14 @@ impl UserDirectory for Members {
         Ok(rows.iter().map(|(m, _)| m).find(|m| m.id() == *id).cloned())
     }
 
-    async fn verify_credentials(
-        &self,
-        username: &str,
-        password: &str,
-    ) -> Result<Option<Member>, PasswordError> {
-        let row = self
-            .rows
-            .read()
-            .unwrap()
-            .iter()
-            .find(|(m, _)| m.username == username)
-            .cloned();
-        // An unknown name costs a verification too (against a dummy hash).
-        let matches = self
-            .hasher
-            .verify(password, row.as_ref().map(|(_, h)| h.as_str()))
-            .await?;
-        Ok(row.filter(|_| matches).map(|(member, _)| member))
+    async fn find_login(&self, username: &str) -> Result<Option<LoginRecord<Member>>, PasswordError> {
+        let rows = self.rows.read().unwrap();
+        let row = rows.iter().find(|(m, _)| m.username == username);
+        // Core verifies the password (and spends the same work on unknown names).
+        Ok(row.map(|(member, hash)| LoginRecord {
+            user: member.clone(),
+            password_hash: hash.clone(),
+        }))
     }
 }
 

@@ -292,7 +292,7 @@ async fn row_36_token_of_a_user_deactivated_after_obtaining() {
         .await
         .assert_user(DAVE);
 
-    assert!(fx.users.set_active(DAVE, false));
+    assert!(fx.auth.set_active(DAVE, false).await.unwrap().is_some());
     send(&app, get_token("/protected", &token))
         .await
         .assert(401, INACTIVE);
@@ -302,7 +302,7 @@ async fn row_36_token_of_a_user_deactivated_after_obtaining() {
         .await
         .assert_user(ALICE);
 
-    assert!(fx.users.set_active(DAVE, true));
+    assert!(fx.auth.set_active(DAVE, true).await.unwrap().is_some());
     send(&app, get_token("/protected", &token))
         .await
         .assert_user(DAVE);
@@ -318,7 +318,7 @@ async fn row_37_inactive_is_checked_before_expiry() {
         .await
         .assert(401, EXPIRED);
 
-    assert!(fx.users.set_active(DAVE, false));
+    assert!(fx.auth.set_active(DAVE, false).await.unwrap().is_some());
     send(&app, get_token("/protected", &token))
         .await
         .assert(401, INACTIVE);
@@ -394,7 +394,7 @@ async fn lenient_mode_reports_inactive_users_on_protected_routes() {
     let fx = Fixture::new().await;
     let app = fx.lenient_app();
     let token = fx.obtain(DAVE).await;
-    assert!(fx.users.set_active(DAVE, false));
+    assert!(fx.auth.set_active(DAVE, false).await.unwrap().is_some());
     send(&app, get_token("/protected", &token))
         .await
         .assert(401, INACTIVE);

@@ -55,7 +55,7 @@ async fn row_45_an_inactive_users_token_is_refused_on_a_public_route() {
     let fx = Fixture::new().await;
     let app = fx.app();
     let token = fx.obtain(DAVE).await;
-    assert!(fx.users.set_active(DAVE, false));
+    assert!(fx.auth.set_active(DAVE, false).await.unwrap().is_some());
     send(&app, get_token("/public", &token))
         .await
         .assert(401, INACTIVE);
@@ -129,7 +129,7 @@ async fn lenient_public_route_serves_failing_credentials_as_anonymous() {
         .await
         .assert_user(ANONYMOUS);
 
-    assert!(fx.users.set_active(DAVE, false));
+    assert!(fx.auth.set_active(DAVE, false).await.unwrap().is_some());
     send(&app, get_token("/public", &dave))
         .await
         .assert_user(ANONYMOUS);
