@@ -8,21 +8,29 @@
 //!   checksum, matched by [`TOKEN_REGEX`]; the plaintext lives only in the
 //!   [`PlainToken`] returned at issue, and stores keep a SHA-256 [`TokenDigest`];
 //! - the expiry rule ([`ExpiryPolicy`], [`Lifespan`]);
-//! - the storage contract ([`TokenStore`]) and where users come from
-//!   ([`UserDirectory`]);
-//! - the authenticate and obtain logic, with DRF's exact error messages ([`TokenAuth`]);
-//! - an injectable [`Clock`], an in-memory store and user directory, and argon2id
-//!   password hashing.
+//! - the storage contract: [`TokenStore`], whose backends translate a few primitives
+//!   (a per-user compare-and-swap among them) while every policy decision is made here;
+//!   where users come from ([`UserDirectory`]) and how they are administered
+//!   ([`UserAdmin`]);
+//! - the one verdict on a token ([`TokenStatus`]): credential versions, not clocks,
+//!   decide revocation on password change;
+//! - the authenticate, obtain and admin logic, with DRF's exact error messages
+//!   ([`TokenAuth`]), and argon2id password hashing ([`PasswordHasher`]) with the same
+//!   work for unknown users and re-hashing of outdated hashes;
+//! - the revocation signal for caches ([`Revocation`], [`RevocationListener`],
+//!   [`RevocationBus`]);
+//! - an injectable [`Clock`], and an in-memory store and user directory.
 //!
 //! Applications use it through the `tokenauth` crate (tower layer, axum extractor,
-//! obtain endpoint); store crates implement [`TokenStore`] and run the conformance
-//! suite.
+//! obtain endpoint) and find what they need at this crate's root; store and directory
+//! implementors find theirs in [`store`], and run the conformance suites.
 //!
 //! # Features
 //!
-//! - `argon2` (default): [`PasswordHasher`] and [`MemoryUserDirectory`].
-//! - `testing`: the store conformance suite ([`conformance`],
-//!   [`token_store_conformance!`]).
+//! - `maintenance` (default): the background upkeep on Tokio's timers
+//!   ([`TokenAuth::start_maintenance`], `MaintenanceHandle`).
+//! - `testing`: the conformance suites ([`conformance`], [`token_store_conformance!`],
+//!   [`user_directory_conformance!`]).
 //!
 //! # Example
 //!
@@ -80,10 +88,12 @@ pub use password::{PasswordError, PasswordHasher, Verification};
 pub use record::{TokenInfo, TokenRecord};
 pub use revocation::{LocalBus, Revocation, RevocationBus, RevocationListener};
 pub use scope::{InvalidScope, Scopes};
+#[cfg(feature = "maintenance")]
+pub use service::MaintenanceHandle;
 pub use service::{
     DEFAULT_MAX_TOKENS_PER_USER, DEFAULT_PURGE_BATCH, DEFAULT_PURGE_GRACE, DEFAULT_REFRESH_INTERVAL,
-    InvalidObtainPolicy, InvalidOnLimit, Issued, Maintenance, MaintenanceHandle, ObtainPolicy, OnLimit,
-    TokenAuth, TokenLimit, TokenRequest, Upserted, Verified,
+    InvalidObtainPolicy, InvalidOnLimit, Issued, Maintenance, ObtainPolicy, OnLimit, TokenAuth, TokenLimit,
+    TokenRequest, Upserted, Verified,
 };
 pub use store::TokenStore;
 pub use token::{

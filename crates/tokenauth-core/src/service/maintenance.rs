@@ -1,11 +1,15 @@
 //! The background upkeep: last-used writes on a schedule, the purge of long-expired
 //! tokens, and the final write on shutdown.
 
+#[cfg(feature = "maintenance")]
 use std::fmt;
+#[cfg(feature = "maintenance")]
 use std::future::Future;
 
 use time::Duration;
+#[cfg(feature = "maintenance")]
 use tokio::sync::oneshot;
+#[cfg(feature = "maintenance")]
 use tokio::task::JoinHandle;
 
 use crate::error::BackendError;
@@ -44,17 +48,20 @@ impl Default for Maintenance {
     }
 }
 
-/// The running upkeep, started by [`TokenAuth::start_maintenance`].
+/// The running upkeep, started by [`TokenAuth::start_maintenance`] (feature
+/// `maintenance`).
 ///
 /// [`shutdown`](Self::shutdown) stops it and waits for the final write of last-used
 /// times. Dropping the handle stops it too, but nothing waits for that write: keep the
 /// handle and shut it down after your server has stopped serving.
+#[cfg(feature = "maintenance")]
 #[must_use = "dropping the handle stops the upkeep; call `shutdown().await` after the server stops"]
 pub struct MaintenanceHandle {
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
 }
 
+#[cfg(feature = "maintenance")]
 impl fmt::Debug for MaintenanceHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MaintenanceHandle")
@@ -63,6 +70,7 @@ impl fmt::Debug for MaintenanceHandle {
     }
 }
 
+#[cfg(feature = "maintenance")]
 impl MaintenanceHandle {
     /// Stops the upkeep and waits until the last-used times gathered so far are
     /// written. Errors only if the upkeep task panicked (it logs its own write errors).
@@ -81,6 +89,7 @@ impl MaintenanceHandle {
     }
 }
 
+#[cfg(feature = "maintenance")]
 impl Drop for MaintenanceHandle {
     fn drop(&mut self) {
         // Stop the loop; its final write still runs, detached.
@@ -171,6 +180,7 @@ impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
     /// # Panics
     ///
     /// Outside a Tokio runtime.
+    #[cfg(feature = "maintenance")]
     pub fn start_maintenance(&self, schedule: Maintenance) -> MaintenanceHandle {
         let (stop, stopped) = oneshot::channel::<()>();
         let auth = self.clone();
@@ -190,6 +200,7 @@ impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
     /// Runs the background upkeep until `shutdown` completes: writes last-used times
     /// every refresh interval and purges long-expired tokens on schedule; then writes
     /// what is left. Spawn it beside your server.
+    #[cfg(feature = "maintenance")]
     pub async fn run_maintenance(&self, schedule: Maintenance, shutdown: impl Future<Output = ()>) {
         // After a stall (a suspended machine), one catch-up tick, not a burst.
         let every = |period: std::time::Duration| {

@@ -22,7 +22,9 @@ use std::sync::Arc;
 use time::{Duration, OffsetDateTime};
 
 pub use issue::TokenRequest;
-pub use maintenance::{DEFAULT_PURGE_BATCH, DEFAULT_PURGE_GRACE, Maintenance, MaintenanceHandle};
+#[cfg(feature = "maintenance")]
+pub use maintenance::MaintenanceHandle;
+pub use maintenance::{DEFAULT_PURGE_BATCH, DEFAULT_PURGE_GRACE, Maintenance};
 pub use users::Upserted;
 
 use crate::clock::{Clock, SystemClock};
