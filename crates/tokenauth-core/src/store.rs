@@ -153,7 +153,7 @@ impl PurgeBounds {
 /// or by id can drop exactly what ended. Records deleted behind the store's back (by
 /// another process, or by SQL run by hand) are not reported by this process: a cache
 /// shared across processes needs the cross-process signal of a
-/// [`RevocationBus`](crate::RevocationBus).
+/// [`RevocationBus`].
 ///
 /// A store is done when it passes the conformance suite (feature `testing`:
 /// [`token_store_conformance!`](crate::token_store_conformance)).

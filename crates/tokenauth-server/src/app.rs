@@ -20,7 +20,7 @@ pub const MAX_HEADER_LINE: usize = 8190;
 /// - `POST /api-token-auth/` and `POST /auth/token`: obtain a token;
 /// - `GET /auth/me`: the user and token presented;
 /// - `POST /auth/logout`, `POST /auth/logoutall`, `GET /auth/tokens`,
-///   `DELETE /auth/tokens/{id}`: session management ([`session_router`]);
+///   `DELETE /auth/tokens/{id}`: session management ([`routes::session_router`]);
 /// - `GET /healthz`: 200 `ok` while the process serves.
 ///
 /// Generic over the backend, which is chosen once, at the top.
