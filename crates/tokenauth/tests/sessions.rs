@@ -144,7 +144,8 @@ async fn the_token_list_shows_exactly_the_live_tokens_and_no_secret() {
         assert!(!response.body.contains(&secret[4..20]), "part of a token leaked");
     }
 
-    // From the other device, `current` moves; a token never used shows `null`.
+    // From the other device, `current` moves; a token obtained without a name shows
+    // `"name": null`.
     let response = send(&app, get_token("/auth/tokens", &phone)).await;
     let list = response.json();
     let current: Vec<_> = list

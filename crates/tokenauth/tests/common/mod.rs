@@ -103,13 +103,13 @@ impl Fixture {
             .expect("the token is stored")
     }
 
-    /// Whether `token` is still stored (not revoked).
     /// How many tokens are stored.
     pub(crate) async fn stored_count(&self) -> usize {
         let records = self.store.inner().list(None).await;
         records.expect("the memory store does not fail").len()
     }
 
+    /// Whether `token` is still stored (not revoked).
     pub(crate) async fn is_stored(&self, token: &str) -> bool {
         self.store
             .inner()
