@@ -144,7 +144,8 @@ async fn concurrent_issues_under_evict_oldest_leave_exactly_the_limit() {
 }
 
 /// Under sliding expiry, a token kept alive by uses not yet written still counts
-/// against the limit: issue writes pending uses before counting.
+/// against the limit: issue counts the buffered uses without writing them (they wait
+/// for the flush).
 #[tokio::test]
 async fn the_limit_counts_tokens_kept_alive_by_unwritten_uses() {
     let (auth, clock) = service();

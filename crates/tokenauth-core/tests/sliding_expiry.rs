@@ -96,7 +96,7 @@ async fn flushed_usage_is_seen_by_another_process() {
     assert_eq!(auth.pending_usage(), 1);
     assert_eq!(stored(&auth, &token.info.id).await.last_used, None);
 
-    // Past the idle timeout since issue, 20 minutes after the use.
+    // Past the idle timeout since issue, 10 minutes after the use.
     clock.set(START + Duration::hours(1) + MICRO);
     works(&auth, &token).await; // this process knows of the use
     is_expired(&other, &token).await; // that one does not, yet

@@ -271,7 +271,8 @@ async fn changing_the_lifespan_applies_to_existing_tokens_at_once() {
     let secret = issued.token.expose_secret();
     assert_eq!(auth.policy().lifespan(), Lifespan::DEFAULT);
 
-    // Lowered: a 2-hour-old token dies under a 1-hour lifespan, with no change to it.
+    // Lowered: under a 1-hour lifespan the token works at exactly 1 hour old and dies
+    // 1µs later, with no change to it.
     let short = auth.clone().with_lifespan(span("1h"));
     assert_eq!(short.policy().lifespan().as_duration(), Duration::hours(1));
     clock.set(START + Duration::hours(1));
