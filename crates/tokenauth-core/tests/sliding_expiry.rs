@@ -8,8 +8,8 @@ use time::Duration;
 use tokenauth_core::{Issued, ManualClock, MemoryUserDirectory, TokenAuth, TokenRequest, TokenStore};
 
 use common::{
-    CountingStore, IP1, IP2, MICRO, PASSWORD, PausingStore, START, add_user, ids_of, is_expired, issue,
-    service, sliding, span, stored, works,
+    CountingStore, IP1, IP2, MICRO, PASSWORD, START, add_user, ids_of, is_expired, issue, service, sliding,
+    span, stored, works,
 };
 
 // --- Sliding expiry --------------------------------------------------------------------
@@ -299,14 +299,14 @@ async fn a_use_being_written_still_counts_for_idle_expiry() {
 /// alive by that use look expired: the buffer is read first.
 #[tokio::test]
 async fn a_flush_landing_mid_authentication_does_not_expire_a_live_token() {
-    let store = PausingStore::default();
+    let store = CountingStore::default();
     let (auth, issued) = kept_alive_by_a_buffered_use(store.clone()).await;
     let token = issued.token.expose_secret();
 
     let flusher = auth.clone();
-    *store.then.lock().unwrap() = Some(Box::pin(async move {
+    store.after_next_lookup(async move {
         assert_eq!(flusher.flush_usage().await.unwrap(), 1);
-    }));
+    });
     let verified = auth
         .authenticate(token, None)
         .await

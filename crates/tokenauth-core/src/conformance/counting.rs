@@ -1,5 +1,8 @@
 //! A store wrapper for tests: it counts what reaches the store.
 
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -11,14 +14,24 @@ use crate::user::UserId;
 
 /// A store wrapper that counts what reaches the store: digest and id lookups (to show
 /// that garbage never does) and the last-used times written (to show there is no write
-/// per request). Usage writes can also be held back, to look at what readers see while
-/// one is in flight.
+/// per request). Usage writes can also be held back, and other work slipped in after a
+/// lookup, to look at what readers see while a write is in flight.
 #[derive(Debug, Clone, Default)]
 pub struct CountingStore<S> {
     inner: S,
     lookups: Arc<AtomicUsize>,
     usage_writes: Arc<Mutex<Vec<TokenId>>>,
     usage_gate: Arc<tokio::sync::RwLock<()>>,
+    after_lookup: Arc<Mutex<Option<Interlude>>>,
+}
+
+/// Work run inside the next digest lookup.
+struct Interlude(Pin<Box<dyn Future<Output = ()> + Send>>);
+
+impl fmt::Debug for Interlude {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Interlude")
+    }
 }
 
 impl<S> CountingStore<S> {
@@ -29,7 +42,14 @@ impl<S> CountingStore<S> {
             lookups: Arc::default(),
             usage_writes: Arc::default(),
             usage_gate: Arc::default(),
+            after_lookup: Arc::default(),
         }
+    }
+
+    /// Runs `then` to completion inside the next digest lookup, after it has read the
+    /// store and before it returns: the caller gets the record as it was before `then`.
+    pub fn after_next_lookup(&self, then: impl Future<Output = ()> + Send + 'static) {
+        *self.after_lookup.lock().unwrap_or_else(|e| e.into_inner()) = Some(Interlude(Box::pin(then)));
     }
 
     /// Holds every [`TokenStore::record_usage`] call until the guard is dropped.
@@ -70,7 +90,12 @@ impl<S: TokenStore> TokenStore for CountingStore<S> {
 
     async fn find_by_digest(&self, digest: &TokenDigest) -> Result<Option<TokenRecord>, Self::Error> {
         self.lookups.fetch_add(1, Ordering::SeqCst);
-        self.inner.find_by_digest(digest).await
+        let record = self.inner.find_by_digest(digest).await;
+        let interlude = self.after_lookup.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(Interlude(then)) = interlude {
+            then.await;
+        }
+        record
     }
 
     async fn find_by_id(&self, id: &TokenId) -> Result<Option<TokenRecord>, Self::Error> {

@@ -19,7 +19,6 @@ use std::sync::{Arc, Mutex};
 
 use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
-use tokenauth_core::store::{Change, Committed, Ended, PurgeBounds, TokenDigest, TokenSet, Usage};
 use tokenauth_core::{
     AuthError, AuthEvent, Issued, Lifespan, LoginRecord, ManualClock, MemoryStore, MemoryUserDirectory,
     TokenAuth, TokenId, TokenInfo, TokenRecord, TokenRequest, TokenStore, User, UserDirectory, UserId,
@@ -248,50 +247,4 @@ pub(crate) fn racing_service() -> (TokenAuth<MemoryStore, RacingDirectory>, Auth
     let other = TokenAuth::new(store.clone(), users.clone()).with_clock(clock.clone());
     let auth = TokenAuth::new(store, RacingDirectory::new(users)).with_clock(clock);
     (auth, other)
-}
-
-/// A store whose next digest lookup, after reading the record, lets `then` run to
-/// completion before returning it: the record it returns is as it was before.
-#[derive(Clone, Default)]
-pub(crate) struct PausingStore {
-    inner: MemoryStore,
-    pub(crate) then: Arc<Race>,
-}
-
-impl TokenStore for PausingStore {
-    type Error = <MemoryStore as TokenStore>::Error;
-
-    async fn token_set(&self, user: &UserId) -> Result<TokenSet, Self::Error> {
-        self.inner.token_set(user).await
-    }
-    async fn commit(&self, user: &UserId, expected: u64, change: Change) -> Result<Committed, Self::Error> {
-        self.inner.commit(user, expected, change).await
-    }
-    async fn find_by_digest(&self, digest: &TokenDigest) -> Result<Option<TokenRecord>, Self::Error> {
-        let record = self.inner.find_by_digest(digest).await?;
-        run_once(&self.then).await;
-        Ok(record)
-    }
-    async fn find_by_id(&self, id: &TokenId) -> Result<Option<TokenRecord>, Self::Error> {
-        self.inner.find_by_id(id).await
-    }
-    async fn list(&self, user: Option<&UserId>) -> Result<Vec<TokenRecord>, Self::Error> {
-        self.inner.list(user).await
-    }
-    async fn delete(&self, id: &TokenId) -> Result<Option<Ended>, Self::Error> {
-        self.inner.delete(id).await
-    }
-    async fn delete_for_user(
-        &self,
-        user: &UserId,
-        keep: Option<&TokenId>,
-    ) -> Result<Vec<Ended>, Self::Error> {
-        self.inner.delete_for_user(user, keep).await
-    }
-    async fn record_usage(&self, uses: &[Usage]) -> Result<(), Self::Error> {
-        self.inner.record_usage(uses).await
-    }
-    async fn purge(&self, bounds: &PurgeBounds, limit: usize) -> Result<Vec<Ended>, Self::Error> {
-        self.inner.purge(bounds, limit).await
-    }
 }
