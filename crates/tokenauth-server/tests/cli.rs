@@ -505,7 +505,14 @@ async fn token_create_applies_the_servers_limit_and_scopes() {
         let mut args = vec!["token", "list"];
         args.extend_from_slice(extra);
         let listed = db.ok(&args, "").await;
-        listed.lines().nth(1).unwrap().split_whitespace().nth(7).unwrap().to_owned()
+        listed
+            .lines()
+            .nth(1)
+            .unwrap()
+            .split_whitespace()
+            .nth(7)
+            .unwrap()
+            .to_owned()
     };
     assert_eq!(scope_column(&["--scopes", "read write"]).await, "read");
     assert_eq!(scope_column(&[]).await, "-");

@@ -264,7 +264,8 @@ fn token_commands_apply_the_servers_policy_from_the_environment() {
     );
 
     let mut list = tokenauth(&database, &["token", "list"]);
-    list.env("TOKENAUTH_LIFESPAN", "2h").env("TOKENAUTH_SCOPES", "read write");
+    list.env("TOKENAUTH_LIFESPAN", "2h")
+        .env("TOKENAUTH_SCOPES", "read write");
     let listed = String::from_utf8(run(list, "").stdout).unwrap();
     let row: Vec<&str> = listed.lines().nth(1).unwrap().split_whitespace().collect();
     let parse =
