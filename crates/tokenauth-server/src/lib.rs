@@ -17,12 +17,15 @@
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
 //! println!("listening on http://{}", listener.local_addr()?);
 //! let upkeep = tokenauth_core::Maintenance::default();
-//! tokenauth_server::serve_with_listener(listener, auth, upkeep, std::future::pending()).await?;
+//! let limits = tokenauth_server::ServeConfig::default();
+//! tokenauth_server::serve_with_listener(listener, auth, upkeep, &limits, std::future::pending()).await?;
 //! # Ok(()) }
 //! ```
 
 pub mod app;
 pub mod cli;
+pub mod serve;
+mod upkeep;
 
 use std::future::Future;
 use std::io::Write;
@@ -33,31 +36,29 @@ use tokenauth_core::{Maintenance, TokenStore, UserDirectory};
 use tokio::net::TcpListener;
 
 pub use app::app;
+pub use serve::{ServeConfig, serve_router};
 
-/// Serves [`app()`] on `listener` until `shutdown` completes, then finishes the requests
-/// in flight. Beside it runs the upkeep ([`TokenAuth::run_maintenance`]): last-used
-/// times are written every refresh interval and once more after the last request, and
-/// long-expired tokens are purged on `maintenance`'s schedule.
+/// Serves [`app()`] on `listener` within `config`'s limits ([`serve_router`]) until
+/// `shutdown` completes, then finishes the requests in flight (until the shutdown
+/// deadline). Beside it runs the upkeep ([`TokenAuth::run_maintenance`], restarted if
+/// it panics): last-used times are written every refresh interval and once more after
+/// the last connection is closed, and long-expired tokens are purged on
+/// `maintenance`'s schedule.
 pub async fn serve_with_listener<S, D>(
     listener: TcpListener,
     auth: TokenAuth<S, D>,
     maintenance: Maintenance,
-    shutdown: impl Future<Output = ()> + Send + 'static,
+    config: &ServeConfig,
+    shutdown: impl Future<Output = ()> + Send,
 ) -> std::io::Result<()>
 where
     S: TokenStore,
     D: UserDirectory,
 {
-    let upkeep = auth.start_maintenance(maintenance);
-    // The peer address feeds each token's last-used address.
-    let service = app(auth).into_make_service_with_connect_info::<SocketAddr>();
-    let served = axum::serve(listener, service)
-        .with_graceful_shutdown(shutdown)
-        .await;
-    // After the last request: the final write of last-used times.
-    if let Err(error) = upkeep.shutdown().await {
-        tracing::error!(%error, "the upkeep task failed");
-    }
+    let upkeep = upkeep::Upkeep::start(auth.clone(), maintenance);
+    let served = serve_router(listener, app(auth), config, shutdown).await;
+    // After the last connection, even one dropped at the deadline: the final write.
+    upkeep.shutdown().await;
     served
 }
 
@@ -67,8 +68,9 @@ pub async fn serve<S, D>(
     auth: TokenAuth<S, D>,
     addr: SocketAddr,
     maintenance: Maintenance,
+    config: &ServeConfig,
     out: &mut impl Write,
-    shutdown: impl Future<Output = ()> + Send + 'static,
+    shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), cli::CliError>
 where
     S: TokenStore,
@@ -81,7 +83,7 @@ where
     writeln!(out, "listening on http://{local}")?;
     out.flush()?;
     tracing::info!(%local, lifespan = %auth.policy().lifespan(), "serving");
-    serve_with_listener(listener, auth, maintenance, shutdown).await?;
+    serve_with_listener(listener, auth, maintenance, config, shutdown).await?;
     tracing::info!("shut down");
     Ok(())
 }

@@ -63,6 +63,9 @@ pub struct ServeArgs {
     /// How long after expiry a token is deleted (until then it answers "Token has expired").
     #[arg(long, env = "TOKENAUTH_PURGE_GRACE", default_value = "7d")]
     pub purge_grace: Lifespan,
+    /// Connection limits: timeouts, the connection cap, the shutdown deadline.
+    #[command(flatten)]
+    pub limits: crate::ServeConfig,
 }
 
 /// The token policy besides the lifespan: sliding expiry, the per-user limit, scopes.

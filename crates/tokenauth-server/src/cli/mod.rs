@@ -137,6 +137,7 @@ where
                 auth,
                 args.bind,
                 maintenance,
+                &args.limits,
                 &mut io.stdout,
                 crate::shutdown_signal(),
             )

@@ -1,0 +1,222 @@
+//! Serving connections: hyper's HTTP/1 with a timer, a cap on connections, a deadline
+//! on request bodies and on shutdown, and handler panics answered with a JSON 500.
+//!
+//! `axum::serve` runs hyper without a timer (no header timeout), accepts without a
+//! bound, waits for every client on shutdown, and compiles its accept-error log out;
+//! this module is what it does, with those limits.
+
+use std::any::Any;
+use std::future::Future;
+use std::num::NonZeroUsize;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::ConnectInfo;
+use axum::http::{Request, StatusCode};
+use axum::response::{IntoResponse, Response};
+use hyper::body::{Frame, Incoming, SizeHint};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use tokenauth::detail_response;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio::time::Sleep;
+use tower::ServiceExt;
+use tower_http::catch_panic::CatchPanicLayer;
+
+/// The most a connection buffers while reading a request head, in bytes: the hard
+/// bound on a header section (hyper answers a larger one 431). Per connection, memory
+/// is this read buffer, as much again for writing, and the request being handled.
+pub const MAX_HEAD_BYTES: usize = 64 * 1024;
+
+/// How long the accept loop pauses after an accept error (such as running out of file
+/// descriptors) before it accepts again.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// The limits on connections: timeouts, the connection cap and the shutdown deadline.
+/// Also `tokenauth serve`'s options, with their defaults.
+#[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
+pub struct ServeConfig {
+    /// How long a client has to send a request's headers. The timer starts as soon as
+    /// the server waits for a request, so it also closes idle keep-alive connections.
+    #[arg(long, env = "TOKENAUTH_HEADER_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub header_timeout: Duration,
+    /// How long a client has to send a request's body, from the end of its headers; a
+    /// body still incomplete then is refused (400) and the connection closed.
+    #[arg(long, env = "TOKENAUTH_BODY_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub body_timeout: Duration,
+    /// The most connections served at once; new ones beyond it are closed at once,
+    /// without disturbing the others. Keep it below the open-file limit (`ulimit -n`).
+    #[arg(long, env = "TOKENAUTH_MAX_CONNECTIONS", default_value = "512")]
+    pub max_connections: NonZeroUsize,
+    /// After a shutdown signal, how long requests in progress have to finish; then the
+    /// connections still open are dropped, and the last-used times are written.
+    #[arg(long, env = "TOKENAUTH_SHUTDOWN_DEADLINE", default_value = "30s", value_parser = parse_duration)]
+    pub shutdown_deadline: Duration,
+}
+
+impl Default for ServeConfig {
+    /// Headers within 10 s, bodies within 30 s, 512 connections, 30 s to shut down.
+    fn default() -> Self {
+        Self {
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(30),
+            max_connections: NonZeroUsize::new(512).expect("512 is not zero"),
+            shutdown_deadline: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Durations as the other options write them: `10s`, `2m`, `1h 30m`.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let lifespan: tokenauth_core::Lifespan = s.parse().map_err(|e| format!("{e}"))?;
+    Ok(lifespan.as_duration().unsigned_abs())
+}
+
+/// Serves `app` on `listener` within `config`'s limits until `shutdown` completes;
+/// then stops accepting, lets the requests in progress finish within the shutdown
+/// deadline, and drops the connections still open after it.
+///
+/// Each request carries the peer's `ConnectInfo<SocketAddr>`, and a
+/// panic in `app` answers DRF's JSON 500 (`A server error occurred.`) while the server
+/// goes on serving.
+pub async fn serve_router(
+    listener: TcpListener,
+    app: Router,
+    config: &ServeConfig,
+    shutdown: impl Future<Output = ()> + Send,
+) -> std::io::Result<()> {
+    let app = app.layer(CatchPanicLayer::custom(answer_panic));
+    let slots = Arc::new(Semaphore::new(config.max_connections.get()));
+    let graceful = GracefulShutdown::new();
+    let mut connections = JoinSet::new();
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(config.header_timeout)
+        .max_buf_size(MAX_HEAD_BYTES);
+    let mut shedding = false;
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            () = &mut shutdown => break,
+            Some(ended) = connections.join_next() => {
+                if let Err(error) = ended {
+                    tracing::error!(%error, "a connection task failed");
+                }
+                continue;
+            }
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // Such as EMFILE: the connection waits in the backlog meanwhile.
+                    tracing::warn!(%error, "accepting a connection failed");
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
+                    continue;
+                }
+            },
+        };
+        let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
+            // Closed unanswered: the connections in progress keep their resources.
+            if !shedding {
+                tracing::warn!(
+                    max = config.max_connections,
+                    "at the connection limit: closing new connections"
+                );
+                shedding = true;
+            }
+            drop(stream);
+            continue;
+        };
+        shedding = false;
+        let _ = stream.set_nodelay(true);
+        let app = app.clone();
+        let body_timeout = config.body_timeout;
+        let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
+            request.extensions_mut().insert(ConnectInfo(peer));
+            let request = request.map(|body| Body::new(DeadlineBody::new(body, body_timeout)));
+            app.clone().oneshot(request)
+        });
+        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        connections.spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(%error, %peer, "connection ended with an error");
+            }
+            drop(slot);
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(config.shutdown_deadline, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            open = connections.len(),
+            "shutdown deadline passed: dropping the connections still open"
+        );
+    }
+    connections.shutdown().await;
+    Ok(())
+}
+
+/// DRF's answer to an unhandled exception, for a panic in a handler.
+fn answer_panic(panic: Box<dyn Any + Send + 'static>) -> Response {
+    let message = panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(not a string)");
+    tracing::error!(panic = message, "a request handler panicked");
+    detail_response(StatusCode::INTERNAL_SERVER_ERROR, "A server error occurred.").into_response()
+}
+
+/// A request body that fails if it is not complete by its deadline.
+struct DeadlineBody {
+    body: Incoming,
+    deadline: Pin<Box<Sleep>>,
+}
+
+impl DeadlineBody {
+    fn new(body: Incoming, timeout: Duration) -> Self {
+        Self {
+            body,
+            deadline: Box::pin(tokio::time::sleep(timeout)),
+        }
+    }
+}
+
+/// The error of a body not complete by its deadline.
+#[derive(Debug, thiserror::Error)]
+#[error("the request body was not received in time")]
+struct BodyTimeout;
+
+impl hyper::body::Body for DeadlineBody {
+    type Data = Bytes;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let this = self.get_mut();
+        if let Poll::Ready(frame) = Pin::new(&mut this.body).poll_frame(cx) {
+            return Poll::Ready(frame.map(|frame| frame.map_err(Into::into)));
+        }
+        match this.deadline.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Some(Err(BodyTimeout.into()))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
