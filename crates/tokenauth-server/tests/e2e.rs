@@ -1,49 +1,14 @@
 //! The real `tokenauth` binary: add a user, start the server on port 0, obtain and use a
 //! token over HTTP, shut down on SIGTERM.
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, Command, Output, Stdio};
+mod common;
 
 use axum::body::Bytes;
 use axum::http::Request;
+use common::{Server, run, tokenauth};
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use serde_json::Value;
-
-const BIN: &str = env!("CARGO_BIN_EXE_tokenauth");
-
-/// `tokenauth --database URL ARGS`, with no tokenauth settings from the environment.
-fn tokenauth(database: &str, args: &[&str]) -> Command {
-    let mut command = Command::new(BIN);
-    command
-        .arg("--database")
-        .arg(database)
-        .args(args)
-        .env_remove("TOKENAUTH_DATABASE_URL")
-        .env_remove("TOKENAUTH_BIND")
-        .env_remove("TOKENAUTH_LIFESPAN")
-        .env_remove("TOKENAUTH_IDLE_TIMEOUT")
-        .env_remove("TOKENAUTH_REFRESH_INTERVAL")
-        .env_remove("TOKENAUTH_OBTAIN_POLICY")
-        .env_remove("TOKENAUTH_MAX_TOKENS_PER_USER")
-        .env_remove("TOKENAUTH_ON_LIMIT")
-        .env_remove("TOKENAUTH_SCOPES")
-        .env_remove("TOKENAUTH_PURGE_INTERVAL")
-        .env_remove("TOKENAUTH_PURGE_GRACE")
-        .env("RUST_LOG", "info");
-    command
-}
-
-fn run(mut command: Command, stdin: &str) -> Output {
-    let mut child = command
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the binary starts");
-    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
-    child.wait_with_output().unwrap()
-}
 
 async fn http(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> (u16, String) {
     let stream = tokio::net::TcpStream::connect(addr)
@@ -66,16 +31,6 @@ async fn http(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], bo
     (status, String::from_utf8(body.to_vec()).unwrap())
 }
 
-/// Kills the server if the test fails before shutting it down.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[tokio::test]
 async fn serve_obtain_use_and_shut_down() {
     let dir = tempfile::tempdir().unwrap();
@@ -95,25 +50,7 @@ async fn serve_obtain_use_and_shut_down() {
         "created user \"alice\" (id 1, active)\n"
     );
 
-    let mut server = Server(
-        tokenauth(
-            &database,
-            &["serve", "--bind", "127.0.0.1:0", "--lifespan", "12h"],
-        )
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap(),
-    );
-    let mut line = String::new();
-    BufReader::new(server.0.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim_end()
-        .strip_prefix("listening on http://")
-        .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
-        .to_owned();
+    let (mut server, addr) = Server::start(&database, &["--lifespan", "12h"]);
     assert!(!addr.ends_with(":0"), "the real port is printed: {addr}");
 
     let (status, body) = http(&addr, "GET", "/healthz", &[], "").await;
@@ -165,18 +102,10 @@ async fn serve_obtain_use_and_shut_down() {
     assert_eq!((status, body.as_str()), (401, r#"{"detail":"Invalid token"}"#));
 
     // SIGTERM: graceful shutdown, exit status 0.
-    let pid = server.0.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    server.terminate();
     let status = server.0.wait().unwrap();
     assert!(status.success(), "exit status after SIGTERM: {status}");
-    let mut logs = String::new();
-    std::io::Read::read_to_string(&mut server.0.stderr.take().unwrap(), &mut logs).unwrap();
+    let logs = server.logs();
     assert!(logs.contains("shut down"), "{logs}");
     // Nothing secret in the logs.
     assert!(!logs.contains(&token), "the token was logged: {logs}");

@@ -1,0 +1,122 @@
+//! Helpers for the tests that run the real `tokenauth` binary.
+
+#![allow(dead_code, unreachable_pub)] // Each test file uses some of them.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_tokenauth");
+
+/// `tokenauth --database URL ARGS`, with no tokenauth settings from the environment.
+pub fn tokenauth(database: &str, args: &[&str]) -> Command {
+    let mut command = Command::new(BIN);
+    command.arg("--database").arg(database).args(args);
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("TOKENAUTH_") {
+            command.env_remove(name);
+        }
+    }
+    command.env("RUST_LOG", "info");
+    command
+}
+
+/// Runs `command` with `stdin` as its standard input, to completion.
+pub fn run(mut command: Command, stdin: &str) -> Output {
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary starts");
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// A running `tokenauth serve`, killed if the test fails before shutting it down.
+pub struct Server(pub Child);
+
+impl Server {
+    /// Starts `tokenauth serve --bind 127.0.0.1:0 ARGS` on `database`; the address it
+    /// listens on, read from its first line.
+    pub fn start(database: &str, args: &[&str]) -> (Self, String) {
+        let mut serve = vec!["serve", "--bind", "127.0.0.1:0"];
+        serve.extend_from_slice(args);
+        let mut server = Self(
+            tokenauth(database, &serve)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap(),
+        );
+        let mut line = String::new();
+        BufReader::new(server.0.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let addr = line
+            .trim_end()
+            .strip_prefix("listening on http://")
+            .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
+            .to_owned();
+        (server, addr)
+    }
+
+    /// Sends SIGTERM.
+    pub fn terminate(&self) {
+        let pid = self.0.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args(["-TERM", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+    }
+
+    /// What the server logged, once it has exited.
+    pub fn logs(&mut self) -> String {
+        let mut logs = String::new();
+        self.0.stderr.take().unwrap().read_to_string(&mut logs).unwrap();
+        logs
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Reads from `stream` until the server closes it (EOF or reset), and returns what it
+/// read; panics if the server has not closed it within `within`.
+pub fn read_until_closed(stream: &mut TcpStream, within: Duration, what: &str) -> Vec<u8> {
+    let deadline = Instant::now() + within;
+    let mut answer = Vec::new();
+    let mut buf = [0; 16 * 1024];
+    loop {
+        let left = deadline
+            .checked_duration_since(Instant::now())
+            .filter(|left| !left.is_zero())
+            .unwrap_or_else(|| panic!("{what}: still open after {within:?}; read {answer:?}"));
+        stream.set_read_timeout(Some(left)).unwrap();
+        match stream.read(&mut buf) {
+            Ok(0) => return answer,
+            Ok(n) => answer.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return answer,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                panic!(
+                    "{what}: still open after {within:?}; read {:?}",
+                    String::from_utf8_lossy(&answer)
+                )
+            }
+            Err(e) => panic!("{what}: {e}"),
+        }
+    }
+}

@@ -1,0 +1,139 @@
+//! The connection layer in process ([`tokenauth_server::serve_router`]): handler
+//! panics, the connection cap.
+
+mod common;
+
+use std::io::Write;
+use std::net::TcpStream;
+use std::num::NonZeroUsize;
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::get;
+use common::read_until_closed;
+use tokenauth::TokenAuth;
+use tokenauth_core::{MemoryStore, MemoryUserDirectory};
+use tokenauth_server::{ServeConfig, app, serve_router};
+use tokio::sync::oneshot;
+
+/// Serves `router` with `config` on a free port; the address, and a sender that stops it.
+async fn start(
+    router: Router,
+    config: ServeConfig,
+) -> (String, oneshot::Sender<()>, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        serve_router(listener, router, &config, async {
+            let _ = stopped.await;
+        })
+        .await
+        .unwrap();
+    });
+    (addr, stop, server)
+}
+
+async fn panics() -> &'static str {
+    panic!("a bug in a handler")
+}
+
+fn the_app() -> Router {
+    app(TokenAuth::new(MemoryStore::new(), MemoryUserDirectory::new()))
+}
+
+/// Sends `request` on its own blocking thread and reads the answer until the server
+/// closes the connection.
+async fn exchange(addr: &str, request: &'static str) -> String {
+    let addr = addr.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let mut stream = TcpStream::connect(addr).unwrap();
+        stream.write_all(request.as_bytes()).unwrap();
+        String::from_utf8(read_until_closed(&mut stream, Duration::from_secs(5), request)).unwrap()
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_handler_answers_drf_s_500_and_the_server_keeps_serving() {
+    let router = Router::new().route("/panic", get(panics)).merge(the_app());
+    let (addr, stop, server) = start(router, ServeConfig::default()).await;
+
+    let answer = exchange(
+        &addr,
+        "GET /panic HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(
+        answer.starts_with("HTTP/1.1 500 Internal Server Error\r\n"),
+        "{answer}"
+    );
+    assert!(
+        answer.contains("\r\ncontent-type: application/json\r\n"),
+        "{answer}"
+    );
+    assert!(
+        answer.ends_with("\r\n\r\n{\"detail\":\"A server error occurred.\"}"),
+        "{answer}"
+    );
+
+    let answer = exchange(
+        &addr,
+        "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(
+        answer.starts_with("HTTP/1.1 200 OK\r\n") && answer.ends_with("\r\n\r\nok"),
+        "{answer}"
+    );
+
+    stop.send(()).unwrap();
+    server.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_beyond_the_cap_are_closed_and_those_in_progress_are_served() {
+    let config = ServeConfig {
+        max_connections: NonZeroUsize::new(1).unwrap(),
+        ..ServeConfig::default()
+    };
+    let (addr, stop, server) = start(the_app(), config).await;
+
+    let addr_in_progress = addr.clone();
+    let in_progress = tokio::task::spawn_blocking(move || {
+        let mut stream = TcpStream::connect(addr_in_progress).unwrap();
+        stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n").unwrap();
+        stream
+    })
+    .await
+    .unwrap();
+
+    // Closed at once: well before the 10 s header timeout would have closed it.
+    let shed = exchange(
+        &addr,
+        "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(shed, "", "a connection beyond the cap is closed unanswered");
+
+    let answer = tokio::task::spawn_blocking(move || {
+        let mut stream = in_progress;
+        stream.write_all(b"Connection: close\r\n\r\n").unwrap();
+        String::from_utf8(read_until_closed(
+            &mut stream,
+            Duration::from_secs(5),
+            "in progress",
+        ))
+        .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        answer.starts_with("HTTP/1.1 200 OK\r\n") && answer.ends_with("\r\n\r\nok"),
+        "{answer}"
+    );
+
+    stop.send(()).unwrap();
+    server.await.unwrap();
+}
