@@ -98,6 +98,7 @@ pub async fn serve_router(
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(config.header_timeout)
+        .max_header_size(MAX_HEAD_BYTES)
         .max_buf_size(MAX_HEAD_BYTES);
     let mut shedding = false;
     tokio::pin!(shutdown);

@@ -171,15 +171,7 @@ fn bad_input_gets_a_clear_message_and_a_non_zero_exit() {
 #[test]
 fn token_commands_apply_the_servers_policy_from_the_environment() {
     let dir = tempfile::tempdir().unwrap();
-    let database = format!("sqlite://{}", dir.path().join("policy.db").display());
-    assert!(
-        run(
-            tokenauth(&database, &["user", "add", "alice", "--password-stdin"]),
-            "pw\n"
-        )
-        .status
-        .success()
-    );
+    let database = common::database_with_alice(&dir, "policy");
 
     let mut create = tokenauth(&database, &["token", "create", "alice", "--scope", "read"]);
     create

@@ -22,6 +22,21 @@ pub fn tokenauth(database: &str, args: &[&str]) -> Command {
     command
 }
 
+/// A database in `dir` named `name`, with a user `alice` (password `pw`).
+pub fn database_with_alice(dir: &tempfile::TempDir, name: &str) -> String {
+    let database = format!("sqlite://{}", dir.path().join(format!("{name}.db")).display());
+    let added = run(
+        tokenauth(&database, &["user", "add", "alice", "--password-stdin"]),
+        "pw\n",
+    );
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
+    database
+}
+
 /// Runs `command` with `stdin` as its standard input, to completion.
 pub fn run(mut command: Command, stdin: &str) -> Output {
     let mut child = command
@@ -72,6 +87,19 @@ impl Server {
                 .unwrap()
                 .success()
         );
+    }
+
+    /// Waits for the server to exit; panics if it has not within `bound` (polled: a
+    /// bound check, not a measurement).
+    pub fn exit_within(&mut self, bound: Duration) -> std::process::ExitStatus {
+        let deadline = Instant::now() + bound;
+        loop {
+            if let Some(status) = self.0.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "the server still runs after {bound:?}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// What the server logged, once it has exited.
