@@ -24,6 +24,7 @@
 
 pub mod app;
 pub mod cli;
+mod parse_errors;
 pub mod serve;
 mod upkeep;
 

@@ -29,6 +29,8 @@ use tokio::time::Sleep;
 use tower::ServiceExt;
 use tower_http::catch_panic::CatchPanicLayer;
 
+use crate::parse_errors::JsonParseErrors;
+
 /// The most a connection buffers while reading a request head, in bytes: the hard
 /// bound on a header section (hyper answers a larger one 431). Per connection, memory
 /// is this read buffer, as much again for writing, and the request being handled.
@@ -82,9 +84,9 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 /// then stops accepting, lets the requests in progress finish within the shutdown
 /// deadline, and drops the connections still open after it.
 ///
-/// Each request carries the peer's `ConnectInfo<SocketAddr>`, and a
-/// panic in `app` answers DRF's JSON 500 (`A server error occurred.`) while the server
-/// goes on serving.
+/// Each request carries the peer's `ConnectInfo<SocketAddr>`; a panic in `app` answers
+/// DRF's JSON 500 (`A server error occurred.`) while the server goes on serving; and the
+/// requests hyper cannot parse get a JSON `detail` too.
 pub async fn serve_router(
     listener: TcpListener,
     app: Router,
@@ -142,7 +144,8 @@ pub async fn serve_router(
             let request = request.map(|body| Body::new(DeadlineBody::new(body, body_timeout)));
             app.clone().oneshot(request)
         });
-        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        let connection =
+            graceful.watch(http.serve_connection(TokioIo::new(JsonParseErrors::new(stream)), service));
         connections.spawn(async move {
             if let Err(error) = connection.await {
                 tracing::debug!(%error, %peer, "connection ended with an error");
