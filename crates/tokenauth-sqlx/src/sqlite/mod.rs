@@ -1,5 +1,6 @@
 //! The SQLite backend.
 
+mod durable;
 mod store;
 mod users;
 
@@ -39,9 +40,22 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 ///
 /// `url` is a sqlx SQLite URL such as `sqlite://tokenauth.db` or
 /// `sqlite:///var/lib/app/tokenauth.db?mode=rwc`. The file is created if it is missing.
-/// Connections use write-ahead logging (readers do not block the writer),
-/// `synchronous = NORMAL` (safe with WAL), foreign keys, and wait up to five seconds
-/// for a lock held by another writer.
+/// Connections use write-ahead logging (readers do not block the writer), foreign
+/// keys, and wait up to five seconds for a lock held by another writer.
+///
+/// # Durability
+///
+/// Connections run at `synchronous = NORMAL`: every commit survives a crash of the
+/// process, but in WAL mode the log is synced to disk only at checkpoints, so a power
+/// loss or an operating-system crash can roll back the last commits (never corrupt
+/// the database). That is acceptable for a login (its token stops working; the client
+/// logs in again) and for last-used times, and not for a revocation, so
+/// [`SqliteStore`] and [`SqliteUserDirectory`] run every write that ends tokens (a
+/// logout, a revocation, an eviction, a new credential version, a deactivation, a
+/// deletion) at `synchronous = FULL` on its connection: the log, and everything in it
+/// before, is synced before the commit returns. They do so on any pool, including one
+/// not opened here, and never lower a stricter level. Both hold only if the disk
+/// honours flushes (no volatile write cache that lies about them).
 ///
 /// An in-memory database (`sqlite::memory:`, or a URL with `mode=memory`) lives only as
 /// long as a connection to it is open, so for those the pool keeps exactly one
