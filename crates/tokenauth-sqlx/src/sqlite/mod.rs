@@ -1,6 +1,7 @@
 //! The SQLite backend.
 
 mod durable;
+mod settings;
 mod store;
 mod users;
 
@@ -18,8 +19,8 @@ pub use users::SqliteUserDirectory;
 
 use crate::Error;
 
-/// The migrations that create and update the `tokenauth_users`, `tokenauth_tokens` and
-/// `tokenauth_token_sets` tables, embedded from `migrations/sqlite`. [`connect`] and [`migrate`] run them.
+/// The migrations that create and update the `tokenauth_users`, `tokenauth_tokens`,
+/// `tokenauth_token_sets` and `tokenauth_settings` tables, embedded from `migrations/sqlite`. [`connect`] and [`migrate`] run them.
 ///
 /// They are recorded in sqlx's `_sqlx_migrations` table. This migrator ignores versions
 /// it does not know, so that an application can keep its own sqlx migrations in the
