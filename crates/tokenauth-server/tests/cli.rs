@@ -5,7 +5,7 @@ use tempfile::TempDir;
 use time::format_description::well_known::Rfc3339;
 use tokenauth::TokenAuth;
 use tokenauth_core::{AuthError, ManualClock, TokenRequest, UserAdmin, UserId};
-use tokenauth_server::cli::{self, Cli, CliError, Io};
+use tokenauth_server::cli::{self, Cli, CliError, Io, PolicyStore};
 use tokenauth_sqlx::{SqliteStore, SqliteUserDirectory};
 
 /// A temporary database; dropped with the test.
@@ -421,7 +421,7 @@ async fn token_purge_deletes_only_long_expired_tokens() {
 
     assert_eq!(
         db.ok(&["token", "purge"], "").await,
-        "purged 1 token(s) expired over 7d ago (server lifespan 30d)\n"
+        "purged 1 token(s) expired over 7d ago (server lifespan 30d, default)\n"
     );
     let gone = auth
         .authenticate(long_expired.token.expose_secret(), None)
@@ -438,7 +438,7 @@ async fn token_purge_deletes_only_long_expired_tokens() {
     let shorter = db.ok(&["token", "purge", "--older-than", "1d"], "").await;
     assert_eq!(
         shorter,
-        "purged 1 token(s) expired over 1d ago (server lifespan 30d)\n"
+        "purged 1 token(s) expired over 1d ago (server lifespan 30d, default)\n"
     );
     assert_eq!(
         db.ok(&["token", "list"], "").await.lines().count(),
@@ -464,7 +464,7 @@ async fn token_purge_applies_the_servers_lifespan() {
     let kept = db.ok(&["token", "purge", "--server-lifespan", "90d"], "").await;
     assert_eq!(
         kept,
-        "purged 0 token(s) expired over 7d ago (server lifespan 90d)\n"
+        "purged 0 token(s) expired over 7d ago (server lifespan 90d, given)\n"
     );
     let server = auth.clone().with_lifespan("90d".parse().unwrap());
     assert!(
@@ -478,8 +478,78 @@ async fn token_purge_applies_the_servers_lifespan() {
     let purged = db.ok(&["token", "purge"], "").await;
     assert_eq!(
         purged,
-        "purged 1 token(s) expired over 7d ago (server lifespan 30d)\n"
+        "purged 1 token(s) expired over 7d ago (server lifespan 30d, default)\n"
     );
+}
+
+/// What `serve --lifespan 90d --purge-grace 20d` stores when it starts (the real
+/// server does it in `tests/stored_policy.rs`).
+async fn store_policy_as_serve_would(db: &Db) {
+    let auth = db.auth().await;
+    let values = [
+        ("policy.lifespan", "90d"),
+        ("policy.purge_grace", "20d"),
+        ("policy.scopes", "read write"),
+    ];
+    let values = values
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    auth.store().store_policy(&values).await.unwrap();
+}
+
+#[tokio::test]
+async fn token_commands_apply_the_policy_serve_stored_unless_given_one() {
+    let db = db();
+    db.ok(&["user", "add", "alice", "--password-stdin"], "pw\n").await;
+    store_policy_as_serve_would(&db).await;
+    let auth = db.auth().await;
+    let back_then = auth
+        .clone()
+        .with_clock(ManualClock::new(auth.now() - time::Duration::days(40)));
+    back_then
+        .issue(&UserId::from(1), TokenRequest::default())
+        .await
+        .unwrap();
+
+    // The 40-day-old token works on the 90-day server: a purge without options keeps it.
+    assert_eq!(
+        db.ok(&["token", "purge"], "").await,
+        "purged 0 token(s) expired over 20d ago (server lifespan 90d, stored by serve)\n"
+    );
+    // The stored scopes apply to `create` too.
+    db.ok(&["token", "create", "alice", "--scope", "write"], "").await;
+    // An option wins over the stored policy.
+    assert_eq!(
+        db.ok(
+            &["token", "purge", "--server-lifespan", "30d", "--older-than", "7d"],
+            ""
+        )
+        .await,
+        "purged 1 token(s) expired over 7d ago (server lifespan 30d, given)\n"
+    );
+    assert_eq!(
+        db.err(
+            &["token", "create", "alice", "--scope", "write", "--scopes", "read"],
+            ""
+        )
+        .await,
+        "Scope \"write\" cannot be granted."
+    );
+}
+
+#[tokio::test]
+async fn an_unreadable_stored_policy_is_an_error_not_a_default() {
+    let db = db();
+    let values = [("policy.lifespan".to_owned(), "forever".to_owned())].into();
+    db.auth().await.store().store_policy(&values).await.unwrap();
+    assert_eq!(
+        db.err(&["token", "purge"], "").await,
+        "the serving policy stored in the database has an unreadable lifespan: \"forever\" \
+         (run `serve` to store it again, or give the option)"
+    );
+    // Given explicitly, the stored value is not needed.
+    db.ok(&["token", "purge", "--server-lifespan", "30d"], "").await;
 }
 
 #[tokio::test]

@@ -8,6 +8,13 @@ pub enum Error {
     /// or digest) or decoding error.
     #[error(transparent)]
     Sqlx(#[from] sqlx::Error),
+    /// The database file could not be created.
+    #[error("cannot create the database file")]
+    CreateFile {
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
     /// Running the migrations failed.
     #[error(transparent)]
     Migrate(#[from] sqlx::migrate::MigrateError),

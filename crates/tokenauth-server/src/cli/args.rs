@@ -5,11 +5,7 @@ use std::net::SocketAddr;
 use std::str::FromStr;
 
 use clap::{Args, Parser, Subcommand};
-use tokenauth::TokenAuth;
-use tokenauth_core::{
-    DEFAULT_MAX_TOKENS_PER_USER, Lifespan, ObtainPolicy, OnLimit, Scopes, TokenLimit, TokenStore,
-    UserDirectory,
-};
+use tokenauth_core::{Lifespan, ObtainPolicy, OnLimit, Scopes};
 
 /// Expiring API tokens over HTTP, wire-compatible with Django REST Framework.
 #[derive(Debug, Parser)]
@@ -70,10 +66,12 @@ pub struct ServeArgs {
 
 /// The token policy besides the lifespan: sliding expiry, the per-user limit, scopes.
 /// `serve` and the `token` commands take the same options (and `TOKENAUTH_*`
-/// variables), so that administration applies the server's policy.
+/// variables). `serve` stores the policy it runs with in the database; the `token`
+/// commands apply it, except for the options they are given.
 #[derive(Debug, Clone, Args)]
 pub struct Policy {
     /// Sliding expiry: tokens unused for this long expire (never past their lifespan).
+    /// Default: none.
     #[arg(long, global = true, env = "TOKENAUTH_IDLE_TIMEOUT")]
     pub idle_timeout: Option<Lifespan>,
     /// How often last-used times are written to the database.
@@ -85,58 +83,33 @@ pub struct Policy {
     )]
     pub refresh_interval: Lifespan,
     /// What a login does to the user's other tokens: `new` keeps them (a token per
-    /// device), `replace` revokes them.
-    #[arg(long, global = true, env = "TOKENAUTH_OBTAIN_POLICY", default_value = "new")]
-    pub obtain_policy: ObtainPolicy,
-    /// The most live tokens one user may hold; 0 for no limit.
-    #[arg(
-        long,
-        global = true,
-        env = "TOKENAUTH_MAX_TOKENS_PER_USER",
-        default_value_t = DEFAULT_MAX_TOKENS_PER_USER
-    )]
-    pub max_tokens_per_user: usize,
-    /// At the limit: `evict_oldest` revokes the oldest tokens, `reject` refuses the login (403).
-    #[arg(
-        long,
-        global = true,
-        env = "TOKENAUTH_ON_LIMIT",
-        default_value = "evict_oldest"
-    )]
-    pub on_limit: OnLimit,
+    /// device), `replace` revokes them. Default: new.
+    #[arg(long, global = true, env = "TOKENAUTH_OBTAIN_POLICY")]
+    pub obtain_policy: Option<ObtainPolicy>,
+    /// The most live tokens one user may hold; 0 for no limit. Default: 100.
+    #[arg(long, global = true, env = "TOKENAUTH_MAX_TOKENS_PER_USER")]
+    pub max_tokens_per_user: Option<usize>,
+    /// At the limit: `evict_oldest` revokes the oldest tokens, `reject` refuses the
+    /// login (403). Default: evict_oldest.
+    #[arg(long, global = true, env = "TOKENAUTH_ON_LIMIT")]
+    pub on_limit: Option<OnLimit>,
     /// The scopes tokens may carry, space-separated ("read write"); tokens issued
-    /// without a scope request get them all.
-    #[arg(long, global = true, env = "TOKENAUTH_SCOPES", default_value = "", value_parser = Scopes::parse)]
-    pub scopes: Scopes,
-}
-
-impl Policy {
-    /// `auth` configured with `lifespan` and this policy.
-    pub fn apply<S: TokenStore, D: UserDirectory>(
-        &self,
-        auth: TokenAuth<S, D>,
-        lifespan: Lifespan,
-    ) -> TokenAuth<S, D> {
-        let limit =
-            (self.max_tokens_per_user > 0).then(|| TokenLimit::new(self.max_tokens_per_user, self.on_limit));
-        auth.with_lifespan(lifespan)
-            .with_idle_timeout(self.idle_timeout)
-            .with_refresh_interval(self.refresh_interval)
-            .with_obtain_policy(self.obtain_policy)
-            .with_token_limit(limit)
-            .with_scopes(self.scopes.clone())
-    }
+    /// without a scope request get them all. Default: none.
+    #[arg(long, global = true, env = "TOKENAUTH_SCOPES", value_parser = Scopes::parse)]
+    pub scopes: Option<Scopes>,
 }
 
 /// `tokenauth token ...`: the server's policy, then what to do.
 ///
-/// Give these commands the same policy as `serve` (options or `TOKENAUTH_*`
-/// variables): the lifespan decides what `purge` deletes and what `create` allows.
+/// The policy options default to what the last `serve` stored in the database (then
+/// to `serve`'s defaults): the lifespan decides what `purge` deletes and what `create`
+/// allows.
 #[derive(Debug, Args)]
 pub struct TokenArgs {
-    /// The server's lifespan (its `serve --lifespan`).
-    #[arg(long, global = true, env = "TOKENAUTH_LIFESPAN", default_value = "30d")]
-    pub server_lifespan: Lifespan,
+    /// The server's lifespan (its `serve --lifespan`). Default: the one `serve`
+    /// stored in the database, else 30d.
+    #[arg(long, global = true, env = "TOKENAUTH_LIFESPAN")]
+    pub server_lifespan: Option<Lifespan>,
     /// The server's policy.
     #[command(flatten)]
     pub policy: Policy,
@@ -217,8 +190,9 @@ pub enum TokenCommand {
     /// Delete tokens that expired long ago, in small batches.
     Purge {
         /// How long after expiry a token is deleted (the server's `--purge-grace`).
-        #[arg(long, env = "TOKENAUTH_PURGE_GRACE", default_value = "7d")]
-        older_than: Lifespan,
+        /// Default: the one `serve` stored in the database, else 7d.
+        #[arg(long, env = "TOKENAUTH_PURGE_GRACE")]
+        older_than: Option<Lifespan>,
     },
 }
 

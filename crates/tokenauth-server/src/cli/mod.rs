@@ -3,7 +3,8 @@
 //! - `args`: the arguments;
 //! - `users`: `tokenauth user ...`;
 //! - `tokens`: `tokenauth token ...`;
-//! - `password`: reading a password from standard input or the terminal.
+//! - `password`: reading a password from standard input or the terminal;
+//! - `policy`: the serving policy `serve` stores and the `token` commands apply.
 //!
 //! The backend is chosen once, here, from the database URL's scheme; every command is
 //! generic over the store and the directory. Commands write to the `Write` they are
@@ -11,6 +12,7 @@
 
 mod args;
 mod password;
+mod policy;
 mod tokens;
 mod users;
 
@@ -21,7 +23,10 @@ use tokenauth::TokenAuth;
 use tokenauth_core::{BackendError, InvalidScope, IssueError, Maintenance, TokenStore, UserAdmin};
 use tokenauth_sqlx::{SqliteStore, SqliteUserDirectory};
 
+use self::policy::Partial;
+
 pub use args::{Cli, Command, DatabaseUrl, Policy, ServeArgs, TokenArgs, TokenCommand, UserCommand};
+pub use policy::PolicyStore;
 
 /// Why a command failed. Printed as `error: ...` with a non-zero exit.
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +59,16 @@ pub enum CliError {
     /// No such token.
     #[error("no token with id {0:?}")]
     NoSuchToken(String),
+    /// A policy value stored in the database cannot be read.
+    #[error(
+        "the serving policy stored in the database has an unreadable {key}: {value:?} (run `serve` to store it again, or give the option)"
+    )]
+    StoredPolicy {
+        /// The setting.
+        key: &'static str,
+        /// Its stored value.
+        value: String,
+    },
     /// A password could not be read, or was refused.
     #[error("{0}")]
     Password(&'static str),
@@ -120,7 +135,7 @@ async fn run_on<S, D, R, W>(
     io: &mut Io<R, W>,
 ) -> Result<(), CliError>
 where
-    S: TokenStore,
+    S: TokenStore + PolicyStore,
     D: UserAdmin,
     R: BufRead,
     W: Write,
@@ -128,11 +143,15 @@ where
     match command {
         Command::Migrate => writeln!(io.stdout, "database is up to date")?,
         Command::Serve(args) => {
+            // What serve is given, else the defaults; stored for the token commands.
+            let given = Partial::given(Some(args.lifespan), Some(args.purge_grace), &args.policy);
+            let policy = given.resolve(Partial::default());
+            policy.store(auth.store()).await?;
             let maintenance = Maintenance {
                 purge_interval: Some(args.purge_interval),
-                purge_grace: args.purge_grace.as_duration(),
+                purge_grace: policy.purge_grace.as_duration(),
             };
-            let auth = args.policy.apply(auth, args.lifespan);
+            let auth = policy.apply(auth, args.policy.refresh_interval);
             crate::serve(
                 auth,
                 args.bind,
@@ -145,8 +164,15 @@ where
         }
         Command::User(command) => users::run(command, &auth, io).await?,
         Command::Token(args) => {
-            let auth = args.policy.apply(auth, args.server_lifespan);
-            tokens::run(args.command, &auth, io).await?;
+            let purge_grace = match args.command {
+                TokenCommand::Purge { older_than } => older_than,
+                _ => None,
+            };
+            let given = Partial::given(args.server_lifespan, purge_grace, &args.policy);
+            let stored = Partial::load(auth.store(), &given).await?;
+            let policy = given.resolve(stored);
+            let auth = policy.apply(auth, args.policy.refresh_interval);
+            tokens::run(args.command, &auth, &policy, io).await?;
         }
     }
     Ok(())

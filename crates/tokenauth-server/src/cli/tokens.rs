@@ -12,13 +12,15 @@ use tokenauth_core::{
     BackendError, DEFAULT_PURGE_BATCH, Scopes, TokenId, TokenRequest, TokenStore, UserAdmin,
 };
 
+use super::policy::Resolved;
 use super::users::display_name;
 use super::{CliError, Io, TokenCommand};
 
-/// Runs a `token` command, under the server's policy already applied to `auth`.
+/// Runs a `token` command, under the server's `policy`, already applied to `auth`.
 pub(super) async fn run<S, D, R, W>(
     command: TokenCommand,
     auth: &TokenAuth<S, D>,
+    policy: &Resolved,
     io: &mut Io<R, W>,
 ) -> Result<(), CliError>
 where
@@ -110,7 +112,9 @@ where
             }
             writeln!(out, "revoked token {id}")?;
         }
-        TokenCommand::Purge { older_than } => {
+        TokenCommand::Purge { .. } => {
+            // The grace given, else the one `serve` stored, else the default.
+            let older_than = policy.purge_grace;
             let bar = if io.show_progress {
                 ProgressBar::new_spinner()
             } else {
@@ -126,10 +130,12 @@ where
                 })
                 .await?;
             bar.finish_and_clear();
-            let lifespan = auth.policy().lifespan();
+            // Which lifespan decided, and where it came from: a purge under the wrong
+            // one deletes tokens the server still accepts.
             writeln!(
                 out,
-                "purged {total} token(s) expired over {older_than} ago (server lifespan {lifespan})"
+                "purged {total} token(s) expired over {older_than} ago (server lifespan {}, {})",
+                policy.lifespan, policy.lifespan_source
             )?;
         }
     }

@@ -1,5 +1,7 @@
 //! The SQLite backend.
 
+mod durable;
+mod settings;
 mod store;
 mod users;
 
@@ -17,8 +19,8 @@ pub use users::SqliteUserDirectory;
 
 use crate::Error;
 
-/// The migrations that create and update the `tokenauth_users`, `tokenauth_tokens` and
-/// `tokenauth_token_sets` tables, embedded from `migrations/sqlite`. [`connect`] and [`migrate`] run them.
+/// The migrations that create and update the `tokenauth_users`, `tokenauth_tokens`,
+/// `tokenauth_token_sets` and `tokenauth_settings` tables, embedded from `migrations/sqlite`. [`connect`] and [`migrate`] run them.
 ///
 /// They are recorded in sqlx's `_sqlx_migrations` table. This migrator ignores versions
 /// it does not know, so that an application can keep its own sqlx migrations in the
@@ -38,10 +40,26 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Opens a pool on the SQLite database at `url` and runs the migrations ([`MIGRATOR`]).
 ///
 /// `url` is a sqlx SQLite URL such as `sqlite://tokenauth.db` or
-/// `sqlite:///var/lib/app/tokenauth.db?mode=rwc`. The file is created if it is missing.
-/// Connections use write-ahead logging (readers do not block the writer),
-/// `synchronous = NORMAL` (safe with WAL), foreign keys, and wait up to five seconds
-/// for a lock held by another writer.
+/// `sqlite:///var/lib/app/tokenauth.db?mode=rwc`. The file is created if it is missing,
+/// readable and writable by its owner only (mode 0600 on Unix, whatever the umask;
+/// SQLite gives its `-wal` and `-shm` files the same mode): it holds password hashes.
+/// An existing file keeps its mode, with a warning if other users can read it.
+/// Connections use write-ahead logging (readers do not block the writer), foreign
+/// keys, and wait up to five seconds for a lock held by another writer.
+///
+/// # Durability
+///
+/// Connections run at `synchronous = NORMAL`: every commit survives a crash of the
+/// process, but in WAL mode the log is synced to disk only at checkpoints, so a power
+/// loss or an operating-system crash can roll back the last commits (never corrupt
+/// the database). That is acceptable for a login (its token stops working; the client
+/// logs in again) and for last-used times, and not for a revocation, so
+/// [`SqliteStore`] and [`SqliteUserDirectory`] run every write that ends tokens (a
+/// logout, a revocation, an eviction, a new credential version, a deactivation, a
+/// deletion) at `synchronous = FULL` on its connection: the log, and everything in it
+/// before, is synced before the commit returns. They do so on any pool, including one
+/// not opened here, and never lower a stricter level. Both hold only if the disk
+/// honours flushes (no volatile write cache that lies about them).
 ///
 /// An in-memory database (`sqlite::memory:`, or a URL with `mode=memory`) lives only as
 /// long as a connection to it is open, so for those the pool keeps exactly one
@@ -54,6 +72,9 @@ pub async fn connect(url: &str) -> Result<SqlitePool, Error> {
         .busy_timeout(BUSY_TIMEOUT)
         .synchronous(SqliteSynchronous::Normal)
         .foreign_keys(true);
+    if !is_in_memory(url) {
+        create_private(options.get_filename()).map_err(|source| Error::CreateFile { source })?;
+    }
     let pool_options = if is_in_memory(url) {
         SqlitePoolOptions::new()
             .min_connections(1)
@@ -73,6 +94,49 @@ pub async fn connect(url: &str) -> Result<SqlitePool, Error> {
 #[tracing::instrument(skip_all)]
 pub async fn migrate(pool: &SqlitePool) -> Result<(), Error> {
     MIGRATOR.run(pool).await?;
+    Ok(())
+}
+
+/// Creates the database file `path`, empty and readable and writable by its owner only
+/// (0600, whatever the umask), unless it exists. SQLite then gives the `-wal` and
+/// `-shm` files it creates beside it the same permissions. An existing file keeps its
+/// permissions; if other users may read it, a warning says so.
+#[cfg(unix)]
+fn create_private(path: &std::path::Path) -> std::io::Result<()> {
+    use std::fs::OpenOptions;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+
+    // `create_new`: never truncate, and never follow a symbolic link planted there.
+    match OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(file) => {
+            // `mode` is filtered by the umask; a umask can only remove bits, but set
+            // the mode explicitly so that the file is exactly 0600.
+            file.set_permissions(std::fs::Permissions::from_mode(0o600))
+        }
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
+            if let Ok(metadata) = std::fs::metadata(path)
+                && metadata.permissions().mode() & 0o077 != 0
+            {
+                tracing::warn!(
+                    path = %path.display(),
+                    mode = format_args!("{:o}", metadata.permissions().mode() & 0o777),
+                    "the database file is accessible to other users; `chmod 600` it (and its -wal and -shm files)"
+                );
+            }
+            Ok(())
+        }
+        Err(error) => Err(error),
+    }
+}
+
+/// Elsewhere SQLite creates the file, with the platform's default permissions.
+#[cfg(not(unix))]
+fn create_private(_path: &std::path::Path) -> std::io::Result<()> {
     Ok(())
 }
 

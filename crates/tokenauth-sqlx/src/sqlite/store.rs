@@ -3,10 +3,11 @@
 use std::fmt;
 use std::net::IpAddr;
 
-use sqlx::{SqliteConnection, SqlitePool};
+use sqlx::{Connection, SqliteConnection, SqlitePool};
 use tokenauth_core::store::{Change, Committed, Ended, PurgeBounds, TokenSet};
 use tokenauth_core::{Scopes, TokenDigest, TokenId, TokenRecord, TokenStore, Usage, UserId};
 
+use super::durable::Durable;
 use super::{from_micros, to_micros};
 use crate::Error;
 
@@ -214,6 +215,55 @@ async fn set_version(conn: &mut SqliteConnection, user: &UserId) -> Result<u64, 
     stored.map_or(Ok(0), set_version_from)
 }
 
+/// [`TokenStore::commit`] on `conn`.
+async fn commit_on(
+    conn: &mut SqliteConnection,
+    user: &UserId,
+    expected: u64,
+    change: Change,
+) -> Result<Committed, Error> {
+    // IMMEDIATE takes the write lock before the version is read, so concurrent
+    // commits queue up (for up to the busy timeout) instead of all reading the same
+    // version. An error drops `tx`, which rolls it back: nothing is written.
+    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+    let version = set_version(&mut tx, user).await?;
+    if version != expected {
+        // Release the write lock now rather than when the connection is next used.
+        tx.rollback().await?;
+        return Ok(Committed::Conflict);
+    }
+    // The insert first, so that a duplicate of any stored id or digest (including
+    // one about to be deleted) fails before anything is written.
+    if let Some(record) = &change.insert {
+        insert_row(&mut tx, record).await?;
+    }
+    let inserted = change.insert.as_ref().map(|r| r.id.as_str());
+    let mut deleted = Vec::with_capacity(change.delete.len());
+    for id in change.delete.iter().filter(|id| Some(id.as_str()) != inserted) {
+        let row: Option<EndedRow> = sqlx::query_as(concat!(
+            "DELETE FROM tokenauth_tokens WHERE id = ? AND user_id = ?",
+            returning_ended!()
+        ))
+        .bind(id.as_str())
+        .bind(user.as_str())
+        .fetch_optional(&mut *tx)
+        .await?;
+        deleted.extend(row);
+    }
+    // version + 1, from the version just compared under the same lock.
+    sqlx::query(
+        "INSERT INTO tokenauth_token_sets (user_id, version) VALUES (?, 1) \
+             ON CONFLICT (user_id) DO UPDATE SET version = version + 1",
+    )
+    .bind(user.as_str())
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Committed::Applied {
+        ended: ended_from_rows(deleted)?,
+    })
+}
+
 impl TokenStore for SqliteStore {
     type Error = Error;
 
@@ -234,46 +284,16 @@ impl TokenStore for SqliteStore {
 
     #[tracing::instrument(skip_all)]
     async fn commit(&self, user: &UserId, expected: u64, change: Change) -> Result<Committed, Error> {
-        // IMMEDIATE takes the write lock before the version is read, so concurrent
-        // commits queue up (for up to the busy timeout) instead of all reading the same
-        // version. An error drops `tx`, which rolls it back: nothing is written.
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let version = set_version(&mut tx, user).await?;
-        if version != expected {
-            // Release the write lock now rather than when the connection is next used.
-            tx.rollback().await?;
-            return Ok(Committed::Conflict);
+        // A change that deletes revokes: durable. A plain insert (a login) is not.
+        if change.delete.is_empty() {
+            let mut conn = self.pool.acquire().await?;
+            commit_on(&mut conn, user, expected, change).await
+        } else {
+            let mut conn = Durable::acquire(&self.pool).await?;
+            let committed = commit_on(&mut conn, user, expected, change).await;
+            conn.release().await;
+            committed
         }
-        // The insert first, so that a duplicate of any stored id or digest (including
-        // one about to be deleted) fails before anything is written.
-        if let Some(record) = &change.insert {
-            insert_row(&mut tx, record).await?;
-        }
-        let inserted = change.insert.as_ref().map(|r| r.id.as_str());
-        let mut deleted = Vec::with_capacity(change.delete.len());
-        for id in change.delete.iter().filter(|id| Some(id.as_str()) != inserted) {
-            let row: Option<EndedRow> = sqlx::query_as(concat!(
-                "DELETE FROM tokenauth_tokens WHERE id = ? AND user_id = ?",
-                returning_ended!()
-            ))
-            .bind(id.as_str())
-            .bind(user.as_str())
-            .fetch_optional(&mut *tx)
-            .await?;
-            deleted.extend(row);
-        }
-        // version + 1, from the version just compared under the same lock.
-        sqlx::query(
-            "INSERT INTO tokenauth_token_sets (user_id, version) VALUES (?, 1) \
-             ON CONFLICT (user_id) DO UPDATE SET version = version + 1",
-        )
-        .bind(user.as_str())
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(Committed::Applied {
-            ended: ended_from_rows(deleted)?,
-        })
     }
 
     #[tracing::instrument(skip_all)]
@@ -316,27 +336,31 @@ impl TokenStore for SqliteStore {
 
     #[tracing::instrument(skip_all)]
     async fn delete(&self, id: &TokenId) -> Result<Option<Ended>, Error> {
-        let row: Option<EndedRow> = sqlx::query_as(concat!(
+        let mut conn = Durable::acquire(&self.pool).await?;
+        let row: Result<Option<EndedRow>, _> = sqlx::query_as(concat!(
             "DELETE FROM tokenauth_tokens WHERE id = ?",
             returning_ended!()
         ))
         .bind(id.as_str())
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(ended_from_rows(row.into_iter().collect())?.pop())
+        .fetch_optional(&mut *conn)
+        .await;
+        conn.release().await;
+        Ok(ended_from_rows(row?.into_iter().collect())?.pop())
     }
 
     #[tracing::instrument(skip_all)]
     async fn delete_for_user(&self, user: &UserId, keep: Option<&TokenId>) -> Result<Vec<Ended>, Error> {
-        let rows: Vec<EndedRow> = sqlx::query_as(concat!(
+        let mut conn = Durable::acquire(&self.pool).await?;
+        let rows: Result<Vec<EndedRow>, _> = sqlx::query_as(concat!(
             "DELETE FROM tokenauth_tokens WHERE user_id = ? AND id IS NOT ?",
             returning_ended!()
         ))
         .bind(user.as_str())
         .bind(keep.map(TokenId::as_str))
-        .fetch_all(&self.pool)
-        .await?;
-        ended_from_rows(rows)
+        .fetch_all(&mut *conn)
+        .await;
+        conn.release().await;
+        ended_from_rows(rows?)
     }
 
     #[tracing::instrument(skip_all, fields(count = uses.len()))]

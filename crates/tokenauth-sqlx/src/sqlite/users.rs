@@ -5,6 +5,7 @@ use std::fmt;
 use sqlx::SqlitePool;
 use tokenauth_core::{LoginRecord, User, UserAdmin, UserDirectory, UserId};
 
+use super::durable::Durable;
 use crate::Error;
 
 /// A [`UserDirectory`] and [`UserAdmin`] in the `tokenauth_users` table of a SQLite
@@ -74,6 +75,10 @@ fn user_from_row((id, username, is_active, credential_version): UserRow) -> Resu
     })
 }
 
+/// A statement on one user that returns its columns ([`UserRow`]), with the user's
+/// primary key as its last parameter, still to bind.
+type UserQuery<'q> = sqlx::query::QueryAs<'q, sqlx::Sqlite, UserRow, sqlx::sqlite::SqliteArguments<'q>>;
+
 /// The primary key `id` names: only the canonical decimal spelling, so that "007" or
 /// "+7" is not user 7's id (a token of user "007" must not authenticate as user 7).
 fn row_id(id: &UserId) -> Option<i64> {
@@ -97,16 +102,25 @@ impl SqliteUserDirectory {
     /// Runs `query` (a statement on one user that returns its columns, with the user's
     /// primary key as its last parameter) for user `id`; the user as returned, or
     /// `None` if there is no such user.
-    async fn on_user<'q>(
-        &self,
-        id: &UserId,
-        query: sqlx::query::QueryAs<'q, sqlx::Sqlite, UserRow, sqlx::sqlite::SqliteArguments<'q>>,
-    ) -> Result<Option<User>, Error> {
+    async fn on_user<'q>(&self, id: &UserId, query: UserQuery<'q>) -> Result<Option<User>, Error> {
         let Some(id) = row_id(id) else {
             return Ok(None);
         };
         let row = query.bind(id).fetch_optional(&self.pool).await?;
         row.map(user_from_row).transpose()
+    }
+
+    /// [`on_user`](Self::on_user) for a write that ends tokens (a new credential
+    /// version, a deactivation, a deletion): it commits with `synchronous = FULL`, so
+    /// that once answered it survives a power loss.
+    async fn revoking<'q>(&self, id: &UserId, query: UserQuery<'q>) -> Result<Option<User>, Error> {
+        let Some(id) = row_id(id) else {
+            return Ok(None);
+        };
+        let mut conn = Durable::acquire(&self.pool).await?;
+        let row = query.bind(id).fetch_optional(&mut *conn).await;
+        conn.release().await;
+        row?.map(user_from_row).transpose()
     }
 }
 
@@ -196,7 +210,7 @@ impl UserAdmin for SqliteUserDirectory {
             user_columns!()
         ))
         .bind(password_hash);
-        self.on_user(id, query).await
+        self.revoking(id, query).await
     }
 
     /// Adds 1 to the credential version.
@@ -206,7 +220,7 @@ impl UserAdmin for SqliteUserDirectory {
             "UPDATE tokenauth_users SET credential_version = credential_version + 1 WHERE id = ? RETURNING ",
             user_columns!()
         ));
-        self.on_user(id, query).await
+        self.revoking(id, query).await
     }
 
     #[tracing::instrument(skip_all)]
@@ -216,7 +230,11 @@ impl UserAdmin for SqliteUserDirectory {
             user_columns!()
         ))
         .bind(is_active);
-        self.on_user(id, query).await
+        if is_active {
+            self.on_user(id, query).await
+        } else {
+            self.revoking(id, query).await
+        }
     }
 
     /// [`find_login`](UserDirectory::find_login) without the hash.
@@ -244,6 +262,6 @@ impl UserAdmin for SqliteUserDirectory {
             "DELETE FROM tokenauth_users WHERE id = ? RETURNING ",
             user_columns!()
         ));
-        self.on_user(id, query).await
+        self.revoking(id, query).await
     }
 }

@@ -1,0 +1,255 @@
+//! The serving policy: what `serve` runs with, stores in the database, and what the
+//! `token` commands apply (given options first, then the stored policy, then the
+//! defaults), so that `token purge` never deletes a token the server still accepts.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::future::Future;
+use std::str::FromStr;
+
+use tokenauth::TokenAuth;
+use tokenauth_core::{
+    BackendError, DEFAULT_MAX_TOKENS_PER_USER, DEFAULT_PURGE_GRACE, Lifespan, ObtainPolicy, OnLimit, Scopes,
+    TokenLimit, TokenStore, UserDirectory,
+};
+use tokenauth_sqlx::SqliteStore;
+
+use super::{CliError, Policy};
+
+/// Where `serve` keeps its policy for the `token` commands: text values by key.
+///
+/// A backend stores and returns the values as given; reading and writing the policy is
+/// done here, once. Implemented by [`SqliteStore`] (the `tokenauth_settings` table).
+pub trait PolicyStore {
+    /// The backend's error.
+    type Error: std::error::Error + Send + Sync + 'static;
+
+    /// The stored policy values; none if no `serve` has stored any.
+    fn load_policy(&self) -> impl Future<Output = Result<BTreeMap<String, String>, Self::Error>> + Send;
+
+    /// Replaces the stored policy values with `values`, at once.
+    fn store_policy(
+        &self,
+        values: &BTreeMap<String, String>,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
+}
+
+/// The settings keys of the policy start with this.
+const PREFIX: &str = "policy.";
+
+impl PolicyStore for SqliteStore {
+    type Error = tokenauth_sqlx::Error;
+
+    async fn load_policy(&self) -> Result<BTreeMap<String, String>, Self::Error> {
+        self.settings(PREFIX).await
+    }
+
+    async fn store_policy(&self, values: &BTreeMap<String, String>) -> Result<(), Self::Error> {
+        self.replace_settings(PREFIX, values).await
+    }
+}
+
+/// Where a setting came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Source {
+    /// An option or `TOKENAUTH_*` variable.
+    Given,
+    /// The policy the last `serve` stored in the database.
+    Stored,
+    /// The built-in default.
+    Default,
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Given => "given",
+            Self::Stored => "stored by serve",
+            Self::Default => "default",
+        })
+    }
+}
+
+/// A policy whose settings may each be missing: as given on a command line, or as
+/// read from the database.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Partial {
+    lifespan: Option<Lifespan>,
+    /// `Some(None)`: no idle timeout.
+    idle_timeout: Option<Option<Lifespan>>,
+    purge_grace: Option<Lifespan>,
+    scopes: Option<Scopes>,
+    max_tokens_per_user: Option<usize>,
+    on_limit: Option<OnLimit>,
+    obtain_policy: Option<ObtainPolicy>,
+}
+
+/// The policy a command runs under, every setting decided.
+#[derive(Debug, Clone)]
+pub(super) struct Resolved {
+    pub(super) lifespan: Lifespan,
+    pub(super) lifespan_source: Source,
+    idle_timeout: Option<Lifespan>,
+    pub(super) purge_grace: Lifespan,
+    scopes: Scopes,
+    max_tokens_per_user: usize,
+    on_limit: OnLimit,
+    obtain_policy: ObtainPolicy,
+}
+
+impl Partial {
+    /// What a command was given: `lifespan` and `purge_grace` if any, and `policy`.
+    /// An idle timeout counts as given only when set.
+    pub(super) fn given(lifespan: Option<Lifespan>, purge_grace: Option<Lifespan>, policy: &Policy) -> Self {
+        Self {
+            lifespan,
+            idle_timeout: policy.idle_timeout.map(Some),
+            purge_grace,
+            scopes: policy.scopes.clone(),
+            max_tokens_per_user: policy.max_tokens_per_user,
+            on_limit: policy.on_limit,
+            obtain_policy: policy.obtain_policy,
+        }
+    }
+
+    /// Each setting from `self`, else from `fallback`.
+    fn or(self, fallback: Self) -> Self {
+        Self {
+            lifespan: self.lifespan.or(fallback.lifespan),
+            idle_timeout: self.idle_timeout.or(fallback.idle_timeout),
+            purge_grace: self.purge_grace.or(fallback.purge_grace),
+            scopes: self.scopes.or(fallback.scopes),
+            max_tokens_per_user: self.max_tokens_per_user.or(fallback.max_tokens_per_user),
+            on_limit: self.on_limit.or(fallback.on_limit),
+            obtain_policy: self.obtain_policy.or(fallback.obtain_policy),
+        }
+    }
+
+    /// Every setting decided: from `self`, then `stored`, then the defaults.
+    pub(super) fn resolve(self, stored: Self) -> Resolved {
+        let lifespan_source = if self.lifespan.is_some() {
+            Source::Given
+        } else if stored.lifespan.is_some() {
+            Source::Stored
+        } else {
+            Source::Default
+        };
+        let policy = self.or(stored);
+        Resolved {
+            lifespan: policy.lifespan.unwrap_or(Lifespan::DEFAULT),
+            lifespan_source,
+            idle_timeout: policy.idle_timeout.flatten(),
+            purge_grace: policy.purge_grace.unwrap_or_else(|| {
+                Lifespan::new(DEFAULT_PURGE_GRACE).expect("the default grace is a lifespan")
+            }),
+            scopes: policy.scopes.unwrap_or_default(),
+            max_tokens_per_user: policy.max_tokens_per_user.unwrap_or(DEFAULT_MAX_TOKENS_PER_USER),
+            on_limit: policy.on_limit.unwrap_or_default(),
+            obtain_policy: policy.obtain_policy.unwrap_or_default(),
+        }
+    }
+
+    /// The policy stored in `store`, for the settings `given` lacks. An unreadable
+    /// value is an error, never a default (a default lifespan shorter than the
+    /// server's would purge live tokens); a given setting does not need its stored one.
+    pub(super) async fn load<P: PolicyStore>(store: &P, given: &Self) -> Result<Self, CliError> {
+        let values = store.load_policy().await.map_err(BackendError::new)?;
+        // The stored value of `key`, parsed, if it is needed and stored.
+        fn parse<T: FromStr>(
+            values: &BTreeMap<String, String>,
+            key: &'static str,
+            needed: bool,
+        ) -> Result<Option<T>, CliError> {
+            let Some(value) = values.get(&format!("{PREFIX}{key}")).filter(|_| needed) else {
+                return Ok(None);
+            };
+            value.parse().map(Some).map_err(|_| CliError::StoredPolicy {
+                key,
+                value: value.clone(),
+            })
+        }
+        let idle_timeout = match values.get(&format!("{PREFIX}idle_timeout")) {
+            Some(none) if none == "none" => Some(None),
+            _ => parse(&values, "idle_timeout", given.idle_timeout.is_none())?.map(Some),
+        };
+        Ok(Self {
+            lifespan: parse(&values, "lifespan", given.lifespan.is_none())?,
+            idle_timeout,
+            purge_grace: parse(&values, "purge_grace", given.purge_grace.is_none())?,
+            scopes: parse::<StoredScopes>(&values, "scopes", given.scopes.is_none())?.map(|s| s.0),
+            max_tokens_per_user: parse(
+                &values,
+                "max_tokens_per_user",
+                given.max_tokens_per_user.is_none(),
+            )?,
+            on_limit: parse(&values, "on_limit", given.on_limit.is_none())?,
+            obtain_policy: parse(&values, "obtain_policy", given.obtain_policy.is_none())?,
+        })
+    }
+}
+
+/// [`Scopes`] as stored (space-separated), for [`Partial::load`].
+struct StoredScopes(Scopes);
+
+impl FromStr for StoredScopes {
+    type Err = tokenauth_core::InvalidScope;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Scopes::parse(s).map(Self)
+    }
+}
+
+impl Resolved {
+    /// Stores this policy in `store`, for the `token` commands.
+    pub(super) async fn store<P: PolicyStore>(&self, store: &P) -> Result<(), CliError> {
+        let values = [
+            ("lifespan", self.lifespan.to_string()),
+            (
+                "idle_timeout",
+                self.idle_timeout
+                    .map_or_else(|| "none".to_owned(), |t| t.to_string()),
+            ),
+            ("purge_grace", self.purge_grace.to_string()),
+            ("scopes", self.scopes.to_string()),
+            ("max_tokens_per_user", self.max_tokens_per_user.to_string()),
+            (
+                "on_limit",
+                match self.on_limit {
+                    OnLimit::EvictOldest => "evict_oldest",
+                    OnLimit::Reject => "reject",
+                }
+                .to_owned(),
+            ),
+            (
+                "obtain_policy",
+                match self.obtain_policy {
+                    ObtainPolicy::New => "new",
+                    ObtainPolicy::Replace => "replace",
+                }
+                .to_owned(),
+            ),
+        ];
+        let values = values
+            .into_iter()
+            .map(|(k, v)| (format!("{PREFIX}{k}"), v))
+            .collect();
+        store.store_policy(&values).await.map_err(BackendError::new)?;
+        Ok(())
+    }
+
+    /// `auth` under this policy, writing last-used times every `refresh_interval`.
+    pub(super) fn apply<S: TokenStore, D: UserDirectory>(
+        &self,
+        auth: TokenAuth<S, D>,
+        refresh_interval: Lifespan,
+    ) -> TokenAuth<S, D> {
+        let limit =
+            (self.max_tokens_per_user > 0).then(|| TokenLimit::new(self.max_tokens_per_user, self.on_limit));
+        auth.with_lifespan(self.lifespan)
+            .with_idle_timeout(self.idle_timeout)
+            .with_refresh_interval(refresh_interval)
+            .with_obtain_policy(self.obtain_policy)
+            .with_token_limit(limit)
+            .with_scopes(self.scopes.clone())
+    }
+}
