@@ -63,11 +63,19 @@ where
     served
 }
 
-/// Binds `addr`, prints `listening on http://IP:PORT` (the real port, so port 0
-/// works) to `out`, and serves until `shutdown`.
+/// Binds `addr`: the first step of [`serve`], apart so that a server that cannot take
+/// its address fails before it changes anything.
+pub async fn bind(addr: SocketAddr) -> Result<TcpListener, cli::CliError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| cli::CliError::Bind { addr, source })
+}
+
+/// Prints `listening on http://IP:PORT` (the real port, so port 0 works) to `out`, and
+/// serves on `listener` until `shutdown`.
 pub async fn serve<S, D>(
     auth: TokenAuth<S, D>,
-    addr: SocketAddr,
+    listener: TcpListener,
     maintenance: Maintenance,
     config: &ServeConfig,
     out: &mut impl Write,
@@ -77,9 +85,6 @@ where
     S: TokenStore,
     D: UserDirectory,
 {
-    let listener = TcpListener::bind(addr)
-        .await
-        .map_err(|source| cli::CliError::Bind { addr, source })?;
     let local = listener.local_addr()?;
     writeln!(out, "listening on http://{local}")?;
     out.flush()?;

@@ -1,50 +1,22 @@
 //! The real binary: `serve` stores the policy it runs with, and a later `token purge`
 //! without options applies it instead of deleting tokens the server still accepts.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Output, Stdio};
+mod common;
 
+use common::{Server, run, tokenauth};
 use tokenauth::TokenAuth;
-use tokenauth_core::{ManualClock, TokenRequest, UserId};
+use tokenauth_core::{ManualClock, PlainToken, TokenRequest, UserId};
 use tokenauth_sqlx::{SqliteStore, SqliteUserDirectory};
 
-const BIN: &str = env!("CARGO_BIN_EXE_tokenauth");
+type Auth = TokenAuth<SqliteStore, SqliteUserDirectory>;
 
-/// `tokenauth --database URL ARGS`, with no `TOKENAUTH_*` setting from the environment.
-fn tokenauth(database: &str, args: &[&str]) -> Command {
-    let mut command = Command::new(BIN);
-    command.arg("--database").arg(database).args(args);
-    for (name, _) in std::env::vars_os() {
-        if name.to_string_lossy().starts_with("TOKENAUTH_") {
-            command.env_remove(name);
-        }
-    }
-    command.env("RUST_LOG", "warn");
-    command
-}
-
-fn output(mut command: Command) -> Output {
-    command.stdin(Stdio::null()).output().expect("the binary runs")
-}
-
-/// Kills the server when dropped.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-#[tokio::test]
-async fn token_purge_applies_the_lifespan_serve_runs_with() {
-    let dir = tempfile::tempdir().unwrap();
+/// A database with `alice`, holding a token issued 40 days ago: live under a 90-day
+/// lifespan, expired 10 days ago under 30.
+async fn database_with_an_old_token(dir: &tempfile::TempDir) -> (String, Auth, PlainToken) {
     let database = format!("sqlite://{}", dir.path().join("policy.db").display());
     let pool = tokenauth_sqlx::connect(&database).await.unwrap();
     let auth = TokenAuth::new(SqliteStore::new(pool.clone()), SqliteUserDirectory::new(pool));
     auth.upsert_user("alice", "pw", true).await.unwrap();
-    // A token issued 40 days ago: live under 90 days, expired 10 days ago under 30.
     let back_then = auth
         .clone()
         .with_clock(ManualClock::new(auth.now() - time::Duration::days(40)));
@@ -53,42 +25,61 @@ async fn token_purge_applies_the_lifespan_serve_runs_with() {
         .await
         .unwrap()
         .token;
+    (database, auth, token)
+}
 
-    let mut server = Server(
-        tokenauth(
-            &database,
-            &["serve", "--bind", "127.0.0.1:0", "--lifespan", "90d"],
-        )
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap(),
-    );
+/// `token purge` with `args`: its standard output.
+fn purge(database: &str, args: &[&str]) -> String {
+    let mut command = vec!["token", "purge"];
+    command.extend_from_slice(args);
+    let purged = run(tokenauth(database, &command), "");
+    assert_eq!(purged.status.code(), Some(0), "{purged:?}");
+    String::from_utf8_lossy(&purged.stdout).into_owned()
+}
+
+#[tokio::test]
+async fn token_purge_applies_the_lifespan_serve_runs_with() {
+    let dir = tempfile::tempdir().unwrap();
+    let (database, auth, token) = database_with_an_old_token(&dir).await;
     // It stores its policy before it listens.
-    let mut line = String::new();
-    BufReader::new(server.0.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert!(line.starts_with("listening on http://"), "{line:?}");
+    let (server, _) = Server::start(&database, &["--lifespan", "90d"]);
     drop(server);
 
-    let purge = output(tokenauth(&database, &["token", "purge"]));
-    assert_eq!(purge.status.code(), Some(0), "{purge:?}");
     assert_eq!(
-        String::from_utf8_lossy(&purge.stdout),
+        purge(&database, &[]),
         "purged 0 token(s) expired over 7d ago (server lifespan 90d, stored by serve)\n"
     );
     let server = auth.clone().with_lifespan("90d".parse().unwrap());
     assert!(server.authenticate(token.expose_secret(), None).await.is_ok());
 
     // Told otherwise, it follows the option.
-    let purge = output(tokenauth(
-        &database,
-        &["token", "purge", "--server-lifespan", "30d"],
-    ));
-    assert_eq!(purge.status.code(), Some(0), "{purge:?}");
     assert_eq!(
-        String::from_utf8_lossy(&purge.stdout),
+        purge(&database, &["--server-lifespan", "30d"]),
         "purged 1 token(s) expired over 7d ago (server lifespan 30d, given)\n"
     );
     assert!(server.authenticate(token.expose_secret(), None).await.is_err());
+}
+
+/// A second `serve` that cannot take its address changes nothing: the running server's
+/// stored policy stays, and `token purge` keeps its tokens.
+#[tokio::test]
+async fn a_serve_that_cannot_bind_leaves_the_stored_policy_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let (database, auth, token) = database_with_an_old_token(&dir).await;
+    let (_running, addr) = Server::start(&database, &["--lifespan", "90d"]);
+    let second = run(
+        tokenauth(&database, &["serve", "--bind", &addr, "--lifespan", "1d"]),
+        "",
+    );
+    assert_eq!(second.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&second.stderr).contains(&format!("error: cannot listen on {addr}")),
+        "{second:?}"
+    );
+    assert_eq!(
+        purge(&database, &[]),
+        "purged 0 token(s) expired over 7d ago (server lifespan 90d, stored by serve)\n"
+    );
+    let server = auth.with_lifespan("90d".parse().unwrap());
+    assert!(server.authenticate(token.expose_secret(), None).await.is_ok());
 }

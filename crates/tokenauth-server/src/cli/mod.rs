@@ -143,6 +143,9 @@ where
     match command {
         Command::Migrate => writeln!(io.stdout, "database is up to date")?,
         Command::Serve(args) => {
+            // Bound first: a second server started by mistake on a taken address must
+            // not overwrite the running one's policy.
+            let listener = crate::bind(args.bind).await?;
             // What serve is given, else the defaults; stored for the token commands.
             let given = Partial::given(Some(args.lifespan), Some(args.purge_grace), &args.policy);
             let policy = given.resolve(Partial::default());
@@ -154,7 +157,7 @@ where
             let auth = policy.apply(auth, args.policy.refresh_interval);
             crate::serve(
                 auth,
-                args.bind,
+                listener,
                 maintenance,
                 &args.limits,
                 &mut io.stdout,
