@@ -32,7 +32,7 @@ use tokenauth::TokenAuth;
 use tokenauth_core::{Maintenance, TokenStore, UserDirectory};
 use tokio::net::TcpListener;
 
-pub use app::app;
+pub use app::{LoginOptions, app, app_with};
 
 /// Serves [`app()`] on `listener` until `shutdown` completes, then finishes the requests
 /// in flight. Beside it runs the upkeep ([`TokenAuth::run_maintenance`]): last-used
@@ -48,9 +48,24 @@ where
     S: TokenStore,
     D: UserDirectory,
 {
+    serve_app(listener, auth, &LoginOptions::default(), maintenance, shutdown).await
+}
+
+/// [`serve_with_listener`] with the login defences of `options` ([`app_with`]).
+pub async fn serve_app<S, D>(
+    listener: TcpListener,
+    auth: TokenAuth<S, D>,
+    options: &LoginOptions,
+    maintenance: Maintenance,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()>
+where
+    S: TokenStore,
+    D: UserDirectory,
+{
     let upkeep = auth.start_maintenance(maintenance);
     // The peer address feeds each token's last-used address.
-    let service = app(auth).into_make_service_with_connect_info::<SocketAddr>();
+    let service = app_with(auth, options).into_make_service_with_connect_info::<SocketAddr>();
     let served = axum::serve(listener, service)
         .with_graceful_shutdown(shutdown)
         .await;
@@ -65,6 +80,7 @@ where
 /// works) to `out`, and serves until `shutdown`.
 pub async fn serve<S, D>(
     auth: TokenAuth<S, D>,
+    options: &LoginOptions,
     addr: SocketAddr,
     maintenance: Maintenance,
     out: &mut impl Write,
@@ -81,7 +97,7 @@ where
     writeln!(out, "listening on http://{local}")?;
     out.flush()?;
     tracing::info!(%local, lifespan = %auth.policy().lifespan(), "serving");
-    serve_with_listener(listener, auth, maintenance, shutdown).await?;
+    serve_app(listener, auth, options, maintenance, shutdown).await?;
     tracing::info!("shut down");
     Ok(())
 }

@@ -5,7 +5,8 @@ use std::net::SocketAddr;
 use std::str::FromStr;
 
 use clap::{Args, Parser, Subcommand};
-use tokenauth::TokenAuth;
+use tokenauth::routes::ThrottleConfig;
+use tokenauth::{TokenAuth, TrustedProxies};
 use tokenauth_core::{
     DEFAULT_MAX_TOKENS_PER_USER, Lifespan, ObtainPolicy, OnLimit, Scopes, TokenLimit, TokenStore,
     UserDirectory,
@@ -63,6 +64,32 @@ pub struct ServeArgs {
     /// How long after expiry a token is deleted (until then it answers "Token has expired").
     #[arg(long, env = "TOKENAUTH_PURGE_GRACE", default_value = "7d")]
     pub purge_grace: Lifespan,
+    /// Login limits: `user=N/UNIT[:BURST]` per username and `ip=N/UNIT[:BURST]` per
+    /// client address (UNIT s, min, h or d), comma-separated; `off` for none (test rigs,
+    /// or a proxy that throttles). Over a limit: 429 with Retry-After, no password work.
+    #[arg(long, env = "TOKENAUTH_LOGIN_THROTTLE", default_value_t = ThrottleConfig::default())]
+    pub login_throttle: ThrottleConfig,
+    /// Reverse proxies whose X-Forwarded-For names the client (addresses or networks,
+    /// comma-separated: "10.0.0.0/8,::1"); by default none, and the header is ignored.
+    #[arg(long, env = "TOKENAUTH_TRUSTED_PROXIES", default_value_t = TrustedProxies::none())]
+    pub trusted_proxies: TrustedProxies,
+    /// The scope that logoutall, the token list and revoke require ("" for none). Default:
+    /// `sessions` when --scopes is set (and it is added to them, so ordinary logins get
+    /// it), none otherwise.
+    #[arg(long, env = "TOKENAUTH_SESSION_SCOPE")]
+    pub session_scope: Option<String>,
+}
+
+impl ServeArgs {
+    /// The scope the session routes require: `--session-scope`, or `sessions` when
+    /// scopes are configured.
+    pub fn session_scope(&self) -> Option<String> {
+        match &self.session_scope {
+            Some(scope) if scope.trim().is_empty() => None,
+            Some(scope) => Some(scope.trim().to_owned()),
+            None => (!self.policy.scopes.is_empty()).then(|| "sessions".to_owned()),
+        }
+    }
 }
 
 /// The token policy besides the lifespan: sliding expiry, the per-user limit, scopes.

@@ -18,7 +18,7 @@ use std::io::{self, BufRead, Write};
 use std::net::SocketAddr;
 
 use tokenauth::TokenAuth;
-use tokenauth_core::{BackendError, InvalidScope, IssueError, Maintenance, TokenStore, UserAdmin};
+use tokenauth_core::{BackendError, InvalidScope, IssueError, Maintenance, Scopes, TokenStore, UserAdmin};
 use tokenauth_sqlx::{SqliteStore, SqliteUserDirectory};
 
 pub use args::{Cli, Command, DatabaseUrl, Policy, ServeArgs, TokenArgs, TokenCommand, UserCommand};
@@ -132,9 +132,22 @@ where
                 purge_interval: Some(args.purge_interval),
                 purge_grace: args.purge_grace.as_duration(),
             };
-            let auth = args.policy.apply(auth, args.lifespan);
+            let mut auth = args.policy.apply(auth, args.lifespan);
+            let session_scope = args.session_scope();
+            if let Some(scope) = &session_scope {
+                // Tokens obtained without asking for scopes get it; narrow ones do not.
+                let mut grantable: Vec<String> = auth.grantable_scopes().iter().map(str::to_owned).collect();
+                grantable.extend(Scopes::parse(scope)?.iter().map(str::to_owned));
+                auth = auth.with_scopes(Scopes::new(grantable)?);
+            }
+            let options = crate::LoginOptions {
+                throttle: tokenauth::routes::LoginThrottle::new(args.login_throttle),
+                proxies: args.trusted_proxies.clone(),
+                session_scope,
+            };
             crate::serve(
                 auth,
+                &options,
                 args.bind,
                 maintenance,
                 &mut io.stdout,
