@@ -73,9 +73,17 @@ pub enum ObtainError {
     /// Unknown user, wrong password or inactive user: deliberately indistinguishable.
     #[error("Unable to log in with provided credentials.")]
     InvalidCredentials,
-    /// The credentials were right, but the token asked for cannot be issued.
+    /// The token asked for cannot be issued (checked before the credentials when it
+    /// does not depend on the user: lifespan and scopes).
     #[error(transparent)]
     Issue(#[from] IssueError),
+    /// The password hasher's queue is full: nothing was checked. Try again after
+    /// `retry_after`.
+    #[error("Too many logins at once. Try again in {} seconds.", retry_after.as_secs().max(1))]
+    Busy {
+        /// A hint for the client: how long to wait.
+        retry_after: std::time::Duration,
+    },
 }
 
 impl From<BackendError> for ObtainError {

@@ -1,16 +1,24 @@
 //! What happens to tokens, as `tracing` events and an audit hook.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::net::IpAddr;
+use std::sync::Mutex;
 
-use time::OffsetDateTime;
+use time::{Duration, OffsetDateTime};
 
 use crate::token::TokenId;
 use crate::user::UserId;
 
-/// Something that happened to a token. Every event is logged as a structured `tracing`
-/// event (target `tokenauth::events`) and passed to the [`EventHook`], if one is set.
-/// No event carries a secret.
+/// Something that happened to a token or a login. Every event is passed to the
+/// [`EventHook`], if one is set, and logged as a structured `tracing` event (target
+/// `tokenauth::events`). No event carries a secret: never a password or a token.
+///
+/// The events a client can repeat at will (`login_failed`, `login_succeeded`,
+/// `used_from_new_ip`, `expired_rejected`) are rate-limited in the log, not in the
+/// hook: per source (the address and username of a login, the user, the token), at
+/// most [`LOG_BURST`] lines per [`LOG_WINDOW`]; the first line logged after a
+/// suppression carries `suppressed = N`, the number of lines left out.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum AuthEvent {
@@ -70,6 +78,56 @@ pub enum AuthEvent {
         /// evicted (`evict_oldest`; each eviction is also a `Revoked` event).
         rejected: bool,
     },
+    /// A login succeeded (a token was issued; an `Issued` event follows).
+    LoginSucceeded {
+        /// The user.
+        user_id: UserId,
+        /// The client's address, if known.
+        ip: Option<IpAddr>,
+    },
+    /// A login was refused for its credentials: unknown user, wrong password, inactive
+    /// user, or a password that changed during the login.
+    LoginFailed {
+        /// The username tried, only when it names an existing user. An unknown
+        /// "username" is left out: it is often a password typed into the wrong field,
+        /// and must not reach the logs.
+        username: Option<String>,
+        /// The client's address, if known.
+        ip: Option<IpAddr>,
+    },
+}
+
+impl AuthEvent {
+    /// The event's name, as logged in the `event` field.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Issued { .. } => "issued",
+            Self::UsedFromNewIp { .. } => "used_from_new_ip",
+            Self::Renewed { .. } => "renewed",
+            Self::Revoked { .. } => "revoked",
+            Self::ExpiredRejected { .. } => "expired_rejected",
+            Self::LimitReached { .. } => "limit_reached",
+            Self::LoginSucceeded { .. } => "login_succeeded",
+            Self::LoginFailed { .. } => "login_failed",
+        }
+    }
+
+    /// What the log's rate limit counts this event against, if it is one a client can
+    /// repeat at will.
+    fn log_source(&self) -> Option<String> {
+        match self {
+            Self::LoginFailed { username, ip } => Some(format!(
+                "{}|{}",
+                ip.map(|ip| ip.to_string()).unwrap_or_default(),
+                username.as_deref().unwrap_or_default()
+            )),
+            Self::LoginSucceeded { user_id, .. } => Some(user_id.to_string()),
+            Self::UsedFromNewIp { token_id, .. } | Self::ExpiredRejected { token_id, .. } => {
+                Some(token_id.to_string())
+            }
+            _ => None,
+        }
+    }
 }
 
 /// Why a token was revoked.
@@ -137,8 +195,73 @@ impl<F: Fn(&AuthEvent) + Send + Sync + 'static> EventHook for F {
     }
 }
 
-/// Logs `event` as a structured `tracing` event.
-pub(crate) fn trace(event: &AuthEvent) {
+/// The window of the log's rate limit: one minute.
+pub const LOG_WINDOW: std::time::Duration = std::time::Duration::from_secs(60);
+/// Lines logged per source and window before the rest are suppressed: 5.
+pub const LOG_BURST: u32 = 5;
+/// Sources remembered at once. When that many were seen within the window, new sources
+/// share one budget per event name, so the table cannot grow without bound.
+const LOG_SOURCES: usize = 4096;
+
+/// The log's rate limit: which events to log, and how many were suppressed before.
+#[derive(Debug, Default)]
+pub(crate) struct LogLimiter {
+    windows: Mutex<HashMap<(&'static str, String), Window>>,
+}
+
+#[derive(Debug)]
+struct Window {
+    start: OffsetDateTime,
+    logged: u32,
+    suppressed: u64,
+}
+
+impl LogLimiter {
+    /// Whether to log `event` at `now`: `Some(n)` to log it, with `n` lines suppressed
+    /// since the last one of its source; `None` to leave it out.
+    pub(crate) fn admit(&self, event: &AuthEvent, now: OffsetDateTime) -> Option<u64> {
+        let Some(source) = event.log_source() else {
+            return Some(0);
+        };
+        let window = Duration::try_from(LOG_WINDOW).expect("one minute fits");
+        let mut windows = self
+            .windows
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut key = (event.name(), source);
+        if !windows.contains_key(&key) && windows.len() >= LOG_SOURCES {
+            windows.retain(|_, w| now - w.start < window);
+            if windows.len() >= LOG_SOURCES {
+                key.1 = "*".to_owned();
+            }
+        }
+        let entry = windows.entry(key).or_insert(Window {
+            start: now,
+            logged: 0,
+            suppressed: 0,
+        });
+        if now - entry.start >= window {
+            let suppressed = std::mem::take(&mut entry.suppressed);
+            *entry = Window {
+                start: now,
+                logged: 1,
+                suppressed: 0,
+            };
+            return Some(suppressed);
+        }
+        if entry.logged < LOG_BURST {
+            entry.logged += 1;
+            Some(0)
+        } else {
+            entry.suppressed += 1;
+            None
+        }
+    }
+}
+
+/// Logs `event` as a structured `tracing` event; `suppressed` lines of its source were
+/// left out before it.
+pub(crate) fn trace(event: &AuthEvent, suppressed: u64) {
     const TARGET: &str = "tokenauth::events";
     match event {
         AuthEvent::Issued {
@@ -152,7 +275,7 @@ pub(crate) fn trace(event: &AuthEvent) {
             ip,
             previous,
         } => {
-            tracing::info!(target: TARGET, event = "used_from_new_ip", %token_id, %user_id, %ip, previous = previous.map(tracing::field::display))
+            tracing::info!(target: TARGET, event = "used_from_new_ip", %token_id, %user_id, %ip, previous = previous.map(tracing::field::display), suppressed)
         }
         AuthEvent::Renewed {
             token_id,
@@ -165,12 +288,85 @@ pub(crate) fn trace(event: &AuthEvent) {
             reason,
         } => tracing::info!(target: TARGET, event = "revoked", %token_id, %user_id, %reason),
         AuthEvent::ExpiredRejected { token_id, user_id } => {
-            tracing::info!(target: TARGET, event = "expired_rejected", %token_id, %user_id)
+            tracing::info!(target: TARGET, event = "expired_rejected", %token_id, %user_id, suppressed)
         }
         AuthEvent::LimitReached {
             user_id,
             max,
             rejected,
         } => tracing::warn!(target: TARGET, event = "limit_reached", %user_id, max, rejected),
+        AuthEvent::LoginSucceeded { user_id, ip } => {
+            tracing::info!(target: TARGET, event = "login_succeeded", %user_id, ip = ip.map(tracing::field::display), suppressed)
+        }
+        AuthEvent::LoginFailed { username, ip } => {
+            tracing::warn!(target: TARGET, event = "login_failed", username = username.as_deref(), ip = ip.map(tracing::field::display), suppressed)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use time::macros::datetime;
+
+    use super::*;
+
+    fn failed(ip: [u8; 4], username: Option<&str>) -> AuthEvent {
+        AuthEvent::LoginFailed {
+            username: username.map(str::to_owned),
+            ip: Some(IpAddr::from(ip)),
+        }
+    }
+
+    #[test]
+    fn a_repeated_event_is_logged_a_few_times_per_window_then_counted() {
+        let limiter = LogLimiter::default();
+        let start = datetime!(2026-01-01 0:00 UTC);
+        let event = failed([10, 0, 0, 1], Some("alice"));
+        let logged: Vec<Option<u64>> = (0..8).map(|_| limiter.admit(&event, start)).collect();
+        assert_eq!(
+            logged,
+            [Some(0), Some(0), Some(0), Some(0), Some(0), None, None, None]
+        );
+        // Another source has its own budget.
+        assert_eq!(
+            limiter.admit(&failed([10, 0, 0, 2], Some("alice")), start),
+            Some(0)
+        );
+        assert_eq!(limiter.admit(&failed([10, 0, 0, 1], None), start), Some(0));
+        // The next window logs again, with the count of what was left out.
+        let later = start + Duration::minutes(1);
+        assert_eq!(limiter.admit(&event, later), Some(3));
+        assert_eq!(limiter.admit(&event, later), Some(0));
+    }
+
+    #[test]
+    fn events_a_client_cannot_repeat_are_always_logged() {
+        let limiter = LogLimiter::default();
+        let start = datetime!(2026-01-01 0:00 UTC);
+        let event = AuthEvent::LimitReached {
+            user_id: UserId::new("1"),
+            max: 1,
+            rejected: true,
+        };
+        assert!((0..100).all(|_| limiter.admit(&event, start) == Some(0)));
+    }
+
+    #[test]
+    fn the_table_of_sources_is_bounded() {
+        let limiter = LogLimiter::default();
+        let start = datetime!(2026-01-01 0:00 UTC);
+        let mut logged = 0;
+        for n in 0..(LOG_SOURCES as u32 + 100) {
+            if limiter.admit(&failed(n.to_be_bytes(), None), start).is_some() {
+                logged += 1;
+            }
+        }
+        // Every source of the full table, then one shared budget for the rest.
+        assert_eq!(logged, LOG_SOURCES + LOG_BURST as usize);
+        assert_eq!(limiter.windows.lock().unwrap().len(), LOG_SOURCES + 1);
+        // A new window frees the table.
+        let later = start + Duration::minutes(1);
+        assert_eq!(limiter.admit(&failed([1, 2, 3, 4], None), later), Some(0));
+        assert_eq!(limiter.windows.lock().unwrap().len(), 1);
     }
 }

@@ -2,12 +2,13 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
 
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// Password hashing failed.
 #[derive(Debug, thiserror::Error)]
@@ -22,7 +23,24 @@ pub enum PasswordError {
     /// The blocking task running the hash was cancelled or panicked.
     #[error("password hashing task failed")]
     Task(#[from] tokio::task::JoinError),
+    /// The hashing queue is full, or this request waited in it for the longest wait
+    /// allowed ([`PasswordHasher::with_queue`]): nothing was hashed. Try again later.
+    #[error("password hashing is busy; try again in {} s", retry_after.as_secs())]
+    Busy {
+        /// A hint for the client: how long to wait before trying again.
+        retry_after: Duration,
+    },
 }
+
+/// The default bound on hashes waiting for a slot: 256. With argon2id at OWASP's
+/// parameters (about 20 to 40 ms a hash) and one slot per core, a burst of 100
+/// concurrent logins on 2 cores queues for at most about 2 s and all succeed.
+pub const DEFAULT_HASH_QUEUE: usize = 256;
+
+/// The default longest wait for a hashing slot: 5 seconds. A login that would wait
+/// longer is refused at once ([`PasswordError::Busy`]), so a flood cannot make a real
+/// user wait longer than this.
+pub const DEFAULT_HASH_WAIT: Duration = Duration::from_secs(5);
 
 /// The outcome of [`PasswordHasher::check`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,6 +59,11 @@ pub struct Verification {
 /// burst of logins queues instead of allocating 19 MiB per request without bound.
 /// Verifying against no hash (an unknown user) checks a dummy hash with the same
 /// parameters, so it takes as long as a wrong password.
+///
+/// The queue is bounded in length and in waiting time ([`with_queue`](Self::with_queue),
+/// default [`DEFAULT_HASH_QUEUE`] waiting and [`DEFAULT_HASH_WAIT`]): beyond either
+/// bound a hash fails at once with [`PasswordError::Busy`] instead of waiting without
+/// limit.
 #[derive(Clone)]
 pub struct PasswordHasher {
     inner: Arc<Inner>,
@@ -49,6 +72,14 @@ pub struct PasswordHasher {
 struct Inner {
     params: Params,
     permits: Arc<Semaphore>,
+    /// How many hashes may run at once (the semaphore's permits).
+    slots: usize,
+    /// Hashes waiting for a slot now.
+    waiting: AtomicUsize,
+    /// The most hashes that may wait for a slot.
+    max_waiting: usize,
+    /// The longest a hash may wait for a slot.
+    max_wait: Duration,
     /// A hash of nothing in particular, verified for unknown users.
     dummy: String,
     /// Verifications run so far.
@@ -59,6 +90,9 @@ impl fmt::Debug for PasswordHasher {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PasswordHasher")
             .field("params", &self.inner.params)
+            .field("slots", &self.inner.slots)
+            .field("max_waiting", &self.inner.max_waiting)
+            .field("max_wait", &self.inner.max_wait)
             .finish_non_exhaustive()
     }
 }
@@ -93,9 +127,58 @@ impl PasswordHasher {
             inner: Arc::new(Inner {
                 params,
                 permits: Arc::new(Semaphore::new(cpus)),
+                slots: cpus,
+                waiting: AtomicUsize::new(0),
+                max_waiting: DEFAULT_HASH_QUEUE,
+                max_wait: DEFAULT_HASH_WAIT,
                 dummy,
                 verifications: AtomicU64::new(0),
             }),
+        }
+    }
+
+    /// Bounds the queue of hashes waiting for a slot (default [`DEFAULT_HASH_QUEUE`]
+    /// and [`DEFAULT_HASH_WAIT`]): when `max_waiting` hashes wait already, or one has
+    /// waited `max_wait`, it fails with [`PasswordError::Busy`] and hashes nothing.
+    /// Clones made before this call keep their own queue.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tokenauth_core::PasswordHasher;
+    ///
+    /// let hasher = PasswordHasher::new().with_queue(64, Duration::from_secs(2));
+    /// ```
+    pub fn with_queue(self, max_waiting: usize, max_wait: Duration) -> Self {
+        self.rebuild(|inner| {
+            inner.max_waiting = max_waiting;
+            inner.max_wait = max_wait;
+        })
+    }
+
+    /// Sets how many hashes run at once (default: one per CPU; at least 1). Each
+    /// holds the parameters' memory (19 MiB by default) while it runs.
+    pub fn with_slots(self, slots: usize) -> Self {
+        let slots = slots.max(1);
+        self.rebuild(|inner| {
+            inner.slots = slots;
+            inner.permits = Arc::new(Semaphore::new(slots));
+        })
+    }
+
+    fn rebuild(self, change: impl FnOnce(&mut Inner)) -> Self {
+        let mut inner = Inner {
+            params: self.inner.params.clone(),
+            permits: Arc::clone(&self.inner.permits),
+            slots: self.inner.slots,
+            waiting: AtomicUsize::new(0),
+            max_waiting: self.inner.max_waiting,
+            max_wait: self.inner.max_wait,
+            dummy: self.inner.dummy.clone(),
+            verifications: AtomicU64::new(self.inner.verifications.load(Ordering::Relaxed)),
+        };
+        change(&mut inner);
+        Self {
+            inner: Arc::new(inner),
         }
     }
 
@@ -148,10 +231,7 @@ impl PasswordHasher {
         job: impl FnOnce(&Inner) -> Result<T, PasswordError> + Send + 'static,
     ) -> Result<T, PasswordError> {
         let inner = Arc::clone(&self.inner);
-        let permit = Arc::clone(&self.inner.permits)
-            .acquire_owned()
-            .await
-            .expect("the semaphore is never closed");
+        let permit = self.inner.slot().await?;
         // The permit moves into the task, so it is held until the hash is done even if
         // the caller stops waiting (a client that disconnects mid-login).
         tokio::task::spawn_blocking(move || {
@@ -163,6 +243,27 @@ impl PasswordHasher {
 }
 
 impl Inner {
+    /// A hashing slot, within the queue's bounds.
+    async fn slot(&self) -> Result<OwnedSemaphorePermit, PasswordError> {
+        let permits = Arc::clone(&self.permits);
+        // A free slot needs no place in the queue.
+        if let Ok(permit) = Arc::clone(&permits).try_acquire_owned() {
+            return Ok(permit);
+        }
+        let busy = PasswordError::Busy {
+            retry_after: self.max_wait.max(Duration::from_secs(1)),
+        };
+        if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.max_waiting {
+            self.waiting.fetch_sub(1, Ordering::AcqRel);
+            return Err(busy);
+        }
+        let _leave = Leave(&self.waiting);
+        match tokio::time::timeout(self.max_wait, permits.acquire_owned()).await {
+            Ok(permit) => Ok(permit.expect("the semaphore is never closed")),
+            Err(_elapsed) => Err(busy),
+        }
+    }
+
     /// Whether `hash` was made otherwise than this hasher would make it now.
     fn is_outdated(&self, hash: &PasswordHash<'_>) -> bool {
         let current = Params::try_from(hash).ok();
@@ -180,5 +281,72 @@ impl Inner {
             .hash_password(password.as_bytes(), &salt)
             .map(|h| h.to_string())
             .map_err(PasswordError::Hash)
+    }
+}
+
+/// Leaves the queue when dropped: after the wait, or when the waiting caller goes away.
+struct Leave<'a>(&'a AtomicUsize);
+
+impl Drop for Leave<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A hasher with cheap parameters, one slot, and `max_waiting` / `max_wait` bounds.
+    fn hasher(max_waiting: usize, max_wait: Duration) -> PasswordHasher {
+        PasswordHasher::with_params(Params::new(8, 1, 1, None).unwrap())
+            .with_slots(1)
+            .with_queue(max_waiting, max_wait)
+    }
+
+    /// Takes the only slot, as a long hash would.
+    async fn occupy(hasher: &PasswordHasher) -> OwnedSemaphorePermit {
+        Arc::clone(&hasher.inner.permits).acquire_owned().await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_refuses_at_once_and_hashes_nothing() {
+        let hasher = hasher(1, Duration::from_secs(3600));
+        let slot = occupy(&hasher).await;
+        let waiting = tokio::spawn({
+            let hasher = hasher.clone();
+            async move { hasher.check("pw", None).await }
+        });
+        while hasher.inner.waiting.load(Ordering::Acquire) == 0 {
+            tokio::task::yield_now().await;
+        }
+        let refused = hasher.check("pw", None).await.unwrap_err();
+        assert!(
+            matches!(refused, PasswordError::Busy { retry_after } if retry_after == Duration::from_secs(3600)),
+            "{refused:?}"
+        );
+        assert_eq!(hasher.verifications(), 0);
+        drop(slot);
+        let verification = waiting.await.unwrap().unwrap();
+        assert!(!verification.matches);
+        assert_eq!(hasher.verifications(), 1);
+        assert_eq!(hasher.inner.waiting.load(Ordering::Acquire), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_hash_that_waits_too_long_is_refused() {
+        let hasher = hasher(10, Duration::from_secs(2));
+        let _slot = occupy(&hasher).await;
+        let started = tokio::time::Instant::now();
+        let refused = hasher.hash("pw").await.unwrap_err();
+        assert!(matches!(refused, PasswordError::Busy { .. }), "{refused:?}");
+        assert_eq!(started.elapsed(), Duration::from_secs(2));
+        assert_eq!(hasher.inner.waiting.load(Ordering::Acquire), 0);
+    }
+
+    #[tokio::test]
+    async fn a_free_slot_needs_no_place_in_the_queue() {
+        let hasher = hasher(0, Duration::ZERO);
+        assert!(hasher.check("pw", None).await.is_ok());
     }
 }

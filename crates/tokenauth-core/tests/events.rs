@@ -32,11 +32,17 @@ async fn events_for_issue_new_ips_and_logout() {
     let id = token.info.id.clone();
     assert_eq!(
         drain(&events),
-        [AuthEvent::Issued {
-            token_id: id.clone(),
-            user_id: alice.clone(),
-            name: Some("phone".to_owned()),
-        }]
+        [
+            AuthEvent::Issued {
+                token_id: id.clone(),
+                user_id: alice.clone(),
+                name: Some("phone".to_owned()),
+            },
+            AuthEvent::LoginSucceeded {
+                user_id: alice.clone(),
+                ip: None,
+            },
+        ]
     );
 
     let secret = token.token.expose_secret();
@@ -253,8 +259,12 @@ async fn events_for_replace() {
             },
             AuthEvent::Issued {
                 token_id: second.info.id.clone(),
-                user_id: alice,
+                user_id: alice.clone(),
                 name: None,
+            },
+            AuthEvent::LoginSucceeded {
+                user_id: alice,
+                ip: None,
             },
         ]
     );

@@ -150,10 +150,16 @@ async fn a_token_issued_just_after_a_racing_password_change_is_withdrawn() {
     assert!(
         matches!(
             events.as_slice(),
-            [AuthEvent::Revoked {
-                reason: RevokeReason::PasswordChanged,
-                ..
-            }]
+            [
+                AuthEvent::Revoked {
+                    reason: RevokeReason::PasswordChanged,
+                    ..
+                },
+                AuthEvent::LoginFailed {
+                    username: Some(username),
+                    ip: None,
+                },
+            ] if username == "alice"
         ),
         "{events:?}"
     );

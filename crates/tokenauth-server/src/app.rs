@@ -7,8 +7,8 @@ use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use tokenauth::routes::{self, method_not_allowed, method_not_allowed_authenticated};
-use tokenauth::{Authenticated, TokenAuth, TokenAuthLayer, detail_response};
+use tokenauth::routes::{LoginThrottle, Routes, method_not_allowed, method_not_allowed_authenticated};
+use tokenauth::{Authenticated, TokenAuth, TokenAuthLayer, TrustedProxies, detail_response};
 use tokenauth_core::{AuthUser, TokenInfo, TokenStore, UserDirectory};
 
 /// The longest header line accepted (`Name: value`), as gunicorn, nginx and Apache
@@ -20,7 +20,7 @@ pub const MAX_HEADER_LINE: usize = 8190;
 /// - `POST /api-token-auth/` and `POST /auth/token`: obtain a token;
 /// - `GET /auth/me`: the user and token presented;
 /// - `POST /auth/logout`, `POST /auth/logoutall`, `GET /auth/tokens`,
-///   `DELETE /auth/tokens/{id}`: session management ([`routes::session_router`]);
+///   `DELETE /auth/tokens/{id}`: session management ([`tokenauth::routes::session_router`]);
 /// - `GET /healthz`: 200 `ok` while the process serves.
 ///
 /// Generic over the backend, which is chosen once, at the top.
@@ -29,14 +29,42 @@ where
     S: TokenStore,
     D: UserDirectory,
 {
+    app_with(auth, &LoginOptions::default())
+}
+
+/// How logins are defended: the throttle, the trusted proxies, the session scope.
+#[derive(Debug, Clone, Default)]
+pub struct LoginOptions {
+    /// The login throttle (default [`LoginThrottle::default`]).
+    pub throttle: LoginThrottle,
+    /// The proxies whose `X-Forwarded-For` names the client (default none).
+    pub proxies: TrustedProxies,
+    /// The scope the session routes require, if any (default none).
+    pub session_scope: Option<String>,
+}
+
+/// [`app()`] with `options`.
+pub fn app_with<S, D>(auth: TokenAuth<S, D>, options: &LoginOptions) -> Router
+where
+    S: TokenStore,
+    D: UserDirectory,
+{
+    let proxies = options.proxies.clone();
+    let client_ip = move |parts: &axum::http::request::Parts| proxies.client_ip(parts);
+    let mut login_routes = Routes::new(auth.clone())
+        .with_login_throttle(options.throttle.clone())
+        .with_client_ip(client_ip.clone());
+    if let Some(scope) = &options.session_scope {
+        login_routes = login_routes.with_session_scope(scope);
+    }
     // The 405 fallback requires authentication, so that a wrong method without valid
     // credentials is a 401, as in DRF (its views check permissions before dispatching
     // on the method). The layer lets logins through without reading their header.
     let protected = Router::new()
         .route("/auth/me", get(me::<D::User>))
-        .merge(routes::router(auth.clone()))
+        .merge(login_routes.router())
         .method_not_allowed_fallback(method_not_allowed_authenticated)
-        .layer(TokenAuthLayer::new(auth));
+        .layer(TokenAuthLayer::new(auth).with_client_ip(client_ip));
     // Outside the layer: health checks ignore the Authorization header.
     let public = Router::new()
         .route("/healthz", get(|| async { "ok" }))

@@ -36,7 +36,7 @@ use tokenauth::TokenAuth;
 use tokenauth_core::{Maintenance, TokenStore, UserDirectory};
 use tokio::net::TcpListener;
 
-pub use app::app;
+pub use app::{LoginOptions, app, app_with};
 pub use serve::{ServeConfig, serve_router};
 
 /// Serves [`app()`] on `listener` within `config`'s limits ([`serve_router`]) until
@@ -56,8 +56,32 @@ where
     S: TokenStore,
     D: UserDirectory,
 {
+    serve_app(
+        listener,
+        auth,
+        &LoginOptions::default(),
+        maintenance,
+        config,
+        shutdown,
+    )
+    .await
+}
+
+/// [`serve_with_listener`] with the login defences of `options` ([`app_with`]).
+pub async fn serve_app<S, D>(
+    listener: TcpListener,
+    auth: TokenAuth<S, D>,
+    options: &LoginOptions,
+    maintenance: Maintenance,
+    config: &ServeConfig,
+    shutdown: impl Future<Output = ()> + Send,
+) -> std::io::Result<()>
+where
+    S: TokenStore,
+    D: UserDirectory,
+{
     let upkeep = upkeep::Upkeep::start(auth.clone(), maintenance);
-    let served = serve_router(listener, app(auth), config, shutdown).await;
+    let served = serve_router(listener, app_with(auth, options), config, shutdown).await;
     // After the last connection, even one dropped at the deadline: the final write.
     upkeep.shutdown().await;
     served
@@ -75,6 +99,7 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener, cli::CliError> {
 /// serves on `listener` until `shutdown`.
 pub async fn serve<S, D>(
     auth: TokenAuth<S, D>,
+    options: &LoginOptions,
     listener: TcpListener,
     maintenance: Maintenance,
     config: &ServeConfig,
@@ -89,7 +114,7 @@ where
     writeln!(out, "listening on http://{local}")?;
     out.flush()?;
     tracing::info!(%local, lifespan = %auth.policy().lifespan(), "serving");
-    serve_with_listener(listener, auth, maintenance, config, shutdown).await?;
+    serve_app(listener, auth, options, maintenance, config, shutdown).await?;
     tracing::info!("shut down");
     Ok(())
 }

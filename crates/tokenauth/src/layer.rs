@@ -34,9 +34,12 @@ pub(crate) const DEFAULT_LOGIN_PATHS: [&str; 2] = ["/api-token-auth/", "/auth/to
 ///
 /// Every 401 that passes through the layer carries `WWW-Authenticate` naming the first
 /// configured keyword (`Token`); other statuses keep their own (such as the 403 of
-/// [`RequireScope`](crate::RequireScope)). The `Authorization` header is marked sensitive
-/// so that tracing middleware does not print it. The layer never fails: every refusal is
-/// a response.
+/// [`RequireScope`](crate::RequireScope)). The `Authorization` header (every one of
+/// them, if the request has several) is marked sensitive so that tracing middleware does
+/// not print it. A request with several `Authorization` headers is refused with 401
+/// `Invalid token header. Token string should not contain spaces.`, as DRF refuses them
+/// (its WSGI server joins them with commas). The layer never fails: every refusal is a
+/// response.
 ///
 /// # Layers nest
 ///
@@ -91,7 +94,7 @@ pub struct TokenAuthLayer<S, D> {
 }
 
 /// Finds the client's address in a request.
-type ClientIp = Arc<dyn Fn(&Parts) -> Option<IpAddr> + Send + Sync>;
+pub(crate) type ClientIp = Arc<dyn Fn(&Parts) -> Option<IpAddr> + Send + Sync>;
 
 struct LayerState<S, D> {
     auth: TokenAuth<S, D>,
@@ -320,20 +323,29 @@ impl<S: TokenStore, D: UserDirectory> LayerState<S, D> {
     /// Authenticates the request and records the outcome in its extensions; `Err` is
     /// the response that refuses it.
     async fn authenticate(&self, parts: &mut Parts) -> Result<(), Response> {
-        let header = parts.headers.get_mut(header::AUTHORIZATION).map(|value| {
-            value.set_sensitive(true);
-            value.clone()
-        });
+        let (header, several) = match parts.headers.entry(header::AUTHORIZATION) {
+            header::Entry::Occupied(mut entry) => {
+                // Every value, so that no tracing middleware prints any of them.
+                entry.iter_mut().for_each(|value| value.set_sensitive(true));
+                (Some(entry.get().clone()), entry.iter().nth(1).is_some())
+            }
+            header::Entry::Vacant(_) => (None, false),
+        };
         let login = self.login_paths.iter().any(|path| path == parts.uri.path());
         let token = if login {
             Err(TokenAuthRejection::NotProvided)
         } else {
             let ip = (self.client_ip)(parts);
-            match self
-                .auth
-                .authenticate_header(header.as_ref().map(HeaderValue::as_bytes), ip)
-                .await
-            {
+            let verdict = if several {
+                // Several headers are one to DRF, joined with commas by the WSGI
+                // server: "Token <key>, <other>" has more than two words.
+                Err(AuthError::ContainsSpaces)
+            } else {
+                self.auth
+                    .authenticate_header(header.as_ref().map(HeaderValue::as_bytes), ip)
+                    .await
+            };
+            match verdict {
                 Ok(Some(verified)) => {
                     parts.extensions.insert(UserOf(verified.user));
                     Ok(verified.token)

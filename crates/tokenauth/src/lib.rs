@@ -85,6 +85,7 @@
 
 mod extract;
 mod layer;
+mod proxies;
 mod rejection;
 #[cfg(feature = "routes")]
 pub mod routes;
@@ -92,6 +93,7 @@ mod scope;
 
 pub use extract::Authenticated;
 pub use layer::{TokenAuthLayer, TokenAuthService, peer_ip};
+pub use proxies::{InvalidProxies, TrustedProxies};
 pub use rejection::{TokenAuthRejection, detail_response};
 pub use scope::{RequireScope, RequireScopeService, ScopeRejection};
 pub use tokenauth_core as core;

@@ -205,6 +205,7 @@ async fn evict_oldest_makes_room_by_revoking_the_first_token() {
                 AuthEvent::LimitReached { max: 2, rejected: false, .. },
                 AuthEvent::Revoked { token_id: evicted, reason: RevokeReason::Evicted, .. },
                 AuthEvent::Issued { token_id: issued, .. },
+                AuthEvent::LoginSucceeded { .. },
             ] if *evicted == first_id && *issued == third_id
         ),
         "{events:?}"
@@ -239,6 +240,7 @@ async fn the_replace_policy_kills_the_previous_token_on_login() {
             [
                 AuthEvent::Revoked { token_id, reason: RevokeReason::Replaced, .. },
                 AuthEvent::Issued { .. },
+                AuthEvent::LoginSucceeded { .. },
             ] if *token_id == first_id
         ),
         "{events:?}"
@@ -263,11 +265,17 @@ async fn the_event_hook_sees_each_event_when_it_happens() {
     let record = fx.record(&token).await;
     assert_eq!(
         fx.take_events(),
-        [AuthEvent::Issued {
-            token_id: record.id.clone(),
-            user_id: record.user_id.clone(),
-            name: Some("phone".to_owned()),
-        }]
+        [
+            AuthEvent::Issued {
+                token_id: record.id.clone(),
+                user_id: record.user_id.clone(),
+                name: Some("phone".to_owned()),
+            },
+            AuthEvent::LoginSucceeded {
+                user_id: record.user_id.clone(),
+                ip: None,
+            },
+        ]
     );
 
     send(&app, login(json!({}))).await.assert(
@@ -283,14 +291,20 @@ async fn the_event_hook_sees_each_event_when_it_happens() {
         }]
     );
 
-    // Plain use is not an event; bad logins are not token events.
+    // Plain use is not an event; a bad login is a login event, not a token event.
     send(&app, get_token("/protected", &token))
         .await
         .assert_user(ALICE);
     send(&app, obtain_json(&json!({"username": ALICE, "password": "nope"})))
         .await
         .assert(400, BAD_CREDENTIALS);
-    assert_eq!(fx.take_events(), []);
+    assert_eq!(
+        fx.take_events(),
+        [AuthEvent::LoginFailed {
+            username: Some(ALICE.to_owned()),
+            ip: None,
+        }]
+    );
 
     fx.clock.advance(LIFESPAN + Duration::microseconds(1));
     send(&app, get_token("/protected", &token))

@@ -6,11 +6,12 @@ mod common;
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
+use axum::body::Body;
 use axum::routing::get;
 use common::*;
-use http::{HeaderValue, Method, header};
+use http::{HeaderValue, Method, Request, header};
 use time::Duration;
-use tokenauth::{Authenticated, Lifespan};
+use tokenauth::{Authenticated, Lifespan, TokenAuthLayer};
 
 const NO_CREDENTIALS: &str = r#"{"detail":"Invalid token header. No credentials provided."}"#;
 const SPACES: &str = r#"{"detail":"Invalid token header. Token string should not contain spaces."}"#;
@@ -153,6 +154,61 @@ async fn row_27_token_with_spaces() {
         send(&app, get_auth("/protected", &header))
             .await
             .assert(401, SPACES);
+    }
+}
+
+/// `GET path` with one `Authorization` header per value, in order.
+fn with_headers(path: &str, values: &[&str]) -> Request<Body> {
+    let mut request = get_with(path, None);
+    for value in values {
+        request
+            .headers_mut()
+            .append(header::AUTHORIZATION, HeaderValue::from_str(value).unwrap());
+    }
+    request
+}
+
+#[tokio::test]
+async fn row_35_several_authorization_headers_are_refused_in_either_order() {
+    let fx = Fixture::new().await;
+    let app = fx.app();
+    let valid = format!("Token {}", fx.obtain(ALICE).await);
+    for values in [
+        [valid.as_str(), "garbage"],
+        ["garbage", valid.as_str()],
+        [valid.as_str(), valid.as_str()],
+    ] {
+        for path in ["/protected", "/public"] {
+            send(&app, with_headers(path, &values)).await.assert(401, SPACES);
+        }
+    }
+}
+
+#[tokio::test]
+async fn row_35_every_authorization_header_is_marked_sensitive() {
+    let fx = Fixture::new().await;
+    let valid = format!("Token {}", fx.obtain(ALICE).await);
+    // Lenient, so the refused request reaches the handler, which reports what it saw.
+    let app = Router::new()
+        .route(
+            "/public",
+            get(|request: Request<Body>| async move {
+                let values = request.headers().get_all(header::AUTHORIZATION);
+                format!(
+                    "{} sensitive of {}",
+                    values.iter().filter(|v| v.is_sensitive()).count(),
+                    values.iter().count()
+                )
+            }),
+        )
+        .layer(TokenAuthLayer::new(fx.auth.clone()).with_lenient(true));
+    for values in [
+        vec![valid.as_str()],
+        vec!["garbage", valid.as_str(), "Basic eA=="],
+    ] {
+        let response = send(&app, with_headers("/public", &values)).await;
+        let n = values.len();
+        response.assert(200, &format!("{n} sensitive of {n}"));
     }
 }
 

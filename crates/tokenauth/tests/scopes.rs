@@ -239,3 +239,34 @@ fn scope_rejections_have_a_status() {
     assert_eq!(unauthenticated.status(), 401);
     assert_eq!(unauthenticated.detail(), "Token has expired");
 }
+
+/// With a session scope, a narrow token cannot log its user out everywhere nor list or
+/// revoke the other sessions; it can still log itself out.
+#[tokio::test]
+async fn session_routes_can_require_a_scope() {
+    let fx = Fixture::new()
+        .await
+        .configure(|auth| auth.with_scopes(Scopes::parse("read sessions").unwrap()));
+    let app: Router = tokenauth::routes::Routes::new(fx.auth.clone())
+        .with_session_scope("sessions")
+        .router();
+    let full = fx.obtain(ALICE).await;
+    let narrow = fx.obtain_with(ALICE, json!({"scope": "read"})).await;
+    let full_id = fx.record(&full).await.id;
+    let challenge = r#"Token error="insufficient_scope", scope="sessions""#;
+    for request in [
+        with_token(Method::POST, "/auth/logoutall", &narrow),
+        with_token(Method::GET, "/auth/tokens", &narrow),
+        with_token(Method::DELETE, &format!("/auth/tokens/{full_id}"), &narrow),
+    ] {
+        assert_insufficient(&send(&app, request).await, challenge);
+    }
+    assert!(fx.is_stored(&full).await);
+    send(&app, with_token(Method::POST, "/auth/logout", &narrow))
+        .await
+        .assert(204, "");
+    send(&app, with_token(Method::POST, "/auth/logoutall", &full))
+        .await
+        .assert(204, "");
+    assert!(!fx.is_stored(&full).await);
+}

@@ -1,11 +1,14 @@
 //! Issuing tokens: login, issue by an administrator, and the policy that decides what
 //! a new token does to the user's others (the limit, `replace`, the cap on rows).
 
+use std::net::IpAddr;
+
 use time::OffsetDateTime;
 
 use crate::error::{BackendError, IssueError, ObtainError};
 use crate::events::{AuthEvent, RevokeReason};
 use crate::expiry::{Lifespan, saturating_add};
+use crate::password::PasswordError;
 use crate::record::TokenRecord;
 use crate::scope::Scopes;
 use crate::service::{Contention, Issued, MAX_ATTEMPTS, ObtainPolicy, OnLimit, TokenAuth};
@@ -13,9 +16,13 @@ use crate::store::{Change, Committed, TokenStore};
 use crate::token::TokenId;
 use crate::user::{AuthUser, UserDirectory, UserId};
 
-/// What a client asks for when it obtains a token. Everything is optional.
+/// What a client asks for when it obtains a token, and where it asks from. Everything
+/// is optional.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TokenRequest {
+    /// The client's address, if known: reported in the login events
+    /// ([`AuthEvent::LoginSucceeded`], [`AuthEvent::LoginFailed`]).
+    pub client_ip: Option<IpAddr>,
     /// A label: the client or device.
     pub name: Option<String>,
     /// A lifespan shorter than the configured one.
@@ -24,16 +31,36 @@ pub struct TokenRequest {
     pub scopes: Option<Scopes>,
 }
 
+/// The outcome of checking a username and password.
+pub(crate) enum Login<U> {
+    /// The active user with that password.
+    Valid(U),
+    /// Refused; `known` if the username names a user.
+    Refused { known: bool },
+}
+
 impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
     /// Trades a username and password for a new token, under the obtain policy
     /// ([`ObtainPolicy`]) and the per-user limit. Unknown users, wrong passwords and
     /// inactive users all get [`ObtainError::InvalidCredentials`], after the same
     /// password work.
     ///
+    /// What does not depend on the user (the lifespan and scopes asked for) is checked
+    /// first, before the password: a request that fails those checks gets the same
+    /// answer whether its password is right or wrong, so it cannot serve as a password
+    /// oracle. A login that succeeds is an [`AuthEvent::LoginSucceeded`]; one refused
+    /// for its credentials an [`AuthEvent::LoginFailed`]; both carry
+    /// [`TokenRequest::client_ip`].
+    ///
+    /// When the password hasher's queue is full ([`PasswordHasher::with_queue`]), the
+    /// login fails at once with [`ObtainError::Busy`], and no event fires.
+    ///
     /// A correct password stored with outdated hashing parameters is hashed again and
     /// stored ([`UserDirectory::rehash_password`]).
     ///
     /// `username` is matched exactly; the HTTP endpoint trims it first, as DRF does.
+    ///
+    /// [`PasswordHasher::with_queue`]: crate::PasswordHasher::with_queue
     #[tracing::instrument(name = "tokenauth.obtain", skip_all)]
     pub async fn obtain(
         &self,
@@ -41,10 +68,19 @@ impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
         password: &str,
         request: TokenRequest,
     ) -> Result<Issued, ObtainError> {
-        let user = self
-            .verify_password(username, password)
-            .await?
-            .ok_or(ObtainError::InvalidCredentials)?;
+        self.check_request(request.lifespan, request.scopes.clone())?;
+        let ip = request.client_ip;
+        let failed = |known: bool| {
+            self.emit(AuthEvent::LoginFailed {
+                username: known.then(|| username.to_owned()),
+                ip,
+            });
+            ObtainError::InvalidCredentials
+        };
+        let user = match self.verify_password(username, password).await? {
+            Login::Valid(user) => user,
+            Login::Refused { known } => return Err(failed(known)),
+        };
         let replace = self.config.obtain_policy == ObtainPolicy::Replace;
         // The password may change while this login runs: the token is issued only if
         // the credential version verified is still the user's when it is committed.
@@ -52,12 +88,19 @@ impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
             .issue_as(&user.id(), Some(user.credential_version()), request, replace)
             .await
         {
-            Err(IssueError::CredentialsChanged) => Err(ObtainError::InvalidCredentials),
-            result => Ok(result?),
+            Ok(issued) => {
+                self.emit(AuthEvent::LoginSucceeded {
+                    user_id: user.id(),
+                    ip,
+                });
+                Ok(issued)
+            }
+            Err(IssueError::CredentialsChanged) => Err(failed(true)),
+            Err(error) => Err(error.into()),
         }
     }
 
-    /// The active user named `username` whose password is `password`, or `None`.
+    /// Whether `password` is the password of the active user named `username`.
     ///
     /// One password verification runs whatever the outcome: against a dummy hash for
     /// an unknown user, against the real one for an inactive user, so that response
@@ -66,26 +109,31 @@ impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
         &self,
         username: &str,
         password: &str,
-    ) -> Result<Option<D::User>, BackendError> {
+    ) -> Result<Login<D::User>, ObtainError> {
         let found = self.users.find_login(username).await.map_err(BackendError::new)?;
+        let known = found.is_some();
         let hash = found.as_ref().map(|login| login.password_hash.as_str());
         let verification = match self.hasher.check(password, hash).await {
             Ok(verification) => verification,
-            Err(crate::PasswordError::Malformed(error)) => {
+            Err(PasswordError::Malformed(error)) => {
                 // A hash nobody can match: this user cannot log in until it is reset.
                 tracing::warn!(%error, "stored password hash is malformed");
-                return Ok(None);
+                return Ok(Login::Refused { known });
             }
-            Err(error) => return Err(BackendError::new(error)),
+            Err(PasswordError::Busy { retry_after }) => return Err(ObtainError::Busy { retry_after }),
+            Err(error) => return Err(BackendError::new(error).into()),
         };
         let Some(login) = found.filter(|_| verification.matches) else {
-            return Ok(None);
+            return Ok(Login::Refused { known });
         };
         if verification.outdated {
             self.rehash(&login.user.id(), &login.password_hash, password)
                 .await;
         }
-        Ok(Some(login.user).filter(AuthUser::is_active))
+        Ok(match Some(login.user).filter(AuthUser::is_active) {
+            Some(user) => Login::Valid(user),
+            None => Login::Refused { known },
+        })
     }
 
     /// Stores `password` hashed with current parameters in place of `old_hash`. A

@@ -28,7 +28,7 @@ pub use maintenance::{DEFAULT_PURGE_BATCH, DEFAULT_PURGE_GRACE, Maintenance};
 pub use users::Upserted;
 
 use crate::clock::{Clock, SystemClock};
-use crate::events::{self, AuthEvent, EventHook};
+use crate::events::{self, AuthEvent, EventHook, LogLimiter};
 use crate::expiry::{ExpiryPolicy, Lifespan};
 use crate::password::PasswordHasher;
 use crate::record::TokenInfo;
@@ -216,6 +216,8 @@ pub struct TokenAuth<S, D> {
     pub(crate) listener: Option<Arc<dyn RevocationListener>>,
     pub(crate) usage: Arc<UsageBuffer>,
     pub(crate) hasher: PasswordHasher,
+    /// The rate limit on logging events a client can repeat.
+    pub(crate) log_limiter: Arc<LogLimiter>,
 }
 
 impl<S, D> Clone for TokenAuth<S, D> {
@@ -229,6 +231,7 @@ impl<S, D> Clone for TokenAuth<S, D> {
             listener: self.listener.clone(),
             usage: Arc::clone(&self.usage),
             hasher: self.hasher.clone(),
+            log_limiter: Arc::clone(&self.log_limiter),
         }
     }
 }
@@ -267,6 +270,7 @@ impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
             listener: None,
             usage: Arc::default(),
             hasher: PasswordHasher::default(),
+            log_limiter: Arc::default(),
         }
     }
 
@@ -459,9 +463,11 @@ impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
         &self.hasher
     }
 
-    /// Logs an event and passes it to the hook.
+    /// Logs an event (within the log's rate limit) and passes it to the hook (always).
     pub(crate) fn emit(&self, event: AuthEvent) {
-        events::trace(&event);
+        if let Some(suppressed) = self.log_limiter.admit(&event, self.clock.now()) {
+            events::trace(&event, suppressed);
+        }
         if let Some(hook) = &self.hook {
             hook.on_event(&event);
         }

@@ -5,6 +5,8 @@ use std::net::SocketAddr;
 use std::str::FromStr;
 
 use clap::{Args, Parser, Subcommand};
+use tokenauth::TrustedProxies;
+use tokenauth::routes::ThrottleConfig;
 use tokenauth_core::{Lifespan, ObtainPolicy, OnLimit, Scopes};
 
 /// Expiring API tokens over HTTP, wire-compatible with Django REST Framework.
@@ -62,6 +64,37 @@ pub struct ServeArgs {
     /// Connection limits: timeouts, the connection cap, the shutdown deadline.
     #[command(flatten)]
     pub limits: crate::ServeConfig,
+    /// Login limits: `user=N/UNIT[:BURST]` per username and `ip=N/UNIT[:BURST]` per
+    /// client address (UNIT s, min, h or d), comma-separated; `off` for none (test rigs,
+    /// or a proxy that throttles). Over a limit: 429 with Retry-After, no password work.
+    #[arg(long, env = "TOKENAUTH_LOGIN_THROTTLE", default_value_t = ThrottleConfig::default())]
+    pub login_throttle: ThrottleConfig,
+    /// Reverse proxies whose X-Forwarded-For names the client (addresses or networks,
+    /// comma-separated: "10.0.0.0/8,::1"); by default none, and the header is ignored.
+    #[arg(long, env = "TOKENAUTH_TRUSTED_PROXIES", default_value_t = TrustedProxies::none())]
+    pub trusted_proxies: TrustedProxies,
+    /// The scope that logoutall, the token list and revoke require ("" for none). Default:
+    /// `sessions` when --scopes is set (and it is added to them, so ordinary logins get
+    /// it), none otherwise.
+    #[arg(long, env = "TOKENAUTH_SESSION_SCOPE")]
+    pub session_scope: Option<String>,
+}
+
+impl ServeArgs {
+    /// The scope the session routes require: `--session-scope`, or `sessions` when
+    /// scopes are configured.
+    pub fn session_scope(&self) -> Option<String> {
+        match &self.session_scope {
+            Some(scope) if scope.trim().is_empty() => None,
+            Some(scope) => Some(scope.trim().to_owned()),
+            None => self
+                .policy
+                .scopes
+                .as_ref()
+                .is_some_and(|scopes| !scopes.is_empty())
+                .then(|| "sessions".to_owned()),
+        }
+    }
 }
 
 /// The token policy besides the lifespan: sliding expiry, the per-user limit, scopes.

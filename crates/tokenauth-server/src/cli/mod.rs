@@ -20,7 +20,7 @@ use std::io::{self, BufRead, Write};
 use std::net::SocketAddr;
 
 use tokenauth::TokenAuth;
-use tokenauth_core::{BackendError, InvalidScope, IssueError, Maintenance, TokenStore, UserAdmin};
+use tokenauth_core::{BackendError, InvalidScope, IssueError, Maintenance, Scopes, TokenStore, UserAdmin};
 use tokenauth_sqlx::{SqliteStore, SqliteUserDirectory};
 
 use self::policy::Partial;
@@ -148,15 +148,26 @@ where
             let listener = crate::bind(args.bind).await?;
             // What serve is given, else the defaults; stored for the token commands.
             let given = Partial::given(Some(args.lifespan), Some(args.purge_grace), &args.policy);
-            let policy = given.resolve(Partial::default());
+            let mut policy = given.resolve(Partial::default());
+            let session_scope = args.session_scope();
+            if let Some(scope) = &session_scope {
+                // Tokens obtained without asking for scopes get it; narrow ones do not.
+                policy.grant(&Scopes::parse(scope)?)?;
+            }
             policy.store(auth.store()).await?;
             let maintenance = Maintenance {
                 purge_interval: Some(args.purge_interval),
                 purge_grace: policy.purge_grace.as_duration(),
             };
             let auth = policy.apply(auth, args.policy.refresh_interval);
+            let options = crate::LoginOptions {
+                throttle: tokenauth::routes::LoginThrottle::new(args.login_throttle),
+                proxies: args.trusted_proxies.clone(),
+                session_scope,
+            };
             crate::serve(
                 auth,
+                &options,
                 listener,
                 maintenance,
                 &args.limits,

@@ -9,8 +9,8 @@ use std::str::FromStr;
 
 use tokenauth::TokenAuth;
 use tokenauth_core::{
-    BackendError, DEFAULT_MAX_TOKENS_PER_USER, DEFAULT_PURGE_GRACE, Lifespan, ObtainPolicy, OnLimit, Scopes,
-    TokenLimit, TokenStore, UserDirectory,
+    BackendError, DEFAULT_MAX_TOKENS_PER_USER, DEFAULT_PURGE_GRACE, InvalidScope, Lifespan, ObtainPolicy,
+    OnLimit, Scopes, TokenLimit, TokenStore, UserDirectory,
 };
 use tokenauth_sqlx::SqliteStore;
 
@@ -200,6 +200,13 @@ impl FromStr for StoredScopes {
 }
 
 impl Resolved {
+    /// Adds `more` to the scopes tokens may carry.
+    pub(super) fn grant(&mut self, more: &Scopes) -> Result<(), InvalidScope> {
+        let names = self.scopes.iter().chain(more.iter()).map(str::to_owned);
+        self.scopes = Scopes::new(names.collect::<Vec<_>>())?;
+        Ok(())
+    }
+
     /// Stores this policy in `store`, for the `token` commands.
     pub(super) async fn store<P: PolicyStore>(&self, store: &P) -> Result<(), CliError> {
         let values = [

@@ -56,6 +56,7 @@ where
                 name,
                 lifespan,
                 scopes,
+                client_ip: None,
             };
             let issued = auth.issue(&user.id, request).await?;
             writeln!(out, "{}", issued.token.expose_secret())?;

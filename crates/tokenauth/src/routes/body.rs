@@ -8,6 +8,7 @@ use http::{StatusCode, header};
 use serde_json::{Map, Value};
 
 use super::validate::FieldErrors;
+use super::{MAX_BODY_BYTES, MAX_FIELDS};
 use crate::rejection::detail_response;
 
 /// A submitted field before validation.
@@ -30,7 +31,20 @@ pub(super) enum Data {
 
 /// Reads the body as DRF's parsers would: JSON, urlencoded or multipart; an empty body
 /// is no data whatever its type; a body of any other type, or of none, is a 415.
+///
+/// Bounded: a body over [`MAX_BODY_BYTES`] is a 413 (refused on its `Content-Length`
+/// before it is read, and read no further than the limit otherwise; the obtain route
+/// sets axum's `DefaultBodyLimit`), and one with more than [`MAX_FIELDS`] fields or
+/// parts a 400.
 pub(super) async fn read_body(request: Request) -> Result<Data, Response> {
+    let declared_too_large = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|length| length.to_str().ok()?.parse::<u64>().ok())
+        .is_some_and(|length| length > MAX_BODY_BYTES as u64);
+    if declared_too_large {
+        return Err(too_large());
+    }
     // DRF reads no data from a body of length 0, whatever its declared type.
     let declared_empty = request
         .headers()
@@ -65,6 +79,7 @@ pub(super) async fn read_body(request: Request) -> Result<Data, Response> {
                 return Ok(Data::Fields(Map::new()));
             }
             match serde_json::from_slice::<Value>(&body) {
+                Ok(Value::Object(map)) if map.len() > MAX_FIELDS => Err(too_many_fields()),
                 Ok(Value::Object(map)) => Ok(Data::Fields(map)),
                 Ok(Value::Null) => Err(non_field_error("No data provided")),
                 Ok(other) => Err(non_field_error(&format!(
@@ -79,9 +94,13 @@ pub(super) async fn read_body(request: Request) -> Result<Data, Response> {
         }
         "application/x-www-form-urlencoded" => {
             let body = read_bytes(request).await?;
-            let fields = form_urlencoded::parse(&body)
+            let fields: Vec<_> = form_urlencoded::parse(&body)
+                .take(MAX_FIELDS + 1)
                 .map(|(k, v)| (k.into_owned(), Field::Text(v.into_owned())))
                 .collect();
+            if fields.len() > MAX_FIELDS {
+                return Err(too_many_fields());
+            }
             Ok(Data::Form(fields))
         }
         "multipart/form-data" => read_multipart(request).await.map(Data::Form),
@@ -96,19 +115,34 @@ fn unsupported_media_type(content_type: &str) -> Response {
     )
 }
 
+/// The 413 of a body over [`MAX_BODY_BYTES`].
+fn too_large() -> Response {
+    detail_response(StatusCode::PAYLOAD_TOO_LARGE, "Request body is too large.")
+}
+
+/// The 400 of a body with more than [`MAX_FIELDS`] fields.
+fn too_many_fields() -> Response {
+    detail_response(
+        StatusCode::BAD_REQUEST,
+        &format!("Too many fields: at most {MAX_FIELDS} are accepted."),
+    )
+}
+
 async fn read_bytes(request: Request) -> Result<Bytes, Response> {
     Bytes::from_request(request, &()).await.map_err(|rejection| {
-        let message = if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            "Request body is too large."
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            too_large()
         } else {
-            "Could not read the request body."
-        };
-        detail_response(rejection.status(), message)
+            detail_response(rejection.status(), "Could not read the request body.")
+        }
     })
 }
 
 async fn read_multipart(request: Request) -> Result<Vec<(String, Field)>, Response> {
-    let parse_error = |error: &dyn std::fmt::Display| {
+    let parse_error = |status: StatusCode, error: &dyn std::fmt::Display| {
+        if status == StatusCode::PAYLOAD_TOO_LARGE {
+            return too_large();
+        }
         detail_response(
             StatusCode::BAD_REQUEST,
             &format!("Multipart form parse error - {error}"),
@@ -116,22 +150,33 @@ async fn read_multipart(request: Request) -> Result<Vec<(String, Field)>, Respon
     };
     let mut multipart = Multipart::from_request(request, &())
         .await
-        .map_err(|rejection| parse_error(&rejection.body_text()))?;
+        .map_err(|rejection| parse_error(rejection.status(), &rejection.body_text()))?;
     let mut fields = Vec::new();
+    let mut parts = 0;
     while let Some(part) = multipart
         .next_field()
         .await
-        .map_err(|e| parse_error(&e.body_text()))?
+        .map_err(|e| parse_error(e.status(), &e.body_text()))?
     {
+        parts += 1;
+        if parts > MAX_FIELDS {
+            return Err(too_many_fields());
+        }
         let Some(name) = part.name().map(str::to_owned) else {
             continue;
         };
         let field = if part.file_name().is_some() {
             // Drain the upload so the next part can be read; a file is never a string.
-            part.bytes().await.map_err(|e| parse_error(&e.body_text()))?;
+            part.bytes()
+                .await
+                .map_err(|e| parse_error(e.status(), &e.body_text()))?;
             Field::NotAString
         } else {
-            Field::Text(part.text().await.map_err(|e| parse_error(&e.body_text()))?)
+            Field::Text(
+                part.text()
+                    .await
+                    .map_err(|e| parse_error(e.status(), &e.body_text()))?,
+            )
         };
         fields.push((name, field));
     }

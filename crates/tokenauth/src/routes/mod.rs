@@ -37,24 +37,32 @@
 //! ```
 //!
 
+use std::fmt;
+use std::net::IpAddr;
+use std::sync::Arc;
+
 use axum::Router;
-use axum::extract::Request;
+use axum::extract::{DefaultBodyLimit, Request};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, delete, get, post};
+use http::request::Parts;
 use http::{Method, StatusCode};
-use tokenauth_core::{TokenAuth, TokenStore, UserDirectory};
+use tokenauth_core::{Scopes, TokenAuth, TokenStore, UserDirectory};
 
 use crate::extract::Presented;
-use crate::layer::{DEFAULT_LOGIN_PATHS, TokenAuthLayer};
+use crate::layer::{ClientIp, DEFAULT_LOGIN_PATHS, TokenAuthLayer, peer_ip};
 use crate::rejection::{SERVER_ERROR, detail_response};
+use crate::scope::RequireScope;
 
 mod body;
 mod obtain;
 mod sessions;
+mod throttle;
 mod validate;
 
-use obtain::obtain_token;
+use obtain::{ObtainState, obtain_token};
 use sessions::{list_tokens, logout, logout_all, revoke_token};
+pub use throttle::{InvalidThrottle, LoginThrottle, MAX_THROTTLE_KEYS, Rate, ThrottleConfig};
 
 /// The two paths the obtain endpoint is served at by [`obtain_router`]: DRF's and
 /// tokenauth's own. [`TokenAuthLayer`] does not authenticate
@@ -63,6 +71,195 @@ pub const OBTAIN_PATHS: [&str; 2] = DEFAULT_LOGIN_PATHS;
 
 /// The longest token `name` accepted, in characters.
 pub const MAX_NAME_CHARS: usize = 200;
+
+/// The longest `username` accepted, in characters (after trimming): Django's
+/// `max_length` for usernames. Longer gets 400 `{"username": ["Ensure this field has
+/// no more than 150 characters."]}`, before any password work.
+pub const MAX_USERNAME_CHARS: usize = 150;
+
+/// The longest `password` accepted, in bytes (UTF-8). Longer gets 400 `{"password":
+/// ["Ensure this field has no more than 4096 bytes."]}`, before any password work.
+pub const MAX_PASSWORD_BYTES: usize = 4096;
+
+/// The most scopes one `scope` field may ask for.
+pub const MAX_SCOPES: usize = 32;
+
+/// The largest obtain body accepted, in bytes: room for the longest username,
+/// password, name and scope list, JSON-escaped. Larger gets 413 `{"detail": "Request
+/// body is too large."}`, refused on its `Content-Length` or read no further than this.
+pub const MAX_BODY_BYTES: usize = 8 * 1024;
+
+/// The most fields (JSON keys, form pairs, multipart parts) an obtain body may have;
+/// more gets 400 `{"detail": "Too many fields: at most 32 are accepted."}`.
+pub const MAX_FIELDS: usize = 32;
+
+/// The routes with their options: the login throttle, how to find the client's
+/// address, and the scope the session routes require. [`router`], [`obtain_router`]
+/// and [`session_router`] are `Routes::new(auth)` with the defaults.
+///
+/// ```no_run
+/// use axum::Router;
+/// use tokenauth::{TokenAuth, TokenAuthLayer, TrustedProxies};
+/// use tokenauth::core::{MemoryStore, MemoryUserDirectory, Scopes};
+/// use tokenauth::routes::{LoginThrottle, Routes};
+///
+/// let auth = TokenAuth::new(MemoryStore::new(), MemoryUserDirectory::new())
+///     .with_scopes(Scopes::parse("read write sessions").unwrap());
+/// let proxies: TrustedProxies = "10.0.0.0/8".parse().unwrap();
+/// let routes = Routes::new(auth.clone())
+///     .with_login_throttle(LoginThrottle::new("user=5/min:10,ip=300/min:100".parse().unwrap()))
+///     .with_client_ip(move |parts| proxies.client_ip(parts))
+///     .with_session_scope("sessions");
+/// let app: Router = routes.router().layer(TokenAuthLayer::new(auth));
+/// ```
+pub struct Routes<S, D> {
+    auth: TokenAuth<S, D>,
+    throttle: LoginThrottle,
+    client_ip: ClientIp,
+    session_scope: Option<Scopes>,
+}
+
+impl<S, D> Clone for Routes<S, D> {
+    fn clone(&self) -> Self {
+        Self {
+            auth: self.auth.clone(),
+            throttle: self.throttle.clone(),
+            client_ip: Arc::clone(&self.client_ip),
+            session_scope: self.session_scope.clone(),
+        }
+    }
+}
+
+impl<S, D> fmt::Debug for Routes<S, D> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Routes")
+            .field("auth", &self.auth)
+            .field("throttle", &self.throttle)
+            .field("session_scope", &self.session_scope)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: TokenStore, D: UserDirectory> Routes<S, D> {
+    /// The routes over `auth`, with the default login throttle
+    /// ([`ThrottleConfig::default`]), the peer's address as the client's ([`peer_ip`]),
+    /// and no scope required by the session routes.
+    pub fn new(auth: TokenAuth<S, D>) -> Self {
+        Self {
+            auth,
+            throttle: LoginThrottle::default(),
+            client_ip: Arc::new(peer_ip),
+            session_scope: None,
+        }
+    }
+
+    /// Limits logins per username and per client address (default
+    /// [`LoginThrottle::default`]; see [`LoginThrottle`]).
+    ///
+    /// # Warning
+    ///
+    /// [`LoginThrottle::off`] leaves passwords open to guessing at the speed of the
+    /// password hasher: use it only where something in front throttles logins.
+    pub fn with_login_throttle(mut self, throttle: LoginThrottle) -> Self {
+        self.throttle = throttle;
+        self
+    }
+
+    /// How to find the client's address (default [`peer_ip`]), for the login throttle,
+    /// the login events and the session routes' own layer. See "Client addresses" on
+    /// [`TokenAuthLayer`], and [`TrustedProxies`](crate::TrustedProxies).
+    ///
+    /// # Warning
+    ///
+    /// A client that can choose its address escapes the per-address throttle: read it
+    /// only from what your own infrastructure wrote.
+    pub fn with_client_ip(
+        mut self,
+        client_ip: impl Fn(&Parts) -> Option<IpAddr> + Send + Sync + 'static,
+    ) -> Self {
+        self.client_ip = Arc::new(client_ip);
+        self
+    }
+
+    /// Requires a scope (a space-separated list: all of them) of the token presented to
+    /// `POST /auth/logoutall`, `GET /auth/tokens` and `DELETE /auth/tokens/{id}`
+    /// (default: none), so that a narrow integration token cannot list or revoke its
+    /// user's other sessions. A token without it gets 403 with `WWW-Authenticate: Token
+    /// error="insufficient_scope", scope="..."` ([`RequireScope`]). `POST /auth/logout`
+    /// needs no scope: any token may revoke itself.
+    ///
+    /// Remember to make the scope grantable ([`TokenAuth::with_scopes`]), or no token
+    /// will carry it.
+    ///
+    /// # Panics
+    ///
+    /// If the list is empty or names an invalid scope.
+    pub fn with_session_scope(mut self, scopes: &str) -> Self {
+        let scopes = Scopes::parse(scopes)
+            .ok()
+            .filter(|scopes| !scopes.is_empty())
+            .unwrap_or_else(|| panic!("with_session_scope: invalid scope list {scopes:?}"));
+        self.session_scope = Some(scopes);
+        self
+    }
+
+    /// The obtain endpoint and the session routes ([`router`]).
+    pub fn router<St: Clone + Send + Sync + 'static>(&self) -> Router<St> {
+        self.obtain_router().merge(self.session_router())
+    }
+
+    /// The obtain endpoint at its two paths ([`obtain_router`]).
+    pub fn obtain_router<St: Clone + Send + Sync + 'static>(&self) -> Router<St> {
+        let obtain = self.obtain();
+        OBTAIN_PATHS
+            .iter()
+            .fold(Router::new(), |router, path| router.route(path, obtain.clone()))
+    }
+
+    /// The obtain endpoint as a method router ([`obtain`]).
+    pub fn obtain<St: Clone + Send + Sync + 'static>(&self) -> MethodRouter<St> {
+        let state = Arc::new(ObtainState {
+            auth: self.auth.clone(),
+            throttle: self.throttle.clone(),
+            client_ip: Arc::clone(&self.client_ip),
+        });
+        post(obtain_token::<S, D>)
+            .fallback(method_not_allowed)
+            .with_state(state)
+            .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+    }
+
+    /// The session routes ([`session_router`]).
+    pub fn session_router<St: Clone + Send + Sync + 'static>(&self) -> Router<St> {
+        let auth = &self.auth;
+        let logout = Router::new().route(
+            "/auth/logout",
+            post(logout::<S, D>).fallback(method_not_allowed_authenticated),
+        );
+        let others = Router::new()
+            .route(
+                "/auth/logoutall",
+                post(logout_all::<S, D>).fallback(method_not_allowed_authenticated),
+            )
+            .route(
+                "/auth/tokens",
+                get(list_tokens::<S, D>).fallback(method_not_allowed_authenticated),
+            )
+            .route(
+                "/auth/tokens/{id}",
+                delete(revoke_token::<S, D>).fallback(method_not_allowed_authenticated),
+            );
+        let others = match &self.session_scope {
+            Some(scopes) => others.route_layer(RequireScope::all(scopes.clone())),
+            None => others,
+        };
+        let client_ip = Arc::clone(&self.client_ip);
+        logout
+            .merge(others)
+            .with_state(auth.clone())
+            .layer(TokenAuthLayer::new(auth.clone()).with_client_ip(move |parts| client_ip(parts)))
+    }
+}
 
 /// A router serving both the obtain endpoint ([`obtain_router`]) and the session routes
 /// ([`session_router`]), to merge into your app's router, before or after its
@@ -73,7 +270,7 @@ where
     S: TokenStore,
     D: UserDirectory,
 {
-    obtain_router(auth.clone()).merge(session_router(auth))
+    Routes::new(auth).router()
 }
 
 /// A router serving the obtain endpoint at `POST /api-token-auth/` (DRF's path) and
@@ -113,9 +310,7 @@ where
     S: TokenStore,
     D: UserDirectory,
 {
-    OBTAIN_PATHS.iter().fold(Router::new(), |router, path| {
-        router.route(path, obtain(auth.clone()))
-    })
+    Routes::new(auth).obtain_router()
 }
 
 /// The obtain endpoint as a method router, to mount at a path of your choice. Tell
@@ -128,9 +323,7 @@ where
     S: TokenStore,
     D: UserDirectory,
 {
-    post(obtain_token::<S, D>)
-        .fallback(method_not_allowed)
-        .with_state(auth)
+    Routes::new(auth).obtain()
 }
 
 /// A router serving the session routes, for the user of the presented token:
@@ -170,25 +363,7 @@ where
     S: TokenStore,
     D: UserDirectory,
 {
-    Router::new()
-        .route(
-            "/auth/logout",
-            post(logout::<S, D>).fallback(method_not_allowed_authenticated),
-        )
-        .route(
-            "/auth/logoutall",
-            post(logout_all::<S, D>).fallback(method_not_allowed_authenticated),
-        )
-        .route(
-            "/auth/tokens",
-            get(list_tokens::<S, D>).fallback(method_not_allowed_authenticated),
-        )
-        .route(
-            "/auth/tokens/{id}",
-            delete(revoke_token::<S, D>).fallback(method_not_allowed_authenticated),
-        )
-        .with_state(auth.clone())
-        .layer(TokenAuthLayer::new(auth))
+    Routes::new(auth).session_router()
 }
 
 /// DRF's 405: `{"detail": "Method \"GET\" not allowed."}`. Axum adds the `Allow`

@@ -1,5 +1,8 @@
 //! The obtain endpoint's handler: a username and password in, a token out.
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use axum::extract::{Request, State};
 use axum::response::Response;
 use http::{HeaderValue, StatusCode, header};
@@ -7,8 +10,17 @@ use tokenauth_core::{IssueError, ObtainError, TokenAuth, TokenStore, UserDirecto
 
 use super::body::read_body;
 use super::server_error;
+use super::throttle::LoginThrottle;
 use super::validate::{FieldErrors, validate};
+use crate::layer::ClientIp;
 use crate::rejection::{detail_response, json_response};
+
+/// What the obtain handler works with.
+pub(super) struct ObtainState<S, D> {
+    pub(super) auth: TokenAuth<S, D>,
+    pub(super) throttle: LoginThrottle,
+    pub(super) client_ip: ClientIp,
+}
 
 #[derive(serde::Serialize)]
 struct TokenResponse<'a> {
@@ -17,19 +29,32 @@ struct TokenResponse<'a> {
     expiry: time::OffsetDateTime,
 }
 
+/// Reads and validates the body (bounded, and all of it before any password work),
+/// releases it, applies the login throttle, then logs in.
 pub(super) async fn obtain_token<S: TokenStore, D: UserDirectory>(
-    State(auth): State<TokenAuth<S, D>>,
+    State(state): State<Arc<ObtainState<S, D>>>,
     request: Request,
 ) -> Response {
-    let data = match read_body(request).await {
+    let (parts, body) = request.into_parts();
+    let ip = (state.client_ip)(&parts);
+    let data = match read_body(Request::from_parts(parts, body)).await {
         Ok(data) => data,
         Err(response) => return response,
     };
-    let credentials = match validate(&data, auth.policy().lifespan()) {
+    let validated = validate(&data, state.auth.policy().lifespan());
+    // The parsed body is not needed any more: it is not kept while the login waits
+    // for a hashing slot.
+    drop(data);
+    let mut credentials = match validated {
         Ok(credentials) => credentials,
         Err(errors) => return errors.into_response(),
     };
-    match auth
+    if let Err(wait) = state.throttle.check(&credentials.username, ip) {
+        return throttled(wait);
+    }
+    credentials.request.client_ip = ip;
+    match state
+        .auth
         .obtain(&credentials.username, &credentials.password, credentials.request)
         .await
     {
@@ -48,8 +73,41 @@ pub(super) async fn obtain_token<S: TokenStore, D: UserDirectory>(
             FieldErrors::one(FieldErrors::NON_FIELD, error.to_string()).into_response()
         }
         Err(ObtainError::Issue(error)) => issue_error(&error),
+        Err(ObtainError::Busy { retry_after }) => with_retry_after(
+            detail_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Service temporarily unavailable, try again later.",
+            ),
+            retry_after,
+        ),
         Err(error) => server_error(&error, "obtain failed"),
     }
+}
+
+/// DRF's 429: `Request was throttled. Expected available in N seconds.`, N rounded up,
+/// and `Retry-After: N`.
+fn throttled(wait: Duration) -> Response {
+    let seconds = whole_seconds(wait);
+    let unit = if seconds == 1 { "second" } else { "seconds" };
+    with_retry_after(
+        detail_response(
+            StatusCode::TOO_MANY_REQUESTS,
+            &format!("Request was throttled. Expected available in {seconds} {unit}."),
+        ),
+        wait,
+    )
+}
+
+/// `wait` in seconds, rounded up, at least 1.
+fn whole_seconds(wait: Duration) -> u64 {
+    (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
+}
+
+fn with_retry_after(mut response: Response, wait: Duration) -> Response {
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(whole_seconds(wait)));
+    response
 }
 
 /// The response to a token that cannot be issued.

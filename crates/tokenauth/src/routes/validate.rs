@@ -6,8 +6,8 @@ use http::StatusCode;
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use tokenauth_core::{InvalidLifespan, IssueError, Lifespan, Scopes, TokenRequest};
 
-use super::MAX_NAME_CHARS;
 use super::body::{Data, Field};
+use super::{MAX_NAME_CHARS, MAX_PASSWORD_BYTES, MAX_SCOPES, MAX_USERNAME_CHARS};
 use crate::rejection::json_response;
 
 /// DRF's 400 body for invalid input: `{"field": ["message", ...], ...}`, the fields in
@@ -70,12 +70,15 @@ pub(super) fn validate(data: &Data, max_lifespan: Lifespan) -> Result<Credential
     let username = check(
         &mut errors,
         "username",
-        char_field(data.field("username"), true, true),
+        char_field(data.field("username"), true, true).and_then(|username| {
+            max_length(username, |u| u.chars().count(), MAX_USERNAME_CHARS, "characters")
+        }),
     );
     let password = check(
         &mut errors,
         "password",
-        char_field(data.field("password"), false, true),
+        char_field(data.field("password"), false, true)
+            .and_then(|password| max_length(password, String::len, MAX_PASSWORD_BYTES, "bytes")),
     );
     let name = check(&mut errors, "name", char_field(data.field("name"), true, false));
     let lifespan = check(
@@ -92,6 +95,7 @@ pub(super) fn validate(data: &Data, max_lifespan: Lifespan) -> Result<Credential
                 name,
                 lifespan,
                 scopes,
+                client_ip: None,
             },
         }),
         _ => Err(errors),
@@ -104,6 +108,19 @@ fn check<T>(errors: &mut FieldErrors, field: &'static str, result: Result<Option
         errors.add(field, message);
         None
     })
+}
+
+/// DRF's `max_length` check, on a length measured by `len` in `unit`.
+fn max_length(
+    value: Option<String>,
+    len: impl Fn(&String) -> usize,
+    max: usize,
+    unit: &str,
+) -> Result<Option<String>, String> {
+    match value {
+        Some(value) if len(&value) > max => Err(format!("Ensure this field has no more than {max} {unit}.")),
+        value => Ok(value),
+    }
 }
 
 /// A DRF `CharField`: the text, `None` for an optional field that is absent, null or
@@ -165,6 +182,9 @@ fn scope_field(field: Field) -> Result<Option<Scopes>, String> {
     match field {
         Field::Missing | Field::Null => Ok(None),
         Field::NotAString => Err("Not a valid string.".to_owned()),
+        Field::Text(text) if text.split_ascii_whitespace().nth(MAX_SCOPES).is_some() => {
+            Err(format!("Ensure this field has no more than {MAX_SCOPES} scopes."))
+        }
         Field::Text(text) => Scopes::parse(&text)
             .map(Some)
             .map_err(|invalid| format!("\"{}\" is not a valid scope.", invalid.0)),
