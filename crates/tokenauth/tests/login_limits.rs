@@ -147,3 +147,37 @@ async fn a_long_username_or_password_is_refused_before_any_hash() {
         .assert(400, BAD_CREDENTIALS);
     assert_eq!(fx.auth.password_hasher().verifications(), hashes + 1);
 }
+
+/// A login that finds the hashing queue full is answered 503 with `Retry-After` at
+/// once, without waiting and without password work; the login holding the slot goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_hashing_queue_answers_503_at_once() {
+    let fx = Fixture::new().await;
+    // One slow hash at a time (a few hundred milliseconds), and nobody may wait.
+    let params = argon2::Params::new(19 * 1024, 30, 1, None).expect("valid parameters");
+    let slow = tokenauth::core::PasswordHasher::with_params(params)
+        .with_slots(1)
+        .with_queue(0, std::time::Duration::from_secs(5));
+    let app = common::app(fx.auth.clone().with_password_hasher(slow.clone()), false);
+    let login = json!({"username": ALICE, "password": PASSWORD});
+    let first = tokio::spawn({
+        let (app, login) = (app.clone(), login.clone());
+        async move { send(&app, obtain_json(&login)).await }
+    });
+    // The first login is hashing: it holds the only slot.
+    while slow.verifications() == 0 {
+        tokio::task::yield_now().await;
+    }
+    let busy = send(&app, obtain_json(&login)).await;
+    busy.assert(
+        503,
+        r#"{"detail":"Service temporarily unavailable, try again later."}"#,
+    );
+    assert!(
+        busy.headers.contains_key(header::RETRY_AFTER),
+        "{:?}",
+        busy.headers
+    );
+    assert_eq!(slow.verifications(), 1, "the refused login did no password work");
+    assert_eq!(first.await.expect("the first login ran").status, 200);
+}
