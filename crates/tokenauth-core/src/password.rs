@@ -1,13 +1,14 @@
 //! Argon2id password hashing, off the async runtime and bounded.
 
 use std::fmt;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use argon2::password_hash::rand_core::OsRng;
-use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::password_hash::{self, PasswordHash, PasswordHasher as _, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
+use subtle::ConstantTimeEq;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// Password hashing failed.
@@ -84,6 +85,11 @@ struct Inner {
     dummy: String,
     /// Verifications run so far.
     verifications: AtomicU64,
+    /// Working memory for verifications, one buffer per slot at most, kept between
+    /// them: allocating argon2's 19 MiB afresh for every login leaves the allocator's
+    /// per-thread arenas holding several copies, and resident memory grows with each
+    /// blocking thread that ever hashed.
+    memory: Mutex<Vec<Vec<Block>>>,
 }
 
 impl fmt::Debug for PasswordHasher {
@@ -133,6 +139,7 @@ impl PasswordHasher {
                 max_wait: DEFAULT_HASH_WAIT,
                 dummy,
                 verifications: AtomicU64::new(0),
+                memory: Mutex::default(),
             }),
         }
     }
@@ -175,6 +182,7 @@ impl PasswordHasher {
             max_wait: self.inner.max_wait,
             dummy: self.inner.dummy.clone(),
             verifications: AtomicU64::new(self.inner.verifications.load(Ordering::Relaxed)),
+            memory: Mutex::default(),
         };
         change(&mut inner);
         Self {
@@ -207,10 +215,7 @@ impl PasswordHasher {
             };
             inner.verifications.fetch_add(1, Ordering::Relaxed);
             let parsed = PasswordHash::new(stored).map_err(PasswordError::Malformed)?;
-            let matches = real
-                && Argon2::default()
-                    .verify_password(password.as_bytes(), &parsed)
-                    .is_ok();
+            let matches = inner.verify(password.as_bytes(), &parsed)? && real;
             Ok(Verification {
                 matches,
                 outdated: matches && inner.is_outdated(&parsed),
@@ -243,6 +248,56 @@ impl PasswordHasher {
 }
 
 impl Inner {
+    /// Whether `password` matches `hash`, computed in pooled working memory and
+    /// compared in constant time.
+    fn verify(&self, password: &[u8], hash: &PasswordHash<'_>) -> Result<bool, PasswordError> {
+        let malformed = PasswordError::Malformed;
+        let algorithm = Algorithm::try_from(hash.algorithm).map_err(malformed)?;
+        let version = hash
+            .version
+            .map(Version::try_from)
+            .transpose()
+            .map_err(|error| malformed(error.into()))?
+            .unwrap_or_default();
+        let params = Params::try_from(hash).map_err(malformed)?;
+        let expected = hash.hash.ok_or(malformed(password_hash::Error::PhcStringField))?;
+        let salt = hash.salt.ok_or(malformed(password_hash::Error::PhcStringField))?;
+        let mut salt_bytes = [0u8; password_hash::Salt::MAX_LENGTH];
+        let salt = salt.decode_b64(&mut salt_bytes).map_err(malformed)?;
+        let mut output = vec![0u8; expected.len()];
+        let mut memory = self.take_memory(params.block_count());
+        let computed = Argon2::new(algorithm, version, params).hash_password_into_with_memory(
+            password,
+            salt,
+            &mut output,
+            &mut memory,
+        );
+        self.return_memory(memory);
+        // A password argon2 refuses (too long, say) matches nothing.
+        Ok(computed.is_ok() && bool::from(output.as_slice().ct_eq(expected.as_bytes())))
+    }
+
+    /// Working memory of at least `blocks` blocks: a pooled buffer, or a new one.
+    fn take_memory(&self, blocks: usize) -> Vec<Block> {
+        let pooled = self.memory.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let mut memory = pooled.unwrap_or_default();
+        if memory.len() < blocks {
+            memory.resize(blocks, Block::default());
+        }
+        memory
+    }
+
+    /// Keeps `memory` for the next verification if it is the size this hasher's own
+    /// hashes need; a larger one (an outdated hash) is freed.
+    fn return_memory(&self, memory: Vec<Block>) {
+        if memory.len() <= self.params.block_count() {
+            let mut pool = self.memory.lock().unwrap_or_else(|e| e.into_inner());
+            if pool.len() < self.slots {
+                pool.push(memory);
+            }
+        }
+    }
+
     /// A hashing slot, within the queue's bounds.
     async fn slot(&self) -> Result<OwnedSemaphorePermit, PasswordError> {
         let permits = Arc::clone(&self.permits);
@@ -348,5 +403,44 @@ mod tests {
     async fn a_free_slot_needs_no_place_in_the_queue() {
         let hasher = hasher(0, Duration::ZERO);
         assert!(hasher.check("pw", None).await.is_ok());
+    }
+}
+
+#[cfg(test)]
+mod verify_tests {
+    use super::*;
+
+    /// A PHC hash of `password` made by the argon2 crate's own (allocating) path.
+    fn reference(password: &str, algorithm: Algorithm, version: Version, m_cost: u32) -> String {
+        let params = Params::new(m_cost, 1, 1, None).unwrap();
+        let salt = SaltString::generate(&mut OsRng);
+        Argon2::new(algorithm, version, params)
+            .hash_password(password.as_bytes(), &salt)
+            .unwrap()
+            .to_string()
+    }
+
+    /// The pooled-memory verification agrees with the argon2 crate on every algorithm,
+    /// version and cost, and keeps at most one buffer per slot, of its own size.
+    #[tokio::test]
+    async fn verification_in_pooled_memory_agrees_with_argon2() {
+        let hasher = PasswordHasher::with_params(Params::new(64, 1, 1, None).unwrap()).with_slots(2);
+        for algorithm in [Algorithm::Argon2id, Algorithm::Argon2i, Algorithm::Argon2d] {
+            for version in [Version::V0x13, Version::V0x10] {
+                for m_cost in [32, 64, 256] {
+                    let hash = reference("pw", algorithm, version, m_cost);
+                    assert!(hasher.verify("pw", Some(&hash)).await.unwrap(), "{hash}");
+                    assert!(!hasher.verify("pW", Some(&hash)).await.unwrap(), "{hash}");
+                }
+            }
+        }
+        let own = hasher.hash("pw").await.unwrap();
+        assert!(hasher.verify("pw", Some(&own)).await.unwrap());
+        let pool = hasher.inner.memory.lock().unwrap();
+        assert!(pool.len() <= 2, "{} buffers kept", pool.len());
+        assert!(
+            pool.iter().all(|m| m.len() <= 64),
+            "only buffers of the hasher's own size are kept"
+        );
     }
 }
