@@ -87,7 +87,7 @@ where
     served
 }
 
-/// Binds `addr`: the first step of [`serve`], apart so that a server that cannot take
+/// Binds `addr`: the first step of [`serve()`], apart so that a server that cannot take
 /// its address fails before it changes anything.
 pub async fn bind(addr: SocketAddr) -> Result<TcpListener, cli::CliError> {
     TcpListener::bind(addr)

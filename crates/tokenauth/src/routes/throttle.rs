@@ -16,7 +16,7 @@ use governor::state::keyed::DashMapStateStore;
 use governor::{Quota, RateLimiter};
 
 /// Keys remembered per limit. Keys whose bucket is full again are forgotten
-/// (`retain_recent`) every [`SWEEP_EVERY`] checks, and whenever the table is full; if
+/// (`retain_recent`) every few thousand checks, and whenever the table is full; if
 /// it is still full, every login shares one bucket until keys age out, so an attacker
 /// cycling usernames or addresses cannot grow memory without bound (each key costs
 /// about 200 bytes: at most about 20 MiB per table).
