@@ -263,6 +263,8 @@ impl LogLimiter {
 /// left out before it.
 pub(crate) fn trace(event: &AuthEvent, suppressed: u64) {
     const TARGET: &str = "tokenauth::events";
+    // Recorded only when lines were left out: an absent field, not `suppressed=0`.
+    let suppressed = (suppressed > 0).then_some(suppressed);
     match event {
         AuthEvent::Issued {
             token_id,
