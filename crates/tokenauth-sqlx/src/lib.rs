@@ -85,11 +85,19 @@
 //! [`TokenAuth`]: tokenauth_core::TokenAuth
 
 mod error;
+#[cfg(feature = "postgres")]
+mod postgres;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod rows;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
 pub use error::Error;
+#[cfg(feature = "postgres")]
+pub use postgres::{PG_MIGRATOR, PgStore, PgUserDirectory, connect_postgres, migrate_postgres};
 #[cfg(feature = "sqlite")]
 pub use sqlite::{MIGRATOR, SqliteStore, SqliteUserDirectory, connect, migrate};
+#[cfg(feature = "postgres")]
+pub use sqlx::PgPool;
 #[cfg(feature = "sqlite")]
 pub use sqlx::SqlitePool;
