@@ -1,6 +1,7 @@
 //! The tokenauth service: the `tokenauth` binary's library.
 //!
-//! It serves expiring API tokens over HTTP ([`app()`]), on SQLite by default, and
+//! It serves expiring API tokens over HTTP ([`app()`]), on SQLite by default or on
+//! PostgreSQL (a `postgres://` database URL), and
 //! administers users and tokens from the command line ([`cli`]). The binary only parses
 //! arguments and calls [`cli::run`].
 //!

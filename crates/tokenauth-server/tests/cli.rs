@@ -593,7 +593,7 @@ async fn unsupported_database_urls_are_refused_without_echoing_secrets() {
     let argv = [
         "tokenauth",
         "--database",
-        "postgres://admin:hunter2@db/app",
+        "mysql://admin:hunter2@db/app",
         "migrate",
     ];
     let cli = Cli::try_parse_from(argv).unwrap();
@@ -607,7 +607,7 @@ async fn unsupported_database_urls_are_refused_without_echoing_secrets() {
     let err = cli::run(cli, &mut io).await.unwrap_err().to_string();
     assert_eq!(
         err,
-        "unsupported database URL scheme \"postgres\": this build supports sqlite: URLs"
+        "unsupported database URL scheme \"mysql\": this build supports sqlite: and postgres: URLs"
     );
 }
 

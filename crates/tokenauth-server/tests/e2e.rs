@@ -3,50 +3,16 @@
 
 mod common;
 
-use axum::body::Bytes;
-use axum::http::Request;
-use common::{Server, run, tokenauth};
-use http_body_util::{BodyExt, Full};
-use hyper_util::rt::TokioIo;
+use common::{Server, add_user, http, obtain, run, tokenauth};
 use serde_json::Value;
-
-async fn http(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> (u16, String) {
-    let stream = tokio::net::TcpStream::connect(addr)
-        .await
-        .expect("the server accepts connections");
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .unwrap();
-    tokio::spawn(connection);
-    let mut request = Request::builder().method(method).uri(path).header("host", addr);
-    for (name, value) in headers {
-        request = request.header(*name, *value);
-    }
-    let response = sender
-        .send_request(request.body(Full::new(Bytes::from(body.to_owned()))).unwrap())
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    let body = response.into_body().collect().await.unwrap().to_bytes();
-    (status, String::from_utf8(body.to_vec()).unwrap())
-}
 
 #[tokio::test]
 async fn serve_obtain_use_and_shut_down() {
     let dir = tempfile::tempdir().unwrap();
     let database = format!("sqlite://{}", dir.path().join("e2e.db").display());
 
-    let added = run(
-        tokenauth(&database, &["user", "add", "alice", "--password-stdin"]),
-        "wonderland\n",
-    );
-    assert!(
-        added.status.success(),
-        "{}",
-        String::from_utf8_lossy(&added.stderr)
-    );
     assert_eq!(
-        String::from_utf8_lossy(&added.stdout),
+        add_user(&database, "alice", "wonderland"),
         "created user \"alice\" (id 1, active)\n"
     );
 
@@ -56,16 +22,7 @@ async fn serve_obtain_use_and_shut_down() {
     let (status, body) = http(&addr, "GET", "/healthz", &[], "").await;
     assert_eq!((status, body.as_str()), (200, "ok"));
 
-    let (status, body) = http(
-        &addr,
-        "POST",
-        "/api-token-auth/",
-        &[("content-type", "application/json")],
-        r#"{"username": "alice", "password": "wonderland"}"#,
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
-    let obtained: Value = serde_json::from_str(&body).unwrap();
+    let obtained = obtain(&addr, "alice", "wonderland").await;
     let token = obtained["token"].as_str().unwrap().to_owned();
     assert!(token.starts_with("tka_") && token.len() == 53, "{token}");
 

@@ -1,5 +1,7 @@
 //! SQL storage for [tokenauth](https://docs.rs/tokenauth), on [sqlx]: a [`TokenStore`]
-//! and a [`UserDirectory`] (with [`UserAdmin`]) that share one connection pool.
+//! and a [`UserDirectory`] (with [`UserAdmin`]) that share one connection pool, on
+//! SQLite (below) or PostgreSQL (`PgStore`, `PgUserDirectory`, `connect_postgres`:
+//! see [PostgreSQL](#postgresql)).
 //!
 //! - [`SqliteStore`] keeps token records: the public id, the SHA-256 digest of the token
 //!   (never the token itself), the user id, the user's credential version when the
@@ -46,10 +48,35 @@
 //! Queries are checked at run time (`sqlx::query`, not `query!`), so building this crate
 //! needs no database.
 //!
+//! # PostgreSQL
+//!
+//! With the `postgres` feature, `PgStore` and `PgUserDirectory` keep the same tables
+//! in a PostgreSQL database (`migrations/postgres`, run by `connect_postgres` or
+//! `migrate_postgres`: identity user ids never reused, `BYTEA` digests, microsecond
+//! `TIMESTAMPTZ` times). `commit` is one `READ COMMITTED` transaction that first moves
+//! the user's set version with a conditional `UPDATE` (zero rows: a conflict); the row
+//! lock it takes serialises the user's commits. Every commit is durable once answered
+//! under PostgreSQL's default `synchronous_commit = on`. Both pass the same
+//! conformance suites, run against a real server by `tests/postgres.rs`.
+//!
+//! ```no_run
+//! # #[cfg(feature = "postgres")]
+//! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+//! use tokenauth_core::TokenAuth;
+//! use tokenauth_sqlx::{PgStore, PgUserDirectory, connect_postgres};
+//!
+//! let pool = connect_postgres("postgres://tokenauth@localhost/app").await?;
+//! let auth = TokenAuth::new(PgStore::new(pool.clone()), PgUserDirectory::new(pool));
+//! # let _ = auth;
+//! # Ok(()) }
+//! ```
+//!
 //! # Features
 //!
 //! - `sqlite` (default): the SQLite backend ([`SqliteStore`], [`SqliteUserDirectory`],
 //!   [`connect`], [`migrate`], [`MIGRATOR`]).
+//! - `postgres`: the PostgreSQL backend (`PgStore`, `PgUserDirectory`,
+//!   `connect_postgres`, `migrate_postgres`, `PG_MIGRATOR`).
 //!
 //! # Example
 //!
@@ -85,11 +112,19 @@
 //! [`TokenAuth`]: tokenauth_core::TokenAuth
 
 mod error;
+#[cfg(feature = "postgres")]
+mod postgres;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod rows;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
 pub use error::Error;
+#[cfg(feature = "postgres")]
+pub use postgres::{PG_MIGRATOR, PgStore, PgUserDirectory, connect_postgres, migrate_postgres};
 #[cfg(feature = "sqlite")]
 pub use sqlite::{MIGRATOR, SqliteStore, SqliteUserDirectory, connect, migrate};
+#[cfg(feature = "postgres")]
+pub use sqlx::PgPool;
 #[cfg(feature = "sqlite")]
 pub use sqlx::SqlitePool;

@@ -45,14 +45,16 @@ pub fn fast_hasher() -> PasswordHasher {
 
 /// Runs the whole token-store suite against a store: one `#[tokio::test]` per case,
 /// each with a fresh store from `$make` (an expression evaluating to a future of the
-/// store).
+/// store). Attributes before `$make`, ended by `;`, go on every case: a backend that
+/// needs a server may write
+/// `token_store_conformance!(#[ignore = "needs a server"]; make())`.
 ///
 /// The crate using it needs `tokio` (with `macros` and `rt-multi-thread`) as a
 /// dev-dependency.
 #[macro_export]
 macro_rules! token_store_conformance {
-    ($make:expr) => {
-        $crate::conformance_cases!($make;
+    (@cases [$($attr:tt)*] $make:expr) => {
+        $crate::conformance_cases!([$($attr)*] $make;
             insert_then_find,
             optional_fields_round_trip,
             unknown_finds_nothing,
@@ -73,18 +75,26 @@ macro_rules! token_store_conformance {
             a_password_change_ends_older_tokens,
         );
     };
+    ($(#[$attr:meta])+ ; $make:expr) => {
+        $crate::token_store_conformance!(@cases [$(#[$attr])+] $make);
+    };
+    ($make:expr) => {
+        $crate::token_store_conformance!(@cases [] $make);
+    };
 }
 
 /// Runs the whole user-directory suite against a directory implementing
 /// [`UserAdmin`](crate::UserAdmin): one `#[tokio::test]` per case, each with a fresh,
 /// empty directory from `$make` (an expression evaluating to a future of it).
+/// Attributes before `$make`, ended by `;`, go on every case (as for
+/// [`token_store_conformance!`](crate::token_store_conformance)).
 ///
 /// The crate using it needs `tokio` (with `macros` and `rt-multi-thread`) as a
 /// dev-dependency.
 #[macro_export]
 macro_rules! user_directory_conformance {
-    ($make:expr) => {
-        $crate::conformance_cases!($make;
+    (@cases [$($attr:tt)*] $make:expr) => {
+        $crate::conformance_cases!([$($attr)*] $make;
             create_then_find,
             usernames_match_exactly,
             create_refuses_a_taken_username,
@@ -101,18 +111,26 @@ macro_rules! user_directory_conformance {
             upsert_keeps_tokens_for_the_same_password,
         );
     };
+    ($(#[$attr:meta])+ ; $make:expr) => {
+        $crate::user_directory_conformance!(@cases [$(#[$attr])+] $make);
+    };
+    ($make:expr) => {
+        $crate::user_directory_conformance!(@cases [] $make);
+    };
 }
 
-/// One `#[tokio::test]` per named case of [`conformance`](crate::conformance).
+/// One `#[tokio::test]` per named case of [`conformance`](crate::conformance), each
+/// with the attributes in brackets.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! conformance_cases {
-    ($make:expr; $($case:ident),+ $(,)?) => {
-        $(
-            #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $case() {
-                $crate::conformance::$case($make.await).await;
-            }
-        )+
+    ([$($attr:tt)*] $make:expr; $case:ident $(, $rest:ident)* $(,)?) => {
+        $($attr)*
+        #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $case() {
+            $crate::conformance::$case($make.await).await;
+        }
+        $crate::conformance_cases!([$($attr)*] $make; $($rest),*);
     };
+    ([$($attr:tt)*] $make:expr;) => {};
 }

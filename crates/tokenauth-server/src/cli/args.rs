@@ -13,7 +13,8 @@ use tokenauth_core::{Lifespan, ObtainPolicy, OnLimit, Scopes};
 #[derive(Debug, Parser)]
 #[command(name = "tokenauth", version)]
 pub struct Cli {
-    /// Database URL; a SQLite file is created and migrated if missing.
+    /// Database URL: `sqlite://FILE` (created if missing) or
+    /// `postgres://USER@HOST/DATABASE`; either is migrated if needed.
     #[arg(
         long,
         global = true,

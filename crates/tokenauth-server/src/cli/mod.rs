@@ -21,7 +21,7 @@ use std::net::SocketAddr;
 
 use tokenauth::TokenAuth;
 use tokenauth_core::{BackendError, InvalidScope, IssueError, Maintenance, Scopes, TokenStore, UserAdmin};
-use tokenauth_sqlx::{SqliteStore, SqliteUserDirectory};
+use tokenauth_sqlx::{PgStore, PgUserDirectory, SqliteStore, SqliteUserDirectory};
 
 use self::policy::Partial;
 
@@ -33,7 +33,7 @@ pub use policy::PolicyStore;
 #[non_exhaustive]
 pub enum CliError {
     /// The URL names a database this build does not support.
-    #[error("unsupported database URL scheme {0:?}: this build supports sqlite: URLs")]
+    #[error("unsupported database URL scheme {0:?}: this build supports sqlite: and postgres: URLs")]
     UnsupportedDatabase(String),
     /// The database failed.
     #[error("database error")]
@@ -103,12 +103,15 @@ pub struct Io<R, W> {
 enum Backend {
     /// `sqlite:` URLs: tokens and users in one SQLite file.
     Sqlite,
+    /// `postgres:` (or `postgresql:`) URLs: tokens and users in a PostgreSQL database.
+    Postgres,
 }
 
 impl Backend {
     fn of(url: &DatabaseUrl) -> Result<Self, CliError> {
         match url.as_str().split_once(':').map(|(scheme, _)| scheme) {
             Some("sqlite") => Ok(Self::Sqlite),
+            Some("postgres" | "postgresql") => Ok(Self::Postgres),
             other => Err(CliError::UnsupportedDatabase(
                 other.unwrap_or("(none)").to_owned(),
             )),
@@ -116,13 +119,18 @@ impl Backend {
     }
 }
 
-/// Runs a command: opens the backend the database URL names (creating and migrating a
-/// SQLite file if needed), then runs the command on it.
+/// Runs a command: opens the backend the database URL names (creating a SQLite file if
+/// needed, and migrating either database), then runs the command on it.
 pub async fn run<R: BufRead, W: Write>(cli: Cli, io: &mut Io<R, W>) -> Result<(), CliError> {
     match Backend::of(&cli.database)? {
         Backend::Sqlite => {
             let pool = tokenauth_sqlx::connect(cli.database.as_str()).await?;
             let auth = TokenAuth::new(SqliteStore::new(pool.clone()), SqliteUserDirectory::new(pool));
+            run_on(auth, cli.command, io).await
+        }
+        Backend::Postgres => {
+            let pool = tokenauth_sqlx::connect_postgres(cli.database.as_str()).await?;
+            let auth = TokenAuth::new(PgStore::new(pool.clone()), PgUserDirectory::new(pool));
             run_on(auth, cli.command, io).await
         }
     }

@@ -12,14 +12,15 @@ use tokenauth_core::{
     BackendError, DEFAULT_MAX_TOKENS_PER_USER, DEFAULT_PURGE_GRACE, InvalidScope, Lifespan, ObtainPolicy,
     OnLimit, Scopes, TokenLimit, TokenStore, UserDirectory,
 };
-use tokenauth_sqlx::SqliteStore;
+use tokenauth_sqlx::{PgStore, SqliteStore};
 
 use super::{CliError, Policy};
 
 /// Where `serve` keeps its policy for the `token` commands: text values by key.
 ///
 /// A backend stores and returns the values as given; reading and writing the policy is
-/// done here, once. Implemented by [`SqliteStore`] (the `tokenauth_settings` table).
+/// done here, once. Implemented by [`SqliteStore`] and [`PgStore`] (their
+/// `tokenauth_settings` table).
 pub trait PolicyStore {
     /// The backend's error.
     type Error: std::error::Error + Send + Sync + 'static;
@@ -37,17 +38,24 @@ pub trait PolicyStore {
 /// The settings keys of the policy start with this.
 const PREFIX: &str = "policy.";
 
-impl PolicyStore for SqliteStore {
-    type Error = tokenauth_sqlx::Error;
+/// [`PolicyStore`] for a store with `settings` and `replace_settings` verbs.
+macro_rules! settings_policy_store {
+    ($($store:ty),+) => {$(
+        impl PolicyStore for $store {
+            type Error = tokenauth_sqlx::Error;
 
-    async fn load_policy(&self) -> Result<BTreeMap<String, String>, Self::Error> {
-        self.settings(PREFIX).await
-    }
+            async fn load_policy(&self) -> Result<BTreeMap<String, String>, Self::Error> {
+                self.settings(PREFIX).await
+            }
 
-    async fn store_policy(&self, values: &BTreeMap<String, String>) -> Result<(), Self::Error> {
-        self.replace_settings(PREFIX, values).await
-    }
+            async fn store_policy(&self, values: &BTreeMap<String, String>) -> Result<(), Self::Error> {
+                self.replace_settings(PREFIX, values).await
+            }
+        }
+    )+};
 }
+
+settings_policy_store!(SqliteStore, PgStore);
 
 /// Where a setting came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,6 +7,11 @@ use std::net::TcpStream;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use axum::body::Bytes;
+use axum::http::Request;
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_tokenauth");
 
 /// `tokenauth --database URL ARGS`, with no tokenauth settings from the environment.
@@ -25,16 +30,23 @@ pub fn tokenauth(database: &str, args: &[&str]) -> Command {
 /// A database in `dir` named `name`, with a user `alice` (password `pw`).
 pub fn database_with_alice(dir: &tempfile::TempDir, name: &str) -> String {
     let database = format!("sqlite://{}", dir.path().join(format!("{name}.db")).display());
+    add_user(&database, "alice", "pw");
+    database
+}
+
+/// `tokenauth user add USERNAME --password-stdin` on `database`, which must succeed;
+/// what it printed.
+pub fn add_user(database: &str, username: &str, password: &str) -> String {
     let added = run(
-        tokenauth(&database, &["user", "add", "alice", "--password-stdin"]),
-        "pw\n",
+        tokenauth(database, &["user", "add", username, "--password-stdin"]),
+        &format!("{password}\n"),
     );
     assert!(
         added.status.success(),
         "{}",
         String::from_utf8_lossy(&added.stderr)
     );
-    database
+    String::from_utf8(added.stdout).expect("UTF-8 output")
 }
 
 /// Runs `command` with `stdin` as its standard input, to completion.
@@ -147,4 +159,47 @@ pub fn read_until_closed(stream: &mut TcpStream, within: Duration, what: &str) -
             Err(e) => panic!("{what}: {e}"),
         }
     }
+}
+
+/// Sends one HTTP/1.1 request to the server at `addr`; its status and body.
+pub async fn http(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, String) {
+    let stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("the server accepts connections");
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let mut request = Request::builder().method(method).uri(path).header("host", addr);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = sender
+        .send_request(request.body(Full::new(Bytes::from(body.to_owned()))).unwrap())
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8(body.to_vec()).unwrap())
+}
+
+/// Logs in over HTTP (`POST /api-token-auth/`), which must succeed; the JSON answer.
+pub async fn obtain(addr: &str, username: &str, password: &str) -> serde_json::Value {
+    let credentials = serde_json::json!({ "username": username, "password": password });
+    let (status, body) = http(
+        addr,
+        "POST",
+        "/api-token-auth/",
+        &[("content-type", "application/json")],
+        &credentials.to_string(),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    serde_json::from_str(&body).expect("a JSON answer")
 }

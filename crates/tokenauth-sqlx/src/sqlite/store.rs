@@ -1,15 +1,15 @@
 //! The SQLite token store.
 
 use std::fmt;
-use std::net::IpAddr;
 
 use sqlx::{Connection, SqliteConnection, SqlitePool};
 use tokenauth_core::store::{Change, Committed, Ended, PurgeBounds, TokenSet};
-use tokenauth_core::{Scopes, TokenDigest, TokenId, TokenRecord, TokenStore, Usage, UserId};
+use tokenauth_core::{TokenDigest, TokenId, TokenRecord, TokenStore, Usage, UserId};
 
 use super::durable::Durable;
 use super::{from_micros, to_micros};
 use crate::Error;
+use crate::rows::{self, ended_from_rows, returning_ended, set_version_from, token_columns};
 
 /// A [`TokenStore`] in the `tokenauth_tokens` table of a SQLite database.
 ///
@@ -65,41 +65,18 @@ impl fmt::Debug for SqliteStore {
     }
 }
 
-/// A `tokenauth_tokens` row as read: id, digest, user id, credential version, name,
-/// scopes, created, expires, last used, last address.
-type Row = (
-    String,
-    Vec<u8>,
-    String,
-    i64,
-    Option<String>,
-    String,
-    i64,
-    Option<i64>,
-    Option<i64>,
-    Option<String>,
-);
+/// A `tokenauth_tokens` row as read, times in Unix microseconds.
+type Row = rows::Row<i64>;
+
+/// A deleted row as returned, `created` in Unix microseconds.
+type EndedRow = rows::EndedRow<i64>;
 
 /// A query reading [`Row`]s, with `$rest` (a `WHERE` or `ORDER BY` clause) appended.
 macro_rules! select {
     ($rest:literal) => {
-        concat!(
-            "SELECT id, digest, user_id, credential_version, name, scopes, created, expires, \
-             last_used, last_ip FROM tokenauth_tokens ",
-            $rest
-        )
+        concat!("SELECT ", token_columns!(), " FROM tokenauth_tokens ", $rest)
     };
 }
-
-/// What a `DELETE ... RETURNING` reads of each deleted row, in [`EndedRow`] order.
-macro_rules! returning_ended {
-    () => {
-        " RETURNING id, digest, user_id, created"
-    };
-}
-
-/// A deleted row as returned: id, digest, user id, created.
-type EndedRow = (String, Vec<u8>, String, i64);
 
 /// Deletes at most `?4` records matching `PurgeBounds`: `?1` (`created_before`), `?2`
 /// (`expires_before`), `?3` (`active_before`, or NULL).
@@ -118,69 +95,8 @@ const PURGE: &str = concat!(
 /// A user's records, oldest first: what [`TokenStore::token_set`] reads.
 const USER_RECORDS: &str = select!("WHERE user_id = ? ORDER BY created, id");
 
-fn token_id(id: &str) -> Result<TokenId, Error> {
-    id.parse::<TokenId>().map_err(|_| Error::Corrupt {
-        what: "token id is not a token id",
-    })
-}
-
-fn digest(bytes: &[u8]) -> Result<TokenDigest, Error> {
-    let bytes = <[u8; 32]>::try_from(bytes).map_err(|_| Error::Corrupt {
-        what: "token digest is not 32 bytes",
-    })?;
-    Ok(TokenDigest::from_bytes(bytes))
-}
-
-/// The token set version as stored, read back: it only ever counts up from 0, so a
-/// negative value is a damaged row.
-fn set_version_from(stored: i64) -> Result<u64, Error> {
-    u64::try_from(stored).map_err(|_| Error::Corrupt {
-        what: "token set version is negative",
-    })
-}
-
-fn record_from_row(
-    (id, digest_bytes, user_id, credential_version, name, scopes, created, expires, last_used, last_ip): Row,
-) -> Result<TokenRecord, Error> {
-    Ok(TokenRecord {
-        id: token_id(&id)?,
-        digest: digest(&digest_bytes)?,
-        user_id: UserId::new(user_id),
-        credential_version: credential_version.cast_unsigned(),
-        name,
-        scopes: Scopes::parse(&scopes).map_err(|_| Error::Corrupt {
-            what: "token scopes are not scope names",
-        })?,
-        created: from_micros(created, "token creation time out of range")?,
-        expires: expires
-            .map(|e| from_micros(e, "token expiry time out of range"))
-            .transpose()?,
-        last_used: last_used
-            .map(|t| from_micros(t, "token last-used time out of range"))
-            .transpose()?,
-        last_ip: last_ip
-            .map(|ip| ip.parse::<IpAddr>())
-            .transpose()
-            .map_err(|_| Error::Corrupt {
-                what: "token last-used address is not an IP address",
-            })?,
-    })
-}
-
-/// The [`Ended`]s of deleted rows, oldest first (by `created`, then id).
-fn ended_from_rows(mut rows: Vec<EndedRow>) -> Result<Vec<Ended>, Error> {
-    // RETURNING comes in no particular order. SQLite's BINARY collation compares bytes,
-    // as `String`'s `Ord` does, so this is `ORDER BY created, id`.
-    rows.sort_unstable_by(|a, b| (a.3, &a.0).cmp(&(b.3, &b.0)));
-    rows.into_iter()
-        .map(|(id, digest_bytes, user_id, _)| {
-            Ok(Ended {
-                id: token_id(&id)?,
-                digest: digest(&digest_bytes)?,
-                user_id: UserId::new(user_id),
-            })
-        })
-        .collect()
+fn record_from_row(row: Row) -> Result<TokenRecord, Error> {
+    rows::record_from_row(row, from_micros)
 }
 
 /// Inserts the row of `record`; a duplicate id or digest fails the UNIQUE constraints.

@@ -7,6 +7,7 @@ use tokenauth_core::{LoginRecord, User, UserAdmin, UserDirectory, UserId};
 
 use super::durable::Durable;
 use crate::Error;
+use crate::rows::{UserRow, row_id, user_columns, user_from_row};
 
 /// A [`UserDirectory`] and [`UserAdmin`] in the `tokenauth_users` table of a SQLite
 /// database.
@@ -53,40 +54,9 @@ impl fmt::Debug for SqliteUserDirectory {
     }
 }
 
-/// The columns read for a [`User`], in [`UserRow`] order.
-macro_rules! user_columns {
-    () => {
-        "id, username, is_active, credential_version"
-    };
-}
-
-/// A `tokenauth_users` row as read for a [`User`]: id, username, is_active,
-/// credential_version.
-type UserRow = (i64, String, bool, i64);
-
-fn user_from_row((id, username, is_active, credential_version): UserRow) -> Result<User, Error> {
-    Ok(User {
-        id: UserId::from(id),
-        username,
-        is_active,
-        credential_version: u64::try_from(credential_version).map_err(|_| Error::Corrupt {
-            what: "user credential version is negative",
-        })?,
-    })
-}
-
 /// A statement on one user that returns its columns ([`UserRow`]), with the user's
 /// primary key as its last parameter, still to bind.
 type UserQuery<'q> = sqlx::query::QueryAs<'q, sqlx::Sqlite, UserRow, sqlx::sqlite::SqliteArguments<'q>>;
-
-/// The primary key `id` names: only the canonical decimal spelling, so that "007" or
-/// "+7" is not user 7's id (a token of user "007" must not authenticate as user 7).
-fn row_id(id: &UserId) -> Option<i64> {
-    id.as_str()
-        .parse::<i64>()
-        .ok()
-        .filter(|n| n.to_string() == id.as_str())
-}
 
 impl SqliteUserDirectory {
     /// A directory on `pool`, whose database must have been migrated.

@@ -1,0 +1,76 @@
+//! The PostgreSQL backend.
+
+mod settings;
+mod store;
+mod users;
+
+use std::sync::LazyLock;
+
+use sqlx::PgPool;
+use sqlx::migrate::Migrator;
+use sqlx::postgres::PgPoolOptions;
+
+pub use store::PgStore;
+pub use users::PgUserDirectory;
+
+use crate::Error;
+
+/// The migrations that create the `tokenauth_users`, `tokenauth_tokens`,
+/// `tokenauth_token_sets` and `tokenauth_settings` tables on PostgreSQL, embedded from
+/// `migrations/postgres`. [`connect_postgres`] and [`migrate_postgres`] run them.
+///
+/// They are recorded in sqlx's `_sqlx_migrations` table of the first schema on the
+/// connection's `search_path`, and the tables are created there too. This migrator
+/// ignores versions it does not know, so that an application can keep its own sqlx
+/// migrations in the same schema; the application's migrator then needs
+/// [`set_ignore_missing(true)`](Migrator::set_ignore_missing) too, and versions must not
+/// collide (tokenauth's start at `20260601000000` on PostgreSQL).
+///
+/// Several processes may migrate at once (servers starting together): sqlx's migrator
+/// holds a PostgreSQL advisory lock, keyed on the database's name, while it reads and
+/// applies migrations, so the others wait for it and then find nothing left to do.
+pub static PG_MIGRATOR: LazyLock<Migrator> = LazyLock::new(|| {
+    let mut migrator = sqlx::migrate!("./migrations/postgres");
+    migrator.set_ignore_missing(true);
+    migrator
+});
+
+/// Opens a pool on the PostgreSQL database at `url` and runs the migrations
+/// ([`PG_MIGRATOR`]).
+///
+/// `url` is a sqlx PostgreSQL URL such as
+/// `postgres://tokenauth@db.internal/tokenauth?sslmode=verify-full`. The tables live in
+/// the first schema of the connection's `search_path` (`public` by default; choose
+/// another with `?options=-c%20search_path%3Dauth`). The database must exist.
+///
+/// # Pool size
+///
+/// The pool keeps sqlx's defaults: at most 10 connections, opened on demand. A request
+/// holds a connection only for its queries (no transaction spans an `.await` on
+/// anything but the database), and logins spend their time hashing the password, not
+/// in the database, so 10 serve a busy server; with PostgreSQL's default
+/// `max_connections` of 100 that leaves room for several servers and the command-line
+/// tool. To change it, open the pool yourself with
+/// [`PgPoolOptions`](sqlx::postgres::PgPoolOptions) and call [`migrate_postgres`].
+///
+/// # Durability
+///
+/// Every write commits in its own transaction (or in the one transaction of a
+/// [`commit`](tokenauth_core::TokenStore::commit)); with PostgreSQL's default
+/// `synchronous_commit = on` a commit returns only once its WAL is flushed to disk, so
+/// a revocation that has been answered survives a crash or a power loss. Do not turn
+/// `synchronous_commit` off for the database or the role tokenauth uses.
+pub async fn connect_postgres(url: &str) -> Result<PgPool, Error> {
+    let pool = PgPoolOptions::new().connect(url).await?;
+    migrate_postgres(&pool).await?;
+    Ok(pool)
+}
+
+/// Runs the migrations ([`PG_MIGRATOR`]) on `pool`, for pools not opened with
+/// [`connect_postgres`]. Already applied migrations are skipped, so running it again is
+/// harmless, also from several processes at once.
+#[tracing::instrument(skip_all)]
+pub async fn migrate_postgres(pool: &PgPool) -> Result<(), Error> {
+    PG_MIGRATOR.run(pool).await?;
+    Ok(())
+}

@@ -1,0 +1,280 @@
+//! The `tokenauth-core` contracts, and what is particular to PostgreSQL, run against
+//! `PgStore` and `PgUserDirectory` on a real server.
+//!
+//! The server comes from `TOKENAUTH_TEST_POSTGRES_URL` (read at run time), for example
+//! `postgres://postgres@127.0.0.1:5432/test`. These tests are ignored by default, so
+//! that `cargo test` passes on a machine without PostgreSQL and lists them as ignored;
+//! run them with
+//!
+//! ```text
+//! TOKENAUTH_TEST_POSTGRES_URL=postgres://... \
+//!     cargo test -p tokenauth-sqlx --features postgres --test postgres -- --ignored
+//! ```
+//!
+//! as `.ci/run` does. Run that way, a missing variable or an unreachable server fails
+//! every test with a message saying so. Every test gets a schema of its own
+//! (`tokenauth_test_<random>`, which its pool's connections put first on their
+//! `search_path`), dropped when the test's value is dropped, so runs never collide and
+//! leave nothing behind.
+
+#![cfg(feature = "postgres")]
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::hash::{BuildHasher, RandomState};
+use std::str::FromStr;
+
+use common::Temp;
+use sqlx::Connection;
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
+use tokenauth_core::conformance::record;
+use tokenauth_core::store::{Change, Committed};
+use tokenauth_core::{TokenStore, UserAdmin, UserDirectory, UserId};
+use tokenauth_sqlx::{PgPool, PgStore, PgUserDirectory, migrate_postgres};
+
+/// Why the tests are ignored by default.
+macro_rules! needs_postgres {
+    () => {
+        "needs PostgreSQL: set TOKENAUTH_TEST_POSTGRES_URL and run with --ignored"
+    };
+}
+
+/// The server's URL, from the environment.
+fn server_url() -> String {
+    std::env::var("TOKENAUTH_TEST_POSTGRES_URL").unwrap_or_else(|_| {
+        panic!(
+            "TOKENAUTH_TEST_POSTGRES_URL is not set: point it at a PostgreSQL server \
+             (such as postgres://postgres@127.0.0.1:5432/test) to run these tests"
+        )
+    })
+}
+
+/// A schema of its own for one test, dropped (with everything in it) on drop.
+struct Schema {
+    name: String,
+    options: PgConnectOptions,
+}
+
+impl Schema {
+    /// Creates `tokenauth_test_<random>` on the server.
+    async fn create() -> Self {
+        let url = server_url();
+        let options =
+            PgConnectOptions::from_str(&url).expect("TOKENAUTH_TEST_POSTGRES_URL is a PostgreSQL URL");
+        // A random name per test: RandomState is seeded from the system's randomness.
+        let name = format!(
+            "tokenauth_test_{:016x}",
+            RandomState::new().hash_one(std::process::id())
+        );
+        let mut conn = PgConnection::connect_with(&options)
+            .await
+            .unwrap_or_else(|error| {
+                panic!("cannot reach PostgreSQL at TOKENAUTH_TEST_POSTGRES_URL: {error}")
+            });
+        sqlx::query(&format!("CREATE SCHEMA {name}"))
+            .execute(&mut conn)
+            .await
+            .expect("create the test schema");
+        conn.close().await.expect("close");
+        Self { name, options }
+    }
+
+    /// A pool whose connections work in this schema, not yet migrated.
+    async fn pool(&self) -> PgPool {
+        let options = self
+            .options
+            .clone()
+            .options([("search_path", self.name.as_str())]);
+        PgPoolOptions::new()
+            .connect_with(options)
+            .await
+            .expect("connect to the test schema")
+    }
+}
+
+impl Drop for Schema {
+    /// Best effort: a schema left behind by a crash has the `tokenauth_test_` prefix.
+    fn drop(&mut self) {
+        let options = self.options.clone();
+        let drop = format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name);
+        // Drop runs inside the test's runtime, which cannot be blocked on: use a
+        // runtime of its own, on a thread of its own.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async {
+                let mut conn = PgConnection::connect_with(&options).await.ok()?;
+                sqlx::query(&drop).execute(&mut conn).await.ok()
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Some(_))) {
+            eprintln!("could not drop the test schema {}", self.name);
+        }
+    }
+}
+
+/// `make` on a pool in a fresh, migrated schema of its own.
+async fn fresh<T>(make: fn(PgPool) -> T) -> Temp<T, Schema> {
+    let schema = Schema::create().await;
+    let pool = schema.pool().await;
+    migrate_postgres(&pool).await.expect("migrate");
+    Temp {
+        inner: make(pool),
+        guard: schema,
+    }
+}
+
+mod tokens {
+    tokenauth_core::token_store_conformance!(
+        #[ignore = needs_postgres!()];
+        super::fresh(tokenauth_sqlx::PgStore::new)
+    );
+}
+
+mod users {
+    tokenauth_core::user_directory_conformance!(
+        #[ignore = needs_postgres!()];
+        super::fresh(tokenauth_sqlx::PgUserDirectory::new)
+    );
+}
+
+/// Servers starting together migrate at once: sqlx's migrator serialises them with an
+/// advisory lock, and every one of them succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = needs_postgres!()]
+async fn concurrent_migrations_all_succeed() {
+    let schema = Schema::create().await;
+    let pools = [schema.pool().await, schema.pool().await, schema.pool().await];
+    let mut runs = tokio::task::JoinSet::new();
+    for pool in &pools {
+        let pool = pool.clone();
+        runs.spawn(async move { migrate_postgres(&pool).await });
+    }
+    while let Some(run) = runs.join_next().await {
+        run.expect("the task ends")
+            .expect("every concurrent migration succeeds");
+    }
+    let applied: i64 = sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations")
+        .fetch_one(&pools[0])
+        .await
+        .unwrap();
+    assert_eq!(applied, 1);
+    // And again: nothing left to do.
+    migrate_postgres(&pools[1]).await.unwrap();
+}
+
+/// The columns have the types the suites rely on (microsecond `TIMESTAMPTZ`), and
+/// commits are durable (`synchronous_commit` is on).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = needs_postgres!()]
+async fn columns_have_the_documented_types() {
+    let store = fresh(PgStore::new).await;
+    let types: Vec<(String, String)> = sqlx::query_as(
+        "SELECT column_name::text, data_type::text FROM information_schema.columns \
+         WHERE table_schema = current_schema() AND table_name = 'tokenauth_tokens' \
+         AND column_name IN ('digest', 'created', 'expires', 'last_used', 'credential_version') \
+         ORDER BY column_name",
+    )
+    .fetch_all(store.inner.pool())
+    .await
+    .unwrap();
+    let types: Vec<(&str, &str)> = types.iter().map(|(c, t)| (c.as_str(), t.as_str())).collect();
+    assert_eq!(
+        types,
+        [
+            ("created", "timestamp with time zone"),
+            ("credential_version", "bigint"),
+            ("digest", "bytea"),
+            ("expires", "timestamp with time zone"),
+            ("last_used", "timestamp with time zone"),
+        ]
+    );
+    let commit: String = sqlx::query_scalar("SHOW synchronous_commit")
+        .fetch_one(store.inner.pool())
+        .await
+        .unwrap();
+    assert_eq!(commit, "on", "revocations must be durable");
+}
+
+/// Settings are read and replaced by exact (case-sensitive) prefix.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = needs_postgres!()]
+async fn settings_are_replaced_and_read_by_exact_prefix() {
+    let store = fresh(PgStore::new).await;
+    let map = |entries: &[(&str, &str)]| -> BTreeMap<String, String> {
+        entries
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    };
+    assert_eq!(store.inner.settings("policy.").await.unwrap(), map(&[]));
+    let app = map(&[
+        ("app.theme", "dark"),
+        ("POLICY.x", "other case"),
+        ("policy_x", "1"),
+    ]);
+    store.inner.replace_settings("", &app).await.unwrap();
+    let first = map(&[("policy.lifespan", "90d"), ("policy.scopes", "read write")]);
+    store.inner.replace_settings("policy.", &first).await.unwrap();
+    assert_eq!(store.inner.settings("policy.").await.unwrap(), first);
+    let second = map(&[("policy.lifespan", "7d")]);
+    store.inner.replace_settings("policy.", &second).await.unwrap();
+    assert_eq!(store.inner.settings("policy.").await.unwrap(), second);
+    let mut all = app.clone();
+    all.extend(second);
+    assert_eq!(store.inner.settings("").await.unwrap(), all);
+}
+
+/// User ids come from the identity column and are never reused, even after the
+/// newest user is deleted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = needs_postgres!()]
+async fn user_ids_are_never_reused() {
+    let users = fresh(PgUserDirectory::new).await;
+    let first = users.inner.create_user("a", "hash", true).await.unwrap().unwrap();
+    users.inner.delete_user(&first.id).await.unwrap().unwrap();
+    let second = users.inner.create_user("a", "hash", true).await.unwrap().unwrap();
+    assert_ne!(first.id, second.id);
+    assert!(users.inner.find_user(&first.id).await.unwrap().is_none());
+    assert!(
+        users
+            .inner
+            .find_user(&UserId::new("007"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+/// An insert that fails (a duplicate digest) writes nothing, not even the version.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = needs_postgres!()]
+async fn a_failed_commit_writes_nothing() {
+    let store = fresh(PgStore::new).await;
+    let first = record("alice", 60);
+    let insert = |rec| Change {
+        delete: vec![],
+        insert: Some(rec),
+    };
+    assert_eq!(
+        store
+            .commit(&first.user_id, 0, insert(first.clone()))
+            .await
+            .unwrap(),
+        Committed::Applied { ended: vec![] }
+    );
+    let mut twin = record("alice", 60);
+    twin.digest = first.digest;
+    let change = Change {
+        delete: vec![first.id.clone()],
+        insert: Some(twin),
+    };
+    store.commit(&first.user_id, 1, change).await.unwrap_err();
+    let set = store.token_set(&first.user_id).await.unwrap();
+    assert_eq!(set.version, 1);
+    assert_eq!(set.records, [first]);
+}
