@@ -71,16 +71,20 @@ impl TrustedProxies {
         if !self.contains(client) {
             return Some(client);
         }
-        // Every header line, in order, and every entry of each: right to left.
-        let entries: Vec<&str> = parts
+        // Every header line, in order, and every entry of each: right to left. A line
+        // that is not text stands for garbage where it is, so the walk stops there
+        // rather than skipping to lines a client wrote before it.
+        let entries: Vec<Option<&str>> = parts
             .headers
             .get_all("x-forwarded-for")
             .iter()
-            .filter_map(|value| value.to_str().ok())
-            .flat_map(|value| value.split(','))
+            .flat_map(|value| match value.to_str() {
+                Ok(text) => text.split(',').map(Some).collect::<Vec<_>>(),
+                Err(_) => vec![None],
+            })
             .collect();
         for entry in entries.iter().rev() {
-            let Ok(hop) = entry.trim().parse::<IpAddr>() else {
+            let Some(Ok(hop)) = entry.map(|entry| entry.trim().parse::<IpAddr>()) else {
                 // Garbage: the trusted hop that passed it on is the last one known.
                 break;
             };
@@ -184,6 +188,16 @@ mod tests {
             client("10.0.0.0/8", "10.0.0.1:5", &["203.0.113.9, junk, 10.0.0.7"]),
             "10.0.0.7"
         );
+        // A line that is not text is garbage too: the walk does not skip it to reach
+        // a line the client wrote before.
+        let parts = {
+            let mut parts = parts("10.0.0.1:5", &["9.9.9.9"]);
+            let binary = http::HeaderValue::from_bytes(b"\xff10.0.0.7").unwrap();
+            parts.headers.append("x-forwarded-for", binary);
+            parts
+        };
+        let proxies: TrustedProxies = "10.0.0.0/8".parse().unwrap();
+        assert_eq!(proxies.client_ip(&parts).unwrap().to_string(), "10.0.0.1");
         // No header: the proxy itself.
         assert_eq!(client("::1, 10.0.0.0/8", "10.0.0.1:5", &[]), "10.0.0.1");
         assert_eq!(client("::/0", "[::1]:5", &["2001:db8::1"]), "2001:db8::1");

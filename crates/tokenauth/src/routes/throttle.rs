@@ -280,12 +280,25 @@ where
         // The address first: a login refused for its address spends nothing of the
         // username's budget.
         if let (Some(table), Some(ip)) = (&self.ip, ip) {
-            table.check(&ip, || IpAddr::from([0u8; 16]), &self.clock)?;
+            table.check(&address_key(ip), || IpAddr::from([0u8; 16]), &self.clock)?;
         }
         if let Some(table) = &self.user {
             table.check(&username.to_owned(), String::new, &self.clock)?;
         }
         Ok(())
+    }
+}
+
+/// The key an address is throttled under: an IPv4 address itself, an IPv6 address by
+/// its /64, the block one subscriber usually holds whole (a key per address would give
+/// one client 2^64 fresh buckets).
+fn address_key(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => {
+            let prefix = u128::from(v6) & !u128::from(u64::MAX);
+            IpAddr::V6(prefix.into())
+        }
+        v4 => v4,
     }
 }
 
@@ -398,5 +411,18 @@ mod tests {
         clock.advance(Duration::from_secs(10));
         assert_eq!(throttle.check("x", address(new + 2)), Ok(()));
         assert_eq!(throttle.check("x", address(new + 3)), Ok(()));
+    }
+
+    #[test]
+    fn an_ipv6_client_is_throttled_by_its_64() {
+        let throttle = LoginThrottle::with_clock(parse("ip=1/min").unwrap(), FakeRelativeClock::default());
+        let ip = |text: &str| Some(text.parse::<IpAddr>().unwrap());
+        assert_eq!(throttle.check("x", ip("2001:db8:1:2::1")), Ok(()));
+        // Another address of the same /64: the same bucket.
+        assert!(throttle.check("x", ip("2001:db8:1:2:ffff::9")).is_err());
+        // Another /64, and an IPv4 address (mapped or not): buckets of their own.
+        assert_eq!(throttle.check("x", ip("2001:db8:1:3::1")), Ok(()));
+        assert_eq!(throttle.check("x", ip("192.0.2.1")), Ok(()));
+        assert!(throttle.check("x", ip("::ffff:192.0.2.1")).is_err());
     }
 }
