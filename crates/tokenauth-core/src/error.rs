@@ -93,13 +93,50 @@ impl From<BackendError> for ObtainError {
 }
 
 /// A failure of the token store or the user directory, with its cause kept as `source`.
+///
+/// It is either **unavailable** ([`is_unavailable`](Self::is_unavailable)): the backend
+/// could not be reached or did not answer in time (a database down or unreachable, a
+/// pool with no free connection before its timeout, a lock held past the busy timeout,
+/// the [backend timeout](crate::TokenAuth::with_backend_timeout) passed), which a retry
+/// later may fix, and which the web layer answers with 503 and `Retry-After`; or it is
+/// a failure of another kind (a bug, a corrupt row, a refused query), answered with
+/// 500. Backends decide which of their errors mean unavailable
+/// ([`TokenStore::is_unavailable`](crate::TokenStore::is_unavailable),
+/// [`UserDirectory::is_unavailable`](crate::UserDirectory::is_unavailable)).
 #[derive(Debug, thiserror::Error)]
-#[error("token store or user directory failed")]
-pub struct BackendError(#[source] Box<dyn std::error::Error + Send + Sync>);
+#[error("{}", if *unavailable { "token store or user directory unavailable" } else { "token store or user directory failed" })]
+pub struct BackendError {
+    #[source]
+    source: Box<dyn std::error::Error + Send + Sync>,
+    unavailable: bool,
+}
 
 impl BackendError {
-    /// Wraps a backend's error.
+    /// Wraps a backend's error: a failure, not unavailability.
     pub fn new(source: impl std::error::Error + Send + Sync + 'static) -> Self {
-        Self(Box::new(source))
+        Self {
+            source: Box::new(source),
+            unavailable: false,
+        }
+    }
+
+    /// Wraps a backend's error that means the backend is unavailable for now.
+    pub fn unavailable(source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self {
+            source: Box::new(source),
+            unavailable: true,
+        }
+    }
+
+    /// Whether the backend was unavailable (down, unreachable, busy past its timeout)
+    /// rather than failing: worth retrying later.
+    pub fn is_unavailable(&self) -> bool {
+        self.unavailable
     }
 }
+
+/// A backend call that did not complete within the backend timeout: the source of an
+/// unavailable [`BackendError`].
+#[derive(Debug, thiserror::Error)]
+#[error("the token store or user directory did not answer within {0:?}")]
+pub(crate) struct BackendTimeout(pub(crate) std::time::Duration);

@@ -340,4 +340,26 @@ pub trait TokenStore: Send + Sync + 'static {
         bounds: &PurgeBounds,
         limit: usize,
     ) -> impl Future<Output = Result<Vec<Ended>, Self::Error>> + Send;
+
+    /// Whether `error` means the store is unavailable for now (down, unreachable, out
+    /// of connections, locked past its busy timeout) rather than failing: such errors
+    /// reach callers as an unavailable [`BackendError`](crate::BackendError), which
+    /// the web layer answers with 503 and `Retry-After` instead of 500. Default: never,
+    /// for stores that cannot be unavailable (in memory).
+    fn is_unavailable(error: &Self::Error) -> bool {
+        let _ = error;
+        false
+    }
+
+    /// Checks that the store answers, for readiness probes
+    /// ([`TokenAuth::ready`](crate::TokenAuth::ready)). The default looks up a digest
+    /// no token has (all zeros) with [`find_by_digest`](Self::find_by_digest): one
+    /// round trip through the contract, as cheap as a lookup. Override it only with
+    /// something cheaper that still reaches the backend.
+    fn ping(&self) -> impl Future<Output = Result<(), Self::Error>> + Send {
+        async {
+            self.find_by_digest(&TokenDigest::from_bytes([0; 32])).await?;
+            Ok(())
+        }
+    }
 }

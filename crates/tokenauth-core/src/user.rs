@@ -200,4 +200,25 @@ pub trait UserDirectory: Send + Sync + 'static {
         let _ = (id, old_hash, new_hash);
         async { Ok(false) }
     }
+
+    /// Whether `error` means the directory is unavailable for now (down, unreachable,
+    /// out of connections, locked past its busy timeout) rather than failing; see
+    /// [`TokenStore::is_unavailable`](crate::TokenStore::is_unavailable). Default:
+    /// never.
+    fn is_unavailable(error: &Self::Error) -> bool {
+        let _ = error;
+        false
+    }
+
+    /// Checks that the directory answers, for readiness probes
+    /// ([`TokenAuth::ready`](crate::TokenAuth::ready)). The default looks up the
+    /// username `""`, which no login can use, with [`find_login`](Self::find_login):
+    /// one round trip through the contract. Override it only with something cheaper
+    /// that still reaches the backend.
+    fn ping(&self) -> impl Future<Output = Result<(), Self::Error>> + Send {
+        async {
+            self.find_login("").await?;
+            Ok(())
+        }
+    }
 }

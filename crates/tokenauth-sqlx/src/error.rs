@@ -29,3 +29,90 @@ pub enum Error {
     #[error("timestamp out of range for the database")]
     TimestampOutOfRange,
 }
+
+impl Error {
+    /// Whether this error means the database is unavailable for now rather than that
+    /// something is wrong: the pool found no connection before its acquire timeout
+    /// (the server is down, unreachable or out of connections) or was closed, the
+    /// connection failed underneath (I/O, TLS), SQLite stayed locked past its busy
+    /// timeout (`SQLITE_BUSY`, `SQLITE_LOCKED`), or PostgreSQL refused for a reason
+    /// that passes (SQLSTATE class `08` connection exceptions, class `53`
+    /// insufficient resources such as too many connections, `57P01`..`57P03`
+    /// shutting down or starting up). The stores and directories report these as
+    /// unavailable ([`TokenStore::is_unavailable`]), so that the web layer answers 503
+    /// and `Retry-After` instead of 500.
+    ///
+    /// Everything else (a constraint violation, a corrupt row, a missing table, a
+    /// failed migration) is a failure that waiting does not fix.
+    ///
+    /// [`TokenStore::is_unavailable`]: tokenauth_core::TokenStore::is_unavailable
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            Self::Sqlx(error) => sqlx_unavailable(error),
+            _ => false,
+        }
+    }
+}
+
+fn sqlx_unavailable(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_) => {
+            true
+        }
+        sqlx::Error::Database(error) => error.code().is_some_and(|code| code_unavailable(&code)),
+        _ => false,
+    }
+}
+
+/// Whether a database error code (SQLite's extended result code as a number,
+/// PostgreSQL's SQLSTATE) says "unavailable for now".
+fn code_unavailable(code: &str) -> bool {
+    if let Ok(sqlite) = code.parse::<i32>() {
+        // The primary result code is the low byte of the extended one.
+        const SQLITE_BUSY: i32 = 5;
+        const SQLITE_LOCKED: i32 = 6;
+        return matches!(sqlite & 0xff, SQLITE_BUSY | SQLITE_LOCKED);
+    }
+    code.starts_with("08") || code.starts_with("53") || matches!(code, "57P01" | "57P02" | "57P03")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pool_and_connection_failures_are_unavailable() {
+        assert!(Error::from(sqlx::Error::PoolTimedOut).is_unavailable());
+        assert!(Error::from(sqlx::Error::PoolClosed).is_unavailable());
+        let reset = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
+        assert!(Error::from(sqlx::Error::Io(reset)).is_unavailable());
+    }
+
+    #[test]
+    fn bugs_and_corruption_are_not() {
+        assert!(!Error::from(sqlx::Error::RowNotFound).is_unavailable());
+        assert!(!Error::Corrupt { what: "digest" }.is_unavailable());
+        assert!(!Error::TimestampOutOfRange.is_unavailable());
+        assert!(!Error::from(sqlx::Error::Protocol("unexpected message".into())).is_unavailable());
+    }
+
+    #[test]
+    fn codes() {
+        // SQLITE_BUSY, SQLITE_BUSY_SNAPSHOT, SQLITE_LOCKED, SQLITE_LOCKED_SHAREDCACHE.
+        for busy in ["5", "517", "6", "262"] {
+            assert!(code_unavailable(busy), "{busy}");
+        }
+        // SQLITE_CONSTRAINT_UNIQUE, SQLITE_CORRUPT, SQLITE_ERROR.
+        for failure in ["2067", "11", "1"] {
+            assert!(!code_unavailable(failure), "{failure}");
+        }
+        // Connection failure, too many connections, admin shutdown, starting up.
+        for pg in ["08006", "53300", "57P01", "57P03"] {
+            assert!(code_unavailable(pg), "{pg}");
+        }
+        // Unique violation, undefined table, query cancelled.
+        for pg in ["23505", "42P01", "57014"] {
+            assert!(!code_unavailable(pg), "{pg}");
+        }
+    }
+}

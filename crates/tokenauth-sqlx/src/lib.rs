@@ -27,6 +27,17 @@
 //! - [`connect`] opens a pool with sensible SQLite settings (WAL, a busy timeout) and
 //!   runs the embedded migrations ([`MIGRATOR`]).
 //!
+//! # When the database is unavailable
+//!
+//! Every wait for the database is bounded ([`DEFAULT_TIMEOUT`], or the timeout given to
+//! [`connect_with_timeout`] / `connect_postgres_with_timeout`): a pool connection, a
+//! SQLite lock. The errors that mean "unavailable for now" (a pool timeout, a broken
+//! connection, `SQLITE_BUSY`, PostgreSQL shutting down...: [`Error::is_unavailable`])
+//! are reported as such through the contract
+//! ([`TokenStore::is_unavailable`](tokenauth_core::TokenStore::is_unavailable)), so
+//! that `tokenauth`'s web layer answers 503 with `Retry-After` rather than 500. The
+//! pools reconnect by themselves when the database is back.
+//!
 //! # Durability
 //!
 //! A revocation that has been answered survives a power loss: the writes that end
@@ -121,9 +132,17 @@ mod sqlite;
 
 pub use error::Error;
 #[cfg(feature = "postgres")]
-pub use postgres::{PG_MIGRATOR, PgStore, PgUserDirectory, connect_postgres, migrate_postgres};
+pub use postgres::{
+    PG_MIGRATOR, PgStore, PgUserDirectory, connect_postgres, connect_postgres_with_timeout, migrate_postgres,
+};
 #[cfg(feature = "sqlite")]
-pub use sqlite::{MIGRATOR, SqliteStore, SqliteUserDirectory, connect, migrate};
+pub use sqlite::{MIGRATOR, SqliteStore, SqliteUserDirectory, connect, connect_with_timeout, migrate};
+
+/// How long [`connect`] and `connect_postgres` let a query wait for the database (a
+/// pool connection, a lock) before it fails as unavailable
+/// ([`Error::is_unavailable`]): 5 seconds. `connect_with_timeout` and
+/// `connect_postgres_with_timeout` take another.
+pub const DEFAULT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 #[cfg(feature = "postgres")]
 pub use sqlx::PgPool;
 #[cfg(feature = "sqlite")]

@@ -4,7 +4,7 @@ use std::net::IpAddr;
 
 use time::OffsetDateTime;
 
-use crate::error::{AuthError, BackendError};
+use crate::error::AuthError;
 use crate::events::AuthEvent;
 use crate::record::{TokenInfo, TokenRecord};
 use crate::service::{TokenAuth, Verified};
@@ -53,17 +53,11 @@ impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
         // a use in both places while a flush lands, and refuse a live token once.
         let buffered = self.usage.latest(&digest);
         let record = self
-            .store
-            .find_by_digest(&digest)
-            .await
-            .map_err(BackendError::new)?
+            .in_store(self.store.find_by_digest(&digest))
+            .await?
             .filter(|record| record.digest == digest)
             .ok_or(AuthError::InvalidToken)?;
-        let user = self
-            .users
-            .find_user(&record.user_id)
-            .await
-            .map_err(BackendError::new)?;
+        let user = self.in_users(self.users.find_user(&record.user_id)).await?;
         let now = self.clock.now();
         // `Option`'s order puts `None` first: the later of the two uses.
         let last_used = record.last_used.max(buffered.map(|(at, _)| at));

@@ -110,7 +110,7 @@ impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
         username: &str,
         password: &str,
     ) -> Result<Login<D::User>, ObtainError> {
-        let found = self.users.find_login(username).await.map_err(BackendError::new)?;
+        let found = self.in_users(self.users.find_login(username)).await?;
         let known = found.is_some();
         let hash = found.as_ref().map(|login| login.password_hash.as_str());
         let verification = match self.hasher.check(password, hash).await {
@@ -140,11 +140,10 @@ impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
     /// failure is logged, not fatal: the old hash still works.
     async fn rehash(&self, id: &UserId, old_hash: &str, password: &str) {
         let outcome = match self.hasher.hash(password).await {
-            Ok(new_hash) => self
-                .users
-                .rehash_password(id, old_hash, &new_hash)
-                .await
-                .map_err(BackendError::new),
+            Ok(new_hash) => {
+                self.in_users(self.users.rehash_password(id, old_hash, &new_hash))
+                    .await
+            }
             Err(error) => Err(BackendError::new(error)),
         };
         match outcome {
@@ -181,8 +180,8 @@ impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
         for _ in 0..MAX_ATTEMPTS {
             // The set first, then the user: a token of a newer credential version in
             // the set read implies a user read that sees that version too.
-            let set = self.store.token_set(user_id).await.map_err(BackendError::new)?;
-            let user = self.users.find_user(user_id).await.map_err(BackendError::new)?;
+            let set = self.in_store(self.store.token_set(user_id)).await?;
+            let user = self.in_users(self.users.find_user(user_id)).await?;
             let version = user.as_ref().map_or(0, AuthUser::credential_version);
             if verified.is_some_and(|verified| user.is_none() || verified != version) {
                 return Err(IssueError::CredentialsChanged);
@@ -217,10 +216,8 @@ impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
                 insert: Some(record),
             };
             let ended = match self
-                .store
-                .commit(user_id, set.version, change)
-                .await
-                .map_err(BackendError::new)?
+                .in_store(self.store.commit(user_id, set.version, change))
+                .await?
             {
                 Committed::Applied { ended } => ended,
                 Committed::Conflict => continue,
@@ -242,9 +239,9 @@ impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
                 // A password change that landed between the check above and the commit
                 // left a token of the old version: withdraw it rather than hand out a
                 // token that cannot work.
-                let now = self.users.find_user(user_id).await.map_err(BackendError::new)?;
+                let now = self.in_users(self.users.find_user(user_id)).await?;
                 if now.is_none_or(|u| u.credential_version() != verified) {
-                    let withdrawn = self.store.delete(&id).await.map_err(BackendError::new)?;
+                    let withdrawn = self.in_store(self.store.delete(&id)).await?;
                     self.ended(withdrawn.into_iter().collect(), |_| RevokeReason::PasswordChanged);
                     return Err(IssueError::CredentialsChanged);
                 }

@@ -107,7 +107,7 @@ impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
         let pending = self.usage.snapshot();
         for batch in pending.chunks(USAGE_BATCH) {
             let uses: Vec<_> = batch.iter().map(|(_, usage)| usage.clone()).collect();
-            self.store.record_usage(&uses).await.map_err(BackendError::new)?;
+            self.in_store(self.store.record_usage(&uses)).await?;
             // Only now: until the write lands, authentication keeps reading these.
             self.usage.written(batch);
         }
@@ -124,11 +124,7 @@ impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
     /// alive by uses not yet written may look dead to the store.
     pub async fn purge_step(&self, grace: Duration, batch: usize) -> Result<usize, BackendError> {
         let bounds = self.config.policy.purge_bounds(self.clock.now(), grace);
-        let ended = self
-            .store
-            .purge(&bounds, batch)
-            .await
-            .map_err(BackendError::new)?;
+        let ended = self.in_store(self.store.purge(&bounds, batch)).await?;
         let count = ended.len();
         // Long dead, and possibly many: caches hear of them, the audit trail does not.
         if count > 0 {

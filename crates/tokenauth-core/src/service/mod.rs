@@ -6,9 +6,12 @@
 //! - `issue`: login and issue, and the policy a new token applies to the others;
 //! - `revoke`: listing and revoking, and the one place a deletion is announced;
 //! - `users`: administering users (for directories that implement `UserAdmin`);
-//! - `maintenance`: last-used writes, the purge, and the background upkeep.
+//! - `maintenance`: last-used writes, the purge, and the background upkeep;
+//! - `backend`: every call to the store and the directory, under the backend timeout,
+//!   and readiness.
 
 mod authenticate;
+mod backend;
 mod header;
 mod issue;
 mod maintenance;
@@ -184,6 +187,8 @@ pub(crate) struct Config {
     pub(crate) token_limit: Option<TokenLimit>,
     pub(crate) refresh_interval: Duration,
     pub(crate) grantable: Scopes,
+    /// How long one call to the store or the directory may take.
+    pub(crate) backend_timeout: Option<std::time::Duration>,
 }
 
 /// The token authentication service: a store, a user directory, a clock and the policy.
@@ -250,8 +255,8 @@ impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
     /// A service over `store` and `users` with the defaults: a 30-day lifespan and no
     /// idle timeout, the `tka_` prefix, the keywords `Token` and `Bearer`, a new token
     /// per login, at most [`DEFAULT_MAX_TOKENS_PER_USER`] live tokens per user (evicting
-    /// the oldest), last-used times written every 60 seconds, no scopes, and the system
-    /// clock.
+    /// the oldest), last-used times written every 60 seconds, no scopes, no backend
+    /// timeout, and the system clock.
     pub fn new(store: S, users: D) -> Self {
         Self {
             store: Arc::new(store),
@@ -265,6 +270,7 @@ impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
                 token_limit: Some(TokenLimit::default()),
                 refresh_interval: DEFAULT_REFRESH_INTERVAL,
                 grantable: Scopes::none(),
+                backend_timeout: None,
             }),
             hook: None,
             listener: None,

@@ -13,18 +13,14 @@ impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
     /// Every stored token of one user, or of everyone, oldest first, whether it works
     /// or not.
     pub async fn list(&self, user: Option<&UserId>) -> Result<Vec<TokenInfo>, BackendError> {
-        let records = self.store.list(user).await.map_err(BackendError::new)?;
+        let records = self.in_store(self.store.list(user)).await?;
         Ok(records.iter().map(|r| self.info(r)).collect())
     }
 
     /// The tokens that still work for `user`, oldest first: what a "sessions" page
     /// shows. The same rule as authentication ([`status`](Self::status)).
     pub async fn sessions<U: AuthUser>(&self, user: &U) -> Result<Vec<TokenInfo>, BackendError> {
-        let records = self
-            .store
-            .list(Some(&user.id()))
-            .await
-            .map_err(BackendError::new)?;
+        let records = self.in_store(self.store.list(Some(&user.id()))).await?;
         Ok(records
             .iter()
             .filter(|r| self.status(r, Some(user)).is_valid())
@@ -42,7 +38,7 @@ impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
     /// Revokes one of `user`'s own tokens by id; `false` if `user` has no such token
     /// (whether it does not exist or belongs to someone else).
     pub async fn revoke_own(&self, user: &UserId, id: &TokenId) -> Result<bool, BackendError> {
-        let record = self.store.find_by_id(id).await.map_err(BackendError::new)?;
+        let record = self.in_store(self.store.find_by_id(id)).await?;
         if record.is_none_or(|r| &r.user_id != user) {
             return Ok(false);
         }
@@ -57,7 +53,7 @@ impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
     }
 
     async fn revoke_with(&self, id: &TokenId, reason: RevokeReason) -> Result<bool, BackendError> {
-        let ended = self.store.delete(id).await.map_err(BackendError::new)?;
+        let ended = self.in_store(self.store.delete(id)).await?;
         let found = ended.is_some();
         self.ended(ended.into_iter().collect(), |_| reason);
         Ok(found)
@@ -72,11 +68,7 @@ impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
         user: &UserId,
         reason: RevokeReason,
     ) -> Result<usize, BackendError> {
-        let ended = self
-            .store
-            .delete_for_user(user, None)
-            .await
-            .map_err(BackendError::new)?;
+        let ended = self.in_store(self.store.delete_for_user(user, None)).await?;
         let count = ended.len();
         self.ended(ended, |_| reason);
         Ok(count)

@@ -51,14 +51,12 @@ impl<S: TokenStore, D: UserAdmin> TokenAuth<S, D> {
         is_active: bool,
     ) -> Result<Upserted, BackendError> {
         for _ in 0..MAX_UPSERT_ATTEMPTS {
-            let found = self.users.find_login(username).await.map_err(BackendError::new)?;
+            let found = self.in_users(self.users.find_login(username)).await?;
             let Some(login) = found else {
                 let hash = self.hasher.hash(password).await.map_err(BackendError::new)?;
                 match self
-                    .users
-                    .create_user(username, &hash, is_active)
-                    .await
-                    .map_err(BackendError::new)?
+                    .in_users(self.users.create_user(username, &hash, is_active))
+                    .await?
                 {
                     Some(user) => {
                         return Ok(Upserted {
@@ -121,11 +119,7 @@ impl<S: TokenStore, D: UserAdmin> TokenAuth<S, D> {
 
     async fn set_password(&self, id: &UserId, password: &str) -> Result<Option<(User, usize)>, BackendError> {
         let hash = self.hasher.hash(password).await.map_err(BackendError::new)?;
-        let changed = self
-            .users
-            .set_password_hash(id, &hash)
-            .await
-            .map_err(BackendError::new)?;
+        let changed = self.in_users(self.users.set_password_hash(id, &hash)).await?;
         self.after_new_credentials(changed, RevokeReason::PasswordChanged)
             .await
     }
@@ -135,11 +129,7 @@ impl<S: TokenStore, D: UserAdmin> TokenAuth<S, D> {
     /// tokens were deleted, or `None` if there is no such user.
     #[tracing::instrument(name = "tokenauth.revoke_everything", skip_all, fields(user_id = %id))]
     pub async fn revoke_everything(&self, id: &UserId) -> Result<Option<(User, usize)>, BackendError> {
-        let bumped = self
-            .users
-            .bump_credential_version(id)
-            .await
-            .map_err(BackendError::new)?;
+        let bumped = self.in_users(self.users.bump_credential_version(id)).await?;
         self.after_new_credentials(bumped, RevokeReason::Everything).await
     }
 
@@ -164,12 +154,10 @@ impl<S: TokenStore, D: UserAdmin> TokenAuth<S, D> {
         reason: RevokeReason,
     ) -> Result<usize, BackendError> {
         for _ in 0..MAX_ATTEMPTS {
-            let set = self.store.token_set(user_id).await.map_err(BackendError::new)?;
+            let set = self.in_store(self.store.token_set(user_id)).await?;
             let version = self
-                .users
-                .find_user(user_id)
-                .await
-                .map_err(BackendError::new)?
+                .in_users(self.users.find_user(user_id))
+                .await?
                 .map(|u| u.credential_version());
             let stale: Vec<_> = set
                 .records
@@ -184,8 +172,10 @@ impl<S: TokenStore, D: UserAdmin> TokenAuth<S, D> {
                 delete: stale,
                 insert: None,
             };
-            let committed = self.store.commit(user_id, set.version, change).await;
-            if let Committed::Applied { ended } = committed.map_err(BackendError::new)? {
+            let committed = self
+                .in_store(self.store.commit(user_id, set.version, change))
+                .await;
+            if let Committed::Applied { ended } = committed? {
                 let count = ended.len();
                 self.ended(ended, |_| reason);
                 return Ok(count);
@@ -206,11 +196,7 @@ impl<S: TokenStore, D: UserAdmin> TokenAuth<S, D> {
     }
 
     async fn set_active_by_id(&self, id: &UserId, is_active: bool) -> Result<Option<User>, BackendError> {
-        let user = self
-            .users
-            .set_active(id, is_active)
-            .await
-            .map_err(BackendError::new)?;
+        let user = self.in_users(self.users.set_active(id, is_active)).await?;
         if !is_active && user.is_some() {
             self.signal(Revocation::User(id.clone()));
         }
@@ -224,12 +210,7 @@ impl<S: TokenStore, D: UserAdmin> TokenAuth<S, D> {
         let Some(user) = self.find_by_username(username).await? else {
             return Ok(None);
         };
-        let Some(user) = self
-            .users
-            .delete_user(&user.id)
-            .await
-            .map_err(BackendError::new)?
-        else {
+        let Some(user) = self.in_users(self.users.delete_user(&user.id)).await? else {
             return Ok(None);
         };
         // From here its tokens fail (`User inactive or deleted`); now they go.
@@ -242,14 +223,11 @@ impl<S: TokenStore, D: UserAdmin> TokenAuth<S, D> {
 
     /// The user named exactly `username`, active or not.
     pub async fn find_by_username(&self, username: &str) -> Result<Option<User>, BackendError> {
-        self.users
-            .find_by_username(username)
-            .await
-            .map_err(BackendError::new)
+        self.in_users(self.users.find_by_username(username)).await
     }
 
     /// Every user, ordered by username.
     pub async fn list_users(&self) -> Result<Vec<User>, BackendError> {
-        self.users.list_users().await.map_err(BackendError::new)
+        self.in_users(self.users.list_users()).await
     }
 }

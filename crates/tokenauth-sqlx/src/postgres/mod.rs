@@ -5,6 +5,7 @@ mod store;
 mod users;
 
 use std::sync::LazyLock;
+use std::time::Duration;
 
 use sqlx::PgPool;
 use sqlx::migrate::Migrator;
@@ -61,7 +62,24 @@ pub static PG_MIGRATOR: LazyLock<Migrator> = LazyLock::new(|| {
 /// a revocation that has been answered survives a crash or a power loss. Do not turn
 /// `synchronous_commit` off for the database or the role tokenauth uses.
 pub async fn connect_postgres(url: &str) -> Result<PgPool, Error> {
-    let pool = PgPoolOptions::new().connect(url).await?;
+    connect_postgres_with_timeout(url, crate::DEFAULT_TIMEOUT).await
+}
+
+/// [`connect_postgres`], with `timeout` as the pool's acquire timeout: how long a query
+/// waits for a connection, including opening one (connecting is retried meanwhile
+/// while the server refuses). When PostgreSQL is down or unreachable, queries fail
+/// after it with [`sqlx::Error::PoolTimedOut`], which [`Error::is_unavailable`]
+/// reports as unavailable (`tokenauth`'s web layer answers 503); a connection that
+/// breaks fails its query at once (I/O error, also unavailable), and the pool opens
+/// new connections when the server is back: nothing needs restarting. Give
+/// [`TokenAuth::with_backend_timeout`](tokenauth_core::TokenAuth::with_backend_timeout)
+/// the same bound: it also covers a server that stops answering on an open
+/// connection, which no pool timeout sees.
+///
+/// Opening the pool itself (one connection, then the migrations) fails after the same
+/// time if the server cannot be reached.
+pub async fn connect_postgres_with_timeout(url: &str, timeout: Duration) -> Result<PgPool, Error> {
+    let pool = PgPoolOptions::new().acquire_timeout(timeout).connect(url).await?;
     migrate_postgres(&pool).await?;
     Ok(pool)
 }

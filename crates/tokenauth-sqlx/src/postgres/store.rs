@@ -154,6 +154,10 @@ async fn bump_version(conn: &mut PgConnection, user: &UserId, expected: u64) -> 
 impl TokenStore for PgStore {
     type Error = Error;
 
+    fn is_unavailable(error: &Error) -> bool {
+        error.is_unavailable()
+    }
+
     #[tracing::instrument(skip_all)]
     async fn token_set(&self, user: &UserId) -> Result<TokenSet, Error> {
         // The version first, then the rows (each statement sees what was committed when

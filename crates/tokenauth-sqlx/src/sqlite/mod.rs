@@ -33,10 +33,6 @@ pub static MIGRATOR: LazyLock<Migrator> = LazyLock::new(|| {
     migrator
 });
 
-/// How long a connection waits for another connection's write lock before giving up
-/// with "database is locked".
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
-
 /// Opens a pool on the SQLite database at `url` and runs the migrations ([`MIGRATOR`]).
 ///
 /// `url` is a sqlx SQLite URL such as `sqlite://tokenauth.db` or
@@ -44,8 +40,9 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// readable and writable by its owner only (mode 0600 on Unix, whatever the umask;
 /// SQLite gives its `-wal` and `-shm` files the same mode): it holds password hashes.
 /// An existing file keeps its mode, with a warning if other users can read it.
-/// Connections use write-ahead logging (readers do not block the writer), foreign
-/// keys, and wait up to five seconds for a lock held by another writer.
+/// Connections use write-ahead logging (readers do not block the writer) and foreign
+/// keys. [`DEFAULT_TIMEOUT`](crate::DEFAULT_TIMEOUT) bounds the waits (see
+/// [`connect_with_timeout`]).
 ///
 /// # Durability
 ///
@@ -66,10 +63,21 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// connection open for its whole life, and every query goes through it. Tests that
 /// need several connections should use a file in a temporary directory instead.
 pub async fn connect(url: &str) -> Result<SqlitePool, Error> {
+    connect_with_timeout(url, crate::DEFAULT_TIMEOUT).await
+}
+
+/// [`connect`], with `timeout` as the bound on each wait for the database: for a
+/// connection from the pool (the pool's acquire timeout) and for a lock held by
+/// another connection or process (SQLite's busy timeout). Past it the query fails with
+/// an error that [`Error::is_unavailable`] reports as unavailable (a pool timeout, or
+/// `SQLITE_BUSY`: "database is locked"), which `tokenauth`'s web layer answers with 503.
+/// Give [`TokenAuth::with_backend_timeout`](tokenauth_core::TokenAuth::with_backend_timeout)
+/// the same bound.
+pub async fn connect_with_timeout(url: &str, timeout: Duration) -> Result<SqlitePool, Error> {
     let options = SqliteConnectOptions::from_str(url)?
         .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal)
-        .busy_timeout(BUSY_TIMEOUT)
+        .busy_timeout(timeout)
         .synchronous(SqliteSynchronous::Normal)
         .foreign_keys(true);
     if !is_in_memory(url) {
@@ -84,7 +92,10 @@ pub async fn connect(url: &str) -> Result<SqlitePool, Error> {
     } else {
         SqlitePoolOptions::new()
     };
-    let pool = pool_options.connect_with(options).await?;
+    let pool = pool_options
+        .acquire_timeout(timeout)
+        .connect_with(options)
+        .await?;
     migrate(&pool).await?;
     Ok(pool)
 }

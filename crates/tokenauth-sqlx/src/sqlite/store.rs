@@ -183,6 +183,10 @@ async fn commit_on(
 impl TokenStore for SqliteStore {
     type Error = Error;
 
+    fn is_unavailable(error: &Error) -> bool {
+        error.is_unavailable()
+    }
+
     #[tracing::instrument(skip_all)]
     async fn token_set(&self, user: &UserId) -> Result<TokenSet, Error> {
         // One read transaction: under WAL both reads see the same snapshot, so the rows

@@ -98,6 +98,10 @@ impl UserDirectory for SqliteUserDirectory {
     type User = User;
     type Error = Error;
 
+    fn is_unavailable(error: &Error) -> bool {
+        error.is_unavailable()
+    }
+
     /// The user with this id, active or not. An id that is not the decimal form of an
     /// integer (as [`UserId::from`] spells it) names no user here: `None`.
     #[tracing::instrument(skip_all)]
