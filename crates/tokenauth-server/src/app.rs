@@ -7,7 +7,9 @@ use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use tokenauth::routes::{LoginThrottle, Routes, method_not_allowed, method_not_allowed_authenticated};
+use tokenauth::routes::{
+    LoginThrottle, Routes, method_not_allowed, method_not_allowed_authenticated, readiness,
+};
 use tokenauth::{Authenticated, TokenAuth, TokenAuthLayer, TrustedProxies, detail_response};
 use tokenauth_core::{AuthUser, TokenInfo, TokenStore, UserDirectory};
 
@@ -21,7 +23,10 @@ pub const MAX_HEADER_LINE: usize = 8190;
 /// - `GET /auth/me`: the user and token presented;
 /// - `POST /auth/logout`, `POST /auth/logoutall`, `GET /auth/tokens`,
 ///   `DELETE /auth/tokens/{id}`: session management ([`tokenauth::routes::session_router`]);
-/// - `GET /healthz`: 200 `ok` while the process serves.
+/// - `GET /healthz`: 200 `ok` while the process serves (liveness: no database);
+/// - `GET /readyz`: 200 `{"status":"ready"}` when the token store and the user
+///   directory answer, else 503 with a `detail` and `Retry-After`
+///   ([`tokenauth::routes::readiness`]).
 ///
 /// Generic over the backend, which is chosen once, at the top.
 pub fn app<S, D>(auth: TokenAuth<S, D>) -> Router
@@ -64,10 +69,11 @@ where
         .route("/auth/me", get(me::<D::User>))
         .merge(login_routes.router())
         .method_not_allowed_fallback(method_not_allowed_authenticated)
-        .layer(TokenAuthLayer::new(auth).with_client_ip(client_ip));
+        .layer(TokenAuthLayer::new(auth.clone()).with_client_ip(client_ip));
     // Outside the layer: health checks ignore the Authorization header.
     let public = Router::new()
         .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", readiness(auth))
         .method_not_allowed_fallback(method_not_allowed);
     protected
         .merge(public)

@@ -17,7 +17,7 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::extract::{Presented, UserOf, UserType};
-use crate::rejection::{TokenAuthRejection, challenge};
+use crate::rejection::{TokenAuthRejection, backend_failure, challenge};
 
 /// The paths the obtain endpoint is served at (`routes::OBTAIN_PATHS`), which the
 /// layer does not authenticate by default.
@@ -351,15 +351,13 @@ impl<S: TokenStore, D: UserDirectory> LayerState<S, D> {
                     Ok(verified.token)
                 }
                 Ok(None) => Err(TokenAuthRejection::NotProvided),
+                // Never lenient: the credentials were not judged.
+                Err(AuthError::Backend(error)) => {
+                    return Err(backend_failure(&error, "authentication backend failed"));
+                }
                 Err(error) => {
                     let rejection = TokenAuthRejection::from(&error);
-                    if let AuthError::Backend(source) = &error {
-                        tracing::error!(
-                            error = source as &dyn std::error::Error,
-                            "authentication backend failed"
-                        );
-                    }
-                    if !self.lenient || rejection == TokenAuthRejection::Backend {
+                    if !self.lenient {
                         return Err(rejection.into_response());
                     }
                     Err(rejection)

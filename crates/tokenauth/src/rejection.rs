@@ -1,11 +1,17 @@
 //! The responses tokenauth sends when it refuses a request.
 
+use std::time::Duration;
+
 use axum_core::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header};
-use tokenauth_core::AuthError;
+use tokenauth_core::{AuthError, BackendError};
 
 /// DRF's 500 message.
 pub(crate) const SERVER_ERROR: &str = "A server error occurred.";
+/// DRF's 503 message (`ServiceUnavailable`).
+pub(crate) const SERVICE_UNAVAILABLE: &str = "Service temporarily unavailable, try again later.";
+/// The `Retry-After` of a 503 for an unavailable backend.
+pub(crate) const UNAVAILABLE_RETRY_AFTER: Duration = Duration::from_secs(5);
 /// DRF's `PermissionDenied` message.
 pub(crate) const PERMISSION_DENIED: &str = "You do not have permission to perform this action.";
 
@@ -53,6 +59,11 @@ pub enum TokenAuthRejection {
     Expired,
     /// The token store or user directory failed (logged; the client sees a 500).
     Backend,
+    /// The token store or user directory is unavailable: down, unreachable, or busy
+    /// past its timeout ([`BackendError::is_unavailable`]). Logged; the client sees
+    /// 503 `Service temporarily unavailable, try again later.` (DRF's
+    /// `ServiceUnavailable`) with `Retry-After: 5`.
+    Unavailable,
     /// The extractor found no [`TokenAuthLayer`](crate::TokenAuthLayer) output: the
     /// layer is not installed in front of this route.
     MissingLayer,
@@ -75,6 +86,7 @@ impl TokenAuthRejection {
             Self::Backend | Self::MissingLayer | Self::UserTypeMismatch { .. } => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
+            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::UNAUTHORIZED,
         }
     }
@@ -92,6 +104,7 @@ impl TokenAuthRejection {
             Self::UserInactive => "User inactive or deleted",
             Self::Expired => "Token has expired",
             Self::Backend | Self::UserTypeMismatch { .. } => SERVER_ERROR,
+            Self::Unavailable => SERVICE_UNAVAILABLE,
             Self::MissingLayer => {
                 "Authentication is misconfigured: is `TokenAuthLayer` installed in front of this route?"
             }
@@ -125,6 +138,7 @@ impl From<&AuthError> for TokenAuthRejection {
             AuthError::InvalidToken => Self::InvalidToken,
             AuthError::UserInactive => Self::UserInactive,
             AuthError::Expired => Self::Expired,
+            AuthError::Backend(error) if error.is_unavailable() => Self::Unavailable,
             _ => Self::Backend,
         }
     }
@@ -137,8 +151,37 @@ impl IntoResponse for TokenAuthRejection {
         }
         let mut response = detail_response(self.status(), self.detail());
         challenge(&mut response, HeaderValue::from_static(DEFAULT_SCHEME));
+        if self == Self::Unavailable {
+            response = with_retry_after(response, UNAVAILABLE_RETRY_AFTER);
+        }
         response
     }
+}
+
+/// The one answer to a failed store or directory, after logging the cause: 503 with
+/// `Retry-After` if it was unavailable ([`BackendError::is_unavailable`]), DRF's 500
+/// otherwise. `what` says what failed, for the log.
+pub(crate) fn backend_failure(error: &BackendError, what: &str) -> Response {
+    if error.is_unavailable() {
+        tracing::warn!(error = error as &dyn std::error::Error, "{what}");
+        TokenAuthRejection::Unavailable.into_response()
+    } else {
+        tracing::error!(error = error as &dyn std::error::Error, "{what}");
+        TokenAuthRejection::Backend.into_response()
+    }
+}
+
+/// `response` with `Retry-After: N`, `wait` in whole seconds rounded up (at least 1).
+pub(crate) fn with_retry_after(mut response: Response, wait: Duration) -> Response {
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(whole_seconds(wait)));
+    response
+}
+
+/// `wait` in seconds, rounded up, at least 1.
+pub(crate) fn whole_seconds(wait: Duration) -> u64 {
+    (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
 }
 
 /// A JSON `{"detail": message}` response, the shape of every DRF error.

@@ -62,6 +62,11 @@ pub struct ServeArgs {
     /// How long after expiry a token is deleted (until then it answers "Token has expired").
     #[arg(long, env = "TOKENAUTH_PURGE_GRACE", default_value = "7d")]
     pub purge_grace: Lifespan,
+    /// How long a request waits for the database (a pool connection, a lock, an
+    /// answer) before it fails with 503 and Retry-After: the database is down,
+    /// unreachable or busy. The server recovers by itself when it answers again.
+    #[arg(long, env = "TOKENAUTH_STORE_TIMEOUT", default_value = "5s")]
+    pub store_timeout: Lifespan,
     /// Connection limits: timeouts, the connection cap, the shutdown deadline.
     #[command(flatten)]
     pub limits: crate::ServeConfig,
@@ -82,6 +87,11 @@ pub struct ServeArgs {
 }
 
 impl ServeArgs {
+    /// `--store-timeout`: the bound on each wait for the database.
+    pub fn store_timeout(&self) -> std::time::Duration {
+        self.store_timeout.as_duration().unsigned_abs()
+    }
+
     /// The scope the session routes require: `--session-scope`, or `sessions` when
     /// scopes are configured.
     pub fn session_scope(&self) -> Option<String> {

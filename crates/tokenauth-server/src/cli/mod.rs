@@ -122,14 +122,18 @@ impl Backend {
 /// Runs a command: opens the backend the database URL names (creating a SQLite file if
 /// needed, and migrating either database), then runs the command on it.
 pub async fn run<R: BufRead, W: Write>(cli: Cli, io: &mut Io<R, W>) -> Result<(), CliError> {
+    let timeout = match &cli.command {
+        Command::Serve(args) => args.store_timeout(),
+        _ => tokenauth_sqlx::DEFAULT_TIMEOUT,
+    };
     match Backend::of(&cli.database)? {
         Backend::Sqlite => {
-            let pool = tokenauth_sqlx::connect(cli.database.as_str()).await?;
+            let pool = tokenauth_sqlx::connect_with_timeout(cli.database.as_str(), timeout).await?;
             let auth = TokenAuth::new(SqliteStore::new(pool.clone()), SqliteUserDirectory::new(pool));
             run_on(auth, cli.command, io).await
         }
         Backend::Postgres => {
-            let pool = tokenauth_sqlx::connect_postgres(cli.database.as_str()).await?;
+            let pool = tokenauth_sqlx::connect_postgres_with_timeout(cli.database.as_str(), timeout).await?;
             let auth = TokenAuth::new(PgStore::new(pool.clone()), PgUserDirectory::new(pool));
             run_on(auth, cli.command, io).await
         }
@@ -167,7 +171,9 @@ where
                 purge_interval: Some(args.purge_interval),
                 purge_grace: policy.purge_grace.as_duration(),
             };
-            let auth = policy.apply(auth, args.policy.refresh_interval);
+            let auth = policy
+                .apply(auth, args.policy.refresh_interval)
+                .with_backend_timeout(Some(args.store_timeout()));
             let options = crate::LoginOptions {
                 throttle: tokenauth::routes::LoginThrottle::new(args.login_throttle),
                 proxies: args.trusted_proxies.clone(),

@@ -56,6 +56,7 @@ use crate::scope::RequireScope;
 
 mod body;
 mod obtain;
+mod ready;
 mod sessions;
 mod throttle;
 mod validate;
@@ -364,6 +365,36 @@ where
     D: UserDirectory,
 {
     Routes::new(auth).session_router()
+}
+
+/// A readiness probe for load balancers and orchestrators, to mount at a path of your
+/// choice (the `tokenauth` server uses `GET /readyz`): 200 `{"status":"ready"}` when
+/// the token store and the user directory both answer
+/// ([`TokenAuth::ready`]: each backend's `ping`, within the
+/// [backend timeout](TokenAuth::with_backend_timeout)), else 503
+/// `{"detail":"Not ready: the token store or the user directory does not answer."}`
+/// with `Retry-After: 5` (the cause is logged). Other methods get DRF's 405.
+///
+/// It takes no credentials. A liveness probe should not use it: a database outage
+/// would then restart servers that recover by themselves when it ends.
+///
+/// ```no_run
+/// use axum::Router;
+/// use tokenauth::{TokenAuth, routes::readiness};
+/// use tokenauth::core::{MemoryStore, MemoryUserDirectory};
+///
+/// let auth = TokenAuth::new(MemoryStore::new(), MemoryUserDirectory::new());
+/// let app: Router = Router::new().route("/readyz", readiness(auth));
+/// ```
+pub fn readiness<St, S, D>(auth: TokenAuth<S, D>) -> MethodRouter<St>
+where
+    St: Clone + Send + Sync + 'static,
+    S: TokenStore,
+    D: UserDirectory,
+{
+    get(ready::readiness::<S, D>)
+        .fallback(method_not_allowed)
+        .with_state(auth)
 }
 
 /// DRF's 405: `{"detail": "Method \"GET\" not allowed."}`. Axum adds the `Allow`

@@ -13,7 +13,9 @@ use super::server_error;
 use super::throttle::LoginThrottle;
 use super::validate::{FieldErrors, validate};
 use crate::layer::ClientIp;
-use crate::rejection::{detail_response, json_response};
+use crate::rejection::{
+    SERVICE_UNAVAILABLE, backend_failure, detail_response, json_response, whole_seconds, with_retry_after,
+};
 
 /// What the obtain handler works with.
 pub(super) struct ObtainState<S, D> {
@@ -74,10 +76,7 @@ pub(super) async fn obtain_token<S: TokenStore, D: UserDirectory>(
         }
         Err(ObtainError::Issue(error)) => issue_error(&error),
         Err(ObtainError::Busy { retry_after }) => with_retry_after(
-            detail_response(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Service temporarily unavailable, try again later.",
-            ),
+            detail_response(StatusCode::SERVICE_UNAVAILABLE, SERVICE_UNAVAILABLE),
             retry_after,
         ),
         Err(error) => server_error(&error, "obtain failed"),
@@ -98,24 +97,13 @@ fn throttled(wait: Duration) -> Response {
     )
 }
 
-/// `wait` in seconds, rounded up, at least 1.
-fn whole_seconds(wait: Duration) -> u64 {
-    (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
-}
-
-fn with_retry_after(mut response: Response, wait: Duration) -> Response {
-    response
-        .headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from(whole_seconds(wait)));
-    response
-}
-
 /// The response to a token that cannot be issued.
 fn issue_error(error: &IssueError) -> Response {
     match error {
         IssueError::LifespanTooLong { .. } => FieldErrors::one("lifespan", error.to_string()).into_response(),
         IssueError::ScopeNotGrantable { .. } => FieldErrors::one("scope", error.to_string()).into_response(),
         IssueError::LimitReached { .. } => detail_response(StatusCode::FORBIDDEN, &error.to_string()),
+        IssueError::Backend(error) => backend_failure(error, "obtain failed"),
         _ => server_error(error, "obtain failed"),
     }
 }

@@ -7,9 +7,9 @@ use http::StatusCode;
 use time::OffsetDateTime;
 use tokenauth_core::{AuthUser, RevokeReason, Scopes, TokenAuth, TokenId, TokenStore, UserDirectory};
 
-use super::{not_found, server_error};
+use super::not_found;
 use crate::extract::Authenticated;
-use crate::rejection::json_response;
+use crate::rejection::{backend_failure, json_response};
 
 pub(super) async fn logout<S: TokenStore, D: UserDirectory>(
     State(auth): State<TokenAuth<S, D>>,
@@ -17,7 +17,7 @@ pub(super) async fn logout<S: TokenStore, D: UserDirectory>(
 ) -> Response {
     match auth.logout(&who.token).await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
-        Err(error) => server_error(&error, "logout failed"),
+        Err(error) => backend_failure(&error, "logout failed"),
     }
 }
 
@@ -30,7 +30,7 @@ pub(super) async fn logout_all<S: TokenStore, D: UserDirectory>(
         .await
     {
         Ok(_) => StatusCode::NO_CONTENT.into_response(),
-        Err(error) => server_error(&error, "logout of every token failed"),
+        Err(error) => backend_failure(&error, "logout of every token failed"),
     }
 }
 
@@ -55,7 +55,7 @@ pub(super) async fn list_tokens<S: TokenStore, D: UserDirectory>(
 ) -> Response {
     let tokens = match auth.sessions(&who.user).await {
         Ok(tokens) => tokens,
-        Err(error) => return server_error(&error, "listing tokens failed"),
+        Err(error) => return backend_failure(&error, "listing tokens failed"),
     };
     let sessions: Vec<Session<'_>> = tokens
         .iter()
@@ -85,6 +85,6 @@ pub(super) async fn revoke_token<S: TokenStore, D: UserDirectory>(
         Ok(true) => StatusCode::NO_CONTENT.into_response(),
         // Another user's token is as unknown as a missing one: ids do not leak.
         Ok(false) => not_found(),
-        Err(error) => server_error(&error, "revoking a token failed"),
+        Err(error) => backend_failure(&error, "revoking a token failed"),
     }
 }
