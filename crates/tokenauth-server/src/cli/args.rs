@@ -62,10 +62,11 @@ pub struct ServeArgs {
     /// How long after expiry a token is deleted (until then it answers "Token has expired").
     #[arg(long, env = "TOKENAUTH_PURGE_GRACE", default_value = "7d")]
     pub purge_grace: Lifespan,
-    /// How long a request waits for the database (a pool connection, a lock, an
-    /// answer) before it fails with 503 and Retry-After: the database is down,
-    /// unreachable or busy. The server recovers by itself when it answers again.
-    #[arg(long, env = "TOKENAUTH_STORE_TIMEOUT", default_value = "5s")]
+    /// How long a request waits for the database (a pool connection, a lock) before
+    /// it fails with 503 and Retry-After: the database is down, unreachable or locked.
+    /// A database that stops answering on an open connection is given up on after
+    /// twice this. The server recovers by itself when the database answers again.
+    #[arg(long, env = "TOKENAUTH_STORE_TIMEOUT", default_value = "3s")]
     pub store_timeout: Lifespan,
     /// Connection limits: timeouts, the connection cap, the shutdown deadline.
     #[command(flatten)]
@@ -87,9 +88,19 @@ pub struct ServeArgs {
 }
 
 impl ServeArgs {
-    /// `--store-timeout`: the bound on each wait for the database.
+    /// `--store-timeout`: the bound on each wait for the database (the pool's
+    /// acquire timeout, SQLite's busy timeout).
     pub fn store_timeout(&self) -> std::time::Duration {
         self.store_timeout.as_duration().unsigned_abs()
+    }
+
+    /// The bound on each call to the store or the directory
+    /// ([`TokenAuth::with_backend_timeout`](tokenauth::TokenAuth::with_backend_timeout)):
+    /// twice `--store-timeout`, so that the database's own timeouts, which fail
+    /// cleanly (nothing written), come first, and this one only cuts off a database
+    /// that does not answer at all.
+    pub fn backend_timeout(&self) -> std::time::Duration {
+        self.store_timeout() * 2
     }
 
     /// The scope the session routes require: `--session-scope`, or `sessions` when

@@ -173,7 +173,7 @@ where
             };
             let auth = policy
                 .apply(auth, args.policy.refresh_interval)
-                .with_backend_timeout(Some(args.store_timeout()));
+                .with_backend_timeout(Some(args.backend_timeout()));
             let options = crate::LoginOptions {
                 throttle: tokenauth::routes::LoginThrottle::new(args.login_throttle),
                 proxies: args.trusted_proxies.clone(),

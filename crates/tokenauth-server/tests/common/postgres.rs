@@ -1,0 +1,93 @@
+//! A PostgreSQL schema of its own for a test, on the server the environment names.
+
+use std::hash::{BuildHasher, RandomState};
+
+use sqlx::{Connection, PgConnection};
+
+/// `TOKENAUTH_TEST_POSTGRES_URL`; panics with a clear message when it is not set.
+pub fn postgres_url() -> String {
+    std::env::var("TOKENAUTH_TEST_POSTGRES_URL").expect(
+        "TOKENAUTH_TEST_POSTGRES_URL is not set: point it at a PostgreSQL server \
+         (such as postgres://postgres@127.0.0.1:5432/test) to run this test",
+    )
+}
+
+/// A schema of its own on the server at `url`, dropped (best effort) on drop.
+pub struct Schema {
+    url: String,
+    name: String,
+}
+
+impl Schema {
+    pub async fn create(url: &str) -> Self {
+        let name = format!(
+            "tokenauth_e2e_{:016x}",
+            RandomState::new().hash_one(std::process::id())
+        );
+        let mut conn = PgConnection::connect(url).await.unwrap_or_else(|error| {
+            panic!("cannot reach PostgreSQL at TOKENAUTH_TEST_POSTGRES_URL: {error}")
+        });
+        sqlx::query(&format!("CREATE SCHEMA {name}"))
+            .execute(&mut conn)
+            .await
+            .expect("create the test schema");
+        Self {
+            url: url.to_owned(),
+            name,
+        }
+    }
+
+    /// [`database`](Self::database), reaching the server through `addr` (`host:port`,
+    /// such as a proxy's) instead of the URL's own address.
+    pub fn database_via(&self, addr: &str) -> String {
+        let database = self.database();
+        let (_, authority) = split_authority(&database);
+        let host = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+        database.replacen(host, addr, 1)
+    }
+
+    /// The `host:port` the URL names.
+    pub fn server_addr(&self) -> String {
+        let (_, authority) = split_authority(&self.url);
+        let host = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+        if host.contains(':') {
+            host.to_owned()
+        } else {
+            format!("{host}:5432")
+        }
+    }
+
+    /// `--database` for the binary: the server's URL, working in this schema.
+    pub fn database(&self) -> String {
+        let separator = if self.url.contains('?') { '&' } else { '?' };
+        format!("{}{separator}options=-c%20search_path%3D{}", self.url, self.name)
+    }
+}
+
+impl Drop for Schema {
+    /// Best effort, also when the test fails: on a thread and runtime of its own, since
+    /// the test's runtime cannot be blocked on. A schema left behind by a crash has the
+    /// `tokenauth_e2e_` prefix.
+    fn drop(&mut self) {
+        let url = self.url.clone();
+        let drop = format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name);
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async {
+                let mut conn = PgConnection::connect(&url).await.ok()?;
+                sqlx::query(&drop).execute(&mut conn).await.ok()
+            })
+        })
+        .join();
+    }
+}
+
+/// A URL's scheme and authority (`user@host:port`).
+fn split_authority(url: &str) -> (&str, &str) {
+    let (scheme, rest) = url.split_once("://").expect("a URL with a scheme");
+    let end = rest.find(['/', '?']).unwrap_or(rest.len());
+    (scheme, &rest[..end])
+}
