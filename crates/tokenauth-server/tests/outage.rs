@@ -17,12 +17,9 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::body::Bytes;
-use axum::http::{HeaderMap, Request};
+use axum::http::HeaderMap;
 use common::postgres::{Schema, postgres_url};
-use common::{Server, add_user, database_with_alice, run, tokenauth};
-use http_body_util::{BodyExt, Full};
-use hyper_util::rt::TokioIo;
+use common::{Server, add_user, database_with_alice, http_with_headers, run, tokenauth};
 use serde_json::Value;
 use sqlx::Connection;
 use tokio::net::{TcpListener, TcpStream};
@@ -65,37 +62,18 @@ impl Answer {
 /// One request to the server at `addr`; panics if no answer comes within
 /// [`CLIENT_TIMEOUT`].
 async fn send(addr: &str, method: &str, path: &str, token: Option<&str>, body: &str) -> Answer {
-    let exchange = async {
-        let stream = TcpStream::connect(addr)
-            .await
-            .expect("the server accepts connections");
-        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .unwrap();
-        tokio::spawn(connection);
-        let mut request = Request::builder()
-            .method(method)
-            .uri(path)
-            .header("host", addr)
-            .header("content-type", "application/json");
-        if let Some(token) = token {
-            request = request.header("authorization", format!("Token {token}"));
-        }
-        let response = sender
-            .send_request(request.body(Full::new(Bytes::from(body.to_owned()))).unwrap())
-            .await
-            .unwrap();
-        let (parts, body) = response.into_parts();
-        let body = body.collect().await.unwrap().to_bytes();
-        Answer {
-            status: parts.status.as_u16(),
-            headers: parts.headers,
-            body: String::from_utf8(body.to_vec()).unwrap(),
-        }
-    };
-    tokio::time::timeout(CLIENT_TIMEOUT, exchange)
+    let authorization = token.map(|token| format!("Token {token}"));
+    let mut headers = vec![("content-type", "application/json")];
+    headers.extend(authorization.as_deref().map(|value| ("authorization", value)));
+    let exchange = http_with_headers(addr, method, path, &headers, body);
+    let (status, headers, body) = tokio::time::timeout(CLIENT_TIMEOUT, exchange)
         .await
-        .unwrap_or_else(|_| panic!("{method} {path}: no answer within {CLIENT_TIMEOUT:?}"))
+        .unwrap_or_else(|_| panic!("{method} {path}: no answer within {CLIENT_TIMEOUT:?}"));
+    Answer {
+        status,
+        headers,
+        body,
+    }
 }
 
 async fn login(addr: &str) -> Answer {
@@ -155,11 +133,21 @@ async fn assert_unavailable(addr: &str, token: &str, what: &str) {
         .assert(200, "ok", &format!("{what}: /healthz"));
 }
 
+/// Stops the server with SIGTERM, which must succeed; what it logged, with no panic.
+fn stop(mut server: Server) -> String {
+    server.terminate();
+    let status = server.exit_within(CLIENT_TIMEOUT);
+    assert!(status.success(), "exit status after SIGTERM: {status}");
+    let logs = server.logs();
+    assert!(!logs.contains("panicked"), "{logs}");
+    logs
+}
+
 #[tokio::test]
 async fn sqlite_locked_past_the_busy_timeout_is_503_until_released() {
     let dir = tempfile::tempdir().unwrap();
     let database = database_with_alice(&dir, "locked");
-    let (mut server, addr) = serve(&database);
+    let (server, addr) = serve(&database);
     let token = log_in(&addr, "first login").await;
     assert_serving(&addr, &token, "before the lock").await;
 
@@ -187,14 +175,10 @@ async fn sqlite_locked_past_the_busy_timeout_is_503_until_released() {
         .await
         .assert_status(204);
 
-    server.terminate();
-    let status = server.exit_within(CLIENT_TIMEOUT);
-    assert!(status.success(), "exit status after SIGTERM: {status}");
     // SQLite's own busy timeout answered, not the backstop.
-    let logs = server.logs();
+    let logs = stop(server);
     assert!(logs.contains("database is locked"), "{logs}");
     assert!(!logs.contains("did not answer within"), "{logs}");
-    assert!(!logs.contains("panicked"), "{logs}");
 }
 
 /// A TCP proxy to `target`, on a port that stays the same when it is cut and restored.
@@ -316,7 +300,7 @@ async fn postgres_cut_stalled_and_restored() {
     let schema = Schema::create(&postgres_url()).await;
     add_user(&schema.database(), "alice", "pw");
     let proxy = Proxy::start(schema.server_addr()).await;
-    let (mut server, addr) = serve(&schema.database_via(&proxy.addr()));
+    let (server, addr) = serve(&schema.database_via(&proxy.addr()));
     let token = log_in(&addr, "first login").await;
     assert_serving(&addr, &token, "through the proxy").await;
 
@@ -334,14 +318,10 @@ async fn postgres_cut_stalled_and_restored() {
         .await
         .assert_status(204);
 
-    server.terminate();
-    let status = server.exit_within(CLIENT_TIMEOUT);
-    assert!(status.success(), "exit status after SIGTERM: {status}");
     // Both were seen by the pool: it checks an idle connection before handing it out,
     // within its acquire timeout, so a stalled one times out there too.
-    let logs = server.logs();
+    let logs = stop(server);
     assert!(logs.contains("pool timed out"), "{logs}");
-    assert!(!logs.contains("panicked"), "{logs}");
 }
 
 #[tokio::test]

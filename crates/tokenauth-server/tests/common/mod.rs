@@ -171,6 +171,18 @@ pub async fn http(
     headers: &[(&str, &str)],
     body: &str,
 ) -> (u16, String) {
+    let (status, _, body) = http_with_headers(addr, method, path, headers, body).await;
+    (status, body)
+}
+
+/// [`http`], with the response's headers too.
+pub async fn http_with_headers(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, axum::http::HeaderMap, String) {
     let stream = tokio::net::TcpStream::connect(addr)
         .await
         .expect("the server accepts connections");
@@ -186,9 +198,13 @@ pub async fn http(
         .send_request(request.body(Full::new(Bytes::from(body.to_owned()))).unwrap())
         .await
         .unwrap();
-    let status = response.status().as_u16();
-    let body = response.into_body().collect().await.unwrap().to_bytes();
-    (status, String::from_utf8(body.to_vec()).unwrap())
+    let (parts, body) = response.into_parts();
+    let body = body.collect().await.unwrap().to_bytes();
+    (
+        parts.status.as_u16(),
+        parts.headers,
+        String::from_utf8(body.to_vec()).unwrap(),
+    )
 }
 
 /// Logs in over HTTP (`POST /api-token-auth/`), which must succeed; the JSON answer.
