@@ -17,8 +17,9 @@
 //! - the authenticate, obtain and admin logic, with DRF's exact error messages
 //!   ([`TokenAuth`]), and argon2id password hashing ([`PasswordHasher`]) with the same
 //!   work for unknown users and re-hashing of outdated hashes;
-//! - the revocation signal for caches ([`Revocation`], [`RevocationListener`],
-//!   [`RevocationBus`]);
+//! - a cache of token and user lookups ([`AuthCache`]), exactly coherent in one process
+//!   and across processes through the revocation signal ([`Revocation`],
+//!   [`RevocationListener`], [`RevocationBus`], [`Publisher`]);
 //! - an injectable [`Clock`], and an in-memory store and user directory.
 //!
 //! Applications use it through the `tokenauth` crate (tower layer, axum extractor,
@@ -59,6 +60,7 @@
 //! ```
 
 mod admin;
+mod cache;
 mod clock;
 mod error;
 mod events;
@@ -79,6 +81,7 @@ mod verdict;
 pub mod conformance;
 
 pub use admin::UserAdmin;
+pub use cache::{AuthCache, DEFAULT_CACHE_CAPACITY, DEFAULT_CACHE_TTL, Following};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{AuthError, BackendError, IssueError, ObtainError};
 pub use events::{AuthEvent, EventHook, LOG_BURST, LOG_WINDOW, RevokeReason};
@@ -86,7 +89,7 @@ pub use expiry::{ExpiryPolicy, InvalidLifespan, Lifespan};
 pub use memory::{MemoryStore, MemoryUserDirectory};
 pub use password::{DEFAULT_HASH_QUEUE, DEFAULT_HASH_WAIT, PasswordError, PasswordHasher, Verification};
 pub use record::{TokenInfo, TokenRecord};
-pub use revocation::{LocalBus, Revocation, RevocationBus, RevocationListener};
+pub use revocation::{LocalBus, Publisher, Revocation, RevocationBus, RevocationListener};
 pub use scope::{InvalidScope, Scopes};
 #[cfg(feature = "maintenance")]
 pub use service::MaintenanceHandle;
