@@ -121,7 +121,10 @@ mod sqlite;
 
 pub use error::Error;
 #[cfg(feature = "postgres")]
-pub use postgres::{PG_MIGRATOR, PgStore, PgUserDirectory, connect_postgres, migrate_postgres};
+pub use postgres::{
+    DEFAULT_BUS_BOUND, PG_MIGRATOR, PgRevocationBus, PgStore, PgUserDirectory, REVOCATION_CHANNEL,
+    connect_postgres, migrate_postgres,
+};
 #[cfg(feature = "sqlite")]
 pub use sqlite::{MIGRATOR, SqliteStore, SqliteUserDirectory, connect, migrate};
 #[cfg(feature = "postgres")]
