@@ -8,73 +8,14 @@
 
 mod common;
 
-use std::hash::{BuildHasher, RandomState};
-
+use common::postgres::Schema;
 use common::{Server, add_user, http, obtain, run, tokenauth};
 use serde_json::Value;
-use sqlx::{Connection, PgConnection};
-
-/// A schema of its own on the server at `url`, dropped (best effort) on drop.
-struct Schema {
-    url: String,
-    name: String,
-}
-
-impl Schema {
-    async fn create(url: &str) -> Self {
-        let name = format!(
-            "tokenauth_e2e_{:016x}",
-            RandomState::new().hash_one(std::process::id())
-        );
-        let mut conn = PgConnection::connect(url).await.unwrap_or_else(|error| {
-            panic!("cannot reach PostgreSQL at TOKENAUTH_TEST_POSTGRES_URL: {error}")
-        });
-        sqlx::query(&format!("CREATE SCHEMA {name}"))
-            .execute(&mut conn)
-            .await
-            .expect("create the test schema");
-        Self {
-            url: url.to_owned(),
-            name,
-        }
-    }
-
-    /// `--database` for the binary: the server's URL, working in this schema.
-    fn database(&self) -> String {
-        let separator = if self.url.contains('?') { '&' } else { '?' };
-        format!("{}{separator}options=-c%20search_path%3D{}", self.url, self.name)
-    }
-}
-
-impl Drop for Schema {
-    /// Best effort, also when the test fails: on a thread and runtime of its own, since
-    /// the test's runtime cannot be blocked on. A schema left behind by a crash has the
-    /// `tokenauth_e2e_` prefix.
-    fn drop(&mut self) {
-        let url = self.url.clone();
-        let drop = format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name);
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            runtime.block_on(async {
-                let mut conn = PgConnection::connect(&url).await.ok()?;
-                sqlx::query(&drop).execute(&mut conn).await.ok()
-            })
-        })
-        .join();
-    }
-}
 
 #[tokio::test]
 #[ignore = "needs PostgreSQL: set TOKENAUTH_TEST_POSTGRES_URL and run with --ignored"]
 async fn serve_obtain_revoke_on_postgres() {
-    let url = std::env::var("TOKENAUTH_TEST_POSTGRES_URL").expect(
-        "TOKENAUTH_TEST_POSTGRES_URL is not set: point it at a PostgreSQL server \
-         (such as postgres://postgres@127.0.0.1:5432/test) to run this test",
-    );
-    let schema = Schema::create(&url).await;
+    let schema = Schema::create().await;
     let database = schema.database();
 
     assert_eq!(

@@ -1,0 +1,88 @@
+//! A PostgreSQL schema of its own for one test, for the tests that run the binary on
+//! the server named by `TOKENAUTH_TEST_POSTGRES_URL`.
+
+use std::hash::{BuildHasher, RandomState};
+
+use sqlx::{Connection, PgConnection};
+
+/// The server's URL, from the environment; panics with a clear message without it.
+pub fn server_url() -> String {
+    std::env::var("TOKENAUTH_TEST_POSTGRES_URL").expect(
+        "TOKENAUTH_TEST_POSTGRES_URL is not set: point it at a PostgreSQL server \
+         (such as postgres://postgres@127.0.0.1:5432/test) to run this test",
+    )
+}
+
+/// A schema of its own on the server at `url`, dropped (best effort) on drop.
+pub struct Schema {
+    url: String,
+    /// The schema's name.
+    pub name: String,
+}
+
+impl Schema {
+    /// Creates `tokenauth_e2e_<random>` on the server of `TOKENAUTH_TEST_POSTGRES_URL`.
+    pub async fn create() -> Self {
+        let url = &server_url();
+        let name = format!(
+            "tokenauth_e2e_{:016x}",
+            RandomState::new().hash_one(std::process::id())
+        );
+        let mut conn = PgConnection::connect(url).await.unwrap_or_else(|error| {
+            panic!("cannot reach PostgreSQL at TOKENAUTH_TEST_POSTGRES_URL: {error}")
+        });
+        sqlx::query(&format!("CREATE SCHEMA {name}"))
+            .execute(&mut conn)
+            .await
+            .expect("create the test schema");
+        Self {
+            url: url.to_owned(),
+            name,
+        }
+    }
+
+    /// `--database` for the binary: the server's URL, working in this schema.
+    pub fn database(&self) -> String {
+        let separator = if self.url.contains('?') { '&' } else { '?' };
+        format!("{}{separator}options=-c%20search_path%3D{}", self.url, self.name)
+    }
+}
+
+impl Drop for Schema {
+    /// Best effort, also when the test fails: on a thread and runtime of its own, since
+    /// the test's runtime cannot be blocked on. A schema left behind by a crash has the
+    /// `tokenauth_e2e_` prefix.
+    fn drop(&mut self) {
+        let url = self.url.clone();
+        let drop = format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name);
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async {
+                let mut conn = PgConnection::connect(&url).await.ok()?;
+                sqlx::query(&drop).execute(&mut conn).await.ok()
+            })
+        })
+        .join();
+    }
+}
+
+impl Schema {
+    /// [`database`](Self::database) whose connections carry `application_name`, so that
+    /// a test can find its own connections among everyone's on the shared server.
+    pub fn database_as(&self, application_name: &str) -> String {
+        format!("{}&application_name={application_name}", self.database())
+    }
+
+    /// A connection to the server, working in this schema.
+    pub async fn connect(&self) -> PgConnection {
+        let mut conn = PgConnection::connect(&self.url).await.expect("connect");
+        sqlx::query(&format!("SET search_path TO {}", self.name))
+            .execute(&mut conn)
+            .await
+            .expect("set the search path");
+        conn
+    }
+}
