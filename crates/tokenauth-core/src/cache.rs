@@ -1,39 +1,6 @@
 //! A cache of what authentication reads, in front of any store and directory.
 //!
-//! [`AuthCache`] keeps, for a bounded time ([TTL](AuthCache::with_ttl)) and in bounded
-//! memory, what [`TokenAuth::authenticate`](crate::TokenAuth::authenticate) looks up:
-//!
-//! - **positive entries**: a token's record, by digest (at most
-//!   [`capacity`](AuthCache::new) of them);
-//! - **users**: each cached token's user as the directory returned it, by id (the user
-//!   or "none": deleted);
-//! - **negative entries**: well-formed digests the store does not know, in a separate,
-//!   smaller segment, so that a client trying unknown tokens (a scan) costs one store
-//!   lookup per token and can only evict other negative entries, never a valid token.
-//!
-//! Only the lookups are cached. Whether the token works (expiry, credential version,
-//! the user's active flag) is still decided by core on every request, with the
-//! injected clock, from the cached record and user.
-//!
-//! # Coherence
-//!
-//! Within one process the cache is exactly coherent: every operation of
-//! [`TokenAuth`](crate::TokenAuth) that ends a token or changes a user (logout, revoke,
-//! eviction, `replace`, a password change, deactivation and reactivation, deletion,
-//! the purge) drops what it names as soon as its store write has committed, before the
-//! operation returns, so the very next request is decided on fresh data. A new token
-//! drops a negative entry for its digest.
-//!
-//! A lookup that started before such a change can finish after it: its answer is
-//! stale. Every removal first advances an epoch, and an answer is cached only if the
-//! epoch is still the one read before the lookup started, checked under the same lock
-//! that inserts it; so a stale answer is never cached.
-//!
-//! Across processes, follow a [`RevocationBus`] ([`AuthCache::follow`]): revocations
-//! published by any process are dropped here as they arrive, and while the bus says it
-//! is not connected (it may be missing messages) the cache serves and keeps nothing.
-//! Without a bus, changes made by other processes are seen once the entries they
-//! concern reach their TTL.
+//! See [`AuthCache`].
 
 use std::any::Any;
 use std::collections::{HashMap, VecDeque};
@@ -63,8 +30,42 @@ pub const DEFAULT_CACHE_TTL: Duration = Duration::seconds(10);
 const SHARDS: usize = 16;
 
 /// A cache of token records, users and unknown digests, for
-/// [`TokenAuth::with_cache`](crate::TokenAuth::with_cache). See the [module
-/// docs](self) for what it keeps and how it stays coherent.
+/// [`TokenAuth::with_cache`](crate::TokenAuth::with_cache).
+///
+/// [`AuthCache`] keeps, for a bounded time ([TTL](Self::with_ttl)) and in bounded
+/// memory, what [`TokenAuth::authenticate`](crate::TokenAuth::authenticate) looks up:
+///
+/// - **positive entries**: a token's record, by digest (at most
+///   [`capacity`](Self::new) of them);
+/// - **users**: each cached token's user as the directory returned it, by id (the user
+///   or "none": deleted);
+/// - **negative entries**: well-formed digests the store does not know, in a separate,
+///   smaller segment, so that a client trying unknown tokens (a scan) costs one store
+///   lookup per token and can only evict other negative entries, never a valid token.
+///
+/// Only the lookups are cached. Whether the token works (expiry, credential version,
+/// the user's active flag) is still decided by core on every request, with the
+/// injected clock, from the cached record and user.
+///
+/// # Coherence
+///
+/// Within one process the cache is exactly coherent: every operation of
+/// [`TokenAuth`](crate::TokenAuth) that ends a token or changes a user (logout, revoke,
+/// eviction, `replace`, a password change, deactivation and reactivation, deletion,
+/// the purge) drops what it names as soon as its store write has committed, before the
+/// operation returns, so the very next request is decided on fresh data. A new token
+/// drops a negative entry for its digest.
+///
+/// A lookup that started before such a change can finish after it: its answer is
+/// stale. Every removal first advances an epoch, and an answer is cached only if the
+/// epoch is still the one read before the lookup started, checked under the same lock
+/// that inserts it; so a stale answer is never cached.
+///
+/// Across processes, follow a [`RevocationBus`] ([`follow`](Self::follow)): revocations
+/// published by any process are dropped here as they arrive, and while the bus says it
+/// is not connected (it may be missing messages) the cache serves and keeps nothing.
+/// Without a bus, changes made by other processes are seen once the entries they
+/// concern reach their TTL.
 ///
 /// Cheap to clone: clones share the entries.
 ///
@@ -72,9 +73,9 @@ const SHARDS: usize = 16;
 ///
 /// At most `capacity` tokens and as many users, and `capacity / 8` (at least 16)
 /// unknown digests; each map is split in 16 shards and each shard's share is rounded
-/// up. A token entry takes about 250 bytes plus its name and scopes, a user entry
-/// about 150 bytes plus the user, a negative entry about 80 bytes: the default 10,000
-/// tokens take about 4 MiB.
+/// up. A token entry takes about 400 bytes with its name and scopes, a user entry about
+/// 200 bytes with a [`User`](crate::User), a negative entry about 80 bytes: the default
+/// 10,000 tokens, each with a user of its own, take about 6 MiB.
 ///
 /// ```
 /// use time::Duration;

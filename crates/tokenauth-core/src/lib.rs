@@ -22,6 +22,32 @@
 //!   [`RevocationListener`], [`RevocationBus`], [`Publisher`]);
 //! - an injectable [`Clock`], and an in-memory store and user directory.
 //!
+//! # Caching
+//!
+//! [`TokenAuth::with_cache`] puts an [`AuthCache`] in front of any store and directory:
+//! a request whose token (and user) were looked up recently costs no store round trip,
+//! unknown well-formed tokens cost one lookup each, and every change this service makes
+//! is seen by the very next request. Across processes, the cache follows a
+//! [`RevocationBus`] ([`AuthCache::follow`]) and the service publishes on it
+//! ([`Publisher`]):
+//!
+//! ```
+//! use tokenauth_core::{AuthCache, MemoryStore, MemoryUserDirectory, TokenAuth, TokenRequest};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let users = MemoryUserDirectory::new();
+//! let alice = users.add_user("alice", "correct horse", true).await?;
+//! let auth = TokenAuth::new(MemoryStore::new(), users).with_cache(AuthCache::new(10_000));
+//!
+//! let issued = auth.issue(&alice, TokenRequest::default()).await?;
+//! auth.authenticate(issued.token.expose_secret(), None).await?; // looked up, cached
+//! auth.authenticate(issued.token.expose_secret(), None).await?; // from memory
+//! auth.logout(&issued.info).await?;
+//! assert!(auth.authenticate(issued.token.expose_secret(), None).await.is_err());
+//! # Ok(()) }
+//! ```
+//!
 //! Applications use it through the `tokenauth` crate (tower layer, axum extractor,
 //! obtain endpoint) and find what they need at this crate's root; store and directory
 //! implementors find theirs in [`store`], and run the conformance suites.

@@ -107,7 +107,7 @@ pub struct CacheArgs {
     #[arg(long, env = "TOKENAUTH_CACHE_TTL", default_value = "10s")]
     pub cache_ttl: Lifespan,
     /// The most tokens cached (as many users, and an eighth as many unknown tokens);
-    /// about 400 bytes each.
+    /// about 600 bytes per token with its user.
     #[arg(long, env = "TOKENAUTH_CACHE_SIZE", default_value = "10000")]
     pub cache_size: NonZeroUsize,
 }
