@@ -59,6 +59,10 @@ const CAPACITY: usize = 4096;
 /// process dies in between, or cannot reach the database for its retries, other caches
 /// keep the entries until their TTL.
 ///
+/// The channel is database-wide: deployments that share a database in different schemas
+/// hear each other's revocations, which costs them lookups (their caches drop users of
+/// the other deployment's ids too) but never serves a revoked token.
+///
 /// Clones share the connection; the tasks stop when the last clone is dropped.
 #[derive(Clone)]
 pub struct PgRevocationBus {
