@@ -17,9 +17,36 @@
 //! - the authenticate, obtain and admin logic, with DRF's exact error messages
 //!   ([`TokenAuth`]), and argon2id password hashing ([`PasswordHasher`]) with the same
 //!   work for unknown users and re-hashing of outdated hashes;
-//! - the revocation signal for caches ([`Revocation`], [`RevocationListener`],
-//!   [`RevocationBus`]);
+//! - a cache of token and user lookups ([`AuthCache`]), exactly coherent in one process
+//!   and across processes through the revocation signal ([`Revocation`],
+//!   [`RevocationListener`], [`RevocationBus`], [`Publisher`]);
 //! - an injectable [`Clock`], and an in-memory store and user directory.
+//!
+//! # Caching
+//!
+//! [`TokenAuth::with_cache`] puts an [`AuthCache`] in front of any store and directory:
+//! a request whose token (and user) were looked up recently costs no store round trip,
+//! unknown well-formed tokens cost one lookup each, and every change this service makes
+//! is seen by the very next request. Across processes, the cache follows a
+//! [`RevocationBus`] ([`AuthCache::follow`]) and the service publishes on it
+//! ([`Publisher`]):
+//!
+//! ```
+//! use tokenauth_core::{AuthCache, MemoryStore, MemoryUserDirectory, TokenAuth, TokenRequest};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let users = MemoryUserDirectory::new();
+//! let alice = users.add_user("alice", "correct horse", true).await?;
+//! let auth = TokenAuth::new(MemoryStore::new(), users).with_cache(AuthCache::new(10_000));
+//!
+//! let issued = auth.issue(&alice, TokenRequest::default()).await?;
+//! auth.authenticate(issued.token.expose_secret(), None).await?; // looked up, cached
+//! auth.authenticate(issued.token.expose_secret(), None).await?; // from memory
+//! auth.logout(&issued.info).await?;
+//! assert!(auth.authenticate(issued.token.expose_secret(), None).await.is_err());
+//! # Ok(()) }
+//! ```
 //!
 //! Applications use it through the `tokenauth` crate (tower layer, axum extractor,
 //! obtain endpoint) and find what they need at this crate's root; store and directory
@@ -59,6 +86,7 @@
 //! ```
 
 mod admin;
+mod cache;
 mod clock;
 mod error;
 mod events;
@@ -79,6 +107,7 @@ mod verdict;
 pub mod conformance;
 
 pub use admin::UserAdmin;
+pub use cache::{AuthCache, DEFAULT_CACHE_CAPACITY, DEFAULT_CACHE_TTL, Following};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{AuthError, BackendError, IssueError, ObtainError};
 pub use events::{AuthEvent, EventHook, LOG_BURST, LOG_WINDOW, RevokeReason};
@@ -86,7 +115,7 @@ pub use expiry::{ExpiryPolicy, InvalidLifespan, Lifespan};
 pub use memory::{MemoryStore, MemoryUserDirectory};
 pub use password::{DEFAULT_HASH_QUEUE, DEFAULT_HASH_WAIT, PasswordError, PasswordHasher, Verification};
 pub use record::{TokenInfo, TokenRecord};
-pub use revocation::{LocalBus, Revocation, RevocationBus, RevocationListener};
+pub use revocation::{LocalBus, Publisher, Revocation, RevocationBus, RevocationListener};
 pub use scope::{InvalidScope, Scopes};
 #[cfg(feature = "maintenance")]
 pub use service::MaintenanceHandle;

@@ -14,7 +14,7 @@
 use std::fmt;
 use std::future::Future;
 
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use crate::store::Ended;
 use crate::user::UserId;
@@ -77,6 +77,100 @@ pub trait RevocationBus: Send + Sync + 'static {
 
     /// A receiver of every revocation published from now on.
     fn subscribe(&self) -> broadcast::Receiver<Revocation>;
+
+    /// Whether revocations published elsewhere reach this process right now: `false`
+    /// while the bus's connection to its engine is down or its delivery is late beyond
+    /// the bus's bound, when messages may be missed. A cache following the bus
+    /// ([`AuthCache::follow`](crate::AuthCache::follow)) serves nothing from memory
+    /// meanwhile, and flushes when it turns `true` again.
+    ///
+    /// The default is always `true`: for buses that cannot miss a message, such as
+    /// [`LocalBus`].
+    fn connected(&self) -> watch::Receiver<bool> {
+        watch::channel(true).1
+    }
+}
+
+/// Publishes what a service ends on a [`RevocationBus`], from a task: pass it to
+/// [`TokenAuth::with_revocation_listener`](crate::TokenAuth::with_revocation_listener).
+///
+/// The listener is called inline, after the store committed; publishing takes a round
+/// trip to the engine, so it is queued, and a task publishes in order. A failed publish
+/// is retried (after 100 ms, then 400 ms), then logged and dropped: the caches of other
+/// processes then keep the revoked entries until their TTL. Before a short-lived
+/// process exits (a command-line tool), [`flush`](Self::flush) waits until everything
+/// queued has been published.
+///
+/// Clones share the queue.
+#[derive(Debug, Clone)]
+pub struct Publisher {
+    queue: mpsc::UnboundedSender<Job>,
+}
+
+#[derive(Debug)]
+enum Job {
+    Publish(Revocation),
+    Flush(oneshot::Sender<()>),
+}
+
+impl Publisher {
+    /// Starts publishing on `bus`, on a task of the current Tokio runtime.
+    ///
+    /// # Panics
+    ///
+    /// Outside a Tokio runtime.
+    pub fn start<B: RevocationBus>(bus: B) -> Self {
+        // Unbounded: revocations are rare next to requests, and dropping one would
+        // leave a revoked token in other processes' caches.
+        let (queue, mut jobs) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Some(job) = jobs.recv().await {
+                match job {
+                    Job::Publish(revocation) => publish_retrying(&bus, &revocation).await,
+                    Job::Flush(done) => {
+                        let _ = done.send(());
+                    }
+                }
+            }
+        });
+        Self { queue }
+    }
+
+    /// Waits until every revocation queued before this call has been published (or
+    /// given up on).
+    pub async fn flush(&self) {
+        let (done, published) = oneshot::channel();
+        if self.queue.send(Job::Flush(done)).is_ok() {
+            let _ = published.await;
+        }
+    }
+}
+
+async fn publish_retrying<B: RevocationBus>(bus: &B, revocation: &Revocation) {
+    let pauses = [100, 400];
+    for attempt in 0..=pauses.len() {
+        match bus.publish(revocation).await {
+            Ok(()) => return,
+            Err(error) if attempt < pauses.len() => {
+                tracing::debug!(
+                    error = &error as &dyn std::error::Error,
+                    "publishing a revocation failed; retrying"
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(pauses[attempt])).await;
+            }
+            Err(error) => tracing::warn!(
+                error = &error as &dyn std::error::Error,
+                "publishing a revocation failed; other processes' caches keep it until their TTL"
+            ),
+        }
+    }
+}
+
+impl RevocationListener for Publisher {
+    fn revoked(&self, revocation: &Revocation) {
+        // The task ends only with the runtime: then there is nobody to publish to.
+        let _ = self.queue.send(Job::Publish(revocation.clone()));
+    }
 }
 
 /// A [`RevocationBus`] within one process, on a Tokio broadcast channel. Clones share

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 
 use time::OffsetDateTime;
 
@@ -20,12 +20,25 @@ pub struct Usage {
     pub ip: Option<IpAddr>,
 }
 
+/// How many independently locked parts the buffer has: every authenticated request
+/// records a use, so one lock would serialise them all.
+const SHARDS: usize = 32;
+
 /// Uses since the last flush, coalesced per token: however many requests a token
 /// serves, one write per flush. Keyed by digest, so that authentication can read it
-/// before it looks the token up (see `TokenAuth::authenticate`).
-#[derive(Debug, Default)]
+/// before it looks the token up (see `TokenAuth::authenticate`), and split into
+/// shards by digest so that requests for different tokens take different locks.
+#[derive(Debug)]
 pub(crate) struct UsageBuffer {
-    pending: Mutex<HashMap<TokenDigest, Usage>>,
+    shards: Box<[Mutex<HashMap<TokenDigest, Usage>>]>,
+}
+
+impl Default for UsageBuffer {
+    fn default() -> Self {
+        Self {
+            shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
+        }
+    }
 }
 
 /// What recording a use found.
@@ -36,21 +49,30 @@ pub(crate) struct Recorded {
     pub(crate) previous_ip: Option<IpAddr>,
 }
 
+/// The shard of `digest` among `count`: digests are uniformly random bytes, so their
+/// first bytes spread them evenly.
+pub(crate) fn shard_of(digest: &TokenDigest, count: usize) -> usize {
+    let bytes = digest.as_bytes();
+    let head = u64::from_le_bytes([
+        bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7],
+    ]);
+    (head % count as u64) as usize
+}
+
 impl UsageBuffer {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<TokenDigest, Usage>> {
-        // Nothing under this lock can panic halfway through an update.
-        self.pending.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self, digest: &TokenDigest) -> MutexGuard<'_, HashMap<TokenDigest, Usage>> {
+        lock(&self.shards[shard_of(digest, self.shards.len())])
     }
 
     /// The latest use not yet written of the token with this digest: when, and from
     /// where.
     pub(crate) fn latest(&self, digest: &TokenDigest) -> Option<(OffsetDateTime, Option<IpAddr>)> {
-        self.lock().get(digest).map(|usage| (usage.at, usage.ip))
+        self.lock(digest).get(digest).map(|usage| (usage.at, usage.ip))
     }
 
     /// Records a use of `record`'s token.
     pub(crate) fn record(&self, record: &TokenRecord, at: OffsetDateTime, ip: Option<IpAddr>) -> Recorded {
-        let mut pending = self.lock();
+        let mut pending = self.lock(&record.digest);
         match pending.get_mut(&record.digest) {
             Some(usage) => {
                 let previous_ip = usage.ip;
@@ -80,16 +102,21 @@ impl UsageBuffer {
     /// [`written`](Self::written) is called, so that readers see them while the write is
     /// in flight.
     pub(crate) fn snapshot(&self) -> Vec<(TokenDigest, Usage)> {
-        self.lock()
+        self.shards
             .iter()
-            .map(|(digest, usage)| (*digest, usage.clone()))
+            .flat_map(|shard| {
+                lock(shard)
+                    .iter()
+                    .map(|(digest, usage)| (*digest, usage.clone()))
+                    .collect::<Vec<_>>()
+            })
             .collect()
     }
 
     /// Forgets uses that were written, unless a newer use arrived meanwhile.
     pub(crate) fn written(&self, uses: &[(TokenDigest, Usage)]) {
-        let mut pending = self.lock();
         for (digest, usage) in uses {
+            let mut pending = self.lock(digest);
             if pending.get(digest).is_some_and(|now| now == usage) {
                 pending.remove(digest);
             }
@@ -97,6 +124,12 @@ impl UsageBuffer {
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.lock().len()
+        self.shards.iter().map(|shard| lock(shard).len()).sum()
     }
+}
+
+/// Nothing under these locks can panic halfway through an update, so a poisoned lock
+/// still guards consistent data.
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }

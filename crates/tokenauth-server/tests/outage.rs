@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::http::HeaderMap;
-use common::postgres::{Schema, postgres_url};
+use common::postgres::Schema;
 use common::{Server, add_user, database_with_alice, http_with_headers, run, tokenauth};
 use serde_json::Value;
 use sqlx::Connection;
@@ -297,7 +297,7 @@ impl Drop for Proxy {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs PostgreSQL: set TOKENAUTH_TEST_POSTGRES_URL and run with --ignored"]
 async fn postgres_cut_stalled_and_restored() {
-    let schema = Schema::create(&postgres_url()).await;
+    let schema = Schema::create().await;
     add_user(&schema.database(), "alice", "pw");
     let proxy = Proxy::start(schema.server_addr()).await;
     let (server, addr) = serve(&schema.database_via(&proxy.addr()));
@@ -327,7 +327,7 @@ async fn postgres_cut_stalled_and_restored() {
 #[tokio::test]
 #[ignore = "needs PostgreSQL: set TOKENAUTH_TEST_POSTGRES_URL and run with --ignored"]
 async fn postgres_on_a_closed_port_fails_fast_with_a_clear_error() {
-    let schema = Schema::create(&postgres_url()).await;
+    let schema = Schema::create().await;
     // A port nobody listens on: bound, then closed.
     let closed = {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

@@ -8,14 +8,14 @@
 
 mod common;
 
-use common::postgres::{Schema, postgres_url};
+use common::postgres::Schema;
 use common::{Server, add_user, http, obtain, run, tokenauth};
 use serde_json::Value;
 
 #[tokio::test]
 #[ignore = "needs PostgreSQL: set TOKENAUTH_TEST_POSTGRES_URL and run with --ignored"]
 async fn serve_obtain_revoke_on_postgres() {
-    let schema = Schema::create(&postgres_url()).await;
+    let schema = Schema::create().await;
     let database = schema.database();
 
     assert_eq!(

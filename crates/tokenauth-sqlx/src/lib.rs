@@ -82,12 +82,42 @@
 //! # Ok(()) }
 //! ```
 //!
+//! ## Many instances: the revocation bus
+//!
+//! Several processes on one PostgreSQL database can each keep an
+//! [`AuthCache`](tokenauth_core::AuthCache) and still agree on revocation:
+//! `PgRevocationBus` carries what any of them ends (`NOTIFY tokenauth_revocations`,
+//! naming user ids only) to every other (a dedicated `LISTEN` connection), within a
+//! bound of 1 s by default, and pauses the caches while its connection is down (see
+//! its docs for how the bound is kept). Publish with a
+//! [`Publisher`](tokenauth_core::Publisher), follow with
+//! [`AuthCache::follow`](tokenauth_core::AuthCache::follow):
+//!
+//! ```no_run
+//! # #[cfg(feature = "postgres")]
+//! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+//! use tokenauth_core::{AuthCache, Publisher, TokenAuth};
+//! use tokenauth_sqlx::{PgRevocationBus, PgStore, PgUserDirectory, connect_postgres};
+//!
+//! let pool = connect_postgres("postgres://tokenauth@localhost/app").await?;
+//! let bus = PgRevocationBus::new(pool.clone());
+//! let cache = AuthCache::default();
+//! // Keep it while serving: dropping it pauses the cache.
+//! let _following = cache.follow(&bus);
+//! let auth = TokenAuth::new(PgStore::new(pool.clone()), PgUserDirectory::new(pool))
+//!     .with_cache(cache)
+//!     .with_revocation_listener(Publisher::start(bus));
+//! # let _ = auth;
+//! # Ok(()) }
+//! ```
+//!
 //! # Features
 //!
 //! - `sqlite` (default): the SQLite backend ([`SqliteStore`], [`SqliteUserDirectory`],
 //!   [`connect`], [`migrate`], [`MIGRATOR`]).
 //! - `postgres`: the PostgreSQL backend (`PgStore`, `PgUserDirectory`,
-//!   `connect_postgres`, `migrate_postgres`, `PG_MIGRATOR`).
+//!   `connect_postgres`, `migrate_postgres`, `PG_MIGRATOR`) and its revocation bus
+//!   (`PgRevocationBus`).
 //!
 //! # Example
 //!
@@ -133,7 +163,8 @@ mod sqlite;
 pub use error::Error;
 #[cfg(feature = "postgres")]
 pub use postgres::{
-    PG_MIGRATOR, PgStore, PgUserDirectory, connect_postgres, connect_postgres_with_timeout, migrate_postgres,
+    DEFAULT_BUS_BOUND, PG_MIGRATOR, PgRevocationBus, PgStore, PgUserDirectory, REVOCATION_CHANNEL,
+    connect_postgres, connect_postgres_with_timeout, migrate_postgres,
 };
 #[cfg(feature = "sqlite")]
 pub use sqlite::{MIGRATOR, SqliteStore, SqliteUserDirectory, connect, connect_with_timeout, migrate};

@@ -1,15 +1,18 @@
 //! The authenticate path, and the one rule that decides whether a token works.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use time::OffsetDateTime;
 
+use crate::cache::Cached;
 use crate::error::AuthError;
 use crate::events::AuthEvent;
 use crate::record::{TokenInfo, TokenRecord};
 use crate::service::{TokenAuth, Verified};
 use crate::store::TokenStore;
-use crate::user::{AuthUser, UserDirectory};
+use crate::token::TokenDigest;
+use crate::user::{AuthUser, UserDirectory, UserId};
 use crate::verdict::TokenStatus;
 
 impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
@@ -52,12 +55,8 @@ impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
         // written, so a store read that starts later sees it. The other order can miss
         // a use in both places while a flush lands, and refuse a live token once.
         let buffered = self.usage.latest(&digest);
-        let record = self
-            .in_store(self.store.find_by_digest(&digest))
-            .await?
-            .filter(|record| record.digest == digest)
-            .ok_or(AuthError::InvalidToken)?;
-        let user = self.in_users(self.users.find_user(&record.user_id)).await?;
+        let record = self.find_record(&digest).await?.ok_or(AuthError::InvalidToken)?;
+        let user = self.find_user(&record.user_id).await?;
         let now = self.clock.now();
         // `Option`'s order puts `None` first: the later of the two uses.
         let last_used = record.last_used.max(buffered.map(|(at, _)| at));
@@ -75,6 +74,44 @@ impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
             user,
             token: self.info(&record),
         })
+    }
+
+    /// The record with `digest`, from the cache or the store (then cached).
+    async fn find_record(&self, digest: &TokenDigest) -> Result<Option<Arc<TokenRecord>>, AuthError> {
+        let cached = self
+            .cache
+            .as_ref()
+            .map(|cache| (cache, cache.token(digest, self.clock.now())));
+        let ticket = match cached {
+            Some((_, Cached::Found(record))) => return Ok(Some(record)),
+            Some((_, Cached::Unknown)) => return Ok(None),
+            Some((cache, Cached::Miss(ticket))) => Some((cache, ticket)),
+            None => None,
+        };
+        let record = self
+            .in_store(self.store.find_by_digest(digest))
+            .await?
+            .filter(|record| record.digest == *digest)
+            .map(Arc::new);
+        if let Some((cache, ticket)) = ticket {
+            cache.fill_token(digest, record.as_ref(), ticket, self.clock.now());
+        }
+        Ok(record)
+    }
+
+    /// The user `id`, from the cache or the directory (then cached).
+    async fn find_user(&self, id: &UserId) -> Result<Option<D::User>, AuthError> {
+        let Some(cache) = &self.cache else {
+            return Ok(self.in_users(self.users.find_user(id)).await?);
+        };
+        let now = self.clock.now();
+        if let Some(user) = cache.user::<D::User>(id, now) {
+            return Ok(user);
+        }
+        let ticket = cache.ticket();
+        let user = self.in_users(self.users.find_user(id)).await?;
+        cache.fill_user(id, &user, ticket, now);
+        Ok(user)
     }
 
     /// Whether `record` works now for `user` (its user as the directory has it, `None`

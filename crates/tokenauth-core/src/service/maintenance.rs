@@ -108,6 +108,12 @@ impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
         for batch in pending.chunks(USAGE_BATCH) {
             let uses: Vec<_> = batch.iter().map(|(_, usage)| usage.clone()).collect();
             self.in_store(self.store.record_usage(&uses)).await?;
+            // Cached records must show the uses before the buffer forgets them.
+            if let Some(cache) = &self.cache {
+                for (digest, usage) in batch {
+                    cache.written(digest, usage.at, usage.ip);
+                }
+            }
             // Only now: until the write lands, authentication keeps reading these.
             self.usage.written(batch);
         }

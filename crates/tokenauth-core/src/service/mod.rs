@@ -30,6 +30,7 @@ pub use maintenance::MaintenanceHandle;
 pub use maintenance::{DEFAULT_PURGE_BATCH, DEFAULT_PURGE_GRACE, Maintenance};
 pub use users::Upserted;
 
+use crate::cache::AuthCache;
 use crate::clock::{Clock, SystemClock};
 use crate::events::{self, AuthEvent, EventHook, LogLimiter};
 use crate::expiry::{ExpiryPolicy, Lifespan};
@@ -219,6 +220,7 @@ pub struct TokenAuth<S, D> {
     pub(crate) config: Arc<Config>,
     pub(crate) hook: Option<Arc<dyn EventHook>>,
     pub(crate) listener: Option<Arc<dyn RevocationListener>>,
+    pub(crate) cache: Option<AuthCache>,
     pub(crate) usage: Arc<UsageBuffer>,
     pub(crate) hasher: PasswordHasher,
     /// The rate limit on logging events a client can repeat.
@@ -234,6 +236,7 @@ impl<S, D> Clone for TokenAuth<S, D> {
             config: Arc::clone(&self.config),
             hook: self.hook.clone(),
             listener: self.listener.clone(),
+            cache: self.cache.clone(),
             usage: Arc::clone(&self.usage),
             hasher: self.hasher.clone(),
             log_limiter: Arc::clone(&self.log_limiter),
@@ -247,6 +250,7 @@ impl<S, D> fmt::Debug for TokenAuth<S, D> {
             .field("clock", &self.clock)
             .field("config", &self.config)
             .field("hook", &self.hook.is_some())
+            .field("cache", &self.cache)
             .finish_non_exhaustive()
     }
 }
@@ -274,6 +278,7 @@ impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
             }),
             hook: None,
             listener: None,
+            cache: None,
             usage: Arc::default(),
             hasher: PasswordHasher::default(),
             log_limiter: Arc::default(),
@@ -354,6 +359,39 @@ impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
     pub fn with_revocation_listener(mut self, listener: impl RevocationListener) -> Self {
         self.listener = Some(Arc::new(listener));
         self
+    }
+
+    /// Puts `cache` in front of the store and the directory for authentication
+    /// (default: none, every request looks the token and its user up).
+    ///
+    /// The service keeps it exactly coherent with its own changes: whatever ends a
+    /// token or changes a user drops the entries concerned before the call returns.
+    /// Changes made by other processes reach it only through a bus it
+    /// [follows](AuthCache::follow), or after its TTL. Whether a token works is still
+    /// decided on every request, with this service's clock. See [`AuthCache`].
+    ///
+    /// ```
+    /// # use tokenauth_core::{AuthCache, LocalBus, MemoryStore, MemoryUserDirectory, Publisher, TokenAuth};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// // Several processes: publish what this one ends, follow what all of them end.
+    /// let bus = LocalBus::default(); // a PostgreSQL or Redis bus in production
+    /// let cache = AuthCache::default();
+    /// let following = cache.follow(&bus);
+    /// let auth = TokenAuth::new(MemoryStore::new(), MemoryUserDirectory::new())
+    ///     .with_cache(cache)
+    ///     .with_revocation_listener(Publisher::start(bus));
+    /// # drop((auth, following));
+    /// # }
+    /// ```
+    pub fn with_cache(mut self, cache: AuthCache) -> Self {
+        self.cache = Some(cache);
+        self
+    }
+
+    /// The cache, if any.
+    pub fn cache(&self) -> Option<&AuthCache> {
+        self.cache.as_ref()
     }
 
     /// Sets the password hasher for logins and the admin verbs (default: argon2id

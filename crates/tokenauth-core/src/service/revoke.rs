@@ -3,7 +3,7 @@
 use crate::error::BackendError;
 use crate::events::{AuthEvent, RevokeReason};
 use crate::record::TokenInfo;
-use crate::revocation::Revocation;
+use crate::revocation::{Revocation, RevocationListener};
 use crate::service::TokenAuth;
 use crate::store::{Ended, TokenStore};
 use crate::token::TokenId;
@@ -90,8 +90,11 @@ impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
         self.signal(Revocation::Tokens(ended));
     }
 
-    /// Tells the revocation listener, if any.
+    /// Tells the cache and the revocation listener, if any.
     pub(crate) fn signal(&self, revocation: Revocation) {
+        if let Some(cache) = &self.cache {
+            cache.revoked(&revocation);
+        }
         if let Some(listener) = &self.listener {
             listener.revoked(&revocation);
         }

@@ -199,6 +199,10 @@ impl<S: TokenStore, D: UserAdmin> TokenAuth<S, D> {
         let user = self.in_users(self.users.set_active(id, is_active)).await?;
         if !is_active && user.is_some() {
             self.signal(Revocation::User(id.clone()));
+        } else if let Some(cache) = self.cache.as_ref().filter(|_| user.is_some()) {
+            // Reactivation ends nothing, so it is no revocation; but a cached inactive
+            // user would refuse its tokens until the entry's TTL.
+            cache.forget_user(id);
         }
         Ok(user)
     }

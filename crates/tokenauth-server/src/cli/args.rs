@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::net::SocketAddr;
+use std::num::NonZeroUsize;
 use std::str::FromStr;
 
 use clap::{Args, Parser, Subcommand};
@@ -85,6 +86,36 @@ pub struct ServeArgs {
     /// it), none otherwise.
     #[arg(long, env = "TOKENAUTH_SESSION_SCOPE")]
     pub session_scope: Option<String>,
+    /// The cache of token and user lookups.
+    #[command(flatten)]
+    pub cache: CacheArgs,
+}
+
+/// `tokenauth serve`'s cache options.
+#[derive(Debug, Clone, Args)]
+pub struct CacheArgs {
+    /// Cache token and user lookups in memory: `on` or `off` (default: off). This
+    /// server's own revocations reach its cache at once; with PostgreSQL, every
+    /// server's revocations reach every cache within 1 s (LISTEN/NOTIFY), and while a
+    /// server's LISTEN connection is down its cache serves nothing; with SQLite,
+    /// changes made by another process (the `user` and `token` commands) are seen
+    /// after --cache-ttl.
+    #[arg(
+        long = "cache",
+        env = "TOKENAUTH_CACHE",
+        default_value = "off",
+        value_name = "on|off",
+        action = clap::ArgAction::Set,
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub enabled: bool,
+    /// How long a cached lookup is served.
+    #[arg(long, env = "TOKENAUTH_CACHE_TTL", default_value = "10s")]
+    pub cache_ttl: Lifespan,
+    /// The most tokens cached (as many users, and an eighth as many unknown tokens);
+    /// about 600 bytes per token with its user.
+    #[arg(long, env = "TOKENAUTH_CACHE_SIZE", default_value = "10000")]
+    pub cache_size: NonZeroUsize,
 }
 
 impl ServeArgs {

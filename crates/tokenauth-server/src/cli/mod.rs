@@ -20,12 +20,17 @@ use std::io::{self, BufRead, Write};
 use std::net::SocketAddr;
 
 use tokenauth::TokenAuth;
-use tokenauth_core::{BackendError, InvalidScope, IssueError, Maintenance, Scopes, TokenStore, UserAdmin};
-use tokenauth_sqlx::{PgStore, PgUserDirectory, SqliteStore, SqliteUserDirectory};
+use tokenauth_core::{
+    AuthCache, BackendError, InvalidScope, IssueError, LocalBus, Maintenance, Publisher, RevocationBus,
+    Scopes, TokenStore, UserAdmin,
+};
+use tokenauth_sqlx::{PgRevocationBus, PgStore, PgUserDirectory, SqliteStore, SqliteUserDirectory};
 
 use self::policy::Partial;
 
-pub use args::{Cli, Command, DatabaseUrl, Policy, ServeArgs, TokenArgs, TokenCommand, UserCommand};
+pub use args::{
+    CacheArgs, Cli, Command, DatabaseUrl, Policy, ServeArgs, TokenArgs, TokenCommand, UserCommand,
+};
 pub use policy::PolicyStore;
 
 /// Why a command failed. Printed as `error: ...` with a non-zero exit.
@@ -130,25 +135,77 @@ pub async fn run<R: BufRead, W: Write>(cli: Cli, io: &mut Io<R, W>) -> Result<()
         Backend::Sqlite => {
             let pool = tokenauth_sqlx::connect_with_timeout(cli.database.as_str(), timeout).await?;
             let auth = TokenAuth::new(SqliteStore::new(pool.clone()), SqliteUserDirectory::new(pool));
-            run_on(auth, cli.command, io).await
+            // One file, no engine to carry revocations between processes.
+            run_on(auth, None::<LocalBus>, cli.command, io).await
         }
         Backend::Postgres => {
             let pool = tokenauth_sqlx::connect_postgres_with_timeout(cli.database.as_str(), timeout).await?;
+            let bus = PgRevocationBus::new(pool.clone());
             let auth = TokenAuth::new(PgStore::new(pool.clone()), PgUserDirectory::new(pool));
-            run_on(auth, cli.command, io).await
+            run_on(auth, Some(bus), cli.command, io).await
         }
     }
 }
 
-/// Runs a command on a backend, whichever it is.
-async fn run_on<S, D, R, W>(
+/// Puts the cache `args` ask for in front of `auth`, following `bus` if there is one;
+/// keep the returned handle while serving.
+fn with_cache<S: TokenStore, D: UserAdmin, B: RevocationBus>(
     auth: TokenAuth<S, D>,
+    args: &CacheArgs,
+    bus: Option<&B>,
+) -> (TokenAuth<S, D>, Option<tokenauth_core::Following>) {
+    if !args.enabled {
+        return (auth, None);
+    }
+    let cache = AuthCache::new(args.cache_size.get()).with_ttl(args.cache_ttl.as_duration());
+    let following = bus.map(|bus| cache.follow(bus));
+    if following.is_none() {
+        tracing::info!(
+            ttl = %args.cache_ttl,
+            "cache on without a revocation bus: changes made by other processes are seen after the TTL"
+        );
+    }
+    (auth.with_cache(cache), following)
+}
+
+/// Runs a command on a backend, whichever it is. With a `bus`, what the command ends
+/// is published on it (for the caches of every server), and a serving cache follows it.
+async fn run_on<S, D, B, R, W>(
+    auth: TokenAuth<S, D>,
+    bus: Option<B>,
     command: Command,
     io: &mut Io<R, W>,
 ) -> Result<(), CliError>
 where
     S: TokenStore + PolicyStore,
     D: UserAdmin,
+    B: RevocationBus + Clone,
+    R: BufRead,
+    W: Write,
+{
+    let publisher = bus.clone().map(Publisher::start);
+    let auth = match &publisher {
+        Some(publisher) => auth.with_revocation_listener(publisher.clone()),
+        None => auth,
+    };
+    let result = run_command(auth, bus, command, io).await;
+    if let Some(publisher) = publisher {
+        // Before the process exits: the servers' caches must hear what ended.
+        publisher.flush().await;
+    }
+    result
+}
+
+async fn run_command<S, D, B, R, W>(
+    auth: TokenAuth<S, D>,
+    bus: Option<B>,
+    command: Command,
+    io: &mut Io<R, W>,
+) -> Result<(), CliError>
+where
+    S: TokenStore + PolicyStore,
+    D: UserAdmin,
+    B: RevocationBus,
     R: BufRead,
     W: Write,
 {
@@ -174,6 +231,7 @@ where
             let auth = policy
                 .apply(auth, args.policy.refresh_interval)
                 .with_backend_timeout(Some(args.backend_timeout()));
+            let (auth, _following) = with_cache(auth, &args.cache, bus.as_ref());
             let options = crate::LoginOptions {
                 throttle: tokenauth::routes::LoginThrottle::new(args.login_throttle),
                 proxies: args.trusted_proxies.clone(),

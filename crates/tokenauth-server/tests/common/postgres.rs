@@ -1,11 +1,12 @@
-//! A PostgreSQL schema of its own for a test, on the server the environment names.
+//! A PostgreSQL schema of its own for one test, for the tests that run the binary on
+//! the server named by `TOKENAUTH_TEST_POSTGRES_URL`.
 
 use std::hash::{BuildHasher, RandomState};
 
 use sqlx::{Connection, PgConnection};
 
-/// `TOKENAUTH_TEST_POSTGRES_URL`; panics with a clear message when it is not set.
-pub fn postgres_url() -> String {
+/// The server's URL, from the environment; panics with a clear message without it.
+pub fn server_url() -> String {
     std::env::var("TOKENAUTH_TEST_POSTGRES_URL").expect(
         "TOKENAUTH_TEST_POSTGRES_URL is not set: point it at a PostgreSQL server \
          (such as postgres://postgres@127.0.0.1:5432/test) to run this test",
@@ -15,11 +16,14 @@ pub fn postgres_url() -> String {
 /// A schema of its own on the server at `url`, dropped (best effort) on drop.
 pub struct Schema {
     url: String,
-    name: String,
+    /// The schema's name.
+    pub name: String,
 }
 
 impl Schema {
-    pub async fn create(url: &str) -> Self {
+    /// Creates `tokenauth_e2e_<random>` on the server of `TOKENAUTH_TEST_POSTGRES_URL`.
+    pub async fn create() -> Self {
+        let url = &server_url();
         let name = format!(
             "tokenauth_e2e_{:016x}",
             RandomState::new().hash_one(std::process::id())
@@ -90,4 +94,22 @@ fn split_authority(url: &str) -> (&str, &str) {
     let (scheme, rest) = url.split_once("://").expect("a URL with a scheme");
     let end = rest.find(['/', '?']).unwrap_or(rest.len());
     (scheme, &rest[..end])
+}
+
+impl Schema {
+    /// [`database`](Self::database) whose connections carry `application_name`, so that
+    /// a test can find its own connections among everyone's on the shared server.
+    pub fn database_as(&self, application_name: &str) -> String {
+        format!("{}&application_name={application_name}", self.database())
+    }
+
+    /// A connection to the server, working in this schema.
+    pub async fn connect(&self) -> PgConnection {
+        let mut conn = PgConnection::connect(&self.url).await.expect("connect");
+        sqlx::query(&format!("SET search_path TO {}", self.name))
+            .execute(&mut conn)
+            .await
+            .expect("set the search path");
+        conn
+    }
 }

@@ -1,5 +1,6 @@
 //! The PostgreSQL backend.
 
+mod bus;
 mod settings;
 mod store;
 mod users;
@@ -11,6 +12,7 @@ use sqlx::PgPool;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::PgPoolOptions;
 
+pub use bus::{DEFAULT_BUS_BOUND, PgRevocationBus, REVOCATION_CHANNEL};
 pub use store::PgStore;
 pub use users::PgUserDirectory;
 

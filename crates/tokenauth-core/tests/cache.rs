@@ -1,0 +1,409 @@
+//! The cache in front of the store and the directory: what it saves, and that every
+//! operation that ends a token or changes a user is seen by the very next request,
+//! although the token was cached.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::{
+    CountingStore, EXPIRED, INVALID_TOKEN, MICRO, NEW_PASSWORD, PASSWORD, START, USER_INACTIVE, assert_err,
+};
+use time::Duration;
+use tokenauth_core::{
+    AuthCache, AuthError, Issued, Lifespan, LocalBus, ManualClock, MemoryStore, MemoryUserDirectory,
+    ObtainPolicy, OnLimit, Publisher, Revocation, RevocationBus, RevokeReason, TokenAuth, TokenFormat,
+    TokenLimit, TokenRequest, UserId,
+};
+use tokio::sync::{broadcast, watch};
+
+type Auth = TokenAuth<CountingStore, MemoryUserDirectory>;
+
+/// A cached service over a counting memory store, with alice, and a stopped clock.
+async fn cached(cache: AuthCache) -> (Auth, ManualClock, UserId) {
+    let clock = ManualClock::new(START);
+    let users = MemoryUserDirectory::new();
+    let alice = users.add_user("alice", PASSWORD, true).await.unwrap();
+    let auth = TokenAuth::new(CountingStore::default(), users)
+        .with_clock(clock.clone())
+        .with_cache(cache);
+    (auth, clock, alice)
+}
+
+async fn issue(auth: &Auth, user: &UserId) -> Issued {
+    auth.issue(user, TokenRequest::default()).await.unwrap()
+}
+
+async fn works(auth: &Auth, token: &Issued) {
+    let verified = auth
+        .authenticate(token.token.expose_secret(), None)
+        .await
+        .unwrap_or_else(|e| panic!("the token should work: {e}"));
+    assert_eq!(verified.token.id, token.info.id);
+}
+
+/// Authenticates `token` twice, so that it is certainly cached; then it must work
+/// without another store lookup.
+async fn cache_it(auth: &Auth, token: &Issued) {
+    works(auth, token).await;
+    let before = auth.store().lookups();
+    works(auth, token).await;
+    assert_eq!(auth.store().lookups(), before, "served from the cache");
+}
+
+async fn invalid(auth: &Auth, token: &Issued) {
+    assert_err!(
+        auth.authenticate(token.token.expose_secret(), None).await,
+        AuthError::InvalidToken,
+        INVALID_TOKEN
+    );
+}
+
+async fn inactive(auth: &Auth, token: &Issued) {
+    assert_err!(
+        auth.authenticate(token.token.expose_secret(), None).await,
+        AuthError::UserInactive,
+        USER_INACTIVE
+    );
+}
+
+#[tokio::test]
+async fn a_cached_token_costs_no_lookup_until_its_ttl() {
+    let (auth, clock, alice) = cached(AuthCache::new(100).with_ttl(Duration::seconds(10))).await;
+    let token = issue(&auth, &alice).await;
+    works(&auth, &token).await;
+    assert_eq!(auth.store().lookups(), 1);
+    for _ in 0..5 {
+        works(&auth, &token).await;
+    }
+    assert_eq!(auth.store().lookups(), 1, "every later request is a hit");
+    clock.advance(Duration::seconds(10));
+    works(&auth, &token).await;
+    assert_eq!(auth.store().lookups(), 2, "past its TTL the entry is read again");
+}
+
+/// The cache keeps lookups, not verdicts: expiry is decided with the clock on every
+/// request.
+#[tokio::test]
+async fn expiry_is_decided_on_every_request_from_a_cached_record() {
+    let (auth, clock, alice) = cached(AuthCache::new(100).with_ttl(Duration::days(365))).await;
+    let token = issue(&auth, &alice).await;
+    cache_it(&auth, &token).await;
+    clock.advance(Duration::days(30) + MICRO);
+    let lookups = auth.store().lookups();
+    assert_err!(
+        auth.authenticate(token.token.expose_secret(), None).await,
+        AuthError::Expired,
+        EXPIRED
+    );
+    assert_eq!(auth.store().lookups(), lookups, "decided on the cached record");
+}
+
+#[tokio::test]
+async fn logout_revoke_and_logout_all_end_a_cached_token_at_once() {
+    let (auth, _clock, alice) = cached(AuthCache::default()).await;
+    let tokens = [
+        issue(&auth, &alice).await,
+        issue(&auth, &alice).await,
+        issue(&auth, &alice).await,
+        issue(&auth, &alice).await,
+        issue(&auth, &alice).await,
+    ];
+    for token in &tokens {
+        cache_it(&auth, token).await;
+    }
+    auth.logout(&tokens[0].info).await.unwrap();
+    invalid(&auth, &tokens[0]).await;
+    assert!(auth.revoke(&tokens[1].info.id).await.unwrap());
+    invalid(&auth, &tokens[1]).await;
+    assert!(auth.revoke_own(&alice, &tokens[2].info.id).await.unwrap());
+    invalid(&auth, &tokens[2]).await;
+    works(&auth, &tokens[3]).await;
+    auth.revoke_user_tokens(&alice, RevokeReason::LogoutAll)
+        .await
+        .unwrap();
+    invalid(&auth, &tokens[3]).await;
+    invalid(&auth, &tokens[4]).await;
+}
+
+#[tokio::test]
+async fn eviction_and_replace_end_a_cached_token_at_once() {
+    let (auth, clock, alice) = cached(AuthCache::default()).await;
+    let limited = auth
+        .clone()
+        .with_token_limit(Some(TokenLimit::new(1, OnLimit::EvictOldest)));
+    let first = issue(&limited, &alice).await;
+    cache_it(&limited, &first).await;
+    clock.advance(Duration::seconds(1));
+    let second = issue(&limited, &alice).await;
+    invalid(&limited, &first).await;
+
+    cache_it(&auth, &second).await;
+    let replacing = auth.with_obtain_policy(ObtainPolicy::Replace);
+    let third = replacing
+        .obtain("alice", PASSWORD, TokenRequest::default())
+        .await
+        .unwrap();
+    invalid(&replacing, &second).await;
+    works(&replacing, &third).await;
+}
+
+#[tokio::test]
+async fn a_password_change_or_revoke_everything_ends_a_cached_token_at_once() {
+    let (auth, _clock, alice) = cached(AuthCache::default()).await;
+    let token = issue(&auth, &alice).await;
+    cache_it(&auth, &token).await;
+    auth.change_password("alice", NEW_PASSWORD)
+        .await
+        .unwrap()
+        .unwrap();
+    invalid(&auth, &token).await;
+
+    let token = issue(&auth, &alice).await;
+    cache_it(&auth, &token).await;
+    auth.revoke_everything(&alice).await.unwrap().unwrap();
+    invalid(&auth, &token).await;
+}
+
+/// Deactivation keeps the token: it is refused while the user is inactive and works
+/// again on reactivation, both on the next request.
+#[tokio::test]
+async fn deactivation_reactivation_and_deletion_are_seen_at_once() {
+    let (auth, _clock, alice) = cached(AuthCache::default()).await;
+    let token = issue(&auth, &alice).await;
+    cache_it(&auth, &token).await;
+    auth.set_active("alice", false).await.unwrap().unwrap();
+    inactive(&auth, &token).await;
+    inactive(&auth, &token).await;
+    auth.set_active("alice", true).await.unwrap().unwrap();
+    works(&auth, &token).await;
+    cache_it(&auth, &token).await;
+    auth.delete_user("alice").await.unwrap().unwrap();
+    invalid(&auth, &token).await;
+}
+
+#[tokio::test]
+async fn the_purge_ends_a_cached_token_at_once() {
+    let (auth, clock, alice) = cached(AuthCache::new(100).with_ttl(Duration::days(365))).await;
+    let token = issue(&auth, &alice).await;
+    cache_it(&auth, &token).await;
+    clock.advance(Duration::days(40));
+    assert_eq!(auth.purge(Duration::days(7), 100, |_| {}).await.unwrap(), 1);
+    invalid(&auth, &token).await;
+}
+
+/// A lookup that read the token before it was revoked, and finishes after, must not
+/// leave it in the cache: the next request is refused.
+#[tokio::test]
+async fn a_lookup_that_raced_a_revocation_caches_nothing() {
+    let (auth, _clock, alice) = cached(AuthCache::default()).await;
+    let token = issue(&auth, &alice).await;
+    let revoking = auth.clone();
+    let info = token.info.clone();
+    auth.store().after_next_lookup(async move {
+        revoking.logout(&info).await.unwrap();
+    });
+    // The request began before the logout: it is answered with what it read.
+    works(&auth, &token).await;
+    invalid(&auth, &token).await;
+}
+
+/// Unknown well-formed tokens cost one store lookup each, and however many a client
+/// tries, they cannot push valid tokens out.
+#[tokio::test]
+async fn a_scan_of_unknown_tokens_costs_one_lookup_each_and_evicts_no_valid_token() {
+    let (auth, _clock, alice) = cached(AuthCache::new(16)).await;
+    let token = issue(&auth, &alice).await;
+    cache_it(&auth, &token).await;
+    let format = TokenFormat::default();
+    let unknown = format.generate();
+    for _ in 0..3 {
+        assert_err!(
+            auth.authenticate(unknown.expose_secret(), None).await,
+            AuthError::InvalidToken,
+            INVALID_TOKEN
+        );
+    }
+    let before = auth.store().lookups();
+    assert_eq!(before, 2, "the unknown token was looked up once");
+    for _ in 0..2_000 {
+        let guess = format.generate();
+        assert!(auth.authenticate(guess.expose_secret(), None).await.is_err());
+    }
+    assert_eq!(
+        auth.store().lookups(),
+        before + 2_000,
+        "one lookup per unknown token"
+    );
+    works(&auth, &token).await;
+    assert_eq!(
+        auth.store().lookups(),
+        before + 2_000,
+        "the valid token is still cached"
+    );
+}
+
+/// With sliding expiry, the uses written by a flush are kept in the cached record:
+/// a token in use does not expire from the cache's point of view.
+#[tokio::test]
+async fn written_uses_keep_a_cached_token_alive_under_sliding_expiry() {
+    let (auth, clock, alice) = cached(AuthCache::new(100).with_ttl(Duration::days(1))).await;
+    let auth = auth
+        .with_lifespan("3h".parse::<Lifespan>().unwrap())
+        .with_idle_timeout(Some("1h".parse::<Lifespan>().unwrap()));
+    let token = issue(&auth, &alice).await;
+    cache_it(&auth, &token).await;
+    clock.advance(Duration::minutes(50));
+    works(&auth, &token).await;
+    assert_eq!(auth.flush_usage().await.unwrap(), 1);
+    assert_eq!(auth.pending_usage(), 0);
+    clock.advance(Duration::minutes(50));
+    let lookups = auth.store().lookups();
+    works(&auth, &token).await;
+    assert_eq!(
+        auth.store().lookups(),
+        lookups,
+        "from the cache, with the written use"
+    );
+}
+
+/// Two services on one store stand for two processes: what one ends reaches the
+/// other's cache through the bus.
+#[tokio::test]
+async fn revocations_published_by_another_process_reach_a_following_cache() {
+    let (here, _clock, alice) = cached(AuthCache::default()).await;
+    let bus = LocalBus::default();
+    let _following = here.cache().unwrap().follow(&bus);
+    let publisher = Publisher::start(bus.clone());
+    let there = TokenAuth::new(here.store().clone(), here.users().clone())
+        .with_clock(START)
+        .with_revocation_listener(publisher.clone());
+    let token = issue(&here, &alice).await;
+    cache_it(&here, &token).await;
+    there.logout(&token.info).await.unwrap();
+    publisher.flush().await;
+    settle(&here).await;
+    invalid(&here, &token).await;
+
+    let token = issue(&here, &alice).await;
+    cache_it(&here, &token).await;
+    there
+        .change_password("alice", NEW_PASSWORD)
+        .await
+        .unwrap()
+        .unwrap();
+    publisher.flush().await;
+    settle(&here).await;
+    invalid(&here, &token).await;
+}
+
+/// Lets the following task apply what it received.
+async fn settle(auth: &Auth) {
+    for _ in 0..100 {
+        tokio::task::yield_now().await;
+    }
+    let _ = auth;
+}
+
+/// A bus whose connection a test turns off and on.
+#[derive(Clone)]
+struct TestBus {
+    sender: broadcast::Sender<Revocation>,
+    connected: Arc<watch::Sender<bool>>,
+}
+
+impl RevocationBus for TestBus {
+    type Error = std::convert::Infallible;
+
+    async fn publish(&self, revocation: &Revocation) -> Result<(), Self::Error> {
+        let _ = self.sender.send(revocation.clone());
+        Ok(())
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<Revocation> {
+        self.sender.subscribe()
+    }
+
+    fn connected(&self) -> watch::Receiver<bool> {
+        self.connected.subscribe()
+    }
+}
+
+/// While the bus is disconnected, nothing is served from (or kept in) the cache; when
+/// it reconnects, the cache starts empty.
+#[tokio::test]
+async fn a_disconnected_bus_pauses_the_cache_and_a_reconnection_flushes_it() {
+    let (auth, _clock, alice) = cached(AuthCache::default()).await;
+    let bus = TestBus {
+        sender: broadcast::channel(16).0,
+        connected: Arc::new(watch::channel(true).0),
+    };
+    let cache = auth.cache().unwrap().clone();
+    let _following = cache.follow(&bus);
+    let token = issue(&auth, &alice).await;
+    cache_it(&auth, &token).await;
+
+    bus.connected.send_replace(false);
+    settle(&auth).await;
+    assert!(cache.is_paused());
+    let before = auth.store().lookups();
+    works(&auth, &token).await;
+    works(&auth, &token).await;
+    assert_eq!(
+        auth.store().lookups(),
+        before + 2,
+        "every request goes to the store"
+    );
+
+    bus.connected.send_replace(true);
+    settle(&auth).await;
+    assert!(!cache.is_paused());
+    cache_it(&auth, &token).await;
+    bus.publish(&Revocation::Everything).await.unwrap();
+    settle(&auth).await;
+    assert!(cache.is_empty(), "everything flushed");
+}
+
+/// A receiver that fell behind may have missed revocations: it flushes.
+#[tokio::test]
+async fn a_lagging_follower_flushes() {
+    let (auth, _clock, alice) = cached(AuthCache::default()).await;
+    let bus = LocalBus::new(1);
+    let cache = auth.cache().unwrap().clone();
+    let _following = cache.follow(&bus);
+    let token = issue(&auth, &alice).await;
+    cache_it(&auth, &token).await;
+    let nobody = UserId::new("nobody");
+    for _ in 0..3 {
+        bus.publish(&Revocation::User(nobody.clone())).await.unwrap();
+    }
+    settle(&auth).await;
+    assert!(cache.is_empty());
+}
+
+/// Dropping the follower leaves nothing served from a cache nobody keeps coherent.
+#[tokio::test]
+async fn a_cache_no_longer_following_its_bus_is_paused() {
+    let (auth, _clock, _alice) = cached(AuthCache::default()).await;
+    let bus = LocalBus::default();
+    let following = auth.cache().unwrap().follow(&bus);
+    assert!(!auth.cache().unwrap().is_paused());
+    drop(following);
+    assert!(auth.cache().unwrap().is_paused());
+}
+
+/// The memory store behind the counting one still works without a cache (a sanity
+/// check of the fixture).
+#[tokio::test]
+async fn without_a_cache_every_request_looks_up() {
+    let users = MemoryUserDirectory::new();
+    let alice = users.add_user("alice", PASSWORD, true).await.unwrap();
+    let auth = TokenAuth::new(CountingStore::new(MemoryStore::new()), users).with_clock(START);
+    let token = auth.issue(&alice, TokenRequest::default()).await.unwrap();
+    for _ in 0..3 {
+        auth.authenticate(token.token.expose_secret(), None)
+            .await
+            .unwrap();
+    }
+    assert_eq!(auth.store().lookups(), 3);
+}

@@ -1,0 +1,103 @@
+//! `PgRevocationBus` on a real PostgreSQL server: what one bus publishes reaches
+//! another's subscribers, and a dropped `LISTEN` connection disconnects the bus (caches
+//! pause) until it listens again, when subscribers are told to flush.
+//!
+//! Ignored by default; run with `TOKENAUTH_TEST_POSTGRES_URL` set and `--ignored`, as
+//! `.ci/run` does. The buses use no table; their connections carry an
+//! `application_name` of their own, so that the test ends only its own `LISTEN`
+//! connection on the shared server. Other tests on the same database may publish on the
+//! same channel meanwhile: the test looks for its own messages among theirs.
+
+#![cfg(feature = "postgres")]
+
+use std::hash::{BuildHasher, RandomState};
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use tokenauth_core::{Revocation, RevocationBus, UserId};
+use tokenauth_sqlx::{PgPool, PgRevocationBus};
+use tokio::sync::broadcast;
+
+/// How long the bus has for each step: its bound (1 s) with room for a loaded machine.
+const WITHIN: Duration = Duration::from_secs(10);
+
+async fn pool(application_name: &str) -> PgPool {
+    let url = std::env::var("TOKENAUTH_TEST_POSTGRES_URL").unwrap_or_else(|_| {
+        panic!(
+            "TOKENAUTH_TEST_POSTGRES_URL is not set: point it at a PostgreSQL server \
+             (such as postgres://postgres@127.0.0.1:5432/test) to run these tests"
+        )
+    });
+    let options = PgConnectOptions::from_str(&url)
+        .expect("TOKENAUTH_TEST_POSTGRES_URL is a PostgreSQL URL")
+        .application_name(application_name);
+    PgPoolOptions::new()
+        .connect_with(options)
+        .await
+        .unwrap_or_else(|error| panic!("cannot reach PostgreSQL at TOKENAUTH_TEST_POSTGRES_URL: {error}"))
+}
+
+/// Waits until the bus's connected state is `state`.
+async fn connected(bus: &PgRevocationBus, state: bool) {
+    let mut watch = bus.connected();
+    tokio::time::timeout(WITHIN, watch.wait_for(|now| *now == state))
+        .await
+        .unwrap_or_else(|_| panic!("the bus is not connected={state} after {WITHIN:?}"))
+        .expect("the bus lives");
+}
+
+/// Receives until `wanted` arrives (others' messages may come first).
+async fn receive(receiver: &mut broadcast::Receiver<Revocation>, wanted: &Revocation) {
+    let found = tokio::time::timeout(WITHIN, async {
+        loop {
+            match receiver.recv().await {
+                Ok(revocation) if &revocation == wanted => return,
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => panic!("the bus closed"),
+            }
+        }
+    })
+    .await;
+    assert!(found.is_ok(), "{wanted:?} did not arrive within {WITHIN:?}");
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: set TOKENAUTH_TEST_POSTGRES_URL and run with --ignored"]
+async fn revocations_cross_processes_and_a_dropped_listener_flushes() {
+    let tag = format!("tokenauth_bus_{:016x}", RandomState::new().hash_one(1));
+    let publisher = PgRevocationBus::new(pool(&format!("{tag}_a")).await);
+    let listener_name = format!("{tag}_b");
+    let listening = PgRevocationBus::new(pool(&listener_name).await);
+    let mut received = listening.subscribe();
+    assert!(
+        !*listening.connected().borrow(),
+        "disconnected until it hears itself"
+    );
+    connected(&listening, true).await;
+
+    // A user id no other test uses: ours.
+    let user = UserId::new(tag.clone());
+    publisher.publish(&Revocation::User(user.clone())).await.unwrap();
+    receive(&mut received, &Revocation::User(user.clone())).await;
+
+    // End the listener's connection: the bus is disconnected, then listens again and
+    // tells its subscribers to flush.
+    let killer = pool(&format!("{tag}_killer")).await;
+    let ended: Vec<(bool,)> = sqlx::query_as(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE application_name = $1 AND query LIKE 'LISTEN%'",
+    )
+    .bind(&listener_name)
+    .fetch_all(&killer)
+    .await
+    .unwrap();
+    assert_eq!(ended, vec![(true,)], "the bus's one LISTEN connection was ended");
+    connected(&listening, false).await;
+    connected(&listening, true).await;
+    receive(&mut received, &Revocation::Everything).await;
+
+    // And it works on the new connection.
+    publisher.publish(&Revocation::User(user.clone())).await.unwrap();
+    receive(&mut received, &Revocation::User(user)).await;
+}
