@@ -111,6 +111,8 @@
 //! [`UserAdmin`]: tokenauth_core::UserAdmin
 //! [`TokenAuth`]: tokenauth_core::TokenAuth
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod copy;
 mod error;
 #[cfg(feature = "postgres")]
 mod postgres;

@@ -4,13 +4,17 @@
 //! - `users`: `tokenauth user ...`;
 //! - `tokens`: `tokenauth token ...`;
 //! - `password`: reading a password from standard input or the terminal;
-//! - `policy`: the serving policy `serve` stores and the `token` commands apply.
+//! - `policy`: the serving policy `serve` stores and the `token` commands apply;
+//! - `import`: `tokenauth import`, users and tokens in bulk;
+//! - `copy`: `tokenauth copy-database`, the move from one database to another.
 //!
 //! The backend is chosen once, here, from the database URL's scheme; every command is
 //! generic over the store and the directory. Commands write to the `Write` they are
 //! given, so tests run them without spawning a process.
 
 mod args;
+mod copy;
+mod import;
 mod password;
 mod policy;
 mod tokens;
@@ -20,12 +24,14 @@ use std::io::{self, BufRead, Write};
 use std::net::SocketAddr;
 
 use tokenauth::TokenAuth;
-use tokenauth_core::{BackendError, InvalidScope, IssueError, Maintenance, Scopes, TokenStore, UserAdmin};
+use tokenauth_core::{BackendError, InvalidScope, IssueError, Lifespan, Maintenance, Scopes, TokenImport, UserImport};
 use tokenauth_sqlx::{PgStore, PgUserDirectory, SqliteStore, SqliteUserDirectory};
 
 use self::policy::Partial;
 
 pub use args::{Cli, Command, DatabaseUrl, Policy, ServeArgs, TokenArgs, TokenCommand, UserCommand};
+pub use copy::CopyArgs;
+pub use import::{ImportArgs, ImportError};
 pub use policy::PolicyStore;
 
 /// Why a command failed. Printed as `error: ...` with a non-zero exit.
@@ -81,6 +87,12 @@ pub enum CliError {
         #[source]
         source: io::Error,
     },
+    /// An import stopped.
+    #[error(transparent)]
+    Import(#[from] ImportError),
+    /// `copy-database` was given the same database twice.
+    #[error("--from and --to name the same database")]
+    SameDatabase,
     /// Reading or writing the terminal or standard streams failed.
     #[error("input/output error")]
     Io(#[from] io::Error),
@@ -122,16 +134,21 @@ impl Backend {
 /// Runs a command: opens the backend the database URL names (creating a SQLite file if
 /// needed, and migrating either database), then runs the command on it.
 pub async fn run<R: BufRead, W: Write>(cli: Cli, io: &mut Io<R, W>) -> Result<(), CliError> {
+    // Two databases of its own, not `--database`.
+    let command = match cli.command {
+        Command::CopyDatabase(args) => return copy::run(args, io).await,
+        command => command,
+    };
     match Backend::of(&cli.database)? {
         Backend::Sqlite => {
             let pool = tokenauth_sqlx::connect(cli.database.as_str()).await?;
             let auth = TokenAuth::new(SqliteStore::new(pool.clone()), SqliteUserDirectory::new(pool));
-            run_on(auth, cli.command, io).await
+            run_on(auth, command, io).await
         }
         Backend::Postgres => {
             let pool = tokenauth_sqlx::connect_postgres(cli.database.as_str()).await?;
             let auth = TokenAuth::new(PgStore::new(pool.clone()), PgUserDirectory::new(pool));
-            run_on(auth, cli.command, io).await
+            run_on(auth, command, io).await
         }
     }
 }
@@ -143,8 +160,8 @@ async fn run_on<S, D, R, W>(
     io: &mut Io<R, W>,
 ) -> Result<(), CliError>
 where
-    S: TokenStore + PolicyStore,
-    D: UserAdmin,
+    S: TokenImport + PolicyStore,
+    D: UserImport,
     R: BufRead,
     W: Write,
 {
@@ -196,6 +213,15 @@ where
             let auth = policy.apply(auth, args.policy.refresh_interval);
             tokens::run(args.command, &auth, &policy, io).await?;
         }
+        Command::Import(args) => {
+            // Generated tokens carry what a login would give: the stored policy's scopes.
+            let given = Partial::default();
+            let stored = Partial::load(auth.store(), &given).await?;
+            let auth = given.resolve(stored).apply(auth, Lifespan::DEFAULT);
+            import::run(args, &auth, io).await?;
+        }
+        // Handled by `run`, before any `--database` is opened.
+        Command::CopyDatabase(args) => copy::run(args, io).await?,
     }
     Ok(())
 }

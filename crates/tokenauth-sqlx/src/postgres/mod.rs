@@ -1,5 +1,6 @@
 //! The PostgreSQL backend.
 
+mod bulk;
 mod settings;
 mod store;
 mod users;
