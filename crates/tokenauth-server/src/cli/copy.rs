@@ -36,7 +36,10 @@ const PAGE: usize = 10_000;
 
 /// A database's tokenauth tables, read and written as rows.
 pub(super) trait Tables {
-    async fn users_after(&self, after: Option<&UserId>) -> Result<Vec<LoginRecord<User>>, tokenauth_sqlx::Error>;
+    async fn users_after(
+        &self,
+        after: Option<&UserId>,
+    ) -> Result<Vec<LoginRecord<User>>, tokenauth_sqlx::Error>;
     async fn user_ids_given(&self) -> Result<i64, tokenauth_sqlx::Error>;
     async fn tokens_after(&self, after: Option<&TokenId>) -> Result<Vec<TokenRecord>, tokenauth_sqlx::Error>;
     async fn token_sets(&self) -> Result<Vec<(UserId, u64)>, tokenauth_sqlx::Error>;
@@ -100,9 +103,15 @@ pub(super) async fn run<R, W: Write>(args: CopyArgs, io: &mut Io<R, W>) -> Resul
     let from = Backend::of(&args.from)?;
     let to = Backend::of(&args.to)?;
     match (from, to) {
-        (Backend::Sqlite, Backend::Sqlite) => copy(&sqlite(&args.from).await?, &sqlite(&args.to).await?, io).await,
-        (Backend::Sqlite, Backend::Postgres) => copy(&sqlite(&args.from).await?, &postgres(&args.to).await?, io).await,
-        (Backend::Postgres, Backend::Sqlite) => copy(&postgres(&args.from).await?, &sqlite(&args.to).await?, io).await,
+        (Backend::Sqlite, Backend::Sqlite) => {
+            copy(&sqlite(&args.from).await?, &sqlite(&args.to).await?, io).await
+        }
+        (Backend::Sqlite, Backend::Postgres) => {
+            copy(&sqlite(&args.from).await?, &postgres(&args.to).await?, io).await
+        }
+        (Backend::Postgres, Backend::Sqlite) => {
+            copy(&postgres(&args.from).await?, &sqlite(&args.to).await?, io).await
+        }
         (Backend::Postgres, Backend::Postgres) => {
             copy(&postgres(&args.from).await?, &postgres(&args.to).await?, io).await
         }

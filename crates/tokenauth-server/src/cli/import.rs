@@ -128,7 +128,11 @@ struct Summary {
 }
 
 /// Runs `tokenauth import`.
-pub(super) async fn run<S, D, R, W>(args: ImportArgs, auth: &TokenAuth<S, D>, io: &mut Io<R, W>) -> Result<(), CliError>
+pub(super) async fn run<S, D, R, W>(
+    args: ImportArgs,
+    auth: &TokenAuth<S, D>,
+    io: &mut Io<R, W>,
+) -> Result<(), CliError>
 where
     S: TokenImport,
     D: UserImport,
@@ -155,14 +159,36 @@ where
                 "standard input is not a terminal: pass the generated users' password with --password-stdin",
             ));
         };
-        let hash = auth.password_hasher().hash(&password).await.map_err(BackendError::new)?;
-        generated = generate_users(auth, &args.username_prefix, count, &hash, batch, io.show_progress, &mut summary).await?;
+        let hash = auth
+            .password_hasher()
+            .hash(&password)
+            .await
+            .map_err(BackendError::new)?;
+        generated = generate_users(
+            auth,
+            &args.username_prefix,
+            count,
+            &hash,
+            batch,
+            io.show_progress,
+            &mut summary,
+        )
+        .await?;
     }
     if let Some(path) = &args.tokens {
         import_tokens_file(auth, path, batch, io.show_progress, &mut summary).await?;
     }
     if let (Some(count), Some(out)) = (args.generate_tokens, &args.tokens_out) {
-        generate_tokens(auth, &generated, count, out, batch, io.show_progress, &mut summary).await?;
+        generate_tokens(
+            auth,
+            &generated,
+            count,
+            out,
+            batch,
+            io.show_progress,
+            &mut summary,
+        )
+        .await?;
     }
     writeln!(
         io.stdout,
@@ -253,12 +279,21 @@ where
     for_batches(path, batch, async |lines| {
         let mut users = Vec::with_capacity(lines.len());
         for (number, line) in lines {
-            let parsed: UserLine = serde_json::from_str(&line).map_err(|e| bad_line(path, number, e.to_string()))?;
+            let parsed: UserLine =
+                serde_json::from_str(&line).map_err(|e| bad_line(path, number, e.to_string()))?;
             if !valid_username(&parsed.username) {
-                return Err(bad_line(path, number, "a username must not be empty or start or end with whitespace"));
+                return Err(bad_line(
+                    path,
+                    number,
+                    "a username must not be empty or start or end with whitespace",
+                ));
             }
             if !PasswordHasher::is_supported_hash(&parsed.password_hash) {
-                return Err(bad_line(path, number, "password_hash is not an argon2 PHC string"));
+                return Err(bad_line(
+                    path,
+                    number,
+                    "password_hash is not an argon2 PHC string",
+                ));
             }
             users.push(NewUser {
                 username: parsed.username,
@@ -266,7 +301,11 @@ where
                 is_active: parsed.active,
             });
         }
-        let imported = auth.users().import_users(&users).await.map_err(BackendError::new)?;
+        let imported = auth
+            .users()
+            .import_users(&users)
+            .await
+            .map_err(BackendError::new)?;
         summary.users_created += imported.created;
         summary.users_existing += users.len() - imported.created;
         bar.inc(users.len() as u64);
@@ -305,7 +344,11 @@ where
                 is_active: true,
             })
             .collect();
-        let imported = auth.users().import_users(&chunk).await.map_err(BackendError::new)?;
+        let imported = auth
+            .users()
+            .import_users(&chunk)
+            .await
+            .map_err(BackendError::new)?;
         summary.users_created += imported.created;
         summary.users_existing += chunk.len() - imported.created;
         users.extend(imported.users);
@@ -340,13 +383,26 @@ where
     for_batches(path, batch, async |lines| {
         let mut records = Vec::with_capacity(lines.len());
         for (number, line) in lines {
-            let parsed: TokenLine = serde_json::from_str(&line).map_err(|e| bad_line(path, number, e.to_string()))?;
+            let parsed: TokenLine =
+                serde_json::from_str(&line).map_err(|e| bad_line(path, number, e.to_string()))?;
             let Some(digest) = auth.format().digest_if_well_formed(&parsed.token) else {
                 // It could never authenticate: authentication checks the format first.
-                return Err(bad_line(path, number, "token is not a token of this format (prefix, length or checksum)"));
+                return Err(bad_line(
+                    path,
+                    number,
+                    "token is not a token of this format (prefix, length or checksum)",
+                ));
             };
-            if parsed.name.as_deref().is_some_and(|n| n.chars().any(char::is_control)) {
-                return Err(bad_line(path, number, "a token name must not contain control characters"));
+            if parsed
+                .name
+                .as_deref()
+                .is_some_and(|n| n.chars().any(char::is_control))
+            {
+                return Err(bad_line(
+                    path,
+                    number,
+                    "a token name must not contain control characters",
+                ));
             }
             let scopes = match &parsed.scope {
                 Some(scope) => Scopes::parse(scope).map_err(|e| bad_line(path, number, e.to_string()))?,
@@ -373,7 +429,11 @@ where
                 last_ip: None,
             });
         }
-        let stored = auth.store().import_tokens(&records).await.map_err(BackendError::new)?;
+        let stored = auth
+            .store()
+            .import_tokens(&records)
+            .await
+            .map_err(BackendError::new)?;
         summary.tokens_stored += stored;
         summary.tokens_skipped += records.len() - stored;
         bar.inc(records.len() as u64);
@@ -445,7 +505,11 @@ where
             plaintext.push_str(token.expose_secret());
             plaintext.push('\n');
         }
-        let stored = auth.store().import_tokens(&records).await.map_err(BackendError::new)?;
+        let stored = auth
+            .store()
+            .import_tokens(&records)
+            .await
+            .map_err(BackendError::new)?;
         file.write_all(plaintext.as_bytes())?;
         summary.tokens_stored += stored;
         summary.tokens_skipped += records.len() - stored;

@@ -24,7 +24,9 @@ use std::io::{self, BufRead, Write};
 use std::net::SocketAddr;
 
 use tokenauth::TokenAuth;
-use tokenauth_core::{BackendError, InvalidScope, IssueError, Lifespan, Maintenance, Scopes, TokenImport, UserImport};
+use tokenauth_core::{
+    BackendError, InvalidScope, IssueError, Lifespan, Maintenance, Scopes, TokenImport, UserImport,
+};
 use tokenauth_sqlx::{PgStore, PgUserDirectory, SqliteStore, SqliteUserDirectory};
 
 use self::policy::Partial;

@@ -53,7 +53,9 @@ impl TokenColumns {
             columns.id.push(r.id.as_str().to_owned());
             columns.digest.push(r.digest.as_bytes().to_vec());
             columns.user_id.push(r.user_id.as_str().to_owned());
-            columns.credential_version.push(r.credential_version.cast_signed());
+            columns
+                .credential_version
+                .push(r.credential_version.cast_signed());
             columns.name.push(r.name.clone());
             columns.scopes.push(r.scopes.to_string());
             columns.created.push(r.created);
@@ -174,7 +176,11 @@ impl PgUserDirectory {
     /// Up to `limit` users with ids above `after` (from the first with `None`), by id,
     /// with their password hashes: a page of a copy.
     #[tracing::instrument(skip_all)]
-    pub async fn export_users(&self, after: Option<&UserId>, limit: usize) -> Result<Vec<LoginRecord<User>>, Error> {
+    pub async fn export_users(
+        &self,
+        after: Option<&UserId>,
+        limit: usize,
+    ) -> Result<Vec<LoginRecord<User>>, Error> {
         let after = after.and_then(row_id).unwrap_or(i64::MIN);
         let rows: Vec<(i64, String, bool, i64, String)> = sqlx::query_as(concat!(
             "SELECT ",
@@ -234,21 +240,26 @@ impl PgUserDirectory {
             let ids: Vec<i64> = chunk
                 .iter()
                 .map(|login| {
-                    row_id(&login.user.id)
-                        .ok_or_else(|| Error::Conflict(format!("user id {} is not an integer", login.user.id)))
+                    row_id(&login.user.id).ok_or_else(|| {
+                        Error::Conflict(format!("user id {} is not an integer", login.user.id))
+                    })
                 })
                 .collect::<Result<_, _>>()?;
             let names: Vec<&str> = chunk.iter().map(|l| l.user.username.as_str()).collect();
-            let stored: Vec<(i64, String)> =
-                sqlx::query_as("SELECT id, username FROM tokenauth_users WHERE id = ANY($1) OR username = ANY($2)")
-                    .bind(&ids)
-                    .bind(&names)
-                    .fetch_all(&mut *tx)
-                    .await?;
+            let stored: Vec<(i64, String)> = sqlx::query_as(
+                "SELECT id, username FROM tokenauth_users WHERE id = ANY($1) OR username = ANY($2)",
+            )
+            .bind(&ids)
+            .bind(&names)
+            .fetch_all(&mut *tx)
+            .await?;
             crate::copy::check_user_clashes(chunk, stored)?;
             let hashes: Vec<&str> = chunk.iter().map(|l| l.password_hash.as_str()).collect();
             let active: Vec<bool> = chunk.iter().map(|l| l.user.is_active).collect();
-            let versions: Vec<i64> = chunk.iter().map(|l| l.user.credential_version.cast_signed()).collect();
+            let versions: Vec<i64> = chunk
+                .iter()
+                .map(|l| l.user.credential_version.cast_signed())
+                .collect();
             sqlx::query(
                 "INSERT INTO tokenauth_users (id, username, password_hash, is_active, credential_version) \
                  OVERRIDING SYSTEM VALUE \
@@ -273,7 +284,11 @@ impl PgStore {
     /// Up to `limit` records with ids above `after` (from the first with `None`), by
     /// id: a page of a copy.
     #[tracing::instrument(skip_all)]
-    pub async fn export_tokens(&self, after: Option<&TokenId>, limit: usize) -> Result<Vec<TokenRecord>, Error> {
+    pub async fn export_tokens(
+        &self,
+        after: Option<&TokenId>,
+        limit: usize,
+    ) -> Result<Vec<TokenRecord>, Error> {
         let rows: Vec<Row> = sqlx::query_as(concat!(
             "SELECT ",
             token_columns!(),

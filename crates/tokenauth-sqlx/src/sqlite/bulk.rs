@@ -34,18 +34,21 @@ fn insert_tokens(records: &[TokenRecord]) -> Result<QueryBuilder<'_, Sqlite>, Er
             record.last_used.map(to_micros).transpose()?,
         ));
     }
-    insert.push_values(records.iter().zip(times), |mut row, (record, (created, expires, last_used))| {
-        row.push_bind(record.id.as_str())
-            .push_bind(record.digest.as_bytes().as_slice())
-            .push_bind(record.user_id.as_str())
-            .push_bind(record.credential_version.cast_signed())
-            .push_bind(record.name.as_deref())
-            .push_bind(record.scopes.to_string())
-            .push_bind(created)
-            .push_bind(expires)
-            .push_bind(last_used)
-            .push_bind(record.last_ip.map(|ip| ip.to_string()));
-    });
+    insert.push_values(
+        records.iter().zip(times),
+        |mut row, (record, (created, expires, last_used))| {
+            row.push_bind(record.id.as_str())
+                .push_bind(record.digest.as_bytes().as_slice())
+                .push_bind(record.user_id.as_str())
+                .push_bind(record.credential_version.cast_signed())
+                .push_bind(record.name.as_deref())
+                .push_bind(record.scopes.to_string())
+                .push_bind(created)
+                .push_bind(expires)
+                .push_bind(last_used)
+                .push_bind(record.last_ip.map(|ip| ip.to_string()));
+        },
+    );
     Ok(insert)
 }
 
@@ -144,7 +147,11 @@ impl SqliteUserDirectory {
     /// Up to `limit` users with ids above `after` (from the first with `None`), by id,
     /// with their password hashes: a page of a copy.
     #[tracing::instrument(skip_all)]
-    pub async fn export_users(&self, after: Option<&UserId>, limit: usize) -> Result<Vec<LoginRecord<User>>, Error> {
+    pub async fn export_users(
+        &self,
+        after: Option<&UserId>,
+        limit: usize,
+    ) -> Result<Vec<LoginRecord<User>>, Error> {
         let after = after.and_then(row_id).unwrap_or(i64::MIN);
         let rows: Vec<(i64, String, bool, i64, String)> = sqlx::query_as(concat!(
             "SELECT ",
@@ -182,10 +189,11 @@ impl SqliteUserDirectory {
     #[tracing::instrument(skip_all)]
     pub async fn reserve_user_ids(&self, given: i64) -> Result<(), Error> {
         let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
-        let updated = sqlx::query("UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name = 'tokenauth_users'")
-            .bind(given)
-            .execute(&mut *tx)
-            .await?;
+        let updated =
+            sqlx::query("UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name = 'tokenauth_users'")
+                .bind(given)
+                .execute(&mut *tx)
+                .await?;
         if updated.rows_affected() == 0 {
             sqlx::query("INSERT INTO sqlite_sequence (name, seq) VALUES ('tokenauth_users', ?)")
                 .bind(given)
@@ -206,9 +214,15 @@ impl SqliteUserDirectory {
         for chunk in users.chunks(CHUNK) {
             let ids: Vec<i64> = chunk
                 .iter()
-                .map(|login| row_id(&login.user.id).ok_or(Error::Conflict(format!("user id {} is not an integer", login.user.id))))
+                .map(|login| {
+                    row_id(&login.user.id).ok_or(Error::Conflict(format!(
+                        "user id {} is not an integer",
+                        login.user.id
+                    )))
+                })
                 .collect::<Result<_, _>>()?;
-            let mut clash = QueryBuilder::<Sqlite>::new("SELECT id, username FROM tokenauth_users WHERE id IN ");
+            let mut clash =
+                QueryBuilder::<Sqlite>::new("SELECT id, username FROM tokenauth_users WHERE id IN ");
             clash.push_tuples(&ids, |mut row, id| {
                 row.push_bind(*id);
             });
@@ -245,7 +259,11 @@ impl SqliteStore {
     /// Up to `limit` records with ids above `after` (from the first with `None`), by
     /// id: a page of a copy.
     #[tracing::instrument(skip_all)]
-    pub async fn export_tokens(&self, after: Option<&TokenId>, limit: usize) -> Result<Vec<TokenRecord>, Error> {
+    pub async fn export_tokens(
+        &self,
+        after: Option<&TokenId>,
+        limit: usize,
+    ) -> Result<Vec<TokenRecord>, Error> {
         let rows: Vec<Row> = sqlx::query_as(concat!(
             "SELECT ",
             token_columns!(),
@@ -296,7 +314,8 @@ impl SqliteStore {
     pub async fn copy_token_sets(&self, sets: &[(UserId, u64)]) -> Result<(), Error> {
         let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
         for chunk in sets.chunks(CHUNK) {
-            let mut upsert = QueryBuilder::<Sqlite>::new("INSERT INTO tokenauth_token_sets (user_id, version) ");
+            let mut upsert =
+                QueryBuilder::<Sqlite>::new("INSERT INTO tokenauth_token_sets (user_id, version) ");
             upsert.push_values(chunk, |mut row, (user, version)| {
                 row.push_bind(user.as_str()).push_bind(version.cast_signed());
             });
