@@ -9,12 +9,12 @@
 //! in a schema of its own (`tokenauth_copy_<random>`), dropped afterwards.
 
 mod common;
-
-use std::hash::{BuildHasher, RandomState};
+#[path = "common/schema.rs"]
+mod schema;
 
 use common::{Server, add_user, http, run, tokenauth};
+use schema::{Schema, postgres_url};
 use serde_json::Value;
-use sqlx::{Connection, PgConnection};
 use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
 use tokenauth_core::TokenFormat;
@@ -47,6 +47,13 @@ fn token_id(database: &str, username: &str) -> String {
     rows[0].split_whitespace().next().unwrap().to_owned()
 }
 
+/// Stops `server` with SIGTERM, which must end it cleanly.
+fn stop(mut server: Server) {
+    server.terminate();
+    let status = server.0.wait().unwrap();
+    assert!(status.success(), "{status}: {}", server.logs());
+}
+
 /// What a server on `database` answers to each token on `GET /auth/me`: the status,
 /// and the body without `last_used` (which the requests themselves move).
 async fn answers(database: &str, tokens: &[String]) -> Vec<(u16, Value)> {
@@ -61,8 +68,7 @@ async fn answers(database: &str, tokens: &[String]) -> Vec<(u16, Value)> {
         }
         answers.push((status, body));
     }
-    server.terminate();
-    assert!(server.0.wait().unwrap().success());
+    stop(server);
     answers
 }
 
@@ -73,9 +79,10 @@ async fn move_keeps_every_answer(dir: &tempfile::TempDir, target: &str) {
         add_user(&source, user, &format!("{user} pw"));
     }
     // A serve stores its policy, which the copy carries over.
-    let (mut server, _) = Server::start(&source, &["--lifespan", "30d", "--scopes", "read write"]);
-    server.terminate();
-    assert!(server.0.wait().unwrap().success());
+    let (mut server, addr) = Server::start(&source, &["--lifespan", "30d", "--scopes", "read write"]);
+    // Answering a request, it also listens for the signal.
+    assert_eq!(http(&addr, "GET", "/healthz", &[], "").await.0, 200);
+    stop(server);
 
     let mut tokens = vec![
         ok(
@@ -221,63 +228,10 @@ async fn a_target_holding_other_users_is_left_alone() {
     );
 }
 
-/// A schema of its own on the server at `url`, dropped (best effort) on drop.
-struct Schema {
-    url: String,
-    name: String,
-}
-
-impl Schema {
-    async fn create(url: &str) -> Self {
-        let name = format!(
-            "tokenauth_copy_{:016x}",
-            RandomState::new().hash_one(std::process::id())
-        );
-        let mut conn = PgConnection::connect(url).await.unwrap_or_else(|error| {
-            panic!("cannot reach PostgreSQL at TOKENAUTH_TEST_POSTGRES_URL: {error}")
-        });
-        sqlx::query(&format!("CREATE SCHEMA {name}"))
-            .execute(&mut conn)
-            .await
-            .expect("create the test schema");
-        Self {
-            url: url.to_owned(),
-            name,
-        }
-    }
-
-    fn database(&self) -> String {
-        let separator = if self.url.contains('?') { '&' } else { '?' };
-        format!("{}{separator}options=-c%20search_path%3D{}", self.url, self.name)
-    }
-}
-
-impl Drop for Schema {
-    fn drop(&mut self) {
-        let url = self.url.clone();
-        let drop = format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name);
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            runtime.block_on(async {
-                let mut conn = PgConnection::connect(&url).await.ok()?;
-                sqlx::query(&drop).execute(&mut conn).await.ok()
-            })
-        })
-        .join();
-    }
-}
-
 #[tokio::test]
 #[ignore = "needs PostgreSQL: set TOKENAUTH_TEST_POSTGRES_URL and run with --ignored"]
 async fn a_sqlite_database_moves_to_postgres() {
-    let url = std::env::var("TOKENAUTH_TEST_POSTGRES_URL").expect(
-        "TOKENAUTH_TEST_POSTGRES_URL is not set: point it at a PostgreSQL server \
-         (such as postgres://postgres@127.0.0.1:5432/test) to run this test",
-    );
-    let schema = Schema::create(&url).await;
+    let schema = Schema::create(&postgres_url(), "tokenauth_copy_").await;
     let dir = tempfile::tempdir().unwrap();
     move_keeps_every_answer(&dir, &schema.database()).await;
 }

@@ -2,24 +2,35 @@
 //! tokens from JSON Lines files and generated ones, what they authenticate as, and
 //! that running an import again duplicates nothing.
 
+#[path = "common/schema.rs"]
+mod schema;
+
 use clap::Parser;
 use tempfile::TempDir;
 use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
 use tokenauth::TokenAuth;
-use tokenauth_core::{AuthError, PasswordHasher, TokenFormat, TokenRequest, TokenStore};
+use tokenauth_core::{AuthError, PasswordHasher, TokenFormat, TokenRequest, TokenStore, UserAdmin};
 use tokenauth_server::cli::{self, Cli, CliError, Io};
-use tokenauth_sqlx::{SqliteStore, SqliteUserDirectory};
+use tokenauth_sqlx::{PgStore, PgUserDirectory, SqliteStore, SqliteUserDirectory};
 
+use schema::{Schema, postgres_url};
+
+/// A database (a SQLite file, or a PostgreSQL schema) and a directory for files.
 struct Db {
     dir: TempDir,
     url: String,
+    _schema: Option<Schema>,
 }
 
 fn db() -> Db {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("tokenauth.db").display());
-    Db { dir, url }
+    Db {
+        dir,
+        url,
+        _schema: None,
+    }
 }
 
 impl Db {
@@ -155,6 +166,27 @@ async fn users_and_tokens_from_files_authenticate_and_import_once() {
 #[tokio::test]
 async fn generated_users_and_tokens_all_work() {
     let db = db();
+    let tokens = generate_twice(&db).await;
+    check_generated(&db.auth().await, &tokens).await;
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: set TOKENAUTH_TEST_POSTGRES_URL and run with --ignored"]
+async fn generated_users_and_tokens_all_work_on_postgres() {
+    let schema = Schema::create(&postgres_url(), "tokenauth_import_").await;
+    let db = Db {
+        dir: tempfile::tempdir().unwrap(),
+        url: schema.database(),
+        _schema: Some(schema),
+    };
+    let tokens = generate_twice(&db).await;
+    let pool = tokenauth_sqlx::connect_postgres(&db.url).await.unwrap();
+    let auth = TokenAuth::new(PgStore::new(pool.clone()), PgUserDirectory::new(pool));
+    check_generated(&auth, &tokens).await;
+}
+
+/// Generates 25 users and 120 tokens in `db`, twice; the tokens of the second run.
+async fn generate_twice(db: &Db) -> Vec<String> {
     let out = db.dir.path().join("tokens.txt").display().to_string();
     let args = [
         "import",
@@ -172,19 +204,31 @@ async fn generated_users_and_tokens_all_work() {
         db.ok(&args, "bench pw\n").await,
         "25 user(s) created, 0 already there; 120 token(s) stored, 0 already there"
     );
+    // Again: the users exist; the tokens are new ones.
+    assert_eq!(
+        db.ok(&args, "bench pw\n").await,
+        "0 user(s) created, 25 already there; 120 token(s) stored, 0 already there"
+    );
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(&out).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600, "the tokens file is private");
     }
-    let plaintext = std::fs::read_to_string(&out).unwrap();
-    let tokens: Vec<&str> = plaintext.lines().collect();
+    let tokens: Vec<String> = std::fs::read_to_string(&out)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
     assert_eq!(tokens.len(), 120);
+    tokens
+}
 
-    let auth = db.auth().await;
+/// The 25 generated users and 240 tokens of [`generate_twice`] are there, and
+/// `tokens` authenticate, spread evenly over the users, who log in with the password.
+async fn check_generated<S: TokenStore, D: UserAdmin>(auth: &TokenAuth<S, D>, tokens: &[String]) {
     let mut per_user = std::collections::BTreeMap::new();
-    for token in &tokens {
+    for token in tokens {
         let verified = auth.authenticate(token, None).await.unwrap();
         *per_user.entry(verified.user.username).or_insert(0) += 1;
     }
@@ -193,17 +237,11 @@ async fn generated_users_and_tokens_all_work() {
     let users = auth.list_users().await.unwrap();
     assert_eq!(users.len(), 25);
     assert!(users.iter().any(|u| u.username == "user25"));
+    assert_eq!(auth.store().list(None).await.unwrap().len(), 240);
     // Every generated user shares the one password.
     auth.obtain("user17", "bench pw", TokenRequest::default())
         .await
         .unwrap();
-
-    // Again: the users exist; the tokens are new ones.
-    assert_eq!(
-        db.ok(&args, "bench pw\n").await,
-        "0 user(s) created, 25 already there; 120 token(s) stored, 0 already there"
-    );
-    assert_eq!(auth.list_users().await.unwrap().len(), 25);
 }
 
 #[tokio::test]
