@@ -15,9 +15,9 @@ mod schema;
 use common::{Server, add_user, http, run, tokenauth};
 use schema::{Schema, postgres_url};
 use serde_json::Value;
+use time::Duration;
 use time::format_description::well_known::Rfc3339;
-use time::{Duration, OffsetDateTime};
-use tokenauth_core::TokenFormat;
+use tokenauth_core::{Clock, SystemClock, TokenFormat};
 
 /// Runs `tokenauth --database DATABASE ARGS`, which must succeed; its stdout.
 fn ok(database: &str, args: &[&str], stdin: &str) -> String {
@@ -57,7 +57,7 @@ fn stop(mut server: Server) {
 /// What a server on `database` answers to each token on `GET /auth/me`: the status,
 /// and the body without `last_used` (which the requests themselves move).
 async fn answers(database: &str, tokens: &[String]) -> Vec<(u16, Value)> {
-    let (mut server, addr) = Server::start(database, &["--scopes", "read write"]);
+    let (server, addr) = Server::start(database, &["--scopes", "read write"]);
     let mut answers = Vec::new();
     for token in tokens {
         let authorization = format!("Token {token}");
@@ -79,7 +79,7 @@ async fn move_keeps_every_answer(dir: &tempfile::TempDir, target: &str) {
         add_user(&source, user, &format!("{user} pw"));
     }
     // A serve stores its policy, which the copy carries over.
-    let (mut server, addr) = Server::start(&source, &["--lifespan", "30d", "--scopes", "read write"]);
+    let (server, addr) = Server::start(&source, &["--lifespan", "30d", "--scopes", "read write"]);
     // Answering a request, it also listens for the signal.
     assert_eq!(http(&addr, "GET", "/healthz", &[], "").await.0, 200);
     stop(server);
@@ -101,7 +101,7 @@ async fn move_keeps_every_answer(dir: &tempfile::TempDir, target: &str) {
     // (both within the purge grace of 7 days, which serve applies).
     let format = TokenFormat::default();
     let (old, capped) = (format.generate(), format.generate());
-    let now = OffsetDateTime::now_utc();
+    let now = SystemClock.now();
     let lines = [
         serde_json::json!({"username": "alice", "token": old.expose_secret(),
             "created": (now - Duration::days(33)).format(&Rfc3339).unwrap()}),

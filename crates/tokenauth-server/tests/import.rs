@@ -10,7 +10,9 @@ use tempfile::TempDir;
 use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
 use tokenauth::TokenAuth;
-use tokenauth_core::{AuthError, PasswordHasher, TokenFormat, TokenRequest, TokenStore, UserAdmin};
+use tokenauth_core::{
+    AuthError, Clock, PasswordHasher, SystemClock, TokenFormat, TokenRequest, TokenStore, UserAdmin,
+};
 use tokenauth_server::cli::{self, Cli, CliError, Io};
 use tokenauth_sqlx::{PgStore, PgUserDirectory, SqliteStore, SqliteUserDirectory};
 
@@ -103,7 +105,7 @@ async fn users_and_tokens_from_files_authenticate_and_import_once() {
     );
     let format = TokenFormat::default();
     let (laptop, old, capped) = (format.generate(), format.generate(), format.generate());
-    let now = OffsetDateTime::now_utc();
+    let now = SystemClock.now();
     let tokens = db.file(
         "tokens.jsonl",
         &[
