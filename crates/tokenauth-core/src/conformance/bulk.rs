@@ -81,7 +81,7 @@ pub async fn imports_skip_stored_tokens_and_move_versions<S: TokenImport>(store:
     );
     assert_eq!(
         store.list(Some(&UserId::new("2"))).await.expect("list"),
-        [other.clone()]
+        std::slice::from_ref(&other)
     );
 
     let version = store.token_set(&UserId::new("2")).await.expect("set").version;
