@@ -11,7 +11,7 @@
 //! - the storage contract: [`TokenStore`], whose backends translate a few primitives
 //!   (a per-user compare-and-swap among them) while every policy decision is made here;
 //!   where users come from ([`UserDirectory`]) and how they are administered
-//!   ([`UserAdmin`]);
+//!   ([`UserAdmin`]), and the bulk paths for imports ([`UserImport`], [`TokenImport`]);
 //! - the one verdict on a token ([`TokenStatus`]): credential versions, not clocks,
 //!   decide revocation on password change;
 //! - the authenticate, obtain and admin logic, with DRF's exact error messages
@@ -86,6 +86,7 @@
 //! ```
 
 mod admin;
+mod bulk;
 mod cache;
 mod clock;
 mod error;
@@ -107,6 +108,7 @@ mod verdict;
 pub mod conformance;
 
 pub use admin::UserAdmin;
+pub use bulk::{ImportedUsers, NewUser, TokenImport, UserImport};
 pub use cache::{AuthCache, DEFAULT_CACHE_CAPACITY, DEFAULT_CACHE_TTL, Following};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{AuthError, BackendError, IssueError, ObtainError};
@@ -126,7 +128,8 @@ pub use service::{
 };
 pub use store::TokenStore;
 pub use token::{
-    DEFAULT_PREFIX, InvalidPrefix, InvalidTokenId, PlainToken, TOKEN_REGEX, TokenDigest, TokenFormat, TokenId,
+    DEFAULT_PREFIX, InvalidPrefix, InvalidTokenId, PlainToken, TOKEN_REGEX, TokenDigest, TokenFormat,
+    TokenGenerator, TokenId,
 };
 pub use usage::Usage;
 pub use user::{AuthUser, LoginRecord, User, UserDirectory, UserId};

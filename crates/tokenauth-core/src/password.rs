@@ -224,6 +224,30 @@ impl PasswordHasher {
         .await
     }
 
+    /// Whether `hash` is a password hash this hasher can verify: an argon2 PHC string
+    /// (`$argon2id$v=19$m=...,t=...,p=...$salt$hash`, or argon2i/argon2d) with valid
+    /// parameters, a salt and a hash. Imports check hashes made elsewhere with it, so
+    /// that a user whose login could only fail is refused up front.
+    ///
+    /// ```
+    /// use tokenauth_core::PasswordHasher;
+    ///
+    /// assert!(PasswordHasher::is_supported_hash(
+    ///     "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$pcCMu9kmCy7Ix5MQrJhQdCf5fBRDe4dDbApDLaqGpMg"
+    /// ));
+    /// assert!(!PasswordHasher::is_supported_hash("pbkdf2_sha256$870000$salt$hash"));
+    /// ```
+    pub fn is_supported_hash(hash: &str) -> bool {
+        let Ok(parsed) = PasswordHash::new(hash) else {
+            return false;
+        };
+        Algorithm::try_from(parsed.algorithm).is_ok()
+            && parsed.version.is_none_or(|v| Version::try_from(v).is_ok())
+            && Params::try_from(&parsed).is_ok()
+            && parsed.salt.is_some()
+            && parsed.hash.is_some()
+    }
+
     /// How many verifications this hasher (and its clones) has run, against real and
     /// dummy hashes alike: a figure for metrics, and for tests that check that every
     /// login costs the same work.

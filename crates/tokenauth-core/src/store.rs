@@ -11,6 +11,7 @@ use std::future::Future;
 use time::OffsetDateTime;
 
 pub use crate::admin::UserAdmin;
+pub use crate::bulk::{ImportedUsers, NewUser, TokenImport, UserImport};
 pub use crate::memory::DuplicateToken;
 pub use crate::record::TokenRecord;
 pub use crate::revocation::RevocationBus;

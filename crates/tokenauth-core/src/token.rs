@@ -12,10 +12,9 @@
 use std::fmt;
 use std::str::FromStr;
 
-use rand::Rng;
-use rand::TryRngCore;
 use rand::distr::Alphanumeric;
-use rand::rngs::OsRng;
+use rand::rngs::{OsRng, StdRng};
+use rand::{CryptoRng, Rng, SeedableRng, TryRngCore};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -91,17 +90,38 @@ impl TokenFormat {
 
     /// A new random token.
     pub fn generate(&self) -> PlainToken {
+        self.generate_from(&mut OsRng.unwrap_err())
+    }
+
+    /// A generator of many tokens (and ids) in a row: a bulk import, a benchmark.
+    ///
+    /// [`generate`](Self::generate) asks the operating system for every character;
+    /// the generator asks it once, for the seed of a ChaCha12 CSPRNG (`rand`'s
+    /// `StdRng`), and draws from that: as unpredictable, and fast enough for a
+    /// million tokens in about a second.
+    ///
+    /// ```
+    /// use tokenauth_core::TokenFormat;
+    ///
+    /// let format = TokenFormat::default();
+    /// let mut generator = format.generator();
+    /// let token = generator.token();
+    /// assert!(format.digest_if_well_formed(token.expose_secret()).is_some());
+    /// assert_ne!(generator.token().expose_secret(), token.expose_secret());
+    /// ```
+    pub fn generator(&self) -> TokenGenerator {
+        TokenGenerator {
+            format: self.clone(),
+            rng: StdRng::from_os_rng(),
+        }
+    }
+
+    fn generate_from<R: CryptoRng + ?Sized>(&self, rng: &mut R) -> PlainToken {
         let mut token = String::with_capacity(self.token_len());
         token.push_str(&self.prefix);
         // `Alphanumeric` samples the 62 characters uniformly (by rejection), so each
         // character carries log2(62) bits.
-        token.extend(
-            OsRng
-                .unwrap_err()
-                .sample_iter(Alphanumeric)
-                .take(BODY_LEN)
-                .map(char::from),
-        );
+        token.extend(rng.sample_iter(Alphanumeric).take(BODY_LEN).map(char::from));
         let checksum = crc32fast::hash(token.as_bytes());
         push_base62(&mut token, u128::from(checksum), CHECKSUM_LEN);
         PlainToken(token)
@@ -133,6 +153,35 @@ impl TokenFormat {
         // The checksum is public information (it is derived from the token itself), so
         // an ordinary comparison leaks nothing.
         (expected == checksum).then(|| TokenDigest::of(candidate))
+    }
+}
+
+/// Many tokens and ids from one CSPRNG seeded by the operating system
+/// ([`TokenFormat::generator`]).
+///
+/// `Debug` shows the prefix only, never the generator's state.
+pub struct TokenGenerator {
+    format: TokenFormat,
+    rng: StdRng,
+}
+
+impl TokenGenerator {
+    /// A new random token.
+    pub fn token(&mut self) -> PlainToken {
+        self.format.generate_from(&mut self.rng)
+    }
+
+    /// A new random token id.
+    pub fn id(&mut self) -> TokenId {
+        TokenId::generate_from(&mut self.rng)
+    }
+}
+
+impl fmt::Debug for TokenGenerator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenGenerator")
+            .field("prefix", &self.format.prefix)
+            .finish_non_exhaustive()
     }
 }
 
@@ -233,8 +282,12 @@ pub struct TokenId(String);
 impl TokenId {
     /// A new random id.
     pub fn generate() -> Self {
+        Self::generate_from(&mut OsRng.unwrap_err())
+    }
+
+    fn generate_from<R: CryptoRng + ?Sized>(rng: &mut R) -> Self {
         let mut bytes = [0u8; 16];
-        OsRng.unwrap_err().fill(&mut bytes);
+        rng.fill(&mut bytes);
         let mut id = String::with_capacity(ID_LEN);
         push_base62(&mut id, u128::from_le_bytes(bytes), ID_LEN);
         Self(id)
@@ -341,6 +394,23 @@ mod tests {
         let mut expected = signed.clone();
         push_base62(&mut expected, u128::from(crc32fast::hash(signed.as_bytes())), 6);
         assert!(TokenFormat::default().digest_if_well_formed(&expected).is_some());
+    }
+
+    #[test]
+    fn generators_make_well_formed_distinct_tokens_and_ids() {
+        let format = TokenFormat::with_prefix("bulk_").unwrap();
+        let mut generator = format.generator();
+        let tokens: std::collections::HashSet<String> =
+            (0..1000).map(|_| generator.token().into_secret()).collect();
+        assert_eq!(tokens.len(), 1000);
+        assert!(tokens.iter().all(|t| format.digest_if_well_formed(t).is_some()));
+        let id = generator.id();
+        assert_eq!(id.as_str().parse::<TokenId>().unwrap(), id);
+        assert_ne!(generator.id(), id);
+        assert_eq!(
+            format!("{generator:?}"),
+            "TokenGenerator { prefix: \"bulk_\", .. }"
+        );
     }
 
     #[test]

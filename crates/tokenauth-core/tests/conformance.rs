@@ -12,3 +12,11 @@ mod tokens {
 mod users {
     tokenauth_core::user_directory_conformance!(async { tokenauth_core::MemoryUserDirectory::new() });
 }
+
+mod token_import {
+    tokenauth_core::bulk_import_conformance!(tokens: async { tokenauth_core::MemoryStore::new() });
+}
+
+mod user_import {
+    tokenauth_core::bulk_import_conformance!(users: async { tokenauth_core::MemoryUserDirectory::new() });
+}

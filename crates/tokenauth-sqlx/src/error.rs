@@ -25,6 +25,10 @@ pub enum Error {
         /// What is wrong with the row.
         what: &'static str,
     },
+    /// A copy would overwrite data of the target that is not the source's: a user id
+    /// or username the target holds for another user.
+    #[error("the target database holds other data: {0}")]
+    Conflict(String),
     /// A timestamp to store lies outside what the database column can hold.
     #[error("timestamp out of range for the database")]
     TimestampOutOfRange,

@@ -152,6 +152,8 @@
 //! [`UserAdmin`]: tokenauth_core::UserAdmin
 //! [`TokenAuth`]: tokenauth_core::TokenAuth
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod copy;
 mod error;
 #[cfg(feature = "postgres")]
 mod postgres;

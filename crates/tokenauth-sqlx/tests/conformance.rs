@@ -32,3 +32,11 @@ mod tokens {
 mod users {
     tokenauth_core::user_directory_conformance!(super::fresh(tokenauth_sqlx::SqliteUserDirectory::new));
 }
+
+mod token_import {
+    tokenauth_core::bulk_import_conformance!(tokens: super::fresh(tokenauth_sqlx::SqliteStore::new));
+}
+
+mod user_import {
+    tokenauth_core::bulk_import_conformance!(users: super::fresh(tokenauth_sqlx::SqliteUserDirectory::new));
+}

@@ -142,6 +142,20 @@ mod users {
     );
 }
 
+mod token_import {
+    tokenauth_core::bulk_import_conformance!(
+        #[ignore = needs_postgres!()];
+        tokens: super::fresh(tokenauth_sqlx::PgStore::new)
+    );
+}
+
+mod user_import {
+    tokenauth_core::bulk_import_conformance!(
+        #[ignore = needs_postgres!()];
+        users: super::fresh(tokenauth_sqlx::PgUserDirectory::new)
+    );
+}
+
 /// Servers starting together migrate at once: sqlx's migrator serialises them with an
 /// advisory lock, and every one of them succeeds.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

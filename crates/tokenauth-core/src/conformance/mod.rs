@@ -25,10 +25,12 @@
 //! [`TokenStore`]: crate::TokenStore
 //! [`UserAdmin`]: crate::UserAdmin
 
+mod bulk;
 mod counting;
 mod tokens;
 mod users;
 
+pub use bulk::*;
 pub use counting::CountingStore;
 pub use tokens::*;
 pub use users::*;
@@ -116,6 +118,27 @@ macro_rules! user_directory_conformance {
     };
     ($make:expr) => {
         $crate::user_directory_conformance!(@cases [] $make);
+    };
+}
+
+/// Runs the bulk-import suite against a [`TokenImport`](crate::TokenImport) store
+/// (`tokens: $make`) or a [`UserImport`](crate::UserImport) directory (`users: $make`),
+/// with fresh values from `$make` as for
+/// [`token_store_conformance!`](crate::token_store_conformance); attributes before the
+/// kind, ended by `;`, go on every case.
+#[macro_export]
+macro_rules! bulk_import_conformance {
+    (@cases [$($attr:tt)*] tokens: $make:expr) => {
+        $crate::conformance_cases!([$($attr)*] $make; imports_skip_stored_tokens_and_move_versions);
+    };
+    (@cases [$($attr:tt)*] users: $make:expr) => {
+        $crate::conformance_cases!([$($attr)*] $make; imports_create_each_username_once);
+    };
+    ($(#[$attr:meta])+ ; $kind:ident : $make:expr) => {
+        $crate::bulk_import_conformance!(@cases [$(#[$attr])+] $kind: $make);
+    };
+    ($kind:ident : $make:expr) => {
+        $crate::bulk_import_conformance!(@cases [] $kind: $make);
     };
 }
 

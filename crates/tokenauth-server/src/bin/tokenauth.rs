@@ -4,14 +4,20 @@ use std::io::{self, IsTerminal, Write};
 use std::process::ExitCode;
 
 use clap::Parser;
-use tokenauth_server::cli::{self, Cli, Io};
+use tokenauth_server::cli::{self, Cli, Command, Io};
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
+    // sqlx warns of statements over a second with their whole text, which for a bulk
+    // insert is thousands of placeholders: not for the bulk commands' terminal.
+    let default_filter = match cli.command {
+        Command::Import(_) | Command::CopyDatabase(_) => "info,sqlx::query=error",
+        _ => "info",
+    };
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter)))
         .with_writer(io::stderr)
         .with_ansi(io::stderr().is_terminal())
         .init();

@@ -42,6 +42,11 @@ pub enum Command {
     User(UserCommand),
     /// Manage tokens.
     Token(TokenArgs),
+    /// Create users and tokens in bulk: from JSON Lines files, or generated (benchmarks).
+    Import(super::import::ImportArgs),
+    /// Copy a database's users, tokens and stored policy into another (SQLite to
+    /// PostgreSQL); running it again brings the copy up to date.
+    CopyDatabase(super::copy::CopyArgs),
 }
 
 /// Arguments of `tokenauth serve`.

@@ -4,13 +4,17 @@
 //! - `users`: `tokenauth user ...`;
 //! - `tokens`: `tokenauth token ...`;
 //! - `password`: reading a password from standard input or the terminal;
-//! - `policy`: the serving policy `serve` stores and the `token` commands apply.
+//! - `policy`: the serving policy `serve` stores and the `token` commands apply;
+//! - `import`: `tokenauth import`, users and tokens in bulk;
+//! - `copy`: `tokenauth copy-database`, the move from one database to another.
 //!
 //! The backend is chosen once, here, from the database URL's scheme; every command is
 //! generic over the store and the directory. Commands write to the `Write` they are
 //! given, so tests run them without spawning a process.
 
 mod args;
+mod copy;
+mod import;
 mod password;
 mod policy;
 mod tokens;
@@ -21,8 +25,8 @@ use std::net::SocketAddr;
 
 use tokenauth::TokenAuth;
 use tokenauth_core::{
-    AuthCache, BackendError, InvalidScope, IssueError, LocalBus, Maintenance, Publisher, RevocationBus,
-    Scopes, TokenStore, UserAdmin,
+    AuthCache, BackendError, InvalidScope, IssueError, Lifespan, LocalBus, Maintenance, Publisher,
+    RevocationBus, Scopes, TokenImport, TokenStore, UserAdmin, UserImport,
 };
 use tokenauth_sqlx::{PgRevocationBus, PgStore, PgUserDirectory, SqliteStore, SqliteUserDirectory};
 
@@ -31,6 +35,8 @@ use self::policy::Partial;
 pub use args::{
     CacheArgs, Cli, Command, DatabaseUrl, Policy, ServeArgs, TokenArgs, TokenCommand, UserCommand,
 };
+pub use copy::CopyArgs;
+pub use import::{ImportArgs, ImportError};
 pub use policy::PolicyStore;
 
 /// Why a command failed. Printed as `error: ...` with a non-zero exit.
@@ -86,6 +92,12 @@ pub enum CliError {
         #[source]
         source: io::Error,
     },
+    /// An import stopped.
+    #[error(transparent)]
+    Import(#[from] ImportError),
+    /// `copy-database` was given the same database twice.
+    #[error("--from and --to name the same database")]
+    SameDatabase,
     /// Reading or writing the terminal or standard streams failed.
     #[error("input/output error")]
     Io(#[from] io::Error),
@@ -131,18 +143,23 @@ pub async fn run<R: BufRead, W: Write>(cli: Cli, io: &mut Io<R, W>) -> Result<()
         Command::Serve(args) => args.store_timeout(),
         _ => tokenauth_sqlx::DEFAULT_TIMEOUT,
     };
+    // Two databases of its own, not `--database`.
+    let command = match cli.command {
+        Command::CopyDatabase(args) => return copy::run(args, io).await,
+        command => command,
+    };
     match Backend::of(&cli.database)? {
         Backend::Sqlite => {
             let pool = tokenauth_sqlx::connect_with_timeout(cli.database.as_str(), timeout).await?;
             let auth = TokenAuth::new(SqliteStore::new(pool.clone()), SqliteUserDirectory::new(pool));
             // One file, no engine to carry revocations between processes.
-            run_on(auth, None::<LocalBus>, cli.command, io).await
+            run_on(auth, None::<LocalBus>, command, io).await
         }
         Backend::Postgres => {
             let pool = tokenauth_sqlx::connect_postgres_with_timeout(cli.database.as_str(), timeout).await?;
             let bus = PgRevocationBus::new(pool.clone());
             let auth = TokenAuth::new(PgStore::new(pool.clone()), PgUserDirectory::new(pool));
-            run_on(auth, Some(bus), cli.command, io).await
+            run_on(auth, Some(bus), command, io).await
         }
     }
 }
@@ -177,8 +194,8 @@ async fn run_on<S, D, B, R, W>(
     io: &mut Io<R, W>,
 ) -> Result<(), CliError>
 where
-    S: TokenStore + PolicyStore,
-    D: UserAdmin,
+    S: TokenImport + PolicyStore,
+    D: UserImport,
     B: RevocationBus + Clone,
     R: BufRead,
     W: Write,
@@ -203,8 +220,8 @@ async fn run_command<S, D, B, R, W>(
     io: &mut Io<R, W>,
 ) -> Result<(), CliError>
 where
-    S: TokenStore + PolicyStore,
-    D: UserAdmin,
+    S: TokenImport + PolicyStore,
+    D: UserImport,
     B: RevocationBus,
     R: BufRead,
     W: Write,
@@ -260,6 +277,15 @@ where
             let auth = policy.apply(auth, args.policy.refresh_interval);
             tokens::run(args.command, &auth, &policy, io).await?;
         }
+        Command::Import(args) => {
+            // Generated tokens carry what a login would give: the stored policy's scopes.
+            let given = Partial::default();
+            let stored = Partial::load(auth.store(), &given).await?;
+            let auth = given.resolve(stored).apply(auth, Lifespan::DEFAULT);
+            import::run(args, &auth, io).await?;
+        }
+        // Handled by `run`, before any `--database` is opened.
+        Command::CopyDatabase(args) => copy::run(args, io).await?,
     }
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! The PostgreSQL backend.
 
+mod bulk;
 mod bus;
 mod settings;
 mod store;

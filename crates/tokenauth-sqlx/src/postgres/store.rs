@@ -67,7 +67,7 @@ impl fmt::Debug for PgStore {
 }
 
 /// A `tokenauth_tokens` row as read.
-type Row = rows::Row<OffsetDateTime>;
+pub(super) type Row = rows::Row<OffsetDateTime>;
 
 /// A deleted row as returned.
 type EndedRow = rows::EndedRow<OffsetDateTime>;
@@ -94,7 +94,7 @@ const PURGE: &str = concat!(
 /// A user's records, oldest first: what [`TokenStore::token_set`] reads.
 const USER_RECORDS: &str = select!("WHERE user_id = $1 ORDER BY created, id");
 
-fn record_from_row(row: Row) -> Result<TokenRecord, Error> {
+pub(super) fn record_from_row(row: Row) -> Result<TokenRecord, Error> {
     rows::record_from_row(row, |time, _| Ok(time))
 }
 

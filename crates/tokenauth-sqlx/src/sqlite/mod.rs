@@ -1,5 +1,6 @@
 //! The SQLite backend.
 
+mod bulk;
 mod durable;
 mod settings;
 mod store;

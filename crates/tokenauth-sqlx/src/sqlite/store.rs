@@ -66,7 +66,7 @@ impl fmt::Debug for SqliteStore {
 }
 
 /// A `tokenauth_tokens` row as read, times in Unix microseconds.
-type Row = rows::Row<i64>;
+pub(super) type Row = rows::Row<i64>;
 
 /// A deleted row as returned, `created` in Unix microseconds.
 type EndedRow = rows::EndedRow<i64>;
@@ -95,7 +95,7 @@ const PURGE: &str = concat!(
 /// A user's records, oldest first: what [`TokenStore::token_set`] reads.
 const USER_RECORDS: &str = select!("WHERE user_id = ? ORDER BY created, id");
 
-fn record_from_row(row: Row) -> Result<TokenRecord, Error> {
+pub(super) fn record_from_row(row: Row) -> Result<TokenRecord, Error> {
     rows::record_from_row(row, from_micros)
 }
 

@@ -3,7 +3,9 @@
 // Each test crate that includes this module uses what it needs of it.
 #![allow(dead_code, unreachable_pub)]
 
-use tokenauth_core::store::{Change, Committed, Ended, PurgeBounds, TokenSet};
+use tokenauth_core::store::{
+    Change, Committed, Ended, ImportedUsers, NewUser, PurgeBounds, TokenImport, TokenSet, UserImport,
+};
 use tokenauth_core::{
     LoginRecord, TokenDigest, TokenId, TokenRecord, TokenStore, Usage, UserAdmin, UserDirectory, UserId,
 };
@@ -105,5 +107,17 @@ impl<T: UserAdmin, G: Send + Sync + 'static> UserAdmin for Temp<T, G> {
 
     async fn delete_user(&self, id: &UserId) -> Result<Option<T::User>, T::Error> {
         self.inner.delete_user(id).await
+    }
+}
+
+impl<T: TokenImport, G: Send + Sync + 'static> TokenImport for Temp<T, G> {
+    async fn import_tokens(&self, batch: &[TokenRecord]) -> Result<usize, T::Error> {
+        self.inner.import_tokens(batch).await
+    }
+}
+
+impl<T: UserImport, G: Send + Sync + 'static> UserImport for Temp<T, G> {
+    async fn import_users(&self, batch: &[NewUser]) -> Result<ImportedUsers, T::Error> {
+        self.inner.import_users(batch).await
     }
 }

@@ -1,0 +1,328 @@
+//! Bulk paths on SQLite: imports ([`UserImport`], [`TokenImport`]) as multi-row
+//! `INSERT`s in one `BEGIN IMMEDIATE` transaction per batch, and the reads and writes
+//! of a database copy (`tokenauth copy-database`).
+//!
+//! Full chunks all have the same SQL, so sqlx prepares each statement once per
+//! connection and reuses it; one transaction per batch means one sync per batch
+//! instead of one per row.
+
+use std::collections::{BTreeSet, HashMap};
+
+use sqlx::{Connection, QueryBuilder, Sqlite, SqliteConnection};
+use tokenauth_core::store::{ImportedUsers, NewUser, TokenImport, UserImport};
+use tokenauth_core::{LoginRecord, TokenId, TokenRecord, User, UserId};
+
+use super::store::{Row, record_from_row};
+use super::{SqliteStore, SqliteUserDirectory, to_micros};
+use crate::Error;
+use crate::rows::{UserRow, row_id, set_version_from, token_columns, user_columns, user_from_row};
+
+/// Rows per `INSERT`: 10 parameters a token row, well under SQLite's limit of 32,766
+/// parameters a statement.
+const CHUNK: usize = 1000;
+
+/// `INSERT INTO tokenauth_tokens (...) VALUES (...), ...` for `records`, without a
+/// conflict clause.
+fn insert_tokens(records: &[TokenRecord]) -> Result<QueryBuilder<'_, Sqlite>, Error> {
+    let mut insert = QueryBuilder::new(concat!("INSERT INTO tokenauth_tokens (", token_columns!(), ") "));
+    // Times are converted first: `push_values` cannot fail.
+    let mut times = Vec::with_capacity(records.len());
+    for record in records {
+        times.push((
+            to_micros(record.created)?,
+            record.expires.map(to_micros).transpose()?,
+            record.last_used.map(to_micros).transpose()?,
+        ));
+    }
+    insert.push_values(
+        records.iter().zip(times),
+        |mut row, (record, (created, expires, last_used))| {
+            row.push_bind(record.id.as_str())
+                .push_bind(record.digest.as_bytes().as_slice())
+                .push_bind(record.user_id.as_str())
+                .push_bind(record.credential_version.cast_signed())
+                .push_bind(record.name.as_deref())
+                .push_bind(record.scopes.to_string())
+                .push_bind(created)
+                .push_bind(expires)
+                .push_bind(last_used)
+                .push_bind(record.last_ip.map(|ip| ip.to_string()));
+        },
+    );
+    Ok(insert)
+}
+
+/// A new version for each of `users`' token sets.
+async fn bump_sets(conn: &mut SqliteConnection, users: &BTreeSet<String>) -> Result<(), Error> {
+    let users: Vec<&String> = users.iter().collect();
+    for chunk in users.chunks(CHUNK) {
+        let mut bump = QueryBuilder::<Sqlite>::new("INSERT INTO tokenauth_token_sets (user_id, version) ");
+        bump.push_values(chunk, |mut row, user| {
+            row.push_bind(user.as_str()).push("1");
+        });
+        bump.push(" ON CONFLICT (user_id) DO UPDATE SET version = version + 1");
+        bump.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+impl TokenImport for SqliteStore {
+    /// Multi-row `INSERT ... ON CONFLICT DO NOTHING RETURNING user_id` (any unique
+    /// conflict, of id or digest, skips the row), then one upsert of the set versions
+    /// of the users that gained rows, all in one `BEGIN IMMEDIATE` transaction.
+    #[tracing::instrument(skip_all, fields(count = batch.len()))]
+    async fn import_tokens(&self, batch: &[TokenRecord]) -> Result<usize, Error> {
+        let mut conn = self.pool().acquire().await?;
+        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+        let mut inserted = 0;
+        let mut users = BTreeSet::new();
+        for chunk in batch.chunks(CHUNK) {
+            let mut insert = insert_tokens(chunk)?;
+            insert.push(" ON CONFLICT DO NOTHING RETURNING user_id");
+            let gained: Vec<(String,)> = insert.build_query_as().fetch_all(&mut *tx).await?;
+            inserted += gained.len();
+            users.extend(gained.into_iter().map(|(user,)| user));
+        }
+        bump_sets(&mut tx, &users).await?;
+        tx.commit().await?;
+        Ok(inserted)
+    }
+}
+
+impl UserImport for SqliteUserDirectory {
+    /// Multi-row `INSERT ... ON CONFLICT (username) DO NOTHING`, then the stored users
+    /// of the batch's names, in one `BEGIN IMMEDIATE` transaction.
+    #[tracing::instrument(skip_all, fields(count = batch.len()))]
+    async fn import_users(&self, batch: &[NewUser]) -> Result<ImportedUsers, Error> {
+        let mut conn = self.pool().acquire().await?;
+        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+        let mut created = 0;
+        let mut stored = HashMap::with_capacity(batch.len());
+        for chunk in batch.chunks(CHUNK) {
+            let mut insert = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO tokenauth_users (username, password_hash, is_active, created) ",
+            );
+            insert.push_values(chunk, |mut row, user| {
+                row.push_bind(user.username.as_str())
+                    .push_bind(user.password_hash.as_str())
+                    .push_bind(user.is_active)
+                    .push("CAST(unixepoch('subsec') * 1000000 AS INTEGER)");
+            });
+            insert.push(" ON CONFLICT (username) DO NOTHING");
+            created += insert.build().execute(&mut *tx).await?.rows_affected();
+
+            let mut select = QueryBuilder::<Sqlite>::new(concat!(
+                "SELECT ",
+                user_columns!(),
+                " FROM tokenauth_users WHERE username IN "
+            ));
+            select.push_tuples(chunk, |mut row, user| {
+                row.push_bind(user.username.as_str());
+            });
+            let rows: Vec<UserRow> = select.build_query_as().fetch_all(&mut *tx).await?;
+            for row in rows {
+                let user = user_from_row(row)?;
+                stored.insert(user.username.clone(), user);
+            }
+        }
+        tx.commit().await?;
+        let users = batch
+            .iter()
+            .map(|new| {
+                stored.get(&new.username).cloned().ok_or(Error::Corrupt {
+                    what: "an imported user is missing after its insert",
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(ImportedUsers {
+            users,
+            created: usize::try_from(created).unwrap_or(usize::MAX),
+        })
+    }
+}
+
+/// The copy of a database (`tokenauth copy-database`): reading every row in pages,
+/// and writing rows as they are (ids included).
+impl SqliteUserDirectory {
+    /// Up to `limit` users with ids above `after` (from the first with `None`), by id,
+    /// with their password hashes: a page of a copy.
+    #[tracing::instrument(skip_all)]
+    pub async fn export_users(
+        &self,
+        after: Option<&UserId>,
+        limit: usize,
+    ) -> Result<Vec<LoginRecord<User>>, Error> {
+        let after = after.and_then(row_id).unwrap_or(i64::MIN);
+        let rows: Vec<(i64, String, bool, i64, String)> = sqlx::query_as(concat!(
+            "SELECT ",
+            user_columns!(),
+            ", password_hash FROM tokenauth_users WHERE id > ? ORDER BY id LIMIT ?"
+        ))
+        .bind(after)
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(self.pool())
+        .await?;
+        rows.into_iter()
+            .map(|(id, username, is_active, version, password_hash)| {
+                Ok(LoginRecord {
+                    user: user_from_row((id, username, is_active, version))?,
+                    password_hash,
+                })
+            })
+            .collect()
+    }
+
+    /// The highest user id ever given out (deleted users' included; 0 if none), so
+    /// that a copy never gives a deleted user's id to someone else.
+    #[tracing::instrument(skip_all)]
+    pub async fn user_ids_given(&self) -> Result<i64, Error> {
+        let seq: Option<i64> = sqlx::query_scalar(
+            "SELECT max(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'tokenauth_users'), 0), \
+             COALESCE((SELECT max(id) FROM tokenauth_users), 0))",
+        )
+        .fetch_one(self.pool())
+        .await?;
+        Ok(seq.unwrap_or(0))
+    }
+
+    /// Makes new users get ids above `given`, as in the database copied from.
+    #[tracing::instrument(skip_all)]
+    pub async fn reserve_user_ids(&self, given: i64) -> Result<(), Error> {
+        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        let updated =
+            sqlx::query("UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name = 'tokenauth_users'")
+                .bind(given)
+                .execute(&mut *tx)
+                .await?;
+        if updated.rows_affected() == 0 {
+            sqlx::query("INSERT INTO sqlite_sequence (name, seq) VALUES ('tokenauth_users', ?)")
+                .bind(given)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Writes `users` as they are: ids, names, hashes, flags and credential versions.
+    /// A user already stored under the same id and name is updated; a user whose id
+    /// or name is stored with another name or id is an [`Error::Conflict`], and then
+    /// nothing of the batch is written.
+    #[tracing::instrument(skip_all, fields(count = users.len()))]
+    pub async fn copy_users(&self, users: &[LoginRecord<User>]) -> Result<(), Error> {
+        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        for chunk in users.chunks(CHUNK) {
+            let ids: Vec<i64> = chunk
+                .iter()
+                .map(|login| {
+                    row_id(&login.user.id).ok_or(Error::Conflict(format!(
+                        "user id {} is not an integer",
+                        login.user.id
+                    )))
+                })
+                .collect::<Result<_, _>>()?;
+            let mut clash =
+                QueryBuilder::<Sqlite>::new("SELECT id, username FROM tokenauth_users WHERE id IN ");
+            clash.push_tuples(&ids, |mut row, id| {
+                row.push_bind(*id);
+            });
+            clash.push(" OR username IN ");
+            clash.push_tuples(chunk, |mut row, login| {
+                row.push_bind(login.user.username.as_str());
+            });
+            let stored: Vec<(i64, String)> = clash.build_query_as().fetch_all(&mut *tx).await?;
+            super::super::copy::check_user_clashes(chunk, stored)?;
+
+            let mut upsert = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO tokenauth_users (id, username, password_hash, is_active, credential_version, created) ",
+            );
+            upsert.push_values(chunk.iter().zip(&ids), |mut row, (login, id)| {
+                row.push_bind(*id)
+                    .push_bind(login.user.username.as_str())
+                    .push_bind(login.password_hash.as_str())
+                    .push_bind(login.user.is_active)
+                    .push_bind(login.user.credential_version.cast_signed())
+                    .push("CAST(unixepoch('subsec') * 1000000 AS INTEGER)");
+            });
+            upsert.push(
+                " ON CONFLICT (id) DO UPDATE SET password_hash = excluded.password_hash, \
+                 is_active = excluded.is_active, credential_version = excluded.credential_version",
+            );
+            upsert.build().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+impl SqliteStore {
+    /// Up to `limit` records with ids above `after` (from the first with `None`), by
+    /// id: a page of a copy.
+    #[tracing::instrument(skip_all)]
+    pub async fn export_tokens(
+        &self,
+        after: Option<&TokenId>,
+        limit: usize,
+    ) -> Result<Vec<TokenRecord>, Error> {
+        let rows: Vec<Row> = sqlx::query_as(concat!(
+            "SELECT ",
+            token_columns!(),
+            " FROM tokenauth_tokens WHERE id > ? ORDER BY id LIMIT ?"
+        ))
+        .bind(after.map_or("", TokenId::as_str))
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(self.pool())
+        .await?;
+        rows.into_iter().map(record_from_row).collect()
+    }
+
+    /// Writes `records` as they are: a record already stored under the same id is
+    /// overwritten (its last use, say); a digest stored under another id fails the
+    /// UNIQUE constraint, and then nothing of the batch is written. Set versions are
+    /// left alone: copy them with [`copy_token_sets`](Self::copy_token_sets).
+    #[tracing::instrument(skip_all, fields(count = records.len()))]
+    pub async fn copy_tokens(&self, records: &[TokenRecord]) -> Result<(), Error> {
+        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        for chunk in records.chunks(CHUNK) {
+            let mut upsert = insert_tokens(chunk)?;
+            upsert.push(
+                " ON CONFLICT (id) DO UPDATE SET digest = excluded.digest, user_id = excluded.user_id, \
+                 credential_version = excluded.credential_version, name = excluded.name, \
+                 scopes = excluded.scopes, created = excluded.created, expires = excluded.expires, \
+                 last_used = excluded.last_used, last_ip = excluded.last_ip",
+            );
+            upsert.build().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Every user's token-set version, by user.
+    #[tracing::instrument(skip_all)]
+    pub async fn export_token_sets(&self) -> Result<Vec<(UserId, u64)>, Error> {
+        let rows: Vec<(String, i64)> =
+            sqlx::query_as("SELECT user_id, version FROM tokenauth_token_sets ORDER BY user_id")
+                .fetch_all(self.pool())
+                .await?;
+        rows.into_iter()
+            .map(|(user, version)| Ok((UserId::new(user), set_version_from(version)?)))
+            .collect()
+    }
+
+    /// Sets each user's token-set version to the one given.
+    #[tracing::instrument(skip_all, fields(count = sets.len()))]
+    pub async fn copy_token_sets(&self, sets: &[(UserId, u64)]) -> Result<(), Error> {
+        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        for chunk in sets.chunks(CHUNK) {
+            let mut upsert =
+                QueryBuilder::<Sqlite>::new("INSERT INTO tokenauth_token_sets (user_id, version) ");
+            upsert.push_values(chunk, |mut row, (user, version)| {
+                row.push_bind(user.as_str()).push_bind(version.cast_signed());
+            });
+            upsert.push(" ON CONFLICT (user_id) DO UPDATE SET version = excluded.version");
+            upsert.build().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
