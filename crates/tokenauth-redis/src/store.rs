@@ -2,6 +2,8 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures_util::future::try_join_all;
@@ -26,14 +28,16 @@ const SCAN_COUNT: usize = 500;
 pub struct RedisStore {
     conn: Connection,
     keys: Keys,
-    retention: Option<Duration>,
+    /// The retention in ms, 0 for none; shared by clones, so that a server can set it
+    /// once its policy is known, through the store its `TokenAuth` holds.
+    retention: Arc<AtomicU64>,
 }
 
 impl fmt::Debug for RedisStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisStore")
             .field("prefix", &self.keys.prefix())
-            .field("retention", &self.retention)
+            .field("retention", &self.retention())
             .field("connection", &self.conn)
             .finish()
     }
@@ -55,7 +59,7 @@ impl RedisStore {
         Ok(Self {
             conn,
             keys: Keys::new("tokenauth")?,
-            retention: None,
+            retention: Arc::new(AtomicU64::new(0)),
         })
     }
 
@@ -80,14 +84,23 @@ impl RedisStore {
     /// decided by core. When the lifespan or grace grows, call
     /// [`refresh_retention`](Self::refresh_retention) so that keys already written
     /// live as long.
-    pub fn with_retention(mut self, retention: Option<Duration>) -> Self {
-        self.retention = retention;
+    pub fn with_retention(self, retention: Option<Duration>) -> Self {
+        self.set_retention(retention);
         self
+    }
+
+    /// Sets the retention of this store and its clones ([`with_retention`](Self::with_retention)).
+    pub fn set_retention(&self, retention: Option<Duration>) {
+        let ms = retention.map_or(0, |r| u64::try_from(r.as_millis()).unwrap_or(u64::MAX).max(1));
+        self.retention.store(ms, Ordering::Relaxed);
     }
 
     /// The retention keys are written with.
     pub fn retention(&self) -> Option<Duration> {
-        self.retention
+        match self.retention.load(Ordering::Relaxed) {
+            0 => None,
+            ms => Some(Duration::from_millis(ms)),
+        }
     }
 
     /// Makes the keys already written live as long as this store's retention asks.
@@ -106,9 +119,7 @@ impl RedisStore {
         let mut conn = self.conn.clone();
         let marker = self.keys.retention();
         let stored: Option<String> = conn.get(&marker).await?;
-        let new = self
-            .retention
-            .map(|r| u64::try_from(r.as_millis()).unwrap_or(u64::MAX));
+        let new = Some(self.retention_ms()).filter(|ms| *ms > 0);
         let old = match stored.as_deref() {
             None => None,
             Some("none") => Some(None),
@@ -183,9 +194,9 @@ impl RedisStore {
         Ok(deleted)
     }
 
+    /// The retention in ms, 0 for none.
     fn retention_ms(&self) -> u64 {
-        self.retention
-            .map_or(0, |r| u64::try_from(r.as_millis()).unwrap_or(u64::MAX).max(1))
+        self.retention.load(Ordering::Relaxed)
     }
 
     /// Writes a pointer if absent; whether this call wrote it. A pointer holding
@@ -194,8 +205,9 @@ impl RedisStore {
         let mut conn = self.conn.clone();
         let mut set = redis::cmd("SET");
         set.arg(key).arg(value).arg("NX");
-        if let Some(retention) = self.retention {
-            set.arg("PX").arg(retention.as_millis().max(1).to_string());
+        let retention = self.retention_ms();
+        if retention > 0 {
+            set.arg("PX").arg(retention);
         }
         let written: Option<String> = set.query_async(&mut conn).await?;
         if written.is_some() {

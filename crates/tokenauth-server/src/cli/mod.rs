@@ -6,8 +6,9 @@
 //! - `password`: reading a password from standard input or the terminal;
 //! - `policy`: the serving policy `serve` stores and the `token` commands apply.
 //!
-//! The backend is chosen once, here, from the database URL's scheme; every command is
-//! generic over the store and the directory. Commands write to the `Write` they are
+//! The backend is chosen once, here, from the database URL's scheme (and the token
+//! store's, with `--token-store`); every command is generic over the store and the
+//! directory. Commands write to the `Write` they are
 //! given, so tests run them without spawning a process.
 
 mod args;
@@ -21,12 +22,13 @@ use std::net::SocketAddr;
 
 use tokenauth::TokenAuth;
 use tokenauth_core::{BackendError, InvalidScope, IssueError, Maintenance, Scopes, TokenStore, UserAdmin};
+use tokenauth_redis::RedisStore;
 use tokenauth_sqlx::{PgStore, PgUserDirectory, SqliteStore, SqliteUserDirectory};
 
 use self::policy::Partial;
 
 pub use args::{Cli, Command, DatabaseUrl, Policy, ServeArgs, TokenArgs, TokenCommand, UserCommand};
-pub use policy::PolicyStore;
+pub use policy::{PolicyStore, Retention};
 
 /// Why a command failed. Printed as `error: ...` with a non-zero exit.
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +43,9 @@ pub enum CliError {
     /// The token store failed.
     #[error(transparent)]
     Backend(#[from] BackendError),
+    /// The Redis token store (`--token-store`) cannot be used.
+    #[error("token store error")]
+    Redis(#[from] tokenauth_redis::Error),
     /// The token cannot be issued (lifespan, scope or limit).
     #[error(transparent)]
     Issue(#[from] IssueError),
@@ -125,26 +130,48 @@ pub async fn run<R: BufRead, W: Write>(cli: Cli, io: &mut Io<R, W>) -> Result<()
     match Backend::of(&cli.database)? {
         Backend::Sqlite => {
             let pool = tokenauth_sqlx::connect(cli.database.as_str()).await?;
-            let auth = TokenAuth::new(SqliteStore::new(pool.clone()), SqliteUserDirectory::new(pool));
-            run_on(auth, cli.command, io).await
+            let users = SqliteUserDirectory::new(pool.clone());
+            with_token_store(SqliteStore::new(pool), users, cli, io).await
         }
         Backend::Postgres => {
             let pool = tokenauth_sqlx::connect_postgres(cli.database.as_str()).await?;
-            let auth = TokenAuth::new(PgStore::new(pool.clone()), PgUserDirectory::new(pool));
-            run_on(auth, cli.command, io).await
+            let users = PgUserDirectory::new(pool.clone());
+            with_token_store(PgStore::new(pool), users, cli, io).await
+        }
+    }
+}
+
+/// Runs the command with tokens in `sql`, or in Redis with `--token-store`; the
+/// serving policy stays in `sql` either way.
+async fn with_token_store<S, D, R, W>(sql: S, users: D, cli: Cli, io: &mut Io<R, W>) -> Result<(), CliError>
+where
+    S: TokenStore + PolicyStore + Retention + Clone,
+    D: UserAdmin,
+    R: BufRead,
+    W: Write,
+{
+    match &cli.token_store {
+        None => run_on(TokenAuth::new(sql.clone(), users), &sql, cli.command, io).await,
+        Some(url) => {
+            let tokens = RedisStore::connect(url.as_str())
+                .await?
+                .with_prefix(&cli.token_store_prefix)?;
+            run_on(TokenAuth::new(tokens, users), &sql, cli.command, io).await
         }
     }
 }
 
 /// Runs a command on a backend, whichever it is.
-async fn run_on<S, D, R, W>(
+async fn run_on<S, D, P, R, W>(
     auth: TokenAuth<S, D>,
+    settings: &P,
     command: Command,
     io: &mut Io<R, W>,
 ) -> Result<(), CliError>
 where
-    S: TokenStore + PolicyStore,
+    S: TokenStore + Retention,
     D: UserAdmin,
+    P: PolicyStore,
     R: BufRead,
     W: Write,
 {
@@ -162,7 +189,8 @@ where
                 // Tokens obtained without asking for scopes get it; narrow ones do not.
                 policy.grant(&Scopes::parse(scope)?)?;
             }
-            policy.store(auth.store()).await?;
+            policy.store(settings).await?;
+            auth.store().retain(policy.retention(), true).await?;
             let maintenance = Maintenance {
                 purge_interval: Some(args.purge_interval),
                 purge_grace: policy.purge_grace.as_duration(),
@@ -191,8 +219,9 @@ where
                 _ => None,
             };
             let given = Partial::given(args.server_lifespan, purge_grace, &args.policy);
-            let stored = Partial::load(auth.store(), &given).await?;
+            let stored = Partial::load(settings, &given).await?;
             let policy = given.resolve(stored);
+            auth.store().retain(policy.retention(), false).await?;
             let auth = policy.apply(auth, args.policy.refresh_interval);
             tokens::run(args.command, &auth, &policy, io).await?;
         }
