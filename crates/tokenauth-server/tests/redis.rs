@@ -158,3 +158,43 @@ async fn serve_login_logout_with_tokens_in_redis() {
 async fn serve_login_logout_with_tokens_in_a_redis_cluster() {
     login_me_logout("TOKENAUTH_TEST_REDIS_CLUSTER_URL").await;
 }
+
+/// Two server processes on one Redis (and one user database) agree at once: a token
+/// obtained through one works through the other, and logged out through the other it
+/// is refused by the first on its next request (no cache: each reads Redis).
+#[tokio::test]
+#[ignore = "needs Redis: set TOKENAUTH_TEST_REDIS_URL and run with --ignored"]
+async fn two_servers_on_one_redis_agree_on_logout() {
+    let variable = "TOKENAUTH_TEST_REDIS_URL";
+    let url = url(variable);
+    RedisStore::connect(&url)
+        .await
+        .unwrap_or_else(|error| panic!("cannot reach Redis at {variable}: {error:?}"));
+    let prefix = Prefix::new(&url);
+    let dir = tempfile::tempdir().unwrap();
+    let database = database_with_alice(&dir, "users");
+    let args = [
+        "--token-store",
+        url.as_str(),
+        "--token-store-prefix",
+        prefix.name.as_str(),
+    ];
+    let (mut first, first_addr) = Server::start(&database, &args);
+    let (mut second, second_addr) = Server::start(&database, &args);
+
+    let obtained = obtain(&first_addr, "alice", "pw").await;
+    let authorization = format!("Token {}", obtained["token"].as_str().unwrap());
+    let auth = [("authorization", authorization.as_str())];
+    let (status, body) = http(&second_addr, "GET", "/auth/me", &auth, "").await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = http(&second_addr, "POST", "/auth/logout", &auth, "").await;
+    assert_eq!(status, 204, "{body}");
+    let (status, body) = http(&first_addr, "GET", "/auth/me", &auth, "").await;
+    assert_eq!((status, body.as_str()), (401, r#"{"detail":"Invalid token"}"#));
+
+    for server in [&mut first, &mut second] {
+        server.terminate();
+        let status = server.0.wait().unwrap();
+        assert!(status.success(), "exit status after SIGTERM: {status}");
+    }
+}
