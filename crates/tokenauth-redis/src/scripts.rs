@@ -113,15 +113,19 @@ return 0
     )
 });
 
-/// Extends a key's expiry by a delta, if it has one. `KEYS[1]`: the key; `ARGV[1]`:
-/// the delta in ms, or `persist` to drop the expiry.
+/// Lengthens a key's expiry, if it has one; answers 1 if it changed it. `KEYS[1]`: the
+/// key; `ARGV[1]`: `by` to add `ARGV[2]` ms, `atleast` to make it at least `ARGV[2]` ms,
+/// or `persist` to drop the expiry.
 pub(crate) static EXTEND: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
 local ttl = redis.call('PTTL', KEYS[1])
 if ttl < 0 then return 0 end
 if ARGV[1] == 'persist' then return redis.call('PERSIST', KEYS[1]) end
-return redis.call('PEXPIRE', KEYS[1], ttl + tonumber(ARGV[1]))
+local ms = tonumber(ARGV[2])
+if ARGV[1] == 'by' then return redis.call('PEXPIRE', KEYS[1], ttl + ms) end
+if ttl < ms then return redis.call('PEXPIRE', KEYS[1], ms) end
+return 0
 ",
     )
 });

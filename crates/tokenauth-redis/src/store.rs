@@ -106,16 +106,18 @@ impl RedisStore {
     /// Makes the keys already written live as long as this store's retention asks.
     ///
     /// The retention the keys were written with is kept in `PREFIX:retention`. When
-    /// this store's is longer (or `None`), every key under the prefix that has an
-    /// expiry gets the difference added to it (or loses its expiry), so that each key
-    /// lives exactly as long as if it had been written with the new retention. A
-    /// shorter retention is only recorded: keys keep their longer life, which is
-    /// safe. Answers whether keys were extended.
+    /// this store's is longer, every key under the prefix that has an expiry gets the
+    /// difference added to it, so that it lives exactly as long as if it had been
+    /// written with the new retention; with `None`, keys lose their expiry. When no
+    /// retention is recorded yet (keys written before any refresh), every expiry is
+    /// raised to at least the retention: longer than needed, never shorter. A shorter
+    /// retention is only recorded: keys keep their longer life, which is safe. Answers
+    /// how many keys' expiry changed.
     ///
     /// Instances sharing the store should be given the same retention; one that
     /// still runs with a shorter one writes shorter-lived keys until it is restarted.
     #[instrument(skip_all)]
-    pub async fn refresh_retention(&self) -> Result<bool, Error> {
+    pub async fn refresh_retention(&self) -> Result<usize, Error> {
         let mut conn = self.conn.clone();
         let marker = self.keys.retention();
         let stored: Option<String> = conn.get(&marker).await?;
@@ -125,47 +127,44 @@ impl RedisStore {
             Some("none") => Some(None),
             Some(ms) => Some(Some(ms.parse::<u64>().map_err(|_| Error::Corrupt("retention"))?)),
         };
-        let extend = match (old, new) {
-            // First use: nothing was written under another retention.
-            (None, _) | (Some(None), None) => None,
-            (Some(Some(_)), None) => Some("persist".to_owned()),
-            (Some(Some(old)), Some(new)) => (new > old).then(|| (new - old).to_string()),
-            // Keys written without expiry keep none.
-            (Some(None), Some(_)) => None,
+        let change = match (old, new) {
+            (_, None) if old != Some(None) => Some(("persist", 0)),
+            (None, Some(new)) => Some(("atleast", new)),
+            (Some(Some(old)), Some(new)) if new > old => Some(("by", new - old)),
+            // Shorter, the same, or keys written without expiry (which keep none).
+            _ => None,
         };
-        // The marker is written last: a refresh cut short is done again by the next
-        // one, which may extend some keys twice (a longer life, never a shorter one).
-        let Some(delta) = extend else {
-            let value = new.map_or_else(|| "none".to_owned(), |ms| ms.to_string());
-            let _: () = conn.set(&marker, value).await?;
-            return Ok(false);
-        };
-        let pattern = self.keys.all_pattern();
-        for node in conn.nodes().await? {
-            let mut cursor = 0_u64;
-            loop {
-                let (next, keys) = scan(&mut conn, &node, cursor, &pattern, None).await?;
-                let extended = keys.iter().filter(|key| **key != marker).map(|key| {
-                    let mut conn = conn.clone();
-                    let delta = delta.clone();
-                    async move {
-                        scripts::EXTEND
-                            .key(key)
-                            .arg(delta)
-                            .invoke_async::<i64>(&mut conn)
-                            .await
+        let mut changed = 0;
+        if let Some((mode, ms)) = change {
+            let pattern = self.keys.all_pattern();
+            for node in conn.nodes().await? {
+                let mut cursor = 0_u64;
+                loop {
+                    let (next, keys) = scan(&mut conn, &node, cursor, &pattern, None).await?;
+                    let extended = keys.iter().filter(|key| **key != marker).map(|key| {
+                        let mut conn = conn.clone();
+                        async move {
+                            scripts::EXTEND
+                                .key(key)
+                                .arg(mode)
+                                .arg(ms)
+                                .invoke_async::<usize>(&mut conn)
+                                .await
+                        }
+                    });
+                    changed += try_join_all(extended).await?.into_iter().sum::<usize>();
+                    if next == 0 {
+                        break;
                     }
-                });
-                try_join_all(extended).await?;
-                if next == 0 {
-                    break;
+                    cursor = next;
                 }
-                cursor = next;
             }
         }
+        // Written last: a refresh cut short is done again by the next one, which may
+        // extend some keys twice (a longer life, never a shorter one).
         let value = new.map_or_else(|| "none".to_owned(), |ms| ms.to_string());
         let _: () = conn.set(&marker, value).await?;
-        Ok(true)
+        Ok(changed)
     }
 
     /// Deletes every key under the prefix, node by node (`SCAN` + `DEL`), and nothing

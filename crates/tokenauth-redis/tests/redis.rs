@@ -110,51 +110,83 @@ async fn keys_follow_the_documented_layout_and_expire() {
 }
 
 /// Raising the retention extends the life of every key already written by the
-/// difference; lowering it leaves them; `None` drops their expiry.
+/// difference; lowering it leaves them; `None` drops their expiry; keys written before
+/// any retention was recorded get at least the new one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = needs_redis!()]
 async fn a_longer_retention_extends_existing_keys() {
     let store = fresh(Server::Single).await;
-    assert!(
-        !store.inner.refresh_retention().await.unwrap(),
-        "first use: nothing to extend"
+    let prefix = store.inner.prefix().to_owned();
+    let marker = format!("{prefix}:retention");
+    let mut conn = raw(Server::Single).await;
+    let ttls = |conn: redis::aio::MultiplexedConnection| {
+        let prefix = prefix.clone();
+        async move {
+            let mut ttls = Vec::new();
+            for key in keys_under(&prefix).await {
+                if !key.ends_with(":retention") {
+                    let ttl: i64 = conn.clone().pttl(&key).await.unwrap();
+                    ttls.push(ttl);
+                }
+            }
+            ttls
+        }
+    };
+    let day = i64::try_from(RETENTION.as_millis()).unwrap();
+    let week = Duration::from_secs(7 * 24 * 3600);
+    let week_ms = i64::try_from(week.as_millis()).unwrap();
+
+    assert_eq!(
+        store.inner.refresh_retention().await.unwrap(),
+        0,
+        "nothing written yet"
     );
     let rec = record("a", 0);
     add(&store, &rec).await;
-    let prefix = store.inner.prefix().to_owned();
-    let user_key = format!("{prefix}:{{u:a}}");
-    let mut conn = raw(Server::Single).await;
-    let before: i64 = conn.pttl(&user_key).await.unwrap();
-    assert!(before > 0 && before <= 86_400_000);
+    let before = ttls(conn.clone()).await;
+    assert_eq!(before.len(), 3, "the user's hash and two pointers");
+    assert!(
+        before.iter().all(|ttl| *ttl > day - 60_000 && *ttl <= day),
+        "{before:?}"
+    );
 
-    let week = Duration::from_secs(7 * 24 * 3600);
     let longer = store.inner.clone().with_retention(Some(RETENTION + week));
-    assert!(longer.refresh_retention().await.unwrap());
-    for key in keys_under(&prefix).await {
-        if key.ends_with(":retention") {
-            continue;
-        }
-        let ttl: i64 = conn.pttl(&key).await.unwrap();
-        let week_ms = i64::try_from(week.as_millis()).unwrap();
+    assert_eq!(longer.refresh_retention().await.unwrap(), 3);
+    let after = ttls(conn.clone()).await;
+    for (before, after) in before.iter().zip(&after) {
         assert!(
-            ttl > week_ms + before - 60_000 && ttl <= week_ms + 86_400_000,
-            "{key}: {ttl}"
+            *after > before + week_ms - 60_000 && *after <= day + week_ms,
+            "{after}"
         );
     }
-    let stored: String = conn.get(format!("{prefix}:retention")).await.unwrap();
+    let stored: String = conn.get(&marker).await.unwrap();
     assert_eq!(stored, (RETENTION + week).as_millis().to_string());
 
     // Shorter again: recorded, nothing shortened.
-    assert!(!store.inner.refresh_retention().await.unwrap());
-    let ttl: i64 = conn.pttl(&user_key).await.unwrap();
-    assert!(ttl > before, "{ttl}");
-    // Again longer, from the shorter one recorded: extended by the difference again.
-    // Then none: the keys lose their expiry.
+    let shorter = store.inner.clone().with_retention(Some(RETENTION));
+    assert_eq!(shorter.refresh_retention().await.unwrap(), 0);
+    assert!(
+        ttls(conn.clone())
+            .await
+            .iter()
+            .all(|ttl| *ttl > day + week_ms - 60_000)
+    );
+
+    // No retention recorded (keys written before any refresh): at least the new one.
+    let _: i64 = conn.del(&marker).await.unwrap();
+    let month = store.inner.clone().with_retention(Some(RETENTION * 30));
+    assert_eq!(month.refresh_retention().await.unwrap(), 3);
+    assert!(
+        ttls(conn.clone())
+            .await
+            .iter()
+            .all(|ttl| *ttl > 30 * day - 60_000)
+    );
+
+    // None: the keys lose their expiry, and the token is still found.
     let forever = store.inner.clone().with_retention(None);
-    assert!(forever.refresh_retention().await.unwrap());
-    let ttl: i64 = conn.pttl(&user_key).await.unwrap();
-    assert_eq!(ttl, -1);
-    // A token whose keys live on is still found.
+    assert_eq!(forever.refresh_retention().await.unwrap(), 3);
+    assert_eq!(ttls(conn.clone()).await, [-1, -1, -1]);
     assert_eq!(store.find_by_digest(&rec.digest).await.unwrap(), Some(rec));
 }
 
