@@ -1,7 +1,8 @@
 //! The tokenauth service: the `tokenauth` binary's library.
 //!
 //! It serves expiring API tokens over HTTP ([`app()`]), on SQLite by default or on
-//! PostgreSQL (a `postgres://` database URL), and
+//! PostgreSQL (a `postgres://` database URL), with the tokens optionally in Redis or a
+//! Redis Cluster (`--token-store`, [`tokenauth_redis::RedisStore`]), and
 //! administers users and tokens from the command line ([`cli`]). The binary only parses
 //! arguments and calls [`cli::run`].
 //!

@@ -25,6 +25,22 @@ pub struct Cli {
     )]
     pub database: DatabaseUrl,
 
+    /// Keep tokens in Redis instead of the database: `redis://HOST:PORT[/DB]`, or
+    /// `redis+cluster://HOST:PORT,HOST:PORT,...` for a Redis Cluster. Users and the
+    /// serving policy stay in --database.
+    #[arg(long, global = true, env = "TOKENAUTH_TOKEN_STORE", hide_env_values = true)]
+    pub token_store: Option<DatabaseUrl>,
+
+    /// The prefix of every Redis key (and of the revocation channel) of --token-store,
+    /// so that deployments can share a Redis.
+    #[arg(
+        long,
+        global = true,
+        env = "TOKENAUTH_TOKEN_STORE_PREFIX",
+        default_value = "tokenauth"
+    )]
+    pub token_store_prefix: String,
+
     /// What to do.
     #[command(subcommand)]
     pub command: Command,

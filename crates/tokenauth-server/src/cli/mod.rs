@@ -8,8 +8,9 @@
 //! - `import`: `tokenauth import`, users and tokens in bulk;
 //! - `copy`: `tokenauth copy-database`, the move from one database to another.
 //!
-//! The backend is chosen once, here, from the database URL's scheme; every command is
-//! generic over the store and the directory. Commands write to the `Write` they are
+//! The backend is chosen once, here, from the database URL's scheme (and the token
+//! store's, with `--token-store`); every command is generic over the store and the
+//! directory. Commands write to the `Write` they are
 //! given, so tests run them without spawning a process.
 
 mod args;
@@ -28,6 +29,7 @@ use tokenauth_core::{
     AuthCache, BackendError, InvalidScope, IssueError, Lifespan, LocalBus, Maintenance, Publisher,
     RevocationBus, Scopes, TokenImport, TokenStore, UserAdmin, UserImport,
 };
+use tokenauth_redis::{RedisBus, RedisStore};
 use tokenauth_sqlx::{PgRevocationBus, PgStore, PgUserDirectory, SqliteStore, SqliteUserDirectory};
 
 use self::policy::Partial;
@@ -37,7 +39,7 @@ pub use args::{
 };
 pub use copy::CopyArgs;
 pub use import::{ImportArgs, ImportError};
-pub use policy::PolicyStore;
+pub use policy::{PolicyStore, Retention};
 
 /// Why a command failed. Printed as `error: ...` with a non-zero exit.
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +54,9 @@ pub enum CliError {
     /// The token store failed.
     #[error(transparent)]
     Backend(#[from] BackendError),
+    /// The Redis token store (`--token-store`) cannot be used.
+    #[error("token store error")]
+    Redis(#[from] tokenauth_redis::Error),
     /// The token cannot be issued (lifespan, scope or limit).
     #[error(transparent)]
     Issue(#[from] IssueError),
@@ -139,27 +144,82 @@ impl Backend {
 /// Runs a command: opens the backend the database URL names (creating a SQLite file if
 /// needed, and migrating either database), then runs the command on it.
 pub async fn run<R: BufRead, W: Write>(cli: Cli, io: &mut Io<R, W>) -> Result<(), CliError> {
-    let timeout = match &cli.command {
+    let Cli {
+        database,
+        token_store,
+        token_store_prefix,
+        command,
+    } = cli;
+    let timeout = match &command {
         Command::Serve(args) => args.store_timeout(),
         _ => tokenauth_sqlx::DEFAULT_TIMEOUT,
     };
     // Two databases of its own, not `--database`.
-    let command = match cli.command {
+    let command = match command {
         Command::CopyDatabase(args) => return copy::run(args, io).await,
         command => command,
     };
-    match Backend::of(&cli.database)? {
+    let tokens = TokenStoreUrl {
+        url: token_store.as_ref(),
+        prefix: &token_store_prefix,
+    };
+    match Backend::of(&database)? {
         Backend::Sqlite => {
-            let pool = tokenauth_sqlx::connect_with_timeout(cli.database.as_str(), timeout).await?;
-            let auth = TokenAuth::new(SqliteStore::new(pool.clone()), SqliteUserDirectory::new(pool));
+            let pool = tokenauth_sqlx::connect_with_timeout(database.as_str(), timeout).await?;
+            let users = SqliteUserDirectory::new(pool.clone());
             // One file, no engine to carry revocations between processes.
-            run_on(auth, None::<LocalBus>, command, io).await
+            with_token_store(
+                SqliteStore::new(pool),
+                users,
+                None::<LocalBus>,
+                tokens,
+                command,
+                io,
+            )
+            .await
         }
         Backend::Postgres => {
-            let pool = tokenauth_sqlx::connect_postgres_with_timeout(cli.database.as_str(), timeout).await?;
+            let pool = tokenauth_sqlx::connect_postgres_with_timeout(database.as_str(), timeout).await?;
             let bus = PgRevocationBus::new(pool.clone());
-            let auth = TokenAuth::new(PgStore::new(pool.clone()), PgUserDirectory::new(pool));
-            run_on(auth, Some(bus), command, io).await
+            let users = PgUserDirectory::new(pool.clone());
+            with_token_store(PgStore::new(pool), users, Some(bus), tokens, command, io).await
+        }
+    }
+}
+
+/// `--token-store` and its key prefix.
+#[derive(Clone, Copy)]
+struct TokenStoreUrl<'a> {
+    url: Option<&'a DatabaseUrl>,
+    prefix: &'a str,
+}
+
+/// Runs the command with tokens in `sql`, or in Redis with `--token-store`; the
+/// serving policy stays in `sql` either way. Revocations travel on `sql_bus`, or on
+/// Redis pub/sub when the tokens are in Redis.
+async fn with_token_store<S, D, B, R, W>(
+    sql: S,
+    users: D,
+    sql_bus: Option<B>,
+    token_store: TokenStoreUrl<'_>,
+    command: Command,
+    io: &mut Io<R, W>,
+) -> Result<(), CliError>
+where
+    S: TokenImport + PolicyStore + Retention + Clone,
+    D: UserImport,
+    B: RevocationBus + Clone,
+    R: BufRead,
+    W: Write,
+{
+    match token_store.url {
+        None => run_on(TokenAuth::new(sql.clone(), users), &sql, sql_bus, command, io).await,
+        Some(url) => {
+            let tokens = RedisStore::connect(url.as_str())
+                .await?
+                .with_prefix(token_store.prefix)?;
+            let bus = RedisBus::connect(url.as_str(), token_store.prefix).await?;
+            run_on(TokenAuth::new(tokens, users), &sql, Some(bus), command, io).await
         }
     }
 }
@@ -187,15 +247,17 @@ fn with_cache<S: TokenStore, D: UserAdmin, B: RevocationBus>(
 
 /// Runs a command on a backend, whichever it is. With a `bus`, what the command ends
 /// is published on it (for the caches of every server), and a serving cache follows it.
-async fn run_on<S, D, B, R, W>(
+async fn run_on<S, D, P, B, R, W>(
     auth: TokenAuth<S, D>,
+    settings: &P,
     bus: Option<B>,
     command: Command,
     io: &mut Io<R, W>,
 ) -> Result<(), CliError>
 where
-    S: TokenImport + PolicyStore,
+    S: TokenImport + Retention,
     D: UserImport,
+    P: PolicyStore,
     B: RevocationBus + Clone,
     R: BufRead,
     W: Write,
@@ -205,7 +267,7 @@ where
         Some(publisher) => auth.with_revocation_listener(publisher.clone()),
         None => auth,
     };
-    let result = run_command(auth, bus, command, io).await;
+    let result = run_command(auth, settings, bus, command, io).await;
     if let Some(publisher) = publisher {
         // Before the process exits: the servers' caches must hear what ended.
         publisher.flush().await;
@@ -213,15 +275,17 @@ where
     result
 }
 
-async fn run_command<S, D, B, R, W>(
+async fn run_command<S, D, P, B, R, W>(
     auth: TokenAuth<S, D>,
+    settings: &P,
     bus: Option<B>,
     command: Command,
     io: &mut Io<R, W>,
 ) -> Result<(), CliError>
 where
-    S: TokenImport + PolicyStore,
+    S: TokenImport + Retention,
     D: UserImport,
+    P: PolicyStore,
     B: RevocationBus,
     R: BufRead,
     W: Write,
@@ -240,7 +304,8 @@ where
                 // Tokens obtained without asking for scopes get it; narrow ones do not.
                 policy.grant(&Scopes::parse(scope)?)?;
             }
-            policy.store(auth.store()).await?;
+            policy.store(settings).await?;
+            auth.store().retain(policy.retention(), true).await?;
             let maintenance = Maintenance {
                 purge_interval: Some(args.purge_interval),
                 purge_grace: policy.purge_grace.as_duration(),
@@ -272,15 +337,16 @@ where
                 _ => None,
             };
             let given = Partial::given(args.server_lifespan, purge_grace, &args.policy);
-            let stored = Partial::load(auth.store(), &given).await?;
+            let stored = Partial::load(settings, &given).await?;
             let policy = given.resolve(stored);
+            auth.store().retain(policy.retention(), false).await?;
             let auth = policy.apply(auth, args.policy.refresh_interval);
             tokens::run(args.command, &auth, &policy, io).await?;
         }
         Command::Import(args) => {
             // Generated tokens carry what a login would give: the stored policy's scopes.
             let given = Partial::default();
-            let stored = Partial::load(auth.store(), &given).await?;
+            let stored = Partial::load(settings, &given).await?;
             let auth = given.resolve(stored).apply(auth, Lifespan::DEFAULT);
             import::run(args, &auth, io).await?;
         }

@@ -6,12 +6,14 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
 use std::str::FromStr;
+use std::time::Duration;
 
 use tokenauth::TokenAuth;
 use tokenauth_core::{
     BackendError, DEFAULT_MAX_TOKENS_PER_USER, DEFAULT_PURGE_GRACE, InvalidScope, Lifespan, ObtainPolicy,
     OnLimit, Scopes, TokenLimit, TokenStore, UserDirectory,
 };
+use tokenauth_redis::RedisStore;
 use tokenauth_sqlx::{PgStore, SqliteStore};
 
 use super::{CliError, Policy};
@@ -33,6 +35,39 @@ pub trait PolicyStore {
         &self,
         values: &BTreeMap<String, String>,
     ) -> impl Future<Output = Result<(), Self::Error>> + Send;
+}
+
+/// A token store told how long the serving policy may need a token: the lifespan plus
+/// the purge grace. SQL stores keep rows until the purge and ignore it; the Redis store
+/// makes it the expiry of its keys ([`RedisStore::set_retention`]), and with `refresh`
+/// (as `serve` asks) extends the keys already written when it grew
+/// ([`RedisStore::refresh_retention`]).
+pub trait Retention {
+    /// Keep tokens for `retention`.
+    fn retain(&self, retention: Duration, refresh: bool)
+    -> impl Future<Output = Result<(), CliError>> + Send;
+}
+
+impl Retention for SqliteStore {
+    async fn retain(&self, _: Duration, _: bool) -> Result<(), CliError> {
+        Ok(())
+    }
+}
+
+impl Retention for PgStore {
+    async fn retain(&self, _: Duration, _: bool) -> Result<(), CliError> {
+        Ok(())
+    }
+}
+
+impl Retention for RedisStore {
+    async fn retain(&self, retention: Duration, refresh: bool) -> Result<(), CliError> {
+        self.set_retention(Some(retention));
+        if refresh {
+            self.refresh_retention().await?;
+        }
+        Ok(())
+    }
 }
 
 /// The settings keys of the policy start with this.
@@ -213,6 +248,13 @@ impl Resolved {
         let names = self.scopes.iter().chain(more.iter()).map(str::to_owned);
         self.scopes = Scopes::new(names.collect::<Vec<_>>())?;
         Ok(())
+    }
+
+    /// How long a token may be needed under this policy: the lifespan (the longest a
+    /// token may live) plus the purge grace.
+    pub(super) fn retention(&self) -> Duration {
+        let total = self.lifespan.as_duration() + self.purge_grace.as_duration();
+        total.try_into().unwrap_or(Duration::MAX)
     }
 
     /// Stores this policy in `store`, for the `token` commands.

@@ -1,0 +1,200 @@
+//! The real `tokenauth` binary with its tokens in Redis (`--token-store`) and its users
+//! and policy in SQLite: add a user, serve, log in over HTTP, use the token, see it in
+//! `token list` (of Redis, not of the database), log out, and see it gone.
+//!
+//! Ignored by default; run with `TOKENAUTH_TEST_REDIS_URL` (such as
+//! `redis://127.0.0.1:6379`) and `TOKENAUTH_TEST_REDIS_CLUSTER_URL` (such as
+//! `redis+cluster://127.0.0.1:7000,127.0.0.1:7001,127.0.0.1:7002`) set and
+//! `--ignored`, as `.ci/run` does. Each test uses a key prefix of its own and deletes
+//! its keys afterwards (`SCAN` + `DEL` on that prefix only).
+
+mod common;
+
+use std::hash::{BuildHasher, RandomState};
+use std::process::Command;
+
+use common::{Server, database_with_alice, http, obtain, run, tokenauth};
+use redis::AsyncCommands;
+use serde_json::Value;
+use tokenauth_redis::{RedisStore, Target};
+
+/// A key prefix of its own, whose keys are deleted (best effort) on drop.
+struct Prefix {
+    url: String,
+    name: String,
+}
+
+impl Prefix {
+    fn new(url: &str) -> Self {
+        let name = format!(
+            "tokenauth-e2e-{:016x}",
+            RandomState::new().hash_one(std::process::id())
+        );
+        Self {
+            url: url.to_owned(),
+            name,
+        }
+    }
+}
+
+impl Drop for Prefix {
+    fn drop(&mut self) {
+        let (url, name) = (self.url.clone(), self.name.clone());
+        // On a thread and runtime of its own: the test's runtime cannot be blocked on.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async {
+                let store = RedisStore::connect(&url).await.ok()?.with_prefix(&name).ok()?;
+                store.delete_all_keys().await.ok()
+            })
+        })
+        .join();
+    }
+}
+
+/// The URL in `variable`; panics when it is not set.
+fn url(variable: &str) -> String {
+    std::env::var(variable).unwrap_or_else(|_| {
+        panic!("{variable} is not set: point it at Redis (see this file's docs) to run this test")
+    })
+}
+
+/// `tokenauth` on `database` with tokens under `prefix` at `url`.
+fn with_tokens(database: &str, url: &str, prefix: &str, args: &[&str]) -> Command {
+    let mut all = vec!["--token-store", url, "--token-store-prefix", prefix];
+    all.extend_from_slice(args);
+    tokenauth(database, &all)
+}
+
+fn stdout_of(command: Command) -> String {
+    let output = run(command, "");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+async fn login_me_logout(variable: &str) {
+    let url = url(variable);
+    // Fail with a clear message when Redis is not there, before starting anything.
+    RedisStore::connect(&url)
+        .await
+        .unwrap_or_else(|error| panic!("cannot reach Redis at {variable}: {error:?}"));
+    let prefix = Prefix::new(&url);
+    let dir = tempfile::tempdir().unwrap();
+    let database = database_with_alice(&dir, "users");
+
+    let args = [
+        "--token-store",
+        url.as_str(),
+        "--token-store-prefix",
+        prefix.name.as_str(),
+    ];
+    let (mut server, addr) = Server::start(&database, &args);
+    let obtained = obtain(&addr, "alice", "pw").await;
+    let authorization = format!("Token {}", obtained["token"].as_str().unwrap());
+    let (status, body) = http(&addr, "GET", "/auth/me", &[("authorization", &authorization)], "").await;
+    assert_eq!(status, 200, "{body}");
+    let me: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(me["username"], "alice");
+    let id = me["token"]["id"].as_str().unwrap().to_owned();
+
+    // The token is in Redis, not in the database.
+    let listed = stdout_of(with_tokens(&database, &url, &prefix.name, &["token", "list"]));
+    assert_eq!(listed.lines().count(), 2, "{listed}");
+    assert!(listed.lines().nth(1).unwrap().starts_with(&id), "{listed}");
+    let in_sql = stdout_of(tokenauth(&database, &["token", "list"]));
+    assert_eq!(in_sql.lines().count(), 1, "{in_sql}");
+
+    // Its id pointer expires with the retention serve set: 30 days + 7 days of grace.
+    let pointer = format!("{}:{{i:{id}}}", prefix.name);
+    let ttl: i64 = match Target::parse(&url).unwrap() {
+        Target::Single(node) => {
+            let client = redis::Client::open(node).unwrap();
+            let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+            conn.pttl(pointer).await.unwrap()
+        }
+        Target::Cluster(nodes) => {
+            let client = redis::cluster::ClusterClient::new(nodes).unwrap();
+            let mut conn = client.get_async_connection().await.unwrap();
+            conn.pttl(pointer).await.unwrap()
+        }
+    };
+    let retention = 37 * 24 * 3600 * 1000_i64;
+    assert!(ttl > retention - 600_000 && ttl <= retention, "{ttl}");
+
+    let (status, body) = http(
+        &addr,
+        "POST",
+        "/auth/logout",
+        &[("authorization", &authorization)],
+        "",
+    )
+    .await;
+    assert_eq!(status, 204, "{body}");
+    let (status, body) = http(&addr, "GET", "/auth/me", &[("authorization", &authorization)], "").await;
+    assert_eq!((status, body.as_str()), (401, r#"{"detail":"Invalid token"}"#));
+    let listed = stdout_of(with_tokens(&database, &url, &prefix.name, &["token", "list"]));
+    assert_eq!(listed.lines().count(), 1, "the token is gone: {listed}");
+
+    server.terminate();
+    let status = server.0.wait().unwrap();
+    assert!(status.success(), "exit status after SIGTERM: {status}");
+}
+
+#[tokio::test]
+#[ignore = "needs Redis: set TOKENAUTH_TEST_REDIS_URL and run with --ignored"]
+async fn serve_login_logout_with_tokens_in_redis() {
+    login_me_logout("TOKENAUTH_TEST_REDIS_URL").await;
+}
+
+#[tokio::test]
+#[ignore = "needs a Redis Cluster: set TOKENAUTH_TEST_REDIS_CLUSTER_URL and run with --ignored"]
+async fn serve_login_logout_with_tokens_in_a_redis_cluster() {
+    login_me_logout("TOKENAUTH_TEST_REDIS_CLUSTER_URL").await;
+}
+
+/// Two server processes on one Redis (and one user database) agree at once: a token
+/// obtained through one works through the other, and logged out through the other it
+/// is refused by the first on its next request (no cache: each reads Redis).
+#[tokio::test]
+#[ignore = "needs Redis: set TOKENAUTH_TEST_REDIS_URL and run with --ignored"]
+async fn two_servers_on_one_redis_agree_on_logout() {
+    let variable = "TOKENAUTH_TEST_REDIS_URL";
+    let url = url(variable);
+    RedisStore::connect(&url)
+        .await
+        .unwrap_or_else(|error| panic!("cannot reach Redis at {variable}: {error:?}"));
+    let prefix = Prefix::new(&url);
+    let dir = tempfile::tempdir().unwrap();
+    let database = database_with_alice(&dir, "users");
+    let args = [
+        "--token-store",
+        url.as_str(),
+        "--token-store-prefix",
+        prefix.name.as_str(),
+    ];
+    let (mut first, first_addr) = Server::start(&database, &args);
+    let (mut second, second_addr) = Server::start(&database, &args);
+
+    let obtained = obtain(&first_addr, "alice", "pw").await;
+    let authorization = format!("Token {}", obtained["token"].as_str().unwrap());
+    let auth = [("authorization", authorization.as_str())];
+    let (status, body) = http(&second_addr, "GET", "/auth/me", &auth, "").await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = http(&second_addr, "POST", "/auth/logout", &auth, "").await;
+    assert_eq!(status, 204, "{body}");
+    let (status, body) = http(&first_addr, "GET", "/auth/me", &auth, "").await;
+    assert_eq!((status, body.as_str()), (401, r#"{"detail":"Invalid token"}"#));
+
+    for server in [&mut first, &mut second] {
+        server.terminate();
+        let status = server.0.wait().unwrap();
+        assert!(status.success(), "exit status after SIGTERM: {status}");
+    }
+}
