@@ -121,7 +121,9 @@ pub enum DjangoHash<'a> {
 impl fmt::Debug for DjangoHash<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Pbkdf2 { digest, iterations, .. } => f
+            Self::Pbkdf2 {
+                digest, iterations, ..
+            } => f
                 .debug_struct("Pbkdf2")
                 .field("digest", digest)
                 .field("iterations", iterations)
@@ -174,11 +176,7 @@ impl<'a> DjangoHash<'a> {
         }))
     }
 
-    fn pbkdf2(
-        digest: Pbkdf2Digest,
-        name: &'static str,
-        rest: &'a str,
-    ) -> Result<Self, MalformedDjangoHash> {
+    fn pbkdf2(digest: Pbkdf2Digest, name: &'static str, rest: &'a str) -> Result<Self, MalformedDjangoHash> {
         let mut parts = rest.splitn(3, '$');
         let (Some(iterations), Some(salt), Some(hash)) = (parts.next(), parts.next(), parts.next()) else {
             return Err(malformed(name, "expected iterations$salt$hash"));
@@ -279,7 +277,12 @@ impl<'a> DjangoHash<'a> {
                         pbkdf2::pbkdf2_hmac::<Sha256>(password, salt.as_bytes(), *iterations, &mut computed);
                     }
                     Pbkdf2Digest::Sha1 => {
-                        pbkdf2::pbkdf2_hmac::<sha1::Sha1>(password, salt.as_bytes(), *iterations, &mut computed);
+                        pbkdf2::pbkdf2_hmac::<sha1::Sha1>(
+                            password,
+                            salt.as_bytes(),
+                            *iterations,
+                            &mut computed,
+                        );
                     }
                 }
                 Ok(computed.ct_eq(hash).into())
@@ -292,10 +295,8 @@ impl<'a> DjangoHash<'a> {
                     .verify_password(password, &parsed)
                     .is_ok())
             }
-            Self::BcryptSha256 { bcrypt } => {
-                bcrypt::verify(bcrypt_input(password), bcrypt)
-                    .map_err(|_| malformed("bcrypt_sha256", "not a bcrypt string"))
-            }
+            Self::BcryptSha256 { bcrypt } => bcrypt::verify(bcrypt_input(password), bcrypt)
+                .map_err(|_| malformed("bcrypt_sha256", "not a bcrypt string")),
             Self::Scrypt {
                 log_n,
                 salt,
@@ -350,7 +351,11 @@ pub fn make_pbkdf2_sha256(password: &str, iterations: u32) -> String {
 pub(crate) fn dummy_pbkdf2_sha256(iterations: u32) -> String {
     let mut key = [0u8; 32];
     OsRng.unwrap_err().fill(&mut key);
-    format!("pbkdf2_sha256${iterations}${}${}", new_salt(), STANDARD.encode(key))
+    format!(
+        "pbkdf2_sha256${iterations}${}${}",
+        new_salt(),
+        STANDARD.encode(key)
+    )
 }
 
 #[cfg(test)]
@@ -368,7 +373,10 @@ mod tests {
 
     #[test]
     fn foreign_formats_are_not_django_and_broken_ones_are_malformed() {
-        assert_eq!(DjangoHash::parse("$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaA"), Ok(None));
+        assert_eq!(
+            DjangoHash::parse("$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaA"),
+            Ok(None)
+        );
         assert_eq!(DjangoHash::parse("md5$salt$abc"), Ok(None));
         assert!(DjangoHash::parse("pbkdf2_sha256$x$salt$aGFzaA==").is_err());
         assert!(DjangoHash::parse("pbkdf2_sha256$0$salt$aGFzaA==").is_err());
@@ -384,7 +392,10 @@ mod tests {
     fn debug_shows_no_salt_or_hash() {
         let stored = make_pbkdf2_sha256("pw", 1);
         let parsed = DjangoHash::parse(&stored).unwrap().unwrap();
-        assert_eq!(format!("{parsed:?}"), "Pbkdf2 { digest: Sha256, iterations: 1, .. }");
+        assert_eq!(
+            format!("{parsed:?}"),
+            "Pbkdf2 { digest: Sha256, iterations: 1, .. }"
+        );
     }
 
     #[test]

@@ -312,9 +312,7 @@ impl TokenDigest {
     /// while the key is valid, as DRF does. `None` for a real (SHA-256) digest.
     pub fn drf_key(&self) -> Option<PlainToken> {
         let (key, marker) = self.0.split_at(DRF_KEY_LEN / 2);
-        (marker == DRF_MARKER).then(|| {
-            PlainToken::drf(key.try_into().expect("the split leaves 20 bytes"))
-        })
+        (marker == DRF_MARKER).then(|| PlainToken::drf(key.try_into().expect("the split leaves 20 bytes")))
     }
 }
 

@@ -117,7 +117,10 @@ async fn another_iteration_count_makes_1_000_000_outdated() {
     );
     let own = hasher.hash(password).await.unwrap();
     assert!(own.starts_with("pbkdf2_sha256$1000$"));
-    assert_eq!(hasher.check(password, Some(&own)).await.unwrap(), verification(true, false));
+    assert_eq!(
+        hasher.check(password, Some(&own)).await.unwrap(),
+        verification(true, false)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

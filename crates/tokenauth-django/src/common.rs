@@ -68,7 +68,8 @@ fn token_id(user_id: i64, key: &str) -> TokenId {
         id.push_str(&format!("{byte:02x}"));
     }
     id.truncate(ID_LEN);
-    id.parse().expect("digits, Z and hex are 22 ASCII letters and digits")
+    id.parse()
+        .expect("digits, Z and hex are 22 ASCII letters and digits")
 }
 
 /// The user a token id names (see [`KeyRow::id`]); `None` for an id not made here.
@@ -121,8 +122,9 @@ pub(crate) fn key_to_insert(record: &TokenRecord) -> Result<String, Error> {
         return Err(Error::Unsupported("a credential version"));
     }
     let key: Option<PlainToken> = record.digest.drf_key();
-    key.map(PlainToken::into_secret)
-        .ok_or(Error::Unsupported("tokens of another format than DRF's (TokenFormat::drf)"))
+    key.map(PlainToken::into_secret).ok_or(Error::Unsupported(
+        "tokens of another format than DRF's (TokenFormat::drf)",
+    ))
 }
 
 /// The user's rows a change deletes.
@@ -164,7 +166,10 @@ mod tests {
         let b = row(1, "7da792dcf1f761496e6287da519a91bf26192232");
         assert_eq!(version_of(&[]), 0);
         assert_ne!(version_of(std::slice::from_ref(&a)), 0);
-        assert_ne!(version_of(std::slice::from_ref(&a)), version_of(std::slice::from_ref(&b)));
+        assert_ne!(
+            version_of(std::slice::from_ref(&a)),
+            version_of(std::slice::from_ref(&b))
+        );
         let mut later = a.clone();
         later.created += time::Duration::microseconds(1);
         assert_ne!(version_of(&[a]), version_of(&[later]));

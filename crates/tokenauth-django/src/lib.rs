@@ -81,19 +81,19 @@
 
 mod common;
 mod error;
+#[cfg(feature = "postgres")]
+mod postgres;
 mod schema;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 mod timestamp;
-#[cfg(feature = "postgres")]
-mod postgres;
 
 pub use error::Error;
+#[cfg(feature = "postgres")]
+pub use postgres::{PgDjangoStore, PgDjangoUsers, connect_postgres};
 pub use schema::check_schema;
 #[cfg(feature = "sqlite")]
 pub use sqlite::{SqliteDjangoStore, SqliteDjangoUsers, connect_sqlite};
-#[cfg(feature = "postgres")]
-pub use postgres::{PgDjangoStore, PgDjangoUsers, connect_postgres};
 
 use tokenauth_core::{
     ObtainPolicy, OnLimit, PasswordHasher, TokenAuth, TokenFormat, TokenLimit, TokenStore, UserDirectory,

@@ -116,9 +116,18 @@ mod tests {
     #[test]
     fn the_first_missing_table_or_column_is_named() {
         assert_eq!(first_missing(&all()), None);
-        let no_tokens: Vec<_> = all().into_iter().filter(|(t, _)| t != "authtoken_token").collect();
-        assert_eq!(first_missing(&no_tokens).as_deref(), Some("table authtoken_token"));
+        let no_tokens: Vec<_> = all()
+            .into_iter()
+            .filter(|(t, _)| t != "authtoken_token")
+            .collect();
+        assert_eq!(
+            first_missing(&no_tokens).as_deref(),
+            Some("table authtoken_token")
+        );
         let no_active: Vec<_> = all().into_iter().filter(|(_, c)| c != "is_active").collect();
-        assert_eq!(first_missing(&no_active).as_deref(), Some("column auth_user.is_active"));
+        assert_eq!(
+            first_missing(&no_active).as_deref(),
+            Some("column auth_user.is_active")
+        );
     }
 }

@@ -44,7 +44,9 @@ pub(crate) fn from_django_text(text: &str) -> Result<OffsetDateTime, Error> {
             });
         }
     };
-    let at = at.replace_nanosecond(nanos).map_err(|_| Error::Corrupt { what: "a fraction" })?;
+    let at = at
+        .replace_nanosecond(nanos)
+        .map_err(|_| Error::Corrupt { what: "a fraction" })?;
     Ok(at.assume_utc())
 }
 
@@ -57,9 +59,15 @@ mod tests {
     #[test]
     fn django_text_round_trips_with_and_without_microseconds() {
         for (at, text) in [
-            (datetime!(2026-11-27 14:44:48.029931 UTC), "2026-11-27 14:44:48.029931"),
+            (
+                datetime!(2026-11-27 14:44:48.029931 UTC),
+                "2026-11-27 14:44:48.029931",
+            ),
             (datetime!(2026-11-28 12:44:48 UTC), "2026-11-28 12:44:48"),
-            (datetime!(2026-01-02 03:04:05.000001 UTC), "2026-01-02 03:04:05.000001"),
+            (
+                datetime!(2026-01-02 03:04:05.000001 UTC),
+                "2026-01-02 03:04:05.000001",
+            ),
         ] {
             assert_eq!(to_django_text(at), text);
             assert_eq!(from_django_text(text).unwrap(), at);
@@ -80,7 +88,12 @@ mod tests {
             from_django_text("2026-11-27 14:44:48+00:00").unwrap(),
             datetime!(2026-11-27 14:44:48 UTC)
         );
-        for bad in ["", "yesterday", "2026-11-27 14:44:48.", "2026-11-27 14:44:48.12345678901"] {
+        for bad in [
+            "",
+            "yesterday",
+            "2026-11-27 14:44:48.",
+            "2026-11-27 14:44:48.12345678901",
+        ] {
             assert!(from_django_text(bad).is_err(), "{bad}");
         }
     }

@@ -144,7 +144,10 @@ impl TokenStore for SqliteDjangoStore {
         };
         let mut conn = self.pool.acquire().await?;
         let rows = rows_of(&mut conn, user).await?;
-        rows.iter().find(|r| &r.id() == id).map(KeyRow::record).transpose()
+        rows.iter()
+            .find(|r| &r.id() == id)
+            .map(KeyRow::record)
+            .transpose()
     }
 
     #[tracing::instrument(skip_all)]

@@ -69,7 +69,11 @@ impl SqliteDjangoUsers {
 
     /// Runs `update` (binding the user's id last) and deletes the user's token, in one
     /// transaction; the user as it is then.
-    async fn update_and_end_token(&self, id: &UserId, update: Option<(&str, &str)>) -> Result<Option<User>, Error> {
+    async fn update_and_end_token(
+        &self,
+        id: &UserId,
+        update: Option<(&str, &str)>,
+    ) -> Result<Option<User>, Error> {
         let Some(id) = django_id(id) else { return Ok(None) };
         let mut conn = self.pool.acquire().await?;
         let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
@@ -133,7 +137,12 @@ impl UserDirectory for SqliteDjangoUsers {
 
 impl UserAdmin for SqliteDjangoUsers {
     #[tracing::instrument(skip_all)]
-    async fn create_user(&self, username: &str, password_hash: &str, is_active: bool) -> Result<Option<User>, Error> {
+    async fn create_user(
+        &self,
+        username: &str,
+        password_hash: &str,
+        is_active: bool,
+    ) -> Result<Option<User>, Error> {
         let row: Option<UserRow> = sqlx::query_as(
             r#"INSERT INTO "auth_user" ("password", "last_login", "is_superuser", "username", "first_name",
                    "last_name", "email", "is_staff", "is_active", "date_joined")
@@ -193,10 +202,16 @@ impl UserAdmin for SqliteDjangoUsers {
     #[tracing::instrument(skip_all)]
     async fn delete_user(&self, id: &UserId) -> Result<Option<User>, Error> {
         let Some(id) = django_id(id) else { return Ok(None) };
-        let Some(found) = self.by_id(id).await? else { return Ok(None) };
+        let Some(found) = self.by_id(id).await? else {
+            return Ok(None);
+        };
         let mut conn = self.pool.acquire().await?;
         let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
-        for table in ["authtoken_token", "auth_user_groups", "auth_user_user_permissions"] {
+        for table in [
+            "authtoken_token",
+            "auth_user_groups",
+            "auth_user_user_permissions",
+        ] {
             sqlx::query(&format!(r#"DELETE FROM "{table}" WHERE "user_id" = ?"#))
                 .bind(id)
                 .execute(&mut *tx)
