@@ -24,6 +24,12 @@ pub struct Cli {
     )]
     pub database: DatabaseUrl,
 
+    /// Whose tables the database holds: `tokenauth` (its own, migrated as needed) or
+    /// `django` (a Django/DRF application's `auth_user` and `authtoken_token`, shared
+    /// with it: checked, never migrated; DRF's keys and semantics).
+    #[arg(long, global = true, env = "TOKENAUTH_SCHEMA", value_enum, default_value_t)]
+    pub schema: super::Schema,
+
     /// What to do.
     #[command(subcommand)]
     pub command: Command,

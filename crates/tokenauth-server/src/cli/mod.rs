@@ -11,6 +11,7 @@
 //! given, so tests run them without spawning a process.
 
 mod args;
+mod django;
 mod password;
 mod policy;
 mod tokens;
@@ -26,6 +27,7 @@ use tokenauth_sqlx::{PgStore, PgUserDirectory, SqliteStore, SqliteUserDirectory}
 use self::policy::Partial;
 
 pub use args::{Cli, Command, DatabaseUrl, Policy, ServeArgs, TokenArgs, TokenCommand, UserCommand};
+pub use django::Schema;
 pub use policy::PolicyStore;
 
 /// Why a command failed. Printed as `error: ...` with a non-zero exit.
@@ -35,6 +37,12 @@ pub enum CliError {
     /// The URL names a database this build does not support.
     #[error("unsupported database URL scheme {0:?}: this build supports sqlite: and postgres: URLs")]
     UnsupportedDatabase(String),
+    /// The Django database cannot be used (`--schema django`).
+    #[error(transparent)]
+    Django(#[from] tokenauth_django::Error),
+    /// An option or command that `--schema django` cannot honour.
+    #[error("not with --schema django: {0}")]
+    NotInDjangoMode(&'static str),
     /// The database failed.
     #[error("database error")]
     Database(#[from] tokenauth_sqlx::Error),
@@ -122,6 +130,9 @@ impl Backend {
 /// Runs a command: opens the backend the database URL names (creating a SQLite file if
 /// needed, and migrating either database), then runs the command on it.
 pub async fn run<R: BufRead, W: Write>(cli: Cli, io: &mut Io<R, W>) -> Result<(), CliError> {
+    if cli.schema == Schema::Django {
+        return django::run(cli, io).await;
+    }
     match Backend::of(&cli.database)? {
         Backend::Sqlite => {
             let pool = tokenauth_sqlx::connect(cli.database.as_str()).await?;
