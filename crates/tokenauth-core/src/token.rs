@@ -60,6 +60,8 @@ pub struct TokenFormat {
     prefix: String,
     /// DRF's format: 40 lowercase hex characters, no prefix, no checksum.
     drf: bool,
+    /// Also accept DRF keys imported from Django, by their SHA-256 digest.
+    imported_drf: bool,
 }
 
 impl Default for TokenFormat {
@@ -67,6 +69,7 @@ impl Default for TokenFormat {
         Self {
             prefix: DEFAULT_PREFIX.to_owned(),
             drf: false,
+            imported_drf: false,
         }
     }
 }
@@ -86,7 +89,11 @@ impl TokenFormat {
         let valid = (1..=16).contains(&prefix.len())
             && prefix.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
         if valid {
-            Ok(Self { prefix, drf: false })
+            Ok(Self {
+                prefix,
+                drf: false,
+                imported_drf: false,
+            })
         } else {
             Err(InvalidPrefix)
         }
@@ -119,7 +126,27 @@ impl TokenFormat {
         Self {
             prefix: String::new(),
             drf: true,
+            imported_drf: false,
         }
+    }
+
+    /// Also accepts DRF keys (40 lowercase hex characters) imported from a Django
+    /// database into tokenauth's own schema: stored, like tokenauth's tokens, as their
+    /// SHA-256 digest ([`TokenDigest::of`]), so that they keep working until they
+    /// expire. New tokens keep this format's own spelling. Default: off.
+    ///
+    /// ```
+    /// use tokenauth_core::{TokenDigest, TokenFormat};
+    ///
+    /// let key = "c218a4606fa3bb321c24908f39f21bd17624f918";
+    /// assert!(TokenFormat::default().digest_if_well_formed(key).is_none());
+    /// let format = TokenFormat::default().with_imported_drf_keys(true);
+    /// assert_eq!(format.digest_if_well_formed(key), Some(TokenDigest::of(key)));
+    /// assert!(format.generate().expose_secret().starts_with("tka_"));
+    /// ```
+    pub fn with_imported_drf_keys(mut self, accept: bool) -> Self {
+        self.imported_drf = accept && !self.drf;
+        self
     }
 
     /// Whether this is [`TokenFormat::drf`].
@@ -173,6 +200,10 @@ impl TokenFormat {
     pub fn digest_if_well_formed(&self, candidate: &str) -> Option<TokenDigest> {
         if self.drf {
             return TokenDigest::from_drf_key(candidate);
+        }
+        // A well-formed DRF key, hashed like a token of this format.
+        if self.imported_drf && TokenDigest::from_drf_key(candidate).is_some() {
+            return Some(TokenDigest::of(candidate));
         }
         // ASCII first: byte offsets below are then character boundaries.
         if !candidate.is_ascii()

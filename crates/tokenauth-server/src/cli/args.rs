@@ -123,7 +123,9 @@ pub struct Policy {
     )]
     pub refresh_interval: Lifespan,
     /// What a login does to the user's other tokens: `new` keeps them (a token per
-    /// device), `replace` revokes them. Default: new.
+    /// device), `replace` revokes them, `reuse` returns the valid one (DRF's, on
+    /// `--schema django`; elsewhere tokens are hashed and it acts as `replace`).
+    /// Default: new.
     #[arg(long, global = true, env = "TOKENAUTH_OBTAIN_POLICY")]
     pub obtain_policy: Option<ObtainPolicy>,
     /// The most live tokens one user may hold; 0 for no limit. Default: 100.
