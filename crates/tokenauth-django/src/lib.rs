@@ -20,7 +20,7 @@
 //!   DRF key is the key itself ([`TokenDigest::drf_key`](tokenauth_core::TokenDigest::drf_key)).
 //!   Protect the database accordingly, and move to tokenauth's own schema once the
 //!   Django application is retired.
-//! - **One token per user, returned again** ([`ObtainPolicy::Reuse`](tokenauth_core::ObtainPolicy::Reuse)):
+//! - **One token per user, returned again** ([`ObtainPolicy::Reuse`]):
 //!   a login returns the user's valid key (the same key again), replaces an expired
 //!   one with a new key, or creates one. Core already decides every change to a
 //!   user's tokens through the store's per-user compare-and-swap, and DRF's table
@@ -41,7 +41,7 @@
 //! The store is a restricted [`TokenStore`]: a user has at most one row (`user_id` is
 //! unique), and there are no columns for a token name, scopes, a lifespan of its own,
 //! a last use or a credential version. Names and per-login lifespans do not apply to
-//! a shared key ([`ObtainPolicy::Reuse`](tokenauth_core::ObtainPolicy::Reuse));
+//! a shared key ([`ObtainPolicy::Reuse`]);
 //! inserting a record with scopes or its own expiry is refused
 //! ([`Error::Unsupported`]); uses are not recorded, so idle expiry does not work in
 //! this mode. Token ids (for `token list`, `token revoke` and
