@@ -56,6 +56,9 @@
 //!
 //! - `maintenance` (default): the background upkeep on Tokio's timers
 //!   ([`TokenAuth::start_maintenance`], `MaintenanceHandle`).
+//! - `django-hashers`: Django's password hashes ([`django`],
+//!   `PasswordHasher::django`); the argon2id hasher then also verifies them, as
+//!   outdated.
 //! - `testing`: the conformance suites ([`conformance`], [`token_store_conformance!`],
 //!   [`user_directory_conformance!`]).
 //!
@@ -89,6 +92,8 @@ mod admin;
 mod bulk;
 mod cache;
 mod clock;
+#[cfg(feature = "django-hashers")]
+pub mod django;
 mod error;
 mod events;
 mod expiry;

@@ -1,4 +1,5 @@
-//! Argon2id password hashing, off the async runtime and bounded.
+//! Argon2id password hashing (or Django's PBKDF2, feature `django-hashers`), off the
+//! async runtime and bounded.
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -21,6 +22,10 @@ pub enum PasswordError {
     /// Hashing itself failed.
     #[error("password hashing failed: {0}")]
     Hash(argon2::password_hash::Error),
+    /// The stored hash names a Django algorithm but cannot be read.
+    #[cfg(feature = "django-hashers")]
+    #[error(transparent)]
+    MalformedDjango(crate::django::MalformedDjangoHash),
     /// The blocking task running the hash was cancelled or panicked.
     #[error("password hashing task failed")]
     Task(#[from] tokio::task::JoinError),
@@ -31,6 +36,19 @@ pub enum PasswordError {
         /// A hint for the client: how long to wait before trying again.
         retry_after: Duration,
     },
+}
+
+impl PasswordError {
+    /// Whether the stored hash could not be read: a user whose password nobody can
+    /// match until it is reset (not a failure of the hasher).
+    pub fn is_malformed(&self) -> bool {
+        match self {
+            Self::Malformed(_) => true,
+            #[cfg(feature = "django-hashers")]
+            Self::MalformedDjango(_) => true,
+            _ => false,
+        }
+    }
 }
 
 /// The default bound on hashes waiting for a slot: 256. With argon2id at OWASP's
@@ -56,6 +74,14 @@ pub struct Verification {
 /// Hashes and verifies passwords with argon2id, producing PHC strings
 /// (`$argon2id$v=19$m=19456,t=2,p=1$...`).
 ///
+/// With the feature `django-hashers` it also verifies Django's hashes
+/// ([`django`](crate::django): `pbkdf2_sha256$...`, `pbkdf2_sha1$...`, `argon2$...`,
+/// `bcrypt_sha256$...`, `scrypt$...`) and reports a match as outdated, so that a user
+/// imported from Django is re-hashed to argon2id on the first successful login; an
+/// unusable Django password (`!...`) never matches, after the same work as a wrong one.
+/// [`PasswordHasher::django`] is the hasher for a live Django database: it writes
+/// Django's own `pbkdf2_sha256` hashes instead.
+///
 /// Each hash runs on Tokio's blocking pool, and at most one per CPU runs at a time: a
 /// burst of logins queues instead of allocating 19 MiB per request without bound.
 /// Verifying against no hash (an unknown user) checks a dummy hash with the same
@@ -72,6 +98,8 @@ pub struct PasswordHasher {
 
 struct Inner {
     params: Params,
+    /// What new hashes are.
+    scheme: Scheme,
     permits: Arc<Semaphore>,
     /// How many hashes may run at once (the semaphore's permits).
     slots: usize,
@@ -92,9 +120,20 @@ struct Inner {
     memory: Mutex<Vec<Vec<Block>>>,
 }
 
+/// What a hasher writes for new passwords, and so which stored hashes are current.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scheme {
+    /// argon2id PHC strings with the hasher's parameters.
+    Argon2id,
+    /// Django's `pbkdf2_sha256` with this many iterations.
+    #[cfg(feature = "django-hashers")]
+    DjangoPbkdf2 { iterations: u32 },
+}
+
 impl fmt::Debug for PasswordHasher {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PasswordHasher")
+            .field("scheme", &self.inner.scheme)
             .field("params", &self.inner.params)
             .field("slots", &self.inner.slots)
             .field("max_waiting", &self.inner.max_waiting)
@@ -123,15 +162,45 @@ impl PasswordHasher {
     /// Makes one hash up front (the dummy for unknown users), so that even the first
     /// login of an unknown user costs exactly one verification.
     pub fn with_params(params: Params) -> Self {
-        let cpus = std::thread::available_parallelism().map_or(2, usize::from);
         let salt = SaltString::generate(&mut OsRng);
         let dummy = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
             .hash_password(b"tokenauth dummy password", &salt)
             .expect("argon2id hashing with valid parameters and a fresh salt cannot fail")
             .to_string();
+        Self::build(params, Scheme::Argon2id, dummy)
+    }
+
+    /// The hasher for a database Django shares: it verifies every Django hash
+    /// ([`django`](crate::django)) and writes new ones as Django 5.2 does,
+    /// `pbkdf2_sha256` with 1,000,000 iterations
+    /// ([`DJANGO_PBKDF2_ITERATIONS`](crate::django::DJANGO_PBKDF2_ITERATIONS)), so that
+    /// Django keeps reading them. Like Django, a correct password stored in another
+    /// format or with another iteration count is reported outdated (and re-hashed on
+    /// login). Unknown users are checked against a `pbkdf2_sha256` hash of the same
+    /// iterations: as long as a login with Django's default hasher (about 0.2 s of CPU).
+    ///
+    /// The queue and its bounds are the same as the argon2id hasher's.
+    #[cfg(feature = "django-hashers")]
+    pub fn django() -> Self {
+        Self::django_with_iterations(crate::django::DJANGO_PBKDF2_ITERATIONS)
+    }
+
+    /// [`django`](Self::django) with another iteration count for new hashes (Django's
+    /// `PBKDF2PasswordHasher.iterations`): a hash with any other count is outdated.
+    #[cfg(feature = "django-hashers")]
+    pub fn django_with_iterations(iterations: u32) -> Self {
+        let params = Params::new(19 * 1024, 2, 1, None).expect("OWASP parameters are valid");
+        let iterations = iterations.max(1);
+        let dummy = crate::django::dummy_pbkdf2_sha256(iterations);
+        Self::build(params, Scheme::DjangoPbkdf2 { iterations }, dummy)
+    }
+
+    fn build(params: Params, scheme: Scheme, dummy: String) -> Self {
+        let cpus = std::thread::available_parallelism().map_or(2, usize::from);
         Self {
             inner: Arc::new(Inner {
                 params,
+                scheme,
                 permits: Arc::new(Semaphore::new(cpus)),
                 slots: cpus,
                 waiting: AtomicUsize::new(0),
@@ -175,6 +244,7 @@ impl PasswordHasher {
     fn rebuild(self, change: impl FnOnce(&mut Inner)) -> Self {
         let mut inner = Inner {
             params: self.inner.params.clone(),
+            scheme: self.inner.scheme,
             permits: Arc::clone(&self.inner.permits),
             slots: self.inner.slots,
             waiting: AtomicUsize::new(0),
@@ -190,7 +260,8 @@ impl PasswordHasher {
         }
     }
 
-    /// Hashes a password into a PHC string.
+    /// Hashes a password into a PHC string (or, for a [`django`](Self::django) hasher,
+    /// Django's `pbkdf2_sha256$...`).
     pub async fn hash(&self, password: &str) -> Result<String, PasswordError> {
         let password = password.to_owned();
         self.run(move |inner| inner.hash(&password)).await
@@ -214,11 +285,11 @@ impl PasswordHasher {
                 None => (inner.dummy.as_str(), false),
             };
             inner.verifications.fetch_add(1, Ordering::Relaxed);
-            let parsed = PasswordHash::new(stored).map_err(PasswordError::Malformed)?;
-            let matches = inner.verify(password.as_bytes(), &parsed)? && real;
+            let verification = inner.check(password.as_bytes(), stored)?;
+            let matches = verification.matches && real;
             Ok(Verification {
                 matches,
-                outdated: matches && inner.is_outdated(&parsed),
+                outdated: matches && verification.outdated,
             })
         })
         .await
@@ -272,6 +343,53 @@ impl PasswordHasher {
 }
 
 impl Inner {
+    /// Verifies `password` against the stored hash, whatever its format, and tells
+    /// whether a match should be re-hashed.
+    fn check(&self, password: &[u8], stored: &str) -> Result<Verification, PasswordError> {
+        #[cfg(feature = "django-hashers")]
+        {
+            use crate::django::DjangoHash;
+            match DjangoHash::parse(stored).map_err(PasswordError::MalformedDjango)? {
+                // The work of a wrong password, then no match.
+                Some(DjangoHash::Unusable) => {
+                    self.check(password, &self.dummy)?;
+                    return Ok(Verification {
+                        matches: false,
+                        outdated: false,
+                    });
+                }
+                // In pooled memory, like tokenauth's own argon2 hashes.
+                Some(DjangoHash::Argon2 { phc }) => {
+                    let parsed = PasswordHash::new(phc).map_err(PasswordError::Malformed)?;
+                    let matches = self.verify(password, &parsed)?;
+                    return Ok(Verification {
+                        matches,
+                        outdated: matches,
+                    });
+                }
+                Some(hash) => {
+                    let matches = hash.verify(password).map_err(PasswordError::MalformedDjango)?;
+                    let current = match self.scheme {
+                        Scheme::DjangoPbkdf2 { iterations } => hash.is_preferred(iterations),
+                        Scheme::Argon2id => false,
+                    };
+                    return Ok(Verification {
+                        matches,
+                        outdated: matches && !current,
+                    });
+                }
+                None => {}
+            }
+        }
+        let parsed = PasswordHash::new(stored).map_err(PasswordError::Malformed)?;
+        let matches = self.verify(password, &parsed)?;
+        let outdated = self.scheme != Scheme::Argon2id || self.is_outdated(&parsed);
+        Ok(Verification {
+            matches,
+            outdated: matches && outdated,
+        })
+    }
+
     /// Whether `password` matches `hash`, computed in pooled working memory and
     /// compared in constant time.
     fn verify(&self, password: &[u8], hash: &PasswordHash<'_>) -> Result<bool, PasswordError> {
@@ -355,6 +473,10 @@ impl Inner {
     }
 
     fn hash(&self, password: &str) -> Result<String, PasswordError> {
+        #[cfg(feature = "django-hashers")]
+        if let Scheme::DjangoPbkdf2 { iterations } = self.scheme {
+            return Ok(crate::django::make_pbkdf2_sha256(password, iterations));
+        }
         let salt = SaltString::generate(&mut OsRng);
         Argon2::new(Algorithm::Argon2id, Version::V0x13, self.params.clone())
             .hash_password(password.as_bytes(), &salt)

@@ -50,18 +50,34 @@ pub struct InvalidPrefix;
 /// assert!(format.digest_if_well_formed(token.expose_secret()).is_some());
 /// assert!(format.digest_if_well_formed("tka_garbage").is_none());
 /// ```
+///
+/// [`TokenFormat::drf`] is the other format: Django REST Framework's 40 lowercase hex
+/// characters, for the Django schema only (see there).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenFormat {
+    /// The prefix; empty for the DRF format.
     prefix: String,
+    /// DRF's format: 40 lowercase hex characters, no prefix, no checksum.
+    drf: bool,
+    /// Also accept DRF keys imported from Django, by their SHA-256 digest.
+    imported_drf: bool,
 }
 
 impl Default for TokenFormat {
     fn default() -> Self {
         Self {
             prefix: DEFAULT_PREFIX.to_owned(),
+            drf: false,
+            imported_drf: false,
         }
     }
 }
+
+/// Length of a DRF key: 20 random bytes in lowercase hex (`secrets.token_hex(20)`).
+const DRF_KEY_LEN: usize = 40;
+/// What follows a DRF key's 20 bytes in its [`TokenDigest`]: no SHA-256 output is
+/// expected to end so.
+const DRF_MARKER: &[u8; 12] = b"drf-key\0\0\0\0\0";
 
 impl TokenFormat {
     /// A format with another prefix, such as `myapp_`.
@@ -72,19 +88,81 @@ impl TokenFormat {
         let valid = (1..=16).contains(&prefix.len())
             && prefix.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
         if valid {
-            Ok(Self { prefix })
+            Ok(Self {
+                prefix,
+                drf: false,
+                imported_drf: false,
+            })
         } else {
             Err(InvalidPrefix)
         }
     }
 
-    /// The prefix.
+    /// Django REST Framework's token format: 40 lowercase hex characters (160 random
+    /// bits), as DRF's `Token.generate_key` makes them, so that Django accepts tokens
+    /// tokenauth issues and the other way round.
+    ///
+    /// # Warning
+    ///
+    /// For the Django schema only (`tokenauth-django`). DRF keeps its keys in
+    /// plaintext as the primary key, and so does this format: its [`TokenDigest`] *is*
+    /// the key (its 20 bytes, not a hash), so that a store on DRF's table can look the
+    /// key up and give it back ([`TokenDigest::drf_key`]). Any other store would then
+    /// keep readable keys. There is no checksum, so malformed keys are recognised
+    /// only by length and alphabet before the store is asked.
+    ///
+    /// ```
+    /// use tokenauth_core::TokenFormat;
+    ///
+    /// let format = TokenFormat::drf();
+    /// let token = format.generate();
+    /// assert_eq!(token.expose_secret().len(), 40);
+    /// let digest = format.digest_if_well_formed(token.expose_secret()).unwrap();
+    /// assert_eq!(digest.drf_key().unwrap().expose_secret(), token.expose_secret());
+    /// assert!(format.digest_if_well_formed(&token.expose_secret().to_uppercase()).is_none());
+    /// ```
+    pub fn drf() -> Self {
+        Self {
+            prefix: String::new(),
+            drf: true,
+            imported_drf: false,
+        }
+    }
+
+    /// Also accepts DRF keys (40 lowercase hex characters) imported from a Django
+    /// database into tokenauth's own schema: stored, like tokenauth's tokens, as their
+    /// SHA-256 digest ([`TokenDigest::of`]), so that they keep working until they
+    /// expire. New tokens keep this format's own spelling. Default: off.
+    ///
+    /// ```
+    /// use tokenauth_core::{TokenDigest, TokenFormat};
+    ///
+    /// let key = "c218a4606fa3bb321c24908f39f21bd17624f918";
+    /// assert!(TokenFormat::default().digest_if_well_formed(key).is_none());
+    /// let format = TokenFormat::default().with_imported_drf_keys(true);
+    /// assert_eq!(format.digest_if_well_formed(key), Some(TokenDigest::of(key)));
+    /// assert!(format.generate().expose_secret().starts_with("tka_"));
+    /// ```
+    pub fn with_imported_drf_keys(mut self, accept: bool) -> Self {
+        self.imported_drf = accept && !self.drf;
+        self
+    }
+
+    /// Whether this is [`TokenFormat::drf`].
+    pub fn is_drf(&self) -> bool {
+        self.drf
+    }
+
+    /// The prefix (empty for the DRF format).
     pub fn prefix(&self) -> &str {
         &self.prefix
     }
 
     /// The total length of a token in this format.
     pub fn token_len(&self) -> usize {
+        if self.drf {
+            return DRF_KEY_LEN;
+        }
         self.prefix.len() + BODY_LEN + CHECKSUM_LEN
     }
 
@@ -117,6 +195,11 @@ impl TokenFormat {
     }
 
     fn generate_from<R: CryptoRng + ?Sized>(&self, rng: &mut R) -> PlainToken {
+        if self.drf {
+            let mut bytes = [0u8; DRF_KEY_LEN / 2];
+            rng.fill_bytes(&mut bytes);
+            return PlainToken::drf(&bytes);
+        }
         let mut token = String::with_capacity(self.token_len());
         token.push_str(&self.prefix);
         // `Alphanumeric` samples the 62 characters uniformly (by rejection), so each
@@ -124,7 +207,10 @@ impl TokenFormat {
         token.extend(rng.sample_iter(Alphanumeric).take(BODY_LEN).map(char::from));
         let checksum = crc32fast::hash(token.as_bytes());
         push_base62(&mut token, u128::from(checksum), CHECKSUM_LEN);
-        PlainToken(token)
+        PlainToken {
+            secret: token,
+            drf: false,
+        }
     }
 
     /// The digest of `candidate` if it is a well-formed token of this format (right
@@ -132,6 +218,13 @@ impl TokenFormat {
     ///
     /// This is what lets garbage be rejected without a store lookup.
     pub fn digest_if_well_formed(&self, candidate: &str) -> Option<TokenDigest> {
+        if self.drf {
+            return TokenDigest::from_drf_key(candidate);
+        }
+        // A well-formed DRF key, hashed like a token of this format.
+        if self.imported_drf && TokenDigest::from_drf_key(candidate).is_some() {
+            return Some(TokenDigest::of(candidate));
+        }
         // ASCII first: byte offsets below are then character boundaries.
         if !candidate.is_ascii()
             || candidate.len() != self.token_len()
@@ -201,22 +294,42 @@ fn push_base62(out: &mut String, mut n: u128, width: usize) {
 /// It is returned once, when the token is issued, and never stored. `Debug` prints
 /// `PlainToken(..)`, and there is no `Display`: reading the secret takes an explicit
 /// [`expose_secret`](Self::expose_secret).
-pub struct PlainToken(String);
+pub struct PlainToken {
+    secret: String,
+    /// A DRF key ([`TokenFormat::drf`]), whose digest is the key itself.
+    drf: bool,
+}
 
 impl PlainToken {
+    /// A DRF key from its 20 bytes.
+    fn drf(bytes: &[u8; DRF_KEY_LEN / 2]) -> Self {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let secret = bytes
+            .iter()
+            .flat_map(|b| [HEX[usize::from(b >> 4)], HEX[usize::from(b & 0xf)]])
+            .map(char::from)
+            .collect();
+        Self { secret, drf: true }
+    }
+
     /// The token, to hand to the client.
     pub fn expose_secret(&self) -> &str {
-        &self.0
+        &self.secret
     }
 
     /// Consumes the value, giving the token.
     pub fn into_secret(self) -> String {
-        self.0
+        self.secret
     }
 
-    /// The digest that is stored in its place.
+    /// The digest that is stored in its place (for a DRF key, the key itself:
+    /// [`TokenFormat::drf`]).
     pub fn digest(&self) -> TokenDigest {
-        TokenDigest::of(&self.0)
+        if self.drf {
+            TokenDigest::from_drf_key(&self.secret).expect("a DRF key made here is well formed")
+        } else {
+            TokenDigest::of(&self.secret)
+        }
     }
 }
 
@@ -248,6 +361,38 @@ impl TokenDigest {
     /// The raw bytes, to write to a store.
     pub fn as_bytes(&self) -> &[u8; 32] {
         &self.0
+    }
+
+    /// The "digest" of a DRF key ([`TokenFormat::drf`]): its 20 bytes and a marker,
+    /// which a store on DRF's table turns back into the key
+    /// ([`drf_key`](Self::drf_key)). `None` unless `key` is 40 lowercase hex
+    /// characters.
+    pub fn from_drf_key(key: &str) -> Option<Self> {
+        fn nibble(c: u8) -> Option<u8> {
+            match c {
+                b'0'..=b'9' => Some(c - b'0'),
+                b'a'..=b'f' => Some(c - b'a' + 10),
+                _ => None,
+            }
+        }
+        let key = key.as_bytes();
+        if key.len() != DRF_KEY_LEN {
+            return None;
+        }
+        let mut bytes = [0u8; 32];
+        for (byte, pair) in bytes.iter_mut().zip(key.chunks_exact(2)) {
+            *byte = nibble(pair[0])? << 4 | nibble(pair[1])?;
+        }
+        bytes[DRF_KEY_LEN / 2..].copy_from_slice(DRF_MARKER);
+        Some(Self(bytes))
+    }
+
+    /// The DRF key this digest carries, if it is one ([`from_drf_key`](Self::from_drf_key)):
+    /// what the Django store looks up and writes, and what an obtain returns again
+    /// while the key is valid, as DRF does. `None` for a real (SHA-256) digest.
+    pub fn drf_key(&self) -> Option<PlainToken> {
+        let (key, marker) = self.0.split_at(DRF_KEY_LEN / 2);
+        (marker == DRF_MARKER).then(|| PlainToken::drf(key.try_into().expect("the split leaves 20 bytes")))
     }
 }
 

@@ -4,7 +4,7 @@
 mod common;
 
 use time::Duration;
-use tokenauth_core::{ObtainPolicy, OnLimit, TokenRequest};
+use tokenauth_core::{ObtainPolicy, OnLimit, TokenFormat, TokenRequest};
 
 use common::{PASSWORD, add_user, ids_of, is_invalid, issue, login, service, stored_ids, works};
 
@@ -52,6 +52,7 @@ async fn replace_policy_revokes_the_users_other_tokens_only() {
 fn policies_parse_from_settings() {
     assert_eq!("new".parse::<ObtainPolicy>(), Ok(ObtainPolicy::New));
     assert_eq!("replace".parse::<ObtainPolicy>(), Ok(ObtainPolicy::Replace));
+    assert_eq!("reuse".parse::<ObtainPolicy>(), Ok(ObtainPolicy::Reuse));
     assert!("Replace".parse::<ObtainPolicy>().is_err());
     assert_eq!("reject".parse::<OnLimit>(), Ok(OnLimit::Reject));
     assert_eq!("evict_oldest".parse::<OnLimit>(), Ok(OnLimit::EvictOldest));
@@ -84,4 +85,44 @@ async fn concurrent_logins_under_replace_leave_one_token() {
         }
     }
     assert_eq!(working, 1);
+}
+
+#[tokio::test]
+async fn reuse_with_drf_keys_returns_the_valid_key_until_it_expires() {
+    let (auth, clock) = service();
+    let auth = auth
+        .with_format(TokenFormat::drf())
+        .with_obtain_policy(ObtainPolicy::Reuse);
+    let alice = add_user(&auth, "alice").await;
+
+    let first = login(&auth, "alice").await;
+    assert_eq!(first.token.expose_secret().len(), 40);
+    clock.advance(Duration::days(30));
+    let again = login(&auth, "alice").await;
+    assert_eq!(again.token.expose_secret(), first.token.expose_secret());
+    assert_eq!(
+        again.info.created, first.info.created,
+        "obtaining again does not extend it"
+    );
+
+    clock.advance(Duration::microseconds(1));
+    let renewed = login(&auth, "alice").await;
+    assert_ne!(renewed.token.expose_secret(), first.token.expose_secret());
+    is_invalid(&auth, &first).await;
+    works(&auth, &renewed).await;
+    assert_eq!(stored_ids(&auth, &alice).await, ids_of(&[&renewed]));
+}
+
+#[tokio::test]
+async fn reuse_where_only_digests_are_stored_acts_as_replace() {
+    let (auth, clock) = service();
+    let auth = auth.with_obtain_policy(ObtainPolicy::Reuse);
+    let alice = add_user(&auth, "alice").await;
+
+    let first = login(&auth, "alice").await;
+    clock.advance(Duration::seconds(1));
+    let second = login(&auth, "alice").await;
+    assert_ne!(second.token.expose_secret(), first.token.expose_secret());
+    is_invalid(&auth, &first).await;
+    assert_eq!(stored_ids(&auth, &alice).await, ids_of(&[&second]));
 }

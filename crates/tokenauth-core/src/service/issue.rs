@@ -81,11 +81,11 @@ impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
             Login::Valid(user) => user,
             Login::Refused { known } => return Err(failed(known)),
         };
-        let replace = self.config.obtain_policy == ObtainPolicy::Replace;
+        let mode = self.config.obtain_policy;
         // The password may change while this login runs: the token is issued only if
         // the credential version verified is still the user's when it is committed.
         match self
-            .issue_as(&user.id(), Some(user.credential_version()), request, replace)
+            .issue_as(&user.id(), Some(user.credential_version()), request, mode)
             .await
         {
             Ok(issued) => {
@@ -115,7 +115,7 @@ impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
         let hash = found.as_ref().map(|login| login.password_hash.as_str());
         let verification = match self.hasher.check(password, hash).await {
             Ok(verification) => verification,
-            Err(PasswordError::Malformed(error)) => {
+            Err(error) if error.is_malformed() => {
                 // A hash nobody can match: this user cannot log in until it is reset.
                 tracing::warn!(%error, "stored password hash is malformed");
                 return Ok(Login::Refused { known });
@@ -161,19 +161,24 @@ impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
     /// applies; the obtain policy does not.
     #[tracing::instrument(name = "tokenauth.issue", skip_all, fields(user_id = %user_id))]
     pub async fn issue(&self, user_id: &UserId, request: TokenRequest) -> Result<Issued, IssueError> {
-        self.issue_as(user_id, None, request, false).await
+        self.issue_as(user_id, None, request, ObtainPolicy::New).await
     }
 
     /// Issues a token to `user_id`, under credential version `verified` if given (it
-    /// must still be the user's), applying the limit or `replace` atomically through
-    /// the store's compare-and-swap.
+    /// must still be the user's), applying the limit, `replace` or `reuse` atomically
+    /// through the store's compare-and-swap.
     async fn issue_as(
         &self,
         user_id: &UserId,
         verified: Option<u64>,
-        request: TokenRequest,
-        replace: bool,
+        mut request: TokenRequest,
+        mode: ObtainPolicy,
     ) -> Result<Issued, IssueError> {
+        if mode == ObtainPolicy::Reuse {
+            // One token shared by all the user's clients: nothing of one login's own.
+            request.name = None;
+            request.lifespan = None;
+        }
         let (lifespan, scopes) = self.check_request(request.lifespan, request.scopes)?;
         let token = self.config.format.generate();
         let id = TokenId::generate();
@@ -187,6 +192,12 @@ impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
                 return Err(IssueError::CredentialsChanged);
             }
             let created = self.clock.now();
+            if mode == ObtainPolicy::Reuse
+                && let Some(reused) = self.reusable(&set.records, version, created)
+            {
+                return Ok(reused);
+            }
+            let replace = mode != ObtainPolicy::New;
             let doomed = match self.make_room(&set.records, version, created, replace) {
                 Ok(doomed) => doomed,
                 Err(max) => {
@@ -258,6 +269,22 @@ impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
             return Ok(Issued { token, info });
         }
         Err(IssueError::Backend(BackendError::new(Contention)))
+    }
+
+    /// The user's live token of credential `version` whose key the store can give
+    /// back ([`ObtainPolicy::Reuse`]), as issued again: the newest one.
+    fn reusable(&self, records: &[TokenRecord], version: u64, now: OffsetDateTime) -> Option<Issued> {
+        records
+            .iter()
+            .rev()
+            .filter(|r| r.credential_version == version && self.is_live(r, now))
+            .find_map(|r| {
+                let token = r.digest.drf_key()?;
+                Some(Issued {
+                    token,
+                    info: self.info(r),
+                })
+            })
     }
 
     /// The requested lifespan and scopes, checked against the configuration.

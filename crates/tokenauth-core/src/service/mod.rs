@@ -88,11 +88,22 @@ pub enum ObtainPolicy {
     New,
     /// Every login revokes the user's other tokens and issues one new token, atomically.
     Replace,
+    /// Django REST Framework's: one token per user. A login returns the user's valid
+    /// token (the same key again); when it has none, or only an expired one, a new
+    /// token replaces it, atomically, so concurrent logins all get the one key.
+    ///
+    /// Returning a key again needs a store that can give it back: the Django schema
+    /// (`tokenauth-django`) with [`TokenFormat::drf`](crate::TokenFormat::drf) keys,
+    /// which DRF keeps in plaintext. Anywhere else tokens are stored as digests and this
+    /// acts as [`Replace`](Self::Replace). The token is shared by every client of the
+    /// user, so a login's name and lifespan do not apply to it (as in DRF, which has
+    /// neither).
+    Reuse,
 }
 
-/// A string that is neither `new` nor `replace`.
+/// A string that is not `new`, `replace` or `reuse`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("expected `new` or `replace`")]
+#[error("expected `new`, `replace` or `reuse`")]
 pub struct InvalidObtainPolicy;
 
 impl FromStr for ObtainPolicy {
@@ -102,6 +113,7 @@ impl FromStr for ObtainPolicy {
         match s {
             "new" => Ok(Self::New),
             "replace" => Ok(Self::Replace),
+            "reuse" => Ok(Self::Reuse),
             _ => Err(InvalidObtainPolicy),
         }
     }

@@ -4,7 +4,6 @@
 use crate::admin::UserAdmin;
 use crate::error::BackendError;
 use crate::events::RevokeReason;
-use crate::password::PasswordError;
 use crate::revocation::Revocation;
 use crate::service::{Contention, MAX_ATTEMPTS, TokenAuth};
 use crate::store::{Change, Committed, TokenStore};
@@ -72,7 +71,7 @@ impl<S: TokenStore, D: UserAdmin> TokenAuth<S, D> {
             };
             let same = match self.hasher.check(password, Some(&login.password_hash)).await {
                 Ok(verification) => verification.matches,
-                Err(PasswordError::Malformed(_)) => false,
+                Err(error) if error.is_malformed() => false,
                 Err(error) => return Err(BackendError::new(error)),
             };
             let id = login.user.id();

@@ -25,6 +25,12 @@ pub struct Cli {
     )]
     pub database: DatabaseUrl,
 
+    /// Whose tables the database holds: `tokenauth` (its own, migrated as needed) or
+    /// `django` (a Django/DRF application's `auth_user` and `authtoken_token`, shared
+    /// with it: checked, never migrated; DRF's keys and semantics).
+    #[arg(long, global = true, env = "TOKENAUTH_SCHEMA", value_enum, default_value_t)]
+    pub schema: super::Schema,
+
     /// Keep tokens in Redis instead of the database: `redis://HOST:PORT[/DB]`, or
     /// `redis+cluster://HOST:PORT,HOST:PORT,...` for a Redis Cluster. Users and the
     /// serving policy stay in --database.
@@ -190,7 +196,9 @@ pub struct Policy {
     )]
     pub refresh_interval: Lifespan,
     /// What a login does to the user's other tokens: `new` keeps them (a token per
-    /// device), `replace` revokes them. Default: new.
+    /// device), `replace` revokes them, `reuse` returns the valid one (DRF's, on
+    /// `--schema django`; elsewhere tokens are hashed and it acts as `replace`).
+    /// Default: new.
     #[arg(long, global = true, env = "TOKENAUTH_OBTAIN_POLICY")]
     pub obtain_policy: Option<ObtainPolicy>,
     /// The most live tokens one user may hold; 0 for no limit. Default: 100.

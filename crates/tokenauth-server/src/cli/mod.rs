@@ -15,6 +15,7 @@
 
 mod args;
 mod copy;
+mod django;
 mod import;
 mod password;
 mod policy;
@@ -38,6 +39,7 @@ pub use args::{
     CacheArgs, Cli, Command, DatabaseUrl, Policy, ServeArgs, TokenArgs, TokenCommand, UserCommand,
 };
 pub use copy::CopyArgs;
+pub use django::Schema;
 pub use import::{ImportArgs, ImportError};
 pub use policy::{PolicyStore, Retention};
 
@@ -48,6 +50,12 @@ pub enum CliError {
     /// The URL names a database this build does not support.
     #[error("unsupported database URL scheme {0:?}: this build supports sqlite: and postgres: URLs")]
     UnsupportedDatabase(String),
+    /// The Django database cannot be used (`--schema django`).
+    #[error(transparent)]
+    Django(#[from] tokenauth_django::Error),
+    /// An option or command that `--schema django` cannot honour.
+    #[error("not with --schema django: {0}")]
+    NotInDjangoMode(&'static str),
     /// The database failed.
     #[error("database error")]
     Database(#[from] tokenauth_sqlx::Error),
@@ -144,11 +152,15 @@ impl Backend {
 /// Runs a command: opens the backend the database URL names (creating a SQLite file if
 /// needed, and migrating either database), then runs the command on it.
 pub async fn run<R: BufRead, W: Write>(cli: Cli, io: &mut Io<R, W>) -> Result<(), CliError> {
+    if cli.schema == Schema::Django {
+        return django::run(cli, io).await;
+    }
     let Cli {
         database,
         token_store,
         token_store_prefix,
         command,
+        schema: _,
     } = cli;
     let timeout = match &command {
         Command::Serve(args) => args.store_timeout(),

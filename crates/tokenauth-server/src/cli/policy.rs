@@ -282,6 +282,7 @@ impl Resolved {
                 match self.obtain_policy {
                     ObtainPolicy::New => "new",
                     ObtainPolicy::Replace => "replace",
+                    ObtainPolicy::Reuse => "reuse",
                 }
                 .to_owned(),
             ),

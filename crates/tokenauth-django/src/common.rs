@@ -1,0 +1,177 @@
+//! What both databases share: token ids and set versions derived from DRF's rows, the
+//! record a row stands for, and the checks on what may be written.
+
+use sha2::{Digest as _, Sha256};
+use time::OffsetDateTime;
+use tokenauth_core::store::{Change, Ended, TokenSet};
+use tokenauth_core::{PlainToken, Scopes, TokenDigest, TokenId, TokenRecord, UserId};
+
+use crate::Error;
+
+/// A row of `authtoken_token`: the key, its user (`auth_user.id`), and `created`.
+#[derive(Clone)]
+pub(crate) struct KeyRow {
+    pub(crate) key: String,
+    pub(crate) user_id: i64,
+    pub(crate) created: OffsetDateTime,
+}
+
+/// The characters of a token id (`TokenId`: 22 ASCII letters and digits).
+const ID_LEN: usize = 22;
+
+impl KeyRow {
+    /// The public id of this token: the user's id in decimal, `Z`, then lowercase hex
+    /// of SHA-256(key) up to 22 characters. DRF has no id column; this one is derived,
+    /// reveals nothing usable about the key, changes with every new key, and names the
+    /// user so that finding it is one lookup on the `user_id` index.
+    pub(crate) fn id(&self) -> TokenId {
+        token_id(self.user_id, &self.key)
+    }
+
+    pub(crate) fn digest(&self) -> Result<TokenDigest, Error> {
+        TokenDigest::from_drf_key(&self.key).ok_or(Error::Corrupt {
+            what: "a key that is not 40 lowercase hex characters",
+        })
+    }
+
+    pub(crate) fn record(&self) -> Result<TokenRecord, Error> {
+        Ok(TokenRecord {
+            id: self.id(),
+            digest: self.digest()?,
+            user_id: UserId::from(self.user_id),
+            credential_version: 0,
+            name: None,
+            scopes: Scopes::none(),
+            created: self.created,
+            expires: None,
+            last_used: None,
+            last_ip: None,
+        })
+    }
+
+    pub(crate) fn ended(&self) -> Result<Ended, Error> {
+        Ok(Ended {
+            id: self.id(),
+            digest: self.digest()?,
+            user_id: UserId::from(self.user_id),
+        })
+    }
+}
+
+fn token_id(user_id: i64, key: &str) -> TokenId {
+    let mut id = format!("{user_id}Z");
+    let digest = Sha256::digest(key.as_bytes());
+    for byte in digest {
+        if id.len() >= ID_LEN {
+            break;
+        }
+        id.push_str(&format!("{byte:02x}"));
+    }
+    id.truncate(ID_LEN);
+    id.parse()
+        .expect("digits, Z and hex are 22 ASCII letters and digits")
+}
+
+/// The user a token id names (see [`KeyRow::id`]); `None` for an id not made here.
+pub(crate) fn user_of(id: &TokenId) -> Option<i64> {
+    let (user, _) = id.as_str().split_once('Z')?;
+    user.parse().ok()
+}
+
+/// The version of a user's token set: 0 with no row, else a number derived from the
+/// row (key and `created`). DRF's schema has no version column and must not get one;
+/// since a user has at most one row, the row itself is the state, and a value derived
+/// from it changes whenever a commit changes the set. A comparison on it is a
+/// compare-and-swap on the set's content.
+pub(crate) fn version_of(rows: &[KeyRow]) -> u64 {
+    let mut hasher = Sha256::new();
+    if rows.is_empty() {
+        return 0;
+    }
+    for row in rows {
+        hasher.update(row.key.as_bytes());
+        hasher.update(row.created.unix_timestamp_nanos().to_le_bytes());
+    }
+    let digest = hasher.finalize();
+    u64::from_le_bytes(digest[..8].try_into().expect("8 bytes")).max(1)
+}
+
+/// The user's token set, oldest first.
+pub(crate) fn token_set(mut rows: Vec<KeyRow>) -> Result<TokenSet, Error> {
+    sort(&mut rows);
+    Ok(TokenSet {
+        version: version_of(&rows),
+        records: rows.iter().map(KeyRow::record).collect::<Result<_, _>>()?,
+    })
+}
+
+/// Oldest first, ties broken by id (the contract's order).
+pub(crate) fn sort(rows: &mut [KeyRow]) {
+    rows.sort_by_cached_key(|r| (r.created, r.id()));
+}
+
+/// The key to insert for a new record, refusing what DRF's table cannot hold.
+pub(crate) fn key_to_insert(record: &TokenRecord) -> Result<String, Error> {
+    if record.expires.is_some() {
+        return Err(Error::Unsupported("a lifespan of a token's own"));
+    }
+    if !record.scopes.is_empty() {
+        return Err(Error::Unsupported("scopes"));
+    }
+    if record.credential_version != 0 {
+        return Err(Error::Unsupported("a credential version"));
+    }
+    let key: Option<PlainToken> = record.digest.drf_key();
+    key.map(PlainToken::into_secret).ok_or(Error::Unsupported(
+        "tokens of another format than DRF's (TokenFormat::drf)",
+    ))
+}
+
+/// The user's rows a change deletes.
+pub(crate) fn doomed<'a>(rows: &'a [KeyRow], change: &Change) -> Vec<&'a KeyRow> {
+    rows.iter().filter(|r| change.delete.contains(&r.id())).collect()
+}
+
+/// A user id as Django's integer primary key; `None` for any other id.
+pub(crate) fn django_id(id: &UserId) -> Option<i64> {
+    id.as_str().parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(user_id: i64, key: &str) -> KeyRow {
+        KeyRow {
+            key: key.to_owned(),
+            user_id,
+            created: OffsetDateTime::UNIX_EPOCH,
+        }
+    }
+
+    #[test]
+    fn ids_name_the_user_and_differ_per_key() {
+        let a = row(2_147_483_647, "c218a4606fa3bb321c24908f39f21bd17624f918");
+        let b = row(2_147_483_647, "7da792dcf1f761496e6287da519a91bf26192232");
+        assert_eq!(a.id().as_str().len(), 22);
+        assert!(a.id().as_str().starts_with("2147483647Z"));
+        assert_ne!(a.id(), b.id());
+        assert_eq!(user_of(&a.id()), Some(2_147_483_647));
+        assert_eq!(user_of(&row(1, &a.key).id()), Some(1));
+    }
+
+    #[test]
+    fn versions_follow_the_rows() {
+        let a = row(1, "c218a4606fa3bb321c24908f39f21bd17624f918");
+        let b = row(1, "7da792dcf1f761496e6287da519a91bf26192232");
+        assert_eq!(version_of(&[]), 0);
+        assert_ne!(version_of(std::slice::from_ref(&a)), 0);
+        assert_ne!(
+            version_of(std::slice::from_ref(&a)),
+            version_of(std::slice::from_ref(&b))
+        );
+        let mut later = a.clone();
+        later.created += time::Duration::microseconds(1);
+        assert_ne!(version_of(&[a]), version_of(&[later]));
+    }
+}

@@ -1,0 +1,114 @@
+//! tokenauth on a live Django database: tokens in Django REST Framework's
+//! `authtoken_token` table and users in Django's `auth_user`, on SQLite (feature
+//! `sqlite`, default) and PostgreSQL (feature `postgres`), so that a Django/DRF
+//! application and tokenauth can share one database while an API moves from one to
+//! the other. A token Django issued authenticates here and the other way round; a
+//! user created by either logs in at both.
+//!
+//! # How it fits tokenauth's contract
+//!
+//! Everything runs through core's [`TokenAuth`]: the same header parsing, the same
+//! verdict in the original's order (unknown key, then inactive user, then expiry: a
+//! token is expired iff `created < now - lifespan`), the same errors and HTTP routes.
+//! [`django_auth`] configures it for DRF:
+//!
+//! - **Keys in DRF's format** ([`TokenFormat::drf`](tokenauth_core::TokenFormat::drf)):
+//!   40 lowercase hex characters, which Django must accept.
+//! - **Plaintext keys: the documented exception.** DRF keeps its key in plaintext as
+//!   the table's primary key, and Django looks tokens up by it, so this store does the
+//!   same. tokenauth's own stores keep only SHA-256 digests; here the "digest" of a
+//!   DRF key is the key itself ([`TokenDigest::drf_key`](tokenauth_core::TokenDigest::drf_key)).
+//!   Protect the database accordingly, and move to tokenauth's own schema once the
+//!   Django application is retired.
+//! - **One token per user, returned again** ([`ObtainPolicy::Reuse`]):
+//!   a login returns the user's valid key (the same key again), replaces an expired
+//!   one with a new key, or creates one. Core already decides every change to a
+//!   user's tokens through the store's per-user compare-and-swap, and DRF's table
+//!   holds the key in plaintext, so the existing key can be handed back: a Django
+//!   mode in core's issue path fits the contract as it is, where a separate service
+//!   would have duplicated the header parsing, the verdict, the errors and the
+//!   routes. Two concurrent logins never both insert: one commits, the other sees the
+//!   conflict (on SQLite the write lock, on PostgreSQL the `user_id` unique index or
+//!   the row lock), reads again and returns the same key. No 5xx, unlike the original.
+//! - **Django's password hashers** ([`PasswordHasher::django`](tokenauth_core::PasswordHasher::django)):
+//!   every format of Django's defaults verifies; new passwords are written as
+//!   `pbkdf2_sha256` with 1,000,000 iterations, so Django keeps reading them; a
+//!   correct password in an older format or iteration count is re-hashed on login, as
+//!   Django does; unknown users cost one PBKDF2 verification, like known ones.
+//!
+//! # What DRF's table cannot hold
+//!
+//! The store is a restricted [`TokenStore`]: a user has at most one row (`user_id` is
+//! unique), and there are no columns for a token name, scopes, a lifespan of its own,
+//! a last use or a credential version. Names and per-login lifespans do not apply to
+//! a shared key ([`ObtainPolicy::Reuse`]);
+//! inserting a record with scopes or its own expiry is refused
+//! ([`Error::Unsupported`]); uses are not recorded, so idle expiry does not work in
+//! this mode. Token ids (for `token list`, `token revoke` and
+//! `DELETE /auth/tokens/{id}`) are derived from the row: the user's id, `Z`, and a
+//! prefix of the SHA-256 of the key.
+//!
+//! # Password changes
+//!
+//! Django has no credential version. A password changed **through tokenauth**
+//! ([`TokenAuth::change_password`], `tokenauth user add`) is written as Django's
+//! `pbkdf2_sha256` and deletes the user's token in the same transaction, so the old
+//! key stops working at both. A password changed **through Django** does not revoke
+//! the token, in tokenauth as in Django: delete the token in Django
+//! (`Token.objects.filter(user=user).delete()`) if it should. "Revoke all"
+//! ([`TokenAuth::revoke_everything`]) deletes the user's token.
+//!
+//! # Schema
+//!
+//! Django's schema is never altered and no tokenauth migration runs: [`check_schema`]
+//! only checks, at start, that the tables and columns used exist. Every query names
+//! its columns (SQLite's `auth_user` has `first_name` last). Timestamps are written as
+//! Django writes them: on SQLite, naive UTC text `YYYY-MM-DD HH:MM:SS[.ffffff]` (the
+//! fraction left out when it is zero); on PostgreSQL, `timestamptz`.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use tokenauth_django::{SqliteDjangoStore, SqliteDjangoUsers, connect_sqlite, django_auth};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let pool = connect_sqlite("sqlite:///srv/app/db.sqlite3").await?;
+//! let auth = django_auth(SqliteDjangoStore::new(pool.clone()), SqliteDjangoUsers::new(pool));
+//! let issued = auth.obtain("alice", "alice-password", Default::default()).await?;
+//! assert_eq!(issued.token.expose_secret().len(), 40);
+//! # Ok(()) }
+//! ```
+
+mod common;
+mod error;
+#[cfg(feature = "postgres")]
+mod postgres;
+mod schema;
+#[cfg(feature = "sqlite")]
+mod sqlite;
+mod timestamp;
+
+pub use error::Error;
+#[cfg(feature = "postgres")]
+pub use postgres::{PgDjangoStore, PgDjangoUsers, connect_postgres};
+pub use schema::check_schema;
+#[cfg(feature = "sqlite")]
+pub use sqlite::{SqliteDjangoStore, SqliteDjangoUsers, connect_sqlite};
+
+use tokenauth_core::{
+    ObtainPolicy, OnLimit, PasswordHasher, TokenAuth, TokenFormat, TokenLimit, TokenStore, UserDirectory,
+};
+
+/// A [`TokenAuth`] on Django's tables with DRF's semantics: DRF keys
+/// ([`TokenFormat::drf`]), one token per user returned again while valid
+/// ([`ObtainPolicy::Reuse`]), at most one live token per user (an administrator's
+/// `issue` replaces it), Django's password hashers ([`PasswordHasher::django`]).
+/// The lifespan and the rest keep core's defaults (30 days, like the original);
+/// change them with `TokenAuth`'s builders.
+pub fn django_auth<S: TokenStore, D: UserDirectory>(store: S, users: D) -> TokenAuth<S, D> {
+    TokenAuth::new(store, users)
+        .with_format(TokenFormat::drf())
+        .with_obtain_policy(ObtainPolicy::Reuse)
+        .with_token_limit(Some(TokenLimit::new(1, OnLimit::EvictOldest)))
+        .with_password_hasher(PasswordHasher::django())
+}

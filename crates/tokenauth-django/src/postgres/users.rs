@@ -1,0 +1,228 @@
+//! Django's `auth_user` table in PostgreSQL.
+
+use std::fmt;
+use std::sync::Arc;
+
+use sqlx::PgPool;
+use tokenauth_core::{Clock, LoginRecord, SystemClock, User, UserAdmin, UserDirectory, UserId};
+
+use crate::Error;
+use crate::common::django_id;
+
+/// A [`UserDirectory`] and [`UserAdmin`] on Django's `auth_user` table in PostgreSQL.
+///
+/// Users are matched by `username` exactly (case-sensitive, not trimmed, not
+/// normalised), as Django's `authenticate()` does. New users are written as Django's
+/// `create_user` writes them: empty names and email, not staff, not superuser,
+/// `date_joined` now (by the directory's clock), `last_login` NULL. Users have no
+/// credential version (always 0): a password set here deletes the user's token in
+/// the same transaction instead (see the [crate docs](crate)).
+#[derive(Clone)]
+pub struct PgDjangoUsers {
+    pool: PgPool,
+    clock: Arc<dyn Clock>,
+}
+
+impl PgDjangoUsers {
+    /// A directory on `pool` (see [`connect_postgres`](crate::connect_postgres)).
+    pub fn new(pool: PgPool) -> Self {
+        Self {
+            pool,
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    /// Sets the clock that dates new users' `date_joined` (default: the system clock).
+    pub fn with_clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+}
+
+impl fmt::Debug for PgDjangoUsers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PgDjangoUsers").finish_non_exhaustive()
+    }
+}
+
+type UserRow = (i64, String, bool);
+
+fn user((id, username, is_active): UserRow) -> User {
+    User {
+        id: UserId::from(id),
+        username,
+        is_active,
+        credential_version: 0,
+    }
+}
+
+impl PgDjangoUsers {
+    async fn by_id(&self, id: i64) -> Result<Option<User>, Error> {
+        let row: Option<UserRow> =
+            sqlx::query_as(r#"SELECT "id"::int8, "username", "is_active" FROM "auth_user" WHERE "id" = $1"#)
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.map(user))
+    }
+
+    /// Runs `update` (binding the user's id last) and deletes the user's token, in one
+    /// transaction; the user as it is then.
+    async fn update_and_end_token(
+        &self,
+        id: &UserId,
+        update: Option<(&str, &str)>,
+    ) -> Result<Option<User>, Error> {
+        let Some(id) = django_id(id) else { return Ok(None) };
+        let mut tx = self.pool.begin().await?;
+        let found: Option<(i64,)> =
+            sqlx::query_as(r#"SELECT "id"::int8 FROM "auth_user" WHERE "id" = $1 FOR UPDATE"#)
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if found.is_none() {
+            return Ok(None);
+        }
+        if let Some((sql, value)) = update {
+            sqlx::query(sql).bind(value).bind(id).execute(&mut *tx).await?;
+        }
+        sqlx::query(r#"DELETE FROM "authtoken_token" WHERE "user_id" = $1"#)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        self.by_id(id).await
+    }
+}
+
+impl UserDirectory for PgDjangoUsers {
+    type User = User;
+    type Error = Error;
+
+    #[tracing::instrument(skip_all)]
+    async fn find_user(&self, id: &UserId) -> Result<Option<User>, Error> {
+        match django_id(id) {
+            Some(id) => self.by_id(id).await,
+            None => Ok(None),
+        }
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn find_login(&self, username: &str) -> Result<Option<LoginRecord<User>>, Error> {
+        let row: Option<(i64, String, bool, String)> = sqlx::query_as(
+            r#"SELECT "id"::int8, "username", "is_active", "password" FROM "auth_user" WHERE "username" = $1"#,
+        )
+        .bind(username)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|(id, username, is_active, password_hash)| LoginRecord {
+            user: user((id, username, is_active)),
+            password_hash,
+        }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn rehash_password(&self, id: &UserId, old_hash: &str, new_hash: &str) -> Result<bool, Error> {
+        let Some(id) = django_id(id) else { return Ok(false) };
+        let done =
+            sqlx::query(r#"UPDATE "auth_user" SET "password" = $1 WHERE "id" = $2 AND "password" = $3"#)
+                .bind(new_hash)
+                .bind(id)
+                .bind(old_hash)
+                .execute(&self.pool)
+                .await?;
+        Ok(done.rows_affected() > 0)
+    }
+}
+
+impl UserAdmin for PgDjangoUsers {
+    #[tracing::instrument(skip_all)]
+    async fn create_user(
+        &self,
+        username: &str,
+        password_hash: &str,
+        is_active: bool,
+    ) -> Result<Option<User>, Error> {
+        let row: Option<UserRow> = sqlx::query_as(
+            r#"INSERT INTO "auth_user" ("password", "last_login", "is_superuser", "username", "first_name",
+                   "last_name", "email", "is_staff", "is_active", "date_joined")
+               VALUES ($1, NULL, false, $2, '', '', '', false, $3, $4)
+               ON CONFLICT ("username") DO NOTHING
+               RETURNING "id"::int8, "username", "is_active""#,
+        )
+        .bind(password_hash)
+        .bind(username)
+        .bind(is_active)
+        .bind(self.clock.now())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(user))
+    }
+
+    /// Writes the hash and deletes the user's token, in one transaction: Django has no
+    /// credential version to change.
+    async fn set_password_hash(&self, id: &UserId, password_hash: &str) -> Result<Option<User>, Error> {
+        let update = r#"UPDATE "auth_user" SET "password" = $1 WHERE "id" = $2"#;
+        self.update_and_end_token(id, Some((update, password_hash))).await
+    }
+
+    /// Deletes the user's token: Django has no credential version to change.
+    async fn bump_credential_version(&self, id: &UserId) -> Result<Option<User>, Error> {
+        self.update_and_end_token(id, None).await
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn set_active(&self, id: &UserId, is_active: bool) -> Result<Option<User>, Error> {
+        let Some(id) = django_id(id) else { return Ok(None) };
+        let row: Option<UserRow> = sqlx::query_as(
+            r#"UPDATE "auth_user" SET "is_active" = $1 WHERE "id" = $2 RETURNING "id"::int8, "username", "is_active""#,
+        )
+        .bind(is_active)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(user))
+    }
+
+    async fn find_by_username(&self, username: &str) -> Result<Option<User>, Error> {
+        Ok(self.find_login(username).await?.map(|login| login.user))
+    }
+
+    async fn list_users(&self) -> Result<Vec<User>, Error> {
+        let rows: Vec<UserRow> = sqlx::query_as(
+            r#"SELECT "id"::int8, "username", "is_active" FROM "auth_user" ORDER BY "username""#,
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(user).collect())
+    }
+
+    /// Deletes the user with its token, groups and permissions, as Django's cascade
+    /// would; if rows of other apps still refer to the user, nothing is deleted
+    /// ([`Error::Referenced`]). Ids are never reused (an identity column).
+    #[tracing::instrument(skip_all)]
+    async fn delete_user(&self, id: &UserId) -> Result<Option<User>, Error> {
+        let Some(id) = django_id(id) else { return Ok(None) };
+        let Some(found) = self.by_id(id).await? else {
+            return Ok(None);
+        };
+        let mut tx = self.pool.begin().await?;
+        for table in [
+            "authtoken_token",
+            "auth_user_groups",
+            "auth_user_user_permissions",
+        ] {
+            sqlx::query(&format!(r#"DELETE FROM "{table}" WHERE "user_id" = $1"#))
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let deleted = sqlx::query(r#"DELETE FROM "auth_user" WHERE "id" = $1"#)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        // Foreign keys are deferred: other apps' rows are found at commit.
+        tx.commit().await.map_err(Error::Referenced)?;
+        Ok((deleted.rows_affected() > 0).then_some(found))
+    }
+}

@@ -1,0 +1,268 @@
+//! The fixtures on PostgreSQL: the dump Django made (`tests/fixtures/django-postgres.sql`)
+//! loaded with `psql` into a database of each test's own, then the same checks as on
+//! SQLite.
+//!
+//! Ignored by default; run with
+//!
+//! ```text
+//! TOKENAUTH_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test \
+//!     cargo test -p tokenauth-django --features postgres --test postgres -- --ignored
+//! ```
+//!
+//! Each test creates `tokenauth_django_<random>` on that server (the dump names the
+//! `public` schema, so it needs a database, not a schema), loads the dump with `psql`
+//! (15.14 or later: the dump uses `\restrict`), and drops that database when done.
+#![cfg(feature = "postgres")]
+
+mod common;
+
+use std::hash::{BuildHasher, RandomState};
+use std::process::Command;
+
+use common::{Manifest, Raw, manifest};
+use sqlx::{Connection, PgConnection, PgPool};
+use time::OffsetDateTime;
+use tokenauth_core::{Clock as _, ManualClock, TokenAuth};
+use tokenauth_django::{PgDjangoStore, PgDjangoUsers, connect_postgres, django_auth};
+
+macro_rules! needs_postgres {
+    () => {
+        "needs PostgreSQL and psql: set TOKENAUTH_TEST_POSTGRES_URL and run with --ignored"
+    };
+}
+
+fn server_url() -> String {
+    std::env::var("TOKENAUTH_TEST_POSTGRES_URL").unwrap_or_else(|_| {
+        panic!(
+            "TOKENAUTH_TEST_POSTGRES_URL is not set: point it at a PostgreSQL server \
+             (such as postgres://postgres@127.0.0.1:5432/test) to run these tests"
+        )
+    })
+}
+
+/// `url` with its database replaced by `database`.
+fn with_database(url: &str, database: &str) -> String {
+    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
+    let (server, _) = base.rsplit_once('/').expect("a postgres URL names a database");
+    match query {
+        Some(query) => format!("{server}/{database}?{query}"),
+        None => format!("{server}/{database}"),
+    }
+}
+
+/// A database of the test's own holding the fixture dump, dropped on drop.
+struct Database {
+    name: String,
+    url: String,
+}
+
+impl Database {
+    async fn load() -> Self {
+        let server = server_url();
+        let name = format!(
+            "tokenauth_django_{:016x}",
+            RandomState::new().hash_one(std::process::id())
+        );
+        let mut admin = PgConnection::connect(&server)
+            .await
+            .unwrap_or_else(|e| panic!("cannot reach PostgreSQL at TOKENAUTH_TEST_POSTGRES_URL: {e}"));
+        sqlx::query(&format!(r#"CREATE DATABASE "{name}""#))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+        let url = with_database(&server, &name);
+        let database = Self { name, url };
+        let dump = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/django-postgres.sql");
+        let output = Command::new("psql")
+            .args([
+                "-X",
+                "-q",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-d",
+                &database.url,
+                "-f",
+                dump,
+            ])
+            .output()
+            .expect("psql must be installed to load the dump");
+        assert!(
+            output.status.success(),
+            "psql failed to load the dump: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        database
+    }
+}
+
+impl Drop for Database {
+    fn drop(&mut self) {
+        // Drop runs outside any runtime: psql drops it (forcing off leftover connections).
+        let _ = Command::new("psql")
+            .args([
+                "-X",
+                "-q",
+                "-d",
+                &server_url(),
+                "-c",
+                &format!(r#"DROP DATABASE IF EXISTS "{}" WITH (FORCE)"#, self.name),
+            ])
+            .status();
+    }
+}
+
+struct Fixture {
+    auth: TokenAuth<PgDjangoStore, PgDjangoUsers>,
+    pool: PgPool,
+    clock: ManualClock,
+    manifest: Manifest,
+    // Last: the pool closes before the database is dropped.
+    _database: Database,
+}
+
+async fn fixture() -> Fixture {
+    let database = Database::load().await;
+    let pool = connect_postgres(&database.url).await.unwrap();
+    let manifest = manifest();
+    let clock = common::clock(&manifest);
+    let users = PgDjangoUsers::new(pool.clone()).with_clock(clock.clone());
+    let auth = common::configure(django_auth(PgDjangoStore::new(pool.clone()), users), &clock);
+    Fixture {
+        auth,
+        pool,
+        clock,
+        manifest,
+        _database: database,
+    }
+}
+
+impl Raw for Fixture {
+    async fn password_of(&self, username: &str) -> String {
+        sqlx::query_scalar(r#"SELECT "password" FROM "auth_user" WHERE "username" = $1"#)
+            .bind(username)
+            .fetch_one(&self.pool)
+            .await
+            .unwrap()
+    }
+
+    async fn set_password(&self, username: &str, hash: &str) {
+        sqlx::query(r#"UPDATE "auth_user" SET "password" = $1 WHERE "username" = $2"#)
+            .bind(hash)
+            .bind(username)
+            .execute(&self.pool)
+            .await
+            .unwrap();
+    }
+
+    async fn token_of(&self, user_id: i64) -> Option<(String, OffsetDateTime)> {
+        sqlx::query_as(r#"SELECT "key", "created" FROM "authtoken_token" WHERE "user_id" = $1::int4"#)
+            .bind(user_id)
+            .fetch_optional(&self.pool)
+            .await
+            .unwrap()
+    }
+
+    async fn assert_django_row(&self, user_id: i64, at: OffsetDateTime) {
+        // As pg_dump and Django's session (TimeZone UTC) spell it.
+        let mut conn = self.pool.acquire().await.unwrap();
+        sqlx::query("SET TIME ZONE 'UTC'")
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+        let (kind, text): (String, String) = sqlx::query_as(
+            r#"SELECT pg_typeof("created")::text, "created"::text FROM "authtoken_token" WHERE "user_id" = $1::int4"#,
+        )
+        .bind(user_id)
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+        sqlx::query("RESET TIME ZONE").execute(&mut *conn).await.unwrap();
+        assert_eq!(kind, "timestamp with time zone");
+        let fraction = match at.microsecond() {
+            0 => String::new(),
+            us => format!(".{us:06}").trim_end_matches('0').to_owned(),
+        };
+        let expected = format!(
+            "{:04}-{:02}-{:02} {:02}:{:02}:{:02}{fraction}+00",
+            at.year(),
+            u8::from(at.month()),
+            at.day(),
+            at.hour(),
+            at.minute(),
+            at.second()
+        );
+        assert_eq!(text, expected);
+    }
+
+    async fn new_user_row(
+        &self,
+        username: &str,
+    ) -> (bool, bool, String, String, String, bool, OffsetDateTime) {
+        let row: (bool, bool, String, String, String, bool, OffsetDateTime) = sqlx::query_as(
+            r#"SELECT "is_staff", "is_superuser", "first_name", "last_name", "email",
+                      "last_login" IS NULL, "date_joined" FROM "auth_user" WHERE "username" = $1"#,
+        )
+        .bind(username)
+        .fetch_one(&self.pool)
+        .await
+        .unwrap();
+        assert_eq!(row.6, self.clock.now());
+        row
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = needs_postgres!()]
+async fn every_manifest_token_authenticates_as_the_seed_did() {
+    let f = fixture().await;
+    common::every_token_as_the_manifest_says(&f.auth, &f.manifest.tokens.postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = needs_postgres!()]
+async fn a_token_exactly_a_lifespan_old_is_valid_and_a_microsecond_more_is_not() {
+    let f = fixture().await;
+    common::the_expiry_boundary_is_strict(&f.auth, &f.clock, &f.manifest, &f.manifest.tokens.postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = needs_postgres!()]
+async fn every_manifest_user_logs_in_as_djangos_authenticate_did() {
+    let f = fixture().await;
+    common::every_user_logs_in_as_the_manifest_says(&f.auth, &f, &f.manifest).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = needs_postgres!()]
+async fn unknown_unusable_inactive_and_wrong_cost_one_verification_each() {
+    let f = fixture().await;
+    common::every_refusal_costs_one_verification(&f.auth).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = needs_postgres!()]
+async fn obtain_returns_the_valid_key_replaces_an_expired_one_and_creates_one() {
+    let f = fixture().await;
+    common::obtain_is_drfs(&f.auth, &f, &f.manifest, &f.manifest.tokens.postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = needs_postgres!()]
+async fn concurrent_logins_after_expiry_all_get_one_new_key() {
+    let f = fixture().await;
+    common::concurrent_logins_share_one_new_key(&f.auth, &f, &f.manifest.tokens.postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = needs_postgres!()]
+async fn a_password_set_here_ends_the_token_and_one_set_by_django_does_not() {
+    let f = fixture().await;
+    common::password_changes(&f.auth, &f, &f.manifest.tokens.postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = needs_postgres!()]
+async fn users_and_tokens_managed_here_are_rows_django_reads() {
+    let f = fixture().await;
+    common::users_managed_here_are_djangos(&f.auth, &f, &f.manifest, &f.manifest.tokens.postgres).await;
+}

@@ -1,0 +1,212 @@
+//! The fixtures Django 5.2.19 + DRF 3.18.3 made (`tests/fixtures`, see its README), on
+//! SQLite: every manifest user and token at the manifest's clock, through the store
+//! and directory on Django's own tables. Each test works on a copy of the database in
+//! a temporary directory.
+#![cfg(feature = "sqlite")]
+
+mod common;
+
+use common::{Manifest, Raw, manifest};
+use sqlx::SqlitePool;
+use tempfile::TempDir;
+use time::OffsetDateTime;
+use tokenauth_core::{ManualClock, TokenAuth};
+use tokenauth_django::{SqliteDjangoStore, SqliteDjangoUsers, connect_sqlite, django_auth};
+
+type Auth = TokenAuth<SqliteDjangoStore, SqliteDjangoUsers>;
+
+/// A copy of the fixture database, the service on it at the manifest's clock, and
+/// raw access.
+struct Fixture {
+    _dir: TempDir,
+    pool: SqlitePool,
+    auth: Auth,
+    clock: ManualClock,
+    manifest: Manifest,
+}
+
+async fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("django.sqlite3");
+    std::fs::copy(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/django.sqlite3"),
+        &path,
+    )
+    .unwrap();
+    let pool = connect_sqlite(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    let manifest = manifest();
+    let clock = common::clock(&manifest);
+    let users = SqliteDjangoUsers::new(pool.clone()).with_clock(clock.clone());
+    let auth = common::configure(django_auth(SqliteDjangoStore::new(pool.clone()), users), &clock);
+    Fixture {
+        _dir: dir,
+        pool,
+        auth,
+        clock,
+        manifest,
+    }
+}
+
+impl Raw for Fixture {
+    async fn password_of(&self, username: &str) -> String {
+        sqlx::query_scalar(r#"SELECT "password" FROM "auth_user" WHERE "username" = ?"#)
+            .bind(username)
+            .fetch_one(&self.pool)
+            .await
+            .unwrap()
+    }
+
+    async fn set_password(&self, username: &str, hash: &str) {
+        sqlx::query(r#"UPDATE "auth_user" SET "password" = ? WHERE "username" = ?"#)
+            .bind(hash)
+            .bind(username)
+            .execute(&self.pool)
+            .await
+            .unwrap();
+    }
+
+    async fn token_of(&self, user_id: i64) -> Option<(String, OffsetDateTime)> {
+        let row: Option<(String, String)> =
+            sqlx::query_as(r#"SELECT "key", "created" FROM "authtoken_token" WHERE "user_id" = ?"#)
+                .bind(user_id)
+                .fetch_optional(&self.pool)
+                .await
+                .unwrap();
+        row.map(|(key, created)| (key, parse_django(&created)))
+    }
+
+    async fn assert_django_row(&self, user_id: i64, at: OffsetDateTime) {
+        let (kind, created): (String, String) = sqlx::query_as(
+            r#"SELECT typeof("created"), "created" FROM "authtoken_token" WHERE "user_id" = ?"#,
+        )
+        .bind(user_id)
+        .fetch_one(&self.pool)
+        .await
+        .unwrap();
+        assert_eq!(kind, "text");
+        assert_eq!(created, python_str(at));
+    }
+
+    async fn new_user_row(
+        &self,
+        username: &str,
+    ) -> (bool, bool, String, String, String, bool, OffsetDateTime) {
+        let row: (bool, bool, String, String, String, bool, String) = sqlx::query_as(
+            r#"SELECT "is_staff", "is_superuser", "first_name", "last_name", "email",
+                      "last_login" IS NULL, "date_joined" FROM "auth_user" WHERE "username" = ?"#,
+        )
+        .bind(username)
+        .fetch_one(&self.pool)
+        .await
+        .unwrap();
+        assert_eq!(row.6, python_str(self.clock.now()));
+        (row.0, row.1, row.2, row.3, row.4, row.5, parse_django(&row.6))
+    }
+}
+
+use tokenauth_core::Clock as _;
+
+/// Python's `str(datetime)` of a UTC time: the reference, written independently of
+/// the crate's own formatter.
+fn python_str(at: OffsetDateTime) -> String {
+    let base = format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+        at.year(),
+        u8::from(at.month()),
+        at.day(),
+        at.hour(),
+        at.minute(),
+        at.second()
+    );
+    match at.microsecond() {
+        0 => base,
+        us => format!("{base}.{us:06}"),
+    }
+}
+
+fn parse_django(text: &str) -> OffsetDateTime {
+    let (base, fraction) = text.split_once('.').unwrap_or((text, "0"));
+    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
+    let at = time::PrimitiveDateTime::parse(base, &format)
+        .unwrap()
+        .assume_utc();
+    let micros: i64 = format!("{fraction:0<6}").parse().unwrap();
+    at + time::Duration::microseconds(micros)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_manifest_token_authenticates_as_the_seed_did() {
+    let f = fixture().await;
+    common::every_token_as_the_manifest_says(&f.auth, &f.manifest.tokens.sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_token_exactly_a_lifespan_old_is_valid_and_a_microsecond_more_is_not() {
+    let f = fixture().await;
+    common::the_expiry_boundary_is_strict(&f.auth, &f.clock, &f.manifest, &f.manifest.tokens.sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_manifest_user_logs_in_as_djangos_authenticate_did() {
+    let f = fixture().await;
+    common::every_user_logs_in_as_the_manifest_says(&f.auth, &f, &f.manifest).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unknown_unusable_inactive_and_wrong_cost_one_verification_each() {
+    let f = fixture().await;
+    common::every_refusal_costs_one_verification(&f.auth).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn obtain_returns_the_valid_key_replaces_an_expired_one_and_creates_one() {
+    let f = fixture().await;
+    common::obtain_is_drfs(&f.auth, &f, &f.manifest, &f.manifest.tokens.sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_logins_after_expiry_all_get_one_new_key() {
+    let f = fixture().await;
+    common::concurrent_logins_share_one_new_key(&f.auth, &f, &f.manifest.tokens.sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_password_set_here_ends_the_token_and_one_set_by_django_does_not() {
+    let f = fixture().await;
+    common::password_changes(&f.auth, &f, &f.manifest.tokens.sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn users_and_tokens_managed_here_are_rows_django_reads() {
+    let f = fixture().await;
+    common::users_managed_here_are_djangos(&f.auth, &f, &f.manifest, &f.manifest.tokens.sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_database_without_drfs_table_is_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("not-django.sqlite3");
+    let url = format!("sqlite://{}?mode=rwc", path.display());
+    let pool = SqlitePool::connect(&url).await.unwrap();
+    sqlx::query(r#"CREATE TABLE "auth_user" ("id" integer PRIMARY KEY, "username" text)"#)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let error = connect_sqlite(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "not a Django database with DRF's authtoken app: column auth_user.password is missing \
+         (run Django's `migrate` with `rest_framework.authtoken` installed)"
+    );
+    let missing = connect_sqlite(&format!("sqlite://{}", dir.path().join("absent").display()))
+        .await
+        .unwrap_err();
+    assert!(
+        !dir.path().join("absent").exists(),
+        "{missing}: nothing is created"
+    );
+}
