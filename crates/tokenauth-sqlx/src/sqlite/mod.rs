@@ -45,7 +45,10 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// SQLite gives its `-wal` and `-shm` files the same mode): it holds password hashes.
 /// An existing file keeps its mode, with a warning if other users can read it.
 /// Connections use write-ahead logging (readers do not block the writer), foreign
-/// keys, and wait up to five seconds for a lock held by another writer.
+/// keys, and wait up to five seconds for a lock held by another writer. The pool does
+/// not ping a connection before handing it out (`test_before_acquire(false)`): a
+/// SQLite connection cannot go stale, and the ping would cost every query a round
+/// trip to the connection's thread.
 ///
 /// # Durability
 ///
@@ -75,14 +78,19 @@ pub async fn connect(url: &str) -> Result<SqlitePool, Error> {
     if !is_in_memory(url) {
         create_private(options.get_filename()).map_err(|source| Error::CreateFile { source })?;
     }
+    // No ping before each acquire (sqlx's default): a SQLite connection is a file
+    // handle that cannot go stale the way a network connection does, and the ping is
+    // one more round trip to the connection's worker thread on every query, which
+    // is where `GET /auth/me` spends its time (docs/BENCHMARKS.md).
+    let pool_options = SqlitePoolOptions::new().test_before_acquire(false);
     let pool_options = if is_in_memory(url) {
-        SqlitePoolOptions::new()
+        pool_options
             .min_connections(1)
             .max_connections(1)
             .idle_timeout(None)
             .max_lifetime(None)
     } else {
-        SqlitePoolOptions::new()
+        pool_options
     };
     let pool = pool_options.connect_with(options).await?;
     migrate(&pool).await?;
@@ -181,6 +189,19 @@ mod tests {
             from_micros(i64::MAX, "created"),
             Err(Error::Corrupt { what: "created" })
         ));
+    }
+
+    #[tokio::test]
+    async fn connections_are_not_pinged_before_each_use() {
+        for url in ["sqlite::memory:", "sqlite://db?mode=memory"] {
+            let pool = connect(url).await.unwrap();
+            assert!(!pool.options().get_test_before_acquire(), "{url}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let pool = connect(&format!("sqlite://{}", dir.path().join("t.db").display()))
+            .await
+            .unwrap();
+        assert!(!pool.options().get_test_before_acquire());
     }
 
     #[test]
