@@ -56,10 +56,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = parse_args()?;
     if args.database.starts_with("postgres") {
         let pool = tokenauth_sqlx::connect_postgres(&args.database).await?;
-        seed(TokenAuth::new(PgStore::new(pool.clone()), PgUserDirectory::new(pool)), &args).await
+        seed(
+            TokenAuth::new(PgStore::new(pool.clone()), PgUserDirectory::new(pool)),
+            &args,
+        )
+        .await
     } else {
         let pool = tokenauth_sqlx::connect(&args.database).await?;
-        seed(TokenAuth::new(SqliteStore::new(pool.clone()), SqliteUserDirectory::new(pool)), &args).await
+        seed(
+            TokenAuth::new(SqliteStore::new(pool.clone()), SqliteUserDirectory::new(pool)),
+            &args,
+        )
+        .await
     }
 }
 
@@ -99,7 +107,7 @@ where
     while let Some(token) = issued.next().await {
         writeln!(out, "{}", token?.token.expose_secret())?;
         count += 1;
-        if count % 100_000 == 0 {
+        if count.is_multiple_of(100_000) {
             eprintln!("{count} tokens...");
         }
     }
