@@ -6,8 +6,6 @@
 //! Run with `cargo bench -p tokenauth-core --bench hot_path` (divan; `-- NAME` filters).
 //! The SQLite store's authenticate path is in tokenauth-sqlx's `authenticate` bench.
 
-use std::time::Duration;
-
 use argon2::Params;
 use tokenauth_core::{
     Lifespan, ManualClock, MemoryStore, MemoryUserDirectory, PasswordHasher, TokenAuth, TokenFormat,
@@ -41,7 +39,7 @@ fn service(rt: &tokio::runtime::Runtime) -> (Auth, ManualClock, String, String) 
             ..TokenRequest::default()
         };
         let expired = auth.issue(&user.id, short).await.expect("issue");
-        clock.advance(Duration::from_secs(7200));
+        clock.advance(tokenauth_core::time::Duration::hours(2));
         let live = auth
             .issue(&user.id, TokenRequest::default())
             .await

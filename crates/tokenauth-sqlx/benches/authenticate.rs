@@ -5,8 +5,6 @@
 //! Run with `cargo bench -p tokenauth-sqlx --bench authenticate` (divan); the database
 //! lives in `TMPDIR`. The in-memory store's figures are in tokenauth-core's `hot_path`.
 
-use std::time::Duration;
-
 use argon2::Params;
 use tokenauth_core::{Lifespan, ManualClock, PasswordHasher, TokenAuth, TokenRequest, time::OffsetDateTime};
 use tokenauth_sqlx::{SqliteStore, SqliteUserDirectory};
@@ -41,7 +39,7 @@ fn authenticate_sqlite(bencher: divan::Bencher<'_, '_>, kind: &str) {
             ..TokenRequest::default()
         };
         let expired = auth.issue(&user.id, short).await.expect("issue");
-        clock.advance(Duration::from_secs(7200));
+        clock.advance(tokenauth_core::time::Duration::hours(2));
         // Other tokens, so that the lookups go through a real index.
         for _ in 0..TOKENS {
             auth.issue(&user.id, TokenRequest::default())
