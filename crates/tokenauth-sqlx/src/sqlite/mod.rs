@@ -43,7 +43,9 @@ pub static MIGRATOR: LazyLock<Migrator> = LazyLock::new(|| {
 /// An existing file keeps its mode, with a warning if other users can read it.
 /// Connections use write-ahead logging (readers do not block the writer) and foreign
 /// keys. [`DEFAULT_TIMEOUT`](crate::DEFAULT_TIMEOUT) bounds the waits (see
-/// [`connect_with_timeout`]).
+/// [`connect_with_timeout`]). The pool does not ping a connection before handing it
+/// out (`test_before_acquire(false)`): a SQLite connection cannot go stale, and the
+/// ping would cost every query a round trip to the connection's thread.
 ///
 /// # Durability
 ///
@@ -73,7 +75,8 @@ pub async fn connect(url: &str) -> Result<SqlitePool, Error> {
 /// an error that [`Error::is_unavailable`] reports as unavailable (a pool timeout, or
 /// `SQLITE_BUSY`: "database is locked"), which `tokenauth`'s web layer answers with 503.
 /// Give [`TokenAuth::with_backend_timeout`](tokenauth_core::TokenAuth::with_backend_timeout)
-/// the same bound.
+/// a longer bound (the `tokenauth` server uses twice `timeout`), so that the database's
+/// own timeout fires first and a write given up on is never applied afterwards.
 pub async fn connect_with_timeout(url: &str, timeout: Duration) -> Result<SqlitePool, Error> {
     let options = SqliteConnectOptions::from_str(url)?
         .create_if_missing(true)
@@ -84,14 +87,19 @@ pub async fn connect_with_timeout(url: &str, timeout: Duration) -> Result<Sqlite
     if !is_in_memory(url) {
         create_private(options.get_filename()).map_err(|source| Error::CreateFile { source })?;
     }
+    // No ping before each acquire (sqlx's default): a SQLite connection is a file
+    // handle that cannot go stale the way a network connection does, and the ping is
+    // one more round trip to the connection's worker thread on every query, which
+    // is where `GET /auth/me` spends its time (docs/BENCHMARKS.md).
+    let pool_options = SqlitePoolOptions::new().test_before_acquire(false);
     let pool_options = if is_in_memory(url) {
-        SqlitePoolOptions::new()
+        pool_options
             .min_connections(1)
             .max_connections(1)
             .idle_timeout(None)
             .max_lifetime(None)
     } else {
-        SqlitePoolOptions::new()
+        pool_options
     };
     let pool = pool_options
         .acquire_timeout(timeout)
@@ -193,6 +201,19 @@ mod tests {
             from_micros(i64::MAX, "created"),
             Err(Error::Corrupt { what: "created" })
         ));
+    }
+
+    #[tokio::test]
+    async fn connections_are_not_pinged_before_each_use() {
+        for url in ["sqlite::memory:", "sqlite://db?mode=memory"] {
+            let pool = connect(url).await.unwrap();
+            assert!(!pool.options().get_test_before_acquire(), "{url}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let pool = connect(&format!("sqlite://{}", dir.path().join("t.db").display()))
+            .await
+            .unwrap();
+        assert!(!pool.options().get_test_before_acquire());
     }
 
     #[test]
