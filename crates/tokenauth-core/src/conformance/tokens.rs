@@ -6,6 +6,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
 
+use crate::admin::UserAdmin;
 use crate::clock::{Clock, ManualClock};
 use crate::error::{IssueError, ObtainError};
 use crate::expiry::{ExpiryPolicy, Lifespan};
@@ -423,10 +424,19 @@ pub async fn purge_deletes_only_matching_records_in_batches<S: TokenStore>(store
 /// `alice` (password `pw`).
 async fn service<S: TokenStore>(store: S) -> (TokenAuth<S, MemoryUserDirectory>, ManualClock, UserId) {
     let users = MemoryUserDirectory::new();
-    let alice = users.add_user("alice", "pw", true).await.expect("add user");
+    // Hashed cheaply too: a login verifies with the stored hash's own parameters, and
+    // the concurrency cases log in dozens of times at once.
+    let hasher = super::fast_hasher();
+    let hash = hasher.hash("pw").await.expect("hash");
+    let alice = users
+        .create_user("alice", &hash, true)
+        .await
+        .expect("create user")
+        .expect("a new user")
+        .id;
     let clock = ManualClock::new(BASE);
     let auth = TokenAuth::new(store, users)
-        .with_password_hasher(super::fast_hasher())
+        .with_password_hasher(hasher)
         .with_clock(clock.clone());
     (auth, clock, alice)
 }
