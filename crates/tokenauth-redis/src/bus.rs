@@ -9,7 +9,7 @@ use redis::aio::PubSub;
 use serde::{Deserialize, Serialize};
 use tokenauth_core::store::Ended;
 use tokenauth_core::{Revocation, RevocationBus, RevocationListener, TokenDigest, TokenId, UserId};
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
 
 use crate::Error;
@@ -82,6 +82,7 @@ pub struct RedisBus {
     publisher: Connection,
     channel: String,
     sender: broadcast::Sender<Revocation>,
+    connected: watch::Receiver<bool>,
     _listener: Arc<Listener>,
 }
 
@@ -118,11 +119,20 @@ impl RedisBus {
         let urls = target.urls().to_vec();
         let first = subscribe_any(&urls, &channel, options.timeout).await?;
         let sender = broadcast::channel(options.capacity.max(1)).0;
-        let task = tokio::spawn(listen(first, urls, channel.clone(), sender.clone(), options));
+        let (connected_tx, connected) = watch::channel(true);
+        let task = tokio::spawn(listen(
+            first,
+            urls,
+            channel.clone(),
+            sender.clone(),
+            connected_tx,
+            options,
+        ));
         Ok(Self {
             publisher,
             channel,
             sender,
+            connected,
             _listener: Arc::new(Listener(task)),
         })
     }
@@ -143,6 +153,13 @@ impl RevocationBus for RedisBus {
 
     fn subscribe(&self) -> broadcast::Receiver<Revocation> {
         self.sender.subscribe()
+    }
+
+    /// `false` from the moment the subscription is found lost (closed, or a ping
+    /// unanswered within the timeout) until the bus has subscribed again: a cache
+    /// following the bus serves nothing from memory meanwhile.
+    fn connected(&self) -> watch::Receiver<bool> {
+        self.connected.clone()
     }
 }
 
@@ -191,12 +208,14 @@ async fn listen(
     urls: Vec<String>,
     channel: String,
     sender: broadcast::Sender<Revocation>,
+    connected: watch::Sender<bool>,
     options: BusOptions,
 ) {
     let mut pubsub = first;
     loop {
         forward(pubsub, &channel, &sender, options).await;
         tracing::warn!("revocation bus: subscription lost, reconnecting");
+        connected.send_replace(false);
         let _ = sender.send(Revocation::Everything);
         let mut pause = Duration::from_millis(50);
         pubsub = loop {
@@ -211,6 +230,7 @@ async fn listen(
         };
         tracing::info!("revocation bus: subscribed again");
         let _ = sender.send(Revocation::Everything);
+        connected.send_replace(true);
     }
 }
 

@@ -142,7 +142,7 @@ impl Drop for Proxy {
 }
 
 /// A subscription cut under the bus: its subscribers hear `Everything` when it is lost
-/// and again once it is back, and then receive what is published as before.
+/// and again once it is back, it reports itself disconnected in between, and then receive what is published as before.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = needs_redis!()]
 async fn a_dropped_subscription_flushes_and_comes_back() {
@@ -171,9 +171,16 @@ async fn a_dropped_subscription_flushes_and_comes_back() {
     publisher.publish(&before).await.unwrap();
     assert_eq!(next(&mut rx).await, before);
 
+    let mut connected = listener.connected();
+    assert!(*connected.borrow_and_update(), "subscribed: connected");
     proxy.cut();
     assert_eq!(next(&mut rx).await, Revocation::Everything, "lost: flush");
+    assert!(!*connected.borrow(), "lost: a following cache must serve nothing");
     assert_eq!(next(&mut rx).await, Revocation::Everything, "back: flush");
+    tokio::time::timeout(Duration::from_secs(10), connected.wait_for(|up| *up))
+        .await
+        .expect("connected again after subscribing anew")
+        .expect("the bus is alive");
     let after = ended("2");
     publisher.publish(&after).await.unwrap();
     assert_eq!(next(&mut rx).await, after);

@@ -71,7 +71,10 @@ fn sqlx_unavailable(error: &sqlx::Error) -> bool {
 /// Whether a database error code (SQLite's extended result code as a number,
 /// PostgreSQL's SQLSTATE) says "unavailable for now".
 fn code_unavailable(code: &str) -> bool {
-    if let Ok(sqlite) = code.parse::<i32>() {
+    // A SQLSTATE is always five characters, often all digits ("08006"); SQLite's
+    // extended codes are numbers below 10,000, so never five digits long.
+    let sqlstate = code.len() == 5;
+    if !sqlstate && let Ok(sqlite) = code.parse::<i32>() {
         // The primary result code is the low byte of the extended one.
         const SQLITE_BUSY: i32 = 5;
         const SQLITE_LOCKED: i32 = 6;
