@@ -225,10 +225,16 @@ async fn import_and_check(django: &str, engine: &str, database: &str) {
 
     // Django passwords log in; bob's (PBKDF2, 600,000 iterations) is re-hashed to
     // argon2id by the first login, and the password still works after it.
+    assert!(
+        stored_hash(&database, "bob")
+            .await
+            .starts_with("pbkdf2_sha256$600000$")
+    );
     for _ in 0..2 {
         let obtained = obtain(&addr, "bob", "bob-password").await;
         let (status, body) = me(&addr, obtained["token"].as_str().unwrap()).await;
         assert_eq!(status, 200, "{body}");
+        assert!(stored_hash(&database, "bob").await.starts_with("$argon2id$"));
     }
     obtain(&addr, "zoë ünïcode", "pässwörd with spaces ").await;
     // An unusable password, a wrong one and an inactive user never log in.
@@ -263,4 +269,25 @@ fn import_django_refuses_a_database_that_is_not_djangos() {
         stderr.contains("not a Django database with DRF's authtoken app: table auth_user is missing"),
         "{stderr}"
     );
+}
+
+/// The password hash `database` (tokenauth's schema) stores for `username`.
+async fn stored_hash(database: &str, username: &str) -> String {
+    use sqlx::Connection as _;
+    const QUERY: &str = "SELECT password_hash FROM tokenauth_users WHERE username = ";
+    if database.starts_with("sqlite:") {
+        let mut conn = sqlx::SqliteConnection::connect(database).await.unwrap();
+        sqlx::query_scalar(&format!("{QUERY}?"))
+            .bind(username)
+            .fetch_one(&mut conn)
+            .await
+            .unwrap()
+    } else {
+        let mut conn = sqlx::PgConnection::connect(database).await.unwrap();
+        sqlx::query_scalar(&format!("{QUERY}$1"))
+            .bind(username)
+            .fetch_one(&mut conn)
+            .await
+            .unwrap()
+    }
 }
