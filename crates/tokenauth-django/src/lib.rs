@@ -81,6 +81,7 @@
 
 mod common;
 mod error;
+mod export;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod schema;
@@ -89,6 +90,11 @@ mod sqlite;
 mod timestamp;
 
 pub use error::Error;
+#[cfg(feature = "postgres")]
+pub use export::export_postgres;
+#[cfg(feature = "sqlite")]
+pub use export::export_sqlite;
+pub use export::{DjangoToken, DjangoUser};
 #[cfg(feature = "postgres")]
 pub use postgres::{PgDjangoStore, PgDjangoUsers, connect_postgres};
 pub use schema::check_schema;

@@ -69,6 +69,10 @@ pub enum Command {
     /// Copy a database's users, tokens and stored policy into another (SQLite to
     /// PostgreSQL); running it again brings the copy up to date.
     CopyDatabase(super::copy::CopyArgs),
+    /// Copy a Django/DRF database's users (with their Django hashes) and tokens (as
+    /// digests, keeping their creation time) into this database; running it again
+    /// changes nothing.
+    ImportDjango(super::import_django::ImportDjangoArgs),
 }
 
 /// Arguments of `tokenauth serve`.

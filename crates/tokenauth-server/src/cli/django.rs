@@ -93,9 +93,11 @@ where
             .await
         }
         Command::User(command) => users::run(command, &auth, io).await,
-        Command::Import(_) | Command::CopyDatabase(_) => Err(CliError::NotInDjangoMode(
-            "import and copy-database write tokenauth's own schema: give its database, without --schema django",
-        )),
+        Command::Import(_) | Command::CopyDatabase(_) | Command::ImportDjango(_) => {
+            Err(CliError::NotInDjangoMode(
+                "import, import-django and copy-database write tokenauth's own schema: give its database, without --schema django",
+            ))
+        }
         Command::Token(args) => {
             refuse_policy(&args.policy)?;
             if let TokenCommand::Create {

@@ -6,7 +6,8 @@
 //! - `password`: reading a password from standard input or the terminal;
 //! - `policy`: the serving policy `serve` stores and the `token` commands apply;
 //! - `import`: `tokenauth import`, users and tokens in bulk;
-//! - `copy`: `tokenauth copy-database`, the move from one database to another.
+//! - `copy`: `tokenauth copy-database`, the move from one database to another;
+//! - `import_django`: `tokenauth import-django`, the move off a Django database.
 //!
 //! The backend is chosen once, here, from the database URL's scheme (and the token
 //! store's, with `--token-store`); every command is generic over the store and the
@@ -17,6 +18,7 @@ mod args;
 mod copy;
 mod django;
 mod import;
+mod import_django;
 mod password;
 mod policy;
 mod tokens;
@@ -41,6 +43,7 @@ pub use args::{
 pub use copy::CopyArgs;
 pub use django::Schema;
 pub use import::{ImportArgs, ImportError};
+pub use import_django::ImportDjangoArgs;
 pub use policy::{PolicyStore, Retention};
 
 /// Why a command failed. Printed as `error: ...` with a non-zero exit.
@@ -318,6 +321,10 @@ where
             }
             policy.store(settings).await?;
             auth.store().retain(policy.retention(), true).await?;
+            // After `import-django`, the DRF keys it stored (as digests) work here.
+            let imported = settings.imported_drf_keys().await.map_err(BackendError::new)?;
+            let format = auth.format().clone().with_imported_drf_keys(imported);
+            let auth = auth.with_format(format);
             let maintenance = Maintenance {
                 purge_interval: Some(args.purge_interval),
                 purge_grace: policy.purge_grace.as_duration(),
@@ -362,6 +369,7 @@ where
             let auth = given.resolve(stored).apply(auth, Lifespan::DEFAULT);
             import::run(args, &auth, io).await?;
         }
+        Command::ImportDjango(args) => import_django::run(args, &auth, settings, io).await?,
         // Handled by `run`, before any `--database` is opened.
         Command::CopyDatabase(args) => copy::run(args, io).await?,
     }

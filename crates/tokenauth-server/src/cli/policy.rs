@@ -35,6 +35,14 @@ pub trait PolicyStore {
         &self,
         values: &BTreeMap<String, String>,
     ) -> impl Future<Output = Result<(), Self::Error>> + Send;
+
+    /// Whether `tokenauth import-django` stored DRF keys (by their digests) here, so
+    /// that `serve` accepts 40-hex keys besides its own format.
+    fn imported_drf_keys(&self) -> impl Future<Output = Result<bool, Self::Error>> + Send;
+
+    /// Records that DRF keys were imported (kept for good: those tokens stay valid
+    /// until they expire, and a later `serve` must keep accepting them).
+    fn set_imported_drf_keys(&self) -> impl Future<Output = Result<(), Self::Error>> + Send;
 }
 
 /// A token store told how long the serving policy may need a token: the lifespan plus
@@ -73,6 +81,10 @@ impl Retention for RedisStore {
 /// The settings keys of the policy start with this.
 const PREFIX: &str = "policy.";
 
+/// The setting `tokenauth import-django` stores (outside the policy's prefix, so that
+/// `serve` storing its policy keeps it).
+const IMPORTED_DRF_KEYS: &str = "import.drf_keys";
+
 /// [`PolicyStore`] for a store with `settings` and `replace_settings` verbs.
 macro_rules! settings_policy_store {
     ($($store:ty),+) => {$(
@@ -85,6 +97,15 @@ macro_rules! settings_policy_store {
 
             async fn store_policy(&self, values: &BTreeMap<String, String>) -> Result<(), Self::Error> {
                 self.replace_settings(PREFIX, values).await
+            }
+
+            async fn imported_drf_keys(&self) -> Result<bool, Self::Error> {
+                Ok(self.settings(IMPORTED_DRF_KEYS).await?.contains_key(IMPORTED_DRF_KEYS))
+            }
+
+            async fn set_imported_drf_keys(&self) -> Result<(), Self::Error> {
+                let values = BTreeMap::from([(IMPORTED_DRF_KEYS.to_owned(), "true".to_owned())]);
+                self.replace_settings(IMPORTED_DRF_KEYS, &values).await
             }
         }
     )+};

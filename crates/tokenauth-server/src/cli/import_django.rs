@@ -1,0 +1,167 @@
+//! `tokenauth import-django`: the move off a Django/DRF database (the last step of the
+//! strangler path in docs/django.md), through the bulk writes of `tokenauth import`.
+//!
+//! Users are copied with Django's hash as it is (the argon2id hasher verifies Django's
+//! formats, reports them outdated and re-hashes them to argon2id on the first
+//! successful login) and their active flag. DRF's keys are stored as their SHA-256
+//! digests with their `created`, so each expires when it would have in Django, and the
+//! database records that it holds DRF keys: `serve` then accepts 40-hex keys besides
+//! its own format. Users and tokens already imported are skipped, so running it again
+//! changes nothing.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::time::Instant;
+
+use clap::Args;
+use tokenauth::TokenAuth;
+use tokenauth_core::django::DjangoHash;
+use tokenauth_core::{
+    BackendError, NewUser, PasswordHasher, Scopes, TokenDigest, TokenImport, TokenRecord, User, UserImport,
+};
+use tokenauth_django::{DjangoToken, DjangoUser};
+
+use super::import::progress;
+use super::{Backend, CliError, DatabaseUrl, Io, PolicyStore};
+
+/// Arguments of `tokenauth import-django`.
+#[derive(Debug, Args)]
+pub struct ImportDjangoArgs {
+    /// The Django database to read: `sqlite:///srv/app/db.sqlite3` or
+    /// `postgres://USER@HOST/DATABASE`. Only read; its schema is checked first.
+    #[arg(long, value_name = "URL", hide_env_values = true)]
+    pub from: DatabaseUrl,
+}
+
+/// Rows written per transaction.
+const BATCH: usize = 10_000;
+
+/// The hash stored for a user whose Django hash tokenauth cannot verify (a hasher
+/// outside Django's defaults): an unusable password, as Django writes it.
+const UNUSABLE: &str = "!imported-from-django-with-an-unverifiable-hash";
+
+/// Runs `tokenauth import-django` into `auth`'s store and directory; records in
+/// `settings` that DRF keys are held.
+pub(super) async fn run<S, D, P, R, W>(
+    args: ImportDjangoArgs,
+    auth: &TokenAuth<S, D>,
+    settings: &P,
+    io: &mut Io<R, W>,
+) -> Result<(), CliError>
+where
+    S: TokenImport,
+    D: UserImport,
+    P: PolicyStore,
+    W: Write,
+{
+    let started = Instant::now();
+    let (users, tokens) = read(&args.from).await?;
+
+    let bar = progress(io.show_progress, Some(users.len() as u64), "users");
+    let mut ids: HashMap<i64, User> = HashMap::with_capacity(users.len());
+    let (mut created, mut unverifiable) = (0, 0);
+    for chunk in users.chunks(BATCH) {
+        let batch: Vec<NewUser> = chunk
+            .iter()
+            .map(|user| {
+                let verifiable = PasswordHasher::is_supported_hash(&user.password)
+                    || matches!(DjangoHash::parse(&user.password), Ok(Some(_)));
+                if !verifiable {
+                    unverifiable += 1;
+                }
+                NewUser {
+                    username: user.username.clone(),
+                    password_hash: if verifiable {
+                        user.password.clone()
+                    } else {
+                        UNUSABLE.to_owned()
+                    },
+                    is_active: user.is_active,
+                }
+            })
+            .collect();
+        let imported = auth
+            .users()
+            .import_users(&batch)
+            .await
+            .map_err(BackendError::new)?;
+        created += imported.created;
+        ids.extend(chunk.iter().map(|u| u.id).zip(imported.users));
+        bar.inc(chunk.len() as u64);
+    }
+    bar.finish_and_clear();
+    // Recorded before the tokens are: a serve started meanwhile must accept them.
+    settings
+        .set_imported_drf_keys()
+        .await
+        .map_err(BackendError::new)?;
+
+    let bar = progress(io.show_progress, Some(tokens.len() as u64), "tokens");
+    let mut generator = auth.format().generator();
+    let mut stored = 0;
+    let mut malformed = 0;
+    for chunk in tokens.chunks(BATCH) {
+        let mut records = Vec::with_capacity(chunk.len());
+        for token in chunk {
+            // A row not in DRF's format could never authenticate here; its user is
+            // DRF's foreign key, so it exists.
+            let (Some(owner), Some(_)) = (ids.get(&token.user_id), TokenDigest::from_drf_key(&token.key))
+            else {
+                malformed += 1;
+                continue;
+            };
+            records.push(TokenRecord {
+                id: generator.id(),
+                // What the native format computes for an imported DRF key.
+                digest: TokenDigest::of(&token.key),
+                user_id: owner.id.clone(),
+                credential_version: owner.credential_version,
+                name: None,
+                scopes: Scopes::default(),
+                created: token.created,
+                expires: None,
+                last_used: None,
+                last_ip: None,
+            });
+        }
+        stored += auth
+            .store()
+            .import_tokens(&records)
+            .await
+            .map_err(BackendError::new)?;
+        bar.inc(chunk.len() as u64);
+    }
+    bar.finish_and_clear();
+
+    writeln!(
+        io.stdout,
+        "{created} user(s) created, {} already there; {stored} token(s) stored, {} already there",
+        users.len() - created,
+        tokens.len() - malformed - stored,
+    )?;
+    if unverifiable > 0 {
+        writeln!(
+            io.stdout,
+            "{unverifiable} user(s) had a hash of a hasher tokenauth cannot verify: imported with an unusable password (set one with `tokenauth user add NAME`)"
+        )?;
+    }
+    if malformed > 0 {
+        writeln!(io.stdout, "{malformed} token(s) skipped: not a DRF key")?;
+    }
+    writeln!(io.stdout, "took {:.1}s", started.elapsed().as_secs_f64())?;
+    Ok(())
+}
+
+/// Every user and token of the Django database `url` names (schema checked first).
+async fn read(url: &DatabaseUrl) -> Result<(Vec<DjangoUser>, Vec<DjangoToken>), CliError> {
+    Ok(match Backend::of(url)? {
+        Backend::Sqlite => {
+            let pool = tokenauth_django::connect_sqlite(url.as_str()).await?;
+            tokenauth_django::export_sqlite(&pool).await?
+        }
+        Backend::Postgres => {
+            let pool = tokenauth_django::connect_postgres(url.as_str()).await?;
+            tokenauth_django::export_postgres(&pool).await?
+        }
+    })
+}
