@@ -40,8 +40,55 @@ pub enum Error {
     Corrupt(&'static str),
 }
 
+impl Error {
+    /// Whether this error means Redis is unavailable for now rather than that something
+    /// is wrong: it could not be reached or answered too late (I/O, a refused or dropped
+    /// connection, a timeout), or it said so itself (`LOADING`, `CLUSTERDOWN`,
+    /// `TRYAGAIN`, `MASTERDOWN`, `BUSY`, a slot moving between nodes). The store reports
+    /// these as unavailable ([`TokenStore::is_unavailable`]), so that the web layer
+    /// answers 503 and `Retry-After` instead of 500.
+    ///
+    /// [`TokenStore::is_unavailable`]: tokenauth_core::TokenStore::is_unavailable
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            Self::Redis(error) => {
+                error.is_io_error()
+                    || error.is_timeout()
+                    || error.is_connection_dropped()
+                    || error.is_connection_refusal()
+                    || error.is_cluster_error()
+                    || matches!(
+                        error.code(),
+                        Some("LOADING" | "CLUSTERDOWN" | "TRYAGAIN" | "MASTERDOWN" | "BUSY")
+                    )
+            }
+            Self::Cluster(_) => true,
+            _ => false,
+        }
+    }
+}
+
 impl From<redis::ParsingError> for Error {
     fn from(error: redis::ParsingError) -> Self {
         Self::Redis(error.into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_server_that_cannot_be_reached_is_unavailable() {
+        // Port 1 on loopback: nothing listens there, the connection is refused.
+        let error = RedisStore::connect("redis://127.0.0.1:1").await.unwrap_err();
+        assert!(error.is_unavailable(), "{error:?}");
+    }
+
+    #[test]
+    fn bugs_and_bad_input_are_not() {
+        assert!(!Error::Duplicate.is_unavailable());
+        assert!(!Error::Corrupt("record").is_unavailable());
+        assert!(!Error::Prefix.is_unavailable());
     }
 }

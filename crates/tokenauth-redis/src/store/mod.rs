@@ -233,6 +233,10 @@ impl tokenauth_core::TokenImport for RedisStore {}
 impl TokenStore for RedisStore {
     type Error = Error;
 
+    fn is_unavailable(error: &Error) -> bool {
+        error.is_unavailable()
+    }
+
     /// One `HGETALL` of the user's hash: the version and the records in one snapshot.
     #[instrument(skip_all)]
     async fn token_set(&self, user: &UserId) -> Result<TokenSet, Error> {
