@@ -198,3 +198,72 @@ async fn two_servers_on_one_redis_agree_on_logout() {
         assert!(status.success(), "exit status after SIGTERM: {status}");
     }
 }
+
+/// Two caching servers on one Redis (`--cache on`, with an hour's TTL so that nothing
+/// expires during the test): a token cached by the first and logged out through the
+/// second is refused by the first within the bus's bound, through Redis pub/sub. The
+/// first really serves from its cache: a token whose keys are deleted behind its back
+/// (nothing published) still answers 200 there.
+#[tokio::test]
+#[ignore = "needs Redis: set TOKENAUTH_TEST_REDIS_URL and run with --ignored"]
+async fn two_caching_servers_on_one_redis_agree_on_logout() {
+    let variable = "TOKENAUTH_TEST_REDIS_URL";
+    let url = url(variable);
+    let store = RedisStore::connect(&url)
+        .await
+        .unwrap_or_else(|error| panic!("cannot reach Redis at {variable}: {error:?}"));
+    let prefix = Prefix::new(&url);
+    let dir = tempfile::tempdir().unwrap();
+    let database = database_with_alice(&dir, "users");
+    let args = [
+        "--token-store",
+        url.as_str(),
+        "--token-store-prefix",
+        prefix.name.as_str(),
+        "--cache",
+        "on",
+        "--cache-ttl",
+        "1h",
+    ];
+    let (mut first, first_addr) = Server::start(&database, &args);
+    let (mut second, second_addr) = Server::start(&database, &args);
+
+    let obtained = obtain(&first_addr, "alice", "pw").await;
+    let authorization = format!("Token {}", obtained["token"].as_str().unwrap());
+    let auth = [("authorization", authorization.as_str())];
+    let (status, body) = http(&first_addr, "GET", "/auth/me", &auth, "").await;
+    assert_eq!(status, 200, "cached by the first: {body}");
+    let (status, body) = http(&second_addr, "POST", "/auth/logout", &auth, "").await;
+    assert_eq!(status, 204, "{body}");
+    let mut refused = None;
+    for _ in 0..50 {
+        let (status, body) = http(&first_addr, "GET", "/auth/me", &auth, "").await;
+        if status == 401 {
+            refused = Some(body);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        refused.as_deref(),
+        Some(r#"{"detail":"Invalid token"}"#),
+        "the first server kept serving a token logged out through the second"
+    );
+
+    // The first serves from its cache: keys deleted without a word still answer there.
+    let obtained = obtain(&first_addr, "alice", "pw").await;
+    let authorization = format!("Token {}", obtained["token"].as_str().unwrap());
+    let auth = [("authorization", authorization.as_str())];
+    let (status, body) = http(&first_addr, "GET", "/auth/me", &auth, "").await;
+    assert_eq!(status, 200, "{body}");
+    let store = store.with_prefix(&prefix.name).unwrap();
+    store.delete_all_keys().await.unwrap();
+    let (status, body) = http(&first_addr, "GET", "/auth/me", &auth, "").await;
+    assert_eq!(status, 200, "served from the cache: {body}");
+
+    for server in [&mut first, &mut second] {
+        server.terminate();
+        let status = server.0.wait().unwrap();
+        assert!(status.success(), "exit status after SIGTERM: {status}");
+    }
+}
