@@ -83,7 +83,7 @@ impl RedisStore {
 
     /// Deletes every key under the prefix, node by node (`SCAN` + `DEL`), and nothing
     /// else: never `FLUSHDB`. For tests, and for removing a deployment's tokens.
-    /// Deleted tokens are not reported as [`Ended`]; answers how many keys went.
+    /// Deleted tokens are not reported as [`Ended`](tokenauth_core::store::Ended); answers how many keys went.
     #[instrument(skip_all)]
     pub async fn delete_all_keys(&self) -> Result<usize, Error> {
         let mut conn = self.conn.clone();
