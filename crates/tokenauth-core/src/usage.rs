@@ -47,6 +47,8 @@ pub(crate) struct Recorded {
     pub(crate) first_in_window: bool,
     /// The address of the previous use in this window, if any.
     pub(crate) previous_ip: Option<IpAddr>,
+    /// The token's latest use not yet written, this one included: when, and from where.
+    pub(crate) latest: (OffsetDateTime, Option<IpAddr>),
 }
 
 /// The shard of `digest` among `count`: digests are uniformly random bytes, so their
@@ -81,6 +83,7 @@ impl UsageBuffer {
                 Recorded {
                     first_in_window: false,
                     previous_ip,
+                    latest: (usage.at, usage.ip),
                 }
             }
             None => {
@@ -93,6 +96,7 @@ impl UsageBuffer {
                 Recorded {
                     first_in_window: true,
                     previous_ip: None,
+                    latest: (at, ip),
                 }
             }
         }

@@ -55,9 +55,13 @@ impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
         // written, so a store read that starts later sees it. The other order can miss
         // a use in both places while a flush lands, and refuse a live token once.
         let buffered = self.usage.latest(&digest);
-        let record = self.find_record(&digest).await?.ok_or(AuthError::InvalidToken)?;
-        let user = self.find_user(&record.user_id).await?;
+        // One reading of the clock for the whole check (a cache hit needs no other).
         let now = self.clock.now();
+        let record = self
+            .find_record(&digest, now)
+            .await?
+            .ok_or(AuthError::InvalidToken)?;
+        let user = self.find_user(&record.user_id, now).await?;
         // `Option`'s order puts `None` first: the later of the two uses.
         let last_used = record.last_used.max(buffered.map(|(at, _)| at));
         let status = TokenStatus::of(&self.config.policy, &record, user.as_ref(), last_used, now);
@@ -69,19 +73,20 @@ impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
         }
         status.check()?;
         let user = user.ok_or(AuthError::UserInactive)?;
-        self.record_use(&record, now, ip);
+        let latest = self.record_use(&record, now, ip);
         Ok(Verified {
             user,
-            token: self.info(&record),
+            token: self.info_with(&record, latest_of(&record, Some(latest))),
         })
     }
 
-    /// The record with `digest`, from the cache or the store (then cached).
-    async fn find_record(&self, digest: &TokenDigest) -> Result<Option<Arc<TokenRecord>>, AuthError> {
-        let cached = self
-            .cache
-            .as_ref()
-            .map(|cache| (cache, cache.token(digest, self.clock.now())));
+    /// The record with `digest`, from the cache (as of `now`) or the store (then cached).
+    async fn find_record(
+        &self,
+        digest: &TokenDigest,
+        now: OffsetDateTime,
+    ) -> Result<Option<Arc<TokenRecord>>, AuthError> {
+        let cached = self.cache.as_ref().map(|cache| (cache, cache.token(digest, now)));
         let ticket = match cached {
             Some((_, Cached::Found(record))) => return Ok(Some(record)),
             Some((_, Cached::Unknown)) => return Ok(None),
@@ -99,18 +104,17 @@ impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
         Ok(record)
     }
 
-    /// The user `id`, from the cache or the directory (then cached).
-    async fn find_user(&self, id: &UserId) -> Result<Option<D::User>, AuthError> {
+    /// The user `id`, from the cache (as of `now`) or the directory (then cached).
+    async fn find_user(&self, id: &UserId, now: OffsetDateTime) -> Result<Option<D::User>, AuthError> {
         let Some(cache) = &self.cache else {
             return Ok(self.in_users(self.users.find_user(id)).await?);
         };
-        let now = self.clock.now();
         if let Some(user) = cache.user::<D::User>(id, now) {
             return Ok(user);
         }
         let ticket = cache.ticket();
         let user = self.in_users(self.users.find_user(id)).await?;
-        cache.fill_user(id, &user, ticket, now);
+        cache.fill_user(id, &user, ticket, self.clock.now());
         Ok(user)
     }
 
@@ -130,16 +134,17 @@ impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
 
     /// The freshest use known here, when and from where: the record's, or a newer one
     /// not yet written.
-    fn latest_use(&self, record: &TokenRecord) -> (Option<OffsetDateTime>, Option<std::net::IpAddr>) {
-        match self.usage.latest(&record.digest) {
-            Some((at, ip)) if record.last_used.is_none_or(|stored| at >= stored) => {
-                (Some(at), ip.or(record.last_ip))
-            }
-            _ => (record.last_used, record.last_ip),
-        }
+    fn latest_use(&self, record: &TokenRecord) -> (Option<OffsetDateTime>, Option<IpAddr>) {
+        latest_of(record, self.usage.latest(&record.digest))
     }
 
-    fn record_use(&self, record: &TokenRecord, now: OffsetDateTime, ip: Option<IpAddr>) {
+    /// Records a use; the token's latest use not yet written, this one included.
+    fn record_use(
+        &self,
+        record: &TokenRecord,
+        now: OffsetDateTime,
+        ip: Option<IpAddr>,
+    ) -> (OffsetDateTime, Option<IpAddr>) {
         let recorded = self.usage.record(record, now, ip);
         if let Some(ip) = ip {
             let previous = recorded.previous_ip.or(record.last_ip);
@@ -159,6 +164,7 @@ impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
                 until: self.config.policy.expires_at(record, Some(now)),
             });
         }
+        recorded.latest
     }
 
     /// The public view of a record under the current policy, with its latest use
@@ -166,7 +172,14 @@ impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
     /// a scope removed from [`with_scopes`](Self::with_scopes) stops working on every
     /// token, as a lowered lifespan does.
     pub fn info(&self, record: &TokenRecord) -> TokenInfo {
-        let (last_used, last_ip) = self.latest_use(record);
+        self.info_with(record, self.latest_use(record))
+    }
+
+    fn info_with(
+        &self,
+        record: &TokenRecord,
+        (last_used, last_ip): (Option<OffsetDateTime>, Option<IpAddr>),
+    ) -> TokenInfo {
         TokenInfo {
             id: record.id.clone(),
             user_id: record.user_id.clone(),
@@ -177,5 +190,19 @@ impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
             last_used,
             last_ip,
         }
+    }
+}
+
+/// The freshest use of `record`: its stored one, or `buffered` (a use not yet written)
+/// when that is at least as recent.
+fn latest_of(
+    record: &TokenRecord,
+    buffered: Option<(OffsetDateTime, Option<IpAddr>)>,
+) -> (Option<OffsetDateTime>, Option<IpAddr>) {
+    match buffered {
+        Some((at, ip)) if record.last_used.is_none_or(|stored| at >= stored) => {
+            (Some(at), ip.or(record.last_ip))
+        }
+        _ => (record.last_used, record.last_ip),
     }
 }
