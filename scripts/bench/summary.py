@@ -21,12 +21,12 @@ def main(path):
         writer.writeheader()
         writer.writerows(rows)
 
-    header = ("server", "tokens", "scenario", "req/s", "p50 ms", "p99 ms", "vs healthz", "non-2xx", "errors", "RSS MiB")
+    header = ("server", "tokens", "scenario", "req/s", "p50 ms", "p99 ms", "vs healthz", "CPU µs/req", "non-2xx", "errors", "RSS MiB")
     table = []
     for r in rows:
         rss = f"{int(r['rss_kib']) / 1024:.1f}" if r["rss_kib"] else ""
         table.append((r["server"], r["tokens"], r["scenario"], f"{float(r['rps']):,.0f}", r["p50_ms"], r["p99_ms"],
-                      r["ratio_to_healthz"], r["non2xx"], r["errors"], rss))
+                      r["ratio_to_healthz"], r.get("cpu_us", ""), r["non2xx"], r["errors"], rss))
     widths = [max(len(str(x)) for x in col) for col in zip(header, *table)]
     print("| " + " | ".join(h.ljust(w) for h, w in zip(header, widths)) + " |")
     print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
@@ -36,7 +36,7 @@ def main(path):
     def get(server, tokens, scenario, key="rps"):
         for r in rows:
             if r["server"] == server and (tokens is None or r["tokens"] == tokens) and r["scenario"] == scenario:
-                return float(r[key])
+                return float(r[key]) if r.get(key) else None
         return None
 
     print()
@@ -53,6 +53,9 @@ def main(path):
             print(f"{server} at {tokens} tokens:")
             if me and hz:
                 print(f"  /auth/me valid / /healthz          {me / hz:.3f}  (target >= 0.90)")
+            me_cpu, hz_cpu = get(server, tokens, "me_valid", "cpu_us"), get(server, tokens, "healthz", "cpu_us")
+            if me_cpu and hz_cpu:
+                print(f"  ...by server CPU per request       {hz_cpu / me_cpu:.3f}  ({hz_cpu:.1f} vs {me_cpu:.1f} µs)")
             if me and ref:
                 print(f"  /auth/me valid / Python original   {me / ref:.1f}x (target >= 100x)")
             if me and garbage:
