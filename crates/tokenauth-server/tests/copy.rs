@@ -9,11 +9,9 @@
 //! in a schema of its own (`tokenauth_copy_<random>`), dropped afterwards.
 
 mod common;
-#[path = "common/schema.rs"]
-mod schema;
 
+use common::postgres::Schema;
 use common::{Server, add_user, http, run, tokenauth};
-use schema::{Schema, postgres_url};
 use serde_json::Value;
 use time::Duration;
 use time::format_description::well_known::Rfc3339;
@@ -231,7 +229,7 @@ async fn a_target_holding_other_users_is_left_alone() {
 #[tokio::test]
 #[ignore = "needs PostgreSQL: set TOKENAUTH_TEST_POSTGRES_URL and run with --ignored"]
 async fn a_sqlite_database_moves_to_postgres() {
-    let schema = Schema::create(&postgres_url(), "tokenauth_copy_").await;
+    let schema = Schema::create_with_prefix("tokenauth_copy_").await;
     let dir = tempfile::tempdir().unwrap();
     move_keeps_every_answer(&dir, &schema.database()).await;
 }

@@ -2,10 +2,10 @@
 //! tokens from JSON Lines files and generated ones, what they authenticate as, and
 //! that running an import again duplicates nothing.
 
-#[path = "common/schema.rs"]
-mod schema;
+mod common;
 
 use clap::Parser;
+use common::postgres::Schema;
 use tempfile::TempDir;
 use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
@@ -15,8 +15,6 @@ use tokenauth_core::{
 };
 use tokenauth_server::cli::{self, Cli, CliError, Io};
 use tokenauth_sqlx::{PgStore, PgUserDirectory, SqliteStore, SqliteUserDirectory};
-
-use schema::{Schema, postgres_url};
 
 /// A database (a SQLite file, or a PostgreSQL schema) and a directory for files.
 struct Db {
@@ -175,7 +173,7 @@ async fn generated_users_and_tokens_all_work() {
 #[tokio::test]
 #[ignore = "needs PostgreSQL: set TOKENAUTH_TEST_POSTGRES_URL and run with --ignored"]
 async fn generated_users_and_tokens_all_work_on_postgres() {
-    let schema = Schema::create(&postgres_url(), "tokenauth_import_").await;
+    let schema = Schema::create_with_prefix("tokenauth_import_").await;
     let db = Db {
         dir: tempfile::tempdir().unwrap(),
         url: schema.database(),

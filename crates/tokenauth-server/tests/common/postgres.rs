@@ -23,11 +23,14 @@ pub struct Schema {
 impl Schema {
     /// Creates `tokenauth_e2e_<random>` on the server of `TOKENAUTH_TEST_POSTGRES_URL`.
     pub async fn create() -> Self {
+        Self::create_with_prefix("tokenauth_e2e_").await
+    }
+
+    /// Creates `<prefix><random>` on the server of `TOKENAUTH_TEST_POSTGRES_URL`, so
+    /// that a schema left behind names the test that made it.
+    pub async fn create_with_prefix(prefix: &str) -> Self {
         let url = &server_url();
-        let name = format!(
-            "tokenauth_e2e_{:016x}",
-            RandomState::new().hash_one(std::process::id())
-        );
+        let name = format!("{prefix}{:016x}", RandomState::new().hash_one(std::process::id()));
         let mut conn = PgConnection::connect(url).await.unwrap_or_else(|error| {
             panic!("cannot reach PostgreSQL at TOKENAUTH_TEST_POSTGRES_URL: {error}")
         });
@@ -70,8 +73,10 @@ impl Schema {
 
 impl Drop for Schema {
     /// Best effort, also when the test fails: on a thread and runtime of its own, since
-    /// the test's runtime cannot be blocked on. A schema left behind by a crash has the
-    /// `tokenauth_e2e_` prefix.
+    /// the test's runtime cannot be blocked on. A schema left behind by a crash has its
+    /// test's prefix (`tokenauth_e2e_` unless [`create_with_prefix`] gave another).
+    ///
+    /// [`create_with_prefix`]: Self::create_with_prefix
     fn drop(&mut self) {
         let url = self.url.clone();
         let drop = format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name);
