@@ -356,6 +356,33 @@ pub async fn record_usage_keeps_the_latest<S: TokenStore>(store: S) {
     let found = store.find_by_id(&rec.id).await.expect("find").expect("stored");
     assert_eq!((found.last_used, found.last_ip), (Some(t(10)), Some(ip2)));
     store.record_usage(&[]).await.expect("an empty batch is fine");
+
+    // One batch, several tokens: each gets its own use, and the rules hold per token.
+    let other = record("1", 1);
+    add(&store, &other).await;
+    store
+        .record_usage(&[
+            Usage {
+                id: other.id.clone(),
+                at: t(20),
+                ip: None,
+            },
+            Usage {
+                id: rec.id.clone(),
+                at: t(2),
+                ip: Some(ip1),
+            },
+        ])
+        .await
+        .expect("usage");
+    let found = store.find_by_id(&other.id).await.expect("find").expect("stored");
+    assert_eq!((found.last_used, found.last_ip), (Some(t(20)), None));
+    let found = store.find_by_id(&rec.id).await.expect("find").expect("stored");
+    assert_eq!(
+        (found.last_used, found.last_ip),
+        (Some(t(10)), Some(ip2)),
+        "an older use in a batch changes nothing"
+    );
 }
 
 /// The purge deletes exactly the records matching any of its bounds, at most `limit`

@@ -274,21 +274,25 @@ impl TokenStore for PgStore {
         if uses.is_empty() {
             return Ok(());
         }
-        let mut tx = self.pool.begin().await?;
-        for usage in uses {
+        // One statement for the whole batch, not a round trip per use.
+        let ids: Vec<&str> = uses.iter().map(|usage| usage.id.as_str()).collect();
+        let ats: Vec<OffsetDateTime> = uses.iter().map(|usage| usage.at).collect();
+        let ips: Vec<Option<String>> = uses
+            .iter()
+            .map(|usage| usage.ip.map(|ip| ip.to_string()))
+            .collect();
+        sqlx::query(
             // Only ever forward: an older use changes nothing, and a newer one without
             // an address keeps the last known address.
-            sqlx::query(
-                "UPDATE tokenauth_tokens SET last_used = $1, last_ip = COALESCE($2, last_ip) \
-                 WHERE id = $3 AND (last_used IS NULL OR last_used <= $1)",
-            )
-            .bind(usage.at)
-            .bind(usage.ip.map(|ip| ip.to_string()))
-            .bind(usage.id.as_str())
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
+            "UPDATE tokenauth_tokens AS t SET last_used = v.at, last_ip = COALESCE(v.ip, t.last_ip) \
+             FROM unnest($1::text[], $2::timestamptz[], $3::text[]) AS v(id, at, ip) \
+             WHERE t.id = v.id AND (t.last_used IS NULL OR t.last_used <= v.at)",
+        )
+        .bind(ids)
+        .bind(ats)
+        .bind(ips)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
