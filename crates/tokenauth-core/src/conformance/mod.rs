@@ -25,11 +25,13 @@
 //! [`TokenStore`]: crate::TokenStore
 //! [`UserAdmin`]: crate::UserAdmin
 
+mod bench;
 mod bulk;
 mod counting;
 mod tokens;
 mod users;
 
+pub use bench::{AuthenticateFixture, authenticate_bench_service, authenticate_fixture};
 pub use bulk::*;
 pub use counting::CountingStore;
 pub use tokens::*;
