@@ -4,7 +4,8 @@
 --   WRK_METHOD, WRK_BODY (JSON unless WRK_CONTENT_TYPE says otherwise): request shape.
 --   WRK_TOKENS: a file of tokens, one per line; each request presents the next one
 --     (`Authorization: Token <key>`), starting at a random line per thread, so a run
---     walks over many tokens as real clients do. The requests are formatted once, in
+--     walks over many tokens as real clients do; WRK_MAX_TOKENS: how many (the first N
+--     lines of the file, default 10,000). The requests are formatted once, in
 --     init, so that the load generator spends no more per request than with -H.
 -- done() prints one RESULT line (requests/s, latency percentiles in ms, errors).
 
@@ -18,8 +19,9 @@ end
 
 local requests = nil
 local next_request = 1
--- Each thread formats at most this many distinct requests.
-local MAX_REQUESTS = 10000
+-- Each thread formats at most this many distinct requests, from the top of the file
+-- (WRK_MAX_TOKENS, default 10,000): the working set, the same for every thread.
+local MAX_REQUESTS = tonumber(os.getenv("WRK_MAX_TOKENS") or "") or 10000
 
 local tokens_path = os.getenv("WRK_TOKENS")
 if tokens_path == "" then tokens_path = nil end
