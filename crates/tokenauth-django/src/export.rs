@@ -5,6 +5,7 @@ use std::fmt;
 
 use time::OffsetDateTime;
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 use crate::Error;
 #[cfg(feature = "sqlite")]
 use crate::timestamp::from_django_text;
@@ -54,6 +55,7 @@ impl fmt::Debug for DjangoToken {
     }
 }
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 fn user((id, username, password, is_active): (i64, String, String, bool)) -> DjangoUser {
     DjangoUser {
         id,

@@ -79,6 +79,8 @@
 //! # Ok(()) }
 //! ```
 
+// What the two backends share; a build with neither has only the error and export types.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod common;
 mod error;
 mod export;
@@ -87,6 +89,7 @@ mod postgres;
 mod schema;
 #[cfg(feature = "sqlite")]
 mod sqlite;
+#[cfg(feature = "sqlite")]
 mod timestamp;
 
 pub use error::Error;
