@@ -1,5 +1,7 @@
 //! The admin CLI, run in-process against a fresh SQLite file per test.
 
+mod common;
+
 use clap::Parser;
 use tempfile::TempDir;
 use time::format_description::well_known::Rfc3339;
@@ -23,18 +25,7 @@ fn db() -> Db {
 impl Db {
     /// Runs `tokenauth --database <this db> ARGS` with `stdin`; its stdout on success.
     async fn run(&self, args: &[&str], stdin: &str) -> Result<String, CliError> {
-        let argv = ["tokenauth", "--database", &self.url]
-            .into_iter()
-            .chain(args.iter().copied());
-        let cli = Cli::try_parse_from(argv).expect("arguments parse");
-        let mut io = Io {
-            stdin: stdin.as_bytes(),
-            stdout: Vec::new(),
-            interactive: false,
-            show_progress: false,
-        };
-        cli::run(cli, &mut io).await?;
-        Ok(String::from_utf8(io.stdout).expect("stdout is UTF-8"))
+        common::run_cli(&self.url, args, stdin).await
     }
 
     async fn ok(&self, args: &[&str], stdin: &str) -> String {

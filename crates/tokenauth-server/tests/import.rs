@@ -4,7 +4,6 @@
 
 mod common;
 
-use clap::Parser;
 use common::postgres::Schema;
 use tempfile::TempDir;
 use time::format_description::well_known::Rfc3339;
@@ -13,7 +12,7 @@ use tokenauth::TokenAuth;
 use tokenauth_core::{
     AuthError, Clock, PasswordHasher, SystemClock, TokenFormat, TokenRequest, TokenStore, UserAdmin,
 };
-use tokenauth_server::cli::{self, Cli, CliError, Io};
+use tokenauth_server::cli::CliError;
 use tokenauth_sqlx::{PgStore, PgUserDirectory, SqliteStore, SqliteUserDirectory};
 
 /// A database (a SQLite file, or a PostgreSQL schema) and a directory for files.
@@ -35,18 +34,7 @@ fn db() -> Db {
 
 impl Db {
     async fn run(&self, args: &[&str], stdin: &str) -> Result<String, CliError> {
-        let argv = ["tokenauth", "--database", &self.url]
-            .into_iter()
-            .chain(args.iter().copied());
-        let cli = Cli::try_parse_from(argv).expect("arguments parse");
-        let mut io = Io {
-            stdin: stdin.as_bytes(),
-            stdout: Vec::new(),
-            interactive: false,
-            show_progress: false,
-        };
-        cli::run(cli, &mut io).await?;
-        Ok(String::from_utf8(io.stdout).expect("stdout is UTF-8"))
+        common::run_cli(&self.url, args, stdin).await
     }
 
     /// The command's summary line (the second line is the time it took).

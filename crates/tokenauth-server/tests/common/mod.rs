@@ -16,6 +16,30 @@ use hyper_util::rt::TokioIo;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_tokenauth");
 
+/// Runs `tokenauth --database DATABASE ARGS` in-process (no progress bars, not a
+/// terminal) with `stdin`; its stdout on success.
+pub async fn run_cli(
+    database: &str,
+    args: &[&str],
+    stdin: &str,
+) -> Result<String, tokenauth_server::cli::CliError> {
+    use clap::Parser;
+    use tokenauth_server::cli::{self, Cli, Io};
+
+    let argv = ["tokenauth", "--database", database]
+        .into_iter()
+        .chain(args.iter().copied());
+    let cli = Cli::try_parse_from(argv).expect("arguments parse");
+    let mut io = Io {
+        stdin: stdin.as_bytes(),
+        stdout: Vec::new(),
+        interactive: false,
+        show_progress: false,
+    };
+    cli::run(cli, &mut io).await?;
+    Ok(String::from_utf8(io.stdout).expect("stdout is UTF-8"))
+}
+
 /// `tokenauth --database URL ARGS`, with no tokenauth settings from the environment.
 pub fn tokenauth(database: &str, args: &[&str]) -> Command {
     let mut command = Command::new(BIN);
