@@ -25,15 +25,24 @@ struct Prefix {
 }
 
 impl Prefix {
-    fn new(url: &str) -> Self {
+    /// A fresh prefix on the Redis in `variable`, and a store on it (without the
+    /// prefix); fails with a clear message when Redis is not there, before a test
+    /// starts anything.
+    async fn connect(variable: &str) -> (Self, RedisStore) {
+        let url = url(variable);
+        let store = RedisStore::connect(&url)
+            .await
+            .unwrap_or_else(|error| panic!("cannot reach Redis at {variable}: {error:?}"));
         let name = format!(
             "tokenauth-e2e-{:016x}",
             RandomState::new().hash_one(std::process::id())
         );
-        Self {
-            url: url.to_owned(),
-            name,
-        }
+        (Self { url, name }, store)
+    }
+
+    /// The `tokenauth` arguments that keep tokens under this prefix.
+    fn args(&self) -> Vec<&str> {
+        vec!["--token-store", &self.url, "--token-store-prefix", &self.name]
     }
 }
 
@@ -62,9 +71,9 @@ fn url(variable: &str) -> String {
     })
 }
 
-/// `tokenauth` on `database` with tokens under `prefix` at `url`.
-fn with_tokens(database: &str, url: &str, prefix: &str, args: &[&str]) -> Command {
-    let mut all = vec!["--token-store", url, "--token-store-prefix", prefix];
+/// `tokenauth` on `database` with tokens under `prefix`.
+fn with_tokens(database: &str, prefix: &Prefix, args: &[&str]) -> Command {
+    let mut all = prefix.args();
     all.extend_from_slice(args);
     tokenauth(database, &all)
 }
@@ -80,21 +89,12 @@ fn stdout_of(command: Command) -> String {
 }
 
 async fn login_me_logout(variable: &str) {
-    let url = url(variable);
-    // Fail with a clear message when Redis is not there, before starting anything.
-    RedisStore::connect(&url)
-        .await
-        .unwrap_or_else(|error| panic!("cannot reach Redis at {variable}: {error:?}"));
-    let prefix = Prefix::new(&url);
+    let (prefix, _) = Prefix::connect(variable).await;
+    let url = prefix.url.clone();
     let dir = tempfile::tempdir().unwrap();
     let database = database_with_alice(&dir, "users");
 
-    let args = [
-        "--token-store",
-        url.as_str(),
-        "--token-store-prefix",
-        prefix.name.as_str(),
-    ];
+    let args = prefix.args();
     let (mut server, addr) = Server::start(&database, &args);
     let obtained = obtain(&addr, "alice", "pw").await;
     let authorization = format!("Token {}", obtained["token"].as_str().unwrap());
@@ -105,7 +105,7 @@ async fn login_me_logout(variable: &str) {
     let id = me["token"]["id"].as_str().unwrap().to_owned();
 
     // The token is in Redis, not in the database.
-    let listed = stdout_of(with_tokens(&database, &url, &prefix.name, &["token", "list"]));
+    let listed = stdout_of(with_tokens(&database, &prefix, &["token", "list"]));
     assert_eq!(listed.lines().count(), 2, "{listed}");
     assert!(listed.lines().nth(1).unwrap().starts_with(&id), "{listed}");
     let in_sql = stdout_of(tokenauth(&database, &["token", "list"]));
@@ -139,7 +139,7 @@ async fn login_me_logout(variable: &str) {
     assert_eq!(status, 204, "{body}");
     let (status, body) = http(&addr, "GET", "/auth/me", &[("authorization", &authorization)], "").await;
     assert_eq!((status, body.as_str()), (401, r#"{"detail":"Invalid token"}"#));
-    let listed = stdout_of(with_tokens(&database, &url, &prefix.name, &["token", "list"]));
+    let listed = stdout_of(with_tokens(&database, &prefix, &["token", "list"]));
     assert_eq!(listed.lines().count(), 1, "the token is gone: {listed}");
 
     server.terminate();
@@ -165,20 +165,10 @@ async fn serve_login_logout_with_tokens_in_a_redis_cluster() {
 #[tokio::test]
 #[ignore = "needs Redis: set TOKENAUTH_TEST_REDIS_URL and run with --ignored"]
 async fn two_servers_on_one_redis_agree_on_logout() {
-    let variable = "TOKENAUTH_TEST_REDIS_URL";
-    let url = url(variable);
-    RedisStore::connect(&url)
-        .await
-        .unwrap_or_else(|error| panic!("cannot reach Redis at {variable}: {error:?}"));
-    let prefix = Prefix::new(&url);
+    let (prefix, _) = Prefix::connect("TOKENAUTH_TEST_REDIS_URL").await;
     let dir = tempfile::tempdir().unwrap();
     let database = database_with_alice(&dir, "users");
-    let args = [
-        "--token-store",
-        url.as_str(),
-        "--token-store-prefix",
-        prefix.name.as_str(),
-    ];
+    let args = prefix.args();
     let (mut first, first_addr) = Server::start(&database, &args);
     let (mut second, second_addr) = Server::start(&database, &args);
 
@@ -207,24 +197,11 @@ async fn two_servers_on_one_redis_agree_on_logout() {
 #[tokio::test]
 #[ignore = "needs Redis: set TOKENAUTH_TEST_REDIS_URL and run with --ignored"]
 async fn two_caching_servers_on_one_redis_agree_on_logout() {
-    let variable = "TOKENAUTH_TEST_REDIS_URL";
-    let url = url(variable);
-    let store = RedisStore::connect(&url)
-        .await
-        .unwrap_or_else(|error| panic!("cannot reach Redis at {variable}: {error:?}"));
-    let prefix = Prefix::new(&url);
+    let (prefix, store) = Prefix::connect("TOKENAUTH_TEST_REDIS_URL").await;
     let dir = tempfile::tempdir().unwrap();
     let database = database_with_alice(&dir, "users");
-    let args = [
-        "--token-store",
-        url.as_str(),
-        "--token-store-prefix",
-        prefix.name.as_str(),
-        "--cache",
-        "on",
-        "--cache-ttl",
-        "1h",
-    ];
+    let mut args = prefix.args();
+    args.extend(["--cache", "on", "--cache-ttl", "1h"]);
     let (mut first, first_addr) = Server::start(&database, &args);
     let (mut second, second_addr) = Server::start(&database, &args);
 
