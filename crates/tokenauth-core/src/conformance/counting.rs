@@ -3,7 +3,7 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::record::TokenRecord;
@@ -15,7 +15,8 @@ use crate::user::UserId;
 /// A store wrapper that counts what reaches the store: digest and id lookups (to show
 /// that garbage never does) and the last-used times written (to show there is no write
 /// per request). Usage writes can also be held back, and other work slipped in after a
-/// lookup, to look at what readers see while a write is in flight.
+/// lookup, to look at what readers see while a write is in flight. Deletes can be
+/// resent, as a driver does after a lost reply.
 #[derive(Debug, Clone, Default)]
 pub struct CountingStore<S> {
     inner: S,
@@ -23,6 +24,7 @@ pub struct CountingStore<S> {
     usage_writes: Arc<Mutex<Vec<TokenId>>>,
     usage_gate: Arc<tokio::sync::RwLock<()>>,
     after_lookup: Arc<Mutex<Option<Interlude>>>,
+    resend_deletes: Arc<AtomicBool>,
 }
 
 /// Work run inside the next digest lookup.
@@ -43,7 +45,19 @@ impl<S> CountingStore<S> {
             usage_writes: Arc::default(),
             usage_gate: Arc::default(),
             after_lookup: Arc::default(),
+            resend_deletes: Arc::default(),
         }
+    }
+
+    /// From now on, runs every delete twice and answers what the second run found
+    /// (nothing): what a caller sees when its driver resent a delete whose reply was
+    /// lost, as redis-rs does on a cluster's response timeout.
+    pub fn resend_deletes(&self) {
+        self.resend_deletes.store(true, Ordering::SeqCst);
+    }
+
+    fn resending(&self) -> bool {
+        self.resend_deletes.load(Ordering::SeqCst)
     }
 
     /// Runs `then` to completion inside the next digest lookup, after it has read the
@@ -108,6 +122,9 @@ impl<S: TokenStore> TokenStore for CountingStore<S> {
     }
 
     async fn delete(&self, id: &TokenId) -> Result<Option<Ended>, Self::Error> {
+        if self.resending() {
+            self.inner.delete(id).await?;
+        }
         self.inner.delete(id).await
     }
 
@@ -116,6 +133,9 @@ impl<S: TokenStore> TokenStore for CountingStore<S> {
         user: &UserId,
         keep: Option<&TokenId>,
     ) -> Result<Vec<Ended>, Self::Error> {
+        if self.resending() {
+            self.inner.delete_for_user(user, keep).await?;
+        }
         self.inner.delete_for_user(user, keep).await
     }
 

@@ -2,7 +2,7 @@
 
 use crate::error::BackendError;
 use crate::events::{AuthEvent, RevokeReason};
-use crate::record::TokenInfo;
+use crate::record::{TokenInfo, TokenRecord};
 use crate::revocation::{Revocation, RevocationListener};
 use crate::service::TokenAuth;
 use crate::store::{Ended, TokenStore};
@@ -39,11 +39,11 @@ impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
     /// (whether it does not exist or belongs to someone else).
     pub async fn revoke_own(&self, user: &UserId, id: &TokenId) -> Result<bool, BackendError> {
         let record = self.in_store(self.store.find_by_id(id)).await?;
-        if record.is_none_or(|r| &r.user_id != user) {
+        let Some(record) = record.filter(|r| &r.user_id == user) else {
             return Ok(false);
-        }
+        };
         // A token never changes hands, so deleting by id now deletes `user`'s token.
-        self.revoke_with(id, RevokeReason::ById).await
+        self.delete_announced(id, Some(record), RevokeReason::ById).await
     }
 
     /// Revokes the token a request presented (logout).
@@ -53,7 +53,23 @@ impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
     }
 
     async fn revoke_with(&self, id: &TokenId, reason: RevokeReason) -> Result<bool, BackendError> {
-        let ended = self.in_store(self.store.delete(id)).await?;
+        let record = self.in_store(self.store.find_by_id(id)).await?;
+        self.delete_announced(id, record, reason).await
+    }
+
+    /// Deletes token `id` (read just before as `asked`) and announces it, whether or not
+    /// this call's delete is the one that removed it: a delete that a driver resent
+    /// after a lost reply (redis-rs does, on a cluster's response timeout) ran twice,
+    /// and the second run, which answers, finds nothing. Announcing only what the
+    /// answer reports would then leave every cache serving the token.
+    async fn delete_announced(
+        &self,
+        id: &TokenId,
+        asked: Option<TokenRecord>,
+        reason: RevokeReason,
+    ) -> Result<bool, BackendError> {
+        let deleted = self.in_store(self.store.delete(id)).await?;
+        let ended = deleted.or_else(|| asked.as_ref().map(Ended::from));
         let found = ended.is_some();
         self.ended(ended.into_iter().collect(), |_| reason);
         Ok(found)
@@ -70,6 +86,12 @@ impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
     ) -> Result<usize, BackendError> {
         let ended = self.in_store(self.store.delete_for_user(user, None)).await?;
         let count = ended.len();
+        if ended.is_empty() {
+            // Nothing reported is not nothing deleted: a delete resent after a lost
+            // reply reports nothing, its first run having deleted everything. Caches
+            // drop every token of the user.
+            self.signal(Revocation::User(user.clone()));
+        }
         self.ended(ended, |_| reason);
         Ok(count)
     }
