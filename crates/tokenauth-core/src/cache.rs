@@ -343,8 +343,12 @@ impl AuthCache {
                     changed = connected.changed(), if watching => match changed {
                         Ok(()) if *connected.borrow_and_update() => cache.resume(),
                         Ok(()) => cache.pause(),
-                        // The bus keeps no state any more: its last word stands.
-                        Err(_) => watching = false,
+                        // No one vouches for the bus any more (its listening task
+                        // ended, perhaps by a panic): serve nothing from memory.
+                        Err(_) => {
+                            watching = false;
+                            cache.pause();
+                        }
                     },
                 }
             }

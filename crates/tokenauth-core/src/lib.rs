@@ -122,7 +122,7 @@ pub use expiry::{ExpiryPolicy, InvalidLifespan, Lifespan};
 pub use memory::{MemoryStore, MemoryUserDirectory};
 pub use password::{DEFAULT_HASH_QUEUE, DEFAULT_HASH_WAIT, PasswordError, PasswordHasher, Verification};
 pub use record::{TokenInfo, TokenRecord};
-pub use revocation::{LocalBus, Publisher, Revocation, RevocationBus, RevocationListener};
+pub use revocation::{Heartbeats, LocalBus, Publisher, Revocation, RevocationBus, RevocationListener};
 pub use scope::{InvalidScope, Scopes};
 #[cfg(feature = "maintenance")]
 pub use service::MaintenanceHandle;

@@ -87,7 +87,11 @@ pub trait RevocationBus: Send + Sync + 'static {
     /// The default is always `true`: for buses that cannot miss a message, such as
     /// [`LocalBus`].
     fn connected(&self) -> watch::Receiver<bool> {
-        watch::channel(true).1
+        // A sender that lives as long as the process: a closed channel would mean that
+        // no one vouches for the bus any more, and a following cache would pause.
+        static ALWAYS: std::sync::LazyLock<watch::Sender<bool>> =
+            std::sync::LazyLock::new(|| watch::channel(true).0);
+        ALWAYS.subscribe()
     }
 }
 
@@ -216,5 +220,99 @@ impl RevocationBus for LocalBus {
 impl RevocationListener for LocalBus {
     fn revoked(&self, revocation: &Revocation) {
         let _ = self.sender.send(revocation.clone());
+    }
+}
+
+/// How a [`RevocationBus`] proves that it delivers: it publishes heartbeats of its own
+/// through the very path its revocations take, every [`interval`](Self::interval) (a
+/// quarter of the bound), and is connected only while the newest one it has **heard**
+/// was **sent** less than three quarters of the bound ago. A bus whose path loses
+/// messages (a partitioned cluster, a publisher and a subscriber on different servers,
+/// a subscription silently dead) stops hearing them, and its caches pause, within the
+/// bound; a bus that merely answers pings would go on serving.
+///
+/// Each value stamps the heartbeats it sends with the time since it was made, and
+/// believes only those: a stamp from the future (a forged or foreign heartbeat) or one
+/// that does not parse is ignored. The channel or payload should also carry a random
+/// per-instance nonce, so that another instance's heartbeats are not heard as its own.
+#[derive(Debug, Clone)]
+pub struct Heartbeats {
+    started: tokio::time::Instant,
+    bound: std::time::Duration,
+    newest: Option<tokio::time::Instant>,
+}
+
+impl Heartbeats {
+    /// Heartbeats for a bus that vouches for delivery within `bound` (at least 40 ms).
+    pub fn new(bound: std::time::Duration) -> Self {
+        Self {
+            started: tokio::time::Instant::now(),
+            bound: bound.max(std::time::Duration::from_millis(40)),
+            newest: None,
+        }
+    }
+
+    /// How often to send one, and to check [`is_fresh`](Self::is_fresh): a quarter of
+    /// the bound.
+    pub fn interval(&self) -> std::time::Duration {
+        self.bound / 4
+    }
+
+    /// The payload of a heartbeat sent now.
+    pub fn stamp(&self) -> String {
+        self.started.elapsed().as_micros().to_string()
+    }
+
+    /// A heartbeat of this bus was received carrying `payload`; whether the bus is
+    /// fresh now.
+    pub fn heard(&mut self, payload: &str) -> bool {
+        let sent = payload
+            .parse::<u64>()
+            .ok()
+            .and_then(|micros| self.started.checked_add(std::time::Duration::from_micros(micros)))
+            .filter(|sent| *sent <= tokio::time::Instant::now());
+        self.newest = self.newest.max(sent);
+        self.is_fresh()
+    }
+
+    /// Whether a heartbeat sent less than three quarters of the bound ago was heard.
+    pub fn is_fresh(&self) -> bool {
+        self.newest
+            .is_some_and(|sent| sent.elapsed() < self.bound * 3 / 4)
+    }
+}
+
+#[cfg(test)]
+mod heartbeat_tests {
+    use std::time::Duration;
+
+    use super::Heartbeats;
+
+    #[tokio::test(start_paused = true)]
+    async fn fresh_only_while_own_recent_heartbeats_are_heard() {
+        let mut beats = Heartbeats::new(Duration::from_secs(1));
+        assert!(!beats.is_fresh(), "nothing heard yet");
+        let stamp = beats.stamp();
+        tokio::time::advance(Duration::from_millis(100)).await;
+        assert!(beats.heard(&stamp), "sent 100 ms ago");
+        tokio::time::advance(Duration::from_millis(700)).await;
+        assert!(!beats.is_fresh(), "the newest was sent 800 ms ago");
+        // An old heartbeat arriving late does not make it fresh again.
+        assert!(!beats.heard(&stamp));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn future_and_unreadable_stamps_are_ignored() {
+        let mut beats = Heartbeats::new(Duration::from_secs(1));
+        tokio::time::advance(Duration::from_secs(5)).await;
+        // A stamp an hour ahead would keep a bus "fresh" for an hour.
+        let future = Duration::from_secs(3605).as_micros().to_string();
+        assert!(!beats.heard(&future));
+        assert!(!beats.heard(&u64::MAX.to_string()));
+        assert!(!beats.heard("soon"));
+        let now = beats.stamp();
+        assert!(beats.heard(&now));
+        tokio::time::advance(Duration::from_millis(750)).await;
+        assert!(!beats.is_fresh(), "the forged stamps kept nothing fresh");
     }
 }

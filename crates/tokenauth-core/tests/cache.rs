@@ -126,6 +126,48 @@ async fn logout_revoke_and_logout_all_end_a_cached_token_at_once() {
     invalid(&auth, &tokens[4]).await;
 }
 
+/// A delete resent by the driver after a lost reply answers "nothing deleted" (its
+/// first run deleted it): the token asked about still leaves every cache.
+#[tokio::test]
+async fn a_resent_delete_still_ends_the_cached_token() {
+    let (auth, _clock, alice) = cached(AuthCache::default()).await;
+    let tokens = [
+        issue(&auth, &alice).await,
+        issue(&auth, &alice).await,
+        issue(&auth, &alice).await,
+        issue(&auth, &alice).await,
+    ];
+    for token in &tokens {
+        cache_it(&auth, token).await;
+    }
+    let (published, _) = broadcast::channel(16);
+    let mut heard = published.subscribe();
+    let auth = auth.with_revocation_listener(move |r: &Revocation| {
+        let _ = published.send(r.clone());
+    });
+    auth.store().resend_deletes();
+
+    auth.logout(&tokens[0].info).await.unwrap();
+    invalid(&auth, &tokens[0]).await;
+    assert!(auth.revoke(&tokens[1].info.id).await.unwrap(), "it existed");
+    invalid(&auth, &tokens[1]).await;
+    assert!(auth.revoke_own(&alice, &tokens[2].info.id).await.unwrap());
+    invalid(&auth, &tokens[2]).await;
+    auth.revoke_user_tokens(&alice, RevokeReason::LogoutAll)
+        .await
+        .unwrap();
+    invalid(&auth, &tokens[3]).await;
+
+    // Other processes hear the same: each token by digest, then the user.
+    for token in &tokens[..3] {
+        match heard.try_recv().unwrap() {
+            Revocation::Tokens(ended) => assert_eq!(ended[0].digest, token.token.digest()),
+            other => panic!("expected the token, heard {other:?}"),
+        }
+    }
+    assert_eq!(heard.try_recv().unwrap(), Revocation::User(alice));
+}
+
 #[tokio::test]
 async fn eviction_and_replace_end_a_cached_token_at_once() {
     let (auth, clock, alice) = cached(AuthCache::default()).await;
@@ -362,6 +404,30 @@ async fn a_disconnected_bus_pauses_the_cache_and_a_reconnection_flushes_it() {
     bus.publish(&Revocation::Everything).await.unwrap();
     settle(&auth).await;
     assert!(cache.is_empty(), "everything flushed");
+}
+
+/// A bus whose listening task died (its `connected` sender dropped, revocations still
+/// open) vouches for nothing any more: the cache pauses instead of serving on.
+#[tokio::test]
+async fn a_bus_whose_listener_died_pauses_the_cache() {
+    let (auth, _clock, _alice) = cached(AuthCache::default()).await;
+    let (connected, _) = watch::channel(true);
+    let bus = TestBus {
+        sender: broadcast::channel(16).0,
+        connected: Arc::new(connected),
+    };
+    let cache = auth.cache().unwrap().clone();
+    let _following = cache.follow(&bus);
+    settle(&auth).await;
+    assert!(!cache.is_paused());
+    let TestBus { sender, connected } = bus;
+    drop(connected);
+    settle(&auth).await;
+    assert!(
+        cache.is_paused(),
+        "the last word of a dead listener does not stand"
+    );
+    drop(sender);
 }
 
 /// A receiver that fell behind may have missed revocations: it flushes.
