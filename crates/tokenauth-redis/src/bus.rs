@@ -8,7 +8,9 @@ use futures_util::StreamExt;
 use redis::aio::PubSub;
 use serde::{Deserialize, Serialize};
 use tokenauth_core::store::Ended;
-use tokenauth_core::{Revocation, RevocationBus, RevocationListener, TokenDigest, TokenId, UserId};
+use tokenauth_core::{
+    Heartbeats, Revocation, RevocationBus, RevocationListener, TokenDigest, TokenId, UserId,
+};
 use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
 
@@ -17,32 +19,32 @@ use crate::codec::{hex, unhex};
 use crate::connection::{Connection, DEFAULT_TIMEOUT, Target};
 use crate::keys::Keys;
 
-/// How a [`RedisBus`] connects and watches its subscription.
+/// How a [`RedisBus`] connects and proves that it delivers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct BusOptions {
-    /// How long connecting, publishing and each ping may take (default
+    /// How long connecting, subscribing and publishing may take (default
     /// [`DEFAULT_TIMEOUT`]).
     pub timeout: Duration,
-    /// How often the subscription connection is pinged (default 1 s): a connection that
-    /// does not answer within `timeout` is taken as lost, so a silently dead one is
-    /// noticed within `ping_interval + timeout`.
-    pub ping_interval: Duration,
+    /// The delivery bound (default 1 s): the bus is connected only while it hears its
+    /// own heartbeats, sent every quarter of it through the path revocations take
+    /// ([`Heartbeats`]).
+    pub bound: Duration,
     /// How many revocations a slow subscriber may fall behind before it sees `Lagged`
     /// (default 1024).
     pub capacity: usize,
 }
 
 impl BusOptions {
-    /// These options with `timeout` for connecting, publishing and pings.
+    /// These options with `timeout` for connecting, subscribing and publishing.
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
     }
 
-    /// These options with pings every `interval`.
-    pub fn with_ping_interval(mut self, interval: Duration) -> Self {
-        self.ping_interval = interval;
+    /// These options with the delivery bound `bound` (at least 40 ms).
+    pub fn with_bound(mut self, bound: Duration) -> Self {
+        self.bound = bound;
         self
     }
 
@@ -57,7 +59,7 @@ impl Default for BusOptions {
     fn default() -> Self {
         Self {
             timeout: DEFAULT_TIMEOUT,
-            ping_interval: Duration::from_secs(1),
+            bound: Duration::from_secs(1),
             capacity: 1024,
         }
     }
@@ -69,10 +71,22 @@ impl Default for BusOptions {
 /// same works unchanged, since a cluster delivers classic `PUBLISH` messages to the
 /// subscribers of every node.
 ///
-/// When the subscription connection is lost (it closes, or a ping goes unanswered),
-/// subscribers receive [`Revocation::Everything`] at once, and again once the bus has
-/// subscribed anew (it retries every node, with a growing pause up to 2 s): whatever
-/// was published meanwhile was missed, so caches flush.
+/// # Delivery, proven
+///
+/// The bus publishes a heartbeat of its own (on `PREFIX:heartbeat:NONCE`, a random
+/// nonce per bus) through the same publishing connection every quarter of the bound,
+/// and is [connected](RevocationBus::connected) only while it hears them
+/// ([`Heartbeats`]): a bus whose messages stop arriving, whatever the cause (a
+/// partitioned cluster, a publisher and a subscriber reaching different servers, a
+/// dead subscription), pauses a following cache within the bound
+/// ([`BusOptions::bound`], 1 s by default), instead of serving tokens whose revocations
+/// it no longer receives. It [connects](Self::connect) once it has heard its first
+/// heartbeat (or, if none comes within the timeout, disconnected, listening on).
+///
+/// When the subscription connection closes, or no heartbeat has been heard for the
+/// timeout, subscribers receive [`Revocation::Everything`] at once, the bus subscribes
+/// anew (it retries every node, with a growing pause up to 2 s), and it is connected
+/// again, after another [`Revocation::Everything`], once it hears its heartbeat there.
 ///
 /// Clones share the connection and the subscription, which ends when the last clone is
 /// dropped. It is also a [`RevocationListener`]: passed to
@@ -83,7 +97,7 @@ pub struct RedisBus {
     channel: String,
     sender: broadcast::Sender<Revocation>,
     connected: watch::Receiver<bool>,
-    _listener: Arc<Listener>,
+    _tasks: Arc<Tasks>,
 }
 
 impl fmt::Debug for RedisBus {
@@ -91,49 +105,71 @@ impl fmt::Debug for RedisBus {
         f.debug_struct("RedisBus")
             .field("channel", &self.channel)
             .field("subscribers", &self.sender.receiver_count())
+            .field("connected", &*self.connected.borrow())
             .finish_non_exhaustive()
     }
 }
 
-/// The subscription task, stopped on drop.
-struct Listener(JoinHandle<()>);
+/// The subscription and heartbeat tasks, stopped on drop.
+struct Tasks([JoinHandle<()>; 2]);
 
-impl Drop for Listener {
+impl Drop for Tasks {
     fn drop(&mut self) {
-        self.0.abort();
+        for task in &self.0 {
+            task.abort();
+        }
     }
 }
 
 impl RedisBus {
     /// Connects to the server or cluster `url` names ([`Target::parse`]) and subscribes
     /// to `PREFIX:revocations`, with the default [`BusOptions`]. It returns once
-    /// subscribed: from then on, every revocation published reaches its subscribers.
+    /// subscribed and, unless the timeout passes first, once it has heard its own first
+    /// heartbeat: from then on, every revocation published reaches its subscribers.
     pub async fn connect(url: &str, prefix: &str) -> Result<Self, Error> {
         Self::connect_with(&Target::parse(url)?, prefix, BusOptions::default()).await
     }
 
     /// [`connect`](Self::connect) to `target` with `options`.
     pub async fn connect_with(target: &Target, prefix: &str, options: BusOptions) -> Result<Self, Error> {
-        let channel = Keys::new(prefix)?.channel();
+        let keys = Keys::new(prefix)?;
+        let channel = keys.channel();
+        let heartbeat_channel = keys.heartbeat_channel(&format!("{:016x}", rand::random::<u64>()));
         let publisher = Connection::open(target, options.timeout).await?;
-        let urls = target.urls().to_vec();
-        let first = subscribe_any(&urls, &channel, options.timeout).await?;
+        let channels = [channel.clone(), heartbeat_channel.clone()];
+        let first = subscribe_any(target, &channels, options.timeout).await?;
+        let heartbeats = Heartbeats::new(options.bound);
         let sender = broadcast::channel(options.capacity.max(1)).0;
-        let (connected_tx, connected) = watch::channel(true);
-        let task = tokio::spawn(listen(
-            first,
-            urls,
-            channel.clone(),
-            sender.clone(),
-            connected_tx,
-            options,
+        let (connected_tx, mut connected) = watch::channel(false);
+        let beating = tokio::spawn(beat(
+            publisher.clone(),
+            heartbeat_channel,
+            heartbeats.clone(),
+            options.timeout,
         ));
+        let listening = tokio::spawn(
+            Listening {
+                target: target.clone(),
+                channels,
+                sender: sender.clone(),
+                connected: connected_tx,
+                heartbeats,
+                options,
+            }
+            .run(first),
+        );
+        let heard = tokio::time::timeout(options.timeout, connected.wait_for(|up| *up))
+            .await
+            .is_ok_and(|up| up.is_ok());
+        if !heard {
+            tracing::warn!("revocation bus: no heartbeat heard yet; caches paused until one is");
+        }
         Ok(Self {
             publisher,
             channel,
             sender,
             connected,
-            _listener: Arc::new(Listener(task)),
+            _tasks: Arc::new(Tasks([beating, listening])),
         })
     }
 }
@@ -155,9 +191,8 @@ impl RevocationBus for RedisBus {
         self.sender.subscribe()
     }
 
-    /// `false` from the moment the subscription is found lost (closed, or a ping
-    /// unanswered within the timeout) until the bus has subscribed again: a cache
-    /// following the bus serves nothing from memory meanwhile.
+    /// `true` only while the bus hears its own recent heartbeats (see the type's
+    /// docs): a cache following the bus serves nothing from memory otherwise.
     fn connected(&self) -> watch::Receiver<bool> {
         self.connected.clone()
     }
@@ -180,14 +215,31 @@ impl RevocationListener for RedisBus {
     }
 }
 
-/// A subscription to `channel` on the first of `urls` that answers.
-async fn subscribe_any(urls: &[String], channel: &str, timeout: Duration) -> Result<PubSub, Error> {
+/// Publishes a heartbeat on `channel` through `publisher` (the connection revocations
+/// go through) every quarter of the bound.
+async fn beat(publisher: Connection, channel: String, heartbeats: Heartbeats, timeout: Duration) {
+    let mut every = tokio::time::interval(heartbeats.interval());
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        let mut conn = publisher.clone();
+        let mut publish = redis::cmd("PUBLISH");
+        publish.arg(&channel).arg(heartbeats.stamp());
+        // A heartbeat that cannot be sent in time is simply missing.
+        if let Ok(Err(error)) = tokio::time::timeout(timeout, publish.query_async::<i64>(&mut conn)).await {
+            tracing::debug!(%error, "revocation bus heartbeat not sent");
+        }
+    }
+}
+
+/// A subscription to `channels` on the first node of `target` that answers.
+async fn subscribe_any(target: &Target, channels: &[String], timeout: Duration) -> Result<PubSub, Error> {
     let mut last = Error::Url("no URL");
-    for url in urls {
+    for url in target.urls() {
         let attempt = async {
-            let client = redis::Client::open(url.as_str())?;
+            let client = target.client(url)?;
             let mut pubsub = client.get_async_pubsub().await?;
-            pubsub.subscribe(channel).await?;
+            pubsub.subscribe(channels).await?;
             Ok::<_, Error>(pubsub)
         };
         match tokio::time::timeout(timeout, attempt).await {
@@ -201,57 +253,78 @@ async fn subscribe_any(urls: &[String], channel: &str, timeout: Duration) -> Res
     Err(last)
 }
 
-/// Forwards what arrives on the subscription, and subscribes anew when it is lost,
-/// telling subscribers to flush both when it is lost and when it is back.
-async fn listen(
-    first: PubSub,
-    urls: Vec<String>,
-    channel: String,
+/// What the subscription task holds.
+struct Listening {
+    target: Target,
+    /// The revocation channel, then this bus's heartbeat channel.
+    channels: [String; 2],
     sender: broadcast::Sender<Revocation>,
     connected: watch::Sender<bool>,
+    heartbeats: Heartbeats,
     options: BusOptions,
-) {
-    let mut pubsub = first;
-    loop {
-        forward(pubsub, &channel, &sender, options).await;
-        tracing::warn!("revocation bus: subscription lost, reconnecting");
-        connected.send_replace(false);
-        let _ = sender.send(Revocation::Everything);
-        let mut pause = Duration::from_millis(50);
-        pubsub = loop {
-            match subscribe_any(&urls, &channel, options.timeout).await {
-                Ok(pubsub) => break pubsub,
-                Err(error) => {
-                    tracing::warn!(%error, "revocation bus: cannot subscribe");
-                    tokio::time::sleep(pause).await;
-                    pause = (pause * 2).min(Duration::from_secs(2));
-                }
-            }
-        };
-        tracing::info!("revocation bus: subscribed again");
-        let _ = sender.send(Revocation::Everything);
-        connected.send_replace(true);
-    }
 }
 
-/// Forwards messages until the connection closes or a ping goes unanswered.
-async fn forward(pubsub: PubSub, channel: &str, sender: &broadcast::Sender<Revocation>, options: BusOptions) {
-    let (mut sink, mut stream) = pubsub.split();
-    let mut pings = tokio::time::interval(options.ping_interval);
-    pings.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            message = stream.next() => {
-                let Some(message) = message else { return };
-                if message.get_channel_name() == channel {
-                    // No subscriber is not an error: nothing is cached anywhere.
-                    let _ = sender.send(decode(message.get_payload_bytes()));
+impl Listening {
+    /// Forwards what arrives on the subscription, and subscribes anew when it is lost,
+    /// telling subscribers to flush when it is lost and when it is back.
+    async fn run(mut self, first: PubSub) {
+        let mut pubsub = first;
+        loop {
+            self.forward(pubsub).await;
+            tracing::warn!("revocation bus: subscription lost, reconnecting");
+            self.connected.send_replace(false);
+            let _ = self.sender.send(Revocation::Everything);
+            let mut pause = Duration::from_millis(50);
+            pubsub = loop {
+                match subscribe_any(&self.target, &self.channels, self.options.timeout).await {
+                    Ok(pubsub) => break pubsub,
+                    Err(error) => {
+                        tracing::warn!(%error, "revocation bus: cannot subscribe");
+                        tokio::time::sleep(pause).await;
+                        pause = (pause * 2).min(Duration::from_secs(2));
+                    }
                 }
-            }
-            _ = pings.tick() => {
-                let ping = tokio::time::timeout(options.timeout, sink.ping::<redis::Value>());
-                if !matches!(ping.await, Ok(Ok(_))) {
-                    return;
+            };
+            tracing::info!("revocation bus: subscribed again");
+        }
+    }
+
+    /// Forwards messages until the connection closes or no heartbeat has been heard
+    /// for the timeout; connected while the heartbeats are fresh.
+    async fn forward(&mut self, pubsub: PubSub) {
+        let (_sink, mut stream) = pubsub.split();
+        let mut watchdog = tokio::time::interval(self.heartbeats.interval());
+        watchdog.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last_heard = tokio::time::Instant::now();
+        loop {
+            tokio::select! {
+                message = stream.next() => {
+                    let Some(message) = message else { return };
+                    let channel = message.get_channel_name();
+                    if channel == self.channels[0] {
+                        // No subscriber is not an error: nothing is cached anywhere.
+                        let _ = self.sender.send(decode(message.get_payload_bytes()));
+                    } else if channel == self.channels[1] {
+                        let stamp = String::from_utf8_lossy(message.get_payload_bytes());
+                        if self.heartbeats.heard(&stamp) {
+                            last_heard = tokio::time::Instant::now();
+                            if !*self.connected.borrow() {
+                                // What was missed meanwhile may be anything.
+                                let _ = self.sender.send(Revocation::Everything);
+                                self.connected.send_replace(true);
+                            }
+                        }
+                    }
+                }
+                _ = watchdog.tick() => {
+                    if !self.heartbeats.is_fresh() && *self.connected.borrow() {
+                        tracing::warn!("revocation bus: heartbeats late; caches paused");
+                        self.connected.send_replace(false);
+                    }
+                    if last_heard.elapsed() > self.options.timeout.max(self.options.bound) {
+                        // Silent for long: the subscription may be dead without a word.
+                        return;
+                    }
                 }
             }
         }

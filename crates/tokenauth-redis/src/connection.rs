@@ -1,13 +1,16 @@
 //! One connection type for a single Redis server and a Redis Cluster, chosen by URL.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClientBuilder;
 use redis::cluster_async::ClusterConnection;
 use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
-use redis::{Cmd, Pipeline, RedisFuture, Value};
+use redis::{Cmd, Pipeline, RedisFuture, TlsCertificates, Value};
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
 
 use crate::Error;
 
@@ -15,20 +18,25 @@ use crate::Error;
 /// answers an error, which the server turns into a 503), unless configured otherwise.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3);
 
-/// Where Redis is: one server, or the seed nodes of a cluster. `Debug` hides the URLs
-/// (they can carry passwords).
+/// Where Redis is (one server, or the seed nodes of a cluster) and which certificate
+/// authorities a `rediss://` connection trusts. `Debug` hides the URLs (they can carry
+/// passwords).
 #[derive(Clone, PartialEq, Eq)]
-pub enum Target {
-    /// One server (`redis://`, `rediss://`, `unix://`).
-    Single(String),
-    /// Seed nodes of a Redis Cluster, each a `redis://host:port` URL.
-    Cluster(Vec<String>),
+pub struct Target {
+    urls: Vec<String>,
+    cluster: bool,
+    /// PEM certificates that replace the system's roots, as libpq's `sslrootcert`.
+    root_certificates: Option<Arc<[u8]>>,
 }
 
 impl Target {
     /// Reads a URL: `redis://host:port[/db]` (or `rediss://`) for one server;
     /// `redis+cluster://host:port,host:port,...` (or `rediss+cluster://`) for a
     /// cluster, as is a comma-separated list of `redis://` URLs.
+    ///
+    /// `rediss://` connections verify the server's certificate and name against the
+    /// system's roots (those `SSL_CERT_FILE` or `SSL_CERT_DIR` name, else the
+    /// platform's), or against [`with_root_certificates`](Self::with_root_certificates).
     pub fn parse(url: &str) -> Result<Self, Error> {
         let url = url.trim();
         for (scheme, node_scheme) in [
@@ -45,36 +53,99 @@ impl Target {
                 if nodes.is_empty() {
                     return Err(Error::Url("a cluster URL names no node"));
                 }
-                return Ok(Self::Cluster(nodes));
+                return Ok(Self::new(nodes, true));
             }
         }
         if url.contains(',') {
-            return Ok(Self::Cluster(
+            return Ok(Self::new(
                 url.split(',').map(|u| u.trim().to_owned()).collect(),
+                true,
             ));
         }
         if url.starts_with("redis://") || url.starts_with("rediss://") || url.starts_with("unix://") {
-            Ok(Self::Single(url.to_owned()))
+            Ok(Self::new(vec![url.to_owned()], false))
         } else {
             Err(Error::Url("expected redis://, rediss:// or redis+cluster://"))
         }
     }
 
+    fn new(urls: Vec<String>, cluster: bool) -> Self {
+        Self {
+            urls,
+            cluster,
+            root_certificates: None,
+        }
+    }
+
+    /// This target, trusting only the certificate authorities in `pem` (one or more PEM
+    /// certificates: a deployment's own CA) instead of the system's roots. Refused
+    /// unless every URL is `rediss://` (a CA for a plaintext connection is a
+    /// misconfiguration) and `pem` holds at least one readable certificate.
+    pub fn with_root_certificates(mut self, pem: &[u8]) -> Result<Self, Error> {
+        if !self.urls.iter().all(|url| url.starts_with("rediss://")) {
+            return Err(Error::Tls("a CA file needs rediss:// (TLS) URLs"));
+        }
+        let certificates = CertificateDer::pem_slice_iter(pem)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| Error::Tls("the CA file is not readable PEM"))?;
+        if certificates.is_empty() {
+            return Err(Error::Tls("the CA file holds no PEM certificate"));
+        }
+        self.root_certificates = Some(pem.into());
+        Ok(self)
+    }
+
     /// The URLs of the server or of the seed nodes.
     pub fn urls(&self) -> &[String] {
-        match self {
-            Self::Single(url) => std::slice::from_ref(url),
-            Self::Cluster(nodes) => nodes,
-        }
+        &self.urls
+    }
+
+    /// Whether this is a Redis Cluster.
+    pub fn is_cluster(&self) -> bool {
+        self.cluster
+    }
+
+    /// What redis-rs needs to open TLS connections with this target's roots.
+    fn certificates(&self) -> Option<TlsCertificates> {
+        self.root_certificates.as_ref().map(|pem| TlsCertificates {
+            client_tls: None,
+            root_cert: Some(pem.to_vec()),
+        })
+    }
+
+    /// A client for one server or node of this target.
+    pub(crate) fn client(&self, url: &str) -> Result<redis::Client, Error> {
+        install_crypto_provider();
+        Ok(match self.certificates() {
+            Some(certificates) => redis::Client::build_with_tls(url, certificates)?,
+            None => redis::Client::open(url)?,
+        })
     }
 }
 
 impl fmt::Debug for Target {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Single(_) => f.write_str("Target::Single(..)"),
-            Self::Cluster(nodes) => write!(f, "Target::Cluster({} nodes)", nodes.len()),
-        }
+        f.debug_struct("Target")
+            .field("nodes", &self.urls.len())
+            .field("cluster", &self.cluster)
+            .field("own_ca", &self.root_certificates.is_some())
+            .finish()
+    }
+}
+
+/// rustls needs one process-wide crypto provider. This crate builds with ring only, but
+/// an application may enable another (aws-lc-rs) somewhere in its tree, and then rustls
+/// cannot pick one by itself: install ring unless something already chose.
+///
+/// rustls 0.23.48 deprecates ring's provider for lacking post-quantum key exchange;
+/// aws-lc-rs has it, but sqlx offers aws-lc-rs only with a compiled-in root bundle,
+/// not the system's roots (`SSL_CERT_FILE`) that deployments configure. An application
+/// that installs aws-lc-rs first gets it here too.
+#[allow(deprecated)]
+fn install_crypto_provider() {
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        // Losing a race to another installer is fine: there is a provider either way.
+        let _ = rustls::crypto::ring::default_provider().install_default();
     }
 }
 
@@ -108,8 +179,10 @@ impl Connection {
     /// command.
     pub(crate) async fn open(target: &Target, timeout: Duration) -> Result<Self, Error> {
         match target {
-            Target::Single(url) => {
-                let client = redis::Client::open(url.as_str())?;
+            Target {
+                cluster: false, urls, ..
+            } => {
+                let client = target.client(&urls[0])?;
                 let config = ConnectionManagerConfig::new()
                     .set_connection_timeout(Some(timeout))
                     .set_response_timeout(Some(timeout))
@@ -118,11 +191,15 @@ impl Connection {
                     client.get_connection_manager_with_config(config).await?,
                 ))
             }
-            Target::Cluster(nodes) => {
-                let client = ClusterClientBuilder::new(nodes.iter().map(String::as_str))
+            Target { urls, .. } => {
+                install_crypto_provider();
+                let mut builder = ClusterClientBuilder::new(urls.iter().map(String::as_str))
                     .connection_timeout(timeout)
-                    .response_timeout(timeout)
-                    .build()?;
+                    .response_timeout(timeout);
+                if let Some(certificates) = target.certificates() {
+                    builder = builder.certs(certificates);
+                }
+                let client = builder.build()?;
                 Ok(Self::Cluster(client.get_async_connection().await?))
             }
         }

@@ -65,14 +65,22 @@ impl Keys {
         format!("{}:revocations", self.prefix)
     }
 
+    /// The channel a bus's heartbeats travel on, `nonce` naming the bus.
+    pub(crate) fn heartbeat_channel(&self, nonce: &str) -> String {
+        format!("{}:heartbeat:{nonce}", self.prefix)
+    }
+
     /// A `SCAN MATCH` pattern for every user hash.
     pub(crate) fn users_pattern(&self) -> String {
         format!("{}:{{u:*", glob_escape(&self.prefix))
     }
 
-    /// A `SCAN MATCH` pattern for every key under the prefix.
+    /// A `SCAN MATCH` pattern for every hash-tagged key under the prefix (users,
+    /// digests, ids): `PREFIX:{*`, not `PREFIX:*`, which would also match the keys of
+    /// a deployment whose prefix merely starts with `PREFIX:`. The one untagged key,
+    /// [`retention`](Self::retention), is handled by name.
     pub(crate) fn all_pattern(&self) -> String {
-        format!("{}:*", glob_escape(&self.prefix))
+        format!("{}:{{*", glob_escape(&self.prefix))
     }
 }
 
@@ -128,6 +136,6 @@ mod tests {
     fn patterns_escape_the_prefix() {
         let keys = Keys::new("t*[x]").unwrap();
         assert_eq!(keys.users_pattern(), r"t\*\[x\]:{u:*");
-        assert_eq!(keys.all_pattern(), r"t\*\[x\]:*");
+        assert_eq!(keys.all_pattern(), r"t\*\[x\]:{*");
     }
 }

@@ -35,6 +35,9 @@ pub enum Error {
     /// The cluster's topology could not be read.
     #[error("cluster error: {0}")]
     Cluster(&'static str),
+    /// The TLS settings cannot be used (the CA file, or a CA for a plaintext URL).
+    #[error("TLS: {0}")]
+    Tls(&'static str),
     /// A stored value cannot be read (written by something else under the prefix).
     #[error("unreadable stored {0}")]
     Corrupt(&'static str),

@@ -84,9 +84,12 @@ async fn two_buses_on_one_server_agree() {
 #[ignore = needs_cluster!()]
 async fn two_buses_on_one_cluster_agree() {
     let url = Server::Cluster.url();
-    let Target::Cluster(mut nodes) = Target::parse(&url).unwrap() else {
-        panic!("TOKENAUTH_TEST_REDIS_CLUSTER_URL names a cluster");
-    };
+    let target = Target::parse(&url).unwrap();
+    assert!(
+        target.is_cluster(),
+        "TOKENAUTH_TEST_REDIS_CLUSTER_URL names a cluster"
+    );
+    let mut nodes = target.urls().to_vec();
     nodes.rotate_left(1);
     two_buses_agree(&url, &nodes.join(",")).await;
 }
@@ -100,6 +103,11 @@ struct Proxy {
 
 impl Proxy {
     async fn start(upstream: String) -> Self {
+        Self::start_split(upstream.clone(), upstream).await
+    }
+
+    /// A proxy that sends its first connection to `first` and every later one to `rest`.
+    async fn start_split(first: String, rest: String) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let connections = Arc::new(Mutex::new(Vec::new()));
@@ -109,7 +117,11 @@ impl Proxy {
                 let Ok((mut client, _)) = listener.accept().await else {
                     return;
                 };
-                let upstream = upstream.clone();
+                let upstream = if tracked.lock().unwrap().is_empty() {
+                    first.clone()
+                } else {
+                    rest.clone()
+                };
                 let task = tokio::spawn(async move {
                     if let Ok(mut server) = TcpStream::connect(upstream).await {
                         let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
@@ -147,22 +159,10 @@ impl Drop for Proxy {
 #[ignore = needs_redis!()]
 async fn a_dropped_subscription_flushes_and_comes_back() {
     let url = Server::Single.url();
-    let Target::Single(direct) = Target::parse(&url).unwrap() else {
-        panic!("TOKENAUTH_TEST_REDIS_URL names one server");
-    };
-    let upstream = direct
-        .trim_start_matches("redis://")
-        .split('/')
-        .next()
-        .unwrap()
-        .rsplit('@')
-        .next()
-        .unwrap()
-        .to_owned();
-    let proxy = Proxy::start(upstream).await;
+    let proxy = Proxy::start(shared_addr(&url)).await;
     let prefix = unique_prefix();
     let publisher = bus(&url, &prefix).await;
-    let options = BusOptions::default().with_ping_interval(Duration::from_millis(200));
+    let options = BusOptions::default().with_bound(Duration::from_millis(200));
     let proxied = Target::parse(&format!("redis://{}", proxy.addr)).unwrap();
     let listener = RedisBus::connect_with(&proxied, &prefix, options).await.unwrap();
     let mut rx = listener.subscribe();
@@ -185,4 +185,61 @@ async fn a_dropped_subscription_flushes_and_comes_back() {
     publisher.publish(&after).await.unwrap();
     assert_eq!(next(&mut rx).await, after);
     assert!(rx.try_recv().is_err());
+}
+
+/// The `host:port` of the single server `url` names.
+fn shared_addr(url: &str) -> String {
+    let target = Target::parse(url).unwrap();
+    assert!(!target.is_cluster(), "TOKENAUTH_TEST_REDIS_URL names one server");
+    target.urls()[0]
+        .trim_start_matches("redis://")
+        .split('/')
+        .next()
+        .unwrap()
+        .rsplit('@')
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+/// A bus whose publishing connection reaches another server than its subscription
+/// (as behind a balancer, or in a partitioned cluster): its subscription answers pings,
+/// but what it publishes never reaches it. It never hears its own heartbeats, so it
+/// never says it is connected, and a cache following it stays paused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = needs_redis!()]
+async fn a_bus_that_does_not_hear_what_it_publishes_is_never_connected() {
+    let url = Server::Single.url();
+    let elsewhere = common::PrivateRedis::start();
+    // Connections in order: the bus's publisher (to the other server), then its
+    // subscription (to the shared one).
+    let proxy = Proxy::start_split(elsewhere.addr(), shared_addr(&url)).await;
+    let proxied = Target::parse(&format!("redis://{}", proxy.addr)).unwrap();
+    let options = BusOptions::default()
+        .with_bound(Duration::from_millis(200))
+        .with_timeout(Duration::from_secs(1));
+    let prefix = unique_prefix();
+    let split = RedisBus::connect_with(&proxied, &prefix, options).await.unwrap();
+    let mut rx = split.subscribe();
+    let connected = split.connected();
+    for _ in 0..10 {
+        assert!(!*connected.borrow(), "its own heartbeats never arrive");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Indeed: what it publishes is lost, while another bus's revocations arrive.
+    split.publish(&ended("lost")).await.unwrap();
+    let direct = bus(&url, &prefix).await;
+    let heard = ended("heard");
+    direct.publish(&heard).await.unwrap();
+    loop {
+        match next(&mut rx).await {
+            // Resubscribing after a silence flushes; never the lost one.
+            Revocation::Everything => continue,
+            other => {
+                assert_eq!(other, heard);
+                break;
+            }
+        }
+    }
+    assert!(!*connected.borrow());
 }

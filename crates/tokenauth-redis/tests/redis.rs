@@ -218,9 +218,15 @@ async fn delete_all_keys_stays_under_its_prefix(server: Server) {
     }
     let kept = record("a", 0);
     add(&theirs, &kept).await;
+    // A deployment whose prefix extends this one's (`PREFIX:nested`) is another's too.
+    let nested = server.store(&format!("{}:nested", mine.inner.prefix())).await;
+    let nested_kept = record("b", 0);
+    add(&nested, &nested_kept).await;
     assert_eq!(mine.inner.delete_all_keys().await.unwrap(), 20 * 3);
     assert_eq!(mine.list(None).await.unwrap(), vec![]);
     assert_eq!(theirs.list(None).await.unwrap(), vec![kept]);
+    assert_eq!(nested.list(None).await.unwrap(), vec![nested_kept]);
+    nested.delete_all_keys().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -233,4 +239,59 @@ async fn delete_all_keys_stays_under_its_prefix_single() {
 #[ignore = needs_cluster!()]
 async fn delete_all_keys_stays_under_its_prefix_cluster() {
     delete_all_keys_stays_under_its_prefix(Server::Cluster).await;
+}
+
+/// A purge in batches reads the keyspace about once: each batch goes on where the last
+/// one stopped, instead of scanning (and reading every user hash) from the start. On a
+/// server of the test's own, so that Redis's command counts are this test's alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = needs_redis!()]
+async fn a_purge_in_batches_reads_each_user_about_once() {
+    let private = common::PrivateRedis::start();
+    let url = format!("redis://{}", private.addr());
+    let store = tokenauth_redis::RedisStore::connect(&url).await.unwrap();
+    let users = 200;
+    for i in 0..users {
+        add(&store, &record(&format!("user{i}"), i)).await;
+    }
+    let everything = tokenauth_core::store::PurgeBounds {
+        created_before: time::OffsetDateTime::now_utc() + time::Duration::days(3650),
+        expires_before: time::OffsetDateTime::UNIX_EPOCH,
+        active_before: None,
+    };
+    let mut conn = redis::Client::open(url.as_str())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let _: () = redis::cmd("CONFIG")
+        .arg("RESETSTAT")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let mut purged = 0;
+    loop {
+        let batch = store.purge(&everything, 10).await.unwrap().len();
+        purged += batch;
+        if batch < 10 {
+            break;
+        }
+    }
+    assert_eq!(purged, users as usize);
+    let stats: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let reads: usize = stats
+        .lines()
+        .find_map(|line| line.strip_prefix("cmdstat_hgetall:calls="))
+        .and_then(|rest| rest.split(',').next()?.parse().ok())
+        .expect("HGETALL counted");
+    // From the start every batch, it would be 10 + 20 + ... + 200 = 2,100 reads; going
+    // on, each of the 21 batches reads at most a few hashes ahead of where it stops.
+    assert!(
+        reads <= 2 * users as usize,
+        "{reads} hash reads for {users} users"
+    );
 }

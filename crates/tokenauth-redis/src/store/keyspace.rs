@@ -16,6 +16,9 @@ use crate::{Error, scripts};
 /// How many keys one `SCAN` step asks for.
 const SCAN_COUNT: usize = 500;
 
+/// How many user hashes are read at once while visiting them.
+const READ_AHEAD: usize = 16;
+
 impl RedisStore {
     /// Makes the keys already written live as long as this store's retention asks.
     ///
@@ -55,7 +58,7 @@ impl RedisStore {
                 let mut cursor = 0_u64;
                 loop {
                     let (next, keys) = scan(&mut conn, &node, cursor, &pattern, None).await?;
-                    let extended = keys.iter().filter(|key| **key != marker).map(|key| {
+                    let extended = keys.iter().map(|key| {
                         let mut conn = conn.clone();
                         async move {
                             scripts::EXTEND
@@ -104,37 +107,94 @@ impl RedisStore {
                 cursor = next;
             }
         }
+        deleted += conn.del::<_, usize>(self.keys.retention()).await?;
         Ok(deleted)
     }
 
     /// Every user hash's records, scanning every node; `visit` is called with each
     /// hash's records and returns whether to go on.
-    pub(super) async fn each_user(
+    pub(super) async fn each_user(&self, visit: impl FnMut(Vec<TokenRecord>) -> bool) -> Result<(), Error> {
+        self.each_user_from(ScanPosition::default(), visit).await?;
+        Ok(())
+    }
+
+    /// [`each_user`](Self::each_user) from `start`; where it stopped (the hash it stopped
+    /// at and those of its `SCAN` step after it, and the cursor after that step), or
+    /// `None` once every node was scanned to the end.
+    pub(super) async fn each_user_from(
         &self,
+        start: ScanPosition,
         mut visit: impl FnMut(Vec<TokenRecord>) -> bool,
-    ) -> Result<(), Error> {
+    ) -> Result<Option<ScanPosition>, Error> {
         let mut conn = self.conn.clone();
         let pattern = self.keys.users_pattern();
-        for node in conn.nodes().await? {
-            let mut cursor = 0_u64;
+        let nodes = conn.nodes().await?;
+        let ScanPosition {
+            node: first,
+            cursor,
+            pending,
+        } = start;
+        for (index, node) in nodes.iter().enumerate().skip(first) {
+            // `Some(cursor)`: scan on from there; `None`: this node is done.
+            let (mut keys, mut next) = if index == first {
+                (pending.clone(), cursor)
+            } else {
+                (Vec::new(), Some(0))
+            };
             loop {
-                let (next, keys) = scan(&mut conn, &node, cursor, &pattern, Some("hash")).await?;
-                let sets = keys.iter().map(|key| {
+                if keys.is_empty() {
+                    let Some(at) = next else { break };
+                    let (after, found) = scan(&mut conn, node, at, &pattern, Some("hash")).await?;
+                    (keys, next) = (found, (after != 0).then_some(after));
+                    if keys.is_empty() {
+                        continue;
+                    }
+                }
+                // A few hashes at a time: a caller that stops early has read few
+                // more than it visited.
+                let chunk: Vec<String> = keys.drain(..keys.len().min(READ_AHEAD)).collect();
+                let sets = chunk.iter().map(|key| {
                     let mut conn = conn.clone();
                     async move { conn.hgetall::<_, BTreeMap<String, Vec<u8>>>(key).await }
                 });
-                for fields in try_join_all(sets).await? {
+                let sets = try_join_all(sets).await?;
+                for (visited, fields) in sets.into_iter().enumerate() {
                     if !visit(records_of(&fields)?.1) {
-                        return Ok(());
+                        // This hash again (it may hold more than the caller took), then
+                        // the rest.
+                        let mut pending = chunk[visited..].to_vec();
+                        pending.append(&mut keys);
+                        return Ok(Some(ScanPosition {
+                            node: index,
+                            cursor: next,
+                            pending,
+                        }));
                     }
                 }
-                if next == 0 {
-                    break;
-                }
-                cursor = next;
             }
         }
-        Ok(())
+        Ok(None)
+    }
+}
+
+/// Where a scan of the user hashes stands: a node (by its place in the list of
+/// masters), the keys of the last `SCAN` step to visit first (the one it stopped in
+/// included), and the cursor to scan on from (`None`: the node has no more).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct ScanPosition {
+    node: usize,
+    cursor: Option<u64>,
+    pending: Vec<String>,
+}
+
+impl Default for ScanPosition {
+    /// The start: the first node, from cursor 0.
+    fn default() -> Self {
+        Self {
+            node: 0,
+            cursor: Some(0),
+            pending: Vec::new(),
+        }
     }
 }
 

@@ -2,8 +2,8 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::future::try_join_all;
@@ -19,6 +19,8 @@ use crate::{Error, scripts};
 
 mod keyspace;
 
+use keyspace::ScanPosition;
+
 /// A [`TokenStore`] on Redis or a Redis Cluster. Clones share the connection.
 ///
 /// See the [crate docs](crate) for the key layout, the atomicity argument and the
@@ -30,6 +32,8 @@ pub struct RedisStore {
     /// The retention in ms, 0 for none; shared by clones, so that a server can set it
     /// once its policy is known, through the store its `TokenAuth` holds.
     retention: Arc<AtomicU64>,
+    /// Where the last purge stopped, shared by clones.
+    purge_from: Arc<Mutex<ScanPosition>>,
 }
 
 impl fmt::Debug for RedisStore {
@@ -59,6 +63,7 @@ impl RedisStore {
             conn,
             keys: Keys::new("tokenauth")?,
             retention: Arc::new(AtomicU64::new(0)),
+            purge_from: Arc::default(),
         })
     }
 
@@ -165,7 +170,7 @@ impl RedisStore {
     async fn delete_in(&self, user: &UserId, mode: &str, ids: &[&str]) -> Result<Vec<TokenRecord>, Error> {
         let mut conn = self.conn.clone();
         let mut invocation = scripts::DELETE.key(self.keys.user(user));
-        invocation.arg(mode);
+        invocation.arg(nonce()).arg(mode);
         for id in ids {
             invocation.arg(*id);
         }
@@ -195,6 +200,11 @@ impl RedisStore {
         let record = decode_record(&fixed, usage.as_deref())?;
         Ok((record.id == *id && record.user_id == *user).then_some(record))
     }
+}
+
+/// A fresh operation nonce, by which a resent script is recognised (`scripts::replayed!`).
+fn nonce() -> String {
+    format!("{:032x}", rand::random::<u128>())
 }
 
 /// The version and the records of a user's hash, oldest first (by `created`, then id).
@@ -272,6 +282,7 @@ impl TokenStore for RedisStore {
         }
         let mut invocation = scripts::COMMIT.key(self.keys.user(user));
         invocation
+            .arg(nonce())
             .arg(expected.to_string())
             .arg(self.retention_ms().to_string());
         match &change.insert {
@@ -405,27 +416,32 @@ impl TokenStore for RedisStore {
     }
 
     /// Scans the user hashes on every node until `limit` records match, then deletes
-    /// them with one Lua script per user (a record deleted meanwhile is
-    /// skipped). Each call scans from the start; the Redis expiry of the retention
-    /// does the bulk of the cleaning, so the purge only removes what dies earlier
-    /// (own expiry, idle timeout).
+    /// them with one Lua script per user (a record deleted meanwhile is skipped). A call
+    /// that stops at `limit` leaves its place for the next (the purge calls again until
+    /// a batch comes back short), so a purge in batches reads the keyspace about once,
+    /// not once per batch; the call after one that reached the end starts over. The
+    /// Redis expiry of the retention does the bulk of the cleaning, so the purge only
+    /// removes what dies earlier (own expiry, idle timeout).
     #[instrument(skip_all)]
     async fn purge(&self, bounds: &PurgeBounds, limit: usize) -> Result<Vec<Ended>, Error> {
         let mut doomed: BTreeMap<String, Vec<TokenRecord>> = BTreeMap::new();
         let mut found = 0;
-        self.each_user(|records| {
-            for record in records {
-                if found < limit && bounds.matches(&record) {
-                    found += 1;
-                    doomed
-                        .entry(record.user_id.as_str().to_owned())
-                        .or_default()
-                        .push(record);
+        let start = std::mem::take(&mut *self.purge_from.lock().unwrap_or_else(|e| e.into_inner()));
+        let stopped = self
+            .each_user_from(start, |records| {
+                for record in records {
+                    if found < limit && bounds.matches(&record) {
+                        found += 1;
+                        doomed
+                            .entry(record.user_id.as_str().to_owned())
+                            .or_default()
+                            .push(record);
+                    }
                 }
-            }
-            found < limit
-        })
-        .await?;
+                found < limit
+            })
+            .await?;
+        *self.purge_from.lock().unwrap_or_else(|e| e.into_inner()) = stopped.unwrap_or_default();
         let mut ended = Vec::new();
         for (user, records) in doomed {
             let ids: Vec<&str> = records.iter().map(|r| r.id.as_str()).collect();

@@ -160,13 +160,54 @@ pub async fn add(store: &impl TokenStore, record: &TokenRecord) {
 /// A raw connection to `server`'s first node, for looking at keys.
 pub async fn raw(server: Server) -> redis::aio::MultiplexedConnection {
     let url = server.url();
-    let first = match Target::parse(&url).expect("a valid URL") {
-        Target::Single(url) => url,
-        Target::Cluster(nodes) => nodes[0].clone(),
-    };
+    let first = Target::parse(&url).expect("a valid URL").urls()[0].clone();
     redis::Client::open(first)
         .expect("a valid URL")
         .get_multiplexed_async_connection()
         .await
         .expect("connect")
+}
+
+/// A Redis server of the test's own on a free port (plaintext, keeping nothing),
+/// stopped on drop.
+pub struct PrivateRedis {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl PrivateRedis {
+    /// Starts one; panics if `redis-server` is missing or does not listen within 10 s.
+    pub fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("a free port")
+            .port();
+        let child = std::process::Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server must be installed");
+        let started = std::time::Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "redis-server listens"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Self { child, port }
+    }
+
+    /// `127.0.0.1:PORT`.
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
