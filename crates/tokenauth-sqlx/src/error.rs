@@ -56,6 +56,14 @@ impl Error {
             _ => false,
         }
     }
+
+    /// Whether PostgreSQL aborted the transaction as a serialization failure (40001)
+    /// or a deadlock (40P01): it was rolled back whole and may run again as is. The
+    /// PostgreSQL store retries these itself, then reports them as unavailable.
+    pub fn is_transient_conflict(&self) -> bool {
+        matches!(self, Self::Sqlx(sqlx::Error::Database(error))
+            if error.code().is_some_and(|code| code_transient_conflict(&code)))
+    }
 }
 
 fn sqlx_unavailable(error: &sqlx::Error) -> bool {
@@ -80,7 +88,16 @@ fn code_unavailable(code: &str) -> bool {
         const SQLITE_LOCKED: i32 = 6;
         return matches!(sqlite & 0xff, SQLITE_BUSY | SQLITE_LOCKED);
     }
-    code.starts_with("08") || code.starts_with("53") || matches!(code, "57P01" | "57P02" | "57P03")
+    code.starts_with("08")
+        || code.starts_with("53")
+        || matches!(code, "57P01" | "57P02" | "57P03")
+        || code_transient_conflict(code)
+}
+
+/// Whether a PostgreSQL SQLSTATE says the transaction was aborted for another one's
+/// sake and may simply run again: a serialization failure or a deadlock.
+fn code_transient_conflict(code: &str) -> bool {
+    matches!(code, "40001" | "40P01")
 }
 
 #[cfg(test)]
@@ -117,6 +134,11 @@ mod tests {
         for pg in ["08006", "53300", "57P01", "57P03"] {
             assert!(code_unavailable(pg), "{pg}");
         }
+        // Serialization failure and deadlock: retried, then unavailable (503).
+        for pg in ["40001", "40P01"] {
+            assert!(code_unavailable(pg) && code_transient_conflict(pg), "{pg}");
+        }
+        assert!(!code_transient_conflict("23505"));
         // Unique violation, undefined table, query cancelled.
         for pg in ["23505", "42P01", "57014"] {
             assert!(!code_unavailable(pg), "{pg}");

@@ -176,7 +176,7 @@ async fn concurrent_migrations_all_succeed() {
         .fetch_one(&pools[0])
         .await
         .unwrap();
-    assert_eq!(applied, 1);
+    assert_eq!(applied, tokenauth_sqlx::PG_MIGRATOR.iter().count() as i64);
     // And again: nothing left to do.
     migrate_postgres(&pools[1]).await.unwrap();
 }
@@ -291,4 +291,84 @@ async fn a_failed_commit_writes_nothing() {
     let set = store.token_set(&first.user_id).await.unwrap();
     assert_eq!(set.version, 1);
     assert_eq!(set.records, [first]);
+}
+
+/// Two processes storing their settings at once (two `serve` starting together) both
+/// succeed: an upsert waits for the other's row locks, where a delete-then-insert
+/// failed on the other's unique key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = needs_postgres!()]
+async fn concurrent_settings_replacements_all_succeed() {
+    let store = fresh(PgStore::new).await;
+    for round in 0..20 {
+        let mut writers = tokio::task::JoinSet::new();
+        for writer in 0..4 {
+            let store = store.inner.clone();
+            let settings: BTreeMap<String, String> =
+                [("policy.a".to_owned(), format!("{round}-{writer}"))].into();
+            writers.spawn(async move { store.replace_settings("policy.", &settings).await });
+        }
+        while let Some(written) = writers.join_next().await {
+            written.expect("the task ends").expect("every writer succeeds");
+        }
+        let stored = store.inner.settings("policy.").await.unwrap();
+        assert_eq!(stored.len(), 1, "{stored:?}");
+    }
+}
+
+/// A token deleted by any program (here bare SQL, no tokenauth code and no publisher)
+/// is announced on the revocation channel by its own transaction, at its commit; a
+/// deletion rolled back is not announced.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = needs_postgres!()]
+async fn deletions_are_announced_by_their_own_transaction() {
+    let store = fresh(PgStore::new).await;
+    // User ids no other test on the server uses: the channel is database-wide.
+    let kept = UserId::new(format!("{}_kept", store.guard.name));
+    let gone = UserId::new(format!("{}_gone", store.guard.name));
+    for user in [&kept, &gone] {
+        let mut rec = record(user.as_str(), 0);
+        rec.user_id = user.clone();
+        let insert = Change {
+            delete: vec![],
+            insert: Some(rec),
+        };
+        let committed = store.commit(user, 0, insert).await.unwrap();
+        assert_eq!(committed, Committed::Applied { ended: vec![] });
+    }
+    let pool = store.inner.pool().clone();
+    let bus = tokenauth_sqlx::PgRevocationBus::new(pool.clone());
+    let mut received = tokenauth_core::RevocationBus::subscribe(&bus);
+    let mut connected = tokenauth_core::RevocationBus::connected(&bus);
+    tokio::time::timeout(std::time::Duration::from_secs(10), connected.wait_for(|up| *up))
+        .await
+        .expect("the bus listens within 10 s")
+        .unwrap();
+
+    let mut rolled_back = pool.begin().await.unwrap();
+    sqlx::query("DELETE FROM tokenauth_tokens WHERE user_id = $1")
+        .bind(kept.as_str())
+        .execute(&mut *rolled_back)
+        .await
+        .unwrap();
+    rolled_back.rollback().await.unwrap();
+    sqlx::query("DELETE FROM tokenauth_tokens WHERE user_id = $1")
+        .bind(gone.as_str())
+        .execute(&pool)
+        .await
+        .unwrap();
+
+    let heard = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        loop {
+            match received.recv().await.expect("the bus lives") {
+                tokenauth_core::Revocation::User(user) if user == gone => return,
+                tokenauth_core::Revocation::User(user) => {
+                    assert_ne!(user, kept, "a rolled-back deletion was announced")
+                }
+                _ => {}
+            }
+        }
+    })
+    .await;
+    assert!(heard.is_ok(), "the committed deletion was not announced");
 }

@@ -86,7 +86,7 @@ async fn revocations_cross_processes_and_a_dropped_listener_flushes() {
     let killer = pool(&format!("{tag}_killer")).await;
     let ended: Vec<(bool,)> = sqlx::query_as(
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-         WHERE application_name = $1 AND query LIKE 'LISTEN%'",
+         WHERE application_name = $1 AND (query LIKE 'LISTEN%' OR query LIKE 'SELECT pg_notify%')",
     )
     .bind(&listener_name)
     .fetch_all(&killer)
@@ -98,6 +98,53 @@ async fn revocations_cross_processes_and_a_dropped_listener_flushes() {
     receive(&mut received, &Revocation::Everything).await;
 
     // And it works on the new connection.
+    publisher.publish(&Revocation::User(user.clone())).await.unwrap();
+    receive(&mut received, &Revocation::User(user)).await;
+}
+
+/// The heartbeats go through the bus's own `LISTEN` connection: a request pool with no
+/// connection to spare (here, its only one held) does not make every cache pause.
+#[tokio::test]
+#[ignore = "needs PostgreSQL: set TOKENAUTH_TEST_POSTGRES_URL and run with --ignored"]
+async fn a_saturated_pool_does_not_silence_the_heartbeats() {
+    let tag = format!("tokenauth_bus_{:016x}", RandomState::new().hash_one(2));
+    let options = PgConnectOptions::from_str(&std::env::var("TOKENAUTH_TEST_POSTGRES_URL").unwrap())
+        .unwrap()
+        .application_name(&tag);
+    let one = PgPoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(Duration::from_secs(30))
+        .connect_with(options)
+        .await
+        .unwrap();
+    let bus = PgRevocationBus::new(one.clone());
+    connected(&bus, true).await;
+    let held = one.acquire().await.unwrap();
+    let watch = bus.connected();
+    // Three times the bound: heartbeats through the pool would have gone stale.
+    for _ in 0..30 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(*watch.borrow(), "the bus paused while the pool was busy");
+    }
+    drop(held);
+}
+
+/// The `LISTEN` connection can go elsewhere than the pool (`with_listen_options`):
+/// behind a transaction-pooling PgBouncer, the pool goes through it and the listener
+/// straight to the database. Here the pool's address does not answer at all.
+#[tokio::test]
+#[ignore = "needs PostgreSQL: set TOKENAUTH_TEST_POSTGRES_URL and run with --ignored"]
+async fn the_listener_can_connect_apart_from_the_pool() {
+    let direct = PgConnectOptions::from_str(&std::env::var("TOKENAUTH_TEST_POSTGRES_URL").unwrap()).unwrap();
+    // Port 1 on loopback: nothing listens there.
+    let nowhere = PgPoolOptions::new()
+        .acquire_timeout(Duration::from_secs(1))
+        .connect_lazy_with(direct.clone().port(1));
+    let listening = PgRevocationBus::new(nowhere).with_listen_options(direct);
+    let mut received = listening.subscribe();
+    connected(&listening, true).await;
+    let publisher = PgRevocationBus::new(pool("tokenauth_bus_apart").await);
+    let user = UserId::new(format!("tokenauth_bus_{:016x}", RandomState::new().hash_one(3)));
     publisher.publish(&Revocation::User(user.clone())).await.unwrap();
     receive(&mut received, &Revocation::User(user)).await;
 }

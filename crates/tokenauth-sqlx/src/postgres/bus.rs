@@ -7,11 +7,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use sqlx::PgPool;
-use sqlx::postgres::{PgListener, PgPoolOptions};
-use tokenauth_core::{Revocation, RevocationBus, UserId};
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
+use tokenauth_core::{Heartbeats, Revocation, RevocationBus, UserId};
 use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
-use tokio::time::Instant;
 
 use crate::Error;
 
@@ -37,14 +36,20 @@ const CAPACITY: usize = 4096;
 ///   and all of its cached tokens, which costs that user's other tokens one lookup
 ///   each), or [`Revocation::Everything`].
 /// - A task holds one dedicated connection (a pool of its own, with the main pool's
-///   connect options) that `LISTEN`s, and forwards what arrives to the subscribers.
+///   connect options, or [`with_listen_options`](Self::with_listen_options)' when
+///   the pool goes through a transaction-pooling PgBouncer, which cannot `LISTEN`)
+///   that `LISTEN`s, and forwards what arrives to the subscribers.
+/// - The tables' triggers (migration `20261201000000`) notify the same channel inside
+///   every transaction that deletes tokens or changes a user's credentials, so a
+///   revocation is announced atomically with its commit, whoever made it.
 ///
 /// # The bound
 ///
-/// The listener also `NOTIFY`s itself every quarter of the bound on a channel of its
-/// own, and the bus is [connected](RevocationBus::connected) only while the newest of
-/// these heartbeats it has heard was **sent** less than three quarters of the bound ago
-/// (checked every quarter). PostgreSQL delivers notifications to a listener in commit
+/// The listener also `NOTIFY`s itself, on its own connection, every quarter of the
+/// bound on a channel of its own, and the bus is [connected](RevocationBus::connected)
+/// only while the newest of these heartbeats it has heard was **sent** less than three
+/// quarters of the bound ago ([`Heartbeats`]; a saturated request pool cannot delay
+/// them). PostgreSQL delivers notifications to a listener in commit
 /// order, so every revocation notified before that heartbeat has been received. Hence a
 /// cache following this bus ([`AuthCache::follow`](tokenauth_core::AuthCache::follow))
 /// never serves a token whose revocation was notified more than the bound (default
@@ -54,10 +59,10 @@ const CAPACITY: usize = 4096;
 /// (with a backoff up to 2 s), and is connected again (subscribers get
 /// [`Revocation::Everything`]) once it hears its own heartbeat on the new connection.
 ///
-/// What the bound does not cover: the notification is sent by the process that made the
-/// change right after its commit ([`Publisher`](tokenauth_core::Publisher)); if that
-/// process dies in between, or cannot reach the database for its retries, other caches
-/// keep the entries until their TTL.
+/// Revocations of tokenauth's own tables are announced by the triggers in the committing
+/// transaction. What [`publish`](RevocationBus::publish) sends (an application's own
+/// user table, say) is sent after the commit: if the process dies in between, other
+/// caches keep the entries until their TTL.
 ///
 /// The channel is database-wide: deployments that share a database in different schemas
 /// hear each other's revocations, which costs them lookups (their caches drop users of
@@ -75,6 +80,7 @@ struct Inner {
     connected: watch::Receiver<bool>,
     /// This bus's name in payloads and its heartbeat channel: random.
     instance: String,
+
     /// What the listening tasks need, until the first subscriber starts them: a
     /// process that only publishes (the command-line tool) never listens.
     idle: Mutex<Option<Listening>>,
@@ -121,19 +127,17 @@ impl PgRevocationBus {
     /// [`new`](Self::new) with another bound (at least 40 ms): shorter means more
     /// heartbeats (four per bound) and more pauses when the database is slow.
     pub fn with_bound(pool: PgPool, bound: Duration) -> Self {
-        let bound = bound.max(Duration::from_millis(40));
         let instance = format!("{:016x}", rand_u64());
         let heartbeat_channel = format!("{REVOCATION_CHANNEL}_{instance}");
         let (sender, _) = broadcast::channel(CAPACITY);
         let (connected_tx, connected) = watch::channel(false);
         let listening = Listening {
-            pool: pool.clone(),
+            listen_options: (*pool.connect_options()).clone(),
             sender: sender.clone(),
             connected: connected_tx,
             instance: instance.clone(),
             heartbeat_channel,
-            started: Instant::now(),
-            bound,
+            heartbeats: Heartbeats::new(bound),
         };
         Self {
             inner: Arc::new(Inner {
@@ -147,19 +151,23 @@ impl PgRevocationBus {
         }
     }
 
+    /// This bus, opening its `LISTEN` connection with `options` instead of the pool's
+    /// connect options: for a pool that goes through a transaction-pooling PgBouncer,
+    /// which cannot hold a `LISTEN`, give the database's direct address here. Takes
+    /// effect if the bus has not started listening yet.
+    pub fn with_listen_options(self, options: PgConnectOptions) -> Self {
+        if let Some(listening) = self.inner.idle.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+            listening.listen_options = options;
+        }
+        self
+    }
+
     /// Starts listening, the first time.
     fn listen(&self) {
         let Some(listening) = self.inner.idle.lock().unwrap_or_else(|e| e.into_inner()).take() else {
             return;
         };
-        let pinger = ping(
-            self.inner.pool.clone(),
-            listening.heartbeat_channel.clone(),
-            listening.started,
-            listening.bound,
-        );
         let mut tasks = self.inner.tasks.lock().unwrap_or_else(|e| e.into_inner());
-        tasks.push(tokio::spawn(pinger));
         tasks.push(tokio::spawn(listen(listening)));
     }
 
@@ -174,16 +182,18 @@ impl PgRevocationBus {
         let mut size = 0;
         for user in users {
             let id = user.as_str();
-            if id.len() > MAX_PAYLOAD / 2 {
+            // Its length as JSON, escapes included (a control character takes six bytes),
+            // a comma and room for the envelope.
+            let encoded = serde_json::to_string(id).map_or(usize::MAX, |json| json.len() + 1);
+            if encoded > MAX_PAYLOAD / 2 {
                 // Too long to name: everyone flushes instead.
                 return vec![self.encode(Vec::new(), true)];
             }
-            if size + id.len() + 8 > MAX_PAYLOAD {
+            if size + encoded > MAX_PAYLOAD {
                 payloads.push(self.encode(std::mem::take(&mut chunk), false));
                 size = 0;
             }
-            // JSON escaping can at most double a user id's length (plus quotes).
-            size += 2 * id.len() + 3;
+            size += encoded;
             chunk.push(id.to_owned());
         }
         if !chunk.is_empty() {
@@ -232,37 +242,17 @@ impl RevocationBus for PgRevocationBus {
     }
 }
 
-/// Sends a heartbeat (the time it was sent, in microseconds since `started`) every
-/// quarter of `bound`.
-async fn ping(pool: PgPool, channel: String, started: Instant, bound: Duration) {
-    let mut every = tokio::time::interval(bound / 4);
-    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        every.tick().await;
-        let sent = started.elapsed().as_micros().to_string();
-        let notify = sqlx::query("SELECT pg_notify($1, $2)")
-            .bind(&channel)
-            .bind(&sent)
-            .execute(&pool);
-        // A heartbeat that cannot be sent in time is simply missing.
-        if let Ok(Err(error)) = tokio::time::timeout(bound / 2, notify).await {
-            tracing::debug!(%error, "revocation bus heartbeat failed");
-        }
-    }
-}
-
 struct Listening {
-    pool: PgPool,
+    listen_options: PgConnectOptions,
     sender: broadcast::Sender<Revocation>,
     connected: watch::Sender<bool>,
     instance: String,
     heartbeat_channel: String,
-    started: Instant,
-    bound: Duration,
+    heartbeats: Heartbeats,
 }
 
 /// Listens, forwards, watches the heartbeats, and reconnects, forever.
-async fn listen(state: Listening) {
+async fn listen(mut state: Listening) {
     let mut backoff = Duration::from_millis(100);
     loop {
         match state.connect().await {
@@ -287,7 +277,7 @@ impl Listening {
             .idle_timeout(None)
             .max_lifetime(None)
             .acquire_timeout(Duration::from_secs(5))
-            .connect_lazy_with((*self.pool.connect_options()).clone());
+            .connect_lazy_with(self.listen_options.clone());
         let mut listener = PgListener::connect_with(&options).await?;
         listener.eager_reconnect(false);
         listener
@@ -296,22 +286,17 @@ impl Listening {
         Ok(listener)
     }
 
-    /// Serves one connection until it fails.
-    async fn serve(&self, mut listener: PgListener) {
-        let mut newest_heartbeat: Option<Instant> = None;
-        let mut watchdog = tokio::time::interval(self.bound / 4);
+    /// Serves one connection until it fails: forwards what arrives, and sends the
+    /// heartbeats on this same connection.
+    async fn serve(&mut self, mut listener: PgListener) {
+        let mut every = tokio::time::interval(self.heartbeats.interval());
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 // `try_recv` is cancel-safe: a message is consumed only once complete.
                 received = listener.try_recv() => match received {
                     Ok(Some(notification)) if notification.channel() == self.heartbeat_channel => {
-                        let sent = notification
-                            .payload()
-                            .parse::<u64>()
-                            .ok()
-                            .map(|micros| self.started + Duration::from_micros(micros));
-                        newest_heartbeat = newest_heartbeat.max(sent);
-                        if self.fresh(newest_heartbeat) && !*self.connected.borrow() {
+                        if self.heartbeats.heard(notification.payload()) && !*self.connected.borrow() {
                             // What was missed while disconnected may be anything.
                             let _ = self.sender.send(Revocation::Everything);
                             self.connected.send_replace(true);
@@ -320,19 +305,29 @@ impl Listening {
                     Ok(Some(notification)) => self.forward(notification.payload()),
                     Ok(None) | Err(_) => break,
                 },
-                _ = watchdog.tick() => {
-                    if !self.fresh(newest_heartbeat) && *self.connected.borrow() {
+                _ = every.tick() => {
+                    if !self.heartbeats.is_fresh() && *self.connected.borrow() {
                         tracing::warn!("revocation bus heartbeats late; caches paused");
                         self.connected.send_replace(false);
+                    }
+                    // Notifications that arrive meanwhile wait in the listener's buffer.
+                    let notify = sqlx::query("SELECT pg_notify($1, $2)")
+                        .bind(&self.heartbeat_channel)
+                        .bind(self.heartbeats.stamp())
+                        .execute(&mut listener);
+                    match tokio::time::timeout(self.heartbeats.interval() * 2, notify).await {
+                        Ok(Ok(_)) => {}
+                        Ok(Err(error)) => {
+                            tracing::debug!(%error, "revocation bus heartbeat failed");
+                            break;
+                        }
+                        // In an unknown state mid-query: start over on a new connection.
+                        Err(_) => break,
                     }
                 }
             }
         }
         self.connected.send_replace(false);
-    }
-
-    fn fresh(&self, heartbeat: Option<Instant>) -> bool {
-        heartbeat.is_some_and(|sent| sent.elapsed() < self.bound * 3 / 4)
     }
 
     fn forward(&self, payload: &str) {
@@ -359,4 +354,49 @@ impl Listening {
 fn rand_u64() -> u64 {
     use std::hash::{BuildHasher, RandomState};
     RandomState::new().hash_one(std::process::id())
+}
+
+#[cfg(test)]
+mod tests {
+    use tokenauth_core::{Revocation, UserId};
+
+    use super::*;
+
+    /// PostgreSQL refuses a `NOTIFY` payload of 8000 bytes or more. A control character
+    /// takes six bytes in JSON (`\u0001`): user ids made of them still fit, split over
+    /// several payloads.
+    #[tokio::test]
+    async fn payloads_fit_whatever_the_ids_escape_to() {
+        let pool = PgPoolOptions::new()
+            .connect_lazy("postgres://tokenauth@127.0.0.1:1/none")
+            .unwrap();
+        let bus = PgRevocationBus::new(pool);
+        for ids in [
+            (0..10).map(|i| format!("{i}{}", "\u{1}".repeat(500))).collect::<Vec<_>>(),
+            (0..2000).map(|i| format!("user-{i}")).collect(),
+        ] {
+            for user in &ids {
+                let payloads = bus.payloads(&Revocation::User(UserId::new(user.clone())));
+                assert!(payloads.iter().all(|p| p.len() < 8000));
+            }
+            let ended = ids
+                .iter()
+                .map(|user| tokenauth_core::store::Ended {
+                    id: tokenauth_core::TokenId::generate(),
+                    digest: tokenauth_core::TokenFormat::default().generate().digest(),
+                    user_id: UserId::new(user.clone()),
+                })
+                .collect();
+            let payloads = bus.payloads(&Revocation::Tokens(ended));
+            assert!(payloads.len() > 1, "split");
+            for payload in &payloads {
+                assert!(payload.len() < 8000, "{} bytes", payload.len());
+            }
+            let named: usize = payloads
+                .iter()
+                .map(|p| serde_json::from_str::<Payload>(p).unwrap().users.len())
+                .sum();
+            assert_eq!(named, ids.len(), "every user named");
+        }
+    }
 }

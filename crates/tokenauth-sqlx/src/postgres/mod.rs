@@ -87,6 +87,39 @@ pub async fn connect_postgres_with_timeout(url: &str, timeout: Duration) -> Resu
     Ok(pool)
 }
 
+/// How many times a write runs in all when PostgreSQL aborts it as a serialization
+/// failure or a deadlock.
+const ATTEMPTS: u32 = 3;
+
+/// Runs `attempt` again, after a short random pause, when PostgreSQL aborted it as a
+/// serialization failure (40001) or a deadlock (40P01): such a transaction was rolled
+/// back whole, and running it again is what PostgreSQL asks for. After [`ATTEMPTS`],
+/// the error stands; [`Error::is_unavailable`] reports it, so that the server answers
+/// 503 with `Retry-After`, never 500.
+pub(crate) async fn retrying<T, F, Fut>(mut attempt: F) -> Result<T, Error>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, Error>>,
+{
+    let mut tries = 1;
+    loop {
+        match attempt().await {
+            Err(error) if error.is_transient_conflict() && tries < ATTEMPTS => {
+                tries += 1;
+                let pause = Duration::from_millis(5 + rand_below(20));
+                tokio::time::sleep(pause).await;
+            }
+            done => return done,
+        }
+    }
+}
+
+/// A number below `n` that differs between calls (spreads retries apart).
+fn rand_below(n: u64) -> u64 {
+    use std::hash::{BuildHasher, RandomState};
+    RandomState::new().hash_one(std::time::Instant::now()) % n
+}
+
 /// Runs the migrations ([`PG_MIGRATOR`]) on `pool`, for pools not opened with
 /// [`connect_postgres`]. Already applied migrations are skipped, so running it again is
 /// harmless, also from several processes at once.

@@ -23,28 +23,36 @@ impl PgStore {
 
     /// Replaces every setting whose key starts with `prefix` by `settings` (whose keys
     /// should start with it too), in one transaction: readers see the old set or the
-    /// new one, never a mix.
+    /// new one, never a mix. An upsert, then a delete of the keys no longer set: two
+    /// processes storing at once (two `serve` starting together) wait for each other's
+    /// row locks instead of one failing on the other's unique key.
     #[tracing::instrument(skip_all)]
     pub async fn replace_settings(
         &self,
         prefix: &str,
         settings: &BTreeMap<String, String>,
     ) -> Result<(), Error> {
-        let mut tx = self.pool().begin().await?;
-        sqlx::query("DELETE FROM tokenauth_settings WHERE starts_with(key, $1)")
-            .bind(prefix)
-            .execute(&mut *tx)
-            .await?;
         let (keys, values): (Vec<&str>, Vec<&str>) =
             settings.iter().map(|(k, v)| (k.as_str(), v.as_str())).unzip();
-        sqlx::query(
-            "INSERT INTO tokenauth_settings (key, value) SELECT * FROM unnest($1::text[], $2::text[])",
-        )
-        .bind(&keys)
-        .bind(&values)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(())
+        super::retrying(|| async {
+            let mut tx = self.pool().begin().await?;
+            sqlx::query(
+                "INSERT INTO tokenauth_settings (key, value) \
+                 SELECT * FROM unnest($1::text[], $2::text[]) \
+                 ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+            )
+            .bind(&keys)
+            .bind(&values)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query("DELETE FROM tokenauth_settings WHERE starts_with(key, $1) AND key <> ALL($2)")
+                .bind(prefix)
+                .bind(&keys)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(())
+        })
+        .await
     }
 }

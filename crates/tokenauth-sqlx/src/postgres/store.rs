@@ -151,6 +151,40 @@ async fn bump_version(conn: &mut PgConnection, user: &UserId, expected: u64) -> 
     Ok(bumped.rows_affected() == 1)
 }
 
+/// One attempt at [`TokenStore::commit`], in one transaction.
+async fn commit_once(
+    pool: &PgPool,
+    user: &UserId,
+    expected: u64,
+    change: &Change,
+) -> Result<Committed, Error> {
+    // An error drops `tx`, which rolls it back: nothing is written.
+    let mut tx = pool.begin().await?;
+    if !bump_version(&mut tx, user, expected).await? {
+        tx.rollback().await?;
+        return Ok(Committed::Conflict);
+    }
+    if let Some(record) = &change.insert {
+        insert_row(&mut tx, record).await?;
+    }
+    let inserted = change.insert.as_ref().map(|r| r.id.as_str());
+    let delete: Vec<&str> = change.delete.iter().map(TokenId::as_str).collect();
+    let deleted: Vec<EndedRow> = sqlx::query_as(concat!(
+        "DELETE FROM tokenauth_tokens \
+         WHERE user_id = $1 AND id = ANY($2) AND id IS DISTINCT FROM $3",
+        returning_ended!()
+    ))
+    .bind(user.as_str())
+    .bind(&delete)
+    .bind(inserted)
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Committed::Applied {
+        ended: ended_from_rows(deleted)?,
+    })
+}
+
 impl TokenStore for PgStore {
     type Error = Error;
 
@@ -179,31 +213,7 @@ impl TokenStore for PgStore {
 
     #[tracing::instrument(skip_all)]
     async fn commit(&self, user: &UserId, expected: u64, change: Change) -> Result<Committed, Error> {
-        // An error drops `tx`, which rolls it back: nothing is written.
-        let mut tx = self.pool.begin().await?;
-        if !bump_version(&mut tx, user, expected).await? {
-            tx.rollback().await?;
-            return Ok(Committed::Conflict);
-        }
-        if let Some(record) = &change.insert {
-            insert_row(&mut tx, record).await?;
-        }
-        let inserted = change.insert.as_ref().map(|r| r.id.as_str());
-        let delete: Vec<&str> = change.delete.iter().map(TokenId::as_str).collect();
-        let deleted: Vec<EndedRow> = sqlx::query_as(concat!(
-            "DELETE FROM tokenauth_tokens \
-             WHERE user_id = $1 AND id = ANY($2) AND id IS DISTINCT FROM $3",
-            returning_ended!()
-        ))
-        .bind(user.as_str())
-        .bind(&delete)
-        .bind(inserted)
-        .fetch_all(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(Committed::Applied {
-            ended: ended_from_rows(deleted)?,
-        })
+        super::retrying(|| commit_once(&self.pool, user, expected, &change)).await
     }
 
     #[tracing::instrument(skip_all)]
@@ -246,25 +256,31 @@ impl TokenStore for PgStore {
 
     #[tracing::instrument(skip_all)]
     async fn delete(&self, id: &TokenId) -> Result<Option<Ended>, Error> {
-        let row: Option<EndedRow> = sqlx::query_as(concat!(
-            "DELETE FROM tokenauth_tokens WHERE id = $1",
-            returning_ended!()
-        ))
-        .bind(id.as_str())
-        .fetch_optional(&self.pool)
+        let row: Option<EndedRow> = super::retrying(|| async {
+            Ok(sqlx::query_as(concat!(
+                "DELETE FROM tokenauth_tokens WHERE id = $1",
+                returning_ended!()
+            ))
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await?)
+        })
         .await?;
         Ok(ended_from_rows(row.into_iter().collect())?.pop())
     }
 
     #[tracing::instrument(skip_all)]
     async fn delete_for_user(&self, user: &UserId, keep: Option<&TokenId>) -> Result<Vec<Ended>, Error> {
-        let rows: Vec<EndedRow> = sqlx::query_as(concat!(
-            "DELETE FROM tokenauth_tokens WHERE user_id = $1 AND id IS DISTINCT FROM $2",
-            returning_ended!()
-        ))
-        .bind(user.as_str())
-        .bind(keep.map(TokenId::as_str))
-        .fetch_all(&self.pool)
+        let rows: Vec<EndedRow> = super::retrying(|| async {
+            Ok(sqlx::query_as(concat!(
+                "DELETE FROM tokenauth_tokens WHERE user_id = $1 AND id IS DISTINCT FROM $2",
+                returning_ended!()
+            ))
+            .bind(user.as_str())
+            .bind(keep.map(TokenId::as_str))
+            .fetch_all(&self.pool)
+            .await?)
+        })
         .await?;
         ended_from_rows(rows)
     }
@@ -281,30 +297,36 @@ impl TokenStore for PgStore {
             .iter()
             .map(|usage| usage.ip.map(|ip| ip.to_string()))
             .collect();
-        sqlx::query(
-            // Only ever forward: an older use changes nothing, and a newer one without
-            // an address keeps the last known address.
-            "UPDATE tokenauth_tokens AS t SET last_used = v.at, last_ip = COALESCE(v.ip, t.last_ip) \
-             FROM unnest($1::text[], $2::timestamptz[], $3::text[]) AS v(id, at, ip) \
-             WHERE t.id = v.id AND (t.last_used IS NULL OR t.last_used <= v.at)",
-        )
-        .bind(ids)
-        .bind(ats)
-        .bind(ips)
-        .execute(&self.pool)
+        super::retrying(|| async {
+            Ok(sqlx::query(
+                // Only ever forward: an older use changes nothing, and a newer one without
+                // an address keeps the last known address.
+                "UPDATE tokenauth_tokens AS t SET last_used = v.at, last_ip = COALESCE(v.ip, t.last_ip) \
+                 FROM unnest($1::text[], $2::timestamptz[], $3::text[]) AS v(id, at, ip) \
+                 WHERE t.id = v.id AND (t.last_used IS NULL OR t.last_used <= v.at)",
+            )
+            .bind(&ids)
+            .bind(&ats)
+            .bind(&ips)
+            .execute(&self.pool)
+            .await?)
+        })
         .await?;
         Ok(())
     }
 
     #[tracing::instrument(skip_all, fields(limit = limit))]
     async fn purge(&self, bounds: &PurgeBounds, limit: usize) -> Result<Vec<Ended>, Error> {
-        let rows: Vec<EndedRow> = sqlx::query_as(PURGE)
-            .bind(bounds.created_before)
-            .bind(bounds.expires_before)
-            .bind(bounds.active_before)
-            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-            .fetch_all(&self.pool)
-            .await?;
+        let rows: Vec<EndedRow> = super::retrying(|| async {
+            Ok(sqlx::query_as(PURGE)
+                .bind(bounds.created_before)
+                .bind(bounds.expires_before)
+                .bind(bounds.active_before)
+                .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+                .fetch_all(&self.pool)
+                .await?)
+        })
+        .await?;
         ended_from_rows(rows)
     }
 }
