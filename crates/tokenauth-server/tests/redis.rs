@@ -113,14 +113,15 @@ async fn login_me_logout(variable: &str) {
 
     // Its id pointer expires with the retention serve set: 30 days + 7 days of grace.
     let pointer = format!("{}:{{i:{id}}}", prefix.name);
-    let ttl: i64 = match Target::parse(&url).unwrap() {
-        Target::Single(node) => {
-            let client = redis::Client::open(node).unwrap();
+    let target = Target::parse(&url).unwrap();
+    let ttl: i64 = match target.urls() {
+        [node] if !target.is_cluster() => {
+            let client = redis::Client::open(node.as_str()).unwrap();
             let mut conn = client.get_multiplexed_async_connection().await.unwrap();
             conn.pttl(pointer).await.unwrap()
         }
-        Target::Cluster(nodes) => {
-            let client = redis::cluster::ClusterClient::new(nodes).unwrap();
+        nodes => {
+            let client = redis::cluster::ClusterClient::new(nodes.to_vec()).unwrap();
             let mut conn = client.get_async_connection().await.unwrap();
             conn.pttl(pointer).await.unwrap()
         }

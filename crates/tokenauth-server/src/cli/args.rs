@@ -3,6 +3,7 @@
 use std::fmt;
 use std::net::SocketAddr;
 use std::num::NonZeroUsize;
+use std::path::PathBuf;
 use std::str::FromStr;
 
 use clap::{Args, Parser, Subcommand};
@@ -32,8 +33,9 @@ pub struct Cli {
     pub schema: super::Schema,
 
     /// Keep tokens in Redis instead of the database: `redis://HOST:PORT[/DB]`, or
-    /// `redis+cluster://HOST:PORT,HOST:PORT,...` for a Redis Cluster. Users and the
-    /// serving policy stay in --database.
+    /// `redis+cluster://HOST:PORT,HOST:PORT,...` for a Redis Cluster; `rediss://` and
+    /// `rediss+cluster://` for TLS (verified against the system's roots, or
+    /// --token-store-ca). Users and the serving policy stay in --database.
     #[arg(long, global = true, env = "TOKENAUTH_TOKEN_STORE", hide_env_values = true)]
     pub token_store: Option<DatabaseUrl>,
 
@@ -46,6 +48,12 @@ pub struct Cli {
         default_value = "tokenauth"
     )]
     pub token_store_prefix: String,
+
+    /// A PEM file of the certificate authorities that a `rediss://` --token-store is
+    /// verified against, instead of the system's roots (as `sslrootcert=` in a
+    /// PostgreSQL URL).
+    #[arg(long, global = true, env = "TOKENAUTH_TOKEN_STORE_CA")]
+    pub token_store_ca: Option<PathBuf>,
 
     /// What to do.
     #[command(subcommand)]

@@ -26,13 +26,15 @@ mod users;
 
 use std::io::{self, BufRead, Write};
 use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
 
 use tokenauth::TokenAuth;
 use tokenauth_core::{
     AuthCache, BackendError, InvalidScope, IssueError, Lifespan, LocalBus, Maintenance, Publisher,
     RevocationBus, Scopes, TokenImport, TokenStore, UserAdmin, UserImport,
 };
-use tokenauth_redis::{RedisBus, RedisStore};
+use tokenauth_redis::{BusOptions, RedisBus, RedisStore, Target};
 use tokenauth_sqlx::{PgRevocationBus, PgStore, PgUserDirectory, SqliteStore, SqliteUserDirectory};
 
 use self::policy::Partial;
@@ -114,6 +116,15 @@ pub enum CliError {
     /// `copy-database` was given the same database twice.
     #[error("--from and --to name the same database")]
     SameDatabase,
+    /// A file an option names cannot be read or written.
+    #[error("cannot use {}", path.display())]
+    File {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
     /// Reading or writing the terminal or standard streams failed.
     #[error("input/output error")]
     Io(#[from] io::Error),
@@ -162,6 +173,7 @@ pub async fn run<R: BufRead, W: Write>(cli: Cli, io: &mut Io<R, W>) -> Result<()
         database,
         token_store,
         token_store_prefix,
+        token_store_ca,
         command,
         schema: _,
     } = cli;
@@ -177,6 +189,8 @@ pub async fn run<R: BufRead, W: Write>(cli: Cli, io: &mut Io<R, W>) -> Result<()
     let tokens = TokenStoreUrl {
         url: token_store.as_ref(),
         prefix: &token_store_prefix,
+        ca: token_store_ca.as_deref(),
+        timeout,
     };
     match Backend::of(&database)? {
         Backend::Sqlite => {
@@ -202,11 +216,28 @@ pub async fn run<R: BufRead, W: Write>(cli: Cli, io: &mut Io<R, W>) -> Result<()
     }
 }
 
-/// `--token-store` and its key prefix.
+/// `--token-store`, its key prefix and CA file, and how long its commands may take.
 #[derive(Clone, Copy)]
 struct TokenStoreUrl<'a> {
     url: Option<&'a DatabaseUrl>,
     prefix: &'a str,
+    ca: Option<&'a Path>,
+    timeout: Duration,
+}
+
+impl TokenStoreUrl<'_> {
+    /// Where Redis is, trusting the CA file if one is given.
+    fn target(&self, url: &DatabaseUrl) -> Result<Target, CliError> {
+        let target = Target::parse(url.as_str())?;
+        let Some(path) = self.ca else {
+            return Ok(target);
+        };
+        let pem = std::fs::read(path).map_err(|source| CliError::File {
+            path: path.to_owned(),
+            source,
+        })?;
+        Ok(target.with_root_certificates(&pem)?)
+    }
 }
 
 /// Runs the command with tokens in `sql`, or in Redis with `--token-store`; the
@@ -230,10 +261,12 @@ where
     match token_store.url {
         None => run_on(TokenAuth::new(sql.clone(), users), &sql, sql_bus, command, io).await,
         Some(url) => {
-            let tokens = RedisStore::connect(url.as_str())
+            let target = token_store.target(url)?;
+            let tokens = RedisStore::connect_to(&target, token_store.timeout)
                 .await?
                 .with_prefix(token_store.prefix)?;
-            let bus = RedisBus::connect(url.as_str(), token_store.prefix).await?;
+            let options = BusOptions::default().with_timeout(token_store.timeout);
+            let bus = RedisBus::connect_with(&target, token_store.prefix, options).await?;
             run_on(TokenAuth::new(tokens, users), &sql, Some(bus), command, io).await
         }
     }

@@ -3,6 +3,7 @@
 #![allow(dead_code, unreachable_pub)] // Each test file uses some of them.
 
 pub mod postgres;
+pub mod tls;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
