@@ -27,8 +27,10 @@
 pub mod app;
 pub mod cli;
 mod parse_errors;
+mod per_ip;
 pub mod serve;
 mod upkeep;
+mod write_deadline;
 
 use std::future::Future;
 use std::io::Write;
@@ -83,7 +85,8 @@ where
     D: UserDirectory,
 {
     let upkeep = upkeep::Upkeep::start(auth.clone(), maintenance);
-    let served = serve_router(listener, app_with(auth, options), config, shutdown).await;
+    let app = app_with(auth, options);
+    let served = serve::serve_exempting(listener, app, config, &options.proxies, shutdown).await;
     // After the last connection, even one dropped at the deadline: the final write.
     upkeep.shutdown().await;
     served

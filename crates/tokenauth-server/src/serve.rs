@@ -1,5 +1,6 @@
-//! Serving connections: hyper's HTTP/1 with a timer, a cap on connections, a deadline
-//! on request bodies and on shutdown, and handler panics answered with a JSON 500.
+//! Serving connections: hyper's HTTP/1 with a timer, caps on connections (in all and
+//! per client address), deadlines on request bodies, on write progress and on shutdown,
+//! and handler panics answered with a JSON 500.
 //!
 //! `axum::serve` runs hyper without a timer (no header timeout), accepts without a
 //! bound, waits for every client on shutdown, and compiles its accept-error log out;
@@ -21,15 +22,17 @@ use axum::response::{IntoResponse, Response};
 use hyper::body::{Frame, Incoming, SizeHint};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
-use tokenauth::detail_response;
+use tokenauth::{TrustedProxies, detail_response};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
-use tokio::time::Sleep;
+use tokio::time::{Instant, Sleep};
 use tower::ServiceExt;
 use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::parse_errors::JsonParseErrors;
+use crate::per_ip::PerIp;
+use crate::write_deadline::WriteDeadline;
 
 /// The most a connection buffers while reading a request head, in bytes: the hard
 /// bound on a header section (hyper answers a larger one 431). Per connection, memory
@@ -39,6 +42,9 @@ pub const MAX_HEAD_BYTES: usize = 64 * 1024;
 /// How long the accept loop pauses after an accept error (such as running out of file
 /// descriptors) before it accepts again.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// The least time between two warnings that an address is at its connection cap.
+const PER_IP_WARNING_INTERVAL: Duration = Duration::from_secs(10);
 
 /// The limits on connections: timeouts, the connection cap and the shutdown deadline.
 /// Also `tokenauth serve`'s options, with their defaults.
@@ -56,6 +62,17 @@ pub struct ServeConfig {
     /// without disturbing the others. Keep it below the open-file limit (`ulimit -n`).
     #[arg(long, env = "TOKENAUTH_MAX_CONNECTIONS", default_value = "512")]
     pub max_connections: NonZeroUsize,
+    /// The most connections served at once from one client address (IPv6: one address,
+    /// not a /64); beyond it, new ones from that address are closed at once. Well below
+    /// --max-connections, so that one host cannot take every slot. Addresses in
+    /// --trusted-proxies are exempt (behind a proxy, every client shares its address).
+    #[arg(long, env = "TOKENAUTH_MAX_CONNECTIONS_PER_IP", default_value = "64")]
+    pub max_connections_per_ip: NonZeroUsize,
+    /// How long writing an answer may make no progress (the client reads nothing, such
+    /// as one that pipelines requests and never reads the answers); then the
+    /// connection is closed.
+    #[arg(long, env = "TOKENAUTH_WRITE_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub write_timeout: Duration,
     /// After a shutdown signal, how long requests in progress have to finish; then the
     /// connections still open are dropped, and the last-used times are written.
     #[arg(long, env = "TOKENAUTH_SHUTDOWN_DEADLINE", default_value = "30s", value_parser = parse_duration)]
@@ -63,12 +80,15 @@ pub struct ServeConfig {
 }
 
 impl Default for ServeConfig {
-    /// Headers within 10 s, bodies within 30 s, 512 connections, 30 s to shut down.
+    /// Headers within 10 s, bodies within 30 s, writes stalled for at most 30 s, 512
+    /// connections of which 64 per address, 30 s to shut down.
     fn default() -> Self {
         Self {
             header_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(30),
             max_connections: NonZeroUsize::new(512).expect("512 is not zero"),
+            max_connections_per_ip: NonZeroUsize::new(64).expect("64 is not zero"),
+            write_timeout: Duration::from_secs(30),
             shutdown_deadline: Duration::from_secs(30),
         }
     }
@@ -93,8 +113,21 @@ pub async fn serve_router(
     config: &ServeConfig,
     shutdown: impl Future<Output = ()> + Send,
 ) -> std::io::Result<()> {
+    serve_exempting(listener, app, config, &TrustedProxies::none(), shutdown).await
+}
+
+/// [`serve_router`], with the connections from `proxies` exempt from the per-address
+/// cap.
+pub(crate) async fn serve_exempting(
+    listener: TcpListener,
+    app: Router,
+    config: &ServeConfig,
+    proxies: &TrustedProxies,
+    shutdown: impl Future<Output = ()> + Send,
+) -> std::io::Result<()> {
     let app = app.layer(CatchPanicLayer::custom(answer_panic));
     let slots = Arc::new(Semaphore::new(config.max_connections.get()));
+    let per_ip = PerIp::new(config.max_connections_per_ip.get());
     let graceful = GracefulShutdown::new();
     let mut connections = JoinSet::new();
     let mut http = hyper::server::conn::http1::Builder::new();
@@ -103,6 +136,7 @@ pub async fn serve_router(
         .max_header_size(MAX_HEAD_BYTES)
         .max_buf_size(MAX_HEAD_BYTES);
     let mut shedding = false;
+    let mut per_ip_warned: Option<Instant> = None;
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -123,8 +157,25 @@ pub async fn serve_router(
                 }
             },
         };
+        // Both caps close a connection unanswered: those in progress keep their resources.
+        let ip_slot = if proxies.contains(peer.ip()) {
+            None
+        } else if let Some(ip_slot) = per_ip.acquire(peer.ip()) {
+            Some(ip_slot)
+        } else {
+            tracing::debug!(%peer, "closing a connection beyond its address's cap");
+            if per_ip_warned.is_none_or(|warned| warned.elapsed() >= PER_IP_WARNING_INTERVAL) {
+                tracing::warn!(
+                    ip = %peer.ip(),
+                    max = config.max_connections_per_ip,
+                    "an address is at its connection limit: closing its new connections"
+                );
+                per_ip_warned = Some(Instant::now());
+            }
+            drop(stream);
+            continue;
+        };
         let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
-            // Closed unanswered: the connections in progress keep their resources.
             if !shedding {
                 tracing::warn!(
                     max = config.max_connections,
@@ -144,13 +195,13 @@ pub async fn serve_router(
             let request = request.map(|body| Body::new(DeadlineBody::new(body, body_timeout)));
             app.clone().oneshot(request)
         });
-        let connection =
-            graceful.watch(http.serve_connection(TokioIo::new(JsonParseErrors::new(stream)), service));
+        let io = JsonParseErrors::new(WriteDeadline::new(stream, config.write_timeout));
+        let connection = graceful.watch(http.serve_connection(TokioIo::new(io), service));
         connections.spawn(async move {
             if let Err(error) = connection.await {
                 tracing::debug!(%error, %peer, "connection ended with an error");
             }
-            drop(slot);
+            drop((slot, ip_slot));
         });
     }
     drop(listener);

@@ -1,5 +1,5 @@
 //! The connection layer in process ([`tokenauth_server::serve_router`]): handler
-//! panics, the connection cap.
+//! panics, the connection caps.
 
 mod common;
 
@@ -100,14 +100,7 @@ async fn connections_beyond_the_cap_are_closed_and_those_in_progress_are_served(
     };
     let (addr, stop, server) = start(the_app(), config).await;
 
-    let addr_in_progress = addr.clone();
-    let in_progress = tokio::task::spawn_blocking(move || {
-        let mut stream = TcpStream::connect(addr_in_progress).unwrap();
-        stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n").unwrap();
-        stream
-    })
-    .await
-    .unwrap();
+    let in_progress = hold(&addr).await;
 
     // Closed at once: well before the 10 s header timeout would have closed it.
     let shed = exchange(
@@ -133,6 +126,55 @@ async fn connections_beyond_the_cap_are_closed_and_those_in_progress_are_served(
         answer.starts_with("HTTP/1.1 200 OK\r\n") && answer.ends_with("\r\n\r\nok"),
         "{answer}"
     );
+
+    stop.send(()).unwrap();
+    server.await.unwrap();
+}
+
+/// Connects and sends a request head without its end: a connection held open.
+async fn hold(addr: &str) -> TcpStream {
+    let addr = addr.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let mut stream = TcpStream::connect(addr).unwrap();
+        stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n").unwrap();
+        stream
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_beyond_the_per_address_cap_are_closed_and_a_closed_one_frees_a_slot() {
+    let config = ServeConfig {
+        max_connections_per_ip: NonZeroUsize::new(2).unwrap(),
+        ..ServeConfig::default()
+    };
+    let (addr, stop, server) = start(the_app(), config).await;
+    let held = [hold(&addr).await, hold(&addr).await];
+
+    // Closed at once, though the global cap (512) is far: the address is at its cap.
+    let request = "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    assert_eq!(
+        exchange(&addr, request).await,
+        "",
+        "a connection beyond the address's cap"
+    );
+
+    // Once one of them is closed, the address may connect again.
+    drop(held);
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let answer = exchange(&addr, request).await;
+        if answer.starts_with("HTTP/1.1 200 OK\r\n") {
+            break;
+        }
+        assert_eq!(answer, "", "closed unanswered, or served");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the closed connections' slots were not released"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 
     stop.send(()).unwrap();
     server.await.unwrap();
