@@ -1,6 +1,6 @@
 //! Serving connections: hyper's HTTP/1 with a timer, caps on connections (in all and
 //! per client address), deadlines on request bodies, on write progress and on shutdown,
-//! and handler panics answered with a JSON 500.
+//! a drain before shutdown, and handler panics answered with a JSON 500.
 //!
 //! `axum::serve` runs hyper without a timer (no header timeout), accepts without a
 //! bound, waits for every client on shutdown, and compiles its accept-error log out;
@@ -11,6 +11,7 @@ use std::future::Future;
 use std::num::NonZeroUsize;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -73,7 +74,12 @@ pub struct ServeConfig {
     /// connection is closed.
     #[arg(long, env = "TOKENAUTH_WRITE_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub write_timeout: Duration,
-    /// After a shutdown signal, how long requests in progress have to finish; then the
+    /// After a shutdown signal, how long `/readyz` answers 503 while requests are still
+    /// accepted and served, so that load balancers stop sending new ones before
+    /// connections are refused; then the shutdown deadline applies. `0s`: none.
+    #[arg(long, env = "TOKENAUTH_DRAIN", default_value = "5s", value_parser = parse_duration_or_zero)]
+    pub drain: Duration,
+    /// After the drain, how long requests in progress have to finish; then the
     /// connections still open are dropped, and the last-used times are written.
     #[arg(long, env = "TOKENAUTH_SHUTDOWN_DEADLINE", default_value = "30s", value_parser = parse_duration)]
     pub shutdown_deadline: Duration,
@@ -81,7 +87,7 @@ pub struct ServeConfig {
 
 impl Default for ServeConfig {
     /// Headers within 10 s, bodies within 30 s, writes stalled for at most 30 s, 512
-    /// connections of which 64 per address, 30 s to shut down.
+    /// connections of which 64 per address, a 5 s drain and then 30 s to shut down.
     fn default() -> Self {
         Self {
             header_timeout: Duration::from_secs(10),
@@ -89,8 +95,26 @@ impl Default for ServeConfig {
             max_connections: NonZeroUsize::new(512).expect("512 is not zero"),
             max_connections_per_ip: NonZeroUsize::new(64).expect("64 is not zero"),
             write_timeout: Duration::from_secs(30),
+            drain: Duration::from_secs(5),
             shutdown_deadline: Duration::from_secs(30),
         }
+    }
+}
+
+/// Whether the server is draining before shutdown: each request served by
+/// [`serve_router`] carries one in its extensions, and the server's `/readyz` answers
+/// 503 while it is set.
+#[derive(Debug, Clone, Default)]
+pub struct Draining(Arc<AtomicBool>);
+
+impl Draining {
+    /// Whether the server has received its shutdown signal and is draining.
+    pub fn is_draining(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    fn start(&self) {
+        self.0.store(true, Ordering::Relaxed);
     }
 }
 
@@ -100,13 +124,24 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(lifespan.as_duration().unsigned_abs())
 }
 
+/// [`parse_duration`], and zero (`0`, `0s`): for what zero turns off.
+fn parse_duration_or_zero(s: &str) -> Result<Duration, String> {
+    let number = s.trim().trim_end_matches(|c: char| c.is_ascii_alphabetic());
+    if !number.is_empty() && number.bytes().all(|b| b == b'0') {
+        return Ok(Duration::ZERO);
+    }
+    parse_duration(s)
+}
+
 /// Serves `app` on `listener` within `config`'s limits until `shutdown` completes;
-/// then stops accepting, lets the requests in progress finish within the shutdown
-/// deadline, and drops the connections still open after it.
+/// then drains (requests still served, [`Draining`] set) for the drain period, stops
+/// accepting, lets the requests in progress finish within the shutdown deadline, and
+/// drops the connections still open after it.
 ///
-/// Each request carries the peer's `ConnectInfo<SocketAddr>`; a panic in `app` answers
-/// DRF's JSON 500 (`A server error occurred.`) while the server goes on serving; and the
-/// requests hyper cannot parse get a JSON `detail` too.
+/// Each request carries the peer's `ConnectInfo<SocketAddr>` and the [`Draining`]
+/// flag; a panic in `app` answers DRF's JSON 500 (`A server error occurred.`) while
+/// the server goes on serving; and the requests hyper cannot parse get a JSON `detail`
+/// too.
 pub async fn serve_router(
     listener: TcpListener,
     app: Router,
@@ -128,6 +163,7 @@ pub(crate) async fn serve_exempting(
     let app = app.layer(CatchPanicLayer::custom(answer_panic));
     let slots = Arc::new(Semaphore::new(config.max_connections.get()));
     let per_ip = PerIp::new(config.max_connections_per_ip.get());
+    let draining = Draining::default();
     let graceful = GracefulShutdown::new();
     let mut connections = JoinSet::new();
     let mut http = hyper::server::conn::http1::Builder::new();
@@ -137,10 +173,20 @@ pub(crate) async fn serve_exempting(
         .max_buf_size(MAX_HEAD_BYTES);
     let mut shedding = false;
     let mut per_ip_warned: Option<Instant> = None;
-    tokio::pin!(shutdown);
+    let drain_end = tokio::time::sleep(config.drain);
+    tokio::pin!(shutdown, drain_end);
     loop {
         let (stream, peer) = tokio::select! {
-            () = &mut shutdown => break,
+            () = &mut shutdown, if !draining.is_draining() => {
+                if config.drain.is_zero() {
+                    break;
+                }
+                tracing::info!(drain = ?config.drain, "shutting down: draining (/readyz answers 503)");
+                draining.start();
+                drain_end.as_mut().reset(Instant::now() + config.drain);
+                continue;
+            }
+            () = &mut drain_end, if draining.is_draining() => break,
             Some(ended) = connections.join_next() => {
                 if let Err(error) = ended {
                     tracing::error!(%error, "a connection task failed");
@@ -190,8 +236,10 @@ pub(crate) async fn serve_exempting(
         let _ = stream.set_nodelay(true);
         let app = app.clone();
         let body_timeout = config.body_timeout;
+        let draining = draining.clone();
         let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
             request.extensions_mut().insert(ConnectInfo(peer));
+            request.extensions_mut().insert(draining.clone());
             let request = request.map(|body| Body::new(DeadlineBody::new(body, body_timeout)));
             app.clone().oneshot(request)
         });
@@ -273,5 +321,20 @@ impl hyper::body::Body for DeadlineBody {
 
     fn size_hint(&self) -> SizeHint {
         self.body.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_drain_may_be_zero_and_the_timeouts_may_not() {
+        assert_eq!(parse_duration_or_zero("0"), Ok(Duration::ZERO));
+        assert_eq!(parse_duration_or_zero("0s"), Ok(Duration::ZERO));
+        assert_eq!(parse_duration_or_zero("5s"), Ok(Duration::from_secs(5)));
+        assert!(parse_duration_or_zero("-1s").is_err());
+        assert!(parse_duration_or_zero("s").is_err());
+        assert!(parse_duration("0s").is_err());
     }
 }

@@ -16,11 +16,16 @@ use tokenauth_core::{MemoryStore, MemoryUserDirectory};
 use tokenauth_server::{ServeConfig, app, serve_router};
 use tokio::sync::oneshot;
 
-/// Serves `router` with `config` on a free port; the address, and a sender that stops it.
+/// Serves `router` with `config` on a free port; the address, and a sender that stops it
+/// (at once: without a drain, which `tests/connections.rs` tests).
 async fn start(
     router: Router,
     config: ServeConfig,
 ) -> (String, oneshot::Sender<()>, tokio::task::JoinHandle<()>) {
+    let config = ServeConfig {
+        drain: Duration::ZERO,
+        ..config
+    };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     let (stop, stopped) = oneshot::channel::<()>();
