@@ -1,5 +1,5 @@
 //! The connection layer in process ([`tokenauth_server::serve_router`]): handler
-//! panics, the connection caps.
+//! panics, the connection caps (and a trusted proxy exempt from the per-address one).
 
 mod common;
 
@@ -12,8 +12,8 @@ use axum::Router;
 use axum::routing::get;
 use common::read_until_closed;
 use tokenauth::TokenAuth;
-use tokenauth_core::{MemoryStore, MemoryUserDirectory};
-use tokenauth_server::{ServeConfig, app, serve_router};
+use tokenauth_core::{Maintenance, MemoryStore, MemoryUserDirectory};
+use tokenauth_server::{LoginOptions, ServeConfig, app, serve_app, serve_router};
 use tokio::sync::oneshot;
 
 /// Serves `router` with `config` on a free port; the address, and a sender that stops it
@@ -181,6 +181,47 @@ async fn connections_beyond_the_per_address_cap_are_closed_and_a_closed_one_free
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 
+    stop.send(()).unwrap();
+    server.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trusted_proxy_is_exempt_from_the_per_address_cap() {
+    let config = ServeConfig {
+        max_connections_per_ip: NonZeroUsize::new(1).unwrap(),
+        drain: Duration::ZERO,
+        ..ServeConfig::default()
+    };
+    let options = LoginOptions {
+        proxies: "127.0.0.1".parse().unwrap(),
+        ..LoginOptions::default()
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let auth = TokenAuth::new(MemoryStore::new(), MemoryUserDirectory::new());
+    let server = tokio::spawn(async move {
+        let shutdown = async {
+            let _ = stopped.await;
+        };
+        serve_app(
+            listener,
+            auth,
+            &options,
+            Maintenance::default(),
+            &config,
+            shutdown,
+        )
+        .await
+        .unwrap();
+    });
+    let held = [hold(&addr).await, hold(&addr).await];
+
+    let request = "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    let answer = exchange(&addr, request).await;
+    assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
+
+    drop(held);
     stop.send(()).unwrap();
     server.await.unwrap();
 }
