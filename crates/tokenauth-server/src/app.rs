@@ -26,7 +26,8 @@ pub const MAX_HEADER_LINE: usize = 8190;
 /// - `GET /healthz`: 200 `ok` while the process serves (liveness: no database);
 /// - `GET /readyz`: 200 `{"status":"ready"}` when the token store and the user
 ///   directory answer, else 503 with a `detail` and `Retry-After`
-///   ([`tokenauth::routes::readiness`]).
+///   ([`tokenauth::routes::readiness`]); 503 too while the server drains before
+///   shutting down ([`crate::Draining`]).
 ///
 /// Generic over the backend, which is chosen once, at the top.
 pub fn app<S, D>(auth: TokenAuth<S, D>) -> Router
@@ -73,7 +74,10 @@ where
     // Outside the layer: health checks ignore the Authorization header.
     let public = Router::new()
         .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", readiness(auth))
+        .route(
+            "/readyz",
+            readiness(auth).route_layer(middleware::from_fn(not_ready_while_draining)),
+        )
         .method_not_allowed_fallback(method_not_allowed);
     protected
         .merge(public)
@@ -92,6 +96,22 @@ async fn me<U: AuthUser>(auth: Authenticated<U>) -> Json<Me> {
         username: auth.user.username().to_owned(),
         token: auth.token,
     })
+}
+
+/// What `/readyz` answers while the server drains.
+const DRAINING: &str = "Not ready: the server is shutting down.";
+
+/// Answers 503 instead of the readiness check while the server drains, so that load
+/// balancers take it out before it stops accepting.
+async fn not_ready_while_draining(request: Request, next: Next) -> Response {
+    if request
+        .extensions()
+        .get::<crate::Draining>()
+        .is_some_and(crate::Draining::is_draining)
+    {
+        return detail_response(StatusCode::SERVICE_UNAVAILABLE, DRAINING);
+    }
+    next.run(request).await
 }
 
 async fn not_found() -> Response {

@@ -27,8 +27,10 @@
 pub mod app;
 pub mod cli;
 mod parse_errors;
+mod per_ip;
 pub mod serve;
 mod upkeep;
+mod write_deadline;
 
 use std::future::Future;
 use std::io::Write;
@@ -39,11 +41,11 @@ use tokenauth_core::{Maintenance, TokenStore, UserDirectory};
 use tokio::net::TcpListener;
 
 pub use app::{LoginOptions, app, app_with};
-pub use serve::{ServeConfig, serve_router};
+pub use serve::{Draining, ServeConfig, serve_router};
 
 /// Serves [`app()`] on `listener` within `config`'s limits ([`serve_router`]) until
-/// `shutdown` completes, then finishes the requests in flight (until the shutdown
-/// deadline). Beside it runs the upkeep ([`TokenAuth::run_maintenance`], restarted if
+/// `shutdown` completes, then drains (`/readyz` answers 503 while requests are still
+/// served) and finishes the requests in flight (until the shutdown deadline). Beside it runs the upkeep ([`TokenAuth::run_maintenance`], restarted if
 /// it panics): last-used times are written every refresh interval and once more after
 /// the last connection is closed, and long-expired tokens are purged on
 /// `maintenance`'s schedule.
@@ -83,7 +85,8 @@ where
     D: UserDirectory,
 {
     let upkeep = upkeep::Upkeep::start(auth.clone(), maintenance);
-    let served = serve_router(listener, app_with(auth, options), config, shutdown).await;
+    let app = app_with(auth, options);
+    let served = serve::serve_exempting(listener, app, config, &options.proxies, shutdown).await;
     // After the last connection, even one dropped at the deadline: the final write.
     upkeep.shutdown().await;
     served

@@ -1,5 +1,5 @@
 //! The connection layer in process ([`tokenauth_server::serve_router`]): handler
-//! panics, the connection cap.
+//! panics, the connection caps (and a trusted proxy exempt from the per-address one).
 
 mod common;
 
@@ -12,15 +12,20 @@ use axum::Router;
 use axum::routing::get;
 use common::read_until_closed;
 use tokenauth::TokenAuth;
-use tokenauth_core::{MemoryStore, MemoryUserDirectory};
-use tokenauth_server::{ServeConfig, app, serve_router};
+use tokenauth_core::{Maintenance, MemoryStore, MemoryUserDirectory};
+use tokenauth_server::{LoginOptions, ServeConfig, app, serve_app, serve_router};
 use tokio::sync::oneshot;
 
-/// Serves `router` with `config` on a free port; the address, and a sender that stops it.
+/// Serves `router` with `config` on a free port; the address, and a sender that stops it
+/// (at once: without a drain, which `tests/connections.rs` tests).
 async fn start(
     router: Router,
     config: ServeConfig,
 ) -> (String, oneshot::Sender<()>, tokio::task::JoinHandle<()>) {
+    let config = ServeConfig {
+        drain: Duration::ZERO,
+        ..config
+    };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     let (stop, stopped) = oneshot::channel::<()>();
@@ -100,14 +105,7 @@ async fn connections_beyond_the_cap_are_closed_and_those_in_progress_are_served(
     };
     let (addr, stop, server) = start(the_app(), config).await;
 
-    let addr_in_progress = addr.clone();
-    let in_progress = tokio::task::spawn_blocking(move || {
-        let mut stream = TcpStream::connect(addr_in_progress).unwrap();
-        stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n").unwrap();
-        stream
-    })
-    .await
-    .unwrap();
+    let in_progress = hold(&addr).await;
 
     // Closed at once: well before the 10 s header timeout would have closed it.
     let shed = exchange(
@@ -134,6 +132,96 @@ async fn connections_beyond_the_cap_are_closed_and_those_in_progress_are_served(
         "{answer}"
     );
 
+    stop.send(()).unwrap();
+    server.await.unwrap();
+}
+
+/// Connects and sends a request head without its end: a connection held open.
+async fn hold(addr: &str) -> TcpStream {
+    let addr = addr.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let mut stream = TcpStream::connect(addr).unwrap();
+        stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n").unwrap();
+        stream
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_beyond_the_per_address_cap_are_closed_and_a_closed_one_frees_a_slot() {
+    let config = ServeConfig {
+        max_connections_per_ip: NonZeroUsize::new(2).unwrap(),
+        ..ServeConfig::default()
+    };
+    let (addr, stop, server) = start(the_app(), config).await;
+    let held = [hold(&addr).await, hold(&addr).await];
+
+    // Closed at once, though the global cap (512) is far: the address is at its cap.
+    let request = "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    assert_eq!(
+        exchange(&addr, request).await,
+        "",
+        "a connection beyond the address's cap"
+    );
+
+    // Once one of them is closed, the address may connect again.
+    drop(held);
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let answer = exchange(&addr, request).await;
+        if answer.starts_with("HTTP/1.1 200 OK\r\n") {
+            break;
+        }
+        assert_eq!(answer, "", "closed unanswered, or served");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the closed connections' slots were not released"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    stop.send(()).unwrap();
+    server.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trusted_proxy_is_exempt_from_the_per_address_cap() {
+    let config = ServeConfig {
+        max_connections_per_ip: NonZeroUsize::new(1).unwrap(),
+        drain: Duration::ZERO,
+        ..ServeConfig::default()
+    };
+    let options = LoginOptions {
+        proxies: "127.0.0.1".parse().unwrap(),
+        ..LoginOptions::default()
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let auth = TokenAuth::new(MemoryStore::new(), MemoryUserDirectory::new());
+    let server = tokio::spawn(async move {
+        let shutdown = async {
+            let _ = stopped.await;
+        };
+        serve_app(
+            listener,
+            auth,
+            &options,
+            Maintenance::default(),
+            &config,
+            shutdown,
+        )
+        .await
+        .unwrap();
+    });
+    let held = [hold(&addr).await, hold(&addr).await];
+
+    let request = "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    let answer = exchange(&addr, request).await;
+    assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
+
+    drop(held);
     stop.send(()).unwrap();
     server.await.unwrap();
 }

@@ -66,7 +66,8 @@ pub enum Command {
     /// Create the database if missing and apply pending migrations.
     Migrate,
     /// Serve the HTTP API.
-    Serve(ServeArgs),
+    // Boxed: its options make it several times the size of the others.
+    Serve(Box<ServeArgs>),
     /// Manage users.
     #[command(subcommand)]
     User(UserCommand),

@@ -94,11 +94,16 @@ pub struct Server(pub Child);
 impl Server {
     /// Starts `tokenauth serve --bind 127.0.0.1:0 ARGS` on `database`; the address it
     /// listens on, read from its first line.
+    ///
+    /// Without a drain unless `ARGS` give one (`--drain`): SIGTERM stops accepting at
+    /// once, so that stopping a server does not add the 5 s default to every test
+    /// (`tests/connections.rs` tests the drain).
     pub fn start(database: &str, args: &[&str]) -> (Self, String) {
         let mut serve = vec!["serve", "--bind", "127.0.0.1:0"];
         serve.extend_from_slice(args);
         let mut server = Self(
             tokenauth(database, &serve)
+                .env("TOKENAUTH_DRAIN", "0s")
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
                 .spawn()
