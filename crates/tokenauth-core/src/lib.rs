@@ -120,7 +120,10 @@ pub use error::{AuthError, BackendError, IssueError, ObtainError};
 pub use events::{AuthEvent, EventHook, LOG_BURST, LOG_WINDOW, RevokeReason};
 pub use expiry::{ExpiryPolicy, InvalidLifespan, Lifespan};
 pub use memory::{MemoryStore, MemoryUserDirectory};
-pub use password::{DEFAULT_HASH_QUEUE, DEFAULT_HASH_WAIT, PasswordError, PasswordHasher, Verification};
+pub use password::limits as password_limits;
+pub use password::{
+    DEFAULT_HASH_QUEUE, DEFAULT_HASH_WAIT, HashLimit, PasswordError, PasswordHasher, Verification,
+};
 pub use record::{TokenInfo, TokenRecord};
 pub use revocation::{LocalBus, Publisher, Revocation, RevocationBus, RevocationListener};
 pub use scope::{InvalidScope, Scopes};
