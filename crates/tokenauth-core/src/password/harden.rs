@@ -6,11 +6,11 @@
 //! the dummy (an argon2id user under a hasher whose dummy is Django's PBKDF2, a PBKDF2
 //! hash of fewer iterations) is padded with CPU work up to the dummy's time, as
 //! Django's `harden_runtime` runs the iterations an older PBKDF2 hash lacks; here every
-//! format is padded, to the dummy's running average time. A stored hash costlier than
+//! format is padded, to the median of the dummy's last runs. A stored hash costlier than
 //! the dummy is not shortened: choose the dummy as the costliest format stored
 //! ([`PasswordHasher::with_django_dummy`](super::PasswordHasher::with_django_dummy)).
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use sha2::{Digest as _, Sha256};
@@ -25,28 +25,54 @@ impl Inner {
         self.dummy_runs.fetch_add(1, Ordering::Relaxed);
         // The dummy is well-formed and within the caps: it cannot fail.
         let _ = self.check(password, &self.dummy);
-        self.record_dummy(started.elapsed());
-    }
-
-    /// Folds one timing of the dummy into the running average (an eighth of the way).
-    pub(super) fn record_dummy(&self, took: Duration) {
-        let sample = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX).max(1);
-        let _ = self
-            .dummy_nanos
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |average| {
-                Some(match average {
-                    0 => sample,
-                    _ => average - average / 8 + sample / 8,
-                })
-            });
+        self.dummy_times.record(started.elapsed());
     }
 
     /// After a wrong password whose check began at `started`: pads it to the dummy's
     /// time with CPU work, or, before the dummy has been timed, runs the dummy.
     pub(super) fn harden(&self, password: &[u8], started: Instant) {
-        match self.dummy_nanos.load(Ordering::Relaxed) {
-            0 => self.run_dummy(password),
-            nanos => burn_until(started + Duration::from_nanos(nanos)),
+        match self.dummy_times.estimate() {
+            None => self.run_dummy(password),
+            Some(dummy) => burn_until(started + dummy),
+        }
+    }
+}
+
+/// How many of the dummy's last timings the estimate is the median of.
+const TIMINGS: usize = 5;
+
+/// The dummy's last timings, in nanoseconds (0: none), as a ring: their median is the
+/// time a padded failure takes. A median forgets a slow first run (a cold cache, a
+/// busy start) after two more, and follows the machine's load within a few.
+#[derive(Debug, Default)]
+pub(super) struct DummyTimes {
+    nanos: [AtomicU64; TIMINGS],
+    next: AtomicUsize,
+}
+
+impl DummyTimes {
+    pub(super) fn record(&self, took: Duration) {
+        let nanos = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX).max(1);
+        let slot = self.next.fetch_add(1, Ordering::Relaxed) % TIMINGS;
+        self.nanos[slot].store(nanos, Ordering::Relaxed);
+    }
+
+    /// The median of the timings recorded (the higher of the middle two), if any.
+    pub(super) fn estimate(&self) -> Option<Duration> {
+        let mut times: Vec<u64> = (self.nanos.iter())
+            .map(|n| n.load(Ordering::Relaxed))
+            .filter(|n| *n > 0)
+            .collect();
+        times.sort_unstable();
+        times.get(times.len() / 2).copied().map(Duration::from_nanos)
+    }
+}
+
+impl Clone for DummyTimes {
+    fn clone(&self) -> Self {
+        Self {
+            nanos: std::array::from_fn(|i| AtomicU64::new(self.nanos[i].load(Ordering::Relaxed))),
+            next: AtomicUsize::new(self.next.load(Ordering::Relaxed)),
         }
     }
 }
@@ -83,7 +109,24 @@ mod tests {
     }
 
     fn dummy_time(hasher: &PasswordHasher) -> Duration {
-        Duration::from_nanos(hasher.inner.dummy_nanos.load(Ordering::Relaxed))
+        hasher.inner.dummy_times.estimate().unwrap_or_default()
+    }
+
+    #[test]
+    fn the_estimate_is_the_median_of_the_last_timings() {
+        let times = DummyTimes::default();
+        assert_eq!(times.estimate(), None);
+        let ms = Duration::from_millis;
+        times.record(ms(900));
+        assert_eq!(times.estimate(), Some(ms(900)));
+        for _ in 0..2 {
+            times.record(ms(250));
+        }
+        assert_eq!(times.estimate(), Some(ms(250)), "a slow first run is forgotten");
+        for took in [300, 310, 320, 330] {
+            times.record(ms(took));
+        }
+        assert_eq!(times.estimate(), Some(ms(310)), "only the last five count");
     }
 
     #[tokio::test]

@@ -141,9 +141,8 @@ struct Inner {
     max_wait: Duration,
     /// A hash of nothing in particular, verified for unknown users.
     dummy: String,
-    /// The dummy's verification time, a running average in nanoseconds (0: not yet
-    /// timed).
-    dummy_nanos: AtomicU64,
+    /// The dummy's last verification times.
+    dummy_times: harden::DummyTimes,
     /// Verifications run so far.
     verifications: AtomicU64,
     /// Verifications of the dummy run so far.
@@ -213,7 +212,7 @@ impl PasswordHasher {
             .to_string();
         let hasher = Self::build(params, Scheme::Argon2id, dummy);
         // Hashing costs what verifying does: the first estimate of the dummy's time.
-        hasher.inner.record_dummy(started.elapsed());
+        hasher.inner.dummy_times.record(started.elapsed());
         hasher
     }
 
@@ -256,7 +255,7 @@ impl PasswordHasher {
                 max_waiting: DEFAULT_HASH_QUEUE,
                 max_wait: DEFAULT_HASH_WAIT,
                 dummy,
-                dummy_nanos: AtomicU64::new(0),
+                dummy_times: harden::DummyTimes::default(),
                 verifications: AtomicU64::new(0),
                 dummy_runs: AtomicU64::new(0),
                 large: queue::large_budget(),
@@ -276,7 +275,7 @@ impl PasswordHasher {
         let dummy = crate::django::dummy_pbkdf2_sha256(crate::django::DJANGO_PBKDF2_ITERATIONS);
         self.rebuild(|inner| {
             inner.dummy = dummy;
-            inner.dummy_nanos = AtomicU64::new(0);
+            inner.dummy_times = harden::DummyTimes::default();
         })
     }
 
@@ -318,7 +317,7 @@ impl PasswordHasher {
             max_waiting: self.inner.max_waiting,
             max_wait: self.inner.max_wait,
             dummy: self.inner.dummy.clone(),
-            dummy_nanos: AtomicU64::new(self.inner.dummy_nanos.load(Ordering::Relaxed)),
+            dummy_times: self.inner.dummy_times.clone(),
             verifications: AtomicU64::new(self.inner.verifications.load(Ordering::Relaxed)),
             dummy_runs: AtomicU64::new(self.inner.dummy_runs.load(Ordering::Relaxed)),
             large: Arc::clone(&self.inner.large),
