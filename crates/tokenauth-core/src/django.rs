@@ -12,14 +12,14 @@
 //!
 //! A password set unusable (`set_unusable_password`: `!` and 40 characters) is a
 //! [`DjangoHash::Unusable`]: it never matches. A hash whose parameters exceed
-//! tokenauth's caps ([`limits`](crate::password_limits): PBKDF2 iterations, scrypt's
+//! tokenauth's caps ([`limits`]: PBKDF2 iterations, scrypt's
 //! memory, work and parallelism, bcrypt's cost, argon2's memory, passes and lanes)
-//! parses, but [`DjangoHash::within_limits`] refuses it and it is never computed. Salts are used as their ASCII bytes, as
-//! Django does; hashes are standard base64 with padding (argon2's PHC part without).
+//! parses, but [`DjangoHash::within_limits`] refuses it and it is never computed.
+//! Salts are used as their ASCII bytes, as Django does; hashes are standard base64 with padding (argon2's PHC part without).
 //!
 //! This module only parses and computes; [`PasswordHasher`](crate::PasswordHasher) runs
-//! the verification off the async runtime, in its bounded queue, with the same work for
-//! unknown users ([`PasswordHasher::django`](crate::PasswordHasher::django) for a
+//! the verification off the async runtime, in its bounded queue, with at least the
+//! dummy's work for unknown users and failed checks ([`PasswordHasher::django`](crate::PasswordHasher::django) for a
 //! Django database; the default argon2id hasher verifies these hashes as outdated and
 //! re-hashes them on login).
 //!
@@ -245,7 +245,7 @@ impl<'a> DjangoHash<'a> {
     }
 
     /// Whether the hash's parameters are within tokenauth's caps
-    /// ([`limits`](crate::password_limits)): else it is never computed, and the user
+    /// ([`limits`]): else it is never computed, and the user
     /// cannot log in until the password is reset.
     pub fn within_limits(&self) -> Result<(), HashLimit> {
         limits::django(self)

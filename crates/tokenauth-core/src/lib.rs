@@ -15,8 +15,9 @@
 //! - the one verdict on a token ([`TokenStatus`]): credential versions, not clocks,
 //!   decide revocation on password change;
 //! - the authenticate, obtain and admin logic, with DRF's exact error messages
-//!   ([`TokenAuth`]), and argon2id password hashing ([`PasswordHasher`]) with the same
-//!   work for unknown users and re-hashing of outdated hashes;
+//!   ([`TokenAuth`]), and argon2id password hashing ([`PasswordHasher`]): stored hashes
+//!   capped ([`password_limits`]), a failed check costing at least an unknown user's
+//!   dummy work, and re-hashing of outdated hashes;
 //! - a cache of token and user lookups ([`AuthCache`]), exactly coherent in one process
 //!   and across processes through the revocation signal ([`Revocation`],
 //!   [`RevocationListener`], [`RevocationBus`], [`Publisher`]);

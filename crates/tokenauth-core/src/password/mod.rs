@@ -114,7 +114,7 @@ pub struct Verification {
 /// Verifying against no hash (an unknown user) checks a dummy hash with the hasher's
 /// own parameters; so does a stored hash nobody can use (malformed, or over the caps);
 /// and a wrong password against a stored hash cheaper than the dummy is padded to the
-/// dummy's time ([`harden`]). A failed check so costs at least the dummy's work,
+/// dummy's time ([`check`](Self::check)). A failed check so costs at least the dummy's work,
 /// whatever is stored.
 ///
 /// The queue is bounded in length and in waiting time ([`with_queue`](Self::with_queue),
@@ -337,7 +337,7 @@ impl PasswordHasher {
     }
 
     /// Whether `password` matches `hash`. With `None` (no such user) it verifies against
-    /// a dummy hash, taking the same time, and returns `false`.
+    /// a dummy hash and returns `false`; see [`check`](Self::check).
     pub async fn verify(&self, password: &str, hash: Option<&str>) -> Result<bool, PasswordError> {
         Ok(self.check(password, hash).await?.matches)
     }
