@@ -24,8 +24,8 @@ pub(super) fn memory_kib(phc: &str) -> Option<u32> {
 
 impl Inner {
     /// Whether `password` matches `hash`, computed in pooled working memory and
-    /// compared in constant time. A hash over the caps is [`PasswordError::OverLimit`],
-    /// before any work.
+    /// compared in constant time. A hash over the caps (and over the hasher's own
+    /// parameters) is [`PasswordError::OverLimit`], before any work.
     pub(super) fn verify(&self, password: &[u8], hash: &PasswordHash<'_>) -> Result<bool, PasswordError> {
         let malformed = PasswordError::Malformed;
         let algorithm = Algorithm::try_from(hash.algorithm).map_err(malformed)?;
@@ -35,7 +35,10 @@ impl Inner {
             .transpose()
             .map_err(|error| malformed(error.into()))?
             .unwrap_or_default();
-        let params = params(hash)?;
+        let params = Params::try_from(hash).map_err(malformed)?;
+        if !self.within_own(&params) {
+            limits::argon2(&params).map_err(PasswordError::OverLimit)?;
+        }
         let expected = hash.hash.ok_or(malformed(password_hash::Error::PhcStringField))?;
         let salt = hash.salt.ok_or(malformed(password_hash::Error::PhcStringField))?;
         let mut salt_bytes = [0u8; password_hash::Salt::MAX_LENGTH];
@@ -51,6 +54,13 @@ impl Inner {
         self.return_memory(memory);
         // A password argon2 refuses (too long, say) matches nothing.
         Ok(computed.is_ok() && bool::from(output.as_slice().ct_eq(expected.as_bytes())))
+    }
+
+    /// Whether `params` ask for no more than the hasher's own: its own hashes verify
+    /// whatever the caps.
+    fn within_own(&self, params: &Params) -> bool {
+        let own = &self.params;
+        params.m_cost() <= own.m_cost() && params.t_cost() <= own.t_cost() && params.p_cost() <= own.p_cost()
     }
 
     /// Working memory of at least `blocks` blocks: a pooled buffer if the hasher's own
@@ -142,7 +152,8 @@ mod tests {
     }
 
     /// A hash claiming 4 TiB (or too many passes or lanes) is refused before any
-    /// allocation: the process would abort on it.
+    /// allocation: the process would abort on it. The hasher's own parameters verify
+    /// even over the caps.
     #[tokio::test]
     async fn a_hash_over_the_caps_is_refused_before_any_work() {
         let hasher = PasswordHasher::with_params(Params::new(8, 1, 1, None).unwrap());
@@ -159,5 +170,8 @@ mod tests {
             assert!(!PasswordHasher::is_supported_hash(&hash), "{hash}");
             assert!(!error.to_string().contains("c2FsdHNhbHQ"), "{error}");
         }
+        let own = PasswordHasher::with_params(Params::new(8, 11, 1, None).unwrap());
+        let hash = own.hash("pw").await.unwrap();
+        assert!(own.verify("pw", Some(&hash)).await.unwrap());
     }
 }
