@@ -112,9 +112,10 @@ pub struct Verification {
 /// caps ([`limits`]) is never computed.
 ///
 /// Verifying against no hash (an unknown user) checks a dummy hash with the hasher's
-/// own parameters; so does a stored hash nobody can use (malformed, or over the caps);
-/// and a wrong password against a stored hash cheaper than the dummy is padded to the
-/// dummy's time ([`check`](Self::check)). A failed check so costs at least the dummy's work,
+/// own parameters (or Django's PBKDF2: `with_django_dummy`); so does a stored hash
+/// nobody can use (malformed, or over the caps); and a wrong password against a stored
+/// hash cheaper than the dummy is padded with CPU work to the dummy's recent time
+/// ([`check`](Self::check)). A failed check so costs about the dummy's time or more,
 /// whatever is stored.
 ///
 /// The queue is bounded in length and in waiting time ([`with_queue`](Self::with_queue),
