@@ -11,12 +11,15 @@
 //! | `scrypt` | `scrypt$<N>$<salt>$<r>$<p>$<base64 hash>` |
 //!
 //! A password set unusable (`set_unusable_password`: `!` and 40 characters) is a
-//! [`DjangoHash::Unusable`]: it never matches. Salts are used as their ASCII bytes, as
-//! Django does; hashes are standard base64 with padding (argon2's PHC part without).
+//! [`DjangoHash::Unusable`]: it never matches. A hash whose parameters exceed
+//! tokenauth's caps ([`limits`]: PBKDF2 iterations, scrypt's
+//! memory, work and parallelism, bcrypt's cost, argon2's memory, passes and lanes)
+//! parses, but [`DjangoHash::within_limits`] refuses it and it is never computed.
+//! Salts are used as their ASCII bytes, as Django does; hashes are standard base64 with padding (argon2's PHC part without).
 //!
 //! This module only parses and computes; [`PasswordHasher`](crate::PasswordHasher) runs
-//! the verification off the async runtime, in its bounded queue, with the same work for
-//! unknown users ([`PasswordHasher::django`](crate::PasswordHasher::django) for a
+//! the verification off the async runtime, in its bounded queue, with at least the
+//! dummy's work for unknown users and failed checks ([`PasswordHasher::django`](crate::PasswordHasher::django) for a
 //! Django database; the default argon2id hasher verifies these hashes as outdated and
 //! re-hashes them on login).
 //!
@@ -41,16 +44,13 @@ use rand::rngs::OsRng;
 use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq;
 
+use crate::password::limits::{self, HashLimit};
+
 /// The iterations Django 5.2 uses for new `pbkdf2_sha256` hashes.
 pub const DJANGO_PBKDF2_ITERATIONS: u32 = 1_000_000;
 
 /// The length of the salts Django makes (22 alphanumerics: more than 128 bits).
 const SALT_LEN: usize = 22;
-
-/// The most memory a stored scrypt hash may ask for: Django's own bound
-/// (`maxmem` = 2 x 128 x N x r) for its defaults is 32 MiB; this leaves room for
-/// stronger settings while refusing a row that would exhaust memory.
-const SCRYPT_MAX_MEMORY: u64 = 256 * 1024 * 1024;
 
 /// A stored Django hash that cannot be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -213,9 +213,6 @@ impl<'a> DjangoHash<'a> {
         let log_n = u8::try_from(n.trailing_zeros()).map_err(|_| bad("bad N"))?;
         let r: u32 = r.parse().map_err(|_| bad("bad r"))?;
         let p: u32 = p.parse().map_err(|_| bad("bad p"))?;
-        if 128u64.saturating_mul(n).saturating_mul(u64::from(r)) > SCRYPT_MAX_MEMORY {
-            return Err(bad("parameters need too much memory"));
-        }
         let hash = STANDARD.decode(hash).map_err(|_| bad("hash is not base64"))?;
         if hash.is_empty() {
             return Err(bad("empty hash"));
@@ -247,6 +244,24 @@ impl<'a> DjangoHash<'a> {
         }
     }
 
+    /// Whether the hash's parameters are within tokenauth's caps
+    /// ([`limits`]): else it is never computed, and the user
+    /// cannot log in until the password is reset.
+    pub fn within_limits(&self) -> Result<(), HashLimit> {
+        limits::django(self)
+    }
+
+    /// scrypt's working memory in KiB (128·N·r, and 128·r·p), if this is a scrypt hash.
+    pub(crate) fn scrypt_memory_kib(&self) -> Option<u32> {
+        let Self::Scrypt { log_n, r, p, .. } = self else {
+            return None;
+        };
+        let block = 128 * u64::from(*r);
+        let bytes =
+            block.saturating_mul(1u64.checked_shl((*log_n).into())?) + block.saturating_mul((*p).into());
+        u32::try_from(bytes.div_ceil(1024)).ok()
+    }
+
     /// Whether this is what Django 5.2 writes for new passwords: `pbkdf2_sha256` with
     /// `iterations` iterations. Anything else, Django re-hashes on a correct login.
     pub fn is_preferred(&self, iterations: u32) -> bool {
@@ -259,11 +274,15 @@ impl<'a> DjangoHash<'a> {
 
     /// Whether `password` matches, computed here and now (slow by design: call it off
     /// the async runtime, as [`PasswordHasher`](crate::PasswordHasher) does). The
-    /// comparison is constant-time. An unusable password never matches.
+    /// comparison is constant-time. An unusable password never matches. A hash over
+    /// the caps ([`within_limits`](Self::within_limits)) is an error, not computed.
     ///
     /// `argon2` hashes are verified by the `argon2` crate; `PasswordHasher` verifies
     /// them in its pooled working memory instead.
     pub fn verify(&self, password: &[u8]) -> Result<bool, MalformedDjangoHash> {
+        if self.within_limits().is_err() {
+            return Err(malformed(self.algorithm(), "parameters over tokenauth's limits"));
+        }
         match self {
             Self::Pbkdf2 {
                 digest,
@@ -374,7 +393,9 @@ mod tests {
     #[test]
     fn foreign_formats_are_not_django_and_broken_ones_are_malformed() {
         assert_eq!(
-            DjangoHash::parse("$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaA"),
+            DjangoHash::parse(
+                "$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$pcCMu9kmCy7Ix5MQrJhQdCf5fBRDe4dDbApDLaqGpMg"
+            ),
             Ok(None)
         );
         assert_eq!(DjangoHash::parse("md5$salt$abc"), Ok(None));
@@ -382,10 +403,47 @@ mod tests {
         assert!(DjangoHash::parse("pbkdf2_sha256$0$salt$aGFzaA==").is_err());
         assert!(DjangoHash::parse("pbkdf2_sha256$10$salt").is_err());
         assert!(DjangoHash::parse("scrypt$1000$salt$8$1$aGFzaA==").is_err());
-        assert!(DjangoHash::parse("scrypt$1073741824$salt$8$1$aGFzaA==").is_err());
         assert!(DjangoHash::parse("bcrypt_sha256$nope").is_err());
         assert!(DjangoHash::parse("argon2$nope").is_err());
         assert_eq!(DjangoHash::parse("!abc"), Ok(Some(DjangoHash::Unusable)));
+    }
+
+    #[test]
+    fn parameters_over_the_caps_parse_but_are_refused_and_never_computed() {
+        let over = [
+            ("pbkdf2_sha256$10000001$salt$aGFzaA==", "iterations"),
+            ("pbkdf2_sha1$4294967295$salt$aGFzaA==", "iterations"),
+            ("scrypt$1073741824$salt$8$1$aGFzaA==", "memory (bytes)"),
+            ("scrypt$16384$salt$8$17$aGFzaA==", "parallelism"),
+            ("scrypt$262144$salt$8$16$aGFzaA==", "work (bytes)"),
+            (
+                "bcrypt_sha256$$2b$31$M.axf4ayQ2PS7qdcZBP26.3OAjdmC3SbBTH8XSfWJa8EnSzuTnfne",
+                "cost",
+            ),
+            (
+                "argon2$argon2id$v=19$m=4294967295,t=2,p=8$c2FsdHNhbHQ$pcCMu9kmCy7Ix5MQrJhQdCf5fBRDe4dDbApDLaqGpMg",
+                "memory (KiB)",
+            ),
+        ];
+        for (stored, parameter) in over {
+            let parsed = DjangoHash::parse(stored).unwrap().unwrap();
+            assert_eq!(
+                parsed.within_limits().unwrap_err().parameter,
+                parameter,
+                "{stored}"
+            );
+            assert!(parsed.verify(b"pw").is_err(), "{stored}");
+        }
+        let defaults = [
+            "pbkdf2_sha256$1000000$salt$aGFzaA==",
+            "scrypt$16384$salt$8$5$aGFzaA==",
+            "bcrypt_sha256$$2b$12$M.axf4ayQ2PS7qdcZBP26.3OAjdmC3SbBTH8XSfWJa8EnSzuTnfne",
+            "argon2$argon2id$v=19$m=102400,t=2,p=8$c2FsdHNhbHQ$pcCMu9kmCy7Ix5MQrJhQdCf5fBRDe4dDbApDLaqGpMg",
+        ];
+        for stored in defaults {
+            let parsed = DjangoHash::parse(stored).unwrap().unwrap();
+            assert_eq!(parsed.within_limits(), Ok(()), "{stored}");
+        }
     }
 
     #[test]

@@ -15,8 +15,9 @@
 //! - the one verdict on a token ([`TokenStatus`]): credential versions, not clocks,
 //!   decide revocation on password change;
 //! - the authenticate, obtain and admin logic, with DRF's exact error messages
-//!   ([`TokenAuth`]), and argon2id password hashing ([`PasswordHasher`]) with the same
-//!   work for unknown users and re-hashing of outdated hashes;
+//!   ([`TokenAuth`]), and argon2id password hashing ([`PasswordHasher`]): stored hashes
+//!   capped ([`password_limits`]), a failed check costing at least an unknown user's
+//!   dummy work, and re-hashing of outdated hashes;
 //! - a cache of token and user lookups ([`AuthCache`]), exactly coherent in one process
 //!   and across processes through the revocation signal ([`Revocation`],
 //!   [`RevocationListener`], [`RevocationBus`], [`Publisher`]);
@@ -120,7 +121,10 @@ pub use error::{AuthError, BackendError, IssueError, ObtainError};
 pub use events::{AuthEvent, EventHook, LOG_BURST, LOG_WINDOW, RevokeReason};
 pub use expiry::{ExpiryPolicy, InvalidLifespan, Lifespan};
 pub use memory::{MemoryStore, MemoryUserDirectory};
-pub use password::{DEFAULT_HASH_QUEUE, DEFAULT_HASH_WAIT, PasswordError, PasswordHasher, Verification};
+pub use password::limits as password_limits;
+pub use password::{
+    DEFAULT_HASH_QUEUE, DEFAULT_HASH_WAIT, HashLimit, PasswordError, PasswordHasher, Verification,
+};
 pub use record::{TokenInfo, TokenRecord};
 pub use revocation::{Heartbeats, LocalBus, Publisher, Revocation, RevocationBus, RevocationListener};
 pub use scope::{InvalidScope, Scopes};

@@ -118,8 +118,9 @@ impl<U: fmt::Debug> fmt::Debug for LoginRecord<U> {
 
 /// Where users and their password hashes live: what authentication and login read.
 ///
-/// Directories only store and find; password policy (verification, the same work for
-/// unknown and inactive users, re-hashing outdated hashes) is in core, written once.
+/// Directories only store and find; password policy (verification, at least the dummy's
+/// work for unknown users and failed checks, re-hashing outdated hashes) is in core,
+/// written once.
 /// tokenauth ships an argon2id SQL directory (`tokenauth-sqlx`) and an in-memory one
 /// ([`MemoryUserDirectory`](crate::MemoryUserDirectory)); implement this trait (and
 /// [`UserAdmin`](crate::UserAdmin) if tokenauth should manage users) to use your

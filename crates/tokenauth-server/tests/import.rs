@@ -250,6 +250,18 @@ async fn bad_lines_are_refused_with_the_line_number() {
         format!("{users}, line 2: password_hash is not an argon2 PHC string")
     );
 
+    // A hash over the caps could only fail (or, at 4 TiB, abort the server).
+    let huge = "$argon2id$v=19$m=4294967295,t=2,p=1$c2FsdHNhbHQ$pcCMu9kmCy7Ix5MQrJhQdCf5fBRDe4dDbApDLaqGpMg";
+    let users = db.file(
+        "huge.jsonl",
+        &serde_json::json!({"username": "dave", "password_hash": huge}).to_string(),
+    );
+    let refused = db.err(&["import", "--users", &users]).await;
+    assert_eq!(
+        refused,
+        format!("{users}, line 1: stored argon2 hash exceeds the limit on memory (KiB): 4294967295 > 262144")
+    );
+
     let users = db.file(
         "typo.jsonl",
         &serde_json::json!({"username": "carol", "password": "pw"}).to_string(),

@@ -14,42 +14,24 @@
 
 mod common;
 
-use common::{Server, http, obtain, run, tokenauth};
+use common::{Server, django_sqlite, http, import_django, login, obtain, run, tokenauth};
 use serde_json::Value;
 use tokenauth_core::{Clock, SystemClock};
 
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tokenauth-django/tests/fixtures");
+const FIXTURES: &str = common::DJANGO_FIXTURES;
 
 fn manifest() -> Value {
     serde_json::from_str(&std::fs::read_to_string(format!("{FIXTURES}/manifest.json")).unwrap()).unwrap()
 }
 
 fn import(database: &str, django: &str) -> String {
-    let imported = run(tokenauth(database, &["import-django", "--from", django]), "");
-    assert!(
-        imported.status.success(),
-        "{}",
-        String::from_utf8_lossy(&imported.stderr)
-    );
-    let stdout = String::from_utf8(imported.stdout).unwrap();
+    let stdout = import_django(database, django);
     stdout.lines().next().unwrap_or_default().to_owned()
 }
 
 async fn me(addr: &str, key: &str) -> (u16, String) {
     let authorization = format!("Token {key}");
     http(addr, "GET", "/auth/me", &[("authorization", &authorization)], "").await
-}
-
-async fn login(addr: &str, username: &str, password: &str) -> (u16, String) {
-    let credentials = serde_json::json!({ "username": username, "password": password });
-    http(
-        addr,
-        "POST",
-        "/api-token-auth/",
-        &[("content-type", "application/json")],
-        &credentials.to_string(),
-    )
-    .await
 }
 
 /// A lifespan, in seconds, that expires now exactly the tokens the manifest says
@@ -68,14 +50,6 @@ fn lifespan_like_the_manifests(tokens: &[Value]) -> u64 {
     // The clock the binary serves on.
     let now = SystemClock.now().unix_timestamp();
     u64::try_from(now - boundary).unwrap()
-}
-
-/// A copy, in `dir`, of the SQLite database Django made (the import only reads it,
-/// but the fixture stays untouched even so); its `sqlite://` URL.
-fn django_sqlite(dir: &tempfile::TempDir) -> String {
-    let django_path = dir.path().join("django.sqlite3");
-    std::fs::copy(format!("{FIXTURES}/django.sqlite3"), &django_path).unwrap();
-    format!("sqlite://{}", django_path.display())
 }
 
 #[tokio::test]

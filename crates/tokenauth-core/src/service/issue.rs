@@ -103,7 +103,9 @@ impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
     /// Whether `password` is the password of the active user named `username`.
     ///
     /// One password verification runs whatever the outcome: against a dummy hash for
-    /// an unknown user, against the real one for an inactive user, so that response
+    /// an unknown user or an unusable stored hash, against the real one for an
+    /// inactive user, and a wrong password costs at least the dummy's work
+    /// ([`PasswordHasher::check`](crate::PasswordHasher::check)), so that response
     /// times do not tell them apart.
     pub(crate) async fn verify_password(
         &self,
@@ -115,9 +117,11 @@ impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
         let hash = found.as_ref().map(|login| login.password_hash.as_str());
         let verification = match self.hasher.check(password, hash).await {
             Ok(verification) => verification,
-            Err(error) if error.is_malformed() => {
-                // A hash nobody can match: this user cannot log in until it is reset.
-                tracing::warn!(%error, "stored password hash is malformed");
+            Err(error) if error.is_unusable() => {
+                // A hash nobody can match (malformed, or over the caps), checked after
+                // the dummy's work: this user cannot log in until it is reset. The
+                // error names the algorithm and parameter, never the hash.
+                tracing::warn!(%error, "stored password hash is unusable");
                 return Ok(Login::Refused { known });
             }
             Err(PasswordError::Busy { retry_after }) => return Err(ObtainError::Busy { retry_after }),

@@ -71,7 +71,7 @@ impl<S: TokenStore, D: UserAdmin> TokenAuth<S, D> {
             };
             let same = match self.hasher.check(password, Some(&login.password_hash)).await {
                 Ok(verification) => verification.matches,
-                Err(error) if error.is_malformed() => false,
+                Err(error) if error.is_unusable() => false,
                 Err(error) => return Err(BackendError::new(error)),
             };
             let id = login.user.id();

@@ -288,6 +288,10 @@ where
                     "a username must not be empty or start or end with whitespace",
                 ));
             }
+            if let Some(over) = PasswordHasher::exceeded_limit(&parsed.password_hash) {
+                // Never verified: a login could only fail (SECURITY.md, the caps).
+                return Err(bad_line(path, number, over.to_string()));
+            }
             if !PasswordHasher::is_supported_hash(&parsed.password_hash) {
                 return Err(bad_line(
                     path,

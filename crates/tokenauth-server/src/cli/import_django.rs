@@ -59,14 +59,18 @@ where
 
     let bar = progress(io.show_progress, Some(users.len() as u64), "users");
     let mut ids: HashMap<i64, User> = HashMap::with_capacity(users.len());
-    let (mut created, mut unverifiable) = (0, 0);
+    let (mut created, mut unverifiable, mut over_limits) = (0, 0, 0);
     for chunk in users.chunks(BATCH) {
         let batch: Vec<NewUser> = chunk
             .iter()
             .map(|user| {
-                let verifiable = PasswordHasher::is_supported_hash(&user.password)
-                    || matches!(DjangoHash::parse(&user.password), Ok(Some(_)));
-                if !verifiable {
+                let over = PasswordHasher::exceeded_limit(&user.password).is_some();
+                let verifiable = !over
+                    && (PasswordHasher::is_supported_hash(&user.password)
+                        || matches!(DjangoHash::parse(&user.password), Ok(Some(_))));
+                if over {
+                    over_limits += 1;
+                } else if !verifiable {
                     unverifiable += 1;
                 }
                 NewUser {
@@ -143,6 +147,12 @@ where
         writeln!(
             io.stdout,
             "{unverifiable} user(s) had a hash of a hasher tokenauth cannot verify: imported with an unusable password (set one with `tokenauth user add NAME`)"
+        )?;
+    }
+    if over_limits > 0 {
+        writeln!(
+            io.stdout,
+            "{over_limits} user(s) had a hash over tokenauth's limits (SECURITY.md): imported with an unusable password (set one with `tokenauth user add NAME`)"
         )?;
     }
     if malformed > 0 {

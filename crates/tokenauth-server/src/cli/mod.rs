@@ -358,6 +358,15 @@ where
             let imported = settings.imported_drf_keys().await.map_err(BackendError::new)?;
             let format = auth.format().clone().with_imported_drf_keys(imported);
             let auth = auth.with_format(format);
+            // ...and its users' Django hashes, until re-hashed, cost about ten times
+            // argon2id's: unknown users (and every failed login) must cost as much, or
+            // response times tell which usernames exist.
+            let auth = if imported {
+                let hasher = auth.password_hasher().clone().with_django_dummy();
+                auth.with_password_hasher(hasher)
+            } else {
+                auth
+            };
             let maintenance = Maintenance {
                 purge_interval: Some(args.purge_interval),
                 purge_grace: policy.purge_grace.as_duration(),

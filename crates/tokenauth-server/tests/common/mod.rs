@@ -237,17 +237,45 @@ pub async fn http_with_headers(
     )
 }
 
-/// Logs in over HTTP (`POST /api-token-auth/`), which must succeed; the JSON answer.
-pub async fn obtain(addr: &str, username: &str, password: &str) -> serde_json::Value {
+/// Tries to log in over HTTP (`POST /api-token-auth/`); the status and body.
+pub async fn login(addr: &str, username: &str, password: &str) -> (u16, String) {
     let credentials = serde_json::json!({ "username": username, "password": password });
-    let (status, body) = http(
+    http(
         addr,
         "POST",
         "/api-token-auth/",
         &[("content-type", "application/json")],
         &credentials.to_string(),
     )
-    .await;
+    .await
+}
+
+/// Logs in over HTTP (`POST /api-token-auth/`), which must succeed; the JSON answer.
+pub async fn obtain(addr: &str, username: &str, password: &str) -> serde_json::Value {
+    let (status, body) = login(addr, username, password).await;
     assert_eq!(status, 200, "{body}");
     serde_json::from_str(&body).expect("a JSON answer")
+}
+
+/// The fixtures Django 5.2.19 + DRF 3.18.3 made (`tokenauth-django/tests/fixtures`).
+pub const DJANGO_FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tokenauth-django/tests/fixtures");
+
+/// A copy, in `dir`, of the SQLite database Django made (the import only reads it,
+/// but the fixture stays untouched even so); its `sqlite://` URL.
+pub fn django_sqlite(dir: &tempfile::TempDir) -> String {
+    let django_path = dir.path().join("django.sqlite3");
+    std::fs::copy(format!("{DJANGO_FIXTURES}/django.sqlite3"), &django_path).unwrap();
+    format!("sqlite://{}", django_path.display())
+}
+
+/// `tokenauth import-django --from DJANGO` into `database`, which must succeed; what
+/// it printed.
+pub fn import_django(database: &str, django: &str) -> String {
+    let imported = run(tokenauth(database, &["import-django", "--from", django]), "");
+    assert!(
+        imported.status.success(),
+        "{}",
+        String::from_utf8_lossy(&imported.stderr)
+    );
+    String::from_utf8(imported.stdout).expect("UTF-8 output")
 }

@@ -1,16 +1,25 @@
 //! Argon2id password hashing (or Django's PBKDF2, feature `django-hashers`), off the
-//! async runtime and bounded.
+//! async runtime and bounded: in the hashes running at once ([`queue`]), in what a
+//! stored hash may ask for ([`limits`]), and in what a failed check reveals by its time
+//! ([`harden`]).
+
+mod argon2;
+mod formats;
+mod harden;
+pub mod limits;
+mod queue;
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use argon2::password_hash::rand_core::OsRng;
-use argon2::password_hash::{self, PasswordHash, PasswordHasher as _, SaltString};
-use argon2::{Algorithm, Argon2, Block, Params, Version};
-use subtle::ConstantTimeEq;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use ::argon2::password_hash::rand_core::OsRng;
+use ::argon2::password_hash::{PasswordHash, PasswordHasher as _, SaltString};
+use ::argon2::{Algorithm, Argon2, Block, Params, Version};
+use tokio::sync::Semaphore;
+
+pub use limits::HashLimit;
 
 /// Password hashing failed.
 #[derive(Debug, thiserror::Error)]
@@ -18,10 +27,14 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 pub enum PasswordError {
     /// The stored hash is not a PHC string this hasher understands.
     #[error("stored password hash is malformed: {0}")]
-    Malformed(argon2::password_hash::Error),
+    Malformed(::argon2::password_hash::Error),
+    /// The stored hash asks for more work or memory than the caps allow
+    /// ([`limits`]): nobody can log in with it until the password is reset.
+    #[error(transparent)]
+    OverLimit(HashLimit),
     /// Hashing itself failed.
     #[error("password hashing failed: {0}")]
-    Hash(argon2::password_hash::Error),
+    Hash(::argon2::password_hash::Error),
     /// The stored hash names a Django algorithm but cannot be read.
     #[cfg(feature = "django-hashers")]
     #[error(transparent)]
@@ -48,6 +61,13 @@ impl PasswordError {
             Self::MalformedDjango(_) => true,
             _ => false,
         }
+    }
+
+    /// Whether the stored hash cannot be used: malformed, or over the caps
+    /// ([`OverLimit`](Self::OverLimit)). The check still cost the dummy's work; a
+    /// login treats it as a wrong password.
+    pub fn is_unusable(&self) -> bool {
+        self.is_malformed() || matches!(self, Self::OverLimit(_))
     }
 }
 
@@ -84,8 +104,19 @@ pub struct Verification {
 ///
 /// Each hash runs on Tokio's blocking pool, and at most one per CPU runs at a time: a
 /// burst of logins queues instead of allocating 19 MiB per request without bound.
-/// Verifying against no hash (an unknown user) checks a dummy hash with the same
-/// parameters, so it takes as long as a wrong password.
+/// Each slot keeps its working memory (the hasher's own parameters) between hashes; a
+/// stored hash that needs more (Django's argon2: 100 MiB) or scrypt's memory is
+/// counted in a budget of 256 MiB for all of them at once
+/// ([`ARGON2_MAX_MEMORY_KIB`](limits::ARGON2_MAX_MEMORY_KIB)), and freed after. Working
+/// memory is so at most slots × the hasher's own plus 256 MiB. A stored hash over the
+/// caps ([`limits`]) is never computed.
+///
+/// Verifying against no hash (an unknown user) checks a dummy hash with the hasher's
+/// own parameters (or Django's PBKDF2: `with_django_dummy`); so does a stored hash
+/// nobody can use (malformed, or over the caps); and a wrong password against a stored
+/// hash cheaper than the dummy is padded with CPU work to the dummy's recent time
+/// ([`check`](Self::check)). A failed check so costs about the dummy's time or more,
+/// whatever is stored.
 ///
 /// The queue is bounded in length and in waiting time ([`with_queue`](Self::with_queue),
 /// default [`DEFAULT_HASH_QUEUE`] waiting and [`DEFAULT_HASH_WAIT`]): beyond either
@@ -111,8 +142,14 @@ struct Inner {
     max_wait: Duration,
     /// A hash of nothing in particular, verified for unknown users.
     dummy: String,
+    /// The dummy's last verification times.
+    dummy_times: harden::DummyTimes,
     /// Verifications run so far.
     verifications: AtomicU64,
+    /// Verifications of the dummy run so far.
+    dummy_runs: AtomicU64,
+    /// The budget of hashes needing more memory than the hasher's own, in KiB.
+    large: Arc<Semaphore>,
     /// Working memory for verifications, one buffer per slot at most, kept between
     /// them: allocating argon2's 19 MiB afresh for every login leaves the allocator's
     /// per-thread arenas holding several copies, and resident memory grows with each
@@ -161,13 +198,20 @@ impl PasswordHasher {
     ///
     /// Makes one hash up front (the dummy for unknown users), so that even the first
     /// login of an unknown user costs exactly one verification.
+    ///
+    /// Parameters over the caps ([`limits`]) are allowed: stored hashes up to the
+    /// hasher's own parameters verify whatever the caps.
     pub fn with_params(params: Params) -> Self {
         let salt = SaltString::generate(&mut OsRng);
+        let started = Instant::now();
         let dummy = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
             .hash_password(b"tokenauth dummy password", &salt)
             .expect("argon2id hashing with valid parameters and a fresh salt cannot fail")
             .to_string();
-        Self::build(params, Scheme::Argon2id, dummy)
+        let hasher = Self::build(params, Scheme::Argon2id, dummy);
+        // Hashing costs what verifying does: the first estimate of the dummy's time.
+        hasher.inner.dummy_times.record(started.elapsed());
+        hasher
     }
 
     /// The hasher for a database Django shares: it verifies every Django hash
@@ -188,9 +232,11 @@ impl PasswordHasher {
     /// [`django`](Self::django) with another iteration count for new hashes (Django's
     /// `PBKDF2PasswordHasher.iterations`): a hash with any other count is outdated.
     #[cfg(feature = "django-hashers")]
+    ///
+    /// `iterations` is clamped to 1..=[`PBKDF2_MAX_ITERATIONS`](limits::PBKDF2_MAX_ITERATIONS).
     pub fn django_with_iterations(iterations: u32) -> Self {
         let params = Params::new(19 * 1024, 2, 1, None).expect("OWASP parameters are valid");
-        let iterations = iterations.max(1);
+        let iterations = iterations.clamp(1, limits::PBKDF2_MAX_ITERATIONS);
         let dummy = crate::django::dummy_pbkdf2_sha256(iterations);
         Self::build(params, Scheme::DjangoPbkdf2 { iterations }, dummy)
     }
@@ -207,10 +253,28 @@ impl PasswordHasher {
                 max_waiting: DEFAULT_HASH_QUEUE,
                 max_wait: DEFAULT_HASH_WAIT,
                 dummy,
+                dummy_times: harden::DummyTimes::default(),
                 verifications: AtomicU64::new(0),
+                dummy_runs: AtomicU64::new(0),
+                large: queue::large_budget(),
                 memory: Mutex::default(),
             }),
         }
+    }
+
+    /// Checks unknown users against a Django `pbkdf2_sha256` hash of 1,000,000
+    /// iterations instead (about 0.25 s of CPU), and so pads every failed login to
+    /// that: for a directory holding users imported from Django and not yet re-hashed,
+    /// whose own hashes cost that much. Without it an unknown user costs the argon2id
+    /// dummy (tens of milliseconds) and such a user about ten times more: a username
+    /// oracle. New hashes are unchanged.
+    #[cfg(feature = "django-hashers")]
+    pub fn with_django_dummy(self) -> Self {
+        let dummy = crate::django::dummy_pbkdf2_sha256(crate::django::DJANGO_PBKDF2_ITERATIONS);
+        self.rebuild(|inner| {
+            inner.dummy = dummy;
+            inner.dummy_times = harden::DummyTimes::default();
+        })
     }
 
     /// Bounds the queue of hashes waiting for a slot (default [`DEFAULT_HASH_QUEUE`]
@@ -251,7 +315,10 @@ impl PasswordHasher {
             max_waiting: self.inner.max_waiting,
             max_wait: self.inner.max_wait,
             dummy: self.inner.dummy.clone(),
+            dummy_times: self.inner.dummy_times.clone(),
             verifications: AtomicU64::new(self.inner.verifications.load(Ordering::Relaxed)),
+            dummy_runs: AtomicU64::new(self.inner.dummy_runs.load(Ordering::Relaxed)),
+            large: Arc::clone(&self.inner.large),
             memory: Mutex::default(),
         };
         change(&mut inner);
@@ -264,11 +331,11 @@ impl PasswordHasher {
     /// Django's `pbkdf2_sha256$...`).
     pub async fn hash(&self, password: &str) -> Result<String, PasswordError> {
         let password = password.to_owned();
-        self.run(move |inner| inner.hash(&password)).await
+        self.run(0, move |inner| inner.hash(&password)).await
     }
 
     /// Whether `password` matches `hash`. With `None` (no such user) it verifies against
-    /// a dummy hash, taking the same time, and returns `false`.
+    /// a dummy hash and returns `false`; see [`check`](Self::check).
     pub async fn verify(&self, password: &str, hash: Option<&str>) -> Result<bool, PasswordError> {
         Ok(self.check(password, hash).await?.matches)
     }
@@ -276,21 +343,35 @@ impl PasswordHasher {
     /// Verifies `password` against `hash` (a dummy hash when `None`, taking the same
     /// time and never matching), and tells whether a matching hash should be replaced
     /// because it was made with other parameters than this hasher's.
+    ///
+    /// A check that does not match costs at least the dummy's work, whatever `hash`
+    /// is: a stored hash that cannot be used (an error for which
+    /// [`PasswordError::is_unusable`]) is answered after a dummy verification, and a
+    /// wrong password against a cheaper hash is padded to the dummy's time.
     pub async fn check(&self, password: &str, hash: Option<&str>) -> Result<Verification, PasswordError> {
         let password = password.to_owned();
         let hash = hash.map(str::to_owned);
-        self.run(move |inner| {
-            let (stored, real) = match &hash {
-                Some(h) => (h.as_str(), true),
-                None => (inner.dummy.as_str(), false),
-            };
+        let large = hash.as_deref().map_or(0, |h| self.inner.large_memory_kib(h));
+        self.run(large, move |inner| {
             inner.verifications.fetch_add(1, Ordering::Relaxed);
-            let verification = inner.check(password.as_bytes(), stored)?;
-            let matches = verification.matches && real;
-            Ok(Verification {
-                matches,
-                outdated: matches && verification.outdated,
-            })
+            let password = password.as_bytes();
+            let started = Instant::now();
+            let Some(stored) = &hash else {
+                inner.run_dummy(password);
+                return Ok(Verification::NONE);
+            };
+            match inner.check(password, stored) {
+                Ok(verification) if verification.matches => Ok(verification),
+                Ok(_) => {
+                    inner.harden(password, started);
+                    Ok(Verification::NONE)
+                }
+                Err(error) if error.is_unusable() => {
+                    inner.run_dummy(password);
+                    Err(error)
+                }
+                Err(error) => Err(error),
+            }
         })
         .await
     }
@@ -308,15 +389,41 @@ impl PasswordHasher {
     /// ));
     /// assert!(!PasswordHasher::is_supported_hash("pbkdf2_sha256$870000$salt$hash"));
     /// ```
+    ///
+    /// A hash over the caps ([`limits`]) is not supported:
+    /// [`exceeded_limit`](Self::exceeded_limit) tells which.
     pub fn is_supported_hash(hash: &str) -> bool {
         let Ok(parsed) = PasswordHash::new(hash) else {
             return false;
         };
         Algorithm::try_from(parsed.algorithm).is_ok()
             && parsed.version.is_none_or(|v| Version::try_from(v).is_ok())
-            && Params::try_from(&parsed).is_ok()
+            && argon2::params(&parsed).is_ok()
             && parsed.salt.is_some()
             && parsed.hash.is_some()
+    }
+
+    /// The cap ([`limits`]) that `hash` exceeds, if it is a hash this build reads (an
+    /// argon2 PHC string; with `django-hashers`, Django's formats too) and asks for
+    /// more than a cap allows.
+    ///
+    /// ```
+    /// use tokenauth_core::PasswordHasher;
+    ///
+    /// let huge = "$argon2id$v=19$m=4294967295,t=1,p=1$c2FsdHNhbHQ$pcCMu9kmCy7Ix5MQrJhQdCf5fBRDe4dDbApDLaqGpMg";
+    /// let over = PasswordHasher::exceeded_limit(huge).unwrap();
+    /// assert_eq!(over.parameter, "memory (KiB)");
+    /// ```
+    pub fn exceeded_limit(hash: &str) -> Option<HashLimit> {
+        #[cfg(feature = "django-hashers")]
+        if let Ok(Some(django)) = crate::django::DjangoHash::parse(hash) {
+            return django.within_limits().err();
+        }
+        let parsed = PasswordHash::new(hash).ok()?;
+        match argon2::params(&parsed) {
+            Err(PasswordError::OverLimit(limit)) => Some(limit),
+            _ => None,
+        }
     }
 
     /// How many verifications this hasher (and its clones) has run, against real and
@@ -326,267 +433,34 @@ impl PasswordHasher {
         self.inner.verifications.load(Ordering::Relaxed)
     }
 
+    /// How many verifications of the dummy hash it has run: one for each unknown user,
+    /// each stored hash that cannot be used, and each wrong password against a hash
+    /// cheaper than the dummy checked before the dummy's time was known.
+    pub fn dummy_verifications(&self) -> u64 {
+        self.inner.dummy_runs.load(Ordering::Relaxed)
+    }
+
     async fn run<T: Send + 'static>(
         &self,
+        large_kib: u32,
         job: impl FnOnce(&Inner) -> Result<T, PasswordError> + Send + 'static,
     ) -> Result<T, PasswordError> {
         let inner = Arc::clone(&self.inner);
-        let permit = self.inner.slot().await?;
-        // The permit moves into the task, so it is held until the hash is done even if
-        // the caller stops waiting (a client that disconnects mid-login).
+        let permits = self.inner.slot(large_kib).await?;
+        // The permits move into the task, so they are held until the hash is done even
+        // if the caller stops waiting (a client that disconnects mid-login).
         tokio::task::spawn_blocking(move || {
-            let _permit = permit;
+            let _permits = permits;
             job(&inner)
         })
         .await?
     }
 }
 
-impl Inner {
-    /// Verifies `password` against the stored hash, whatever its format, and tells
-    /// whether a match should be re-hashed.
-    fn check(&self, password: &[u8], stored: &str) -> Result<Verification, PasswordError> {
-        #[cfg(feature = "django-hashers")]
-        {
-            use crate::django::DjangoHash;
-            match DjangoHash::parse(stored).map_err(PasswordError::MalformedDjango)? {
-                // The work of a wrong password, then no match.
-                Some(DjangoHash::Unusable) => {
-                    self.check(password, &self.dummy)?;
-                    return Ok(Verification {
-                        matches: false,
-                        outdated: false,
-                    });
-                }
-                // In pooled memory, like tokenauth's own argon2 hashes.
-                Some(DjangoHash::Argon2 { phc }) => {
-                    let parsed = PasswordHash::new(phc).map_err(PasswordError::Malformed)?;
-                    let matches = self.verify(password, &parsed)?;
-                    return Ok(Verification {
-                        matches,
-                        outdated: matches,
-                    });
-                }
-                Some(hash) => {
-                    let matches = hash.verify(password).map_err(PasswordError::MalformedDjango)?;
-                    let current = match self.scheme {
-                        Scheme::DjangoPbkdf2 { iterations } => hash.is_preferred(iterations),
-                        Scheme::Argon2id => false,
-                    };
-                    return Ok(Verification {
-                        matches,
-                        outdated: matches && !current,
-                    });
-                }
-                None => {}
-            }
-        }
-        let parsed = PasswordHash::new(stored).map_err(PasswordError::Malformed)?;
-        let matches = self.verify(password, &parsed)?;
-        let outdated = self.scheme != Scheme::Argon2id || self.is_outdated(&parsed);
-        Ok(Verification {
-            matches,
-            outdated: matches && outdated,
-        })
-    }
-
-    /// Whether `password` matches `hash`, computed in pooled working memory and
-    /// compared in constant time.
-    fn verify(&self, password: &[u8], hash: &PasswordHash<'_>) -> Result<bool, PasswordError> {
-        let malformed = PasswordError::Malformed;
-        let algorithm = Algorithm::try_from(hash.algorithm).map_err(malformed)?;
-        let version = hash
-            .version
-            .map(Version::try_from)
-            .transpose()
-            .map_err(|error| malformed(error.into()))?
-            .unwrap_or_default();
-        let params = Params::try_from(hash).map_err(malformed)?;
-        let expected = hash.hash.ok_or(malformed(password_hash::Error::PhcStringField))?;
-        let salt = hash.salt.ok_or(malformed(password_hash::Error::PhcStringField))?;
-        let mut salt_bytes = [0u8; password_hash::Salt::MAX_LENGTH];
-        let salt = salt.decode_b64(&mut salt_bytes).map_err(malformed)?;
-        let mut output = vec![0u8; expected.len()];
-        let mut memory = self.take_memory(params.block_count());
-        let computed = Argon2::new(algorithm, version, params).hash_password_into_with_memory(
-            password,
-            salt,
-            &mut output,
-            &mut memory,
-        );
-        self.return_memory(memory);
-        // A password argon2 refuses (too long, say) matches nothing.
-        Ok(computed.is_ok() && bool::from(output.as_slice().ct_eq(expected.as_bytes())))
-    }
-
-    /// Working memory of at least `blocks` blocks: a pooled buffer, or a new one.
-    fn take_memory(&self, blocks: usize) -> Vec<Block> {
-        let pooled = self.memory.lock().unwrap_or_else(|e| e.into_inner()).pop();
-        let mut memory = pooled.unwrap_or_default();
-        if memory.len() < blocks {
-            memory.resize(blocks, Block::default());
-        }
-        memory
-    }
-
-    /// Keeps `memory` for the next verification if it is the size this hasher's own
-    /// hashes need; a larger one (an outdated hash) is freed.
-    fn return_memory(&self, memory: Vec<Block>) {
-        if memory.len() <= self.params.block_count() {
-            let mut pool = self.memory.lock().unwrap_or_else(|e| e.into_inner());
-            if pool.len() < self.slots {
-                pool.push(memory);
-            }
-        }
-    }
-
-    /// A hashing slot, within the queue's bounds.
-    async fn slot(&self) -> Result<OwnedSemaphorePermit, PasswordError> {
-        let permits = Arc::clone(&self.permits);
-        // A free slot needs no place in the queue.
-        if let Ok(permit) = Arc::clone(&permits).try_acquire_owned() {
-            return Ok(permit);
-        }
-        let busy = PasswordError::Busy {
-            retry_after: self.max_wait.max(Duration::from_secs(1)),
-        };
-        if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.max_waiting {
-            self.waiting.fetch_sub(1, Ordering::AcqRel);
-            return Err(busy);
-        }
-        let _leave = Leave(&self.waiting);
-        match tokio::time::timeout(self.max_wait, permits.acquire_owned()).await {
-            Ok(permit) => Ok(permit.expect("the semaphore is never closed")),
-            Err(_elapsed) => Err(busy),
-        }
-    }
-
-    /// Whether `hash` was made otherwise than this hasher would make it now.
-    fn is_outdated(&self, hash: &PasswordHash<'_>) -> bool {
-        let current = Params::try_from(hash).ok();
-        hash.algorithm != Algorithm::Argon2id.ident()
-            || hash.version != Some(Version::V0x13.into())
-            || current.is_none_or(|p| {
-                (p.m_cost(), p.t_cost(), p.p_cost())
-                    != (self.params.m_cost(), self.params.t_cost(), self.params.p_cost())
-            })
-    }
-
-    fn hash(&self, password: &str) -> Result<String, PasswordError> {
-        #[cfg(feature = "django-hashers")]
-        if let Scheme::DjangoPbkdf2 { iterations } = self.scheme {
-            return Ok(crate::django::make_pbkdf2_sha256(password, iterations));
-        }
-        let salt = SaltString::generate(&mut OsRng);
-        Argon2::new(Algorithm::Argon2id, Version::V0x13, self.params.clone())
-            .hash_password(password.as_bytes(), &salt)
-            .map(|h| h.to_string())
-            .map_err(PasswordError::Hash)
-    }
-}
-
-/// Leaves the queue when dropped: after the wait, or when the waiting caller goes away.
-struct Leave<'a>(&'a AtomicUsize);
-
-impl Drop for Leave<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A hasher with cheap parameters, one slot, and `max_waiting` / `max_wait` bounds.
-    fn hasher(max_waiting: usize, max_wait: Duration) -> PasswordHasher {
-        PasswordHasher::with_params(Params::new(8, 1, 1, None).unwrap())
-            .with_slots(1)
-            .with_queue(max_waiting, max_wait)
-    }
-
-    /// Takes the only slot, as a long hash would.
-    async fn occupy(hasher: &PasswordHasher) -> OwnedSemaphorePermit {
-        Arc::clone(&hasher.inner.permits).acquire_owned().await.unwrap()
-    }
-
-    #[tokio::test]
-    async fn a_full_queue_refuses_at_once_and_hashes_nothing() {
-        let hasher = hasher(1, Duration::from_secs(3600));
-        let slot = occupy(&hasher).await;
-        let waiting = tokio::spawn({
-            let hasher = hasher.clone();
-            async move { hasher.check("pw", None).await }
-        });
-        while hasher.inner.waiting.load(Ordering::Acquire) == 0 {
-            tokio::task::yield_now().await;
-        }
-        let refused = hasher.check("pw", None).await.unwrap_err();
-        assert!(
-            matches!(refused, PasswordError::Busy { retry_after } if retry_after == Duration::from_secs(3600)),
-            "{refused:?}"
-        );
-        assert_eq!(hasher.verifications(), 0);
-        drop(slot);
-        let verification = waiting.await.unwrap().unwrap();
-        assert!(!verification.matches);
-        assert_eq!(hasher.verifications(), 1);
-        assert_eq!(hasher.inner.waiting.load(Ordering::Acquire), 0);
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_hash_that_waits_too_long_is_refused() {
-        let hasher = hasher(10, Duration::from_secs(2));
-        let _slot = occupy(&hasher).await;
-        let started = tokio::time::Instant::now();
-        let refused = hasher.hash("pw").await.unwrap_err();
-        assert!(matches!(refused, PasswordError::Busy { .. }), "{refused:?}");
-        assert_eq!(started.elapsed(), Duration::from_secs(2));
-        assert_eq!(hasher.inner.waiting.load(Ordering::Acquire), 0);
-    }
-
-    #[tokio::test]
-    async fn a_free_slot_needs_no_place_in_the_queue() {
-        let hasher = hasher(0, Duration::ZERO);
-        assert!(hasher.check("pw", None).await.is_ok());
-    }
-}
-
-#[cfg(test)]
-mod verify_tests {
-    use super::*;
-
-    /// A PHC hash of `password` made by the argon2 crate's own (allocating) path.
-    fn reference(password: &str, algorithm: Algorithm, version: Version, m_cost: u32) -> String {
-        let params = Params::new(m_cost, 1, 1, None).unwrap();
-        let salt = SaltString::generate(&mut OsRng);
-        Argon2::new(algorithm, version, params)
-            .hash_password(password.as_bytes(), &salt)
-            .unwrap()
-            .to_string()
-    }
-
-    /// The pooled-memory verification agrees with the argon2 crate on every algorithm,
-    /// version and cost, and keeps at most one buffer per slot, of its own size.
-    #[tokio::test]
-    async fn verification_in_pooled_memory_agrees_with_argon2() {
-        let hasher = PasswordHasher::with_params(Params::new(64, 1, 1, None).unwrap()).with_slots(2);
-        for algorithm in [Algorithm::Argon2id, Algorithm::Argon2i, Algorithm::Argon2d] {
-            for version in [Version::V0x13, Version::V0x10] {
-                for m_cost in [32, 64, 256] {
-                    let hash = reference("pw", algorithm, version, m_cost);
-                    assert!(hasher.verify("pw", Some(&hash)).await.unwrap(), "{hash}");
-                    assert!(!hasher.verify("pW", Some(&hash)).await.unwrap(), "{hash}");
-                }
-            }
-        }
-        let own = hasher.hash("pw").await.unwrap();
-        assert!(hasher.verify("pw", Some(&own)).await.unwrap());
-        let pool = hasher.inner.memory.lock().unwrap();
-        assert!(pool.len() <= 2, "{} buffers kept", pool.len());
-        assert!(
-            pool.iter().all(|m| m.len() <= 64),
-            "only buffers of the hasher's own size are kept"
-        );
-    }
+impl Verification {
+    /// No match.
+    const NONE: Self = Self {
+        matches: false,
+        outdated: false,
+    };
 }
