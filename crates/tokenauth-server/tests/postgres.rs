@@ -47,3 +47,42 @@ async fn serve_obtain_revoke_on_postgres() {
     let status = server.0.wait().unwrap();
     assert!(status.success(), "exit status after SIGTERM: {status}");
 }
+
+/// `--listen-database` sends the LISTEN connection (the one a caching server follows
+/// revocations on) to its own URL, apart from the pool: behind a transaction-pooling
+/// PgBouncer, the pool goes through it and the listener straight to the database.
+#[tokio::test]
+#[ignore = "needs PostgreSQL: set TOKENAUTH_TEST_POSTGRES_URL and run with --ignored"]
+async fn the_listen_connection_goes_where_listen_database_says() {
+    let schema = Schema::create().await;
+    let database = schema.database();
+    let listener_name = format!("{}_listen", schema.name);
+    let listen = schema.database_as(&listener_name);
+    let (mut server, _addr) = Server::start(&database, &["--cache", "on", "--listen-database", &listen]);
+    let mut conn = schema.connect().await;
+    let mut listening = 0_i64;
+    for _ in 0..100 {
+        listening = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 \
+             AND (query LIKE 'LISTEN%' OR query LIKE 'SELECT pg_notify%')",
+        )
+        .bind(&listener_name)
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+        if listening > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(listening, 1, "one LISTEN connection, on --listen-database's URL");
+    server.terminate();
+    assert!(server.0.wait().unwrap().success());
+
+    // On SQLite there is nothing to listen to: said at start-up.
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = format!("sqlite://{}", dir.path().join("x.db").display());
+    let refused = run(tokenauth(&sqlite, &["serve", "--listen-database", &listen]), "");
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--listen-database is for PostgreSQL"));
+}

@@ -108,8 +108,27 @@ async fn login_me_logout(variable: &str) {
     let listed = stdout_of(with_tokens(&database, &prefix, &["token", "list"]));
     assert_eq!(listed.lines().count(), 2, "{listed}");
     assert!(listed.lines().nth(1).unwrap().starts_with(&id), "{listed}");
-    let in_sql = stdout_of(tokenauth(&database, &["token", "list"]));
-    assert_eq!(in_sql.lines().count(), 1, "{in_sql}");
+    // Without --token-store (or under another prefix) a command would miss them, and
+    // its revocations would reach no server: refused, naming the options to give.
+    for args in [
+        vec!["token", "list"],
+        vec![
+            "--token-store",
+            &url,
+            "--token-store-prefix",
+            "elsewhere",
+            "user",
+            "list",
+        ],
+    ] {
+        let refused = run(tokenauth(&database, &args), "");
+        let stderr = String::from_utf8_lossy(&refused.stderr);
+        assert!(!refused.status.success(), "{args:?}");
+        assert!(
+            stderr.contains("--token-store-prefix") && stderr.contains(&prefix.name),
+            "{stderr}"
+        );
+    }
 
     // Its id pointer expires with the retention serve set: 30 days + 7 days of grace.
     let pointer = format!("{}:{{i:{id}}}", prefix.name);
@@ -146,6 +165,16 @@ async fn login_me_logout(variable: &str) {
     server.terminate();
     let status = server.0.wait().unwrap();
     assert!(status.success(), "exit status after SIGTERM: {status}");
+
+    // And the other way round: a server that keeps tokens in its database.
+    let in_sql = database_with_alice(&dir, "sql");
+    let (mut server, _) = Server::start(&in_sql, &[]);
+    server.terminate();
+    assert!(server.0.wait().unwrap().success());
+    let refused = run(with_tokens(&in_sql, &prefix, &["token", "list"]), "");
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success());
+    assert!(stderr.contains("in the database: drop --token-store"), "{stderr}");
 }
 
 #[tokio::test]

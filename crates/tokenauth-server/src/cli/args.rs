@@ -109,6 +109,12 @@ pub struct ServeArgs {
     /// twice this. The server recovers by itself when the database answers again.
     #[arg(long, env = "TOKENAUTH_STORE_TIMEOUT", default_value = "3s")]
     pub store_timeout: Lifespan,
+    /// PostgreSQL only: where the connection that LISTENs for other processes'
+    /// revocations goes, if not to --database (a `postgres://` URL of the same
+    /// database). Behind a transaction-pooling PgBouncer, which cannot LISTEN, point
+    /// --database at PgBouncer and this at the database itself.
+    #[arg(long, env = "TOKENAUTH_LISTEN_DATABASE_URL", hide_env_values = true)]
+    pub listen_database: Option<DatabaseUrl>,
     /// Connection limits: timeouts, the connection cap, the shutdown deadline.
     #[command(flatten)]
     pub limits: crate::ServeConfig,

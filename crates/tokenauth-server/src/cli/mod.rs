@@ -37,7 +37,7 @@ use tokenauth_core::{
 use tokenauth_redis::{BusOptions, RedisBus, RedisStore, Target};
 use tokenauth_sqlx::{PgRevocationBus, PgStore, PgUserDirectory, SqliteStore, SqliteUserDirectory};
 
-use self::policy::Partial;
+use self::policy::{Partial, TokenLocation};
 
 pub use args::{
     CacheArgs, Cli, Command, DatabaseUrl, Policy, ServeArgs, TokenArgs, TokenCommand, UserCommand,
@@ -116,6 +116,9 @@ pub enum CliError {
     /// `copy-database` was given the same database twice.
     #[error("--from and --to name the same database")]
     SameDatabase,
+    /// Options that contradict each other, or where the server keeps its tokens.
+    #[error("{0}")]
+    Options(String),
     /// A file an option names cannot be read or written.
     #[error("cannot use {}", path.display())]
     File {
@@ -177,9 +180,9 @@ pub async fn run<R: BufRead, W: Write>(cli: Cli, io: &mut Io<R, W>) -> Result<()
         command,
         schema: _,
     } = cli;
-    let timeout = match &command {
-        Command::Serve(args) => args.store_timeout(),
-        _ => tokenauth_sqlx::DEFAULT_TIMEOUT,
+    let (timeout, listen_database) = match &command {
+        Command::Serve(args) => (args.store_timeout(), args.listen_database.clone()),
+        _ => (tokenauth_sqlx::DEFAULT_TIMEOUT, None),
     };
     // Two databases of its own, not `--database`.
     let command = match command {
@@ -194,6 +197,11 @@ pub async fn run<R: BufRead, W: Write>(cli: Cli, io: &mut Io<R, W>) -> Result<()
     };
     match Backend::of(&database)? {
         Backend::Sqlite => {
+            if listen_database.is_some() {
+                return Err(CliError::Options(
+                    "--listen-database is for PostgreSQL: a SQLite database has no LISTEN".to_owned(),
+                ));
+            }
             let pool = tokenauth_sqlx::connect_with_timeout(database.as_str(), timeout).await?;
             let users = SqliteUserDirectory::new(pool.clone());
             // One file, no engine to carry revocations between processes.
@@ -209,7 +217,11 @@ pub async fn run<R: BufRead, W: Write>(cli: Cli, io: &mut Io<R, W>) -> Result<()
         }
         Backend::Postgres => {
             let pool = tokenauth_sqlx::connect_postgres_with_timeout(database.as_str(), timeout).await?;
-            let bus = PgRevocationBus::new(pool.clone());
+            let mut bus = PgRevocationBus::new(pool.clone());
+            if let Some(url) = listen_database {
+                let options = url.as_str().parse().map_err(tokenauth_sqlx::Error::from)?;
+                bus = bus.with_listen_options(options);
+            }
             let users = PgUserDirectory::new(pool.clone());
             with_token_store(PgStore::new(pool), users, Some(bus), tokens, command, io).await
         }
@@ -258,8 +270,26 @@ where
     R: BufRead,
     W: Write,
 {
+    let location = match token_store.url {
+        None => TokenLocation::Database,
+        Some(_) => TokenLocation::Redis(token_store.prefix.to_owned()),
+    };
+    if !matches!(command, Command::Serve(_) | Command::Migrate) {
+        let recorded = sql.token_location().await.map_err(BackendError::new)?;
+        location.check(recorded.as_deref())?;
+    }
     match token_store.url {
-        None => run_on(TokenAuth::new(sql.clone(), users), &sql, sql_bus, command, io).await,
+        None => {
+            run_on(
+                TokenAuth::new(sql.clone(), users),
+                &sql,
+                sql_bus,
+                &location,
+                command,
+                io,
+            )
+            .await
+        }
         Some(url) => {
             let target = token_store.target(url)?;
             let tokens = RedisStore::connect_to(&target, token_store.timeout)
@@ -267,7 +297,15 @@ where
                 .with_prefix(token_store.prefix)?;
             let options = BusOptions::default().with_timeout(token_store.timeout);
             let bus = RedisBus::connect_with(&target, token_store.prefix, options).await?;
-            run_on(TokenAuth::new(tokens, users), &sql, Some(bus), command, io).await
+            run_on(
+                TokenAuth::new(tokens, users),
+                &sql,
+                Some(bus),
+                &location,
+                command,
+                io,
+            )
+            .await
         }
     }
 }
@@ -299,6 +337,7 @@ async fn run_on<S, D, P, B, R, W>(
     auth: TokenAuth<S, D>,
     settings: &P,
     bus: Option<B>,
+    location: &TokenLocation,
     command: Command,
     io: &mut Io<R, W>,
 ) -> Result<(), CliError>
@@ -315,7 +354,7 @@ where
         Some(publisher) => auth.with_revocation_listener(publisher.clone()),
         None => auth,
     };
-    let result = run_command(auth, settings, bus, command, io).await;
+    let result = run_command(auth, settings, bus, location, command, io).await;
     if let Some(publisher) = publisher {
         // Before the process exits: the servers' caches must hear what ended.
         publisher.flush().await;
@@ -327,6 +366,7 @@ async fn run_command<S, D, P, B, R, W>(
     auth: TokenAuth<S, D>,
     settings: &P,
     bus: Option<B>,
+    location: &TokenLocation,
     command: Command,
     io: &mut Io<R, W>,
 ) -> Result<(), CliError>
@@ -353,6 +393,11 @@ where
                 policy.grant(&Scopes::parse(scope)?)?;
             }
             policy.store(settings).await?;
+            // Where the tokens are, so that every command uses (or refuses) the same.
+            settings
+                .set_token_location(&location.to_string())
+                .await
+                .map_err(BackendError::new)?;
             auth.store().retain(policy.retention(), true).await?;
             // After `import-django`, the DRF keys it stored (as digests) work here.
             let imported = settings.imported_drf_keys().await.map_err(BackendError::new)?;

@@ -43,6 +43,13 @@ pub trait PolicyStore {
     /// Records that DRF keys were imported (kept for good: those tokens stay valid
     /// until they expire, and a later `serve` must keep accepting them).
     fn set_imported_drf_keys(&self) -> impl Future<Output = Result<(), Self::Error>> + Send;
+
+    /// Where the last `serve` kept its tokens ([`TokenLocation`]'s text), if any
+    /// `serve` recorded it.
+    fn token_location(&self) -> impl Future<Output = Result<Option<String>, Self::Error>> + Send;
+
+    /// Records where `serve` keeps its tokens.
+    fn set_token_location(&self, location: &str) -> impl Future<Output = Result<(), Self::Error>> + Send;
 }
 
 /// A token store told how long the serving policy may need a token: the lifespan plus
@@ -85,6 +92,50 @@ const PREFIX: &str = "policy.";
 /// `serve` storing its policy keeps it).
 const IMPORTED_DRF_KEYS: &str = "import.drf_keys";
 
+/// The setting where `serve` records where it keeps tokens (outside the policy's
+/// prefix, like [`IMPORTED_DRF_KEYS`]).
+const TOKEN_LOCATION: &str = "serve.token_store";
+
+/// Where tokens are kept: in the database (`database`), or in Redis under a prefix
+/// (`redis:PREFIX`). No URL: URLs carry passwords, and the servers and commands of one
+/// deployment may reach Redis by different addresses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum TokenLocation {
+    /// The `--database`'s own tables.
+    Database,
+    /// Redis (`--token-store`), under this key prefix.
+    Redis(String),
+}
+
+impl fmt::Display for TokenLocation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Database => f.write_str("database"),
+            Self::Redis(prefix) => write!(f, "redis:{prefix}"),
+        }
+    }
+}
+
+impl TokenLocation {
+    /// Refuses to run a command against tokens elsewhere than where the last `serve`
+    /// keeps them (`recorded`): its revocations would reach no server's cache, and its
+    /// changes would miss the tokens the servers check.
+    pub(super) fn check(&self, recorded: Option<&str>) -> Result<(), CliError> {
+        let Some(recorded) = recorded.filter(|recorded| *recorded != self.to_string()) else {
+            return Ok(());
+        };
+        let there = match recorded.strip_prefix("redis:") {
+            Some(prefix) => format!(
+                "in Redis under the prefix {prefix:?}: give --token-store with                  --token-store-prefix {prefix}"
+            ),
+            None => "in the database: drop --token-store".to_owned(),
+        };
+        Err(CliError::Options(format!(
+            "the server (the last `serve` on this database) keeps its tokens {there}"
+        )))
+    }
+}
+
 /// [`PolicyStore`] for a store with `settings` and `replace_settings` verbs.
 macro_rules! settings_policy_store {
     ($($store:ty),+) => {$(
@@ -106,6 +157,15 @@ macro_rules! settings_policy_store {
             async fn set_imported_drf_keys(&self) -> Result<(), Self::Error> {
                 let values = BTreeMap::from([(IMPORTED_DRF_KEYS.to_owned(), "true".to_owned())]);
                 self.replace_settings(IMPORTED_DRF_KEYS, &values).await
+            }
+
+            async fn token_location(&self) -> Result<Option<String>, Self::Error> {
+                Ok(self.settings(TOKEN_LOCATION).await?.remove(TOKEN_LOCATION))
+            }
+
+            async fn set_token_location(&self, location: &str) -> Result<(), Self::Error> {
+                let values = BTreeMap::from([(TOKEN_LOCATION.to_owned(), location.to_owned())]);
+                self.replace_settings(TOKEN_LOCATION, &values).await
             }
         }
     )+};
