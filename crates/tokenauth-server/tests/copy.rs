@@ -141,13 +141,13 @@ async fn move_keeps_every_answer(dir: &tempfile::TempDir, target: &str) {
 
     assert_eq!(
         copy(&source, target),
-        "copied 4 user(s), 5 token(s), 4 token-set version(s) and 7 setting(s); \
+        "copied 4 user(s), 5 token(s), 4 token-set version(s) and 8 setting(s); \
          deleted 0 token(s) the source no longer has"
     );
     // Again: the same rows, nothing duplicated, nothing to delete.
     assert_eq!(
         copy(&source, target),
-        "copied 4 user(s), 5 token(s), 4 token-set version(s) and 7 setting(s); \
+        "copied 4 user(s), 5 token(s), 4 token-set version(s) and 8 setting(s); \
          deleted 0 token(s) the source no longer has"
     );
     for listing in [&["user", "list"][..], &["token", "list"]] {
@@ -170,7 +170,7 @@ async fn move_keeps_every_answer(dir: &tempfile::TempDir, target: &str) {
     ok(&source, &["token", "revoke", &laptop], "");
     assert_eq!(
         copy(&source, target),
-        "copied 4 user(s), 4 token(s), 4 token-set version(s) and 7 setting(s); \
+        "copied 4 user(s), 4 token(s), 4 token-set version(s) and 8 setting(s); \
          deleted 1 token(s) the source no longer has"
     );
     let after = answers(target, &tokens[..1]).await;

@@ -66,8 +66,9 @@ async fn refused_within(addr: &str, authorization: &str, what: &str) {
 }
 
 /// Waits until the instance at `addr` serves from its cache (its bus has connected),
-/// and proves it: a token it has used is deleted behind every instance's back (plain
-/// SQL, no notification), and the instance still accepts it.
+/// and proves it: a token it has used is made a year older behind every instance's
+/// back (plain SQL; an update, which no trigger announces, where a delete would be),
+/// so that the database says "expired", and the instance still accepts it.
 async fn serving_from_cache(schema: &Schema, issuer: &str, addr: &str) {
     let deadline = Instant::now() + WITHIN;
     let mut conn = schema.connect().await;
@@ -81,7 +82,7 @@ async fn serving_from_cache(schema: &Schema, issuer: &str, addr: &str) {
             .as_str()
             .unwrap()
             .to_owned();
-        sqlx::query("DELETE FROM tokenauth_tokens WHERE id = $1")
+        sqlx::query("UPDATE tokenauth_tokens SET created = created - interval '365 days' WHERE id = $1")
             .bind(&id)
             .execute(&mut conn)
             .await
@@ -169,7 +170,7 @@ async fn a_dropped_listen_connection_does_not_leave_a_revoked_token_cached() {
     let mut conn = schema.connect().await;
     let ended: Vec<(bool,)> = sqlx::query_as(
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-         WHERE application_name = $1 AND query LIKE 'LISTEN%'",
+         WHERE application_name = $1 AND (query LIKE 'LISTEN%' OR query LIKE 'SELECT pg_notify%')",
     )
     .bind(&b_name)
     .fetch_all(&mut conn)
