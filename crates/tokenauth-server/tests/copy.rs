@@ -11,7 +11,7 @@
 mod common;
 
 use common::postgres::Schema;
-use common::{Server, add_user, http, run, tokenauth};
+use common::{Server, add_user, http, run, run_ok, tokenauth};
 use serde_json::Value;
 use time::Duration;
 use time::format_description::well_known::Rfc3339;
@@ -19,13 +19,7 @@ use tokenauth_core::{Clock, SystemClock, TokenFormat};
 
 /// Runs `tokenauth --database DATABASE ARGS`, which must succeed; its stdout.
 fn ok(database: &str, args: &[&str], stdin: &str) -> String {
-    let output = run(tokenauth(database, args), stdin);
-    assert!(
-        output.status.success(),
-        "tokenauth {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).expect("UTF-8 output")
+    run_ok(tokenauth(database, args), stdin)
 }
 
 /// `tokenauth copy-database --from FROM --to TO`: its summary line.
@@ -200,6 +194,24 @@ async fn copying_a_database_onto_itself_is_refused() {
     assert_eq!(
         String::from_utf8_lossy(&output.stderr),
         "error: --from and --to name the same database\n"
+    );
+}
+
+/// `--from` and `--to` from `TOKENAUTH_COPY_FROM` and `TOKENAUTH_COPY_TO`, so a
+/// password need not be on the command line.
+#[tokio::test]
+async fn the_urls_can_come_from_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = common::database_with_alice(&dir, "old");
+    let target = format!("sqlite://{}", dir.path().join("new.db").display());
+    let mut command = tokenauth(&source, &["copy-database"]);
+    command
+        .env("TOKENAUTH_COPY_FROM", &source)
+        .env("TOKENAUTH_COPY_TO", &target);
+    run_ok(command, "");
+    assert_eq!(
+        ok(&target, &["user", "list"], ""),
+        "ID       ACTIVE  USERNAME\n1        yes     alice\n"
     );
 }
 

@@ -175,26 +175,29 @@ async fn generated_users_and_tokens_all_work_on_postgres() {
 
 /// Generates 25 users and 120 tokens in `db`, twice; the tokens of the second run.
 async fn generate_twice(db: &Db) -> Vec<String> {
-    let out = db.dir.path().join("tokens.txt").display().to_string();
-    let args = [
-        "import",
-        "--generate-users",
-        "25",
-        "--generate-tokens",
-        "120",
-        "--tokens-out",
-        &out,
-        "--password-stdin",
-        "--batch",
-        "7",
-    ];
+    let path = |name: &str| db.dir.path().join(name).display().to_string();
+    let (first, out) = (path("tokens1.txt"), path("tokens2.txt"));
+    let args = |out| {
+        [
+            "import",
+            "--generate-users",
+            "25",
+            "--generate-tokens",
+            "120",
+            "--tokens-out",
+            out,
+            "--password-stdin",
+            "--batch",
+            "7",
+        ]
+    };
     assert_eq!(
-        db.ok(&args, "bench pw\n").await,
+        db.ok(&args(&first), "bench pw\n").await,
         "25 user(s) created, 0 already there; 120 token(s) stored, 0 already there"
     );
     // Again: the users exist; the tokens are new ones.
     assert_eq!(
-        db.ok(&args, "bench pw\n").await,
+        db.ok(&args(&out), "bench pw\n").await,
         "0 user(s) created, 25 already there; 120 token(s) stored, 0 already there"
     );
     #[cfg(unix)]
@@ -210,6 +213,62 @@ async fn generate_twice(db: &Db) -> Vec<String> {
         .collect();
     assert_eq!(tokens.len(), 120);
     tokens
+}
+
+/// `--tokens-out` writes a new file of mode 0600 only: an existing file or a symbolic
+/// link (to a file or to nowhere) is refused before anything is imported, and what
+/// it names is left as it was.
+#[cfg(unix)]
+#[tokio::test]
+async fn the_tokens_file_is_new_and_private() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let db = db();
+    let path = |name: &str| db.dir.path().join(name);
+    let existing = db.file("existing.txt", "keep\n");
+    let target = db.file("target.txt", "keep\n");
+    std::os::unix::fs::symlink(&target, path("link.txt")).unwrap();
+    std::os::unix::fs::symlink(path("nowhere.txt"), path("dangling.txt")).unwrap();
+    let args = |out: &str| {
+        let out = path(out).display().to_string();
+        [
+            "import",
+            "--generate-users",
+            "2",
+            "--generate-tokens",
+            "3",
+            "--tokens-out",
+            &out,
+            "--password-stdin",
+        ]
+        .map(str::to_owned)
+    };
+    for out in ["existing.txt", "link.txt", "dangling.txt"] {
+        let args = args(out);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let error = db.run(&args, "pw\n").await.unwrap_err().to_string();
+        assert!(
+            error.contains(&format!("{} exists", path(out).display())),
+            "{error}"
+        );
+    }
+    assert_eq!(std::fs::read_to_string(&existing).unwrap(), "keep\n");
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep\n");
+    assert!(!path("nowhere.txt").exists());
+    assert!(
+        db.auth().await.list_users().await.unwrap().is_empty(),
+        "nothing imported"
+    );
+
+    let args = args("new.txt");
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    db.ok(&args, "pw\n").await;
+    let mode = std::fs::metadata(path("new.txt")).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    assert_eq!(
+        std::fs::read_to_string(path("new.txt")).unwrap().lines().count(),
+        3
+    );
 }
 
 /// The 25 generated users and 240 tokens of [`generate_twice`] are there, and

@@ -14,7 +14,7 @@
 
 mod common;
 
-use common::{Server, django_sqlite, http, import_django, login, obtain, run, tokenauth};
+use common::{Server, django_sqlite, http, import_django, login, obtain, run, run_ok, tokenauth};
 use serde_json::Value;
 use tokenauth_core::{Clock, SystemClock};
 
@@ -247,6 +247,23 @@ async fn import_and_check(django: &str, engine: &str, database: &str) {
         );
     }
     server.terminate();
+}
+
+/// `--from` from `TOKENAUTH_IMPORT_DJANGO_FROM`, so a password need not be on the
+/// command line.
+#[test]
+fn the_django_url_can_come_from_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let django = django_sqlite(&dir);
+    let database = format!("sqlite://{}", dir.path().join("tokenauth.db").display());
+    let mut command = tokenauth(&database, &["import-django"]);
+    command.env("TOKENAUTH_IMPORT_DJANGO_FROM", &django);
+    let stdout = run_ok(command, "");
+    let users = manifest()["users"].as_array().unwrap().len();
+    assert!(
+        stdout.starts_with(&format!("{users} user(s) created, 0 already there;")),
+        "{stdout}"
+    );
 }
 
 #[test]

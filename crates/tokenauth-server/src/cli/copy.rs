@@ -22,12 +22,13 @@ use super::{Backend, CliError, DatabaseUrl, Io};
 #[derive(Debug, Args)]
 pub struct CopyArgs {
     /// The database to copy: `sqlite://FILE` (or `postgres://...`). It is migrated
-    /// first, and only read.
-    #[arg(long, value_name = "URL", hide_env_values = true)]
+    /// first, and only read. From the environment, a password stays off the command
+    /// line.
+    #[arg(long, value_name = "URL", env = "TOKENAUTH_COPY_FROM", hide_env_values = true)]
     pub from: DatabaseUrl,
     /// The database to copy into: `postgres://USER@HOST/DATABASE` (or `sqlite://FILE`),
     /// created (SQLite) and migrated if needed.
-    #[arg(long, value_name = "URL", hide_env_values = true)]
+    #[arg(long, value_name = "URL", env = "TOKENAUTH_COPY_TO", hide_env_values = true)]
     pub to: DatabaseUrl,
 }
 

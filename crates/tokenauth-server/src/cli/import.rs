@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 
 use clap::Args;
@@ -20,6 +20,8 @@ use tokenauth_core::time::{OffsetDateTime, UtcOffset};
 use tokenauth_core::{
     BackendError, NewUser, PasswordHasher, Scopes, TokenImport, TokenRecord, User, UserImport,
 };
+
+mod tokens_out;
 
 use super::password::{password_from, password_from_terminal};
 use super::{CliError, Io};
@@ -46,7 +48,9 @@ pub struct ImportArgs {
     /// plaintext goes to --tokens-out, one a line.
     #[arg(long, value_name = "N", requires_all = ["generate_users", "tokens_out"])]
     pub generate_tokens: Option<u64>,
-    /// Where the generated tokens are written (created with mode 0600; overwritten).
+    /// Where the generated tokens are written: a new file, created with mode 0600
+    /// before anything is imported; an existing path, a symbolic link included, is
+    /// refused.
     #[arg(long, value_name = "FILE")]
     pub tokens_out: Option<PathBuf>,
     /// The generated users' name prefix.
@@ -82,6 +86,12 @@ pub enum ImportError {
         /// Why.
         #[source]
         source: std::io::Error,
+    },
+    /// The `--tokens-out` file exists already (or is a symbolic link).
+    #[error("{file} exists: --tokens-out writes a new file only, remove it or name another")]
+    Exists {
+        /// The file.
+        file: String,
     },
     /// Nothing to import was given.
     #[error("nothing to import: give --users, --tokens or --generate-users")]
@@ -142,6 +152,11 @@ where
     if args.users.is_none() && args.tokens.is_none() && args.generate_users.is_none() {
         return Err(ImportError::Nothing.into());
     }
+    // Before anything is imported: a path that cannot take the tokens changes nothing.
+    let tokens_out = match (args.generate_tokens, &args.tokens_out) {
+        (Some(count), Some(path)) => Some((count, tokens_out::create(path)?)),
+        _ => None,
+    };
     let batch = usize::try_from(args.batch).unwrap_or(usize::MAX);
     let mut summary = Summary::default();
     let started = std::time::Instant::now();
@@ -178,8 +193,8 @@ where
     if let Some(path) = &args.tokens {
         import_tokens_file(auth, path, batch, io.show_progress, &mut summary).await?;
     }
-    if let (Some(count), Some(out)) = (args.generate_tokens, &args.tokens_out) {
-        generate_tokens(
+    if let Some((count, out)) = tokens_out {
+        tokens_out::generate_tokens(
             auth,
             &generated,
             count,
@@ -444,83 +459,6 @@ where
         Ok(())
     })
     .await?;
-    bar.finish_and_clear();
-    Ok(())
-}
-
-/// Creates `path` for secrets: readable and writable by its owner only.
-fn create_secret_file(path: &Path) -> Result<File, CliError> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    options.open(path).map_err(|source| {
-        ImportError::File {
-            file: path.display().to_string(),
-            source,
-        }
-        .into()
-    })
-}
-
-async fn generate_tokens<S, D>(
-    auth: &TokenAuth<S, D>,
-    users: &[User],
-    count: u64,
-    out: &Path,
-    batch: usize,
-    show_progress: bool,
-    summary: &mut Summary,
-) -> Result<(), CliError>
-where
-    S: TokenImport,
-    D: UserImport,
-{
-    if users.is_empty() {
-        return Err(CliError::Username);
-    }
-    let mut file = BufWriter::new(create_secret_file(out)?);
-    let bar = progress(show_progress, Some(count), "tokens");
-    let now = auth.now();
-    let mut generator = auth.format().generator();
-    let mut made = 0u64;
-    let mut owner = users.iter().cycle();
-    while made < count {
-        let size = usize::try_from((count - made).min(batch as u64)).unwrap_or(batch);
-        let mut records = Vec::with_capacity(size);
-        let mut plaintext = String::with_capacity(size * (auth.format().token_len() + 1));
-        for user in owner.by_ref().take(size) {
-            let token = generator.token();
-            records.push(TokenRecord {
-                id: generator.id(),
-                digest: token.digest(),
-                user_id: user.id.clone(),
-                credential_version: user.credential_version,
-                name: None,
-                scopes: auth.grantable_scopes().clone(),
-                created: now,
-                expires: None,
-                last_used: None,
-                last_ip: None,
-            });
-            plaintext.push_str(token.expose_secret());
-            plaintext.push('\n');
-        }
-        let stored = auth
-            .store()
-            .import_tokens(&records)
-            .await
-            .map_err(BackendError::new)?;
-        file.write_all(plaintext.as_bytes())?;
-        summary.tokens_stored += stored;
-        summary.tokens_skipped += records.len() - stored;
-        made += records.len() as u64;
-        bar.inc(records.len() as u64);
-    }
-    file.flush()?;
     bar.finish_and_clear();
     Ok(())
 }

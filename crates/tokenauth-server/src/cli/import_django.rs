@@ -28,8 +28,14 @@ use super::{Backend, CliError, DatabaseUrl, Io, PolicyStore};
 #[derive(Debug, Args)]
 pub struct ImportDjangoArgs {
     /// The Django database to read: `sqlite:///srv/app/db.sqlite3` or
-    /// `postgres://USER@HOST/DATABASE`. Only read; its schema is checked first.
-    #[arg(long, value_name = "URL", hide_env_values = true)]
+    /// `postgres://USER@HOST/DATABASE`. Only read; its schema is checked first. From
+    /// the environment, a password stays off the command line.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "TOKENAUTH_IMPORT_DJANGO_FROM",
+        hide_env_values = true
+    )]
     pub from: DatabaseUrl,
 }
 

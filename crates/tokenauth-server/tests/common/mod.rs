@@ -64,16 +64,10 @@ pub fn database_with_alice(dir: &tempfile::TempDir, name: &str) -> String {
 /// `tokenauth user add USERNAME --password-stdin` on `database`, which must succeed;
 /// what it printed.
 pub fn add_user(database: &str, username: &str, password: &str) -> String {
-    let added = run(
+    run_ok(
         tokenauth(database, &["user", "add", username, "--password-stdin"]),
         &format!("{password}\n"),
-    );
-    assert!(
-        added.status.success(),
-        "{}",
-        String::from_utf8_lossy(&added.stderr)
-    );
-    String::from_utf8(added.stdout).expect("UTF-8 output")
+    )
 }
 
 /// Runs `command` with `stdin` as its standard input, to completion.
@@ -86,6 +80,17 @@ pub fn run(mut command: Command, stdin: &str) -> Output {
         .expect("the binary starts");
     child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
     child.wait_with_output().unwrap()
+}
+
+/// Runs `command` with `stdin`, which must succeed; what it printed.
+pub fn run_ok(command: Command, stdin: &str) -> String {
+    let output = run(command, stdin);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).expect("UTF-8 output")
 }
 
 /// A running `tokenauth serve`, killed if the test fails before shutting it down.
@@ -271,11 +276,5 @@ pub fn django_sqlite(dir: &tempfile::TempDir) -> String {
 /// `tokenauth import-django --from DJANGO` into `database`, which must succeed; what
 /// it printed.
 pub fn import_django(database: &str, django: &str) -> String {
-    let imported = run(tokenauth(database, &["import-django", "--from", django]), "");
-    assert!(
-        imported.status.success(),
-        "{}",
-        String::from_utf8_lossy(&imported.stderr)
-    );
-    String::from_utf8(imported.stdout).expect("UTF-8 output")
+    run_ok(tokenauth(database, &["import-django", "--from", django]), "")
 }

@@ -1,27 +1,21 @@
 //! Brute-force protection for the obtain endpoint: token buckets per username and per
-//! client address (`governor`), with bounded key tables.
+//! client address (the GCRA, on a `governor` clock), with bounded key tables.
 
+mod table;
+
+use std::collections::hash_map::RandomState;
 use std::fmt;
-use std::hash::Hash;
+use std::hash::BuildHasher;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::str::FromStr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use governor::clock::{Clock, DefaultClock};
-use governor::middleware::NoOpMiddleware;
-use governor::state::keyed::DashMapStateStore;
-use governor::{Quota, RateLimiter};
+use governor::clock::{Clock, DefaultClock, Reference};
 
-/// Keys remembered per limit. Keys whose bucket is full again are forgotten
-/// (`retain_recent`) every few thousand checks, and whenever the table is full; if
-/// it is still full, every login shares one bucket until keys age out, so an attacker
-/// cycling usernames or addresses cannot grow memory without bound (each key costs
-/// about 200 bytes: at most about 20 MiB per table).
-pub const MAX_THROTTLE_KEYS: usize = 100_000;
-const SWEEP_EVERY: u64 = 4096;
+pub use table::MAX_THROTTLE_KEYS;
+use table::Table;
 
 /// One limit: `count` logins per `period`, in bursts of at most `burst`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,11 +32,12 @@ impl Rate {
         Self { count, period, burst }
     }
 
-    fn quota(&self) -> Quota {
+    /// The nanoseconds between two cells and the tolerance before the bucket is
+    /// empty (`burst - 1` cells), as the GCRA counts them.
+    fn cells(&self) -> (u64, u64) {
         let interval = (self.period / self.count.get()).max(Duration::from_nanos(1));
-        Quota::with_period(interval)
-            .expect("the interval is not zero")
-            .allow_burst(self.burst)
+        let interval = u64::try_from(interval.as_nanos()).unwrap_or(u64::MAX);
+        (interval, interval.saturating_mul(u64::from(self.burst.get() - 1)))
     }
 }
 
@@ -235,10 +230,21 @@ impl LoginThrottle {
         C: Clock + Clone + Send + Sync + 'static,
         C::Instant: Send + Sync,
     {
+        Self::with_capacity(config, clock, MAX_THROTTLE_KEYS)
+    }
+
+    /// A throttle whose tables each remember at most `capacity` keys.
+    fn with_capacity<C>(config: ThrottleConfig, clock: C, capacity: usize) -> Self
+    where
+        C: Clock + Clone + Send + Sync + 'static,
+        C::Instant: Send + Sync,
+    {
         let limits = (config.user.is_some() || config.ip.is_some()).then(|| {
             Arc::new(Limits {
-                user: config.user.map(|rate| Table::new(rate, clock.clone())),
-                ip: config.ip.map(|rate| Table::new(rate, clock.clone())),
+                user: config.user.map(|rate| Table::new(rate, capacity, "username")),
+                ip: config.ip.map(|rate| Table::new(rate, capacity, "address")),
+                usernames: RandomState::new(),
+                start: clock.now(),
                 clock,
             }) as Arc<dyn Check>
         });
@@ -266,9 +272,12 @@ trait Check: Send + Sync {
 }
 
 struct Limits<C: Clock> {
-    user: Option<Table<String, C>>,
-    ip: Option<Table<IpAddr, C>>,
+    user: Option<Table<u64>>,
+    ip: Option<Table<IpAddr>>,
+    /// Keys the usernames' hashes.
+    usernames: RandomState,
     clock: C,
+    start: C::Instant,
 }
 
 impl<C> Check for Limits<C>
@@ -277,13 +286,14 @@ where
     C::Instant: Send + Sync,
 {
     fn check(&self, username: &str, ip: Option<IpAddr>) -> Result<(), Duration> {
+        let now = self.clock.now().duration_since(self.start).as_u64();
         // The address first: a login refused for its address spends nothing of the
         // username's budget.
         if let (Some(table), Some(ip)) = (&self.ip, ip) {
-            table.check(&address_key(ip), || IpAddr::from([0u8; 16]), &self.clock)?;
+            table.check(address_key(ip), now)?;
         }
         if let Some(table) = &self.user {
-            table.check(&username.to_owned(), String::new, &self.clock)?;
+            table.check(self.usernames.hash_one(username), now)?;
         }
         Ok(())
     }
@@ -299,42 +309,6 @@ fn address_key(ip: IpAddr) -> IpAddr {
             IpAddr::V6(prefix.into())
         }
         v4 => v4,
-    }
-}
-
-/// One keyed limit and its bounded table.
-struct Table<K: Hash + Eq + Clone, C: Clock> {
-    limiter: RateLimiter<K, DashMapStateStore<K>, C, NoOpMiddleware<C::Instant>>,
-    checks: AtomicU64,
-}
-
-impl<K: Hash + Eq + Clone, C: Clock> Table<K, C> {
-    fn new(rate: Rate, clock: C) -> Self {
-        Self {
-            limiter: RateLimiter::dashmap_with_clock(rate.quota(), clock),
-            checks: AtomicU64::new(0),
-        }
-    }
-
-    /// Spends one cell of `key`'s bucket (of the shared `overflow` bucket when the
-    /// table is full of recent keys).
-    fn check(&self, key: &K, overflow: impl FnOnce() -> K, clock: &C) -> Result<(), Duration> {
-        let checks = self.checks.fetch_add(1, Ordering::Relaxed);
-        let full = self.limiter.len() >= MAX_THROTTLE_KEYS;
-        if checks.is_multiple_of(SWEEP_EVERY) || full {
-            self.limiter.retain_recent();
-            self.limiter.shrink_to_fit();
-        }
-        let overflow_key;
-        let key = if full && self.limiter.len() >= MAX_THROTTLE_KEYS {
-            overflow_key = overflow();
-            &overflow_key
-        } else {
-            key
-        };
-        self.limiter
-            .check_key(key)
-            .map_err(|not_until| not_until.wait_time_from(clock.now()))
     }
 }
 
@@ -395,22 +369,64 @@ mod tests {
         assert!(throttle.check("alice", None).is_err());
     }
 
-    #[test]
-    fn a_full_table_shares_one_bucket_and_empties_as_keys_age() {
+    const TINY: usize = 100;
+
+    /// A throttle whose tables hold `TINY` keys, full of users who have just logged in
+    /// from addresses of their own.
+    fn full(config: &str) -> (LoginThrottle, FakeRelativeClock) {
         let clock = FakeRelativeClock::default();
-        let throttle = LoginThrottle::with_clock(parse("ip=1/s").unwrap(), clock.clone());
-        let address = |n: u32| Some(IpAddr::from(n.to_be_bytes()));
-        for n in 0..MAX_THROTTLE_KEYS as u32 {
-            assert_eq!(throttle.check("x", address(n)), Ok(()));
+        let throttle = LoginThrottle::with_capacity(parse(config).unwrap(), clock.clone(), TINY);
+        for n in 0..TINY {
+            assert_eq!(throttle.check(&format!("user{n}"), address(n)), Ok(()));
         }
-        // Full of recent keys: new addresses share one bucket.
-        let new = MAX_THROTTLE_KEYS as u32;
-        assert_eq!(throttle.check("x", address(new)), Ok(()));
-        assert!(throttle.check("x", address(new + 1)).is_err());
-        // Once the buckets refill, the keys are forgotten.
-        clock.advance(Duration::from_secs(10));
-        assert_eq!(throttle.check("x", address(new + 2)), Ok(()));
-        assert_eq!(throttle.check("x", address(new + 3)), Ok(()));
+        (throttle, clock)
+    }
+
+    fn address(n: usize) -> Option<IpAddr> {
+        Some(IpAddr::from((n as u32).to_be_bytes()))
+    }
+
+    #[test]
+    fn a_full_table_throttles_nobody_for_being_full() {
+        let (throttle, _clock) = full("user=1/min,ip=1/min");
+        // New usernames from new addresses: neither table has room, neither limit
+        // applies, nobody gets 429.
+        for n in TINY..3 * TINY {
+            assert_eq!(throttle.check(&format!("user{n}"), address(n)), Ok(()), "{n}");
+        }
+        // The keys remembered keep their limits.
+        assert!(throttle.check("user0", address(TINY * 10)).is_err());
+        assert!(throttle.check("new", address(1)).is_err());
+    }
+
+    #[test]
+    fn an_address_over_its_limit_is_throttled_whatever_the_username() {
+        let (throttle, _clock) = full("user=1/min,ip=3/min:3");
+        // The user table is full; one of the addresses it was filled from (one login
+        // spent) sprays new usernames: the address's limit still holds.
+        let sprayer = address(0);
+        for n in 1..3 {
+            assert_eq!(throttle.check(&format!("spray{n}"), sprayer), Ok(()));
+        }
+        for n in 3..50 {
+            assert_eq!(
+                throttle.check(&format!("spray{n}"), sprayer),
+                Err(Duration::from_secs(20))
+            );
+        }
+    }
+
+    #[test]
+    fn keys_are_forgotten_as_their_buckets_refill() {
+        let (throttle, clock) = full("user=1/min");
+        clock.advance(Duration::from_secs(60));
+        // Every bucket is full again: each check forgets a few keys, and the new ones
+        // are remembered and limited.
+        for n in TINY..2 * TINY {
+            let user = format!("user{n}");
+            assert_eq!(throttle.check(&user, None), Ok(()));
+            assert!(throttle.check(&user, None).is_err(), "{n}");
+        }
     }
 
     #[test]
