@@ -372,7 +372,9 @@ mod tests {
             .unwrap();
         let bus = PgRevocationBus::new(pool);
         for ids in [
-            (0..10).map(|i| format!("{i}{}", "\u{1}".repeat(500))).collect::<Vec<_>>(),
+            (0..10)
+                .map(|i| format!("{i}{}", "\u{1}".repeat(500)))
+                .collect::<Vec<_>>(),
             (0..2000).map(|i| format!("user-{i}")).collect(),
         ] {
             for user in &ids {
