@@ -188,7 +188,10 @@ pub trait UserDirectory: Send + Sync + 'static {
 
     /// Replaces the password hash of user `id` with `new_hash` (the same password,
     /// hashed with current parameters), if it is still `old_hash`; whether it did.
-    /// It must not change the credential version: tokens stay valid.
+    /// Tokens must stay valid. A directory whose credential version is derived from
+    /// the stored hash (Django's) sees it change here: after a rehash, core reads the
+    /// login again ([`find_login`](Self::find_login)) and, if the hash stored then is
+    /// of the password verified, goes on under the version read then.
     ///
     /// Core calls it after a successful login whose hash used outdated parameters.
     /// The default does nothing, for directories tokenauth may only read.

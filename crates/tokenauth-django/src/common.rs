@@ -4,16 +4,42 @@
 use sha2::{Digest as _, Sha256};
 use time::OffsetDateTime;
 use tokenauth_core::store::{Change, Ended, TokenSet};
-use tokenauth_core::{PlainToken, Scopes, TokenDigest, TokenId, TokenRecord, UserId};
+use tokenauth_core::{PlainToken, Scopes, TokenDigest, TokenId, TokenRecord, User, UserId};
 
 use crate::Error;
 
-/// A row of `authtoken_token`: the key, its user (`auth_user.id`), and `created`.
+/// A row of `authtoken_token`: the key, its user (`auth_user.id`), and `created`;
+/// and the credential version of its user as read with it ([`credential_version`]).
 #[derive(Clone)]
 pub(crate) struct KeyRow {
     pub(crate) key: String,
     pub(crate) user_id: i64,
     pub(crate) created: OffsetDateTime,
+    pub(crate) credential_version: u64,
+}
+
+/// The credential version of a Django user: the first 8 bytes of the SHA-256 of
+/// `auth_user.password`, so that any change of the stored hash (a new password set
+/// here or by Django, a re-hash) changes it; 0 for no user, as core counts a
+/// missing one. DRF's table has no version column: a token's version is its user's,
+/// read with the row, so a token lives as long as its user does (as in Django), and a
+/// commit inserts a key only while the password is still the one the login verified
+/// (see the stores' `commit`).
+pub(crate) fn credential_version(password: Option<&str>) -> u64 {
+    password.map_or(0, |password| {
+        let digest = Sha256::digest(password.as_bytes());
+        u64::from_le_bytes(digest[..8].try_into().expect("8 bytes"))
+    })
+}
+
+/// A row of `auth_user` as core sees it: the password only as its digest.
+pub(crate) fn user(id: i64, username: String, is_active: bool, password: &str) -> User {
+    User {
+        id: UserId::from(id),
+        username,
+        is_active,
+        credential_version: credential_version(Some(password)),
+    }
 }
 
 /// The characters of a token id (`TokenId`: 22 ASCII letters and digits).
@@ -39,7 +65,7 @@ impl KeyRow {
             id: self.id(),
             digest: self.digest()?,
             user_id: UserId::from(self.user_id),
-            credential_version: 0,
+            credential_version: self.credential_version,
             name: None,
             scopes: Scopes::none(),
             created: self.created,
@@ -110,7 +136,9 @@ pub(crate) fn sort(rows: &mut [KeyRow]) {
     rows.sort_by_cached_key(|r| (r.created, r.id()));
 }
 
-/// The key to insert for a new record, refusing what DRF's table cannot hold.
+/// The key to insert for a new record, refusing what DRF's table cannot hold. Its
+/// credential version is not stored but checked against the user's password by the
+/// commit.
 pub(crate) fn key_to_insert(record: &TokenRecord) -> Result<String, Error> {
     if record.expires.is_some() {
         return Err(Error::Unsupported("a lifespan of a token's own"));
@@ -118,13 +146,22 @@ pub(crate) fn key_to_insert(record: &TokenRecord) -> Result<String, Error> {
     if !record.scopes.is_empty() {
         return Err(Error::Unsupported("scopes"));
     }
-    if record.credential_version != 0 {
-        return Err(Error::Unsupported("a credential version"));
-    }
     let key: Option<PlainToken> = record.digest.drf_key();
     key.map(PlainToken::into_secret).ok_or(Error::Unsupported(
         "tokens of another format than DRF's (TokenFormat::drf)",
     ))
+}
+
+/// Whether `change` may commit for a user whose `auth_user.password` is `password`
+/// (read inside the commit's transaction, the row locked): it inserts nothing, or its
+/// record was issued under that password's credential version. A password changed
+/// since the login read it is a conflict, which core answers by reading the user
+/// again and refusing the login.
+pub(crate) fn issued_under(change: &Change, password: Option<&str>) -> bool {
+    change
+        .insert
+        .as_ref()
+        .is_none_or(|record| record.credential_version == credential_version(password))
 }
 
 /// The user's rows a change deletes.
@@ -146,6 +183,7 @@ mod tests {
             key: key.to_owned(),
             user_id,
             created: OffsetDateTime::UNIX_EPOCH,
+            credential_version: 0,
         }
     }
 

@@ -40,7 +40,7 @@
 //!
 //! The store is a restricted [`TokenStore`]: a user has at most one row (`user_id` is
 //! unique), and there are no columns for a token name, scopes, a lifespan of its own,
-//! a last use or a credential version. Names and per-login lifespans do not apply to
+//! a last use or a credential version (see below). Names and per-login lifespans do not apply to
 //! a shared key ([`ObtainPolicy::Reuse`]);
 //! inserting a record with scopes or its own expiry is refused
 //! ([`Error::Unsupported`]); uses are not recorded, so idle expiry does not work in
@@ -50,13 +50,28 @@
 //!
 //! # Password changes
 //!
-//! Django has no credential version. A password changed **through tokenauth**
-//! ([`TokenAuth::change_password`], `tokenauth user add`) is written as Django's
-//! `pbkdf2_sha256` and deletes the user's token in the same transaction, so the old
-//! key stops working at both. A password changed **through Django** does not revoke
-//! the token, in tokenauth as in Django: delete the token in Django
-//! (`Token.objects.filter(user=user).delete()`) if it should. "Revoke all"
-//! ([`TokenAuth::revoke_everything`]) deletes the user's token.
+//! Django has no credential version column, so a user's credential version here is a
+//! digest of its stored hash (the first 8 bytes of the SHA-256 of
+//! `auth_user.password`): any new hash, written by tokenauth or by Django, is a new
+//! version. A token's version is its user's, read with the row, so tokens are not
+//! ended by the version (DRF's table cannot say which password a key was issued
+//! under); what the version guards is the login. A login verifies the hash it read and
+//! its key is inserted only if, inside the commit's transaction, the user's password
+//! still has that digest (SQLite: in the `BEGIN IMMEDIATE` write transaction;
+//! PostgreSQL: the `auth_user` row read `FOR SHARE`, so no password can change before
+//! the key commits). A password changed while a login runs, by `tokenauth user add`
+//! or by Django's `set_password`, makes the login fail with the ordinary credentials
+//! error instead of minting a key. A re-hash on login (an outdated format) is a new
+//! version too: core goes on under it, as the hash is still of the password verified.
+//!
+//! A password changed **through tokenauth** ([`TokenAuth::change_password`],
+//! `tokenauth user add`) is written as Django's `pbkdf2_sha256` and deletes the
+//! user's token in the same transaction, so the old key stops working at both. A
+//! password changed **through Django** does not revoke the token, in tokenauth as in
+//! Django: delete the token in Django (`Token.objects.filter(user=user).delete()`) if
+//! it should. "Revoke all" ([`TokenAuth::revoke_everything`]) deletes the user's
+//! token; it cannot change the version (only a new password does), so a login that
+//! raced it can still leave a key.
 //!
 //! # Schema
 //!

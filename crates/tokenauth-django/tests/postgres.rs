@@ -22,6 +22,7 @@ use std::process::Command;
 use common::{Manifest, Raw, manifest};
 use sqlx::{Connection, PgConnection, PgPool};
 use time::OffsetDateTime;
+use tokenauth_core::conformance::CountingStore;
 use tokenauth_core::{Clock as _, ManualClock, TokenAuth};
 use tokenauth_django::{PgDjangoStore, PgDjangoUsers, connect_postgres, django_auth};
 
@@ -112,7 +113,8 @@ impl Drop for Database {
 }
 
 struct Fixture {
-    auth: TokenAuth<PgDjangoStore, PgDjangoUsers>,
+    /// Through the counting wrapper, so that a test can slip work in before a commit.
+    auth: TokenAuth<CountingStore<PgDjangoStore>, PgDjangoUsers>,
     pool: PgPool,
     clock: ManualClock,
     manifest: Manifest,
@@ -126,7 +128,10 @@ async fn fixture() -> Fixture {
     let manifest = manifest();
     let clock = common::clock(&manifest);
     let users = PgDjangoUsers::new(pool.clone()).with_clock(clock.clone());
-    let auth = common::configure(django_auth(PgDjangoStore::new(pool.clone()), users), &clock);
+    let auth = common::configure(
+        django_auth(CountingStore::new(PgDjangoStore::new(pool.clone())), users),
+        &clock,
+    );
     Fixture {
         auth,
         pool,
@@ -258,6 +263,20 @@ async fn concurrent_logins_after_expiry_all_get_one_new_key() {
 async fn a_password_set_here_ends_the_token_and_one_set_by_django_does_not() {
     let f = fixture().await;
     common::password_changes(&f.auth, &f, &f.manifest.tokens.postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = needs_postgres!()]
+async fn a_password_set_during_a_login_mints_no_key() {
+    let f = fixture().await;
+    common::password_race::a_password_set_during_a_login_mints_no_key(&f.auth, &f).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = needs_postgres!()]
+async fn a_key_issued_under_a_password_django_replaced_is_not_committed() {
+    let f = fixture().await;
+    common::password_race::a_commit_under_a_replaced_password_is_a_conflict(&f.auth, &f).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -10,10 +10,12 @@ use common::{Manifest, Raw, manifest};
 use sqlx::SqlitePool;
 use tempfile::TempDir;
 use time::OffsetDateTime;
+use tokenauth_core::conformance::CountingStore;
 use tokenauth_core::{ManualClock, TokenAuth};
 use tokenauth_django::{SqliteDjangoStore, SqliteDjangoUsers, connect_sqlite, django_auth};
 
-type Auth = TokenAuth<SqliteDjangoStore, SqliteDjangoUsers>;
+/// Through the counting wrapper, so that a test can slip work in before a commit.
+type Auth = TokenAuth<CountingStore<SqliteDjangoStore>, SqliteDjangoUsers>;
 
 /// A copy of the fixture database, the service on it at the manifest's clock, and
 /// raw access.
@@ -39,7 +41,10 @@ async fn fixture() -> Fixture {
     let manifest = manifest();
     let clock = common::clock(&manifest);
     let users = SqliteDjangoUsers::new(pool.clone()).with_clock(clock.clone());
-    let auth = common::configure(django_auth(SqliteDjangoStore::new(pool.clone()), users), &clock);
+    let auth = common::configure(
+        django_auth(CountingStore::new(SqliteDjangoStore::new(pool.clone())), users),
+        &clock,
+    );
     Fixture {
         _dir: dir,
         pool,
@@ -176,6 +181,18 @@ async fn concurrent_logins_after_expiry_all_get_one_new_key() {
 async fn a_password_set_here_ends_the_token_and_one_set_by_django_does_not() {
     let f = fixture().await;
     common::password_changes(&f.auth, &f, &f.manifest.tokens.sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_password_set_during_a_login_mints_no_key() {
+    let f = fixture().await;
+    common::password_race::a_password_set_during_a_login_mints_no_key(&f.auth, &f).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_key_issued_under_a_password_django_replaced_is_not_committed() {
+    let f = fixture().await;
+    common::password_race::a_commit_under_a_replaced_password_is_a_conflict(&f.auth, &f).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -9,6 +9,8 @@
 mod common;
 
 use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use common::{Server, http, obtain, run, tokenauth};
 use serde_json::Value;
@@ -168,6 +170,59 @@ fn user_and_token_commands_work_on_djangos_tables() {
         "{}",
         String::from_utf8_lossy(&migrate.stderr)
     );
+}
+
+/// `command`'s output once it has exited, with no input; the test fails if it is
+/// still running after 30 s (a server that started instead of refusing).
+fn ended_within_30s(mut command: Command) -> Output {
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!(
+                "still running after 30 s: {:?}",
+                child.wait_with_output().unwrap()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn a_cache_and_a_token_store_are_refused_not_ignored() {
+    let (_dir, database) = django_copy();
+    let refused = |args: &[&str], option: &str| {
+        let mut all = vec!["--schema", "django"];
+        all.extend_from_slice(args);
+        let output = ended_within_30s(tokenauth(&database, &all));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("not with --schema django: ") && stderr.contains(option),
+            "{args:?}: {stderr}"
+        );
+    };
+    let serve = ["serve", "--bind", "127.0.0.1:0"];
+    refused(&[&serve[..], &["--cache", "on"]].concat(), "--cache");
+    for command in [&serve[..], &["user", "list"], &["token", "list"]] {
+        let store = ["--token-store", "redis://127.0.0.1:1"];
+        refused(&[&store[..], command].concat(), "--token-store");
+        refused(
+            &[command, &["--token-store-ca", "/etc/hostname"]].concat(),
+            "--token-store-ca",
+        );
+        refused(
+            &[command, &["--token-store-prefix", "other"]].concat(),
+            "--token-store-prefix",
+        );
+    }
 }
 
 #[test]

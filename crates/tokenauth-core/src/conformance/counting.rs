@@ -15,8 +15,9 @@ use crate::user::UserId;
 /// A store wrapper that counts what reaches the store: digest and id lookups (to show
 /// that garbage never does) and the last-used times written (to show there is no write
 /// per request). Usage writes can also be held back, and other work slipped in after a
-/// lookup, to look at what readers see while a write is in flight. Deletes can be
-/// resent, as a driver does after a lost reply.
+/// lookup or before a commit, to look at what readers see while a write is in flight
+/// and what a commit finds after a race. Deletes can be resent, as a driver does after
+/// a lost reply.
 #[derive(Debug, Clone, Default)]
 pub struct CountingStore<S> {
     inner: S,
@@ -24,10 +25,11 @@ pub struct CountingStore<S> {
     usage_writes: Arc<Mutex<Vec<TokenId>>>,
     usage_gate: Arc<tokio::sync::RwLock<()>>,
     after_lookup: Arc<Mutex<Option<Interlude>>>,
+    before_commit: Arc<Mutex<Option<Interlude>>>,
     resend_deletes: Arc<AtomicBool>,
 }
 
-/// Work run inside the next digest lookup.
+/// Work run inside the next digest lookup or commit.
 struct Interlude(Pin<Box<dyn Future<Output = ()> + Send>>);
 
 impl fmt::Debug for Interlude {
@@ -45,6 +47,7 @@ impl<S> CountingStore<S> {
             usage_writes: Arc::default(),
             usage_gate: Arc::default(),
             after_lookup: Arc::default(),
+            before_commit: Arc::default(),
             resend_deletes: Arc::default(),
         }
     }
@@ -64,6 +67,12 @@ impl<S> CountingStore<S> {
     /// store and before it returns: the caller gets the record as it was before `then`.
     pub fn after_next_lookup(&self, then: impl Future<Output = ()> + Send + 'static) {
         *self.after_lookup.lock().unwrap_or_else(|e| e.into_inner()) = Some(Interlude(Box::pin(then)));
+    }
+
+    /// Runs `then` to completion inside the next commit, before it reaches the store:
+    /// the caller decided the change on what it read before `then`.
+    pub fn before_next_commit(&self, then: impl Future<Output = ()> + Send + 'static) {
+        *self.before_commit.lock().unwrap_or_else(|e| e.into_inner()) = Some(Interlude(Box::pin(then)));
     }
 
     /// Holds every [`TokenStore::record_usage`] call until the guard is dropped.
@@ -99,6 +108,14 @@ impl<S: TokenStore> TokenStore for CountingStore<S> {
     }
 
     async fn commit(&self, user: &UserId, expected: u64, change: Change) -> Result<Committed, Self::Error> {
+        let interlude = self
+            .before_commit
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(Interlude(then)) = interlude {
+            then.await;
+        }
         self.inner.commit(user, expected, change).await
     }
 

@@ -14,7 +14,7 @@ use crate::scope::Scopes;
 use crate::service::{Contention, Issued, MAX_ATTEMPTS, ObtainPolicy, OnLimit, TokenAuth};
 use crate::store::{Change, Committed, TokenStore};
 use crate::token::TokenId;
-use crate::user::{AuthUser, UserDirectory, UserId};
+use crate::user::{AuthUser, LoginRecord, UserDirectory, UserId};
 
 /// What a client asks for when it obtains a token, and where it asks from. Everything
 /// is optional.
@@ -127,12 +127,11 @@ impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
             Err(PasswordError::Busy { retry_after }) => return Err(ObtainError::Busy { retry_after }),
             Err(error) => return Err(BackendError::new(error).into()),
         };
-        let Some(login) = found.filter(|_| verification.matches) else {
+        let Some(mut login) = found.filter(|_| verification.matches) else {
             return Ok(Login::Refused { known });
         };
         if verification.outdated {
-            self.rehash(&login.user.id(), &login.password_hash, password)
-                .await;
+            login = self.rehash(login, username, password).await;
         }
         Ok(match Some(login.user).filter(AuthUser::is_active) {
             Some(user) => Login::Valid(user),
@@ -140,23 +139,72 @@ impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
         })
     }
 
-    /// Stores `password` hashed with current parameters in place of `old_hash`. A
-    /// failure is logged, not fatal: the old hash still works.
-    async fn rehash(&self, id: &UserId, old_hash: &str, password: &str) {
-        let outcome = match self.hasher.hash(password).await {
-            Ok(new_hash) => {
-                self.in_users(self.users.rehash_password(id, old_hash, &new_hash))
-                    .await
+    /// Stores `password` hashed with current parameters in place of `login`'s hash, then
+    /// the login to go on with: `login` itself, or the user as it is now if its
+    /// credential version changed with the hash. A failure is logged, not fatal: the
+    /// old hash still works.
+    ///
+    /// A directory may derive the version from the stored hash (Django's): the re-hash,
+    /// this login's or a concurrent login's of the same password, then gives the user a
+    /// new version, and the login goes on under it if the hash stored now is this
+    /// password's. A hash of another password (a real change meanwhile) leaves the
+    /// login with the version it verified, and the version check refuses it.
+    async fn rehash(
+        &self,
+        login: LoginRecord<D::User>,
+        username: &str,
+        password: &str,
+    ) -> LoginRecord<D::User> {
+        let id = login.user.id();
+        let written = self.store_rehash(&id, &login.password_hash, password).await;
+        let now = match self.in_users(self.users.find_login(username)).await {
+            Ok(Some(now)) if now.user.id() == id => now,
+            Ok(_) => return login,
+            Err(error) => {
+                tracing::warn!(
+                    error = &error as &dyn std::error::Error,
+                    "reading a re-hashed user failed"
+                );
+                return login;
             }
+        };
+        if now.user.credential_version() == login.user.credential_version() {
+            return login;
+        }
+        if written.as_deref() == Some(now.password_hash.as_str()) {
+            return now;
+        }
+        // Re-hashed by a concurrent login, or changed: only the password can tell.
+        match self.hasher.check(password, Some(&now.password_hash)).await {
+            Ok(verification) if verification.matches => now,
+            _ => login,
+        }
+    }
+
+    /// Stores `password` hashed with current parameters in place of `old_hash`; the
+    /// hash written, if it was.
+    async fn store_rehash(&self, id: &UserId, old_hash: &str, password: &str) -> Option<String> {
+        let outcome = match self.hasher.hash(password).await {
+            Ok(new_hash) => self
+                .in_users(self.users.rehash_password(id, old_hash, &new_hash))
+                .await
+                .map(|done| done.then_some(new_hash)),
             Err(error) => Err(BackendError::new(error)),
         };
         match outcome {
-            Ok(true) => tracing::debug!(user_id = %id, "password re-hashed with current parameters"),
-            Ok(false) => {}
-            Err(error) => tracing::warn!(
-                error = &error as &dyn std::error::Error,
-                "re-hashing a password failed"
-            ),
+            Ok(written) => {
+                if written.is_some() {
+                    tracing::debug!(user_id = %id, "password re-hashed with current parameters");
+                }
+                written
+            }
+            Err(error) => {
+                tracing::warn!(
+                    error = &error as &dyn std::error::Error,
+                    "re-hashing a password failed"
+                );
+                None
+            }
         }
     }
 

@@ -14,9 +14,11 @@ use crate::common::{self, KeyRow};
 /// (`key` 40 hex characters, primary key; `created` `timestamptz`; `user_id`
 /// unique). See the [crate docs](crate) for what this table can and cannot hold.
 ///
-/// The compare-and-swap runs in one transaction: it locks the user's row
-/// (`SELECT ... FOR UPDATE`), compares the version derived from it, deletes and
-/// inserts with `ON CONFLICT ("user_id") DO NOTHING`. A concurrent commit of the same
+/// The compare-and-swap runs in one transaction: it locks the user's `auth_user` row
+/// (`FOR SHARE`) and token row (`FOR UPDATE`), compares the version derived from the
+/// token row and, before inserting a key, the password with the credential version
+/// the key was issued under, then deletes and inserts with
+/// `ON CONFLICT ("user_id") DO NOTHING`. A concurrent commit of the same
 /// user waits on the row lock and then finds the row changed, or finds the unique
 /// `user_id` taken: a conflict either way, which core answers by reading again.
 #[derive(Clone)]
@@ -42,13 +44,19 @@ impl fmt::Debug for PgDjangoStore {
     }
 }
 
-type Row = (String, OffsetDateTime, i64);
+/// `key`, `created`, `user_id`, and the user's `password` (`NULL` where not joined).
+type Row = (String, OffsetDateTime, i64, Option<String>);
 
-fn key_row((key, created, user_id): Row) -> Result<KeyRow, Error> {
+/// The columns of [`Row`], the token's user joined.
+const SELECT: &str = r#"SELECT t."key", t."created", t."user_id"::int8, u."password"
+    FROM "authtoken_token" t LEFT JOIN "auth_user" u ON u."id" = t."user_id""#;
+
+fn key_row((key, created, user_id, password): Row) -> Result<KeyRow, Error> {
     Ok(KeyRow {
         key,
         user_id,
         created,
+        credential_version: common::credential_version(password.as_deref()),
     })
 }
 
@@ -57,22 +65,18 @@ fn key_rows(rows: Vec<Row>) -> Result<Vec<KeyRow>, Error> {
 }
 
 async fn rows_of(conn: &mut PgConnection, user: i64) -> Result<Vec<KeyRow>, Error> {
-    let rows: Vec<Row> = sqlx::query_as(
-        r#"SELECT "key", "created", "user_id"::int8 FROM "authtoken_token" WHERE "user_id" = $1"#,
-    )
-    .bind(user)
-    .fetch_all(&mut *conn)
-    .await?;
+    let rows: Vec<Row> = sqlx::query_as(&format!(r#"{SELECT} WHERE t."user_id" = $1"#))
+        .bind(user)
+        .fetch_all(&mut *conn)
+        .await?;
     key_rows(rows)
 }
 
 async fn locked_rows_of(conn: &mut PgConnection, user: i64) -> Result<Vec<KeyRow>, Error> {
-    let rows: Vec<Row> = sqlx::query_as(
-        r#"SELECT "key", "created", "user_id"::int8 FROM "authtoken_token" WHERE "user_id" = $1 FOR UPDATE"#,
-    )
-    .bind(user)
-    .fetch_all(&mut *conn)
-    .await?;
+    let rows: Vec<Row> = sqlx::query_as(&format!(r#"{SELECT} WHERE t."user_id" = $1 FOR UPDATE OF t"#))
+        .bind(user)
+        .fetch_all(&mut *conn)
+        .await?;
     key_rows(rows)
 }
 
@@ -109,11 +113,20 @@ impl TokenStore for PgDjangoStore {
         };
         let insert = change.insert.as_ref().map(common::key_to_insert).transpose()?;
         let mut tx = self.pool.begin().await?;
-        // The row lock makes the comparison and the writes one step for every other
-        // writer of this user's row, Django included.
+        // The user's row first, shared: its password cannot change (by tokenauth or by
+        // Django) until this commits, so a key is inserted only while the password is
+        // the one it was issued under. Every writer of both tables here locks the user
+        // before its token, so they cannot deadlock.
+        let password: Option<String> =
+            sqlx::query_scalar(r#"SELECT "password" FROM "auth_user" WHERE "id" = $1 FOR SHARE"#)
+                .bind(user)
+                .fetch_optional(&mut *tx)
+                .await?;
+        // The token's row lock makes the comparison and the writes one step for every
+        // other writer of this user's row, Django included.
         let mut rows = locked_rows_of(&mut tx, user).await?;
         common::sort(&mut rows);
-        if common::version_of(&rows) != expected {
+        if common::version_of(&rows) != expected || !common::issued_under(&change, password.as_deref()) {
             return Ok(Committed::Conflict);
         }
         let ended = delete_keys(&mut tx, &common::doomed(&rows, &change)).await?;
@@ -141,12 +154,10 @@ impl TokenStore for PgDjangoStore {
         let Some(key) = digest.drf_key() else {
             return Ok(None);
         };
-        let row: Option<Row> = sqlx::query_as(
-            r#"SELECT "key", "created", "user_id"::int8 FROM "authtoken_token" WHERE "key" = $1"#,
-        )
-        .bind(key.expose_secret())
-        .fetch_optional(&self.pool)
-        .await?;
+        let row: Option<Row> = sqlx::query_as(&format!(r#"{SELECT} WHERE t."key" = $1"#))
+            .bind(key.expose_secret())
+            .fetch_optional(&self.pool)
+            .await?;
         row.map(|row| key_row(row)?.record()).transpose()
     }
 
@@ -172,11 +183,7 @@ impl TokenStore for PgDjangoStore {
                 };
                 rows_of(&mut *self.pool.acquire().await?, user).await?
             }
-            None => key_rows(
-                sqlx::query_as(r#"SELECT "key", "created", "user_id"::int8 FROM "authtoken_token""#)
-                    .fetch_all(&self.pool)
-                    .await?,
-            )?,
+            None => key_rows(sqlx::query_as(SELECT).fetch_all(&self.pool).await?)?,
         };
         common::sort(&mut rows);
         rows.iter().map(KeyRow::record).collect()
@@ -223,7 +230,7 @@ impl TokenStore for PgDjangoStore {
         let rows: Vec<Row> = sqlx::query_as(
             r#"DELETE FROM "authtoken_token" WHERE "key" IN
                  (SELECT "key" FROM "authtoken_token" WHERE "created" < $1 LIMIT $2)
-               RETURNING "key", "created", "user_id"::int8"#,
+               RETURNING "key", "created", "user_id"::int8, NULL::text"#,
         )
         .bind(bounds.created_before)
         .bind(limit)

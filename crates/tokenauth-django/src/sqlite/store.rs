@@ -15,8 +15,9 @@ use crate::timestamp::{from_django_text, to_django_text};
 /// unique). See the [crate docs](crate) for what this table can and cannot hold.
 ///
 /// The compare-and-swap runs in one `BEGIN IMMEDIATE` transaction: it reads the
-/// user's row, compares the version derived from it, deletes and inserts. Django's
-/// own writes queue on the same SQLite lock.
+/// user's row, compares the version derived from it and, before inserting a key, the
+/// user's password with the credential version the key was issued under, then deletes
+/// and inserts. Django's own writes queue on the same SQLite lock.
 #[derive(Clone)]
 pub struct SqliteDjangoStore {
     pool: SqlitePool,
@@ -40,13 +41,19 @@ impl fmt::Debug for SqliteDjangoStore {
     }
 }
 
-type Row = (String, String, i64);
+/// `key`, `created`, `user_id`, and the user's `password` (`NULL` where not joined).
+type Row = (String, String, i64, Option<String>);
 
-fn key_row((key, created, user_id): Row) -> Result<KeyRow, Error> {
+/// The columns of [`Row`], the token's user joined.
+const SELECT: &str = r#"SELECT t."key", t."created", t."user_id", u."password"
+    FROM "authtoken_token" t LEFT JOIN "auth_user" u ON u."id" = t."user_id""#;
+
+fn key_row((key, created, user_id, password): Row) -> Result<KeyRow, Error> {
     Ok(KeyRow {
         key,
         user_id,
         created: from_django_text(&created)?,
+        credential_version: common::credential_version(password.as_deref()),
     })
 }
 
@@ -55,11 +62,10 @@ fn key_rows(rows: Vec<Row>) -> Result<Vec<KeyRow>, Error> {
 }
 
 async fn rows_of(conn: &mut SqliteConnection, user: i64) -> Result<Vec<KeyRow>, Error> {
-    let rows: Vec<Row> =
-        sqlx::query_as(r#"SELECT "key", "created", "user_id" FROM "authtoken_token" WHERE "user_id" = ?"#)
-            .bind(user)
-            .fetch_all(&mut *conn)
-            .await?;
+    let rows: Vec<Row> = sqlx::query_as(&format!(r#"{SELECT} WHERE t."user_id" = ?"#))
+        .bind(user)
+        .fetch_all(&mut *conn)
+        .await?;
     key_rows(rows)
 }
 
@@ -75,6 +81,15 @@ async fn delete_keys(conn: &mut SqliteConnection, rows: &[&KeyRow]) -> Result<Ve
         }
     }
     Ok(ended)
+}
+
+/// The user's `auth_user.password`, if there is such a user.
+async fn password_of(conn: &mut SqliteConnection, user: i64) -> Result<Option<String>, Error> {
+    let password = sqlx::query_scalar(r#"SELECT "password" FROM "auth_user" WHERE "id" = ?"#)
+        .bind(user)
+        .fetch_optional(&mut *conn)
+        .await?;
+    Ok(password)
 }
 
 impl TokenStore for SqliteDjangoStore {
@@ -101,7 +116,10 @@ impl TokenStore for SqliteDjangoStore {
         let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
         let mut rows = rows_of(&mut tx, user).await?;
         common::sort(&mut rows);
-        if common::version_of(&rows) != expected {
+        // In the write transaction, which no other writer (Django's included) can
+        // enter: the password cannot change before this commits.
+        let password = password_of(&mut tx, user).await?;
+        if common::version_of(&rows) != expected || !common::issued_under(&change, password.as_deref()) {
             return Ok(Committed::Conflict);
         }
         let ended = delete_keys(&mut tx, &common::doomed(&rows, &change)).await?;
@@ -129,11 +147,10 @@ impl TokenStore for SqliteDjangoStore {
         let Some(key) = digest.drf_key() else {
             return Ok(None);
         };
-        let row: Option<Row> =
-            sqlx::query_as(r#"SELECT "key", "created", "user_id" FROM "authtoken_token" WHERE "key" = ?"#)
-                .bind(key.expose_secret())
-                .fetch_optional(&self.pool)
-                .await?;
+        let row: Option<Row> = sqlx::query_as(&format!(r#"{SELECT} WHERE t."key" = ?"#))
+            .bind(key.expose_secret())
+            .fetch_optional(&self.pool)
+            .await?;
         row.map(|row| key_row(row)?.record()).transpose()
     }
 
@@ -159,11 +176,7 @@ impl TokenStore for SqliteDjangoStore {
                 };
                 rows_of(&mut *self.pool.acquire().await?, user).await?
             }
-            None => key_rows(
-                sqlx::query_as(r#"SELECT "key", "created", "user_id" FROM "authtoken_token""#)
-                    .fetch_all(&self.pool)
-                    .await?,
-            )?,
+            None => key_rows(sqlx::query_as(SELECT).fetch_all(&self.pool).await?)?,
         };
         common::sort(&mut rows);
         rows.iter().map(KeyRow::record).collect()
@@ -214,7 +227,7 @@ impl TokenStore for SqliteDjangoStore {
         let rows: Vec<Row> = sqlx::query_as(
             r#"DELETE FROM "authtoken_token" WHERE "key" IN
                  (SELECT "key" FROM "authtoken_token" WHERE "created" < ? LIMIT ?)
-               RETURNING "key", "created", "user_id""#,
+               RETURNING "key", "created", "user_id", NULL"#,
         )
         .bind(to_django_text(bounds.created_before))
         .bind(limit)

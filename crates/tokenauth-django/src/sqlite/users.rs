@@ -7,7 +7,7 @@ use sqlx::{Connection, SqlitePool};
 use tokenauth_core::{Clock, LoginRecord, SystemClock, User, UserAdmin, UserDirectory, UserId};
 
 use crate::Error;
-use crate::common::django_id;
+use crate::common::{self, django_id};
 use crate::timestamp::to_django_text;
 
 /// A [`UserDirectory`] and [`UserAdmin`] on Django's `auth_user` table in SQLite.
@@ -15,9 +15,10 @@ use crate::timestamp::to_django_text;
 /// Users are matched by `username` exactly (case-sensitive, not trimmed, not
 /// normalised), as Django's `authenticate()` does. New users are written as Django's
 /// `create_user` writes them: empty names and email, not staff, not superuser,
-/// `date_joined` now (by the directory's clock), `last_login` NULL. Users have no
-/// credential version (always 0): a password set here deletes the user's token in
-/// the same transaction instead (see the [crate docs](crate)).
+/// `date_joined` now (by the directory's clock), `last_login` NULL. A user's
+/// credential version is a digest of its `auth_user.password`, so that it changes
+/// with every new hash, written here or by Django; a password set here also deletes
+/// the user's token in the same transaction (see the [crate docs](crate)).
 #[derive(Clone)]
 pub struct SqliteDjangoUsers {
     pool: SqlitePool,
@@ -46,24 +47,20 @@ impl fmt::Debug for SqliteDjangoUsers {
     }
 }
 
-type UserRow = (i64, String, bool);
+type UserRow = (i64, String, bool, String);
 
-fn user((id, username, is_active): UserRow) -> User {
-    User {
-        id: UserId::from(id),
-        username,
-        is_active,
-        credential_version: 0,
-    }
+fn user((id, username, is_active, password): UserRow) -> User {
+    common::user(id, username, is_active, &password)
 }
 
 impl SqliteDjangoUsers {
     async fn by_id(&self, id: i64) -> Result<Option<User>, Error> {
-        let row: Option<UserRow> =
-            sqlx::query_as(r#"SELECT "id", "username", "is_active" FROM "auth_user" WHERE "id" = ?"#)
-                .bind(id)
-                .fetch_optional(&self.pool)
-                .await?;
+        let row: Option<UserRow> = sqlx::query_as(
+            r#"SELECT "id", "username", "is_active", "password" FROM "auth_user" WHERE "id" = ?"#,
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
         Ok(row.map(user))
     }
 
@@ -110,15 +107,15 @@ impl UserDirectory for SqliteDjangoUsers {
 
     #[tracing::instrument(skip_all)]
     async fn find_login(&self, username: &str) -> Result<Option<LoginRecord<User>>, Error> {
-        let row: Option<(i64, String, bool, String)> = sqlx::query_as(
+        let row: Option<UserRow> = sqlx::query_as(
             r#"SELECT "id", "username", "is_active", "password" FROM "auth_user" WHERE "username" = ?"#,
         )
         .bind(username)
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.map(|(id, username, is_active, password_hash)| LoginRecord {
-            user: user((id, username, is_active)),
-            password_hash,
+        Ok(row.map(|row| LoginRecord {
+            password_hash: row.3.clone(),
+            user: user(row),
         }))
     }
 
@@ -148,7 +145,7 @@ impl UserAdmin for SqliteDjangoUsers {
                    "last_name", "email", "is_staff", "is_active", "date_joined")
                VALUES (?, NULL, 0, ?, '', '', '', 0, ?, ?)
                ON CONFLICT ("username") DO NOTHING
-               RETURNING "id", "username", "is_active""#,
+               RETURNING "id", "username", "is_active", "password""#,
         )
         .bind(password_hash)
         .bind(username)
@@ -159,14 +156,15 @@ impl UserAdmin for SqliteDjangoUsers {
         Ok(row.map(user))
     }
 
-    /// Writes the hash and deletes the user's token, in one transaction: Django has no
-    /// credential version to change.
+    /// Writes the hash (a new credential version) and deletes the user's token, in one
+    /// transaction.
     async fn set_password_hash(&self, id: &UserId, password_hash: &str) -> Result<Option<User>, Error> {
         let update = r#"UPDATE "auth_user" SET "password" = ? WHERE "id" = ?"#;
         self.update_and_end_token(id, Some((update, password_hash))).await
     }
 
-    /// Deletes the user's token: Django has no credential version to change.
+    /// Deletes the user's token: the credential version, a digest of the password,
+    /// cannot change without a new password.
     async fn bump_credential_version(&self, id: &UserId) -> Result<Option<User>, Error> {
         self.update_and_end_token(id, None).await
     }
@@ -175,7 +173,7 @@ impl UserAdmin for SqliteDjangoUsers {
     async fn set_active(&self, id: &UserId, is_active: bool) -> Result<Option<User>, Error> {
         let Some(id) = django_id(id) else { return Ok(None) };
         let row: Option<UserRow> = sqlx::query_as(
-            r#"UPDATE "auth_user" SET "is_active" = ? WHERE "id" = ? RETURNING "id", "username", "is_active""#,
+            r#"UPDATE "auth_user" SET "is_active" = ? WHERE "id" = ? RETURNING "id", "username", "is_active", "password""#,
         )
         .bind(is_active)
         .bind(id)
@@ -189,10 +187,11 @@ impl UserAdmin for SqliteDjangoUsers {
     }
 
     async fn list_users(&self) -> Result<Vec<User>, Error> {
-        let rows: Vec<UserRow> =
-            sqlx::query_as(r#"SELECT "id", "username", "is_active" FROM "auth_user" ORDER BY "username""#)
-                .fetch_all(&self.pool)
-                .await?;
+        let rows: Vec<UserRow> = sqlx::query_as(
+            r#"SELECT "id", "username", "is_active", "password" FROM "auth_user" ORDER BY "username""#,
+        )
+        .fetch_all(&self.pool)
+        .await?;
         Ok(rows.into_iter().map(user).collect())
     }
 

@@ -2,6 +2,8 @@
 //! the checks, written once and run on SQLite and PostgreSQL.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod password_race;
+
 use std::future::Future;
 use std::sync::Arc;
 

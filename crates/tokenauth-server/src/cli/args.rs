@@ -11,6 +11,9 @@ use tokenauth::TrustedProxies;
 use tokenauth::routes::ThrottleConfig;
 use tokenauth_core::{Lifespan, ObtainPolicy, OnLimit, Scopes};
 
+/// `--token-store-prefix`'s default.
+pub(crate) const TOKEN_STORE_PREFIX: &str = "tokenauth";
+
 /// Expiring API tokens over HTTP, wire-compatible with Django REST Framework.
 #[derive(Debug, Parser)]
 #[command(name = "tokenauth", version)]
@@ -45,7 +48,7 @@ pub struct Cli {
         long,
         global = true,
         env = "TOKENAUTH_TOKEN_STORE_PREFIX",
-        default_value = "tokenauth"
+        default_value = TOKEN_STORE_PREFIX
     )]
     pub token_store_prefix: String,
 

@@ -5,7 +5,8 @@
 //! database gets no table of tokenauth's), so the `token` commands take the server's
 //! lifespan as an option (`--server-lifespan`, default 30d). The options that DRF's
 //! table cannot honour (scopes, idle expiry, per-token lifespans and names, another
-//! obtain policy or token limit) are refused, not ignored.
+//! obtain policy or token limit), a token store and the cache are refused, not
+//! ignored.
 
 use std::io::{BufRead, Write};
 
@@ -13,6 +14,7 @@ use tokenauth::TokenAuth;
 use tokenauth_core::{Maintenance, TokenStore, UserAdmin};
 use tokenauth_django::{PgDjangoStore, PgDjangoUsers, SqliteDjangoStore, SqliteDjangoUsers, django_auth};
 
+use super::args::TOKEN_STORE_PREFIX;
 use super::policy::Partial;
 use super::{Backend, Cli, CliError, Command, Io, Policy, TokenCommand, tokens, users};
 
@@ -29,6 +31,7 @@ pub enum Schema {
 
 /// Runs a command on the Django database the URL names.
 pub(super) async fn run<R: BufRead, W: Write>(cli: Cli, io: &mut Io<R, W>) -> Result<(), CliError> {
+    refuse_token_store(&cli)?;
     let url = cli.database.as_str();
     match Backend::of(&cli.database)? {
         Backend::Sqlite => {
@@ -61,6 +64,11 @@ where
         )),
         Command::Serve(args) => {
             refuse_policy(&args.policy)?;
+            if args.cache.enabled {
+                return Err(CliError::NotInDjangoMode(
+                    "--cache: Django's own changes (a deleted token, a new password, a deactivated user) would reach no cache",
+                ));
+            }
             if args.session_scope().is_some() {
                 return Err(CliError::NotInDjangoMode(
                     "--session-scope: DRF's tokens carry no scopes",
@@ -122,6 +130,18 @@ where
             tokens::run(args.command, &auth, &policy, io).await
         }
     }
+}
+
+/// Refuses the token store options: tokens are DRF's rows in the Django database. A
+/// prefix is refused when it is not the default (whether it was given cannot be told).
+fn refuse_token_store(cli: &Cli) -> Result<(), CliError> {
+    let default_prefix = cli.token_store_prefix == TOKEN_STORE_PREFIX;
+    if cli.token_store.is_some() || cli.token_store_ca.is_some() || !default_prefix {
+        return Err(CliError::NotInDjangoMode(
+            "--token-store, --token-store-prefix and --token-store-ca: the tokens are DRF's rows in authtoken_token",
+        ));
+    }
+    Ok(())
 }
 
 /// Refuses the policy options DRF's semantics and table cannot honour.
