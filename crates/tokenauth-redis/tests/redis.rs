@@ -255,7 +255,7 @@ async fn a_purge_in_batches_reads_each_user_about_once() {
         add(&store, &record(&format!("user{i}"), i)).await;
     }
     let everything = tokenauth_core::store::PurgeBounds {
-        created_before: time::OffsetDateTime::now_utc() + time::Duration::days(3650),
+        created_before: time::macros::datetime!(2100-01-01 0:00 UTC),
         expires_before: time::OffsetDateTime::UNIX_EPOCH,
         active_before: None,
     };
