@@ -44,7 +44,7 @@ pub trait PolicyStore {
     /// until they expire, and a later `serve` must keep accepting them).
     fn set_imported_drf_keys(&self) -> impl Future<Output = Result<(), Self::Error>> + Send;
 
-    /// Where the last `serve` kept its tokens ([`TokenLocation`]'s text), if any
+    /// Where the last `serve` kept its tokens (`database` or `redis:PREFIX`), if any
     /// `serve` recorded it.
     fn token_location(&self) -> impl Future<Output = Result<Option<String>, Self::Error>> + Send;
 
