@@ -264,8 +264,9 @@ impl TlsPostgres {
         self.dir.path().join("data").display().to_string()
     }
 
-    /// Runs one of PostgreSQL's programs, as `postgres` when the test runs as root.
-    fn pg(&self, program: &str, args: &[&str]) {
+    /// One of PostgreSQL's programs with `args`, to run as `postgres` when the test
+    /// runs as root, in the server's folder (`postgres` may not enter the test's own).
+    fn pg_command(&self, program: &str, args: &[&str]) -> Command {
         let program = self.bin.join(program);
         let mut command = if running_as_root() {
             let mut command = Command::new("runuser");
@@ -274,10 +275,14 @@ impl TlsPostgres {
         } else {
             Command::new(program)
         };
-        // The folder is the working directory: `postgres` may not enter the test's own.
-        let output = command
-            .args(args)
-            .current_dir(self.dir.path())
+        command.args(args).current_dir(self.dir.path());
+        command
+    }
+
+    /// Runs one of PostgreSQL's programs, which must succeed.
+    fn pg(&self, program: &str, args: &[&str]) {
+        let output = self
+            .pg_command(program, args)
             .output()
             .expect("PostgreSQL's programs must be installed to run the TLS tests");
         assert!(
@@ -292,17 +297,8 @@ impl TlsPostgres {
 impl Drop for TlsPostgres {
     fn drop(&mut self) {
         let data = self.data();
-        let program = self.bin.join("pg_ctl");
-        let mut command = if running_as_root() {
-            let mut command = Command::new("runuser");
-            command.args(["-u", "postgres", "--"]).arg(program);
-            command
-        } else {
-            Command::new(program)
-        };
-        let _ = command
-            .args(["-D", &data, "-m", "immediate", "stop"])
-            .current_dir(self.dir.path())
+        let _ = self
+            .pg_command("pg_ctl", &["-D", &data, "-m", "immediate", "stop"])
             .output();
     }
 }
