@@ -51,6 +51,17 @@ async fn cache_it(auth: &Auth, token: &Issued) {
     assert_eq!(auth.store().lookups(), before, "served from the cache");
 }
 
+/// `count` tokens of `user`, each certainly cached.
+async fn cached_tokens(auth: &Auth, user: &UserId, count: usize) -> Vec<Issued> {
+    let mut tokens = Vec::with_capacity(count);
+    for _ in 0..count {
+        let token = issue(auth, user).await;
+        cache_it(auth, &token).await;
+        tokens.push(token);
+    }
+    tokens
+}
+
 async fn invalid(auth: &Auth, token: &Issued) {
     assert_err!(
         auth.authenticate(token.token.expose_secret(), None).await,
@@ -102,16 +113,7 @@ async fn expiry_is_decided_on_every_request_from_a_cached_record() {
 #[tokio::test]
 async fn logout_revoke_and_logout_all_end_a_cached_token_at_once() {
     let (auth, _clock, alice) = cached(AuthCache::default()).await;
-    let tokens = [
-        issue(&auth, &alice).await,
-        issue(&auth, &alice).await,
-        issue(&auth, &alice).await,
-        issue(&auth, &alice).await,
-        issue(&auth, &alice).await,
-    ];
-    for token in &tokens {
-        cache_it(&auth, token).await;
-    }
+    let tokens = cached_tokens(&auth, &alice, 5).await;
     auth.logout(&tokens[0].info).await.unwrap();
     invalid(&auth, &tokens[0]).await;
     assert!(auth.revoke(&tokens[1].info.id).await.unwrap());
@@ -131,15 +133,7 @@ async fn logout_revoke_and_logout_all_end_a_cached_token_at_once() {
 #[tokio::test]
 async fn a_resent_delete_still_ends_the_cached_token() {
     let (auth, _clock, alice) = cached(AuthCache::default()).await;
-    let tokens = [
-        issue(&auth, &alice).await,
-        issue(&auth, &alice).await,
-        issue(&auth, &alice).await,
-        issue(&auth, &alice).await,
-    ];
-    for token in &tokens {
-        cache_it(&auth, token).await;
-    }
+    let tokens = cached_tokens(&auth, &alice, 4).await;
     let (published, _) = broadcast::channel(16);
     let mut heard = published.subscribe();
     let auth = auth.with_revocation_listener(move |r: &Revocation| {
