@@ -12,7 +12,7 @@ use std::process::Output;
 
 use common::postgres::Schema;
 use common::tls::{Certificates, TlsPostgres, TlsRedis};
-use common::{Server, add_user, http, obtain, run, tokenauth};
+use common::{Server, add_user, http, obtain, run, run_ok, tokenauth};
 use sqlx::Row;
 
 /// Logs `alice` in over HTTP and reads `/auth/me` with her token: 200 and her name.
@@ -35,6 +35,13 @@ fn failure(output: Output) -> String {
 fn without_env_roots(database: &str, args: &[&str]) -> std::process::Command {
     let mut command = tokenauth(database, args);
     command.env_remove("SSL_CERT_FILE").env_remove("SSL_CERT_DIR");
+    command
+}
+
+/// `tokenauth ARGS` with `SSL_CERT_FILE` naming `ca` as the system's roots.
+fn with_cert_file(database: &str, args: &[&str], ca: &str) -> std::process::Command {
+    let mut command = without_env_roots(database, args);
+    command.env("SSL_CERT_FILE", ca);
     command
 }
 
@@ -92,15 +99,7 @@ async fn verify_full_trusts_the_deployments_ca_and_refuses_another() {
     let stderr = failure(run(without_env_roots(&system, &["user", "list"]), ""));
     assert!(stderr.contains("UnknownIssuer"), "{stderr}");
     // ...unless SSL_CERT_FILE names it, as with OpenSSL.
-    let mut listed = without_env_roots(&system, &["user", "list"]);
-    listed.env("SSL_CERT_FILE", &ca);
-    let listed = run(listed, "");
-    assert!(
-        listed.status.success(),
-        "{}",
-        String::from_utf8_lossy(&listed.stderr)
-    );
-    assert!(String::from_utf8_lossy(&listed.stdout).contains("alice"));
+    assert!(run_ok(with_cert_file(&system, &["user", "list"], &ca), "").contains("alice"));
 }
 
 #[tokio::test]
@@ -143,13 +142,9 @@ async fn rediss_trusts_the_token_store_ca_and_refuses_another() {
         assert!(stderr.contains("UnknownIssuer"), "{stderr}");
     }
     // SSL_CERT_FILE is honoured for the system's roots.
-    let mut listed = without_env_roots(&database, &["--token-store", &url, "token", "list"]);
-    listed.env("SSL_CERT_FILE", &ca);
-    let listed = run(listed, "");
-    assert!(
-        listed.status.success(),
-        "{}",
-        String::from_utf8_lossy(&listed.stderr)
+    run_ok(
+        with_cert_file(&database, &["--token-store", &url, "token", "list"], &ca),
+        "",
     );
 
     // A CA for a plaintext URL is a misconfiguration, said at start-up.
