@@ -17,8 +17,8 @@ use crate::user::{User, UserDirectory, UserId};
 /// signal caches. Use those rather than calling this trait directly.
 ///
 /// Every verb is one atomic write. A directory is done when it passes the
-/// conformance suite (feature `testing`:
-/// [`user_directory_conformance!`](crate::user_directory_conformance)).
+/// conformance suite (`tokenauth_conformance::user_directory_conformance!`, a
+/// dev-dependency).
 pub trait UserAdmin: UserDirectory<User = User> {
     /// Creates a user with this password hash, credential version 0; `None` (and
     /// nothing written) if the username is taken.

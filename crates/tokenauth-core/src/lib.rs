@@ -51,7 +51,8 @@
 //!
 //! Applications use it through the `tokenauth` crate (tower layer, axum extractor,
 //! obtain endpoint) and find what they need at this crate's root; store and directory
-//! implementors find theirs in [`store`], and run the conformance suites.
+//! implementors find theirs in [`store`], and run the conformance suites of the
+//! `tokenauth-conformance` crate.
 //!
 //! # Features
 //!
@@ -60,8 +61,6 @@
 //! - `django-hashers`: Django's password hashes ([`django`],
 //!   `PasswordHasher::django`); the argon2id hasher then also verifies them, as
 //!   outdated.
-//! - `testing`: the conformance suites ([`conformance`], [`token_store_conformance!`],
-//!   [`user_directory_conformance!`]).
 //!
 //! # Example
 //!
@@ -109,9 +108,6 @@ mod token;
 mod usage;
 mod user;
 mod verdict;
-
-#[cfg(feature = "testing")]
-pub mod conformance;
 
 pub use admin::UserAdmin;
 pub use bulk::{ImportedUsers, NewUser, TokenImport, UserImport};

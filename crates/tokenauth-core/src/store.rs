@@ -19,6 +19,61 @@ pub use crate::token::{TokenDigest, TokenId};
 pub use crate::usage::Usage;
 pub use crate::user::{LoginRecord, UserDirectory, UserId};
 
+/// What a store's rows can hold, declared by [`TokenStore::capabilities`].
+///
+/// tokenauth's own stores hold everything ([`Capabilities::ALL`]). A store over
+/// another program's table may hold less (DRF's `authtoken_token`: one key per user,
+/// no name, scopes, lifespan of its own or last use): it refuses a record it cannot
+/// keep rather than dropping a field, and says so here, so that a program can refuse
+/// at start-up the options that would need it, and the conformance suites run every
+/// case its declaration does not exclude.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Capabilities {
+    /// More than one token per user ([`ObtainPolicy::Reuse`](crate::ObtainPolicy::Reuse)
+    /// is the only policy a one-token store can serve).
+    pub several_tokens_per_user: bool,
+    /// A name per token ([`TokenRecord::name`]).
+    pub names: bool,
+    /// Scopes per token ([`TokenRecord::scopes`]).
+    pub scopes: bool,
+    /// A lifespan of a token's own ([`TokenRecord::expires`]).
+    pub own_lifespans: bool,
+    /// The last use of a token ([`TokenStore::record_usage`]), which idle expiry needs.
+    pub usage: bool,
+    /// The credential version a token was issued under, kept with the token, so that a
+    /// new password ends the tokens issued before it.
+    pub credential_versions: bool,
+    /// Ids of the store's choosing: a record's [`TokenRecord::id`] is kept as given.
+    pub given_ids: bool,
+}
+
+impl Capabilities {
+    /// Everything a [`TokenRecord`] says: what tokenauth's own stores hold.
+    pub const ALL: Self = Self {
+        several_tokens_per_user: true,
+        names: true,
+        scopes: true,
+        own_lifespans: true,
+        usage: true,
+        credential_versions: true,
+        given_ids: true,
+    };
+
+    /// Whether this store holds everything `needed` holds.
+    pub fn covers(&self, needed: &Capabilities) -> bool {
+        let pairs = [
+            (self.several_tokens_per_user, needed.several_tokens_per_user),
+            (self.names, needed.names),
+            (self.scopes, needed.scopes),
+            (self.own_lifespans, needed.own_lifespans),
+            (self.usage, needed.usage),
+            (self.credential_versions, needed.credential_versions),
+            (self.given_ids, needed.given_ids),
+        ];
+        pairs.into_iter().all(|(held, needed)| held || !needed)
+    }
+}
+
 /// One user's tokens as read by [`TokenStore::token_set`], with the version a
 /// [`commit`](TokenStore::commit) must match.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -156,8 +211,8 @@ impl PurgeBounds {
 /// shared across processes needs the cross-process signal of a
 /// [`RevocationBus`].
 ///
-/// A store is done when it passes the conformance suite (feature `testing`:
-/// [`token_store_conformance!`](crate::token_store_conformance)).
+/// A store is done when it passes the conformance suite
+/// (`tokenauth_conformance::token_store_conformance!`, a dev-dependency).
 ///
 /// # Example
 ///
@@ -274,7 +329,7 @@ impl PurgeBounds {
 /// }
 ///
 /// // In the store crate's tests/conformance.rs:
-/// // tokenauth_core::token_store_conformance!(async { VecStore::default() });
+/// // tokenauth_conformance::token_store_conformance!(async { VecStore::default() });
 /// ```
 pub trait TokenStore: Send + Sync + 'static {
     /// What can go wrong in the backend.
@@ -350,6 +405,12 @@ pub trait TokenStore: Send + Sync + 'static {
     fn is_unavailable(error: &Self::Error) -> bool {
         let _ = error;
         false
+    }
+
+    /// What the store's rows can hold. Default: [`Capabilities::ALL`]; a store that
+    /// holds less says so, and refuses a record it cannot keep.
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::ALL
     }
 
     /// Checks that the store answers, for readiness probes

@@ -2,7 +2,7 @@
 //! directory (what counts as a new password, what a malformed stored hash does, which
 //! tokens a change ends).
 
-use tokenauth_core::conformance::fast_hasher;
+use tokenauth_conformance::fast_hasher;
 use tokenauth_core::{MemoryStore, MemoryUserDirectory, TokenAuth, TokenRequest, UserAdmin, UserDirectory};
 
 type Auth = TokenAuth<MemoryStore, MemoryUserDirectory>;

@@ -22,7 +22,7 @@ use std::process::Command;
 use common::{Manifest, Raw, manifest};
 use sqlx::{Connection, PgConnection, PgPool};
 use time::OffsetDateTime;
-use tokenauth_core::conformance::CountingStore;
+use tokenauth_conformance::CountingStore;
 use tokenauth_core::{Clock as _, ManualClock, TokenAuth};
 use tokenauth_django::{PgDjangoStore, PgDjangoUsers, connect_postgres, django_auth};
 

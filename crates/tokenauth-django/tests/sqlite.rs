@@ -10,7 +10,7 @@ use common::{Manifest, Raw, manifest};
 use sqlx::SqlitePool;
 use tempfile::TempDir;
 use time::OffsetDateTime;
-use tokenauth_core::conformance::CountingStore;
+use tokenauth_conformance::CountingStore;
 use tokenauth_core::{ManualClock, TokenAuth};
 use tokenauth_django::{SqliteDjangoStore, SqliteDjangoUsers, connect_sqlite, django_auth};
 

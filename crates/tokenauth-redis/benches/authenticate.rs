@@ -8,7 +8,7 @@
 //! tokenauth-redis --bench authenticate`; each case uses a key prefix of its own and
 //! deletes its keys afterwards.
 
-use tokenauth_core::conformance::authenticate_bench_service;
+use tokenauth_conformance::authenticate_bench_service;
 use tokenauth_core::{AuthCache, MemoryUserDirectory, time::Duration};
 use tokenauth_redis::RedisStore;
 

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::{Server, unique_prefix};
-use tokenauth_core::conformance::record;
+use tokenauth_conformance::record;
 use tokenauth_core::store::Ended;
 use tokenauth_core::{Revocation, RevocationBus, RevocationListener, UserId};
 use tokenauth_redis::{BusOptions, RedisBus, Target};
@@ -238,4 +238,33 @@ async fn a_bus_that_does_not_hear_what_it_publishes_is_never_connected() {
     }
     assert_eq!(received, heard);
     assert!(!*connected.borrow());
+}
+
+/// The revocation-bus suite, on two buses (as two servers hold them) under a prefix of
+/// each case's own, on a Redis server and on a Redis Cluster.
+mod conformance {
+    use super::{Server, bus, unique_prefix};
+    use tokenauth_conformance::BusPair;
+
+    async fn pair(server: Server) -> BusPair<tokenauth_redis::RedisBus> {
+        let (url, prefix) = (server.url(), unique_prefix());
+        BusPair {
+            publisher: bus(&url, &prefix).await,
+            subscriber: bus(&url, &prefix).await,
+        }
+    }
+
+    mod server {
+        tokenauth_conformance::revocation_bus_conformance!(
+            #[ignore = needs_redis!()];
+            super::pair(super::Server::Single)
+        );
+    }
+
+    mod cluster {
+        tokenauth_conformance::revocation_bus_conformance!(
+            #[ignore = needs_cluster!()];
+            super::pair(super::Server::Cluster)
+        );
+    }
 }

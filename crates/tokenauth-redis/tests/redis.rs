@@ -24,8 +24,8 @@ use std::time::Duration;
 
 use common::{RETENTION, Server, add, fresh, raw};
 use redis::AsyncCommands;
+use tokenauth_conformance::record;
 use tokenauth_core::TokenStore;
-use tokenauth_core::conformance::record;
 
 /// Why the single-server tests are ignored by default.
 macro_rules! needs_redis {
@@ -42,14 +42,14 @@ macro_rules! needs_cluster {
 }
 
 mod single {
-    tokenauth_core::token_store_conformance!(
+    tokenauth_conformance::token_store_conformance!(
         #[ignore = needs_redis!()];
         super::fresh(super::Server::Single)
     );
 }
 
 mod cluster {
-    tokenauth_core::token_store_conformance!(
+    tokenauth_conformance::token_store_conformance!(
         #[ignore = needs_cluster!()];
         super::fresh(super::Server::Cluster)
     );

@@ -10,7 +10,7 @@
 //! (divan); the SQLite database lives in `TMPDIR`. The in-memory store's figures are in
 //! tokenauth-core's `hot_path`, Redis's in tokenauth-redis's `authenticate`.
 
-use tokenauth_core::conformance::authenticate_bench_service;
+use tokenauth_conformance::authenticate_bench_service;
 use tokenauth_core::{AuthCache, TokenStore, UserAdmin, time::Duration};
 use tokenauth_sqlx::{SqliteStore, SqliteUserDirectory};
 

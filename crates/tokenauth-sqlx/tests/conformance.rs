@@ -26,17 +26,19 @@ async fn fresh<T>(make: fn(SqlitePool) -> T) -> Temp<T, TempDir> {
 }
 
 mod tokens {
-    tokenauth_core::token_store_conformance!(super::fresh(tokenauth_sqlx::SqliteStore::new));
+    tokenauth_conformance::token_store_conformance!(super::fresh(tokenauth_sqlx::SqliteStore::new));
 }
 
 mod users {
-    tokenauth_core::user_directory_conformance!(super::fresh(tokenauth_sqlx::SqliteUserDirectory::new));
+    tokenauth_conformance::user_directory_conformance!(super::fresh(
+        tokenauth_sqlx::SqliteUserDirectory::new
+    ));
 }
 
 mod token_import {
-    tokenauth_core::bulk_import_conformance!(tokens: super::fresh(tokenauth_sqlx::SqliteStore::new));
+    tokenauth_conformance::bulk_import_conformance!(tokens: super::fresh(tokenauth_sqlx::SqliteStore::new));
 }
 
 mod user_import {
-    tokenauth_core::bulk_import_conformance!(users: super::fresh(tokenauth_sqlx::SqliteUserDirectory::new));
+    tokenauth_conformance::bulk_import_conformance!(users: super::fresh(tokenauth_sqlx::SqliteUserDirectory::new));
 }

@@ -7,7 +7,7 @@
 
 use tempfile::TempDir;
 use time::Duration;
-use tokenauth_core::conformance::{fast_hasher, record};
+use tokenauth_conformance::{fast_hasher, record};
 use tokenauth_core::store::{Change, Committed};
 use tokenauth_core::{
     AuthError, ManualClock, TokenAuth, TokenRecord, TokenRequest, TokenStore, User, UserAdmin, UserDirectory,
@@ -126,7 +126,7 @@ async fn in_memory_databases_work_through_one_connection() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_password_change_invalidates_older_tokens() {
     let (pool, _dir) = fresh_db().await;
-    let clock = ManualClock::new(tokenauth_core::conformance::BASE);
+    let clock = ManualClock::new(tokenauth_conformance::BASE);
     let auth = TokenAuth::new(SqliteStore::new(pool.clone()), SqliteUserDirectory::new(pool))
         .with_password_hasher(fast_hasher())
         .with_clock(clock.clone());

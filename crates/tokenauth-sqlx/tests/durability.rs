@@ -12,7 +12,7 @@ use std::str::FromStr;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use tempfile::TempDir;
-use tokenauth_core::conformance::fast_hasher;
+use tokenauth_conformance::fast_hasher;
 use tokenauth_core::{ObtainPolicy, OnLimit, RevokeReason, TokenAuth, TokenLimit, TokenRequest};
 use tokenauth_sqlx::{SqlitePool, SqliteStore, SqliteUserDirectory};
 

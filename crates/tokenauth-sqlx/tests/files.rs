@@ -6,7 +6,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use tokenauth_core::conformance::fast_hasher;
+use tokenauth_conformance::fast_hasher;
 use tokenauth_core::{TokenAuth, TokenRequest};
 use tokenauth_sqlx::{SqliteStore, SqliteUserDirectory, connect};
 

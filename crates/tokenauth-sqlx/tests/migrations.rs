@@ -11,7 +11,7 @@ use sqlx::sqlite::SqliteConnectOptions;
 use tempfile::TempDir;
 use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
-use tokenauth_core::conformance::{fast_hasher, record};
+use tokenauth_conformance::{fast_hasher, record};
 use tokenauth_core::{
     AuthError, ManualClock, PlainToken, Scopes, TokenAuth, TokenFormat, TokenId, TokenRecord, TokenStore,
     Usage, User, UserAdmin, UserDirectory, UserId,

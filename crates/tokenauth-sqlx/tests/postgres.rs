@@ -28,7 +28,7 @@ use std::str::FromStr;
 use common::Temp;
 use sqlx::Connection;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
-use tokenauth_core::conformance::record;
+use tokenauth_conformance::record;
 use tokenauth_core::store::{Change, Committed};
 use tokenauth_core::{TokenStore, UserAdmin, UserDirectory, UserId};
 use tokenauth_sqlx::{PgPool, PgStore, PgUserDirectory, migrate_postgres};
@@ -129,28 +129,28 @@ async fn fresh<T>(make: fn(PgPool) -> T) -> Temp<T, Schema> {
 }
 
 mod tokens {
-    tokenauth_core::token_store_conformance!(
+    tokenauth_conformance::token_store_conformance!(
         #[ignore = needs_postgres!()];
         super::fresh(tokenauth_sqlx::PgStore::new)
     );
 }
 
 mod users {
-    tokenauth_core::user_directory_conformance!(
+    tokenauth_conformance::user_directory_conformance!(
         #[ignore = needs_postgres!()];
         super::fresh(tokenauth_sqlx::PgUserDirectory::new)
     );
 }
 
 mod token_import {
-    tokenauth_core::bulk_import_conformance!(
+    tokenauth_conformance::bulk_import_conformance!(
         #[ignore = needs_postgres!()];
         tokens: super::fresh(tokenauth_sqlx::PgStore::new)
     );
 }
 
 mod user_import {
-    tokenauth_core::bulk_import_conformance!(
+    tokenauth_conformance::bulk_import_conformance!(
         #[ignore = needs_postgres!()];
         users: super::fresh(tokenauth_sqlx::PgUserDirectory::new)
     );

@@ -148,3 +148,22 @@ async fn the_listener_can_connect_apart_from_the_pool() {
     publisher.publish(&Revocation::User(user.clone())).await.unwrap();
     receive(&mut received, &Revocation::User(user)).await;
 }
+
+/// The revocation-bus suite, on two buses with pools of their own (as two servers
+/// hold them).
+mod conformance {
+    use super::{PgRevocationBus, pool};
+    use tokenauth_conformance::BusPair;
+
+    async fn pair() -> BusPair<PgRevocationBus> {
+        BusPair {
+            publisher: PgRevocationBus::new(pool("tokenauth-bus-suite").await),
+            subscriber: PgRevocationBus::new(pool("tokenauth-bus-suite").await),
+        }
+    }
+
+    tokenauth_conformance::revocation_bus_conformance!(
+        #[ignore = "needs PostgreSQL: set TOKENAUTH_TEST_POSTGRES_URL and run with --ignored"];
+        pair()
+    );
+}

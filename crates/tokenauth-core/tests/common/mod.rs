@@ -28,7 +28,7 @@ pub(crate) type Auth = TokenAuth<MemoryStore, MemoryUserDirectory>;
 pub(crate) type Events = Arc<Mutex<Vec<AuthEvent>>>;
 
 /// A memory store that counts lookups and usage writes.
-pub(crate) type CountingStore = tokenauth_core::conformance::CountingStore<MemoryStore>;
+pub(crate) type CountingStore = tokenauth_conformance::CountingStore<MemoryStore>;
 
 pub(crate) const START: OffsetDateTime = datetime!(2026-01-01 00:00 UTC);
 pub(crate) const PASSWORD: &str = "correct horse battery staple";

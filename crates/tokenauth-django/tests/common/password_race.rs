@@ -2,7 +2,7 @@
 //! credential version, so the user's is a digest of `auth_user.password`, and a key is
 //! committed only while the password is still the one the login verified.
 
-use tokenauth_core::conformance::CountingStore;
+use tokenauth_conformance::CountingStore;
 use tokenauth_core::store::{Change, Committed};
 use tokenauth_core::{
     ObtainError, Scopes, TokenAuth, TokenFormat, TokenId, TokenRecord, TokenRequest, TokenStore, UserAdmin,

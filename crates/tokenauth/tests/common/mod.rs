@@ -47,7 +47,7 @@ pub(crate) const BAD_CREDENTIALS: &str =
 pub(crate) type Auth<S = CountingStore> = TokenAuth<S, MemoryUserDirectory>;
 
 /// A [`MemoryStore`] that counts lookups, to show that garbage never reaches the store.
-pub(crate) type CountingStore = tokenauth_core::conformance::CountingStore<MemoryStore>;
+pub(crate) type CountingStore = tokenauth_conformance::CountingStore<MemoryStore>;
 
 /// One test's world: the service, its clock, its users, its store and the events its
 /// audit hook received.

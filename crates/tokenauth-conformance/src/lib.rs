@@ -1,18 +1,19 @@
-//! The contracts every [`TokenStore`] and every [`UserAdmin`] directory must meet, as
-//! tests each backend runs from its own `tests/`.
+//! The contracts every [`TokenStore`] and every [`UserAdmin`] directory of
+//! [tokenauth](https://docs.rs/tokenauth) must meet, as tests a backend runs from its
+//! own `tests/`. Add this crate as a dev-dependency (with `tokio`'s `macros` and
+//! `rt-multi-thread`).
 //!
-//! Use [`token_store_conformance!`](crate::token_store_conformance) with an expression
-//! that evaluates (asynchronously) to a fresh, empty store, and
-//! [`user_directory_conformance!`](crate::user_directory_conformance) with one that
-//! evaluates to a fresh, empty directory:
+//! Use [`token_store_conformance!`] with an expression that evaluates (asynchronously)
+//! to a fresh, empty store, and [`user_directory_conformance!`] with one that evaluates
+//! to a fresh, empty directory:
 //!
 //! ```
 //! // In `tests/conformance.rs` of a backend crate:
 //! mod tokens {
-//!     tokenauth_core::token_store_conformance!(async { tokenauth_core::MemoryStore::new() });
+//!     tokenauth_conformance::token_store_conformance!(async { tokenauth_core::MemoryStore::new() });
 //! }
 //! mod users {
-//!     tokenauth_core::user_directory_conformance!(async { tokenauth_core::MemoryUserDirectory::new() });
+//!     tokenauth_conformance::user_directory_conformance!(async { tokenauth_core::MemoryUserDirectory::new() });
 //! }
 //! # fn main() {}
 //! ```
@@ -22,24 +23,28 @@
 //! one user under a limit, `replace`, the cap on rows). The user cases check the admin
 //! verbs, then the password rules core applies through them.
 //!
-//! [`TokenStore`]: crate::TokenStore
-//! [`UserAdmin`]: crate::UserAdmin
+//! [`TokenStore`]: tokenauth_core::TokenStore
+//! [`UserAdmin`]: tokenauth_core::UserAdmin
 
 mod bench;
 mod bulk;
+mod bus;
 mod counting;
+mod directory;
 mod tokens;
 mod users;
 
 pub use bench::{AuthenticateFixture, authenticate_bench_service, authenticate_fixture};
 pub use bulk::*;
+pub use bus::*;
 pub use counting::CountingStore;
+pub use directory::*;
 pub use tokens::*;
 pub use users::*;
 
 use argon2::Params;
 
-use crate::password::PasswordHasher;
+use tokenauth_core::PasswordHasher;
 
 /// An argon2id hasher with the smallest parameters argon2 allows: the suites hash a
 /// lot, and what they test does not depend on the cost. Never use it in production.
@@ -88,10 +93,10 @@ macro_rules! token_store_conformance {
 }
 
 /// Runs the whole user-directory suite against a directory implementing
-/// [`UserAdmin`](crate::UserAdmin): one `#[tokio::test]` per case, each with a fresh,
+/// [`UserAdmin`](tokenauth_core::UserAdmin): one `#[tokio::test]` per case, each with a fresh,
 /// empty directory from `$make` (an expression evaluating to a future of it).
 /// Attributes before `$make`, ended by `;`, go on every case (as for
-/// [`token_store_conformance!`](crate::token_store_conformance)).
+/// [`token_store_conformance!`]).
 ///
 /// The crate using it needs `tokio` (with `macros` and `rt-multi-thread`) as a
 /// dev-dependency.
@@ -114,6 +119,7 @@ macro_rules! user_directory_conformance {
             outdated_hashes_are_replaced_on_login,
             upsert_keeps_tokens_for_the_same_password,
         );
+        $crate::read_only_directory_conformance!(@cases [$($attr)*] async { $crate::seed($make.await).await });
     };
     ($(#[$attr:meta])+ ; $make:expr) => {
         $crate::user_directory_conformance!(@cases [$(#[$attr])+] $make);
@@ -123,10 +129,55 @@ macro_rules! user_directory_conformance {
     };
 }
 
-/// Runs the bulk-import suite against a [`TokenImport`](crate::TokenImport) store
-/// (`tokens: $make`) or a [`UserImport`](crate::UserImport) directory (`users: $make`),
+/// Runs the read-only half of the user-directory suite against any
+/// [`UserDirectory`](tokenauth_core::UserDirectory), one tokenauth may only read (the
+/// application's own users table): one `#[tokio::test]` per case, each with a fresh
+/// [`Seeded`] from `$make` (an expression evaluating to a future of it), holding
+/// exactly [`SEEDED_USERS`]. [`user_directory_conformance!`] runs it too, seeding
+/// through [`UserAdmin`](tokenauth_core::UserAdmin). Attributes before `$make`, ended
+/// by `;`, go on every case.
+///
+/// ```
+/// use tokenauth_conformance::{SEEDED_USERS, Seeded, fast_hasher};
+/// use tokenauth_core::{MemoryUserDirectory, UserAdmin};
+///
+/// /// The directory, holding the seeded users, put there by the application's own
+/// /// means (here an in-memory directory; `tests/read_only.rs` of this crate runs a
+/// /// read-only one).
+/// async fn seeded() -> Seeded<MemoryUserDirectory> {
+///     let (directory, hasher) = (MemoryUserDirectory::new(), fast_hasher());
+///     for user in SEEDED_USERS {
+///         let hash = hasher.hash(user.password).await.expect("hash");
+///         directory.create_user(user.username, &hash, user.active).await.expect("create");
+///     }
+///     Seeded { directory, hasher }
+/// }
+///
+/// tokenauth_conformance::read_only_directory_conformance!(seeded());
+/// # fn main() {}
+/// ```
+#[macro_export]
+macro_rules! read_only_directory_conformance {
+    (@cases [$($attr:tt)*] $make:expr) => {
+        $crate::conformance_cases!([$($attr)*] $make;
+            seeded_users_are_found,
+            logins_match_usernames_exactly,
+            unknown_ids_find_nobody,
+            seeded_logins_verify_through_core,
+        );
+    };
+    ($(#[$attr:meta])+ ; $make:expr) => {
+        $crate::read_only_directory_conformance!(@cases [$(#[$attr])+] $make);
+    };
+    ($make:expr) => {
+        $crate::read_only_directory_conformance!(@cases [] $make);
+    };
+}
+
+/// Runs the bulk-import suite against a [`TokenImport`](tokenauth_core::TokenImport) store
+/// (`tokens: $make`) or a [`UserImport`](tokenauth_core::UserImport) directory (`users: $make`),
 /// with fresh values from `$make` as for
-/// [`token_store_conformance!`](crate::token_store_conformance); attributes before the
+/// [`token_store_conformance!`]; attributes before the
 /// kind, ended by `;`, go on every case.
 #[macro_export]
 macro_rules! bulk_import_conformance {
@@ -144,7 +195,40 @@ macro_rules! bulk_import_conformance {
     };
 }
 
-/// One `#[tokio::test]` per named case of [`conformance`](crate::conformance), each
+/// Runs the revocation-bus suite against a [`RevocationBus`](tokenauth_core::RevocationBus):
+/// one `#[tokio::test]` per case, each with a fresh [`BusPair`] from `$make` (an
+/// expression evaluating to a future of it): two handles on one bus, as two processes
+/// hold them. Attributes before `$make`, ended by `;`, go on every case (as for
+/// [`token_store_conformance!`]).
+///
+/// ```
+/// // In `tests/bus.rs` of a backend crate:
+/// tokenauth_conformance::revocation_bus_conformance!(async {
+///     let bus = tokenauth_core::LocalBus::default();
+///     tokenauth_conformance::BusPair { publisher: bus.clone(), subscriber: bus }
+/// });
+/// # fn main() {}
+/// ```
+#[macro_export]
+macro_rules! revocation_bus_conformance {
+    (@cases [$($attr:tt)*] $make:expr) => {
+        $crate::conformance_cases!([$($attr)*] $make;
+            both_handles_connect,
+            every_kind_arrives,
+            revocations_arrive_in_order,
+            every_subscriber_hears,
+            a_large_revocation_ends_every_token,
+        );
+    };
+    ($(#[$attr:meta])+ ; $make:expr) => {
+        $crate::revocation_bus_conformance!(@cases [$(#[$attr])+] $make);
+    };
+    ($make:expr) => {
+        $crate::revocation_bus_conformance!(@cases [] $make);
+    };
+}
+
+/// One `#[tokio::test]` per named case of this crate, each
 /// with the attributes in brackets.
 #[doc(hidden)]
 #[macro_export]
@@ -153,7 +237,7 @@ macro_rules! conformance_cases {
         $($attr)*
         #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn $case() {
-            $crate::conformance::$case($make.await).await;
+            $crate::$case($make.await).await;
         }
         $crate::conformance_cases!([$($attr)*] $make; $($rest),*);
     };

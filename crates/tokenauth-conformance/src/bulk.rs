@@ -1,10 +1,10 @@
 //! The bulk-import suite: what [`UserImport`] and [`TokenImport`] promise, whether a
 //! backend keeps the per-row defaults or writes its own bulk insert.
 
-use crate::bulk::{NewUser, TokenImport, UserImport};
-use crate::record::TokenRecord;
-use crate::token::TokenId;
-use crate::user::UserId;
+use tokenauth_core::TokenId;
+use tokenauth_core::TokenRecord;
+use tokenauth_core::UserId;
+use tokenauth_core::{NewUser, TokenImport, UserImport};
 
 use super::record;
 

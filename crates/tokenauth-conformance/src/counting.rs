@@ -6,11 +6,11 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use crate::record::TokenRecord;
-use crate::store::{Change, Committed, Ended, PurgeBounds, TokenSet, TokenStore};
-use crate::token::{TokenDigest, TokenId};
-use crate::usage::Usage;
-use crate::user::UserId;
+use tokenauth_core::TokenRecord;
+use tokenauth_core::Usage;
+use tokenauth_core::UserId;
+use tokenauth_core::store::{Change, Committed, Ended, PurgeBounds, TokenSet, TokenStore};
+use tokenauth_core::{TokenDigest, TokenId};
 
 /// A store wrapper that counts what reaches the store: digest and id lookups (to show
 /// that garbage never does) and the last-used times written (to show there is no write

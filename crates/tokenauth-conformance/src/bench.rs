@@ -3,7 +3,7 @@
 
 use time::Duration;
 
-use crate::{AuthCache, Lifespan, ManualClock, TokenAuth, TokenRequest, TokenStore, UserAdmin};
+use tokenauth_core::{AuthCache, Lifespan, ManualClock, TokenAuth, TokenRequest, TokenStore, UserAdmin};
 
 /// The `Authorization` header values an authenticate benchmark presents, one per kind
 /// of token, from [`authenticate_fixture`].

@@ -5,11 +5,11 @@ use std::collections::HashSet;
 
 use argon2::Params;
 
-use crate::admin::UserAdmin;
-use crate::memory::MemoryStore;
-use crate::password::PasswordHasher;
-use crate::service::{TokenAuth, TokenRequest};
-use crate::user::{AuthUser, UserId};
+use tokenauth_core::MemoryStore;
+use tokenauth_core::PasswordHasher;
+use tokenauth_core::UserAdmin;
+use tokenauth_core::{AuthUser, UserId};
+use tokenauth_core::{TokenAuth, TokenRequest};
 
 /// A hash of `password` made quickly, to store through the admin verbs.
 async fn hash(password: &str) -> String {

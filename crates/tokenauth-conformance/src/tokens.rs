@@ -6,18 +6,18 @@ use std::net::{IpAddr, Ipv4Addr};
 use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
 
-use crate::admin::UserAdmin;
-use crate::clock::{Clock, ManualClock};
-use crate::error::{IssueError, ObtainError};
-use crate::expiry::{ExpiryPolicy, Lifespan};
-use crate::memory::MemoryUserDirectory;
-use crate::record::TokenRecord;
-use crate::scope::Scopes;
-use crate::service::{ObtainPolicy, OnLimit, TokenAuth, TokenLimit, TokenRequest};
-use crate::store::{Change, Committed, Ended, TokenStore};
-use crate::token::{TokenFormat, TokenId};
-use crate::usage::Usage;
-use crate::user::UserId;
+use tokenauth_core::MemoryUserDirectory;
+use tokenauth_core::Scopes;
+use tokenauth_core::TokenRecord;
+use tokenauth_core::Usage;
+use tokenauth_core::UserAdmin;
+use tokenauth_core::UserId;
+use tokenauth_core::store::{Change, Committed, Ended, TokenStore};
+use tokenauth_core::{Clock, ManualClock};
+use tokenauth_core::{ExpiryPolicy, Lifespan};
+use tokenauth_core::{IssueError, ObtainError};
+use tokenauth_core::{ObtainPolicy, OnLimit, TokenAuth, TokenLimit, TokenRequest};
+use tokenauth_core::{TokenFormat, TokenId};
 
 /// The instant the suite's records are created around (with sub-second precision, so
 /// stores must keep microseconds).
