@@ -19,6 +19,13 @@ use crate::user::{User, UserDirectory, UserId};
 /// Every verb is one atomic write. A directory is done when it passes the
 /// conformance suite (`tokenauth_conformance::user_directory_conformance!`, a
 /// dev-dependency).
+///
+/// # Example
+///
+/// A directory over a `Vec` behind a lock (the shipped
+/// [`MemoryUserDirectory`](crate::MemoryUserDirectory) indexes by username):
+///
+#[doc = concat!("```\n", include_str!("../doc/vec_users.rs"), "```")]
 pub trait UserAdmin: UserDirectory<User = User> {
     /// Creates a user with this password hash, credential version 0; `None` (and
     /// nothing written) if the username is taken.

@@ -58,6 +58,13 @@ pub struct ImportedUsers {
 ///
 /// The default creates them one by one through [`UserAdmin`]; backends override it
 /// with a bulk insert.
+///
+/// # Example
+///
+/// The directory of [`UserAdmin`]'s example, importing through the default (its last
+/// lines):
+///
+#[doc = concat!("```\n", include_str!("../doc/vec_users.rs"), "```")]
 pub trait UserImport: UserAdmin {
     /// Creates every user of `batch` whose username is free, with credential version
     /// 0, and leaves users that already exist exactly as they are (their hash, flag
@@ -101,6 +108,13 @@ pub trait UserImport: UserAdmin {
 /// The default inserts them one by one through the store's compare-and-swap
 /// ([`TokenStore::token_set`] + [`TokenStore::commit`]); backends override it with a
 /// bulk insert.
+///
+/// # Example
+///
+/// The store of [`TokenStore`]'s example, importing through the default (its last
+/// lines):
+///
+#[doc = concat!("```\n", include_str!("../doc/vec_store.rs"), "```")]
 pub trait TokenImport: TokenStore {
     /// Inserts the records of `batch` whose id and digest are both not stored yet, and
     /// skips the others (also a second record with the digest of an earlier one in the

@@ -68,6 +68,12 @@ impl fmt::Debug for dyn RevocationListener {
 /// dedicated `LISTEN` connection; Redis with `PUBLISH` and a `SUBSCRIBE` connection.
 /// The delay between a commit and every instance's cache dropping the entry is the
 /// backend's documented bound.
+///
+/// # Example
+///
+/// A bus within one process; one between processes does the same over its engine:
+///
+#[doc = concat!("```\n", include_str!("../doc/channel_bus.rs"), "```")]
 pub trait RevocationBus: Send + Sync + 'static {
     /// What can go wrong publishing.
     type Error: std::error::Error + Send + Sync + 'static;
