@@ -31,6 +31,7 @@ mod bulk;
 mod bus;
 mod counting;
 mod directory;
+mod policy;
 mod tokens;
 mod users;
 
@@ -39,6 +40,7 @@ pub use bulk::*;
 pub use bus::*;
 pub use counting::CountingStore;
 pub use directory::*;
+pub use policy::*;
 pub use tokens::*;
 pub use users::*;
 

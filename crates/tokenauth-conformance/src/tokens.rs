@@ -1,22 +1,17 @@
-//! The token-store suite: the storage verbs and the compare-and-swap primitive, then
-//! the policy of [`TokenAuth`] applied through them under real concurrency.
+//! The token-store suite's storage half: the verbs and the compare-and-swap primitive
+//! (the policy applied through them is in `policy.rs`).
 
 use std::net::{IpAddr, Ipv4Addr};
 
 use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
 
-use tokenauth_core::MemoryUserDirectory;
 use tokenauth_core::Scopes;
 use tokenauth_core::TokenRecord;
 use tokenauth_core::Usage;
-use tokenauth_core::UserAdmin;
 use tokenauth_core::UserId;
 use tokenauth_core::store::{Change, Committed, Ended, TokenStore};
-use tokenauth_core::{Clock, ManualClock};
 use tokenauth_core::{ExpiryPolicy, Lifespan};
-use tokenauth_core::{IssueError, ObtainError};
-use tokenauth_core::{ObtainPolicy, OnLimit, TokenAuth, TokenLimit, TokenRequest};
 use tokenauth_core::{TokenFormat, TokenId};
 
 /// The instant the suite's records are created around (with sub-second precision, so
@@ -49,12 +44,12 @@ async fn insert<S: TokenStore>(store: &S, rec: &TokenRecord) -> Result<Committed
     store.commit(&rec.user_id, expected, change).await
 }
 
-async fn add<S: TokenStore>(store: &S, rec: &TokenRecord) {
+pub(crate) async fn add<S: TokenStore>(store: &S, rec: &TokenRecord) {
     let committed = insert(store, rec).await.expect("insert");
     assert_eq!(committed, Committed::Applied { ended: vec![] });
 }
 
-async fn ids_of<S: TokenStore>(store: &S, user: &str) -> Vec<TokenId> {
+pub(crate) async fn ids_of<S: TokenStore>(store: &S, user: &str) -> Vec<TokenId> {
     let records = store.list(Some(&UserId::new(user))).await.expect("list");
     records.into_iter().map(|r| r.id).collect()
 }
@@ -445,147 +440,4 @@ pub async fn purge_deletes_only_matching_records_in_batches<S: TokenStore>(store
     let mut expected = vec![edge.id, fresh.id];
     expected.sort();
     assert_eq!(left, expected);
-}
-
-/// A service over `store` with a fast hasher, a manual clock at [`BASE`], and user
-/// `alice` (password `pw`).
-async fn service<S: TokenStore>(store: S) -> (TokenAuth<S, MemoryUserDirectory>, ManualClock, UserId) {
-    let users = MemoryUserDirectory::new();
-    // Hashed cheaply too: a login verifies with the stored hash's own parameters, and
-    // the concurrency cases log in dozens of times at once.
-    let hasher = super::fast_hasher();
-    let hash = hasher.hash("pw").await.expect("hash");
-    let alice = users
-        .create_user("alice", &hash, true)
-        .await
-        .expect("create user")
-        .expect("a new user")
-        .id;
-    let clock = ManualClock::new(BASE);
-    let auth = TokenAuth::new(store, users)
-        .with_password_hasher(hasher)
-        .with_clock(clock.clone());
-    (auth, clock, alice)
-}
-
-/// Dozens of concurrent logins of one user under a limit: the limit holds, whether the
-/// oldest are evicted or new ones refused.
-pub async fn concurrent_logins_respect_the_limit<S: TokenStore>(store: S) {
-    let (auth, _clock, alice) = service(store).await;
-    let evicting = auth
-        .clone()
-        .with_token_limit(Some(TokenLimit::new(5, OnLimit::EvictOldest)));
-    let logins = (0..40).map(|_| evicting.obtain("alice", "pw", TokenRequest::default()));
-    for result in futures_util::future::join_all(logins).await {
-        result.expect("every login succeeds, evicting the oldest");
-    }
-    assert_eq!(auth.store().list(Some(&alice)).await.expect("list").len(), 5);
-
-    let rejecting = auth.with_token_limit(Some(TokenLimit::new(8, OnLimit::Reject)));
-    let logins = (0..40).map(|_| rejecting.obtain("alice", "pw", TokenRequest::default()));
-    let results = futures_util::future::join_all(logins).await;
-    let issued = results.iter().filter(|r| r.is_ok()).count();
-    for result in &results {
-        if let Err(error) = result {
-            assert!(
-                matches!(error, ObtainError::Issue(IssueError::LimitReached { max: 8 })),
-                "{error:?}"
-            );
-        }
-    }
-    assert_eq!(issued, 3, "5 were held, 3 more fit under 8");
-    assert_eq!(rejecting.store().list(Some(&alice)).await.expect("list").len(), 8);
-}
-
-/// Dozens of concurrent logins under `replace` leave exactly one token, and it works.
-pub async fn concurrent_logins_under_replace_leave_one_token<S: TokenStore>(store: S) {
-    let (auth, _clock, alice) = service(store).await;
-    let auth = auth.with_obtain_policy(ObtainPolicy::Replace);
-    let logins = (0..40).map(|_| auth.obtain("alice", "pw", TokenRequest::default()));
-    let issued: Vec<_> = futures_util::future::join_all(logins)
-        .await
-        .into_iter()
-        .map(|r| r.expect("login"))
-        .collect();
-    let left = auth.store().list(Some(&alice)).await.expect("list");
-    assert_eq!(left.len(), 1);
-    let survivor = issued
-        .iter()
-        .find(|i| i.info.id == left[0].id)
-        .expect("the survivor was issued by one of the logins");
-    auth.authenticate(survivor.token.expose_secret(), None)
-        .await
-        .expect("the last token works");
-}
-
-/// Logins asking for one-second lifespans cannot pile up rows: with a limit of 10,
-/// sixty of them leave at most 20 rows, and the expired ones kept still answer
-/// `Token has expired`.
-pub async fn short_lived_logins_stay_under_the_row_cap<S: TokenStore>(store: S) {
-    let (auth, clock, alice) = service(store).await;
-    let auth = auth.with_token_limit(Some(TokenLimit::new(10, OnLimit::EvictOldest)));
-    let second = Lifespan::new(Duration::seconds(1)).expect("valid");
-    let mut issued = Vec::new();
-    for _ in 0..60 {
-        let request = TokenRequest {
-            lifespan: Some(second),
-            ..TokenRequest::default()
-        };
-        issued.push(auth.obtain("alice", "pw", request).await.expect("login"));
-        clock.advance(Duration::seconds(2));
-    }
-    let rows = auth.store().list(Some(&alice)).await.expect("list");
-    assert_eq!(rows.len(), 20);
-    let newest_expired = &issued[58];
-    let error = auth
-        .authenticate(newest_expired.token.expose_secret(), None)
-        .await
-        .expect_err("expired");
-    assert_eq!(error.to_string(), "Token has expired");
-}
-
-/// A token of an older credential version fails, however late its creation time: the
-/// version decides, not a clock. A password change deletes the older tokens too.
-pub async fn a_password_change_ends_older_tokens<S: TokenStore>(store: S) {
-    let (auth, clock, alice) = service(store).await;
-    let before = auth
-        .obtain("alice", "pw", TokenRequest::default())
-        .await
-        .expect("login");
-    let (user, revoked) = auth
-        .change_password("alice", "new pw")
-        .await
-        .expect("change")
-        .expect("alice exists");
-    assert_eq!((user.credential_version, revoked), (1, 1));
-    let error = auth
-        .authenticate(before.token.expose_secret(), None)
-        .await
-        .expect_err("old token");
-    assert_eq!(error.to_string(), "Invalid token");
-
-    // A token of the old version that slipped in after the change (as a login racing
-    // it would have, with a clock running late) is refused all the same.
-    clock.advance(Duration::hours(1));
-    let token = TokenFormat::default().generate();
-    let mut slipped = record("alice", 0);
-    slipped.user_id = alice.clone();
-    slipped.digest = token.digest();
-    slipped.created = clock.now();
-    add(auth.store(), &slipped).await;
-    let error = auth
-        .authenticate(token.expose_secret(), None)
-        .await
-        .expect_err("old version");
-    assert_eq!(error.to_string(), "Invalid token");
-
-    let after = auth
-        .obtain("alice", "new pw", TokenRequest::default())
-        .await
-        .expect("login");
-    auth.authenticate(after.token.expose_secret(), None)
-        .await
-        .expect("a token of the new version works");
-    // The new login deleted the slipped-in token of the old version.
-    assert_eq!(ids_of(auth.store(), alice.as_str()).await, vec![after.info.id]);
 }
