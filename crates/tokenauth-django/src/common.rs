@@ -1,5 +1,7 @@
-//! What both databases share: token ids and set versions derived from DRF's rows, the
+//! What every dialect shares: token ids and set versions derived from DRF's rows, the
 //! record a row stands for, and the checks on what may be written.
+
+use std::fmt;
 
 use sha2::{Digest as _, Sha256};
 use time::OffsetDateTime;
@@ -7,15 +9,26 @@ use tokenauth_core::store::{Change, Ended, TokenSet};
 use tokenauth_core::{PlainToken, Scopes, TokenDigest, TokenId, TokenRecord, User, UserId};
 
 use crate::Error;
+use crate::export::DjangoUser;
 
 /// A row of `authtoken_token`: the key, its user (`auth_user.id`), and `created`;
 /// and the credential version of its user as read with it ([`credential_version`]).
 #[derive(Clone)]
-pub(crate) struct KeyRow {
+pub struct KeyRow {
     pub(crate) key: String,
     pub(crate) user_id: i64,
     pub(crate) created: OffsetDateTime,
     pub(crate) credential_version: u64,
+}
+
+impl fmt::Debug for KeyRow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyRow")
+            .field("key", &"[redacted]")
+            .field("user_id", &self.user_id)
+            .field("created", &self.created)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The credential version of a Django user: the first 8 bytes of the SHA-256 of
@@ -33,12 +46,12 @@ pub(crate) fn credential_version(password: Option<&str>) -> u64 {
 }
 
 /// A row of `auth_user` as core sees it: the password only as its digest.
-pub(crate) fn user(id: i64, username: String, is_active: bool, password: &str) -> User {
+pub(crate) fn user(row: DjangoUser) -> User {
     User {
-        id: UserId::from(id),
-        username,
-        is_active,
-        credential_version: credential_version(Some(password)),
+        id: UserId::from(row.id),
+        credential_version: credential_version(Some(&row.password)),
+        username: row.username,
+        is_active: row.is_active,
     }
 }
 
@@ -46,6 +59,16 @@ pub(crate) fn user(id: i64, username: String, is_active: bool, password: &str) -
 const ID_LEN: usize = 22;
 
 impl KeyRow {
+    /// The row, its user's `password` read with it (none where not joined).
+    pub(crate) fn new(key: String, user_id: i64, created: OffsetDateTime, password: Option<&str>) -> Self {
+        Self {
+            key,
+            user_id,
+            created,
+            credential_version: credential_version(password),
+        }
+    }
+
     /// The public id of this token: the user's id in decimal, `Z`, then lowercase hex
     /// of SHA-256(key) up to 22 characters. DRF has no id column; this one is derived,
     /// reveals nothing usable about the key, changes with every new key, and names the

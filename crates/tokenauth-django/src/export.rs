@@ -6,9 +6,9 @@ use std::fmt;
 use time::OffsetDateTime;
 
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
-use crate::Error;
-#[cfg(feature = "sqlite")]
-use crate::timestamp::from_django_text;
+use crate::{Error, dialect::Execute};
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+use sqlx::Pool;
 
 /// A row of `auth_user` as the move needs it. `Debug` does not show the hash.
 #[derive(Clone, PartialEq, Eq)]
@@ -55,69 +55,29 @@ impl fmt::Debug for DjangoToken {
     }
 }
 
+/// Every user and every token of the Django database behind `pool` (see the dialect's
+/// `connect`), read in one snapshot, users by id and tokens by user.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), tokenauth_django::Error> {
+/// let pool = tokenauth_django::sqlite::connect("sqlite:///srv/app/db.sqlite3").await?;
+/// let (users, tokens) = tokenauth_django::export(&pool).await?;
+/// println!("{} users, {} tokens", users.len(), tokens.len());
+/// # Ok(()) }
+/// ```
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
-fn user((id, username, password, is_active): (i64, String, String, bool)) -> DjangoUser {
-    DjangoUser {
-        id,
-        username,
-        password,
-        is_active,
-    }
-}
-
-/// Every user and every token of the Django SQLite database behind `pool` (see
-/// [`connect_sqlite`](crate::connect_sqlite)), read in one transaction.
-#[cfg(feature = "sqlite")]
-pub async fn export_sqlite(pool: &sqlx::SqlitePool) -> Result<(Vec<DjangoUser>, Vec<DjangoToken>), Error> {
-    let mut tx = pool.begin().await?;
-    let users: Vec<(i64, String, String, bool)> =
-        sqlx::query_as(r#"SELECT "id", "username", "password", "is_active" FROM "auth_user" ORDER BY "id""#)
-            .fetch_all(&mut *tx)
-            .await?;
-    let tokens: Vec<(String, String, i64)> =
-        sqlx::query_as(r#"SELECT "key", "created", "user_id" FROM "authtoken_token" ORDER BY "user_id""#)
-            .fetch_all(&mut *tx)
-            .await?;
+pub async fn export<DB: Execute>(pool: &Pool<DB>) -> Result<(Vec<DjangoUser>, Vec<DjangoToken>), Error> {
+    let mut tx = pool.begin_with(DB::SQL.begin_snapshot).await?;
+    let users = DB::users(&mut tx, DB::SQL.users_by_id, &[]).await?;
+    let tokens = DB::tokens(&mut tx, DB::SQL.export_tokens, &[]).await?;
     tx.commit().await?;
     let tokens = tokens
         .into_iter()
-        .map(|(key, created, user_id)| {
-            Ok(DjangoToken {
-                key,
-                user_id,
-                created: from_django_text(&created)?,
-            })
-        })
-        .collect::<Result<_, Error>>()?;
-    Ok((users.into_iter().map(user).collect(), tokens))
-}
-
-/// Every user and every token of the Django PostgreSQL database behind `pool` (see
-/// [`connect_postgres`](crate::connect_postgres)), read in one snapshot.
-#[cfg(feature = "postgres")]
-pub async fn export_postgres(pool: &sqlx::PgPool) -> Result<(Vec<DjangoUser>, Vec<DjangoToken>), Error> {
-    let mut tx = pool.begin().await?;
-    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        .execute(&mut *tx)
-        .await?;
-    let users: Vec<(i64, String, String, bool)> = sqlx::query_as(
-        r#"SELECT "id"::int8, "username", "password", "is_active" FROM "auth_user" ORDER BY "id""#,
-    )
-    .fetch_all(&mut *tx)
-    .await?;
-    let tokens: Vec<(String, OffsetDateTime, i64)> = sqlx::query_as(
-        r#"SELECT "key", "created", "user_id"::int8 FROM "authtoken_token" ORDER BY "user_id""#,
-    )
-    .fetch_all(&mut *tx)
-    .await?;
-    tx.commit().await?;
-    let tokens = tokens
-        .into_iter()
-        .map(|(key, created, user_id)| DjangoToken {
-            key,
-            user_id,
-            created,
+        .map(|row| DjangoToken {
+            key: row.key,
+            user_id: row.user_id,
+            created: row.created,
         })
         .collect();
-    Ok((users.into_iter().map(user).collect(), tokens))
+    Ok((users, tokens))
 }

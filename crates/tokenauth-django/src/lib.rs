@@ -84,40 +84,72 @@
 //! # Example
 //!
 //! ```no_run
-//! use tokenauth_django::{SqliteDjangoStore, SqliteDjangoUsers, connect_sqlite, django_auth};
+//! use tokenauth_django::django_auth;
+//! use tokenauth_django::sqlite::{SqliteStore, SqliteUserDirectory, connect};
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! let pool = connect_sqlite("sqlite:///srv/app/db.sqlite3").await?;
-//! let auth = django_auth(SqliteDjangoStore::new(pool.clone()), SqliteDjangoUsers::new(pool));
+//! let pool = connect("sqlite:///srv/app/db.sqlite3").await?;
+//! let auth = django_auth(SqliteStore::new(pool.clone()), SqliteUserDirectory::new(pool));
 //! let issued = auth.obtain("alice", "alice-password", Default::default()).await?;
 //! assert_eq!(issued.token.expose_secret().len(), 40);
 //! # Ok(()) }
 //! ```
+//!
+//! On PostgreSQL the same with [`postgres::PostgresStore`],
+//! [`postgres::PostgresUserDirectory`] and [`postgres::connect`].
+//!
+//! # Layout, and adding a dialect
+//!
+//! Each verb of the store (`token_table.rs`) and the directory (`user_table.rs`), the
+//! schema check and the export are written once, over a dialect (`dialect.rs`): a
+//! table of statements, each with the columns and arguments it is documented to
+//! have, and how the dialect stores a time. Everything one database does differently
+//! (placeholders, casts, row locks, how a write transaction begins, Django's
+//! timestamps) is in its folder: `sqlite/`, `postgres/`.
+//!
+//! A third dialect (MySQL or MariaDB) takes:
+//!
+//! - `mysql/dialect.rs`: `impl Dialect for sqlx::MySql` (and its seal), the statements in its
+//!   spelling, the type of its time columns and their conversion, and how many rows a
+//!   statement changed; its sqlx types must bind and decode `i64`, `bool`, text and
+//!   that time, which makes the verbs run on it unchanged;
+//! - `mysql/mod.rs`: `MysqlStore` and `MysqlUserDirectory` (the generic types named
+//!   for it) and `connect`, with a feature `mysql` in `Cargo.toml`;
+//! - `tests/mysql.rs`: the fixtures' tests and the suites, as `tests/postgres.rs` runs
+//!   them.
+//!
+//! Each statement must keep what its documentation promises. Where a database cannot
+//! say one as a single statement (MySQL has no `RETURNING`, used by `create_user`,
+//! `set_active` and `purge_tokens`; its `INSERT IGNORE` stands for `ON CONFLICT DO
+//! NOTHING`), that verb becomes a method of `Dialect` whose default is today's
+//! generic body, overridden in the new dialect's file.
 
-// What the two backends share; a build with neither has only the error and export types.
+// What every dialect shares: the rows' meaning, the statements' runner, the verbs.
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod common;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod dialect;
 mod error;
 mod export;
-#[cfg(feature = "postgres")]
-mod postgres;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod schema;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod token_table;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod user_table;
+
+// The dialects: their statements, names and `connect`.
+#[cfg(feature = "postgres")]
+pub mod postgres;
 #[cfg(feature = "sqlite")]
-mod sqlite;
-#[cfg(feature = "sqlite")]
-mod timestamp;
+pub mod sqlite;
 
 pub use error::Error;
-#[cfg(feature = "postgres")]
-pub use export::export_postgres;
-#[cfg(feature = "sqlite")]
-pub use export::export_sqlite;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub use export::export;
 pub use export::{DjangoToken, DjangoUser};
-#[cfg(feature = "postgres")]
-pub use postgres::{PgDjangoStore, PgDjangoUsers, connect_postgres};
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub use schema::check_schema;
-#[cfg(feature = "sqlite")]
-pub use sqlite::{SqliteDjangoStore, SqliteDjangoUsers, connect_sqlite};
 
 use tokenauth_core::{
     ObtainPolicy, OnLimit, PasswordHasher, TokenAuth, TokenFormat, TokenLimit, TokenStore, UserDirectory,

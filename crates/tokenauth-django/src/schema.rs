@@ -1,6 +1,7 @@
 //! The check that a database holds Django's tables with the columns used.
 
 use crate::Error;
+use crate::dialect::Execute;
 
 /// The tables and columns read or written, by table.
 pub(crate) const NEEDED: [(&str, &[&str]); 2] = [
@@ -41,65 +42,13 @@ fn first_missing(present: &[(String, String)]) -> Option<String> {
 /// Checks that the database behind `pool` has Django's `auth_user` and DRF's
 /// `authtoken_token` with every column tokenauth uses; [`Error::Schema`] names the
 /// first one missing. It only reads the catalogue: nothing is created or migrated.
-pub async fn check_schema<DB: Catalogue>(pool: &sqlx::Pool<DB>) -> Result<(), Error> {
-    let present = DB::columns(pool).await?;
+/// The dialects' `connect` run it.
+pub async fn check_schema<DB: Execute>(pool: &sqlx::Pool<DB>) -> Result<(), Error> {
+    let present = DB::pairs(&mut *pool.acquire().await?, DB::SQL.columns).await?;
     match first_missing(&present) {
         Some(what) => Err(Error::Schema { what }),
         None => Ok(()),
     }
-}
-
-/// A database whose catalogue [`check_schema`] can read: SQLite or PostgreSQL.
-pub trait Catalogue: sqlx::Database + sealed::Sealed {
-    /// The (table, column) pairs of the tables in [`NEEDED`].
-    #[doc(hidden)]
-    fn columns(
-        pool: &sqlx::Pool<Self>,
-    ) -> impl std::future::Future<Output = Result<Vec<(String, String)>, Error>> + Send;
-}
-
-mod sealed {
-    pub trait Sealed {}
-    #[cfg(feature = "sqlite")]
-    impl Sealed for sqlx::Sqlite {}
-    #[cfg(feature = "postgres")]
-    impl Sealed for sqlx::Postgres {}
-}
-
-#[cfg(feature = "sqlite")]
-impl Catalogue for sqlx::Sqlite {
-    async fn columns(pool: &sqlx::Pool<Self>) -> Result<Vec<(String, String)>, Error> {
-        let mut present = Vec::new();
-        for (table, _) in NEEDED {
-            let names: Vec<(String,)> = sqlx::query_as("SELECT name FROM pragma_table_info(?)")
-                .bind(table)
-                .fetch_all(pool)
-                .await?;
-            present.extend(names.into_iter().map(|(c,)| (table.to_owned(), c)));
-        }
-        Ok(present)
-    }
-}
-
-#[cfg(feature = "postgres")]
-impl Catalogue for sqlx::Postgres {
-    async fn columns(pool: &sqlx::Pool<Self>) -> Result<Vec<(String, String)>, Error> {
-        // The tables the connection's search path finds, as unqualified queries do.
-        let rows: Vec<(String, String)> = sqlx::query_as(
-            "SELECT c.relname::text, a.attname::text
-               FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
-              WHERE c.oid IN (to_regclass('auth_user'), to_regclass('authtoken_token'))
-                AND a.attnum > 0 AND NOT a.attisdropped",
-        )
-        .fetch_all(pool)
-        .await?;
-        Ok(rows)
-    }
-}
-
-#[cfg(feature = "sqlite")]
-pub(crate) async fn check_sqlite(pool: &sqlx::SqlitePool) -> Result<(), Error> {
-    check_schema(pool).await
 }
 
 #[cfg(test)]

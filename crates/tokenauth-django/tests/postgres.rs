@@ -24,7 +24,8 @@ use sqlx::{Connection, PgConnection, PgPool};
 use time::OffsetDateTime;
 use tokenauth_conformance::CountingStore;
 use tokenauth_core::{Clock as _, ManualClock, TokenAuth};
-use tokenauth_django::{PgDjangoStore, PgDjangoUsers, connect_postgres, django_auth};
+use tokenauth_django::django_auth;
+use tokenauth_django::postgres::{PostgresStore, PostgresUserDirectory, connect};
 
 macro_rules! needs_postgres {
     () => {
@@ -114,7 +115,7 @@ impl Drop for Database {
 
 struct Fixture {
     /// Through the counting wrapper, so that a test can slip work in before a commit.
-    auth: TokenAuth<CountingStore<PgDjangoStore>, PgDjangoUsers>,
+    auth: TokenAuth<CountingStore<PostgresStore>, PostgresUserDirectory>,
     pool: PgPool,
     clock: ManualClock,
     manifest: Manifest,
@@ -124,12 +125,12 @@ struct Fixture {
 
 async fn fixture() -> Fixture {
     let database = Database::load().await;
-    let pool = connect_postgres(&database.url).await.unwrap();
+    let pool = connect(&database.url).await.unwrap();
     let manifest = manifest();
     let clock = common::clock(&manifest);
-    let users = PgDjangoUsers::new(pool.clone()).with_clock(clock.clone());
+    let users = PostgresUserDirectory::new(pool.clone()).with_clock(clock.clone());
     let auth = common::configure(
-        django_auth(CountingStore::new(PgDjangoStore::new(pool.clone())), users),
+        django_auth(CountingStore::new(PostgresStore::new(pool.clone())), users),
         &clock,
     );
     Fixture {

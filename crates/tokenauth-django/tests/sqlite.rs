@@ -12,10 +12,11 @@ use tempfile::TempDir;
 use time::OffsetDateTime;
 use tokenauth_conformance::CountingStore;
 use tokenauth_core::{ManualClock, TokenAuth};
-use tokenauth_django::{SqliteDjangoStore, SqliteDjangoUsers, connect_sqlite, django_auth};
+use tokenauth_django::django_auth;
+use tokenauth_django::sqlite::{SqliteStore, SqliteUserDirectory, connect};
 
 /// Through the counting wrapper, so that a test can slip work in before a commit.
-type Auth = TokenAuth<CountingStore<SqliteDjangoStore>, SqliteDjangoUsers>;
+type Auth = TokenAuth<CountingStore<SqliteStore>, SqliteUserDirectory>;
 
 /// A copy of the fixture database, the service on it at the manifest's clock, and
 /// raw access.
@@ -35,14 +36,12 @@ async fn fixture() -> Fixture {
         &path,
     )
     .unwrap();
-    let pool = connect_sqlite(&format!("sqlite://{}", path.display()))
-        .await
-        .unwrap();
+    let pool = connect(&format!("sqlite://{}", path.display())).await.unwrap();
     let manifest = manifest();
     let clock = common::clock(&manifest);
-    let users = SqliteDjangoUsers::new(pool.clone()).with_clock(clock.clone());
+    let users = SqliteUserDirectory::new(pool.clone()).with_clock(clock.clone());
     let auth = common::configure(
-        django_auth(CountingStore::new(SqliteDjangoStore::new(pool.clone())), users),
+        django_auth(CountingStore::new(SqliteStore::new(pool.clone())), users),
         &clock,
     );
     Fixture {
@@ -211,7 +210,7 @@ async fn a_database_without_drfs_table_is_refused_by_name() {
         .execute(&pool)
         .await
         .unwrap();
-    let error = connect_sqlite(&format!("sqlite://{}", path.display()))
+    let error = connect(&format!("sqlite://{}", path.display()))
         .await
         .unwrap_err();
     assert_eq!(
@@ -219,7 +218,7 @@ async fn a_database_without_drfs_table_is_refused_by_name() {
         "not a Django database with DRF's authtoken app: column auth_user.password is missing \
          (run Django's `migrate` with `rest_framework.authtoken` installed)"
     );
-    let missing = connect_sqlite(&format!("sqlite://{}", dir.path().join("absent").display()))
+    let missing = connect(&format!("sqlite://{}", dir.path().join("absent").display()))
         .await
         .unwrap_err();
     assert!(

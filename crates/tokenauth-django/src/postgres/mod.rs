@@ -1,14 +1,39 @@
 //! Django's tables in a PostgreSQL database.
+//!
+//! ```no_run
+//! use tokenauth_django::django_auth;
+//! use tokenauth_django::postgres::{PostgresStore, PostgresUserDirectory, connect};
+//!
+//! # async fn run() -> Result<(), tokenauth_django::Error> {
+//! let pool = connect("postgres://app@db/app").await?;
+//! let auth = django_auth(PostgresStore::new(pool.clone()), PostgresUserDirectory::new(pool));
+//! # let _ = auth;
+//! # Ok(()) }
+//! ```
 
-mod store;
-mod users;
+mod dialect;
 
-use sqlx::PgPool;
-
-pub use store::PgDjangoStore;
-pub use users::PgDjangoUsers;
+use sqlx::{PgPool, Postgres};
 
 use crate::Error;
+
+/// A [`TokenStore`](tokenauth_core::TokenStore) on DRF's `authtoken_token` table in
+/// Django's PostgreSQL database (`created` `timestamptz`). See the [crate docs](crate)
+/// for what this table can and cannot hold.
+///
+/// The compare-and-swap runs in one transaction: it locks the user's `auth_user` row
+/// (`FOR SHARE`) and token row (`FOR UPDATE`), compares the version derived from the
+/// token row and, before inserting a key, the password with the credential version
+/// the key was issued under, then deletes and inserts with
+/// `ON CONFLICT ("user_id") DO NOTHING`. A concurrent commit of the same
+/// user waits on the row lock and then finds the row changed, or finds the unique
+/// `user_id` taken: a conflict either way, which core answers by reading again.
+pub type PostgresStore = crate::token_table::TokenTable<Postgres>;
+
+/// A [`UserDirectory`](tokenauth_core::UserDirectory) and
+/// [`UserAdmin`](tokenauth_core::UserAdmin) on Django's `auth_user` table in
+/// PostgreSQL; `date_joined` written as `timestamptz`.
+pub type PostgresUserDirectory = crate::user_table::UserTable<Postgres>;
 
 /// Opens a pool on Django's PostgreSQL database at `url`
 /// (`postgres://app@db/app`) and checks its schema ([`check_schema`](crate::check_schema)).
@@ -16,7 +41,7 @@ use crate::Error;
 /// Nothing is created or migrated. Tables are found through the connection's
 /// `search_path`, as Django finds them (add `?options=-csearch_path%3Dschema` to the
 /// URL for another schema).
-pub async fn connect_postgres(url: &str) -> Result<PgPool, Error> {
+pub async fn connect(url: &str) -> Result<PgPool, Error> {
     let pool = PgPool::connect(url).await?;
     crate::check_schema(&pool).await?;
     Ok(pool)

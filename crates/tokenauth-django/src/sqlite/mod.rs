@@ -1,18 +1,41 @@
 //! Django's tables in a SQLite database.
+//!
+//! ```no_run
+//! use tokenauth_django::django_auth;
+//! use tokenauth_django::sqlite::{SqliteStore, SqliteUserDirectory, connect};
+//!
+//! # async fn run() -> Result<(), tokenauth_django::Error> {
+//! let pool = connect("sqlite:///srv/app/db.sqlite3").await?;
+//! let auth = django_auth(SqliteStore::new(pool.clone()), SqliteUserDirectory::new(pool));
+//! # let _ = auth;
+//! # Ok(()) }
+//! ```
 
-mod store;
-mod users;
+mod dialect;
+mod timestamp;
 
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::SqlitePool;
 use sqlx::sqlite::SqliteConnectOptions;
-
-pub use store::SqliteDjangoStore;
-pub use users::SqliteDjangoUsers;
+use sqlx::{Sqlite, SqlitePool};
 
 use crate::Error;
+
+/// A [`TokenStore`](tokenauth_core::TokenStore) on DRF's `authtoken_token` table in
+/// Django's SQLite database (`created` as Django's text). See the [crate docs](crate)
+/// for what this table can and cannot hold.
+///
+/// The compare-and-swap runs in one `BEGIN IMMEDIATE` transaction: it reads the
+/// user's password and row, compares the version derived from the row and, before
+/// inserting a key, the password with the credential version the key was issued
+/// under, then deletes and inserts. Django's own writes queue on the same SQLite lock.
+pub type SqliteStore = crate::token_table::TokenTable<Sqlite>;
+
+/// A [`UserDirectory`](tokenauth_core::UserDirectory) and
+/// [`UserAdmin`](tokenauth_core::UserAdmin) on Django's `auth_user` table in SQLite;
+/// `date_joined` written as Django's text.
+pub type SqliteUserDirectory = crate::user_table::UserTable<Sqlite>;
 
 /// Opens a pool on Django's SQLite database at `url` (`sqlite:///srv/app/db.sqlite3`)
 /// and checks its schema ([`check_schema`](crate::check_schema)).
@@ -20,12 +43,12 @@ use crate::Error;
 /// Nothing is created or migrated: the file must exist, and its journal mode stays
 /// whatever Django uses. Foreign keys are enforced, as Django's own connections do,
 /// and a connection waits up to five seconds for Django's write lock.
-pub async fn connect_sqlite(url: &str) -> Result<SqlitePool, Error> {
+pub async fn connect(url: &str) -> Result<SqlitePool, Error> {
     let options = SqliteConnectOptions::from_str(url)?
         .create_if_missing(false)
         .busy_timeout(Duration::from_secs(5))
         .foreign_keys(true);
     let pool = SqlitePool::connect_with(options).await?;
-    crate::schema::check_sqlite(&pool).await?;
+    crate::check_schema(&pool).await?;
     Ok(pool)
 }

@@ -12,7 +12,9 @@ use std::io::{BufRead, Write};
 
 use tokenauth::TokenAuth;
 use tokenauth_core::{Maintenance, TokenStore, UserAdmin};
-use tokenauth_django::{PgDjangoStore, PgDjangoUsers, SqliteDjangoStore, SqliteDjangoUsers, django_auth};
+use tokenauth_django::django_auth;
+use tokenauth_django::postgres::{PostgresStore, PostgresUserDirectory};
+use tokenauth_django::sqlite::{SqliteStore, SqliteUserDirectory};
 
 use super::args::TOKEN_STORE_PREFIX;
 use super::policy::Partial;
@@ -35,13 +37,13 @@ pub(super) async fn run<R: BufRead, W: Write>(cli: Cli, io: &mut Io<R, W>) -> Re
     let url = cli.database.as_str();
     match Backend::of(&cli.database)? {
         Backend::Sqlite => {
-            let pool = tokenauth_django::connect_sqlite(url).await?;
-            let auth = django_auth(SqliteDjangoStore::new(pool.clone()), SqliteDjangoUsers::new(pool));
+            let pool = tokenauth_django::sqlite::connect(url).await?;
+            let auth = django_auth(SqliteStore::new(pool.clone()), SqliteUserDirectory::new(pool));
             run_on(auth, cli.command, io).await
         }
         Backend::Postgres => {
-            let pool = tokenauth_django::connect_postgres(url).await?;
-            let auth = django_auth(PgDjangoStore::new(pool.clone()), PgDjangoUsers::new(pool));
+            let pool = tokenauth_django::postgres::connect(url).await?;
+            let auth = django_auth(PostgresStore::new(pool.clone()), PostgresUserDirectory::new(pool));
             run_on(auth, cli.command, io).await
         }
     }

@@ -172,12 +172,12 @@ where
 async fn read(url: &DatabaseUrl) -> Result<(Vec<DjangoUser>, Vec<DjangoToken>), CliError> {
     Ok(match Backend::of(url)? {
         Backend::Sqlite => {
-            let pool = tokenauth_django::connect_sqlite(url.as_str()).await?;
-            tokenauth_django::export_sqlite(&pool).await?
+            let pool = tokenauth_django::sqlite::connect(url.as_str()).await?;
+            tokenauth_django::export(&pool).await?
         }
         Backend::Postgres => {
-            let pool = tokenauth_django::connect_postgres(url.as_str()).await?;
-            tokenauth_django::export_postgres(&pool).await?
+            let pool = tokenauth_django::postgres::connect(url.as_str()).await?;
+            tokenauth_django::export(&pool).await?
         }
     })
 }
