@@ -1,9 +1,9 @@
 //! What differs between the SQL databases Django runs on, and the one way of running
 //! a statement on any of them.
 //!
-//! A dialect ([`Dialect`]) is a table of statements ([`Statements`]) and how its
-//! timestamp columns are stored; everything else (the verbs of the store and the
-//! directory, the schema check, the export) is written once, over [`Execute`].
+//! A dialect ([`Dialect`]) is its statements ([`Statements`]: most are shared) and
+//! how its timestamp columns are stored; everything else (the verbs of the store and
+//! the directory, the schema check, the export) is written once, over [`Execute`].
 
 use std::future::Future;
 
@@ -13,93 +13,27 @@ use time::OffsetDateTime;
 use crate::Error;
 use crate::common::KeyRow;
 use crate::export::DjangoUser;
+use crate::statements::Statements;
 
-/// The statements the store, the directory, the schema check and the export run, in
-/// a dialect's spelling. Every statement names its columns. The arguments are listed
-/// in the order they are bound; token rows are (`key`, `created`, `user_id` as a
-/// 64-bit integer, the user's `password` or NULL) and user rows are (`id` as a 64-bit
-/// integer, `username`, `is_active`, `password`).
-#[derive(Debug)]
-pub struct Statements {
-    /// Begins a transaction that writes, and that no other writer may interleave
-    /// with between its reads and its writes (with the row locks below).
-    pub begin_write: &'static str,
-    /// Begins a transaction that reads one consistent snapshot, for the export.
-    pub begin_snapshot: &'static str,
-    /// The (table, column) pairs of `auth_user` and `authtoken_token` as the
-    /// connection finds them; no arguments.
-    pub columns: &'static str,
-
-    /// The token rows of a user (`user_id`).
-    pub tokens_of_user: &'static str,
-    /// The same, in a write transaction: locks the rows for update where the
-    /// database locks rows.
-    pub locked_tokens_of_user: &'static str,
-    /// The token row with this key (`key`).
-    pub token_by_key: &'static str,
-    /// Every token row.
-    pub all_tokens: &'static str,
-    /// Every token row, without the password, by `user_id`: for the export.
-    pub export_tokens: &'static str,
-    /// Deletes the token with this key (`key`).
-    pub delete_token: &'static str,
-    /// The `password` of the user (`id`), in a commit: locks the user's row shared
-    /// where the database locks rows, so that the password cannot change before the
-    /// commit ends.
-    pub password_for_commit: &'static str,
-    /// Inserts a token (`key`, `created`, `user_id`), or nothing, affecting no row,
-    /// when the user has a token already.
-    pub insert_token: &'static str,
-    /// Deletes at most `limit` tokens created before a time (`created`, `limit`) and
-    /// returns their rows, the password NULL.
-    pub purge_tokens: &'static str,
-
-    /// The user row with this id (`id`).
-    pub user_by_id: &'static str,
-    /// The user row with this username, compared exactly (`username`).
-    pub user_by_username: &'static str,
-    /// Every user row, by `username`.
-    pub users_by_username: &'static str,
-    /// Every user row, by `id`: for the export.
-    pub users_by_id: &'static str,
-    /// The `password` of the user (`id`), its row locked for update where the database
-    /// locks rows; none without such a user.
-    pub lock_user: &'static str,
-    /// Inserts a user as Django's `create_user` does (`password`, `username`,
-    /// `is_active`, `date_joined`) and returns its row; nothing, and no row, when the
-    /// username is taken.
-    pub create_user: &'static str,
-    /// Sets a user's password (`password`, `id`).
-    pub set_password: &'static str,
-    /// Sets a user's password only if it is still the old one (`new`, `id`, `old`).
-    pub rehash_password: &'static str,
-    /// Sets whether a user may authenticate (`is_active`, `id`) and returns its row.
-    pub set_active: &'static str,
-    /// Deletes the user's token (`user_id`).
-    pub delete_tokens_of_user: &'static str,
-    /// Deletes the user's rows in Django's own link tables, groups and permissions
-    /// (`user_id`).
-    pub delete_user_links: [&'static str; 2],
-    /// Deletes the user (`id`).
-    pub delete_user: &'static str,
-}
-
-/// A SQL database holding Django's tables: its statements and how it stores a time.
-/// Implemented in the dialect's folder (`sqlite/dialect.rs`, `postgres/dialect.rs`);
-/// sealed.
-pub trait Dialect: sqlx::Database + sealed::Sealed {
-    /// `Sqlite`, `Postgres`: how the dialect's public names begin (`SqliteStore`).
-    const PREFIX: &'static str;
-    /// The statements in this dialect's spelling.
-    const SQL: Statements;
+/// A SQL database that [`DjangoStore`](crate::DjangoStore) and
+/// [`DjangoUserDirectory`](crate::DjangoUserDirectory) run on: SQLite or PostgreSQL.
+///
+/// Sealed: a dialect is added in this crate (see the crate docs, "Adding a
+/// dialect"), in its folder (`sqlite/dialect.rs`, `postgres/dialect.rs`): the
+/// statements it spells otherwise than the defaults, and how it stores a time.
+pub trait Dialect: sqlx::Database + Statements + sealed::Sealed {
+    /// What `Debug` calls the store and the directory (`SqliteStore { .. }`).
+    const STORE: &'static str;
+    /// See [`STORE`](Self::STORE).
+    const DIRECTORY: &'static str;
     /// How `created` and `date_joined` are stored.
     type Time: Send + Unpin + 'static;
 
     /// A time as Django stores it.
-    fn to_stored(at: OffsetDateTime) -> Self::Time;
+    fn to_time(at: OffsetDateTime) -> Self::Time;
     /// A stored time; [`Error::Corrupt`] for one Django could not have written.
-    fn from_stored(stored: Self::Time) -> Result<OffsetDateTime, Error>;
-    /// How many rows a statement changed (sqlx has no trait for it).
+    fn from_time(stored: Self::Time) -> Result<OffsetDateTime, Error>;
+    /// How many rows the statement that gave `done` changed (sqlx has no trait for it).
     fn rows_affected(done: &Self::QueryResult) -> u64;
 }
 
@@ -117,7 +51,7 @@ pub enum Arg<'a> {
     Text(&'a str),
     /// A flag (`is_active`).
     Flag(bool),
-    /// A time, stored as the dialect stores it ([`Dialect::to_stored`]).
+    /// A time, stored as the dialect stores it ([`Dialect::to_time`]).
     Time(OffsetDateTime),
 }
 
@@ -175,7 +109,7 @@ where
             Arg::Int(value) => arguments.add(value),
             Arg::Text(value) => arguments.add(value),
             Arg::Flag(value) => arguments.add(value),
-            Arg::Time(at) => arguments.add(DB::to_stored(at)),
+            Arg::Time(at) => arguments.add(DB::to_time(at)),
         }
         .map_err(sqlx::Error::Encode)?;
     }
@@ -208,7 +142,7 @@ where
                 Ok(KeyRow::new(
                     key,
                     user_id,
-                    DB::from_stored(created)?,
+                    DB::from_time(created)?,
                     password.as_deref(),
                 ))
             })

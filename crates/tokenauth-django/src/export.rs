@@ -67,9 +67,9 @@ impl fmt::Debug for DjangoToken {
 /// ```
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub async fn export<DB: Execute>(pool: &Pool<DB>) -> Result<(Vec<DjangoUser>, Vec<DjangoToken>), Error> {
-    let mut tx = pool.begin_with(DB::SQL.begin_snapshot).await?;
-    let users = DB::users(&mut tx, DB::SQL.users_by_id, &[]).await?;
-    let tokens = DB::tokens(&mut tx, DB::SQL.export_tokens, &[]).await?;
+    let mut tx = pool.begin_with(DB::BEGIN_SNAPSHOT).await?;
+    let users = DB::users(&mut tx, DB::USERS_BY_ID, &[]).await?;
+    let tokens = DB::tokens(&mut tx, DB::EXPORT_TOKENS, &[]).await?;
     tx.commit().await?;
     let tokens = tokens
         .into_iter()

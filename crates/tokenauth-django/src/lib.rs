@@ -96,35 +96,53 @@
 //! ```
 //!
 //! On PostgreSQL the same with [`postgres::PostgresStore`],
-//! [`postgres::PostgresUserDirectory`] and [`postgres::connect`].
+//! [`postgres::PostgresUserDirectory`] and [`postgres::connect`]. Both store types
+//! are [`DjangoStore`] on their dialect, both directories [`DjangoUserDirectory`].
 //!
-//! # Layout, and adding a dialect
+//! # How the source is laid out
 //!
-//! Each verb of the store (`token_table.rs`) and the directory (`user_table.rs`), the
-//! schema check and the export are written once, over a dialect (`dialect.rs`): a
-//! table of statements, each with the columns and arguments it is documented to
-//! have, and how the dialect stores a time. Everything one database does differently
-//! (placeholders, casts, row locks, how a write transaction begins, Django's
-//! timestamps) is in its folder: `sqlite/`, `postgres/`.
+//! Every verb is written once, over a dialect: the token store in `store.rs`
+//! ([`DjangoStore`]), the directory in `users.rs` ([`DjangoUserDirectory`]), the schema
+//! check in `schema.rs` and the export in `export.rs`. Their SQL is one table in
+//! `statements.rs`, each statement with a default that SQLite and PostgreSQL both
+//! read; `dialect.rs` is the trait a dialect implements ([`Dialect`]: how it stores a
+//! time) and the one place that binds arguments and decodes rows. `sqlite/` and
+//! `postgres/` hold only what their database does its own way (SQLite: `BEGIN
+//! IMMEDIATE` and Django's text timestamps; PostgreSQL: row locks and a snapshot for
+//! the export; each: its catalogue), their public names and `connect`. No verb of the
+//! store or the directory is its own in either dialect.
 //!
-//! A third dialect (MySQL or MariaDB) takes:
+//! # Adding a dialect
 //!
-//! - `mysql/dialect.rs`: `impl Dialect for sqlx::MySql` (and its seal), the statements in its
-//!   spelling, the type of its time columns and their conversion, and how many rows a
-//!   statement changed; its sqlx types must bind and decode `i64`, `bool`, text and
-//!   that time, which makes the verbs run on it unchanged;
-//! - `mysql/mod.rs`: `MysqlStore` and `MysqlUserDirectory` (the generic types named
-//!   for it) and `connect`, with a feature `mysql` in `Cargo.toml`;
-//! - `tests/mysql.rs`: the fixtures' tests and the suites, as `tests/postgres.rs` runs
-//!   them.
+//! A third dialect (say MySQL or MariaDB, on sqlx's `mysql` driver) takes, in this
+//! crate:
 //!
-//! Each statement must keep what its documentation promises. Where a database cannot
-//! say one as a single statement (MySQL has no `RETURNING`, used by `create_user`,
-//! `set_active` and `purge_tokens`; its `INSERT IGNORE` stands for `ON CONFLICT DO
-//! NOTHING`), that verb becomes a method of `Dialect` whose default is today's
-//! generic body, overridden in the new dialect's file.
+//! 1. **Its feature**, in `Cargo.toml` (`mysql = ["sqlx/mysql"]`), and its module in
+//!    `lib.rs` (`#[cfg(feature = "mysql")] pub mod mysql;`), with the `cfg` added
+//!    beside `sqlite` and `postgres` on the shared modules.
+//! 2. **One file**, `mysql/dialect.rs`: `impl Statements for MySql`, overriding each
+//!    statement whose default it spells otherwise and keeping its parameters (in
+//!    order) and the columns it reads (MySQL takes `?` parameters, `INSERT IGNORE` for
+//!    `ON CONFLICT DO NOTHING`, `CAST(.. AS SIGNED)`, `START TRANSACTION WITH
+//!    CONSISTENT SNAPSHOT`, and its own catalogue query); and `impl Dialect for MySql`
+//!    (the `Debug` names, the type of its time columns and their conversion, how many
+//!    rows a statement changed), with its `Sealed` impl. Its sqlx types must bind and
+//!    decode `i64`, `bool`, text and that time; then every verb runs on it unchanged.
+//! 3. **Its public names**, `mysql/mod.rs`, in the same shape as the others:
+//!    `pub type MySqlStore = DjangoStore<MySql>;`,
+//!    `pub type MySqlUserDirectory = DjangoUserDirectory<MySql>;`, `connect`.
+//! 4. **Its tests**, `tests/mysql.rs`: the fixtures' checks and the suites, as
+//!    `tests/postgres.rs` runs them.
+//!
+//! One thing a statement cannot be overridden as text: a `RETURNING` the database
+//! cannot say in one statement (MySQL has none; MariaDB has it on `INSERT` and
+//! `DELETE` only), used by `CREATE_USER`, `SET_ACTIVE` and `PURGE_TOKENS`. The verb
+//! that runs it (`create_user`, `set_active`, `purge`) then needs a step of the
+//! dialect (write, then read the rows back, in one transaction), added to `Dialect`
+//! with today's statement as its default.
 
-// What every dialect shares: the rows' meaning, the statements' runner, the verbs.
+// What every dialect shares: the rows' meaning, the statements and their runner, the
+// verbs.
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod common;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
@@ -134,22 +152,30 @@ mod export;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod schema;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
-mod token_table;
+mod statements;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
-mod user_table;
+mod store;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod users;
 
-// The dialects: their statements, names and `connect`.
+// The dialects: what they spell their own way, their names and `connect`.
 #[cfg(feature = "postgres")]
 pub mod postgres;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub use dialect::Dialect;
 pub use error::Error;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub use export::export;
 pub use export::{DjangoToken, DjangoUser};
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub use schema::check_schema;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub use store::DjangoStore;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub use users::DjangoUserDirectory;
 
 use tokenauth_core::{
     ObtainPolicy, OnLimit, PasswordHasher, TokenAuth, TokenFormat, TokenLimit, TokenStore, UserDirectory,

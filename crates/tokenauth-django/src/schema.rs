@@ -44,7 +44,7 @@ fn first_missing(present: &[(String, String)]) -> Option<String> {
 /// first one missing. It only reads the catalogue: nothing is created or migrated.
 /// The dialects' `connect` run it.
 pub async fn check_schema<DB: Execute>(pool: &sqlx::Pool<DB>) -> Result<(), Error> {
-    let present = DB::pairs(&mut *pool.acquire().await?, DB::SQL.columns).await?;
+    let present = DB::pairs(&mut *pool.acquire().await?, DB::COLUMNS).await?;
     match first_missing(&present) {
         Some(what) => Err(Error::Schema { what }),
         None => Ok(()),

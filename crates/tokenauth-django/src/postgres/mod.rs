@@ -28,12 +28,12 @@ use crate::Error;
 /// `ON CONFLICT ("user_id") DO NOTHING`. A concurrent commit of the same
 /// user waits on the row lock and then finds the row changed, or finds the unique
 /// `user_id` taken: a conflict either way, which core answers by reading again.
-pub type PostgresStore = crate::token_table::TokenTable<Postgres>;
+pub type PostgresStore = crate::DjangoStore<Postgres>;
 
 /// A [`UserDirectory`](tokenauth_core::UserDirectory) and
 /// [`UserAdmin`](tokenauth_core::UserAdmin) on Django's `auth_user` table in
 /// PostgreSQL; `date_joined` written as `timestamptz`.
-pub type PostgresUserDirectory = crate::user_table::UserTable<Postgres>;
+pub type PostgresUserDirectory = crate::DjangoUserDirectory<Postgres>;
 
 /// Opens a pool on Django's PostgreSQL database at `url`
 /// (`postgres://app@db/app`) and checks its schema ([`check_schema`](crate::check_schema)).

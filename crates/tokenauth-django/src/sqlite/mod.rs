@@ -30,12 +30,12 @@ use crate::Error;
 /// user's password and row, compares the version derived from the row and, before
 /// inserting a key, the password with the credential version the key was issued
 /// under, then deletes and inserts. Django's own writes queue on the same SQLite lock.
-pub type SqliteStore = crate::token_table::TokenTable<Sqlite>;
+pub type SqliteStore = crate::DjangoStore<Sqlite>;
 
 /// A [`UserDirectory`](tokenauth_core::UserDirectory) and
 /// [`UserAdmin`](tokenauth_core::UserAdmin) on Django's `auth_user` table in SQLite;
 /// `date_joined` written as Django's text.
-pub type SqliteUserDirectory = crate::user_table::UserTable<Sqlite>;
+pub type SqliteUserDirectory = crate::DjangoUserDirectory<Sqlite>;
 
 /// Opens a pool on Django's SQLite database at `url` (`sqlite:///srv/app/db.sqlite3`)
 /// and checks its schema ([`check_schema`](crate::check_schema)).

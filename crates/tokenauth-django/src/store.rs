@@ -15,11 +15,11 @@ use crate::dialect::{Arg, Dialect, Execute};
 /// [`SqliteStore`](crate::sqlite::SqliteStore),
 /// [`PostgresStore`](crate::postgres::PostgresStore). See the [crate docs](crate) for
 /// what this table can and cannot hold.
-pub struct TokenTable<DB: Dialect> {
+pub struct DjangoStore<DB: Dialect> {
     pool: Pool<DB>,
 }
 
-impl<DB: Dialect> TokenTable<DB> {
+impl<DB: Dialect> DjangoStore<DB> {
     /// A store on `pool` (see the dialect's `connect`).
     pub fn new(pool: Pool<DB>) -> Self {
         Self { pool }
@@ -31,16 +31,15 @@ impl<DB: Dialect> TokenTable<DB> {
     }
 }
 
-impl<DB: Dialect> Clone for TokenTable<DB> {
+impl<DB: Dialect> Clone for DjangoStore<DB> {
     fn clone(&self) -> Self {
         Self::new(self.pool.clone())
     }
 }
 
-impl<DB: Dialect> fmt::Debug for TokenTable<DB> {
+impl<DB: Dialect> fmt::Debug for DjangoStore<DB> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct(&format!("{}Store", DB::PREFIX))
-            .finish_non_exhaustive()
+        f.debug_struct(DB::STORE).finish_non_exhaustive()
     }
 }
 
@@ -48,22 +47,22 @@ impl<DB: Dialect> fmt::Debug for TokenTable<DB> {
 async fn delete_keys<DB: Execute>(conn: &mut DB::Connection, rows: &[&KeyRow]) -> Result<Vec<Ended>, Error> {
     let mut ended = Vec::with_capacity(rows.len());
     for row in rows {
-        if DB::execute(conn, DB::SQL.delete_token, &[Arg::Text(&row.key)]).await? > 0 {
+        if DB::execute(conn, DB::DELETE_TOKEN, &[Arg::Text(&row.key)]).await? > 0 {
             ended.push(row.ended()?);
         }
     }
     Ok(ended)
 }
 
-impl<DB: Execute> TokenTable<DB> {
+impl<DB: Execute> DjangoStore<DB> {
     /// Deletes the user's rows `doomed` picks, in one write transaction holding them.
     async fn delete_where(
         &self,
         user: i64,
         doomed: impl Fn(&KeyRow) -> bool + Send,
     ) -> Result<Vec<Ended>, Error> {
-        let mut tx = self.pool.begin_with(DB::SQL.begin_write).await?;
-        let mut rows = DB::tokens(&mut tx, DB::SQL.locked_tokens_of_user, &[Arg::Int(user)]).await?;
+        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
+        let mut rows = DB::tokens(&mut tx, DB::LOCKED_TOKENS_OF_USER, &[Arg::Int(user)]).await?;
         common::sort(&mut rows);
         let doomed: Vec<&KeyRow> = rows.iter().filter(|row| doomed(row)).collect();
         let ended = delete_keys::<DB>(&mut tx, &doomed).await?;
@@ -74,11 +73,11 @@ impl<DB: Execute> TokenTable<DB> {
     /// The user's rows, outside any transaction.
     async fn rows_of(&self, user: i64) -> Result<Vec<KeyRow>, Error> {
         let mut conn = self.pool.acquire().await?;
-        DB::tokens(&mut conn, DB::SQL.tokens_of_user, &[Arg::Int(user)]).await
+        DB::tokens(&mut conn, DB::TOKENS_OF_USER, &[Arg::Int(user)]).await
     }
 }
 
-impl<DB: Execute> TokenStore for TokenTable<DB> {
+impl<DB: Execute> TokenStore for DjangoStore<DB> {
     type Error = Error;
 
     #[tracing::instrument(skip_all)]
@@ -97,16 +96,16 @@ impl<DB: Execute> TokenStore for TokenTable<DB> {
         let insert = change.insert.as_ref().map(common::key_to_insert).transpose()?;
         // SQLite's write transaction (`BEGIN IMMEDIATE`) takes the write lock before
         // anything is read: no other writer, Django included, enters until it ends.
-        let mut tx = self.pool.begin_with(DB::SQL.begin_write).await?;
+        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
         // The user's password first (PostgreSQL: its row locked `FOR SHARE`), so that
         // it cannot change, by tokenauth or by Django, until this commits: a key is
         // inserted only while the password is the one it was issued under. Every
         // writer of both tables here locks the user before its token, so they cannot
         // deadlock.
-        let password = DB::text(&mut tx, DB::SQL.password_for_commit, &[Arg::Int(user)]).await?;
+        let password = DB::text(&mut tx, DB::PASSWORD_FOR_COMMIT, &[Arg::Int(user)]).await?;
         // Then the token's row (PostgreSQL: `FOR UPDATE`): the comparison and the
         // writes are one step for every other writer of this user's row.
-        let mut rows = DB::tokens(&mut tx, DB::SQL.locked_tokens_of_user, &[Arg::Int(user)]).await?;
+        let mut rows = DB::tokens(&mut tx, DB::LOCKED_TOKENS_OF_USER, &[Arg::Int(user)]).await?;
         common::sort(&mut rows);
         if common::version_of(&rows) != expected || !common::issued_under(&change, password.as_deref()) {
             return Ok(Committed::Conflict);
@@ -114,7 +113,7 @@ impl<DB: Execute> TokenStore for TokenTable<DB> {
         let ended = delete_keys::<DB>(&mut tx, &common::doomed(&rows, &change)).await?;
         if let (Some(key), Some(record)) = (insert, &change.insert) {
             let args = [Arg::Text(&key), Arg::Time(record.created), Arg::Int(user)];
-            if DB::execute(&mut tx, DB::SQL.insert_token, &args).await? == 0 {
+            if DB::execute(&mut tx, DB::INSERT_TOKEN, &args).await? == 0 {
                 // The user holds a token still (DRF's one per user): decide again.
                 return Ok(Committed::Conflict);
             }
@@ -129,7 +128,7 @@ impl<DB: Execute> TokenStore for TokenTable<DB> {
             return Ok(None);
         };
         let mut conn = self.pool.acquire().await?;
-        let rows = DB::tokens(&mut conn, DB::SQL.token_by_key, &[Arg::Text(key.expose_secret())]).await?;
+        let rows = DB::tokens(&mut conn, DB::TOKEN_BY_KEY, &[Arg::Text(key.expose_secret())]).await?;
         rows.first().map(KeyRow::record).transpose()
     }
 
@@ -154,7 +153,7 @@ impl<DB: Execute> TokenStore for TokenTable<DB> {
                 };
                 self.rows_of(user).await?
             }
-            None => DB::tokens(&mut *self.pool.acquire().await?, DB::SQL.all_tokens, &[]).await?,
+            None => DB::tokens(&mut *self.pool.acquire().await?, DB::ALL_TOKENS, &[]).await?,
         };
         common::sort(&mut rows);
         rows.iter().map(KeyRow::record).collect()
@@ -192,7 +191,7 @@ impl<DB: Execute> TokenStore for TokenTable<DB> {
         // after its absence), as long as the bound is written the same way.
         let args = [Arg::Time(bounds.created_before), Arg::Int(limit)];
         let mut conn = self.pool.acquire().await?;
-        let rows = DB::tokens(&mut conn, DB::SQL.purge_tokens, &args).await?;
+        let rows = DB::tokens(&mut conn, DB::PURGE_TOKENS, &args).await?;
         rows.iter().map(KeyRow::ended).collect()
     }
 }

@@ -22,12 +22,12 @@ use crate::dialect::{Arg, Dialect, Execute};
 /// credential version is a digest of its `auth_user.password`, so that it changes
 /// with every new hash, written here or by Django; a password set here also deletes
 /// the user's token in the same transaction (see the [crate docs](crate)).
-pub struct UserTable<DB: Dialect> {
+pub struct DjangoUserDirectory<DB: Dialect> {
     pool: Pool<DB>,
     clock: Arc<dyn Clock>,
 }
 
-impl<DB: Dialect> UserTable<DB> {
+impl<DB: Dialect> DjangoUserDirectory<DB> {
     /// A directory on `pool` (see the dialect's `connect`).
     pub fn new(pool: Pool<DB>) -> Self {
         Self {
@@ -43,7 +43,7 @@ impl<DB: Dialect> UserTable<DB> {
     }
 }
 
-impl<DB: Dialect> Clone for UserTable<DB> {
+impl<DB: Dialect> Clone for DjangoUserDirectory<DB> {
     fn clone(&self) -> Self {
         Self {
             pool: self.pool.clone(),
@@ -52,14 +52,13 @@ impl<DB: Dialect> Clone for UserTable<DB> {
     }
 }
 
-impl<DB: Dialect> fmt::Debug for UserTable<DB> {
+impl<DB: Dialect> fmt::Debug for DjangoUserDirectory<DB> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct(&format!("{}UserDirectory", DB::PREFIX))
-            .finish_non_exhaustive()
+        f.debug_struct(DB::DIRECTORY).finish_non_exhaustive()
     }
 }
 
-impl<DB: Execute> UserTable<DB> {
+impl<DB: Execute> DjangoUserDirectory<DB> {
     /// The first user row `sql` returns for `args`, as core sees it.
     async fn one(&self, sql: &'static str, args: &[Arg<'_>]) -> Result<Option<User>, Error> {
         let mut conn = self.pool.acquire().await?;
@@ -68,35 +67,27 @@ impl<DB: Execute> UserTable<DB> {
     }
 
     async fn by_id(&self, id: i64) -> Result<Option<User>, Error> {
-        self.one(DB::SQL.user_by_id, &[Arg::Int(id)]).await
+        self.one(DB::USER_BY_ID, &[Arg::Int(id)]).await
     }
 
     /// Sets the user's password (when given) and deletes its token, in one
     /// transaction; the user as it is then.
     async fn update_and_end_token(&self, id: &UserId, password: Option<&str>) -> Result<Option<User>, Error> {
         let Some(id) = django_id(id) else { return Ok(None) };
-        let mut tx = self.pool.begin_with(DB::SQL.begin_write).await?;
-        if DB::text(&mut tx, DB::SQL.lock_user, &[Arg::Int(id)])
-            .await?
-            .is_none()
-        {
+        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
+        if DB::text(&mut tx, DB::LOCK_USER, &[Arg::Int(id)]).await?.is_none() {
             return Ok(None);
         }
         if let Some(password) = password {
-            DB::execute(
-                &mut tx,
-                DB::SQL.set_password,
-                &[Arg::Text(password), Arg::Int(id)],
-            )
-            .await?;
+            DB::execute(&mut tx, DB::SET_PASSWORD, &[Arg::Text(password), Arg::Int(id)]).await?;
         }
-        DB::execute(&mut tx, DB::SQL.delete_tokens_of_user, &[Arg::Int(id)]).await?;
+        DB::execute(&mut tx, DB::DELETE_TOKENS_OF_USER, &[Arg::Int(id)]).await?;
         tx.commit().await?;
         self.by_id(id).await
     }
 }
 
-impl<DB: Execute> UserDirectory for UserTable<DB> {
+impl<DB: Execute> UserDirectory for DjangoUserDirectory<DB> {
     type User = User;
     type Error = Error;
 
@@ -111,7 +102,7 @@ impl<DB: Execute> UserDirectory for UserTable<DB> {
     #[tracing::instrument(skip_all)]
     async fn find_login(&self, username: &str) -> Result<Option<LoginRecord<User>>, Error> {
         let mut conn = self.pool.acquire().await?;
-        let rows = DB::users(&mut conn, DB::SQL.user_by_username, &[Arg::Text(username)]).await?;
+        let rows = DB::users(&mut conn, DB::USER_BY_USERNAME, &[Arg::Text(username)]).await?;
         Ok(rows.into_iter().next().map(|row| LoginRecord {
             password_hash: row.password.clone(),
             user: common::user(row),
@@ -123,11 +114,11 @@ impl<DB: Execute> UserDirectory for UserTable<DB> {
         let Some(id) = django_id(id) else { return Ok(false) };
         let args = [Arg::Text(new_hash), Arg::Int(id), Arg::Text(old_hash)];
         let mut conn = self.pool.acquire().await?;
-        Ok(DB::execute(&mut conn, DB::SQL.rehash_password, &args).await? > 0)
+        Ok(DB::execute(&mut conn, DB::REHASH_PASSWORD, &args).await? > 0)
     }
 }
 
-impl<DB: Execute> UserAdmin for UserTable<DB> {
+impl<DB: Execute> UserAdmin for DjangoUserDirectory<DB> {
     #[tracing::instrument(skip_all)]
     async fn create_user(
         &self,
@@ -141,7 +132,7 @@ impl<DB: Execute> UserAdmin for UserTable<DB> {
             Arg::Flag(is_active),
             Arg::Time(self.clock.now()),
         ];
-        self.one(DB::SQL.create_user, &args).await
+        self.one(DB::CREATE_USER, &args).await
     }
 
     /// Writes the hash (a new credential version) and deletes the user's token, in one
@@ -159,7 +150,7 @@ impl<DB: Execute> UserAdmin for UserTable<DB> {
     #[tracing::instrument(skip_all)]
     async fn set_active(&self, id: &UserId, is_active: bool) -> Result<Option<User>, Error> {
         let Some(id) = django_id(id) else { return Ok(None) };
-        self.one(DB::SQL.set_active, &[Arg::Flag(is_active), Arg::Int(id)])
+        self.one(DB::SET_ACTIVE, &[Arg::Flag(is_active), Arg::Int(id)])
             .await
     }
 
@@ -169,7 +160,7 @@ impl<DB: Execute> UserAdmin for UserTable<DB> {
 
     async fn list_users(&self) -> Result<Vec<User>, Error> {
         let mut conn = self.pool.acquire().await?;
-        let rows = DB::users(&mut conn, DB::SQL.users_by_username, &[]).await?;
+        let rows = DB::users(&mut conn, DB::USERS_BY_USERNAME, &[]).await?;
         Ok(rows.into_iter().map(common::user).collect())
     }
 
@@ -183,15 +174,15 @@ impl<DB: Execute> UserAdmin for UserTable<DB> {
         let Some(found) = self.by_id(id).await? else {
             return Ok(None);
         };
-        let mut tx = self.pool.begin_with(DB::SQL.begin_write).await?;
+        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
         // The user's row before its token's, as every writer of both here locks them
         // (the store's commit included): no deadlock between them.
-        DB::text(&mut tx, DB::SQL.lock_user, &[Arg::Int(id)]).await?;
-        let links = DB::SQL.delete_user_links;
-        for sql in [DB::SQL.delete_tokens_of_user, links[0], links[1]] {
+        DB::text(&mut tx, DB::LOCK_USER, &[Arg::Int(id)]).await?;
+        let links = DB::DELETE_USER_LINKS;
+        for sql in [DB::DELETE_TOKENS_OF_USER, links[0], links[1]] {
             DB::execute(&mut tx, sql, &[Arg::Int(id)]).await?;
         }
-        let deleted = DB::execute(&mut tx, DB::SQL.delete_user, &[Arg::Int(id)]).await?;
+        let deleted = DB::execute(&mut tx, DB::DELETE_USER, &[Arg::Int(id)]).await?;
         // Foreign keys are deferred: other apps' rows are found at commit.
         tx.commit().await.map_err(Error::Referenced)?;
         Ok((deleted > 0).then_some(found))
