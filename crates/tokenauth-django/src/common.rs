@@ -192,9 +192,12 @@ pub(crate) fn doomed<'a>(rows: &'a [KeyRow], change: &Change) -> Vec<&'a KeyRow>
     rows.iter().filter(|r| change.delete.contains(&r.id())).collect()
 }
 
-/// A user id as Django's integer primary key; `None` for any other id.
+/// A user id as Django's integer primary key; `None` for any other id. Only the
+/// integer's own spelling names it (as [`user`] writes it): `010` or `+10` is not user
+/// 10, or one user would have several ids.
 pub(crate) fn django_id(id: &UserId) -> Option<i64> {
-    id.as_str().parse().ok()
+    let number: i64 = id.as_str().parse().ok()?;
+    (number.to_string() == id.as_str()).then_some(number)
 }
 
 #[cfg(test)]
@@ -219,6 +222,15 @@ mod tests {
         assert_ne!(a.id(), b.id());
         assert_eq!(user_of(&a.id()), Some(2_147_483_647));
         assert_eq!(user_of(&row(1, &a.key).id()), Some(1));
+    }
+
+    #[test]
+    fn only_an_integers_own_spelling_is_a_django_id() {
+        assert_eq!(django_id(&UserId::new("10")), Some(10));
+        assert_eq!(django_id(&UserId::new("-3")), Some(-3));
+        for other in ["010", "+10", " 10", "10 ", "ten", ""] {
+            assert_eq!(django_id(&UserId::new(other)), None, "{other:?}");
+        }
     }
 
     #[test]
