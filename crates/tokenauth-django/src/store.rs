@@ -3,7 +3,7 @@
 use std::fmt;
 
 use sqlx::Pool;
-use tokenauth_core::store::{Change, Committed, Ended, PurgeBounds, TokenSet};
+use tokenauth_core::store::{Capabilities, Change, Committed, Ended, PurgeBounds, TokenSet};
 use tokenauth_core::{TokenDigest, TokenId, TokenRecord, TokenStore, Usage, UserId};
 
 use crate::Error;
@@ -79,6 +79,20 @@ impl<DB: Execute> DjangoStore<DB> {
 
 impl<DB: Execute> TokenStore for DjangoStore<DB> {
     type Error = Error;
+
+    /// What DRF's `authtoken_token` holds: one key per user, its `created`, nothing
+    /// else (see the [crate docs](crate)); ids are derived from the row.
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            several_tokens_per_user: false,
+            names: false,
+            scopes: false,
+            own_lifespans: false,
+            usage: false,
+            credential_versions: false,
+            given_ids: false,
+        }
+    }
 
     #[tracing::instrument(skip_all)]
     async fn token_set(&self, user: &UserId) -> Result<TokenSet, Error> {

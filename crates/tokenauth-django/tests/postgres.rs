@@ -286,3 +286,22 @@ async fn users_and_tokens_managed_here_are_rows_django_reads() {
     let f = fixture().await;
     common::users_managed_here_are_djangos(&f.auth, &f, &f.manifest, &f.manifest.tokens.postgres).await;
 }
+
+/// A Django database without users: the fixture's, its users deleted (with their
+/// tokens, groups and permissions; the id sequence stays, so ids still never return),
+/// dropped with the returned guard.
+async fn without_users() -> (PostgresUserDirectory, Database) {
+    let database = Database::load().await;
+    let pool = connect(&database.url).await.unwrap();
+    sqlx::raw_sql(common::conformance::DELETE_EVERY_USER)
+        .execute(&pool)
+        .await
+        .unwrap();
+    (PostgresUserDirectory::new(pool), database)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = needs_postgres!()]
+async fn the_user_directory_suite_holds_but_for_credential_versions() {
+    common::conformance::directory_suite!(without_users());
+}

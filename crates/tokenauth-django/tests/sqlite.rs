@@ -15,6 +15,9 @@ use tokenauth_core::{ManualClock, TokenAuth};
 use tokenauth_django::django_auth;
 use tokenauth_django::sqlite::{SqliteStore, SqliteUserDirectory, connect};
 
+/// The database Django made (see `fixtures/README.md`).
+const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/django.sqlite3");
+
 /// Through the counting wrapper, so that a test can slip work in before a commit.
 type Auth = TokenAuth<CountingStore<SqliteStore>, SqliteUserDirectory>;
 
@@ -31,11 +34,7 @@ struct Fixture {
 async fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("django.sqlite3");
-    std::fs::copy(
-        concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/django.sqlite3"),
-        &path,
-    )
-    .unwrap();
+    std::fs::copy(FIXTURE, &path).unwrap();
     let pool = connect(&format!("sqlite://{}", path.display())).await.unwrap();
     let manifest = manifest();
     let clock = common::clock(&manifest);
@@ -225,4 +224,24 @@ async fn a_database_without_drfs_table_is_refused_by_name() {
         !dir.path().join("absent").exists(),
         "{missing}: nothing is created"
     );
+}
+
+/// A Django database without users: a copy of the fixture, its users deleted (with
+/// their tokens, groups and permissions; `sqlite_sequence` stays, so ids still never
+/// return), in a temporary directory that lives as long as the returned guard.
+async fn without_users() -> (SqliteUserDirectory, TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("django.sqlite3");
+    std::fs::copy(FIXTURE, &path).unwrap();
+    let pool = connect(&format!("sqlite://{}", path.display())).await.unwrap();
+    sqlx::raw_sql(common::conformance::DELETE_EVERY_USER)
+        .execute(&pool)
+        .await
+        .unwrap();
+    (SqliteUserDirectory::new(pool), dir)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_user_directory_suite_holds_but_for_credential_versions() {
+    common::conformance::directory_suite!(without_users());
 }

@@ -2,6 +2,7 @@
 //! the checks, written once and run on SQLite and PostgreSQL.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod conformance;
 pub mod password_race;
 
 use std::future::Future;
