@@ -11,10 +11,10 @@
 //!
 //! ```no_run
 //! use tokenauth::TokenAuth;
-//! use tokenauth_sqlx::{SqliteStore, SqliteUserDirectory};
+//! use tokenauth_sqlx::sqlite::{SqliteStore, SqliteUserDirectory};
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! let pool = tokenauth_sqlx::connect("sqlite://tokenauth.db").await?;
+//! let pool = tokenauth_sqlx::sqlite::connect("sqlite://tokenauth.db").await?;
 //! let auth = TokenAuth::new(SqliteStore::new(pool.clone()), SqliteUserDirectory::new(pool));
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
 //! println!("listening on http://{}", listener.local_addr()?);

@@ -8,7 +8,7 @@ use time::format_description::well_known::Rfc3339;
 use tokenauth::TokenAuth;
 use tokenauth_core::{AuthError, ManualClock, TokenRequest, UserAdmin, UserId};
 use tokenauth_server::cli::{self, Cli, CliError, Io, PolicyStore};
-use tokenauth_sqlx::{SqliteStore, SqliteUserDirectory};
+use tokenauth_sqlx::sqlite::{SqliteStore, SqliteUserDirectory};
 
 /// A temporary database; dropped with the test.
 struct Db {
@@ -43,7 +43,7 @@ impl Db {
     }
 
     async fn auth(&self) -> TokenAuth<SqliteStore, SqliteUserDirectory> {
-        let pool = tokenauth_sqlx::connect(&self.url).await.unwrap();
+        let pool = tokenauth_sqlx::sqlite::connect(&self.url).await.unwrap();
         TokenAuth::new(SqliteStore::new(pool.clone()), SqliteUserDirectory::new(pool))
     }
 }

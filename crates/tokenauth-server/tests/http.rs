@@ -9,7 +9,7 @@ use time::Duration;
 use time::macros::datetime;
 use tokenauth::TokenAuth;
 use tokenauth_core::ManualClock;
-use tokenauth_sqlx::{SqliteStore, SqliteUserDirectory};
+use tokenauth_sqlx::sqlite::{SqliteStore, SqliteUserDirectory};
 use tower::ServiceExt;
 
 struct Service {
@@ -21,7 +21,7 @@ struct Service {
 async fn service() -> Service {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("t.db").display());
-    let pool = tokenauth_sqlx::connect(&url).await.unwrap();
+    let pool = tokenauth_sqlx::sqlite::connect(&url).await.unwrap();
     let users = SqliteUserDirectory::new(pool.clone());
     let clock = ManualClock::new(datetime!(2026-05-01 08:00:00.5 UTC));
     let auth = TokenAuth::new(SqliteStore::new(pool), users).with_clock(clock.clone());

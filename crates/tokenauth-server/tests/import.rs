@@ -13,7 +13,8 @@ use tokenauth_core::{
     AuthError, Clock, PasswordHasher, SystemClock, TokenFormat, TokenRequest, TokenStore, UserAdmin,
 };
 use tokenauth_server::cli::CliError;
-use tokenauth_sqlx::{PgStore, PgUserDirectory, SqliteStore, SqliteUserDirectory};
+use tokenauth_sqlx::postgres::{PostgresStore, PostgresUserDirectory};
+use tokenauth_sqlx::sqlite::{SqliteStore, SqliteUserDirectory};
 
 /// A database (a SQLite file, or a PostgreSQL schema) and a directory for files.
 struct Db {
@@ -64,7 +65,7 @@ impl Db {
     }
 
     async fn auth(&self) -> TokenAuth<SqliteStore, SqliteUserDirectory> {
-        let pool = tokenauth_sqlx::connect(&self.url).await.unwrap();
+        let pool = tokenauth_sqlx::sqlite::connect(&self.url).await.unwrap();
         TokenAuth::new(SqliteStore::new(pool.clone()), SqliteUserDirectory::new(pool))
     }
 }
@@ -168,8 +169,8 @@ async fn generated_users_and_tokens_all_work_on_postgres() {
         _schema: Some(schema),
     };
     let tokens = generate_twice(&db).await;
-    let pool = tokenauth_sqlx::connect_postgres(&db.url).await.unwrap();
-    let auth = TokenAuth::new(PgStore::new(pool.clone()), PgUserDirectory::new(pool));
+    let pool = tokenauth_sqlx::postgres::connect(&db.url).await.unwrap();
+    let auth = TokenAuth::new(PostgresStore::new(pool.clone()), PostgresUserDirectory::new(pool));
     check_generated(&auth, &tokens).await;
 }
 

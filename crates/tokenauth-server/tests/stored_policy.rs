@@ -6,7 +6,7 @@ mod common;
 use common::{Server, run, tokenauth};
 use tokenauth::TokenAuth;
 use tokenauth_core::{ManualClock, PlainToken, TokenRequest, UserId};
-use tokenauth_sqlx::{SqliteStore, SqliteUserDirectory};
+use tokenauth_sqlx::sqlite::{SqliteStore, SqliteUserDirectory};
 
 type Auth = TokenAuth<SqliteStore, SqliteUserDirectory>;
 
@@ -14,7 +14,7 @@ type Auth = TokenAuth<SqliteStore, SqliteUserDirectory>;
 /// lifespan, expired 10 days ago under 30.
 async fn database_with_an_old_token(dir: &tempfile::TempDir) -> (String, Auth, PlainToken) {
     let database = format!("sqlite://{}", dir.path().join("policy.db").display());
-    let pool = tokenauth_sqlx::connect(&database).await.unwrap();
+    let pool = tokenauth_sqlx::sqlite::connect(&database).await.unwrap();
     let auth = TokenAuth::new(SqliteStore::new(pool.clone()), SqliteUserDirectory::new(pool));
     auth.upsert_user("alice", "pw", true).await.unwrap();
     let back_then = auth

@@ -1,6 +1,6 @@
 //! The full authenticate path on the SQLite store and directory, one request at a
 //! time: a valid, an unknown, a garbage (bad checksum) and an expired token, on a
-//! database file opened the way `tokenauth serve` opens it ([`tokenauth_sqlx::connect`]);
+//! database file opened the way `tokenauth serve` opens it ([`tokenauth_sqlx::sqlite::connect`]);
 //! then the same behind an [`AuthCache`]: every lookup a hit, and every lookup a miss
 //! (a TTL of zero: the store's lookup plus the cache's bookkeeping). The tokens are the
 //! same on every backend ([`authenticate_bench_service`]). With `--features
@@ -12,7 +12,7 @@
 
 use tokenauth_conformance::authenticate_bench_service;
 use tokenauth_core::{AuthCache, TokenStore, UserAdmin, time::Duration};
-use tokenauth_sqlx::{SqliteStore, SqliteUserDirectory};
+use tokenauth_sqlx::sqlite::{SqliteStore, SqliteUserDirectory};
 
 fn main() {
     divan::main();
@@ -40,7 +40,7 @@ fn sqlite(bencher: divan::Bencher<'_, '_>, kind: &str, cache: Option<AuthCache>)
     let dir = tempfile::tempdir().expect("temporary directory");
     let url = format!("sqlite://{}", dir.path().join("bench.db").display());
     run(bencher, kind, cache, async || {
-        let pool = tokenauth_sqlx::connect(&url).await.expect("open");
+        let pool = tokenauth_sqlx::sqlite::connect(&url).await.expect("open");
         (SqliteStore::new(pool.clone()), SqliteUserDirectory::new(pool))
     });
 }
@@ -70,7 +70,7 @@ fn authenticate_postgres_cache_miss(bencher: divan::Bencher<'_, '_>, kind: &str)
 #[cfg(feature = "postgres")]
 fn postgres(bencher: divan::Bencher<'_, '_>, kind: &str, cache: Option<AuthCache>) {
     use sqlx::Connection;
-    use tokenauth_sqlx::{PgStore, PgUserDirectory};
+    use tokenauth_sqlx::postgres::{PostgresStore, PostgresUserDirectory};
 
     let server = std::env::var("TOKENAUTH_TEST_POSTGRES_URL").expect(
         "TOKENAUTH_TEST_POSTGRES_URL is not set: point it at a PostgreSQL database \
@@ -91,8 +91,8 @@ fn postgres(bencher: divan::Bencher<'_, '_>, kind: &str, cache: Option<AuthCache
     let separator = if server.contains('?') { '&' } else { '?' };
     let url = format!("{server}{separator}options=-csearch_path%3D{schema}");
     run(bencher, kind, cache, async || {
-        let pool = tokenauth_sqlx::connect_postgres(&url).await.expect("open");
-        (PgStore::new(pool.clone()), PgUserDirectory::new(pool))
+        let pool = tokenauth_sqlx::postgres::connect(&url).await.expect("open");
+        (PostgresStore::new(pool.clone()), PostgresUserDirectory::new(pool))
     });
     rt.block_on(admin(format!("DROP SCHEMA {schema} CASCADE")));
 }

@@ -1,6 +1,6 @@
 //! What durable commits cost: logins (a token insert) and revocations (a token delete)
 //! on a SQLite file, with the database's connections at `synchronous = NORMAL` (what
-//! [`tokenauth_sqlx::connect`] opens; revocations switch their connection to `FULL`)
+//! [`tokenauth_sqlx::sqlite::connect`] opens; revocations switch their connection to `FULL`)
 //! and at `synchronous = FULL` for every write.
 //!
 //! Run with `cargo bench -p tokenauth-sqlx --bench durability`; the temporary database
@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use tokenauth_core::{TokenAuth, TokenRequest};
-use tokenauth_sqlx::{SqliteStore, SqliteUserDirectory};
+use tokenauth_sqlx::sqlite::{SqliteStore, SqliteUserDirectory};
 
 /// A pool on a new database file in `dir`, with `synchronous` on every connection.
 async fn pool(dir: &std::path::Path, synchronous: SqliteSynchronous) -> SqlitePool {
@@ -28,7 +28,7 @@ async fn pool(dir: &std::path::Path, synchronous: SqliteSynchronous) -> SqlitePo
         .connect_with(options)
         .await
         .expect("open");
-    tokenauth_sqlx::migrate(&pool).await.expect("migrate");
+    tokenauth_sqlx::sqlite::migrate(&pool).await.expect("migrate");
     pool
 }
 

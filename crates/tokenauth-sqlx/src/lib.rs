@@ -1,83 +1,92 @@
 //! SQL storage for [tokenauth](https://docs.rs/tokenauth), on [sqlx]: a [`TokenStore`]
 //! and a [`UserDirectory`] (with [`UserAdmin`]) that share one connection pool, on
-//! SQLite (below) or PostgreSQL (`PgStore`, `PgUserDirectory`, `connect_postgres`:
-//! see [PostgreSQL](#postgresql)).
+//! SQLite ([`sqlite`]) or PostgreSQL ([`postgres`], see [PostgreSQL](#postgresql)).
+//! Each dialect's module has the same shape: its store and directory
+//! (`SqliteStore`/`PostgresStore`, `SqliteUserDirectory`/`PostgresUserDirectory`), and
+//! one way to open and migrate its database (`connect`, `connect_with_timeout`,
+//! `migrate`, `MIGRATOR`). The crate root holds what all dialects share: [`Error`],
+//! [`DEFAULT_TIMEOUT`], and the store and directory written once over a [`Dialect`]
+//! ([`SqlStore`], [`SqlUserDirectory`]), of which the dialects' types are aliases
+//! (`SqliteStore` is `SqlStore<Sqlite>`): name them by their dialect, and
+//! `SqlStore<D>` only in code for any dialect.
 //!
-//! - [`SqliteStore`] keeps token records: the public id, the SHA-256 digest of the token
-//!   (never the token itself), the user id, the user's credential version when the
-//!   token was issued, an optional name, the scopes, the creation and own expiry times,
-//!   and when and from where the token was last used. It is a dumb store: it never
-//!   reads the clock, never decides whether a token is live, and returns expired
-//!   records like any other; expiry, limits and eviction are decided in
-//!   [`tokenauth_core::TokenAuth`]. What it adds is the per-user compare-and-swap core
-//!   applies those decisions with ([`TokenStore::commit`], one `BEGIN IMMEDIATE`
-//!   transaction against a version in `tokenauth_token_sets`), batched last-used
-//!   writes, and a purge that goes through indexes in bounded batches. It passes the
-//!   `tokenauth-core` conformance suite.
-//! - [`SqliteUserDirectory`] keeps users: username, password hash (an argon2id PHC
-//!   string, made and checked by core), active flag and credential version. A new
-//!   password hash and the new credential version are written in one `UPDATE`, so a
-//!   password change ends every older token at once. It passes the `tokenauth-core`
-//!   user-directory suite. Change users through [`TokenAuth`]'s verbs
-//!   ([`upsert_user`](tokenauth_core::TokenAuth::upsert_user),
+//! - The store ([`SqliteStore`](sqlite::SqliteStore)) keeps token records: the public
+//!   id, the SHA-256 digest of the token (never the token itself), the user id, the
+//!   user's credential version when the token was issued, an optional name, the
+//!   scopes, the creation and own expiry times, and when and from where the token was
+//!   last used. It is a dumb store: it never reads the clock, never decides whether a
+//!   token is live, and returns expired records like any other; expiry, limits and
+//!   eviction are decided in [`tokenauth_core::TokenAuth`]. What it adds is the
+//!   per-user compare-and-swap core applies those decisions with
+//!   ([`TokenStore::commit`], one transaction against a version in
+//!   `tokenauth_token_sets`), batched last-used writes, and a purge that goes through
+//!   indexes in bounded batches. It passes the `tokenauth-core` conformance suite.
+//! - The directory ([`SqliteUserDirectory`](sqlite::SqliteUserDirectory)) keeps users:
+//!   username, password hash (an argon2id PHC string, made and checked by core), active
+//!   flag and credential version. A new password hash and the new credential version
+//!   are written in one `UPDATE`, so a password change ends every older token at once.
+//!   It passes the `tokenauth-core` user-directory suite. Change users through
+//!   [`TokenAuth`]'s verbs ([`upsert_user`](tokenauth_core::TokenAuth::upsert_user),
 //!   [`change_password`](tokenauth_core::TokenAuth::change_password),
 //!   [`set_active`](tokenauth_core::TokenAuth::set_active),
 //!   [`delete_user`](tokenauth_core::TokenAuth::delete_user)), which hash, decide, and
 //!   delete the tokens a change ends.
-//! - [`connect`] opens a pool with sensible SQLite settings (WAL, a busy timeout) and
-//!   runs the embedded migrations ([`MIGRATOR`]).
+//! - [`sqlite::connect`] opens a pool with sensible SQLite settings (WAL, a busy
+//!   timeout) and runs the embedded migrations ([`sqlite::MIGRATOR`]).
 //!
 //! # When the database is unavailable
 //!
 //! Every wait for the database is bounded ([`DEFAULT_TIMEOUT`], or the timeout given to
-//! [`connect_with_timeout`] / `connect_postgres_with_timeout`): a pool connection, a
-//! SQLite lock. The errors that mean "unavailable for now" (a pool timeout, a broken
-//! connection, `SQLITE_BUSY`, PostgreSQL shutting down...: [`Error::is_unavailable`])
-//! are reported as such through the contract
+//! [`sqlite::connect_with_timeout`] / `postgres::connect_with_timeout`): a pool
+//! connection, a SQLite lock. The errors that mean "unavailable for now" (a pool
+//! timeout, a broken connection, `SQLITE_BUSY`, PostgreSQL shutting down...:
+//! [`Error::is_unavailable`]) are reported as such through the contract
 //! ([`TokenStore::is_unavailable`](tokenauth_core::TokenStore::is_unavailable)), so
 //! that `tokenauth`'s web layer answers 503 with `Retry-After` rather than 500. The
 //! pools reconnect by themselves when the database is back.
 //!
 //! # Durability
 //!
-//! A revocation that has been answered survives a power loss: the writes that end
-//! tokens (logout, logout everywhere, revoking by id, evicting at the limit, replacing
-//! on login, a password change or any new credential version, deactivating or deleting
-//! a user) commit with `PRAGMA synchronous = FULL`, which in WAL mode syncs the log to
-//! disk before the commit returns. Everything else (logins, last-used times, purges of
-//! long-expired tokens) commits at the connection's level, `NORMAL` with [`connect`]:
-//! durable across a crash of the process, and across a power loss from the next
-//! checkpoint or the next revocation on; what a power loss can undo is a recent login
-//! (the client logs in again) or a recent last-used time, never a revocation.
-//! `benches/durability.rs` measures the difference (on a virtual disk: about 0.2 ms
-//! more per revocation; `FULL` for every login would add as much to each of them, and
-//! more on disks with slower flushes). See [`connect`] for the settings.
+//! A revocation that has been answered survives a power loss: on SQLite, the writes
+//! that end tokens (logout, logout everywhere, revoking by id, evicting at the limit,
+//! replacing on login, a password change or any new credential version, deactivating
+//! or deleting a user) commit with `PRAGMA synchronous = FULL`, which in WAL mode
+//! syncs the log to disk before the commit returns. Everything else (logins, last-used
+//! times, purges of long-expired tokens) commits at the connection's level, `NORMAL`
+//! with [`sqlite::connect`]: durable across a crash of the process, and across a power
+//! loss from the next checkpoint or the next revocation on; what a power loss can undo
+//! is a recent login (the client logs in again) or a recent last-used time, never a
+//! revocation. `benches/durability.rs` measures the difference (on a virtual disk:
+//! about 0.2 ms more per revocation; `FULL` for every login would add as much to each
+//! of them, and more on disks with slower flushes). See [`sqlite::connect`] for the
+//! settings.
 //!
-//! The token table has no foreign key to the user table, so [`SqliteStore`] works with
-//! any [`UserDirectory`], including your application's own.
+//! The token table has no foreign key to the user table, so the store works with any
+//! [`UserDirectory`], including your application's own.
 //!
 //! Queries are checked at run time (`sqlx::query`, not `query!`), so building this crate
 //! needs no database.
 //!
 //! # PostgreSQL
 //!
-//! With the `postgres` feature, `PgStore` and `PgUserDirectory` keep the same tables
-//! in a PostgreSQL database (`migrations/postgres`, run by `connect_postgres` or
-//! `migrate_postgres`: identity user ids never reused, `BYTEA` digests, microsecond
-//! `TIMESTAMPTZ` times). `commit` is one `READ COMMITTED` transaction that first moves
-//! the user's set version with a conditional `UPDATE` (zero rows: a conflict); the row
-//! lock it takes serialises the user's commits. Every commit is durable once answered
-//! under PostgreSQL's default `synchronous_commit = on`. Both pass the same
-//! conformance suites, run against a real server by `tests/postgres.rs`.
+//! With the `postgres` feature, `postgres::PostgresStore` and
+//! `postgres::PostgresUserDirectory` keep the same tables in a PostgreSQL database
+//! (`migrations/postgres`, run by `postgres::connect` or `postgres::migrate`: identity
+//! user ids never reused, `BYTEA` digests, microsecond `TIMESTAMPTZ` times). `commit`
+//! is one `READ COMMITTED` transaction that first moves the user's set version with a
+//! conditional `UPDATE` (zero rows: a conflict); the row lock it takes serialises the
+//! user's commits. Every commit is durable once answered under PostgreSQL's default
+//! `synchronous_commit = on`. Both pass the same conformance suites, run against a real
+//! server by `tests/postgres.rs`.
 //!
 //! ```no_run
 //! # #[cfg(feature = "postgres")]
 //! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
 //! use tokenauth_core::TokenAuth;
-//! use tokenauth_sqlx::{PgStore, PgUserDirectory, connect_postgres};
+//! use tokenauth_sqlx::postgres::{PostgresStore, PostgresUserDirectory, connect};
 //!
-//! let pool = connect_postgres("postgres://tokenauth@localhost/app").await?;
-//! let auth = TokenAuth::new(PgStore::new(pool.clone()), PgUserDirectory::new(pool));
+//! let pool = connect("postgres://tokenauth@localhost/app").await?;
+//! let auth = TokenAuth::new(PostgresStore::new(pool.clone()), PostgresUserDirectory::new(pool));
 //! # let _ = auth;
 //! # Ok(()) }
 //! ```
@@ -86,10 +95,10 @@
 //!
 //! Several processes on one PostgreSQL database can each keep an
 //! [`AuthCache`](tokenauth_core::AuthCache) and still agree on revocation:
-//! `PgRevocationBus` carries what any of them ends (`NOTIFY tokenauth_revocations`,
-//! naming user ids only) to every other (a dedicated `LISTEN` connection), within a
-//! bound of 1 s by default, and pauses the caches while its connection is down (see
-//! its docs for how the bound is kept). Publish with a
+//! `postgres::PostgresRevocationBus` carries what any of them ends (`NOTIFY
+//! tokenauth_revocations`, naming user ids only) to every other (a dedicated `LISTEN`
+//! connection), within a bound of 1 s by default, and pauses the caches while its
+//! connection is down (see its docs for how the bound is kept). Publish with a
 //! [`Publisher`](tokenauth_core::Publisher), follow with
 //! [`AuthCache::follow`](tokenauth_core::AuthCache::follow):
 //!
@@ -97,14 +106,14 @@
 //! # #[cfg(feature = "postgres")]
 //! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
 //! use tokenauth_core::{AuthCache, Publisher, TokenAuth};
-//! use tokenauth_sqlx::{PgRevocationBus, PgStore, PgUserDirectory, connect_postgres};
+//! use tokenauth_sqlx::postgres::{PostgresRevocationBus, PostgresStore, PostgresUserDirectory, connect};
 //!
-//! let pool = connect_postgres("postgres://tokenauth@localhost/app").await?;
-//! let bus = PgRevocationBus::new(pool.clone());
+//! let pool = connect("postgres://tokenauth@localhost/app").await?;
+//! let bus = PostgresRevocationBus::new(pool.clone());
 //! let cache = AuthCache::default();
 //! // Keep it while serving: dropping it pauses the cache.
 //! let _following = cache.follow(&bus);
-//! let auth = TokenAuth::new(PgStore::new(pool.clone()), PgUserDirectory::new(pool))
+//! let auth = TokenAuth::new(PostgresStore::new(pool.clone()), PostgresUserDirectory::new(pool))
 //!     .with_cache(cache)
 //!     .with_revocation_listener(Publisher::start(bus));
 //! # let _ = auth;
@@ -113,17 +122,14 @@
 //!
 //! # Features
 //!
-//! - `sqlite` (default): the SQLite backend ([`SqliteStore`], [`SqliteUserDirectory`],
-//!   [`connect`], [`migrate`], [`MIGRATOR`]).
-//! - `postgres`: the PostgreSQL backend (`PgStore`, `PgUserDirectory`,
-//!   `connect_postgres`, `migrate_postgres`, `PG_MIGRATOR`) and its revocation bus
-//!   (`PgRevocationBus`).
+//! - `sqlite` (default): the SQLite backend, module [`sqlite`].
+//! - `postgres`: the PostgreSQL backend and its revocation bus, module `postgres`.
 //!
 //! # Example
 //!
 //! ```no_run
 //! use tokenauth_core::{TokenAuth, TokenRequest};
-//! use tokenauth_sqlx::{SqliteStore, SqliteUserDirectory, connect};
+//! use tokenauth_sqlx::sqlite::{SqliteStore, SqliteUserDirectory, connect};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -146,6 +152,59 @@
 //! # Ok(()) }
 //! ```
 //!
+//! # How the source is laid out
+//!
+//! Every verb is written once, over a dialect `D`: `store.rs` (the token store),
+//! `users.rs` (the user directory), their SQL in `statements.rs` (one table, each
+//! statement with a default that SQLite and PostgreSQL both read), and what the bulk
+//! paths share in `bulk.rs`. `dialect.rs` is the trait a dialect implements for them:
+//! how it stores a time, how a write that ends tokens runs (SQLite: on a connection
+//! switched to `synchronous = FULL`; PostgreSQL: again after a serialization failure
+//! or a deadlock), and the few verbs whose shape is its own: `commit`,
+//! `record_usage`, replacing settings, and the bulk imports and copies (`Bulk`).
+//! `sqlite/` and `postgres/` hold exactly that, plus `connect` and `migrate`; the
+//! public `SqliteStore` is `store.rs`'s store on SQLite.
+//!
+//! # Adding a dialect
+//!
+//! A third dialect (say MySQL or MariaDB, on sqlx's `mysql` driver) takes, in this
+//! crate:
+//!
+//! 1. **Its feature**, in `Cargo.toml` (`mysql = ["sqlx/mysql"]`), and its module in
+//!    `lib.rs` (`#[cfg(feature = "mysql")] pub mod mysql;`), with the `cfg` added
+//!    beside `sqlite` and `postgres` on the shared modules and on the `Sealed` impls
+//!    at the bottom of `dialect.rs`.
+//! 2. **Its migrations**: `migrations/mysql/`, creating the four tables
+//!    (`tokenauth_users`, `tokenauth_tokens`, `tokenauth_token_sets`,
+//!    `tokenauth_settings`) with the columns and indexes the others have, and the
+//!    folder named in `build.rs`.
+//! 3. **One file of statements**, `mysql/statements.rs`: `impl Statements for
+//!    MySql`, overriding every statement whose default the dialect spells otherwise,
+//!    keeping its parameters (in order) and the columns it reads. The defaults use
+//!    `$1`-style parameters, `RETURNING` on `INSERT`, `UPDATE` and `DELETE`,
+//!    `ON CONFLICT` and `IS DISTINCT FROM`; MySQL and MariaDB take `?` parameters,
+//!    `INSERT IGNORE` / `ON DUPLICATE KEY UPDATE` and `NOT (a <=> b)`, so they override
+//!    most. A statement with `RETURNING` that the dialect cannot express as one
+//!    statement (MySQL has no `RETURNING`; MariaDB has it on `INSERT` and `DELETE`
+//!    only) cannot be overridden as text: the verb that runs it (the deletes of
+//!    `store.rs`, the user writes of `users.rs`) then needs a step of the dialect
+//!    (read the rows, then write, in one transaction), added to `Dialect` beside
+//!    `commit`.
+//! 4. **The few verbs of its own**, `mysql/dialect.rs` and `mysql/bulk.rs`:
+//!    `impl Dialect for MySql` (the `Debug` names, how a time is stored, the
+//!    connection a revocation commits on and whether a failed write runs again,
+//!    `commit`, `record_usage`, `replace_settings`) and `impl Bulk for MySql` (the
+//!    imports and the writes of a copy), with `rows.rs`, `bulk.rs` and
+//!    `store.rs`'s `insert_row` and `set_version` to share what they can.
+//! 5. **Its public names**, `mysql/mod.rs`, in the same shape as the others:
+//!    `pub type MySqlStore = SqlStore<MySql>;`, `pub type MySqlUserDirectory =
+//!    SqlUserDirectory<MySql>;`, `connect`, `connect_with_timeout`, `migrate`,
+//!    `MIGRATOR`; and the error codes that mean "unavailable for now" in
+//!    `error.rs`.
+//!
+//! Its tests: the conformance suites on it (as `tests/postgres.rs` runs them on
+//! PostgreSQL), and anything it promises beyond them.
+//!
 //! [`TokenStore`]: tokenauth_core::TokenStore
 //! [`TokenStore::commit`]: tokenauth_core::TokenStore::commit
 //! [`UserDirectory`]: tokenauth_core::UserDirectory
@@ -153,30 +212,32 @@
 //! [`TokenAuth`]: tokenauth_core::TokenAuth
 
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
-mod copy;
+mod bulk;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod dialect;
 mod error;
 #[cfg(feature = "postgres")]
-mod postgres;
+pub mod postgres;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod rows;
 #[cfg(feature = "sqlite")]
-mod sqlite;
+pub mod sqlite;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod statements;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod store;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod users;
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub use dialect::Dialect;
 pub use error::Error;
-#[cfg(feature = "postgres")]
-pub use postgres::{
-    DEFAULT_BUS_BOUND, PG_MIGRATOR, PgRevocationBus, PgStore, PgUserDirectory, REVOCATION_CHANNEL,
-    connect_postgres, connect_postgres_with_timeout, migrate_postgres,
-};
-#[cfg(feature = "sqlite")]
-pub use sqlite::{MIGRATOR, SqliteStore, SqliteUserDirectory, connect, connect_with_timeout, migrate};
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub use store::SqlStore;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub use users::SqlUserDirectory;
 
-/// How long [`connect`] and `connect_postgres` let a query wait for the database (a
-/// pool connection, a lock) before it fails as unavailable
-/// ([`Error::is_unavailable`]): 5 seconds. `connect_with_timeout` and
-/// `connect_postgres_with_timeout` take another.
+/// How long `connect` lets a query wait for the database (a pool connection, a lock)
+/// before it fails as unavailable ([`Error::is_unavailable`]): 5 seconds.
+/// `connect_with_timeout` takes another.
 pub const DEFAULT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
-#[cfg(feature = "postgres")]
-pub use sqlx::PgPool;
-#[cfg(feature = "sqlite")]
-pub use sqlx::SqlitePool;

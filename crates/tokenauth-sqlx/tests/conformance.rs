@@ -11,7 +11,7 @@ mod common;
 
 use common::Temp;
 use tempfile::TempDir;
-use tokenauth_sqlx::{SqlitePool, connect};
+use tokenauth_sqlx::sqlite::{SqlitePool, connect};
 
 /// `make` on a fresh, migrated database file in a new temporary directory, which is
 /// removed when the value is dropped.
@@ -26,19 +26,19 @@ async fn fresh<T>(make: fn(SqlitePool) -> T) -> Temp<T, TempDir> {
 }
 
 mod tokens {
-    tokenauth_conformance::token_store_conformance!(super::fresh(tokenauth_sqlx::SqliteStore::new));
+    tokenauth_conformance::token_store_conformance!(super::fresh(tokenauth_sqlx::sqlite::SqliteStore::new));
 }
 
 mod users {
     tokenauth_conformance::user_directory_conformance!(super::fresh(
-        tokenauth_sqlx::SqliteUserDirectory::new
+        tokenauth_sqlx::sqlite::SqliteUserDirectory::new
     ));
 }
 
 mod token_import {
-    tokenauth_conformance::bulk_import_conformance!(tokens: super::fresh(tokenauth_sqlx::SqliteStore::new));
+    tokenauth_conformance::bulk_import_conformance!(tokens: super::fresh(tokenauth_sqlx::sqlite::SqliteStore::new));
 }
 
 mod user_import {
-    tokenauth_conformance::bulk_import_conformance!(users: super::fresh(tokenauth_sqlx::SqliteUserDirectory::new));
+    tokenauth_conformance::bulk_import_conformance!(users: super::fresh(tokenauth_sqlx::sqlite::SqliteUserDirectory::new));
 }

@@ -13,7 +13,8 @@ use tokenauth_core::{
     AuthError, ManualClock, TokenAuth, TokenRecord, TokenRequest, TokenStore, User, UserAdmin, UserDirectory,
     UserId,
 };
-use tokenauth_sqlx::{Error, SqlitePool, SqliteStore, SqliteUserDirectory, connect};
+use tokenauth_sqlx::Error;
+use tokenauth_sqlx::sqlite::{SqlitePool, SqliteStore, SqliteUserDirectory, connect};
 
 /// A fresh, migrated database file in a temporary directory (removed when dropped).
 async fn fresh_db() -> (SqlitePool, TempDir) {

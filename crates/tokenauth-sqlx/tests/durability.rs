@@ -14,7 +14,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use tempfile::TempDir;
 use tokenauth_conformance::fast_hasher;
 use tokenauth_core::{ObtainPolicy, OnLimit, RevokeReason, TokenAuth, TokenLimit, TokenRequest};
-use tokenauth_sqlx::{SqlitePool, SqliteStore, SqliteUserDirectory};
+use tokenauth_sqlx::sqlite::{SqlitePool, SqliteStore, SqliteUserDirectory};
 
 /// `PRAGMA synchronous` levels.
 const NORMAL: i64 = 1;
@@ -36,7 +36,7 @@ async fn logged_db() -> (SqlitePool, TempDir) {
         .connect_with(options)
         .await
         .unwrap();
-    tokenauth_sqlx::migrate(&pool).await.unwrap();
+    tokenauth_sqlx::sqlite::migrate(&pool).await.unwrap();
     sqlx::query("CREATE TABLE write_log (n INTEGER PRIMARY KEY, what TEXT NOT NULL, level INTEGER NOT NULL)")
         .execute(&pool)
         .await

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use tokenauth_conformance::fast_hasher;
 use tokenauth_core::{TokenAuth, TokenRequest};
-use tokenauth_sqlx::{SqliteStore, SqliteUserDirectory, connect};
+use tokenauth_sqlx::sqlite::{SqliteStore, SqliteUserDirectory, connect};
 
 /// The permission bits of `path`, in octal as `ls` and `chmod` spell them.
 fn mode(path: &Path) -> String {

@@ -16,7 +16,7 @@ use tokenauth_core::{
     AuthError, ManualClock, PlainToken, Scopes, TokenAuth, TokenFormat, TokenId, TokenRecord, TokenStore,
     Usage, User, UserAdmin, UserDirectory, UserId,
 };
-use tokenauth_sqlx::{MIGRATOR, SqlitePool, SqliteStore, SqliteUserDirectory, connect};
+use tokenauth_sqlx::sqlite::{MIGRATOR, SqlitePool, SqliteStore, SqliteUserDirectory, connect};
 
 const NOW: OffsetDateTime = datetime!(2026-03-01 12:00:00.123456 UTC);
 
@@ -102,7 +102,7 @@ async fn connect_creates_a_missing_file_and_migrates_idempotently() {
     first.close().await;
 
     let second = connect(&url(&dir)).await.unwrap();
-    tokenauth_sqlx::migrate(&second).await.unwrap();
+    tokenauth_sqlx::sqlite::migrate(&second).await.unwrap();
     assert_eq!(applied(&second).await, ALL);
     let users = SqliteUserDirectory::new(second);
     assert_eq!(users.find_by_username("alice").await.unwrap(), Some(alice));

@@ -1,5 +1,5 @@
 //! The `tokenauth-core` contracts, and what is particular to PostgreSQL, run against
-//! `PgStore` and `PgUserDirectory` on a real server.
+//! `PostgresStore` and `PostgresUserDirectory` on a real server.
 //!
 //! The server comes from `TOKENAUTH_TEST_POSTGRES_URL` (read at run time), for example
 //! `postgres://postgres@127.0.0.1:5432/test`. These tests are ignored by default, so
@@ -31,7 +31,7 @@ use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
 use tokenauth_conformance::record;
 use tokenauth_core::store::{Change, Committed};
 use tokenauth_core::{TokenStore, UserAdmin, UserDirectory, UserId};
-use tokenauth_sqlx::{PgPool, PgStore, PgUserDirectory, migrate_postgres};
+use tokenauth_sqlx::postgres::{PgPool, PostgresStore, PostgresUserDirectory, migrate};
 
 /// Why the tests are ignored by default.
 macro_rules! needs_postgres {
@@ -121,7 +121,7 @@ impl Drop for Schema {
 async fn fresh<T>(make: fn(PgPool) -> T) -> Temp<T, Schema> {
     let schema = Schema::create().await;
     let pool = schema.pool().await;
-    migrate_postgres(&pool).await.expect("migrate");
+    migrate(&pool).await.expect("migrate");
     Temp {
         inner: make(pool),
         guard: schema,
@@ -131,28 +131,28 @@ async fn fresh<T>(make: fn(PgPool) -> T) -> Temp<T, Schema> {
 mod tokens {
     tokenauth_conformance::token_store_conformance!(
         #[ignore = needs_postgres!()];
-        super::fresh(tokenauth_sqlx::PgStore::new)
+        super::fresh(tokenauth_sqlx::postgres::PostgresStore::new)
     );
 }
 
 mod users {
     tokenauth_conformance::user_directory_conformance!(
         #[ignore = needs_postgres!()];
-        super::fresh(tokenauth_sqlx::PgUserDirectory::new)
+        super::fresh(tokenauth_sqlx::postgres::PostgresUserDirectory::new)
     );
 }
 
 mod token_import {
     tokenauth_conformance::bulk_import_conformance!(
         #[ignore = needs_postgres!()];
-        tokens: super::fresh(tokenauth_sqlx::PgStore::new)
+        tokens: super::fresh(tokenauth_sqlx::postgres::PostgresStore::new)
     );
 }
 
 mod user_import {
     tokenauth_conformance::bulk_import_conformance!(
         #[ignore = needs_postgres!()];
-        users: super::fresh(tokenauth_sqlx::PgUserDirectory::new)
+        users: super::fresh(tokenauth_sqlx::postgres::PostgresUserDirectory::new)
     );
 }
 
@@ -166,7 +166,7 @@ async fn concurrent_migrations_all_succeed() {
     let mut runs = tokio::task::JoinSet::new();
     for pool in &pools {
         let pool = pool.clone();
-        runs.spawn(async move { migrate_postgres(&pool).await });
+        runs.spawn(async move { migrate(&pool).await });
     }
     while let Some(run) = runs.join_next().await {
         run.expect("the task ends")
@@ -176,9 +176,9 @@ async fn concurrent_migrations_all_succeed() {
         .fetch_one(&pools[0])
         .await
         .unwrap();
-    assert_eq!(applied, tokenauth_sqlx::PG_MIGRATOR.iter().count() as i64);
+    assert_eq!(applied, tokenauth_sqlx::postgres::MIGRATOR.iter().count() as i64);
     // And again: nothing left to do.
-    migrate_postgres(&pools[1]).await.unwrap();
+    migrate(&pools[1]).await.unwrap();
 }
 
 /// The columns have the types the suites rely on (microsecond `TIMESTAMPTZ`), and
@@ -186,7 +186,7 @@ async fn concurrent_migrations_all_succeed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = needs_postgres!()]
 async fn columns_have_the_documented_types() {
-    let store = fresh(PgStore::new).await;
+    let store = fresh(PostgresStore::new).await;
     let types: Vec<(String, String)> = sqlx::query_as(
         "SELECT column_name::text, data_type::text FROM information_schema.columns \
          WHERE table_schema = current_schema() AND table_name = 'tokenauth_tokens' \
@@ -218,7 +218,7 @@ async fn columns_have_the_documented_types() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = needs_postgres!()]
 async fn settings_are_replaced_and_read_by_exact_prefix() {
-    let store = fresh(PgStore::new).await;
+    let store = fresh(PostgresStore::new).await;
     let map = |entries: &[(&str, &str)]| -> BTreeMap<String, String> {
         entries
             .iter()
@@ -248,7 +248,7 @@ async fn settings_are_replaced_and_read_by_exact_prefix() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = needs_postgres!()]
 async fn user_ids_are_never_reused() {
-    let users = fresh(PgUserDirectory::new).await;
+    let users = fresh(PostgresUserDirectory::new).await;
     let first = users.inner.create_user("a", "hash", true).await.unwrap().unwrap();
     users.inner.delete_user(&first.id).await.unwrap().unwrap();
     let second = users.inner.create_user("a", "hash", true).await.unwrap().unwrap();
@@ -268,7 +268,7 @@ async fn user_ids_are_never_reused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = needs_postgres!()]
 async fn a_failed_commit_writes_nothing() {
-    let store = fresh(PgStore::new).await;
+    let store = fresh(PostgresStore::new).await;
     let first = record("alice", 60);
     let insert = |rec| Change {
         delete: vec![],
@@ -299,7 +299,7 @@ async fn a_failed_commit_writes_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = needs_postgres!()]
 async fn concurrent_settings_replacements_all_succeed() {
-    let store = fresh(PgStore::new).await;
+    let store = fresh(PostgresStore::new).await;
     for round in 0..20 {
         let mut writers = tokio::task::JoinSet::new();
         for writer in 0..4 {
@@ -322,7 +322,7 @@ async fn concurrent_settings_replacements_all_succeed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = needs_postgres!()]
 async fn deletions_are_announced_by_their_own_transaction() {
-    let store = fresh(PgStore::new).await;
+    let store = fresh(PostgresStore::new).await;
     // User ids no other test on the server uses: the channel is database-wide.
     let kept = UserId::new(format!("{}_kept", store.guard.name));
     let gone = UserId::new(format!("{}_gone", store.guard.name));
@@ -337,7 +337,7 @@ async fn deletions_are_announced_by_their_own_transaction() {
         assert_eq!(committed, Committed::Applied { ended: vec![] });
     }
     let pool = store.inner.pool().clone();
-    let bus = tokenauth_sqlx::PgRevocationBus::new(pool.clone());
+    let bus = tokenauth_sqlx::postgres::PostgresRevocationBus::new(pool.clone());
     let mut received = tokenauth_core::RevocationBus::subscribe(&bus);
     let mut connected = tokenauth_core::RevocationBus::connected(&bus);
     tokio::time::timeout(std::time::Duration::from_secs(10), connected.wait_for(|up| *up))

@@ -1,4 +1,4 @@
-//! `PgRevocationBus` on a real PostgreSQL server: what one bus publishes reaches
+//! `PostgresRevocationBus` on a real PostgreSQL server: what one bus publishes reaches
 //! another's subscribers, and a dropped `LISTEN` connection disconnects the bus (caches
 //! pause) until it listens again, when subscribers are told to flush.
 //!
@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use tokenauth_core::{Revocation, RevocationBus, UserId};
-use tokenauth_sqlx::{PgPool, PgRevocationBus};
+use tokenauth_sqlx::postgres::{PgPool, PostgresRevocationBus};
 use tokio::sync::broadcast;
 
 /// How long the bus has for each step: its bound (1 s) with room for a loaded machine.
@@ -39,7 +39,7 @@ async fn pool(application_name: &str) -> PgPool {
 }
 
 /// Waits until the bus's connected state is `state`.
-async fn connected(bus: &PgRevocationBus, state: bool) {
+async fn connected(bus: &PostgresRevocationBus, state: bool) {
     let mut watch = bus.connected();
     tokio::time::timeout(WITHIN, watch.wait_for(|now| *now == state))
         .await
@@ -66,9 +66,9 @@ async fn receive(receiver: &mut broadcast::Receiver<Revocation>, wanted: &Revoca
 #[ignore = "needs PostgreSQL: set TOKENAUTH_TEST_POSTGRES_URL and run with --ignored"]
 async fn revocations_cross_processes_and_a_dropped_listener_flushes() {
     let tag = format!("tokenauth_bus_{:016x}", RandomState::new().hash_one(1));
-    let publisher = PgRevocationBus::new(pool(&format!("{tag}_a")).await);
+    let publisher = PostgresRevocationBus::new(pool(&format!("{tag}_a")).await);
     let listener_name = format!("{tag}_b");
-    let listening = PgRevocationBus::new(pool(&listener_name).await);
+    let listening = PostgresRevocationBus::new(pool(&listener_name).await);
     let mut received = listening.subscribe();
     assert!(
         !*listening.connected().borrow(),
@@ -117,7 +117,7 @@ async fn a_saturated_pool_does_not_silence_the_heartbeats() {
         .connect_with(options)
         .await
         .unwrap();
-    let bus = PgRevocationBus::new(one.clone());
+    let bus = PostgresRevocationBus::new(one.clone());
     connected(&bus, true).await;
     let held = one.acquire().await.unwrap();
     let watch = bus.connected();
@@ -140,10 +140,10 @@ async fn the_listener_can_connect_apart_from_the_pool() {
     let nowhere = PgPoolOptions::new()
         .acquire_timeout(Duration::from_secs(1))
         .connect_lazy_with(direct.clone().port(1));
-    let listening = PgRevocationBus::new(nowhere).with_listen_options(direct);
+    let listening = PostgresRevocationBus::new(nowhere).with_listen_options(direct);
     let mut received = listening.subscribe();
     connected(&listening, true).await;
-    let publisher = PgRevocationBus::new(pool("tokenauth_bus_apart").await);
+    let publisher = PostgresRevocationBus::new(pool("tokenauth_bus_apart").await);
     let user = UserId::new(format!("tokenauth_bus_{:016x}", RandomState::new().hash_one(3)));
     publisher.publish(&Revocation::User(user.clone())).await.unwrap();
     receive(&mut received, &Revocation::User(user)).await;

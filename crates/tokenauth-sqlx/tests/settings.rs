@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use tokenauth_sqlx::{SqliteStore, connect};
+use tokenauth_sqlx::sqlite::{SqliteStore, connect};
 
 fn map(entries: &[(&str, &str)]) -> BTreeMap<String, String> {
     entries

@@ -13,7 +13,8 @@ use std::time::Instant;
 
 use clap::Args;
 use tokenauth_core::{LoginRecord, TokenId, TokenRecord, TokenStore, User, UserId};
-use tokenauth_sqlx::{PgStore, PgUserDirectory, SqliteStore, SqliteUserDirectory};
+use tokenauth_sqlx::postgres::{PostgresStore, PostgresUserDirectory};
+use tokenauth_sqlx::sqlite::{SqliteStore, SqliteUserDirectory};
 
 use super::import::progress;
 use super::{Backend, CliError, DatabaseUrl, Io};
@@ -94,7 +95,7 @@ macro_rules! tables {
     )+};
 }
 
-tables!(SqliteStore, SqliteUserDirectory; PgStore, PgUserDirectory);
+tables!(SqliteStore, SqliteUserDirectory; PostgresStore, PostgresUserDirectory);
 
 /// Runs `tokenauth copy-database`: opens both databases, then copies.
 pub(super) async fn run<R, W: Write>(args: CopyArgs, io: &mut Io<R, W>) -> Result<(), CliError> {
@@ -120,13 +121,13 @@ pub(super) async fn run<R, W: Write>(args: CopyArgs, io: &mut Io<R, W>) -> Resul
 }
 
 async fn sqlite(url: &DatabaseUrl) -> Result<(SqliteStore, SqliteUserDirectory), CliError> {
-    let pool = tokenauth_sqlx::connect(url.as_str()).await?;
+    let pool = tokenauth_sqlx::sqlite::connect(url.as_str()).await?;
     Ok((SqliteStore::new(pool.clone()), SqliteUserDirectory::new(pool)))
 }
 
-async fn postgres(url: &DatabaseUrl) -> Result<(PgStore, PgUserDirectory), CliError> {
-    let pool = tokenauth_sqlx::connect_postgres(url.as_str()).await?;
-    Ok((PgStore::new(pool.clone()), PgUserDirectory::new(pool)))
+async fn postgres(url: &DatabaseUrl) -> Result<(PostgresStore, PostgresUserDirectory), CliError> {
+    let pool = tokenauth_sqlx::postgres::connect(url.as_str()).await?;
+    Ok((PostgresStore::new(pool.clone()), PostgresUserDirectory::new(pool)))
 }
 
 /// Copies every row of `from` into `to`, then deletes the tokens `to` holds that

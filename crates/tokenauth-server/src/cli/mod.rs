@@ -35,7 +35,8 @@ use tokenauth_core::{
     RevocationBus, Scopes, TokenImport, TokenStore, UserAdmin, UserImport,
 };
 use tokenauth_redis::{BusOptions, RedisBus, RedisStore, Target};
-use tokenauth_sqlx::{PgRevocationBus, PgStore, PgUserDirectory, SqliteStore, SqliteUserDirectory};
+use tokenauth_sqlx::postgres::{PostgresRevocationBus, PostgresStore, PostgresUserDirectory};
+use tokenauth_sqlx::sqlite::{SqliteStore, SqliteUserDirectory};
 
 use self::policy::{Partial, TokenLocation};
 
@@ -202,7 +203,7 @@ pub async fn run<R: BufRead, W: Write>(cli: Cli, io: &mut Io<R, W>) -> Result<()
                     "--listen-database is for PostgreSQL: a SQLite database has no LISTEN".to_owned(),
                 ));
             }
-            let pool = tokenauth_sqlx::connect_with_timeout(database.as_str(), timeout).await?;
+            let pool = tokenauth_sqlx::sqlite::connect_with_timeout(database.as_str(), timeout).await?;
             let users = SqliteUserDirectory::new(pool.clone());
             // One file, no engine to carry revocations between processes.
             with_token_store(
@@ -216,14 +217,14 @@ pub async fn run<R: BufRead, W: Write>(cli: Cli, io: &mut Io<R, W>) -> Result<()
             .await
         }
         Backend::Postgres => {
-            let pool = tokenauth_sqlx::connect_postgres_with_timeout(database.as_str(), timeout).await?;
-            let mut bus = PgRevocationBus::new(pool.clone());
+            let pool = tokenauth_sqlx::postgres::connect_with_timeout(database.as_str(), timeout).await?;
+            let mut bus = PostgresRevocationBus::new(pool.clone());
             if let Some(url) = listen_database {
                 let options = url.as_str().parse().map_err(tokenauth_sqlx::Error::from)?;
                 bus = bus.with_listen_options(options);
             }
-            let users = PgUserDirectory::new(pool.clone());
-            with_token_store(PgStore::new(pool), users, Some(bus), tokens, command, io).await
+            let users = PostgresUserDirectory::new(pool.clone());
+            with_token_store(PostgresStore::new(pool), users, Some(bus), tokens, command, io).await
         }
     }
 }

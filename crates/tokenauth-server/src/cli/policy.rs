@@ -14,14 +14,15 @@ use tokenauth_core::{
     OnLimit, Scopes, TokenLimit, TokenStore, UserDirectory,
 };
 use tokenauth_redis::RedisStore;
-use tokenauth_sqlx::{PgStore, SqliteStore};
+use tokenauth_sqlx::postgres::PostgresStore;
+use tokenauth_sqlx::sqlite::SqliteStore;
 
 use super::{CliError, Policy};
 
 /// Where `serve` keeps its policy for the `token` commands: text values by key.
 ///
 /// A backend stores and returns the values as given; reading and writing the policy is
-/// done here, once. Implemented by [`SqliteStore`] and [`PgStore`] (their
+/// done here, once. Implemented by [`SqliteStore`] and [`PostgresStore`] (their
 /// `tokenauth_settings` table).
 pub trait PolicyStore {
     /// The backend's error.
@@ -69,7 +70,7 @@ impl Retention for SqliteStore {
     }
 }
 
-impl Retention for PgStore {
+impl Retention for PostgresStore {
     async fn retain(&self, _: Duration, _: bool) -> Result<(), CliError> {
         Ok(())
     }
@@ -171,7 +172,7 @@ macro_rules! settings_policy_store {
     )+};
 }
 
-settings_policy_store!(SqliteStore, PgStore);
+settings_policy_store!(SqliteStore, PostgresStore);
 
 /// Where a setting came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,19 +1,19 @@
-//! Bulk paths on PostgreSQL: imports ([`UserImport`], [`TokenImport`]) as one
-//! `INSERT ... SELECT FROM unnest(...)` per chunk of thousands of rows (each column
-//! bound as one array, so a chunk is one round trip whatever its size), and the reads
-//! and writes of a database copy (`tokenauth copy-database`).
+//! Bulk paths on PostgreSQL: imports as one `INSERT ... SELECT FROM unnest(...)` per
+//! chunk of thousands of rows (each column bound as one array, so a chunk is one round
+//! trip whatever its size), and the writes of a database copy (`tokenauth
+//! copy-database`).
 
 use std::collections::HashMap;
 
-use sqlx::{PgConnection, Postgres};
+use sqlx::{PgConnection, PgPool, Postgres};
 use time::OffsetDateTime;
-use tokenauth_core::store::{ImportedUsers, NewUser, TokenImport, UserImport};
-use tokenauth_core::{LoginRecord, TokenId, TokenRecord, User, UserId};
+use tokenauth_core::store::{ImportedUsers, NewUser};
+use tokenauth_core::{LoginRecord, TokenRecord, User, UserId};
 
-use super::store::{Row, record_from_row};
-use super::{PgStore, PgUserDirectory};
 use crate::Error;
-use crate::rows::{UserRow, row_id, set_version_from, token_columns, user_columns, user_from_row};
+use crate::bulk::{check_user_clashes, imported, user_row_ids};
+use crate::dialect::Bulk;
+use crate::rows::{UserRow, token_columns, user_columns, user_from_row};
 
 /// Rows per statement.
 const CHUNK: usize = 10_000;
@@ -86,14 +86,13 @@ impl TokenColumns {
     }
 }
 
-impl TokenImport for PgStore {
+impl Bulk for Postgres {
     /// Per chunk, one statement: `INSERT ... SELECT FROM unnest(...) ON CONFLICT DO
     /// NOTHING` (any unique conflict, of id or digest, skips the row), and in the same
     /// statement a new set version for each user that gained rows; the whole batch in
     /// one transaction.
-    #[tracing::instrument(skip_all, fields(count = batch.len()))]
-    async fn import_tokens(&self, batch: &[TokenRecord]) -> Result<usize, Error> {
-        let mut tx = self.pool().begin().await?;
+    async fn import_tokens(pool: &PgPool, batch: &[TokenRecord]) -> Result<usize, Error> {
+        let mut tx = pool.begin().await?;
         let mut inserted = 0;
         for chunk in batch.chunks(CHUNK) {
             let count = TokenColumns::of(chunk)
@@ -115,15 +114,12 @@ impl TokenImport for PgStore {
         tx.commit().await?;
         Ok(inserted)
     }
-}
 
-impl UserImport for PgUserDirectory {
     /// Per chunk, `INSERT ... SELECT FROM unnest(...) ON CONFLICT (username) DO
     /// NOTHING`, then the stored users of the chunk's names; the whole batch in one
     /// transaction.
-    #[tracing::instrument(skip_all, fields(count = batch.len()))]
-    async fn import_users(&self, batch: &[NewUser]) -> Result<ImportedUsers, Error> {
-        let mut tx = self.pool().begin().await?;
+    async fn import_users(pool: &PgPool, batch: &[NewUser]) -> Result<ImportedUsers, Error> {
+        let mut tx = pool.begin().await?;
         let mut created = 0;
         let mut stored = HashMap::with_capacity(batch.len());
         for chunk in batch.chunks(CHUNK) {
@@ -155,96 +151,38 @@ impl UserImport for PgUserDirectory {
             }
         }
         tx.commit().await?;
-        let users = batch
-            .iter()
-            .map(|new| {
-                stored.get(&new.username).cloned().ok_or(Error::Corrupt {
-                    what: "an imported user is missing after its insert",
-                })
-            })
-            .collect::<Result<_, _>>()?;
-        Ok(ImportedUsers {
-            users,
-            created: usize::try_from(created).unwrap_or(usize::MAX),
-        })
-    }
-}
-
-/// The copy of a database (`tokenauth copy-database`): reading every row in pages,
-/// and writing rows as they are (ids included).
-impl PgUserDirectory {
-    /// Up to `limit` users with ids above `after` (from the first with `None`), by id,
-    /// with their password hashes: a page of a copy.
-    #[tracing::instrument(skip_all)]
-    pub async fn export_users(
-        &self,
-        after: Option<&UserId>,
-        limit: usize,
-    ) -> Result<Vec<LoginRecord<User>>, Error> {
-        let after = after.and_then(row_id).unwrap_or(i64::MIN);
-        let rows: Vec<(i64, String, bool, i64, String)> = sqlx::query_as(concat!(
-            "SELECT ",
-            user_columns!(),
-            ", password_hash FROM tokenauth_users WHERE id > $1 ORDER BY id LIMIT $2"
-        ))
-        .bind(after)
-        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-        .fetch_all(self.pool())
-        .await?;
-        rows.into_iter()
-            .map(|(id, username, is_active, version, password_hash)| {
-                Ok(LoginRecord {
-                    user: user_from_row((id, username, is_active, version))?,
-                    password_hash,
-                })
-            })
-            .collect()
+        imported(batch, &stored, created)
     }
 
-    /// The highest user id given out so far (deleted users' included; 0 if none).
-    #[tracing::instrument(skip_all)]
-    pub async fn user_ids_given(&self) -> Result<i64, Error> {
+    /// The larger of the id sequence's last value and the highest stored id.
+    async fn user_ids_given(pool: &PgPool) -> Result<i64, Error> {
         let given: Option<i64> = sqlx::query_scalar(
             "SELECT GREATEST(\
              pg_sequence_last_value(pg_get_serial_sequence('tokenauth_users', 'id')::regclass), \
              (SELECT max(id) FROM tokenauth_users))",
         )
-        .fetch_one(self.pool())
+        .fetch_one(pool)
         .await?;
         Ok(given.unwrap_or(0))
     }
 
-    /// Makes new users get ids above `given` (and above every stored one), as in the
-    /// database copied from.
-    #[tracing::instrument(skip_all)]
-    pub async fn reserve_user_ids(&self, given: i64) -> Result<(), Error> {
-        let above = given.max(self.user_ids_given().await?);
+    /// Moves the id sequence to `given`, or to the highest id given out if larger.
+    async fn reserve_user_ids(pool: &PgPool, given: i64) -> Result<(), Error> {
+        let above = given.max(Self::user_ids_given(pool).await?);
         if above > 0 {
             sqlx::query("SELECT setval(pg_get_serial_sequence('tokenauth_users', 'id'), $1)")
                 .bind(above)
-                .execute(self.pool())
+                .execute(pool)
                 .await?;
         }
         Ok(())
     }
 
-    /// Writes `users` as they are: ids, names, hashes, flags and credential versions.
-    /// A user already stored under the same id and name is updated; a user whose id
-    /// or name is stored with another name or id is an [`Error::Conflict`], and then
-    /// nothing of the batch is written. New ids do not move the id sequence: call
-    /// [`reserve_user_ids`](Self::reserve_user_ids) after the copy.
-    #[tracing::instrument(skip_all, fields(count = users.len()))]
-    pub async fn copy_users(&self, users: &[LoginRecord<User>]) -> Result<(), Error> {
-        let mut tx = self.pool().begin().await?;
+    /// New ids do not move the id sequence: `reserve_user_ids` does, after the copy.
+    async fn copy_users(pool: &PgPool, users: &[LoginRecord<User>]) -> Result<(), Error> {
+        let mut tx = pool.begin().await?;
         for chunk in users.chunks(CHUNK) {
-            let ids: Vec<i64> = chunk
-                .iter()
-                .map(|login| {
-                    row_id(&login.user.id).ok_or_else(|| {
-                        Error::Conflict(format!("user id {} is not an integer", login.user.id))
-                    })
-                })
-                .collect::<Result<_, _>>()?;
+            let ids = user_row_ids(chunk)?;
             let names: Vec<&str> = chunk.iter().map(|l| l.user.username.as_str()).collect();
             let stored: Vec<(i64, String)> = sqlx::query_as(
                 "SELECT id, username FROM tokenauth_users WHERE id = ANY($1) OR username = ANY($2)",
@@ -253,7 +191,7 @@ impl PgUserDirectory {
             .bind(&names)
             .fetch_all(&mut *tx)
             .await?;
-            crate::copy::check_user_clashes(chunk, stored)?;
+            check_user_clashes(chunk, stored)?;
             let hashes: Vec<&str> = chunk.iter().map(|l| l.password_hash.as_str()).collect();
             let active: Vec<bool> = chunk.iter().map(|l| l.user.is_active).collect();
             let versions: Vec<i64> = chunk
@@ -278,36 +216,9 @@ impl PgUserDirectory {
         tx.commit().await?;
         Ok(())
     }
-}
 
-impl PgStore {
-    /// Up to `limit` records with ids above `after` (from the first with `None`), by
-    /// id: a page of a copy.
-    #[tracing::instrument(skip_all)]
-    pub async fn export_tokens(
-        &self,
-        after: Option<&TokenId>,
-        limit: usize,
-    ) -> Result<Vec<TokenRecord>, Error> {
-        let rows: Vec<Row> = sqlx::query_as(concat!(
-            "SELECT ",
-            token_columns!(),
-            " FROM tokenauth_tokens WHERE id > $1 ORDER BY id LIMIT $2"
-        ))
-        .bind(after.map_or("", TokenId::as_str))
-        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-        .fetch_all(self.pool())
-        .await?;
-        rows.into_iter().map(record_from_row).collect()
-    }
-
-    /// Writes `records` as they are: a record already stored under the same id is
-    /// overwritten (its last use, say); a digest stored under another id fails the
-    /// UNIQUE constraint, and then nothing of the batch is written. Set versions are
-    /// left alone: copy them with [`copy_token_sets`](Self::copy_token_sets).
-    #[tracing::instrument(skip_all, fields(count = records.len()))]
-    pub async fn copy_tokens(&self, records: &[TokenRecord]) -> Result<(), Error> {
-        let mut tx = self.pool().begin().await?;
+    async fn copy_tokens(pool: &PgPool, records: &[TokenRecord]) -> Result<(), Error> {
+        let mut tx = pool.begin().await?;
         for chunk in records.chunks(CHUNK) {
             TokenColumns::of(chunk)
                 .run(
@@ -328,22 +239,8 @@ impl PgStore {
         Ok(())
     }
 
-    /// Every user's token-set version, by user.
-    #[tracing::instrument(skip_all)]
-    pub async fn export_token_sets(&self) -> Result<Vec<(UserId, u64)>, Error> {
-        let rows: Vec<(String, i64)> =
-            sqlx::query_as("SELECT user_id, version FROM tokenauth_token_sets ORDER BY user_id")
-                .fetch_all(self.pool())
-                .await?;
-        rows.into_iter()
-            .map(|(user, version)| Ok((UserId::new(user), set_version_from(version)?)))
-            .collect()
-    }
-
-    /// Sets each user's token-set version to the one given.
-    #[tracing::instrument(skip_all, fields(count = sets.len()))]
-    pub async fn copy_token_sets(&self, sets: &[(UserId, u64)]) -> Result<(), Error> {
-        let mut tx = self.pool().begin().await?;
+    async fn copy_token_sets(pool: &PgPool, sets: &[(UserId, u64)]) -> Result<(), Error> {
+        let mut tx = pool.begin().await?;
         for chunk in sets.chunks(CHUNK) {
             let users: Vec<&str> = chunk.iter().map(|(u, _)| u.as_str()).collect();
             let versions: Vec<i64> = chunk.iter().map(|(_, v)| v.cast_signed()).collect();

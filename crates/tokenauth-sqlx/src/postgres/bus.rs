@@ -17,7 +17,7 @@ use crate::Error;
 /// The channel revocations travel on.
 pub const REVOCATION_CHANNEL: &str = "tokenauth_revocations";
 
-/// The default bound of [`PgRevocationBus`]: 1 second.
+/// The default bound of [`PostgresRevocationBus`]: 1 second.
 pub const DEFAULT_BUS_BOUND: Duration = Duration::from_secs(1);
 
 /// The most a `NOTIFY` payload carries, in bytes (PostgreSQL's limit is 8000).
@@ -70,7 +70,7 @@ const CAPACITY: usize = 4096;
 ///
 /// Clones share the connection; the tasks stop when the last clone is dropped.
 #[derive(Clone)]
-pub struct PgRevocationBus {
+pub struct PostgresRevocationBus {
     inner: Arc<Inner>,
 }
 
@@ -95,9 +95,9 @@ impl Drop for Inner {
     }
 }
 
-impl fmt::Debug for PgRevocationBus {
+impl fmt::Debug for PostgresRevocationBus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PgRevocationBus")
+        f.debug_struct("PostgresRevocationBus")
             .field("connected", &*self.inner.connected.borrow())
             .finish_non_exhaustive()
     }
@@ -113,7 +113,7 @@ struct Payload {
     all: bool,
 }
 
-impl PgRevocationBus {
+impl PostgresRevocationBus {
     /// A bus on `pool`'s database with the [default bound](DEFAULT_BUS_BOUND).
     ///
     /// It listens from the first call to [`subscribe`](RevocationBus::subscribe) or
@@ -212,7 +212,7 @@ impl PgRevocationBus {
     }
 }
 
-impl RevocationBus for PgRevocationBus {
+impl RevocationBus for PostgresRevocationBus {
     type Error = Error;
 
     async fn publish(&self, revocation: &Revocation) -> Result<(), Error> {
@@ -228,14 +228,14 @@ impl RevocationBus for PgRevocationBus {
         Ok(())
     }
 
-    /// Starts listening, if not yet (see [`new`](PgRevocationBus::new)).
+    /// Starts listening, if not yet (see [`new`](PostgresRevocationBus::new)).
     fn subscribe(&self) -> broadcast::Receiver<Revocation> {
         let receiver = self.inner.sender.subscribe();
         self.listen();
         receiver
     }
 
-    /// Starts listening, if not yet (see [`new`](PgRevocationBus::new)).
+    /// Starts listening, if not yet (see [`new`](PostgresRevocationBus::new)).
     fn connected(&self) -> watch::Receiver<bool> {
         self.listen();
         self.inner.connected.clone()
@@ -370,7 +370,7 @@ mod tests {
         let pool = PgPoolOptions::new()
             .connect_lazy("postgres://tokenauth@127.0.0.1:1/none")
             .unwrap();
-        let bus = PgRevocationBus::new(pool);
+        let bus = PostgresRevocationBus::new(pool);
         for ids in [
             (0..10)
                 .map(|i| format!("{i}{}", "\u{1}".repeat(500)))

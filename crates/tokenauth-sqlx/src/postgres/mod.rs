@@ -1,27 +1,99 @@
-//! The PostgreSQL backend.
+//! The PostgreSQL backend: [`PostgresStore`], [`PostgresUserDirectory`], one way to
+//! open and migrate their database ([`connect`], [`connect_with_timeout`],
+//! [`migrate`], [`MIGRATOR`]), and the revocation bus between processes that share
+//! it ([`PostgresRevocationBus`]).
 
 mod bulk;
 mod bus;
-mod settings;
-mod store;
-mod users;
+mod dialect;
+mod retry;
+mod statements;
 
 use std::sync::LazyLock;
 use std::time::Duration;
 
-use sqlx::PgPool;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::PgPoolOptions;
+pub use sqlx::{PgPool, Postgres};
 
-pub use bus::{DEFAULT_BUS_BOUND, PgRevocationBus, REVOCATION_CHANNEL};
-pub use store::PgStore;
-pub use users::PgUserDirectory;
+pub use bus::{DEFAULT_BUS_BOUND, PostgresRevocationBus, REVOCATION_CHANNEL};
 
 use crate::Error;
+use crate::store::SqlStore;
+use crate::users::SqlUserDirectory;
+
+/// A [`TokenStore`](tokenauth_core::TokenStore) in the `tokenauth_tokens` table of a
+/// PostgreSQL database.
+///
+/// Clones share the pool. The tables are created by the migrations that [`connect`]
+/// (or [`migrate`]) runs.
+///
+/// The per-user compare-and-swap ([`token_set`](tokenauth_core::TokenStore::token_set) +
+/// [`commit`](tokenauth_core::TokenStore::commit)) keeps each user's set version in
+/// `tokenauth_token_sets`. `token_set` reads the version, then the records. `commit`
+/// runs in one transaction at PostgreSQL's default `READ COMMITTED`: first
+/// `UPDATE tokenauth_token_sets SET version = version + 1 WHERE user_id = $1 AND
+/// version = $2` (for an expected version of 0, `INSERT ... VALUES ($1, 1) ON CONFLICT
+/// DO NOTHING`); zero rows means another commit got there first, and the transaction is
+/// rolled back as [`Committed::Conflict`](tokenauth_core::store::Committed::Conflict).
+/// Otherwise the row lock that statement took makes every other commit of the user
+/// wait (and then find the version changed) while the insert and the deletes (of that
+/// user's rows only) follow. A write that PostgreSQL aborts as a serialization failure
+/// or a deadlock runs again, up to three times in all. The
+/// [`purge`](tokenauth_core::TokenStore::purge) finds records through indexes and
+/// deletes at most `limit` of them per call.
+///
+/// Times are `TIMESTAMPTZ` columns (microseconds, as core's records); a record's
+/// credential version (a `u64`) is kept in a `BIGINT` as the `i64` with the same bits.
+///
+/// `Debug` prints no connection details.
+///
+/// ```no_run
+/// use tokenauth_sqlx::postgres::{PostgresStore, connect};
+///
+/// # async fn example() -> Result<(), tokenauth_sqlx::Error> {
+/// let store = PostgresStore::new(connect("postgres://tokenauth@localhost/app").await?);
+/// # Ok(()) }
+/// ```
+pub type PostgresStore = SqlStore<Postgres>;
+
+/// A [`UserDirectory`](tokenauth_core::UserDirectory) and
+/// [`UserAdmin`](tokenauth_core::UserAdmin) in the `tokenauth_users` table of a
+/// PostgreSQL database.
+///
+/// It only stores: hashing and verifying passwords (argon2id PHC strings), deciding
+/// whether an upsert changes a password, and ending the tokens a change invalidates are
+/// done by [`TokenAuth`](tokenauth_core::TokenAuth), which is how applications and the
+/// command-line tool should change users.
+///
+/// User ids are the table's `BIGINT` identity column (`UserId::from(42)`), never reused
+/// after a deletion (a sequence only counts up); an id not spelled as
+/// [`UserId::from`](tokenauth_core::UserId) spells it (`"007"`) names no user. Usernames
+/// match exactly: case-sensitive, not trimmed (the column has the `"C"` collation).
+///
+/// Each user's credential version is written in the same `UPDATE` as its new password
+/// hash ([`set_password_hash`](tokenauth_core::UserAdmin::set_password_hash): version +
+/// 1), so every token issued under the old version is refused from the moment the
+/// change commits.
+///
+/// Clones share the pool. `Debug` prints no connection details.
+///
+/// ```no_run
+/// use tokenauth_core::UserDirectory;
+/// use tokenauth_sqlx::postgres::{PostgresUserDirectory, connect};
+///
+/// # async fn example() -> Result<(), tokenauth_sqlx::Error> {
+/// let users = PostgresUserDirectory::new(connect("postgres://tokenauth@localhost/app").await?);
+/// if let Some(login) = users.find_login("alice").await? {
+///     println!("alice is user {}", login.user.id);
+/// }
+/// # Ok(()) }
+/// ```
+pub type PostgresUserDirectory = SqlUserDirectory<Postgres>;
 
 /// The migrations that create the `tokenauth_users`, `tokenauth_tokens`,
 /// `tokenauth_token_sets` and `tokenauth_settings` tables on PostgreSQL, embedded from
-/// `migrations/postgres`. [`connect_postgres`] and [`migrate_postgres`] run them.
+/// `migrations/postgres`. [`connect`] and [`migrate`] run them.
 ///
 /// They are recorded in sqlx's `_sqlx_migrations` table of the first schema on the
 /// connection's `search_path`, and the tables are created there too. This migrator
@@ -33,14 +105,14 @@ use crate::Error;
 /// Several processes may migrate at once (servers starting together): sqlx's migrator
 /// holds a PostgreSQL advisory lock, keyed on the database's name, while it reads and
 /// applies migrations, so the others wait for it and then find nothing left to do.
-pub static PG_MIGRATOR: LazyLock<Migrator> = LazyLock::new(|| {
+pub static MIGRATOR: LazyLock<Migrator> = LazyLock::new(|| {
     let mut migrator = sqlx::migrate!("./migrations/postgres");
     migrator.set_ignore_missing(true);
     migrator
 });
 
 /// Opens a pool on the PostgreSQL database at `url` and runs the migrations
-/// ([`PG_MIGRATOR`]).
+/// ([`MIGRATOR`]).
 ///
 /// `url` is a sqlx PostgreSQL URL such as
 /// `postgres://tokenauth@db.internal/tokenauth?sslmode=verify-full`. The tables live in
@@ -55,7 +127,7 @@ pub static PG_MIGRATOR: LazyLock<Migrator> = LazyLock::new(|| {
 /// in the database, so 10 serve a busy server; with PostgreSQL's default
 /// `max_connections` of 100 that leaves room for several servers and the command-line
 /// tool. To change it, open the pool yourself with
-/// [`PgPoolOptions`](sqlx::postgres::PgPoolOptions) and call [`migrate_postgres`].
+/// [`PgPoolOptions`] and call [`migrate`].
 ///
 /// # Durability
 ///
@@ -64,11 +136,11 @@ pub static PG_MIGRATOR: LazyLock<Migrator> = LazyLock::new(|| {
 /// `synchronous_commit = on` a commit returns only once its WAL is flushed to disk, so
 /// a revocation that has been answered survives a crash or a power loss. Do not turn
 /// `synchronous_commit` off for the database or the role tokenauth uses.
-pub async fn connect_postgres(url: &str) -> Result<PgPool, Error> {
-    connect_postgres_with_timeout(url, crate::DEFAULT_TIMEOUT).await
+pub async fn connect(url: &str) -> Result<PgPool, Error> {
+    connect_with_timeout(url, crate::DEFAULT_TIMEOUT).await
 }
 
-/// [`connect_postgres`], with `timeout` as the pool's acquire timeout: how long a query
+/// [`connect`], with `timeout` as the pool's acquire timeout: how long a query
 /// waits for a connection, including opening one (connecting is retried meanwhile
 /// while the server refuses). When PostgreSQL is down or unreachable, queries fail
 /// after it with [`sqlx::Error::PoolTimedOut`], which [`Error::is_unavailable`]
@@ -81,136 +153,17 @@ pub async fn connect_postgres(url: &str) -> Result<PgPool, Error> {
 ///
 /// Opening the pool itself (one connection, then the migrations) fails after the same
 /// time if the server cannot be reached.
-pub async fn connect_postgres_with_timeout(url: &str, timeout: Duration) -> Result<PgPool, Error> {
+pub async fn connect_with_timeout(url: &str, timeout: Duration) -> Result<PgPool, Error> {
     let pool = PgPoolOptions::new().acquire_timeout(timeout).connect(url).await?;
-    migrate_postgres(&pool).await?;
+    migrate(&pool).await?;
     Ok(pool)
 }
 
-/// How many times a write runs in all when PostgreSQL aborts it as a serialization
-/// failure or a deadlock.
-const ATTEMPTS: u32 = 3;
-
-/// Runs `attempt` again, after a short random pause, when PostgreSQL aborted it as a
-/// serialization failure (40001) or a deadlock (40P01): such a transaction was rolled
-/// back whole, and running it again is what PostgreSQL asks for. After [`ATTEMPTS`],
-/// the error stands; [`Error::is_unavailable`] reports it, so that the server answers
-/// 503 with `Retry-After`, never 500.
-pub(crate) async fn retrying<T, F, Fut>(mut attempt: F) -> Result<T, Error>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, Error>>,
-{
-    let mut tries = 1;
-    loop {
-        match attempt().await {
-            Err(error) if error.is_transient_conflict() && tries < ATTEMPTS => {
-                tries += 1;
-                let pause = Duration::from_millis(5 + rand_below(20));
-                tokio::time::sleep(pause).await;
-            }
-            done => return done,
-        }
-    }
-}
-
-/// A number below `n` that differs between calls (spreads retries apart).
-fn rand_below(n: u64) -> u64 {
-    use std::hash::{BuildHasher, RandomState};
-    RandomState::new().hash_one(std::time::Instant::now()) % n
-}
-
-/// Runs the migrations ([`PG_MIGRATOR`]) on `pool`, for pools not opened with
-/// [`connect_postgres`]. Already applied migrations are skipped, so running it again is
+/// Runs the migrations ([`MIGRATOR`]) on `pool`, for pools not opened with
+/// [`connect`]. Already applied migrations are skipped, so running it again is
 /// harmless, also from several processes at once.
 #[tracing::instrument(skip_all)]
-pub async fn migrate_postgres(pool: &PgPool) -> Result<(), Error> {
-    PG_MIGRATOR.run(pool).await?;
+pub async fn migrate(pool: &PgPool) -> Result<(), Error> {
+    MIGRATOR.run(pool).await?;
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use std::borrow::Cow;
-    use std::sync::atomic::{AtomicU32, Ordering};
-
-    use sqlx::error::{DatabaseError, ErrorKind};
-
-    use super::*;
-
-    /// A database error with a SQLSTATE, as PostgreSQL sends them.
-    #[derive(Debug)]
-    struct Sqlstate(&'static str);
-
-    impl std::fmt::Display for Sqlstate {
-        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            write!(f, "SQLSTATE {}", self.0)
-        }
-    }
-
-    impl std::error::Error for Sqlstate {}
-
-    impl DatabaseError for Sqlstate {
-        fn message(&self) -> &str {
-            "aborted"
-        }
-
-        fn code(&self) -> Option<Cow<'_, str>> {
-            Some(Cow::Borrowed(self.0))
-        }
-
-        fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
-            self
-        }
-
-        fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
-            self
-        }
-
-        fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
-            self
-        }
-
-        fn kind(&self) -> ErrorKind {
-            ErrorKind::Other
-        }
-    }
-
-    fn failure(code: &'static str) -> Error {
-        Error::from(sqlx::Error::Database(Box::new(Sqlstate(code))))
-    }
-
-    /// A deadlock or serialization failure runs the write again; it succeeds on a later
-    /// attempt, or, after three, stands (reported unavailable: a 503, not a 500).
-    #[tokio::test]
-    async fn conflicts_are_retried_then_reported_unavailable() {
-        let runs = AtomicU32::new(0);
-        let done = retrying(|| async {
-            let run = runs.fetch_add(1, Ordering::SeqCst);
-            if run < 2 { Err(failure("40P01")) } else { Ok(run) }
-        })
-        .await;
-        assert_eq!(done.unwrap(), 2, "the third run succeeded");
-
-        runs.store(0, Ordering::SeqCst);
-        let failed = retrying(|| async {
-            runs.fetch_add(1, Ordering::SeqCst);
-            Err::<(), _>(failure("40001"))
-        })
-        .await
-        .unwrap_err();
-        assert_eq!(runs.load(Ordering::SeqCst), ATTEMPTS);
-        assert!(failed.is_unavailable());
-
-        // Anything else is not run again.
-        runs.store(0, Ordering::SeqCst);
-        let unique = retrying(|| async {
-            runs.fetch_add(1, Ordering::SeqCst);
-            Err::<(), _>(failure("23505"))
-        })
-        .await
-        .unwrap_err();
-        assert_eq!(runs.load(Ordering::SeqCst), 1);
-        assert!(!unique.is_unavailable());
-    }
 }

@@ -1,6 +1,6 @@
-//! Bulk paths on SQLite: imports ([`UserImport`], [`TokenImport`]) as multi-row
-//! `INSERT`s in one `BEGIN IMMEDIATE` transaction per batch, and the reads and writes
-//! of a database copy (`tokenauth copy-database`).
+//! Bulk paths on SQLite: imports as multi-row `INSERT`s in one `BEGIN IMMEDIATE`
+//! transaction per batch, and the writes of a database copy (`tokenauth
+//! copy-database`).
 //!
 //! Full chunks all have the same SQL, so sqlx prepares each statement once per
 //! connection and reuses it; one transaction per batch means one sync per batch
@@ -8,18 +8,23 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use sqlx::{Connection, QueryBuilder, Sqlite, SqliteConnection};
-use tokenauth_core::store::{ImportedUsers, NewUser, TokenImport, UserImport};
-use tokenauth_core::{LoginRecord, TokenId, TokenRecord, User, UserId};
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
+use tokenauth_core::store::{ImportedUsers, NewUser};
+use tokenauth_core::{LoginRecord, TokenRecord, User, UserId};
 
-use super::store::{Row, record_from_row};
-use super::{SqliteStore, SqliteUserDirectory, to_micros};
+use super::dialect::to_micros;
 use crate::Error;
-use crate::rows::{UserRow, row_id, set_version_from, token_columns, user_columns, user_from_row};
+use crate::bulk::{check_user_clashes, imported, user_row_ids};
+use crate::dialect::Bulk;
+use crate::rows::{UserRow, token_columns, user_columns, user_from_row};
 
 /// Rows per `INSERT`: 10 parameters a token row, well under SQLite's limit of 32,766
 /// parameters a statement.
 const CHUNK: usize = 1000;
+
+/// What SQLite's clock says now, in the Unix microseconds of the users' informational
+/// `created` column.
+const NOW: &str = "CAST(unixepoch('subsec') * 1000000 AS INTEGER)";
 
 /// `INSERT INTO tokenauth_tokens (...) VALUES (...), ...` for `records`, without a
 /// conflict clause.
@@ -66,14 +71,12 @@ async fn bump_sets(conn: &mut SqliteConnection, users: &BTreeSet<String>) -> Res
     Ok(())
 }
 
-impl TokenImport for SqliteStore {
+impl Bulk for Sqlite {
     /// Multi-row `INSERT ... ON CONFLICT DO NOTHING RETURNING user_id` (any unique
     /// conflict, of id or digest, skips the row), then one upsert of the set versions
     /// of the users that gained rows, all in one `BEGIN IMMEDIATE` transaction.
-    #[tracing::instrument(skip_all, fields(count = batch.len()))]
-    async fn import_tokens(&self, batch: &[TokenRecord]) -> Result<usize, Error> {
-        let mut conn = self.pool().acquire().await?;
-        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+    async fn import_tokens(pool: &SqlitePool, batch: &[TokenRecord]) -> Result<usize, Error> {
+        let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
         let mut inserted = 0;
         let mut users = BTreeSet::new();
         for chunk in batch.chunks(CHUNK) {
@@ -87,15 +90,11 @@ impl TokenImport for SqliteStore {
         tx.commit().await?;
         Ok(inserted)
     }
-}
 
-impl UserImport for SqliteUserDirectory {
     /// Multi-row `INSERT ... ON CONFLICT (username) DO NOTHING`, then the stored users
     /// of the batch's names, in one `BEGIN IMMEDIATE` transaction.
-    #[tracing::instrument(skip_all, fields(count = batch.len()))]
-    async fn import_users(&self, batch: &[NewUser]) -> Result<ImportedUsers, Error> {
-        let mut conn = self.pool().acquire().await?;
-        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+    async fn import_users(pool: &SqlitePool, batch: &[NewUser]) -> Result<ImportedUsers, Error> {
+        let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
         let mut created = 0;
         let mut stored = HashMap::with_capacity(batch.len());
         for chunk in batch.chunks(CHUNK) {
@@ -106,7 +105,7 @@ impl UserImport for SqliteUserDirectory {
                 row.push_bind(user.username.as_str())
                     .push_bind(user.password_hash.as_str())
                     .push_bind(user.is_active)
-                    .push("CAST(unixepoch('subsec') * 1000000 AS INTEGER)");
+                    .push(NOW);
             });
             insert.push(" ON CONFLICT (username) DO NOTHING");
             created += insert.build().execute(&mut *tx).await?.rows_affected();
@@ -126,69 +125,25 @@ impl UserImport for SqliteUserDirectory {
             }
         }
         tx.commit().await?;
-        let users = batch
-            .iter()
-            .map(|new| {
-                stored.get(&new.username).cloned().ok_or(Error::Corrupt {
-                    what: "an imported user is missing after its insert",
-                })
-            })
-            .collect::<Result<_, _>>()?;
-        Ok(ImportedUsers {
-            users,
-            created: usize::try_from(created).unwrap_or(usize::MAX),
-        })
-    }
-}
-
-/// The copy of a database (`tokenauth copy-database`): reading every row in pages,
-/// and writing rows as they are (ids included).
-impl SqliteUserDirectory {
-    /// Up to `limit` users with ids above `after` (from the first with `None`), by id,
-    /// with their password hashes: a page of a copy.
-    #[tracing::instrument(skip_all)]
-    pub async fn export_users(
-        &self,
-        after: Option<&UserId>,
-        limit: usize,
-    ) -> Result<Vec<LoginRecord<User>>, Error> {
-        let after = after.and_then(row_id).unwrap_or(i64::MIN);
-        let rows: Vec<(i64, String, bool, i64, String)> = sqlx::query_as(concat!(
-            "SELECT ",
-            user_columns!(),
-            ", password_hash FROM tokenauth_users WHERE id > ? ORDER BY id LIMIT ?"
-        ))
-        .bind(after)
-        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-        .fetch_all(self.pool())
-        .await?;
-        rows.into_iter()
-            .map(|(id, username, is_active, version, password_hash)| {
-                Ok(LoginRecord {
-                    user: user_from_row((id, username, is_active, version))?,
-                    password_hash,
-                })
-            })
-            .collect()
+        imported(batch, &stored, created)
     }
 
-    /// The highest user id ever given out (deleted users' included; 0 if none), so
-    /// that a copy never gives a deleted user's id to someone else.
-    #[tracing::instrument(skip_all)]
-    pub async fn user_ids_given(&self) -> Result<i64, Error> {
+    /// The larger of `sqlite_sequence`'s count (kept by `AUTOINCREMENT`) and the
+    /// highest stored id.
+    async fn user_ids_given(pool: &SqlitePool) -> Result<i64, Error> {
         let seq: Option<i64> = sqlx::query_scalar(
             "SELECT max(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'tokenauth_users'), 0), \
              COALESCE((SELECT max(id) FROM tokenauth_users), 0))",
         )
-        .fetch_one(self.pool())
+        .fetch_one(pool)
         .await?;
         Ok(seq.unwrap_or(0))
     }
 
-    /// Makes new users get ids above `given`, as in the database copied from.
-    #[tracing::instrument(skip_all)]
-    pub async fn reserve_user_ids(&self, given: i64) -> Result<(), Error> {
-        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+    /// Moves `sqlite_sequence`'s count up to `given` (never down: `AUTOINCREMENT`
+    /// also stays above every stored id).
+    async fn reserve_user_ids(pool: &SqlitePool, given: i64) -> Result<(), Error> {
+        let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
         let updated =
             sqlx::query("UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name = 'tokenauth_users'")
                 .bind(given)
@@ -204,23 +159,10 @@ impl SqliteUserDirectory {
         Ok(())
     }
 
-    /// Writes `users` as they are: ids, names, hashes, flags and credential versions.
-    /// A user already stored under the same id and name is updated; a user whose id
-    /// or name is stored with another name or id is an [`Error::Conflict`], and then
-    /// nothing of the batch is written.
-    #[tracing::instrument(skip_all, fields(count = users.len()))]
-    pub async fn copy_users(&self, users: &[LoginRecord<User>]) -> Result<(), Error> {
-        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+    async fn copy_users(pool: &SqlitePool, users: &[LoginRecord<User>]) -> Result<(), Error> {
+        let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
         for chunk in users.chunks(CHUNK) {
-            let ids: Vec<i64> = chunk
-                .iter()
-                .map(|login| {
-                    row_id(&login.user.id).ok_or(Error::Conflict(format!(
-                        "user id {} is not an integer",
-                        login.user.id
-                    )))
-                })
-                .collect::<Result<_, _>>()?;
+            let ids = user_row_ids(chunk)?;
             let mut clash =
                 QueryBuilder::<Sqlite>::new("SELECT id, username FROM tokenauth_users WHERE id IN ");
             clash.push_tuples(&ids, |mut row, id| {
@@ -231,7 +173,7 @@ impl SqliteUserDirectory {
                 row.push_bind(login.user.username.as_str());
             });
             let stored: Vec<(i64, String)> = clash.build_query_as().fetch_all(&mut *tx).await?;
-            super::super::copy::check_user_clashes(chunk, stored)?;
+            check_user_clashes(chunk, stored)?;
 
             let mut upsert = QueryBuilder::<Sqlite>::new(
                 "INSERT INTO tokenauth_users (id, username, password_hash, is_active, credential_version, created) ",
@@ -242,7 +184,7 @@ impl SqliteUserDirectory {
                     .push_bind(login.password_hash.as_str())
                     .push_bind(login.user.is_active)
                     .push_bind(login.user.credential_version.cast_signed())
-                    .push("CAST(unixepoch('subsec') * 1000000 AS INTEGER)");
+                    .push(NOW);
             });
             upsert.push(
                 " ON CONFLICT (id) DO UPDATE SET password_hash = excluded.password_hash, \
@@ -253,36 +195,9 @@ impl SqliteUserDirectory {
         tx.commit().await?;
         Ok(())
     }
-}
 
-impl SqliteStore {
-    /// Up to `limit` records with ids above `after` (from the first with `None`), by
-    /// id: a page of a copy.
-    #[tracing::instrument(skip_all)]
-    pub async fn export_tokens(
-        &self,
-        after: Option<&TokenId>,
-        limit: usize,
-    ) -> Result<Vec<TokenRecord>, Error> {
-        let rows: Vec<Row> = sqlx::query_as(concat!(
-            "SELECT ",
-            token_columns!(),
-            " FROM tokenauth_tokens WHERE id > ? ORDER BY id LIMIT ?"
-        ))
-        .bind(after.map_or("", TokenId::as_str))
-        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-        .fetch_all(self.pool())
-        .await?;
-        rows.into_iter().map(record_from_row).collect()
-    }
-
-    /// Writes `records` as they are: a record already stored under the same id is
-    /// overwritten (its last use, say); a digest stored under another id fails the
-    /// UNIQUE constraint, and then nothing of the batch is written. Set versions are
-    /// left alone: copy them with [`copy_token_sets`](Self::copy_token_sets).
-    #[tracing::instrument(skip_all, fields(count = records.len()))]
-    pub async fn copy_tokens(&self, records: &[TokenRecord]) -> Result<(), Error> {
-        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+    async fn copy_tokens(pool: &SqlitePool, records: &[TokenRecord]) -> Result<(), Error> {
+        let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
         for chunk in records.chunks(CHUNK) {
             let mut upsert = insert_tokens(chunk)?;
             upsert.push(
@@ -297,22 +212,8 @@ impl SqliteStore {
         Ok(())
     }
 
-    /// Every user's token-set version, by user.
-    #[tracing::instrument(skip_all)]
-    pub async fn export_token_sets(&self) -> Result<Vec<(UserId, u64)>, Error> {
-        let rows: Vec<(String, i64)> =
-            sqlx::query_as("SELECT user_id, version FROM tokenauth_token_sets ORDER BY user_id")
-                .fetch_all(self.pool())
-                .await?;
-        rows.into_iter()
-            .map(|(user, version)| Ok((UserId::new(user), set_version_from(version)?)))
-            .collect()
-    }
-
-    /// Sets each user's token-set version to the one given.
-    #[tracing::instrument(skip_all, fields(count = sets.len()))]
-    pub async fn copy_token_sets(&self, sets: &[(UserId, u64)]) -> Result<(), Error> {
-        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+    async fn copy_token_sets(pool: &SqlitePool, sets: &[(UserId, u64)]) -> Result<(), Error> {
+        let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
         for chunk in sets.chunks(CHUNK) {
             let mut upsert =
                 QueryBuilder::<Sqlite>::new("INSERT INTO tokenauth_token_sets (user_id, version) ");

@@ -28,7 +28,8 @@ const FULL: i64 = 2;
 /// If it is dropped without `release` (an error or a cancelled future in between), the
 /// connection goes back to the pool still at `FULL`: slower commits on it, never less
 /// durable ones.
-pub(super) struct Durable {
+#[derive(Debug)]
+pub struct Durable {
     conn: PoolConnection<Sqlite>,
     /// The level to put back, if it was lower than `FULL`.
     restore: Option<i64>,

@@ -1,24 +1,96 @@
-//! The SQLite backend.
+//! The SQLite backend: [`SqliteStore`], [`SqliteUserDirectory`], and one way to open
+//! and migrate their database ([`connect`], [`connect_with_timeout`], [`migrate`],
+//! [`MIGRATOR`]).
 
 mod bulk;
+mod dialect;
 mod durable;
-mod settings;
-mod store;
-mod users;
+mod statements;
 
 use std::str::FromStr;
 use std::sync::LazyLock;
 use std::time::Duration;
 
-use sqlx::SqlitePool;
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use time::OffsetDateTime;
-
-pub use store::SqliteStore;
-pub use users::SqliteUserDirectory;
+pub use sqlx::{Sqlite, SqlitePool};
 
 use crate::Error;
+use crate::store::SqlStore;
+use crate::users::SqlUserDirectory;
+
+/// A [`TokenStore`](tokenauth_core::TokenStore) in the `tokenauth_tokens` table of a
+/// SQLite database.
+///
+/// Clones share the pool. The tables are created by the migrations that [`connect`]
+/// (or [`migrate`]) runs.
+///
+/// The per-user compare-and-swap ([`token_set`](tokenauth_core::TokenStore::token_set) +
+/// [`commit`](tokenauth_core::TokenStore::commit)) keeps each user's set version in
+/// `tokenauth_token_sets`: `token_set` reads the version and the records in one read
+/// transaction (one snapshot under WAL), and `commit` compares the version, deletes,
+/// inserts and writes `version + 1` in one `BEGIN IMMEDIATE` transaction, so concurrent
+/// commits of one user queue up for SQLite's write lock and the later one sees the
+/// conflict. The [`purge`](tokenauth_core::TokenStore::purge) finds records through
+/// indexes and deletes at most `limit` of them per call, so no call holds the write
+/// lock for long. The writes that end tokens commit with `synchronous = FULL` (see
+/// [`connect`]).
+///
+/// Times are whole Unix microseconds in INTEGER columns. A record's credential version
+/// (a `u64`) is kept in an INTEGER column as the `i64` with the same bits: versions up
+/// to `i64::MAX`, the only ones [`SqliteUserDirectory`] gives out, read the same in raw
+/// SQL, and larger ones (from other directories) round-trip too.
+///
+/// `Debug` prints no connection details.
+///
+/// ```no_run
+/// use tokenauth_sqlx::sqlite::{SqliteStore, connect};
+///
+/// # async fn example() -> Result<(), tokenauth_sqlx::Error> {
+/// let store = SqliteStore::new(connect("sqlite://tokenauth.db").await?);
+/// # Ok(()) }
+/// ```
+pub type SqliteStore = SqlStore<Sqlite>;
+
+/// A [`UserDirectory`](tokenauth_core::UserDirectory) and
+/// [`UserAdmin`](tokenauth_core::UserAdmin) in the `tokenauth_users` table of a SQLite
+/// database.
+///
+/// It only stores: hashing and verifying passwords (argon2id PHC strings), deciding
+/// whether an upsert changes a password, and ending the tokens a change invalidates are
+/// done by [`TokenAuth`](tokenauth_core::TokenAuth)
+/// ([`upsert_user`](tokenauth_core::TokenAuth::upsert_user),
+/// [`change_password`](tokenauth_core::TokenAuth::change_password), ...), which is
+/// how applications and the command-line tool should change users.
+///
+/// User ids are the table's integer primary key (`UserId::from(42)`), never reused
+/// after a deletion (`AUTOINCREMENT`); an id not spelled as
+/// [`UserId::from`](tokenauth_core::UserId) spells it (`"007"`) names no user. Usernames
+/// match exactly: case-sensitive, not trimmed.
+///
+/// Each user's credential version is written in the same `UPDATE` as its new password
+/// hash ([`set_password_hash`](tokenauth_core::UserAdmin::set_password_hash): version +
+/// 1), so every token issued under the old version is refused from the moment the
+/// change commits; that write, a deactivation and a deletion commit with
+/// `synchronous = FULL` (see [`connect`]).
+///
+/// The informational `created` column is filled in by SQLite's own clock; tokenauth
+/// never reads it.
+///
+/// Clones share the pool. `Debug` prints no connection details.
+///
+/// ```no_run
+/// use tokenauth_core::UserDirectory;
+/// use tokenauth_sqlx::sqlite::{SqliteUserDirectory, connect};
+///
+/// # async fn example() -> Result<(), tokenauth_sqlx::Error> {
+/// let users = SqliteUserDirectory::new(connect("sqlite://tokenauth.db").await?);
+/// if let Some(login) = users.find_login("alice").await? {
+///     println!("alice is user {}", login.user.id);
+/// }
+/// # Ok(()) }
+/// ```
+pub type SqliteUserDirectory = SqlUserDirectory<Sqlite>;
 
 /// The migrations that create and update the `tokenauth_users`, `tokenauth_tokens`,
 /// `tokenauth_token_sets` and `tokenauth_settings` tables, embedded from `migrations/sqlite`. [`connect`] and [`migrate`] run them.
@@ -165,43 +237,9 @@ fn is_in_memory(url: &str) -> bool {
     url.contains(":memory:") || url.contains("mode=memory")
 }
 
-/// A time as whole Unix microseconds, the way it is stored.
-fn to_micros(time: OffsetDateTime) -> Result<i64, Error> {
-    i64::try_from(time.unix_timestamp_nanos().div_euclid(1000)).map_err(|_| Error::TimestampOutOfRange)
-}
-
-/// A time read back from whole Unix microseconds.
-fn from_micros(micros: i64, what: &'static str) -> Result<OffsetDateTime, Error> {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1000).map_err(|_| Error::Corrupt { what })
-}
-
 #[cfg(test)]
 mod tests {
-    use time::macros::datetime;
-
     use super::*;
-
-    #[test]
-    fn micros_round_trip() {
-        for time in [
-            datetime!(2026-03-01 12:00:00.123456 UTC),
-            datetime!(1969-12-31 23:59:59.999999 UTC),
-            OffsetDateTime::UNIX_EPOCH,
-        ] {
-            let micros = to_micros(time).unwrap();
-            assert_eq!(from_micros(micros, "t").unwrap(), time);
-        }
-        assert_eq!(to_micros(datetime!(1970-01-01 0:00:01 UTC)).unwrap(), 1_000_000);
-        assert_eq!(to_micros(datetime!(1969-12-31 23:59:59.999999 UTC)).unwrap(), -1);
-    }
-
-    #[test]
-    fn out_of_range_micros_are_corrupt() {
-        assert!(matches!(
-            from_micros(i64::MAX, "created"),
-            Err(Error::Corrupt { what: "created" })
-        ));
-    }
 
     #[tokio::test]
     async fn connections_are_not_pinged_before_each_use() {

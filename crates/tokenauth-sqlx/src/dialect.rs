@@ -1,0 +1,154 @@
+//! What each SQL database does its own way: the trait a dialect implements, for the
+//! verbs written once ([`SqlStore`](crate::store::SqlStore),
+//! [`SqlUserDirectory`](crate::users::SqlUserDirectory)) to run on it.
+//!
+//! A dialect gives its statements ([`Statements`]: most are shared), how it stores
+//! a time, how a write that ends tokens runs (durably; again after a transient
+//! conflict), and the few verbs whose shape it decides: `commit`, `record_usage`,
+//! replacing settings, and the bulk paths ([`Bulk`]).
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::ops::DerefMut;
+
+use sqlx::{Decode, Encode, Pool, Type};
+use time::OffsetDateTime;
+use tokenauth_core::store::{Change, Committed, ImportedUsers, NewUser};
+use tokenauth_core::{LoginRecord, TokenRecord, Usage, User, UserId};
+
+use crate::Error;
+use crate::statements::Statements;
+
+/// A SQL database that [`SqlStore`](crate::SqlStore) and
+/// [`SqlUserDirectory`](crate::SqlUserDirectory) run on: SQLite or PostgreSQL.
+///
+/// Sealed: a dialect is added in this crate (see the crate docs, "Adding a
+/// dialect"). Its items are what the generic verbs ask of the dialect; applications use
+/// the store and the directory instead.
+pub trait Dialect: sqlx::Database + Statements + Bulk + sealed::Sealed {
+    /// What `Debug` calls the store and the directory (`SqliteStore { .. }`).
+    const STORE: &'static str;
+    /// See [`STORE`](Self::STORE).
+    const DIRECTORY: &'static str;
+
+    /// A time as the token table stores it.
+    type Time: for<'q> Encode<'q, Self>
+        + for<'r> Decode<'r, Self>
+        + Type<Self>
+        + Copy
+        + Ord
+        + Send
+        + Sync
+        + Unpin;
+
+    /// A time as stored; [`Error::TimestampOutOfRange`] if the column cannot hold it.
+    fn to_time(time: OffsetDateTime) -> Result<Self::Time, Error>;
+
+    /// A stored time read back; [`Error::Corrupt`] (saying `what`) if it is not a time.
+    fn from_time(stored: Self::Time, what: &'static str) -> Result<OffsetDateTime, Error>;
+
+    /// How many rows the statement that gave `result` changed.
+    fn rows_affected(result: &Self::QueryResult) -> u64;
+
+    /// A connection for a write that ends tokens (a revocation), which must survive a
+    /// power loss once answered.
+    type Revoking: DerefMut<Target = Self::Connection> + Send;
+
+    /// A connection from `pool` for a write that ends tokens.
+    fn revoking(pool: &Pool<Self>) -> impl Future<Output = Result<Self::Revoking, Error>> + Send;
+
+    /// Gives the connection back once the write has committed (or failed).
+    fn release(conn: Self::Revoking) -> impl Future<Output = ()> + Send;
+
+    /// Whether a write of the store that failed with `error`, on its attempt number
+    /// `tries`, runs again (after a pause, taken here): a transaction the database
+    /// aborted for another's sake, rolled back whole.
+    fn again(error: &Error, tries: u32) -> impl Future<Output = bool> + Send;
+
+    /// [`TokenStore::commit`](tokenauth_core::TokenStore::commit): the per-user
+    /// compare-and-swap, in one transaction.
+    fn commit(
+        pool: &Pool<Self>,
+        user: &UserId,
+        expected: u64,
+        change: Change,
+    ) -> impl Future<Output = Result<Committed, Error>> + Send;
+
+    /// [`TokenStore::record_usage`](tokenauth_core::TokenStore::record_usage) of a
+    /// non-empty batch, in a few statements.
+    fn record_usage(pool: &Pool<Self>, uses: &[Usage]) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// Replaces the settings under `prefix` by `settings`, atomically, safe against
+    /// another process doing the same at once.
+    fn replace_settings(
+        pool: &Pool<Self>,
+        prefix: &str,
+        settings: &BTreeMap<String, String>,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+}
+
+/// The bulk paths of a dialect: imports, and the writes of a database copy, each
+/// batch in one transaction, in as few statements as the dialect allows.
+pub trait Bulk: sqlx::Database {
+    /// [`TokenImport::import_tokens`](tokenauth_core::store::TokenImport::import_tokens).
+    fn import_tokens(
+        pool: &Pool<Self>,
+        batch: &[TokenRecord],
+    ) -> impl Future<Output = Result<usize, Error>> + Send;
+
+    /// [`UserImport::import_users`](tokenauth_core::store::UserImport::import_users).
+    fn import_users(
+        pool: &Pool<Self>,
+        batch: &[NewUser],
+    ) -> impl Future<Output = Result<ImportedUsers, Error>> + Send;
+
+    /// The highest user id ever given out (deleted users' included; 0 if none).
+    fn user_ids_given(pool: &Pool<Self>) -> impl Future<Output = Result<i64, Error>> + Send;
+
+    /// Makes new users get ids above `given`.
+    fn reserve_user_ids(pool: &Pool<Self>, given: i64) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// Writes `users` as they are, ids included; an id or name stored for another user
+    /// is an [`Error::Conflict`], and then nothing of the batch is written.
+    fn copy_users(
+        pool: &Pool<Self>,
+        users: &[LoginRecord<User>],
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// Writes `records` as they are, overwriting those stored under the same ids.
+    fn copy_tokens(
+        pool: &Pool<Self>,
+        records: &[TokenRecord],
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// Sets each user's token-set version to the one given.
+    fn copy_token_sets(
+        pool: &Pool<Self>,
+        sets: &[(UserId, u64)],
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+}
+
+/// Runs `attempt` until it succeeds, fails for good, or `D` says not to run it again
+/// ([`Dialect::again`]).
+pub(crate) async fn retrying<D, T, F, Fut>(mut attempt: F) -> Result<T, Error>
+where
+    D: Dialect,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, Error>>,
+{
+    let mut tries = 1;
+    loop {
+        match attempt().await {
+            Err(error) if D::again(&error, tries).await => tries += 1,
+            done => return done,
+        }
+    }
+}
+
+mod sealed {
+    pub trait Sealed {}
+    #[cfg(feature = "sqlite")]
+    impl Sealed for sqlx::Sqlite {}
+    #[cfg(feature = "postgres")]
+    impl Sealed for sqlx::Postgres {}
+}
