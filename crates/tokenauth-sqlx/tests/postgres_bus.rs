@@ -152,13 +152,13 @@ async fn the_listener_can_connect_apart_from_the_pool() {
 /// The revocation-bus suite, on two buses with pools of their own (as two servers
 /// hold them).
 mod conformance {
-    use super::{PgRevocationBus, pool};
+    use super::{PostgresRevocationBus, pool};
     use tokenauth_conformance::BusPair;
 
-    async fn pair() -> BusPair<PgRevocationBus> {
+    async fn pair() -> BusPair<PostgresRevocationBus> {
         BusPair {
-            publisher: PgRevocationBus::new(pool("tokenauth-bus-suite").await),
-            subscriber: PgRevocationBus::new(pool("tokenauth-bus-suite").await),
+            publisher: PostgresRevocationBus::new(pool("tokenauth-bus-suite").await),
+            subscriber: PostgresRevocationBus::new(pool("tokenauth-bus-suite").await),
         }
     }
 
