@@ -17,7 +17,8 @@
 //! - the authenticate, obtain and admin logic, with DRF's exact error messages
 //!   ([`TokenAuth`]), and argon2id password hashing ([`PasswordHasher`]): stored hashes
 //!   capped ([`password_limits`]), a failed check costing at least an unknown user's
-//!   dummy work, and re-hashing of outdated hashes;
+//!   dummy work, and re-hashing of outdated hashes; other stored formats (Django's, in
+//!   `tokenauth-django`) are given to a hasher explicitly ([`PasswordScheme`]);
 //! - a cache of token and user lookups ([`AuthCache`]), exactly coherent in one process
 //!   and across processes through the revocation signal ([`Revocation`],
 //!   [`RevocationListener`], [`RevocationBus`], [`Publisher`]);
@@ -58,9 +59,6 @@
 //!
 //! - `maintenance` (default): the background upkeep on Tokio's timers
 //!   ([`TokenAuth::start_maintenance`], `MaintenanceHandle`).
-//! - `django-hashers`: Django's password hashes ([`django`],
-//!   `PasswordHasher::django`); the argon2id hasher then also verifies them, as
-//!   outdated.
 //!
 //! # Example
 //!
@@ -92,8 +90,6 @@ mod admin;
 mod bulk;
 mod cache;
 mod clock;
-#[cfg(feature = "django-hashers")]
-pub mod django;
 mod error;
 mod events;
 mod expiry;
@@ -119,7 +115,8 @@ pub use expiry::{ExpiryPolicy, InvalidLifespan, Lifespan};
 pub use memory::{MemoryStore, MemoryUserDirectory};
 pub use password::limits as password_limits;
 pub use password::{
-    DEFAULT_HASH_QUEUE, DEFAULT_HASH_WAIT, HashLimit, PasswordError, PasswordHasher, Verification,
+    DEFAULT_HASH_QUEUE, DEFAULT_HASH_WAIT, HashLimit, MalformedHash, PasswordError, PasswordHasher,
+    PasswordScheme, Verification,
 };
 pub use record::{TokenInfo, TokenRecord};
 pub use revocation::{Heartbeats, LocalBus, Publisher, Revocation, RevocationBus, RevocationListener};

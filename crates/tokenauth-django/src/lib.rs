@@ -30,7 +30,7 @@
 //!   routes. Two concurrent logins never both insert: one commits, the other sees the
 //!   conflict (on SQLite the write lock, on PostgreSQL the `user_id` unique index or
 //!   the row lock), reads again and returns the same key. No 5xx, unlike the original.
-//! - **Django's password hashers** ([`PasswordHasher::django`](tokenauth_core::PasswordHasher::django)):
+//! - **Django's password hashers** ([`hashers::django_hasher`]):
 //!   every format of Django's defaults verifies; new passwords are written as
 //!   `pbkdf2_sha256` with 1,000,000 iterations, so Django keeps reading them; a
 //!   correct password in an older format or iteration count is re-hashed on login, as
@@ -149,6 +149,7 @@ mod common;
 mod dialect;
 mod error;
 mod export;
+pub mod hashers;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod schema;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
@@ -177,14 +178,12 @@ pub use store::DjangoStore;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub use users::DjangoUserDirectory;
 
-use tokenauth_core::{
-    ObtainPolicy, OnLimit, PasswordHasher, TokenAuth, TokenFormat, TokenLimit, TokenStore, UserDirectory,
-};
+use tokenauth_core::{ObtainPolicy, OnLimit, TokenAuth, TokenFormat, TokenLimit, TokenStore, UserDirectory};
 
 /// A [`TokenAuth`] on Django's tables with DRF's semantics: DRF keys
 /// ([`TokenFormat::drf`]), one token per user returned again while valid
 /// ([`ObtainPolicy::Reuse`]), at most one live token per user (an administrator's
-/// `issue` replaces it), Django's password hashers ([`PasswordHasher::django`]).
+/// `issue` replaces it), Django's password hashers ([`hashers::django_hasher`]).
 /// The lifespan and the rest keep core's defaults (30 days, like the original);
 /// change them with `TokenAuth`'s builders.
 pub fn django_auth<S: TokenStore, D: UserDirectory>(store: S, users: D) -> TokenAuth<S, D> {
@@ -192,5 +191,5 @@ pub fn django_auth<S: TokenStore, D: UserDirectory>(store: S, users: D) -> Token
         .with_format(TokenFormat::drf())
         .with_obtain_policy(ObtainPolicy::Reuse)
         .with_token_limit(Some(TokenLimit::new(1, OnLimit::EvictOldest)))
-        .with_password_hasher(PasswordHasher::django())
+        .with_password_hasher(hashers::django_hasher())
 }

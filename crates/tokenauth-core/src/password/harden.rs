@@ -3,12 +3,12 @@
 //!
 //! An unknown user is checked against the dummy; so is a stored hash nobody can use
 //! (malformed, or over the caps). A wrong password against a stored hash cheaper than
-//! the dummy (an argon2id user under a hasher whose dummy is Django's PBKDF2, a PBKDF2
-//! hash of fewer iterations) is padded with CPU work up to the dummy's time, as
+//! the dummy (an argon2id user under a hasher whose dummy is a scheme's, such as Django's
+//! PBKDF2, or a PBKDF2 hash of fewer iterations) is padded with CPU work up to the dummy's time, as
 //! Django's `harden_runtime` runs the iterations an older PBKDF2 hash lacks; here every
 //! format is padded, to the median of the dummy's last runs. A stored hash costlier than
 //! the dummy is not shortened: choose the dummy as the costliest format stored
-//! ([`PasswordHasher::with_django_dummy`](super::PasswordHasher::with_django_dummy)).
+//! ([`PasswordHasher::with_dummy_of`](super::PasswordHasher::with_dummy_of)).
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -165,12 +165,11 @@ mod tests {
         assert!(hasher.check("pw", Some(&stored)).await.unwrap().matches);
     }
 
-    /// Before the dummy has been timed (a Django dummy is made without computing it),
+    /// Before the dummy has been timed (a scheme's dummy is made without computing it),
     /// a wrong password against a cheaper hash runs the dummy itself.
-    #[cfg(feature = "django-hashers")]
     #[tokio::test]
     async fn before_the_dummy_is_timed_a_failure_runs_it() {
-        let hasher = PasswordHasher::django_with_iterations(1_000);
+        let hasher = hasher().hashing_with(crate::password::scheme::tests::Toy("toy"));
         let stored = cheap_hash("pw").await;
         assert_eq!(dummy_time(&hasher), Duration::ZERO);
         assert!(!hasher.check("wrong", Some(&stored)).await.unwrap().matches);

@@ -1,13 +1,14 @@
-//! Argon2id password hashing (or Django's PBKDF2, feature `django-hashers`), off the
-//! async runtime and bounded: in the hashes running at once ([`queue`]), in what a
-//! stored hash may ask for ([`limits`]), and in what a failed check reveals by its time
-//! ([`harden`]).
+//! Argon2id password hashing, off the async runtime and bounded: in the hashes running
+//! at once ([`queue`]), in what a stored hash may ask for ([`limits`]), and in what a
+//! failed check reveals by its time ([`harden`]). Other stored formats (Django's) are
+//! given to a hasher explicitly ([`scheme`]).
 
 mod argon2;
 mod formats;
 mod harden;
 pub mod limits;
 mod queue;
+mod scheme;
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -20,6 +21,7 @@ use ::argon2::{Algorithm, Argon2, Block, Params, Version};
 use tokio::sync::Semaphore;
 
 pub use limits::HashLimit;
+pub use scheme::{MalformedHash, PasswordScheme};
 
 /// Password hashing failed.
 #[derive(Debug, thiserror::Error)]
@@ -35,10 +37,10 @@ pub enum PasswordError {
     /// Hashing itself failed.
     #[error("password hashing failed: {0}")]
     Hash(::argon2::password_hash::Error),
-    /// The stored hash names a Django algorithm but cannot be read.
-    #[cfg(feature = "django-hashers")]
+    /// The stored hash is in the format of one of the hasher's other schemes
+    /// ([`PasswordScheme`]) but cannot be read.
     #[error(transparent)]
-    MalformedDjango(crate::django::MalformedDjangoHash),
+    MalformedForeign(MalformedHash),
     /// The blocking task running the hash was cancelled or panicked.
     #[error("password hashing task failed")]
     Task(#[from] tokio::task::JoinError),
@@ -55,12 +57,7 @@ impl PasswordError {
     /// Whether the stored hash could not be read: a user whose password nobody can
     /// match until it is reset (not a failure of the hasher).
     pub fn is_malformed(&self) -> bool {
-        match self {
-            Self::Malformed(_) => true,
-            #[cfg(feature = "django-hashers")]
-            Self::MalformedDjango(_) => true,
-            _ => false,
-        }
+        matches!(self, Self::Malformed(_) | Self::MalformedForeign(_))
     }
 
     /// Whether the stored hash cannot be used: malformed, or over the caps
@@ -94,25 +91,23 @@ pub struct Verification {
 /// Hashes and verifies passwords with argon2id, producing PHC strings
 /// (`$argon2id$v=19$m=19456,t=2,p=1$...`).
 ///
-/// With the feature `django-hashers` it also verifies Django's hashes
-/// ([`django`](crate::django): `pbkdf2_sha256$...`, `pbkdf2_sha1$...`, `argon2$...`,
-/// `bcrypt_sha256$...`, `scrypt$...`) and reports a match as outdated, so that a user
-/// imported from Django is re-hashed to argon2id on the first successful login; an
-/// unusable Django password (`!...`) never matches, after the same work as a wrong one.
-/// [`PasswordHasher::django`] is the hasher for a live Django database: it writes
-/// Django's own `pbkdf2_sha256` hashes instead.
+/// It reads only argon2 PHC strings, in every build. Other formats are given to it
+/// explicitly ([`PasswordScheme`], [`with_scheme`](Self::with_scheme)): `tokenauth-django`
+/// has Django's, read as outdated so that a user imported from Django is re-hashed to
+/// argon2id on the first successful login, or written as Django's own `pbkdf2_sha256`
+/// for a database Django shares ([`hashing_with`](Self::hashing_with)).
 ///
 /// Each hash runs on Tokio's blocking pool, and at most one per CPU runs at a time: a
 /// burst of logins queues instead of allocating 19 MiB per request without bound.
 /// Each slot keeps its working memory (the hasher's own parameters) between hashes; a
-/// stored hash that needs more (Django's argon2: 100 MiB) or scrypt's memory is
+/// stored hash that needs more (Django's argon2: 100 MiB) or a scheme's own memory is
 /// counted in a budget of 256 MiB for all of them at once
 /// ([`ARGON2_MAX_MEMORY_KIB`](limits::ARGON2_MAX_MEMORY_KIB)), and freed after. Working
 /// memory is so at most slots × the hasher's own plus 256 MiB. A stored hash over the
 /// caps ([`limits`]) is never computed.
 ///
 /// Verifying against no hash (an unknown user) checks a dummy hash with the hasher's
-/// own parameters (or Django's PBKDF2: `with_django_dummy`); so does a stored hash
+/// own parameters (or a scheme's: [`with_dummy_of`](Self::with_dummy_of)); so does a stored hash
 /// nobody can use (malformed, or over the caps); and a wrong password against a stored
 /// hash cheaper than the dummy is padded with CPU work to the dummy's recent time
 /// ([`check`](Self::check)). A failed check so costs about the dummy's time or more,
@@ -129,8 +124,10 @@ pub struct PasswordHasher {
 
 struct Inner {
     params: Params,
-    /// What new hashes are.
-    scheme: Scheme,
+    /// The other formats read, tried in order before argon2.
+    schemes: Vec<Arc<dyn PasswordScheme>>,
+    /// The scheme (index in `schemes`) new hashes are written with; argon2id if none.
+    writer: Option<usize>,
     permits: Arc<Semaphore>,
     /// How many hashes may run at once (the semaphore's permits).
     slots: usize,
@@ -157,20 +154,16 @@ struct Inner {
     memory: Mutex<Vec<Vec<Block>>>,
 }
 
-/// What a hasher writes for new passwords, and so which stored hashes are current.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Scheme {
-    /// argon2id PHC strings with the hasher's parameters.
-    Argon2id,
-    /// Django's `pbkdf2_sha256` with this many iterations.
-    #[cfg(feature = "django-hashers")]
-    DjangoPbkdf2 { iterations: u32 },
-}
-
 impl fmt::Debug for PasswordHasher {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let writes = self
+            .inner
+            .writer
+            .map_or("argon2id", |i| self.inner.schemes[i].name());
+        let reads: Vec<_> = self.inner.schemes.iter().map(|s| s.name()).collect();
         f.debug_struct("PasswordHasher")
-            .field("scheme", &self.inner.scheme)
+            .field("writes", &writes)
+            .field("reads", &reads)
             .field("params", &self.inner.params)
             .field("slots", &self.inner.slots)
             .field("max_waiting", &self.inner.max_waiting)
@@ -208,45 +201,19 @@ impl PasswordHasher {
             .hash_password(b"tokenauth dummy password", &salt)
             .expect("argon2id hashing with valid parameters and a fresh salt cannot fail")
             .to_string();
-        let hasher = Self::build(params, Scheme::Argon2id, dummy);
+        let hasher = Self::build(params, dummy);
         // Hashing costs what verifying does: the first estimate of the dummy's time.
         hasher.inner.dummy_times.record(started.elapsed());
         hasher
     }
 
-    /// The hasher for a database Django shares: it verifies every Django hash
-    /// ([`django`](crate::django)) and writes new ones as Django 5.2 does,
-    /// `pbkdf2_sha256` with 1,000,000 iterations
-    /// ([`DJANGO_PBKDF2_ITERATIONS`](crate::django::DJANGO_PBKDF2_ITERATIONS)), so that
-    /// Django keeps reading them. Like Django, a correct password stored in another
-    /// format or with another iteration count is reported outdated (and re-hashed on
-    /// login). Unknown users are checked against a `pbkdf2_sha256` hash of the same
-    /// iterations: as long as a login with Django's default hasher (about 0.2 s of CPU).
-    ///
-    /// The queue and its bounds are the same as the argon2id hasher's.
-    #[cfg(feature = "django-hashers")]
-    pub fn django() -> Self {
-        Self::django_with_iterations(crate::django::DJANGO_PBKDF2_ITERATIONS)
-    }
-
-    /// [`django`](Self::django) with another iteration count for new hashes (Django's
-    /// `PBKDF2PasswordHasher.iterations`): a hash with any other count is outdated.
-    #[cfg(feature = "django-hashers")]
-    ///
-    /// `iterations` is clamped to 1..=[`PBKDF2_MAX_ITERATIONS`](limits::PBKDF2_MAX_ITERATIONS).
-    pub fn django_with_iterations(iterations: u32) -> Self {
-        let params = Params::new(19 * 1024, 2, 1, None).expect("OWASP parameters are valid");
-        let iterations = iterations.clamp(1, limits::PBKDF2_MAX_ITERATIONS);
-        let dummy = crate::django::dummy_pbkdf2_sha256(iterations);
-        Self::build(params, Scheme::DjangoPbkdf2 { iterations }, dummy)
-    }
-
-    fn build(params: Params, scheme: Scheme, dummy: String) -> Self {
+    fn build(params: Params, dummy: String) -> Self {
         let cpus = std::thread::available_parallelism().map_or(2, usize::from);
         Self {
             inner: Arc::new(Inner {
                 params,
-                scheme,
+                schemes: Vec::new(),
+                writer: None,
                 permits: Arc::new(Semaphore::new(cpus)),
                 slots: cpus,
                 waiting: AtomicUsize::new(0),
@@ -260,21 +227,6 @@ impl PasswordHasher {
                 memory: Mutex::default(),
             }),
         }
-    }
-
-    /// Checks unknown users against a Django `pbkdf2_sha256` hash of 1,000,000
-    /// iterations instead (about 0.25 s of CPU), and so pads every failed login to
-    /// that: for a directory holding users imported from Django and not yet re-hashed,
-    /// whose own hashes cost that much. Without it an unknown user costs the argon2id
-    /// dummy (tens of milliseconds) and such a user about ten times more: a username
-    /// oracle. New hashes are unchanged.
-    #[cfg(feature = "django-hashers")]
-    pub fn with_django_dummy(self) -> Self {
-        let dummy = crate::django::dummy_pbkdf2_sha256(crate::django::DJANGO_PBKDF2_ITERATIONS);
-        self.rebuild(|inner| {
-            inner.dummy = dummy;
-            inner.dummy_times = harden::DummyTimes::default();
-        })
     }
 
     /// Bounds the queue of hashes waiting for a slot (default [`DEFAULT_HASH_QUEUE`]
@@ -308,7 +260,8 @@ impl PasswordHasher {
     fn rebuild(self, change: impl FnOnce(&mut Inner)) -> Self {
         let mut inner = Inner {
             params: self.inner.params.clone(),
-            scheme: self.inner.scheme,
+            schemes: self.inner.schemes.clone(),
+            writer: self.inner.writer,
             permits: Arc::clone(&self.inner.permits),
             slots: self.inner.slots,
             waiting: AtomicUsize::new(0),
@@ -327,8 +280,8 @@ impl PasswordHasher {
         }
     }
 
-    /// Hashes a password into a PHC string (or, for a [`django`](Self::django) hasher,
-    /// Django's `pbkdf2_sha256$...`).
+    /// Hashes a password into a PHC string (or, for a hasher
+    /// [`hashing_with`](Self::hashing_with) a scheme, in that scheme's format).
     pub async fn hash(&self, password: &str) -> Result<String, PasswordError> {
         let password = password.to_owned();
         self.run(0, move |inner| inner.hash(&password)).await
@@ -403,26 +356,24 @@ impl PasswordHasher {
             && parsed.hash.is_some()
     }
 
-    /// The cap ([`limits`]) that `hash` exceeds, if it is a hash this build reads (an
-    /// argon2 PHC string; with `django-hashers`, Django's formats too) and asks for
-    /// more than a cap allows.
+    /// The cap that `hash` exceeds, if it is in a format this hasher reads (an argon2
+    /// PHC string, capped by [`limits`], or one of its [schemes](Self::with_scheme),
+    /// capped by the scheme) and asks for more than a cap allows.
     ///
     /// ```
     /// use tokenauth_core::PasswordHasher;
     ///
     /// let huge = "$argon2id$v=19$m=4294967295,t=1,p=1$c2FsdHNhbHQ$pcCMu9kmCy7Ix5MQrJhQdCf5fBRDe4dDbApDLaqGpMg";
-    /// let over = PasswordHasher::exceeded_limit(huge).unwrap();
+    /// let over = PasswordHasher::new().exceeded_limit(huge).unwrap();
     /// assert_eq!(over.parameter, "memory (KiB)");
     /// ```
-    pub fn exceeded_limit(hash: &str) -> Option<HashLimit> {
-        #[cfg(feature = "django-hashers")]
-        if let Ok(Some(django)) = crate::django::DjangoHash::parse(hash) {
-            return django.within_limits().err();
-        }
-        let parsed = PasswordHash::new(hash).ok()?;
-        match argon2::params(&parsed) {
-            Err(PasswordError::OverLimit(limit)) => Some(limit),
-            _ => None,
+    pub fn exceeded_limit(&self, hash: &str) -> Option<HashLimit> {
+        match self.inner.format(hash).ok()? {
+            formats::Format::Scheme(scheme) => scheme.exceeded_limit(hash),
+            formats::Format::Argon2 => match argon2::params(&PasswordHash::new(hash).ok()?) {
+                Err(PasswordError::OverLimit(limit)) => Some(limit),
+                _ => None,
+            },
         }
     }
 

@@ -10,10 +10,10 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 use time::{Duration, OffsetDateTime};
-use tokenauth_core::django::DjangoHash;
 use tokenauth_core::{
     AuthError, ManualClock, ObtainError, PasswordHasher, TokenAuth, TokenRequest, TokenStore, UserAdmin,
 };
+use tokenauth_django::hashers::{DjangoHash, django_hasher};
 
 /// The fixtures' `manifest.json`.
 #[derive(Debug, Deserialize)]
@@ -295,7 +295,7 @@ pub async fn concurrent_logins_share_one_new_key<S: TokenStore, D: UserAdmin>(
     let frank = tokens.iter().find(|t| t.username == "frank").unwrap();
     // The hashing queue's wait bound is not what this test is about: on a loaded
     // machine eight slow hashes can wait longer than the default 5 s.
-    let hasher = PasswordHasher::django().with_queue(64, std::time::Duration::from_secs(600));
+    let hasher = django_hasher().with_queue(64, std::time::Duration::from_secs(600));
     let auth = Arc::new(auth.clone().with_password_hasher(hasher));
     let logins: Vec<_> = (0..8)
         .map(|_| {

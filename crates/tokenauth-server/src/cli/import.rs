@@ -303,7 +303,7 @@ where
                     "a username must not be empty or start or end with whitespace",
                 ));
             }
-            if let Some(over) = PasswordHasher::exceeded_limit(&parsed.password_hash) {
+            if let Some(over) = auth.password_hasher().exceeded_limit(&parsed.password_hash) {
                 // Never verified: a login could only fail (SECURITY.md, the caps).
                 return Err(bad_line(path, number, over.to_string()));
             }

@@ -15,10 +15,10 @@ use std::time::Instant;
 
 use clap::Args;
 use tokenauth::TokenAuth;
-use tokenauth_core::django::DjangoHash;
 use tokenauth_core::{
     BackendError, NewUser, PasswordHasher, Scopes, TokenDigest, TokenImport, TokenRecord, User, UserImport,
 };
+use tokenauth_django::hashers::DjangoHash;
 use tokenauth_django::{DjangoToken, DjangoUser};
 
 use super::import::progress;
@@ -70,7 +70,7 @@ where
         let batch: Vec<NewUser> = chunk
             .iter()
             .map(|user| {
-                let over = PasswordHasher::exceeded_limit(&user.password).is_some();
+                let over = auth.password_hasher().exceeded_limit(&user.password).is_some();
                 let verifiable = !over
                     && (PasswordHasher::is_supported_hash(&user.password)
                         || matches!(DjangoHash::parse(&user.password), Ok(Some(_))));

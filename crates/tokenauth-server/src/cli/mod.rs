@@ -34,6 +34,7 @@ use tokenauth_core::{
     AuthCache, BackendError, InvalidScope, IssueError, Lifespan, LocalBus, Maintenance, Publisher,
     RevocationBus, Scopes, TokenImport, TokenStore, UserAdmin, UserImport,
 };
+use tokenauth_django::hashers::{DjangoHashers, upgrading_hasher};
 use tokenauth_redis::{BusOptions, RedisBus, RedisStore, Target};
 use tokenauth_sqlx::postgres::{PostgresRevocationBus, PostgresStore, PostgresUserDirectory};
 use tokenauth_sqlx::sqlite::{SqliteStore, SqliteUserDirectory};
@@ -255,7 +256,8 @@ impl TokenStoreUrl<'_> {
 
 /// Runs the command with tokens in `sql`, or in Redis with `--token-store`; the
 /// serving policy stays in `sql` either way. Revocations travel on `sql_bus`, or on
-/// Redis pub/sub when the tokens are in Redis.
+/// Redis pub/sub when the tokens are in Redis. Passwords are argon2id, and Django's
+/// hashes (of users `import-django` brought) verify until a login re-hashes them.
 async fn with_token_store<S, D, B, R, W>(
     sql: S,
     users: D,
@@ -282,7 +284,7 @@ where
     match token_store.url {
         None => {
             run_on(
-                TokenAuth::new(sql.clone(), users),
+                TokenAuth::new(sql.clone(), users).with_password_hasher(upgrading_hasher()),
                 &sql,
                 sql_bus,
                 &location,
@@ -299,7 +301,7 @@ where
             let options = BusOptions::default().with_timeout(token_store.timeout);
             let bus = RedisBus::connect_with(&target, token_store.prefix, options).await?;
             run_on(
-                TokenAuth::new(tokens, users),
+                TokenAuth::new(tokens, users).with_password_hasher(upgrading_hasher()),
                 &sql,
                 Some(bus),
                 &location,
@@ -408,7 +410,7 @@ where
             // argon2id's: unknown users (and every failed login) must cost as much, or
             // response times tell which usernames exist.
             let auth = if imported {
-                let hasher = auth.password_hasher().clone().with_django_dummy();
+                let hasher = auth.password_hasher().clone().with_dummy_of(DjangoHashers::new());
                 auth.with_password_hasher(hasher)
             } else {
                 auth

@@ -1,9 +1,17 @@
-//! Django's password hashes (feature `django-hashers`), checked against hashes made by
-//! Django 5.2.19 itself (the fixtures' users: `tokenauth-django/tests/fixtures`).
-#![cfg(feature = "django-hashers")]
+//! Django's password hashes (`hashers`), checked against hashes made by Django 5.2.19
+//! itself (the fixtures' users: `tests/fixtures`), through core's hasher: the Django
+//! one (`django_hasher`) and the argon2id one that reads them (`upgrading_hasher`).
 
-use tokenauth_core::django::{DJANGO_PBKDF2_ITERATIONS, DjangoHash};
 use tokenauth_core::{PasswordHasher, Verification};
+use tokenauth_django::hashers::{
+    DJANGO_PBKDF2_ITERATIONS, DjangoHash, DjangoHashers, django_hasher, upgrading_hasher,
+};
+
+/// What `PasswordHasher::django_with_iterations` was: Django's hasher writing
+/// `pbkdf2_sha256` with `iterations`.
+fn django_with_iterations(iterations: u32) -> PasswordHasher {
+    PasswordHasher::default().hashing_with(DjangoHashers::with_iterations(iterations))
+}
 
 /// (password, hash, re-hashed by Django on a correct login), one per hasher.
 const DJANGO_HASHES: [(&str, &str, bool); 7] = [
@@ -52,7 +60,7 @@ fn verification(matches: bool, outdated: bool) -> Verification {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_django_hasher_verifies_every_django_format_and_flags_what_django_rehashes() {
-    let hasher = PasswordHasher::django();
+    let hasher = django_hasher();
     for (password, hash, rehashed) in DJANGO_HASHES {
         let right = hasher.check(password, Some(hash)).await.unwrap();
         assert_eq!(right, verification(true, rehashed), "{hash}");
@@ -63,7 +71,7 @@ async fn the_django_hasher_verifies_every_django_format_and_flags_what_django_re
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_argon2id_hasher_verifies_django_hashes_as_outdated() {
-    let hasher = PasswordHasher::new();
+    let hasher = upgrading_hasher();
     for (password, hash, _) in DJANGO_HASHES {
         let right = hasher.check(password, Some(hash)).await.unwrap();
         assert_eq!(right, verification(true, true), "{hash}");
@@ -73,7 +81,7 @@ async fn the_argon2id_hasher_verifies_django_hashes_as_outdated() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn unusable_passwords_never_match_yet_cost_one_verification() {
-    for hasher in [PasswordHasher::django(), PasswordHasher::new()] {
+    for hasher in [django_hasher(), upgrading_hasher()] {
         let before = hasher.verifications();
         for password in ["", "!", UNUSABLE, &UNUSABLE[1..]] {
             let checked = hasher.check(password, Some(UNUSABLE)).await.unwrap();
@@ -85,7 +93,7 @@ async fn unusable_passwords_never_match_yet_cost_one_verification() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn new_hashes_are_what_django_writes_and_verify_as_current() {
-    let hasher = PasswordHasher::django();
+    let hasher = django_hasher();
     let hash = hasher.hash("pässwörd with spaces ").await.unwrap();
     let parts: Vec<&str> = hash.split('$').collect();
     assert_eq!(parts[..2], ["pbkdf2_sha256", "1000000"]);
@@ -102,14 +110,14 @@ async fn new_hashes_are_what_django_writes_and_verify_as_current() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn unknown_users_cost_one_verification_and_never_match() {
-    let hasher = PasswordHasher::django_with_iterations(1_000);
+    let hasher = django_with_iterations(1_000);
     assert_eq!(hasher.check("", None).await.unwrap(), verification(false, false));
     assert_eq!(hasher.verifications(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn another_iteration_count_makes_1_000_000_outdated() {
-    let hasher = PasswordHasher::django_with_iterations(1_000);
+    let hasher = django_with_iterations(1_000);
     let (password, hash, _) = DJANGO_HASHES[0];
     assert_eq!(
         hasher.check(password, Some(hash)).await.unwrap(),
@@ -125,7 +133,7 @@ async fn another_iteration_count_makes_1_000_000_outdated() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_broken_django_hash_is_malformed_not_a_mismatch() {
-    let hasher = PasswordHasher::django();
+    let hasher = django_hasher();
     let error = hasher
         .check("pw", Some("pbkdf2_sha256$many$salt$aGFzaA=="))
         .await

@@ -1,7 +1,8 @@
 //! No username oracle by timing: a failed login costs about what an unknown user's
-//! does, whatever the user's stored hash (every format this build reads, a malformed
+//! does, whatever the user's stored hash (every format this hasher reads, a malformed
 //! one, one over the caps), under the hasher a server uses once Django users are
-//! imported (`with_django_dummy`: the dummy is Django's PBKDF2 at 1,000,000).
+//! imported (`upgrading_hasher` with `with_dummy_of(DjangoHashers::new())`: the dummy is
+//! Django's PBKDF2 at 1,000,000).
 //!
 //! Two checks: the dummy work counted (deterministic), and wall-clock medians over
 //! interleaved rounds compared with a wide tolerance (0.5x to 3x of an unknown user's
@@ -10,7 +11,6 @@
 //! bcrypt_sha256 at cost 12 measured 1.7x to 1.9x here). Without the
 //! fix, a malformed hash answers at once and an argon2id user (tens of milliseconds)
 //! costs a tenth of an unknown one; a hash claiming 4 TiB aborts the process.
-#![cfg(feature = "django-hashers")]
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -19,6 +19,7 @@ use tokenauth_core::{
     LoginRecord, MemoryStore, ObtainError, PasswordHasher, TokenAuth, TokenRequest, User, UserDirectory,
     UserId,
 };
+use tokenauth_django::hashers::{DjangoHashers, upgrading_hasher};
 
 /// (username, stored hash, runs the dummy): one user per format; the hashes are
 /// Django 5.2.19's own (`django_hashers.rs`), of `<name>-password`.
@@ -123,7 +124,9 @@ fn median(mut times: Vec<Duration>) -> Duration {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_login_costs_what_an_unknown_users_does_whatever_the_stored_hash() {
-    let hasher = PasswordHasher::new().with_django_dummy().with_slots(1);
+    let hasher = upgrading_hasher()
+        .with_dummy_of(DjangoHashers::new())
+        .with_slots(1);
     let auth = TokenAuth::new(MemoryStore::new(), directory().await).with_password_hasher(hasher.clone());
     // Times the dummy (the median of its last runs: three forget a slow first one).
     for _ in 0..3 {
