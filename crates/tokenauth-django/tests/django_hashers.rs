@@ -141,3 +141,20 @@ async fn a_broken_django_hash_is_malformed_not_a_mismatch() {
     assert!(error.is_malformed(), "{error:?}");
     assert!(!error.to_string().contains("aGFzaA"), "{error}");
 }
+
+/// A hash over the caps is never computed, so it reserves none of the memory budget:
+/// an scrypt hash claiming 1 TiB fails at once as over the caps, not as busy after
+/// waiting for memory it could never get.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_scrypt_hash_over_the_caps_is_refused_not_queued_for_memory() {
+    let hasher = upgrading_hasher().with_queue(8, std::time::Duration::from_millis(100));
+    let error = hasher
+        .check("pw", Some("scrypt$1073741824$salt$8$1$aGFzaA=="))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, tokenauth_core::PasswordError::OverLimit(_)),
+        "{error:?}"
+    );
+    assert_eq!(hasher.dummy_verifications(), 1);
+}
