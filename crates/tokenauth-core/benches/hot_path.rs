@@ -1,15 +1,17 @@
 //! What one request costs in the core, without HTTP or a database: generating a
 //! token, reading a header (parse, checksum, digest), the whole authenticate path on
 //! the in-memory store (a valid, an unknown, a garbage and an expired token), and a
-//! login's password verification per hasher setting.
+//! the same with the token and its user in an [`AuthCache`] (a hit, with and without
+//! a backend timeout, as the server runs it), and a login's password verification per
+//! hasher setting.
 //!
 //! Run with `cargo bench -p tokenauth-core --bench hot_path` (divan; `-- NAME` filters).
 //! The SQLite store's authenticate path is in tokenauth-sqlx's `authenticate` bench.
 
 use argon2::Params;
 use tokenauth_core::{
-    Lifespan, ManualClock, MemoryStore, MemoryUserDirectory, PasswordHasher, TokenAuth, TokenFormat,
-    TokenRequest, time::OffsetDateTime,
+    AuthCache, Lifespan, ManualClock, MemoryStore, MemoryUserDirectory, PasswordHasher, TokenAuth,
+    TokenFormat, TokenRequest, time::OffsetDateTime,
 };
 
 fn main() {
@@ -95,6 +97,26 @@ fn authenticate_memory(bencher: divan::Bencher<'_, '_>, kind: &str) {
     bencher.bench(|| {
         let verdict = rt.block_on(auth.authenticate_header(Some(header.as_bytes()), None));
         assert_eq!(verdict.is_ok(), expect_ok);
+        verdict
+    });
+}
+
+/// A valid token served from the cache: the path of every request but the first
+/// within the TTL. `bounded` sets a backend timeout, as the server does.
+#[divan::bench(args = ["unbounded", "bounded"])]
+fn authenticate_cache_hit(bencher: divan::Bencher<'_, '_>, kind: &str) {
+    let rt = runtime();
+    let (auth, _clock, valid, _) = service(&rt);
+    let timeout = (kind == "bounded").then(|| std::time::Duration::from_secs(5));
+    let auth = auth
+        .with_cache(AuthCache::default())
+        .with_backend_timeout(timeout);
+    let header = format!("Token {valid}");
+    rt.block_on(auth.authenticate_header(Some(header.as_bytes()), None))
+        .expect("valid");
+    bencher.bench(|| {
+        let verdict = rt.block_on(auth.authenticate_header(Some(header.as_bytes()), None));
+        assert!(verdict.is_ok());
         verdict
     });
 }
