@@ -1,22 +1,15 @@
-//! The token format: generation, the checksum, the digest kept at rest, the public id.
-//!
-//! A token looks like `tka_` + 43 base62 characters of randomness + 6 base62 characters
-//! of CRC32 checksum, for example
-//! `tka_4Xp9bq2LZKq3h0s8TtWm6gD1fYkR7uJcVnE5aPiBoQx1FvK3c`.
-//! The 43 random characters carry 256 bits from the operating system's CSPRNG. The
-//! checksum covers the prefix and the random part, as in GitHub's token format: secret
-//! scanners can recognise a leaked token with the regular expression
-//! [`TOKEN_REGEX`] (for the default prefix) and confirm it offline, and tokenauth
-//! rejects mistyped or made-up strings before any store lookup.
+//! How tokens are spelled: the prefix, the random part and its checksum, or DRF's
+//! hex keys; and generating them.
 
 use std::fmt;
-use std::str::FromStr;
 
 use rand::distr::Alphanumeric;
 use rand::rngs::{OsRng, StdRng};
 use rand::{CryptoRng, Rng, SeedableRng, TryRngCore};
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
+
+use super::push_base62;
+use super::secret::DRF_KEY_LEN;
+use super::{PlainToken, TokenDigest, TokenId};
 
 /// The default token prefix.
 pub const DEFAULT_PREFIX: &str = "tka_";
@@ -29,11 +22,6 @@ pub const TOKEN_REGEX: &str = r"\btka_[0-9A-Za-z]{49}\b";
 const BODY_LEN: usize = 43;
 /// Length of the checksum, in base62 characters: 62^6 > 2^32.
 const CHECKSUM_LEN: usize = 6;
-/// Length of a public token id, in base62 characters (128 random bits).
-const ID_LEN: usize = 22;
-
-const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-
 /// A prefix that is not 1 to 16 ASCII letters, digits or `_`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("a token prefix must be 1 to 16 ASCII letters, digits or underscores")]
@@ -72,12 +60,6 @@ impl Default for TokenFormat {
         }
     }
 }
-
-/// Length of a DRF key: 20 random bytes in lowercase hex (`secrets.token_hex(20)`).
-const DRF_KEY_LEN: usize = 40;
-/// What follows a DRF key's 20 bytes in its [`TokenDigest`]: no SHA-256 output is
-/// expected to end so.
-const DRF_MARKER: &[u8; 12] = b"drf-key\0\0\0\0\0";
 
 impl TokenFormat {
     /// A format with another prefix, such as `myapp_`.
@@ -207,10 +189,7 @@ impl TokenFormat {
         token.extend(rng.sample_iter(Alphanumeric).take(BODY_LEN).map(char::from));
         let checksum = crc32fast::hash(token.as_bytes());
         push_base62(&mut token, u128::from(checksum), CHECKSUM_LEN);
-        PlainToken {
-            secret: token,
-            drf: false,
-        }
+        PlainToken::new(token)
     }
 
     /// The digest of `candidate` if it is a well-formed token of this format (right
@@ -275,201 +254,6 @@ impl fmt::Debug for TokenGenerator {
         f.debug_struct("TokenGenerator")
             .field("prefix", &self.format.prefix)
             .finish_non_exhaustive()
-    }
-}
-
-/// Appends `n` as exactly `width` base62 digits (most significant first, zero-padded).
-fn push_base62(out: &mut String, mut n: u128, width: usize) {
-    let mut digits = [b'0'; 32];
-    for slot in digits[..width].iter_mut().rev() {
-        *slot = BASE62[(n % 62) as usize];
-        n /= 62;
-    }
-    debug_assert_eq!(n, 0, "value does not fit in {width} base62 digits");
-    out.extend(digits[..width].iter().map(|&b| char::from(b)));
-}
-
-/// A token in plaintext: the one value that ever holds it.
-///
-/// It is returned once, when the token is issued, and never stored. `Debug` prints
-/// `PlainToken(..)`, and there is no `Display`: reading the secret takes an explicit
-/// [`expose_secret`](Self::expose_secret).
-pub struct PlainToken {
-    secret: String,
-    /// A DRF key ([`TokenFormat::drf`]), whose digest is the key itself.
-    drf: bool,
-}
-
-impl PlainToken {
-    /// A DRF key from its 20 bytes.
-    fn drf(bytes: &[u8; DRF_KEY_LEN / 2]) -> Self {
-        const HEX: &[u8; 16] = b"0123456789abcdef";
-        let secret = bytes
-            .iter()
-            .flat_map(|b| [HEX[usize::from(b >> 4)], HEX[usize::from(b & 0xf)]])
-            .map(char::from)
-            .collect();
-        Self { secret, drf: true }
-    }
-
-    /// The token, to hand to the client.
-    pub fn expose_secret(&self) -> &str {
-        &self.secret
-    }
-
-    /// Consumes the value, giving the token.
-    pub fn into_secret(self) -> String {
-        self.secret
-    }
-
-    /// The digest that is stored in its place (for a DRF key, the key itself:
-    /// [`TokenFormat::drf`]).
-    pub fn digest(&self) -> TokenDigest {
-        if self.drf {
-            TokenDigest::from_drf_key(&self.secret).expect("a DRF key made here is well formed")
-        } else {
-            TokenDigest::of(&self.secret)
-        }
-    }
-}
-
-impl fmt::Debug for PlainToken {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("PlainToken(..)")
-    }
-}
-
-/// The SHA-256 digest of a token: what stores keep and look tokens up by.
-///
-/// The token has 256 bits of entropy, so a fast unsalted hash is enough: nobody can
-/// brute-force it, and the same digest lets the store find the record by index. Equality
-/// is constant-time, and `Debug` does not print the bytes.
-#[derive(Clone, Copy)]
-pub struct TokenDigest([u8; 32]);
-
-impl TokenDigest {
-    /// The digest of a token string.
-    pub fn of(token: &str) -> Self {
-        Self(Sha256::digest(token.as_bytes()).into())
-    }
-
-    /// Rebuilds a digest read back from a store.
-    pub fn from_bytes(bytes: [u8; 32]) -> Self {
-        Self(bytes)
-    }
-
-    /// The raw bytes, to write to a store.
-    pub fn as_bytes(&self) -> &[u8; 32] {
-        &self.0
-    }
-
-    /// The "digest" of a DRF key ([`TokenFormat::drf`]): its 20 bytes and a marker,
-    /// which a store on DRF's table turns back into the key
-    /// ([`drf_key`](Self::drf_key)). `None` unless `key` is 40 lowercase hex
-    /// characters.
-    pub fn from_drf_key(key: &str) -> Option<Self> {
-        fn nibble(c: u8) -> Option<u8> {
-            match c {
-                b'0'..=b'9' => Some(c - b'0'),
-                b'a'..=b'f' => Some(c - b'a' + 10),
-                _ => None,
-            }
-        }
-        let key = key.as_bytes();
-        if key.len() != DRF_KEY_LEN {
-            return None;
-        }
-        let mut bytes = [0u8; 32];
-        for (byte, pair) in bytes.iter_mut().zip(key.chunks_exact(2)) {
-            *byte = nibble(pair[0])? << 4 | nibble(pair[1])?;
-        }
-        bytes[DRF_KEY_LEN / 2..].copy_from_slice(DRF_MARKER);
-        Some(Self(bytes))
-    }
-
-    /// The DRF key this digest carries, if it is one ([`from_drf_key`](Self::from_drf_key)):
-    /// what the Django store looks up and writes, and what an obtain returns again
-    /// while the key is valid, as DRF does. `None` for a real (SHA-256) digest.
-    pub fn drf_key(&self) -> Option<PlainToken> {
-        let (key, marker) = self.0.split_at(DRF_KEY_LEN / 2);
-        (marker == DRF_MARKER).then(|| PlainToken::drf(key.try_into().expect("the split leaves 20 bytes")))
-    }
-}
-
-impl PartialEq for TokenDigest {
-    fn eq(&self, other: &Self) -> bool {
-        self.0.ct_eq(&other.0).into()
-    }
-}
-
-impl Eq for TokenDigest {}
-
-impl std::hash::Hash for TokenDigest {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.0.hash(state);
-    }
-}
-
-impl fmt::Debug for TokenDigest {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("TokenDigest(..)")
-    }
-}
-
-/// The public, non-secret identifier of a token, used to list and revoke it.
-///
-/// 22 base62 characters of randomness: not sequential, so it reveals neither how many
-/// tokens exist nor when one was made.
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
-#[serde(transparent)]
-pub struct TokenId(String);
-
-impl TokenId {
-    /// A new random id.
-    pub fn generate() -> Self {
-        Self::generate_from(&mut OsRng.unwrap_err())
-    }
-
-    fn generate_from<R: CryptoRng + ?Sized>(rng: &mut R) -> Self {
-        let mut bytes = [0u8; 16];
-        rng.fill(&mut bytes);
-        let mut id = String::with_capacity(ID_LEN);
-        push_base62(&mut id, u128::from_le_bytes(bytes), ID_LEN);
-        Self(id)
-    }
-
-    /// The id as text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for TokenId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "TokenId({})", self.0)
-    }
-}
-
-impl fmt::Display for TokenId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.pad(&self.0)
-    }
-}
-
-/// A string that is not a token id.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("a token id is {ID_LEN} ASCII letters and digits")]
-pub struct InvalidTokenId;
-
-impl FromStr for TokenId {
-    type Err = InvalidTokenId;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        if s.len() == ID_LEN && s.bytes().all(|b| b.is_ascii_alphanumeric()) {
-            Ok(Self(s.to_owned()))
-        } else {
-            Err(InvalidTokenId)
-        }
     }
 }
 
@@ -556,27 +340,5 @@ mod tests {
             format!("{generator:?}"),
             "TokenGenerator { prefix: \"bulk_\", .. }"
         );
-    }
-
-    #[test]
-    fn debug_output_hides_secrets() {
-        let token = TokenFormat::default().generate();
-        assert_eq!(format!("{token:?}"), "PlainToken(..)");
-        assert_eq!(format!("{:?}", token.digest()), "TokenDigest(..)");
-    }
-
-    #[test]
-    fn digests_compare_by_value() {
-        assert_eq!(TokenDigest::of("a"), TokenDigest::of("a"));
-        assert_ne!(TokenDigest::of("a"), TokenDigest::of("b"));
-    }
-
-    #[test]
-    fn ids_are_random_and_parse_back() {
-        let id = TokenId::generate();
-        assert_eq!(id.as_str().len(), 22);
-        assert_ne!(id, TokenId::generate());
-        assert_eq!(id.as_str().parse::<TokenId>().unwrap(), id);
-        assert!("short".parse::<TokenId>().is_err());
     }
 }

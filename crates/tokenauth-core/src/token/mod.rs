@@ -1,0 +1,32 @@
+//! Tokens: how they are spelled (`format`), the secret and the digest kept in its place
+//! (`secret`), and the public id that names a token without revealing it (`id`).
+//!
+//! A token looks like `tka_` + 43 base62 characters of randomness + 6 base62 characters
+//! of CRC32 checksum, for example
+//! `tka_4Xp9bq2LZKq3h0s8TtWm6gD1fYkR7uJcVnE5aPiBoQx1FvK3c`.
+//! The 43 random characters carry 256 bits from the operating system's CSPRNG. The
+//! checksum covers the prefix and the random part, as in GitHub's token format: secret
+//! scanners can recognise a leaked token with the regular expression
+//! [`TOKEN_REGEX`] (for the default prefix) and confirm it offline, and tokenauth
+//! rejects mistyped or made-up strings before any store lookup.
+
+mod format;
+mod id;
+mod secret;
+
+pub use format::{DEFAULT_PREFIX, InvalidPrefix, TOKEN_REGEX, TokenFormat, TokenGenerator};
+pub use id::{InvalidTokenId, TokenId};
+pub use secret::{PlainToken, TokenDigest};
+
+const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+/// Appends `n` as exactly `width` base62 digits (most significant first, zero-padded).
+fn push_base62(out: &mut String, mut n: u128, width: usize) {
+    let mut digits = [b'0'; 32];
+    for slot in digits[..width].iter_mut().rev() {
+        *slot = BASE62[(n % 62) as usize];
+        n /= 62;
+    }
+    debug_assert_eq!(n, 0, "value does not fit in {width} base62 digits");
+    out.extend(digits[..width].iter().map(|&b| char::from(b)));
+}
