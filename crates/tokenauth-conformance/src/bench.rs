@@ -3,7 +3,7 @@
 
 use time::Duration;
 
-use tokenauth_core::{AuthCache, Lifespan, ManualClock, TokenAuth, TokenRequest, TokenStore, UserAdmin};
+use tokenauth_core::{AuthCache, Cached, Lifespan, ManualClock, TokenAuth, TokenRequest, TokenStore, UserAdmin};
 
 /// The `Authorization` header values an authenticate benchmark presents, one per kind
 /// of token, from [`authenticate_fixture`].
@@ -34,24 +34,23 @@ impl AuthenticateFixture {
 }
 
 /// The service an authenticate benchmark measures, on `store` and `users` (both empty),
-/// behind `cache` if given, filled by [`authenticate_fixture`] with `others` tokens
+/// behind `cache` if given (else behind a disabled one, which passes every lookup on,
+/// as the server runs without `--cache`), filled by [`authenticate_fixture`] with `others` tokens
 /// besides its own; its clock starts at a fixed time.
 pub async fn authenticate_bench_service<S: TokenStore, D: UserAdmin>(
     store: S,
     users: D,
     cache: Option<AuthCache>,
     others: usize,
-) -> (TokenAuth<S, D>, AuthenticateFixture) {
+) -> (TokenAuth<Cached<S>, Cached<D>>, AuthenticateFixture) {
     let clock =
         ManualClock::new(time::OffsetDateTime::from_unix_timestamp(1_800_000_000).expect("a valid time"));
-    let mut auth = TokenAuth::new(store, users)
+    let auth = TokenAuth::new(store, users)
         .with_clock(clock.clone())
         // Setting up only: the cheapest password hashing there is.
         .with_password_hasher(super::fast_hasher())
-        .with_token_limit(None);
-    if let Some(cache) = cache {
-        auth = auth.with_cache(cache);
-    }
+        .with_token_limit(None)
+        .with_cache(cache.unwrap_or_else(AuthCache::disabled));
     let fixture = authenticate_fixture(&auth, &clock, others).await;
     (auth, fixture)
 }

@@ -12,7 +12,7 @@ use tokenauth_core::Usage;
 use tokenauth_core::UserId;
 use tokenauth_core::store::{Change, Committed, Ended, TokenStore};
 use tokenauth_core::{ExpiryPolicy, Lifespan};
-use tokenauth_core::{TokenFormat, TokenId};
+use tokenauth_core::{TokenDigest, TokenFormat, TokenId};
 
 /// The instant the suite's records are created around (with sub-second precision, so
 /// stores must keep microseconds).
@@ -304,11 +304,13 @@ pub async fn record_usage_keeps_the_latest<S: TokenStore>(store: S) {
     let uses = [
         Usage {
             id: rec.id.clone(),
+            digest: rec.digest,
             at: t(5),
             ip: Some(ip1),
         },
         Usage {
             id: TokenId::generate(),
+            digest: TokenDigest::of("a token never stored"),
             at: t(5),
             ip: Some(ip1),
         },
@@ -321,6 +323,7 @@ pub async fn record_usage_keeps_the_latest<S: TokenStore>(store: S) {
     store
         .record_usage(&[Usage {
             id: rec.id.clone(),
+            digest: rec.digest,
             at: t(1),
             ip: Some(ip2),
         }])
@@ -333,6 +336,7 @@ pub async fn record_usage_keeps_the_latest<S: TokenStore>(store: S) {
     store
         .record_usage(&[Usage {
             id: rec.id.clone(),
+            digest: rec.digest,
             at: t(9),
             ip: None,
         }])
@@ -343,6 +347,7 @@ pub async fn record_usage_keeps_the_latest<S: TokenStore>(store: S) {
     store
         .record_usage(&[Usage {
             id: rec.id.clone(),
+            digest: rec.digest,
             at: t(10),
             ip: Some(ip2),
         }])
@@ -359,11 +364,13 @@ pub async fn record_usage_keeps_the_latest<S: TokenStore>(store: S) {
         .record_usage(&[
             Usage {
                 id: other.id.clone(),
+                digest: other.digest,
                 at: t(20),
                 ip: None,
             },
             Usage {
                 id: rec.id.clone(),
+                digest: rec.digest,
                 at: t(2),
                 ip: Some(ip1),
             },

@@ -19,17 +19,18 @@
 //!   capped ([`password_limits`]), a failed check costing at least an unknown user's
 //!   dummy work, and re-hashing of outdated hashes; other stored formats (Django's, in
 //!   `tokenauth-django`) are given to a hasher explicitly ([`PasswordScheme`]);
-//! - a cache of token and user lookups ([`AuthCache`]), exactly coherent in one process
-//!   and across processes through the revocation signal ([`Revocation`],
-//!   [`RevocationListener`], [`RevocationBus`], [`Publisher`]);
+//! - a cache of token and user lookups ([`AuthCache`]), a decorator in front of any
+//!   store and directory ([`Cached`]), exactly coherent in one process and across
+//!   processes through the revocation signal ([`Revocation`], [`RevocationListener`],
+//!   [`RevocationBus`], [`Publisher`]);
 //! - an injectable [`Clock`], and an in-memory store and user directory.
 //!
 //! # Caching
 //!
-//! [`TokenAuth::with_cache`] puts an [`AuthCache`] in front of any store and directory:
-//! a request whose token (and user) were looked up recently costs no store round trip,
-//! unknown well-formed tokens cost one lookup each, and every change this service makes
-//! is seen by the very next request. Across processes, the cache follows a
+//! [`TokenAuth::with_cache`] puts an [`AuthCache`] in front of any store and directory
+//! (they become [`Cached`] ones): a request whose token (and user) were looked up
+//! recently costs no store round trip, unknown well-formed tokens cost one lookup each,
+//! and every change this service makes is seen by the very next request. Across processes, the cache follows a
 //! [`RevocationBus`] ([`AuthCache::follow`]) and the service publishes on it
 //! ([`Publisher`]):
 //!
@@ -107,7 +108,7 @@ mod verdict;
 
 pub use admin::UserAdmin;
 pub use bulk::{ImportedUsers, NewUser, TokenImport, UserImport};
-pub use cache::{AuthCache, DEFAULT_CACHE_CAPACITY, DEFAULT_CACHE_TTL, Following};
+pub use cache::{AuthCache, Cached, DEFAULT_CACHE_CAPACITY, DEFAULT_CACHE_TTL, Following};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{AuthError, BackendError, IssueError, ObtainError};
 pub use events::{AuthEvent, EventHook, LOG_BURST, LOG_WINDOW, RevokeReason};

@@ -7,6 +7,7 @@
 //! [`TokenStore::commit`]), that lets core apply a decision safely under concurrency.
 
 use std::future::Future;
+use std::sync::Arc;
 
 use time::OffsetDateTime;
 
@@ -204,8 +205,8 @@ impl PurgeBounds {
 ///
 /// Every verb that deletes records reports what it deleted as [`Ended`] (id, digest,
 /// user), and core passes them on as a
-/// [`Revocation`](crate::Revocation) to the
-/// [`RevocationListener`](crate::RevocationListener), so that a cache keyed by digest
+/// [`Revocation`](crate::Revocation) to its
+/// [`RevocationListener`](crate::RevocationListener)s, so that a cache keyed by digest
 /// or by id can drop exactly what ended. Records deleted behind the store's back (by
 /// another process, or by SQL run by hand) are not reported by this process: a cache
 /// shared across processes needs the cross-process signal of a
@@ -247,6 +248,21 @@ pub trait TokenStore: Send + Sync + 'static {
         &self,
         digest: &TokenDigest,
     ) -> impl Future<Output = Result<Option<TokenRecord>, Self::Error>> + Send;
+
+    /// The record with this digest as authentication reads it, on every request, at
+    /// `now` by the service's clock. Stores keep the default,
+    /// [`find_by_digest`](Self::find_by_digest); a decorator that keeps lookups in
+    /// memory ([`TokenAuth::with_cache`](crate::TokenAuth::with_cache)) answers from
+    /// there while its entry is fresh at `now`, and shares its copy. Every other read
+    /// (a decision such as what to evict) goes to the store itself.
+    fn find_to_authenticate(
+        &self,
+        digest: &TokenDigest,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<Option<Arc<TokenRecord>>, Self::Error>> + Send {
+        let _ = now;
+        async { Ok(self.find_by_digest(digest).await?.map(Arc::new)) }
+    }
 
     /// The record with this id, expired or not.
     fn find_by_id(

@@ -14,6 +14,9 @@ use crate::token::{TokenDigest, TokenId};
 pub struct Usage {
     /// The token.
     pub id: TokenId,
+    /// The token's digest: for whatever in front of a store keeps records by digest (the
+    /// cache), as [`Ended`](crate::store::Ended) carries it.
+    pub digest: TokenDigest,
     /// When it was used.
     pub at: OffsetDateTime,
     /// From where, when known.
@@ -89,6 +92,7 @@ impl UsageBuffer {
             None => {
                 let usage = Usage {
                     id: record.id.clone(),
+                    digest: record.digest,
                     at,
                     ip,
                 };

@@ -3,6 +3,8 @@
 use std::fmt;
 use std::future::Future;
 
+use time::OffsetDateTime;
+
 /// A user's id, as the [`UserDirectory`] knows it.
 ///
 /// It is text so that any key fits: an integer primary key is stored as its decimal
@@ -178,6 +180,21 @@ pub trait UserDirectory: Send + Sync + 'static {
 
     /// The user with this id, active or not; `None` if there is none (deleted).
     fn find_user(&self, id: &UserId) -> impl Future<Output = Result<Option<Self::User>, Self::Error>> + Send;
+
+    /// The user `id` as authentication reads it, on every request, at `now` by the
+    /// service's clock. Directories keep the default, [`find_user`](Self::find_user); a
+    /// decorator that keeps lookups in memory
+    /// ([`TokenAuth::with_cache`](crate::TokenAuth::with_cache)) answers from there
+    /// while its entry is fresh at `now`. Every other read by id (the credential
+    /// version a token is issued under) goes to the directory itself.
+    fn find_user_to_authenticate(
+        &self,
+        id: &UserId,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<Option<Self::User>, Self::Error>> + Send {
+        let _ = now;
+        self.find_user(id)
+    }
 
     /// The user whose username is exactly `username` (case-sensitive, not trimmed),
     /// active or not, with its stored password hash; `None` if there is none.

@@ -11,13 +11,13 @@ use common::{
 };
 use time::Duration;
 use tokenauth_core::{
-    AuthCache, AuthError, Issued, Lifespan, LocalBus, ManualClock, MemoryStore, MemoryUserDirectory,
+    AuthCache, AuthError, Cached, Issued, Lifespan, LocalBus, ManualClock, MemoryStore, MemoryUserDirectory,
     ObtainPolicy, OnLimit, Publisher, Revocation, RevocationBus, RevokeReason, TokenAuth, TokenFormat,
     TokenLimit, TokenRequest, UserId,
 };
 use tokio::sync::{broadcast, watch};
 
-type Auth = TokenAuth<CountingStore, MemoryUserDirectory>;
+type Auth = TokenAuth<Cached<CountingStore>, Cached<MemoryUserDirectory>>;
 
 /// A cached service over a counting memory store, with alice, and a stopped clock.
 async fn cached(cache: AuthCache) -> (Auth, ManualClock, UserId) {
@@ -46,9 +46,9 @@ async fn works(auth: &Auth, token: &Issued) {
 /// without another store lookup.
 async fn cache_it(auth: &Auth, token: &Issued) {
     works(auth, token).await;
-    let before = auth.store().lookups();
+    let before = auth.store().inner().lookups();
     works(auth, token).await;
-    assert_eq!(auth.store().lookups(), before, "served from the cache");
+    assert_eq!(auth.store().inner().lookups(), before, "served from the cache");
 }
 
 /// `count` tokens of `user`, each certainly cached.
@@ -83,14 +83,47 @@ async fn a_cached_token_costs_no_lookup_until_its_ttl() {
     let (auth, clock, alice) = cached(AuthCache::new(100).with_ttl(Duration::seconds(10))).await;
     let token = issue(&auth, &alice).await;
     works(&auth, &token).await;
-    assert_eq!(auth.store().lookups(), 1);
+    assert_eq!(auth.store().inner().lookups(), 1);
     for _ in 0..5 {
         works(&auth, &token).await;
     }
-    assert_eq!(auth.store().lookups(), 1, "every later request is a hit");
+    assert_eq!(auth.store().inner().lookups(), 1, "every later request is a hit");
     clock.advance(Duration::seconds(10));
     works(&auth, &token).await;
-    assert_eq!(auth.store().lookups(), 2, "past its TTL the entry is read again");
+    assert_eq!(
+        auth.store().inner().lookups(),
+        2,
+        "past its TTL the entry is read again"
+    );
+}
+
+/// Entries are timed by the service's clock, whichever of the clock and the cache was
+/// set first.
+#[tokio::test]
+async fn entries_are_timed_by_the_service_clock_set_after_the_cache() {
+    let clock = ManualClock::new(START);
+    let users = MemoryUserDirectory::new();
+    let alice = users.add_user("alice", PASSWORD, true).await.unwrap();
+    let auth = TokenAuth::new(CountingStore::default(), users)
+        .with_cache(AuthCache::new(100).with_ttl(Duration::seconds(10)))
+        .with_clock(clock.clone());
+    let token = issue(&auth, &alice).await;
+    cache_it(&auth, &token).await;
+    let lookups = auth.store().inner().lookups();
+    clock.advance(Duration::seconds(9));
+    works(&auth, &token).await;
+    assert_eq!(
+        auth.store().inner().lookups(),
+        lookups,
+        "fresh by the service's clock"
+    );
+    clock.advance(Duration::seconds(1));
+    works(&auth, &token).await;
+    assert_eq!(
+        auth.store().inner().lookups(),
+        lookups + 1,
+        "past its TTL by the service's clock"
+    );
 }
 
 /// The cache keeps lookups, not verdicts: expiry is decided with the clock on every
@@ -101,13 +134,17 @@ async fn expiry_is_decided_on_every_request_from_a_cached_record() {
     let token = issue(&auth, &alice).await;
     cache_it(&auth, &token).await;
     clock.advance(Duration::days(30) + MICRO);
-    let lookups = auth.store().lookups();
+    let lookups = auth.store().inner().lookups();
     assert_err!(
         auth.authenticate(token.token.expose_secret(), None).await,
         AuthError::Expired,
         EXPIRED
     );
-    assert_eq!(auth.store().lookups(), lookups, "decided on the cached record");
+    assert_eq!(
+        auth.store().inner().lookups(),
+        lookups,
+        "decided on the cached record"
+    );
 }
 
 #[tokio::test]
@@ -139,7 +176,7 @@ async fn a_resent_delete_still_ends_the_cached_token() {
     let auth = auth.with_revocation_listener(move |r: &Revocation| {
         let _ = published.send(r.clone());
     });
-    auth.store().resend_deletes();
+    auth.store().inner().resend_deletes();
 
     auth.logout(&tokens[0].info).await.unwrap();
     invalid(&auth, &tokens[0]).await;
@@ -236,7 +273,7 @@ async fn a_lookup_that_raced_a_revocation_caches_nothing() {
     let token = issue(&auth, &alice).await;
     let revoking = auth.clone();
     let info = token.info.clone();
-    auth.store().after_next_lookup(async move {
+    auth.store().inner().after_next_lookup(async move {
         revoking.logout(&info).await.unwrap();
     });
     // The request began before the logout: it is answered with what it read.
@@ -260,20 +297,20 @@ async fn a_scan_of_unknown_tokens_costs_one_lookup_each_and_evicts_no_valid_toke
             INVALID_TOKEN
         );
     }
-    let before = auth.store().lookups();
+    let before = auth.store().inner().lookups();
     assert_eq!(before, 2, "the unknown token was looked up once");
     for _ in 0..2_000 {
         let guess = format.generate();
         assert!(auth.authenticate(guess.expose_secret(), None).await.is_err());
     }
     assert_eq!(
-        auth.store().lookups(),
+        auth.store().inner().lookups(),
         before + 2_000,
         "one lookup per unknown token"
     );
     works(&auth, &token).await;
     assert_eq!(
-        auth.store().lookups(),
+        auth.store().inner().lookups(),
         before + 2_000,
         "the valid token is still cached"
     );
@@ -294,10 +331,10 @@ async fn written_uses_keep_a_cached_token_alive_under_sliding_expiry() {
     assert_eq!(auth.flush_usage().await.unwrap(), 1);
     assert_eq!(auth.pending_usage(), 0);
     clock.advance(Duration::minutes(50));
-    let lookups = auth.store().lookups();
+    let lookups = auth.store().inner().lookups();
     works(&auth, &token).await;
     assert_eq!(
-        auth.store().lookups(),
+        auth.store().inner().lookups(),
         lookups,
         "from the cache, with the written use"
     );
@@ -309,9 +346,9 @@ async fn written_uses_keep_a_cached_token_alive_under_sliding_expiry() {
 async fn revocations_published_by_another_process_reach_a_following_cache() {
     let (here, _clock, alice) = cached(AuthCache::default()).await;
     let bus = LocalBus::default();
-    let _following = here.cache().unwrap().follow(&bus);
+    let _following = here.store().cache().follow(&bus);
     let publisher = Publisher::start(bus.clone());
-    let there = TokenAuth::new(here.store().clone(), here.users().clone())
+    let there = TokenAuth::new(here.store().inner().clone(), here.users().inner().clone())
         .with_clock(START)
         .with_revocation_listener(publisher.clone());
     let token = issue(&here, &alice).await;
@@ -374,7 +411,7 @@ async fn a_disconnected_bus_pauses_the_cache_and_a_reconnection_flushes_it() {
         sender: broadcast::channel(16).0,
         connected: Arc::new(watch::channel(true).0),
     };
-    let cache = auth.cache().unwrap().clone();
+    let cache = auth.store().cache().clone();
     let _following = cache.follow(&bus);
     let token = issue(&auth, &alice).await;
     cache_it(&auth, &token).await;
@@ -382,11 +419,11 @@ async fn a_disconnected_bus_pauses_the_cache_and_a_reconnection_flushes_it() {
     bus.connected.send_replace(false);
     settle(&auth).await;
     assert!(cache.is_paused());
-    let before = auth.store().lookups();
+    let before = auth.store().inner().lookups();
     works(&auth, &token).await;
     works(&auth, &token).await;
     assert_eq!(
-        auth.store().lookups(),
+        auth.store().inner().lookups(),
         before + 2,
         "every request goes to the store"
     );
@@ -410,7 +447,7 @@ async fn a_bus_whose_listener_died_pauses_the_cache() {
         sender: broadcast::channel(16).0,
         connected: Arc::new(connected),
     };
-    let cache = auth.cache().unwrap().clone();
+    let cache = auth.store().cache().clone();
     let _following = cache.follow(&bus);
     settle(&auth).await;
     assert!(!cache.is_paused());
@@ -429,7 +466,7 @@ async fn a_bus_whose_listener_died_pauses_the_cache() {
 async fn a_lagging_follower_flushes() {
     let (auth, _clock, alice) = cached(AuthCache::default()).await;
     let bus = LocalBus::new(1);
-    let cache = auth.cache().unwrap().clone();
+    let cache = auth.store().cache().clone();
     let _following = cache.follow(&bus);
     let token = issue(&auth, &alice).await;
     cache_it(&auth, &token).await;
@@ -446,10 +483,10 @@ async fn a_lagging_follower_flushes() {
 async fn a_cache_no_longer_following_its_bus_is_paused() {
     let (auth, _clock, _alice) = cached(AuthCache::default()).await;
     let bus = LocalBus::default();
-    let following = auth.cache().unwrap().follow(&bus);
-    assert!(!auth.cache().unwrap().is_paused());
+    let following = auth.store().cache().follow(&bus);
+    assert!(!auth.store().cache().is_paused());
     drop(following);
-    assert!(auth.cache().unwrap().is_paused());
+    assert!(auth.store().cache().is_paused());
 }
 
 /// The memory store behind the counting one still works without a cache (a sanity

@@ -1,7 +1,7 @@
 //! The full authenticate path on the Redis token store (users in memory), one request
-//! at a time: a valid, an unknown, a garbage (bad checksum) and an expired token; then
-//! the same behind an [`AuthCache`], every lookup a hit, and every lookup a miss (a TTL
-//! of zero). The same tokens as tokenauth-sqlx's `authenticate` benchmark
+//! at a time: a valid, an unknown, a garbage (bad checksum) and an expired token (behind
+//! a disabled cache, as the server runs without `--cache`); then the same behind an
+//! [`AuthCache`], every lookup a hit, and every lookup a miss (a TTL of zero). The same tokens as tokenauth-sqlx's `authenticate` benchmark
 //! ([`authenticate_bench_service`]), so the figures compare.
 //!
 //! Run with `TOKENAUTH_TEST_REDIS_URL=redis://127.0.0.1:6379 cargo bench -p
@@ -64,7 +64,7 @@ fn run(bencher: divan::Bencher<'_, '_>, kind: &str, cache: Option<AuthCache>) {
         assert_eq!(verdict.is_ok(), expect_ok);
         verdict
     });
-    rt.block_on(auth.store().delete_all_keys())
+    rt.block_on(auth.store().inner().delete_all_keys())
         .expect("delete the benchmark's keys");
 }
 

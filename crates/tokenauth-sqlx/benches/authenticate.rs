@@ -1,7 +1,8 @@
 //! The full authenticate path on the SQLite store and directory, one request at a
 //! time: a valid, an unknown, a garbage (bad checksum) and an expired token, on a
-//! database file opened the way `tokenauth serve` opens it ([`tokenauth_sqlx::sqlite::connect`]);
-//! then the same behind an [`AuthCache`]: every lookup a hit, and every lookup a miss
+//! database file opened the way `tokenauth serve` opens it ([`tokenauth_sqlx::sqlite::connect`]),
+//! behind a disabled cache as the server runs without `--cache`; then the same behind an
+//! [`AuthCache`]: every lookup a hit, and every lookup a miss
 //! (a TTL of zero: the store's lookup plus the cache's bookkeeping). The tokens are the
 //! same on every backend ([`authenticate_bench_service`]). With `--features
 //! postgres`, the same on PostgreSQL (`TOKENAUTH_TEST_POSTGRES_URL`).

@@ -168,6 +168,7 @@ async fn migrations_upgrade_a_database_of_the_first_schema() {
     store
         .record_usage(&[Usage {
             id: rec.id.clone(),
+            digest: rec.digest,
             at: used,
             ip: Some(ip),
         }])

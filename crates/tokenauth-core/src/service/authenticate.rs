@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use time::OffsetDateTime;
 
-use crate::cache::Cached;
 use crate::error::AuthError;
 use crate::events::AuthEvent;
 use crate::record::{TokenInfo, TokenRecord};
@@ -55,7 +54,7 @@ impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
         // written, so a store read that starts later sees it. The other order can miss
         // a use in both places while a flush lands, and refuse a live token once.
         let buffered = self.usage.latest(&digest);
-        // One reading of the clock for the whole check (a cache hit needs no other).
+        // One reading of the clock for the whole check, lookups included.
         let now = self.clock.now();
         let record = self
             .find_record(&digest, now)
@@ -80,42 +79,23 @@ impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
         })
     }
 
-    /// The record with `digest`, from the cache (as of `now`) or the store (then cached).
+    /// The record with `digest`, as the store answers authentication at `now`.
     async fn find_record(
         &self,
         digest: &TokenDigest,
         now: OffsetDateTime,
     ) -> Result<Option<Arc<TokenRecord>>, AuthError> {
-        let cached = self.cache.as_ref().map(|cache| (cache, cache.token(digest, now)));
-        let ticket = match cached {
-            Some((_, Cached::Found(record))) => return Ok(Some(record)),
-            Some((_, Cached::Unknown)) => return Ok(None),
-            Some((cache, Cached::Miss(ticket))) => Some((cache, ticket)),
-            None => None,
-        };
         let record = self
-            .in_store(self.store.find_by_digest(digest))
-            .await?
-            .filter(|record| record.digest == *digest)
-            .map(Arc::new);
-        if let Some((cache, ticket)) = ticket {
-            cache.fill_token(digest, record.as_ref(), ticket, self.clock.now());
-        }
-        Ok(record)
+            .in_store(self.store.find_to_authenticate(digest, now))
+            .await?;
+        Ok(record.filter(|record| record.digest == *digest))
     }
 
-    /// The user `id`, from the cache (as of `now`) or the directory (then cached).
+    /// The user `id`, as the directory answers authentication at `now`.
     async fn find_user(&self, id: &UserId, now: OffsetDateTime) -> Result<Option<D::User>, AuthError> {
-        let Some(cache) = &self.cache else {
-            return Ok(self.in_users(self.users.find_user(id)).await?);
-        };
-        if let Some(user) = cache.user::<D::User>(id, now) {
-            return Ok(user);
-        }
-        let ticket = cache.ticket();
-        let user = self.in_users(self.users.find_user(id)).await?;
-        cache.fill_user(id, &user, ticket, self.clock.now());
-        Ok(user)
+        Ok(self
+            .in_users(self.users.find_user_to_authenticate(id, now))
+            .await?)
     }
 
     /// Whether `record` works now for `user` (its user as the directory has it, `None`

@@ -2,7 +2,9 @@
 //! errors classified (unavailable or failed) by the backend that raised them; and the
 //! readiness check built on them.
 
-use std::future::Future;
+use std::future::{Future, poll_fn};
+use std::pin::pin;
+use std::task::Poll;
 use std::time::Duration;
 
 use crate::error::{BackendError, BackendTimeout};
@@ -69,16 +71,21 @@ impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
     }
 }
 
+/// Runs `call`, bounded by `timeout` from its first wait: a call that answers at once
+/// (from memory, as a cached lookup does on every request) costs no timer.
 async fn bounded<T, E: std::error::Error + Send + Sync + 'static>(
     timeout: Option<Duration>,
     call: impl Future<Output = Result<T, E>>,
     is_unavailable: fn(&E) -> bool,
 ) -> Result<T, BackendError> {
-    let result = match timeout {
-        Some(timeout) => tokio::time::timeout(timeout, call)
+    let mut call = pin!(call);
+    let first = poll_fn(|cx| Poll::Ready(call.as_mut().poll(cx))).await;
+    let result = match (first, timeout) {
+        (Poll::Ready(result), _) => result,
+        (Poll::Pending, Some(timeout)) => tokio::time::timeout(timeout, call)
             .await
             .map_err(|_| BackendError::unavailable(BackendTimeout(timeout)))?,
-        None => call.await,
+        (Poll::Pending, None) => call.await,
     };
     result.map_err(|error| {
         if is_unavailable(&error) {

@@ -274,7 +274,6 @@ impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
                 last_ip: None,
             };
             let info = self.info(&record);
-            let digest = record.digest;
             let change = Change {
                 delete: doomed.iter().map(|(id, _)| id.clone()).collect(),
                 insert: Some(record),
@@ -286,9 +285,6 @@ impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
                 Committed::Applied { ended } => ended,
                 Committed::Conflict => continue,
             };
-            if let Some(cache) = &self.cache {
-                cache.created(&digest);
-            }
             if doomed.iter().any(|(_, reason)| *reason == RevokeReason::Evicted) {
                 self.emit(AuthEvent::LimitReached {
                     user_id: user_id.clone(),

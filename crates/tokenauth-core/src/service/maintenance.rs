@@ -108,12 +108,6 @@ impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
         for batch in pending.chunks(USAGE_BATCH) {
             let uses: Vec<_> = batch.iter().map(|(_, usage)| usage.clone()).collect();
             self.in_store(self.store.record_usage(&uses)).await?;
-            // Cached records must show the uses before the buffer forgets them.
-            if let Some(cache) = &self.cache {
-                for (digest, usage) in batch {
-                    cache.written(digest, usage.at, usage.ip);
-                }
-            }
             // Only now: until the write lands, authentication keeps reading these.
             self.usage.written(batch);
         }
@@ -132,7 +126,7 @@ impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
         let bounds = self.config.policy.purge_bounds(self.clock.now(), grace);
         let ended = self.in_store(self.store.purge(&bounds, batch)).await?;
         let count = ended.len();
-        // Long dead, and possibly many: caches hear of them, the audit trail does not.
+        // Long dead, and possibly many: listeners hear of them, the audit trail does not.
         if count > 0 {
             self.signal(Revocation::Tokens(ended));
         }

@@ -4,6 +4,7 @@
 //! - `header`: reading the token out of an `Authorization` header;
 //! - `authenticate`: the authenticate path and the verdict on a token;
 //! - `issue`: login and issue, and the policy a new token applies to the others;
+//! - `policy`: that policy's settings (the obtain policy, the per-user limit);
 //! - `revoke`: listing and revoking, and the one place a deletion is announced;
 //! - `users`: administering users (for directories that implement `UserAdmin`);
 //! - `maintenance`: last-used writes, the purge, and the background upkeep;
@@ -15,11 +16,11 @@ mod backend;
 mod header;
 mod issue;
 mod maintenance;
+mod policy;
 mod revoke;
 mod users;
 
 use std::fmt;
-use std::str::FromStr;
 use std::sync::Arc;
 
 use time::{Duration, OffsetDateTime};
@@ -28,9 +29,11 @@ pub use issue::TokenRequest;
 #[cfg(feature = "maintenance")]
 pub use maintenance::MaintenanceHandle;
 pub use maintenance::{DEFAULT_PURGE_BATCH, DEFAULT_PURGE_GRACE, Maintenance};
+pub use policy::{
+    DEFAULT_MAX_TOKENS_PER_USER, InvalidObtainPolicy, InvalidOnLimit, ObtainPolicy, OnLimit, TokenLimit,
+};
 pub use users::Upserted;
 
-use crate::cache::AuthCache;
 use crate::clock::{Clock, SystemClock};
 use crate::events::{self, AuthEvent, EventHook, LogLimiter};
 use crate::expiry::{ExpiryPolicy, Lifespan};
@@ -54,9 +57,6 @@ pub(crate) const MAX_ATTEMPTS: usize = 256;
 #[error("too many concurrent changes to one user's tokens; try again")]
 pub(crate) struct Contention;
 
-/// The default per-user token limit.
-pub const DEFAULT_MAX_TOKENS_PER_USER: usize = 100;
-
 /// The default interval between writes of last-used times (and so of sliding-expiry
 /// renewals): 60 seconds.
 pub const DEFAULT_REFRESH_INTERVAL: Duration = Duration::seconds(60);
@@ -77,117 +77,6 @@ pub struct Issued {
     pub token: PlainToken,
     /// Its id, name, scopes, creation and expiry.
     pub info: TokenInfo,
-}
-
-/// What a login does to the user's other tokens.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum ObtainPolicy {
-    /// Every login issues a new token and keeps the others: one token per device
-    /// (default).
-    #[default]
-    New,
-    /// Every login revokes the user's other tokens and issues one new token, atomically.
-    Replace,
-    /// Django REST Framework's: one token per user. A login returns the user's valid
-    /// token (the same key again); when it has none, or only an expired one, a new
-    /// token replaces it, atomically, so concurrent logins all get the one key.
-    ///
-    /// Returning a key again needs a store that can give it back: the Django schema
-    /// (`tokenauth-django`) with [`TokenFormat::drf`](crate::TokenFormat::drf) keys,
-    /// which DRF keeps in plaintext. Anywhere else tokens are stored as digests and this
-    /// acts as [`Replace`](Self::Replace). The token is shared by every client of the
-    /// user, so a login's name and lifespan do not apply to it (as in DRF, which has
-    /// neither).
-    Reuse,
-}
-
-/// A string that is not `new`, `replace` or `reuse`.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("expected `new`, `replace` or `reuse`")]
-pub struct InvalidObtainPolicy;
-
-impl FromStr for ObtainPolicy {
-    type Err = InvalidObtainPolicy;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "new" => Ok(Self::New),
-            "replace" => Ok(Self::Replace),
-            "reuse" => Ok(Self::Reuse),
-            _ => Err(InvalidObtainPolicy),
-        }
-    }
-}
-
-/// What happens when a user already holds the maximum number of live tokens.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum OnLimit {
-    /// Revoke the user's oldest live tokens to make room (default).
-    #[default]
-    EvictOldest,
-    /// Refuse the new token (the obtain endpoint answers 403).
-    Reject,
-}
-
-/// A string that is neither `evict_oldest` nor `reject`.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("expected `evict_oldest` or `reject`")]
-pub struct InvalidOnLimit;
-
-impl FromStr for OnLimit {
-    type Err = InvalidOnLimit;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "evict_oldest" | "evict-oldest" => Ok(Self::EvictOldest),
-            "reject" => Ok(Self::Reject),
-            _ => Err(InvalidOnLimit),
-        }
-    }
-}
-
-/// How many live tokens one user may hold, and what happens beyond.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TokenLimit {
-    max: usize,
-    on_limit: OnLimit,
-}
-
-impl TokenLimit {
-    /// At most `max` live tokens per user (at least 1).
-    ///
-    /// # Panics
-    ///
-    /// If `max` is 0.
-    pub fn new(max: usize, on_limit: OnLimit) -> Self {
-        assert!(max >= 1, "a token limit must allow at least one token");
-        Self { max, on_limit }
-    }
-
-    /// The maximum.
-    pub fn max(&self) -> usize {
-        self.max
-    }
-
-    /// The cap on one user's stored rows, live and expired: twice the maximum. Issuing
-    /// a token deletes the user's oldest expired rows beyond it, so that clients asking
-    /// for short lifespans cannot pile rows up until the purge; expired tokens within
-    /// the cap still answer `Token has expired` until purged.
-    pub fn max_rows(&self) -> usize {
-        self.max.saturating_mul(2)
-    }
-
-    /// What happens beyond it.
-    pub fn on_limit(&self) -> OnLimit {
-        self.on_limit
-    }
-}
-
-impl Default for TokenLimit {
-    /// [`DEFAULT_MAX_TOKENS_PER_USER`] tokens, evicting the oldest.
-    fn default() -> Self {
-        Self::new(DEFAULT_MAX_TOKENS_PER_USER, OnLimit::EvictOldest)
-    }
 }
 
 #[derive(Debug, Clone)]
@@ -231,8 +120,8 @@ pub struct TokenAuth<S, D> {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) config: Arc<Config>,
     pub(crate) hook: Option<Arc<dyn EventHook>>,
-    pub(crate) listener: Option<Arc<dyn RevocationListener>>,
-    pub(crate) cache: Option<AuthCache>,
+    /// Told of every revocation, in the order they were added.
+    pub(crate) listeners: Arc<[Arc<dyn RevocationListener>]>,
     pub(crate) usage: Arc<UsageBuffer>,
     pub(crate) hasher: PasswordHasher,
     /// The rate limit on logging events a client can repeat.
@@ -247,8 +136,7 @@ impl<S, D> Clone for TokenAuth<S, D> {
             clock: Arc::clone(&self.clock),
             config: Arc::clone(&self.config),
             hook: self.hook.clone(),
-            listener: self.listener.clone(),
-            cache: self.cache.clone(),
+            listeners: Arc::clone(&self.listeners),
             usage: Arc::clone(&self.usage),
             hasher: self.hasher.clone(),
             log_limiter: Arc::clone(&self.log_limiter),
@@ -262,7 +150,7 @@ impl<S, D> fmt::Debug for TokenAuth<S, D> {
             .field("clock", &self.clock)
             .field("config", &self.config)
             .field("hook", &self.hook.is_some())
-            .field("cache", &self.cache)
+            .field("listeners", &self.listeners.len())
             .finish_non_exhaustive()
     }
 }
@@ -289,8 +177,7 @@ impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
                 backend_timeout: None,
             }),
             hook: None,
-            listener: None,
-            cache: None,
+            listeners: Arc::new([]),
             usage: Arc::default(),
             hasher: PasswordHasher::default(),
             log_limiter: Arc::default(),
@@ -366,44 +253,13 @@ impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
         self
     }
 
-    /// Tells `listener` of every token that ends ([`Revocation`](crate::Revocation)),
-    /// for caches (default: nobody).
+    /// Also tells `listener` of every token that ends ([`Revocation`](crate::Revocation))
+    /// (default: nobody): a [`Publisher`](crate::Publisher) for other processes,
+    /// an audit of its own. Each listener added is told, in the order added.
     pub fn with_revocation_listener(mut self, listener: impl RevocationListener) -> Self {
-        self.listener = Some(Arc::new(listener));
+        let added: Arc<dyn RevocationListener> = Arc::new(listener);
+        self.listeners = self.listeners.iter().cloned().chain([added]).collect();
         self
-    }
-
-    /// Puts `cache` in front of the store and the directory for authentication
-    /// (default: none, every request looks the token and its user up).
-    ///
-    /// The service keeps it exactly coherent with its own changes: whatever ends a
-    /// token or changes a user drops the entries concerned before the call returns.
-    /// Changes made by other processes reach it only through a bus it
-    /// [follows](AuthCache::follow), or after its TTL. Whether a token works is still
-    /// decided on every request, with this service's clock. See [`AuthCache`].
-    ///
-    /// ```
-    /// # use tokenauth_core::{AuthCache, LocalBus, MemoryStore, MemoryUserDirectory, Publisher, TokenAuth};
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// // Several processes: publish what this one ends, follow what all of them end.
-    /// let bus = LocalBus::default(); // a PostgreSQL or Redis bus in production
-    /// let cache = AuthCache::default();
-    /// let following = cache.follow(&bus);
-    /// let auth = TokenAuth::new(MemoryStore::new(), MemoryUserDirectory::new())
-    ///     .with_cache(cache)
-    ///     .with_revocation_listener(Publisher::start(bus));
-    /// # drop((auth, following));
-    /// # }
-    /// ```
-    pub fn with_cache(mut self, cache: AuthCache) -> Self {
-        self.cache = Some(cache);
-        self
-    }
-
-    /// The cache, if any.
-    pub fn cache(&self) -> Option<&AuthCache> {
-        self.cache.as_ref()
     }
 
     /// Sets the password hasher for logins and the admin verbs (default: argon2id
@@ -456,6 +312,26 @@ impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
     pub fn with_clock(mut self, clock: impl Clock) -> Self {
         self.clock = Arc::new(clock);
         self
+    }
+
+    /// The same service over other backends, made from these: for a decorator that
+    /// stands in front of both.
+    pub(crate) fn map_backends<S2, D2>(
+        self,
+        store: impl FnOnce(Arc<S>) -> S2,
+        users: impl FnOnce(Arc<D>) -> D2,
+    ) -> TokenAuth<S2, D2> {
+        TokenAuth {
+            store: Arc::new(store(self.store)),
+            users: Arc::new(users(self.users)),
+            clock: self.clock,
+            config: self.config,
+            hook: self.hook,
+            listeners: self.listeners,
+            usage: self.usage,
+            hasher: self.hasher,
+            log_limiter: self.log_limiter,
+        }
     }
 
     /// The token store.

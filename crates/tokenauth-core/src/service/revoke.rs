@@ -3,7 +3,7 @@
 use crate::error::BackendError;
 use crate::events::{AuthEvent, RevokeReason};
 use crate::record::{TokenInfo, TokenRecord};
-use crate::revocation::{Revocation, RevocationListener};
+use crate::revocation::Revocation;
 use crate::service::TokenAuth;
 use crate::store::{Ended, TokenStore};
 use crate::token::TokenId;
@@ -61,7 +61,7 @@ impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
     /// this call's delete is the one that removed it: a delete that a driver resent
     /// after a lost reply (redis-rs does, on a cluster's response timeout) ran twice,
     /// and the second run, which answers, finds nothing. Announcing only what the
-    /// answer reports would then leave every cache serving the token.
+    /// answer reports would then leave every listener unaware that the token is gone.
     async fn delete_announced(
         &self,
         id: &TokenId,
@@ -88,7 +88,7 @@ impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
         let count = ended.len();
         if ended.is_empty() {
             // Nothing reported is not nothing deleted: a delete resent after a lost
-            // reply reports nothing, its first run having deleted everything. Caches
+            // reply reports nothing, its first run having deleted everything. Listeners
             // drop every token of the user.
             self.signal(Revocation::User(user.clone()));
         }
@@ -97,7 +97,7 @@ impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
     }
 
     /// Reports tokens the store deleted: an `AuthEvent::Revoked` each, and one
-    /// [`Revocation`] for caches. The one place a deletion is announced.
+    /// [`Revocation`] for the listeners. The one place a deletion is announced.
     pub(crate) fn ended(&self, ended: Vec<Ended>, reason: impl Fn(&TokenId) -> RevokeReason) {
         if ended.is_empty() {
             return;
@@ -112,12 +112,9 @@ impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
         self.signal(Revocation::Tokens(ended));
     }
 
-    /// Tells the cache and the revocation listener, if any.
+    /// Tells every revocation listener.
     pub(crate) fn signal(&self, revocation: Revocation) {
-        if let Some(cache) = &self.cache {
-            cache.revoked(&revocation);
-        }
-        if let Some(listener) = &self.listener {
+        for listener in self.listeners.iter() {
             listener.revoked(&revocation);
         }
     }

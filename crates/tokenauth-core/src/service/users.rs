@@ -132,8 +132,8 @@ impl<S: TokenStore, D: UserAdmin> TokenAuth<S, D> {
         self.after_new_credentials(bumped, RevokeReason::Everything).await
     }
 
-    /// After a new credential version of `user` committed: tell caches, and delete the
-    /// tokens of older versions.
+    /// After a new credential version of `user` committed: tell the listeners, and
+    /// delete the tokens of older versions.
     async fn after_new_credentials(
         &self,
         user: Option<User>,
@@ -196,12 +196,10 @@ impl<S: TokenStore, D: UserAdmin> TokenAuth<S, D> {
 
     async fn set_active_by_id(&self, id: &UserId, is_active: bool) -> Result<Option<User>, BackendError> {
         let user = self.in_users(self.users.set_active(id, is_active)).await?;
+        // Reactivation ends nothing, so it is no revocation (the directory's own change
+        // is seen by whatever stands in front of it).
         if !is_active && user.is_some() {
             self.signal(Revocation::User(id.clone()));
-        } else if let Some(cache) = self.cache.as_ref().filter(|_| user.is_some()) {
-            // Reactivation ends nothing, so it is no revocation; but a cached inactive
-            // user would refuse its tokens until the entry's TTL.
-            cache.forget_user(id);
         }
         Ok(user)
     }

@@ -31,7 +31,7 @@ use std::time::Duration;
 
 use tokenauth::TokenAuth;
 use tokenauth_core::{
-    AuthCache, BackendError, InvalidScope, IssueError, Lifespan, LocalBus, Maintenance, Publisher,
+    AuthCache, BackendError, Cached, InvalidScope, IssueError, Lifespan, LocalBus, Maintenance, Publisher,
     RevocationBus, Scopes, TokenImport, TokenStore, UserAdmin, UserImport,
 };
 use tokenauth_django::hashers::{DjangoHashers, upgrading_hasher};
@@ -314,14 +314,15 @@ where
 }
 
 /// Puts the cache `args` ask for in front of `auth`, following `bus` if there is one;
-/// keep the returned handle while serving.
+/// keep the returned handle while serving. With `--cache off` the cache is a disabled
+/// one, which passes every lookup on: one service type either way.
 fn with_cache<S: TokenStore, D: UserAdmin, B: RevocationBus>(
     auth: TokenAuth<S, D>,
     args: &CacheArgs,
     bus: Option<&B>,
-) -> (TokenAuth<S, D>, Option<tokenauth_core::Following>) {
+) -> (TokenAuth<Cached<S>, Cached<D>>, Option<tokenauth_core::Following>) {
     if !args.enabled {
-        return (auth, None);
+        return (auth.with_cache(AuthCache::disabled()), None);
     }
     let cache = AuthCache::new(args.cache_size.get()).with_ttl(args.cache_ttl.as_duration());
     let following = bus.map(|bus| cache.follow(bus));
