@@ -261,7 +261,11 @@ pub trait TokenStore: Send + Sync + 'static {
         now: OffsetDateTime,
     ) -> impl Future<Output = Result<Option<Arc<TokenRecord>>, Self::Error>> + Send {
         let _ = now;
-        async { Ok(self.find_by_digest(digest).await?.map(Arc::new)) }
+        async {
+            let record = self.find_by_digest(digest).await?;
+            // Whatever the store's collation or index matched, only this digest counts.
+            Ok(record.filter(|record| record.digest == *digest).map(Arc::new))
+        }
     }
 
     /// The record with this id, expired or not.

@@ -85,10 +85,9 @@ impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
         digest: &TokenDigest,
         now: OffsetDateTime,
     ) -> Result<Option<Arc<TokenRecord>>, AuthError> {
-        let record = self
+        Ok(self
             .in_store(self.store.find_to_authenticate(digest, now))
-            .await?;
-        Ok(record.filter(|record| record.digest == *digest))
+            .await?)
     }
 
     /// The user `id`, as the directory answers authentication at `now`.

@@ -55,19 +55,19 @@ impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
     }
 
     /// Runs a call to the store: bounded, its error classified by the store.
-    pub(crate) async fn in_store<T>(
+    pub(crate) fn in_store<T>(
         &self,
         call: impl Future<Output = Result<T, S::Error>>,
-    ) -> Result<T, BackendError> {
-        bounded(self.config.backend_timeout, call, S::is_unavailable).await
+    ) -> impl Future<Output = Result<T, BackendError>> {
+        bounded(self.config.backend_timeout, call, S::is_unavailable)
     }
 
     /// Runs a call to the directory: bounded, its error classified by the directory.
-    pub(crate) async fn in_users<T>(
+    pub(crate) fn in_users<T>(
         &self,
         call: impl Future<Output = Result<T, D::Error>>,
-    ) -> Result<T, BackendError> {
-        bounded(self.config.backend_timeout, call, D::is_unavailable).await
+    ) -> impl Future<Output = Result<T, BackendError>> {
+        bounded(self.config.backend_timeout, call, D::is_unavailable)
     }
 }
 

@@ -21,6 +21,8 @@ pub use secret::{PlainToken, TokenDigest};
 const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
 /// Appends `n` as exactly `width` base62 digits (most significant first, zero-padded).
+// Inline: every request's checksum runs through it, from another module.
+#[inline]
 fn push_base62(out: &mut String, mut n: u128, width: usize) {
     let mut digits = [b'0'; 32];
     for slot in digits[..width].iter_mut().rev() {
