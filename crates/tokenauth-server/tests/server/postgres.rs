@@ -6,7 +6,7 @@
 //! test works in a schema of its own (`tokenauth_e2e_<random>`, given to the binary
 //! through the URL's `options=-c search_path=...`), dropped afterwards.
 
-mod common;
+use crate::common;
 
 use common::postgres::Schema;
 use common::{Server, add_user, http, obtain, run, tokenauth};

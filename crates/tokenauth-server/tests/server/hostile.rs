@@ -3,7 +3,7 @@
 //! timeouts, the server keeps serving, and SIGTERM with half-sent requests open
 //! completes within the shutdown deadline and still writes the last-used times.
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::net::TcpStream;

@@ -1,7 +1,7 @@
 //! The connection layer in process ([`tokenauth_server::serve_router`]): handler
 //! panics, the connection caps (and a trusted proxy exempt from the per-address one).
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::net::TcpStream;
@@ -17,7 +17,7 @@ use tokenauth_server::{LoginOptions, ServeConfig, app, serve_app, serve_router};
 use tokio::sync::oneshot;
 
 /// Serves `router` with `config` on a free port; the address, and a sender that stops it
-/// (at once: without a drain, which `tests/connections.rs` tests).
+/// (at once: without a drain, which `connections` tests).
 async fn start(
     router: Router,
     config: ServeConfig,

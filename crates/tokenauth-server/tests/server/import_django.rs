@@ -12,7 +12,7 @@
 //! default: `TOKENAUTH_TEST_POSTGRES_URL=... cargo test -p tokenauth-server --test
 //! import_django -- --ignored`.
 
-mod common;
+use crate::common;
 
 use common::{Server, django_sqlite, http, import_django, login, obtain, run, run_ok, tokenauth};
 use serde_json::Value;

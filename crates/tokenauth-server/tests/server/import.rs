@@ -2,7 +2,7 @@
 //! tokens from JSON Lines files and generated ones, what they authenticate as, and
 //! that running an import again duplicates nothing.
 
-mod common;
+use crate::common;
 
 use common::postgres::Schema;
 use tempfile::TempDir;

@@ -12,7 +12,7 @@
 //! No test measures time: every request has a client timeout (20 s) far above the
 //! server's `--store-timeout 1s`, so a request that hangs fails the test.
 
-mod common;
+use crate::common;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

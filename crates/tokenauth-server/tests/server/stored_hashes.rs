@@ -5,7 +5,7 @@
 //! password and says so. After `import-django`, an unknown user costs what a Django
 //! user not yet re-hashed does (Django's PBKDF2), not a tenth of it.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

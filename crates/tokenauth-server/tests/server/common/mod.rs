@@ -102,7 +102,7 @@ impl Server {
     ///
     /// Without a drain unless `ARGS` give one (`--drain`): SIGTERM stops accepting at
     /// once, so that stopping a server does not add the 5 s default to every test
-    /// (`tests/connections.rs` tests the drain).
+    /// (`connections` tests the drain).
     pub fn start(database: &str, args: &[&str]) -> (Self, String) {
         let mut serve = vec!["serve", "--bind", "127.0.0.1:0"];
         serve.extend_from_slice(args);

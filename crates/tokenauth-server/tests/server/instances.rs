@@ -8,7 +8,7 @@
 //! instance a test disturbs carry an `application_name` of their own, so that the test
 //! ends only its own connection on the shared server.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -1,6 +1,6 @@
 //! The admin CLI, run in-process against a fresh SQLite file per test.
 
-mod common;
+use crate::common;
 
 use clap::Parser;
 use tempfile::TempDir;
@@ -474,7 +474,7 @@ async fn token_purge_applies_the_servers_lifespan() {
 }
 
 /// What `serve --lifespan 90d --purge-grace 20d` stores when it starts (the real
-/// server does it in `tests/stored_policy.rs`).
+/// server does it in `stored_policy`).
 async fn store_policy_as_serve_would(db: &Db) {
     let auth = db.auth().await;
     let values = [

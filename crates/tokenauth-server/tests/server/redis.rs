@@ -8,7 +8,7 @@
 //! `--ignored`, as `.ci/run` does. Each test uses a key prefix of its own and deletes
 //! its keys afterwards (`SCAN` + `DEL` on that prefix only).
 
-mod common;
+use crate::common;
 
 use std::hash::{BuildHasher, RandomState};
 use std::process::Command;

@@ -3,7 +3,7 @@
 //! SIGTERM drains (`/readyz` 503, requests still served) before connections are
 //! refused.
 
-mod common;
+use crate::common;
 
 use std::io::{ErrorKind, Write};
 use std::net::TcpStream;

@@ -6,7 +6,7 @@
 //! Ignored by default: they need PostgreSQL's programs, `redis-server` and `openssl`
 //! (and `TOKENAUTH_TEST_POSTGRES_URL` for the shared server); `.ci/run` runs them.
 
-mod common;
+use crate::common;
 
 use std::process::Output;
 

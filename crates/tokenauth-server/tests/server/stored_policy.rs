@@ -1,7 +1,7 @@
 //! The real binary: `serve` stores the policy it runs with, and a later `token purge`
 //! without options applies it instead of deleting tokens the server still accepts.
 
-mod common;
+use crate::common;
 
 use common::{Server, run, tokenauth};
 use tokenauth::TokenAuth;

@@ -1,7 +1,7 @@
 //! `tokenauth serve --cache on` on SQLite: a cached token is refused on the very next
 //! request after its logout, and the options are checked.
 
-mod common;
+use crate::common;
 
 use common::{Server, database_with_alice, http, obtain, run, tokenauth};
 

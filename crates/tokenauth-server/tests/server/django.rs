@@ -6,7 +6,7 @@
 //! manifest's clock, so these tests choose lifespans that make the outcome independent
 //! of today's date: 100 years (every token valid) or 1 second (every token expired).
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};

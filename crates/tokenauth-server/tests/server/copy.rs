@@ -8,7 +8,7 @@
 //! with `TOKENAUTH_TEST_POSTGRES_URL` set and `--ignored`, as `.ci/run` does. It works
 //! in a schema of its own (`tokenauth_copy_<random>`), dropped afterwards.
 
-mod common;
+use crate::common;
 
 use common::postgres::Schema;
 use common::{Server, add_user, http, run, run_ok, tokenauth};

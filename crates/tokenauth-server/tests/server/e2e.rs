@@ -1,7 +1,7 @@
 //! The real `tokenauth` binary: add a user, start the server on port 0, obtain and use a
 //! token over HTTP, shut down on SIGTERM.
 
-mod common;
+use crate::common;
 
 use common::{Server, add_user, http, obtain, run, tokenauth};
 use serde_json::Value;

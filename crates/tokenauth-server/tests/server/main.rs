@@ -1,0 +1,36 @@
+//! The server's integration tests, in one binary: each links the whole server, so one
+//! link instead of one per topic (CI's build time was mostly these links). Each module
+//! was a test binary of its own; none sets process-wide state (environment variables,
+//! a global subscriber, the working directory), so they share a process safely. The
+//! real binary runs as a child process (`common::tokenauth`), one per test.
+//!
+//! The PostgreSQL, Redis and TLS tests are ignored by a plain `cargo test`; CI runs
+//! them with `-- --ignored` once both servers are up (`.ci/run`).
+
+mod common;
+
+// In-process: the library's router, `serve_*` functions and admin CLI (`import` also
+// on PostgreSQL).
+mod cli;
+mod http;
+mod import;
+mod serve;
+
+// The `tokenauth` binary on SQLite.
+mod cache;
+mod connections;
+mod django;
+mod e2e;
+mod hostile;
+mod login_memory;
+mod stored_hashes;
+mod stored_policy;
+
+// The `tokenauth` binary on PostgreSQL, Redis and over TLS (ignored without them).
+mod copy;
+mod import_django;
+mod instances;
+mod outage;
+mod postgres;
+mod redis;
+mod tls;
