@@ -1,0 +1,179 @@
+//! The admin CLI's token commands: `token create`, `list` and `revoke`.
+
+use super::db;
+use time::format_description::well_known::Rfc3339;
+use tokenauth_core::{AuthError, UserAdmin};
+
+#[tokio::test]
+async fn token_create_prints_only_a_working_token() {
+    let db = db();
+    db.ok(&["user", "add", "alice", "--password-stdin"], "pw\n").await;
+    let out = db
+        .ok(&["token", "create", "alice", "--name", "ci runner"], "")
+        .await;
+    let token = out.strip_suffix('\n').expect("one line");
+    assert!(!token.contains('\n'));
+    assert_eq!(token.len(), 53);
+    assert!(token.starts_with("tka_") && token[4..].bytes().all(|b| b.is_ascii_alphanumeric()));
+
+    let verified = db.auth().await.authenticate(token, None).await.unwrap();
+    assert_eq!(verified.user.username, "alice");
+    assert_eq!(verified.token.name.as_deref(), Some("ci runner"));
+    assert_eq!(
+        verified.token.expires - verified.token.created,
+        time::Duration::days(30)
+    );
+
+    assert_eq!(
+        db.err(&["token", "create", "nobody"], "").await,
+        "no user named \"nobody\""
+    );
+}
+
+#[tokio::test]
+async fn token_create_with_a_lifespan_caps_the_token() {
+    let db = db();
+    db.ok(&["user", "add", "alice", "--password-stdin"], "pw\n").await;
+    let token = db.ok(&["token", "create", "alice", "--lifespan", "7d"], "").await;
+    let verified = db
+        .auth()
+        .await
+        .authenticate(token.trim_end(), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        verified.token.expires - verified.token.created,
+        time::Duration::days(7)
+    );
+
+    // Longer than the server's lifespan (TOKENAUTH_LIFESPAN, 30 days by default): refused.
+    assert_eq!(
+        db.err(&["token", "create", "alice", "--lifespan", "60d"], "")
+            .await,
+        "Ensure the lifespan is at most 30d (2592000 seconds)."
+    );
+}
+
+#[tokio::test]
+async fn token_create_refuses_scopes_the_server_does_not_grant() {
+    let db = db();
+    db.ok(&["user", "add", "alice", "--password-stdin"], "pw\n").await;
+    assert_eq!(
+        db.err(&["token", "create", "alice", "--scope", "read"], "").await,
+        "Scope \"read\" cannot be granted."
+    );
+    assert_eq!(
+        db.err(&["token", "create", "alice", "--scope", "bad\"scope"], "")
+            .await,
+        r#"invalid scope "bad\"scope": scopes are printable ASCII without spaces, quotes or backslashes"#
+    );
+    assert_eq!(
+        db.ok(&["token", "list"], "").await.lines().count(),
+        1,
+        "nothing was issued"
+    );
+}
+
+#[tokio::test]
+async fn token_list_shows_tokens_without_secrets() {
+    let db = db();
+    db.ok(&["user", "add", "alice", "--password-stdin"], "pw\n").await;
+    db.ok(&["user", "add", "bob", "--password-stdin"], "pw\n").await;
+    let alice_token = db.ok(&["token", "create", "alice", "--name", "laptop"], "").await;
+    let bob_token = db.ok(&["token", "create", "bob"], "").await;
+
+    let all = db.ok(&["token", "list"], "").await;
+    let lines: Vec<&str> = all.lines().collect();
+    assert_eq!(lines.len(), 3, "{all}");
+    let header: Vec<&str> = lines[0]
+        .split("  ")
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .collect();
+    assert_eq!(
+        header,
+        [
+            "ID",
+            "USER",
+            "CREATED",
+            "EXPIRES",
+            "LAST USED",
+            "LAST IP",
+            "STATUS",
+            "SCOPES",
+            "NAME"
+        ]
+    );
+    let alice_row: Vec<&str> = lines[1].split_whitespace().collect();
+    assert_eq!(alice_row.len(), 9, "{all}");
+    assert_eq!(alice_row[0].len(), 22);
+    assert_eq!(alice_row[1], "alice");
+    assert_eq!(
+        alice_row[4..],
+        ["-", "-", "valid", "-", "laptop"],
+        "never used, no scopes"
+    );
+    let created = time::OffsetDateTime::parse(alice_row[2], &Rfc3339).unwrap();
+    let expires = time::OffsetDateTime::parse(alice_row[3], &Rfc3339).unwrap();
+    assert_eq!(expires - created, time::Duration::days(30));
+    assert!(lines[2].contains(" bob "));
+    assert!(!all.contains(alice_token.trim_end()) && !all.contains(bob_token.trim_end()));
+    assert!(!all.contains("tka_"));
+
+    let only_bob = db.ok(&["token", "list", "--user", "bob"], "").await;
+    assert_eq!(only_bob.lines().count(), 2);
+    assert!(only_bob.lines().nth(1).unwrap().contains(" bob "));
+    assert_eq!(
+        db.err(&["token", "list", "--user", "carol"], "").await,
+        "no user named \"carol\""
+    );
+}
+
+#[tokio::test]
+async fn token_list_status_follows_authentication() {
+    let db = db();
+    db.ok(&["user", "add", "alice", "--password-stdin"], "pw\n").await;
+    db.ok(&["user", "add", "bob", "--password-stdin"], "pw\n").await;
+    db.ok(&["token", "create", "alice"], "").await;
+    db.ok(&["token", "create", "bob"], "").await;
+    let status = async || -> Vec<String> {
+        let listed = db.ok(&["token", "list"], "").await;
+        let rows = listed.lines().skip(1);
+        rows.map(|row| row.split_whitespace().nth(6).unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(status().await, ["valid", "valid"]);
+
+    // A new credential version written to the directory alone (by another tool on the
+    // same database, say) leaves the old token stored, and dead.
+    let auth = db.auth().await;
+    let alice = auth.find_by_username("alice").await.unwrap().unwrap();
+    auth.users().bump_credential_version(&alice.id).await.unwrap();
+    db.ok(&["user", "deactivate", "bob"], "").await;
+    assert_eq!(status().await, ["revoked", "inactive"]);
+}
+
+#[tokio::test]
+async fn token_revoke_kills_the_token_at_once() {
+    let db = db();
+    db.ok(&["user", "add", "alice", "--password-stdin"], "pw\n").await;
+    let token = db.ok(&["token", "create", "alice"], "").await;
+    let auth = db.auth().await;
+    let verified = auth.authenticate(token.trim_end(), None).await.unwrap();
+    let id = verified.token.id.to_string();
+
+    assert_eq!(
+        db.ok(&["token", "revoke", &id], "").await,
+        format!("revoked token {id}\n")
+    );
+    let err = auth.authenticate(token.trim_end(), None).await.unwrap_err();
+    assert!(matches!(err, AuthError::InvalidToken), "{err}");
+    assert_eq!(
+        db.err(&["token", "revoke", &id], "").await,
+        format!("no token with id {id:?}")
+    );
+    assert_eq!(
+        db.err(&["token", "revoke", "not-an-id"], "").await,
+        "no token with id \"not-an-id\""
+    );
+}
