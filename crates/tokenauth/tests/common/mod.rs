@@ -43,6 +43,12 @@ pub(crate) const EXPIRED: &str = r#"{"detail":"Token has expired"}"#;
 pub(crate) const INACTIVE: &str = r#"{"detail":"User inactive or deleted"}"#;
 pub(crate) const BAD_CREDENTIALS: &str =
     r#"{"non_field_errors":["Unable to log in with provided credentials."]}"#;
+// The `Authorization` header's refusals (rows 26-29, 35 of the wire spec).
+pub(crate) const NO_CREDENTIALS: &str = r#"{"detail":"Invalid token header. No credentials provided."}"#;
+pub(crate) const SPACES: &str =
+    r#"{"detail":"Invalid token header. Token string should not contain spaces."}"#;
+pub(crate) const INVALID_CHARACTERS: &str =
+    r#"{"detail":"Invalid token header. Token string should not contain invalid characters."}"#;
 
 pub(crate) type Auth<S = CountingStore> = TokenAuth<S, MemoryUserDirectory>;
 
