@@ -6,7 +6,7 @@
 //! The backends here are memory ones behind a switch that makes their calls fail as
 //! "unavailable" (a refused connection), fail as broken (a corrupt row), or never
 //! answer. The real databases are switched off in `tokenauth-server`'s
-//! `tests/outage.rs`.
+//! `tests/server/outage.rs`.
 
 mod common;
 
