@@ -72,7 +72,8 @@ impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
 }
 
 /// Runs `call`, bounded by `timeout` from its first wait: a call that answers at once
-/// (from memory, as a cached lookup does on every request) costs no timer.
+/// (from memory, as a lookup served by a decorator in front of the store may) costs no
+/// timer.
 async fn bounded<T, E: std::error::Error + Send + Sync + 'static>(
     timeout: Option<Duration>,
     call: impl Future<Output = Result<T, E>>,
