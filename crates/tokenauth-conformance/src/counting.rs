@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use tokenauth_core::TokenRecord;
 use tokenauth_core::Usage;
 use tokenauth_core::UserId;
-use tokenauth_core::store::{Change, Committed, Ended, PurgeBounds, TokenSet, TokenStore};
+use tokenauth_core::store::{Capabilities, Change, Committed, Ended, PurgeBounds, TokenSet, TokenStore};
 use tokenauth_core::{TokenDigest, TokenId};
 
 /// A store wrapper that counts what reaches the store: digest and id lookups (to show
@@ -102,6 +102,10 @@ impl<S> CountingStore<S> {
 
 impl<S: TokenStore> TokenStore for CountingStore<S> {
     type Error = S::Error;
+
+    fn capabilities(&self) -> Capabilities {
+        self.inner.capabilities()
+    }
 
     async fn token_set(&self, user: &UserId) -> Result<TokenSet, Self::Error> {
         self.inner.token_set(user).await

@@ -11,6 +11,7 @@ use sqlx::SqlitePool;
 use tempfile::TempDir;
 use time::OffsetDateTime;
 use tokenauth_conformance::CountingStore;
+use tokenauth_core::store::TokenStore as _;
 use tokenauth_core::{ManualClock, TokenAuth};
 use tokenauth_django::django_auth;
 use tokenauth_django::sqlite::{SqliteStore, SqliteUserDirectory, connect};
@@ -244,4 +245,28 @@ async fn without_users() -> (SqliteUserDirectory, TempDir) {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_user_directory_suite_holds_but_for_credential_versions() {
     common::conformance::directory_suite!(without_users());
+}
+
+/// The store declares what DRF's table holds (one key per user and its `created`,
+/// nothing else), and a wrapper in front of it (the suites' counting store, the cache)
+/// declares the same, so that what is refused for the store is refused through them.
+#[tokio::test]
+async fn the_store_declares_what_drfs_table_holds_through_its_wrappers() {
+    let fixture = fixture().await;
+    let declared = fixture.auth.store().capabilities();
+    let held = [
+        declared.several_tokens_per_user,
+        declared.names,
+        declared.scopes,
+        declared.own_lifespans,
+        declared.usage,
+        declared.credential_versions,
+        declared.given_ids,
+    ];
+    assert_eq!(held, [false; 7], "{declared:?}");
+    let cached = fixture
+        .auth
+        .clone()
+        .with_cache(tokenauth_core::AuthCache::default());
+    assert_eq!(cached.store().capabilities(), declared);
 }

@@ -12,7 +12,7 @@ use super::entries::Lookup;
 use crate::admin::UserAdmin;
 use crate::record::TokenRecord;
 use crate::service::TokenAuth;
-use crate::store::{Change, Committed, Ended, PurgeBounds, TokenSet, TokenStore};
+use crate::store::{Capabilities, Change, Committed, Ended, PurgeBounds, TokenSet, TokenStore};
 use crate::token::{TokenDigest, TokenId};
 use crate::usage::Usage;
 use crate::user::{LoginRecord, User, UserDirectory, UserId};
@@ -170,6 +170,10 @@ impl<S: TokenStore> TokenStore for Cached<S> {
 
     async fn list(&self, user: Option<&UserId>) -> Result<Vec<TokenRecord>, S::Error> {
         self.inner.list(user).await
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        self.inner.capabilities()
     }
 
     fn is_unavailable(error: &S::Error) -> bool {
