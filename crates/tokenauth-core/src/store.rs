@@ -24,10 +24,9 @@ pub use crate::user::{LoginRecord, UserDirectory, UserId};
 ///
 /// tokenauth's own stores hold everything ([`Capabilities::ALL`]). A store over
 /// another program's table may hold less (DRF's `authtoken_token`: one key per user,
-/// no name, scopes, lifespan of its own or last use): it refuses a record it cannot
-/// keep rather than dropping a field, and says so here, so that a program can refuse
-/// at start-up the options that would need it, and the conformance suites run every
-/// case its declaration does not exclude.
+/// no name, scopes, lifespan of its own or last use), and says so here, so that a
+/// program can refuse at start-up the options that would need what it lacks. Wrappers
+/// (the cache's [`Cached`](crate::Cached)) declare what the store behind them holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Capabilities {
     /// More than one token per user ([`ObtainPolicy::Reuse`](crate::ObtainPolicy::Reuse)
@@ -317,7 +316,7 @@ pub trait TokenStore: Send + Sync + 'static {
     }
 
     /// What the store's rows can hold. Default: [`Capabilities::ALL`]; a store that
-    /// holds less says so, and refuses a record it cannot keep.
+    /// holds less says so (a wrapper forwards its inner store's declaration).
     fn capabilities(&self) -> Capabilities {
         Capabilities::ALL
     }
