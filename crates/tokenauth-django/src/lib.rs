@@ -141,6 +141,8 @@
 //! dialect (write, then read the rows back, in one transaction), added to `Dialect`
 //! with today's statement as its default.
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod bulk;
 // What every dialect shares: the rows' meaning, the statements and their runner, the
 // verbs.
 #[cfg(any(feature = "sqlite", feature = "postgres"))]

@@ -16,8 +16,9 @@ use tokenauth_core::{LoginRecord, TokenId, TokenRecord, TokenStore, User, UserId
 use tokenauth_sqlx::postgres::{PostgresStore, PostgresUserDirectory};
 use tokenauth_sqlx::sqlite::{SqliteStore, SqliteUserDirectory};
 
+use super::backend::{self, CopyRunner};
 use super::import::progress;
-use super::{Backend, CliError, DatabaseUrl, Io};
+use super::{CliError, DatabaseUrl, Io};
 
 /// Arguments of `tokenauth copy-database`.
 #[derive(Debug, Args)]
@@ -98,36 +99,22 @@ macro_rules! tables {
 tables!(SqliteStore, SqliteUserDirectory; PostgresStore, PostgresUserDirectory);
 
 /// Runs `tokenauth copy-database`: opens both databases, then copies.
-pub(super) async fn run<R, W: Write>(args: CopyArgs, io: &mut Io<R, W>) -> Result<(), CliError> {
+pub(super) async fn run<R, W: Write>(args: &CopyArgs, io: &mut Io<R, W>) -> Result<(), CliError> {
     if args.from.as_str() == args.to.as_str() {
         return Err(CliError::SameDatabase);
     }
-    let from = Backend::of(&args.from)?;
-    let to = Backend::of(&args.to)?;
-    match (from, to) {
-        (Backend::Sqlite, Backend::Sqlite) => {
-            copy(&sqlite(&args.from).await?, &sqlite(&args.to).await?, io).await
-        }
-        (Backend::Sqlite, Backend::Postgres) => {
-            copy(&sqlite(&args.from).await?, &postgres(&args.to).await?, io).await
-        }
-        (Backend::Postgres, Backend::Sqlite) => {
-            copy(&postgres(&args.from).await?, &sqlite(&args.to).await?, io).await
-        }
-        (Backend::Postgres, Backend::Postgres) => {
-            copy(&postgres(&args.from).await?, &postgres(&args.to).await?, io).await
-        }
+    backend::open_tables(&args.from, &args.to, Copier { io }).await
+}
+
+/// Copies between the databases [`backend::open_tables`] opens.
+struct Copier<'a, R, W> {
+    io: &'a mut Io<R, W>,
+}
+
+impl<R, W: Write> CopyRunner for Copier<'_, R, W> {
+    async fn copy(self, from: &impl Tables, to: &impl Tables) -> Result<(), CliError> {
+        copy(from, to, self.io).await
     }
-}
-
-async fn sqlite(url: &DatabaseUrl) -> Result<(SqliteStore, SqliteUserDirectory), CliError> {
-    let pool = tokenauth_sqlx::sqlite::connect(url.as_str()).await?;
-    Ok((SqliteStore::new(pool.clone()), SqliteUserDirectory::new(pool)))
-}
-
-async fn postgres(url: &DatabaseUrl) -> Result<(PostgresStore, PostgresUserDirectory), CliError> {
-    let pool = tokenauth_sqlx::postgres::connect(url.as_str()).await?;
-    Ok((PostgresStore::new(pool.clone()), PostgresUserDirectory::new(pool)))
 }
 
 /// Copies every row of `from` into `to`, then deletes the tokens `to` holds that

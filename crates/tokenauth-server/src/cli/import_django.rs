@@ -19,10 +19,10 @@ use tokenauth_core::{
     BackendError, NewUser, PasswordHasher, Scopes, TokenDigest, TokenImport, TokenRecord, User, UserImport,
 };
 use tokenauth_django::hashers::DjangoHash;
-use tokenauth_django::{DjangoToken, DjangoUser};
 
+use super::backend;
 use super::import::progress;
-use super::{Backend, CliError, DatabaseUrl, Io, PolicyStore};
+use super::{CliError, DatabaseUrl, Io, PolicyStore};
 
 /// Arguments of `tokenauth import-django`.
 #[derive(Debug, Args)]
@@ -61,7 +61,7 @@ where
     W: Write,
 {
     let started = Instant::now();
-    let (users, tokens) = read(&args.from).await?;
+    let (users, tokens) = backend::read_django(&args.from).await?;
 
     let bar = progress(io.show_progress, Some(users.len() as u64), "users");
     let mut ids: HashMap<i64, User> = HashMap::with_capacity(users.len());
@@ -166,18 +166,4 @@ where
     }
     writeln!(io.stdout, "took {:.1}s", started.elapsed().as_secs_f64())?;
     Ok(())
-}
-
-/// Every user and token of the Django database `url` names (schema checked first).
-async fn read(url: &DatabaseUrl) -> Result<(Vec<DjangoUser>, Vec<DjangoToken>), CliError> {
-    Ok(match Backend::of(url)? {
-        Backend::Sqlite => {
-            let pool = tokenauth_django::sqlite::connect(url.as_str()).await?;
-            tokenauth_django::export(&pool).await?
-        }
-        Backend::Postgres => {
-            let pool = tokenauth_django::postgres::connect(url.as_str()).await?;
-            tokenauth_django::export(&pool).await?
-        }
-    })
 }

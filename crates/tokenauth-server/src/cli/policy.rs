@@ -9,6 +9,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use tokenauth::TokenAuth;
+use tokenauth_core::store::Capabilities;
 use tokenauth_core::{
     BackendError, DEFAULT_MAX_TOKENS_PER_USER, DEFAULT_PURGE_GRACE, InvalidScope, Lifespan, ObtainPolicy,
     OnLimit, Scopes, TokenLimit, TokenStore, UserDirectory,
@@ -75,6 +76,22 @@ impl Retention for PostgresStore {
         Ok(())
     }
 }
+
+/// DRF's rows are kept until they are deleted: nothing to retain.
+macro_rules! no_retention {
+    ($($store:ty),+) => {$(
+        impl Retention for $store {
+            async fn retain(&self, _: Duration, _: bool) -> Result<(), CliError> {
+                Ok(())
+            }
+        }
+    )+};
+}
+
+no_retention!(
+    tokenauth_django::sqlite::SqliteStore,
+    tokenauth_django::postgres::PostgresStore
+);
 
 impl Retention for RedisStore {
     async fn retain(&self, retention: Duration, refresh: bool) -> Result<(), CliError> {
@@ -234,6 +251,20 @@ impl Partial {
             max_tokens_per_user: policy.max_tokens_per_user,
             on_limit: policy.on_limit,
             obtain_policy: policy.obtain_policy,
+        }
+    }
+
+    /// What a store that holds `holds` fixes: one that keeps one token per user is
+    /// served as DRF serves it, returning the valid key again and keeping at most one.
+    pub(super) fn fixed_by(holds: &Capabilities) -> Self {
+        if holds.several_tokens_per_user {
+            return Self::default();
+        }
+        Self {
+            obtain_policy: Some(ObtainPolicy::Reuse),
+            max_tokens_per_user: Some(1),
+            on_limit: Some(OnLimit::EvictOldest),
+            ..Self::default()
         }
     }
 

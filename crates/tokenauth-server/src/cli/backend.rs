@@ -1,0 +1,282 @@
+//! The one place a backend is opened: the configuration (schema × database × token
+//! store) chooses the store, the directory, the policy store and the revocation bus,
+//! checks the command against what they declare ([`refusals::check`]), and hands them
+//! to the command runner, generic over them ([`Runner`]).
+//!
+//! The other databases a command names are opened here too: the two of
+//! `copy-database` ([`open_tables`]) and the Django database `import-django` reads
+//! ([`read_django`]).
+
+use std::path::Path;
+use std::time::Duration;
+
+use tokenauth::TokenAuth;
+use tokenauth_core::store::Capabilities;
+use tokenauth_core::{LocalBus, RevocationBus, TokenImport, TokenStore, UserImport};
+use tokenauth_django::hashers::upgrading_hasher;
+use tokenauth_django::{DjangoToken, DjangoUser, django_auth};
+use tokenauth_redis::{BusOptions, RedisBus, RedisStore, Target};
+use tokenauth_sqlx::postgres::{PostgresRevocationBus, PostgresStore, PostgresUserDirectory};
+use tokenauth_sqlx::sqlite::{SqliteStore, SqliteUserDirectory};
+
+use super::copy::Tables;
+use super::policy::{PolicyStore, Retention, TokenLocation};
+use super::refusals::{self, Declaration};
+use super::{Cli, CliError, Command, DatabaseUrl};
+
+/// Whose tables the database URL holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Schema {
+    /// tokenauth's own tables (created and migrated by tokenauth).
+    #[default]
+    Tokenauth,
+    /// A Django/DRF database's `auth_user` and `authtoken_token`, shared with the
+    /// Django application: checked at start, never migrated.
+    Django,
+}
+
+impl Schema {
+    /// What a backend on this schema declares.
+    pub(super) fn declaration(self) -> &'static Declaration {
+        match self {
+            Self::Tokenauth => &Declaration::TOKENAUTH,
+            Self::Django => &Declaration::DJANGO,
+        }
+    }
+}
+
+/// The databases this build opens, by URL scheme.
+enum Database {
+    /// `sqlite:` URLs: one file.
+    Sqlite,
+    /// `postgres:` (or `postgresql:`) URLs.
+    Postgres,
+}
+
+impl Database {
+    fn of(url: &DatabaseUrl) -> Result<Self, CliError> {
+        match url.as_str().split_once(':').map(|(scheme, _)| scheme) {
+            Some("sqlite") => Ok(Self::Sqlite),
+            Some("postgres" | "postgresql") => Ok(Self::Postgres),
+            other => Err(CliError::UnsupportedDatabase(
+                other.unwrap_or("(none)").to_owned(),
+            )),
+        }
+    }
+}
+
+/// An opened backend, as the command runner gets it.
+pub(super) struct Opened<S, D, P, B> {
+    /// The service over the store and the directory.
+    pub(super) auth: TokenAuth<S, D>,
+    /// Where the serving policy is kept; none where the backend keeps none.
+    pub(super) settings: Option<P>,
+    /// The revocation bus between processes, if the backend has one.
+    pub(super) bus: Option<B>,
+    /// Where the tokens are.
+    pub(super) location: TokenLocation,
+    /// What the backend declares.
+    pub(super) declared: &'static Declaration,
+    /// What its token store holds.
+    pub(super) holds: Capabilities,
+}
+
+/// What runs a command on a backend, whichever it is.
+pub(super) trait Runner {
+    /// Runs `command` on `opened`.
+    async fn run<S, D, P, B>(self, opened: Opened<S, D, P, B>, command: Command) -> Result<(), CliError>
+    where
+        S: TokenImport + Retention,
+        D: UserImport,
+        P: PolicyStore,
+        B: RevocationBus + Clone;
+}
+
+/// Opens the backend `cli` names (creating a SQLite file if needed and migrating
+/// tokenauth's schema; checking Django's), refuses what it cannot do, and runs
+/// `cli`'s command on it with `runner`.
+pub(super) async fn open(cli: Cli, runner: impl Runner) -> Result<(), CliError> {
+    let declared = cli.schema.declaration();
+    let (timeout, listen_database) = match &cli.command {
+        Command::Serve(args) => (args.store_timeout(), args.listen_database.clone()),
+        _ => (tokenauth_sqlx::DEFAULT_TIMEOUT, None),
+    };
+    let url = cli.database.as_str();
+    match (cli.schema, Database::of(&cli.database)?) {
+        (Schema::Tokenauth, Database::Sqlite) => {
+            if listen_database.is_some() {
+                return Err(CliError::Options(
+                    "--listen-database is for PostgreSQL: a SQLite database has no LISTEN".to_owned(),
+                ));
+            }
+            let pool = tokenauth_sqlx::sqlite::connect_with_timeout(url, timeout).await?;
+            let users = SqliteUserDirectory::new(pool.clone());
+            // One file, no engine to carry revocations between processes.
+            let bus = None::<LocalBus>;
+            with_token_store(SqliteStore::new(pool), users, bus, declared, timeout, cli, runner).await
+        }
+        (Schema::Tokenauth, Database::Postgres) => {
+            let pool = tokenauth_sqlx::postgres::connect_with_timeout(url, timeout).await?;
+            let mut bus = PostgresRevocationBus::new(pool.clone());
+            if let Some(url) = listen_database {
+                let options = url.as_str().parse().map_err(tokenauth_sqlx::Error::from)?;
+                bus = bus.with_listen_options(options);
+            }
+            let users = PostgresUserDirectory::new(pool.clone());
+            let store = PostgresStore::new(pool);
+            with_token_store(store, users, Some(bus), declared, timeout, cli, runner).await
+        }
+        (Schema::Django, Database::Sqlite) => {
+            let pool = tokenauth_django::sqlite::connect(url).await?;
+            let store = tokenauth_django::sqlite::SqliteStore::new(pool.clone());
+            let auth = django_auth(store, tokenauth_django::sqlite::SqliteUserDirectory::new(pool));
+            without_policy(auth, declared, cli, runner).await
+        }
+        (Schema::Django, Database::Postgres) => {
+            let pool = tokenauth_django::postgres::connect(url).await?;
+            let store = tokenauth_django::postgres::PostgresStore::new(pool.clone());
+            let auth = django_auth(
+                store,
+                tokenauth_django::postgres::PostgresUserDirectory::new(pool),
+            );
+            without_policy(auth, declared, cli, runner).await
+        }
+    }
+}
+
+/// Runs on a backend that keeps no policy and has no bus or token store of its own.
+async fn without_policy<S, D>(
+    auth: TokenAuth<S, D>,
+    declared: &'static Declaration,
+    cli: Cli,
+    runner: impl Runner,
+) -> Result<(), CliError>
+where
+    S: TokenImport + Retention,
+    D: UserImport,
+{
+    let holds = auth.store().capabilities();
+    refusals::check(&cli, declared, &holds)?;
+    let opened = Opened {
+        auth,
+        // Types only: there is neither.
+        settings: None::<SqliteStore>,
+        bus: None::<LocalBus>,
+        location: TokenLocation::Database,
+        declared,
+        holds,
+    };
+    runner.run(opened, cli.command).await
+}
+
+/// Runs with tokens in `sql`, or in Redis with `--token-store`; the serving policy
+/// stays in `sql` either way. Revocations travel on `sql_bus`, or on Redis pub/sub
+/// when the tokens are in Redis. Passwords are argon2id, and Django's hashes (of users
+/// `import-django` brought) verify until a login re-hashes them.
+async fn with_token_store<S, D, B>(
+    sql: S,
+    users: D,
+    sql_bus: Option<B>,
+    declared: &'static Declaration,
+    timeout: Duration,
+    cli: Cli,
+    runner: impl Runner,
+) -> Result<(), CliError>
+where
+    S: TokenImport + PolicyStore + Retention + Clone,
+    D: UserImport,
+    B: RevocationBus + Clone,
+{
+    refusals::check(&cli, declared, &sql.capabilities())?;
+    let Some(url) = &cli.token_store else {
+        let opened = Opened {
+            auth: TokenAuth::new(sql.clone(), users).with_password_hasher(upgrading_hasher()),
+            holds: sql.capabilities(),
+            settings: declared.keeps_policy.then_some(sql),
+            bus: sql_bus,
+            location: TokenLocation::Database,
+            declared,
+        };
+        return runner.run(opened, cli.command).await;
+    };
+    let prefix = &cli.token_store_prefix;
+    let target = redis_target(url, cli.token_store_ca.as_deref())?;
+    let tokens = RedisStore::connect_to(&target, timeout)
+        .await?
+        .with_prefix(prefix)?;
+    let options = BusOptions::default().with_timeout(timeout);
+    let bus = RedisBus::connect_with(&target, prefix, options).await?;
+    let opened = Opened {
+        holds: tokens.capabilities(),
+        auth: TokenAuth::new(tokens, users).with_password_hasher(upgrading_hasher()),
+        settings: declared.keeps_policy.then_some(sql),
+        bus: Some(bus),
+        location: TokenLocation::Redis(prefix.clone()),
+        declared,
+    };
+    runner.run(opened, cli.command).await
+}
+
+/// Where Redis is, trusting the CA file `ca` if one is given.
+fn redis_target(url: &DatabaseUrl, ca: Option<&Path>) -> Result<Target, CliError> {
+    let target = Target::parse(url.as_str())?;
+    let Some(path) = ca else {
+        return Ok(target);
+    };
+    let pem = std::fs::read(path).map_err(|source| CliError::File {
+        path: path.to_owned(),
+        source,
+    })?;
+    Ok(target.with_root_certificates(&pem)?)
+}
+
+/// What copies a database's tables into another's, given both.
+pub(super) trait CopyRunner {
+    /// Copies `from` into `to`.
+    async fn copy(self, from: &impl Tables, to: &impl Tables) -> Result<(), CliError>;
+}
+
+/// Opens the tokenauth databases `from` and `to` (created and migrated if needed) and
+/// copies with `runner`.
+pub(super) async fn open_tables(
+    from: &DatabaseUrl,
+    to: &DatabaseUrl,
+    runner: impl CopyRunner,
+) -> Result<(), CliError> {
+    match (Database::of(from)?, Database::of(to)?) {
+        (Database::Sqlite, Database::Sqlite) => runner.copy(&sqlite(from).await?, &sqlite(to).await?).await,
+        (Database::Sqlite, Database::Postgres) => {
+            runner.copy(&sqlite(from).await?, &postgres(to).await?).await
+        }
+        (Database::Postgres, Database::Sqlite) => {
+            runner.copy(&postgres(from).await?, &sqlite(to).await?).await
+        }
+        (Database::Postgres, Database::Postgres) => {
+            runner.copy(&postgres(from).await?, &postgres(to).await?).await
+        }
+    }
+}
+
+async fn sqlite(url: &DatabaseUrl) -> Result<(SqliteStore, SqliteUserDirectory), CliError> {
+    let pool = tokenauth_sqlx::sqlite::connect(url.as_str()).await?;
+    Ok((SqliteStore::new(pool.clone()), SqliteUserDirectory::new(pool)))
+}
+
+async fn postgres(url: &DatabaseUrl) -> Result<(PostgresStore, PostgresUserDirectory), CliError> {
+    let pool = tokenauth_sqlx::postgres::connect(url.as_str()).await?;
+    Ok((PostgresStore::new(pool.clone()), PostgresUserDirectory::new(pool)))
+}
+
+/// Every user and token of the Django database `url` names (schema checked first).
+pub(super) async fn read_django(url: &DatabaseUrl) -> Result<(Vec<DjangoUser>, Vec<DjangoToken>), CliError> {
+    Ok(match Database::of(url)? {
+        Database::Sqlite => {
+            let pool = tokenauth_django::sqlite::connect(url.as_str()).await?;
+            tokenauth_django::export(&pool).await?
+        }
+        Database::Postgres => {
+            let pool = tokenauth_django::postgres::connect(url.as_str()).await?;
+            tokenauth_django::export(&pool).await?
+        }
+    })
+}

@@ -1,0 +1,200 @@
+//! The one runner of every command, generic over the backend [`backend::open`] opened.
+
+use std::io::{BufRead, Write};
+
+use tokenauth::TokenAuth;
+use tokenauth_core::{
+    AuthCache, BackendError, Cached, Lifespan, Maintenance, Publisher, RevocationBus, Scopes, TokenImport,
+    TokenStore, UserAdmin, UserImport,
+};
+use tokenauth_django::hashers::DjangoHashers;
+
+use super::backend::{Opened, Runner};
+use super::policy::{Partial, PolicyStore, Retention};
+use super::{CacheArgs, CliError, Command, Io, ServeArgs, TokenArgs, TokenCommand};
+use super::{copy, import, import_django, tokens, users};
+
+/// Runs commands with the standard streams of `io`.
+pub(super) struct Commands<'a, R, W> {
+    pub(super) io: &'a mut Io<R, W>,
+}
+
+impl<R: BufRead, W: Write> Runner for Commands<'_, R, W> {
+    /// With a bus, what the command ends is published on it (for the caches of every
+    /// server), and a serving cache follows it.
+    async fn run<S, D, P, B>(self, opened: Opened<S, D, P, B>, command: Command) -> Result<(), CliError>
+    where
+        S: TokenImport + Retention,
+        D: UserImport,
+        P: PolicyStore,
+        B: RevocationBus + Clone,
+    {
+        if let Some(settings) = &opened.settings
+            && !matches!(command, Command::Serve(_) | Command::Migrate)
+        {
+            let recorded = settings.token_location().await.map_err(BackendError::new)?;
+            opened.location.check(recorded.as_deref())?;
+        }
+        let publisher = opened.bus.clone().map(Publisher::start);
+        let opened = match &publisher {
+            Some(publisher) => Opened {
+                auth: opened.auth.with_revocation_listener(publisher.clone()),
+                ..opened
+            },
+            None => opened,
+        };
+        let result = opened.run_command(command, self.io).await;
+        if let Some(publisher) = publisher {
+            // Before the process exits: the servers' caches must hear what ended.
+            publisher.flush().await;
+        }
+        result
+    }
+}
+
+/// The commands on an opened backend.
+impl<S, D, P, B> Opened<S, D, P, B>
+where
+    S: TokenImport + Retention,
+    D: UserImport,
+    P: PolicyStore,
+    B: RevocationBus + Clone,
+{
+    async fn run_command<R: BufRead, W: Write>(
+        self,
+        command: Command,
+        io: &mut Io<R, W>,
+    ) -> Result<(), CliError> {
+        match command {
+            Command::Migrate => writeln!(io.stdout, "database is up to date")?,
+            Command::Serve(args) => self.serve(&args, io).await?,
+            Command::User(command) => users::run(command, &self.auth, io).await?,
+            Command::Token(args) => self.token(args, io).await?,
+            Command::Import(args) => {
+                // Generated tokens carry what a login would give: the stored policy's scopes.
+                let given = Partial::default();
+                let stored = self.stored(&given).await?;
+                let policy = given.resolve(stored);
+                import::run(args, &policy.apply(self.auth, Lifespan::DEFAULT), io).await?;
+            }
+            Command::ImportDjango(args) => {
+                let settings = self
+                    .settings
+                    .as_ref()
+                    .expect("the refusals admit bulk commands only where a policy is kept");
+                import_django::run(args, &self.auth, settings, io).await?;
+            }
+            // Run before any `--database` is opened (`cli::run`); here only if refused.
+            Command::CopyDatabase(args) => copy::run(&args, io).await?,
+        }
+        Ok(())
+    }
+
+    /// The settings a command was not given: those the last `serve` stored, or, where the
+    /// backend keeps no policy, those its store fixes.
+    async fn stored(&self, given: &Partial) -> Result<Partial, CliError> {
+        match &self.settings {
+            Some(settings) => Partial::load(settings, given).await,
+            None => Ok(Partial::fixed_by(&self.holds)),
+        }
+    }
+
+    async fn serve<R, W: Write>(self, args: &ServeArgs, io: &mut Io<R, W>) -> Result<(), CliError> {
+        // Bound first: a second server started by mistake on a taken address must not
+        // overwrite the running one's policy.
+        let listener = crate::bind(args.bind).await?;
+        // What serve is given, else the defaults (or what the store fixes); stored for the
+        // token commands.
+        let given = Partial::given(Some(args.lifespan), Some(args.purge_grace), &args.policy);
+        let mut policy = given.resolve(Partial::fixed_by(&self.holds));
+        let session_scope = args.session_scope();
+        if let Some(scope) = &session_scope {
+            // Tokens obtained without asking for scopes get it; narrow ones do not.
+            policy.grant(&Scopes::parse(scope)?)?;
+        }
+        if let Some(settings) = &self.settings {
+            policy.store(settings).await?;
+            // Where the tokens are, so that every command uses (or refuses) the same.
+            settings
+                .set_token_location(&self.location.to_string())
+                .await
+                .map_err(BackendError::new)?;
+        }
+        let auth = self.auth;
+        auth.store().retain(policy.retention(), true).await?;
+        // After `import-django`, the DRF keys it stored (as digests) work here.
+        let imported = match &self.settings {
+            Some(settings) => settings.imported_drf_keys().await.map_err(BackendError::new)?,
+            None => false,
+        };
+        let format = auth.format().clone().with_imported_drf_keys(imported);
+        let auth = auth.with_format(format);
+        // ...and its users' Django hashes, until re-hashed, cost about ten times
+        // argon2id's: unknown users (and every failed login) must cost as much, or
+        // response times tell which usernames exist.
+        let auth = if imported {
+            let hasher = auth.password_hasher().clone().with_dummy_of(DjangoHashers::new());
+            auth.with_password_hasher(hasher)
+        } else {
+            auth
+        };
+        let maintenance = Maintenance {
+            purge_interval: self.declared.purges.then_some(args.purge_interval),
+            purge_grace: policy.purge_grace.as_duration(),
+        };
+        let auth = policy
+            .apply(auth, args.policy.refresh_interval)
+            .with_backend_timeout(Some(args.backend_timeout()));
+        let (auth, _following) = with_cache(auth, &args.cache, self.bus.as_ref());
+        let options = crate::LoginOptions {
+            throttle: tokenauth::routes::LoginThrottle::new(args.login_throttle),
+            proxies: args.trusted_proxies.clone(),
+            session_scope,
+        };
+        crate::serve(
+            auth,
+            &options,
+            listener,
+            maintenance,
+            &args.limits,
+            &mut io.stdout,
+            crate::shutdown_signal(),
+        )
+        .await
+    }
+
+    async fn token<R, W: Write>(self, args: TokenArgs, io: &mut Io<R, W>) -> Result<(), CliError> {
+        let purge_grace = match args.command {
+            TokenCommand::Purge { older_than } => older_than,
+            _ => None,
+        };
+        let given = Partial::given(args.server_lifespan, purge_grace, &args.policy);
+        let stored = self.stored(&given).await?;
+        let policy = given.resolve(stored);
+        self.auth.store().retain(policy.retention(), false).await?;
+        let auth = policy.apply(self.auth, args.policy.refresh_interval);
+        tokens::run(args.command, &auth, &policy, io).await
+    }
+}
+
+/// Puts the cache `args` ask for in front of `auth`, following `bus` if there is one;
+/// keep the returned handle while serving. With `--cache off` the cache is a disabled
+/// one, which passes every lookup on: one service type either way.
+fn with_cache<S: TokenStore, D: UserAdmin, B: RevocationBus>(
+    auth: TokenAuth<S, D>,
+    args: &CacheArgs,
+    bus: Option<&B>,
+) -> (TokenAuth<Cached<S>, Cached<D>>, Option<tokenauth_core::Following>) {
+    if !args.enabled {
+        return (auth.with_cache(AuthCache::disabled()), None);
+    }
+    let cache = AuthCache::new(args.cache_size.get()).with_ttl(args.cache_ttl.as_duration());
+    let following = bus.map(|bus| cache.follow(bus));
+    if following.is_none() {
+        tracing::info!(
+            ttl = %args.cache_ttl,
+            "cache on without a revocation bus: changes made by other processes are seen after the TTL"
+        );
+    }
+    (auth.with_cache(cache), following)
+}
