@@ -8,7 +8,7 @@ use std::future::Future;
 
 use time::Duration;
 #[cfg(feature = "maintenance")]
-use tokio::sync::oneshot;
+use tokio::sync::watch;
 #[cfg(feature = "maintenance")]
 use tokio::task::JoinHandle;
 
@@ -28,6 +28,10 @@ pub const DEFAULT_PURGE_BATCH: usize = 500;
 
 /// How many last-used times one store write carries at most.
 const USAGE_BATCH: usize = 500;
+
+/// How long the upkeep's supervisor waits before restarting an upkeep that panicked.
+#[cfg(feature = "maintenance")]
+const RESTART_PAUSE: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The background upkeep run by [`TokenAuth::run_maintenance`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,7 +53,12 @@ impl Default for Maintenance {
 }
 
 /// The running upkeep, started by [`TokenAuth::start_maintenance`] (feature
-/// `maintenance`).
+/// `maintenance`), supervised: restarted if it panics.
+///
+/// If the upkeep died silently, the last-used writes and the purge would stop while the
+/// server went on answering, and the uses gathered meanwhile would be lost at
+/// shutdown. Restarted (after a pause), it loses only the uses being written when it
+/// panicked. A panic in the final write, after the stop, gets one more try, not a loop.
 ///
 /// [`shutdown`](Self::shutdown) stops it and waits for the final write of last-used
 /// times. Dropping the handle stops it too, but nothing waits for that write: keep the
@@ -57,15 +66,15 @@ impl Default for Maintenance {
 #[cfg(feature = "maintenance")]
 #[must_use = "dropping the handle stops the upkeep; call `shutdown().await` after the server stops"]
 pub struct MaintenanceHandle {
-    stop: Option<oneshot::Sender<()>>,
-    task: JoinHandle<()>,
+    stop: watch::Sender<bool>,
+    supervisor: JoinHandle<()>,
 }
 
 #[cfg(feature = "maintenance")]
 impl fmt::Debug for MaintenanceHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MaintenanceHandle")
-            .field("running", &!self.task.is_finished())
+            .field("running", &!self.supervisor.is_finished())
             .finish()
     }
 }
@@ -73,19 +82,17 @@ impl fmt::Debug for MaintenanceHandle {
 #[cfg(feature = "maintenance")]
 impl MaintenanceHandle {
     /// Stops the upkeep and waits until the last-used times gathered so far are
-    /// written. Errors only if the upkeep task panicked (it logs its own write errors).
+    /// written. Errors only if the supervisor itself failed (the upkeep logs its own
+    /// write errors, and its panics are restarted).
     pub async fn shutdown(mut self) -> Result<(), tokio::task::JoinError> {
-        if let Some(stop) = self.stop.take() {
-            // The task may already be gone (it panicked); then there is nobody to tell.
-            let _ = stop.send(());
-        }
-        (&mut self.task).await
+        let _ = self.stop.send(true);
+        (&mut self.supervisor).await
     }
 
-    /// Whether the upkeep task has ended (after [`shutdown`](Self::shutdown), or if
-    /// it panicked).
+    /// Whether the upkeep has ended (after [`shutdown`](Self::shutdown), or if it could
+    /// not be restarted).
     pub fn is_finished(&self) -> bool {
-        self.task.is_finished()
+        self.supervisor.is_finished()
     }
 }
 
@@ -93,8 +100,34 @@ impl MaintenanceHandle {
 impl Drop for MaintenanceHandle {
     fn drop(&mut self) {
         // Stop the loop; its final write still runs, detached.
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
+        let _ = self.stop.send(true);
+    }
+}
+
+/// Runs `run(stopped)` on a task of its own until it returns, restarting it `pause`
+/// after each panic. A run that panics after the stop (in its final work) is restarted
+/// once more, at once, so that the final work gets a second chance but cannot loop.
+#[cfg(feature = "maintenance")]
+async fn supervise<F, Fut>(mut run: F, stopped: watch::Receiver<bool>, pause: std::time::Duration)
+where
+    F: FnMut(watch::Receiver<bool>) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let mut retried_after_stop = false;
+    loop {
+        let error = match tokio::spawn(run(stopped.clone())).await {
+            Ok(()) => return,
+            Err(error) => error,
+        };
+        let stopping = *stopped.borrow();
+        if !error.is_panic() || (stopping && retried_after_stop) {
+            tracing::error!(%error, "the upkeep failed; not restarting it");
+            return;
+        }
+        retried_after_stop |= stopping;
+        tracing::error!(%error, ?pause, "the upkeep panicked; restarting it");
+        if !stopping {
+            tokio::time::sleep(pause).await;
         }
     }
 }
@@ -157,10 +190,10 @@ impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
         }
     }
 
-    /// Starts the background upkeep on the current Tokio runtime: last-used times
-    /// written every refresh interval, long-expired tokens purged on `schedule`. Shut
-    /// the returned handle down after the server stops, and the last uses are written
-    /// too.
+    /// Starts the background upkeep on the current Tokio runtime, supervised (restarted
+    /// if it panics, see [`MaintenanceHandle`]): last-used times written every refresh
+    /// interval, long-expired tokens purged on `schedule`. Shut the returned handle down
+    /// after the server stops, and the last uses are written too.
     ///
     /// ```
     /// # use tokenauth_core::{Maintenance, MemoryStore, MemoryUserDirectory, TokenAuth};
@@ -178,19 +211,20 @@ impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
     /// Outside a Tokio runtime.
     #[cfg(feature = "maintenance")]
     pub fn start_maintenance(&self, schedule: Maintenance) -> MaintenanceHandle {
-        let (stop, stopped) = oneshot::channel::<()>();
+        let (stop, stopped) = watch::channel(false);
         let auth = self.clone();
-        let task = tokio::spawn(async move {
-            auth.run_maintenance(schedule, async {
-                // A dropped sender stops the upkeep too.
-                let _ = stopped.await;
-            })
-            .await;
-        });
-        MaintenanceHandle {
-            stop: Some(stop),
-            task,
-        }
+        let run = move |mut stopped: watch::Receiver<bool>| {
+            let auth = auth.clone();
+            async move {
+                auth.run_maintenance(schedule, async move {
+                    // A dropped sender stops the upkeep too.
+                    let _ = stopped.wait_for(|stop| *stop).await;
+                })
+                .await;
+            }
+        };
+        let supervisor = tokio::spawn(supervise(run, stopped, RESTART_PAUSE));
+        MaintenanceHandle { stop, supervisor }
     }
 
     /// Runs the background upkeep until `shutdown` completes: writes last-used times
@@ -233,5 +267,64 @@ impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
                 "writing last-used times failed"
             ),
         }
+    }
+}
+
+#[cfg(all(test, feature = "maintenance"))]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    use super::*;
+
+    /// A task that panics on its first run and on its run after the stop.
+    fn flaky(
+        runs: Arc<AtomicUsize>,
+    ) -> impl FnMut(watch::Receiver<bool>) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> {
+        move |mut stopped| {
+            let run = runs.fetch_add(1, Ordering::SeqCst);
+            Box::pin(async move {
+                assert!(run != 0, "the first run panics");
+                let _ = stopped.wait_for(|stop| *stop).await;
+                assert!(run != 1, "the run that saw the stop panics");
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_panicked_task_is_restarted_and_its_final_work_retried_once() {
+        let runs = Arc::new(AtomicUsize::new(0));
+        let (stop, stopped) = watch::channel(false);
+        let supervisor = tokio::spawn(supervise(flaky(Arc::clone(&runs)), stopped, Duration::ZERO));
+        // The restarted run waits for the stop: the task is alive again.
+        tokio::task::yield_now().await;
+        while runs.load(Ordering::SeqCst) < 2 {
+            tokio::task::yield_now().await;
+        }
+        assert!(!supervisor.is_finished(), "the restarted task is running");
+        stop.send(true).unwrap();
+        supervisor.await.unwrap();
+        assert_eq!(runs.load(Ordering::SeqCst), 3, "restarted after each panic");
+    }
+
+    #[tokio::test]
+    async fn a_task_that_keeps_panicking_after_the_stop_is_given_up() {
+        let runs = Arc::new(AtomicUsize::new(0));
+        let (stop, stopped) = watch::channel(true);
+        drop(stop);
+        let always = {
+            let runs = Arc::clone(&runs);
+            move |_: watch::Receiver<bool>| {
+                runs.fetch_add(1, Ordering::SeqCst);
+                async { panic!("always") }
+            }
+        };
+        supervise(always, stopped, Duration::ZERO).await;
+        assert_eq!(
+            runs.load(Ordering::SeqCst),
+            2,
+            "one retry after the stop, no loop"
+        );
     }
 }
