@@ -6,8 +6,7 @@
 //! administers users and tokens from the command line ([`cli`]). The binary only parses
 //! arguments and calls [`cli::run`].
 //!
-//! Tests and embedders start the server on a listener of their own with
-//! [`serve_with_listener`]:
+//! Tests and embedders start the server on a listener of their own with [`serve()`]:
 //!
 //! ```no_run
 //! use tokenauth::TokenAuth;
@@ -18,9 +17,8 @@
 //! let auth = TokenAuth::new(SqliteStore::new(pool.clone()), SqliteUserDirectory::new(pool));
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
 //! println!("listening on http://{}", listener.local_addr()?);
-//! let upkeep = tokenauth_core::Maintenance::default();
-//! let limits = tokenauth_server::ServeConfig::default();
-//! tokenauth_server::serve_with_listener(listener, auth, upkeep, &limits, std::future::pending()).await?;
+//! let options = tokenauth_server::ServeOptions::default();
+//! tokenauth_server::serve(listener, auth, &options, std::future::pending()).await?;
 //! # Ok(()) }
 //! ```
 
@@ -29,11 +27,9 @@ pub mod cli;
 mod parse_errors;
 mod per_ip;
 pub mod serve;
-mod upkeep;
 mod write_deadline;
 
 use std::future::Future;
-use std::io::Write;
 use std::net::SocketAddr;
 
 use tokenauth::TokenAuth;
@@ -43,85 +39,54 @@ use tokio::net::TcpListener;
 pub use app::{LoginOptions, app, app_with};
 pub use serve::{Draining, ServeConfig, serve_router};
 
-/// Serves [`app()`] on `listener` within `config`'s limits ([`serve_router`]) until
-/// `shutdown` completes, then drains (`/readyz` answers 503 while requests are still
-/// served) and finishes the requests in flight (until the shutdown deadline). Beside it runs the upkeep ([`TokenAuth::run_maintenance`], restarted if
-/// it panics): last-used times are written every refresh interval and once more after
-/// the last connection is closed, and long-expired tokens are purged on
-/// `maintenance`'s schedule.
-pub async fn serve_with_listener<S, D>(
-    listener: TcpListener,
-    auth: TokenAuth<S, D>,
-    maintenance: Maintenance,
-    config: &ServeConfig,
-    shutdown: impl Future<Output = ()> + Send,
-) -> std::io::Result<()>
-where
-    S: TokenStore,
-    D: UserDirectory,
-{
-    serve_app(
-        listener,
-        auth,
-        &LoginOptions::default(),
-        maintenance,
-        config,
-        shutdown,
-    )
-    .await
+/// How [`serve()`] serves: the login defences, the upkeep's schedule, the connection
+/// limits. The default is `tokenauth serve`'s defaults.
+#[derive(Debug, Clone, Default)]
+pub struct ServeOptions {
+    /// The login throttle, the trusted proxies (also exempt from the per-address
+    /// connection cap) and the session scope ([`app_with`]).
+    pub login: LoginOptions,
+    /// When long-expired tokens are purged.
+    pub maintenance: Maintenance,
+    /// The connection limits: timeouts, caps, the drain and the shutdown deadline.
+    pub limits: ServeConfig,
 }
 
-/// [`serve_with_listener`] with the login defences of `options` ([`app_with`]).
-pub async fn serve_app<S, D>(
+/// Serves [`app_with`] on `listener` within `options`' limits ([`serve_router`]) until
+/// `shutdown` completes, then drains (`/readyz` answers 503 while requests are still
+/// served) and finishes the requests in flight (until the shutdown deadline).
+///
+/// Beside it runs the upkeep ([`TokenAuth::start_maintenance`], restarted if it
+/// panics): last-used times are written every refresh interval and once more after
+/// the last connection is closed, and long-expired tokens are purged on `options`'
+/// schedule.
+pub async fn serve<S, D>(
     listener: TcpListener,
     auth: TokenAuth<S, D>,
-    options: &LoginOptions,
-    maintenance: Maintenance,
-    config: &ServeConfig,
+    options: &ServeOptions,
     shutdown: impl Future<Output = ()> + Send,
 ) -> std::io::Result<()>
 where
     S: TokenStore,
     D: UserDirectory,
 {
-    let upkeep = upkeep::Upkeep::start(auth.clone(), maintenance);
-    let app = app_with(auth, options);
-    let served = serve::serve_exempting(listener, app, config, &options.proxies, shutdown).await;
+    let upkeep = auth.start_maintenance(options.maintenance);
+    let app = app_with(auth, &options.login);
+    let proxies = &options.login.proxies;
+    let served = serve_router(listener, app, &options.limits, proxies, shutdown).await;
     // After the last connection, even one dropped at the deadline: the final write.
-    upkeep.shutdown().await;
+    if let Err(error) = upkeep.shutdown().await {
+        tracing::error!(%error, "the upkeep supervisor failed");
+    }
     served
 }
 
-/// Binds `addr`: the first step of [`serve()`], apart so that a server that cannot take
-/// its address fails before it changes anything.
+/// Binds `addr`: apart from [`serve()`], so that a server that cannot take its address
+/// fails before it changes anything.
 pub async fn bind(addr: SocketAddr) -> Result<TcpListener, cli::CliError> {
     TcpListener::bind(addr)
         .await
         .map_err(|source| cli::CliError::Bind { addr, source })
-}
-
-/// Prints `listening on http://IP:PORT` (the real port, so port 0 works) to `out`, and
-/// serves on `listener` until `shutdown`.
-pub async fn serve<S, D>(
-    auth: TokenAuth<S, D>,
-    options: &LoginOptions,
-    listener: TcpListener,
-    maintenance: Maintenance,
-    config: &ServeConfig,
-    out: &mut impl Write,
-    shutdown: impl Future<Output = ()> + Send,
-) -> Result<(), cli::CliError>
-where
-    S: TokenStore,
-    D: UserDirectory,
-{
-    let local = listener.local_addr()?;
-    writeln!(out, "listening on http://{local}")?;
-    out.flush()?;
-    tracing::info!(%local, lifespan = %auth.policy().lifespan(), "serving");
-    serve_app(listener, auth, options, maintenance, config, shutdown).await?;
-    tracing::info!("shut down");
-    Ok(())
 }
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM.

@@ -136,24 +136,14 @@ fn parse_duration_or_zero(s: &str) -> Result<Duration, String> {
 /// Serves `app` on `listener` within `config`'s limits until `shutdown` completes;
 /// then drains (requests still served, [`Draining`] set) for the drain period, stops
 /// accepting, lets the requests in progress finish within the shutdown deadline, and
-/// drops the connections still open after it.
+/// drops the connections still open after it. The connections from `proxies` are
+/// exempt from the per-address cap. [`crate::serve()`] serves the service's app on it.
 ///
 /// Each request carries the peer's `ConnectInfo<SocketAddr>` and the [`Draining`]
 /// flag; a panic in `app` answers DRF's JSON 500 (`A server error occurred.`) while
 /// the server goes on serving; and the requests hyper cannot parse get a JSON `detail`
 /// too.
 pub async fn serve_router(
-    listener: TcpListener,
-    app: Router,
-    config: &ServeConfig,
-    shutdown: impl Future<Output = ()> + Send,
-) -> std::io::Result<()> {
-    serve_exempting(listener, app, config, &TrustedProxies::none(), shutdown).await
-}
-
-/// [`serve_router`], with the connections from `proxies` exempt from the per-address
-/// cap.
-pub(crate) async fn serve_exempting(
     listener: TcpListener,
     app: Router,
     config: &ServeConfig,

@@ -146,21 +146,26 @@ where
             .apply(auth, args.policy.refresh_interval)
             .with_backend_timeout(Some(args.backend_timeout()));
         let (auth, _following) = with_cache(auth, &args.cache, self.bus.as_ref());
-        let options = crate::LoginOptions {
-            throttle: tokenauth::routes::LoginThrottle::new(args.login_throttle),
-            proxies: args.trusted_proxies.clone(),
-            session_scope,
-        };
-        crate::serve(
-            auth,
-            &options,
-            listener,
+        let options = crate::ServeOptions {
+            login: crate::LoginOptions {
+                throttle: tokenauth::routes::LoginThrottle::new(args.login_throttle),
+                proxies: args.trusted_proxies.clone(),
+                session_scope,
+            },
             maintenance,
-            &args.limits,
-            &mut io.stdout,
-            crate::shutdown_signal(),
-        )
-        .await
+            limits: args.limits.clone(),
+        };
+        // Installed before `listening on` is printed: a signal right after it must stop
+        // the server gracefully, not kill it.
+        let shutdown = crate::shutdown_signal();
+        // The real port, so that port 0 works.
+        let local = listener.local_addr()?;
+        writeln!(io.stdout, "listening on http://{local}")?;
+        io.stdout.flush()?;
+        tracing::info!(%local, lifespan = %auth.policy().lifespan(), "serving");
+        crate::serve(listener, auth, &options, shutdown).await?;
+        tracing::info!("shut down");
+        Ok(())
     }
 
     async fn token<R, W: Write>(self, args: TokenArgs, io: &mut Io<R, W>) -> Result<(), CliError> {

@@ -12,8 +12,9 @@ use axum::Router;
 use axum::routing::get;
 use common::read_until_closed;
 use tokenauth::TokenAuth;
+use tokenauth::TrustedProxies;
 use tokenauth_core::{Maintenance, MemoryStore, MemoryUserDirectory};
-use tokenauth_server::{LoginOptions, ServeConfig, app, serve_app, serve_router};
+use tokenauth_server::{LoginOptions, ServeConfig, ServeOptions, app, serve, serve_router};
 use tokio::sync::oneshot;
 
 /// Serves `router` with `config` on a free port; the address, and a sender that stops it
@@ -30,7 +31,7 @@ async fn start(
     let addr = listener.local_addr().unwrap().to_string();
     let (stop, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(async move {
-        serve_router(listener, router, &config, async {
+        serve_router(listener, router, &config, &TrustedProxies::none(), async {
             let _ = stopped.await;
         })
         .await
@@ -204,16 +205,12 @@ async fn a_trusted_proxy_is_exempt_from_the_per_address_cap() {
         let shutdown = async {
             let _ = stopped.await;
         };
-        serve_app(
-            listener,
-            auth,
-            &options,
-            Maintenance::default(),
-            &config,
-            shutdown,
-        )
-        .await
-        .unwrap();
+        let options = ServeOptions {
+            login: options,
+            maintenance: Maintenance::default(),
+            limits: config,
+        };
+        serve(listener, auth, &options, shutdown).await.unwrap();
     });
     let held = [hold(&addr).await, hold(&addr).await];
 
