@@ -58,9 +58,10 @@ impl Database {
         match url.as_str().split_once(':').map(|(scheme, _)| scheme) {
             Some("sqlite") => Ok(Self::Sqlite),
             Some("postgres" | "postgresql") => Ok(Self::Postgres),
-            other => Err(CliError::UnsupportedDatabase(
-                other.unwrap_or("(none)").to_owned(),
-            )),
+            other => Err(CliError::Options(format!(
+                "unsupported database URL scheme {:?}: this build supports sqlite: and postgres: URLs",
+                other.unwrap_or("(none)")
+            ))),
         }
     }
 }

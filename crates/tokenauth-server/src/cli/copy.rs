@@ -101,7 +101,9 @@ tables!(SqliteStore, SqliteUserDirectory; PostgresStore, PostgresUserDirectory);
 /// Runs `tokenauth copy-database`: opens both databases, then copies.
 pub(super) async fn run<R, W: Write>(args: &CopyArgs, io: &mut Io<R, W>) -> Result<(), CliError> {
     if args.from.as_str() == args.to.as_str() {
-        return Err(CliError::SameDatabase);
+        return Err(CliError::Options(
+            "--from and --to name the same database".to_owned(),
+        ));
     }
     backend::open_tables(&args.from, &args.to, Copier { io }).await
 }

@@ -47,9 +47,6 @@ pub use policy::{PolicyStore, Retention};
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum CliError {
-    /// The URL names a database this build does not support.
-    #[error("unsupported database URL scheme {0:?}: this build supports sqlite: and postgres: URLs")]
-    UnsupportedDatabase(String),
     /// The Django database cannot be used (`--schema django`).
     #[error(transparent)]
     Django(#[from] tokenauth_django::Error),
@@ -114,10 +111,9 @@ pub enum CliError {
     /// An import stopped.
     #[error(transparent)]
     Import(#[from] ImportError),
-    /// `copy-database` was given the same database twice.
-    #[error("--from and --to name the same database")]
-    SameDatabase,
-    /// Options that contradict each other, or where the server keeps its tokens.
+    /// Options that contradict each other or name what this build cannot open (a
+    /// database URL's scheme, the same database twice), or where the server keeps its
+    /// tokens.
     #[error("{0}")]
     Options(String),
     /// A file an option names cannot be read or written.
