@@ -128,3 +128,8 @@ pub fn shutdown_signal() -> impl Future<Output = ()> + Send {
 #[doc = include_str!("../../../README.md")]
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
+
+/// The library guide's examples (docs/library.md), compiled the same way.
+#[doc = include_str!("../../../docs/library.md")]
+#[cfg(doctest)]
+pub struct LibraryGuideDoctests;
