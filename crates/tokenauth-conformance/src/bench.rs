@@ -3,9 +3,8 @@
 
 use time::Duration;
 
-use tokenauth_core::{
-    AuthCache, Cached, Lifespan, ManualClock, TokenAuth, TokenRequest, TokenStore, UserAdmin,
-};
+use tokenauth_core::store::{TokenStore, UserAdmin};
+use tokenauth_core::{AuthCache, Cached, Lifespan, ManualClock, TokenAuth, TokenRequest};
 
 /// The `Authorization` header values an authenticate benchmark presents, one per kind
 /// of token, from [`authenticate_fixture`].

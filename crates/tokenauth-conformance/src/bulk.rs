@@ -2,9 +2,8 @@
 //! backend keeps the per-row defaults or writes its own bulk insert.
 
 use tokenauth_core::TokenId;
-use tokenauth_core::TokenRecord;
 use tokenauth_core::UserId;
-use tokenauth_core::{NewUser, TokenImport, UserImport};
+use tokenauth_core::store::{NewUser, TokenImport, TokenRecord, UserImport};
 
 use super::record;
 

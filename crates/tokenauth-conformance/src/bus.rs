@@ -10,8 +10,8 @@
 
 use std::time::Duration;
 
-use tokenauth_core::store::Ended;
-use tokenauth_core::{Revocation, RevocationBus, TokenDigest, TokenId, UserId};
+use tokenauth_core::store::{Ended, RevocationBus, TokenDigest};
+use tokenauth_core::{Revocation, TokenId, UserId};
 use tokio::sync::broadcast::{self, error::RecvError};
 
 /// Two handles on one bus, as two processes hold them: what [`publisher`](Self::publisher)

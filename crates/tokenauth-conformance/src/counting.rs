@@ -6,11 +6,12 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use tokenauth_core::TokenRecord;
-use tokenauth_core::Usage;
+use tokenauth_core::TokenId;
 use tokenauth_core::UserId;
-use tokenauth_core::store::{Capabilities, Change, Committed, Ended, PurgeBounds, TokenSet, TokenStore};
-use tokenauth_core::{TokenDigest, TokenId};
+use tokenauth_core::store::{
+    Capabilities, Change, Committed, Ended, PurgeBounds, TokenDigest, TokenRecord, TokenSet, TokenStore,
+    Usage,
+};
 
 /// A store wrapper that counts what reaches the store: digest and id lookups (to show
 /// that garbage never does) and the last-used times written (to show there is no write
@@ -105,6 +106,10 @@ impl<S: TokenStore> TokenStore for CountingStore<S> {
 
     fn capabilities(&self) -> Capabilities {
         self.inner.capabilities()
+    }
+
+    async fn retain(&self, retention: std::time::Duration, refresh: bool) -> Result<(), Self::Error> {
+        self.inner.retain(retention, refresh).await
     }
 
     async fn token_set(&self, user: &UserId) -> Result<TokenSet, Self::Error> {

@@ -2,9 +2,8 @@
 //! including one tokenauth may only read (the application's own `users` table), on
 //! users the test put there beforehand ([`SEEDED_USERS`]).
 
-use tokenauth_core::{
-    AuthUser, MemoryStore, PasswordHasher, TokenAuth, TokenRequest, UserAdmin, UserDirectory, UserId,
-};
+use tokenauth_core::store::{UserAdmin, UserDirectory};
+use tokenauth_core::{AuthUser, MemoryStore, PasswordHasher, TokenAuth, TokenRequest, UserId};
 
 /// A user a read-only directory's test puts in the directory before each case.
 #[derive(Debug, Clone, Copy)]

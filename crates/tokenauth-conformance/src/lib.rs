@@ -23,8 +23,8 @@
 //! one user under a limit, `replace`, the cap on rows). The user cases check the admin
 //! verbs, then the password rules core applies through them.
 //!
-//! [`TokenStore`]: tokenauth_core::TokenStore
-//! [`UserAdmin`]: tokenauth_core::UserAdmin
+//! [`TokenStore`]: tokenauth_core::store::TokenStore
+//! [`UserAdmin`]: tokenauth_core::store::UserAdmin
 
 mod bench;
 mod bulk;
@@ -32,6 +32,7 @@ mod bus;
 mod counting;
 mod directory;
 mod policy;
+mod settings;
 mod tokens;
 mod users;
 
@@ -41,6 +42,7 @@ pub use bus::*;
 pub use counting::CountingStore;
 pub use directory::*;
 pub use policy::*;
+pub use settings::*;
 pub use tokens::*;
 pub use users::*;
 
@@ -95,7 +97,7 @@ macro_rules! token_store_conformance {
 }
 
 /// Runs the whole user-directory suite against a directory implementing
-/// [`UserAdmin`](tokenauth_core::UserAdmin): one `#[tokio::test]` per case, each with a fresh,
+/// [`UserAdmin`](tokenauth_core::store::UserAdmin): one `#[tokio::test]` per case, each with a fresh,
 /// empty directory from `$make` (an expression evaluating to a future of it).
 /// Attributes before `$make`, ended by `;`, go on every case (as for
 /// [`token_store_conformance!`]).
@@ -132,16 +134,17 @@ macro_rules! user_directory_conformance {
 }
 
 /// Runs the read-only half of the user-directory suite against any
-/// [`UserDirectory`](tokenauth_core::UserDirectory), one tokenauth may only read (the
+/// [`UserDirectory`](tokenauth_core::store::UserDirectory), one tokenauth may only read (the
 /// application's own users table): one `#[tokio::test]` per case, each with a fresh
 /// [`Seeded`] from `$make` (an expression evaluating to a future of it), holding
 /// exactly [`SEEDED_USERS`]. [`user_directory_conformance!`] runs it too, seeding
-/// through [`UserAdmin`](tokenauth_core::UserAdmin). Attributes before `$make`, ended
+/// through [`UserAdmin`](tokenauth_core::store::UserAdmin). Attributes before `$make`, ended
 /// by `;`, go on every case.
 ///
 /// ```
 /// use tokenauth_conformance::{SEEDED_USERS, Seeded, fast_hasher};
-/// use tokenauth_core::{MemoryUserDirectory, UserAdmin};
+/// use tokenauth_core::MemoryUserDirectory;
+/// use tokenauth_core::store::UserAdmin;
 ///
 /// /// The directory, holding the seeded users, put there by the application's own
 /// /// means (here an in-memory directory; `tests/read_only.rs` of this crate runs a
@@ -176,8 +179,8 @@ macro_rules! read_only_directory_conformance {
     };
 }
 
-/// Runs the bulk-import suite against a [`TokenImport`](tokenauth_core::TokenImport) store
-/// (`tokens: $make`) or a [`UserImport`](tokenauth_core::UserImport) directory (`users: $make`),
+/// Runs the bulk-import suite against a [`TokenImport`](tokenauth_core::store::TokenImport) store
+/// (`tokens: $make`) or a [`UserImport`](tokenauth_core::store::UserImport) directory (`users: $make`),
 /// with fresh values from `$make` as for
 /// [`token_store_conformance!`]; attributes before the
 /// kind, ended by `;`, go on every case.
@@ -197,7 +200,7 @@ macro_rules! bulk_import_conformance {
     };
 }
 
-/// Runs the revocation-bus suite against a [`RevocationBus`](tokenauth_core::RevocationBus):
+/// Runs the revocation-bus suite against a [`RevocationBus`](tokenauth_core::store::RevocationBus):
 /// one `#[tokio::test]` per case, each with a fresh [`BusPair`] from `$make` (an
 /// expression evaluating to a future of it): two handles on one bus, as two processes
 /// hold them. Attributes before `$make`, ended by `;`, go on every case (as for
@@ -232,6 +235,21 @@ macro_rules! revocation_bus_conformance {
 
 /// One `#[tokio::test]` per named case of this crate, each
 /// with the attributes in brackets.
+/// The [`Settings`](tokenauth_core::store::Settings) suite, on settings made fresh by
+/// `$make` for each case (same forms as [`token_store_conformance!`]).
+#[macro_export]
+macro_rules! settings_conformance {
+    (@cases [$($attr:tt)*] $make:expr) => {
+        $crate::conformance_cases!([$($attr)*] $make; settings_are_replaced_and_read_by_exact_prefix);
+    };
+    ($(#[$attr:meta])+ ; $make:expr) => {
+        $crate::settings_conformance!(@cases [$(#[$attr])+] $make);
+    };
+    ($make:expr) => {
+        $crate::settings_conformance!(@cases [] $make);
+    };
+}
+
 #[doc(hidden)]
 #[macro_export]
 macro_rules! conformance_cases {

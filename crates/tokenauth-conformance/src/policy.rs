@@ -5,8 +5,7 @@
 use time::Duration;
 
 use tokenauth_core::MemoryUserDirectory;
-use tokenauth_core::UserAdmin;
-use tokenauth_core::store::TokenStore;
+use tokenauth_core::store::{TokenStore, UserAdmin};
 use tokenauth_core::{Clock, ManualClock};
 use tokenauth_core::{IssueError, ObtainError};
 use tokenauth_core::{Lifespan, TokenFormat, UserId};

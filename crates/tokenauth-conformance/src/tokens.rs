@@ -7,12 +7,10 @@ use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
 
 use tokenauth_core::Scopes;
-use tokenauth_core::TokenRecord;
-use tokenauth_core::Usage;
 use tokenauth_core::UserId;
-use tokenauth_core::store::{Change, Committed, Ended, TokenStore};
+use tokenauth_core::store::{Change, Committed, Ended, TokenDigest, TokenRecord, TokenStore, Usage};
 use tokenauth_core::{ExpiryPolicy, Lifespan};
-use tokenauth_core::{TokenDigest, TokenFormat, TokenId};
+use tokenauth_core::{TokenFormat, TokenId};
 
 /// The instant the suite's records are created around (with sub-second precision, so
 /// stores must keep microseconds).

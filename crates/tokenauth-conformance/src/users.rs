@@ -7,7 +7,7 @@ use argon2::Params;
 
 use tokenauth_core::MemoryStore;
 use tokenauth_core::PasswordHasher;
-use tokenauth_core::UserAdmin;
+use tokenauth_core::store::UserAdmin;
 use tokenauth_core::{AuthUser, UserId};
 use tokenauth_core::{TokenAuth, TokenRequest};
 

@@ -33,3 +33,9 @@ mod channel_bus {
         }
     });
 }
+
+mod map_settings {
+    include!("../../tokenauth-core/doc/map_settings.rs");
+
+    tokenauth_conformance::settings_conformance!(async { MapSettings::default() });
+}

@@ -5,7 +5,8 @@
 use std::sync::{Arc, RwLock};
 
 use tokenauth_conformance::{SEEDED_USERS, Seeded, fast_hasher};
-use tokenauth_core::{AuthUser, LoginRecord, UserDirectory, UserId};
+use tokenauth_core::store::{LoginRecord, UserDirectory};
+use tokenauth_core::{AuthUser, UserId};
 
 #[derive(Debug, Clone)]
 struct Member {

@@ -4,7 +4,8 @@
 // engine: `publish` sends to the engine, a task of its own receives from the engine and
 // forwards to the channel, and `connected` says whether that task hears the engine now.
 
-use tokenauth_core::{Revocation, RevocationBus};
+use tokenauth_core::Revocation;
+use tokenauth_core::store::RevocationBus;
 use tokio::sync::{broadcast, watch};
 
 #[derive(Clone)]

@@ -3,8 +3,10 @@
 
 use std::sync::Mutex;
 
-use tokenauth_core::store::{Change, Committed, Ended, PurgeBounds, TokenSet, TokenStore};
-use tokenauth_core::{TokenDigest, TokenId, TokenRecord, Usage, UserId};
+use tokenauth_core::store::{
+    Change, Committed, Ended, PurgeBounds, TokenDigest, TokenRecord, TokenSet, TokenStore, Usage,
+};
+use tokenauth_core::{TokenId, UserId};
 
 /// Records, and each user's set version.
 type Rows = (Vec<TokenRecord>, Vec<(UserId, u64)>);

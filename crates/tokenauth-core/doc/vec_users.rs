@@ -4,8 +4,8 @@
 
 use std::sync::Mutex;
 
-use tokenauth_core::store::{LoginRecord, UserAdmin, UserDirectory, UserId, UserImport};
-use tokenauth_core::User;
+use tokenauth_core::store::{LoginRecord, UserAdmin, UserDirectory, UserImport};
+use tokenauth_core::{User, UserId};
 
 #[derive(Default)]
 struct VecUsers {

@@ -101,8 +101,8 @@ impl From<BackendError> for ObtainError {
 /// later may fix, and which the web layer answers with 503 and `Retry-After`; or it is
 /// a failure of another kind (a bug, a corrupt row, a refused query), answered with
 /// 500. Backends decide which of their errors mean unavailable
-/// ([`TokenStore::is_unavailable`](crate::TokenStore::is_unavailable),
-/// [`UserDirectory::is_unavailable`](crate::UserDirectory::is_unavailable)).
+/// ([`TokenStore::is_unavailable`](crate::store::TokenStore::is_unavailable),
+/// [`UserDirectory::is_unavailable`](crate::store::UserDirectory::is_unavailable)).
 #[derive(Debug, thiserror::Error)]
 #[error("{}", if *unavailable { "token store or user directory unavailable" } else { "token store or user directory failed" })]
 pub struct BackendError {

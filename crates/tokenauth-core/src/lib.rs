@@ -6,12 +6,14 @@
 //!
 //! - the token format ([`TokenFormat`]): `tka_` + 256 random bits in base62 + a CRC32
 //!   checksum, matched by [`TOKEN_REGEX`]; the plaintext lives only in the
-//!   [`PlainToken`] returned at issue, and stores keep a SHA-256 [`TokenDigest`];
+//!   [`PlainToken`] returned at issue, and stores keep a SHA-256
+//!   [`TokenDigest`](store::TokenDigest);
 //! - the expiry rule ([`ExpiryPolicy`], [`Lifespan`]);
-//! - the storage contract: [`TokenStore`], whose backends translate a few primitives
-//!   (a per-user compare-and-swap among them) while every policy decision is made here;
-//!   where users come from ([`UserDirectory`]) and how they are administered
-//!   ([`UserAdmin`]), and the bulk paths for imports ([`UserImport`], [`TokenImport`]);
+//! - the storage contract, in [`store`]: what a backend implements (its tokens, its
+//!   users, their administration, bulk imports, a revocation bus). Backends translate
+//!   a few primitives (a per-user compare-and-swap among them) while every policy
+//!   decision is made here. The crate root holds what an application uses; an
+//!   implementor's items are under [`store`] only;
 //! - the one verdict on a token ([`TokenStatus`]): credential versions, not clocks,
 //!   decide revocation on password change;
 //! - the authenticate, obtain and admin logic, with DRF's exact error messages
@@ -21,8 +23,8 @@
 //!   `tokenauth-django`) are given to a hasher explicitly ([`PasswordScheme`]);
 //! - a cache of token and user lookups ([`AuthCache`]), a decorator in front of any
 //!   store and directory ([`Cached`]), exactly coherent in one process and across
-//!   processes through the revocation signal ([`Revocation`], [`RevocationListener`],
-//!   [`RevocationBus`], [`Publisher`]);
+//!   processes through the revocation signal ([`Revocation`],
+//!   [`RevocationBus`](store::RevocationBus), [`Publisher`]);
 //! - an injectable [`Clock`], and an in-memory store and user directory.
 //!
 //! # Caching
@@ -31,7 +33,7 @@
 //! (they become [`Cached`] ones): a request whose token (and user) were looked up
 //! recently costs no store round trip, unknown well-formed tokens cost one lookup each,
 //! and every change this service makes is seen by the very next request. Across processes, the cache follows a
-//! [`RevocationBus`] ([`AuthCache::follow`]) and the service publishes on it
+//! [`RevocationBus`](store::RevocationBus) ([`AuthCache::follow`]) and the service publishes on it
 //! ([`Publisher`]):
 //!
 //! ```
@@ -106,8 +108,6 @@ mod usage;
 mod user;
 mod verdict;
 
-pub use admin::UserAdmin;
-pub use bulk::{ImportedUsers, NewUser, TokenImport, UserImport};
 pub use cache::{AuthCache, Cached, DEFAULT_CACHE_CAPACITY, DEFAULT_CACHE_TTL, Following};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{AuthError, BackendError, IssueError, ObtainError};
@@ -119,8 +119,8 @@ pub use password::{
     DEFAULT_HASH_QUEUE, DEFAULT_HASH_WAIT, HashLimit, MalformedHash, PasswordError, PasswordHasher,
     PasswordScheme, Verification,
 };
-pub use record::{TokenInfo, TokenRecord};
-pub use revocation::{Heartbeats, LocalBus, Publisher, Revocation, RevocationBus, RevocationListener};
+pub use record::TokenInfo;
+pub use revocation::{LocalBus, Publisher, Revocation};
 pub use scope::{InvalidScope, Scopes};
 #[cfg(feature = "maintenance")]
 pub use service::MaintenanceHandle;
@@ -129,13 +129,11 @@ pub use service::{
     InvalidObtainPolicy, InvalidOnLimit, Issued, Maintenance, ObtainPolicy, OnLimit, TokenAuth, TokenLimit,
     TokenRequest, Upserted, Verified,
 };
-pub use store::TokenStore;
 pub use token::{
-    DEFAULT_PREFIX, InvalidPrefix, InvalidTokenId, PlainToken, TOKEN_REGEX, TokenDigest, TokenFormat,
-    TokenGenerator, TokenId,
+    DEFAULT_PREFIX, InvalidPrefix, InvalidTokenId, PlainToken, TOKEN_REGEX, TokenFormat, TokenGenerator,
+    TokenId,
 };
-pub use usage::Usage;
-pub use user::{AuthUser, LoginRecord, User, UserDirectory, UserId};
+pub use user::{AuthUser, User, UserId};
 pub use verdict::TokenStatus;
 
 pub use time;

@@ -178,8 +178,8 @@ impl TokenStore for MemoryStore {
 /// A [`UserDirectory`] and [`UserAdmin`] in memory, with argon2id password hashes.
 /// Clones share the data. User ids are never reused, even after a deletion.
 ///
-/// [`UserDirectory`]: crate::UserDirectory
-/// [`UserAdmin`]: crate::UserAdmin
+/// [`UserDirectory`]: crate::store::UserDirectory
+/// [`UserAdmin`]: crate::store::UserAdmin
 #[derive(Debug, Clone, Default)]
 pub struct MemoryUserDirectory {
     hasher: PasswordHasher,

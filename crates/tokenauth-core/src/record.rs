@@ -35,7 +35,7 @@ pub struct TokenRecord {
     /// When it was last used, as last written by [`TokenStore::record_usage`]
     /// (coalesced: it can lag real use by up to the refresh interval).
     ///
-    /// [`TokenStore::record_usage`]: crate::TokenStore::record_usage
+    /// [`TokenStore::record_usage`]: crate::store::TokenStore::record_usage
     pub last_used: Option<OffsetDateTime>,
     /// The client address it was last used from, when known.
     pub last_ip: Option<IpAddr>,

@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 use crate::record::TokenRecord;
 use crate::token::{TokenDigest, TokenId};
 
-/// One token's latest use, as written by [`TokenStore::record_usage`](crate::TokenStore::record_usage).
+/// One token's latest use, as written by [`TokenStore::record_usage`](crate::store::TokenStore::record_usage).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Usage {
     /// The token.

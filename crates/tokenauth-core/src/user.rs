@@ -125,7 +125,7 @@ impl<U: fmt::Debug> fmt::Debug for LoginRecord<U> {
 /// written once.
 /// tokenauth ships an argon2id SQL directory (`tokenauth-sqlx`) and an in-memory one
 /// ([`MemoryUserDirectory`](crate::MemoryUserDirectory)); implement this trait (and
-/// [`UserAdmin`](crate::UserAdmin) if tokenauth should manage users) to use your
+/// [`UserAdmin`](crate::store::UserAdmin) if tokenauth should manage users) to use your
 /// application's own users.
 ///
 /// # Example
@@ -135,7 +135,8 @@ impl<U: fmt::Debug> fmt::Debug for LoginRecord<U> {
 /// ```
 /// use std::collections::HashMap;
 ///
-/// use tokenauth_core::{AuthUser, LoginRecord, UserDirectory, UserId};
+/// use tokenauth_core::{AuthUser, UserId};
+/// use tokenauth_core::store::{LoginRecord, UserDirectory};
 ///
 /// #[derive(Debug, Clone)]
 /// struct Member {
@@ -224,7 +225,7 @@ pub trait UserDirectory: Send + Sync + 'static {
 
     /// Whether `error` means the directory is unavailable for now (down, unreachable,
     /// out of connections, locked past its busy timeout) rather than failing; see
-    /// [`TokenStore::is_unavailable`](crate::TokenStore::is_unavailable). Default:
+    /// [`TokenStore::is_unavailable`](crate::store::TokenStore::is_unavailable). Default:
     /// never.
     fn is_unavailable(error: &Self::Error) -> bool {
         let _ = error;

@@ -5,13 +5,13 @@ mod common;
 
 use std::fmt::Debug;
 
-use tokenauth_core::TokenStore;
+use tokenauth_core::store::TokenStore;
 
 use common::PASSWORD;
 use common::drf::service_with_alice;
 use common::named;
 
-fn assert_no_secret(value: &impl Debug, secret: &str, digest: &tokenauth_core::TokenDigest) {
+fn assert_no_secret(value: &impl Debug, secret: &str, digest: &tokenauth_core::store::TokenDigest) {
     let text = format!("{value:?}");
     let alternate = format!("{value:#?}");
     let body = &secret[4..];

@@ -6,7 +6,8 @@ mod common;
 use std::sync::{Arc, Mutex};
 
 use time::Duration;
-use tokenauth_core::{AuthEvent, ObtainError, ObtainPolicy, RevokeReason, TokenRequest, UserDirectory};
+use tokenauth_core::store::UserDirectory;
+use tokenauth_core::{AuthEvent, ObtainError, ObtainPolicy, RevokeReason, TokenRequest};
 
 use common::{
     BAD_CREDENTIALS, NEW_PASSWORD, PASSWORD, add_user, assert_err, change_alices_password, ids_of,

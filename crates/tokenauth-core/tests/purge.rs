@@ -4,7 +4,8 @@
 mod common;
 
 use time::Duration;
-use tokenauth_core::{DEFAULT_PURGE_GRACE, TokenStore, UserId};
+use tokenauth_core::store::TokenStore;
+use tokenauth_core::{DEFAULT_PURGE_GRACE, UserId};
 
 use common::{
     MICRO, START, add_user, is_expired, is_invalid, issue, lifespan_request, service, sliding, span, works,

@@ -6,10 +6,10 @@ use std::sync::{Arc, Mutex};
 
 use time::Duration;
 use time::macros::datetime;
-use tokenauth_core::store::Ended;
+use tokenauth_core::store::{Ended, RevocationBus};
 use tokenauth_core::{
-    LocalBus, ManualClock, MemoryStore, MemoryUserDirectory, ObtainPolicy, OnLimit, Revocation,
-    RevocationBus, RevokeReason, TokenAuth, TokenLimit, TokenRequest, UserId,
+    LocalBus, ManualClock, MemoryStore, MemoryUserDirectory, ObtainPolicy, OnLimit, Revocation, RevokeReason,
+    TokenAuth, TokenLimit, TokenRequest, UserId,
 };
 
 type Auth = TokenAuth<MemoryStore, MemoryUserDirectory>;

@@ -4,7 +4,8 @@
 mod common;
 
 use time::Duration;
-use tokenauth_core::{RevokeReason, TokenId, TokenInfo, TokenRequest, UserDirectory, UserId};
+use tokenauth_core::store::UserDirectory;
+use tokenauth_core::{RevokeReason, TokenId, TokenInfo, TokenRequest, UserId};
 
 use common::{
     MICRO, START, add_user, ids_of, is_expired, is_invalid, issue, lifespan_request, service, sliding,

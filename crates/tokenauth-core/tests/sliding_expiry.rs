@@ -5,7 +5,8 @@
 mod common;
 
 use time::Duration;
-use tokenauth_core::{Issued, ManualClock, MemoryUserDirectory, TokenAuth, TokenRequest, TokenStore};
+use tokenauth_core::store::TokenStore;
+use tokenauth_core::{Issued, ManualClock, MemoryUserDirectory, TokenAuth, TokenRequest};
 
 use common::{
     CountingStore, IP1, IP2, MICRO, PASSWORD, START, add_user, ids_of, is_expired, issue, service, sliding,

@@ -7,9 +7,9 @@ mod common;
 
 use time::Duration;
 use time::macros::datetime;
+use tokenauth_core::store::TokenStore;
 use tokenauth_core::{
-    AuthError, Lifespan, ManualClock, MemoryUserDirectory, TokenAuth, TokenId, TokenRequest, TokenStore,
-    User, UserId,
+    AuthError, Lifespan, ManualClock, MemoryUserDirectory, TokenAuth, TokenId, TokenRequest, User, UserId,
 };
 
 use common::drf::{START, service, service_with_alice};

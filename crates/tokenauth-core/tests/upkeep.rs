@@ -4,7 +4,8 @@
 mod common;
 
 use time::Duration;
-use tokenauth_core::{DEFAULT_PURGE_GRACE, Maintenance, TokenStore};
+use tokenauth_core::store::TokenStore;
+use tokenauth_core::{DEFAULT_PURGE_GRACE, Maintenance};
 
 use common::{MICRO, START, add_user, issue, lifespan_request, service, span, stored, works};
 

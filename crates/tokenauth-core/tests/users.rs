@@ -3,7 +3,8 @@
 //! tokens a change ends).
 
 use tokenauth_conformance::fast_hasher;
-use tokenauth_core::{MemoryStore, MemoryUserDirectory, TokenAuth, TokenRequest, UserAdmin, UserDirectory};
+use tokenauth_core::store::{UserAdmin, UserDirectory};
+use tokenauth_core::{MemoryStore, MemoryUserDirectory, TokenAuth, TokenRequest};
 
 type Auth = TokenAuth<MemoryStore, MemoryUserDirectory>;
 

@@ -3,11 +3,11 @@
 //! store and the directory fit any program written for tokenauth's own backends
 //! (whose bulk commands a program may still refuse on Django's tables, as the
 //! `tokenauth` server does); a record DRF's table cannot hold is refused as by
-//! [`commit`](tokenauth_core::TokenStore::commit).
+//! [`commit`](tokenauth_core::store::TokenStore::commit).
 //!
-//! [`UserAdmin::create_user`]: tokenauth_core::UserAdmin::create_user
+//! [`UserAdmin::create_user`]: tokenauth_core::store::UserAdmin::create_user
 
-use tokenauth_core::{TokenImport, UserImport};
+use tokenauth_core::store::{TokenImport, UserImport};
 
 use crate::dialect::Execute;
 use crate::{DjangoStore, DjangoUserDirectory};

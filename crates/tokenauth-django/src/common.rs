@@ -5,8 +5,8 @@ use std::fmt;
 
 use sha2::{Digest as _, Sha256};
 use time::OffsetDateTime;
-use tokenauth_core::store::{Change, Ended, TokenSet};
-use tokenauth_core::{PlainToken, Scopes, TokenDigest, TokenId, TokenRecord, User, UserId};
+use tokenauth_core::store::{Change, Ended, TokenDigest, TokenRecord, TokenSet};
+use tokenauth_core::{PlainToken, Scopes, TokenId, User, UserId};
 
 use crate::Error;
 use crate::export::DjangoUser;

@@ -17,7 +17,7 @@
 //! - **Plaintext keys: the documented exception.** DRF keeps its key in plaintext as
 //!   the table's primary key, and Django looks tokens up by it, so this store does the
 //!   same. tokenauth's own stores keep only SHA-256 digests; here the "digest" of a
-//!   DRF key is the key itself ([`TokenDigest::drf_key`](tokenauth_core::TokenDigest::drf_key)).
+//!   DRF key is the key itself ([`TokenDigest::drf_key`](tokenauth_core::store::TokenDigest::drf_key)).
 //!   Protect the database accordingly, and move to tokenauth's own schema once the
 //!   Django application is retired.
 //! - **One token per user, returned again** ([`ObtainPolicy::Reuse`]):
@@ -180,7 +180,8 @@ pub use store::DjangoStore;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub use users::DjangoUserDirectory;
 
-use tokenauth_core::{ObtainPolicy, OnLimit, TokenAuth, TokenFormat, TokenLimit, TokenStore, UserDirectory};
+use tokenauth_core::store::{TokenStore, UserDirectory};
+use tokenauth_core::{ObtainPolicy, OnLimit, TokenAuth, TokenFormat, TokenLimit};
 
 /// A [`TokenAuth`] on Django's tables with DRF's semantics: DRF keys
 /// ([`TokenFormat::drf`]), one token per user returned again while valid

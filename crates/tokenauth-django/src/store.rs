@@ -3,8 +3,11 @@
 use std::fmt;
 
 use sqlx::Pool;
-use tokenauth_core::store::{Capabilities, Change, Committed, Ended, PurgeBounds, TokenSet};
-use tokenauth_core::{TokenDigest, TokenId, TokenRecord, TokenStore, Usage, UserId};
+use tokenauth_core::store::{
+    Capabilities, Change, Committed, Ended, PurgeBounds, TokenDigest, TokenRecord, TokenSet, TokenStore,
+    Usage,
+};
+use tokenauth_core::{TokenId, UserId};
 
 use crate::Error;
 use crate::common::{self, KeyRow};

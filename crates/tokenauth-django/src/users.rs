@@ -5,7 +5,8 @@ use std::fmt;
 use std::sync::Arc;
 
 use sqlx::Pool;
-use tokenauth_core::{Clock, LoginRecord, SystemClock, User, UserAdmin, UserDirectory, UserId};
+use tokenauth_core::store::{LoginRecord, UserAdmin, UserDirectory};
+use tokenauth_core::{Clock, SystemClock, User, UserId};
 
 use crate::Error;
 use crate::common::{self, django_id};

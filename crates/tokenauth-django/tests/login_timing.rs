@@ -15,10 +15,8 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use tokenauth_core::{
-    LoginRecord, MemoryStore, ObtainError, PasswordHasher, TokenAuth, TokenRequest, User, UserDirectory,
-    UserId,
-};
+use tokenauth_core::store::{LoginRecord, UserDirectory};
+use tokenauth_core::{MemoryStore, ObtainError, PasswordHasher, TokenAuth, TokenRequest, User, UserId};
 use tokenauth_django::hashers::{DjangoHashers, upgrading_hasher};
 
 /// (username, stored hash, runs the dummy): one user per format; the hashes are

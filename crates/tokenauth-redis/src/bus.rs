@@ -7,10 +7,8 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use redis::aio::PubSub;
 use serde::{Deserialize, Serialize};
-use tokenauth_core::store::Ended;
-use tokenauth_core::{
-    Heartbeats, Revocation, RevocationBus, RevocationListener, TokenDigest, TokenId, UserId,
-};
+use tokenauth_core::store::{Ended, Heartbeats, RevocationBus, RevocationListener, TokenDigest};
+use tokenauth_core::{Revocation, TokenId, UserId};
 use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
 

@@ -6,7 +6,8 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
-use tokenauth_core::{Scopes, TokenDigest, TokenId, TokenRecord, UserId};
+use tokenauth_core::store::{TokenDigest, TokenRecord};
+use tokenauth_core::{Scopes, TokenId, UserId};
 
 use crate::Error;
 

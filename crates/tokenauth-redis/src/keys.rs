@@ -10,7 +10,8 @@
 //!
 //! and the revocation channel `P:revocations`.
 
-use tokenauth_core::{TokenDigest, TokenId, UserId};
+use tokenauth_core::store::TokenDigest;
+use tokenauth_core::{TokenId, UserId};
 
 use crate::Error;
 

@@ -51,7 +51,7 @@ impl Error {
     /// these as unavailable ([`TokenStore::is_unavailable`]), so that the web layer
     /// answers 503 and `Retry-After` instead of 500.
     ///
-    /// [`TokenStore::is_unavailable`]: tokenauth_core::TokenStore::is_unavailable
+    /// [`TokenStore::is_unavailable`]: tokenauth_core::store::TokenStore::is_unavailable
     pub fn is_unavailable(&self) -> bool {
         match self {
             Self::Redis(error) => {

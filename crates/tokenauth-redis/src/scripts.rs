@@ -27,7 +27,7 @@ end
     };
 }
 
-/// The compare-and-swap of [`TokenStore::commit`](tokenauth_core::TokenStore::commit).
+/// The compare-and-swap of [`TokenStore::commit`](tokenauth_core::store::TokenStore::commit).
 ///
 /// `KEYS[1]`: the user's hash. `ARGV`: the operation's nonce, the expected version,
 /// the retention in ms (`0`: none), the new record's id (empty: no insert), its fixed

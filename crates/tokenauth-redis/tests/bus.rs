@@ -14,8 +14,8 @@ use std::time::Duration;
 
 use common::{Server, unique_prefix};
 use tokenauth_conformance::record;
-use tokenauth_core::store::Ended;
-use tokenauth_core::{Revocation, RevocationBus, RevocationListener, UserId};
+use tokenauth_core::store::{Ended, RevocationBus, RevocationListener};
+use tokenauth_core::{Revocation, UserId};
 use tokenauth_redis::{BusOptions, RedisBus, Target};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::broadcast;

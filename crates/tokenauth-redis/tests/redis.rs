@@ -25,7 +25,7 @@ use std::time::Duration;
 use common::{RETENTION, Server, add, fresh, raw};
 use redis::AsyncCommands;
 use tokenauth_conformance::record;
-use tokenauth_core::TokenStore;
+use tokenauth_core::store::TokenStore;
 
 /// Why the single-server tests are ignored by default.
 macro_rules! needs_redis {
@@ -90,7 +90,7 @@ async fn keys_follow_the_documented_layout_and_expire() {
         add(&store, rec).await;
     }
     let keys = keys_under(&prefix).await;
-    let hex = |r: &tokenauth_core::TokenRecord| -> String {
+    let hex = |r: &tokenauth_core::store::TokenRecord| -> String {
         r.digest.as_bytes().iter().map(|b| format!("{b:02x}")).collect()
     };
     let mut expected = vec![format!("{prefix}:{{u:a}}"), format!("{prefix}:{{u:b%7Dx}}")];

@@ -11,7 +11,8 @@ use tokenauth::routes::{
     LoginThrottle, Routes, method_not_allowed, method_not_allowed_authenticated, readiness,
 };
 use tokenauth::{Authenticated, TokenAuth, TokenAuthLayer, TrustedProxies, detail_response};
-use tokenauth_core::{AuthUser, TokenInfo, TokenStore, UserDirectory};
+use tokenauth_core::store::{TokenStore, UserDirectory};
+use tokenauth_core::{AuthUser, TokenInfo};
 
 /// The longest header line accepted (`Name: value`), as gunicorn, nginx and Apache
 /// accept by default; longer lines get a 431.

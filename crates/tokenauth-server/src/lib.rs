@@ -33,7 +33,8 @@ use std::future::Future;
 use std::net::SocketAddr;
 
 use tokenauth::TokenAuth;
-use tokenauth_core::{Maintenance, TokenStore, UserDirectory};
+use tokenauth_core::Maintenance;
+use tokenauth_core::store::{TokenStore, UserDirectory};
 use tokio::net::TcpListener;
 
 pub use app::{LoginOptions, app, app_with};

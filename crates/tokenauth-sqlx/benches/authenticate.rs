@@ -12,7 +12,8 @@
 //! tokenauth-core's `hot_path`, Redis's in tokenauth-redis's `authenticate`.
 
 use tokenauth_conformance::authenticate_bench_service;
-use tokenauth_core::{AuthCache, TokenStore, UserAdmin, time::Duration};
+use tokenauth_core::store::{TokenStore, UserAdmin};
+use tokenauth_core::{AuthCache, time::Duration};
 use tokenauth_sqlx::sqlite::{SqliteStore, SqliteUserDirectory};
 
 fn main() {

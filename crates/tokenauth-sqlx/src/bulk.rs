@@ -3,8 +3,8 @@
 
 use std::collections::HashMap;
 
-use tokenauth_core::store::{ImportedUsers, NewUser};
-use tokenauth_core::{LoginRecord, User};
+use tokenauth_core::User;
+use tokenauth_core::store::{ImportedUsers, LoginRecord, NewUser};
 
 use crate::Error;
 use crate::rows::row_id;

@@ -13,8 +13,8 @@ use std::ops::DerefMut;
 
 use sqlx::{Decode, Encode, Pool, Type};
 use time::OffsetDateTime;
-use tokenauth_core::store::{Change, Committed, ImportedUsers, NewUser};
-use tokenauth_core::{LoginRecord, TokenRecord, Usage, User, UserId};
+use tokenauth_core::store::{Change, Committed, ImportedUsers, LoginRecord, NewUser, TokenRecord, Usage};
+use tokenauth_core::{User, UserId};
 
 use crate::Error;
 use crate::statements::Statements;
@@ -65,7 +65,7 @@ pub trait Dialect: sqlx::Database + Statements + Bulk + sealed::Sealed {
     /// aborted for another's sake, rolled back whole.
     fn again(error: &Error, tries: u32) -> impl Future<Output = bool> + Send;
 
-    /// [`TokenStore::commit`](tokenauth_core::TokenStore::commit): the per-user
+    /// [`TokenStore::commit`](tokenauth_core::store::TokenStore::commit): the per-user
     /// compare-and-swap, in one transaction.
     fn commit(
         pool: &Pool<Self>,
@@ -74,7 +74,7 @@ pub trait Dialect: sqlx::Database + Statements + Bulk + sealed::Sealed {
         change: Change,
     ) -> impl Future<Output = Result<Committed, Error>> + Send;
 
-    /// [`TokenStore::record_usage`](tokenauth_core::TokenStore::record_usage) of a
+    /// [`TokenStore::record_usage`](tokenauth_core::store::TokenStore::record_usage) of a
     /// non-empty batch, in a few statements.
     fn record_usage(pool: &Pool<Self>, uses: &[Usage]) -> impl Future<Output = Result<(), Error>> + Send;
 

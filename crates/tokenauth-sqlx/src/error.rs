@@ -49,7 +49,7 @@ impl Error {
     /// Everything else (a constraint violation, a corrupt row, a missing table, a
     /// failed migration) is a failure that waiting does not fix.
     ///
-    /// [`TokenStore::is_unavailable`]: tokenauth_core::TokenStore::is_unavailable
+    /// [`TokenStore::is_unavailable`]: tokenauth_core::store::TokenStore::is_unavailable
     pub fn is_unavailable(&self) -> bool {
         match self {
             Self::Sqlx(error) => sqlx_unavailable(error),

@@ -41,7 +41,7 @@
 //! connection, a SQLite lock. The errors that mean "unavailable for now" (a pool
 //! timeout, a broken connection, `SQLITE_BUSY`, PostgreSQL shutting down...:
 //! [`Error::is_unavailable`]) are reported as such through the contract
-//! ([`TokenStore::is_unavailable`](tokenauth_core::TokenStore::is_unavailable)), so
+//! ([`TokenStore::is_unavailable`](tokenauth_core::store::TokenStore::is_unavailable)), so
 //! that `tokenauth`'s web layer answers 503 with `Retry-After` rather than 500. The
 //! pools reconnect by themselves when the database is back.
 //!
@@ -205,10 +205,10 @@
 //! Its tests: the conformance suites on it (as `tests/postgres.rs` runs them on
 //! PostgreSQL), and anything it promises beyond them.
 //!
-//! [`TokenStore`]: tokenauth_core::TokenStore
-//! [`TokenStore::commit`]: tokenauth_core::TokenStore::commit
-//! [`UserDirectory`]: tokenauth_core::UserDirectory
-//! [`UserAdmin`]: tokenauth_core::UserAdmin
+//! [`TokenStore`]: tokenauth_core::store::TokenStore
+//! [`TokenStore::commit`]: tokenauth_core::store::TokenStore::commit
+//! [`UserDirectory`]: tokenauth_core::store::UserDirectory
+//! [`UserAdmin`]: tokenauth_core::store::UserAdmin
 //! [`TokenAuth`]: tokenauth_core::TokenAuth
 
 #[cfg(any(feature = "sqlite", feature = "postgres"))]

@@ -4,8 +4,8 @@
 use std::net::IpAddr;
 
 use time::OffsetDateTime;
-use tokenauth_core::store::Ended;
-use tokenauth_core::{Scopes, TokenDigest, TokenId, TokenRecord, User, UserId};
+use tokenauth_core::store::{Ended, TokenDigest, TokenRecord};
+use tokenauth_core::{Scopes, TokenId, User, UserId};
 
 use crate::Error;
 

@@ -6,8 +6,11 @@ use std::fmt;
 
 use sqlx::query::QueryAs;
 use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, Pool, Type};
-use tokenauth_core::store::{Change, Committed, Ended, PurgeBounds, TokenImport, TokenSet};
-use tokenauth_core::{TokenDigest, TokenId, TokenRecord, TokenStore, Usage, UserId};
+use tokenauth_core::store::{
+    Change, Committed, Ended, PurgeBounds, Settings, TokenDigest, TokenImport, TokenRecord, TokenSet,
+    TokenStore, Usage,
+};
+use tokenauth_core::{TokenId, UserId};
 
 use crate::Error;
 use crate::dialect::{Dialect, retrying};
@@ -66,7 +69,7 @@ pub(crate) fn records<D: Dialect>(rows: Vec<Row<D>>) -> Result<Vec<TokenRecord>,
 // all of it, but Rust cannot state it once on `Dialect` (rust-lang/rust#20671), so each
 // generic `impl` repeats it.
 
-/// The steps `commit` is made of, the settings, and the copy of a database
+/// The steps `commit` is made of, and the copy of a database
 /// (`tokenauth copy-database`): reading every row in pages, and writing rows as they
 /// are.
 impl<D: Dialect> SqlStore<D>
@@ -127,36 +130,6 @@ where
         })
         .await?;
         ended_from_rows(rows)
-    }
-
-    /// The settings whose key starts with `prefix` (exactly: case-sensitive, no
-    /// wildcards), by key.
-    ///
-    /// Applications and tools keep small pieces of configuration here (the
-    /// `tokenauth_settings` table); the `tokenauth` server stores the policy it runs
-    /// with under `policy.`.
-    #[tracing::instrument(skip_all)]
-    pub async fn settings(&self, prefix: &str) -> Result<BTreeMap<String, String>, Error> {
-        let rows: Vec<(String, String)> = sqlx::query_as(D::SETTINGS)
-            .bind(prefix)
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(rows.into_iter().collect())
-    }
-
-    /// Replaces every setting whose key starts with `prefix` by `settings` (whose keys
-    /// should start with it too), in one transaction: readers see the old set or the
-    /// new one, never a mix. Settings change rarely and may decide what is revoked, so
-    /// this commits as a revocation does (on SQLite, with `synchronous = FULL`); two
-    /// processes storing at once (two `serve` starting together) both succeed, one
-    /// after the other.
-    #[tracing::instrument(skip_all)]
-    pub async fn replace_settings(
-        &self,
-        prefix: &str,
-        settings: &BTreeMap<String, String>,
-    ) -> Result<(), Error> {
-        D::replace_settings(&self.pool, prefix, settings).await
     }
 
     /// Up to `limit` records with ids above `after` (from the first with `None`), by
@@ -328,6 +301,39 @@ where
         })
         .await?;
         ended_from_rows(rows)
+    }
+}
+
+/// The `tokenauth_settings` table.
+impl<D: Dialect> Settings for SqlStore<D>
+where
+    for<'c> &'c mut D::Connection: Executor<'c, Database = D>,
+    for<'q> D::Arguments<'q>: IntoArguments<'q, D>,
+    usize: ColumnIndex<D::Row>,
+    for<'q> &'q str: Encode<'q, D> + Type<D>,
+    for<'q> String: Decode<'q, D> + Type<D>,
+{
+    type Error = Error;
+
+    /// Applications and tools keep small pieces of configuration here (the
+    /// `tokenauth_settings` table); the `tokenauth` server stores the policy it runs
+    /// with under `policy.`.
+    #[tracing::instrument(skip_all)]
+    async fn settings(&self, prefix: &str) -> Result<BTreeMap<String, String>, Error> {
+        let rows: Vec<(String, String)> = sqlx::query_as(D::SETTINGS)
+            .bind(prefix)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.into_iter().collect())
+    }
+
+    /// In one transaction. Settings change rarely and may decide what is revoked, so
+    /// this commits as a revocation does (on SQLite, with `synchronous = FULL`); two
+    /// processes storing at once (two `serve` starting together) both succeed, one
+    /// after the other.
+    #[tracing::instrument(skip_all)]
+    async fn replace_settings(&self, prefix: &str, values: &BTreeMap<String, String>) -> Result<(), Error> {
+        D::replace_settings(&self.pool, prefix, values).await
     }
 }
 

@@ -5,8 +5,8 @@ use std::fmt;
 
 use sqlx::query::QueryAs;
 use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, Pool, Type};
-use tokenauth_core::store::{ImportedUsers, NewUser, UserImport};
-use tokenauth_core::{LoginRecord, User, UserAdmin, UserDirectory, UserId};
+use tokenauth_core::store::{ImportedUsers, LoginRecord, NewUser, UserAdmin, UserDirectory, UserImport};
+use tokenauth_core::{User, UserId};
 
 use crate::Error;
 use crate::dialect::Dialect;

@@ -8,11 +8,8 @@
 use tempfile::TempDir;
 use time::Duration;
 use tokenauth_conformance::{fast_hasher, record};
-use tokenauth_core::store::{Change, Committed};
-use tokenauth_core::{
-    AuthError, ManualClock, TokenAuth, TokenRecord, TokenRequest, TokenStore, User, UserAdmin, UserDirectory,
-    UserId,
-};
+use tokenauth_core::store::{Change, Committed, TokenRecord, TokenStore, UserAdmin, UserDirectory};
+use tokenauth_core::{AuthError, ManualClock, TokenAuth, TokenRequest, User, UserId};
 use tokenauth_sqlx::Error;
 use tokenauth_sqlx::sqlite::{SqlitePool, SqliteStore, SqliteUserDirectory, connect};
 

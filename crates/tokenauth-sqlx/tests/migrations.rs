@@ -12,9 +12,9 @@ use tempfile::TempDir;
 use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
 use tokenauth_conformance::{fast_hasher, record};
+use tokenauth_core::store::{TokenRecord, TokenStore, Usage, UserAdmin, UserDirectory};
 use tokenauth_core::{
-    AuthError, ManualClock, PlainToken, Scopes, TokenAuth, TokenFormat, TokenId, TokenRecord, TokenStore,
-    Usage, User, UserAdmin, UserDirectory, UserId,
+    AuthError, ManualClock, PlainToken, Scopes, TokenAuth, TokenFormat, TokenId, User, UserId,
 };
 use tokenauth_sqlx::sqlite::{MIGRATOR, SqlitePool, SqliteStore, SqliteUserDirectory, connect};
 

@@ -29,8 +29,8 @@ use common::Temp;
 use sqlx::Connection;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
 use tokenauth_conformance::record;
-use tokenauth_core::store::{Change, Committed};
-use tokenauth_core::{TokenStore, UserAdmin, UserDirectory, UserId};
+use tokenauth_core::UserId;
+use tokenauth_core::store::{Change, Committed, Settings, TokenStore, UserAdmin, UserDirectory};
 use tokenauth_sqlx::postgres::{PgPool, PostgresStore, PostgresUserDirectory, migrate};
 
 /// Why the tests are ignored by default.
@@ -142,6 +142,13 @@ mod users {
     );
 }
 
+mod settings {
+    tokenauth_conformance::settings_conformance!(
+        #[ignore = needs_postgres!()];
+        super::fresh(tokenauth_sqlx::postgres::PostgresStore::new)
+    );
+}
+
 mod token_import {
     tokenauth_conformance::bulk_import_conformance!(
         #[ignore = needs_postgres!()];
@@ -212,35 +219,6 @@ async fn columns_have_the_documented_types() {
         .await
         .unwrap();
     assert_eq!(commit, "on", "revocations must be durable");
-}
-
-/// Settings are read and replaced by exact (case-sensitive) prefix.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = needs_postgres!()]
-async fn settings_are_replaced_and_read_by_exact_prefix() {
-    let store = fresh(PostgresStore::new).await;
-    let map = |entries: &[(&str, &str)]| -> BTreeMap<String, String> {
-        entries
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
-    };
-    assert_eq!(store.inner.settings("policy.").await.unwrap(), map(&[]));
-    let app = map(&[
-        ("app.theme", "dark"),
-        ("POLICY.x", "other case"),
-        ("policy_x", "1"),
-    ]);
-    store.inner.replace_settings("", &app).await.unwrap();
-    let first = map(&[("policy.lifespan", "90d"), ("policy.scopes", "read write")]);
-    store.inner.replace_settings("policy.", &first).await.unwrap();
-    assert_eq!(store.inner.settings("policy.").await.unwrap(), first);
-    let second = map(&[("policy.lifespan", "7d")]);
-    store.inner.replace_settings("policy.", &second).await.unwrap();
-    assert_eq!(store.inner.settings("policy.").await.unwrap(), second);
-    let mut all = app.clone();
-    all.extend(second);
-    assert_eq!(store.inner.settings("").await.unwrap(), all);
 }
 
 /// User ids come from the identity column and are never reused, even after the
@@ -338,8 +316,8 @@ async fn deletions_are_announced_by_their_own_transaction() {
     }
     let pool = store.inner.pool().clone();
     let bus = tokenauth_sqlx::postgres::PostgresRevocationBus::new(pool.clone());
-    let mut received = tokenauth_core::RevocationBus::subscribe(&bus);
-    let mut connected = tokenauth_core::RevocationBus::connected(&bus);
+    let mut received = tokenauth_core::store::RevocationBus::subscribe(&bus);
+    let mut connected = tokenauth_core::store::RevocationBus::connected(&bus);
     tokio::time::timeout(std::time::Duration::from_secs(10), connected.wait_for(|up| *up))
         .await
         .expect("the bus listens within 10 s")

@@ -15,7 +15,8 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use tokenauth_core::{Revocation, RevocationBus, UserId};
+use tokenauth_core::store::RevocationBus;
+use tokenauth_core::{Revocation, UserId};
 use tokenauth_sqlx::postgres::{PgPool, PostgresRevocationBus};
 use tokio::sync::broadcast;
 

@@ -12,7 +12,8 @@ use axum_core::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http::request::Parts;
 use http::{HeaderValue, Request, header};
-use tokenauth_core::{AuthError, TokenAuth, TokenStore, UserDirectory};
+use tokenauth_core::store::{TokenStore, UserDirectory};
+use tokenauth_core::{AuthError, TokenAuth};
 use tower_layer::Layer;
 use tower_service::Service;
 

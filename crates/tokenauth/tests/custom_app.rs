@@ -12,9 +12,8 @@ use axum::{Json, Router};
 use common::{INVALID_TOKEN, NOT_PROVIDED, get_token, get_with, obtain_json, send, with_token};
 use http::Method;
 use serde_json::{Value, json};
-use tokenauth::core::{
-    AuthUser, LoginRecord, MemoryStore, PasswordError, PasswordHasher, UserDirectory, UserId,
-};
+use tokenauth::core::store::{LoginRecord, UserDirectory};
+use tokenauth::core::{AuthUser, MemoryStore, PasswordError, PasswordHasher, UserId};
 use tokenauth::routes::{self, method_not_allowed_authenticated};
 use tokenauth::{Authenticated, TokenAuth, TokenAuthLayer};
 

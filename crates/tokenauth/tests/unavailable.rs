@@ -19,11 +19,11 @@ use axum::routing::get;
 use common::{ALICE, PASSWORD, get_token, obtain_json, request, send, with_token};
 use http::{Method, header};
 use serde_json::json;
-use tokenauth::core::store::{Change, Committed, Ended, PurgeBounds, TokenSet};
-use tokenauth::core::{
-    LoginRecord, MemoryStore, MemoryUserDirectory, TokenDigest, TokenId, TokenRecord, TokenStore, Usage,
-    User, UserDirectory, UserId,
+use tokenauth::core::store::{
+    Change, Committed, Ended, LoginRecord, PurgeBounds, TokenDigest, TokenRecord, TokenSet, TokenStore,
+    Usage, UserDirectory,
 };
+use tokenauth::core::{MemoryStore, MemoryUserDirectory, TokenId, User, UserId};
 use tokenauth::routes::readiness;
 use tokenauth::{Authenticated, TokenAuth, TokenAuthLayer};
 

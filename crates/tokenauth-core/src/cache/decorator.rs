@@ -176,6 +176,10 @@ impl<S: TokenStore> TokenStore for Cached<S> {
         self.inner.capabilities()
     }
 
+    async fn retain(&self, retention: std::time::Duration, refresh: bool) -> Result<(), S::Error> {
+        self.inner.retain(retention, refresh).await
+    }
+
     fn is_unavailable(error: &S::Error) -> bool {
         S::is_unavailable(error)
     }

@@ -46,8 +46,8 @@ const SHARDS: usize = 16;
 ///
 /// [`AuthCache`] keeps, for a bounded time ([TTL](Self::with_ttl)) and in bounded
 /// memory, what [`TokenAuth::authenticate`](crate::TokenAuth::authenticate) looks up
-/// ([`TokenStore::find_to_authenticate`](crate::TokenStore::find_to_authenticate) and
-/// [`UserDirectory::find_user_to_authenticate`](crate::UserDirectory::find_user_to_authenticate);
+/// ([`TokenStore::find_to_authenticate`](crate::store::TokenStore::find_to_authenticate) and
+/// [`UserDirectory::find_user_to_authenticate`](crate::store::UserDirectory::find_user_to_authenticate);
 /// every other read goes to the backend):
 ///
 /// - **positive entries**: a token's record, by digest (at most
@@ -79,7 +79,7 @@ const SHARDS: usize = 16;
 /// epoch is still the one read before the lookup started, checked under the same lock
 /// that inserts it; so a stale answer is never cached.
 ///
-/// Across processes, follow a [`RevocationBus`](crate::RevocationBus)
+/// Across processes, follow a [`RevocationBus`](crate::store::RevocationBus)
 /// ([`follow`](Self::follow)): revocations published by any process are dropped here as
 /// they arrive, and while the bus says it is not connected (it may be missing messages)
 /// the cache serves and keeps nothing.

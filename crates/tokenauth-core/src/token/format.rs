@@ -117,7 +117,8 @@ impl TokenFormat {
     /// expire. New tokens keep this format's own spelling. Default: off.
     ///
     /// ```
-    /// use tokenauth_core::{TokenDigest, TokenFormat};
+    /// use tokenauth_core::TokenFormat;
+    /// use tokenauth_core::store::TokenDigest;
     ///
     /// let key = "c218a4606fa3bb321c24908f39f21bd17624f918";
     /// assert!(TokenFormat::default().digest_if_well_formed(key).is_none());

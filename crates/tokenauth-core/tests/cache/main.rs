@@ -13,10 +13,11 @@ use common::{
     CountingStore, EXPIRED, INVALID_TOKEN, MICRO, NEW_PASSWORD, PASSWORD, START, USER_INACTIVE, assert_err,
 };
 use time::Duration;
+use tokenauth_core::store::RevocationBus;
 use tokenauth_core::{
     AuthCache, AuthError, Cached, Issued, Lifespan, LocalBus, ManualClock, MemoryStore, MemoryUserDirectory,
-    ObtainPolicy, OnLimit, Publisher, Revocation, RevocationBus, RevokeReason, TokenAuth, TokenFormat,
-    TokenLimit, TokenRequest, UserId,
+    ObtainPolicy, OnLimit, Publisher, Revocation, RevokeReason, TokenAuth, TokenFormat, TokenLimit,
+    TokenRequest, UserId,
 };
 use tokio::sync::{broadcast, watch};
 

@@ -19,9 +19,10 @@ use std::sync::{Arc, Mutex};
 
 use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
+use tokenauth_core::store::{LoginRecord, TokenRecord, TokenStore, UserDirectory};
 use tokenauth_core::{
-    AuthError, AuthEvent, Issued, Lifespan, LoginRecord, ManualClock, MemoryStore, MemoryUserDirectory,
-    TokenAuth, TokenId, TokenInfo, TokenRecord, TokenRequest, TokenStore, User, UserDirectory, UserId,
+    AuthError, AuthEvent, Issued, Lifespan, ManualClock, MemoryStore, MemoryUserDirectory, TokenAuth,
+    TokenId, TokenInfo, TokenRequest, User, UserId,
 };
 
 pub(crate) type Auth = TokenAuth<MemoryStore, MemoryUserDirectory>;

@@ -17,7 +17,7 @@ use sqlx::{PgPool, Postgres};
 
 use crate::Error;
 
-/// A [`TokenStore`](tokenauth_core::TokenStore) on DRF's `authtoken_token` table in
+/// A [`TokenStore`](tokenauth_core::store::TokenStore) on DRF's `authtoken_token` table in
 /// Django's PostgreSQL database (`created` `timestamptz`). See the [crate docs](crate)
 /// for what this table can and cannot hold.
 ///
@@ -30,8 +30,8 @@ use crate::Error;
 /// `user_id` taken: a conflict either way, which core answers by reading again.
 pub type PostgresStore = crate::DjangoStore<Postgres>;
 
-/// A [`UserDirectory`](tokenauth_core::UserDirectory) and
-/// [`UserAdmin`](tokenauth_core::UserAdmin) on Django's `auth_user` table in
+/// A [`UserDirectory`](tokenauth_core::store::UserDirectory) and
+/// [`UserAdmin`](tokenauth_core::store::UserAdmin) on Django's `auth_user` table in
 /// PostgreSQL; `date_joined` written as `timestamptz`.
 pub type PostgresUserDirectory = crate::DjangoUserDirectory<Postgres>;
 

@@ -22,7 +22,7 @@ use sqlx::{Sqlite, SqlitePool};
 
 use crate::Error;
 
-/// A [`TokenStore`](tokenauth_core::TokenStore) on DRF's `authtoken_token` table in
+/// A [`TokenStore`](tokenauth_core::store::TokenStore) on DRF's `authtoken_token` table in
 /// Django's SQLite database (`created` as Django's text). See the [crate docs](crate)
 /// for what this table can and cannot hold.
 ///
@@ -32,8 +32,8 @@ use crate::Error;
 /// under, then deletes and inserts. Django's own writes queue on the same SQLite lock.
 pub type SqliteStore = crate::DjangoStore<Sqlite>;
 
-/// A [`UserDirectory`](tokenauth_core::UserDirectory) and
-/// [`UserAdmin`](tokenauth_core::UserAdmin) on Django's `auth_user` table in SQLite;
+/// A [`UserDirectory`](tokenauth_core::store::UserDirectory) and
+/// [`UserAdmin`](tokenauth_core::store::UserAdmin) on Django's `auth_user` table in SQLite;
 /// `date_joined` written as Django's text.
 pub type SqliteUserDirectory = crate::DjangoUserDirectory<Sqlite>;
 

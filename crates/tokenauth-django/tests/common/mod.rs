@@ -10,9 +10,8 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 use time::{Duration, OffsetDateTime};
-use tokenauth_core::{
-    AuthError, ManualClock, ObtainError, PasswordHasher, TokenAuth, TokenRequest, TokenStore, UserAdmin,
-};
+use tokenauth_core::store::{TokenStore, UserAdmin};
+use tokenauth_core::{AuthError, ManualClock, ObtainError, PasswordHasher, TokenAuth, TokenRequest};
 use tokenauth_django::hashers::{DjangoHash, django_hasher};
 
 /// The fixtures' `manifest.json`.

@@ -3,10 +3,8 @@
 //! committed only while the password is still the one the login verified.
 
 use tokenauth_conformance::CountingStore;
-use tokenauth_core::store::{Change, Committed};
-use tokenauth_core::{
-    ObtainError, Scopes, TokenAuth, TokenFormat, TokenId, TokenRecord, TokenRequest, TokenStore, UserAdmin,
-};
+use tokenauth_core::store::{Change, Committed, TokenRecord, TokenStore, UserAdmin};
+use tokenauth_core::{ObtainError, Scopes, TokenAuth, TokenFormat, TokenId, TokenRequest};
 
 use super::Raw;
 

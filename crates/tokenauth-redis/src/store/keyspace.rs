@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use futures_util::future::try_join_all;
 use redis::AsyncCommands;
-use tokenauth_core::TokenRecord;
+use tokenauth_core::store::TokenRecord;
 use tracing::instrument;
 
 use super::{RedisStore, records_of};

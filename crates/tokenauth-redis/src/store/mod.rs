@@ -8,8 +8,10 @@ use std::time::Duration;
 
 use futures_util::future::try_join_all;
 use redis::{AsyncCommands, Value};
-use tokenauth_core::store::{Change, Committed, Ended, PurgeBounds, TokenSet, TokenStore};
-use tokenauth_core::{TokenDigest, TokenId, TokenRecord, Usage, UserId};
+use tokenauth_core::store::{
+    Change, Committed, Ended, PurgeBounds, TokenDigest, TokenRecord, TokenSet, TokenStore, Usage,
+};
+use tokenauth_core::{TokenId, UserId};
 use tracing::instrument;
 
 use crate::codec::{decode_record, encode_record, encode_record_usage, encode_usage};
@@ -238,13 +240,24 @@ fn digest_pointer(record: &TokenRecord) -> String {
 
 /// Bulk imports go through [`commit`](TokenStore::commit), one token at a time (the
 /// trait's default): correct, atomic per token, but not pipelined.
-impl tokenauth_core::TokenImport for RedisStore {}
+impl tokenauth_core::store::TokenImport for RedisStore {}
 
 impl TokenStore for RedisStore {
     type Error = Error;
 
     fn is_unavailable(error: &Error) -> bool {
         error.is_unavailable()
+    }
+
+    /// Becomes the store's retention ([`set_retention`](Self::set_retention)); with
+    /// `refresh`, keys already written are extended to it
+    /// ([`refresh_retention`](Self::refresh_retention)).
+    async fn retain(&self, retention: Duration, refresh: bool) -> Result<(), Error> {
+        self.set_retention(Some(retention));
+        if refresh {
+            self.refresh_retention().await?;
+        }
+        Ok(())
     }
 
     /// One `HGETALL` of the user's hash: the version and the records in one snapshot.

@@ -6,8 +6,10 @@
 use std::hash::{BuildHasher, RandomState};
 use std::time::Duration;
 
-use tokenauth_core::store::{Change, Committed, Ended, PurgeBounds, TokenSet};
-use tokenauth_core::{TokenDigest, TokenId, TokenRecord, TokenStore, Usage, UserId};
+use tokenauth_core::store::{
+    Change, Committed, Ended, PurgeBounds, TokenDigest, TokenRecord, TokenSet, TokenStore, Usage,
+};
+use tokenauth_core::{TokenId, UserId};
 use tokenauth_redis::{DEFAULT_TIMEOUT, RedisStore, Target};
 
 /// A server the tests run against.

@@ -11,8 +11,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use tokenauth::TokenAuth;
-use tokenauth_core::store::Capabilities;
-use tokenauth_core::{LocalBus, RevocationBus, TokenImport, TokenStore, UserImport};
+use tokenauth_core::LocalBus;
+use tokenauth_core::store::{Capabilities, RevocationBus, TokenImport, TokenStore, UserImport};
 use tokenauth_django::hashers::upgrading_hasher;
 use tokenauth_django::{DjangoToken, DjangoUser, django_auth};
 use tokenauth_redis::{BusOptions, RedisBus, RedisStore, Target};
@@ -20,7 +20,7 @@ use tokenauth_sqlx::postgres::{PostgresRevocationBus, PostgresStore, PostgresUse
 use tokenauth_sqlx::sqlite::{SqliteStore, SqliteUserDirectory};
 
 use super::copy::Tables;
-use super::policy::{PolicyStore, Retention, TokenLocation};
+use super::policy::{PolicyStore, TokenLocation};
 use super::refusals::{self, Declaration};
 use super::{Cli, CliError, Command, DatabaseUrl};
 
@@ -87,7 +87,7 @@ pub(super) trait Runner {
     /// Runs `command` on `opened`.
     async fn run<S, D, P, B>(self, opened: Opened<S, D, P, B>, command: Command) -> Result<(), CliError>
     where
-        S: TokenImport + Retention,
+        S: TokenImport,
         D: UserImport,
         P: PolicyStore,
         B: RevocationBus + Clone;
@@ -153,7 +153,7 @@ async fn without_policy<S, D>(
     runner: impl Runner,
 ) -> Result<(), CliError>
 where
-    S: TokenImport + Retention,
+    S: TokenImport,
     D: UserImport,
 {
     let holds = auth.store().capabilities();
@@ -184,7 +184,7 @@ async fn with_token_store<S, D, B>(
     runner: impl Runner,
 ) -> Result<(), CliError>
 where
-    S: TokenImport + PolicyStore + Retention + Clone,
+    S: TokenImport + PolicyStore + Clone,
     D: UserImport,
     B: RevocationBus + Clone,
 {

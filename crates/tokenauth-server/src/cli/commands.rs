@@ -3,14 +3,12 @@
 use std::io::{BufRead, Write};
 
 use tokenauth::TokenAuth;
-use tokenauth_core::{
-    AuthCache, BackendError, Cached, Lifespan, Maintenance, Publisher, RevocationBus, Scopes, TokenImport,
-    TokenStore, UserAdmin, UserImport,
-};
+use tokenauth_core::store::{RevocationBus, TokenImport, TokenStore, UserAdmin, UserImport};
+use tokenauth_core::{AuthCache, BackendError, Cached, Lifespan, Maintenance, Publisher, Scopes};
 use tokenauth_django::hashers::DjangoHashers;
 
 use super::backend::{Opened, Runner};
-use super::policy::{Partial, PolicyStore, Retention};
+use super::policy::{Partial, PolicyStore};
 use super::{CacheArgs, CliError, Command, Io, ServeArgs, TokenArgs, TokenCommand};
 use super::{copy, import, import_django, tokens, users};
 
@@ -24,7 +22,7 @@ impl<R: BufRead, W: Write> Runner for Commands<'_, R, W> {
     /// server), and a serving cache follows it.
     async fn run<S, D, P, B>(self, opened: Opened<S, D, P, B>, command: Command) -> Result<(), CliError>
     where
-        S: TokenImport + Retention,
+        S: TokenImport,
         D: UserImport,
         P: PolicyStore,
         B: RevocationBus + Clone,
@@ -55,7 +53,7 @@ impl<R: BufRead, W: Write> Runner for Commands<'_, R, W> {
 /// The commands on an opened backend.
 impl<S, D, P, B> Opened<S, D, P, B>
 where
-    S: TokenImport + Retention,
+    S: TokenImport,
     D: UserImport,
     P: PolicyStore,
     B: RevocationBus + Clone,
@@ -121,7 +119,10 @@ where
                 .map_err(BackendError::new)?;
         }
         let auth = self.auth;
-        auth.store().retain(policy.retention(), true).await?;
+        auth.store()
+            .retain(policy.retention(), true)
+            .await
+            .map_err(BackendError::new)?;
         // After `import-django`, the DRF keys it stored (as digests) work here.
         let imported = match &self.settings {
             Some(settings) => settings.imported_drf_keys().await.map_err(BackendError::new)?,
@@ -176,7 +177,11 @@ where
         let given = Partial::given(args.server_lifespan, purge_grace, &args.policy);
         let stored = self.stored(&given).await?;
         let policy = given.resolve(stored);
-        self.auth.store().retain(policy.retention(), false).await?;
+        self.auth
+            .store()
+            .retain(policy.retention(), false)
+            .await
+            .map_err(BackendError::new)?;
         let auth = policy.apply(self.auth, args.policy.refresh_interval);
         tokens::run(args.command, &auth, &policy, io).await
     }

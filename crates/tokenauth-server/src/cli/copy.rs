@@ -12,7 +12,8 @@ use std::io::Write;
 use std::time::Instant;
 
 use clap::Args;
-use tokenauth_core::{LoginRecord, TokenId, TokenRecord, TokenStore, User, UserId};
+use tokenauth_core::store::{LoginRecord, Settings, TokenRecord, TokenStore};
+use tokenauth_core::{TokenId, User, UserId};
 use tokenauth_sqlx::postgres::{PostgresStore, PostgresUserDirectory};
 use tokenauth_sqlx::sqlite::{SqliteStore, SqliteUserDirectory};
 

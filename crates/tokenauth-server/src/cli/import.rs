@@ -16,10 +16,9 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Deserialize;
 use tokenauth::TokenAuth;
+use tokenauth_core::store::{NewUser, TokenImport, TokenRecord, UserImport};
 use tokenauth_core::time::{OffsetDateTime, UtcOffset};
-use tokenauth_core::{
-    BackendError, NewUser, PasswordHasher, Scopes, TokenImport, TokenRecord, User, UserImport,
-};
+use tokenauth_core::{BackendError, PasswordHasher, Scopes, User};
 
 mod tokens_out;
 

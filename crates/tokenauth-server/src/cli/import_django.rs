@@ -15,9 +15,8 @@ use std::time::Instant;
 
 use clap::Args;
 use tokenauth::TokenAuth;
-use tokenauth_core::{
-    BackendError, NewUser, PasswordHasher, Scopes, TokenDigest, TokenImport, TokenRecord, User, UserImport,
-};
+use tokenauth_core::store::{NewUser, TokenDigest, TokenImport, TokenRecord, UserImport};
+use tokenauth_core::{BackendError, PasswordHasher, Scopes, User};
 use tokenauth_django::hashers::DjangoHash;
 
 use super::backend;

@@ -41,7 +41,7 @@ pub use backend::Schema;
 pub use copy::CopyArgs;
 pub use import::{ImportArgs, ImportError};
 pub use import_django::ImportDjangoArgs;
-pub use policy::{PolicyStore, Retention};
+pub use policy::PolicyStore;
 
 /// Why a command failed. Printed as `error: ...` with a non-zero exit.
 #[derive(Debug, thiserror::Error)]

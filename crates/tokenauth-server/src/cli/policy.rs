@@ -9,99 +9,66 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use tokenauth::TokenAuth;
-use tokenauth_core::store::Capabilities;
+use tokenauth_core::store::{Capabilities, Settings, TokenStore, UserDirectory};
 use tokenauth_core::{
     BackendError, DEFAULT_MAX_TOKENS_PER_USER, DEFAULT_PURGE_GRACE, InvalidScope, Lifespan, ObtainPolicy,
-    OnLimit, Scopes, TokenLimit, TokenStore, UserDirectory,
+    OnLimit, Scopes, TokenLimit,
 };
-use tokenauth_redis::RedisStore;
-use tokenauth_sqlx::postgres::PostgresStore;
-use tokenauth_sqlx::sqlite::SqliteStore;
 
 use super::{CliError, Policy};
 
-/// Where `serve` keeps its policy for the `token` commands: text values by key.
-///
-/// A backend stores and returns the values as given; reading and writing the policy is
-/// done here, once. Implemented by [`SqliteStore`] and [`PostgresStore`] (their
-/// `tokenauth_settings` table).
-pub trait PolicyStore {
-    /// The backend's error.
-    type Error: std::error::Error + Send + Sync + 'static;
-
+/// What `serve` keeps for the `token` commands in a backend's [`Settings`]: its policy,
+/// whether DRF keys were imported, and where it keeps its tokens. Reading and writing
+/// them is done here, once, for every backend with settings (tokenauth-sqlx's stores):
+/// there is nothing to implement.
+pub trait PolicyStore: Settings {
     /// The stored policy values; none if no `serve` has stored any.
-    fn load_policy(&self) -> impl Future<Output = Result<BTreeMap<String, String>, Self::Error>> + Send;
+    fn load_policy(&self) -> impl Future<Output = Result<BTreeMap<String, String>, Self::Error>> + Send {
+        self.settings(PREFIX)
+    }
 
     /// Replaces the stored policy values with `values`, at once.
     fn store_policy(
         &self,
         values: &BTreeMap<String, String>,
-    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send {
+        self.replace_settings(PREFIX, values)
+    }
 
     /// Whether `tokenauth import-django` stored DRF keys (by their digests) here, so
     /// that `serve` accepts 40-hex keys besides its own format.
-    fn imported_drf_keys(&self) -> impl Future<Output = Result<bool, Self::Error>> + Send;
+    fn imported_drf_keys(&self) -> impl Future<Output = Result<bool, Self::Error>> + Send {
+        async {
+            Ok(self
+                .settings(IMPORTED_DRF_KEYS)
+                .await?
+                .contains_key(IMPORTED_DRF_KEYS))
+        }
+    }
 
     /// Records that DRF keys were imported (kept for good: those tokens stay valid
     /// until they expire, and a later `serve` must keep accepting them).
-    fn set_imported_drf_keys(&self) -> impl Future<Output = Result<(), Self::Error>> + Send;
+    fn set_imported_drf_keys(&self) -> impl Future<Output = Result<(), Self::Error>> + Send {
+        async {
+            let values = BTreeMap::from([(IMPORTED_DRF_KEYS.to_owned(), "true".to_owned())]);
+            self.replace_settings(IMPORTED_DRF_KEYS, &values).await
+        }
+    }
 
     /// Where the last `serve` kept its tokens (`database` or `redis:PREFIX`), if any
     /// `serve` recorded it.
-    fn token_location(&self) -> impl Future<Output = Result<Option<String>, Self::Error>> + Send;
+    fn token_location(&self) -> impl Future<Output = Result<Option<String>, Self::Error>> + Send {
+        async { Ok(self.settings(TOKEN_LOCATION).await?.remove(TOKEN_LOCATION)) }
+    }
 
     /// Records where `serve` keeps its tokens.
-    fn set_token_location(&self, location: &str) -> impl Future<Output = Result<(), Self::Error>> + Send;
-}
-
-/// A token store told how long the serving policy may need a token: the lifespan plus
-/// the purge grace. SQL stores keep rows until the purge and ignore it; the Redis store
-/// makes it the expiry of its keys ([`RedisStore::set_retention`]), and with `refresh`
-/// (as `serve` asks) extends the keys already written when it grew
-/// ([`RedisStore::refresh_retention`]).
-pub trait Retention {
-    /// Keep tokens for `retention`.
-    fn retain(&self, retention: Duration, refresh: bool)
-    -> impl Future<Output = Result<(), CliError>> + Send;
-}
-
-impl Retention for SqliteStore {
-    async fn retain(&self, _: Duration, _: bool) -> Result<(), CliError> {
-        Ok(())
+    fn set_token_location(&self, location: &str) -> impl Future<Output = Result<(), Self::Error>> + Send {
+        let values = BTreeMap::from([(TOKEN_LOCATION.to_owned(), location.to_owned())]);
+        async move { self.replace_settings(TOKEN_LOCATION, &values).await }
     }
 }
 
-impl Retention for PostgresStore {
-    async fn retain(&self, _: Duration, _: bool) -> Result<(), CliError> {
-        Ok(())
-    }
-}
-
-/// DRF's rows are kept until they are deleted: nothing to retain.
-macro_rules! no_retention {
-    ($($store:ty),+) => {$(
-        impl Retention for $store {
-            async fn retain(&self, _: Duration, _: bool) -> Result<(), CliError> {
-                Ok(())
-            }
-        }
-    )+};
-}
-
-no_retention!(
-    tokenauth_django::sqlite::SqliteStore,
-    tokenauth_django::postgres::PostgresStore
-);
-
-impl Retention for RedisStore {
-    async fn retain(&self, retention: Duration, refresh: bool) -> Result<(), CliError> {
-        self.set_retention(Some(retention));
-        if refresh {
-            self.refresh_retention().await?;
-        }
-        Ok(())
-    }
-}
+impl<S: Settings> PolicyStore for S {}
 
 /// The settings keys of the policy start with this.
 const PREFIX: &str = "policy.";
@@ -153,43 +120,6 @@ impl TokenLocation {
         )))
     }
 }
-
-/// [`PolicyStore`] for a store with `settings` and `replace_settings` verbs.
-macro_rules! settings_policy_store {
-    ($($store:ty),+) => {$(
-        impl PolicyStore for $store {
-            type Error = tokenauth_sqlx::Error;
-
-            async fn load_policy(&self) -> Result<BTreeMap<String, String>, Self::Error> {
-                self.settings(PREFIX).await
-            }
-
-            async fn store_policy(&self, values: &BTreeMap<String, String>) -> Result<(), Self::Error> {
-                self.replace_settings(PREFIX, values).await
-            }
-
-            async fn imported_drf_keys(&self) -> Result<bool, Self::Error> {
-                Ok(self.settings(IMPORTED_DRF_KEYS).await?.contains_key(IMPORTED_DRF_KEYS))
-            }
-
-            async fn set_imported_drf_keys(&self) -> Result<(), Self::Error> {
-                let values = BTreeMap::from([(IMPORTED_DRF_KEYS.to_owned(), "true".to_owned())]);
-                self.replace_settings(IMPORTED_DRF_KEYS, &values).await
-            }
-
-            async fn token_location(&self) -> Result<Option<String>, Self::Error> {
-                Ok(self.settings(TOKEN_LOCATION).await?.remove(TOKEN_LOCATION))
-            }
-
-            async fn set_token_location(&self, location: &str) -> Result<(), Self::Error> {
-                let values = BTreeMap::from([(TOKEN_LOCATION.to_owned(), location.to_owned())]);
-                self.replace_settings(TOKEN_LOCATION, &values).await
-            }
-        }
-    )+};
-}
-
-settings_policy_store!(SqliteStore, PostgresStore);
 
 /// Where a setting came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

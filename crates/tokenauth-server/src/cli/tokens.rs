@@ -6,11 +6,10 @@ use std::io::Write;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use tokenauth::TokenAuth;
+use tokenauth_core::store::{TokenStore, UserAdmin};
 use tokenauth_core::time::OffsetDateTime;
 use tokenauth_core::time::format_description::well_known::Rfc3339;
-use tokenauth_core::{
-    BackendError, DEFAULT_PURGE_BATCH, Scopes, TokenId, TokenRequest, TokenStore, UserAdmin,
-};
+use tokenauth_core::{BackendError, DEFAULT_PURGE_BATCH, Scopes, TokenId, TokenRequest};
 
 use super::policy::Resolved;
 use super::users::display_name;

@@ -4,7 +4,8 @@
 use std::io::{BufRead, Write};
 
 use tokenauth::TokenAuth;
-use tokenauth_core::{TokenStore, User, UserAdmin};
+use tokenauth_core::User;
+use tokenauth_core::store::{TokenStore, UserAdmin};
 
 use super::password::{password_from, password_from_terminal};
 use super::{CliError, Io, UserCommand};

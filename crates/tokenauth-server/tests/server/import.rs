@@ -9,9 +9,8 @@ use tempfile::TempDir;
 use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
 use tokenauth::TokenAuth;
-use tokenauth_core::{
-    AuthError, Clock, PasswordHasher, SystemClock, TokenFormat, TokenRequest, TokenStore, UserAdmin,
-};
+use tokenauth_core::store::{TokenStore, UserAdmin};
+use tokenauth_core::{AuthError, Clock, PasswordHasher, SystemClock, TokenFormat, TokenRequest};
 use tokenauth_server::cli::CliError;
 use tokenauth_sqlx::postgres::{PostgresStore, PostgresUserDirectory};
 use tokenauth_sqlx::sqlite::{SqliteStore, SqliteUserDirectory};

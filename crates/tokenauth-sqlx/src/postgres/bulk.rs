@@ -7,8 +7,8 @@ use std::collections::HashMap;
 
 use sqlx::{PgConnection, PgPool, Postgres};
 use time::OffsetDateTime;
-use tokenauth_core::store::{ImportedUsers, NewUser};
-use tokenauth_core::{LoginRecord, TokenRecord, User, UserId};
+use tokenauth_core::store::{ImportedUsers, LoginRecord, NewUser, TokenRecord};
+use tokenauth_core::{User, UserId};
 
 use crate::Error;
 use crate::bulk::{check_user_clashes, imported, user_row_ids};

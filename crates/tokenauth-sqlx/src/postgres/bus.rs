@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
-use tokenauth_core::{Heartbeats, Revocation, RevocationBus, UserId};
+use tokenauth_core::store::{Heartbeats, RevocationBus};
+use tokenauth_core::{Revocation, UserId};
 use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
 

@@ -8,8 +8,8 @@ use sqlx::pool::PoolConnection;
 use sqlx::postgres::PgQueryResult;
 use sqlx::{PgConnection, PgPool, Postgres};
 use time::OffsetDateTime;
-use tokenauth_core::store::{Change, Committed};
-use tokenauth_core::{TokenId, Usage, UserId};
+use tokenauth_core::store::{Change, Committed, Usage};
+use tokenauth_core::{TokenId, UserId};
 
 use super::retry;
 use crate::Error;
@@ -144,7 +144,7 @@ async fn bump_version(conn: &mut PgConnection, user: &UserId, expected: u64) -> 
     Ok(bumped.rows_affected() == 1)
 }
 
-/// One attempt at [`TokenStore::commit`](tokenauth_core::TokenStore::commit), in one
+/// One attempt at [`TokenStore::commit`](tokenauth_core::store::TokenStore::commit), in one
 /// transaction at PostgreSQL's default `READ COMMITTED`: the version first (zero rows
 /// moved is a conflict), whose row lock makes every other commit of the user wait
 /// (and then find the version changed) while the insert and the deletes (of that

@@ -22,14 +22,14 @@ use crate::Error;
 use crate::store::SqlStore;
 use crate::users::SqlUserDirectory;
 
-/// A [`TokenStore`](tokenauth_core::TokenStore) in the `tokenauth_tokens` table of a
+/// A [`TokenStore`](tokenauth_core::store::TokenStore) in the `tokenauth_tokens` table of a
 /// PostgreSQL database.
 ///
 /// Clones share the pool. The tables are created by the migrations that [`connect`]
 /// (or [`migrate`]) runs.
 ///
-/// The per-user compare-and-swap ([`token_set`](tokenauth_core::TokenStore::token_set) +
-/// [`commit`](tokenauth_core::TokenStore::commit)) keeps each user's set version in
+/// The per-user compare-and-swap ([`token_set`](tokenauth_core::store::TokenStore::token_set) +
+/// [`commit`](tokenauth_core::store::TokenStore::commit)) keeps each user's set version in
 /// `tokenauth_token_sets`. `token_set` reads the version, then the records. `commit`
 /// runs in one transaction at PostgreSQL's default `READ COMMITTED`: first
 /// `UPDATE tokenauth_token_sets SET version = version + 1 WHERE user_id = $1 AND
@@ -40,7 +40,7 @@ use crate::users::SqlUserDirectory;
 /// wait (and then find the version changed) while the insert and the deletes (of that
 /// user's rows only) follow. A write that PostgreSQL aborts as a serialization failure
 /// or a deadlock runs again, up to three times in all. The
-/// [`purge`](tokenauth_core::TokenStore::purge) finds records through indexes and
+/// [`purge`](tokenauth_core::store::TokenStore::purge) finds records through indexes and
 /// deletes at most `limit` of them per call.
 ///
 /// Times are `TIMESTAMPTZ` columns (microseconds, as core's records); a record's
@@ -57,8 +57,8 @@ use crate::users::SqlUserDirectory;
 /// ```
 pub type PostgresStore = SqlStore<Postgres>;
 
-/// A [`UserDirectory`](tokenauth_core::UserDirectory) and
-/// [`UserAdmin`](tokenauth_core::UserAdmin) in the `tokenauth_users` table of a
+/// A [`UserDirectory`](tokenauth_core::store::UserDirectory) and
+/// [`UserAdmin`](tokenauth_core::store::UserAdmin) in the `tokenauth_users` table of a
 /// PostgreSQL database.
 ///
 /// It only stores: hashing and verifying passwords (argon2id PHC strings), deciding
@@ -72,14 +72,14 @@ pub type PostgresStore = SqlStore<Postgres>;
 /// match exactly: case-sensitive, not trimmed (the column has the `"C"` collation).
 ///
 /// Each user's credential version is written in the same `UPDATE` as its new password
-/// hash ([`set_password_hash`](tokenauth_core::UserAdmin::set_password_hash): version +
+/// hash ([`set_password_hash`](tokenauth_core::store::UserAdmin::set_password_hash): version +
 /// 1), so every token issued under the old version is refused from the moment the
 /// change commits.
 ///
 /// Clones share the pool. `Debug` prints no connection details.
 ///
 /// ```no_run
-/// use tokenauth_core::UserDirectory;
+/// use tokenauth_core::store::UserDirectory;
 /// use tokenauth_sqlx::postgres::{PostgresUserDirectory, connect};
 ///
 /// # async fn example() -> Result<(), tokenauth_sqlx::Error> {
@@ -132,7 +132,7 @@ pub static MIGRATOR: LazyLock<Migrator> = LazyLock::new(|| {
 /// # Durability
 ///
 /// Every write commits in its own transaction (or in the one transaction of a
-/// [`commit`](tokenauth_core::TokenStore::commit)); with PostgreSQL's default
+/// [`commit`](tokenauth_core::store::TokenStore::commit)); with PostgreSQL's default
 /// `synchronous_commit = on` a commit returns only once its WAL is flushed to disk, so
 /// a revocation that has been answered survives a crash or a power loss. Do not turn
 /// `synchronous_commit` off for the database or the role tokenauth uses.

@@ -9,8 +9,8 @@
 use std::collections::{BTreeSet, HashMap};
 
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
-use tokenauth_core::store::{ImportedUsers, NewUser};
-use tokenauth_core::{LoginRecord, TokenRecord, User, UserId};
+use tokenauth_core::store::{ImportedUsers, LoginRecord, NewUser, TokenRecord};
+use tokenauth_core::{User, UserId};
 
 use super::dialect::to_micros;
 use crate::Error;

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use sqlx::sqlite::SqliteQueryResult;
 use sqlx::{Connection, QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
 use time::OffsetDateTime;
-use tokenauth_core::store::{Change, Committed};
-use tokenauth_core::{Usage, UserId};
+use tokenauth_core::UserId;
+use tokenauth_core::store::{Change, Committed, Usage};
 
 use super::durable::Durable;
 use crate::Error;
@@ -129,7 +129,7 @@ impl Dialect for Sqlite {
     }
 }
 
-/// [`TokenStore::commit`](tokenauth_core::TokenStore::commit) on `conn`.
+/// [`TokenStore::commit`](tokenauth_core::store::TokenStore::commit) on `conn`.
 async fn commit_on(
     conn: &mut SqliteConnection,
     user: &UserId,

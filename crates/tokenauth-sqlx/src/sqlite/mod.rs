@@ -19,19 +19,19 @@ use crate::Error;
 use crate::store::SqlStore;
 use crate::users::SqlUserDirectory;
 
-/// A [`TokenStore`](tokenauth_core::TokenStore) in the `tokenauth_tokens` table of a
+/// A [`TokenStore`](tokenauth_core::store::TokenStore) in the `tokenauth_tokens` table of a
 /// SQLite database.
 ///
 /// Clones share the pool. The tables are created by the migrations that [`connect`]
 /// (or [`migrate`]) runs.
 ///
-/// The per-user compare-and-swap ([`token_set`](tokenauth_core::TokenStore::token_set) +
-/// [`commit`](tokenauth_core::TokenStore::commit)) keeps each user's set version in
+/// The per-user compare-and-swap ([`token_set`](tokenauth_core::store::TokenStore::token_set) +
+/// [`commit`](tokenauth_core::store::TokenStore::commit)) keeps each user's set version in
 /// `tokenauth_token_sets`: `token_set` reads the version and the records in one read
 /// transaction (one snapshot under WAL), and `commit` compares the version, deletes,
 /// inserts and writes `version + 1` in one `BEGIN IMMEDIATE` transaction, so concurrent
 /// commits of one user queue up for SQLite's write lock and the later one sees the
-/// conflict. The [`purge`](tokenauth_core::TokenStore::purge) finds records through
+/// conflict. The [`purge`](tokenauth_core::store::TokenStore::purge) finds records through
 /// indexes and deletes at most `limit` of them per call, so no call holds the write
 /// lock for long. The writes that end tokens commit with `synchronous = FULL` (see
 /// [`connect`]).
@@ -52,8 +52,8 @@ use crate::users::SqlUserDirectory;
 /// ```
 pub type SqliteStore = SqlStore<Sqlite>;
 
-/// A [`UserDirectory`](tokenauth_core::UserDirectory) and
-/// [`UserAdmin`](tokenauth_core::UserAdmin) in the `tokenauth_users` table of a SQLite
+/// A [`UserDirectory`](tokenauth_core::store::UserDirectory) and
+/// [`UserAdmin`](tokenauth_core::store::UserAdmin) in the `tokenauth_users` table of a SQLite
 /// database.
 ///
 /// It only stores: hashing and verifying passwords (argon2id PHC strings), deciding
@@ -69,7 +69,7 @@ pub type SqliteStore = SqlStore<Sqlite>;
 /// match exactly: case-sensitive, not trimmed.
 ///
 /// Each user's credential version is written in the same `UPDATE` as its new password
-/// hash ([`set_password_hash`](tokenauth_core::UserAdmin::set_password_hash): version +
+/// hash ([`set_password_hash`](tokenauth_core::store::UserAdmin::set_password_hash): version +
 /// 1), so every token issued under the old version is refused from the moment the
 /// change commits; that write, a deactivation and a deletion commit with
 /// `synchronous = FULL` (see [`connect`]).
@@ -80,7 +80,7 @@ pub type SqliteStore = SqlStore<Sqlite>;
 /// Clones share the pool. `Debug` prints no connection details.
 ///
 /// ```no_run
-/// use tokenauth_core::UserDirectory;
+/// use tokenauth_core::store::UserDirectory;
 /// use tokenauth_sqlx::sqlite::{SqliteUserDirectory, connect};
 ///
 /// # async fn example() -> Result<(), tokenauth_sqlx::Error> {

@@ -3,12 +3,13 @@
 // Each test crate that includes this module uses what it needs of it.
 #![allow(dead_code, unreachable_pub)]
 
+use std::collections::BTreeMap;
+
 use tokenauth_core::store::{
-    Change, Committed, Ended, ImportedUsers, NewUser, PurgeBounds, TokenImport, TokenSet, UserImport,
+    Change, Committed, Ended, ImportedUsers, LoginRecord, NewUser, PurgeBounds, Settings, TokenDigest,
+    TokenImport, TokenRecord, TokenSet, TokenStore, Usage, UserAdmin, UserDirectory, UserImport,
 };
-use tokenauth_core::{
-    LoginRecord, TokenDigest, TokenId, TokenRecord, TokenStore, Usage, UserAdmin, UserDirectory, UserId,
-};
+use tokenauth_core::{TokenId, UserId};
 
 /// A store or directory together with what its database needs to stay alive and be
 /// cleaned up afterwards (`G`: a temporary directory, a schema): the guard lives
@@ -55,6 +56,22 @@ impl<T: TokenStore, G: Send + Sync + 'static> TokenStore for Temp<T, G> {
 
     async fn purge(&self, bounds: &PurgeBounds, limit: usize) -> Result<Vec<Ended>, T::Error> {
         self.inner.purge(bounds, limit).await
+    }
+}
+
+impl<T: Settings, G: Send + Sync + 'static> Settings for Temp<T, G> {
+    type Error = T::Error;
+
+    async fn settings(&self, prefix: &str) -> Result<BTreeMap<String, String>, T::Error> {
+        self.inner.settings(prefix).await
+    }
+
+    async fn replace_settings(
+        &self,
+        prefix: &str,
+        values: &BTreeMap<String, String>,
+    ) -> Result<(), T::Error> {
+        self.inner.replace_settings(prefix, values).await
     }
 }
 

@@ -47,7 +47,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, delete, get, post};
 use http::request::Parts;
 use http::{Method, StatusCode};
-use tokenauth_core::{Scopes, TokenAuth, TokenStore, UserDirectory};
+use tokenauth_core::store::{TokenStore, UserDirectory};
+use tokenauth_core::{Scopes, TokenAuth};
 
 use crate::extract::Presented;
 use crate::layer::{ClientIp, DEFAULT_LOGIN_PATHS, TokenAuthLayer, peer_ip};

@@ -6,7 +6,8 @@ use std::time::Duration;
 use axum::extract::{Request, State};
 use axum::response::Response;
 use http::{HeaderValue, StatusCode, header};
-use tokenauth_core::{IssueError, ObtainError, TokenAuth, TokenStore, UserDirectory};
+use tokenauth_core::store::{TokenStore, UserDirectory};
+use tokenauth_core::{IssueError, ObtainError, TokenAuth};
 
 use super::body::read_body;
 use super::server_error;

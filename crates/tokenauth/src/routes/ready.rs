@@ -3,7 +3,8 @@
 use axum::extract::State;
 use axum::response::Response;
 use http::StatusCode;
-use tokenauth_core::{TokenAuth, TokenStore, UserDirectory};
+use tokenauth_core::TokenAuth;
+use tokenauth_core::store::{TokenStore, UserDirectory};
 
 use crate::rejection::{UNAVAILABLE_RETRY_AFTER, detail_response, json_response, with_retry_after};
 

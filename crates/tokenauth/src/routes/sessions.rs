@@ -5,7 +5,8 @@ use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 use time::OffsetDateTime;
-use tokenauth_core::{AuthUser, RevokeReason, Scopes, TokenAuth, TokenId, TokenStore, UserDirectory};
+use tokenauth_core::store::{TokenStore, UserDirectory};
+use tokenauth_core::{AuthUser, RevokeReason, Scopes, TokenAuth, TokenId};
 
 use super::not_found;
 use crate::extract::Authenticated;

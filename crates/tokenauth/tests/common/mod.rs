@@ -19,9 +19,8 @@ use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
-use tokenauth::core::{
-    AuthEvent, ManualClock, MemoryStore, MemoryUserDirectory, TokenDigest, TokenRecord, TokenStore,
-};
+use tokenauth::core::store::{TokenDigest, TokenRecord, TokenStore};
+use tokenauth::core::{AuthEvent, ManualClock, MemoryStore, MemoryUserDirectory};
 use tokenauth::{Authenticated, RequireScope, TokenAuth, TokenAuthLayer};
 use tower::ServiceExt;
 

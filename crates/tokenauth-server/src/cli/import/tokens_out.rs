@@ -6,7 +6,8 @@ use std::io::{BufWriter, ErrorKind, Write};
 use std::path::Path;
 
 use tokenauth::TokenAuth;
-use tokenauth_core::{BackendError, TokenImport, TokenRecord, User, UserImport};
+use tokenauth_core::store::{TokenImport, TokenRecord, UserImport};
+use tokenauth_core::{BackendError, User};
 
 use super::{CliError, ImportError, Summary, progress};
 

@@ -2,7 +2,8 @@
 
 use super::db;
 use time::format_description::well_known::Rfc3339;
-use tokenauth_core::{AuthError, UserAdmin};
+use tokenauth_core::AuthError;
+use tokenauth_core::store::UserAdmin;
 
 #[tokio::test]
 async fn token_create_prints_only_a_working_token() {

@@ -8,17 +8,23 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use time::OffsetDateTime;
+
+use crate::{TokenId, UserId};
 
 pub use crate::admin::UserAdmin;
 pub use crate::bulk::{ImportedUsers, NewUser, TokenImport, UserImport};
 pub use crate::memory::DuplicateToken;
 pub use crate::record::TokenRecord;
-pub use crate::revocation::RevocationBus;
-pub use crate::token::{TokenDigest, TokenId};
+pub use crate::revocation::{Heartbeats, RevocationBus, RevocationListener};
+pub use crate::token::TokenDigest;
 pub use crate::usage::Usage;
-pub use crate::user::{LoginRecord, UserDirectory, UserId};
+pub use crate::user::{LoginRecord, UserDirectory};
+pub use settings::Settings;
+
+mod settings;
 
 /// What a store's rows can hold, declared by [`TokenStore::capabilities`].
 ///
@@ -205,7 +211,7 @@ impl PurgeBounds {
 /// Every verb that deletes records reports what it deleted as [`Ended`] (id, digest,
 /// user), and core passes them on as a
 /// [`Revocation`](crate::Revocation) to its
-/// [`RevocationListener`](crate::RevocationListener)s, so that a cache keyed by digest
+/// [`RevocationListener`]s, so that a cache keyed by digest
 /// or by id can drop exactly what ended. Records deleted behind the store's back (by
 /// another process, or by SQL run by hand) are not reported by this process: a cache
 /// shared across processes needs the cross-process signal of a
@@ -219,7 +225,7 @@ impl PurgeBounds {
 /// A store over a `Vec` behind a lock (the shipped
 /// [`MemoryStore`](crate::MemoryStore) indexes by digest and id):
 ///
-#[doc = concat!("```\n", include_str!("../doc/vec_store.rs"), "```")]
+#[doc = concat!("```\n", include_str!("../../doc/vec_store.rs"), "```")]
 pub trait TokenStore: Send + Sync + 'static {
     /// What can go wrong in the backend.
     type Error: std::error::Error + Send + Sync + 'static;
@@ -319,6 +325,20 @@ pub trait TokenStore: Send + Sync + 'static {
     /// holds less says so (a wrapper forwards its inner store's declaration).
     fn capabilities(&self) -> Capabilities {
         Capabilities::ALL
+    }
+
+    /// Tells the store how long the serving policy may still need a token after it is
+    /// written: the longest lifespan plus the purge grace. A store that keeps records
+    /// until they are deleted (SQL) ignores it, as the default does; one whose records
+    /// expire by themselves (Redis keys) keeps each at least this long, and with
+    /// `refresh` extends the records already written when the retention grew.
+    fn retain(
+        &self,
+        retention: Duration,
+        refresh: bool,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send {
+        let _ = (retention, refresh);
+        async { Ok(()) }
     }
 
     /// Checks that the store answers, for readiness probes
