@@ -126,8 +126,8 @@ pub use scope::{InvalidScope, Scopes};
 pub use service::MaintenanceHandle;
 pub use service::{
     DEFAULT_MAX_TOKENS_PER_USER, DEFAULT_PURGE_BATCH, DEFAULT_PURGE_GRACE, DEFAULT_REFRESH_INTERVAL,
-    InvalidObtainPolicy, InvalidOnLimit, Issued, Maintenance, ObtainPolicy, OnLimit, TokenAuth, TokenLimit,
-    TokenRequest, Upserted, Verified,
+    DEFAULT_SESSION_SCOPE, InvalidObtainPolicy, InvalidOnLimit, Issued, Maintenance, ObtainPolicy, OnLimit,
+    TokenAuth, TokenLimit, TokenRequest, Upserted, Verified,
 };
 pub use token::{
     DEFAULT_PREFIX, InvalidPrefix, InvalidTokenId, PlainToken, TOKEN_REGEX, TokenFormat, TokenGenerator,

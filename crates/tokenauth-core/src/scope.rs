@@ -66,6 +66,14 @@ impl Scopes {
         Self(self.0.iter().filter(|s| other.contains(s)).cloned().collect())
     }
 
+    /// The scopes in `self` or `other`.
+    pub fn union(&self, other: &Scopes) -> Scopes {
+        let mut names: Vec<String> = self.0.iter().chain(&other.0).cloned().collect();
+        names.sort();
+        names.dedup();
+        Self(names)
+    }
+
     /// Whether there are none.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()

@@ -39,15 +39,14 @@ where
     app_with(auth, &LoginOptions::default())
 }
 
-/// How logins are defended: the throttle, the trusted proxies, the session scope.
+/// How logins are defended: the throttle and the trusted proxies. (The scope the
+/// session routes require is the service's: `TokenAuth::with_session_scope`.)
 #[derive(Debug, Clone, Default)]
 pub struct LoginOptions {
     /// The login throttle (default [`LoginThrottle::default`]).
     pub throttle: LoginThrottle,
     /// The proxies whose `X-Forwarded-For` names the client (default none).
     pub proxies: TrustedProxies,
-    /// The scope the session routes require, if any (default none).
-    pub session_scope: Option<String>,
 }
 
 /// [`app()`] with `options`.
@@ -58,12 +57,9 @@ where
 {
     let proxies = options.proxies.clone();
     let client_ip = move |parts: &axum::http::request::Parts| proxies.client_ip(parts);
-    let mut login_routes = Routes::new(auth.clone())
+    let login_routes = Routes::new(auth.clone())
         .with_login_throttle(options.throttle.clone())
         .with_client_ip(client_ip.clone());
-    if let Some(scope) = &options.session_scope {
-        login_routes = login_routes.with_session_scope(scope);
-    }
     // The 405 fallback requires authentication, so that a wrong method without valid
     // credentials is a 401, as in DRF (its views check permissions before dispatching
     // on the method). The layer lets logins through without reading their header.

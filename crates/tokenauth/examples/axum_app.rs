@@ -58,7 +58,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Routes for signed-in users: DRF's JSON 405 comes after authentication.
     let protected = Router::new()
         .route("/notes", post(add_note))
-        .route_layer(RequireScope::new("write"))
+        .route_layer(RequireScope::new(&auth, "write")?)
         .route("/hello", get(hello))
         .method_not_allowed_fallback(method_not_allowed_authenticated);
     let public = Router::new()

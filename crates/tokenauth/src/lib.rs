@@ -62,7 +62,7 @@
 //!
 //! let app = Router::new()
 //!     .route("/notes", post(|auth: Authenticated| async move { auth.user.username }))
-//!     .route_layer(RequireScope::new("write"))
+//!     .route_layer(RequireScope::new(&auth, "write")?)
 //!     .route("/me", get(|auth: Authenticated| async move { auth.user.username }))
 //!     // DRF's JSON 405, after authentication (no valid token: the 401 first).
 //!     .method_not_allowed_fallback(routes::method_not_allowed_authenticated)
@@ -95,6 +95,6 @@ pub use extract::Authenticated;
 pub use layer::{TokenAuthLayer, TokenAuthService, peer_ip};
 pub use proxies::{InvalidProxies, TrustedProxies};
 pub use rejection::{TokenAuthRejection, detail_response};
-pub use scope::{RequireScope, RequireScopeService, ScopeRejection};
+pub use scope::{InvalidRequirement, RequireScope, RequireScopeService, ScopeRejection};
 pub use tokenauth_core as core;
 pub use tokenauth_core::{Lifespan, TokenAuth, User};

@@ -65,7 +65,8 @@ pub enum TokenAuthRejection {
     /// `ServiceUnavailable`) with `Retry-After: 5`.
     Unavailable,
     /// The extractor found no [`TokenAuthLayer`](crate::TokenAuthLayer) output: the
-    /// layer is not installed in front of this route.
+    /// layer is not installed in front of this route. Logged; the client sees DRF's
+    /// 500 `A server error occurred.`, which says nothing about the server.
     MissingLayer,
     /// The layer in front of the route serves another user type than the extractor asks
     /// for: `Authenticated<expected>` behind a layer whose directory's user type is
@@ -103,11 +104,9 @@ impl TokenAuthRejection {
             Self::InvalidToken => "Invalid token",
             Self::UserInactive => "User inactive or deleted",
             Self::Expired => "Token has expired",
-            Self::Backend | Self::UserTypeMismatch { .. } => SERVER_ERROR,
+            // The client learns nothing about the server; the log says what is wrong.
+            Self::Backend | Self::MissingLayer | Self::UserTypeMismatch { .. } => SERVER_ERROR,
             Self::Unavailable => SERVICE_UNAVAILABLE,
-            Self::MissingLayer => {
-                "Authentication is misconfigured: is `TokenAuthLayer` installed in front of this route?"
-            }
         }
     }
 }
@@ -120,6 +119,10 @@ impl std::fmt::Display for TokenAuthRejection {
                 f,
                 "Authentication is misconfigured: the handler asks for `Authenticated<{expected}>`, \
                  but the `TokenAuthLayer` in front of it serves `{found}` users"
+            ),
+            Self::MissingLayer => f.write_str(
+                "Authentication is misconfigured: no `TokenAuthLayer` runs in front of this route \
+                 (add the route before `.layer(..)`)",
             ),
             _ => f.write_str(self.detail()),
         }

@@ -9,7 +9,8 @@ use axum_core::body::Body;
 use axum_core::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http::{HeaderValue, Request, StatusCode, header};
-use tokenauth_core::Scopes;
+use tokenauth_core::store::{TokenStore, UserDirectory};
+use tokenauth_core::{InvalidScope, Scopes, TokenAuth};
 use tower_layer::Layer;
 use tower_service::Service;
 
@@ -18,7 +19,8 @@ use crate::rejection::{DEFAULT_SCHEME, PERMISSION_DENIED, TokenAuthRejection, de
 
 /// Lets a request through only if its token carries every required scope.
 ///
-/// Install it with axum's `route_layer` on the routes that need the scope, behind
+/// Make it with [`RequireScope::new`], which refuses a scope the service cannot
+/// grant. Install it with axum's `route_layer` on the routes that need the scope, behind
 /// [`TokenAuthLayer`](crate::TokenAuthLayer) (which must wrap it: `.route_layer(..)`
 /// before `.layer(TokenAuthLayer::new(..))`). It works with any user type.
 ///
@@ -40,14 +42,16 @@ use crate::rejection::{DEFAULT_SCHEME, PERMISSION_DENIED, TokenAuthRejection, de
 /// use tokenauth::{Authenticated, RequireScope, TokenAuth, TokenAuthLayer};
 /// use tokenauth::core::{MemoryStore, MemoryUserDirectory, Scopes};
 ///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let auth = TokenAuth::new(MemoryStore::new(), MemoryUserDirectory::new())
 ///     .with_scopes(Scopes::parse("read write").unwrap());
 /// let app: Router = Router::new()
 ///     .route("/notes", post(|auth: Authenticated| async move { auth.user.username }))
-///     .route_layer(RequireScope::new("write"))
+///     .route_layer(RequireScope::new(&auth, "write")?)
 ///     // Routes added after `route_layer` are not covered by it.
 ///     .route("/me", get(|auth: Authenticated| async move { auth.user.username }))
 ///     .layer(TokenAuthLayer::new(auth));
+/// # Ok(()) }
 /// ```
 #[derive(Debug, Clone)]
 pub struct RequireScope {
@@ -55,27 +59,47 @@ pub struct RequireScope {
 }
 
 impl RequireScope {
-    /// Requires the scopes of a space-separated list: `"write"`, or `"read write"` for
-    /// both.
+    /// Requires the scopes of a space-separated list (`"write"`, or `"read write"` for
+    /// both), each of which `auth` must be able to grant
+    /// ([`TokenAuth::with_scopes`](tokenauth_core::TokenAuth::with_scopes)): a guard no
+    /// token could ever pass is refused here, at start-up, rather than answering 403 to
+    /// everyone.
     ///
-    /// # Panics
+    /// ```
+    /// use tokenauth::{RequireScope, TokenAuth};
+    /// use tokenauth::core::{MemoryStore, MemoryUserDirectory, Scopes};
     ///
-    /// If the list is empty or names an invalid scope (see [`Scopes`]).
-    pub fn new(scopes: &str) -> Self {
-        match Scopes::parse(scopes) {
-            Ok(scopes) => Self::all(scopes),
-            Err(error) => panic!("RequireScope::new: {error}"),
+    /// let auth = TokenAuth::new(MemoryStore::new(), MemoryUserDirectory::new())
+    ///     .with_scopes(Scopes::parse("read").unwrap());
+    /// assert!(RequireScope::new(&auth, "read").is_ok());
+    /// let error = RequireScope::new(&auth, "write").unwrap_err();
+    /// assert_eq!(
+    ///     error.to_string(),
+    ///     "RequireScope: no token can carry `write`: the service grants `read sessions`; \
+    ///      add it with TokenAuth::with_scopes"
+    /// );
+    /// ```
+    pub fn new<S: TokenStore, D: UserDirectory>(
+        auth: &TokenAuth<S, D>,
+        scopes: &str,
+    ) -> Result<Self, InvalidRequirement> {
+        let required = Scopes::parse(scopes).map_err(InvalidRequirement::Invalid)?;
+        if required.is_empty() {
+            return Err(InvalidRequirement::Empty);
         }
+        if let Some(missing) = required.first_missing_from(auth.grantable_scopes()) {
+            return Err(InvalidRequirement::NotGrantable {
+                missing: missing.to_owned(),
+                grantable: auth.grantable_scopes().clone(),
+            });
+        }
+        Ok(Self::all(required))
     }
 
-    /// Requires every scope of `scopes`.
-    ///
-    /// # Panics
-    ///
-    /// If `scopes` is empty: to require authentication alone, take
-    /// [`Authenticated`](crate::Authenticated) in the handler.
-    pub fn all(scopes: Scopes) -> Self {
-        assert!(!scopes.is_empty(), "RequireScope needs at least one scope");
+    /// Requires every scope of `scopes` (not empty), which the caller knows to be
+    /// grantable.
+    pub(crate) fn all(scopes: Scopes) -> Self {
+        debug_assert!(!scopes.is_empty(), "RequireScope needs at least one scope");
         Self {
             required: Arc::new(scopes),
         }
@@ -96,6 +120,31 @@ impl<I> Layer<I> for RequireScope {
             required: Arc::clone(&self.required),
         }
     }
+}
+
+/// Why [`RequireScope::new`] refused a requirement.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidRequirement {
+    /// The list names an invalid scope.
+    #[error("RequireScope: {0}")]
+    Invalid(InvalidScope),
+    /// The list is empty: to require authentication alone, take
+    /// [`Authenticated`](crate::Authenticated) in the handler.
+    #[error(
+        "RequireScope: the list of scopes is empty; to require authentication alone, take `Authenticated`"
+    )]
+    Empty,
+    /// The service cannot grant a required scope, so no token could pass.
+    #[error(
+        "RequireScope: no token can carry `{missing}`: the service grants `{grantable}`; \
+         add it with TokenAuth::with_scopes"
+    )]
+    NotGrantable {
+        /// The first required scope the service cannot grant.
+        missing: String,
+        /// What the service grants.
+        grantable: Scopes,
+    },
 }
 
 /// The service made by [`RequireScope`].

@@ -88,9 +88,37 @@ pub(crate) struct Config {
     pub(crate) obtain_policy: ObtainPolicy,
     pub(crate) token_limit: Option<TokenLimit>,
     pub(crate) refresh_interval: Duration,
+    /// The scopes tokens may carry: those given ([`TokenAuth::with_scopes`]) and the
+    /// session scope.
     pub(crate) grantable: Scopes,
+    /// The scopes given to [`TokenAuth::with_scopes`].
+    pub(crate) scopes_given: Scopes,
+    /// The session scope given to [`TokenAuth::with_session_scope`]; `None` until then.
+    pub(crate) session_scope_given: Option<Option<Scopes>>,
+    /// The scope the session routes require, decided by [`Config::settle`].
+    pub(crate) session_scope: Option<Scopes>,
     /// How long one call to the store or the directory may take.
     pub(crate) backend_timeout: Option<std::time::Duration>,
+}
+
+/// The scope the session routes require once scopes are configured
+/// ([`TokenAuth::with_session_scope`]).
+pub const DEFAULT_SESSION_SCOPE: &str = "sessions";
+
+impl Config {
+    /// Decides the session scope and the grantable scopes from what was given, so that
+    /// the order of the calls does not matter.
+    fn settle(&mut self) {
+        self.session_scope = match &self.session_scope_given {
+            Some(given) => given.clone(),
+            None => (!self.scopes_given.is_empty())
+                .then(|| Scopes::parse(DEFAULT_SESSION_SCOPE).expect("a valid scope")),
+        };
+        self.grantable = match &self.session_scope {
+            Some(session) => self.scopes_given.union(session),
+            None => self.scopes_given.clone(),
+        };
+    }
 }
 
 /// The token authentication service: a store, a user directory, a clock and the policy.
@@ -174,6 +202,9 @@ impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
                 token_limit: Some(TokenLimit::default()),
                 refresh_interval: DEFAULT_REFRESH_INTERVAL,
                 grantable: Scopes::none(),
+                scopes_given: Scopes::none(),
+                session_scope_given: None,
+                session_scope: None,
                 backend_timeout: None,
             }),
             hook: None,
@@ -235,8 +266,50 @@ impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
 
     /// Sets the scopes tokens may carry (default none). A token issued without asking
     /// for scopes gets all of them; asking for one not in this set is refused.
+    ///
+    /// With scopes, the session scope ([`DEFAULT_SESSION_SCOPE`] unless
+    /// [`with_session_scope`](Self::with_session_scope) says otherwise) is granted too.
     pub fn with_scopes(mut self, grantable: Scopes) -> Self {
-        self.config_mut().grantable = grantable;
+        let config = self.config_mut();
+        config.scopes_given = grantable;
+        config.settle();
+        self
+    }
+
+    /// Sets the scope (a list: all of them) that the session routes other than logout
+    /// (`POST /auth/logoutall`, `GET /auth/tokens`, `DELETE /auth/tokens/{id}`)
+    /// require, so that a narrow token cannot end or list its user's other sessions;
+    /// `None` for none. The scope is granted: tokens obtained without asking for
+    /// scopes carry it, narrow ones do not.
+    ///
+    /// Default: [`DEFAULT_SESSION_SCOPE`] as soon as scopes are configured
+    /// ([`with_scopes`](Self::with_scopes)), none otherwise (DRF has no scopes, and a
+    /// service without them serves every route to every token). The order of the two
+    /// calls does not matter.
+    ///
+    /// ```
+    /// use tokenauth_core::{MemoryStore, MemoryUserDirectory, Scopes, TokenAuth};
+    ///
+    /// let auth = TokenAuth::new(MemoryStore::new(), MemoryUserDirectory::new())
+    ///     .with_scopes(Scopes::parse("read write").unwrap());
+    /// assert_eq!(auth.session_scope().unwrap().to_string(), "sessions");
+    /// assert_eq!(auth.grantable_scopes().to_string(), "read sessions write");
+    ///
+    /// let open = auth.with_session_scope(None);
+    /// assert!(open.session_scope().is_none());
+    /// assert_eq!(open.grantable_scopes().to_string(), "read write");
+    ///
+    /// // In either order.
+    /// let admin = TokenAuth::new(MemoryStore::new(), MemoryUserDirectory::new())
+    ///     .with_session_scope(Some(Scopes::parse("admin").unwrap()))
+    ///     .with_scopes(Scopes::parse("read").unwrap());
+    /// assert_eq!(admin.session_scope().unwrap().to_string(), "admin");
+    /// assert_eq!(admin.grantable_scopes().to_string(), "admin read");
+    /// ```
+    pub fn with_session_scope(mut self, scopes: Option<Scopes>) -> Self {
+        let config = self.config_mut();
+        config.session_scope_given = Some(scopes.filter(|scopes| !scopes.is_empty()));
+        config.settle();
         self
     }
 
@@ -365,9 +438,15 @@ impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
         &self.config.format
     }
 
-    /// The scopes tokens may carry.
+    /// The scopes tokens may carry (the session scope among them).
     pub fn grantable_scopes(&self) -> &Scopes {
         &self.config.grantable
+    }
+
+    /// The scope the session routes require, if any (see
+    /// [`with_session_scope`](Self::with_session_scope)).
+    pub fn session_scope(&self) -> Option<&Scopes> {
+        self.config.session_scope.as_ref()
     }
 
     /// What a login does to the user's other tokens.

@@ -105,10 +105,13 @@ where
         // token commands.
         let given = Partial::given(Some(args.lifespan), Some(args.purge_grace), &args.policy);
         let mut policy = given.resolve(Partial::fixed_by(&self.holds));
-        let session_scope = args.session_scope();
+        let session_scope = args
+            .session_scope()
+            .map(|scope| Scopes::parse(&scope))
+            .transpose()?;
         if let Some(scope) = &session_scope {
-            // Tokens obtained without asking for scopes get it; narrow ones do not.
-            policy.grant(&Scopes::parse(scope)?)?;
+            // Stored with the policy, so that `token create` grants it as serve does.
+            policy.grant(scope)?;
         }
         if let Some(settings) = &self.settings {
             policy.store(settings).await?;
@@ -145,13 +148,13 @@ where
         };
         let auth = policy
             .apply(auth, args.policy.refresh_interval)
+            .with_session_scope(session_scope)
             .with_backend_timeout(Some(args.backend_timeout()));
         let (auth, _following) = with_cache(auth, &args.cache, self.bus.as_ref());
         let options = crate::ServeOptions {
             login: crate::LoginOptions {
                 throttle: tokenauth::routes::LoginThrottle::new(args.login_throttle),
                 proxies: args.trusted_proxies.clone(),
-                session_scope,
             },
             maintenance,
             limits: args.limits.clone(),

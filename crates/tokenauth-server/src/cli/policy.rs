@@ -352,5 +352,8 @@ impl Resolved {
             .with_obtain_policy(self.obtain_policy)
             .with_token_limit(limit)
             .with_scopes(self.scopes.clone())
+            // The scopes include the session scope `serve` granted: no default is added.
+            // (`serve` names its own after this.)
+            .with_session_scope(None)
     }
 }

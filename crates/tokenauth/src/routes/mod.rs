@@ -47,8 +47,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, delete, get, post};
 use http::request::Parts;
 use http::{Method, StatusCode};
+use tokenauth_core::TokenAuth;
 use tokenauth_core::store::{TokenStore, UserDirectory};
-use tokenauth_core::{Scopes, TokenAuth};
 
 use crate::extract::Presented;
 use crate::layer::{ClientIp, DEFAULT_LOGIN_PATHS, TokenAuthLayer, peer_ip};
@@ -95,8 +95,9 @@ pub const MAX_BODY_BYTES: usize = 8 * 1024;
 /// more gets 400 `{"detail": "Too many fields: at most 32 are accepted."}`.
 pub const MAX_FIELDS: usize = 32;
 
-/// The routes with their options: the login throttle, how to find the client's
-/// address, and the scope the session routes require. [`router`], [`obtain_router`]
+/// The routes with their options: the login throttle and how to find the client's
+/// address. The session routes other than logout require the service's session scope
+/// ([`TokenAuth::with_session_scope`]; `sessions` as soon as scopes are configured). [`router`], [`obtain_router`]
 /// and [`session_router`] are `Routes::new(auth)` with the defaults.
 ///
 /// ```no_run
@@ -106,19 +107,17 @@ pub const MAX_FIELDS: usize = 32;
 /// use tokenauth::routes::{LoginThrottle, Routes};
 ///
 /// let auth = TokenAuth::new(MemoryStore::new(), MemoryUserDirectory::new())
-///     .with_scopes(Scopes::parse("read write sessions").unwrap());
+///     .with_scopes(Scopes::parse("read write").unwrap()); // and `sessions`, for the session routes
 /// let proxies: TrustedProxies = "10.0.0.0/8".parse().unwrap();
 /// let routes = Routes::new(auth.clone())
 ///     .with_login_throttle(LoginThrottle::new("user=5/min:10,ip=300/min:100".parse().unwrap()))
-///     .with_client_ip(move |parts| proxies.client_ip(parts))
-///     .with_session_scope("sessions");
+///     .with_client_ip(move |parts| proxies.client_ip(parts));
 /// let app: Router = routes.router().layer(TokenAuthLayer::new(auth));
 /// ```
 pub struct Routes<S, D> {
     auth: TokenAuth<S, D>,
     throttle: LoginThrottle,
     client_ip: ClientIp,
-    session_scope: Option<Scopes>,
 }
 
 impl<S, D> Clone for Routes<S, D> {
@@ -127,7 +126,6 @@ impl<S, D> Clone for Routes<S, D> {
             auth: self.auth.clone(),
             throttle: self.throttle.clone(),
             client_ip: Arc::clone(&self.client_ip),
-            session_scope: self.session_scope.clone(),
         }
     }
 }
@@ -137,7 +135,6 @@ impl<S, D> fmt::Debug for Routes<S, D> {
         f.debug_struct("Routes")
             .field("auth", &self.auth)
             .field("throttle", &self.throttle)
-            .field("session_scope", &self.session_scope)
             .finish_non_exhaustive()
     }
 }
@@ -145,13 +142,12 @@ impl<S, D> fmt::Debug for Routes<S, D> {
 impl<S: TokenStore, D: UserDirectory> Routes<S, D> {
     /// The routes over `auth`, with the default login throttle
     /// ([`ThrottleConfig::default`]), the peer's address as the client's ([`peer_ip`]),
-    /// and no scope required by the session routes.
+    /// and the service's session scope required by the session routes.
     pub fn new(auth: TokenAuth<S, D>) -> Self {
         Self {
             auth,
             throttle: LoginThrottle::default(),
             client_ip: Arc::new(peer_ip),
-            session_scope: None,
         }
     }
 
@@ -180,28 +176,6 @@ impl<S: TokenStore, D: UserDirectory> Routes<S, D> {
         client_ip: impl Fn(&Parts) -> Option<IpAddr> + Send + Sync + 'static,
     ) -> Self {
         self.client_ip = Arc::new(client_ip);
-        self
-    }
-
-    /// Requires a scope (a space-separated list: all of them) of the token presented to
-    /// `POST /auth/logoutall`, `GET /auth/tokens` and `DELETE /auth/tokens/{id}`
-    /// (default: none), so that a narrow integration token cannot list or revoke its
-    /// user's other sessions. A token without it gets 403 with `WWW-Authenticate: Token
-    /// error="insufficient_scope", scope="..."` ([`RequireScope`]). `POST /auth/logout`
-    /// needs no scope: any token may revoke itself.
-    ///
-    /// Remember to make the scope grantable ([`TokenAuth::with_scopes`]), or no token
-    /// will carry it.
-    ///
-    /// # Panics
-    ///
-    /// If the list is empty or names an invalid scope.
-    pub fn with_session_scope(mut self, scopes: &str) -> Self {
-        let scopes = Scopes::parse(scopes)
-            .ok()
-            .filter(|scopes| !scopes.is_empty())
-            .unwrap_or_else(|| panic!("with_session_scope: invalid scope list {scopes:?}"));
-        self.session_scope = Some(scopes);
         self
     }
 
@@ -251,7 +225,7 @@ impl<S: TokenStore, D: UserDirectory> Routes<S, D> {
                 "/auth/tokens/{id}",
                 delete(revoke_token::<S, D>).fallback(method_not_allowed_authenticated),
             );
-        let others = match &self.session_scope {
+        let others = match auth.session_scope() {
             Some(scopes) => others.route_layer(RequireScope::all(scopes.clone())),
             None => others,
         };

@@ -182,16 +182,21 @@ async fn public(auth: Option<Authenticated>) -> axum::Json<Value> {
 }
 
 /// The app of the brief: `GET /protected` and `GET /public` behind the layer, `GET
-/// /read` needing scope `read` and `POST /write` needing `write`, the session routes
+/// /read` needing scope `read` and `POST /write` needing `write` (where the service
+/// grants them), the session routes
 /// behind the layer, the obtain endpoint outside it, JSON 405s everywhere (inside the
 /// layer, as DRF checks credentials before the method).
 pub(crate) fn app<S: TokenStore>(auth: Auth<S>, lenient: bool) -> Router {
-    let read = Router::new()
-        .route("/read", get(protected))
-        .route_layer(RequireScope::new("read"));
-    let write = Router::new()
-        .route("/write", post(protected))
-        .route_layer(RequireScope::new("write"));
+    // The scoped routes exist only where the service grants their scope: a guard no
+    // token could pass is refused when the app is built.
+    let guarded = |path: &str, method: axum::routing::MethodRouter, scope: &str| {
+        RequireScope::new(&auth, scope).map_or_else(
+            |_| Router::new(),
+            |guard| Router::new().route(path, method).route_layer(guard),
+        )
+    };
+    let read = guarded("/read", get(protected), "read");
+    let write = guarded("/write", post(protected), "write");
     Router::new()
         .route("/protected", get(protected))
         .route("/public", get(public))
