@@ -10,8 +10,9 @@
 mod common;
 
 // In-process: the library's router, `serve_*` functions and admin CLI (`import` also
-// on PostgreSQL).
+// on PostgreSQL), and docs/configuration.md, generated from the CLI's definition.
 mod cli;
+mod configuration;
 mod http;
 mod import;
 mod serve;
