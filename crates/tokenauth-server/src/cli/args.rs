@@ -100,7 +100,7 @@ pub struct ServeArgs {
     /// Token policy.
     #[command(flatten)]
     pub policy: Policy,
-    /// How often to delete long-expired tokens in the background.
+    /// How often to delete long-expired tokens (past --purge-grace) in the background.
     #[arg(long, env = "TOKENAUTH_PURGE_INTERVAL", default_value = "1h")]
     pub purge_interval: Lifespan,
     /// How long after expiry a token is deleted (until then it answers "Token has expired").
@@ -154,15 +154,19 @@ pub struct CacheArgs {
         env = "TOKENAUTH_CACHE",
         default_value = "off",
         value_name = "on|off",
+        // Not `true, false`: `on|off` says it (and the other boolish words work).
+        hide_possible_values = true,
         action = clap::ArgAction::Set,
         value_parser = clap::builder::BoolishValueParser::new()
     )]
     pub enabled: bool,
-    /// How long a cached lookup is served.
+    /// How long a cached lookup is served (--cache on): the longest a change made by
+    /// another process stays unseen when nothing tells this one.
     #[arg(long, env = "TOKENAUTH_CACHE_TTL", default_value = "10s")]
     pub cache_ttl: Lifespan,
     /// The most tokens cached (as many users, and an eighth as many unknown tokens);
-    /// about 600 bytes per token with its user.
+    /// about 600 bytes per token with its user, 6 MiB at the default. Size it to the
+    /// tokens clients use within --cache-ttl: beyond that, requests miss.
     #[arg(long, env = "TOKENAUTH_CACHE_SIZE", default_value = "10000")]
     pub cache_size: NonZeroUsize,
 }
@@ -220,14 +224,14 @@ pub struct Policy {
     /// What a login does to the user's other tokens: `new` keeps them (a token per
     /// device), `replace` revokes them, `reuse` returns the valid one (DRF's, on
     /// `--schema django`; elsewhere tokens are hashed and it acts as `replace`).
-    /// Default: new.
+    /// Default: `new`.
     #[arg(long, global = true, env = "TOKENAUTH_OBTAIN_POLICY")]
     pub obtain_policy: Option<ObtainPolicy>,
     /// The most live tokens one user may hold; 0 for no limit. Default: 100.
     #[arg(long, global = true, env = "TOKENAUTH_MAX_TOKENS_PER_USER")]
     pub max_tokens_per_user: Option<usize>,
     /// At the limit: `evict_oldest` revokes the oldest tokens, `reject` refuses the
-    /// login (403). Default: evict_oldest.
+    /// login (403). Default: `evict_oldest`.
     #[arg(long, global = true, env = "TOKENAUTH_ON_LIMIT")]
     pub on_limit: Option<OnLimit>,
     /// The scopes tokens may carry, space-separated ("read write"); tokens issued

@@ -29,14 +29,15 @@ use super::{CliError, Io};
 #[derive(Debug, Args)]
 pub struct ImportArgs {
     /// Users to create, one JSON object a line:
-    /// {"username": "alice", "password_hash": "$argon2id$v=19$...", "active": true}
-    /// ("active" is optional, default true). Existing users are left as they are.
+    /// `{"username": "alice", "password_hash": "$argon2id$v=19$...", "active": true}`
+    /// (`active` is optional, default true). Existing users are left as they are.
     #[arg(long, value_name = "FILE")]
     pub users: Option<PathBuf>,
-    /// Tokens to store, one JSON object a line: {"username": "alice", "token":
+    /// Tokens to store, one JSON object a line: `{"username": "alice", "token":
     /// "tka_...", "name": "laptop", "scope": "read write", "created":
-    /// "2026-01-01T00:00:00Z", "expires": "2026-02-01T00:00:00Z"} (all but username
-    /// and token optional; created defaults to now). Tokens already stored are skipped.
+    /// "2026-01-01T00:00:00Z", "expires": "2026-02-01T00:00:00Z"}` (all but `username`
+    /// and `token` optional; `created` defaults to now). Tokens already stored are
+    /// skipped.
     #[arg(long, value_name = "FILE")]
     pub tokens: Option<PathBuf>,
     /// Create this many users, named PREFIX1 to PREFIXN, all with the one password
@@ -52,13 +53,13 @@ pub struct ImportArgs {
     /// refused.
     #[arg(long, value_name = "FILE")]
     pub tokens_out: Option<PathBuf>,
-    /// The generated users' name prefix.
+    /// The generated users' name prefix (--generate-users).
     #[arg(long, default_value = "user")]
     pub username_prefix: String,
     /// Read the generated users' password from the first line of standard input.
     #[arg(long)]
     pub password_stdin: bool,
-    /// Rows per transaction.
+    /// Rows per transaction, from 1 to 1000000.
     #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub batch: u64,
 }
