@@ -86,6 +86,14 @@ fn configuration_reference_is_generated_from_the_cli() {
     }
 }
 
+/// clap's own checks of the definition the document is made from (two options with
+/// one flag, a `requires` that names no option...), which otherwise run only in
+/// debug builds, and only on the commands a command line reaches.
+#[test]
+fn the_cli_definition_is_consistent() {
+    Cli::command().debug_assert();
+}
+
 /// A command to document.
 struct Section<'a> {
     /// Its path from `tokenauth`: `["tokenauth", "user", "add"]`.
