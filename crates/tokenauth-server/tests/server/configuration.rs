@@ -22,7 +22,7 @@ const BLESS: &str = "TOKENAUTH_BLESS";
 /// How to regenerate the file, in its introduction and in a failure.
 const REGENERATE: &str = "TOKENAUTH_BLESS=1 cargo test -p tokenauth-server --test server configuration";
 
-/// The hand-written part, before the generated sections.
+/// The hand-written part, before the generated sections (`{regenerate}`: [`REGENERATE`]).
 const INTRO: &str = "\
 # Configuration reference
 
@@ -37,7 +37,7 @@ compares the two, so it cannot drift from the binary. After changing an option, 
 default or its text, regenerate it with
 
 ```sh
-TOKENAUTH_BLESS=1 cargo test -p tokenauth-server --test server configuration
+{regenerate}
 ```
 
 How options are read:
@@ -107,7 +107,8 @@ struct Section<'a> {
 fn render(cli: &Command) -> String {
     let mut sections = Vec::new();
     walk(cli, &[], &[], &mut sections);
-    let mut out = format!("{INTRO}\n## Commands\n\n");
+    let mut out = INTRO.replace("{regenerate}", REGENERATE);
+    out.push_str("\n## Commands\n\n");
     for Section { path, command, .. } in &sections {
         let _ = writeln!(
             out,
