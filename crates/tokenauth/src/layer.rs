@@ -57,10 +57,11 @@ pub(crate) const DEFAULT_LOGIN_PATHS: [&str; 2] = ["/api-token-auth/", "/auth/to
 /// not authenticated: they go on anonymous whatever their `Authorization` header says,
 /// so a client holding a dead token can still log in, and a login records no use of
 /// the token it happens to send. This holds whether the obtain routes are merged inside
-/// or outside the layer. Mounted elsewhere, tell the layer with
-/// [`with_login_paths`](Self::with_login_paths). (The layer runs before the route, so
-/// it cannot ask the route; it compares the request path, exactly, as the layer sees it:
-/// under `Router::nest`, with the prefix when the layer wraps the nesting router.)
+/// or outside the layer, and nested under any prefix (`/api/v1/api-token-auth/`): a
+/// request path counts as a login path when it ends with one, after a `/`. Mounted at
+/// another path, tell the layer with [`with_login_paths`](Self::with_login_paths). (The
+/// layer runs before the route, so it cannot ask the route; it compares the request
+/// path as the layer sees it.)
 ///
 /// # Client addresses
 ///
@@ -178,8 +179,8 @@ impl<S: TokenStore, D: UserDirectory> TokenAuthLayer<S, D> {
     }
 
     /// The paths whose requests are not authenticated (default: the obtain endpoint's,
-    /// `/api-token-auth/` and `/auth/token`); see "Login paths" above. Paths are compared
-    /// exactly with the request's path.
+    /// `/api-token-auth/` and `/auth/token`); see "Login paths" above. A request path
+    /// matches a login path when it is the same or ends with it after a `/`.
     ///
     /// ```no_run
     /// use axum::Router;
@@ -332,7 +333,10 @@ impl<S: TokenStore, D: UserDirectory> LayerState<S, D> {
             }
             header::Entry::Vacant(_) => (None, false),
         };
-        let login = self.login_paths.iter().any(|path| path == parts.uri.path());
+        let login = self
+            .login_paths
+            .iter()
+            .any(|login| is_login_path(parts.uri.path(), login));
         let token = if login {
             Err(TokenAuthRejection::NotProvided)
         } else {
@@ -372,6 +376,14 @@ impl<S: TokenStore, D: UserDirectory> LayerState<S, D> {
         });
         Ok(())
     }
+}
+
+/// Whether a request to `path` is one to the login path `login`: the same path, or
+/// one ending with it after a `/` (the obtain routes nested under a prefix such as
+/// `/api/v1`, whichever side of the nesting the layer wraps).
+fn is_login_path(path: &str, login: &str) -> bool {
+    // A login path starting with `/` ends at a segment boundary of any path ending with it.
+    path == login || (login.starts_with('/') && path.ends_with(login))
 }
 
 impl<S, D> LayerState<S, D> {

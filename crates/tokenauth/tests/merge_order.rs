@@ -176,6 +176,43 @@ async fn outside_the_layer_wrong_methods() {
     wrong_methods(outside).await;
 }
 
+/// The routes nested under a prefix, with the layer around the nesting router or
+/// inside the nested one: a login holding a dead token still logs in, and no other
+/// path that merely contains a login path escapes authentication.
+#[tokio::test]
+async fn nested_under_a_prefix_login_ignores_a_stale_header() {
+    let fx = Fixture::new().await;
+    let expired = fx.expired_token().await;
+    let at = |path: &str| {
+        let mut request = login_with(&format!("Token {expired}"));
+        *request.uri_mut() = path.parse().unwrap();
+        request
+    };
+    let nested = |layer_outside: bool| -> Router {
+        let api = Router::new()
+            .route("/api-token-authx/", obtain(fx.auth.clone()))
+            .merge(routes::router(fx.auth.clone()));
+        let layer = TokenAuthLayer::new(fx.auth.clone());
+        if layer_outside {
+            Router::new().nest("/api/v1", api).layer(layer)
+        } else {
+            Router::new().nest("/api/v1", api.layer(layer))
+        }
+    };
+    for layer_outside in [true, false] {
+        let app = nested(layer_outside);
+        for path in ["/api/v1/api-token-auth/", "/api/v1/auth/token"] {
+            let response = send(&app, at(path)).await;
+            assert_eq!(response.status, 200, "{path}: {}", response.body);
+            assert_eq!(response.keys(), ["token", "expiry"]);
+        }
+        // A path that only contains a login path's text is authenticated as usual.
+        send(&app, at("/api/v1/api-token-authx/"))
+            .await
+            .assert(401, EXPIRED);
+    }
+}
+
 #[tokio::test]
 async fn an_obtain_endpoint_mounted_elsewhere_is_a_login_path_when_told() {
     let fx = Fixture::new().await;

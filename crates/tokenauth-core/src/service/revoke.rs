@@ -112,6 +112,33 @@ impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
         self.signal(Revocation::Tokens(ended));
     }
 
+    /// Tells tokenauth that something about `user` changed outside it, in your own users
+    /// table (deactivated, deleted, a new password or credential version): the cache
+    /// ([`with_cache`](Self::with_cache)) drops the user and their tokens at once, and a
+    /// [`Publisher`](crate::Publisher) among the revocation listeners tells the other
+    /// processes. Changes made through this service (`set_active`, `set_password`,
+    /// `delete_user`...) need no call; without a cache or listener this does nothing.
+    ///
+    /// Until it is called, a caching service may serve the user as they were for the
+    /// cache's TTL.
+    ///
+    /// ```
+    /// # use tokenauth_core::{AuthCache, MemoryStore, MemoryUserDirectory, TokenAuth, UserId};
+    /// # use tokenauth_core::store::UserAdmin;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let members = MemoryUserDirectory::new(); // your own table, in this example
+    /// let auth = TokenAuth::new(MemoryStore::new(), members.clone()).with_cache(AuthCache::default());
+    /// # let alice = members.add_user("alice", "pw", true).await?;
+    /// // Your code deactivates alice in its own table, then tells tokenauth.
+    /// members.set_active(&alice, false).await?;
+    /// auth.user_changed(&alice);
+    /// # Ok(()) }
+    /// ```
+    pub fn user_changed(&self, user: &UserId) {
+        self.signal(Revocation::User(user.clone()));
+    }
+
     /// Tells every revocation listener.
     pub(crate) fn signal(&self, revocation: Revocation) {
         for listener in self.listeners.iter() {

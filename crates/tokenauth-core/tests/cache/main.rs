@@ -13,7 +13,7 @@ use common::{
     CountingStore, EXPIRED, INVALID_TOKEN, MICRO, NEW_PASSWORD, PASSWORD, START, USER_INACTIVE, assert_err,
 };
 use time::Duration;
-use tokenauth_core::store::RevocationBus;
+use tokenauth_core::store::{RevocationBus, UserAdmin};
 use tokenauth_core::{
     AuthCache, AuthError, Cached, Issued, Lifespan, LocalBus, ManualClock, MemoryStore, MemoryUserDirectory,
     ObtainPolicy, OnLimit, Publisher, Revocation, RevokeReason, TokenAuth, TokenFormat, TokenLimit,
@@ -257,6 +257,35 @@ async fn deactivation_reactivation_and_deletion_are_seen_at_once() {
     cache_it(&auth, &token).await;
     auth.delete_user("alice").await.unwrap().unwrap();
     invalid(&auth, &token).await;
+}
+
+/// A change made to the users behind tokenauth's back (the app's own table) is seen by
+/// the very next request once the app says so; until then the cache serves the user as
+/// it was.
+#[tokio::test]
+async fn a_user_changed_elsewhere_is_seen_at_once_when_told() {
+    let users = MemoryUserDirectory::new();
+    let alice = users.add_user("alice", PASSWORD, true).await.unwrap();
+    let auth = TokenAuth::new(CountingStore::default(), users.clone())
+        .with_clock(ManualClock::new(START))
+        .with_cache(AuthCache::default());
+    let token = issue(&auth, &alice).await;
+    cache_it(&auth, &token).await;
+
+    users.set_active(&alice, false).await.unwrap().unwrap();
+    works(&auth, &token).await;
+    auth.user_changed(&alice);
+    inactive(&auth, &token).await;
+
+    users.set_active(&alice, true).await.unwrap().unwrap();
+    auth.user_changed(&alice);
+    cache_it(&auth, &token).await;
+    // Deleted from the app's table (its tokens left in the store): DRF's "User
+    // inactive or deleted."
+    users.delete_user(&alice).await.unwrap().unwrap();
+    works(&auth, &token).await;
+    auth.user_changed(&alice);
+    inactive(&auth, &token).await;
 }
 
 #[tokio::test]
