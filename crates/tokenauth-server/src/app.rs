@@ -7,9 +7,7 @@ use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use tokenauth::routes::{
-    LoginThrottle, Routes, method_not_allowed, method_not_allowed_authenticated, readiness,
-};
+use tokenauth::routes::{LoginThrottle, Routes, method_not_allowed, readiness};
 use tokenauth::{Authenticated, TokenAuth, TokenAuthLayer, TrustedProxies, detail_response};
 use tokenauth_core::store::{TokenStore, UserDirectory};
 use tokenauth_core::{AuthUser, TokenInfo};
@@ -60,13 +58,12 @@ where
     let login_routes = Routes::new(auth.clone())
         .with_login_throttle(options.throttle.clone())
         .with_client_ip(client_ip.clone());
-    // The 405 fallback requires authentication, so that a wrong method without valid
-    // credentials is a 401, as in DRF (its views check permissions before dispatching
-    // on the method). The layer lets logins through without reading their header.
+    // The layer answers a wrong method with the 401 first when credentials are not
+    // valid, as DRF does (its views check permissions before dispatching on the
+    // method), and lets logins through without reading their header.
     let protected = Router::new()
         .route("/auth/me", get(me::<D::User>))
         .merge(login_routes.router())
-        .method_not_allowed_fallback(method_not_allowed_authenticated)
         .layer(TokenAuthLayer::new(auth.clone()).with_client_ip(client_ip));
     // Outside the layer: health checks ignore the Authorization header.
     let public = Router::new()

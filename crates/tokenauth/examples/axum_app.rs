@@ -18,7 +18,7 @@ use axum::{
     routing::{get, post},
 };
 use tokenauth::core::{Lifespan, Maintenance, MemoryStore, MemoryUserDirectory, Scopes};
-use tokenauth::routes::{self, method_not_allowed, method_not_allowed_authenticated};
+use tokenauth::routes::{self, method_not_allowed};
 use tokenauth::{Authenticated, RequireScope, TokenAuth, TokenAuthLayer};
 
 /// Only for authenticated users.
@@ -55,12 +55,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .with_idle_timeout(Some("2h".parse::<Lifespan>()?))
         .with_scopes(Scopes::parse("read write")?);
 
-    // Routes for signed-in users: DRF's JSON 405 comes after authentication.
+    // Routes for signed-in users (the layer answers a wrong method with DRF's JSON 405,
+    // after authentication).
     let protected = Router::new()
         .route("/notes", post(add_note))
         .route_layer(RequireScope::new(&auth, "write")?)
-        .route("/hello", get(hello))
-        .method_not_allowed_fallback(method_not_allowed_authenticated);
+        .route("/hello", get(hello));
+    // A public route answers a wrong method with the 405 even to anonymous clients.
     let public = Router::new()
         .route("/", get(welcome))
         .method_not_allowed_fallback(method_not_allowed);

@@ -11,14 +11,14 @@ use axum_core::body::Body;
 use axum_core::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http::request::Parts;
-use http::{HeaderValue, Request, header};
+use http::{HeaderValue, Request, StatusCode, header};
 use tokenauth_core::store::{TokenStore, UserDirectory};
 use tokenauth_core::{AuthError, TokenAuth};
 use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::extract::{Presented, UserOf, UserType};
-use crate::rejection::{TokenAuthRejection, backend_failure, challenge};
+use crate::rejection::{TokenAuthRejection, backend_failure, challenge, detail_response};
 
 /// The paths the obtain endpoint is served at (`routes::OBTAIN_PATHS`), which the
 /// layer does not authenticate by default.
@@ -62,6 +62,15 @@ pub(crate) const DEFAULT_LOGIN_PATHS: [&str; 2] = ["/api-token-auth/", "/auth/to
 /// another path, tell the layer with [`with_login_paths`](Self::with_login_paths). (The
 /// layer runs before the route, so it cannot ask the route; it compares the request
 /// path as the layer sees it.)
+///
+/// # Wrong methods
+///
+/// A method a route does not serve gets DRF's answer instead of axum's bare, empty
+/// 405: 401 first for a request without valid credentials (as DRF's `IsAuthenticated`
+/// views check permissions before the method), else 405 `{"detail":"Method \"POST\"
+/// not allowed."}` with the route's `Allow` header. A public route that should answer
+/// 405 to anonymous clients too takes `routes::method_not_allowed` as its fallback (a
+/// response with a body is left as it is).
 ///
 /// # Client addresses
 ///
@@ -315,7 +324,15 @@ where
             {
                 return Ok(state.finish(response));
             }
+            // What a bare 405 becomes: see "Wrong methods" above.
+            let method = parts.method.clone();
+            let outcome = Presented::of(&parts.extensions).and_then(Presented::token).err();
             let response = inner.call(Request::from_parts(parts, body)).await?;
+            if response.status() == StatusCode::METHOD_NOT_ALLOWED
+                && response.body().size_hint().exact() == Some(0)
+            {
+                return Ok(state.finish(method_not_allowed(&method, outcome, response.headers())));
+            }
             Ok(state.finish(response.map(Body::new)))
         })
     }
@@ -376,6 +393,28 @@ impl<S: TokenStore, D: UserDirectory> LayerState<S, D> {
         });
         Ok(())
     }
+}
+
+/// DRF's answer to a method a route does not serve, for the bare 405 axum gives: the
+/// 401 first for a request without valid credentials (`rejection`), as a DRF view with
+/// `IsAuthenticated` answers (it checks permissions before the method), else 405
+/// `Method "X" not allowed.` with the route's `Allow` header.
+fn method_not_allowed(
+    method: &http::Method,
+    rejection: Option<TokenAuthRejection>,
+    bare: &http::HeaderMap,
+) -> Response {
+    if let Some(rejection) = rejection {
+        return rejection.into_response();
+    }
+    let mut response = detail_response(
+        StatusCode::METHOD_NOT_ALLOWED,
+        &format!("Method \"{method}\" not allowed."),
+    );
+    if let Some(allow) = bare.get(header::ALLOW) {
+        response.headers_mut().insert(header::ALLOW, allow.clone());
+    }
+    response
 }
 
 /// Whether a request to `path` is one to the login path `login`: the same path, or

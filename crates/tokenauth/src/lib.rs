@@ -64,8 +64,6 @@
 //!     .route("/notes", post(|auth: Authenticated| async move { auth.user.username }))
 //!     .route_layer(RequireScope::new(&auth, "write")?)
 //!     .route("/me", get(|auth: Authenticated| async move { auth.user.username }))
-//!     // DRF's JSON 405, after authentication (no valid token: the 401 first).
-//!     .method_not_allowed_fallback(routes::method_not_allowed_authenticated)
 //!     // Login, logout, logoutall, the token list, revoke.
 //!     .merge(routes::router(auth.clone()))
 //!     .layer(TokenAuthLayer::new(auth.clone()));

@@ -35,6 +35,14 @@ fn outside(auth: Auth) -> Router {
         .merge(routes::router(auth))
 }
 
+/// As [`inside`], without a 405 fallback: the layer gives DRF's answers itself.
+fn without_fallback(auth: Auth) -> Router {
+    Router::new()
+        .route("/me", get(me))
+        .merge(routes::router(auth.clone()))
+        .layer(TokenAuthLayer::new(auth))
+}
+
 fn login_with(authorization: &str) -> http::Request<axum::body::Body> {
     let mut request = obtain_json(&json!({"username": ALICE, "password": PASSWORD}));
     request
@@ -134,6 +142,11 @@ async fn wrong_methods(build: fn(Auth) -> Router) {
             .await
             .assert_method_not_allowed(&method, allow);
     }
+}
+
+#[tokio::test]
+async fn without_a_fallback_wrong_methods() {
+    wrong_methods(without_fallback).await;
 }
 
 #[tokio::test]
