@@ -82,7 +82,7 @@
 //! ```no_run
 //! # #[cfg(feature = "postgres")]
 //! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
-//! use tokenauth_core::TokenAuth;
+//! use tokenauth::core::TokenAuth;
 //! use tokenauth_sqlx::postgres::{PostgresStore, PostgresUserDirectory, connect};
 //!
 //! let pool = connect("postgres://tokenauth@localhost/app").await?;
@@ -105,7 +105,7 @@
 //! ```no_run
 //! # #[cfg(feature = "postgres")]
 //! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
-//! use tokenauth_core::{AuthCache, Publisher, TokenAuth};
+//! use tokenauth::core::{AuthCache, Publisher, TokenAuth};
 //! use tokenauth_sqlx::postgres::{PostgresRevocationBus, PostgresStore, PostgresUserDirectory, connect};
 //!
 //! let pool = connect("postgres://tokenauth@localhost/app").await?;
@@ -128,7 +128,7 @@
 //! # Example
 //!
 //! ```no_run
-//! use tokenauth_core::{TokenAuth, TokenRequest};
+//! use tokenauth::core::{TokenAuth, TokenRequest};
 //! use tokenauth_sqlx::sqlite::{SqliteStore, SqliteUserDirectory, connect};
 //!
 //! # #[tokio::main(flavor = "current_thread")]

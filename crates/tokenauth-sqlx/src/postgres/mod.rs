@@ -79,7 +79,7 @@ pub type PostgresStore = SqlStore<Postgres>;
 /// Clones share the pool. `Debug` prints no connection details.
 ///
 /// ```no_run
-/// use tokenauth_core::store::UserDirectory;
+/// use tokenauth::core::store::UserDirectory;
 /// use tokenauth_sqlx::postgres::{PostgresUserDirectory, connect};
 ///
 /// # async fn example() -> Result<(), tokenauth_sqlx::Error> {

@@ -80,7 +80,7 @@ pub type SqliteStore = SqlStore<Sqlite>;
 /// Clones share the pool. `Debug` prints no connection details.
 ///
 /// ```no_run
-/// use tokenauth_core::store::UserDirectory;
+/// use tokenauth::core::store::UserDirectory;
 /// use tokenauth_sqlx::sqlite::{SqliteUserDirectory, connect};
 ///
 /// # async fn example() -> Result<(), tokenauth_sqlx::Error> {
