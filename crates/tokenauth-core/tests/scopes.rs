@@ -22,11 +22,12 @@ fn scope_request(list: &str) -> TokenRequest {
 async fn scopes_are_granted_within_the_configured_set() {
     let (auth, _clock) = service();
     let auth = auth.with_scopes(scopes("read write"));
-    assert_eq!(auth.grantable_scopes(), &scopes("write read"));
+    // With the session scope, which the session routes require.
+    assert_eq!(auth.grantable_scopes(), &scopes("write read sessions"));
     let alice = add_user(&auth, "alice").await;
 
     let all = issue(&auth, &alice).await;
-    assert_eq!(all.info.scopes, scopes("read write"));
+    assert_eq!(all.info.scopes, scopes("read sessions write"));
     let verified = auth.authenticate(all.token.expose_secret(), None).await.unwrap();
     assert!(verified.token.scopes.contains("read") && verified.token.scopes.contains("write"));
 
@@ -82,20 +83,20 @@ async fn scopes_no_longer_granted_stop_working() {
     let wide = auth.with_scopes(scopes("read write admin"));
     let alice = add_user(&wide, "alice").await;
     let issued = issue(&wide, &alice).await;
-    assert_eq!(issued.info.scopes, scopes("admin read write"));
+    assert_eq!(issued.info.scopes, scopes("admin read sessions write"));
     let narrow = wide.clone().with_scopes(scopes("read write"));
     let verified = narrow
         .authenticate(issued.token.expose_secret(), None)
         .await
         .unwrap();
-    assert_eq!(verified.token.scopes, scopes("read write"));
+    assert_eq!(verified.token.scopes, scopes("read sessions write"));
     assert_eq!(
         narrow.list(Some(&alice)).await.unwrap()[0].scopes,
-        scopes("read write")
+        scopes("read sessions write")
     );
     let verified = wide
         .authenticate(issued.token.expose_secret(), None)
         .await
         .unwrap();
-    assert_eq!(verified.token.scopes, scopes("admin read write"));
+    assert_eq!(verified.token.scopes, scopes("admin read sessions write"));
 }

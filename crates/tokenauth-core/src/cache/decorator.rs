@@ -86,7 +86,21 @@ impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
     /// # drop((auth, following));
     /// # }
     /// ```
+    ///
+    /// # Panics
+    ///
+    /// If clones of this service are alive (handed to a layer, the routes, a
+    /// maintenance task): they would go on without the cache, and their logouts would
+    /// not reach it, so a revoked token would keep working here. Put the cache on
+    /// first, then clone.
     pub fn with_cache(self, cache: AuthCache) -> TokenAuth<Cached<S>, Cached<D>> {
+        let clones = Arc::strong_count(&self.store) - 1;
+        assert!(
+            clones == 0,
+            "TokenAuth::with_cache: {clones} clone(s) of this TokenAuth are alive and would serve \
+             without the cache (their logouts would not reach it): call with_cache before \
+             cloning the TokenAuth for the layer, the routes or maintenance"
+        );
         self.map_backends(
             |store| Cached::new(store, &cache),
             |users| Cached::new(users, &cache),

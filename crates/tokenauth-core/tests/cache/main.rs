@@ -288,6 +288,28 @@ async fn a_user_changed_elsewhere_is_seen_at_once_when_told() {
     inactive(&auth, &token).await;
 }
 
+/// A cache put on after the service was cloned would leave the clones without it
+/// (a logout through them would not reach it): refused, naming the fix.
+#[tokio::test]
+async fn a_cache_after_a_clone_is_refused() {
+    let auth = TokenAuth::new(MemoryStore::new(), MemoryUserDirectory::new());
+    let for_the_routes = auth.clone();
+    let refused = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        auth.with_cache(AuthCache::default())
+    }))
+    .expect_err("with_cache after a clone");
+    let message = refused.downcast_ref::<String>().expect("a message");
+    assert!(
+        message.contains("1 clone(s) of this TokenAuth are alive")
+            && message.contains("call with_cache before cloning"),
+        "{message}"
+    );
+    // Once the clone is gone, nothing can diverge.
+    let auth = for_the_routes;
+    let cached = auth.with_cache(AuthCache::default());
+    assert!(cached.list(None).await.unwrap().is_empty());
+}
+
 #[tokio::test]
 async fn the_purge_ends_a_cached_token_at_once() {
     let (auth, clock, alice) = cached(AuthCache::new(100).with_ttl(Duration::days(365))).await;
