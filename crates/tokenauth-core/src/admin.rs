@@ -4,6 +4,39 @@ use std::future::Future;
 
 use crate::user::{User, UserDirectory, UserId};
 
+/// What a directory's users can hold, declared by
+/// [`UserAdmin::directory_capabilities`].
+///
+/// tokenauth's own directories hold everything ([`DirectoryCapabilities::ALL`]). A
+/// directory over another program's table may hold less (Django's `auth_user` has no
+/// credential-version column), and says so here, so that what depends on it (the
+/// conformance suite's cases) can tell what to expect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DirectoryCapabilities {
+    /// A credential version of the directory's own, kept beside the password hash: a
+    /// new user starts at 0, [`UserAdmin::bump_credential_version`] changes it without
+    /// a new password, and a re-hash ([`UserDirectory::rehash_password`]) keeps it.
+    ///
+    /// Without one, a user's version is derived from its stored hash (Django's is a
+    /// digest of `auth_user.password`, as Django has no column to keep one in): the
+    /// same hash gives the same version, any new hash gives a new one (a re-hash
+    /// included, which core allows for by reading the login again), and a bump cannot
+    /// change it (it can only end the user's tokens).
+    pub credential_versions: bool,
+}
+
+impl DirectoryCapabilities {
+    /// Everything a [`User`] says: what tokenauth's own directories hold.
+    pub const ALL: Self = Self {
+        credential_versions: true,
+    };
+
+    /// Whether this directory holds everything `needed` holds.
+    pub fn covers(&self, needed: &DirectoryCapabilities) -> bool {
+        self.credential_versions || !needed.credential_versions
+    }
+}
+
 /// A directory whose users tokenauth may create and change.
 ///
 /// Like [`UserDirectory`], it only stores: the decisions (hashing, whether a password
@@ -71,4 +104,11 @@ pub trait UserAdmin: UserDirectory<User = User> {
     /// Deletes user `id`; the user deleted, or `None`. Its id is never given to
     /// another user, so tokens left behind can never authenticate as someone else.
     fn delete_user(&self, id: &UserId) -> impl Future<Output = Result<Option<User>, Self::Error>> + Send;
+
+    /// What the directory's users can hold. Default: [`DirectoryCapabilities::ALL`]; a
+    /// directory that holds less says so (a wrapper forwards its inner directory's
+    /// declaration).
+    fn directory_capabilities(&self) -> DirectoryCapabilities {
+        DirectoryCapabilities::ALL
+    }
 }

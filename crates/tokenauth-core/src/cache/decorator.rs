@@ -12,7 +12,9 @@ use super::entries::Lookup;
 use crate::admin::UserAdmin;
 use crate::record::TokenRecord;
 use crate::service::TokenAuth;
-use crate::store::{Capabilities, Change, Committed, Ended, PurgeBounds, TokenSet, TokenStore};
+use crate::store::{
+    Capabilities, Change, Committed, DirectoryCapabilities, Ended, PurgeBounds, TokenSet, TokenStore,
+};
 use crate::token::{TokenDigest, TokenId};
 use crate::usage::Usage;
 use crate::user::{LoginRecord, User, UserDirectory, UserId};
@@ -289,5 +291,9 @@ impl<D: UserAdmin> UserAdmin for Cached<D> {
 
     async fn list_users(&self) -> Result<Vec<User>, D::Error> {
         self.inner.list_users().await
+    }
+
+    fn directory_capabilities(&self) -> DirectoryCapabilities {
+        self.inner.directory_capabilities()
     }
 }

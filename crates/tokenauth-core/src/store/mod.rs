@@ -14,7 +14,7 @@ use time::OffsetDateTime;
 
 use crate::{TokenId, UserId};
 
-pub use crate::admin::UserAdmin;
+pub use crate::admin::{DirectoryCapabilities, UserAdmin};
 pub use crate::bulk::{ImportedUsers, NewUser, TokenImport, UserImport};
 pub use crate::memory::DuplicateToken;
 pub use crate::record::TokenRecord;
@@ -63,6 +63,18 @@ impl Capabilities {
         usage: true,
         credential_versions: true,
         given_ids: true,
+    };
+
+    /// One token per user and its creation time, nothing else: what DRF's
+    /// `authtoken_token` holds.
+    pub const NONE: Self = Self {
+        several_tokens_per_user: false,
+        names: false,
+        scopes: false,
+        own_lifespans: false,
+        usage: false,
+        credential_versions: false,
+        given_ids: false,
     };
 
     /// Whether this store holds everything `needed` holds.
