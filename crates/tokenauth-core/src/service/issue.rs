@@ -273,7 +273,7 @@ impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
                 last_used: None,
                 last_ip: None,
             };
-            let info = self.info(&record);
+            let mut info = self.info(&record);
             let change = Change {
                 delete: doomed.iter().map(|(id, _)| id.clone()).collect(),
                 insert: Some(record),
@@ -285,6 +285,15 @@ impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
                 Committed::Applied { ended } => ended,
                 Committed::Conflict => continue,
             };
+            // A store that chooses its own ids (DRF's derives one from the key) knows
+            // the token by that one: it is the one to report and to withdraw by.
+            let id = if self.store.capabilities().given_ids {
+                id.clone()
+            } else {
+                let stored = self.in_store(self.store.find_by_digest(&token.digest())).await?;
+                stored.map_or_else(|| id.clone(), |stored| stored.id)
+            };
+            info.id = id.clone();
             if doomed.iter().any(|(_, reason)| *reason == RevokeReason::Evicted) {
                 self.emit(AuthEvent::LimitReached {
                     user_id: user_id.clone(),
