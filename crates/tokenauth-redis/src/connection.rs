@@ -168,7 +168,7 @@ impl fmt::Debug for Connection {
 }
 
 /// A node to scan: the only server, or one master of a cluster by address.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Node {
     Only,
     Master { host: String, port: u16 },
@@ -205,7 +205,8 @@ impl Connection {
         }
     }
 
-    /// The nodes holding keys: the server, or every master of the cluster.
+    /// The nodes holding keys: the server, or every master of the cluster, in one order
+    /// whichever node answers.
     pub(crate) async fn nodes(&mut self) -> Result<Vec<Node>, Error> {
         let Self::Cluster(conn) = self else {
             return Ok(vec![Node::Only]);
@@ -239,6 +240,10 @@ impl Connection {
         if masters.is_empty() {
             return Err(Error::Cluster("CLUSTER NODES lists no master"));
         }
+        // Each node lists the cluster in an order of its own, and the command goes to
+        // any node: sorted, a scan resumed by its position in this list (the purge's)
+        // goes on at the node where it stopped.
+        masters.sort();
         Ok(masters)
     }
 
