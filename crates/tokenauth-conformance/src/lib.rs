@@ -23,27 +23,49 @@
 //! one user under a limit, `replace`, the cap on rows). The user cases check the admin
 //! verbs, then the password rules core applies through them.
 //!
+//! A store over another program's tables (Django's) runs the token cases on a
+//! [`StoreSubject`]: with its users in that program's users table, and its tokens in
+//! the format it takes. A store or directory that declares it holds less
+//! ([`Capabilities`], [`DirectoryCapabilities`]) runs every case its declaration
+//! leaves, and, in place of the others, checks that it really lacks what it declares
+//! lacking.
+//!
 //! [`TokenStore`]: tokenauth_core::store::TokenStore
 //! [`UserAdmin`]: tokenauth_core::store::UserAdmin
+//! [`Capabilities`]: tokenauth_core::store::Capabilities
+//! [`DirectoryCapabilities`]: tokenauth_core::store::DirectoryCapabilities
 
 mod bench;
 mod bulk;
 mod bus;
+mod capabilities;
+mod commits;
 mod counting;
 mod directory;
+mod guarded;
 mod policy;
 mod settings;
+mod subject;
 mod tokens;
+mod upkeep;
 mod users;
 
 pub use bench::{AuthenticateFixture, authenticate_bench_service, authenticate_fixture};
 pub use bulk::*;
 pub use bus::*;
+pub use capabilities::{
+    declared_credential_versions, declared_given_ids, declared_names, declared_own_credential_versions,
+    declared_own_lifespans, declared_scopes, declared_several_tokens_per_user, declared_usage,
+};
+pub use commits::*;
 pub use counting::CountingStore;
 pub use directory::*;
+pub use guarded::Guarded;
 pub use policy::*;
 pub use settings::*;
+pub use subject::StoreSubject;
 pub use tokens::*;
+pub use upkeep::*;
 pub use users::*;
 
 use argon2::Params;
@@ -57,23 +79,37 @@ pub fn fast_hasher() -> PasswordHasher {
 }
 
 /// Runs the whole token-store suite against a store: one `#[tokio::test]` per case,
-/// each with a fresh store from `$make` (an expression evaluating to a future of the
-/// store). Attributes before `$make`, ended by `;`, go on every case: a backend that
-/// needs a server may write
+/// each on a fresh [`StoreSubject`].
+///
+/// `token_store_conformance!(make)` takes an expression evaluating (asynchronously)
+/// to a fresh, empty store, of tokenauth's own kind: its tokens' users live in memory
+/// and its tokens are in tokenauth's format ([`StoreSubject::new`]).
+/// `token_store_conformance!(subject: make)` takes one evaluating to a
+/// [`StoreSubject`], for a store that needs its users in a directory of its own or
+/// its tokens in another format. Attributes before either, ended by `;`, go on every
+/// case: a backend that needs a server may write
 /// `token_store_conformance!(#[ignore = "needs a server"]; make())`.
+///
+/// A case runs on a store that declares
+/// ([`TokenStore::capabilities`](tokenauth_core::store::TokenStore::capabilities))
+/// everything it needs; on another, it checks instead that the store really lacks
+/// what it declares lacking of that. The `declared_*` cases check each declaration,
+/// held or lacking, on every store.
 ///
 /// The crate using it needs `tokio` (with `macros` and `rt-multi-thread`) as a
 /// dev-dependency.
 #[macro_export]
 macro_rules! token_store_conformance {
-    (@cases [$($attr:tt)*] $make:expr) => {
-        $crate::conformance_cases!([$($attr)*] $make;
+    (@cases [$($attr:tt)*] $subject:expr) => {
+        $crate::conformance_cases!([$($attr)*] $subject;
             insert_then_find,
             optional_fields_round_trip,
             unknown_finds_nothing,
             expired_records_are_returned,
-            duplicates_are_refused,
+            duplicate_ids_are_refused,
+            duplicate_digests_are_refused,
             lists_by_user_oldest_first,
+            lists_across_users_oldest_first,
             delete_removes_from_every_lookup,
             delete_for_user_keeps_others,
             token_sets_start_at_version_zero,
@@ -82,25 +118,45 @@ macro_rules! token_store_conformance {
             concurrent_commits_all_land,
             record_usage_keeps_the_latest,
             purge_deletes_only_matching_records_in_batches,
+            purge_by_creation_deletes_in_batches,
             concurrent_logins_respect_the_limit,
             concurrent_logins_under_replace_leave_one_token,
             short_lived_logins_stay_under_the_row_cap,
             a_password_change_ends_older_tokens,
+            declared_several_tokens_per_user,
+            declared_names,
+            declared_scopes,
+            declared_own_lifespans,
+            declared_usage,
+            declared_credential_versions,
+            declared_given_ids,
         );
     };
+    ($(#[$attr:meta])+ ; subject: $subject:expr) => {
+        $crate::token_store_conformance!(@cases [$(#[$attr])+] $subject);
+    };
     ($(#[$attr:meta])+ ; $make:expr) => {
-        $crate::token_store_conformance!(@cases [$(#[$attr])+] $make);
+        $crate::token_store_conformance!(@cases [$(#[$attr])+] async { $crate::StoreSubject::new($make.await) });
+    };
+    (subject: $subject:expr) => {
+        $crate::token_store_conformance!(@cases [] $subject);
     };
     ($make:expr) => {
-        $crate::token_store_conformance!(@cases [] $make);
+        $crate::token_store_conformance!(@cases [] async { $crate::StoreSubject::new($make.await) });
     };
 }
 
 /// Runs the whole user-directory suite against a directory implementing
-/// [`UserAdmin`](tokenauth_core::store::UserAdmin): one `#[tokio::test]` per case, each with a fresh,
-/// empty directory from `$make` (an expression evaluating to a future of it).
-/// Attributes before `$make`, ended by `;`, go on every case (as for
+/// [`UserAdmin`](tokenauth_core::store::UserAdmin): one `#[tokio::test]` per case,
+/// each with a fresh, empty directory from `$make` (an expression evaluating to a
+/// future of it). Attributes before `$make`, ended by `;`, go on every case (as for
 /// [`token_store_conformance!`]).
+///
+/// A case runs on a directory that declares
+/// ([`UserAdmin::directory_capabilities`](tokenauth_core::store::UserAdmin::directory_capabilities))
+/// everything it needs; on another, it checks instead that the directory really lacks
+/// what it declares lacking of that. `declared_own_credential_versions` checks the
+/// declaration, held or lacking, on every directory.
 ///
 /// The crate using it needs `tokio` (with `macros` and `rt-multi-thread`) as a
 /// dev-dependency.
@@ -122,6 +178,7 @@ macro_rules! user_directory_conformance {
             logins_verify_through_core,
             outdated_hashes_are_replaced_on_login,
             upsert_keeps_tokens_for_the_same_password,
+            declared_own_credential_versions,
         );
         $crate::read_only_directory_conformance!(@cases [$($attr)*] async { $crate::seed($make.await).await });
     };
