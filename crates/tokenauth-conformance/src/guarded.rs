@@ -1,5 +1,6 @@
 //! A store or directory with what its database needs to stay alive until a case ends.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use time::OffsetDateTime;
@@ -7,8 +8,8 @@ use time::OffsetDateTime;
 use tokenauth_core::User;
 use tokenauth_core::store::{
     Capabilities, Change, Committed, DirectoryCapabilities, Ended, ImportedUsers, LoginRecord, NewUser,
-    PurgeBounds, TokenDigest, TokenId, TokenImport, TokenRecord, TokenSet, TokenStore, Usage, UserAdmin,
-    UserDirectory, UserId, UserImport,
+    PurgeBounds, Settings, TokenDigest, TokenId, TokenImport, TokenRecord, TokenSet, TokenStore, Usage,
+    UserAdmin, UserDirectory, UserId, UserImport,
 };
 
 /// A store or directory (`inner`) together with what its database needs to stay alive
@@ -86,8 +87,28 @@ impl<T: TokenStore, G: Send + Sync + 'static> TokenStore for Guarded<T, G> {
         self.inner.capabilities()
     }
 
+    async fn retain(&self, retention: std::time::Duration, refresh: bool) -> Result<(), T::Error> {
+        self.inner.retain(retention, refresh).await
+    }
+
     async fn ping(&self) -> Result<(), T::Error> {
         self.inner.ping().await
+    }
+}
+
+impl<T: Settings, G: Send + Sync + 'static> Settings for Guarded<T, G> {
+    type Error = T::Error;
+
+    async fn settings(&self, prefix: &str) -> Result<BTreeMap<String, String>, T::Error> {
+        self.inner.settings(prefix).await
+    }
+
+    async fn replace_settings(
+        &self,
+        prefix: &str,
+        values: &BTreeMap<String, String>,
+    ) -> Result<(), T::Error> {
+        self.inner.replace_settings(prefix, values).await
     }
 }
 

@@ -7,19 +7,17 @@
 
 #![cfg(feature = "sqlite")]
 
-mod common;
-
-use common::Temp;
 use tempfile::TempDir;
+use tokenauth_conformance::Guarded;
 use tokenauth_sqlx::sqlite::{SqlitePool, connect};
 
 /// `make` on a fresh, migrated database file in a new temporary directory, which is
 /// removed when the value is dropped.
-async fn fresh<T>(make: fn(SqlitePool) -> T) -> Temp<T, TempDir> {
+async fn fresh<T>(make: fn(SqlitePool) -> T) -> Guarded<T, TempDir> {
     let dir = tempfile::tempdir().expect("temporary directory");
     let url = format!("sqlite://{}", dir.path().join("tokenauth.db").display());
     let pool = connect(&url).await.expect("connect");
-    Temp {
+    Guarded {
         inner: make(pool),
         guard: dir,
     }
@@ -33,6 +31,10 @@ mod users {
     tokenauth_conformance::user_directory_conformance!(super::fresh(
         tokenauth_sqlx::sqlite::SqliteUserDirectory::new
     ));
+}
+
+mod settings {
+    tokenauth_conformance::settings_conformance!(super::fresh(tokenauth_sqlx::sqlite::SqliteStore::new));
 }
 
 mod token_import {

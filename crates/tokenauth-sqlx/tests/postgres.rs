@@ -19,16 +19,13 @@
 
 #![cfg(feature = "postgres")]
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::hash::{BuildHasher, RandomState};
 use std::str::FromStr;
 
-use common::Temp;
 use sqlx::Connection;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
-use tokenauth_conformance::record;
+use tokenauth_conformance::{Guarded, record};
 use tokenauth_core::UserId;
 use tokenauth_core::store::{Change, Committed, Settings, TokenStore, UserAdmin, UserDirectory};
 use tokenauth_sqlx::postgres::{PgPool, PostgresStore, PostgresUserDirectory, migrate};
@@ -118,11 +115,11 @@ impl Drop for Schema {
 }
 
 /// `make` on a pool in a fresh, migrated schema of its own.
-async fn fresh<T>(make: fn(PgPool) -> T) -> Temp<T, Schema> {
+async fn fresh<T>(make: fn(PgPool) -> T) -> Guarded<T, Schema> {
     let schema = Schema::create().await;
     let pool = schema.pool().await;
     migrate(&pool).await.expect("migrate");
-    Temp {
+    Guarded {
         inner: make(pool),
         guard: schema,
     }
