@@ -86,15 +86,7 @@ impl<DB: Execute> TokenStore for DjangoStore<DB> {
     /// What DRF's `authtoken_token` holds: one key per user, its `created`, nothing
     /// else (see the [crate docs](crate)); ids are derived from the row.
     fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            several_tokens_per_user: false,
-            names: false,
-            scopes: false,
-            own_lifespans: false,
-            usage: false,
-            credential_versions: false,
-            given_ids: false,
-        }
+        Capabilities::NONE
     }
 
     #[tracing::instrument(skip_all)]

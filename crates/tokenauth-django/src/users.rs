@@ -5,7 +5,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use sqlx::Pool;
-use tokenauth_core::store::{LoginRecord, UserAdmin, UserDirectory};
+use tokenauth_core::store::{DirectoryCapabilities, LoginRecord, UserAdmin, UserDirectory};
 use tokenauth_core::{Clock, SystemClock, User, UserId};
 
 use crate::Error;
@@ -187,5 +187,16 @@ impl<DB: Execute> UserAdmin for DjangoUserDirectory<DB> {
         // Foreign keys are deferred: other apps' rows are found at commit.
         tx.commit().await.map_err(Error::Referenced)?;
         Ok((deleted > 0).then_some(found))
+    }
+
+    /// No credential version of its own: `auth_user` has no column for one, and
+    /// Django's schema is never altered, so a user's version is a digest of its
+    /// `auth_user.password` (see the [crate docs](crate), "Password changes"). A new
+    /// user's version is its hash's, a re-hash is a new version, and a bump only ends
+    /// the user's token.
+    fn directory_capabilities(&self) -> DirectoryCapabilities {
+        DirectoryCapabilities {
+            credential_versions: false,
+        }
     }
 }

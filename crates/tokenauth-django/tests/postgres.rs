@@ -22,7 +22,7 @@ use std::process::Command;
 use common::{Manifest, Raw, manifest};
 use sqlx::{Connection, PgConnection, PgPool};
 use time::OffsetDateTime;
-use tokenauth_conformance::CountingStore;
+use tokenauth_conformance::{CountingStore, Guarded, StoreSubject};
 use tokenauth_core::{Clock as _, ManualClock, TokenAuth};
 use tokenauth_django::django_auth;
 use tokenauth_django::postgres::{PostgresStore, PostgresUserDirectory, connect};
@@ -290,18 +290,37 @@ async fn users_and_tokens_managed_here_are_rows_django_reads() {
 /// A Django database without users: the fixture's, its users deleted (with their
 /// tokens, groups and permissions; the id sequence stays, so ids still never return),
 /// dropped with the returned guard.
-async fn without_users() -> (PostgresUserDirectory, Database) {
+async fn without_users() -> (PgPool, Database) {
     let database = Database::load().await;
     let pool = connect(&database.url).await.unwrap();
     sqlx::raw_sql(common::conformance::DELETE_EVERY_USER)
         .execute(&pool)
         .await
         .unwrap();
-    (PostgresUserDirectory::new(pool), database)
+    (pool, database)
 }
 
-#[tokio::test(flavor = "multi_thread")]
-#[ignore = needs_postgres!()]
-async fn the_user_directory_suite_holds_but_for_credential_versions() {
-    common::conformance::directory_suite!(without_users());
+/// `auth_user` of a database without users, for the user-directory suite.
+async fn directory() -> Guarded<PostgresUserDirectory, Database> {
+    let (pool, database) = without_users().await;
+    Guarded::new(PostgresUserDirectory::new(pool), database)
+}
+
+/// DRF's table of a database without users, for the token-store suite: its users in
+/// `auth_user`, its tokens DRF's keys.
+async fn store_subject() -> StoreSubject<Guarded<PostgresStore, Database>, PostgresUserDirectory> {
+    let (pool, database) = without_users().await;
+    let users = PostgresUserDirectory::new(pool.clone());
+    common::conformance::store_subject(Guarded::new(PostgresStore::new(pool), database), users)
+}
+
+mod users {
+    tokenauth_conformance::user_directory_conformance!(#[ignore = needs_postgres!()]; super::directory());
+}
+
+mod tokens {
+    tokenauth_conformance::token_store_conformance!(
+        #[ignore = needs_postgres!()];
+        subject: super::store_subject()
+    );
 }

@@ -10,8 +10,8 @@ use common::{Manifest, Raw, manifest};
 use sqlx::SqlitePool;
 use tempfile::TempDir;
 use time::OffsetDateTime;
-use tokenauth_conformance::CountingStore;
-use tokenauth_core::store::TokenStore as _;
+use tokenauth_conformance::{CountingStore, Guarded, StoreSubject};
+use tokenauth_core::store::{TokenStore as _, UserAdmin as _};
 use tokenauth_core::{ManualClock, TokenAuth};
 use tokenauth_django::django_auth;
 use tokenauth_django::sqlite::{SqliteStore, SqliteUserDirectory, connect};
@@ -230,7 +230,7 @@ async fn a_database_without_drfs_table_is_refused_by_name() {
 /// A Django database without users: a copy of the fixture, its users deleted (with
 /// their tokens, groups and permissions; `sqlite_sequence` stays, so ids still never
 /// return), in a temporary directory that lives as long as the returned guard.
-async fn without_users() -> (SqliteUserDirectory, TempDir) {
+async fn without_users() -> (SqlitePool, TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("django.sqlite3");
     std::fs::copy(FIXTURE, &path).unwrap();
@@ -239,12 +239,29 @@ async fn without_users() -> (SqliteUserDirectory, TempDir) {
         .execute(&pool)
         .await
         .unwrap();
-    (SqliteUserDirectory::new(pool), dir)
+    (pool, dir)
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn the_user_directory_suite_holds_but_for_credential_versions() {
-    common::conformance::directory_suite!(without_users());
+/// `auth_user` of a database without users, for the user-directory suite.
+async fn directory() -> Guarded<SqliteUserDirectory, TempDir> {
+    let (pool, dir) = without_users().await;
+    Guarded::new(SqliteUserDirectory::new(pool), dir)
+}
+
+/// DRF's table of a database without users, for the token-store suite: its users in
+/// `auth_user`, its tokens DRF's keys.
+async fn store_subject() -> StoreSubject<Guarded<SqliteStore, TempDir>, SqliteUserDirectory> {
+    let (pool, dir) = without_users().await;
+    let users = SqliteUserDirectory::new(pool.clone());
+    common::conformance::store_subject(Guarded::new(SqliteStore::new(pool), dir), users)
+}
+
+mod users {
+    tokenauth_conformance::user_directory_conformance!(super::directory());
+}
+
+mod tokens {
+    tokenauth_conformance::token_store_conformance!(subject: super::store_subject());
 }
 
 /// The store declares what DRF's table holds (one key per user and its `created`,
@@ -271,4 +288,18 @@ async fn the_store_declares_what_drfs_table_holds_through_its_wrappers() {
     // (The service alone: a cache must not be put on while clones are alive.)
     let cached = auth.with_cache(tokenauth_core::AuthCache::default());
     assert_eq!(cached.store().capabilities(), declared);
+}
+
+/// The directory declares no credential versions of its own (`auth_user` has no column
+/// for one), and so does the cache in front of it.
+#[tokio::test]
+async fn the_directory_declares_versions_of_the_hash_through_its_wrappers() {
+    let fixture = fixture().await;
+    let declared = fixture.auth.users().directory_capabilities();
+    assert!(!declared.credential_versions, "{declared:?}");
+    let cached = fixture
+        .auth
+        .clone()
+        .with_cache(tokenauth_core::AuthCache::default());
+    assert_eq!(cached.users().directory_capabilities(), declared);
 }
