@@ -1,9 +1,8 @@
 //! The bulk-import suite: what [`UserImport`] and [`TokenImport`] promise, whether a
 //! backend keeps the per-row defaults or writes its own bulk insert.
 
-use tokenauth_core::TokenId;
-use tokenauth_core::UserId;
 use tokenauth_core::store::{NewUser, TokenImport, TokenRecord, UserImport};
+use tokenauth_core::{TokenId, UserId};
 
 use super::record;
 

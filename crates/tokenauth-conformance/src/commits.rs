@@ -1,7 +1,8 @@
 //! The token-store suite's compare-and-swap half: token sets, their versions, and the
 //! commits that apply a change only on the version read.
 
-use tokenauth_core::store::{Change, Committed, Ended, TokenId, TokenRecord, TokenStore, UserAdmin};
+use tokenauth_core::TokenId;
+use tokenauth_core::store::{Change, Committed, Ended, TokenRecord, TokenStore, UserAdmin};
 
 use crate::StoreSubject;
 use crate::capabilities::SEVERAL_TOKENS;

@@ -6,12 +6,11 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use tokenauth_core::TokenId;
-use tokenauth_core::UserId;
 use tokenauth_core::store::{
     Capabilities, Change, Committed, Ended, PurgeBounds, TokenDigest, TokenRecord, TokenSet, TokenStore,
     Usage,
 };
+use tokenauth_core::{TokenId, UserId};
 
 /// A store wrapper that counts what reaches the store: digest and id lookups (to show
 /// that garbage never does) and the last-used times written (to show there is no write

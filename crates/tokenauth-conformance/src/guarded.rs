@@ -5,12 +5,12 @@ use std::sync::Arc;
 
 use time::OffsetDateTime;
 
-use tokenauth_core::User;
 use tokenauth_core::store::{
     Capabilities, Change, Committed, DirectoryCapabilities, Ended, ImportedUsers, LoginRecord, NewUser,
-    PurgeBounds, Settings, TokenDigest, TokenId, TokenImport, TokenRecord, TokenSet, TokenStore, Usage,
-    UserAdmin, UserDirectory, UserId, UserImport,
+    PurgeBounds, Settings, TokenDigest, TokenImport, TokenRecord, TokenSet, TokenStore, Usage, UserAdmin,
+    UserDirectory, UserImport,
 };
+use tokenauth_core::{TokenId, User, UserId};
 
 /// A store or directory (`inner`) together with what its database needs to stay alive
 /// and be cleaned up afterwards (`guard`: a temporary directory, a database dropped on

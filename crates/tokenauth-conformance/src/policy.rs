@@ -5,10 +5,10 @@
 use time::Duration;
 
 use tokenauth_core::store::{Capabilities, TokenStore, UserAdmin};
-use tokenauth_core::{Clock, ManualClock};
-use tokenauth_core::{IssueError, ObtainError};
-use tokenauth_core::{Lifespan, User};
-use tokenauth_core::{ObtainPolicy, OnLimit, TokenAuth, TokenLimit, TokenRequest};
+use tokenauth_core::{
+    Clock, IssueError, Lifespan, ManualClock, ObtainError, ObtainPolicy, OnLimit, TokenAuth, TokenLimit,
+    TokenRequest, User,
+};
 
 use crate::StoreSubject;
 use crate::capabilities::SEVERAL_TOKENS;

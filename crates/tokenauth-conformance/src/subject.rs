@@ -5,10 +5,8 @@ use std::fmt;
 
 use time::Duration;
 
-use tokenauth_core::store::{
-    Capabilities, Change, Committed, TokenId, TokenRecord, TokenStore, UserAdmin, UserId,
-};
-use tokenauth_core::{MemoryUserDirectory, Scopes, TokenFormat, User};
+use tokenauth_core::store::{Capabilities, Change, Committed, TokenRecord, TokenStore, UserAdmin};
+use tokenauth_core::{MemoryUserDirectory, Scopes, TokenFormat, TokenId, User, UserId};
 
 use crate::tokens::BASE;
 

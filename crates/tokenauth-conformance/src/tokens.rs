@@ -7,8 +7,8 @@ use std::net::{IpAddr, Ipv4Addr};
 use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
 
-use tokenauth_core::store::{Capabilities, Ended, TokenId, TokenRecord, TokenStore, UserAdmin, UserId};
-use tokenauth_core::{Scopes, TokenFormat};
+use tokenauth_core::store::{Capabilities, Ended, TokenRecord, TokenStore, UserAdmin};
+use tokenauth_core::{Scopes, TokenFormat, TokenId, UserId};
 
 use crate::StoreSubject;
 use crate::capabilities::SEVERAL_TOKENS;

@@ -5,9 +5,9 @@ use std::net::IpAddr;
 use time::{Duration, OffsetDateTime};
 
 use tokenauth_core::store::{
-    Capabilities, PurgeBounds, TokenDigest, TokenId, TokenRecord, TokenStore, Usage, UserAdmin,
+    Capabilities, PurgeBounds, TokenDigest, TokenRecord, TokenStore, Usage, UserAdmin,
 };
-use tokenauth_core::{ExpiryPolicy, Lifespan};
+use tokenauth_core::{ExpiryPolicy, Lifespan, TokenId};
 
 use crate::StoreSubject;
 use crate::tokens::BASE;

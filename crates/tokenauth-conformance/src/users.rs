@@ -5,9 +5,8 @@ use std::collections::HashSet;
 
 use argon2::Params;
 
-use tokenauth_core::store::{UserAdmin, UserId};
-use tokenauth_core::{AuthUser, MemoryStore, PasswordHasher, User};
-use tokenauth_core::{TokenAuth, TokenRequest};
+use tokenauth_core::store::UserAdmin;
+use tokenauth_core::{AuthUser, MemoryStore, PasswordHasher, TokenAuth, TokenRequest, User, UserId};
 
 use crate::capabilities::needs_own_versions;
 
