@@ -17,9 +17,9 @@ use axum::{
     Router,
     routing::{get, post},
 };
-use tokenauth::core::{Lifespan, Maintenance, MemoryStore, MemoryUserDirectory, Scopes};
+use tokenauth::core::{MemoryStore, MemoryUserDirectory};
 use tokenauth::routes::{self, method_not_allowed};
-use tokenauth::{Authenticated, RequireScope, TokenAuth, TokenAuthLayer};
+use tokenauth::{Authenticated, Lifespan, Maintenance, RequireScope, Scopes, TokenAuth, TokenAuthLayer};
 
 /// Only for authenticated users.
 async fn hello(auth: Authenticated) -> String {

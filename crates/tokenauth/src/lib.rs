@@ -50,8 +50,8 @@
 //! use std::net::SocketAddr;
 //!
 //! use axum::{Router, routing::{get, post}};
-//! use tokenauth::{Authenticated, RequireScope, TokenAuth, TokenAuthLayer, routes};
-//! use tokenauth::core::{Lifespan, Maintenance, MemoryStore, MemoryUserDirectory, Scopes};
+//! use tokenauth::core::{MemoryStore, MemoryUserDirectory};
+//! use tokenauth::{Authenticated, Lifespan, Maintenance, RequireScope, Scopes, TokenAuth, TokenAuthLayer, routes};
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let users = MemoryUserDirectory::new();
@@ -95,4 +95,5 @@ pub use proxies::{InvalidProxies, TrustedProxies};
 pub use rejection::{TokenAuthRejection, detail_response};
 pub use scope::{InvalidRequirement, RequireScope, RequireScopeService, ScopeRejection};
 pub use tokenauth_core as core;
-pub use tokenauth_core::{Lifespan, TokenAuth, User};
+// What an app names besides the layer and the extractor; the rest is under `core`.
+pub use tokenauth_core::{AuthCache, Lifespan, Maintenance, Scopes, TokenAuth, User, UserId};
