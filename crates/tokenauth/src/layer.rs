@@ -18,7 +18,7 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::extract::{Presented, UserOf, UserType};
-use crate::rejection::{TokenAuthRejection, backend_failure, challenge, detail_response};
+use crate::rejection::{TokenAuthRejection, backend_failure, challenge, method_not_allowed_response};
 
 /// The paths the obtain endpoint is served at (`routes::OBTAIN_PATHS`), which the
 /// layer does not authenticate by default.
@@ -407,10 +407,7 @@ fn method_not_allowed(
     if let Some(rejection) = rejection {
         return rejection.into_response();
     }
-    let mut response = detail_response(
-        StatusCode::METHOD_NOT_ALLOWED,
-        &format!("Method \"{method}\" not allowed."),
-    );
+    let mut response = method_not_allowed_response(method);
     if let Some(allow) = bare.get(header::ALLOW) {
         response.headers_mut().insert(header::ALLOW, allow.clone());
     }

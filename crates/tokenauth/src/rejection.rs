@@ -196,6 +196,14 @@ pub fn detail_response(status: StatusCode, message: &str) -> Response {
     json_response(status, &Detail { detail: message })
 }
 
+/// DRF's 405 for `method`: `{"detail":"Method \"POST\" not allowed."}`.
+pub(crate) fn method_not_allowed_response(method: &http::Method) -> Response {
+    detail_response(
+        StatusCode::METHOD_NOT_ALLOWED,
+        &format!("Method \"{method}\" not allowed."),
+    )
+}
+
 /// A JSON response; objects keep the order their type serializes them in.
 pub(crate) fn json_response(status: StatusCode, body: &impl serde::Serialize) -> Response {
     let bytes = serde_json::to_vec(body).expect("tokenauth's bodies have string keys and always serialize");

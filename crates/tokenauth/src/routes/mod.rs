@@ -52,7 +52,7 @@ use tokenauth_core::store::{TokenStore, UserDirectory};
 
 use crate::extract::Presented;
 use crate::layer::{ClientIp, DEFAULT_LOGIN_PATHS, TokenAuthLayer, peer_ip};
-use crate::rejection::{SERVER_ERROR, detail_response};
+use crate::rejection::{SERVER_ERROR, detail_response, method_not_allowed_response};
 use crate::scope::RequireScope;
 
 mod body;
@@ -394,10 +394,7 @@ where
 ///     .layer(TokenAuthLayer::new(auth));
 /// ```
 pub async fn method_not_allowed(method: Method) -> Response {
-    detail_response(
-        StatusCode::METHOD_NOT_ALLOWED,
-        &format!("Method \"{method}\" not allowed."),
-    )
+    method_not_allowed_response(&method)
 }
 
 /// [`method_not_allowed`] for routes that require authentication: a request without
