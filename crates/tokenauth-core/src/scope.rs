@@ -41,7 +41,8 @@ impl Scopes {
         Ok(Self(names))
     }
 
-    /// Scopes from a space-separated list, as in OAuth 2 (`"read write"`).
+    /// Scopes from a space-separated list, as in OAuth 2 (`"read write"`); also
+    /// `"read write".parse::<Scopes>()`.
     pub fn parse(list: &str) -> Result<Self, InvalidScope> {
         Self::new(list.split_ascii_whitespace())
     }
@@ -97,4 +98,12 @@ fn is_scope_name(name: &str) -> bool {
         && name
             .bytes()
             .all(|b| matches!(b, 0x21 | 0x23..=0x5B | 0x5D..=0x7E))
+}
+
+impl std::str::FromStr for Scopes {
+    type Err = InvalidScope;
+
+    fn from_str(list: &str) -> Result<Self, InvalidScope> {
+        Self::parse(list)
+    }
 }

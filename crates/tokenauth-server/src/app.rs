@@ -7,8 +7,9 @@ use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use tokenauth::core::TokenAuth;
 use tokenauth::routes::{LoginThrottle, Routes, method_not_allowed, readiness};
-use tokenauth::{Authenticated, TokenAuth, TokenAuthLayer, TrustedProxies, detail_response};
+use tokenauth::{Authenticated, TokenAuthLayer, TrustedProxies, detail_response};
 use tokenauth_core::store::{TokenStore, UserDirectory};
 use tokenauth_core::{AuthUser, TokenInfo};
 

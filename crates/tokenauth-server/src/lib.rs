@@ -9,7 +9,7 @@
 //! Tests and embedders start the server on a listener of their own with [`serve()`]:
 //!
 //! ```no_run
-//! use tokenauth::TokenAuth;
+//! use tokenauth::core::TokenAuth;
 //! use tokenauth_sqlx::sqlite::{SqliteStore, SqliteUserDirectory};
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -32,7 +32,7 @@ mod write_deadline;
 use std::future::Future;
 use std::net::SocketAddr;
 
-use tokenauth::TokenAuth;
+use tokenauth::core::TokenAuth;
 use tokenauth_core::Maintenance;
 use tokenauth_core::store::{TokenStore, UserDirectory};
 use tokio::net::TcpListener;
@@ -124,11 +124,6 @@ pub fn shutdown_signal() -> impl Future<Output = ()> + Send {
         }
     }
 }
-
-/// The README's examples, compiled as doc-tests so that they keep working.
-#[doc = include_str!("../../../README.md")]
-#[cfg(doctest)]
-pub struct ReadmeDoctests;
 
 /// The library guide's examples (docs/library.md), compiled the same way.
 #[doc = include_str!("../../../docs/library.md")]

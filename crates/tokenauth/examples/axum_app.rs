@@ -11,15 +11,12 @@
 //! curl -X POST localhost:3000/auth/logout -H 'Authorization: Token tka_...'
 //! ```
 
-use std::net::SocketAddr;
-
 use axum::{
     Router,
     routing::{get, post},
 };
 use tokenauth::core::{MemoryStore, MemoryUserDirectory};
-use tokenauth::routes::{self, method_not_allowed};
-use tokenauth::{Authenticated, Lifespan, Maintenance, RequireScope, Scopes, TokenAuth, TokenAuthLayer};
+use tokenauth::{Authenticated, TokenAuth};
 
 /// Only for authenticated users.
 async fn hello(auth: Authenticated) -> String {
@@ -50,39 +47,27 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     users
         .add_user("alice", "correct horse battery staple", true)
         .await?;
-    let auth = TokenAuth::new(MemoryStore::new(), users)
-        .with_lifespan("7d".parse::<Lifespan>()?)
-        .with_idle_timeout(Some("2h".parse::<Lifespan>()?))
-        .with_scopes(Scopes::parse("read write")?);
+    let auth = TokenAuth::builder(MemoryStore::new(), users)
+        .lifespan("7d".parse()?)
+        .idle_timeout("2h".parse()?)
+        .scopes("read write".parse()?)
+        .build();
 
-    // Routes for signed-in users (the layer answers a wrong method with DRF's JSON 405,
-    // after authentication).
-    let protected = Router::new()
-        .route("/notes", post(add_note))
-        .route_layer(RequireScope::new(&auth, "write")?)
-        .route("/hello", get(hello));
-    // A public route answers a wrong method with the 405 even to anonymous clients.
-    let public = Router::new()
+    let app = Router::new()
         .route("/", get(welcome))
-        .method_not_allowed_fallback(method_not_allowed);
-    let app = protected
-        .merge(public)
+        .route("/hello", get(hello))
+        // The guard covers this route alone.
+        .route("/notes", post(add_note).route_layer(auth.require_scope("write")?))
         // POST /api-token-auth/ and /auth/token (login: ignores the Authorization
         // header), POST /auth/logout, POST /auth/logoutall, GET /auth/tokens,
-        // DELETE /auth/tokens/{id}. Inside or outside the layer alike.
-        .merge(routes::router(auth.clone()))
-        .layer(TokenAuthLayer::new(auth.clone()));
-
-    // Writes last-used times (sliding expiry) and purges long-expired tokens.
-    let upkeep = auth.start_maintenance(Maintenance::default());
+        // DELETE /auth/tokens/{id}: anywhere, inside or outside the layer, nested or not.
+        .merge(auth.routes())
+        .layer(auth.layer());
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
     println!("listening on http://{}", listener.local_addr()?);
-    // Connect info gives each token's last-used client address.
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(async { tokio::signal::ctrl_c().await.unwrap_or_default() })
-        .await?;
-    // The server has stopped: write the last uses it saw before exiting.
-    upkeep.shutdown().await?;
+    // Until Ctrl-C: last-used times written every minute (and at the end), long-expired
+    // tokens purged.
+    auth.serve(listener, app).await?;
     Ok(())
 }

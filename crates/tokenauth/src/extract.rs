@@ -1,11 +1,11 @@
 //! The axum extractor: who made this request.
 
-use std::any::TypeId;
+use std::any::{Any, TypeId};
 
 use axum_core::extract::{FromRequestParts, OptionalFromRequestParts};
 use http::request::Parts;
 use http::{Extensions, HeaderValue};
-use tokenauth_core::{TokenInfo, User, Verified};
+use tokenauth_core::{AuthUser, TokenInfo, User, Verified};
 
 use crate::rejection::TokenAuthRejection;
 
@@ -17,10 +17,12 @@ use crate::rejection::TokenAuthRejection;
 /// [`TokenAuthLayer`](crate::TokenAuthLayer) found, so the layer must run in front of the
 /// route.
 ///
-/// `U` is your directory's user type ([`User`] for the built-in directories). Asking
-/// for another type than the layer's directory yields is a programming error: the
-/// extractor logs both type names and answers DRF's 500 (see
-/// [`TokenAuthRejection::UserTypeMismatch`]).
+/// `U` is your directory's user type ([`User`] for the built-in directories), and
+/// `Authenticated` (that is, `Authenticated<User>`) works under every directory: with
+/// your own user type it holds the plain view of your user (id, username, active,
+/// credential version). Only asking for a third type, another [`AuthUser`] than the
+/// layer's directory yields, cannot work: the extractor logs both type names and
+/// answers a generic 500 (see [`TokenAuthRejection::UserTypeMismatch`]).
 ///
 /// ```
 /// use tokenauth::Authenticated;
@@ -79,20 +81,32 @@ impl Presented {
     }
 }
 
-/// A user type, compared by identity and named in errors.
+/// A user type, compared by identity and named in errors, and how to read the plain
+/// [`User`] view of the user the layer left.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct UserType {
     id: TypeId,
     name: &'static str,
+    plain: fn(&Extensions) -> Option<User>,
 }
 
 impl UserType {
-    pub(crate) fn of<U: 'static>() -> Self {
+    pub(crate) fn of<U: AuthUser>() -> Self {
         Self {
             id: TypeId::of::<U>(),
             name: std::any::type_name::<U>(),
+            plain: plain_user::<U>,
         }
     }
+}
+
+fn plain_user<U: AuthUser>(extensions: &Extensions) -> Option<User> {
+    extensions.get::<UserOf<U>>().map(|UserOf(user)| User {
+        id: user.id(),
+        username: user.username().to_owned(),
+        is_active: user.is_active(),
+        credential_version: user.credential_version(),
+    })
 }
 
 /// The user of an authenticated request, beside its [`Presented`] token.
@@ -102,12 +116,13 @@ pub(crate) struct UserOf<U>(pub(crate) U);
 /// What the layer left for `Authenticated<U>`: the outer error when there is nothing to
 /// read (no layer, or a layer serving another user type), the inner one when the
 /// request is not authenticated.
-fn outcome<U: Clone + Send + Sync + 'static>(
+fn outcome<U: AuthUser>(
     parts: &Parts,
 ) -> Result<Result<Authenticated<U>, TokenAuthRejection>, TokenAuthRejection> {
     let presented = Presented::of(&parts.extensions)?;
     let expected = UserType::of::<U>();
-    if presented.user_type.id != expected.id {
+    let plain_view = expected.id == TypeId::of::<User>();
+    if presented.user_type.id != expected.id && !plain_view {
         // Checked whether or not this request is authenticated, so that the mistake
         // shows on the first request, not the first one with a valid token.
         return Err(TokenAuthRejection::UserTypeMismatch {
@@ -115,24 +130,28 @@ fn outcome<U: Clone + Send + Sync + 'static>(
             found: presented.user_type.name,
         });
     }
-    Ok(match presented.token() {
-        Ok(token) => {
-            let UserOf(user) = parts
-                .extensions
-                .get::<UserOf<U>>()
-                .ok_or(TokenAuthRejection::MissingLayer)?;
-            Ok(Authenticated {
-                user: user.clone(),
-                token: token.clone(),
-            })
-        }
-        Err(rejection) => Err(rejection),
-    })
+    let token = match presented.token() {
+        Ok(token) => token.clone(),
+        Err(rejection) => return Ok(Err(rejection)),
+    };
+    let user = if presented.user_type.id == expected.id {
+        parts
+            .extensions
+            .get::<UserOf<U>>()
+            .map(|UserOf(user)| user.clone())
+    } else {
+        // `U` is `User`: the plain view of the directory's own user type.
+        (presented.user_type.plain)(&parts.extensions)
+            .and_then(|user| (Box::new(user) as Box<dyn Any>).downcast::<U>().ok())
+            .map(|user| *user)
+    };
+    let user = user.ok_or(TokenAuthRejection::MissingLayer)?;
+    Ok(Ok(Authenticated { user, token }))
 }
 impl<S, U> FromRequestParts<S> for Authenticated<U>
 where
     S: Send + Sync,
-    U: Clone + Send + Sync + 'static,
+    U: AuthUser,
 {
     type Rejection = TokenAuthRejection;
 
@@ -144,7 +163,7 @@ where
 impl<S, U> OptionalFromRequestParts<S> for Authenticated<U>
 where
     S: Send + Sync,
-    U: Clone + Send + Sync + 'static,
+    U: AuthUser,
 {
     type Rejection = TokenAuthRejection;
 

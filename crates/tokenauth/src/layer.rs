@@ -92,7 +92,8 @@ pub(crate) const DEFAULT_LOGIN_PATHS: [&str; 2] = ["/api-token-auth/", "/auth/to
 ///
 /// ```no_run
 /// use axum::{Router, routing::get};
-/// use tokenauth::{Authenticated, TokenAuth, TokenAuthLayer};
+/// use tokenauth::{Authenticated, TokenAuthLayer};
+/// use tokenauth::core::TokenAuth;
 /// use tokenauth::core::{MemoryStore, MemoryUserDirectory};
 ///
 /// let auth = TokenAuth::new(MemoryStore::new(), MemoryUserDirectory::new());
@@ -193,7 +194,8 @@ impl<S: TokenStore, D: UserDirectory> TokenAuthLayer<S, D> {
     ///
     /// ```no_run
     /// use axum::Router;
-    /// use tokenauth::{TokenAuth, TokenAuthLayer, routes::obtain};
+    /// use tokenauth::{TokenAuthLayer, routes::obtain};
+    /// use tokenauth::core::TokenAuth;
     /// use tokenauth::core::{MemoryStore, MemoryUserDirectory};
     ///
     /// let auth = TokenAuth::new(MemoryStore::new(), MemoryUserDirectory::new());
@@ -215,7 +217,8 @@ impl<S: TokenStore, D: UserDirectory> TokenAuthLayer<S, D> {
     ///
     /// ```no_run
     /// use std::net::IpAddr;
-    /// use tokenauth::{TokenAuth, TokenAuthLayer, peer_ip};
+    /// use tokenauth::{TokenAuthLayer, peer_ip};
+    /// use tokenauth::core::TokenAuth;
     /// use tokenauth::core::{MemoryStore, MemoryUserDirectory};
     ///
     /// // Behind one trusted proxy that appends the peer it saw to X-Forwarded-For.

@@ -1,19 +1,25 @@
 //! Expiring API token authentication for axum and tower, wire-compatible with Django
 //! REST Framework's `TokenAuthentication` and `djangorestframework-expiring-authtoken`.
 //!
-//! - [`TokenAuthLayer`] authenticates `Authorization: Token <key>` (and `Bearer <key>`)
-//!   on every request it wraps, answering DRF's exact 401s;
+//! [`TokenAuth`] is the app's handle, configured once by its builder and then shared:
+//!
+//! - [`auth.layer()`](TokenAuth::layer) authenticates `Authorization: Token <key>` (and
+//!   `Bearer <key>`) on every request it wraps, answering DRF's exact 401s;
 //! - [`Authenticated`] hands the user and token to handlers (`Option<Authenticated>`
 //!   for routes open to anonymous users too);
-//! - [`routes::router`] (feature `routes`) serves the obtain endpoint, trading a
-//!   username and password for a token, optionally with a `name`, a shorter `lifespan`
-//!   (`"7d"`) and a `scope` (`"read write"`), and the session routes:
+//! - [`auth.routes()`](TokenAuth::routes) (feature `routes`) serves the obtain
+//!   endpoint, trading a username and password for a token, optionally with a `name`, a
+//!   shorter `lifespan` (`"7d"`) and a `scope` (`"read write"`), and the session routes:
 //!   `POST /auth/logout` (revoke the presented token), `POST /auth/logoutall` (revoke
 //!   all the user's tokens), `GET /auth/tokens` (the user's live tokens, never a
-//!   secret) and `DELETE /auth/tokens/{id}` (revoke one). It merges into a router with
-//!   any state, before or after the layer;
-//! - [`RequireScope`] guards routes by scope: a token without the scope gets 403 with
-//!   `WWW-Authenticate: Token error="insufficient_scope", scope="..."`.
+//!   secret) and `DELETE /auth/tokens/{id}` (revoke one). It merges or nests into a
+//!   router with any state, inside or outside the layer;
+//! - [`auth.require_scope("write")`](TokenAuth::require_scope) guards a route by
+//!   scope: a token without the scope gets 403 with
+//!   `WWW-Authenticate: Token error="insufficient_scope", scope="..."`;
+//! - [`auth.serve(listener, app)`](TokenAuth::serve) (feature `serve`) runs the app
+//!   with the background upkeep (last-used times, purge), and writes the last uses once
+//!   the server has stopped.
 //!
 //! Tokens look like `tka_` + 49 base62 characters and expire 30 days after issue by
 //! default; they are stored only as SHA-256 digests. Secret scanners can match them with
@@ -23,64 +29,45 @@
 //! \btka_[0-9A-Za-z]{49}\b
 //! ```
 //!
-//! Per-user token limits, the obtain policy (a new token per login, or replace), idle
-//! expiry, scopes and the audit hook are configured on [`TokenAuth`]. The layer records
-//! each token's last use and client address (see [`TokenAuthLayer`]) in memory;
-//! [`TokenAuth::start_maintenance`] writes them to the store in the background, and its
-//! handle's `shutdown` writes the rest once the server has stopped.
-//!
 //! The core logic, store and directory traits live in [`tokenauth_core`], re-exported as
-//! [`core`]; the SQL stores in `tokenauth-sqlx`.
+//! [`core`]; the SQL stores in `tokenauth-sqlx`. The pieces the handle is made of
+//! ([`TokenAuthLayer`], [`routes::Routes`], [`RequireScope`]) stay public for apps that
+//! assemble their own.
 //!
 //! # Features
 //!
-//! None is on by default: the layer, the extractor and [`RequireScope`] depend on
-//! `axum-core` alone.
-//!
-//! - `routes`: the obtain endpoint and the session routes as axum `Router`s (the
-//!   [`routes`] module; depends on `axum`).
+//! - `routes` (default): the obtain endpoint and the session routes as axum `Router`s
+//!   (the [`routes`] module; depends on `axum`).
+//! - `serve` (default): [`TokenAuth::serve`], on axum's server with Tokio (implies
+//!   `connect-info`).
 //! - `connect-info`: the layer also finds each token's client address in axum's
 //!   `ConnectInfo<SocketAddr>` (see [`peer_ip`]; depends on `axum` with `tokio`).
 //!
+//! Without default features, the layer, the extractor and [`RequireScope`] depend on
+//! `axum-core` alone.
+//!
 //! # Example
 //!
-//! With `features = ["routes", "connect-info"]`:
+//! The README's, on SQLite with `tokenauth-sqlx` (a test compiles it):
 //!
 //! ```no_run
-//! use std::net::SocketAddr;
-//!
-//! use axum::{Router, routing::{get, post}};
+//! use axum::{Router, routing::get};
+//! use tokenauth::{Authenticated, TokenAuth};
 //! use tokenauth::core::{MemoryStore, MemoryUserDirectory};
-//! use tokenauth::{Authenticated, Lifespan, Maintenance, RequireScope, Scopes, TokenAuth, TokenAuthLayer, routes};
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! let users = MemoryUserDirectory::new();
-//! users.add_user("alice", "correct horse battery staple", true).await?;
-//! let auth = TokenAuth::new(MemoryStore::new(), users)
-//!     .with_lifespan("7d".parse::<Lifespan>()?)
-//!     .with_scopes(Scopes::parse("read write")?);
-//!
+//! let auth = TokenAuth::builder(MemoryStore::new(), MemoryUserDirectory::new())
+//!     .lifespan("7d".parse()?)
+//!     .build();
 //! let app = Router::new()
-//!     .route("/notes", post(|auth: Authenticated| async move { auth.user.username }))
-//!     .route_layer(RequireScope::new(&auth, "write")?)
-//!     .route("/me", get(|auth: Authenticated| async move { auth.user.username }))
-//!     // Login, logout, logoutall, the token list, revoke.
-//!     .merge(routes::router(auth.clone()))
-//!     .layer(TokenAuthLayer::new(auth.clone()));
-//!
-//! // Writes last-used times in the background, and purges long-expired tokens.
-//! let upkeep = auth.start_maintenance(Maintenance::default());
-//!
-//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8000").await?;
-//! // `with_connect_info` lets the layer record each token's client address.
-//! axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-//!     .with_graceful_shutdown(async { tokio::signal::ctrl_c().await.unwrap_or_default() })
-//!     .await?;
-//! // The server has stopped: write the last uses it saw.
-//! upkeep.shutdown().await?;
+//!     .route("/hello", get(|auth: Authenticated| async move { format!("Hello, {}!", auth.user.username) }))
+//!     .merge(auth.routes())
+//!     .layer(auth.layer());
+//! auth.serve(tokio::net::TcpListener::bind("127.0.0.1:3000").await?, app).await?;
 //! # Ok(()) }
 //! ```
 
+mod auth;
 mod extract;
 mod layer;
 mod proxies;
@@ -89,11 +76,17 @@ mod rejection;
 pub mod routes;
 mod scope;
 
+pub use auth::{TokenAuth, TokenAuthBuilder};
 pub use extract::Authenticated;
 pub use layer::{TokenAuthLayer, TokenAuthService, peer_ip};
 pub use proxies::{InvalidProxies, TrustedProxies};
 pub use rejection::{TokenAuthRejection, detail_response};
 pub use scope::{InvalidRequirement, RequireScope, RequireScopeService, ScopeRejection};
 pub use tokenauth_core as core;
-// What an app names besides the layer and the extractor; the rest is under `core`.
-pub use tokenauth_core::{AuthCache, Lifespan, Maintenance, Scopes, TokenAuth, User, UserId};
+
+/// The README's examples, compiled as doc-tests so that they keep working.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeExamples;
+// What an app names besides the handle and the extractor; the rest is under `core`.
+pub use tokenauth_core::{AuthCache, AuthUser, Lifespan, Maintenance, Scopes, User, UserId};

@@ -18,7 +18,8 @@ use crate::layer::peer_ip;
 /// configured (the default), `X-Forwarded-For` is never read.
 ///
 /// ```
-/// use tokenauth::{TokenAuth, TokenAuthLayer, TrustedProxies};
+/// use tokenauth::{TokenAuthLayer, TrustedProxies};
+/// use tokenauth::core::TokenAuth;
 /// use tokenauth::core::{MemoryStore, MemoryUserDirectory};
 ///
 /// let proxies: TrustedProxies = "10.0.0.0/8, 127.0.0.1".parse().unwrap();

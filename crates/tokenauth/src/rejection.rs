@@ -70,8 +70,9 @@ pub enum TokenAuthRejection {
     MissingLayer,
     /// The layer in front of the route serves another user type than the extractor asks
     /// for: `Authenticated<expected>` behind a layer whose directory's user type is
-    /// `found` (such as `Authenticated` for [`User`](tokenauth_core::User) with a
-    /// directory of your own users). Logged; the client sees DRF's 500.
+    /// `found`, both of them your own [`AuthUser`](tokenauth_core::AuthUser) types
+    /// (`Authenticated<User>` works under every directory). Logged; the client sees a
+    /// generic 500.
     UserTypeMismatch {
         /// The type the extractor asked for.
         expected: &'static str,

@@ -39,7 +39,8 @@ use crate::rejection::{DEFAULT_SCHEME, PERMISSION_DENIED, TokenAuthRejection, de
 ///
 /// ```no_run
 /// use axum::{Router, routing::{get, post}};
-/// use tokenauth::{Authenticated, RequireScope, TokenAuth, TokenAuthLayer};
+/// use tokenauth::{Authenticated, RequireScope, TokenAuthLayer};
+/// use tokenauth::core::TokenAuth;
 /// use tokenauth::core::{MemoryStore, MemoryUserDirectory, Scopes};
 ///
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -66,7 +67,8 @@ impl RequireScope {
     /// everyone.
     ///
     /// ```
-    /// use tokenauth::{RequireScope, TokenAuth};
+    /// use tokenauth::RequireScope;
+    /// use tokenauth::core::TokenAuth;
     /// use tokenauth::core::{MemoryStore, MemoryUserDirectory, Scopes};
     ///
     /// let auth = TokenAuth::new(MemoryStore::new(), MemoryUserDirectory::new())
@@ -76,7 +78,7 @@ impl RequireScope {
     /// assert_eq!(
     ///     error.to_string(),
     ///     "RequireScope: no token can carry `write`: the service grants `read sessions`; \
-    ///      add it with TokenAuth::with_scopes"
+    ///      add it to the service's scopes (`scopes` on its builder)"
     /// );
     /// ```
     pub fn new<S: TokenStore, D: UserDirectory>(
@@ -137,7 +139,7 @@ pub enum InvalidRequirement {
     /// The service cannot grant a required scope, so no token could pass.
     #[error(
         "RequireScope: no token can carry `{missing}`: the service grants `{grantable}`; \
-         add it with TokenAuth::with_scopes"
+         add it to the service's scopes (`scopes` on its builder)"
     )]
     NotGrantable {
         /// The first required scope the service cannot grant.

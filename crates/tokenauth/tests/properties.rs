@@ -24,7 +24,7 @@ proptest! {
     /// DRF's header rules: a token comes back only as the single word after a keyword.
     #[test]
     fn the_header_parser_never_panics(header in prop::collection::vec(any::<u8>(), 0..200)) {
-        let auth = tokenauth::TokenAuth::new(
+        let auth = tokenauth::core::TokenAuth::new(
             tokenauth::core::MemoryStore::new(),
             tokenauth::core::MemoryUserDirectory::new(),
         );
@@ -40,7 +40,7 @@ proptest! {
         space in "[ \t]{1,3}",
         token in "[!-~]{1,80}",
     ) {
-        let auth = tokenauth::TokenAuth::new(
+        let auth = tokenauth::core::TokenAuth::new(
             tokenauth::core::MemoryStore::new(),
             tokenauth::core::MemoryUserDirectory::new(),
         );

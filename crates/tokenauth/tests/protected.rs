@@ -310,9 +310,22 @@ async fn server_errors(app: &Router, token: &str) -> Vec<String> {
     logged
 }
 
-/// Another user type than the layer's directory yields.
+/// Another user type than the layer's directory yields (and not the plain `User`,
+/// which every directory's users can be seen as).
 #[derive(Debug, Clone)]
 struct NotTheDirectorysUser;
+
+impl tokenauth::core::AuthUser for NotTheDirectorysUser {
+    fn id(&self) -> tokenauth::UserId {
+        tokenauth::UserId::new("nobody")
+    }
+    fn username(&self) -> &str {
+        "nobody"
+    }
+    fn is_active(&self) -> bool {
+        false
+    }
+}
 
 /// The lines logged while the returned guard lives, on this thread.
 fn capture_logs() -> (Arc<Mutex<Vec<u8>>>, tracing::subscriber::DefaultGuard) {

@@ -255,8 +255,8 @@ async fn require_scope_parses_its_list_and_refuses_what_cannot_be_granted() {
     assert_eq!(
         error.to_string(),
         format!(
-            "RequireScope: no token can carry `admin`: the service grants `{}`; add it with \
-             TokenAuth::with_scopes",
+            "RequireScope: no token can carry `admin`: the service grants `{}`; add it to the \
+             service's scopes (`scopes` on its builder)",
             fx.auth.grantable_scopes()
         )
     );

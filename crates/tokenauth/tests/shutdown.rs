@@ -1,5 +1,5 @@
-//! The documented setup, served on a real socket: the last uses the server saw are
-//! written once it has stopped and the upkeep is shut down.
+//! The documented setup, served on a real socket by `TokenAuth::serve`: the last uses
+//! the server saw are written once it has stopped.
 
 mod common;
 
@@ -10,9 +10,8 @@ use axum::routing::get;
 use common::{ALICE, PASSWORD, START};
 use time::Duration;
 use tokenauth::core::store::TokenStore;
-use tokenauth::core::{Maintenance, ManualClock, MemoryStore, MemoryUserDirectory, TokenRequest};
-use tokenauth::routes::{self, method_not_allowed_authenticated};
-use tokenauth::{Authenticated, TokenAuth, TokenAuthLayer};
+use tokenauth::core::{ManualClock, MemoryStore, MemoryUserDirectory, TokenRequest};
+use tokenauth::{Authenticated, TokenAuth};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -34,41 +33,45 @@ async fn the_documented_setup_writes_last_used_times_on_shutdown() {
     let clock = ManualClock::new(START);
     let users = MemoryUserDirectory::new();
     users.add_user(ALICE, PASSWORD, true).await.expect("add alice");
-    let auth = TokenAuth::new(MemoryStore::new(), users).with_clock(clock.clone());
+    let auth = TokenAuth::builder(MemoryStore::new(), users)
+        .clock(clock.clone())
+        .build();
     let issued = auth
         .obtain(ALICE, PASSWORD, TokenRequest::default())
         .await
         .expect("login");
     clock.advance(Duration::minutes(5));
 
-    // As in the crate docs and the example.
+    // As in the README.
     let app = Router::new()
         .route(
             "/me",
             get(|auth: Authenticated| async move { auth.user.username }),
         )
-        .method_not_allowed_fallback(method_not_allowed_authenticated)
-        .merge(routes::router(auth.clone()))
-        .layer(TokenAuthLayer::new(auth.clone()));
-    let upkeep = auth.start_maintenance(Maintenance::default());
+        .merge(auth.routes())
+        .layer(auth.layer());
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("an address");
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(
-        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(async {
+    let server = tokio::spawn({
+        let auth = auth.clone();
+        async move {
+            auth.serve_with_shutdown(listener, app, async {
                 let _ = stopped.await;
             })
-            .into_future(),
-    );
+            .await
+        }
+    });
 
     let response = http_get(addr, "/me", issued.token.expose_secret()).await;
     assert!(response.starts_with("HTTP/1.1 200 OK\r\n"), "{response}");
     assert!(response.ends_with("\r\n\r\nalice"), "{response}");
 
     stop.send(()).expect("the server is running");
-    server.await.expect("the server task").expect("the server");
-    upkeep.shutdown().await.expect("the upkeep ran");
+    server
+        .await
+        .expect("the server task")
+        .expect("the server and its upkeep");
 
     let record = auth
         .store()

@@ -19,13 +19,14 @@ use axum::routing::get;
 use common::{ALICE, PASSWORD, get_token, obtain_json, request, send, with_token};
 use http::{Method, header};
 use serde_json::json;
+use tokenauth::core::TokenAuth;
 use tokenauth::core::store::{
     Change, Committed, Ended, LoginRecord, PurgeBounds, TokenDigest, TokenRecord, TokenSet, TokenStore,
     Usage, UserDirectory,
 };
 use tokenauth::core::{MemoryStore, MemoryUserDirectory, TokenId, User, UserId};
 use tokenauth::routes::readiness;
-use tokenauth::{Authenticated, TokenAuth, TokenAuthLayer};
+use tokenauth::{Authenticated, TokenAuthLayer};
 
 const UNAVAILABLE: &str = r#"{"detail":"Service temporarily unavailable, try again later."}"#;
 const SERVER_ERROR: &str = r#"{"detail":"A server error occurred."}"#;

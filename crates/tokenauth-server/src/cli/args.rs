@@ -179,7 +179,7 @@ impl ServeArgs {
     }
 
     /// The bound on each call to the store or the directory
-    /// ([`TokenAuth::with_backend_timeout`](tokenauth::TokenAuth::with_backend_timeout)):
+    /// ([`TokenAuth::with_backend_timeout`](tokenauth::core::TokenAuth::with_backend_timeout)):
     /// twice `--store-timeout`, so that the database's own timeouts, which fail
     /// cleanly (nothing written), come first, and this one only cuts off a database
     /// that does not answer at all.

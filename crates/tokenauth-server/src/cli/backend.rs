@@ -10,7 +10,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use tokenauth::TokenAuth;
+use tokenauth::core::TokenAuth;
 use tokenauth_core::LocalBus;
 use tokenauth_core::store::{Capabilities, RevocationBus, TokenImport, TokenStore, UserImport};
 use tokenauth_django::hashers::upgrading_hasher;

@@ -2,7 +2,7 @@
 
 use std::io::{BufRead, Write};
 
-use tokenauth::TokenAuth;
+use tokenauth::core::TokenAuth;
 use tokenauth_core::store::{RevocationBus, TokenImport, TokenStore, UserAdmin, UserImport};
 use tokenauth_core::{AuthCache, BackendError, Cached, Lifespan, Maintenance, Publisher, Scopes};
 use tokenauth_django::hashers::DjangoHashers;

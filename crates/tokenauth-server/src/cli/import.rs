@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Deserialize;
-use tokenauth::TokenAuth;
+use tokenauth::core::TokenAuth;
 use tokenauth_core::store::{NewUser, TokenImport, TokenRecord, UserImport};
 use tokenauth_core::time::{OffsetDateTime, UtcOffset};
 use tokenauth_core::{BackendError, PasswordHasher, Scopes, User};

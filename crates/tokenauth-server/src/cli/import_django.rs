@@ -14,7 +14,7 @@ use std::io::Write;
 use std::time::Instant;
 
 use clap::Args;
-use tokenauth::TokenAuth;
+use tokenauth::core::TokenAuth;
 use tokenauth_core::store::{NewUser, TokenDigest, TokenImport, TokenRecord, UserImport};
 use tokenauth_core::{BackendError, PasswordHasher, Scopes, User};
 use tokenauth_django::hashers::DjangoHash;

@@ -8,7 +8,7 @@ use std::future::Future;
 use std::str::FromStr;
 use std::time::Duration;
 
-use tokenauth::TokenAuth;
+use tokenauth::core::TokenAuth;
 use tokenauth_core::store::{Capabilities, Settings, TokenStore, UserDirectory};
 use tokenauth_core::{
     BackendError, DEFAULT_MAX_TOKENS_PER_USER, DEFAULT_PURGE_GRACE, InvalidScope, Lifespan, ObtainPolicy,

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::io::Write;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use tokenauth::TokenAuth;
+use tokenauth::core::TokenAuth;
 use tokenauth_core::store::{TokenStore, UserAdmin};
 use tokenauth_core::time::OffsetDateTime;
 use tokenauth_core::time::format_description::well_known::Rfc3339;

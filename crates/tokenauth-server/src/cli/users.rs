@@ -3,7 +3,7 @@
 
 use std::io::{BufRead, Write};
 
-use tokenauth::TokenAuth;
+use tokenauth::core::TokenAuth;
 use tokenauth_core::User;
 use tokenauth_core::store::{TokenStore, UserAdmin};
 

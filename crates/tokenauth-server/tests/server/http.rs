@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use tempfile::TempDir;
 use time::Duration;
 use time::macros::datetime;
-use tokenauth::TokenAuth;
+use tokenauth::core::TokenAuth;
 use tokenauth_core::ManualClock;
 use tokenauth_sqlx::sqlite::{SqliteStore, SqliteUserDirectory};
 use tower::ServiceExt;

@@ -8,7 +8,7 @@ use common::postgres::Schema;
 use tempfile::TempDir;
 use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
-use tokenauth::TokenAuth;
+use tokenauth::core::TokenAuth;
 use tokenauth_core::store::{TokenStore, UserAdmin};
 use tokenauth_core::{AuthError, Clock, PasswordHasher, SystemClock, TokenFormat, TokenRequest};
 use tokenauth_server::cli::CliError;

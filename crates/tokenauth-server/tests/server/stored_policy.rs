@@ -4,7 +4,7 @@
 use crate::common;
 
 use common::{Server, run, tokenauth};
-use tokenauth::TokenAuth;
+use tokenauth::core::TokenAuth;
 use tokenauth_core::{ManualClock, PlainToken, TokenRequest, UserId};
 use tokenauth_sqlx::sqlite::{SqliteStore, SqliteUserDirectory};
 

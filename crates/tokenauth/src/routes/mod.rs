@@ -16,7 +16,8 @@
 //!
 //! ```no_run
 //! use axum::{Router, extract::State, routing::get};
-//! use tokenauth::{Authenticated, TokenAuth, TokenAuthLayer, routes};
+//! use tokenauth::{Authenticated, TokenAuthLayer, routes};
+//! use tokenauth::core::TokenAuth;
 //! use tokenauth::core::{MemoryStore, MemoryUserDirectory};
 //!
 //! #[derive(Clone)]
@@ -102,7 +103,8 @@ pub const MAX_FIELDS: usize = 32;
 ///
 /// ```no_run
 /// use axum::Router;
-/// use tokenauth::{TokenAuth, TokenAuthLayer, TrustedProxies};
+/// use tokenauth::{TokenAuthLayer, TrustedProxies};
+/// use tokenauth::core::TokenAuth;
 /// use tokenauth::core::{MemoryStore, MemoryUserDirectory, Scopes};
 /// use tokenauth::routes::{LoginThrottle, Routes};
 ///
@@ -274,7 +276,8 @@ where
 ///
 /// ```no_run
 /// use axum::Router;
-/// use tokenauth::{TokenAuth, routes::obtain_router};
+/// use tokenauth::{routes::obtain_router};
+/// use tokenauth::core::TokenAuth;
 /// use tokenauth::core::{MemoryStore, MemoryUserDirectory};
 ///
 /// let auth = TokenAuth::new(MemoryStore::new(), MemoryUserDirectory::new());
@@ -323,7 +326,8 @@ where
 ///
 /// ```no_run
 /// use axum::Router;
-/// use tokenauth::{TokenAuth, TokenAuthLayer};
+/// use tokenauth::TokenAuthLayer;
+/// use tokenauth::core::TokenAuth;
 /// use tokenauth::core::{MemoryStore, MemoryUserDirectory};
 /// use tokenauth::routes::{obtain_router, session_router};
 ///
@@ -355,7 +359,8 @@ where
 ///
 /// ```no_run
 /// use axum::Router;
-/// use tokenauth::{TokenAuth, routes::readiness};
+/// use tokenauth::{routes::readiness};
+/// use tokenauth::core::TokenAuth;
 /// use tokenauth::core::{MemoryStore, MemoryUserDirectory};
 ///
 /// let auth = TokenAuth::new(MemoryStore::new(), MemoryUserDirectory::new());
@@ -384,7 +389,8 @@ where
 ///
 /// ```no_run
 /// use axum::{Router, routing::get};
-/// use tokenauth::{Authenticated, TokenAuth, TokenAuthLayer, routes::method_not_allowed};
+/// use tokenauth::{Authenticated, TokenAuthLayer, routes::method_not_allowed};
+/// use tokenauth::core::TokenAuth;
 /// use tokenauth::core::{MemoryStore, MemoryUserDirectory};
 ///
 /// let auth = TokenAuth::new(MemoryStore::new(), MemoryUserDirectory::new());
@@ -404,7 +410,8 @@ pub async fn method_not_allowed(method: Method) -> Response {
 /// ```no_run
 /// use axum::{Router, routing::get};
 /// use tokenauth::routes::method_not_allowed_authenticated;
-/// use tokenauth::{Authenticated, TokenAuth, TokenAuthLayer};
+/// use tokenauth::{Authenticated, TokenAuthLayer};
+/// use tokenauth::core::TokenAuth;
 /// use tokenauth::core::{MemoryStore, MemoryUserDirectory};
 ///
 /// let auth = TokenAuth::new(MemoryStore::new(), MemoryUserDirectory::new());

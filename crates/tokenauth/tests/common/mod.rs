@@ -19,9 +19,10 @@ use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
+use tokenauth::core::TokenAuth;
 use tokenauth::core::store::{TokenDigest, TokenRecord, TokenStore};
 use tokenauth::core::{AuthEvent, ManualClock, MemoryStore, MemoryUserDirectory};
-use tokenauth::{Authenticated, RequireScope, TokenAuth, TokenAuthLayer};
+use tokenauth::{Authenticated, RequireScope, TokenAuthLayer};
 use tower::ServiceExt;
 
 /// The fixture's users: `alice` and `dave` are active, `bob` is not.

@@ -5,7 +5,7 @@ use crate::common;
 
 use clap::Parser;
 use tempfile::TempDir;
-use tokenauth::TokenAuth;
+use tokenauth::core::TokenAuth;
 use tokenauth_server::cli::{self, Cli, CliError, Io};
 use tokenauth_sqlx::sqlite::{SqliteStore, SqliteUserDirectory};
 
