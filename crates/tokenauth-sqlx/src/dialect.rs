@@ -5,7 +5,8 @@
 //! A dialect gives its statements ([`Statements`]: most are shared), how it stores
 //! a time, how a write that ends tokens runs (durably; again after a transient
 //! conflict), and the few verbs whose shape it decides: `commit`, `record_usage`,
-//! replacing settings, and the bulk paths ([`Bulk`]).
+//! replacing settings, the bulk paths ([`Bulk`]), and what the migration runner needs
+//! ([`Migrations`]).
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -17,6 +18,7 @@ use tokenauth_core::store::{Change, Committed, ImportedUsers, LoginRecord, NewUs
 use tokenauth_core::{User, UserId};
 
 use crate::Error;
+use crate::migrations::Migrations;
 use crate::statements::Statements;
 
 /// A SQL database that [`SqlStore`](crate::SqlStore) and
@@ -25,7 +27,7 @@ use crate::statements::Statements;
 /// Sealed: a dialect is added in this crate (see the crate docs, "Adding a
 /// dialect"). Its items are what the generic verbs ask of the dialect; applications use
 /// the store and the directory instead.
-pub trait Dialect: sqlx::Database + Statements + Bulk + sealed::Sealed {
+pub trait Dialect: sqlx::Database + Statements + Bulk + Migrations + sealed::Sealed {
     /// What `Debug` calls the store and the directory (`SqliteStore { .. }`).
     const STORE: &'static str;
     /// See [`STORE`](Self::STORE).

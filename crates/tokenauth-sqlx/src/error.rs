@@ -15,9 +15,34 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    /// Running the migrations failed.
-    #[error(transparent)]
-    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A tokenauth migration failed; its transaction was rolled back.
+    #[error("tokenauth migration {version} failed")]
+    MigrationFailed {
+        /// The migration's version.
+        version: i64,
+        /// Why.
+        #[source]
+        source: sqlx::Error,
+    },
+    /// A tokenauth migration the database records as applied has other contents
+    /// (another checksum) than this build's: released migrations never change, so the
+    /// record or the migration was edited.
+    #[error(
+        "tokenauth migration {version} was applied with other contents than this build's (its checksum differs)"
+    )]
+    MigrationChanged {
+        /// The migration's version.
+        version: i64,
+    },
+    /// The database records a tokenauth migration this build does not have: a newer
+    /// tokenauth migrated it. Run that version or a later one.
+    #[error(
+        "the database has tokenauth migration {version}, which this build does not know: a newer tokenauth migrated it"
+    )]
+    MigrationUnknown {
+        /// The migration's version.
+        version: i64,
+    },
     /// A row read back from the database does not hold a valid value, for example a
     /// digest that is not 32 bytes or a timestamp out of range.
     #[error("malformed row in the database: {what}")]
@@ -52,7 +77,7 @@ impl Error {
     /// [`TokenStore::is_unavailable`]: tokenauth_core::store::TokenStore::is_unavailable
     pub fn is_unavailable(&self) -> bool {
         match self {
-            Self::Sqlx(error) => sqlx_unavailable(error),
+            Self::Sqlx(error) | Self::MigrationFailed { source: error, .. } => sqlx_unavailable(error),
             _ => false,
         }
     }

@@ -4,7 +4,7 @@
 //! Each dialect's module has the same shape: its store and directory
 //! (`SqliteStore`/`PostgresStore`, `SqliteUserDirectory`/`PostgresUserDirectory`), and
 //! one way to open and migrate its database (`connect`, `connect_with_timeout`,
-//! `migrate`, `MIGRATOR`). The crate root holds what all dialects share: [`Error`],
+//! `migrate`, `migrations`). The crate root holds what all dialects share: [`Error`],
 //! [`DEFAULT_TIMEOUT`], and the store and directory written once over a [`Dialect`]
 //! ([`SqlStore`], [`SqlUserDirectory`]), of which the dialects' types are aliases
 //! (`SqliteStore` is `SqlStore<Sqlite>`): name them by their dialect, and
@@ -32,7 +32,8 @@
 //!   [`delete_user`](tokenauth_core::TokenAuth::delete_user)), which hash, decide, and
 //!   delete the tokens a change ends.
 //! - [`sqlite::connect`] opens a pool with sensible SQLite settings (WAL, a busy
-//!   timeout) and runs the embedded migrations ([`sqlite::MIGRATOR`]).
+//!   timeout) and applies the embedded migrations ([`sqlite::migrate`], recorded apart
+//!   from your application's own: see [Migrations](#migrations)).
 //!
 //! # When the database is unavailable
 //!
@@ -120,6 +121,39 @@
 //! # Ok(()) }
 //! ```
 //!
+//! # Migrations
+//!
+//! `connect` and `migrate` apply tokenauth's migrations (`sqlite::migrations()`,
+//! `postgres::migrations()`) oldest first, each in a transaction of its own that first
+//! takes a lock (SQLite: `BEGIN IMMEDIATE`; PostgreSQL: an advisory lock), so that
+//! processes migrating one database at once take turns. They are recorded in a table
+//! of tokenauth's own, `tokenauth_migrations` (`version`, `description`, `checksum`,
+//! `applied_at`), never in sqlx's `_sqlx_migrations`. Your application's own sqlx
+//! migrations therefore run on the same database (and PostgreSQL schema) with sqlx's
+//! default settings, before or after tokenauth's: neither side needs
+//! `set_ignore_missing`.
+//!
+//! ```no_run
+//! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+//! let pool = tokenauth_sqlx::sqlite::connect("sqlite://app.db").await?;
+//! // Your crate's `migrations/` folder, recorded in `_sqlx_migrations`.
+//! sqlx::migrate!().run(&pool).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! An earlier tokenauth recorded its migrations in `_sqlx_migrations`. The first run
+//! on such a database moves tokenauth's rows from there to `tokenauth_migrations`
+//! (their checksums checked), in one transaction under the same lock; your
+//! application's rows, and the table, stay. From then on, a tokenauth of that earlier
+//! kind can no longer migrate the database (it would find its migrations missing and
+//! apply them again, which fails).
+//!
+//! What does not match is an error naming the version, never a silent pass:
+//! [`Error::MigrationChanged`] for an applied migration whose checksum is not this
+//! build's, [`Error::MigrationUnknown`] for an applied migration this build does not
+//! have (a newer tokenauth migrated the database), [`Error::MigrationFailed`] for a
+//! migration that fails (its transaction is rolled back).
+//!
 //! # Features
 //!
 //! - `sqlite` (default): the SQLite backend, module [`sqlite`].
@@ -162,6 +196,8 @@
 //! switched to `synchronous = FULL`; PostgreSQL: again after a serialization failure
 //! or a deadlock), and the few verbs whose shape is its own: `commit`,
 //! `record_usage`, replacing settings, and the bulk imports and copies (`Bulk`).
+//! `migrations.rs` is the migration runner, over what a dialect gives it
+//! (`Migrations`: its embedded migrations, its record table, its lock).
 //! `sqlite/` and `postgres/` hold exactly that, plus `connect` and `migrate`; the
 //! public `SqliteStore` is `store.rs`'s store on SQLite.
 //!
@@ -199,8 +235,9 @@
 //! 5. **Its public names**, `mysql/mod.rs`, in the same shape as the others:
 //!    `pub type MySqlStore = SqlStore<MySql>;`, `pub type MySqlUserDirectory =
 //!    SqlUserDirectory<MySql>;`, `connect`, `connect_with_timeout`, `migrate`,
-//!    `MIGRATOR`; and the error codes that mean "unavailable for now" in
-//!    `error.rs`.
+//!    `migrations`, and `impl Migrations for MySql` (the `tokenauth_migrations`
+//!    table in its types, and the lock migrating processes take); and the error
+//!    codes that mean "unavailable for now" in `error.rs`.
 //!
 //! Its tests: the conformance suites on it (as `tests/postgres.rs` runs them on
 //! PostgreSQL), and anything it promises beyond them.
@@ -216,6 +253,8 @@ mod bulk;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod dialect;
 mod error;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod migrations;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]

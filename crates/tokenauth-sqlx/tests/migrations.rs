@@ -16,7 +16,11 @@ use tokenauth_core::store::{TokenRecord, TokenStore, Usage, UserAdmin, UserDirec
 use tokenauth_core::{
     AuthError, ManualClock, PlainToken, Scopes, TokenAuth, TokenFormat, TokenId, User, UserId,
 };
-use tokenauth_sqlx::sqlite::{MIGRATOR, SqlitePool, SqliteStore, SqliteUserDirectory, connect};
+use tokenauth_sqlx::sqlite::{SqlitePool, SqliteStore, SqliteUserDirectory, connect, migrations};
+
+#[macro_use]
+#[path = "support/migration_cases.rs"]
+mod migration_cases;
 
 const NOW: OffsetDateTime = datetime!(2026-03-01 12:00:00.123456 UTC);
 
@@ -59,21 +63,45 @@ async fn database_of_the_first(count: usize, dir: &TempDir) -> SqlitePool {
     pool
 }
 
+/// The versions tokenauth recorded as applied.
 async fn applied(pool: &SqlitePool) -> Vec<i64> {
-    sqlx::query_scalar("SELECT version FROM _sqlx_migrations ORDER BY version")
+    sqlx::query_scalar("SELECT version FROM tokenauth_migrations ORDER BY version")
         .fetch_all(pool)
         .await
         .expect("applied migrations")
 }
 
-/// The checksum sqlx recorded for migration `version`, as hex.
+/// A fresh SQLite file in a temporary directory of its own, removed with it.
+struct TempDb(TempDir);
+
+impl TempDb {
+    async fn create() -> Self {
+        Self(tempfile::tempdir().expect("temporary directory"))
+    }
+
+    /// A pool on the file (created by the first), not migrated.
+    async fn pool(&self) -> SqlitePool {
+        let options = SqliteConnectOptions::from_str(&url(&self.0))
+            .expect("url")
+            .create_if_missing(true);
+        SqlitePool::connect_with(options).await.expect("open")
+    }
+}
+
+migration_cases!(; TempDb, sqlite, SqlitePool);
+
+/// The checksum of migration `version`, as hex.
 fn checksum(version: i64) -> String {
-    let migration = MIGRATOR.iter().find(|m| m.version == version).expect("migration");
+    let migration = migrations()
+        .iter()
+        .find(|m| m.version == version)
+        .expect("migration");
     migration.checksum.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The released migrations as released: editing one would break every database it was
-/// applied to (sqlx refuses a changed checksum). Schema changes go in new migrations.
+/// applied to (`migrate` refuses a changed checksum). Schema changes go in new
+/// migrations.
 #[test]
 fn released_migrations_are_unchanged() {
     assert_eq!(
@@ -109,8 +137,9 @@ async fn connect_creates_a_missing_file_and_migrates_idempotently() {
 }
 
 /// A database created by the first release, with rows written the way that release
-/// wrote them, is brought up to date by `connect`: every row survives, and reads back
-/// with no scopes, no last use and credential version 0.
+/// wrote them (and its migration recorded in `_sqlx_migrations`, as it did), is brought
+/// up to date by `connect`: the record moves to `tokenauth_migrations`, every row
+/// survives, and reads back with no scopes, no last use and credential version 0.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn migrations_upgrade_a_database_of_the_first_schema() {
     let dir = tempfile::tempdir().unwrap();
@@ -140,6 +169,11 @@ async fn migrations_upgrade_a_database_of_the_first_schema() {
 
     let pool = connect(&url(&dir)).await.unwrap();
     assert_eq!(applied(&pool).await, ALL);
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(left, 0);
     let raw: (String, Option<i64>, Option<String>, i64) =
         sqlx::query_as("SELECT scopes, last_used, last_ip, credential_version FROM tokenauth_tokens")
             .fetch_one(&pool)

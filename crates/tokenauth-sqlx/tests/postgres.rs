@@ -30,6 +30,10 @@ use tokenauth_core::UserId;
 use tokenauth_core::store::{Change, Committed, Settings, TokenStore, UserAdmin, UserDirectory};
 use tokenauth_sqlx::postgres::{PgPool, PostgresStore, PostgresUserDirectory, migrate};
 
+#[macro_use]
+#[path = "support/migration_cases.rs"]
+mod migration_cases;
+
 /// Why the tests are ignored by default.
 macro_rules! needs_postgres {
     () => {
@@ -125,6 +129,8 @@ async fn fresh<T>(make: fn(PgPool) -> T) -> Guarded<T, Schema> {
     }
 }
 
+migration_cases!(#[ignore = needs_postgres!()]; Schema, postgres, PgPool);
+
 mod tokens {
     tokenauth_conformance::token_store_conformance!(
         #[ignore = needs_postgres!()];
@@ -158,31 +164,6 @@ mod user_import {
         #[ignore = needs_postgres!()];
         users: super::fresh(tokenauth_sqlx::postgres::PostgresUserDirectory::new)
     );
-}
-
-/// Servers starting together migrate at once: sqlx's migrator serialises them with an
-/// advisory lock, and every one of them succeeds.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = needs_postgres!()]
-async fn concurrent_migrations_all_succeed() {
-    let schema = Schema::create().await;
-    let pools = [schema.pool().await, schema.pool().await, schema.pool().await];
-    let mut runs = tokio::task::JoinSet::new();
-    for pool in &pools {
-        let pool = pool.clone();
-        runs.spawn(async move { migrate(&pool).await });
-    }
-    while let Some(run) = runs.join_next().await {
-        run.expect("the task ends")
-            .expect("every concurrent migration succeeds");
-    }
-    let applied: i64 = sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations")
-        .fetch_one(&pools[0])
-        .await
-        .unwrap();
-    assert_eq!(applied, tokenauth_sqlx::postgres::MIGRATOR.iter().count() as i64);
-    // And again: nothing left to do.
-    migrate(&pools[1]).await.unwrap();
 }
 
 /// The columns have the types the suites rely on (microsecond `TIMESTAMPTZ`), and

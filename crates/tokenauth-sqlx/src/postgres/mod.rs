@@ -1,6 +1,6 @@
 //! The PostgreSQL backend: [`PostgresStore`], [`PostgresUserDirectory`], one way to
 //! open and migrate their database ([`connect`], [`connect_with_timeout`],
-//! [`migrate`], [`MIGRATOR`]), and the revocation bus between processes that share
+//! [`migrate`], [`migrations`]), and the revocation bus between processes that share
 //! it ([`PostgresRevocationBus`]).
 
 mod bulk;
@@ -9,16 +9,17 @@ mod dialect;
 mod retry;
 mod statements;
 
-use std::sync::LazyLock;
 use std::time::Duration;
 
-use sqlx::migrate::Migrator;
+use sqlx::Transaction;
+use sqlx::migrate::{Migration, Migrator};
 use sqlx::postgres::PgPoolOptions;
 pub use sqlx::{PgPool, Postgres};
 
 pub use bus::{DEFAULT_BUS_BOUND, PostgresRevocationBus, REVOCATION_CHANNEL};
 
 use crate::Error;
+use crate::migrations::Migrations;
 use crate::store::SqlStore;
 use crate::users::SqlUserDirectory;
 
@@ -91,28 +92,53 @@ pub type PostgresStore = SqlStore<Postgres>;
 /// ```
 pub type PostgresUserDirectory = SqlUserDirectory<Postgres>;
 
-/// The migrations that create the `tokenauth_users`, `tokenauth_tokens`,
-/// `tokenauth_token_sets` and `tokenauth_settings` tables on PostgreSQL, embedded from
-/// `migrations/postgres`. [`connect`] and [`migrate`] run them.
-///
-/// They are recorded in sqlx's `_sqlx_migrations` table of the first schema on the
-/// connection's `search_path`, and the tables are created there too. This migrator
-/// ignores versions it does not know, so that an application can keep its own sqlx
-/// migrations in the same schema; the application's migrator then needs
-/// [`set_ignore_missing(true)`](Migrator::set_ignore_missing) too, and versions must not
-/// collide (tokenauth's start at `20260601000000` on PostgreSQL).
-///
-/// Several processes may migrate at once (servers starting together): sqlx's migrator
-/// holds a PostgreSQL advisory lock, keyed on the database's name, while it reads and
-/// applies migrations, so the others wait for it and then find nothing left to do.
-pub static MIGRATOR: LazyLock<Migrator> = LazyLock::new(|| {
-    let mut migrator = sqlx::migrate!("./migrations/postgres");
-    migrator.set_ignore_missing(true);
-    migrator
-});
+/// tokenauth's migrations on PostgreSQL, oldest first: they create the
+/// `tokenauth_users`, `tokenauth_tokens`, `tokenauth_token_sets` and
+/// `tokenauth_settings` tables and the triggers that announce revocations. Embedded
+/// from `migrations/postgres`; [`connect`] and [`migrate`] apply them.
+pub fn migrations() -> &'static [Migration] {
+    EMBEDDED.iter().as_slice()
+}
 
-/// Opens a pool on the PostgreSQL database at `url` and runs the migrations
-/// ([`MIGRATOR`]).
+/// Embedded and checksummed by sqlx, run by tokenauth's runner.
+static EMBEDDED: Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// The advisory lock every process migrating a database takes (in every schema):
+/// "tokenaut" in ASCII.
+const MIGRATION_LOCK: i64 = 0x746f_6b65_6e61_7574;
+
+impl Migrations for Postgres {
+    const CREATE_RECORD: &'static str = "CREATE TABLE IF NOT EXISTS tokenauth_migrations (\
+         version BIGINT PRIMARY KEY, \
+         description TEXT NOT NULL, \
+         checksum BYTEA NOT NULL, \
+         applied_at TIMESTAMPTZ NOT NULL DEFAULT now())";
+
+    const SQLX_RECORD_EXISTS: &'static str = "SELECT 1 WHERE to_regclass('_sqlx_migrations') IS NOT NULL";
+
+    fn migrations() -> &'static [Migration] {
+        self::migrations()
+    }
+
+    /// A transaction holding the advisory lock [`MIGRATION_LOCK`] until it ends
+    /// (`pg_advisory_xact_lock`: released by the commit or the rollback, also of a
+    /// connection that breaks), so migrating processes take turns.
+    async fn begin_locked(pool: &PgPool) -> Result<Transaction<'static, Postgres>, Error> {
+        let mut tx = pool.begin().await?;
+        // `CREATE TABLE IF NOT EXISTS` would otherwise log a notice at every start.
+        sqlx::query("SET LOCAL client_min_messages = warning")
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(MIGRATION_LOCK)
+            .execute(&mut *tx)
+            .await?;
+        Ok(tx)
+    }
+}
+
+/// Opens a pool on the PostgreSQL database at `url` and applies tokenauth's
+/// migrations ([`migrate`]).
 ///
 /// `url` is a sqlx PostgreSQL URL such as
 /// `postgres://tokenauth@db.internal/tokenauth?sslmode=verify-full`. The tables live in
@@ -159,11 +185,33 @@ pub async fn connect_with_timeout(url: &str, timeout: Duration) -> Result<PgPool
     Ok(pool)
 }
 
-/// Runs the migrations ([`MIGRATOR`]) on `pool`, for pools not opened with
-/// [`connect`]. Already applied migrations are skipped, so running it again is
-/// harmless, also from several processes at once.
+/// Applies tokenauth's pending migrations ([`migrations`]) on `pool`, for pools not
+/// opened with [`connect`]: oldest first, each in a transaction of its own that first
+/// takes a PostgreSQL advisory lock, so processes migrating at once (servers starting
+/// together) take turns, and all but the first find nothing left to do. Running it
+/// again is harmless. The tables and the record go in the first schema of the
+/// connection's `search_path`.
+///
+/// They are recorded in tokenauth's own table, `tokenauth_migrations`, never in sqlx's
+/// `_sqlx_migrations`, so your application's own sqlx migrations run beside them
+/// with sqlx's default settings, before or after (see
+/// [Migrations](crate#migrations), which also says how a database an earlier tokenauth
+/// migrated is taken over):
+///
+/// ```no_run
+/// # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+/// let pool = tokenauth_sqlx::postgres::connect("postgres://app@localhost/app").await?;
+/// // Your crate's `migrations/` folder, recorded in `_sqlx_migrations`.
+/// sqlx::migrate!().run(&pool).await?;
+/// # Ok(()) }
+/// ```
+///
+/// # Errors
+///
+/// [`Error::MigrationChanged`], [`Error::MigrationUnknown`] or
+/// [`Error::MigrationFailed`], each naming the version, if the database's record does
+/// not match this build or a migration fails; a database error otherwise.
 #[tracing::instrument(skip_all)]
 pub async fn migrate(pool: &PgPool) -> Result<(), Error> {
-    MIGRATOR.run(pool).await?;
-    Ok(())
+    crate::migrations::Record::run(pool).await
 }

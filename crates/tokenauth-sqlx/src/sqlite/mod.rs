@@ -1,6 +1,6 @@
 //! The SQLite backend: [`SqliteStore`], [`SqliteUserDirectory`], and one way to open
 //! and migrate their database ([`connect`], [`connect_with_timeout`], [`migrate`],
-//! [`MIGRATOR`]).
+//! [`migrations`]).
 
 mod bulk;
 mod dialect;
@@ -8,14 +8,15 @@ mod durable;
 mod statements;
 
 use std::str::FromStr;
-use std::sync::LazyLock;
 use std::time::Duration;
 
-use sqlx::migrate::Migrator;
+use sqlx::Transaction;
+use sqlx::migrate::{Migration, Migrator};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 pub use sqlx::{Sqlite, SqlitePool};
 
 use crate::Error;
+use crate::migrations::Migrations;
 use crate::store::SqlStore;
 use crate::users::SqlUserDirectory;
 
@@ -92,21 +93,42 @@ pub type SqliteStore = SqlStore<Sqlite>;
 /// ```
 pub type SqliteUserDirectory = SqlUserDirectory<Sqlite>;
 
-/// The migrations that create and update the `tokenauth_users`, `tokenauth_tokens`,
-/// `tokenauth_token_sets` and `tokenauth_settings` tables, embedded from `migrations/sqlite`. [`connect`] and [`migrate`] run them.
-///
-/// They are recorded in sqlx's `_sqlx_migrations` table. This migrator ignores versions
-/// it does not know, so that an application can keep its own sqlx migrations in the
-/// same database; the application's migrator then needs
-/// [`set_ignore_missing(true)`](Migrator::set_ignore_missing) too, and versions must not
-/// collide (tokenauth's start at `20260301000000`).
-pub static MIGRATOR: LazyLock<Migrator> = LazyLock::new(|| {
-    let mut migrator = sqlx::migrate!("./migrations/sqlite");
-    migrator.set_ignore_missing(true);
-    migrator
-});
+/// tokenauth's migrations on SQLite, oldest first: they create and update the
+/// `tokenauth_users`, `tokenauth_tokens`, `tokenauth_token_sets` and
+/// `tokenauth_settings` tables. Embedded from `migrations/sqlite`; [`connect`] and
+/// [`migrate`] apply them.
+pub fn migrations() -> &'static [Migration] {
+    EMBEDDED.iter().as_slice()
+}
 
-/// Opens a pool on the SQLite database at `url` and runs the migrations ([`MIGRATOR`]).
+/// Embedded and checksummed by sqlx, run by tokenauth's runner.
+static EMBEDDED: Migrator = sqlx::migrate!("./migrations/sqlite");
+
+impl Migrations for Sqlite {
+    /// `applied_at` as `CURRENT_TIMESTAMP` writes it (UTC, `YYYY-MM-DD HH:MM:SS`), the
+    /// format of `_sqlx_migrations.installed_on`, from which adopted rows copy it.
+    const CREATE_RECORD: &'static str = "CREATE TABLE IF NOT EXISTS tokenauth_migrations (\
+         version INTEGER PRIMARY KEY, \
+         description TEXT NOT NULL, \
+         checksum BLOB NOT NULL, \
+         applied_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP)";
+
+    const SQLX_RECORD_EXISTS: &'static str =
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'";
+
+    fn migrations() -> &'static [Migration] {
+        self::migrations()
+    }
+
+    /// `BEGIN IMMEDIATE`: the write lock from the start, so migrating processes queue
+    /// up for it (up to the busy timeout) and none reads a record another then changes.
+    async fn begin_locked(pool: &SqlitePool) -> Result<Transaction<'static, Sqlite>, Error> {
+        Ok(pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+}
+
+/// Opens a pool on the SQLite database at `url` and applies tokenauth's migrations
+/// ([`migrate`]).
 ///
 /// `url` is a sqlx SQLite URL such as `sqlite://tokenauth.db` or
 /// `sqlite:///var/lib/app/tokenauth.db?mode=rwc`. The file is created if it is missing,
@@ -181,12 +203,33 @@ pub async fn connect_with_timeout(url: &str, timeout: Duration) -> Result<Sqlite
     Ok(pool)
 }
 
-/// Runs the migrations ([`MIGRATOR`]) on `pool`, for pools not opened with [`connect`].
-/// Already applied migrations are skipped, so running it again is harmless.
+/// Applies tokenauth's pending migrations ([`migrations`]) on `pool`, for pools not
+/// opened with [`connect`]: oldest first, each in a `BEGIN IMMEDIATE` transaction of
+/// its own, so processes migrating at once take turns (each waits up to the busy
+/// timeout). Running it again is harmless.
+///
+/// They are recorded in tokenauth's own table, `tokenauth_migrations`, never in sqlx's
+/// `_sqlx_migrations`, so your application's own sqlx migrations run beside them
+/// with sqlx's default settings, before or after (see
+/// [Migrations](crate#migrations), which also says how a database an earlier tokenauth
+/// migrated is taken over):
+///
+/// ```no_run
+/// # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+/// let pool = tokenauth_sqlx::sqlite::connect("sqlite://app.db").await?;
+/// // Your crate's `migrations/` folder, recorded in `_sqlx_migrations`.
+/// sqlx::migrate!().run(&pool).await?;
+/// # Ok(()) }
+/// ```
+///
+/// # Errors
+///
+/// [`Error::MigrationChanged`], [`Error::MigrationUnknown`] or
+/// [`Error::MigrationFailed`], each naming the version, if the database's record does
+/// not match this build or a migration fails; a database error otherwise.
 #[tracing::instrument(skip_all)]
 pub async fn migrate(pool: &SqlitePool) -> Result<(), Error> {
-    MIGRATOR.run(pool).await?;
-    Ok(())
+    crate::migrations::Record::run(pool).await
 }
 
 /// Creates the database file `path`, empty and readable and writable by its owner only
