@@ -23,12 +23,16 @@ async fn fresh_schema() -> (String, String) {
     let url = server_url();
     let name = format!("tokenauth_example_{}", std::process::id());
     let mut conn = PgConnection::connect(&url).await.expect("reach PostgreSQL");
-    sqlx::query(&format!(
-        "DROP SCHEMA IF EXISTS {name} CASCADE; CREATE SCHEMA {name}"
-    ))
-    .execute(&mut conn)
-    .await
-    .expect("create the schema");
+    // A schema left by an earlier, killed run of this process id goes first.
+    for statement in [
+        format!("DROP SCHEMA IF EXISTS {name} CASCADE"),
+        format!("CREATE SCHEMA {name}"),
+    ] {
+        sqlx::query(&statement)
+            .execute(&mut conn)
+            .await
+            .expect("create the schema");
+    }
     let separator = if url.contains('?') { '&' } else { '?' };
     let database = format!("{url}{separator}options=-c%20search_path%3D{name}");
     (name, database)
