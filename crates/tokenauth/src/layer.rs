@@ -13,12 +13,12 @@ use bytes::Bytes;
 use http::request::Parts;
 use http::{HeaderValue, Request, StatusCode, header};
 use tokenauth_core::store::{TokenStore, UserDirectory};
-use tokenauth_core::{AuthError, TokenAuth};
+use tokenauth_core::{AuthError, TokenAuth, Verified};
 use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::extract::{Presented, UserOf, UserType};
-use crate::rejection::{TokenAuthRejection, backend_failure, challenge, method_not_allowed_response};
+use crate::rejection::{TokenAuthRejection, challenge, method_not_allowed_response, refusal};
 
 /// The paths the obtain endpoint is served at (`routes::OBTAIN_PATHS`), which the
 /// layer does not authenticate by default.
@@ -345,48 +345,27 @@ impl<S: TokenStore, D: UserDirectory> LayerState<S, D> {
     /// Authenticates the request and records the outcome in its extensions; `Err` is
     /// the response that refuses it.
     async fn authenticate(&self, parts: &mut Parts) -> Result<(), Response> {
-        let (header, several) = match parts.headers.entry(header::AUTHORIZATION) {
-            header::Entry::Occupied(mut entry) => {
-                // Every value, so that no tracing middleware prints any of them.
-                entry.iter_mut().for_each(|value| value.set_sensitive(true));
-                (Some(entry.get().clone()), entry.iter().nth(1).is_some())
-            }
-            header::Entry::Vacant(_) => (None, false),
-        };
         let login = self
             .login_paths
             .iter()
             .any(|login| is_login_path(parts.uri.path(), login));
         let token = if login {
+            // Marked all the same: a login's header is no less secret.
+            mark_authorization_sensitive(parts);
             Err(TokenAuthRejection::NotProvided)
         } else {
             let ip = (self.client_ip)(parts);
-            let verdict = if several {
-                // Several headers are one to DRF, joined with commas by the WSGI
-                // server: "Token <key>, <other>" has more than two words.
-                Err(AuthError::ContainsSpaces)
-            } else {
-                self.auth
-                    .authenticate_header(header.as_ref().map(HeaderValue::as_bytes), ip)
-                    .await
-            };
-            match verdict {
+            match authenticate_authorization(&self.auth, parts, ip).await {
                 Ok(Some(verified)) => {
                     parts.extensions.insert(UserOf(verified.user));
                     Ok(verified.token)
                 }
                 Ok(None) => Err(TokenAuthRejection::NotProvided),
-                // Never lenient: the credentials were not judged.
-                Err(AuthError::Backend(error)) => {
-                    return Err(backend_failure(&error, "authentication backend failed"));
+                // Never lenient on a failed backend: the credentials were not judged.
+                Err(error) if self.lenient && !matches!(error, AuthError::Backend(_)) => {
+                    Err(TokenAuthRejection::from(&error))
                 }
-                Err(error) => {
-                    let rejection = TokenAuthRejection::from(&error);
-                    if !self.lenient {
-                        return Err(rejection.into_response());
-                    }
-                    Err(rejection)
-                }
+                Err(error) => return Err(refusal(&error)),
             }
         };
         parts.extensions.insert(Presented {
@@ -396,6 +375,37 @@ impl<S: TokenStore, D: UserDirectory> LayerState<S, D> {
         });
         Ok(())
     }
+}
+
+/// Marks every `Authorization` header of `parts` sensitive, so that no tracing
+/// middleware prints any of them; whether there are several.
+fn mark_authorization_sensitive(parts: &mut Parts) -> bool {
+    match parts.headers.entry(header::AUTHORIZATION) {
+        header::Entry::Occupied(mut entry) => {
+            entry.iter_mut().for_each(|value| value.set_sensitive(true));
+            entry.iter().nth(1).is_some()
+        }
+        header::Entry::Vacant(_) => false,
+    }
+}
+
+/// The verdict on the `Authorization` header of `parts`, as the layer and the
+/// forward-auth route judge it: `Ok(None)` without credentials (no header, or another
+/// scheme such as `Basic`). Every `Authorization` header is marked sensitive; several
+/// are refused as DRF refuses them. `ip` is the client's address, recorded with the use.
+pub(crate) async fn authenticate_authorization<S: TokenStore, D: UserDirectory>(
+    auth: &TokenAuth<S, D>,
+    parts: &mut Parts,
+    ip: Option<IpAddr>,
+) -> Result<Option<Verified<D::User>>, AuthError> {
+    if mark_authorization_sensitive(parts) {
+        // Several headers are one to DRF, joined with commas by the WSGI server:
+        // "Token <key>, <other>" has more than two words.
+        return Err(AuthError::ContainsSpaces);
+    }
+    let header = parts.headers.get(header::AUTHORIZATION);
+    auth.authenticate_header(header.map(HeaderValue::as_bytes), ip)
+        .await
 }
 
 /// DRF's answer to a method a route does not serve, for the bare 405 axum gives: the

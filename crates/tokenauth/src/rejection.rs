@@ -175,6 +175,15 @@ pub(crate) fn backend_failure(error: &BackendError, what: &str) -> Response {
     }
 }
 
+/// The response refusing credentials that failed: [`backend_failure`] when the store or
+/// the directory failed, else the rejection's 401.
+pub(crate) fn refusal(error: &AuthError) -> Response {
+    match error {
+        AuthError::Backend(error) => backend_failure(error, "authentication backend failed"),
+        other => TokenAuthRejection::from(other).into_response(),
+    }
+}
+
 /// `response` with `Retry-After: N`, `wait` in whole seconds rounded up (at least 1).
 pub(crate) fn with_retry_after(mut response: Response, wait: Duration) -> Response {
     response
