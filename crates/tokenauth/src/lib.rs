@@ -19,7 +19,10 @@
 //!   `WWW-Authenticate: Token error="insufficient_scope", scope="..."`;
 //! - [`auth.serve(listener, app)`](TokenAuth::serve) (feature `serve`) runs the app
 //!   with the background upkeep (last-used times, purge), and writes the last uses once
-//!   the server has stopped.
+//!   the server has stopped;
+//! - [`routes::verify_router`] (feature `routes`) answers reverse proxies' forward-auth
+//!   checks (`/auth/verify`: nginx `auth_request`, Traefik `ForwardAuth`, Envoy
+//!   `ext_authz`) with identity headers, DRF's 401 or a 403 for a missing scope.
 //!
 //! Tokens look like `tka_` + 49 base62 characters and expire 30 days after issue by
 //! default; they are stored only as SHA-256 digests. Secret scanners can match them with

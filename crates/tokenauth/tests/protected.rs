@@ -4,8 +4,6 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
-
 use axum::Router;
 use axum::routing::get;
 use common::*;
@@ -298,7 +296,7 @@ async fn server_errors(app: &Router, token: &str) -> Vec<String> {
     let mut logged = Vec::new();
     for path in ["/required", "/optional"] {
         for authorization in [None, Some(format!("Token {token}"))] {
-            let (logs, _guard) = capture_logs();
+            let (logs, _guard) = common::capture_logs(tracing::Level::INFO);
             send(app, get_with(path, authorization.as_deref().map(str::as_bytes)))
                 .await
                 .assert(500, r#"{"detail":"A server error occurred."}"#);
@@ -325,28 +323,6 @@ impl tokenauth::core::AuthUser for NotTheDirectorysUser {
     fn is_active(&self) -> bool {
         false
     }
-}
-
-/// The lines logged while the returned guard lives, on this thread.
-fn capture_logs() -> (Arc<Mutex<Vec<u8>>>, tracing::subscriber::DefaultGuard) {
-    #[derive(Clone)]
-    struct Buffer(Arc<Mutex<Vec<u8>>>);
-    impl std::io::Write for Buffer {
-        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(bytes);
-            Ok(bytes.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let logs = Arc::new(Mutex::new(Vec::new()));
-    let writer = Buffer(Arc::clone(&logs));
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .finish();
-    (logs, tracing::subscriber::set_default(subscriber))
 }
 
 #[tokio::test]

@@ -25,7 +25,7 @@ use tokenauth::core::store::{
     Usage, UserDirectory,
 };
 use tokenauth::core::{MemoryStore, MemoryUserDirectory, TokenId, User, UserId};
-use tokenauth::routes::readiness;
+use tokenauth::routes::{VerifyOptions, readiness, verify_router};
 use tokenauth::{Authenticated, TokenAuthLayer};
 
 const UNAVAILABLE: &str = r#"{"detail":"Service temporarily unavailable, try again later."}"#;
@@ -187,6 +187,7 @@ impl World {
             .route("/public", get(|| async { "public" }))
             .merge(tokenauth::routes::router(auth.clone()))
             .layer(TokenAuthLayer::new(auth.clone()))
+            .merge(verify_router(auth.clone(), &VerifyOptions::default()))
             .route("/readyz", readiness(auth));
         Self {
             app,
@@ -245,6 +246,9 @@ async fn a_store_that_is_down_is_503_with_retry_after_then_recovers() {
     let me = send(&world.app, get_token("/protected", &token)).await;
     assert_unavailable(&me, "authenticated request");
     assert_unavailable(&world.login().await, "login");
+    // Forward auth fails closed: the proxy refuses the request.
+    let verify = send(&world.app, get_token("/auth/verify", &token)).await;
+    assert_unavailable(&verify, "forward auth");
     for (method, path) in [
         (Method::POST, "/auth/logout"),
         (Method::POST, "/auth/logoutall"),
@@ -265,6 +269,11 @@ async fn a_store_that_is_down_is_503_with_retry_after_then_recovers() {
     send(&world.app, get_token("/protected", &token))
         .await
         .assert(200, ALICE);
+    let verify = send(&world.app, get_token("/auth/verify", &token)).await;
+    assert_eq!(
+        verify.header(header::HeaderName::from_static("x-auth-user")),
+        Some(ALICE)
+    );
     send(&world.app, request(Method::GET, "/readyz", None))
         .await
         .assert(200, r#"{"status":"ready"}"#);
@@ -306,6 +315,8 @@ async fn a_directory_that_is_down_is_503() {
     world.users.switch.set(Mode::Down);
     let me = send(&world.app, get_token("/protected", &token)).await;
     assert_unavailable(&me, "authenticated request");
+    let verify = send(&world.app, get_token("/auth/verify", &token)).await;
+    assert_unavailable(&verify, "forward auth");
     assert_unavailable(&world.login().await, "login");
     send(&world.app, request(Method::GET, "/readyz", None))
         .await

@@ -1,5 +1,6 @@
 //! The HTTP endpoints: the obtain-token endpoint (a username and password in, a token
-//! out) and the session routes (logout, the user's tokens, revoking one).
+//! out), the session routes (logout, the user's tokens, revoking one), and forward
+//! auth for reverse proxies ([`verify_router`]).
 //!
 //! [`router`] serves both; [`obtain_router`] and [`session_router`] serve each. They are
 //! generic over your app's state, so they `.merge()` into a `Router<AppState>`, and
@@ -45,7 +46,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{MethodRouter, delete, get, post};
+use axum::routing::{MethodRouter, any, delete, get, post};
 use http::request::Parts;
 use http::{Method, StatusCode};
 use tokenauth_core::TokenAuth;
@@ -62,10 +63,12 @@ mod ready;
 mod sessions;
 mod throttle;
 mod validate;
+mod verify;
 
 use obtain::{ObtainState, obtain_token};
 use sessions::{list_tokens, logout, logout_all, revoke_token};
 pub use throttle::{InvalidThrottle, LoginThrottle, MAX_THROTTLE_KEYS, Rate, ThrottleConfig};
+pub use verify::{CookieName, InvalidCookieName, VERIFY_PATH, VerifyOptions};
 
 /// The two paths the obtain endpoint is served at by [`obtain_router`]: DRF's and
 /// tokenauth's own. [`TokenAuthLayer`] does not authenticate
@@ -237,6 +240,28 @@ impl<S: TokenStore, D: UserDirectory> Routes<S, D> {
             .with_state(auth.clone())
             .layer(TokenAuthLayer::new(auth.clone()).with_client_ip(move |parts| client_ip(parts)))
     }
+
+    /// The forward-auth route at [`VERIFY_PATH`] and below it ([`verify_router`]),
+    /// finding the client's address as these routes do
+    /// ([`with_client_ip`](Self::with_client_ip)).
+    pub fn verify_router<St: Clone + Send + Sync + 'static>(&self, options: &VerifyOptions) -> Router<St> {
+        let verify = self.verify(options);
+        Router::new()
+            .route(VERIFY_PATH, verify.clone())
+            // Envoy's ext_authz appends the request's path to its `path_prefix`.
+            .route(&format!("{VERIFY_PATH}/{{*path}}"), verify)
+    }
+
+    /// The forward-auth route as a method router ([`verify`]).
+    pub fn verify<St: Clone + Send + Sync + 'static>(&self, options: &VerifyOptions) -> MethodRouter<St> {
+        let state = Arc::new(verify::VerifyState {
+            auth: self.auth.clone(),
+            options: options.clone(),
+            client_ip: Arc::clone(&self.client_ip),
+            warned: Default::default(),
+        });
+        any(verify::verify::<S, D>).with_state(state)
+    }
 }
 
 /// A router serving both the obtain endpoint ([`obtain_router`]) and the session routes
@@ -344,6 +369,65 @@ where
     D: UserDirectory,
 {
     Routes::new(auth).session_router()
+}
+
+/// A router serving forward auth at [`VERIFY_PATH`] (`/auth/verify`) and any path
+/// below it (`/auth/verify/orders/7`, as Envoy's `ext_authz` asks), for reverse
+/// proxies that ask another service whether to let a request through (nginx
+/// `auth_request`, Traefik `ForwardAuth`, Envoy `ext_authz`, Oathkeeper's
+/// `bearer_token`). It answers every method:
+///
+/// - 200 with identity headers (see [`VerifyOptions`]: by default `X-Auth-User` the
+///   username, `X-Auth-User-Id`, `X-Auth-Scopes` space-separated, `X-Auth-Token-Id`,
+///   `X-Auth-Expires` RFC 3339) and a JSON body `{"sub": "<user id>", "extra":
+///   {"username", "scope", "token_id", "expires"}}`;
+/// - 401 with `WWW-Authenticate` and DRF's `{"detail": ...}`, as
+///   [`TokenAuthLayer`] answers, for missing or failing credentials;
+/// - 403 `insufficient_scope`, as [`RequireScope`] answers, when the token lacks a
+///   required scope: those of every `scope` query parameter (`?scope=write`,
+///   space-separated or repeated) and of the [required-scope
+///   header](VerifyOptions::required_scope_header), all required. A scope the service
+///   cannot grant is refused the same way (no token carries it), and logged once as a
+///   warning;
+/// - 400 for a malformed scope requirement;
+/// - 503 with `Retry-After` when the token store or user directory is unavailable, so
+///   that the proxy refuses the request (fails closed).
+///
+/// Credentials come from `Authorization` only, unless [a
+/// cookie](VerifyOptions::cookie) is configured: its value is then read when the
+/// request has no credentials in `Authorization`. A successful check is a use of the
+/// token like any authenticated request: it is recorded as the token's last use (with
+/// the client's address, [`peer_ip`] by default) and, with an idle timeout, extends it.
+///
+/// It authenticates by itself, so it needs no [`TokenAuthLayer`]; behind one, it uses
+/// what the layer found (one use recorded, not two).
+///
+/// ```no_run
+/// use axum::Router;
+/// use tokenauth::{TokenAuth, routes::{VerifyOptions, verify_router}};
+/// use tokenauth::core::{MemoryStore, MemoryUserDirectory};
+///
+/// let auth = TokenAuth::new(MemoryStore::new(), MemoryUserDirectory::new());
+/// let app: Router = Router::new().merge(verify_router(auth, &VerifyOptions::default()));
+/// ```
+pub fn verify_router<St, S, D>(auth: TokenAuth<S, D>, options: &VerifyOptions) -> Router<St>
+where
+    St: Clone + Send + Sync + 'static,
+    S: TokenStore,
+    D: UserDirectory,
+{
+    Routes::new(auth).verify_router(options)
+}
+
+/// The forward-auth route of [`verify_router`] as a method router, to mount at a path
+/// of your choice.
+pub fn verify<St, S, D>(auth: TokenAuth<S, D>, options: &VerifyOptions) -> MethodRouter<St>
+where
+    St: Clone + Send + Sync + 'static,
+    S: TokenStore,
+    D: UserDirectory,
+{
+    Routes::new(auth).verify(options)
 }
 
 /// A readiness probe for load balancers and orchestrators, to mount at a path of your
