@@ -8,7 +8,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tokenauth::core::TokenAuth;
-use tokenauth::routes::{LoginThrottle, Routes, method_not_allowed, readiness};
+use tokenauth::routes::{LoginThrottle, Routes, VerifyOptions, method_not_allowed, readiness};
 use tokenauth::{Authenticated, TokenAuthLayer, TrustedProxies, detail_response};
 use tokenauth_core::store::{TokenStore, UserDirectory};
 use tokenauth_core::{AuthUser, TokenInfo};
@@ -21,6 +21,8 @@ pub const MAX_HEADER_LINE: usize = 8190;
 ///
 /// - `POST /api-token-auth/` and `POST /auth/token`: obtain a token;
 /// - `GET /auth/me`: the user and token presented;
+/// - `/auth/verify`, any method: forward auth for reverse proxies
+///   ([`tokenauth::routes::verify_router`]);
 /// - `POST /auth/logout`, `POST /auth/logoutall`, `GET /auth/tokens`,
 ///   `DELETE /auth/tokens/{id}`: session management ([`tokenauth::routes::session_router`]);
 /// - `GET /healthz`: 200 `ok` while the process serves (liveness: no database);
@@ -38,14 +40,17 @@ where
     app_with(auth, &LoginOptions::default())
 }
 
-/// How logins are defended: the throttle and the trusted proxies. (The scope the
-/// session routes require is the service's: `TokenAuth::with_session_scope`.)
+/// How logins are defended: the throttle and the trusted proxies (which forward auth
+/// trusts too); and the forward-auth route's headers and cookie. (The scope the session
+/// routes require is the service's: `TokenAuth::with_session_scope`.)
 #[derive(Debug, Clone, Default)]
 pub struct LoginOptions {
     /// The login throttle (default [`LoginThrottle::default`]).
     pub throttle: LoginThrottle,
     /// The proxies whose `X-Forwarded-For` names the client (default none).
     pub proxies: TrustedProxies,
+    /// The headers and cookie of `/auth/verify` (default [`VerifyOptions::default`]).
+    pub verify: VerifyOptions,
 }
 
 /// [`app()`] with `options`.
@@ -66,8 +71,10 @@ where
         .route("/auth/me", get(me::<D::User>))
         .merge(login_routes.router())
         .layer(TokenAuthLayer::new(auth.clone()).with_client_ip(client_ip));
-    // Outside the layer: health checks ignore the Authorization header.
+    // Outside the layer: health checks ignore the Authorization header, and forward
+    // auth authenticates by itself (a cookie too, if configured).
     let public = Router::new()
+        .merge(login_routes.verify_router(&options.verify))
         .route("/healthz", get(|| async { "ok" }))
         .route(
             "/readyz",

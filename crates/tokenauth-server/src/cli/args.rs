@@ -6,9 +6,10 @@ use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::str::FromStr;
 
+use axum::http::HeaderName;
 use clap::{Args, Parser, Subcommand};
 use tokenauth::TrustedProxies;
-use tokenauth::routes::ThrottleConfig;
+use tokenauth::routes::{CookieName, ThrottleConfig, VerifyOptions};
 use tokenauth_core::{Lifespan, ObtainPolicy, OnLimit, Scopes};
 
 /// `--token-store-prefix`'s default.
@@ -138,6 +139,69 @@ pub struct ServeArgs {
     /// The cache of token and user lookups.
     #[command(flatten)]
     pub cache: CacheArgs,
+    /// What forward auth (`/auth/verify`) answers with and reads.
+    #[command(flatten)]
+    pub verify: VerifyArgs,
+}
+
+/// `tokenauth serve`'s forward-auth options: the headers of `/auth/verify`'s answers
+/// and requests, and the cookie it may read a token from (docs/gateway.md).
+#[derive(Debug, Clone, Args)]
+pub struct VerifyArgs {
+    /// The header in which /auth/verify names the user (its username).
+    #[arg(long, env = "TOKENAUTH_VERIFY_USER_HEADER", default_value = "X-Auth-User")]
+    pub verify_user_header: HeaderName,
+    /// The header in which /auth/verify gives the user's id.
+    #[arg(
+        long,
+        env = "TOKENAUTH_VERIFY_USER_ID_HEADER",
+        default_value = "X-Auth-User-Id"
+    )]
+    pub verify_user_id_header: HeaderName,
+    /// The header in which /auth/verify gives the token's scopes, space-separated.
+    #[arg(long, env = "TOKENAUTH_VERIFY_SCOPES_HEADER", default_value = "X-Auth-Scopes")]
+    pub verify_scopes_header: HeaderName,
+    /// The header in which /auth/verify gives the token's id (never the token).
+    #[arg(
+        long,
+        env = "TOKENAUTH_VERIFY_TOKEN_ID_HEADER",
+        default_value = "X-Auth-Token-Id"
+    )]
+    pub verify_token_id_header: HeaderName,
+    /// The header in which /auth/verify gives the token's expiry (RFC 3339).
+    #[arg(
+        long,
+        env = "TOKENAUTH_VERIFY_EXPIRES_HEADER",
+        default_value = "X-Auth-Expires"
+    )]
+    pub verify_expires_header: HeaderName,
+    /// The request header in which a proxy asks /auth/verify for scopes (space-separated,
+    /// all required), besides its `scope` query parameter.
+    #[arg(
+        long,
+        env = "TOKENAUTH_VERIFY_REQUIRED_SCOPE_HEADER",
+        default_value = "X-Auth-Required-Scope"
+    )]
+    pub verify_required_scope_header: HeaderName,
+    /// A cookie holding a token, which /auth/verify reads when a request has no
+    /// credentials in Authorization. Default: none (Authorization only).
+    #[arg(long, env = "TOKENAUTH_VERIFY_COOKIE")]
+    pub verify_cookie: Option<CookieName>,
+}
+
+impl VerifyArgs {
+    /// The forward-auth route's options.
+    pub fn options(&self) -> VerifyOptions {
+        VerifyOptions {
+            user_header: self.verify_user_header.clone(),
+            user_id_header: self.verify_user_id_header.clone(),
+            scopes_header: self.verify_scopes_header.clone(),
+            token_id_header: self.verify_token_id_header.clone(),
+            expires_header: self.verify_expires_header.clone(),
+            required_scope_header: self.verify_required_scope_header.clone(),
+            cookie: self.verify_cookie.clone(),
+        }
+    }
 }
 
 /// `tokenauth serve`'s cache options.

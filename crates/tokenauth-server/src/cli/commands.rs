@@ -155,6 +155,7 @@ where
             login: crate::LoginOptions {
                 throttle: tokenauth::routes::LoginThrottle::new(args.login_throttle),
                 proxies: args.trusted_proxies.clone(),
+                verify: args.verify.options(),
             },
             maintenance,
             limits: args.limits.clone(),
