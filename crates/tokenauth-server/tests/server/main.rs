@@ -4,8 +4,9 @@
 //! a global subscriber, the working directory), so they share a process safely. The
 //! real binary runs as a child process (`common::tokenauth`), one per test.
 //!
-//! The PostgreSQL, Redis and TLS tests are ignored by a plain `cargo test`; CI runs
-//! them with `-- --ignored` once both servers are up (`.ci/run`).
+//! The PostgreSQL, Redis, TLS and nginx tests are ignored by a plain `cargo test`; CI
+//! runs them with `-- --ignored` once both servers are up and nginx is installed
+//! (`.ci/run`).
 
 mod common;
 
@@ -27,8 +28,10 @@ mod login_memory;
 mod stored_hashes;
 mod stored_policy;
 
-// The `tokenauth` binary on PostgreSQL, Redis and over TLS (ignored without them).
+// The `tokenauth` binary on PostgreSQL, Redis and over TLS, and behind nginx (ignored
+// without them).
 mod copy;
+mod gateway;
 mod import_django;
 mod instances;
 mod outage;
