@@ -151,6 +151,19 @@ impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
         self.routes.router()
     }
 
+    /// Forward auth for reverse proxies (nginx `auth_request`, Traefik `ForwardAuth`,
+    /// Envoy `ext_authz`) at `/auth/verify` and below: identity headers for a valid
+    /// token, the layer's 401s, a 403 for a scope the proxy requires. Mount it outside
+    /// the layer, which it does not need. See
+    /// [`routes::verify_router`](crate::routes::verify_router) and `docs/gateway.md`.
+    #[cfg(feature = "routes")]
+    pub fn verify_routes<St: Clone + Send + Sync + 'static>(
+        &self,
+        options: &crate::routes::VerifyOptions,
+    ) -> axum::Router<St> {
+        self.routes.verify_router(options)
+    }
+
     /// A guard for routes that need every scope in `scopes` (space-separated): put it on
     /// the route's method router, `post(handler).route_layer(guard)`, to cover that
     /// route alone. An error if a scope cannot be granted by this service (see

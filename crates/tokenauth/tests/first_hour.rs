@@ -42,11 +42,19 @@ fn app(
 /// Logs in through the nested obtain route, with an optional `scope` and a stale
 /// `Authorization` header, as a client holding a dead token would.
 async fn login(app: &Router, scope: Option<&str>) -> String {
+    login_with(app, "/api/v1/api-token-auth/", scope).await
+}
+
+async fn login_at(app: &Router, path: &str) -> String {
+    login_with(app, path, None).await
+}
+
+async fn login_with(app: &Router, path: &str, scope: Option<&str>) -> String {
     let mut body = json!({"username": ALICE, "password": PASSWORD});
     if let Some(scope) = scope {
         body["scope"] = json!(scope);
     }
-    let request = Request::post("/api/v1/api-token-auth/")
+    let request = Request::post(path)
         .header(header::CONTENT_TYPE, "application/json")
         .header(
             header::AUTHORIZATION,
@@ -210,4 +218,21 @@ async fn a_route_outside_the_layer_answers_a_500_that_says_nothing_of_the_server
     send(&app, get_with("/late", None))
         .await
         .assert(500, r#"{"detail":"A server error occurred."}"#);
+}
+
+#[tokio::test]
+async fn the_handle_gives_forward_auth_for_reverse_proxies_too() {
+    let auth = TokenAuth::new(MemoryStore::new(), alice().await);
+    let app = Router::new()
+        .merge(auth.verify_routes(&tokenauth::routes::VerifyOptions::default()))
+        .merge(auth.routes());
+    let token = login_at(&app, "/api-token-auth/").await;
+    let response = send(&app, get_token("/auth/verify", &token)).await;
+    assert_eq!(response.status, 200, "{}", response.body);
+    assert_eq!(
+        response.header(header::HeaderName::from_static("x-auth-user")),
+        Some(ALICE)
+    );
+    let response = send(&app, get_with("/auth/verify", None)).await;
+    assert_eq!(response.status, 401, "{}", response.body);
 }

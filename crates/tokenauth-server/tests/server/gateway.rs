@@ -21,7 +21,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Method, Uri};
 use common::{Server, database_with_alice, http_with_headers, run_ok, tokenauth};
 use serde_json::Value;
-use tokenauth::TokenAuth;
+use tokenauth::core::TokenAuth;
 use tokenauth_core::{ManualClock, TokenRequest, UserId};
 use tokenauth_sqlx::sqlite::{SqliteStore, SqliteUserDirectory};
 

@@ -404,7 +404,8 @@ where
 ///
 /// ```no_run
 /// use axum::Router;
-/// use tokenauth::{TokenAuth, routes::{VerifyOptions, verify_router}};
+/// use tokenauth::core::TokenAuth;
+/// use tokenauth::routes::{VerifyOptions, verify_router};
 /// use tokenauth::core::{MemoryStore, MemoryUserDirectory};
 ///
 /// let auth = TokenAuth::new(MemoryStore::new(), MemoryUserDirectory::new());
