@@ -436,7 +436,7 @@ async fn behind_a_layer_it_answers_the_same_and_the_token_is_looked_up_once() {
 }
 
 #[tokio::test]
-async fn a_username_that_cannot_be_a_header_value_is_a_500_not_another_name() {
+async fn a_username_that_cannot_be_a_header_value_is_refused_not_sent_as_another_name() {
     let fx = Fixture::new().await;
     // The login route trims usernames: the token is issued directly.
     let user = fx.users.add_user(" alice", PASSWORD, true).await.unwrap();
@@ -445,7 +445,10 @@ async fn a_username_that_cannot_be_a_header_value_is_a_500_not_another_name() {
     let app = app(&fx, &VerifyOptions::default());
     send(&app, ask_with_token(VERIFY_PATH, token, &[]))
         .await
-        .assert(500, r#"{"detail":"A server error occurred."}"#);
+        .assert(
+            403,
+            r#"{"detail":"This user's name cannot be passed on to the application; ask an administrator to rename the user."}"#,
+        );
 }
 
 #[tokio::test]

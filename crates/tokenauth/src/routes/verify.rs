@@ -17,9 +17,7 @@ use tokenauth_core::{AuthUser, Scopes, TokenAuth, Verified};
 use super::MAX_SCOPES;
 use crate::extract::{Presented, UserOf};
 use crate::layer::{ClientIp, authenticate_authorization};
-use crate::rejection::{
-    SERVER_ERROR, TokenAuthRejection, challenge, detail_response, json_response, refusal,
-};
+use crate::rejection::{TokenAuthRejection, challenge, detail_response, json_response, refusal};
 use crate::scope::ScopeRejection;
 
 /// Where [`verify_router`](super::verify_router) serves forward auth.
@@ -267,14 +265,18 @@ impl<S: TokenStore, D: UserDirectory> VerifyState<S, D> {
         let username = verified.user.username();
         let token = &verified.token;
         let (Some(user), Ok(expires)) = (header_text(username), token.expires.format(&Rfc3339)) else {
-            // The stored username, not the client's input: a 500, logged, rather than
+            // A stored username (no 5xx for stored data): refused, logged, rather than
             // a header that names someone else once a proxy trims or splits it.
-            tracing::error!(
+            tracing::warn!(
                 user_id = %token.user_id,
                 "forward auth: the username cannot be sent as a header value (control \
-                 characters, or spaces at either end)"
+                 characters, or spaces at either end); rename the user"
             );
-            return detail_response(StatusCode::INTERNAL_SERVER_ERROR, SERVER_ERROR);
+            return detail_response(
+                StatusCode::FORBIDDEN,
+                "This user's name cannot be passed on to the application; ask an administrator \
+                 to rename the user.",
+            );
         };
         let body = Identity {
             sub: token.user_id.to_string(),
