@@ -17,6 +17,12 @@ use hyper_util::rt::TokioIo;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_tokenauth");
 
+/// The binary the tests run: this build's, or `TOKENAUTH_TEST_BINARY` (CI runs the
+/// gateway tests on the release build, as operators run it).
+pub fn binary() -> String {
+    std::env::var("TOKENAUTH_TEST_BINARY").unwrap_or_else(|_| BIN.to_owned())
+}
+
 /// Runs `tokenauth --database DATABASE ARGS` in-process (no progress bars, not a
 /// terminal) with `stdin`; its stdout on success.
 pub async fn run_cli(
@@ -43,7 +49,7 @@ pub async fn run_cli(
 
 /// `tokenauth --database URL ARGS`, with no tokenauth settings from the environment.
 pub fn tokenauth(database: &str, args: &[&str]) -> Command {
-    let mut command = Command::new(BIN);
+    let mut command = Command::new(binary());
     command.arg("--database").arg(database).args(args);
     for (name, _) in std::env::vars_os() {
         if name.to_string_lossy().starts_with("TOKENAUTH_") {
