@@ -140,6 +140,9 @@ pub enum RevokeReason {
     LogoutAll,
     /// Its user (or an administrator) revoked it by id.
     ById,
+    /// Someone presenting the token itself revoked it: RFC 7009 revocation, or an
+    /// operator holding a leaked token (`tokenauth token revoke --token-stdin`).
+    ByValue,
     /// A login under the `replace` policy replaced it.
     Replaced,
     /// A login under the per-user limit evicted it (the oldest).
@@ -163,6 +166,7 @@ impl RevokeReason {
             Self::Logout => "logout",
             Self::LogoutAll => "logout_all",
             Self::ById => "by_id",
+            Self::ByValue => "by_value",
             Self::Replaced => "replaced",
             Self::Evicted => "evicted",
             Self::PasswordChanged => "password_changed",

@@ -44,6 +44,67 @@ impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
         token: &str,
         ip: Option<IpAddr>,
     ) -> Result<Verified<D::User>, AuthError> {
+        let judged = self.judge(token).await?;
+        if let TokenStatus::Expired { .. } = judged.status {
+            self.emit(AuthEvent::ExpiredRejected {
+                token_id: judged.record.id.clone(),
+                user_id: judged.record.user_id.clone(),
+            });
+        }
+        judged.status.check()?;
+        let user = judged.user.ok_or(AuthError::UserInactive)?;
+        let latest = self.record_use(&judged.record, judged.now, ip);
+        Ok(Verified {
+            user,
+            token: self.info_with(&judged.record, latest_of(&judged.record, Some(latest))),
+        })
+    }
+
+    /// The verdict [`authenticate`](Self::authenticate) would give on `token`, for
+    /// someone who asks about a token rather than uses it (RFC 7662 introspection): no
+    /// use is recorded, so the token's last use, and with it a sliding expiry, stay as
+    /// they were, and no event is emitted. The expiry it reports counts the uses not
+    /// yet written, as authentication does.
+    ///
+    /// ```
+    /// # use tokenauth_core::{Lifespan, ManualClock, MemoryStore, MemoryUserDirectory, TokenAuth, TokenRequest};
+    /// # use tokenauth_core::time::{Duration, macros::datetime};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let clock = ManualClock::new(datetime!(2026-01-01 0:00 UTC));
+    /// let users = MemoryUserDirectory::new();
+    /// let alice = users.add_user("alice", "correct horse", true).await?;
+    /// let auth = TokenAuth::new(MemoryStore::new(), users)
+    ///     .with_clock(clock.clone())
+    ///     .with_idle_timeout(Some("1h".parse::<Lifespan>()?));
+    /// let issued = auth.issue(&alice, TokenRequest::default()).await?;
+    ///
+    /// clock.advance(Duration::minutes(50));
+    /// let seen = auth.inspect(issued.token.expose_secret()).await?;
+    /// assert_eq!(seen.token.last_used, None); // not a use
+    /// clock.advance(Duration::minutes(20)); // idle for 70 minutes
+    /// assert!(auth.inspect(issued.token.expose_secret()).await.is_err());
+    /// # Ok(()) }
+    /// ```
+    #[tracing::instrument(
+        name = "tokenauth.inspect",
+        level = "debug",
+        skip_all,
+        err(level = "debug", Display)
+    )]
+    pub async fn inspect(&self, token: &str) -> Result<Verified<D::User>, AuthError> {
+        let judged = self.judge(token).await?;
+        judged.status.check()?;
+        let user = judged.user.ok_or(AuthError::UserInactive)?;
+        Ok(Verified {
+            user,
+            token: self.info_with(&judged.record, latest_of(&judged.record, judged.buffered)),
+        })
+    }
+
+    /// Looks `token` up and judges it, recording nothing. The checks run in the
+    /// original's order: unknown token, then its user, then expiry.
+    async fn judge(&self, token: &str) -> Result<Judged<D::User>, AuthError> {
         // Garbage never reaches the store.
         let digest = self
             .config
@@ -64,18 +125,12 @@ impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
         // `Option`'s order puts `None` first: the later of the two uses.
         let last_used = record.last_used.max(buffered.map(|(at, _)| at));
         let status = TokenStatus::of(&self.config.policy, &record, user.as_ref(), last_used, now);
-        if let TokenStatus::Expired { .. } = status {
-            self.emit(AuthEvent::ExpiredRejected {
-                token_id: record.id.clone(),
-                user_id: record.user_id.clone(),
-            });
-        }
-        status.check()?;
-        let user = user.ok_or(AuthError::UserInactive)?;
-        let latest = self.record_use(&record, now, ip);
-        Ok(Verified {
+        Ok(Judged {
+            record,
             user,
-            token: self.info_with(&record, latest_of(&record, Some(latest))),
+            buffered,
+            status,
+            now,
         })
     }
 
@@ -170,6 +225,17 @@ impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
             last_ip,
         }
     }
+}
+
+/// A token as looked up and judged at `now`, before anything is recorded.
+struct Judged<U> {
+    record: Arc<TokenRecord>,
+    /// Its user, `None` if deleted.
+    user: Option<U>,
+    /// Its latest use not yet written, if any.
+    buffered: Option<(OffsetDateTime, Option<IpAddr>)>,
+    status: TokenStatus,
+    now: OffsetDateTime,
 }
 
 /// The freshest use of `record`: its stored one, or `buffered` (a use not yet written)

@@ -52,6 +52,45 @@ impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
         Ok(())
     }
 
+    /// Revokes `token`, given in plaintext: by whoever holds it (RFC 7009 revocation),
+    /// or by an operator holding a leaked one. What it was, if it was stored, whether
+    /// it still worked or had expired. Text that is not a well-formed token names
+    /// none: `None`, without a store lookup. Announced as logout's are
+    /// ([`RevokeReason::ByValue`]).
+    ///
+    /// ```
+    /// # use tokenauth_core::{MemoryStore, MemoryUserDirectory, TokenAuth, TokenRequest};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let users = MemoryUserDirectory::new();
+    /// let alice = users.add_user("alice", "correct horse", true).await?;
+    /// let auth = TokenAuth::new(MemoryStore::new(), users);
+    /// let issued = auth.issue(&alice, TokenRequest::default()).await?;
+    ///
+    /// let revoked = auth.revoke_by_value(issued.token.expose_secret()).await?;
+    /// assert_eq!(revoked.map(|info| info.id), Some(issued.info.id));
+    /// assert!(auth.authenticate(issued.token.expose_secret(), None).await.is_err());
+    /// assert!(auth.revoke_by_value(issued.token.expose_secret()).await?.is_none()); // gone already
+    /// # Ok(()) }
+    /// ```
+    #[tracing::instrument(name = "tokenauth.revoke_by_value", skip_all)]
+    pub async fn revoke_by_value(&self, token: &str) -> Result<Option<TokenInfo>, BackendError> {
+        let Some(digest) = self.config.format.digest_if_well_formed(token) else {
+            return Ok(None);
+        };
+        // The store itself, not a cache: a deletion decides on what is stored.
+        let record = self.in_store(self.store.find_by_digest(&digest)).await?;
+        // Whatever the store's collation matched, only this digest counts.
+        let Some(record) = record.filter(|record| record.digest == digest) else {
+            return Ok(None);
+        };
+        let info = self.info(&record);
+        let found = self
+            .delete_announced(&info.id, Some(record), RevokeReason::ByValue)
+            .await?;
+        Ok(found.then_some(info))
+    }
+
     async fn revoke_with(&self, id: &TokenId, reason: RevokeReason) -> Result<bool, BackendError> {
         let record = self.in_store(self.store.find_by_id(id)).await?;
         self.delete_announced(id, record, reason).await
