@@ -19,12 +19,20 @@ pub(crate) const PERMISSION_DENIED: &str = "You do not have permission to perfor
 /// configured another: the first default keyword.
 pub(crate) const DEFAULT_SCHEME: &str = "Token";
 
-/// Sets `WWW-Authenticate` on a 401 (and leaves other responses alone).
+/// Sets `WWW-Authenticate` on a 401 (and leaves other responses alone, and a 401
+/// that carries challenges of its own: see [`OwnChallenge`]).
 pub(crate) fn challenge(response: &mut Response, scheme: HeaderValue) {
-    if response.status() == StatusCode::UNAUTHORIZED {
+    if response.status() == StatusCode::UNAUTHORIZED && response.extensions().get::<OwnChallenge>().is_none()
+    {
         response.headers_mut().insert(header::WWW_AUTHENTICATE, scheme);
     }
 }
+
+/// Marks a 401 whose `WWW-Authenticate` names other schemes than the layer's (the
+/// introspection route's `Basic`): the layer leaves its challenges as they are.
+#[cfg_attr(not(feature = "routes"), allow(dead_code, reason = "only the routes set it"))]
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct OwnChallenge;
 
 /// Why a request was refused, rendered as DRF renders it: a status and a JSON body
 /// `{"detail": "..."}`; every 401 also carries `WWW-Authenticate` (the

@@ -158,22 +158,29 @@ pub struct RequireScopeService<I> {
 
 impl<I> RequireScopeService<I> {
     fn check<B>(&self, req: &Request<B>) -> Result<(), ScopeRejection> {
-        let presented = Presented::of(req.extensions())?;
-        let token = presented.token()?;
-        if self.required.is_subset(&token.scopes) {
-            return Ok(());
-        }
-        tracing::debug!(
-            token_id = %token.id,
-            required = %self.required,
-            granted = %token.scopes,
-            "insufficient scope"
-        );
-        Err(ScopeRejection::InsufficientScope {
-            required: Scopes::clone(&self.required),
-            scheme: String::from_utf8_lossy(presented.scheme.as_bytes()).into_owned(),
-        })
+        check_scopes(req.extensions(), &self.required)
     }
+}
+
+/// Whether the request whose extensions these are was authenticated by a token
+/// carrying every scope of `required`: [`RequireScope`]'s check, for routes that also
+/// accept other credentials.
+pub(crate) fn check_scopes(extensions: &http::Extensions, required: &Scopes) -> Result<(), ScopeRejection> {
+    let presented = Presented::of(extensions)?;
+    let token = presented.token()?;
+    if required.is_subset(&token.scopes) {
+        return Ok(());
+    }
+    tracing::debug!(
+        token_id = %token.id,
+        %required,
+        granted = %token.scopes,
+        "insufficient scope"
+    );
+    Err(ScopeRejection::InsufficientScope {
+        required: required.clone(),
+        scheme: String::from_utf8_lossy(presented.scheme.as_bytes()).into_owned(),
+    })
 }
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;

@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::routing::get;
+use base64::Engine as _;
 use common::{ALICE, PASSWORD, get_token, obtain_json, request, send, with_token};
 use http::{Method, header};
 use serde_json::json;
@@ -25,11 +26,13 @@ use tokenauth::core::store::{
     Usage, UserDirectory,
 };
 use tokenauth::core::{MemoryStore, MemoryUserDirectory, TokenId, User, UserId};
-use tokenauth::routes::{VerifyOptions, readiness, verify_router};
+use tokenauth::routes::{IntrospectionClient, Routes, VerifyOptions, readiness, verify_router};
 use tokenauth::{Authenticated, TokenAuthLayer};
 
 const UNAVAILABLE: &str = r#"{"detail":"Service temporarily unavailable, try again later."}"#;
 const SERVER_ERROR: &str = r#"{"detail":"A server error occurred."}"#;
+const CLIENT_ID: &str = "gateway";
+const CLIENT_SECRET: &str = "0123456789abcdef0123456789abcdef";
 const NOT_READY: &str = r#"{"detail":"Not ready: the token store or the user directory does not answer."}"#;
 
 /// What a switched backend's calls do.
@@ -186,6 +189,11 @@ impl World {
             )
             .route("/public", get(|| async { "public" }))
             .merge(tokenauth::routes::router(auth.clone()))
+            .merge(
+                Routes::new(auth.clone())
+                    .with_introspection_client(IntrospectionClient::new(CLIENT_ID, CLIENT_SECRET).unwrap())
+                    .oauth_router(),
+            )
             .layer(TokenAuthLayer::new(auth.clone()))
             .merge(verify_router(auth.clone(), &VerifyOptions::default()))
             .route("/readyz", readiness(auth));
@@ -216,6 +224,19 @@ impl World {
         assert_eq!(response.status, 200, "{}", response.body);
         response.json()[0]["id"].as_str().expect("an id").to_owned()
     }
+}
+
+/// `POST path` with `token` in a form, as the introspection client.
+fn oauth(path: &str, token: &str) -> http::Request<axum::body::Body> {
+    let credentials =
+        base64::engine::general_purpose::STANDARD.encode(format!("{CLIENT_ID}:{CLIENT_SECRET}"));
+    http::Request::builder()
+        .method(Method::POST)
+        .uri(path)
+        .header(header::AUTHORIZATION, format!("Basic {credentials}"))
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(axum::body::Body::from(format!("token={token}")))
+        .unwrap()
 }
 
 #[track_caller]
@@ -399,4 +420,37 @@ async fn a_stalled_backend_is_503_after_the_backend_timeout() {
     send(&world.app, get_token("/protected", &token))
         .await
         .assert(200, ALICE);
+}
+
+#[tokio::test]
+async fn introspection_and_revocation_are_503_while_the_store_is_down() {
+    let world = World::new(None).await;
+    let token = world.token().await;
+
+    world.store.reads.set(Mode::Down);
+    assert_unavailable(
+        &send(&world.app, oauth("/auth/introspect", &token)).await,
+        "introspect",
+    );
+    assert_unavailable(
+        &send(&world.app, oauth("/auth/revoke", &token)).await,
+        "revoke (lookup)",
+    );
+    world.store.reads.set(Mode::Up);
+
+    world.store.writes.set(Mode::Down);
+    assert_unavailable(
+        &send(&world.app, oauth("/auth/revoke", &token)).await,
+        "revoke (delete)",
+    );
+    let response = send(&world.app, oauth("/auth/introspect", &token)).await;
+    assert_eq!(response.json()["active"], true, "{}", response.body);
+
+    world.store.writes.set(Mode::Up);
+    send(&world.app, oauth("/auth/revoke", &token))
+        .await
+        .assert(200, "");
+    send(&world.app, oauth("/auth/introspect", &token))
+        .await
+        .assert(200, r#"{"active":false}"#);
 }

@@ -1,5 +1,5 @@
-//! Reading the obtain endpoint's body as DRF's parsers do: JSON, urlencoded or
-//! multipart.
+//! Reading the obtain endpoint's body as DRF's parsers do (JSON, urlencoded or
+//! multipart), and the OAuth endpoints' forms.
 
 use axum::extract::{FromRequest, Multipart, Request};
 use axum::response::Response;
@@ -37,26 +37,14 @@ pub(super) enum Data {
 /// sets axum's `DefaultBodyLimit`), and one with more than [`MAX_FIELDS`] fields or
 /// parts a 400.
 pub(super) async fn read_body(request: Request) -> Result<Data, Response> {
-    let declared_too_large = request
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|length| length.to_str().ok()?.parse::<u64>().ok())
-        .is_some_and(|length| length > MAX_BODY_BYTES as u64);
-    if declared_too_large {
+    if declared_too_large(&request) {
         return Err(too_large());
     }
     // DRF reads no data from a body of length 0, whatever its declared type.
-    let declared_empty = request
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .is_some_and(|length| length.as_bytes() == b"0");
-    if declared_empty {
+    if declared_empty(&request) {
         return Ok(Data::Fields(Map::new()));
     }
-    let content_type = request
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    let content_type = content_type(&request);
     let Some(content_type) = content_type else {
         // DRF reads a missing Content-Type as "" and finds no parser for it.
         let body = read_bytes(request).await?;
@@ -66,13 +54,7 @@ pub(super) async fn read_body(request: Request) -> Result<Data, Response> {
             Err(unsupported_media_type(""))
         };
     };
-    let media_type = content_type
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase();
-    match media_type.as_str() {
+    match media_type(&content_type).as_str() {
         "application/json" => {
             let body = read_bytes(request).await?;
             if body.is_empty() {
@@ -93,19 +75,88 @@ pub(super) async fn read_body(request: Request) -> Result<Data, Response> {
             }
         }
         "application/x-www-form-urlencoded" => {
-            let body = read_bytes(request).await?;
-            let fields: Vec<_> = form_urlencoded::parse(&body)
-                .take(MAX_FIELDS + 1)
-                .map(|(k, v)| (k.into_owned(), Field::Text(v.into_owned())))
-                .collect();
-            if fields.len() > MAX_FIELDS {
-                return Err(too_many_fields());
-            }
-            Ok(Data::Form(fields))
+            let fields = read_urlencoded(request).await?;
+            Ok(Data::Form(
+                fields.into_iter().map(|(k, v)| (k, Field::Text(v))).collect(),
+            ))
         }
         "multipart/form-data" => read_multipart(request).await.map(Data::Form),
         _ => Err(unsupported_media_type(&content_type)),
     }
+}
+
+/// Reads an `application/x-www-form-urlencoded` body, the only kind OAuth's endpoints
+/// take (RFC 6749 §3.2): its fields, in order. An empty body, whatever its type, has
+/// none; a non-empty one of another type (or of none) is a 415. Bounded as
+/// [`read_body`] is: over [`MAX_BODY_BYTES`] a 413, over [`MAX_FIELDS`] fields a 400.
+pub(super) async fn read_form(request: Request) -> Result<Vec<(String, String)>, Response> {
+    if declared_too_large(&request) {
+        return Err(too_large());
+    }
+    if declared_empty(&request) {
+        return Ok(Vec::new());
+    }
+    match content_type(&request) {
+        Some(content_type) if media_type(&content_type) == "application/x-www-form-urlencoded" => {
+            read_urlencoded(request).await
+        }
+        content_type => {
+            let body = read_bytes(request).await?;
+            if body.is_empty() {
+                return Ok(Vec::new());
+            }
+            Err(unsupported_media_type(
+                content_type.as_deref().unwrap_or_default(),
+            ))
+        }
+    }
+}
+
+/// Whether the request declares a body over [`MAX_BODY_BYTES`], refused before it is
+/// read.
+fn declared_too_large(request: &Request) -> bool {
+    request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|length| length.to_str().ok()?.parse::<u64>().ok())
+        .is_some_and(|length| length > MAX_BODY_BYTES as u64)
+}
+
+/// Whether the request declares an empty body.
+fn declared_empty(request: &Request) -> bool {
+    request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .is_some_and(|length| length.as_bytes() == b"0")
+}
+
+fn content_type(request: &Request) -> Option<String> {
+    request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+}
+
+/// The media type of a `Content-Type`, lowercase, without its parameters.
+fn media_type(content_type: &str) -> String {
+    content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase()
+}
+
+async fn read_urlencoded(request: Request) -> Result<Vec<(String, String)>, Response> {
+    let body = read_bytes(request).await?;
+    let fields: Vec<_> = form_urlencoded::parse(&body)
+        .take(MAX_FIELDS + 1)
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    if fields.len() > MAX_FIELDS {
+        return Err(too_many_fields());
+    }
+    Ok(fields)
 }
 
 fn unsupported_media_type(content_type: &str) -> Response {

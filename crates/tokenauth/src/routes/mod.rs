@@ -58,6 +58,7 @@ use crate::rejection::{SERVER_ERROR, detail_response, method_not_allowed_respons
 use crate::scope::RequireScope;
 
 mod body;
+mod oauth;
 mod obtain;
 mod ready;
 mod sessions;
@@ -65,6 +66,11 @@ mod throttle;
 mod validate;
 mod verify;
 
+pub use oauth::{
+    INTROSPECT_PATH, INTROSPECT_SCOPE, IntrospectionClient, InvalidClient, MIN_CLIENT_SECRET_BYTES,
+    REVOKE_PATH,
+};
+use oauth::{IntrospectState, introspect, revoke};
 use obtain::{ObtainState, obtain_token};
 use sessions::{list_tokens, logout, logout_all, revoke_token};
 pub use throttle::{InvalidThrottle, LoginThrottle, MAX_THROTTLE_KEYS, Rate, ThrottleConfig};
@@ -123,6 +129,7 @@ pub struct Routes<S, D> {
     auth: TokenAuth<S, D>,
     throttle: LoginThrottle,
     client_ip: ClientIp,
+    introspection_client: Option<IntrospectionClient>,
 }
 
 impl<S, D> Clone for Routes<S, D> {
@@ -131,6 +138,7 @@ impl<S, D> Clone for Routes<S, D> {
             auth: self.auth.clone(),
             throttle: self.throttle.clone(),
             client_ip: Arc::clone(&self.client_ip),
+            introspection_client: self.introspection_client.clone(),
         }
     }
 }
@@ -140,6 +148,7 @@ impl<S, D> fmt::Debug for Routes<S, D> {
         f.debug_struct("Routes")
             .field("auth", &self.auth)
             .field("throttle", &self.throttle)
+            .field("introspection_client", &self.introspection_client)
             .finish_non_exhaustive()
     }
 }
@@ -153,6 +162,7 @@ impl<S: TokenStore, D: UserDirectory> Routes<S, D> {
             auth,
             throttle: LoginThrottle::default(),
             client_ip: Arc::new(peer_ip),
+            introspection_client: None,
         }
     }
 
@@ -208,6 +218,86 @@ impl<S: TokenStore, D: UserDirectory> Routes<S, D> {
             .fallback(method_not_allowed)
             .with_state(state)
             .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+    }
+
+    /// Lets `client` call the introspection endpoint with HTTP Basic
+    /// ([`introspection_router`](Self::introspection_router); default: none, only
+    /// tokens carrying [`INTROSPECT_SCOPE`]).
+    pub fn with_introspection_client(mut self, client: IntrospectionClient) -> Self {
+        self.introspection_client = Some(client);
+        self
+    }
+
+    /// The OAuth 2.0 endpoints: [`introspection_router`](Self::introspection_router)
+    /// and [`revocation_router`](Self::revocation_router).
+    pub fn oauth_router<St: Clone + Send + Sync + 'static>(&self) -> Router<St> {
+        self.introspection_router().merge(self.revocation_router())
+    }
+
+    /// Token introspection (RFC 7662) at `POST /auth/introspect` ([`INTROSPECT_PATH`]).
+    ///
+    /// The caller presents a token carrying [`INTROSPECT_SCOPE`] (checked by the
+    /// router's own [`TokenAuthLayer`], which stands aside under your app's), or the
+    /// client credential of [`with_introspection_client`](Self::with_introspection_client)
+    /// with HTTP Basic. The form (`application/x-www-form-urlencoded`) names the
+    /// `token` asked about; `token_type_hint` is ignored. The answer, with
+    /// `Cache-Control: no-store`, is
+    /// `{"active":true,"scope":"read write","username":"alice","sub":"42","token_type":"Token","exp":1767269696,"iat":1764677696}`
+    /// (`scope` left out when the token has none; `token_type` is the first
+    /// `Authorization` keyword, the one to present the token with), or exactly
+    /// `{"active":false}` for a token that is unknown, malformed, revoked, expired or
+    /// whose user is inactive or deleted, never saying which. Asking records no use of
+    /// the token: its last use, and with it a sliding expiry, stay as they were
+    /// ([`TokenAuth::inspect`]).
+    ///
+    /// Refusals: no credentials, 401 `Authentication credentials were not provided.`
+    /// (challenging with `Basic realm="tokenauth"` too when a client is configured); a
+    /// wrong client credential, 401 `{"error":"invalid_client",...}` with the `Basic`
+    /// challenge; a token without the scope, 403 `insufficient_scope`; a missing,
+    /// empty or repeated `token`, 400 `{"error":"invalid_request",...}`; a body of
+    /// another type, 415; over [`MAX_BODY_BYTES`], 413; other methods, 405. An
+    /// unavailable store, 503 with `Retry-After`.
+    pub fn introspection_router<St: Clone + Send + Sync + 'static>(&self) -> Router<St> {
+        let state = Arc::new(IntrospectState::new(
+            self.auth.clone(),
+            self.introspection_client.clone(),
+        ));
+        let client_ip = Arc::clone(&self.client_ip);
+        Router::new()
+            .route(
+                INTROSPECT_PATH,
+                post(introspect::<S, D>)
+                    .fallback(method_not_allowed)
+                    .with_state(state)
+                    .layer(DefaultBodyLimit::max(MAX_BODY_BYTES)),
+            )
+            .layer(TokenAuthLayer::new(self.auth.clone()).with_client_ip(move |parts| client_ip(parts)))
+    }
+
+    /// Token revocation (RFC 7009) at `POST /auth/revoke` ([`REVOKE_PATH`]): the
+    /// `token` of the form (`application/x-www-form-urlencoded`; `token_type_hint` is
+    /// ignored) is revoked if it is stored, with logout's effects (caches and other
+    /// instances are told), and the answer is 200 with an empty body whether it was
+    /// or not, so the endpoint tells nobody whether a token exists.
+    ///
+    /// Anyone may call it: presenting the token is the proof of holding it, and its
+    /// holder can already end it (`POST /auth/logout`). So a secret scanner that
+    /// finds a leaked token can revoke it, as GitHub's credential revocation API
+    /// allows. The `Authorization` header is not read: mount the router outside your
+    /// [`TokenAuthLayer`], which would answer a failing one with 401 first.
+    ///
+    /// Refusals: a missing, empty or repeated `token`, 400
+    /// `{"error":"invalid_request",...}`; a body of another type, 415; over
+    /// [`MAX_BODY_BYTES`], 413; other methods, 405. An unavailable store, 503 with
+    /// `Retry-After`.
+    pub fn revocation_router<St: Clone + Send + Sync + 'static>(&self) -> Router<St> {
+        Router::new().route(
+            REVOKE_PATH,
+            post(revoke::<S, D>)
+                .fallback(method_not_allowed)
+                .with_state(self.auth.clone())
+                .layer(DefaultBodyLimit::max(MAX_BODY_BYTES)),
+        )
     }
 
     /// The session routes ([`session_router`]).

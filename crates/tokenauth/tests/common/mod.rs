@@ -1,9 +1,10 @@
 //! The test application, its fixture and HTTP helpers shared by the integration tests.
 //!
 //! Every response goes through [`send`], which checks the invariants that hold for every
-//! row of the spec: a 401 carries `WWW-Authenticate: Token` and nothing else does (but
-//! the 403 of a missing scope, which carries its `insufficient_scope` challenge), and
-//! every error body is JSON.
+//! row of the spec: a 401 carries `WWW-Authenticate: Token` (the introspection
+//! endpoint's may carry `Basic` instead or too) and nothing else does (but the 403 of a
+//! missing scope, which carries its `insufficient_scope` challenge), and every error
+//! body is JSON.
 
 #![allow(dead_code, reason = "each test binary uses a different part of this module")]
 
@@ -289,9 +290,13 @@ impl Response {
     }
 }
 
+/// The introspection endpoint's challenge for its client credential.
+pub(crate) const BASIC: &str = r#"Basic realm="tokenauth""#;
+
 /// Sends `request` to `app` and checks the invariants every response must keep.
 pub(crate) async fn send(app: &Router, request: Request<Body>) -> Response {
     let what = format!("{} {}", request.method(), request.uri());
+    let introspection = request.uri().path() == tokenauth::routes::INTROSPECT_PATH;
     let head = request.method() == Method::HEAD;
     let response = app
         .clone()
@@ -311,7 +316,14 @@ pub(crate) async fn send(app: &Router, request: Request<Body>) -> Response {
         .get_all(header::WWW_AUTHENTICATE)
         .iter()
         .collect();
-    if response.status == StatusCode::UNAUTHORIZED {
+    if response.status == StatusCode::UNAUTHORIZED && introspection {
+        // The introspection endpoint also takes a client credential with Basic.
+        let names: Vec<_> = challenges.iter().map(|c| c.to_str().expect("ASCII")).collect();
+        assert!(
+            [&["Token"][..], &[BASIC], &["Token", BASIC]].contains(&names.as_slice()),
+            "{what}: a 401 must challenge with Token, Basic or both: {names:?}"
+        );
+    } else if response.status == StatusCode::UNAUTHORIZED {
         assert_eq!(challenges, ["Token"], "{what}: a 401 must challenge with Token");
     } else if response.status == StatusCode::FORBIDDEN && !challenges.is_empty() {
         assert_eq!(challenges.len(), 1, "{what}: one challenge");
