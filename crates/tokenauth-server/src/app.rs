@@ -8,7 +8,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tokenauth::core::TokenAuth;
-use tokenauth::routes::{LoginThrottle, Routes, VerifyOptions, method_not_allowed, readiness};
+use tokenauth::routes::{IntrospectionClient, LoginThrottle, Routes, VerifyOptions, method_not_allowed, readiness};
 use tokenauth::{Authenticated, TokenAuthLayer, TrustedProxies, detail_response};
 use tokenauth_core::store::{TokenStore, UserDirectory};
 use tokenauth_core::{AuthUser, TokenInfo};
@@ -25,6 +25,9 @@ pub const MAX_HEADER_LINE: usize = 8190;
 ///   ([`tokenauth::routes::verify_router`]);
 /// - `POST /auth/logout`, `POST /auth/logoutall`, `GET /auth/tokens`,
 ///   `DELETE /auth/tokens/{id}`: session management ([`tokenauth::routes::session_router`]);
+/// - `POST /auth/introspect` and `POST /auth/revoke`: OAuth 2.0 token introspection
+///   (RFC 7662) and revocation (RFC 7009) ([`Routes::introspection_router`],
+///   [`Routes::revocation_router`]);
 /// - `GET /healthz`: 200 `ok` while the process serves (liveness: no database);
 /// - `GET /readyz`: 200 `{"status":"ready"}` when the token store and the user
 ///   directory answer, else 503 with a `detail` and `Retry-After`
@@ -41,8 +44,9 @@ where
 }
 
 /// How logins are defended: the throttle and the trusted proxies (which forward auth
-/// trusts too); and the forward-auth route's headers and cookie. (The scope the session
-/// routes require is the service's: `TokenAuth::with_session_scope`.)
+/// trusts too); the forward-auth route's headers and cookie; and who may introspect
+/// besides tokens with the `introspect` scope. (The scope the session routes require is
+/// the service's: `TokenAuth::with_session_scope`.)
 #[derive(Debug, Clone, Default)]
 pub struct LoginOptions {
     /// The login throttle (default [`LoginThrottle::default`]).
@@ -51,6 +55,8 @@ pub struct LoginOptions {
     pub proxies: TrustedProxies,
     /// The headers and cookie of `/auth/verify` (default [`VerifyOptions::default`]).
     pub verify: VerifyOptions,
+    /// The client credential accepted by `POST /auth/introspect` (default none).
+    pub introspection_client: Option<IntrospectionClient>,
 }
 
 /// [`app()`] with `options`.
@@ -64,17 +70,24 @@ where
     let login_routes = Routes::new(auth.clone())
         .with_login_throttle(options.throttle.clone())
         .with_client_ip(client_ip.clone());
+    let login_routes = match &options.introspection_client {
+        Some(client) => login_routes.with_introspection_client(client.clone()),
+        None => login_routes,
+    };
     // The layer answers a wrong method with the 401 first when credentials are not
     // valid, as DRF does (its views check permissions before dispatching on the
     // method), and lets logins through without reading their header.
     let protected = Router::new()
         .route("/auth/me", get(me::<D::User>))
         .merge(login_routes.router())
+        .merge(login_routes.introspection_router())
         .layer(TokenAuthLayer::new(auth.clone()).with_client_ip(client_ip));
-    // Outside the layer: health checks ignore the Authorization header, and forward
-    // auth authenticates by itself (a cookie too, if configured).
+    // Outside the layer: health checks and revocation ignore the Authorization header
+    // (revocation needs none: the token in its form is the proof), and forward auth
+    // authenticates by itself (a cookie too, if configured).
     let public = Router::new()
         .merge(login_routes.verify_router(&options.verify))
+        .merge(login_routes.revocation_router())
         .route("/healthz", get(|| async { "ok" }))
         .route(
             "/readyz",

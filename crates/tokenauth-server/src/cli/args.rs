@@ -142,6 +142,24 @@ pub struct ServeArgs {
     /// What forward auth (`/auth/verify`) answers with and reads.
     #[command(flatten)]
     pub verify: VerifyArgs,
+    /// The client id a resource server presents with HTTP Basic to `POST
+    /// /auth/introspect`, with --introspection-client-secret-file. Without it, only a
+    /// token carrying the `introspect` scope (granted with --scopes) may introspect.
+    #[arg(
+        long,
+        env = "TOKENAUTH_INTROSPECTION_CLIENT_ID",
+        requires = "introspection_client_secret_file"
+    )]
+    pub introspection_client_id: Option<String>,
+    /// A file whose first line is that client's secret (at least 32 bytes: `openssl
+    /// rand -hex 32`). The secret is never printed or logged; only its SHA-256 digest
+    /// is kept in memory.
+    #[arg(
+        long,
+        env = "TOKENAUTH_INTROSPECTION_CLIENT_SECRET_FILE",
+        requires = "introspection_client_id"
+    )]
+    pub introspection_client_secret_file: Option<PathBuf>,
 }
 
 /// `tokenauth serve`'s forward-auth options: the headers of `/auth/verify`'s answers
@@ -387,10 +405,17 @@ pub enum TokenCommand {
         #[arg(long)]
         user: Option<String>,
     },
-    /// Revoke a token by its id: it stops working at once.
+    /// Revoke a token by its id, or by its value (--token-stdin): it stops working at
+    /// once.
     Revoke {
         /// The token's id, as `token list` shows it.
-        id: String,
+        #[arg(required_unless_present = "token_stdin", conflicts_with = "token_stdin")]
+        id: Option<String>,
+        /// Read the token itself from the first line of standard input (prompted for,
+        /// unechoed, at a terminal): for a leaked token whose id you do not know.
+        /// Prints its id and user, or fails if no stored token matches.
+        #[arg(long)]
+        token_stdin: bool,
     },
     /// Delete tokens that expired long ago, in small batches.
     Purge {

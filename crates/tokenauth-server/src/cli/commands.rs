@@ -3,6 +3,7 @@
 use std::io::{BufRead, Write};
 
 use tokenauth::core::TokenAuth;
+use tokenauth::routes::IntrospectionClient;
 use tokenauth_core::store::{RevocationBus, TokenImport, TokenStore, UserAdmin, UserImport};
 use tokenauth_core::{AuthCache, BackendError, Cached, Lifespan, Maintenance, Publisher, Scopes};
 use tokenauth_django::hashers::DjangoHashers;
@@ -101,6 +102,8 @@ where
         // Bound first: a second server started by mistake on a taken address must not
         // overwrite the running one's policy.
         let listener = crate::bind(args.bind).await?;
+        // Before anything is stored: a server that cannot start changes nothing.
+        let introspection_client = introspection_client(args)?;
         // What serve is given, else the defaults (or what the store fixes); stored for the
         // token commands.
         let given = Partial::given(Some(args.lifespan), Some(args.purge_grace), &args.policy);
@@ -121,16 +124,13 @@ where
                 .await
                 .map_err(BackendError::new)?;
         }
+        // After `import-django`, the DRF keys it stored (as digests) work here.
+        let imported = self.imported_drf_keys().await?;
         let auth = self.auth;
         auth.store()
             .retain(policy.retention(), true)
             .await
             .map_err(BackendError::new)?;
-        // After `import-django`, the DRF keys it stored (as digests) work here.
-        let imported = match &self.settings {
-            Some(settings) => settings.imported_drf_keys().await.map_err(BackendError::new)?,
-            None => false,
-        };
         let format = auth.format().clone().with_imported_drf_keys(imported);
         let auth = auth.with_format(format);
         // ...and its users' Django hashes, until re-hashed, cost about ten times
@@ -156,6 +156,7 @@ where
                 throttle: tokenauth::routes::LoginThrottle::new(args.login_throttle),
                 proxies: args.trusted_proxies.clone(),
                 verify: args.verify.options(),
+                introspection_client,
             },
             maintenance,
             limits: args.limits.clone(),
@@ -173,7 +174,7 @@ where
         Ok(())
     }
 
-    async fn token<R, W: Write>(self, args: TokenArgs, io: &mut Io<R, W>) -> Result<(), CliError> {
+    async fn token<R: BufRead, W: Write>(self, args: TokenArgs, io: &mut Io<R, W>) -> Result<(), CliError> {
         let purge_grace = match args.command {
             TokenCommand::Purge { older_than } => older_than,
             _ => None,
@@ -186,9 +187,42 @@ where
             .retain(policy.retention(), false)
             .await
             .map_err(BackendError::new)?;
+        let imported = self.imported_drf_keys().await?;
         let auth = policy.apply(self.auth, args.policy.refresh_interval);
-        tokens::run(args.command, &auth, &policy, io).await
+        // A leaked DRF key that `import-django` brought is revoked by its value too.
+        let format = auth.format().clone().with_imported_drf_keys(imported);
+        tokens::run(args.command, &auth.with_format(format), &policy, io).await
     }
+
+    /// Whether `import-django` stored DRF keys (as digests) here: they then work as
+    /// tokens.
+    async fn imported_drf_keys(&self) -> Result<bool, CliError> {
+        Ok(match &self.settings {
+            Some(settings) => settings.imported_drf_keys().await.map_err(BackendError::new)?,
+            None => false,
+        })
+    }
+}
+
+/// The introspection client of `--introspection-client-id` and
+/// `--introspection-client-secret-file` (clap requires both or neither), its secret
+/// read from the first line of the file.
+fn introspection_client(args: &ServeArgs) -> Result<Option<IntrospectionClient>, CliError> {
+    let (Some(id), Some(path)) = (
+        &args.introspection_client_id,
+        &args.introspection_client_secret_file,
+    ) else {
+        return Ok(None);
+    };
+    let contents = std::fs::read_to_string(path).map_err(|source| CliError::File {
+        path: path.clone(),
+        source,
+    })?;
+    let secret = contents.lines().next().unwrap_or_default();
+    // The error names the rule, never the secret.
+    IntrospectionClient::new(id.clone(), secret)
+        .map(Some)
+        .map_err(|error| CliError::Options(format!("{}: {error}", path.display())))
 }
 
 /// Puts the cache `args` ask for in front of `auth`, following `bus` if there is one;

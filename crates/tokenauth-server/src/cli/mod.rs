@@ -86,6 +86,10 @@ pub enum CliError {
     /// No such token.
     #[error("no token with id {0:?}")]
     NoSuchToken(String),
+    /// A token given by its value (`token revoke --token-stdin`) that is missing,
+    /// malformed or not stored; never echoed.
+    #[error("{0}")]
+    TokenValue(&'static str),
     /// A policy value stored in the database cannot be read.
     #[error(
         "the serving policy stored in the database has an unreadable {key}: {value:?} (run `serve` to store it again, or give the option)"

@@ -2,7 +2,7 @@
 //! server's policy.
 
 use std::collections::HashMap;
-use std::io::Write;
+use std::io::{BufRead, Write};
 
 use indicatif::{ProgressBar, ProgressStyle};
 use tokenauth::core::TokenAuth;
@@ -16,7 +16,7 @@ use super::users::display_name;
 use super::{CliError, Io, TokenCommand};
 
 /// Runs a `token` command, under the server's `policy`, already applied to `auth`.
-pub(super) async fn run<S, D, R, W>(
+pub(super) async fn run<S, D, R: BufRead, W>(
     command: TokenCommand,
     auth: &TokenAuth<S, D>,
     policy: &Resolved,
@@ -105,12 +105,47 @@ where
                 )?;
             }
         }
-        TokenCommand::Revoke { id } => {
+        TokenCommand::Revoke {
+            id: Some(id),
+            token_stdin: false,
+        } => {
             let token_id: TokenId = id.parse().map_err(|_| CliError::NoSuchToken(id.clone()))?;
             if !auth.revoke(&token_id).await? {
                 return Err(CliError::NoSuchToken(id));
             }
             writeln!(out, "revoked token {id}")?;
+        }
+        TokenCommand::Revoke { .. } => {
+            let token = if io.interactive {
+                rpassword::prompt_password("Token: ")?
+            } else {
+                let mut line = String::new();
+                io.stdin.read_line(&mut line)?;
+                line
+            };
+            // Pasted tokens come with spaces and line endings; tokens have none.
+            let token = token.trim();
+            if token.is_empty() {
+                return Err(CliError::TokenValue("no token on standard input"));
+            }
+            if auth.format().digest_if_well_formed(token).is_none() {
+                return Err(CliError::TokenValue("not a token of this server's format"));
+            }
+            // Unlike the HTTP endpoint, the operator is told whether it was stored.
+            let Some(revoked) = auth.revoke_by_value(token).await? else {
+                return Err(CliError::TokenValue("no stored token matches the token given"));
+            };
+            let owner = auth
+                .users()
+                .find_user(&revoked.user_id)
+                .await
+                .map_err(BackendError::new)?;
+            writeln!(
+                io.stdout,
+                "revoked token {} of user {}",
+                revoked.id,
+                display_name(owner.as_ref())
+            )?;
         }
         TokenCommand::Purge { .. } => {
             // The grace given, else the one `serve` stored, else the default.

@@ -178,3 +178,51 @@ async fn token_revoke_kills_the_token_at_once() {
         "no token with id \"not-an-id\""
     );
 }
+
+#[tokio::test]
+async fn token_revoke_by_value_reads_the_token_from_stdin() {
+    let db = db();
+    db.ok(&["user", "add", "alice", "--password-stdin"], "pw\n").await;
+    let leaked = db.ok(&["token", "create", "alice", "--name", "leaked"], "").await;
+    let other = db.ok(&["token", "create", "alice"], "").await;
+    let auth = db.auth().await;
+    let id = auth.authenticate(leaked.trim_end(), None).await.unwrap().token.id;
+
+    // As pasted: surrounding spaces and a CRLF are not part of a token.
+    let pasted = format!("  {}\r\n", leaked.trim_end());
+    assert_eq!(
+        db.ok(&["token", "revoke", "--token-stdin"], &pasted).await,
+        format!("revoked token {id} of user alice\n")
+    );
+    let err = auth.authenticate(leaked.trim_end(), None).await.unwrap_err();
+    assert!(matches!(err, AuthError::InvalidToken), "{err}");
+    auth.authenticate(other.trim_end(), None).await.unwrap();
+
+    // The operator is told what the HTTP endpoint tells nobody; no token is echoed.
+    let again = db.err(&["token", "revoke", "--token-stdin"], &leaked).await;
+    assert_eq!(again, "no stored token matches the token given");
+    assert_eq!(
+        db.err(&["token", "revoke", "--token-stdin"], "tka_not_a_token\n")
+            .await,
+        "not a token of this server's format"
+    );
+    for empty in ["", "\n", "   \n"] {
+        assert_eq!(
+            db.err(&["token", "revoke", "--token-stdin"], empty).await,
+            "no token on standard input"
+        );
+    }
+    auth.authenticate(other.trim_end(), None).await.unwrap();
+}
+
+#[test]
+fn token_revoke_takes_an_id_or_the_token_not_both() {
+    use clap::Parser;
+    use tokenauth_server::cli::Cli;
+
+    let parse = |args: &[&str]| Cli::try_parse_from(["tokenauth", "token", "revoke"].iter().chain(args));
+    assert!(parse(&["3xYc"]).is_ok());
+    assert!(parse(&["--token-stdin"]).is_ok());
+    assert!(parse(&[]).is_err(), "neither");
+    assert!(parse(&["3xYc", "--token-stdin"]).is_err(), "both");
+}
