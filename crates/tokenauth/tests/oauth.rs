@@ -76,7 +76,7 @@ fn basic(id: &str, secret: &str) -> String {
     format!("Basic {encoded}")
 }
 
-/// The client credential as authlib sends it: each part form-urlencoded first.
+/// The client credential as RFC 6749 §2.3.1 asks: each part form-urlencoded first.
 fn client_basic() -> String {
     let encode = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
     basic(&encode(CLIENT_ID), &encode(CLIENT_SECRET))
@@ -302,7 +302,8 @@ async fn the_client_credential_is_checked() {
     let token = fx.obtain(ALICE).await;
     let body = token_form(&token);
 
-    // As authlib sends it (form-urlencoded parts), and as sent by clients that do not.
+    // Form-urlencoded parts, as RFC 6749 asks, and as sent by clients that do not
+    // encode them (authlib among them).
     for authorization in [client_basic(), basic(CLIENT_ID, CLIENT_SECRET)] {
         let response = send(&app, form("/auth/introspect", Some(&authorization), &body)).await;
         assert_eq!(
