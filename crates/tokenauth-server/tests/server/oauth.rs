@@ -201,3 +201,18 @@ fn token_revoke_token_stdin_exits_non_zero_when_nothing_matched() {
     );
     assert!(!stderr.contains(&token), "{stderr}");
 }
+
+#[test]
+fn token_revoke_token_stdin_revokes_a_drf_key_import_django_brought() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = format!("sqlite://{}", dir.path().join("moved.db").display());
+    common::import_django(&database, &common::django_sqlite(&dir));
+    // Alice's key in the fixture Django made.
+    let key = "c218a4606fa3bb321c24908f39f21bd17624f918\n";
+    let revoke = || tokenauth(&database, &["token", "revoke", "--token-stdin"]);
+
+    let stdout = run_ok(revoke(), key);
+    assert!(stdout.ends_with(" of user alice\n"), "{stdout}");
+    let again = run(revoke(), key);
+    assert_eq!(again.status.code(), Some(1));
+}
