@@ -22,7 +22,9 @@
 //!   the server has stopped;
 //! - [`routes::verify_router`] (feature `routes`) answers reverse proxies' forward-auth
 //!   checks (`/auth/verify`: nginx `auth_request`, Traefik `ForwardAuth`, Envoy
-//!   `ext_authz`) with identity headers, DRF's 401 or a 403 for a missing scope.
+//!   `ext_authz`) with identity headers, DRF's 401 or a 403 for a missing scope;
+//! - [`routes::Routes::oauth_router`] (feature `routes`) serves OAuth 2.0 token
+//!   introspection (RFC 7662) and revocation (RFC 7009) to other services.
 //!
 //! Tokens look like `tka_` + 49 base62 characters and expire 30 days after issue by
 //! default; they are stored only as SHA-256 digests. Secret scanners can match them with

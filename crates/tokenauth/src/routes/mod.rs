@@ -1,6 +1,7 @@
 //! The HTTP endpoints: the obtain-token endpoint (a username and password in, a token
-//! out), the session routes (logout, the user's tokens, revoking one), and forward
-//! auth for reverse proxies ([`verify_router`]).
+//! out), the session routes (logout, the user's tokens, revoking one), forward auth for
+//! reverse proxies ([`verify_router`]), and OAuth 2.0 token introspection and revocation
+//! for other services ([`Routes::oauth_router`]).
 //!
 //! [`router`] serves both; [`obtain_router`] and [`session_router`] serve each. They are
 //! generic over your app's state, so they `.merge()` into a `Router<AppState>`, and
