@@ -8,7 +8,9 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tokenauth::core::TokenAuth;
-use tokenauth::routes::{IntrospectionClient, LoginThrottle, Routes, VerifyOptions, method_not_allowed, readiness};
+use tokenauth::routes::{
+    IntrospectionClient, LoginThrottle, Routes, VerifyOptions, method_not_allowed, readiness,
+};
 use tokenauth::{Authenticated, TokenAuthLayer, TrustedProxies, detail_response};
 use tokenauth_core::store::{TokenStore, UserDirectory};
 use tokenauth_core::{AuthUser, TokenInfo};

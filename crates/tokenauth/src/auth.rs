@@ -164,6 +164,16 @@ impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
         self.routes.verify_router(options)
     }
 
+    /// OAuth 2.0 token introspection (`POST /auth/introspect`, RFC 7662: for tokens
+    /// carrying the `introspect` scope, or the [client](TokenAuthBuilder::introspection_client))
+    /// and revocation (`POST /auth/revoke`, RFC 7009: anyone presenting the token), for
+    /// other services. Merge it inside the layer (introspection needs the caller's
+    /// token). See [`Routes::oauth_router`](crate::routes::Routes::oauth_router).
+    #[cfg(feature = "routes")]
+    pub fn oauth_routes<St: Clone + Send + Sync + 'static>(&self) -> axum::Router<St> {
+        self.routes.oauth_router()
+    }
+
     /// A guard for routes that need every scope in `scopes` (space-separated): put it on
     /// the route's method router, `post(handler).route_layer(guard)`, to cover that
     /// route alone. An error if a scope cannot be granted by this service (see
@@ -197,6 +207,8 @@ pub struct TokenAuthBuilder<S, D> {
     core: tokenauth_core::TokenAuth<S, D>,
     #[cfg(feature = "routes")]
     throttle: crate::routes::LoginThrottle,
+    #[cfg(feature = "routes")]
+    introspection_client: Option<crate::routes::IntrospectionClient>,
     client_ip: ClientIp,
     maintenance: Maintenance,
     cache: Option<AuthCache>,
@@ -226,6 +238,8 @@ impl<S: TokenStore, D: UserDirectory> TokenAuthBuilder<S, D> {
             core,
             #[cfg(feature = "routes")]
             throttle: crate::routes::LoginThrottle::default(),
+            #[cfg(feature = "routes")]
+            introspection_client: None,
             client_ip: Arc::new(peer_ip),
             maintenance: Maintenance::default(),
             cache: None,
@@ -316,6 +330,14 @@ impl<S: TokenStore, D: UserDirectory> TokenAuthBuilder<S, D> {
         self
     }
 
+    /// Lets `client` call the introspection endpoint with HTTP Basic (default: only
+    /// tokens carrying the `introspect` scope may; see [`TokenAuth::oauth_routes`]).
+    #[cfg(feature = "routes")]
+    pub fn introspection_client(mut self, client: crate::routes::IntrospectionClient) -> Self {
+        self.introspection_client = Some(client);
+        self
+    }
+
     /// How to find a request's client address, for the layer, the login throttle and
     /// the login events (default [`peer_ip`]; see [`TrustedProxies`](crate::TrustedProxies)
     /// behind a reverse proxy).
@@ -357,6 +379,8 @@ impl<S: TokenStore, D: UserDirectory> TokenAuthBuilder<S, D> {
             core: self.core.with_cache(cache.clone()),
             #[cfg(feature = "routes")]
             throttle: self.throttle,
+            #[cfg(feature = "routes")]
+            introspection_client: self.introspection_client,
             client_ip: self.client_ip,
             maintenance: self.maintenance,
             cache: Some(cache),
@@ -381,9 +405,13 @@ impl<S: TokenStore, D: UserDirectory> TokenAuthBuilder<S, D> {
         let layer_ip = Arc::clone(&client_ip);
         let layer = TokenAuthLayer::new(core.clone()).with_client_ip(move |parts| layer_ip(parts));
         #[cfg(feature = "routes")]
-        let routes = crate::routes::Routes::new(core.clone())
+        let mut routes = crate::routes::Routes::new(core.clone())
             .with_login_throttle(self.throttle)
             .with_client_ip(move |parts| client_ip(parts));
+        #[cfg(feature = "routes")]
+        if let Some(client) = self.introspection_client {
+            routes = routes.with_introspection_client(client);
+        }
         TokenAuth {
             core,
             layer,

@@ -24,6 +24,10 @@ use crate::rejection::{TokenAuthRejection, challenge, method_not_allowed_respons
 /// layer does not authenticate by default.
 pub(crate) const DEFAULT_LOGIN_PATHS: [&str; 2] = ["/api-token-auth/", "/auth/token"];
 
+/// The token revocation endpoint's path (`routes::REVOKE_PATH`): like a login, it
+/// ignores the `Authorization` header (the token in its form is the proof).
+const REVOKE_PATH: &str = "/auth/revoke";
+
 /// Authenticates requests by their `Authorization: Token <key>` (or `Bearer <key>`)
 /// header, for the routes it wraps.
 ///
@@ -61,7 +65,9 @@ pub(crate) const DEFAULT_LOGIN_PATHS: [&str; 2] = ["/api-token-auth/", "/auth/to
 /// request path counts as a login path when it ends with one, after a `/`. Mounted at
 /// another path, tell the layer with [`with_login_paths`](Self::with_login_paths). (The
 /// layer runs before the route, so it cannot ask the route; it compares the request
-/// path as the layer sees it.)
+/// path as the layer sees it.) The token revocation endpoint's path, `/auth/revoke`,
+/// is treated the same way: the token to revoke is in its form, so a stale header must
+/// not stand in the way.
 ///
 /// # Wrong methods
 ///
@@ -163,7 +169,11 @@ impl<S: TokenStore, D: UserDirectory> TokenAuthLayer<S, D> {
                 auth,
                 challenge,
                 lenient: false,
-                login_paths: DEFAULT_LOGIN_PATHS.iter().map(|p| (*p).to_owned()).collect(),
+                login_paths: DEFAULT_LOGIN_PATHS
+                    .iter()
+                    .chain([&REVOKE_PATH])
+                    .map(|p| (*p).to_owned())
+                    .collect(),
                 client_ip: Arc::new(peer_ip),
             }),
         }

@@ -236,3 +236,42 @@ async fn the_handle_gives_forward_auth_for_reverse_proxies_too() {
     let response = send(&app, get_with("/auth/verify", None)).await;
     assert_eq!(response.status, 401, "{}", response.body);
 }
+
+#[tokio::test]
+async fn the_handle_gives_introspection_and_revocation_inside_the_layer() {
+    let secret = "a-client-secret-of-32-bytes-or-more";
+    let auth = TokenAuth::builder(MemoryStore::new(), alice().await)
+        .introspection_client(tokenauth::routes::IntrospectionClient::new("resource-server", secret).unwrap())
+        .build();
+    let app = Router::new()
+        .merge(auth.routes())
+        .merge(auth.oauth_routes())
+        .layer(auth.layer());
+    let token = login_at(&app, "/api-token-auth/").await;
+    let form = |path: &str, authorization: Option<String>| {
+        let mut request =
+            Request::post(path).header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+        if let Some(authorization) = authorization {
+            request = request.header(header::AUTHORIZATION, authorization);
+        }
+        request.body(format!("token={token}").into()).expect("a request")
+    };
+    let basic = format!(
+        "Basic {}",
+        base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            format!("resource-server:{secret}")
+        )
+    );
+    let response = send(&app, form("/auth/introspect", Some(basic.clone()))).await;
+    assert_eq!(response.status, 200, "{}", response.body);
+    assert_eq!(response.json()["active"], json!(true));
+    assert_eq!(response.json()["username"], json!(ALICE));
+    // Revocation sits inside the layer too: a stale header does not stand in the way.
+    let stale = format!("Token {}", common::unknown_token());
+    send(&app, form("/auth/revoke", Some(stale)))
+        .await
+        .assert(200, "");
+    let response = send(&app, form("/auth/introspect", Some(basic))).await;
+    assert_eq!(response.json(), json!({"active": false}));
+}

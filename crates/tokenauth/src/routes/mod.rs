@@ -284,8 +284,8 @@ impl<S: TokenStore, D: UserDirectory> Routes<S, D> {
     /// Anyone may call it: presenting the token is the proof of holding it, and its
     /// holder can already end it (`POST /auth/logout`). So a secret scanner that
     /// finds a leaked token can revoke it, as GitHub's credential revocation API
-    /// allows. The `Authorization` header is not read: mount the router outside your
-    /// [`TokenAuthLayer`], which would answer a failing one with 401 first.
+    /// allows. The `Authorization` header is not read, and [`TokenAuthLayer`] does not
+    /// authenticate this path either, so the router may sit inside or outside it.
     ///
     /// Refusals: a missing, empty or repeated `token`, 400
     /// `{"error":"invalid_request",...}`; a body of another type, 415; over
