@@ -99,8 +99,10 @@ pub fn run_ok(command: Command, stdin: &str) -> String {
     String::from_utf8(output.stdout).expect("UTF-8 output")
 }
 
-/// A running `tokenauth serve`, killed if the test fails before shutting it down.
-pub struct Server(pub Child);
+/// A running `tokenauth serve`, killed if the test fails before shutting it down, and
+/// a thread collecting its standard error as it is written: unread, the pipe would
+/// fill after 64 KiB of logs (an access line per request) and block the server.
+pub struct Server(pub Child, Option<std::thread::JoinHandle<String>>);
 
 impl Server {
     /// Starts `tokenauth serve --bind 127.0.0.1:0 ARGS` on `database`; the address it
@@ -110,16 +112,27 @@ impl Server {
     /// once, so that stopping a server does not add the 5 s default to every test
     /// (`connections` tests the drain).
     pub fn start(database: &str, args: &[&str]) -> (Self, String) {
+        Self::start_with_env(database, args, &[])
+    }
+
+    /// [`Server::start`] with these environment variables (`RUST_LOG`, `TOKENAUTH_*`).
+    pub fn start_with_env(database: &str, args: &[&str], env: &[(&str, &str)]) -> (Self, String) {
         let mut serve = vec!["serve", "--bind", "127.0.0.1:0"];
         serve.extend_from_slice(args);
-        let mut server = Self(
-            tokenauth(database, &serve)
-                .env("TOKENAUTH_DRAIN", "0s")
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap(),
-        );
+        let mut child = tokenauth(database, &serve)
+            .env("TOKENAUTH_DRAIN", "0s")
+            .envs(env.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stderr = child.stderr.take().unwrap();
+        let logs = std::thread::spawn(move || {
+            let mut logs = Vec::new();
+            let _ = stderr.read_to_end(&mut logs);
+            String::from_utf8_lossy(&logs).into_owned()
+        });
+        let mut server = Self(child, Some(logs));
         let mut line = String::new();
         BufReader::new(server.0.stdout.take().unwrap())
             .read_line(&mut line)
@@ -157,11 +170,10 @@ impl Server {
         }
     }
 
-    /// What the server logged, once it has exited.
+    /// What the server logged, once it has exited (this waits for the end of its
+    /// standard error).
     pub fn logs(&mut self) -> String {
-        let mut logs = String::new();
-        self.0.stderr.take().unwrap().read_to_string(&mut logs).unwrap();
-        logs
+        self.1.take().expect("the logs are read once").join().unwrap()
     }
 }
 
