@@ -24,6 +24,7 @@
 
 pub mod app;
 pub mod cli;
+pub mod logs;
 mod parse_errors;
 mod per_ip;
 pub mod serve;

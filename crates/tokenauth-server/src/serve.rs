@@ -140,7 +140,7 @@ fn parse_duration_or_zero(s: &str) -> Result<Duration, String> {
 /// exempt from the per-address cap. [`crate::serve()`] serves the service's app on it.
 ///
 /// Each request carries the peer's `ConnectInfo<SocketAddr>` and the [`Draining`]
-/// flag; a panic in `app` answers DRF's JSON 500 (`A server error occurred.`) while
+/// flag, and a request id, and is logged ([`crate::logs`]); a panic in `app` answers DRF's JSON 500 (`A server error occurred.`) while
 /// the server goes on serving; and the requests hyper cannot parse get a JSON `detail`
 /// too.
 pub async fn serve_router(
@@ -150,7 +150,7 @@ pub async fn serve_router(
     proxies: &TrustedProxies,
     shutdown: impl Future<Output = ()> + Send,
 ) -> std::io::Result<()> {
-    let app = app.layer(CatchPanicLayer::custom(answer_panic));
+    let app = crate::logs::layer(app.layer(CatchPanicLayer::custom(answer_panic)), proxies);
     let slots = Arc::new(Semaphore::new(config.max_connections.get()));
     let per_ip = PerIp::new(config.max_connections_per_ip.get());
     let draining = Draining::default();

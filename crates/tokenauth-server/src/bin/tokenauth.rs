@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use tokenauth_server::cli::{self, Cli, Command, Io};
+use tokenauth_server::logs::LogFormat;
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
@@ -16,11 +17,14 @@ async fn main() -> ExitCode {
         Command::Import(_) | Command::CopyDatabase(_) => "info,sqlx::query=error",
         _ => "info",
     };
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter)))
-        .with_writer(io::stderr)
-        .with_ansi(io::stderr().is_terminal())
-        .init();
+        .with_writer(io::stderr);
+    match cli.log_format {
+        LogFormat::Text => logs.with_ansi(io::stderr().is_terminal()).init(),
+        // The event's fields at the top level; the request's id in `spans`.
+        LogFormat::Json => logs.json().flatten_event(true).init(),
+    }
     let mut io = Io {
         stdin: io::stdin().lock(),
         stdout: io::stdout(),

@@ -59,6 +59,18 @@ pub struct Cli {
     #[arg(long, global = true, env = "TOKENAUTH_TOKEN_STORE_CA")]
     pub token_store_ca: Option<PathBuf>,
 
+    /// The format of the log lines on standard error: `text`, or `json` (one object a
+    /// line, for a log shipper). RUST_LOG filters them (default `info`); the access
+    /// log's target is `tokenauth::access`.
+    #[arg(
+        long,
+        global = true,
+        env = "TOKENAUTH_LOG_FORMAT",
+        value_enum,
+        default_value_t
+    )]
+    pub log_format: crate::logs::LogFormat,
+
     /// What to do.
     #[command(subcommand)]
     pub command: Command,

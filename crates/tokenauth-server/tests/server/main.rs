@@ -25,6 +25,7 @@ mod django;
 mod e2e;
 mod hostile;
 mod login_memory;
+mod logs;
 mod oauth;
 mod stored_hashes;
 mod stored_policy;
