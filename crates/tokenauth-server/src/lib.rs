@@ -24,6 +24,7 @@
 
 pub mod app;
 pub mod cli;
+pub mod cors;
 pub mod logs;
 mod parse_errors;
 mod per_ip;
@@ -52,6 +53,8 @@ pub struct ServeOptions {
     pub maintenance: Maintenance,
     /// The connection limits: timeouts, caps, the drain and the shutdown deadline.
     pub limits: ServeConfig,
+    /// The origins whose browser apps may call the API (default none: no CORS).
+    pub cors: Option<cors::CorsOrigins>,
 }
 
 /// Serves [`app_with`] on `listener` within `options`' limits ([`serve_router`]) until
@@ -73,7 +76,10 @@ where
     D: UserDirectory,
 {
     let upkeep = auth.start_maintenance(options.maintenance);
-    let app = app_with(auth, &options.login);
+    let mut app = app_with(auth, &options.login);
+    if let Some(cors) = &options.cors {
+        app = cors.apply(app);
+    }
     let proxies = &options.login.proxies;
     let served = serve_router(listener, app, &options.limits, proxies, shutdown).await;
     // After the last connection, even one dropped at the deadline: the final write.

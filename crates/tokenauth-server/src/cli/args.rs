@@ -172,6 +172,12 @@ pub struct ServeArgs {
         requires = "introspection_client_id"
     )]
     pub introspection_client_secret_file: Option<PathBuf>,
+    /// The origins whose browser apps may call the API (CORS): exact origins, comma-
+    /// or space-separated (`"https://app.example.com http://localhost:5173"`), sent
+    /// with credentials; or `*` for any, without credentials. A preflight from another
+    /// origin gets 403. Default: none (no CORS headers; a preflight gets 405).
+    #[arg(long, env = "TOKENAUTH_CORS_ORIGINS", value_name = "ORIGINS")]
+    pub cors_origins: Option<crate::cors::CorsOrigins>,
 }
 
 /// `tokenauth serve`'s forward-auth options: the headers of `/auth/verify`'s answers

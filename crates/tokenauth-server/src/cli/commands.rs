@@ -160,6 +160,7 @@ where
             },
             maintenance,
             limits: args.limits.clone(),
+            cors: args.cors_origins.clone(),
         };
         // Installed before `listening on` is printed: a signal right after it must stop
         // the server gracefully, not kill it.

@@ -21,6 +21,7 @@ mod serve;
 // The `tokenauth` binary on SQLite.
 mod cache;
 mod connections;
+mod cors;
 mod django;
 mod e2e;
 mod hostile;

@@ -209,6 +209,7 @@ async fn a_trusted_proxy_is_exempt_from_the_per_address_cap() {
             login: options,
             maintenance: Maintenance::default(),
             limits: config,
+            ..ServeOptions::default()
         };
         serve(listener, auth, &options, shutdown).await.unwrap();
     });
