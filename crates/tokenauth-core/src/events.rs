@@ -184,13 +184,113 @@ impl fmt::Display for RevokeReason {
     }
 }
 
-/// Receives every [`AuthEvent`], for auditing. It runs inline on the request path: keep
-/// it quick and never block (hand events to a channel for slow work).
+/// How an authentication ended: [`EventHook::on_authentication`], for metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum AuthOutcome {
+    /// The token works.
+    Ok,
+    /// The token has expired.
+    Expired,
+    /// No such token (unknown, revoked, or garbage).
+    Invalid,
+    /// The token's user is inactive or deleted.
+    Inactive,
+    /// The `Authorization` header is not one token of the scheme.
+    Malformed,
+    /// The store or the directory failed: the token was not judged.
+    Unavailable,
+}
+
+impl AuthOutcome {
+    /// Every outcome, in declaration order.
+    pub const ALL: [Self; 6] = [
+        Self::Ok,
+        Self::Expired,
+        Self::Invalid,
+        Self::Inactive,
+        Self::Malformed,
+        Self::Unavailable,
+    ];
+
+    /// The outcome of an authentication that ended with `result`.
+    pub fn of<T>(result: &Result<T, crate::AuthError>) -> Self {
+        use crate::AuthError;
+        match result {
+            Ok(_) => Self::Ok,
+            Err(AuthError::Expired) => Self::Expired,
+            Err(AuthError::InvalidToken) => Self::Invalid,
+            Err(AuthError::UserInactive) => Self::Inactive,
+            Err(AuthError::Backend(_)) => Self::Unavailable,
+            Err(_) => Self::Malformed,
+        }
+    }
+
+    /// A short name: `ok`, `expired`, `invalid`, `inactive`, `malformed`, `unavailable`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::Expired => "expired",
+            Self::Invalid => "invalid",
+            Self::Inactive => "inactive",
+            Self::Malformed => "malformed",
+            Self::Unavailable => "unavailable",
+        }
+    }
+}
+
+/// How a login ended: [`EventHook::on_login`], for metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum LoginOutcome {
+    /// A token was issued.
+    Ok,
+    /// Refused for its credentials.
+    Failed,
+    /// Refused by the login throttle, before any password work.
+    Throttled,
+    /// Refused because the password-hashing queue was full.
+    Busy,
+}
+
+impl LoginOutcome {
+    /// Every outcome, in declaration order.
+    pub const ALL: [Self; 4] = [Self::Ok, Self::Failed, Self::Throttled, Self::Busy];
+
+    /// A short name: `ok`, `failed`, `throttled`, `busy`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::Failed => "failed",
+            Self::Throttled => "throttled",
+            Self::Busy => "busy",
+        }
+    }
+}
+
+/// Receives every [`AuthEvent`], for auditing, and the outcome of every authentication
+/// and login, for metrics. It runs inline on the request path: keep it quick and never
+/// block (hand events to a channel for slow work).
 ///
-/// Any `Fn(&AuthEvent) + Send + Sync + 'static` closure is a hook.
+/// Any `Fn(&AuthEvent) + Send + Sync + 'static` closure is a hook (of events only).
 pub trait EventHook: Send + Sync + 'static {
     /// Called once per event.
     fn on_event(&self, event: &AuthEvent);
+
+    /// Called once per token presented to [`TokenAuth::authenticate`] or
+    /// [`TokenAuth::authenticate_header`] (not for a request without credentials).
+    ///
+    /// [`TokenAuth::authenticate`]: crate::TokenAuth::authenticate
+    /// [`TokenAuth::authenticate_header`]: crate::TokenAuth::authenticate_header
+    fn on_authentication(&self, outcome: AuthOutcome) {
+        let _ = outcome;
+    }
+
+    /// Called once per login that got as far as its credentials' check, or was
+    /// throttled ([`TokenAuth::report_login`](crate::TokenAuth::report_login)).
+    fn on_login(&self, outcome: LoginOutcome) {
+        let _ = outcome;
+    }
 }
 
 impl<F: Fn(&AuthEvent) + Send + Sync + 'static> EventHook for F {

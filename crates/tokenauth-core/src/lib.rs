@@ -108,16 +108,16 @@ mod usage;
 mod user;
 mod verdict;
 
-pub use cache::{AuthCache, Cached, DEFAULT_CACHE_CAPACITY, DEFAULT_CACHE_TTL, Following};
+pub use cache::{AuthCache, CacheStats, Cached, DEFAULT_CACHE_CAPACITY, DEFAULT_CACHE_TTL, Following};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{AuthError, BackendError, IssueError, ObtainError};
-pub use events::{AuthEvent, EventHook, LOG_BURST, LOG_WINDOW, RevokeReason};
+pub use events::{AuthEvent, AuthOutcome, EventHook, LOG_BURST, LOG_WINDOW, LoginOutcome, RevokeReason};
 pub use expiry::{ExpiryPolicy, InvalidLifespan, Lifespan};
 pub use memory::{MemoryStore, MemoryUserDirectory};
 pub use password::limits as password_limits;
 pub use password::{
     DEFAULT_HASH_QUEUE, DEFAULT_HASH_WAIT, HashLimit, MalformedHash, PasswordError, PasswordHasher,
-    PasswordScheme, Verification,
+    PasswordScheme, QueueStats, Verification,
 };
 pub use record::TokenInfo;
 pub use revocation::{LocalBus, Publisher, Revocation};

@@ -13,7 +13,7 @@ use bytes::Bytes;
 use http::request::Parts;
 use http::{HeaderValue, Request, StatusCode, header};
 use tokenauth_core::store::{TokenStore, UserDirectory};
-use tokenauth_core::{AuthError, TokenAuth, Verified};
+use tokenauth_core::{AuthError, AuthOutcome, TokenAuth, Verified};
 use tower_layer::Layer;
 use tower_service::Service;
 
@@ -411,6 +411,7 @@ pub(crate) async fn authenticate_authorization<S: TokenStore, D: UserDirectory>(
     if mark_authorization_sensitive(parts) {
         // Several headers are one to DRF, joined with commas by the WSGI server:
         // "Token <key>, <other>" has more than two words.
+        auth.report_authentication(AuthOutcome::Malformed);
         return Err(AuthError::ContainsSpaces);
     }
     let header = parts.headers.get(header::AUTHORIZATION);

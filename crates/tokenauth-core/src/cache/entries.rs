@@ -45,7 +45,20 @@ impl AuthCache {
     /// caller's lookup starts.
     pub(super) fn token(&self, digest: &TokenDigest, now: OffsetDateTime) -> Lookup {
         let ticket = self.ticket();
-        if !self.serving() {
+        if self.inner.disabled {
+            return Lookup::Miss(ticket);
+        }
+        let lookup = self.look_up(digest, now, ticket);
+        let counter = match lookup {
+            Lookup::Miss(_) => &self.inner.stats.misses,
+            Lookup::Found(_) | Lookup::Unknown => &self.inner.stats.hits,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        lookup
+    }
+
+    fn look_up(&self, digest: &TokenDigest, now: OffsetDateTime, ticket: Ticket) -> Lookup {
+        if self.is_paused() {
             return Lookup::Miss(ticket);
         }
         {
@@ -88,7 +101,8 @@ impl AuthCache {
             if self.current(ticket)
                 && self.inner.negative_epoch.load(Ordering::SeqCst) == ticket.negative_epoch
             {
-                shard.insert(*digest, now, self.inner.negative_capacity);
+                let evicted = shard.insert(*digest, now, self.inner.negative_capacity);
+                self.evicted(evicted);
             }
             return;
         };
@@ -105,7 +119,8 @@ impl AuthCache {
                 record: Arc::clone(record),
                 filled: now,
             };
-            tokens.insert(*digest, entry, self.inner.token_capacity);
+            let evicted = tokens.insert(*digest, entry, self.inner.token_capacity);
+            self.evicted(evicted);
         }
         let users = &mut *users;
         let slot = slot(users, &record.user_id);

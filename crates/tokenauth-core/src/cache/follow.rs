@@ -2,6 +2,7 @@
 //! (for what a write cannot show), and follows a bus for those of other processes.
 
 use std::fmt;
+use std::sync::atomic::Ordering;
 
 use tokio::sync::broadcast::error::RecvError;
 use tokio::task::JoinHandle;
@@ -32,7 +33,10 @@ impl AuthCache {
                 tokio::select! {
                     received = revocations.recv() => match received {
                         Ok(revocation) => cache.revoked(&revocation),
-                        Err(RecvError::Lagged(_)) => cache.clear(),
+                        Err(RecvError::Lagged(missed)) => {
+                            cache.inner.stats.lagged.fetch_add(missed, Ordering::Relaxed);
+                            cache.clear();
+                        }
                         Err(RecvError::Closed) => break,
                     },
                     changed = connected.changed(), if watching => match changed {

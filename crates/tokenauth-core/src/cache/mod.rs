@@ -122,6 +122,8 @@ struct Inner {
     paused: AtomicBool,
     /// Nothing is ever served or kept ([`AuthCache::disabled`]).
     disabled: bool,
+    /// What [`AuthCache::stats`] reports.
+    stats: Counters,
     ttl: Duration,
     token_capacity: usize,
     negative_capacity: usize,
@@ -137,6 +139,30 @@ impl fmt::Debug for AuthCache {
             .field("disabled", &self.inner.disabled)
             .finish_non_exhaustive()
     }
+}
+
+/// What a cache has done since it was made ([`AuthCache::stats`]). A disabled cache
+/// counts nothing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CacheStats {
+    /// Token lookups answered from the cache (a record, or a digest known unknown).
+    pub hits: u64,
+    /// Token lookups passed on to the store (nothing fresh cached, or paused).
+    pub misses: u64,
+    /// Entries dropped to make room for others.
+    pub evictions: u64,
+    /// Revocations the cache missed because it fell behind the bus it follows
+    /// (each time, it dropped everything).
+    pub lagged: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    hits: AtomicU64,
+    misses: AtomicU64,
+    evictions: AtomicU64,
+    lagged: AtomicU64,
 }
 
 impl Default for AuthCache {
@@ -163,6 +189,7 @@ impl AuthCache {
                 negative_epoch: AtomicU64::new(0),
                 paused: AtomicBool::new(false),
                 disabled: false,
+                stats: Counters::default(),
                 ttl: DEFAULT_CACHE_TTL,
                 token_capacity: share(capacity),
                 negative_capacity: share((capacity / 8).max(16)),
@@ -241,6 +268,23 @@ impl AuthCache {
     /// Whether the cache is paused.
     pub fn is_paused(&self) -> bool {
         self.inner.paused.load(Ordering::SeqCst)
+    }
+
+    /// What the cache has done since it was made: for metrics.
+    pub fn stats(&self) -> CacheStats {
+        let stats = &self.inner.stats;
+        CacheStats {
+            hits: stats.hits.load(Ordering::Relaxed),
+            misses: stats.misses.load(Ordering::Relaxed),
+            evictions: stats.evictions.load(Ordering::Relaxed),
+            lagged: stats.lagged.load(Ordering::Relaxed),
+        }
+    }
+
+    fn evicted(&self, entries: u64) {
+        if entries > 0 {
+            self.inner.stats.evictions.fetch_add(entries, Ordering::Relaxed);
+        }
     }
 
     /// Whether entries may be served and kept: neither paused nor disabled.

@@ -37,8 +37,9 @@ impl<V> Default for Segment<V> {
 }
 
 impl<V> Segment<V> {
-    /// Inserts, evicting the oldest entries beyond `capacity`.
-    pub(super) fn insert(&mut self, digest: TokenDigest, value: V, capacity: usize) {
+    /// Inserts, evicting the oldest entries beyond `capacity`; how many it evicted.
+    pub(super) fn insert(&mut self, digest: TokenDigest, value: V, capacity: usize) -> u64 {
+        let mut evicted = 0;
         let seq = self.next;
         self.next += 1;
         self.map.insert(digest, (value, seq));
@@ -49,6 +50,7 @@ impl<V> Segment<V> {
             };
             if self.map.get(&oldest).is_some_and(|(_, s)| *s == seq) {
                 self.map.remove(&oldest);
+                evicted += 1;
             }
         }
         // Removals leave stale slots behind: sweep them before they outnumber entries.
@@ -57,6 +59,7 @@ impl<V> Segment<V> {
             self.order
                 .retain(|(digest, seq)| map.get(digest).is_some_and(|(_, s)| s == seq));
         }
+        evicted
     }
 
     pub(super) fn get(&self, digest: &TokenDigest) -> Option<&V> {

@@ -88,6 +88,19 @@ pub struct Verification {
     pub outdated: bool,
 }
 
+/// The hashing queue of a [`PasswordHasher`] ([`PasswordHasher::queue_stats`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct QueueStats {
+    /// Hashes waiting for a slot now.
+    pub waiting: usize,
+    /// Hashes that have waited for a slot (none waits while one is free), whether
+    /// they got one or gave up.
+    pub waits: u64,
+    /// Their waits, added up.
+    pub waited: Duration,
+}
+
 /// Hashes and verifies passwords with argon2id, producing PHC strings
 /// (`$argon2id$v=19$m=19456,t=2,p=1$...`).
 ///
@@ -135,6 +148,9 @@ struct Inner {
     waiting: AtomicUsize,
     /// The most hashes that may wait for a slot.
     max_waiting: usize,
+    /// Hashes that waited for a slot, and their total wait (ns): [`QueueStats`].
+    waits: AtomicU64,
+    wait_nanos: AtomicU64,
     /// The longest a hash may wait for a slot.
     max_wait: Duration,
     /// A hash of nothing in particular, verified for unknown users.
@@ -218,6 +234,8 @@ impl PasswordHasher {
                 slots: cpus,
                 waiting: AtomicUsize::new(0),
                 max_waiting: DEFAULT_HASH_QUEUE,
+                waits: AtomicU64::new(0),
+                wait_nanos: AtomicU64::new(0),
                 max_wait: DEFAULT_HASH_WAIT,
                 dummy,
                 dummy_times: harden::DummyTimes::default(),
@@ -266,6 +284,8 @@ impl PasswordHasher {
             slots: self.inner.slots,
             waiting: AtomicUsize::new(0),
             max_waiting: self.inner.max_waiting,
+            waits: AtomicU64::new(self.inner.waits.load(Ordering::Relaxed)),
+            wait_nanos: AtomicU64::new(self.inner.wait_nanos.load(Ordering::Relaxed)),
             max_wait: self.inner.max_wait,
             dummy: self.inner.dummy.clone(),
             dummy_times: self.inner.dummy_times.clone(),
@@ -277,6 +297,16 @@ impl PasswordHasher {
         change(&mut inner);
         Self {
             inner: Arc::new(inner),
+        }
+    }
+
+    /// The queue in front of the hashing slots, now and so far: for metrics.
+    pub fn queue_stats(&self) -> QueueStats {
+        let inner = &self.inner;
+        QueueStats {
+            waiting: inner.waiting.load(Ordering::Relaxed),
+            waits: inner.waits.load(Ordering::Relaxed),
+            waited: Duration::from_nanos(inner.wait_nanos.load(Ordering::Relaxed)),
         }
     }
 

@@ -32,9 +32,12 @@ impl Inner {
             return Err(busy);
         }
         let _leave = Leave(&self.waiting);
-        tokio::time::timeout(self.max_wait, self.permits(large_kib))
-            .await
-            .map_err(|_elapsed| busy)
+        let queued = std::time::Instant::now();
+        let slot = tokio::time::timeout(self.max_wait, self.permits(large_kib)).await;
+        let waited = u64::try_from(queued.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.waits.fetch_add(1, Ordering::Relaxed);
+        self.wait_nanos.fetch_add(waited, Ordering::Relaxed);
+        slot.map_err(|_elapsed| busy)
     }
 
     fn try_permits(&self, large_kib: u32) -> Option<Permits> {

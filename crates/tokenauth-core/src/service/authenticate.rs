@@ -23,9 +23,13 @@ impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
         header: Option<&[u8]>,
         ip: Option<IpAddr>,
     ) -> Result<Option<Verified<D::User>>, AuthError> {
-        match self.token_from_header(header)? {
-            Some(token) => self.authenticate(token, ip).await.map(Some),
-            None => Ok(None),
+        match self.token_from_header(header) {
+            Ok(Some(token)) => self.authenticate(token, ip).await.map(Some),
+            Ok(None) => Ok(None),
+            Err(error) => {
+                self.report_authentication(crate::AuthOutcome::Malformed);
+                Err(error)
+            }
         }
     }
 
@@ -44,6 +48,13 @@ impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
         token: &str,
         ip: Option<IpAddr>,
     ) -> Result<Verified<D::User>, AuthError> {
+        let verdict = self.use_token(token, ip).await;
+        self.report_authentication(crate::AuthOutcome::of(&verdict));
+        verdict
+    }
+
+    /// [`authenticate`](Self::authenticate), unreported.
+    async fn use_token(&self, token: &str, ip: Option<IpAddr>) -> Result<Verified<D::User>, AuthError> {
         let judged = self.judge(token).await?;
         if let TokenStatus::Expired { .. } = judged.status {
             self.emit(AuthEvent::ExpiredRejected {

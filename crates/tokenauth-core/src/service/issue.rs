@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use time::OffsetDateTime;
 
 use crate::error::{BackendError, IssueError, ObtainError};
-use crate::events::{AuthEvent, RevokeReason};
+use crate::events::{AuthEvent, LoginOutcome, RevokeReason};
 use crate::expiry::{Lifespan, saturating_add};
 use crate::password::PasswordError;
 use crate::record::TokenRecord;
@@ -71,15 +71,22 @@ impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
         self.check_request(request.lifespan, request.scopes.clone())?;
         let ip = request.client_ip;
         let failed = |known: bool| {
+            self.report_login(LoginOutcome::Failed);
             self.emit(AuthEvent::LoginFailed {
                 username: known.then(|| username.to_owned()),
                 ip,
             });
             ObtainError::InvalidCredentials
         };
-        let user = match self.verify_password(username, password).await? {
-            Login::Valid(user) => user,
-            Login::Refused { known } => return Err(failed(known)),
+        let user = match self.verify_password(username, password).await {
+            Ok(Login::Valid(user)) => user,
+            Ok(Login::Refused { known }) => return Err(failed(known)),
+            Err(error) => {
+                if let ObtainError::Busy { .. } = error {
+                    self.report_login(LoginOutcome::Busy);
+                }
+                return Err(error);
+            }
         };
         let mode = self.config.obtain_policy;
         // The password may change while this login runs: the token is issued only if
@@ -89,6 +96,7 @@ impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
             .await
         {
             Ok(issued) => {
+                self.report_login(LoginOutcome::Ok);
                 self.emit(AuthEvent::LoginSucceeded {
                     user_id: user.id(),
                     ip,

@@ -388,8 +388,10 @@ impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
     }
 
     /// The same service over other backends, made from these: for a decorator that
-    /// stands in front of both.
-    pub(crate) fn map_backends<S2, D2>(
+    /// stands in front of both (as [`with_cache`](Self::with_cache) puts
+    /// [`Cached`](crate::Cached) there). Call it before cloning the service: clones
+    /// keep the old backends.
+    pub fn map_backends<S2, D2>(
         self,
         store: impl FnOnce(Arc<S>) -> S2,
         users: impl FnOnce(Arc<D>) -> D2,
@@ -472,6 +474,23 @@ impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
     /// The password hasher.
     pub fn password_hasher(&self) -> &PasswordHasher {
         &self.hasher
+    }
+
+    /// Tells the hook how an authentication ended: for a token judged outside
+    /// [`authenticate`](Self::authenticate), such as a request refused for carrying
+    /// several `Authorization` headers.
+    pub fn report_authentication(&self, outcome: crate::AuthOutcome) {
+        if let Some(hook) = &self.hook {
+            hook.on_authentication(outcome);
+        }
+    }
+
+    /// Tells the hook how a login ended: for what [`obtain`](Self::obtain) does not see,
+    /// such as a login refused by a throttle in front of it.
+    pub fn report_login(&self, outcome: crate::LoginOutcome) {
+        if let Some(hook) = &self.hook {
+            hook.on_login(outcome);
+        }
     }
 
     /// Logs an event (within the log's rate limit) and passes it to the hook (always).
