@@ -131,7 +131,7 @@ async fn not_ready_while_draining(request: Request, next: Next) -> Response {
     next.run(request).await
 }
 
-async fn not_found() -> Response {
+pub(crate) async fn not_found() -> Response {
     detail_response(StatusCode::NOT_FOUND, "Not found.")
 }
 

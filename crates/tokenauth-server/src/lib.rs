@@ -26,6 +26,7 @@ pub mod app;
 pub mod cli;
 pub mod cors;
 pub mod logs;
+pub mod metrics;
 mod parse_errors;
 mod per_ip;
 pub mod serve;
@@ -40,6 +41,7 @@ use tokenauth_core::store::{TokenStore, UserDirectory};
 use tokio::net::TcpListener;
 
 pub use app::{LoginOptions, app, app_with};
+pub use metrics::Metrics;
 pub use serve::{Draining, ServeConfig, serve_router};
 
 /// How [`serve()`] serves: the login defences, the upkeep's schedule, the connection
@@ -55,6 +57,12 @@ pub struct ServeOptions {
     pub limits: ServeConfig,
     /// The origins whose browser apps may call the API (default none: no CORS).
     pub cors: Option<cors::CorsOrigins>,
+    /// The metrics in which connections are counted, served at `/metrics` unless
+    /// `metrics_elsewhere` (default none: nothing counted or served). The service's own
+    /// are counted by its hook and backends ([`Metrics::hook`], [`Metrics::measure`]).
+    pub metrics: Option<Metrics>,
+    /// Whether `/metrics` is served on a listener of its own rather than here.
+    pub metrics_elsewhere: bool,
 }
 
 /// Serves [`app_with`] on `listener` within `options`' limits ([`serve_router`]) until
@@ -77,11 +85,15 @@ where
 {
     let upkeep = auth.start_maintenance(options.maintenance);
     let mut app = app_with(auth, &options.login);
+    if let Some(metrics) = options.metrics.as_ref().filter(|_| !options.metrics_elsewhere) {
+        app = app.merge(metrics.router());
+    }
     if let Some(cors) = &options.cors {
         app = cors.apply(app);
     }
     let proxies = &options.login.proxies;
-    let served = serve_router(listener, app, &options.limits, proxies, shutdown).await;
+    let metrics = options.metrics.as_ref();
+    let served = serve::serve_counted(listener, app, &options.limits, proxies, metrics, shutdown).await;
     // After the last connection, even one dropped at the deadline: the final write.
     if let Err(error) = upkeep.shutdown().await {
         tracing::error!(%error, "the upkeep supervisor failed");

@@ -31,6 +31,7 @@ use tokio::time::{Instant, Sleep};
 use tower::ServiceExt;
 use tower_http::catch_panic::CatchPanicLayer;
 
+use crate::metrics::Metrics;
 use crate::parse_errors::JsonParseErrors;
 use crate::per_ip::PerIp;
 use crate::write_deadline::WriteDeadline;
@@ -150,6 +151,18 @@ pub async fn serve_router(
     proxies: &TrustedProxies,
     shutdown: impl Future<Output = ()> + Send,
 ) -> std::io::Result<()> {
+    serve_counted(listener, app, config, proxies, None, shutdown).await
+}
+
+/// [`serve_router`], counting open and shed connections in `metrics`.
+pub(crate) async fn serve_counted(
+    listener: TcpListener,
+    app: Router,
+    config: &ServeConfig,
+    proxies: &TrustedProxies,
+    metrics: Option<&Metrics>,
+    shutdown: impl Future<Output = ()> + Send,
+) -> std::io::Result<()> {
     let app = crate::logs::layer(app.layer(CatchPanicLayer::custom(answer_panic)), proxies);
     let slots = Arc::new(Semaphore::new(config.max_connections.get()));
     let per_ip = PerIp::new(config.max_connections_per_ip.get());
@@ -200,6 +213,9 @@ pub async fn serve_router(
             Some(ip_slot)
         } else {
             tracing::debug!(%peer, "closing a connection beyond its address's cap");
+            if let Some(metrics) = metrics {
+                metrics.shed("max_connections_per_ip");
+            }
             if per_ip_warned.is_none_or(|warned| warned.elapsed() >= PER_IP_WARNING_INTERVAL) {
                 tracing::warn!(
                     ip = %peer.ip(),
@@ -212,6 +228,9 @@ pub async fn serve_router(
             continue;
         };
         let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
+            if let Some(metrics) = metrics {
+                metrics.shed("max_connections");
+            }
             if !shedding {
                 tracing::warn!(
                     max = config.max_connections,
@@ -223,6 +242,7 @@ pub async fn serve_router(
             continue;
         };
         shedding = false;
+        let counted = metrics.map(Metrics::connection);
         let _ = stream.set_nodelay(true);
         let app = app.clone();
         let body_timeout = config.body_timeout;
@@ -239,7 +259,7 @@ pub async fn serve_router(
             if let Err(error) = connection.await {
                 tracing::debug!(%error, %peer, "connection ended with an error");
             }
-            drop((slot, ip_slot));
+            drop((slot, ip_slot, counted));
         });
     }
     drop(listener);

@@ -178,6 +178,38 @@ pub struct ServeArgs {
     /// origin gets 403. Default: none (no CORS headers; a preflight gets 405).
     #[arg(long, env = "TOKENAUTH_CORS_ORIGINS", value_name = "ORIGINS")]
     pub cors_origins: Option<crate::cors::CorsOrigins>,
+    /// Prometheus metrics (`/metrics`).
+    #[command(flatten)]
+    pub metrics: MetricsArgs,
+}
+
+/// `tokenauth serve`'s metrics options (docs/operations.md, "Metrics").
+#[derive(Debug, Clone, Args)]
+pub struct MetricsArgs {
+    /// Serve Prometheus metrics at /metrics: `on` or `off`. They hold no user, token or
+    /// address, but tell anyone who can reach them how the service is used: keep them
+    /// off a public port with --metrics-bind, or turn them off.
+    #[arg(
+        long = "metrics",
+        env = "TOKENAUTH_METRICS",
+        value_enum,
+        default_value = "on",
+        value_name = "on|off"
+    )]
+    pub switch: Switch,
+    /// Serve /metrics on this address only, not on --bind (say, 127.0.0.1:9090 or a
+    /// private interface's address); port 0 picks a free port (printed on start).
+    #[arg(long, env = "TOKENAUTH_METRICS_BIND")]
+    pub metrics_bind: Option<SocketAddr>,
+}
+
+/// `on` or `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Switch {
+    /// Enabled.
+    On,
+    /// Disabled.
+    Off,
 }
 
 /// `tokenauth serve`'s forward-auth options: the headers of `/auth/verify`'s answers

@@ -4,14 +4,16 @@ use std::io::{BufRead, Write};
 
 use tokenauth::core::TokenAuth;
 use tokenauth::routes::IntrospectionClient;
-use tokenauth_core::store::{RevocationBus, TokenImport, TokenStore, UserAdmin, UserImport};
+use tokenauth_core::store::{RevocationBus, TokenImport, TokenStore, UserDirectory, UserImport};
 use tokenauth_core::{AuthCache, BackendError, Cached, Lifespan, Maintenance, Publisher, Scopes};
 use tokenauth_django::hashers::DjangoHashers;
 
+use super::args::{MetricsArgs, Switch};
 use super::backend::{Opened, Runner};
 use super::policy::{Partial, PolicyStore};
 use super::{CacheArgs, CliError, Command, Io, ServeArgs, TokenArgs, TokenCommand};
 use super::{copy, import, import_django, tokens, users};
+use crate::Metrics;
 
 /// Runs commands with the standard streams of `io`.
 pub(super) struct Commands<'a, R, W> {
@@ -104,6 +106,7 @@ where
         let listener = crate::bind(args.bind).await?;
         // Before anything is stored: a server that cannot start changes nothing.
         let introspection_client = introspection_client(args)?;
+        let metrics = MetricsServer::bind(&args.metrics).await?;
         // What serve is given, else the defaults (or what the store fixes); stored for the
         // token commands.
         let given = Partial::given(Some(args.lifespan), Some(args.purge_grace), &args.policy);
@@ -150,7 +153,25 @@ where
             .apply(auth, args.policy.refresh_interval)
             .with_session_scope(session_scope)
             .with_backend_timeout(Some(args.backend_timeout()));
+        let counted = metrics.as_ref().map(|server| &server.metrics);
+        let auth = match counted {
+            Some(metrics) => auth.with_event_hook(metrics.hook()),
+            None => auth,
+        }
+        .map_backends(
+            |store| Metrics::measure(counted, store),
+            |users| Metrics::measure(counted, users),
+        );
         let (auth, _following) = with_cache(auth, &args.cache, self.bus.as_ref());
+        if let Some(metrics) = counted {
+            metrics.watch_hasher(auth.password_hasher());
+            if args.cache.enabled {
+                metrics.watch_cache(auth.store().cache());
+            }
+            if let Some(bus) = &self.bus {
+                metrics.watch_bus(bus.connected());
+            }
+        }
         let options = crate::ServeOptions {
             login: crate::LoginOptions {
                 throttle: tokenauth::routes::LoginThrottle::new(args.login_throttle),
@@ -161,6 +182,8 @@ where
             maintenance,
             limits: args.limits.clone(),
             cors: args.cors_origins.clone(),
+            metrics: counted.cloned(),
+            metrics_elsewhere: metrics.as_ref().is_some_and(|server| server.listener.is_some()),
         };
         // Installed before `listening on` is printed: a signal right after it must stop
         // the server gracefully, not kill it.
@@ -168,9 +191,17 @@ where
         // The real port, so that port 0 works.
         let local = listener.local_addr()?;
         writeln!(io.stdout, "listening on http://{local}")?;
+        let metrics = metrics.map(MetricsServer::start).transpose()?.flatten();
+        if let Some((addr, _)) = &metrics {
+            writeln!(io.stdout, "metrics on http://{addr}/metrics")?;
+        }
         io.stdout.flush()?;
         tracing::info!(%local, lifespan = %auth.policy().lifespan(), "serving");
-        crate::serve(listener, auth, &options, shutdown).await?;
+        let served = crate::serve(listener, auth, &options, shutdown).await;
+        if let Some((_, stop)) = metrics {
+            stop.finish().await;
+        }
+        served?;
         tracing::info!("shut down");
         Ok(())
     }
@@ -229,7 +260,7 @@ fn introspection_client(args: &ServeArgs) -> Result<Option<IntrospectionClient>,
 /// Puts the cache `args` ask for in front of `auth`, following `bus` if there is one;
 /// keep the returned handle while serving. With `--cache off` the cache is a disabled
 /// one, which passes every lookup on: one service type either way.
-fn with_cache<S: TokenStore, D: UserAdmin, B: RevocationBus>(
+fn with_cache<S: TokenStore, D: UserDirectory, B: RevocationBus>(
     auth: TokenAuth<S, D>,
     args: &CacheArgs,
     bus: Option<&B>,
@@ -246,4 +277,67 @@ fn with_cache<S: TokenStore, D: UserAdmin, B: RevocationBus>(
         );
     }
     (auth.with_cache(cache), following)
+}
+
+/// `serve`'s metrics, and the listener of their own if `--metrics-bind` gives one.
+struct MetricsServer {
+    metrics: Metrics,
+    listener: Option<tokio::net::TcpListener>,
+}
+
+/// The metrics listener's task, and what stops it.
+struct Stop {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl MetricsServer {
+    /// The metrics `args` ask for (none with `--metrics off`), their listener bound.
+    async fn bind(args: &MetricsArgs) -> Result<Option<Self>, CliError> {
+        if args.switch == Switch::Off {
+            return Ok(None);
+        }
+        let listener = match args.metrics_bind {
+            Some(addr) => Some(crate::bind(addr).await?),
+            None => None,
+        };
+        Ok(Some(Self {
+            metrics: Metrics::new(),
+            listener,
+        }))
+    }
+
+    /// Serves `/metrics` on the listener of their own, if any: its address, and what
+    /// stops it (after the main server, so that the last scrapes see the drain).
+    fn start(self) -> Result<Option<(std::net::SocketAddr, Stop)>, CliError> {
+        let Some(listener) = self.listener else {
+            return Ok(None);
+        };
+        let addr = listener.local_addr()?;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let router = self.metrics.router().fallback(crate::app::not_found);
+        let task = tokio::spawn(async move {
+            let limits = crate::ServeConfig {
+                drain: std::time::Duration::ZERO,
+                ..crate::ServeConfig::default()
+            };
+            let proxies = tokenauth::TrustedProxies::none();
+            crate::serve_router(listener, router, &limits, &proxies, async {
+                let _ = stopped.await;
+            })
+            .await
+        });
+        Ok(Some((addr, Stop { stop, task })))
+    }
+}
+
+impl Stop {
+    async fn finish(self) {
+        let _ = self.stop.send(());
+        match self.task.await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => tracing::error!(%error, "the metrics listener failed"),
+            Err(error) => tracing::error!(%error, "the metrics listener's task failed"),
+        }
+    }
 }

@@ -19,11 +19,8 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, Uri};
-use common::{Server, database_with_alice, http_with_headers, run_ok, tokenauth};
+use common::{Server, database_with_alice, expired_token, http_with_headers, run_ok, tokenauth};
 use serde_json::Value;
-use tokenauth::core::TokenAuth;
-use tokenauth_core::{ManualClock, TokenRequest, UserId};
-use tokenauth_sqlx::sqlite::{SqliteStore, SqliteUserDirectory};
 
 /// The configuration docs/gateway.md shows.
 const NGINX_CONF: &str = include_str!("../../../../docs/gateway/nginx.conf");
@@ -191,20 +188,6 @@ fn create_token(database: &str, args: &[&str]) -> String {
     let mut command = vec!["token", "create", "alice"];
     command.extend_from_slice(args);
     run_ok(tokenauth(database, &command), "").trim().to_owned()
-}
-
-/// A token of alice's issued 31 days ago: expired under the 30-day lifespan.
-async fn expired_token(database: &str) -> String {
-    let pool = tokenauth_sqlx::sqlite::connect(database).await.unwrap();
-    let auth = TokenAuth::new(SqliteStore::new(pool.clone()), SqliteUserDirectory::new(pool));
-    let back_then = auth
-        .clone()
-        .with_clock(ManualClock::new(auth.now() - time::Duration::days(31)));
-    let issued = back_then
-        .issue(&UserId::from(1), TokenRequest::default())
-        .await
-        .unwrap();
-    issued.token.expose_secret().to_owned()
 }
 
 /// A response through nginx: status, headers, body.

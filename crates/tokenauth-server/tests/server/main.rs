@@ -27,6 +27,7 @@ mod e2e;
 mod hostile;
 mod login_memory;
 mod logs;
+mod metrics;
 mod oauth;
 mod stored_hashes;
 mod stored_policy;

@@ -117,6 +117,18 @@ impl Server {
 
     /// [`Server::start`] with these environment variables (`RUST_LOG`, `TOKENAUTH_*`).
     pub fn start_with_env(database: &str, args: &[&str], env: &[(&str, &str)]) -> (Self, String) {
+        let (server, mut lines) = Self::start_printing(database, args, env, 1);
+        (server, lines.remove(0))
+    }
+
+    /// [`Server::start_with_env`], reading the first `lines` lines it prints (the
+    /// first one's address first, then the others as printed).
+    pub fn start_printing(
+        database: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+        lines: usize,
+    ) -> (Self, Vec<String>) {
         let mut serve = vec!["serve", "--bind", "127.0.0.1:0"];
         serve.extend_from_slice(args);
         let mut child = tokenauth(database, &serve)
@@ -133,16 +145,19 @@ impl Server {
             String::from_utf8_lossy(&logs).into_owned()
         });
         let mut server = Self(child, Some(logs));
-        let mut line = String::new();
-        BufReader::new(server.0.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let addr = line
-            .trim_end()
+        let mut stdout = BufReader::new(server.0.stdout.take().unwrap());
+        let mut printed = Vec::new();
+        for _ in 0..lines {
+            let mut line = String::new();
+            stdout.read_line(&mut line).unwrap();
+            printed.push(line.trim_end().to_owned());
+        }
+        let addr = printed[0]
             .strip_prefix("listening on http://")
-            .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
+            .unwrap_or_else(|| panic!("unexpected first line: {:?}", printed[0]))
             .to_owned();
-        (server, addr)
+        printed[0] = addr;
+        (server, printed)
     }
 
     /// Sends SIGTERM.
@@ -295,4 +310,22 @@ pub fn django_sqlite(dir: &tempfile::TempDir) -> String {
 /// it printed.
 pub fn import_django(database: &str, django: &str) -> String {
     run_ok(tokenauth(database, &["import-django", "--from", django]), "")
+}
+
+/// A token of alice's (user 1) issued 31 days ago: expired under the 30-day lifespan.
+pub async fn expired_token(database: &str) -> String {
+    use tokenauth::core::TokenAuth;
+    use tokenauth_core::{ManualClock, TokenRequest, UserId};
+    use tokenauth_sqlx::sqlite::{SqliteStore, SqliteUserDirectory};
+
+    let pool = tokenauth_sqlx::sqlite::connect(database).await.unwrap();
+    let auth = TokenAuth::new(SqliteStore::new(pool.clone()), SqliteUserDirectory::new(pool));
+    let back_then = auth
+        .clone()
+        .with_clock(ManualClock::new(auth.now() - time::Duration::days(31)));
+    let issued = back_then
+        .issue(&UserId::from(1), TokenRequest::default())
+        .await
+        .unwrap();
+    issued.token.expose_secret().to_owned()
 }
