@@ -2,16 +2,19 @@
 //! token, reading a header (parse, checksum, digest), the whole authenticate path on
 //! the in-memory store (a valid, an unknown, a garbage and an expired token), and a
 //! the same with the token and its user in an [`AuthCache`] (a hit, with and without
-//! a backend timeout, as the server runs it), and a login's password verification per
+//! a backend timeout, as the server runs it), a valid token with and without an event
+//! hook counting outcomes (the server's metrics), and a login's password verification per
 //! hasher setting.
 //!
 //! Run with `cargo bench -p tokenauth-core --bench hot_path` (divan; `-- NAME` filters).
 //! The SQLite store's authenticate path is in tokenauth-sqlx's `authenticate` bench.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use argon2::Params;
 use tokenauth_core::{
-    AuthCache, Lifespan, ManualClock, MemoryStore, MemoryUserDirectory, PasswordHasher, TokenAuth,
-    TokenFormat, TokenRequest, time::OffsetDateTime,
+    AuthCache, AuthEvent, AuthOutcome, EventHook, Lifespan, ManualClock, MemoryStore, MemoryUserDirectory,
+    PasswordHasher, TokenAuth, TokenFormat, TokenRequest, time::OffsetDateTime,
 };
 
 fn main() {
@@ -99,6 +102,39 @@ fn authenticate_memory(bencher: divan::Bencher<'_, '_>, kind: &str) {
         assert_eq!(verdict.is_ok(), expect_ok);
         verdict
     });
+}
+
+/// A valid token without an event hook, and with one counting outcomes as the
+/// server's metrics do (an atomic add per authentication): what metrics cost the core.
+#[divan::bench(args = ["no-hook", "counting-hook"])]
+fn authenticate_hooked(bencher: divan::Bencher<'_, '_>, kind: &str) {
+    let rt = runtime();
+    let (auth, _clock, valid, _) = service(&rt);
+    let auth = if kind == "counting-hook" {
+        auth.with_event_hook(Counting::default())
+    } else {
+        auth
+    };
+    let header = format!("Token {valid}");
+    bencher.bench(|| {
+        let verdict = rt.block_on(auth.authenticate_header(Some(header.as_bytes()), None));
+        assert!(verdict.is_ok());
+        verdict
+    });
+}
+
+/// Counts authentications by outcome.
+#[derive(Default)]
+struct Counting([AtomicU64; AuthOutcome::ALL.len()]);
+
+impl EventHook for Counting {
+    fn on_event(&self, _: &AuthEvent) {}
+
+    fn on_authentication(&self, outcome: AuthOutcome) {
+        if let Some(i) = AuthOutcome::ALL.iter().position(|o| *o == outcome) {
+            self.0[i].fetch_add(1, Ordering::Relaxed);
+        }
+    }
 }
 
 /// A valid token served from the cache: the path of every request but the first
