@@ -408,7 +408,11 @@ pub enum UserCommand {
         inactive: bool,
     },
     /// List users.
-    List,
+    List {
+        /// How to print them.
+        #[arg(long, value_enum, default_value_t)]
+        output: Output,
+    },
     /// Allow a user to authenticate again.
     Activate {
         /// The login name.
@@ -454,6 +458,9 @@ pub enum TokenCommand {
         /// Only this user's tokens.
         #[arg(long)]
         user: Option<String>,
+        /// How to print them.
+        #[arg(long, value_enum, default_value_t)]
+        output: Output,
     },
     /// Revoke a token by its id, or by its value (--token-stdin): it stops working at
     /// once.
@@ -474,6 +481,16 @@ pub enum TokenCommand {
         #[arg(long, env = "TOKENAUTH_PURGE_GRACE")]
         older_than: Option<Lifespan>,
     },
+}
+
+/// How `user list` and `token list` print.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Output {
+    /// Aligned columns under a header line, for people.
+    #[default]
+    Text,
+    /// One JSON array of objects with fixed keys, for scripts.
+    Json,
 }
 
 /// A database URL. `Debug` hides it, since URLs can carry passwords.

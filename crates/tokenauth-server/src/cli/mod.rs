@@ -35,7 +35,7 @@ use std::net::SocketAddr;
 use tokenauth_core::{BackendError, InvalidScope, IssueError};
 
 pub use args::{
-    CacheArgs, Cli, Command, DatabaseUrl, Policy, ServeArgs, TokenArgs, TokenCommand, UserCommand,
+    CacheArgs, Cli, Command, DatabaseUrl, Output, Policy, ServeArgs, TokenArgs, TokenCommand, UserCommand,
 };
 pub use backend::Schema;
 pub use copy::CopyArgs;
@@ -145,6 +145,13 @@ pub struct Io<R, W> {
     pub interactive: bool,
     /// Whether to draw progress on standard error (it is a terminal).
     pub show_progress: bool,
+}
+
+/// Writes `rows` as one JSON document (`--output json`), ending with a line ending.
+fn write_json<W: Write>(out: &mut W, rows: &impl serde::Serialize) -> Result<(), CliError> {
+    serde_json::to_writer_pretty(&mut *out, rows).map_err(io::Error::from)?;
+    writeln!(out)?;
+    Ok(())
 }
 
 /// Runs a command: opens the backend the configuration names (creating a SQLite file

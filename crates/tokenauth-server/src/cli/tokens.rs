@@ -13,7 +13,24 @@ use tokenauth_core::{BackendError, DEFAULT_PURGE_BATCH, Scopes, TokenId, TokenRe
 
 use super::policy::Resolved;
 use super::users::display_name;
-use super::{CliError, Io, TokenCommand};
+use super::{CliError, Io, Output, TokenCommand};
+
+/// A token as `token list --output json` prints it: these keys, always (`null` when
+/// unknown), and never its secret or digest.
+#[derive(serde::Serialize)]
+struct TokenRow {
+    id: String,
+    /// The owner's username; `null` once the user is deleted.
+    user: Option<String>,
+    user_id: String,
+    created: String,
+    expires: String,
+    last_used: Option<String>,
+    last_ip: Option<String>,
+    status: &'static str,
+    scopes: Vec<String>,
+    name: Option<String>,
+}
 
 /// Runs a `token` command, under the server's `policy`, already applied to `auth`.
 pub(super) async fn run<S, D, R: BufRead, W>(
@@ -60,7 +77,7 @@ where
             let issued = auth.issue(&user.id, request).await?;
             writeln!(out, "{}", issued.token.expose_secret())?;
         }
-        TokenCommand::List { user } => {
+        TokenCommand::List { user, output } => {
             let user = match user {
                 Some(username) => Some(find_user(&username).await?),
                 None => None,
@@ -76,33 +93,56 @@ where
                 .into_iter()
                 .map(|u| (u.id.clone(), u))
                 .collect();
-            writeln!(
-                out,
-                "{:<22}  {:<16}  {:<27}  {:<27}  {:<27}  {:<15}  {:<8}  {:<16}  NAME",
-                "ID", "USER", "CREATED", "EXPIRES", "LAST USED", "LAST IP", "STATUS", "SCOPES"
-            )?;
-            for record in &records {
+            let rows = records.iter().map(|record| {
                 let owner = owners.get(&record.user_id);
-                let username = display_name(owner);
                 // The verdict authentication would give.
                 let status = auth.status(record, owner);
-                let token = auth.info(record);
-                writeln!(
-                    out,
-                    "{:<22}  {username:<16}  {:<27}  {:<27}  {:<27}  {:<15}  {status:<8}  {:<16}  {}",
-                    token.id,
-                    rfc3339(token.created),
-                    rfc3339(token.expires),
-                    token.last_used.map_or_else(|| "-".to_owned(), rfc3339),
-                    token.last_ip.map_or_else(|| "-".to_owned(), |ip| ip.to_string()),
-                    if token.scopes.is_empty() {
-                        "-".to_owned()
-                    } else {
-                        token.scopes.to_string().replace(' ', ",")
-                    },
-                    // Names come from clients too: no control character reaches the terminal.
-                    token.name.as_deref().unwrap_or("").replace(char::is_control, "?")
-                )?;
+                (auth.info(record), owner, status)
+            });
+            match output {
+                Output::Text => {
+                    writeln!(
+                        out,
+                        "{:<22}  {:<16}  {:<27}  {:<27}  {:<27}  {:<15}  {:<8}  {:<16}  NAME",
+                        "ID", "USER", "CREATED", "EXPIRES", "LAST USED", "LAST IP", "STATUS", "SCOPES"
+                    )?;
+                    for (token, owner, status) in rows {
+                        let username = display_name(owner);
+                        writeln!(
+                            out,
+                            "{:<22}  {username:<16}  {:<27}  {:<27}  {:<27}  {:<15}  {status:<8}  {:<16}  {}",
+                            token.id,
+                            rfc3339(token.created),
+                            rfc3339(token.expires),
+                            token.last_used.map_or_else(|| "-".to_owned(), rfc3339),
+                            token.last_ip.map_or_else(|| "-".to_owned(), |ip| ip.to_string()),
+                            if token.scopes.is_empty() {
+                                "-".to_owned()
+                            } else {
+                                token.scopes.to_string().replace(' ', ",")
+                            },
+                            // Names come from clients too: no control character reaches the terminal.
+                            token.name.as_deref().unwrap_or("").replace(char::is_control, "?")
+                        )?;
+                    }
+                }
+                Output::Json => {
+                    let rows: Vec<TokenRow> = rows
+                        .map(|(token, owner, status)| TokenRow {
+                            id: token.id.to_string(),
+                            user: owner.map(|u| u.username.clone()),
+                            user_id: token.user_id.as_str().to_owned(),
+                            created: rfc3339(token.created),
+                            expires: rfc3339(token.expires),
+                            last_used: token.last_used.map(rfc3339),
+                            last_ip: token.last_ip.map(|ip| ip.to_string()),
+                            status: status.as_str(),
+                            scopes: token.scopes.iter().map(str::to_owned).collect(),
+                            name: token.name,
+                        })
+                        .collect();
+                    super::write_json(out, &rows)?;
+                }
             }
         }
         TokenCommand::Revoke {

@@ -8,7 +8,15 @@ use tokenauth_core::User;
 use tokenauth_core::store::{TokenStore, UserAdmin};
 
 use super::password::{password_from, password_from_terminal};
-use super::{CliError, Io, UserCommand};
+use super::{CliError, Io, Output, UserCommand};
+
+/// A user as `user list --output json` prints it: these keys, always.
+#[derive(serde::Serialize)]
+struct UserRow<'a> {
+    id: &'a str,
+    username: &'a str,
+    active: bool,
+}
 
 /// Runs a `user` command.
 pub(super) async fn run<S, D, R, W>(
@@ -56,11 +64,27 @@ where
             }
             writeln!(out)?;
         }
-        UserCommand::List => {
-            writeln!(out, "{:<8} {:<7} USERNAME", "ID", "ACTIVE")?;
-            for user in auth.list_users().await? {
-                let active = if user.is_active { "yes" } else { "no" };
-                writeln!(out, "{:<8} {active:<7} {}", user.id, user.username)?;
+        UserCommand::List { output } => {
+            let users = auth.list_users().await?;
+            match output {
+                Output::Text => {
+                    writeln!(out, "{:<8} {:<7} USERNAME", "ID", "ACTIVE")?;
+                    for user in users {
+                        let active = if user.is_active { "yes" } else { "no" };
+                        writeln!(out, "{:<8} {active:<7} {}", user.id, user.username)?;
+                    }
+                }
+                Output::Json => {
+                    let rows: Vec<UserRow<'_>> = users
+                        .iter()
+                        .map(|user| UserRow {
+                            id: user.id.as_str(),
+                            username: &user.username,
+                            active: user.is_active,
+                        })
+                        .collect();
+                    super::write_json(out, &rows)?;
+                }
             }
         }
         UserCommand::Activate { username } => {

@@ -29,6 +29,7 @@ mod login_memory;
 mod logs;
 mod metrics;
 mod oauth;
+mod scripting;
 mod stored_hashes;
 mod stored_policy;
 

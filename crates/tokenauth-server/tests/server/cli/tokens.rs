@@ -226,3 +226,80 @@ fn token_revoke_takes_an_id_or_the_token_not_both() {
     assert!(parse(&[]).is_err(), "neither");
     assert!(parse(&["3xYc", "--token-stdin"]).is_err(), "both");
 }
+
+#[tokio::test]
+async fn token_list_as_json_has_fixed_keys_and_no_secret() {
+    let db = db();
+    db.ok(&["user", "add", "alice", "--password-stdin"], "pw\n").await;
+    db.ok(&["user", "add", "bob", "--password-stdin"], "pw\n").await;
+    let policy = ["token", "--scopes", "read write"];
+    let create = [
+        &policy[..],
+        &["create", "alice", "--scope", "read", "--name", "ci \"runner\""],
+    ]
+    .concat();
+    let alice_token = db.ok(&create, "").await;
+    let bob_token = db.ok(&[&policy[..], &["create", "bob"]].concat(), "").await;
+    db.ok(&["user", "deactivate", "bob"], "").await;
+
+    let listed = db
+        .ok(&[&policy[..], &["list", "--output", "json"]].concat(), "")
+        .await;
+    assert!(!listed.contains("tka_"), "{listed}");
+    let tokens: Vec<serde_json::Map<String, serde_json::Value>> = serde_json::from_str(&listed).unwrap();
+    assert_eq!(tokens.len(), 2, "{listed}");
+    for token in &tokens {
+        let keys: Vec<&str> = token.keys().map(String::as_str).collect();
+        assert_eq!(
+            keys,
+            [
+                "created",
+                "expires",
+                "id",
+                "last_ip",
+                "last_used",
+                "name",
+                "scopes",
+                "status",
+                "user",
+                "user_id"
+            ],
+            "{listed}"
+        );
+    }
+    let alice = &tokens[0];
+    assert_eq!(alice["user"], "alice");
+    assert_eq!(alice["user_id"], "1");
+    assert_eq!(alice["status"], "valid");
+    assert_eq!(alice["scopes"], serde_json::json!(["read"]));
+    assert_eq!(alice["name"], "ci \"runner\"");
+    assert_eq!(alice["last_used"], serde_json::Value::Null);
+    assert_eq!(alice["last_ip"], serde_json::Value::Null);
+    let created = time::OffsetDateTime::parse(alice["created"].as_str().unwrap(), &Rfc3339).unwrap();
+    let expires = time::OffsetDateTime::parse(alice["expires"].as_str().unwrap(), &Rfc3339).unwrap();
+    assert_eq!(expires - created, time::Duration::days(30));
+    let verified = db
+        .auth()
+        .await
+        .authenticate(alice_token.trim_end(), None)
+        .await
+        .unwrap();
+    assert_eq!(alice["id"], verified.token.id.to_string());
+
+    let bob = &tokens[1];
+    assert_eq!(bob["user"], "bob");
+    assert_eq!(bob["status"], "inactive");
+    assert_eq!(bob["scopes"], serde_json::json!(["read", "write"]));
+    assert_eq!(bob["name"], serde_json::Value::Null);
+    assert!(!listed.contains(bob_token.trim_end()));
+
+    let only_bob = db
+        .ok(
+            &[&policy[..], &["list", "--user", "bob", "--output", "json"]].concat(),
+            "",
+        )
+        .await;
+    let only_bob: serde_json::Value = serde_json::from_str(&only_bob).unwrap();
+    assert_eq!(only_bob.as_array().unwrap().len(), 1);
+    assert_eq!(only_bob[0]["user"], "bob");
+}

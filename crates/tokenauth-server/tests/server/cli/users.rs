@@ -177,3 +177,37 @@ async fn user_list_activate_deactivate() {
         "no user named \"Bob\""
     );
 }
+
+#[tokio::test]
+async fn user_list_as_json_has_fixed_keys() {
+    let db = db();
+    let empty = db.ok(&["user", "list", "--output", "json"], "").await;
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&empty).unwrap(),
+        serde_json::json!([])
+    );
+    db.ok(&["user", "add", "bob", "--password-stdin"], "pw\n").await;
+    db.ok(
+        &["user", "add", "alice", "--password-stdin", "--inactive"],
+        "secret pw\n",
+    )
+    .await;
+    let listed = db.ok(&["user", "list", "--output", "json"], "").await;
+    let users: serde_json::Value = serde_json::from_str(&listed).unwrap();
+    assert_eq!(
+        users,
+        serde_json::json!([
+            {"id": "2", "username": "alice", "active": false},
+            {"id": "1", "username": "bob", "active": true},
+        ])
+    );
+    assert!(
+        !listed.contains("argon2") && !listed.contains("secret pw"),
+        "{listed}"
+    );
+    // The default is the columns, as `--output text`.
+    assert_eq!(
+        db.ok(&["user", "list", "--output", "text"], "").await,
+        db.ok(&["user", "list"], "").await
+    );
+}
