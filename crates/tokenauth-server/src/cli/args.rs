@@ -98,6 +98,34 @@ pub enum Command {
     /// digests, keeping their creation time) into this database; running it again
     /// changes nothing.
     ImportDjango(super::import_django::ImportDjangoArgs),
+    /// Print the completion script of a shell on standard output (bash: `source
+    /// <(tokenauth completions bash)`).
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff) of `tokenauth`, or of one of its commands, on
+    /// standard output: `tokenauth man serve | man -l -`.
+    Man {
+        /// The command (`serve`, `user add`...); none for `tokenauth` itself.
+        command: Vec<String>,
+    },
+    /// Ask a running server's `/healthz` whether it serves: exit 0 if it answers 200,
+    /// else 1 (a container's HEALTHCHECK, where there is no curl).
+    Healthcheck(HealthcheckArgs),
+}
+
+/// Arguments of `tokenauth healthcheck`.
+#[derive(Debug, Args)]
+pub struct HealthcheckArgs {
+    /// The server's --bind (the same variable); an unspecified address (`0.0.0.0`, `[::]`)
+    /// is asked on loopback.
+    #[arg(long, env = "TOKENAUTH_BIND", default_value = "127.0.0.1:8000")]
+    pub bind: SocketAddr,
+    /// How long the server has to answer.
+    #[arg(long, default_value = "5s")]
+    pub timeout: Lifespan,
 }
 
 /// Arguments of `tokenauth serve`.

@@ -87,6 +87,8 @@ where
             }
             // Run before any `--database` is opened (`cli::run`); here only if refused.
             Command::CopyDatabase(args) => copy::run(&args, io).await?,
+            // Run before any backend is opened (`cli::run`): nothing here.
+            Command::Completions { .. } | Command::Man { .. } | Command::Healthcheck(_) => {}
         }
         Ok(())
     }

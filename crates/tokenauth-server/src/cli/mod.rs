@@ -10,7 +10,9 @@
 //! - `policy`: the serving policy `serve` stores and the `token` commands apply;
 //! - `import`: `tokenauth import`, users and tokens in bulk;
 //! - `copy`: `tokenauth copy-database`, the move from one database to another;
-//! - `import_django`: `tokenauth import-django`, the move off a Django database.
+//! - `import_django`: `tokenauth import-django`, the move off a Django database;
+//! - `standalone`: the commands that open no database (completions, the man page, the
+//!   health check).
 //!
 //! The backend is chosen once, in `backend`, from the schema, the database URL's scheme
 //! and the token store's (`--token-store`); every command is generic over the store and
@@ -26,6 +28,7 @@ mod import_django;
 mod password;
 mod policy;
 mod refusals;
+mod standalone;
 mod tokens;
 mod users;
 
@@ -35,7 +38,8 @@ use std::net::SocketAddr;
 use tokenauth_core::{BackendError, InvalidScope, IssueError};
 
 pub use args::{
-    CacheArgs, Cli, Command, DatabaseUrl, Output, Policy, ServeArgs, TokenArgs, TokenCommand, UserCommand,
+    CacheArgs, Cli, Command, DatabaseUrl, HealthcheckArgs, Output, Policy, ServeArgs, TokenArgs,
+    TokenCommand, UserCommand,
 };
 pub use backend::Schema;
 pub use copy::CopyArgs;
@@ -129,6 +133,14 @@ pub enum CliError {
         #[source]
         source: io::Error,
     },
+    /// A server did not answer its health check.
+    #[error("{url} did not answer 200: {reason}")]
+    Unhealthy {
+        /// What was asked.
+        url: String,
+        /// What happened instead.
+        reason: String,
+    },
     /// Reading or writing the terminal or standard streams failed.
     #[error("input/output error")]
     Io(#[from] io::Error),
@@ -157,6 +169,9 @@ fn write_json<W: Write>(out: &mut W, rows: &impl serde::Serialize) -> Result<(),
 /// Runs a command: opens the backend the configuration names (creating a SQLite file
 /// if needed, and migrating tokenauth's schema), then runs the command on it.
 pub async fn run<R: BufRead, W: Write>(cli: Cli, io: &mut Io<R, W>) -> Result<(), CliError> {
+    if let Some(done) = standalone::run(&cli.command, &mut io.stdout).await {
+        return done;
+    }
     // Two databases of its own, not `--database` (unless its schema refuses it).
     if let Command::CopyDatabase(args) = &cli.command
         && cli.schema.declaration().bulk_writes

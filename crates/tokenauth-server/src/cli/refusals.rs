@@ -127,6 +127,8 @@ pub(super) fn check(cli: &Cli, declared: &Declaration, holds: &Capabilities) -> 
         Command::Serve(args) => refused.extend(serve(args, declared, holds)),
         Command::Token(args) => refused.extend(token(args, holds, reasons)),
         Command::User(_) => {}
+        // No backend is opened for them.
+        Command::Completions { .. } | Command::Man { .. } | Command::Healthcheck(_) => {}
     }
     match refused.into_iter().find(|(refuse, _)| *refuse) {
         Some((_, what)) => Err(CliError::NotWith {

@@ -30,6 +30,7 @@ mod logs;
 mod metrics;
 mod oauth;
 mod scripting;
+mod standalone;
 mod stored_hashes;
 mod stored_policy;
 
