@@ -3,14 +3,13 @@
 use std::io::{self, IsTerminal, Write};
 use std::process::ExitCode;
 
-use clap::Parser;
-use tokenauth_server::cli::{self, Cli, Command, Io};
+use tokenauth_server::cli::{self, Command, Io};
 use tokenauth_server::logs::LogFormat;
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = cli::parse_from(std::env::args_os()).unwrap_or_else(|error| error.exit());
     // sqlx warns of statements over a second with their whole text, which for a bulk
     // insert is thousands of placeholders: not for the bulk commands' terminal.
     let default_filter = match cli.command {

@@ -70,6 +70,12 @@ pub struct Cli {
         default_value_t
     )]
     pub log_format: crate::logs::LogFormat,
+    /// A TOML file of options: `tokenauth`'s at the top level (`database = "..."`), a
+    /// command's in its table (`[serve]`, `bind = "0.0.0.0:8000"`), each named as its
+    /// long option. The command line and the environment win over the file, which wins
+    /// over the defaults; `tokenauth config show` prints the outcome.
+    #[arg(long, global = true, env = "TOKENAUTH_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
 
     /// What to do.
     #[command(subcommand)]
@@ -114,6 +120,23 @@ pub enum Command {
     /// Ask a running server's `/healthz` whether it serves: exit 0 if it answers 200,
     /// else 1 (a container's HEALTHCHECK, where there is no curl).
     Healthcheck(HealthcheckArgs),
+    /// The configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+/// `tokenauth config ...`
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print the effective configuration as TOML: the options of `tokenauth` and
+    /// `serve`, and of other commands the environment or the file sets, each with its
+    /// value and where it came from (command line, variable, file or default);
+    /// passwords in URLs are masked.
+    Show {
+        /// The text, made when the arguments are parsed (`cli::parse_from`).
+        #[arg(skip)]
+        effective: Option<String>,
+    },
 }
 
 /// Arguments of `tokenauth healthcheck`.

@@ -88,7 +88,10 @@ where
             // Run before any `--database` is opened (`cli::run`); here only if refused.
             Command::CopyDatabase(args) => copy::run(&args, io).await?,
             // Run before any backend is opened (`cli::run`): nothing here.
-            Command::Completions { .. } | Command::Man { .. } | Command::Healthcheck(_) => {}
+            Command::Completions { .. }
+            | Command::Man { .. }
+            | Command::Healthcheck(_)
+            | Command::Config(_) => {}
         }
         Ok(())
     }

@@ -1,6 +1,7 @@
 //! The `tokenauth` command line: arguments (clap) and the commands they run.
 //!
 //! - `args`: the arguments;
+//! - `config`: the configuration file, read into clap's definition, and `config show`;
 //! - `backend`: the one place the backend is opened, from the configuration;
 //! - `refusals`: what backends declare, and the one check of a command against it;
 //! - `commands`: the one runner of every command, on whichever backend;
@@ -12,7 +13,7 @@
 //! - `copy`: `tokenauth copy-database`, the move from one database to another;
 //! - `import_django`: `tokenauth import-django`, the move off a Django database;
 //! - `standalone`: the commands that open no database (completions, the man page, the
-//!   health check).
+//!   health check, `config show`).
 //!
 //! The backend is chosen once, in `backend`, from the schema, the database URL's scheme
 //! and the token store's (`--token-store`); every command is generic over the store and
@@ -22,6 +23,7 @@
 mod args;
 mod backend;
 mod commands;
+mod config;
 mod copy;
 mod import;
 mod import_django;
@@ -38,10 +40,11 @@ use std::net::SocketAddr;
 use tokenauth_core::{BackendError, InvalidScope, IssueError};
 
 pub use args::{
-    CacheArgs, Cli, Command, DatabaseUrl, HealthcheckArgs, Output, Policy, ServeArgs, TokenArgs,
-    TokenCommand, UserCommand,
+    CacheArgs, Cli, Command, ConfigCommand, DatabaseUrl, HealthcheckArgs, Output, Policy, ServeArgs,
+    TokenArgs, TokenCommand, UserCommand,
 };
 pub use backend::Schema;
+pub use config::parse_from;
 pub use copy::CopyArgs;
 pub use import::{ImportArgs, ImportError};
 pub use import_django::ImportDjangoArgs;

@@ -128,7 +128,7 @@ pub(super) fn check(cli: &Cli, declared: &Declaration, holds: &Capabilities) -> 
         Command::Token(args) => refused.extend(token(args, holds, reasons)),
         Command::User(_) => {}
         // No backend is opened for them.
-        Command::Completions { .. } | Command::Man { .. } | Command::Healthcheck(_) => {}
+        Command::Completions { .. } | Command::Man { .. } | Command::Healthcheck(_) | Command::Config(_) => {}
     }
     match refused.into_iter().find(|(refuse, _)| *refuse) {
         Some((_, what)) => Err(CliError::NotWith {

@@ -1,5 +1,6 @@
 //! The commands that open no database: shell completions and the manual page (from
-//! the same definition as `--help`), and the health check of a running server.
+//! the same definition as `--help`), the health check of a running server, and the
+//! effective configuration.
 
 use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -9,7 +10,7 @@ use axum::http::{Request, StatusCode};
 use clap::CommandFactory;
 use hyper_util::rt::TokioIo;
 
-use super::{Cli, CliError, Command, HealthcheckArgs};
+use super::{Cli, CliError, Command, ConfigCommand, HealthcheckArgs};
 
 /// Runs `command` if it needs no backend; `None` if it does.
 pub(super) async fn run<W: Write>(command: &Command, out: &mut W) -> Option<Result<(), CliError>> {
@@ -22,6 +23,12 @@ pub(super) async fn run<W: Write>(command: &Command, out: &mut W) -> Option<Resu
         }
         Command::Man { command } => man(command, out),
         Command::Healthcheck(args) => healthcheck(args, out).await,
+        Command::Config(ConfigCommand::Show { effective }) => match effective {
+            Some(effective) => out.write_all(effective.as_bytes()).map_err(CliError::from),
+            None => Err(CliError::Options(
+                "`config show` prints what `cli::parse_from` found: parse the arguments with it".to_owned(),
+            )),
+        },
         _ => return None,
     };
     Some(result)

@@ -43,7 +43,7 @@ default or its text, regenerate it with
 How options are read:
 
 - An option on the command line wins over its environment variable, which wins over
-  the default.
+  the [configuration file](#the-configuration-file), which wins over the default.
 - The options of [`tokenauth`](#tokenauth) are global: they go before or after the
   command (`tokenauth --database URL serve` is `tokenauth serve --database URL`), and
   so do those of [`tokenauth token`](#tokenauth-token) after its subcommand.
@@ -55,7 +55,48 @@ How options are read:
 - `RUST_LOG` sets the log filter (default `info`); logs go to standard error.
 
 [docs/server.md](server.md) explains the commands and their options at length, and
-[docs/deployment.md](deployment.md) how to run several servers.
+[docs/deployment.md](deployment.md) how to install and run the server.
+
+## The configuration file
+
+`--config FILE` (before or after the command) or `TOKENAUTH_CONFIG=FILE` names a TOML
+file of options. Its keys are the options' long names, each given below as its *file
+key*: the options of `tokenauth` itself at the top level, those of a command in the
+table named after it (`[serve]`, `[token]`, `[token.purge]`...). Values are strings
+as on the command line; integers and booleans are taken too, and an option that can be
+repeated takes an array.
+
+```toml
+database = \"postgres://tokenauth@db.internal/tokenauth?sslmode=verify-full\"
+
+[serve]
+bind = \"0.0.0.0:8000\"
+lifespan = \"30d\"
+cache = \"on\"
+trusted-proxies = \"10.0.0.0/8\"
+
+[token]
+server-lifespan = \"30d\"
+```
+
+- An option of a command goes in that command's table even where the same variable
+  sets several (`TOKENAUTH_LIFESPAN` is `serve --lifespan` and `token
+  --server-lifespan`): the file says which command each value is for. A global option
+  goes in the table of the command that declares it (`--idle-timeout` of the `token`
+  commands in `[token]`).
+- The file is checked when any command starts, before anything is opened: a key that
+  names no option of its table, a flag (`password-stdin`: give flags on the command
+  line), a value the option refuses, or a file that is not TOML stops the command with
+  exit code 2 and ``error: FILE: key `serve.bind`: invalid value ...`` on standard
+  error. A TOML error gives the line, never its text, which may hold a password.
+- `tokenauth config show` prints the effective configuration as TOML: the options of
+  `tokenauth` and `serve`, and of any other command that the environment or the file
+  sets, each with its value and where it came from (`# file`, `# TOKENAUTH_LIFESPAN`,
+  `# default`, `# command line` for `tokenauth`'s own options given to `config show`),
+  an unset option as a comment. Passwords in the URLs (`USER:PASSWORD@`,
+  `password=` parameters) are shown as `***`. What it prints, without the masked
+  URLs, reads back as a file.
+- `--help` shows the file's values as the defaults.
 ";
 
 #[test]
@@ -219,7 +260,7 @@ fn section(
     if !arguments.is_empty() {
         out.push_str("Arguments:\n\n");
         for arg in &arguments {
-            entry(out, &format!("<{}>", value_name(arg)), arg);
+            entry(out, &format!("<{}>", value_name(arg)), arg, None);
         }
     }
     if !options.is_empty() {
@@ -230,7 +271,7 @@ fn section(
             out.push_str("Options:\n\n");
         }
         for arg in &options {
-            entry(out, &flag(arg), arg);
+            entry(out, &flag(arg), arg, file_key(path, arg).as_deref());
         }
     }
     if !subcommands.is_empty() {
@@ -250,14 +291,31 @@ fn section(
     }
 }
 
-/// One argument or option: its name, variable, default, text and possible values.
-fn entry(out: &mut String, name: &str, arg: &Arg) {
+/// The key of an option in the configuration file: its long name, in the table of the
+/// command at `path` (`["tokenauth", "token", "purge"]`: `token.purge.older-than`). None
+/// for flags and `--config`.
+fn file_key(path: &[&str], arg: &Arg) -> Option<String> {
+    let long = arg.get_long()?;
+    if !arg.get_action().takes_values() || long == "config" {
+        return None;
+    }
+    let mut key: Vec<&str> = path[1..].to_vec();
+    key.push(long);
+    Some(key.join("."))
+}
+
+/// One argument or option: its name, variable, file key, default, text and possible
+/// values.
+fn entry(out: &mut String, name: &str, arg: &Arg, file_key: Option<&str>) {
     let mut facts = vec![format!("**`{name}`**")];
     if arg.is_required_set() && !arg.is_positional() {
         facts.push("required".to_owned());
     }
     if let Some(env) = arg.get_env().filter(|_| !arg.is_hide_env_set()) {
         facts.push(format!("variable `{}`", env.to_string_lossy()));
+    }
+    if let Some(key) = file_key {
+        facts.push(format!("file key `{key}`"));
     }
     let defaults = arg.get_default_values();
     if arg.get_action().takes_values() && !defaults.is_empty() && !arg.is_hide_default_value_set() {

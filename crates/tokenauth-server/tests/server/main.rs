@@ -14,6 +14,8 @@ mod common;
 // on PostgreSQL), and docs/configuration.md, generated from the CLI's definition.
 mod cli;
 mod configuration;
+// The configuration file: its refusals in-process, its precedence through the binary.
+mod config_file;
 mod http;
 mod import;
 mod serve;

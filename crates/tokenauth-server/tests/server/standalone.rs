@@ -5,19 +5,7 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::common::{BIN, Server, run};
-
-/// `tokenauth ARGS` with no tokenauth settings from the environment and no database.
-fn tokenauth(args: &[&str]) -> Command {
-    let mut command = Command::new(BIN);
-    command.args(args);
-    for (name, _) in std::env::vars_os() {
-        if name.to_string_lossy().starts_with("TOKENAUTH_") {
-            command.env_remove(name);
-        }
-    }
-    command
-}
+use crate::common::{Server, bare as tokenauth, run};
 
 fn stdout_of(args: &[&str]) -> String {
     let output = run(tokenauth(args), "");

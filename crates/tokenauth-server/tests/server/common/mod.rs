@@ -49,8 +49,16 @@ pub async fn run_cli(
 
 /// `tokenauth --database URL ARGS`, with no tokenauth settings from the environment.
 pub fn tokenauth(database: &str, args: &[&str]) -> Command {
+    let mut command = bare(&["--database", database]);
+    command.args(args);
+    command
+}
+
+/// `tokenauth ARGS`, with no tokenauth settings from the environment and no
+/// `--database`.
+pub fn bare(args: &[&str]) -> Command {
     let mut command = Command::new(binary());
-    command.arg("--database").arg(database).args(args);
+    command.args(args);
     for (name, _) in std::env::vars_os() {
         if name.to_string_lossy().starts_with("TOKENAUTH_") {
             command.env_remove(name);
