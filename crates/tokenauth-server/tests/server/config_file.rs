@@ -80,6 +80,10 @@ fn unknown_keys_and_bad_values_are_refused_naming_the_file_and_the_key() {
             "config = \"other.toml\"",
             "key `config`: the file cannot name another file",
         ),
+        (
+            "[token.list]\nidle-timeout = \"1h\"",
+            "key `token.list.idle-timeout`: no option is named `idle-timeout` in [token.list]; it is one of [serve], [token]",
+        ),
     ] {
         assert_eq!(
             refusal(text, &show),
@@ -126,6 +130,7 @@ fn the_file_sets_defaults_that_the_command_line_overrides() {
     let text = "database = \"sqlite://file.db\"\n\
                 [serve]\nbind = \"0.0.0.0:9000\"\nlifespan = \"7d\"\ncache = \"on\"\n\
                 [copy-database]\nfrom = \"sqlite://a.db\"\nto = \"sqlite://b.db\"\n\
+                [token]\nidle-timeout = \"1h\"\n\
                 [token.create]\nscope = [\"read\", \"write\"]\n";
     let file = write(dir.path(), "tokenauth.toml", text);
     let parse = |args: &[&str]| {
@@ -173,6 +178,14 @@ fn the_file_sets_defaults_that_the_command_line_overrides() {
         panic!("create")
     };
     assert_eq!(scope, ["read", "write"]);
+    // A global option of `token`, in its table, for each of its subcommands.
+    let Command::Token(token) = parse(&["--config", &file, "token", "list"]).command else {
+        panic!("token")
+    };
+    assert_eq!(
+        token.policy.idle_timeout.map(|t| t.to_string()).as_deref(),
+        Some("1h")
+    );
 }
 
 /// `tokenauth ARGS` run in `dir`, with `env`, which must exit 0; its standard output.
