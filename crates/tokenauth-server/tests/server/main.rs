@@ -16,6 +16,8 @@ mod cli;
 mod configuration;
 // The configuration file: its refusals in-process, its precedence through the binary.
 mod config_file;
+// deploy/'s container file and systemd unit, against the command's definition.
+mod deploy;
 mod http;
 mod import;
 mod serve;
