@@ -92,6 +92,7 @@
 mod admin;
 mod bulk;
 mod cache;
+mod challenge;
 mod clock;
 mod error;
 mod events;
@@ -109,6 +110,7 @@ mod user;
 mod verdict;
 
 pub use cache::{AuthCache, CacheStats, Cached, DEFAULT_CACHE_CAPACITY, DEFAULT_CACHE_TTL, Following};
+pub use challenge::{Challenge, DEFAULT_REALM, InvalidChallenge, InvalidRealm, MAX_REALM_CHARS, Realm};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{AuthError, BackendError, IssueError, ObtainError};
 pub use events::{AuthEvent, AuthOutcome, EventHook, LOG_BURST, LOG_WINDOW, LoginOutcome, RevokeReason};

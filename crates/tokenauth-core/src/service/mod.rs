@@ -34,6 +34,7 @@ pub use policy::{
 };
 pub use users::Upserted;
 
+use crate::challenge::{Challenge, Realm};
 use crate::clock::{Clock, SystemClock};
 use crate::events::{self, AuthEvent, EventHook, LogLimiter};
 use crate::expiry::{ExpiryPolicy, Lifespan};
@@ -85,6 +86,10 @@ pub(crate) struct Config {
     pub(crate) policy: ExpiryPolicy,
     /// Accepted `Authorization` keywords; the first is the one named in challenges.
     pub(crate) keywords: Vec<String>,
+    /// Which challenges refusals carry.
+    pub(crate) challenge: Challenge,
+    /// The realm of RFC 6750 challenges.
+    pub(crate) realm: Realm,
     pub(crate) obtain_policy: ObtainPolicy,
     pub(crate) token_limit: Option<TokenLimit>,
     pub(crate) refresh_interval: Duration,
@@ -198,6 +203,8 @@ impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
                 format: TokenFormat::default(),
                 policy: ExpiryPolicy::default(),
                 keywords: vec!["Token".to_owned(), "Bearer".to_owned()],
+                challenge: Challenge::default(),
+                realm: Realm::default(),
                 obtain_policy: ObtainPolicy::New,
                 token_limit: Some(TokenLimit::default()),
                 refresh_interval: DEFAULT_REFRESH_INTERVAL,
@@ -380,6 +387,24 @@ impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
         self
     }
 
+    /// Sets which challenges refusals carry (default [`Challenge::Auto`]: RFC 6750's
+    /// to clients that send `Bearer` credentials, DRF's to the others). The HTTP layer
+    /// reads it; so does anything else built from this service.
+    ///
+    /// RFC 6750's challenges name `Bearer`: keep it among the
+    /// [keywords](Self::with_keywords) (it is by default), or a `Bearer` client is
+    /// anonymous and [`Challenge::Auto`] answers it as DRF does.
+    pub fn with_challenge(mut self, challenge: Challenge) -> Self {
+        self.config_mut().challenge = challenge;
+        self
+    }
+
+    /// Sets the `realm` of RFC 6750 challenges (default `api`).
+    pub fn with_realm(mut self, realm: Realm) -> Self {
+        self.config_mut().realm = realm;
+        self
+    }
+
     /// Sets the clock (default: the system clock). Tests pass a
     /// [`ManualClock`](crate::ManualClock).
     pub fn with_clock(mut self, clock: impl Clock) -> Self {
@@ -469,6 +494,16 @@ impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
     /// The scheme named in `WWW-Authenticate` on a 401: the first keyword.
     pub fn challenge(&self) -> &str {
         &self.config.keywords[0]
+    }
+
+    /// Which challenges refusals carry ([`with_challenge`](Self::with_challenge)).
+    pub fn challenge_mode(&self) -> Challenge {
+        self.config.challenge
+    }
+
+    /// The `realm` of RFC 6750 challenges ([`with_realm`](Self::with_realm)).
+    pub fn realm(&self) -> &Realm {
+        &self.config.realm
     }
 
     /// The password hasher.
