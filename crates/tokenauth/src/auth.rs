@@ -9,8 +9,8 @@ use std::sync::Arc;
 use http::request::Parts;
 use tokenauth_core::store::{RevocationBus, RevocationListener, TokenStore, UserDirectory};
 use tokenauth_core::{
-    AuthCache, Cached, Clock, EventHook, Following, Lifespan, Maintenance, ObtainPolicy, PasswordHasher,
-    Publisher, Scopes, TokenFormat, TokenLimit,
+    AuthCache, Cached, Challenge, Clock, EventHook, Following, Lifespan, Maintenance, ObtainPolicy,
+    PasswordHasher, Publisher, Realm, Scopes, TokenFormat, TokenLimit,
 };
 
 use crate::layer::{ClientIp, TokenAuthLayer, peer_ip};
@@ -196,7 +196,8 @@ impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
 /// The configuration of a [`TokenAuth`], consumed by [`build`](Self::build).
 ///
 /// The defaults: tokens live 30 days, with no idle timeout; `Token` and `Bearer`
-/// keywords; a new token per login and at most
+/// keywords, with RFC 6750's challenges for `Bearer` clients ([`Challenge::Auto`], realm
+/// `api`); a new token per login and at most
 /// [`DEFAULT_MAX_TOKENS_PER_USER`](tokenauth_core::DEFAULT_MAX_TOKENS_PER_USER) live
 /// tokens per user; no scopes; no cache; the login throttle
 /// ([`LoginThrottle::default`](crate::routes::LoginThrottle::default)); the peer's
@@ -300,6 +301,18 @@ impl<S: TokenStore, D: UserDirectory> TokenAuthBuilder<S, D> {
     /// is the one named in challenges.
     pub fn keywords<K: Into<String>>(self, keywords: impl IntoIterator<Item = K>) -> Self {
         self.map_core(|core| core.with_keywords(keywords))
+    }
+
+    /// Which challenges refusals carry (default [`Challenge::Auto`]: RFC 6750's
+    /// `Bearer realm="api", error=...` to clients that send `Bearer` credentials, DRF's
+    /// `Token` to the others). See [`Challenge`].
+    pub fn challenge(self, challenge: Challenge) -> Self {
+        self.map_core(|core| core.with_challenge(challenge))
+    }
+
+    /// The `realm` of RFC 6750 challenges (default `api`).
+    pub fn realm(self, realm: Realm) -> Self {
+        self.map_core(|core| core.with_realm(realm))
     }
 
     /// The password hasher (default argon2id with OWASP's parameters).

@@ -3,11 +3,11 @@
 use std::any::{Any, TypeId};
 
 use axum_core::extract::{FromRequestParts, OptionalFromRequestParts};
+use http::Extensions;
 use http::request::Parts;
-use http::{Extensions, HeaderValue};
 use tokenauth_core::{AuthUser, TokenInfo, User, Verified};
 
-use crate::rejection::TokenAuthRejection;
+use crate::rejection::{Answer, TokenAuthRejection};
 
 /// The authenticated user of a request and the token it presented.
 ///
@@ -58,14 +58,15 @@ impl<U> From<Verified<U>> for Authenticated<U> {
 
 /// What the layer found, independent of the user type: the token of an authenticated
 /// request, or the rejection an `Authenticated` extractor gives (`NotProvided` for an
-/// anonymous request, the real reason for credentials that failed in lenient mode), the
-/// scheme the layer names in challenges, and the user type it serves. Read by the
+/// anonymous request, the real reason for credentials that failed in lenient mode), how
+/// refusals of this request are worded (DRF's or RFC 6750's challenges), and the user
+/// type the layer serves. Read by the
 /// extractor, by [`RequireScope`](crate::RequireScope) and by the 405 fallbacks; its
 /// presence tells an inner layer that an outer one has already authenticated.
 #[derive(Debug, Clone)]
 pub(crate) struct Presented {
     pub(crate) token: Result<TokenInfo, TokenAuthRejection>,
-    pub(crate) scheme: HeaderValue,
+    pub(crate) answer: Answer,
     pub(crate) user_type: UserType,
 }
 

@@ -13,12 +13,12 @@ use bytes::Bytes;
 use http::request::Parts;
 use http::{HeaderValue, Request, StatusCode, header};
 use tokenauth_core::store::{TokenStore, UserDirectory};
-use tokenauth_core::{AuthError, AuthOutcome, TokenAuth, Verified};
+use tokenauth_core::{AuthError, AuthOutcome, Challenge, TokenAuth, Verified};
 use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::extract::{Presented, UserOf, UserType};
-use crate::rejection::{TokenAuthRejection, challenge, method_not_allowed_response, refusal};
+use crate::rejection::{Answer, TokenAuthRejection, method_not_allowed_response, refusal};
 
 /// The paths the obtain endpoint is served at (`routes::OBTAIN_PATHS`), which the
 /// layer does not authenticate by default.
@@ -39,7 +39,9 @@ const REVOKE_PATH: &str = "/auth/revoke";
 ///
 /// Every 401 that passes through the layer carries `WWW-Authenticate` naming the first
 /// configured keyword (`Token`); other statuses keep their own (such as the 403 of
-/// [`RequireScope`](crate::RequireScope)). The `Authorization` header (every one of
+/// [`RequireScope`](crate::RequireScope)). That is DRF's wording; a client that sends
+/// `Bearer` credentials is answered in RFC 6750's instead (see "Challenges" below). The
+/// `Authorization` header (every one of
 /// them, if the request has several) is marked sensitive so that tracing middleware does
 /// not print it. A request with several `Authorization` headers is refused with 401
 /// `Invalid token header. Token string should not contain spaces.`, as DRF refuses them
@@ -68,6 +70,24 @@ const REVOKE_PATH: &str = "/auth/revoke";
 /// path as the layer sees it.) The token revocation endpoint's path, `/auth/revoke`,
 /// is treated the same way: the token to revoke is in its form, so a stale header must
 /// not stand in the way.
+///
+/// # Challenges
+///
+/// The service's [`Challenge`] setting says how refusals are worded; the bodies are
+/// DRF's `{"detail": ...}` in every mode. Under [`Challenge::Auto`] (the default) a
+/// request whose `Authorization` header (the first, if several) uses the `Bearer`
+/// keyword gets RFC 6750's challenges, and every other request DRF's:
+///
+/// | the client sent | DRF's answer | RFC 6750's answer |
+/// |---|---|---|
+/// | no credentials | 401, `Token` | 401, `Bearer realm="api"` |
+/// | failing credentials (unknown, expired, inactive user) | 401, `Token` | 401, `Bearer realm="api", error="invalid_token", error_description="<detail>"` |
+/// | malformed or repeated credentials | 401, `Token` | 400, `Bearer realm="api", error="invalid_request", error_description="<detail>"` |
+/// | a token without a required scope | 403, `Token error="insufficient_scope", scope="write"` | 403, `Bearer realm="api", error="insufficient_scope", error_description="<detail>", scope="write"` |
+///
+/// Under [`Challenge::Auto`], a request without credentials gets DRF's answer unless
+/// `Bearer` is the first keyword. The realm is the service's
+/// ([`TokenAuth::with_realm`]). Nested layers word a request as the outermost one did.
 ///
 /// # Wrong methods
 ///
@@ -116,7 +136,6 @@ pub(crate) type ClientIp = Arc<dyn Fn(&Parts) -> Option<IpAddr> + Send + Sync>;
 
 struct LayerState<S, D> {
     auth: TokenAuth<S, D>,
-    challenge: HeaderValue,
     lenient: bool,
     login_paths: Arc<[String]>,
     client_ip: ClientIp,
@@ -126,7 +145,6 @@ impl<S, D> Clone for LayerState<S, D> {
     fn clone(&self) -> Self {
         Self {
             auth: self.auth.clone(),
-            challenge: self.challenge.clone(),
             lenient: self.lenient,
             login_paths: Arc::clone(&self.login_paths),
             client_ip: Arc::clone(&self.client_ip),
@@ -138,7 +156,6 @@ impl<S, D> fmt::Debug for LayerState<S, D> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TokenAuthLayer")
             .field("auth", &self.auth)
-            .field("challenge", &self.challenge)
             .field("lenient", &self.lenient)
             .field("login_paths", &self.login_paths)
             .finish_non_exhaustive()
@@ -162,12 +179,9 @@ impl<S, D> Clone for TokenAuthLayer<S, D> {
 impl<S: TokenStore, D: UserDirectory> TokenAuthLayer<S, D> {
     /// A layer authenticating with `auth`.
     pub fn new(auth: TokenAuth<S, D>) -> Self {
-        let challenge = HeaderValue::from_str(auth.challenge())
-            .expect("keywords are validated as visible ASCII by TokenAuth::with_keywords");
         Self {
             state: Arc::new(LayerState {
                 auth,
-                challenge,
                 lenient: false,
                 login_paths: DEFAULT_LOGIN_PATHS
                     .iter()
@@ -331,12 +345,14 @@ where
 
         Box::pin(async move {
             let (mut parts, body) = req.into_parts();
-            // An outer layer has authenticated this request already.
-            if parts.extensions.get::<Presented>().is_none()
-                && let Err(response) = state.authenticate(&mut parts).await
-            {
-                return Ok(state.finish(response));
-            }
+            // An outer layer has authenticated this request already: its answer holds.
+            let answer = match Presented::of(&parts.extensions) {
+                Ok(presented) => presented.answer.clone(),
+                Err(_) => match state.authenticate(&mut parts).await {
+                    Ok(answer) => answer,
+                    Err(response) => return Ok(response),
+                },
+            };
             // What a bare 405 becomes: see "Wrong methods" above.
             let method = parts.method.clone();
             let outcome = Presented::of(&parts.extensions).and_then(Presented::token).err();
@@ -344,17 +360,18 @@ where
             if response.status() == StatusCode::METHOD_NOT_ALLOWED
                 && response.body().size_hint().exact() == Some(0)
             {
-                return Ok(state.finish(method_not_allowed(&method, outcome, response.headers())));
+                return Ok(answer.finish(method_not_allowed(&method, outcome, response.headers())));
             }
-            Ok(state.finish(response.map(Body::new)))
+            Ok(answer.finish(response.map(Body::new)))
         })
     }
 }
 
 impl<S: TokenStore, D: UserDirectory> LayerState<S, D> {
-    /// Authenticates the request and records the outcome in its extensions; `Err` is
-    /// the response that refuses it.
-    async fn authenticate(&self, parts: &mut Parts) -> Result<(), Response> {
+    /// Authenticates the request and records the outcome in its extensions, with how
+    /// its refusals are worded (returned too); `Err` is the response that refuses it.
+    async fn authenticate(&self, parts: &mut Parts) -> Result<Answer, Response> {
+        let answer = answer(&self.auth, parts.headers.get(header::AUTHORIZATION));
         let login = self
             .login_paths
             .iter()
@@ -375,15 +392,41 @@ impl<S: TokenStore, D: UserDirectory> LayerState<S, D> {
                 Err(error) if self.lenient && !matches!(error, AuthError::Backend(_)) => {
                     Err(TokenAuthRejection::from(&error))
                 }
-                Err(error) => return Err(refusal(&error)),
+                Err(error) => return Err(answer.finish(refusal(&error))),
             }
         };
         parts.extensions.insert(Presented {
             token,
-            scheme: self.challenge.clone(),
+            answer: answer.clone(),
             user_type: UserType::of::<D::User>(),
         });
-        Ok(())
+        Ok(answer)
+    }
+}
+
+/// How the refusals of a request with this `Authorization` header (its first, if
+/// several) are worded, by `auth`'s [`Challenge`] setting: under `Auto`, by the keyword
+/// the client used, or the first keyword when it sent no credentials. For the layer and
+/// the routes that authenticate by themselves.
+pub(crate) fn answer<S: TokenStore, D: UserDirectory>(
+    auth: &TokenAuth<S, D>,
+    header: Option<&HeaderValue>,
+) -> Answer {
+    let rfc6750 = match auth.challenge_mode() {
+        Challenge::Drf => false,
+        Challenge::Rfc6750 => true,
+        Challenge::Auto => auth
+            .keyword_of(header.map(HeaderValue::as_bytes))
+            .unwrap_or(auth.challenge())
+            .eq_ignore_ascii_case("Bearer"),
+    };
+    if rfc6750 {
+        Answer::Bearer(auth.realm().clone())
+    } else {
+        Answer::Drf(
+            HeaderValue::from_str(auth.challenge())
+                .expect("keywords are validated as visible ASCII by TokenAuth::with_keywords"),
+        )
     }
 }
 
@@ -444,12 +487,4 @@ fn method_not_allowed(
 fn is_login_path(path: &str, login: &str) -> bool {
     // A login path starting with `/` ends at a segment boundary of any path ending with it.
     path == login || (login.starts_with('/') && path.ends_with(login))
-}
-
-impl<S, D> LayerState<S, D> {
-    /// Puts the configured challenge on every 401 leaving the layer.
-    fn finish(&self, mut response: Response) -> Response {
-        challenge(&mut response, self.challenge.clone());
-        response
-    }
 }

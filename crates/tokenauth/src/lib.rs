@@ -4,7 +4,8 @@
 //! [`TokenAuth`] is the app's handle, configured once by its builder and then shared:
 //!
 //! - [`auth.layer()`](TokenAuth::layer) authenticates `Authorization: Token <key>` (and
-//!   `Bearer <key>`) on every request it wraps, answering DRF's exact 401s;
+//!   `Bearer <key>`) on every request it wraps, answering DRF's exact 401s (and RFC
+//!   6750's challenges to `Bearer` clients: [`Challenge`]);
 //! - [`Authenticated`] hands the user and token to handlers (`Option<Authenticated>`
 //!   for routes open to anonymous users too);
 //! - [`auth.routes()`](TokenAuth::routes) (feature `routes`) serves the obtain
@@ -94,4 +95,4 @@ pub use tokenauth_core as core;
 #[doc = include_str!("../../../README.md")]
 struct ReadmeExamples;
 // What an app names besides the handle and the extractor; the rest is under `core`.
-pub use tokenauth_core::{AuthCache, AuthUser, Lifespan, Maintenance, Scopes, User, UserId};
+pub use tokenauth_core::{AuthCache, AuthUser, Challenge, Lifespan, Maintenance, Scopes, User, UserId};

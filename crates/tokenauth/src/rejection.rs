@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use axum_core::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header};
-use tokenauth_core::{AuthError, BackendError};
+use tokenauth_core::{AuthError, BackendError, Realm};
 
 /// DRF's 500 message.
 pub(crate) const SERVER_ERROR: &str = "A server error occurred.";
@@ -19,14 +19,122 @@ pub(crate) const PERMISSION_DENIED: &str = "You do not have permission to perfor
 /// configured another: the first default keyword.
 pub(crate) const DEFAULT_SCHEME: &str = "Token";
 
-/// Sets `WWW-Authenticate` on a 401 (and leaves other responses alone, and a 401
-/// that carries challenges of its own: see [`OwnChallenge`]).
-pub(crate) fn challenge(response: &mut Response, scheme: HeaderValue) {
-    if response.status() == StatusCode::UNAUTHORIZED && response.extensions().get::<OwnChallenge>().is_none()
-    {
-        response.headers_mut().insert(header::WWW_AUTHENTICATE, scheme);
+/// How one request's refusals are worded, decided by the layer from the service's
+/// [`Challenge`](tokenauth_core::Challenge) setting and the scheme the client used.
+#[derive(Debug, Clone)]
+pub(crate) enum Answer {
+    /// DRF's: every 401 carries `WWW-Authenticate: <keyword>`, the first keyword.
+    Drf(HeaderValue),
+    /// RFC 6750's, in this realm: `Bearer realm="..."`, with an `error` once
+    /// credentials were sent, and 400 for malformed ones.
+    Bearer(Realm),
+}
+
+impl Answer {
+    /// The answer of a refusal made without a layer: DRF's, with its `Token`.
+    pub(crate) fn drf_default() -> Self {
+        Self::Drf(HeaderValue::from_static(DEFAULT_SCHEME))
+    }
+
+    /// The status of a response refusing for `rejection`: DRF's, but 400 for malformed
+    /// credentials under RFC 6750 (`invalid_request`).
+    fn status(&self, rejection: TokenAuthRejection) -> StatusCode {
+        match self {
+            Self::Bearer(_) if rejection.rfc6750_error() == Some(INVALID_REQUEST) => StatusCode::BAD_REQUEST,
+            _ => rejection.status(),
+        }
+    }
+
+    /// The `WWW-Authenticate` of a response with `status`, refusing for `rejection` if
+    /// the response is a rejection's: on every 401, and on the 400 of malformed
+    /// credentials under RFC 6750.
+    fn challenge(&self, status: StatusCode, rejection: Option<TokenAuthRejection>) -> Option<HeaderValue> {
+        match self {
+            Self::Drf(keyword) => (status == StatusCode::UNAUTHORIZED).then(|| keyword.clone()),
+            Self::Bearer(realm) => {
+                let error = rejection.and_then(|r| r.rfc6750_error().map(|error| (error, r.detail())));
+                let challenged = status == StatusCode::UNAUTHORIZED
+                    || (status == StatusCode::BAD_REQUEST
+                        && error.is_some_and(|(e, _)| e == INVALID_REQUEST));
+                challenged.then(|| bearer_challenge(realm, error, None))
+            }
+        }
+    }
+
+    /// The challenge alone, without an error: `Token` (the first keyword), or
+    /// `Bearer realm="..."`.
+    #[cfg(feature = "routes")]
+    pub(crate) fn bare(&self) -> HeaderValue {
+        match self {
+            Self::Drf(keyword) => keyword.clone(),
+            Self::Bearer(realm) => bearer_challenge(realm, None, None),
+        }
+    }
+
+    /// Sets the status and the challenge of `response` as this answer words them (but
+    /// for a response that carries challenges of its own: see [`OwnChallenge`]).
+    pub(crate) fn finish(&self, mut response: Response) -> Response {
+        if response.extensions().get::<OwnChallenge>().is_some() {
+            return response;
+        }
+        let rejection = response.extensions().get::<Refusal>().map(|refusal| refusal.0);
+        if let Some(rejection) = rejection {
+            *response.status_mut() = self.status(rejection);
+        }
+        if let Some(challenge) = self.challenge(response.status(), rejection) {
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, challenge);
+        }
+        response
     }
 }
+
+/// RFC 6750's `error` for malformed credentials (400).
+const INVALID_REQUEST: &str = "invalid_request";
+
+/// An RFC 6750 challenge: `Bearer realm="..."`, then `error` and `error_description`
+/// (the DRF detail) if given, then `scope` if given.
+pub(crate) fn bearer_challenge(
+    realm: &Realm,
+    error: Option<(&str, &str)>,
+    scope: Option<&tokenauth_core::Scopes>,
+) -> HeaderValue {
+    let mut challenge = format!("Bearer realm={}", quoted(realm.as_str()));
+    if let Some((error, description)) = error {
+        challenge.push_str(&format!(
+            ", error=\"{error}\", error_description={}",
+            quoted(description)
+        ));
+    }
+    if let Some(scope) = scope {
+        // Scope names are printable ASCII without spaces, quotes or backslashes.
+        challenge.push_str(&format!(", scope=\"{scope}\""));
+    }
+    HeaderValue::from_str(&challenge).expect("quoted strings of visible ASCII make a valid header value")
+}
+
+/// `text` as an HTTP quoted-string: quotes and backslashes escaped, and anything a
+/// header cannot carry (controls, non-ASCII) replaced by `?`.
+fn quoted(text: &str) -> String {
+    let mut quoted = String::with_capacity(text.len() + 2);
+    quoted.push('"');
+    for c in text.chars() {
+        match c {
+            '"' | '\\' => {
+                quoted.push('\\');
+                quoted.push(c);
+            }
+            ' '..='~' => quoted.push(c),
+            _ => quoted.push('?'),
+        }
+    }
+    quoted.push('"');
+    quoted
+}
+
+/// Marks a response as a [`TokenAuthRejection`]'s, so that the layer can word it for
+/// the request ([`Answer::finish`]).
+#[derive(Debug, Clone, Copy)]
+struct Refusal(TokenAuthRejection);
 
 /// Marks a 401 whose `WWW-Authenticate` names other schemes than the layer's (the
 /// introspection route's `Basic`): the layer leaves its challenges as they are.
@@ -37,7 +145,10 @@ pub(crate) struct OwnChallenge;
 /// Why a request was refused, rendered as DRF renders it: a status and a JSON body
 /// `{"detail": "..."}`; every 401 also carries `WWW-Authenticate` (the
 /// [`TokenAuthLayer`](crate::TokenAuthLayer) sets it to its configured scheme,
-/// `Token` by default).
+/// `Token` by default). For a client answered in RFC 6750's terms (see "Challenges" on
+/// [`TokenAuthLayer`](crate::TokenAuthLayer)), the layer rewords the refusal as it
+/// leaves: a `Bearer` challenge with its `error`, and 400 instead of 401 for malformed
+/// credentials (`NoCredentials`, `ContainsSpaces`, `InvalidCharacters`).
 ///
 /// ```
 /// use axum_core::response::IntoResponse;
@@ -120,6 +231,18 @@ impl TokenAuthRejection {
     }
 }
 
+impl TokenAuthRejection {
+    /// RFC 6750's `error` code for this refusal: `invalid_request` for malformed
+    /// credentials, `invalid_token` for credentials that fail, none otherwise.
+    fn rfc6750_error(self) -> Option<&'static str> {
+        match self {
+            Self::NoCredentials | Self::ContainsSpaces | Self::InvalidCharacters => Some(INVALID_REQUEST),
+            Self::InvalidToken | Self::UserInactive | Self::Expired => Some("invalid_token"),
+            _ => None,
+        }
+    }
+}
+
 impl std::fmt::Display for TokenAuthRejection {
     /// The `detail` message, but for a user type mismatch, which names both types.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -162,7 +285,8 @@ impl IntoResponse for TokenAuthRejection {
             tracing::error!("{self}");
         }
         let mut response = detail_response(self.status(), self.detail());
-        challenge(&mut response, HeaderValue::from_static(DEFAULT_SCHEME));
+        response.extensions_mut().insert(Refusal(self));
+        let mut response = Answer::drf_default().finish(response);
         if self == Self::Unavailable {
             response = with_retry_after(response, UNAVAILABLE_RETRY_AFTER);
         }
@@ -231,4 +355,21 @@ pub(crate) fn json_response(status: StatusCode, body: &impl serde::Serialize) ->
         bytes,
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn descriptions_are_quoted_strings() {
+        assert_eq!(quoted("Invalid token"), r#""Invalid token""#);
+        assert_eq!(quoted(r#"a "b" \c"#), r#""a \"b\" \\c""#);
+        assert_eq!(quoted("é\n"), r#""??""#);
+        let challenge = bearer_challenge(&Realm::default(), Some(("invalid_token", r#"say "hi""#)), None);
+        assert_eq!(
+            challenge,
+            r#"Bearer realm="api", error="invalid_token", error_description="say \"hi\"""#
+        );
+    }
 }

@@ -10,12 +10,14 @@ use axum_core::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http::{HeaderValue, Request, StatusCode, header};
 use tokenauth_core::store::{TokenStore, UserDirectory};
-use tokenauth_core::{InvalidScope, Scopes, TokenAuth};
+use tokenauth_core::{InvalidScope, Realm, Scopes, TokenAuth};
 use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::extract::Presented;
-use crate::rejection::{DEFAULT_SCHEME, PERMISSION_DENIED, TokenAuthRejection, detail_response};
+use crate::rejection::{
+    Answer, DEFAULT_SCHEME, PERMISSION_DENIED, TokenAuthRejection, bearer_challenge, detail_response,
+};
 
 /// Lets a request through only if its token carries every required scope.
 ///
@@ -30,8 +32,11 @@ use crate::rejection::{DEFAULT_SCHEME, PERMISSION_DENIED, TokenAuthRejection, de
 /// - A token without a required scope: 403
 ///   `{"detail":"You do not have permission to perform this action."}` (DRF's
 ///   `PermissionDenied`) with `WWW-Authenticate: Token error="insufficient_scope",
-///   scope="write"` (RFC 6750), naming the layer's first keyword and every required
-///   scope.
+///   scope="write"`, naming the layer's first keyword and every required scope; or,
+///   where the request is answered in RFC 6750's terms (a `Bearer` client, see
+///   [`Challenge`](tokenauth_core::Challenge)), `Bearer realm="api",
+///   error="insufficient_scope", error_description="You do not have permission to
+///   perform this action.", scope="write"`.
 /// - Otherwise the route runs.
 ///
 /// Tokens get their scopes at issue: those asked for, or every scope the service grants
@@ -177,10 +182,20 @@ pub(crate) fn check_scopes(extensions: &http::Extensions, required: &Scopes) -> 
         granted = %token.scopes,
         "insufficient scope"
     );
-    Err(ScopeRejection::InsufficientScope {
-        required: required.clone(),
-        scheme: String::from_utf8_lossy(presented.scheme.as_bytes()).into_owned(),
-    })
+    Err(insufficient_scope(&presented.answer, required.clone()))
+}
+
+/// The refusal of a token lacking `required`, worded as `answer` says.
+pub(crate) fn insufficient_scope(answer: &Answer, required: Scopes) -> ScopeRejection {
+    let (scheme, realm) = match answer {
+        Answer::Drf(keyword) => (String::from_utf8_lossy(keyword.as_bytes()).into_owned(), None),
+        Answer::Bearer(realm) => ("Bearer".to_owned(), Some(realm.clone())),
+    };
+    ScopeRejection::InsufficientScope {
+        required,
+        scheme,
+        realm,
+    }
 }
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -224,12 +239,25 @@ where
 /// let rejection = ScopeRejection::InsufficientScope {
 ///     required: Scopes::parse("write").unwrap(),
 ///     scheme: "Token".to_owned(),
+///     realm: None,
 /// };
 /// let response = rejection.into_response();
 /// assert_eq!(response.status(), 403);
 /// assert_eq!(
 ///     response.headers()["www-authenticate"],
 ///     r#"Token error="insufficient_scope", scope="write""#
+/// );
+///
+/// // RFC 6750's, for a client that sent Bearer credentials.
+/// let rejection = ScopeRejection::InsufficientScope {
+///     required: Scopes::parse("write").unwrap(),
+///     scheme: "Bearer".to_owned(),
+///     realm: Some("api".parse().unwrap()),
+/// };
+/// assert_eq!(
+///     rejection.into_response().headers()["www-authenticate"],
+///     "Bearer realm=\"api\", error=\"insufficient_scope\", \
+///      error_description=\"You do not have permission to perform this action.\", scope=\"write\""
 /// );
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -242,8 +270,13 @@ pub enum ScopeRejection {
     InsufficientScope {
         /// Every scope the route requires.
         required: Scopes,
-        /// The authentication scheme named in the challenge (`Token`).
+        /// The authentication scheme named in the challenge (`Token`; `Bearer` with a
+        /// realm).
         scheme: String,
+        /// With a realm, the challenge is RFC 6750's, `Bearer realm="..",
+        /// error="insufficient_scope", error_description="..", scope=".."`, whatever
+        /// `scheme` says; without, DRF's keyword with the error and the scope.
+        realm: Option<Realm>,
     },
 }
 
@@ -283,7 +316,25 @@ impl IntoResponse for ScopeRejection {
     fn into_response(self) -> Response {
         match self {
             Self::Unauthenticated(rejection) => rejection.into_response(),
-            Self::InsufficientScope { required, scheme } => {
+            Self::InsufficientScope {
+                required,
+                realm: Some(realm),
+                ..
+            } => {
+                let mut response = detail_response(StatusCode::FORBIDDEN, PERMISSION_DENIED);
+                let challenge = bearer_challenge(
+                    &realm,
+                    Some(("insufficient_scope", PERMISSION_DENIED)),
+                    Some(&required),
+                );
+                response.headers_mut().insert(header::WWW_AUTHENTICATE, challenge);
+                response
+            }
+            Self::InsufficientScope {
+                required,
+                scheme,
+                realm: None,
+            } => {
                 let mut response = detail_response(StatusCode::FORBIDDEN, PERMISSION_DENIED);
                 let scheme = if !scheme.is_empty() && scheme.bytes().all(|b| b.is_ascii_graphic()) {
                     scheme.as_str()

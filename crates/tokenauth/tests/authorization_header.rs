@@ -8,19 +8,8 @@ use axum::Router;
 use axum::body::Body;
 use axum::routing::get;
 use common::*;
-use http::{HeaderValue, Request, header};
+use http::{Request, header};
 use tokenauth::TokenAuthLayer;
-
-/// `GET path` with one `Authorization` header per value, in order.
-fn with_headers(path: &str, values: &[&str]) -> Request<Body> {
-    let mut request = get_with(path, None);
-    for value in values {
-        request
-            .headers_mut()
-            .append(header::AUTHORIZATION, HeaderValue::from_str(value).unwrap());
-    }
-    request
-}
 
 #[tokio::test]
 async fn row_35_several_authorization_headers_are_refused_in_either_order() {

@@ -204,20 +204,40 @@ async fn every_required_scope_is_named_with_the_layers_keyword() {
         .route_layer(RequireScope::new(&auth, "write read").unwrap())
         .layer(TokenAuthLayer::new(auth));
 
-    let bearer = format!("Bearer {read}");
-    let request = get_with("/both", Some(bearer.as_bytes()));
+    // DRF's wording names the first keyword, whichever the client used...
     assert_eq!(
-        raw(&app, request).await,
+        raw(&app, get_token("/both", &read)).await,
         (
             403,
             vec![r#"Bearer error="insufficient_scope", scope="read write""#.to_owned()],
             FORBIDDEN.to_owned()
         )
     );
-    // The 401s name the layer's keyword too.
+    assert_eq!(
+        raw(&app, get_token("/both", &unknown_token())).await,
+        (401, vec!["Bearer".to_owned()], INVALID_TOKEN.to_owned())
+    );
+    // ...and a Bearer client, or one without credentials where Bearer comes first, is
+    // answered in RFC 6750's terms (`Challenge::Auto`), every required scope named.
+    let bearer = format!("Bearer {read}");
+    assert_eq!(
+        raw(&app, get_with("/both", Some(bearer.as_bytes()))).await,
+        (
+            403,
+            vec![
+                r#"Bearer realm="api", error="insufficient_scope", error_description="You do not have permission to perform this action.", scope="read write""#
+                    .to_owned()
+            ],
+            FORBIDDEN.to_owned()
+        )
+    );
     assert_eq!(
         raw(&app, get_with("/both", None)).await,
-        (401, vec!["Bearer".to_owned()], NOT_PROVIDED.to_owned())
+        (
+            401,
+            vec![r#"Bearer realm="api""#.to_owned()],
+            NOT_PROVIDED.to_owned()
+        )
     );
 }
 

@@ -53,7 +53,7 @@ fn corpus() -> Vec<(&'static str, Vec<u8>, Expect)> {
         ("Token without a key", get("Authorization: Token\r\n"), Expect::Json(401)),
         ("Token with spaces", get("Authorization: Token a b\r\n"), Expect::Json(401)),
         ("malformed token", get(&format!("Authorization: Token tka_{}\r\n", "A".repeat(60))), Expect::Json(401)),
-        ("Bearer alone", get("Authorization: Bearer\r\n"), Expect::Json(401)),
+        ("Bearer alone", get("Authorization: Bearer\r\n"), Expect::Json(400)),
         ("huge token", get(&format!("Authorization: Token {}\r\n", "A".repeat(8000))), Expect::Json(401)),
         (
             "invalid chunked encoding",

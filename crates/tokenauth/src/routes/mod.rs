@@ -473,7 +473,9 @@ where
 ///   `X-Auth-Expires` RFC 3339) and a JSON body `{"sub": "<user id>", "extra":
 ///   {"username", "scope", "token_id", "expires"}}`;
 /// - 401 with `WWW-Authenticate` and DRF's `{"detail": ...}`, as
-///   [`TokenAuthLayer`] answers, for missing or failing credentials;
+///   [`TokenAuthLayer`] answers, for missing or failing credentials (RFC 6750's
+///   challenges to a `Bearer` client, as there, but a 401 for malformed credentials
+///   too: nginx's `auth_request` turns a 400 into its own 500);
 /// - 403 `insufficient_scope`, as [`RequireScope`] answers, when the token lacks a
 ///   required scope: those of every `scope` query parameter (`?scope=write`,
 ///   space-separated or repeated) and of the [required-scope

@@ -174,7 +174,7 @@ impl<S, D> IntrospectState<S, D> {
                 if self.client.is_some() =>
             {
                 let scheme = Presented::of(&parts.extensions)
-                    .map(|presented| presented.scheme.clone())
+                    .map(|presented| presented.answer.bare())
                     .ok();
                 Some(challenged(
                     TokenAuthRejection::NotProvided.into_response(),

@@ -16,9 +16,9 @@ use tokenauth_core::{AuthUser, Scopes, TokenAuth, Verified};
 
 use super::MAX_SCOPES;
 use crate::extract::{Presented, UserOf};
-use crate::layer::{ClientIp, authenticate_authorization};
-use crate::rejection::{TokenAuthRejection, challenge, detail_response, json_response, refusal};
-use crate::scope::ScopeRejection;
+use crate::layer::{ClientIp, answer, authenticate_authorization};
+use crate::rejection::{OwnChallenge, TokenAuthRejection, detail_response, json_response, refusal};
+use crate::scope::insufficient_scope;
 
 /// Where [`verify_router`](super::verify_router) serves forward auth.
 pub const VERIFY_PATH: &str = "/auth/verify";
@@ -121,6 +121,18 @@ impl FromStr for CookieName {
     }
 }
 
+/// A refusal of credentials, as a proxy can pass it on: nginx's `auth_request` takes
+/// only 401 and 403 as refusals and answers any other status with its own 500, so the
+/// 400 of malformed `Bearer` credentials (RFC 6750's `invalid_request`) is a 401 here,
+/// with the same challenge, marked so that a layer in front leaves it so.
+fn for_proxies(mut response: Response) -> Response {
+    if response.status() == StatusCode::BAD_REQUEST {
+        *response.status_mut() = StatusCode::UNAUTHORIZED;
+        response.extensions_mut().insert(OwnChallenge);
+    }
+    response
+}
+
 /// The route's state.
 pub(super) struct VerifyState<S, D> {
     pub(super) auth: TokenAuth<S, D>,
@@ -147,14 +159,14 @@ pub(super) async fn verify<S: TokenStore, D: UserDirectory>(
 impl<S: TokenStore, D: UserDirectory> VerifyState<S, D> {
     /// Authenticates the request and checks its token's scopes: the answer.
     async fn judge(&self, parts: &mut Parts, required: Scopes) -> Response {
+        // Worded as the layer in front worded it, if there is one, else as it would.
+        let answer = match Presented::of(&parts.extensions) {
+            Ok(presented) => presented.answer.clone(),
+            Err(_) => answer(&self.auth, parts.headers.get(header::AUTHORIZATION)),
+        };
         let verified = match self.authenticate(parts).await {
             Ok(verified) => verified,
-            Err(mut response) => {
-                let scheme = HeaderValue::from_str(self.auth.challenge())
-                    .expect("keywords are validated as visible ASCII by TokenAuth::with_keywords");
-                challenge(&mut response, scheme);
-                return response;
-            }
+            Err(response) => return for_proxies(answer.finish(response)),
         };
         if let Some(missing) = required.first_missing_from(self.auth.grantable_scopes()) {
             self.warn_not_grantable(missing);
@@ -166,11 +178,7 @@ impl<S: TokenStore, D: UserDirectory> VerifyState<S, D> {
                 granted = %verified.token.scopes,
                 "insufficient scope"
             );
-            return ScopeRejection::InsufficientScope {
-                required,
-                scheme: self.auth.challenge().to_owned(),
-            }
-            .into_response();
+            return insufficient_scope(&answer, required).into_response();
         }
         self.identity(&verified)
     }

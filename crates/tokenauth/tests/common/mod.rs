@@ -4,7 +4,8 @@
 //! row of the spec: a 401 carries `WWW-Authenticate: Token` (the introspection
 //! endpoint's may carry `Basic` instead or too) and nothing else does (but the 403 of a
 //! missing scope, which carries its `insufficient_scope` challenge), and every error
-//! body is JSON.
+//! body is JSON. A client that sends `Bearer` credentials may instead get RFC 6750's
+//! challenges (on its 401s, 400s and 403s alike).
 
 #![allow(dead_code, reason = "each test binary uses a different part of this module")]
 
@@ -298,6 +299,18 @@ pub(crate) async fn send(app: &Router, request: Request<Body>) -> Response {
     let what = format!("{} {}", request.method(), request.uri());
     let introspection = request.uri().path() == tokenauth::routes::INTROSPECT_PATH;
     let head = request.method() == Method::HEAD;
+    // A client speaking Bearer may be answered in RFC 6750's terms (the default,
+    // `Challenge::Auto`); every other client gets DRF's exact challenges.
+    let bearer = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|value| {
+            value
+                .as_bytes()
+                .split(u8::is_ascii_whitespace)
+                .find(|w| !w.is_empty())
+        })
+        .is_some_and(|scheme| scheme.eq_ignore_ascii_case(b"bearer"));
     let response = app
         .clone()
         .oneshot(request)
@@ -316,7 +329,12 @@ pub(crate) async fn send(app: &Router, request: Request<Body>) -> Response {
         .get_all(header::WWW_AUTHENTICATE)
         .iter()
         .collect();
-    if response.status == StatusCode::UNAUTHORIZED && introspection {
+    let rfc6750 = |challenge: &str, error: &str| {
+        bearer
+            && challenge.starts_with(r#"Bearer realm="api""#)
+            && challenge.contains(&format!(r#", error="{error}", error_description=""#))
+    };
+    if response.status == StatusCode::UNAUTHORIZED && introspection && !bearer {
         // The introspection endpoint also takes a client credential with Basic.
         let names: Vec<_> = challenges.iter().map(|c| c.to_str().expect("ASCII")).collect();
         assert!(
@@ -324,12 +342,30 @@ pub(crate) async fn send(app: &Router, request: Request<Body>) -> Response {
             "{what}: a 401 must challenge with Token, Basic or both: {names:?}"
         );
     } else if response.status == StatusCode::UNAUTHORIZED {
-        assert_eq!(challenges, ["Token"], "{what}: a 401 must challenge with Token");
+        let challenge = challenges
+            .first()
+            .map(|c| c.to_str().expect("an ASCII challenge"));
+        assert!(
+            challenges == ["Token"]
+                || (challenges.len() == 1
+                    && (challenge == Some(r#"Bearer realm="api""#)
+                        || rfc6750(challenge.unwrap_or_default(), "invalid_token"))),
+            "{what}: a 401 must challenge with Token (or RFC 6750's Bearer, to a Bearer \
+             client): {challenges:?}"
+        );
+    } else if response.status == StatusCode::BAD_REQUEST && !challenges.is_empty() {
+        assert_eq!(challenges.len(), 1, "{what}: one challenge");
+        let challenge = challenges[0].to_str().expect("an ASCII challenge");
+        assert!(
+            rfc6750(challenge, "invalid_request"),
+            "{what}: a 400 may only carry RFC 6750's invalid_request, to a Bearer client: {challenge}"
+        );
     } else if response.status == StatusCode::FORBIDDEN && !challenges.is_empty() {
         assert_eq!(challenges.len(), 1, "{what}: one challenge");
         let challenge = challenges[0].to_str().expect("an ASCII challenge");
         assert!(
-            challenge.starts_with(r#"Token error="insufficient_scope", scope=""#),
+            challenge.starts_with(r#"Token error="insufficient_scope", scope=""#)
+                || rfc6750(challenge, "insufficient_scope"),
             "{what}: a 403 may only carry an insufficient_scope challenge: {challenge}"
         );
         assert_eq!(
@@ -370,6 +406,17 @@ pub(crate) fn request(method: Method, path: &str, authorization: Option<&[u8]>) 
         );
     }
     builder.body(Body::empty()).expect("a valid request")
+}
+
+/// `GET path` with one `Authorization` header per value, in order.
+pub(crate) fn with_headers(path: &str, values: &[&str]) -> Request<Body> {
+    let mut request = get_with(path, None);
+    for value in values {
+        request
+            .headers_mut()
+            .append(header::AUTHORIZATION, HeaderValue::from_str(value).unwrap());
+    }
+    request
 }
 
 /// `method path` with `Authorization: Token <token>`.
