@@ -7,10 +7,11 @@ use std::path::PathBuf;
 use std::str::FromStr;
 
 use axum::http::HeaderName;
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand};
 use tokenauth::TrustedProxies;
 use tokenauth::routes::{CookieName, ThrottleConfig, VerifyOptions};
-use tokenauth_core::{Lifespan, ObtainPolicy, OnLimit, Scopes};
+use tokenauth_core::{Challenge, Lifespan, ObtainPolicy, OnLimit, Realm, Scopes};
 
 /// `--token-store-prefix`'s default.
 pub(crate) const TOKEN_STORE_PREFIX: &str = "tokenauth";
@@ -199,6 +200,25 @@ pub struct ServeArgs {
     /// it), none otherwise.
     #[arg(long, env = "TOKENAUTH_SESSION_SCOPE")]
     pub session_scope: Option<String>,
+    /// How refusals challenge the client: `auto` answers RFC 6750's (`WWW-Authenticate:
+    /// Bearer realm="api", error="invalid_token", ...`; 400 `invalid_request` for
+    /// malformed credentials; 403 `insufficient_scope`) to clients that send `Bearer`
+    /// credentials, and DRF's (`WWW-Authenticate: Token`) to the others, those without
+    /// credentials included; `drf` answers DRF's to every client, `rfc6750` RFC 6750's.
+    /// Bodies are DRF's JSON `{"detail": ...}` in every mode. (/auth/verify answers
+    /// malformed credentials 401 in every mode: nginx turns a 400 into its 500.)
+    #[arg(
+        long,
+        env = "TOKENAUTH_CHALLENGE",
+        default_value = "auto",
+        value_parser = PossibleValuesParser::new(["auto", "drf", "rfc6750"])
+            .map(|s| s.parse::<Challenge>().expect("one of the possible values"))
+    )]
+    pub challenge: Challenge,
+    /// The realm RFC 6750 challenges name (printable ASCII without quotes or
+    /// backslashes).
+    #[arg(long, env = "TOKENAUTH_REALM", default_value = "api")]
+    pub realm: Realm,
     /// The cache of token and user lookups.
     #[command(flatten)]
     pub cache: CacheArgs,

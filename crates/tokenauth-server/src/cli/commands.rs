@@ -157,6 +157,8 @@ where
         let auth = policy
             .apply(auth, args.policy.refresh_interval)
             .with_session_scope(session_scope)
+            .with_challenge(args.challenge)
+            .with_realm(args.realm.clone())
             .with_backend_timeout(Some(args.backend_timeout()));
         let counted = metrics.as_ref().map(|server| &server.metrics);
         let auth = match counted {

@@ -24,6 +24,7 @@ mod serve;
 
 // The `tokenauth` binary on SQLite.
 mod cache;
+mod challenges;
 mod connections;
 mod cors;
 mod django;
