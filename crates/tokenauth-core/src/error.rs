@@ -49,6 +49,18 @@ pub enum IssueError {
         /// The scope.
         scope: String,
     },
+    /// A requested scope is not carried by the token asking for a new one
+    /// ([`TokenAuth::issue_personal`](crate::TokenAuth::issue_personal)): a token cannot
+    /// mint a broader one.
+    #[error("A token cannot grant a scope it does not carry: \"{scope}\".")]
+    ScopeNotHeld {
+        /// The scope.
+        scope: String,
+    },
+    /// The token store holds one token per user, without names (DRF's
+    /// `authtoken_token`): it cannot keep a personal token beside the user's own.
+    #[error("This token store keeps one token per user: personal tokens cannot be created.")]
+    PersonalTokensUnsupported,
     /// The user holds as many live tokens as allowed and the policy is to refuse.
     #[error(
         "Token limit reached: at most {max} active tokens per user. Log out on another device or revoke a token first."

@@ -9,7 +9,7 @@ use crate::error::{BackendError, IssueError, ObtainError};
 use crate::events::{AuthEvent, LoginOutcome, RevokeReason};
 use crate::expiry::{Lifespan, saturating_add};
 use crate::password::PasswordError;
-use crate::record::TokenRecord;
+use crate::record::{TokenInfo, TokenRecord};
 use crate::scope::Scopes;
 use crate::service::{Contention, Issued, MAX_ATTEMPTS, ObtainPolicy, OnLimit, TokenAuth};
 use crate::store::{Change, Committed, TokenStore};
@@ -222,6 +222,53 @@ impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
     #[tracing::instrument(name = "tokenauth.issue", skip_all, fields(user_id = %user_id))]
     pub async fn issue(&self, user_id: &UserId, request: TokenRequest) -> Result<Issued, IssueError> {
         self.issue_as(user_id, None, request, ObtainPolicy::New).await
+    }
+
+    /// Issues a personal token (GitHub's personal access tokens, Sanctum's API tokens)
+    /// to `user`, at the request of a client authenticated with `presented`, its token:
+    /// as a login issues one, but with no password, so the token asking is the proof.
+    ///
+    /// - Scopes: those asked for, each of which `presented` must carry (else
+    ///   [`IssueError::ScopeNotHeld`]: a token cannot mint a broader one) and the service
+    ///   grant (else [`IssueError::ScopeNotGrantable`], checked first); without a request,
+    ///   `presented`'s own.
+    /// - Lifespan: at most the configured one ([`IssueError::LifespanTooLong`]), as for
+    ///   a login. It may outlive `presented`.
+    /// - The per-user limit applies; the obtain policy does not (the user's other
+    ///   tokens are kept).
+    /// - Issued under the credential version `user` was authenticated with: if the
+    ///   password changed meanwhile, nothing is issued
+    ///   ([`IssueError::CredentialsChanged`]), so a token that a password change ended
+    ///   cannot leave a successor behind.
+    /// - A store that keeps one token per user, or no names
+    ///   ([`Capabilities`](crate::store::Capabilities)), cannot hold one:
+    ///   [`IssueError::PersonalTokensUnsupported`].
+    ///
+    /// An [`AuthEvent::Issued`] reports it, as for every token.
+    #[tracing::instrument(name = "tokenauth.issue_personal", skip_all, fields(token_id = %presented.id))]
+    pub async fn issue_personal(
+        &self,
+        user: &D::User,
+        presented: &TokenInfo,
+        mut request: TokenRequest,
+    ) -> Result<Issued, IssueError> {
+        let holds = self.store.capabilities();
+        if !holds.several_tokens_per_user || !holds.names {
+            return Err(IssueError::PersonalTokensUnsupported);
+        }
+        let scopes = request
+            .scopes
+            .get_or_insert_with(|| presented.scopes.clone())
+            .clone();
+        self.check_request(request.lifespan, Some(scopes.clone()))?;
+        if let Some(scope) = scopes.first_missing_from(&presented.scopes) {
+            return Err(IssueError::ScopeNotHeld {
+                scope: scope.to_owned(),
+            });
+        }
+        let version = Some(user.credential_version());
+        self.issue_as(&user.id(), version, request, ObtainPolicy::New)
+            .await
     }
 
     /// Issues a token to `user_id`, under credential version `verified` if given (it

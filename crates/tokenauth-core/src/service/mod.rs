@@ -284,8 +284,9 @@ impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
     }
 
     /// Sets the scope (a list: all of them) that the session routes other than logout
-    /// (`POST /auth/logoutall`, `GET /auth/tokens`, `DELETE /auth/tokens/{id}`)
-    /// require, so that a narrow token cannot end or list its user's other sessions;
+    /// (`POST /auth/logoutall`, `GET` and `POST /auth/tokens`, `DELETE
+    /// /auth/tokens/{id}`) require, so that a narrow token cannot end, list or add to
+    /// its user's other sessions;
     /// `None` for none. The scope is granted: tokens obtained without asking for
     /// scopes carry it, narrow ones do not.
     ///
