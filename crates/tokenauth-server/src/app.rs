@@ -26,7 +26,8 @@ pub const MAX_HEADER_LINE: usize = 8190;
 /// - `/auth/verify`, any method: forward auth for reverse proxies
 ///   ([`tokenauth::routes::verify_router`]);
 /// - `POST /auth/logout`, `POST /auth/logoutall`, `GET /auth/tokens`,
-///   `DELETE /auth/tokens/{id}`: session management ([`tokenauth::routes::session_router`]);
+///   `POST /auth/tokens` (a personal token), `DELETE /auth/tokens/{id}`: session
+///   management ([`tokenauth::routes::session_router`]);
 /// - `POST /auth/introspect` and `POST /auth/revoke`: OAuth 2.0 token introspection
 ///   (RFC 7662) and revocation (RFC 7009) ([`Routes::introspection_router`],
 ///   [`Routes::revocation_router`]);

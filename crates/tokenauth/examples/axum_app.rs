@@ -59,7 +59,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         // The guard covers this route alone.
         .route("/notes", post(add_note).route_layer(auth.require_scope("write")?))
         // POST /api-token-auth/ and /auth/token (login: ignores the Authorization
-        // header), POST /auth/logout, POST /auth/logoutall, GET /auth/tokens,
+        // header), POST /auth/logout, POST /auth/logoutall, GET and POST /auth/tokens,
         // DELETE /auth/tokens/{id}: anywhere, inside or outside the layer, nested or not.
         .merge(auth.routes())
         .layer(auth.layer());

@@ -143,7 +143,7 @@ impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
 
     /// The obtain endpoint (`POST /api-token-auth/`, `POST /auth/token`) and the session
     /// routes (`POST /auth/logout`, `POST /auth/logoutall`, `GET /auth/tokens`,
-    /// `DELETE /auth/tokens/{id}`), to merge or nest into a router of any state, inside
+    /// `POST /auth/tokens`, `DELETE /auth/tokens/{id}`), to merge or nest into a router of any state, inside
     /// or outside the layer: the layer recognises the login paths under any prefix.
     /// See [`routes`](crate::routes).
     #[cfg(feature = "routes")]

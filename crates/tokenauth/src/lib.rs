@@ -13,7 +13,8 @@
 //!   shorter `lifespan` (`"7d"`) and a `scope` (`"read write"`), and the session routes:
 //!   `POST /auth/logout` (revoke the presented token), `POST /auth/logoutall` (revoke
 //!   all the user's tokens), `GET /auth/tokens` (the user's live tokens, never a
-//!   secret) and `DELETE /auth/tokens/{id}` (revoke one). It merges or nests into a
+//!   secret), `POST /auth/tokens` (a named personal token, no broader than the token
+//!   asking) and `DELETE /auth/tokens/{id}` (revoke one). It merges or nests into a
 //!   router with any state, inside or outside the layer;
 //! - [`auth.require_scope("write")`](TokenAuth::require_scope) guards a route by
 //!   scope: a token without the scope gets 403 with

@@ -258,8 +258,8 @@ async fn session_routes_answer_other_methods_with_a_json_405() {
     for (method, path, allow) in [
         (Method::GET, "/auth/logout", "POST"),
         (Method::DELETE, "/auth/logoutall", "POST"),
-        (Method::POST, "/auth/tokens", "GET,HEAD"),
-        (Method::DELETE, "/auth/tokens", "GET,HEAD"),
+        (Method::DELETE, "/auth/tokens", "GET,HEAD,POST"),
+        (Method::PUT, "/auth/tokens", "GET,HEAD,POST"),
         (Method::GET, one.as_str(), "DELETE"),
         (Method::POST, one.as_str(), "DELETE"),
     ] {

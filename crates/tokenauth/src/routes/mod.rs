@@ -1,7 +1,7 @@
 //! The HTTP endpoints: the obtain-token endpoint (a username and password in, a token
-//! out), the session routes (logout, the user's tokens, revoking one), forward auth for
-//! reverse proxies ([`verify_router`]), and OAuth 2.0 token introspection and revocation
-//! for other services ([`Routes::oauth_router`]).
+//! out), the session routes (logout, the user's tokens, a personal token, revoking
+//! one), forward auth for reverse proxies ([`verify_router`]), and OAuth 2.0 token
+//! introspection and revocation for other services ([`Routes::oauth_router`]).
 //!
 //! [`router`] serves both; [`obtain_router`] and [`session_router`] serve each. They are
 //! generic over your app's state, so they `.merge()` into a `Router<AppState>`, and
@@ -73,7 +73,7 @@ pub use oauth::{
 };
 use oauth::{IntrospectState, introspect, revoke};
 use obtain::{ObtainState, obtain_token};
-use sessions::{list_tokens, logout, logout_all, revoke_token};
+use sessions::{create_token, list_tokens, logout, logout_all, revoke_token};
 pub use throttle::{InvalidThrottle, LoginThrottle, MAX_THROTTLE_KEYS, Rate, ThrottleConfig};
 pub use verify::{CookieName, InvalidCookieName, VERIFY_PATH, VerifyOptions};
 
@@ -304,6 +304,18 @@ impl<S: TokenStore, D: UserDirectory> Routes<S, D> {
     /// The session routes ([`session_router`]).
     pub fn session_router<St: Clone + Send + Sync + 'static>(&self) -> Router<St> {
         let auth = &self.auth;
+        let tokens = get(list_tokens::<S, D>);
+        // Where the store can keep a named token beside the user's others: elsewhere
+        // (DRF's one token per user) POST is not served, and answers 405.
+        let holds = auth.store().capabilities();
+        let tokens = if holds.several_tokens_per_user && holds.names {
+            tokens
+                .post(create_token::<S, D>)
+                .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        } else {
+            tokens
+        };
+        let tokens = tokens.fallback(method_not_allowed_authenticated);
         let logout = Router::new().route(
             "/auth/logout",
             post(logout::<S, D>).fallback(method_not_allowed_authenticated),
@@ -313,10 +325,7 @@ impl<S: TokenStore, D: UserDirectory> Routes<S, D> {
                 "/auth/logoutall",
                 post(logout_all::<S, D>).fallback(method_not_allowed_authenticated),
             )
-            .route(
-                "/auth/tokens",
-                get(list_tokens::<S, D>).fallback(method_not_allowed_authenticated),
-            )
+            .route("/auth/tokens", tokens)
             .route(
                 "/auth/tokens/{id}",
                 delete(revoke_token::<S, D>).fallback(method_not_allowed_authenticated),
@@ -429,10 +438,21 @@ where
 ///   `{"id", "name", "scopes", "created", "expiry", "last_used", "current"}`
 ///   (`scopes` a list of strings, times RFC 3339, `last_used` `null` if never written,
 ///   `current` true for the presented token). Never a secret or a digest.
+/// - `POST /auth/tokens`: a personal token for the user
+///   ([`TokenAuth::issue_personal`]). The body (JSON, urlencoded or multipart, bounded
+///   as the obtain endpoint's) takes a `name` (required), and optionally a `scope`,
+///   each of which the presented token must carry (default: its own; a broader one is
+///   refused with 403 `{"detail": "A token cannot grant a scope it does not carry:
+///   \"write\"."}`), and a `lifespan` (at most the service's), validated as the
+///   obtain endpoint's. 201 with `{"token", "id", "name", "scopes", "expiry"}` and
+///   `Cache-Control: no-store`: the secret is shown this once. The per-user limit
+///   applies. Not served (405) over a store that keeps one token per user.
 /// - `DELETE /auth/tokens/{id}`: revokes one of the user's tokens; 204, or 404
 ///   `{"detail":"Not found."}` for an id that is unknown, malformed or another user's.
 ///
-/// Revocation takes effect on the very next request. Anonymous requests get 401
+/// Revocation takes effect on the very next request. With scopes configured, every
+/// route but logout requires the session scope
+/// ([`TokenAuth::with_session_scope`]). Anonymous requests get 401
 /// `Authentication credentials were not provided.`; other methods get DRF's 405 (after
 /// authentication: without valid credentials, the 401 comes first, as in DRF).
 ///
@@ -609,6 +629,17 @@ pub async fn method_not_allowed_authenticated(request: Request) -> Response {
 fn server_error(error: &(dyn std::error::Error + 'static), what: &str) -> Response {
     tracing::error!(error, "{what}");
     detail_response(StatusCode::INTERNAL_SERVER_ERROR, SERVER_ERROR)
+}
+
+/// A JSON answer carrying a token's secret: `Cache-Control: no-store`, so that no
+/// cache keeps it.
+fn secret_response(status: StatusCode, body: &impl serde::Serialize) -> Response {
+    let mut response = crate::rejection::json_response(status, body);
+    response.headers_mut().insert(
+        http::header::CACHE_CONTROL,
+        http::HeaderValue::from_static("no-store"),
+    );
+    response
 }
 
 fn not_found() -> Response {

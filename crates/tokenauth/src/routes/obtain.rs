@@ -5,17 +5,17 @@ use std::time::Duration;
 
 use axum::extract::{Request, State};
 use axum::response::Response;
-use http::{HeaderValue, StatusCode, header};
+use http::StatusCode;
 use tokenauth_core::store::{TokenStore, UserDirectory};
 use tokenauth_core::{IssueError, LoginOutcome, ObtainError, TokenAuth};
 
 use super::body::read_body;
-use super::server_error;
 use super::throttle::LoginThrottle;
 use super::validate::{FieldErrors, validate};
+use super::{secret_response, server_error};
 use crate::layer::ClientIp;
 use crate::rejection::{
-    SERVICE_UNAVAILABLE, backend_failure, detail_response, json_response, whole_seconds, with_retry_after,
+    SERVICE_UNAVAILABLE, backend_failure, detail_response, whole_seconds, with_retry_after,
 };
 
 /// What the obtain handler works with.
@@ -67,16 +67,12 @@ pub(super) async fn obtain_token<S: TokenStore, D: UserDirectory>(
                 token: issued.token.expose_secret(),
                 expiry: issued.info.expires,
             };
-            let mut response = json_response(StatusCode::OK, &body);
-            response
-                .headers_mut()
-                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            response
+            secret_response(StatusCode::OK, &body)
         }
         Err(error @ ObtainError::InvalidCredentials) => {
             FieldErrors::one(FieldErrors::NON_FIELD, error.to_string()).into_response()
         }
-        Err(ObtainError::Issue(error)) => issue_error(&error),
+        Err(ObtainError::Issue(error)) => issue_error(&error, "obtain failed"),
         Err(ObtainError::Busy { retry_after }) => with_retry_after(
             detail_response(StatusCode::SERVICE_UNAVAILABLE, SERVICE_UNAVAILABLE),
             retry_after,
@@ -99,13 +95,13 @@ fn throttled(wait: Duration) -> Response {
     )
 }
 
-/// The response to a token that cannot be issued.
-fn issue_error(error: &IssueError) -> Response {
+/// The response to a token that cannot be issued; `what` says what failed, for the log.
+pub(super) fn issue_error(error: &IssueError, what: &str) -> Response {
     match error {
         IssueError::LifespanTooLong { .. } => FieldErrors::one("lifespan", error.to_string()).into_response(),
         IssueError::ScopeNotGrantable { .. } => FieldErrors::one("scope", error.to_string()).into_response(),
         IssueError::LimitReached { .. } => detail_response(StatusCode::FORBIDDEN, &error.to_string()),
-        IssueError::Backend(error) => backend_failure(error, "obtain failed"),
-        _ => server_error(error, "obtain failed"),
+        IssueError::Backend(error) => backend_failure(error, what),
+        _ => server_error(error, what),
     }
 }

@@ -1,16 +1,20 @@
-//! The session routes: logout, logout everywhere, the user's tokens, revoking one.
+//! The session routes: logout, logout everywhere, the user's tokens, creating a
+//! personal one, revoking one.
 
 use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Request, State};
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 use time::OffsetDateTime;
 use tokenauth_core::store::{TokenStore, UserDirectory};
-use tokenauth_core::{AuthUser, RevokeReason, Scopes, TokenAuth, TokenId};
+use tokenauth_core::{AuthUser, IssueError, RevokeReason, Scopes, TokenAuth, TokenId};
 
-use super::not_found;
+use super::body::read_body;
+use super::obtain::issue_error;
+use super::validate::validate_personal;
+use super::{not_found, secret_response};
 use crate::extract::Authenticated;
-use crate::rejection::{backend_failure, json_response};
+use crate::rejection::{TokenAuthRejection, backend_failure, detail_response, json_response};
 
 pub(super) async fn logout<S: TokenStore, D: UserDirectory>(
     State(auth): State<TokenAuth<S, D>>,
@@ -71,6 +75,54 @@ pub(super) async fn list_tokens<S: TokenStore, D: UserDirectory>(
         })
         .collect();
     json_response(StatusCode::OK, &sessions)
+}
+
+/// The answer to `POST /auth/tokens`: the new token, its secret shown this once.
+#[derive(serde::Serialize)]
+struct Created<'a> {
+    token: &'a str,
+    id: &'a TokenId,
+    name: Option<&'a str>,
+    scopes: &'a Scopes,
+    #[serde(with = "time::serde::rfc3339")]
+    expiry: OffsetDateTime,
+}
+
+/// Creates a personal token for the user of the presented token (see
+/// [`TokenAuth::issue_personal`]): authentication first, then the body (bounded, as the
+/// obtain endpoint's), then the issue.
+pub(super) async fn create_token<S: TokenStore, D: UserDirectory>(
+    State(auth): State<TokenAuth<S, D>>,
+    who: Authenticated<D::User>,
+    request: Request,
+) -> Response {
+    let data = match read_body(request).await {
+        Ok(data) => data,
+        Err(response) => return response,
+    };
+    let request = match validate_personal(&data, auth.policy().lifespan()) {
+        Ok(request) => request,
+        Err(errors) => return errors.into_response(),
+    };
+    match auth.issue_personal(&who.user, &who.token, request).await {
+        Ok(issued) => {
+            let body = Created {
+                token: issued.token.expose_secret(),
+                id: &issued.info.id,
+                name: issued.info.name.as_deref(),
+                scopes: &issued.info.scopes,
+                expiry: issued.info.expires,
+            };
+            secret_response(StatusCode::CREATED, &body)
+        }
+        Err(error @ IssueError::ScopeNotHeld { .. }) => {
+            detail_response(StatusCode::FORBIDDEN, &error.to_string())
+        }
+        // The password changed (or the user went) since this request authenticated: its
+        // token is dead, and answers as it will from now on.
+        Err(IssueError::CredentialsChanged) => TokenAuthRejection::InvalidToken.into_response(),
+        Err(error) => issue_error(&error, "creating a personal token failed"),
+    }
 }
 
 pub(super) async fn revoke_token<S: TokenStore, D: UserDirectory>(
