@@ -195,7 +195,8 @@ pub struct ServeArgs {
     /// comma-separated: "10.0.0.0/8,::1"); by default none, and the header is ignored.
     #[arg(long, env = "TOKENAUTH_TRUSTED_PROXIES", default_value_t = TrustedProxies::none())]
     pub trusted_proxies: TrustedProxies,
-    /// The scope that logoutall, the token list and revoke require ("" for none). Default:
+    /// The scope that logoutall, the token list, personal tokens (POST /auth/tokens) and
+    /// revoke require ("" for none). Default:
     /// `sessions` when --scopes is set (and it is added to them, so ordinary logins get
     /// it), none otherwise.
     #[arg(long, env = "TOKENAUTH_SESSION_SCOPE")]

@@ -92,6 +92,26 @@ async fn serve_on_djangos_tables_returns_drfs_key_and_accepts_djangos_tokens() {
         };
         assert_eq!((status, body.as_str()), (400, expected), "{username}");
     }
+    // DRF keeps one token per user: no personal token beside it (405), and the key
+    // still works.
+    let authorization = format!("Token {ALICE_KEY}");
+    let (status, headers, body) = common::http_with_headers(
+        &addr,
+        "POST",
+        "/auth/tokens",
+        &[
+            ("authorization", &authorization),
+            ("content-type", "application/json"),
+        ],
+        r#"{"name": "ci"}"#,
+    )
+    .await;
+    assert_eq!(
+        (status, body.as_str()),
+        (405, r#"{"detail":"Method \"POST\" not allowed."}"#)
+    );
+    assert_eq!(headers["allow"], "GET,HEAD");
+    assert_eq!(me(&addr, ALICE_KEY).await.0, 200);
     server.terminate();
 }
 

@@ -34,6 +34,7 @@ mod login_memory;
 mod logs;
 mod metrics;
 mod oauth;
+mod personal_tokens;
 mod scripting;
 mod standalone;
 mod stored_hashes;
