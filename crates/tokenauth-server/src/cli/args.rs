@@ -148,7 +148,7 @@ pub struct HealthcheckArgs {
     #[arg(long, env = "TOKENAUTH_BIND", default_value = "127.0.0.1:8000")]
     pub bind: SocketAddr,
     /// How long the server has to answer.
-    #[arg(long, default_value = "5s")]
+    #[arg(long, default_value = "5s", value_parser = duration)]
     pub timeout: Lifespan,
 }
 
@@ -160,22 +160,22 @@ pub struct ServeArgs {
     pub bind: SocketAddr,
     /// How long tokens live after they are issued (30d, 12h, 3s...). Applies to existing
     /// tokens too, and is the longest lifespan a client may ask for.
-    #[arg(long, env = "TOKENAUTH_LIFESPAN", default_value = "30d")]
+    #[arg(long, env = "TOKENAUTH_LIFESPAN", default_value = "30d", value_parser = duration)]
     pub lifespan: Lifespan,
     /// Token policy.
     #[command(flatten)]
     pub policy: Policy,
     /// How often to delete long-expired tokens (past --purge-grace) in the background.
-    #[arg(long, env = "TOKENAUTH_PURGE_INTERVAL", default_value = "1h")]
+    #[arg(long, env = "TOKENAUTH_PURGE_INTERVAL", default_value = "1h", value_parser = duration)]
     pub purge_interval: Lifespan,
     /// How long after expiry a token is deleted (until then it answers "Token has expired").
-    #[arg(long, env = "TOKENAUTH_PURGE_GRACE", default_value = "7d")]
+    #[arg(long, env = "TOKENAUTH_PURGE_GRACE", default_value = "7d", value_parser = duration)]
     pub purge_grace: Lifespan,
     /// How long a request waits for the database (a pool connection, a lock) before
     /// it fails with 503 and Retry-After: the database is down, unreachable or locked.
     /// A database that stops answering on an open connection is given up on after
     /// twice this. The server recovers by itself when the database answers again.
-    #[arg(long, env = "TOKENAUTH_STORE_TIMEOUT", default_value = "3s")]
+    #[arg(long, env = "TOKENAUTH_STORE_TIMEOUT", default_value = "3s", value_parser = duration)]
     pub store_timeout: Lifespan,
     /// PostgreSQL only: where the connection that LISTENs for other processes'
     /// revocations goes, if not to --database (a `postgres://` URL of the same
@@ -358,15 +358,13 @@ pub struct CacheArgs {
         env = "TOKENAUTH_CACHE",
         default_value = "off",
         value_name = "on|off",
-        // Not `true, false`: `on|off` says it (and the other boolish words work).
-        hide_possible_values = true,
         action = clap::ArgAction::Set,
-        value_parser = clap::builder::BoolishValueParser::new()
+        value_parser = on_off
     )]
     pub enabled: bool,
     /// How long a cached lookup is served (--cache on): the longest a change made by
     /// another process stays unseen when nothing tells this one.
-    #[arg(long, env = "TOKENAUTH_CACHE_TTL", default_value = "10s")]
+    #[arg(long, env = "TOKENAUTH_CACHE_TTL", default_value = "10s", value_parser = duration)]
     pub cache_ttl: Lifespan,
     /// The most tokens cached (as many users, and an eighth as many unknown tokens);
     /// about 600 bytes per token with its user, 6 MiB at the default. Size it to the
@@ -415,10 +413,11 @@ impl ServeArgs {
 pub struct Policy {
     /// Sliding expiry: tokens unused for this long expire (never past their lifespan).
     /// Default: none.
-    #[arg(long, global = true, env = "TOKENAUTH_IDLE_TIMEOUT")]
+    #[arg(long, global = true, env = "TOKENAUTH_IDLE_TIMEOUT", value_parser = duration)]
     pub idle_timeout: Option<Lifespan>,
     /// How often last-used times are written to the database.
     #[arg(
+        value_parser = duration,
         long,
         global = true,
         env = "TOKENAUTH_REFRESH_INTERVAL",
@@ -453,7 +452,7 @@ pub struct Policy {
 pub struct TokenArgs {
     /// The server's lifespan (its `serve --lifespan`). Default: the one `serve`
     /// stored in the database, else 30d.
-    #[arg(long, global = true, env = "TOKENAUTH_LIFESPAN")]
+    #[arg(long, global = true, env = "TOKENAUTH_LIFESPAN", value_parser = duration)]
     pub server_lifespan: Option<Lifespan>,
     /// The server's policy.
     #[command(flatten)]
@@ -519,7 +518,7 @@ pub enum TokenCommand {
         #[arg(long)]
         name: Option<String>,
         /// A lifespan of its own (7d, 12h...), at most the server's.
-        #[arg(long)]
+        #[arg(long, value_parser = duration)]
         lifespan: Option<Lifespan>,
         /// A scope it carries (repeat for several); default: every grantable scope.
         #[arg(long)]
@@ -550,7 +549,7 @@ pub enum TokenCommand {
     Purge {
         /// How long after expiry a token is deleted (the server's `--purge-grace`).
         /// Default: the one `serve` stored in the database, else 7d.
-        #[arg(long, env = "TOKENAUTH_PURGE_GRACE")]
+        #[arg(long, env = "TOKENAUTH_PURGE_GRACE", value_parser = duration)]
         older_than: Option<Lifespan>,
     },
 }
@@ -590,5 +589,37 @@ impl fmt::Debug for DatabaseUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let scheme = self.0.split_once(':').map_or("", |(scheme, _)| scheme);
         write!(f, "DatabaseUrl({scheme}:..)")
+    }
+}
+
+/// A duration option's value: a number with a unit (`30d`, `12h`, `90m`, `3s`). A bare
+/// number is refused: `--lifespan 30` would be 30 seconds, and as the serving policy it
+/// would expire every older token at once.
+fn duration(value: &str) -> Result<Lifespan, String> {
+    let value = value.trim();
+    if !value.is_empty() && value.bytes().all(|byte| byte.is_ascii_digit()) {
+        return Err(format!(
+            "a duration needs a unit: `{value}s` for seconds, or `{value}m`, `{value}h`, `{value}d`"
+        ));
+    }
+    value
+        .parse()
+        .map_err(|error: tokenauth_core::InvalidLifespan| match error {
+            tokenauth_core::InvalidLifespan::NotPositive => "must be longer than zero".to_owned(),
+            tokenauth_core::InvalidLifespan::TooLong => "can be at most 100 years".to_owned(),
+            tokenauth_core::InvalidLifespan::NotWholeSeconds => {
+                "must be a whole number of seconds".to_owned()
+            }
+            other => other.to_string(),
+        })
+}
+
+/// A switch's value: `on` or `off` (or a configuration file's TOML boolean, which
+/// arrives as `true` or `false`); `yes`, `1`, `banana` are refused alike.
+fn on_off(value: &str) -> Result<bool, String> {
+    match value {
+        "on" | "true" => Ok(true),
+        "off" | "false" => Ok(false),
+        other => Err(format!("`{other}` is neither `on` nor `off`")),
     }
 }

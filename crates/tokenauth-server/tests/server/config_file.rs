@@ -50,7 +50,7 @@ fn unknown_keys_and_bad_values_are_refused_naming_the_file_and_the_key() {
         ),
         (
             "[serve]\ncache = \"banana\"",
-            "key `serve.cache`: invalid value \"banana\": value was not a boolean",
+            "key `serve.cache`: invalid value \"banana\": `banana` is neither `on` nor `off`",
         ),
         (
             "schema = \"mysql\"",

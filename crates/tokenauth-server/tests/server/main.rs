@@ -29,6 +29,7 @@ mod connections;
 mod cors;
 mod django;
 mod e2e;
+mod ergonomics;
 mod hostile;
 mod login_memory;
 mod logs;
