@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Fills in the ratios of a scripts/bench-http results.csv and prints it as a table,
-then the figures issue 9's targets are about. Standard library only.
+then the figures the targets are about: issue 9's throughput ratios, and issue 20's
+server CPU per request of a valid token against /healthz's and the Python original's. Standard library only.
 
 Usage: scripts/bench/summary.py results.csv
 """
@@ -40,8 +41,10 @@ def main(path):
         return None
 
     print()
-    servers = sorted({r["server"] for r in rows if r["server"] != "python-original"})
+    # In the order they ran: the default configuration first.
+    servers = list(dict.fromkeys(r["server"] for r in rows if r["server"] != "python-original"))
     ref = get("python-original", None, "me_valid")
+    ref_cpu = get("python-original", None, "me_valid", "cpu_us")
     for server in servers:
         sizes = sorted({r["tokens"] for r in rows if r["server"] == server}, key=int)
         for tokens in sizes:
@@ -56,6 +59,9 @@ def main(path):
             me_cpu, hz_cpu = get(server, tokens, "me_valid", "cpu_us"), get(server, tokens, "healthz", "cpu_us")
             if me_cpu and hz_cpu:
                 print(f"  ...by server CPU per request       {hz_cpu / me_cpu:.3f}  ({hz_cpu:.1f} vs {me_cpu:.1f} µs)")
+                print(f"  CPU/request valid / /healthz       {me_cpu / hz_cpu:.2f}  (target <= 2)")
+            if me_cpu and ref_cpu:
+                print(f"  CPU/request Python original / valid {ref_cpu / me_cpu:.1f}x (target >= 80x; {ref_cpu:.1f} µs)")
             if me and ref:
                 print(f"  /auth/me valid / Python original   {me / ref:.1f}x (target >= 100x)")
             if me and garbage:
