@@ -9,6 +9,7 @@ mod harden;
 pub mod limits;
 mod queue;
 mod scheme;
+mod threads;
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -41,9 +42,9 @@ pub enum PasswordError {
     /// ([`PasswordScheme`]) but cannot be read.
     #[error(transparent)]
     MalformedForeign(MalformedHash),
-    /// The blocking task running the hash was cancelled or panicked.
+    /// The hash panicked, or no hashing thread could be started.
     #[error("password hashing task failed")]
-    Task(#[from] tokio::task::JoinError),
+    Task,
     /// The hashing queue is full, or this request waited in it for the longest wait
     /// allowed ([`PasswordHasher::with_queue`]): nothing was hashed. Try again later.
     #[error("password hashing is busy; try again in {} s", retry_after.as_secs())]
@@ -110,8 +111,10 @@ pub struct QueueStats {
 /// argon2id on the first successful login, or written as Django's own `pbkdf2_sha256`
 /// for a database Django shares ([`hashing_with`](Self::hashing_with)).
 ///
-/// Each hash runs on Tokio's blocking pool, and at most one per CPU runs at a time: a
-/// burst of logins queues instead of allocating 19 MiB per request without bound.
+/// Each hash runs on a thread of the hasher's own at the lowest scheduling priority, so
+/// that a login storm takes the CPU authentication leaves rather than half of it, and
+/// at most one per CPU runs at a time: a burst of logins queues instead of allocating
+/// 19 MiB per request without bound.
 /// Each slot keeps its working memory (the hasher's own parameters) between hashes; a
 /// stored hash that needs more (Django's argon2: 100 MiB) or a scheme's own memory is
 /// counted in a budget of 256 MiB for all of them at once
@@ -166,8 +169,10 @@ struct Inner {
     /// Working memory for verifications, one buffer per slot at most, kept between
     /// them: allocating argon2's 19 MiB afresh for every login leaves the allocator's
     /// per-thread arenas holding several copies, and resident memory grows with each
-    /// blocking thread that ever hashed.
+    /// thread that ever hashed.
     memory: Mutex<Vec<Vec<Block>>>,
+    /// The threads hashes run on, one per slot, at the lowest priority.
+    threads: threads::Threads,
 }
 
 impl fmt::Debug for PasswordHasher {
@@ -243,6 +248,7 @@ impl PasswordHasher {
                 dummy_runs: AtomicU64::new(0),
                 large: queue::large_budget(),
                 memory: Mutex::default(),
+                threads: threads::Threads::new(cpus),
             }),
         }
     }
@@ -272,6 +278,7 @@ impl PasswordHasher {
         self.rebuild(|inner| {
             inner.slots = slots;
             inner.permits = Arc::new(Semaphore::new(slots));
+            inner.threads = threads::Threads::new(slots);
         })
     }
 
@@ -293,6 +300,7 @@ impl PasswordHasher {
             dummy_runs: AtomicU64::new(self.inner.dummy_runs.load(Ordering::Relaxed)),
             large: Arc::clone(&self.inner.large),
             memory: Mutex::default(),
+            threads: threads::Threads::new(self.inner.slots),
         };
         change(&mut inner);
         Self {
@@ -428,13 +436,15 @@ impl PasswordHasher {
     ) -> Result<T, PasswordError> {
         let inner = Arc::clone(&self.inner);
         let permits = self.inner.slot(large_kib).await?;
-        // The permits move into the task, so they are held until the hash is done even
+        // The permits move into the job, so they are held until the hash is done even
         // if the caller stops waiting (a client that disconnects mid-login).
-        tokio::task::spawn_blocking(move || {
-            let _permits = permits;
-            job(&inner)
-        })
-        .await?
+        self.inner
+            .threads
+            .run(move || {
+                let _permits = permits;
+                job(&inner)
+            })
+            .await?
     }
 }
 

@@ -12,7 +12,7 @@ use super::{Inner, PasswordHasher, harden};
 /// hashes in ([`PasswordHasher::hashing_with`]).
 ///
 /// The hasher does the rest: it runs every method but [`name`](Self::name) on a
-/// blocking thread in its bounded queue, checks the caps before any work, checks a
+/// hashing thread in its bounded queue, checks the caps before any work, checks a
 /// stored hash nobody can use (malformed, over the caps) against the dummy, and pads a
 /// wrong password against a hash cheaper than the dummy to the dummy's time. A match in
 /// this scheme's format is reported outdated, so that it is re-hashed on login, unless
@@ -133,7 +133,7 @@ pub trait PasswordScheme: Send + Sync + 'static {
     }
 
     /// Whether `password` matches a recognised `stored` within the caps, computed here
-    /// and now (slow by design: the hasher calls it on a blocking thread). Compare in
+    /// and now (slow by design: the hasher calls it on a hashing thread). Compare in
     /// constant time. A stored hash that can never match (Django's unusable `!...`) is
     /// `Ok(false)`.
     fn verify(&self, password: &[u8], stored: &str) -> Result<bool, MalformedHash>;
