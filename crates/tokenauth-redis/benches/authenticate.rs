@@ -38,16 +38,48 @@ fn authenticate_redis_cache_miss(bencher: divan::Bencher<'_, '_>, kind: &str) {
     );
 }
 
-fn run(bencher: divan::Bencher<'_, '_>, kind: &str, cache: Option<AuthCache>) {
-    let url = std::env::var("TOKENAUTH_TEST_REDIS_URL").expect(
+/// One `PING` on a connection like the store's (redis's multiplexed
+/// `ConnectionManager`), driven the same way: the floor of a lookup, one round trip,
+/// measured in the same run. An unknown token is one round trip (its digest's
+/// pointer), a valid one two (the pointer, then the record in its user's hash).
+#[divan::bench]
+fn redis_ping(bencher: divan::Bencher<'_, '_>) {
+    let rt = runtime();
+    let mut conn = rt.block_on(async {
+        redis::Client::open(url())
+            .expect("a Redis URL")
+            .get_connection_manager()
+            .await
+            .expect("connect to Redis")
+    });
+    bencher.bench_local(|| {
+        let pong: String = rt
+            .block_on(redis::cmd("PING").query_async(&mut conn))
+            .expect("PING");
+        pong
+    });
+}
+
+fn url() -> String {
+    std::env::var("TOKENAUTH_TEST_REDIS_URL").expect(
         "TOKENAUTH_TEST_REDIS_URL is not set: point it at a Redis server \
          (such as redis://127.0.0.1:6379) to run the Redis benchmarks",
-    );
-    let rt = tokio::runtime::Builder::new_multi_thread()
+    )
+}
+
+/// A runtime as the benchmarks drive it: the driver of the connection on its one
+/// worker, each lookup `block_on` from the bench's thread.
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
         .build()
-        .expect("runtime");
+        .expect("runtime")
+}
+
+fn run(bencher: divan::Bencher<'_, '_>, kind: &str, cache: Option<AuthCache>) {
+    let url = url();
+    let rt = runtime();
     let prefix = format!("tokenauth-bench-{}-{kind}", std::process::id());
     let (auth, fixture) = rt.block_on(async {
         let store = RedisStore::connect(&url)
