@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering;
 use time::OffsetDateTime;
 
 use super::AuthCache;
-use super::segment::{TokenEntry, UserShard, slot};
+use super::segment::{TokenEntry, UserSlot};
 use crate::record::TokenRecord;
 use crate::store::Ended;
 use crate::token::TokenDigest;
@@ -62,25 +62,18 @@ impl AuthCache {
             return Lookup::Miss(ticket);
         }
         {
-            let mut shard = lock(self.token_shard(digest));
-            match shard.get(digest) {
-                Some(entry) if self.fresh(entry.filled, now) => {
-                    return Lookup::Found(Arc::clone(&entry.record));
-                }
-                Some(_) => {
-                    shard.remove(digest);
-                }
-                None => {}
+            // A stale entry stays until the store's answer replaces it in place, keeping
+            // its standing in the eviction order.
+            let shard = lock(self.token_shard(digest));
+            if let Some(entry) = shard.get(digest)
+                && self.fresh(entry.filled, now)
+            {
+                return Lookup::Found(Arc::clone(&entry.record));
             }
         }
-        let mut shard = lock(self.negative_shard(digest));
-        match shard.get(digest) {
+        match lock(self.negative_shard(digest)).get(digest) {
             Some(filled) if self.fresh(*filled, now) => Lookup::Unknown,
-            Some(_) => {
-                shard.remove(digest);
-                Lookup::Miss(ticket)
-            }
-            None => Lookup::Miss(ticket),
+            _ => Lookup::Miss(ticket),
         }
     }
 
@@ -97,66 +90,55 @@ impl AuthCache {
             return;
         }
         let Some(record) = record else {
+            // A stale record of it has had its day.
+            lock(self.token_shard(digest)).remove(digest);
             let mut shard = lock(self.negative_shard(digest));
             if self.current(ticket)
                 && self.inner.negative_epoch.load(Ordering::SeqCst) == ticket.negative_epoch
             {
-                let evicted = shard.insert(*digest, now, self.inner.negative_capacity);
-                self.evicted(evicted);
+                self.evicted(shard.insert(*digest, now));
             }
             return;
         };
         // Lock order: a user's shard, then a token shard; never two token shards. The
         // epoch is checked under both, so that neither a token's nor a user's removal
         // can slip between the check and the insert.
-        let mut users = lock(self.user_shard(&record.user_id));
-        {
+        let user = &record.user_id;
+        let mut users = lock(self.user_shard(user));
+        let evicted_users = {
             let mut tokens = lock(self.token_shard(digest));
             if !self.current(ticket) {
                 return;
             }
+            // Listed first: a token must never stay cached once its user's slot, which
+            // lists it, is gone.
+            let evicted_users = users.list_token(user, digest);
             let entry = TokenEntry {
                 record: Arc::clone(record),
                 filled: now,
             };
-            let evicted = tokens.insert(*digest, entry, self.inner.token_capacity);
-            self.evicted(evicted);
-        }
-        let users = &mut *users;
-        let slot = slot(users, &record.user_id);
-        if !slot.tokens.contains(digest) {
-            slot.tokens.push(*digest);
-        }
+            self.evicted(tokens.insert(*digest, entry));
+            evicted_users
+        };
+        self.drop_users(evicted_users);
         // Evicted tokens leave their digests here: forget those before they pile up.
-        if slot.tokens.len() > 16 && slot.tokens.len().is_power_of_two() {
-            let user = &record.user_id;
-            slot.tokens.retain(|d| {
-                lock(self.token_shard(d))
-                    .get(d)
-                    .is_some_and(|e| &e.record.user_id == user)
-            });
-        }
-        self.evict_users(users, &record.user_id);
+        users.update(user, |slot| {
+            if slot.tokens.len() > 16 && slot.tokens.len().is_power_of_two() {
+                slot.tokens.retain(|d| {
+                    lock(self.token_shard(d))
+                        .peek(d)
+                        .is_some_and(|e| &e.record.user_id == user)
+                });
+            }
+        });
     }
 
-    /// Evicts the oldest users beyond the capacity, except `keep`, and their tokens with
-    /// them: a token must never stay cached once its user's index entry is gone.
-    fn evict_users(&self, shard: &mut UserShard, keep: &UserId) {
-        let mut budget = shard.order.len();
-        while shard.slots.len() > self.inner.user_capacity && budget > 0 {
-            budget -= 1;
-            let Some(oldest) = shard.order.pop_front() else {
-                break;
-            };
-            if &oldest == keep {
-                shard.order.push_back(oldest);
-            } else if let Some(slot) = shard.slots.remove(&oldest) {
-                self.drop_tokens(&slot.tokens, &oldest);
-            }
-        }
-        if shard.order.len() > 2 * self.inner.user_capacity + 16 {
-            let slots = &shard.slots;
-            shard.order.retain(|id| slots.contains_key(id));
+    /// Drops the tokens of users evicted to make room (called under their shard's
+    /// lock, as a fill for them would need it).
+    fn drop_users(&self, evicted: Vec<(UserId, UserSlot)>) {
+        for (id, slot) in evicted {
+            let dropped = self.drop_tokens(&slot.tokens, &id);
+            self.evicted(dropped);
         }
     }
 
@@ -175,11 +157,16 @@ impl AuthCache {
             return None;
         }
         let shard = lock(self.user_shard(id));
-        let (user, filled) = shard.slots.get(id)?.user.as_ref()?;
+        let (user, filled) = shard.peek(id)?.user.as_ref()?;
         if !self.fresh(*filled, now) {
             return None;
         }
-        user.downcast_ref::<Option<U>>().cloned()
+        let user = user.downcast_ref::<Option<U>>().cloned();
+        if user.is_some() {
+            // A use, which keeps the user, is an answer (see `UserShard::ensure`).
+            shard.get(id);
+        }
+        user
     }
 
     /// Keeps the directory's answer for user `id`, looked up with `ticket`, unless
@@ -198,25 +185,28 @@ impl AuthCache {
         if !self.current(ticket) {
             return;
         }
-        let shard = &mut *shard;
-        slot(shard, id).user = Some((Arc::new(user.clone()), now));
-        self.evict_users(shard, id);
+        let evicted = shard.set_user(id, (Arc::new(user.clone()), now));
+        self.drop_users(evicted);
     }
 
-    fn drop_tokens(&self, digests: &[TokenDigest], user: &UserId) {
+    /// Drops those of `digests` cached for `user`; how many.
+    fn drop_tokens(&self, digests: &[TokenDigest], user: &UserId) -> u64 {
+        let mut dropped = 0;
         for digest in digests {
             let mut shard = lock(self.token_shard(digest));
-            if shard.get(digest).is_some_and(|e| &e.record.user_id == user) {
+            if shard.peek(digest).is_some_and(|e| &e.record.user_id == user) {
                 shard.remove(digest);
+                dropped += 1;
             }
         }
+        dropped
     }
 
     /// Drops user `id` and every cached token of it.
     pub fn forget_user(&self, id: &UserId) {
         self.inner.epoch.fetch_add(1, Ordering::SeqCst);
         let mut shard = lock(self.user_shard(id));
-        if let Some(slot) = shard.slots.remove(id) {
+        if let Some(slot) = shard.remove(id) {
             self.drop_tokens(&slot.tokens, id);
         }
     }
@@ -245,15 +235,14 @@ impl AuthCache {
     pub(super) fn written(&self, digest: &TokenDigest, at: OffsetDateTime, ip: Option<IpAddr>) {
         // A lookup that read the store before the write must not cache its older copy.
         self.inner.epoch.fetch_add(1, Ordering::SeqCst);
-        let mut shard = lock(self.token_shard(digest));
-        if let Some((entry, _)) = shard.map.get_mut(digest)
-            && entry.record.last_used.is_none_or(|last| at >= last)
-        {
-            let mut record = TokenRecord::clone(&entry.record);
-            record.last_used = Some(at);
-            record.last_ip = ip.or(record.last_ip);
-            entry.record = Arc::new(record);
-        }
+        lock(self.token_shard(digest)).update(digest, |entry| {
+            if entry.record.last_used.is_none_or(|last| at >= last) {
+                let mut record = TokenRecord::clone(&entry.record);
+                record.last_used = Some(at);
+                record.last_ip = ip.or(record.last_ip);
+                entry.record = Arc::new(record);
+            }
+        });
     }
 }
 

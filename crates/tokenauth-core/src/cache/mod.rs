@@ -6,7 +6,7 @@
 //!   it; and `TokenAuth::with_cache`, which puts it in front of both;
 //! - `entries`: lookups, fills and removals, and the tickets that keep a lookup which
 //!   raced a change from caching what it read;
-//! - `segment`: the bounded maps, evicting oldest first;
+//! - `segment`: the bounded maps, evicting by S3-FIFO (`quick_cache`): scan resistant;
 //! - `follow`: revocations made elsewhere: the service's listener, and a bus followed.
 //!
 //! See [`AuthCache`].
@@ -110,6 +110,7 @@ pub struct AuthCache {
 }
 
 struct Inner {
+    // Each shard holds its share of the capacity.
     tokens: Box<[Mutex<Segment<TokenEntry>>]>,
     negative: Box<[Mutex<Segment<OffsetDateTime>>]>,
     users: Box<[Mutex<UserShard>]>,
@@ -125,9 +126,6 @@ struct Inner {
     /// What [`AuthCache::stats`] reports.
     stats: Counters,
     ttl: Duration,
-    token_capacity: usize,
-    negative_capacity: usize,
-    user_capacity: usize,
 }
 
 impl fmt::Debug for AuthCache {
@@ -181,9 +179,9 @@ impl AuthCache {
         let share = |total: usize| total.div_ceil(SHARDS).max(1);
         Self {
             inner: Arc::new(Inner {
-                tokens: (0..SHARDS).map(|_| Mutex::default()).collect(),
-                negative: (0..SHARDS).map(|_| Mutex::default()).collect(),
-                users: (0..SHARDS).map(|_| Mutex::default()).collect(),
+                tokens: Segment::shards(SHARDS, share(capacity)),
+                negative: Segment::shards(SHARDS, share((capacity / 8).max(16))),
+                users: UserShard::shards(SHARDS, share(capacity)),
                 hasher: RandomState::new(),
                 epoch: AtomicU64::new(0),
                 negative_epoch: AtomicU64::new(0),
@@ -191,9 +189,6 @@ impl AuthCache {
                 disabled: false,
                 stats: Counters::default(),
                 ttl: DEFAULT_CACHE_TTL,
-                token_capacity: share(capacity),
-                negative_capacity: share((capacity / 8).max(16)),
-                user_capacity: share(capacity),
             }),
         }
     }
@@ -225,9 +220,10 @@ impl AuthCache {
         self.inner.ttl
     }
 
-    /// How many tokens are cached (expired entries included until they are met).
+    /// How many tokens are cached (entries past their TTL included, until the store's
+    /// answer replaces them or they are evicted).
     pub fn len(&self) -> usize {
-        self.inner.tokens.iter().map(|s| lock(s).map.len()).sum()
+        self.inner.tokens.iter().map(|s| lock(s).len()).sum()
     }
 
     /// Whether no token is cached.
@@ -239,9 +235,7 @@ impl AuthCache {
     pub fn clear(&self) {
         self.advance_all();
         for shard in self.inner.users.iter() {
-            let mut shard = lock(shard);
-            shard.slots.clear();
-            shard.order.clear();
+            lock(shard).clear();
         }
         for shard in self.inner.tokens.iter() {
             lock(shard).clear();

@@ -1,10 +1,21 @@
-//! The bounded maps the cache keeps: entries by digest evicted oldest first, and users
+//! The bounded maps the cache keeps, each one shard's: entries by digest, and users
 //! with the digests of their cached tokens.
+//!
+//! Each is a `quick_cache` map, evicting by S3-FIFO: a new entry waits in a small queue
+//! and is dropped first unless it is used again there (or was dropped recently, which
+//! its ghost remembers); entries in use stay. So a scan of new tokens, each used once,
+//! does not push out the tokens clients keep using, and a working set walked in turn
+//! that is a little larger than the cache mostly still hits, where oldest-first
+//! eviction dropped each token just before it came back.
+//!
+//! The maps are not thread-safe ones: each sits under its shard's mutex, which the
+//! cache's epoch checks need anyway (see `entries`).
 
 use std::any::Any;
-use std::collections::{HashMap, VecDeque};
-use std::sync::Arc;
+use std::hash::{Hash, RandomState};
+use std::sync::{Arc, Mutex};
 
+use quick_cache::{Lifecycle, OptionsBuilder, UnitWeighter, unsync};
 use time::OffsetDateTime;
 
 use crate::record::TokenRecord;
@@ -17,73 +28,20 @@ pub(super) struct TokenEntry {
     pub(super) filled: OffsetDateTime,
 }
 
-/// Entries by digest, evicted oldest first once full.
-pub(super) struct Segment<V> {
-    pub(super) map: HashMap<TokenDigest, (V, u64)>,
-    /// Digests in the order they were inserted, with the sequence number of the
-    /// insertion: a slot whose number no longer matches its entry is stale.
-    order: VecDeque<(TokenDigest, u64)>,
-    next: u64,
+/// One shard of a map, holding at most its capacity; `L` says what an insert reports
+/// of the entries it evicted.
+pub(super) struct Bounded<K, V, L: Lifecycle<K, V> = Count> {
+    // SipHash with a random key, as a `HashMap`'s: clients choose the tokens whose
+    // digests are keys.
+    map: unsync::Cache<K, V, UnitWeighter, RandomState, L>,
 }
 
-impl<V> Default for Segment<V> {
-    fn default() -> Self {
-        Self {
-            map: HashMap::new(),
-            order: VecDeque::new(),
-            next: 0,
-        }
-    }
-}
+/// Entries by digest.
+pub(super) type Segment<V> = Bounded<TokenDigest, V>;
 
-impl<V> Segment<V> {
-    /// Inserts, evicting the oldest entries beyond `capacity`; how many it evicted.
-    pub(super) fn insert(&mut self, digest: TokenDigest, value: V, capacity: usize) -> u64 {
-        let mut evicted = 0;
-        let seq = self.next;
-        self.next += 1;
-        self.map.insert(digest, (value, seq));
-        self.order.push_back((digest, seq));
-        while self.map.len() > capacity {
-            let Some((oldest, seq)) = self.order.pop_front() else {
-                break;
-            };
-            if self.map.get(&oldest).is_some_and(|(_, s)| *s == seq) {
-                self.map.remove(&oldest);
-                evicted += 1;
-            }
-        }
-        // Removals leave stale slots behind: sweep them before they outnumber entries.
-        if self.order.len() > 2 * capacity.max(self.map.len()) + 16 {
-            let map = &self.map;
-            self.order
-                .retain(|(digest, seq)| map.get(digest).is_some_and(|(_, s)| s == seq));
-        }
-        evicted
-    }
-
-    pub(super) fn get(&self, digest: &TokenDigest) -> Option<&V> {
-        self.map.get(digest).map(|(v, _)| v)
-    }
-
-    pub(super) fn remove(&mut self, digest: &TokenDigest) -> Option<V> {
-        self.map.remove(digest).map(|(v, _)| v)
-    }
-
-    pub(super) fn clear(&mut self) {
-        self.map.clear();
-        self.order.clear();
-    }
-}
-
-/// Users of one shard, and which cached tokens belong to each, so that a change to a
-/// user drops its tokens too.
-#[derive(Default)]
-pub(super) struct UserShard {
-    pub(super) slots: HashMap<UserId, UserSlot>,
-    /// Users in the order their entries were filled, for eviction.
-    pub(super) order: VecDeque<UserId>,
-}
+/// Users of one shard, each with its cached tokens, so that a change to a user (or its
+/// eviction) drops its tokens too.
+pub(super) type UserShard = Bounded<UserId, UserSlot, Collect>;
 
 #[derive(Default)]
 pub(super) struct UserSlot {
@@ -93,10 +51,119 @@ pub(super) struct UserSlot {
     pub(super) tokens: Vec<TokenDigest>,
 }
 
-/// The slot of user `id`, created (and queued for eviction) if missing.
-pub(super) fn slot<'a>(shard: &'a mut UserShard, id: &UserId) -> &'a mut UserSlot {
-    if !shard.slots.contains_key(id) {
-        shard.order.push_back(id.clone());
+impl<K: Eq + Hash, V, L: Lifecycle<K, V> + Default> Bounded<K, V, L> {
+    /// `count` empty shards of at most `capacity` entries each.
+    pub(super) fn shards(count: usize, capacity: usize) -> Box<[Mutex<Self>]> {
+        (0..count).map(|_| Mutex::new(Self::new(capacity))).collect()
     }
-    shard.slots.entry(id.clone()).or_default()
+
+    /// An empty shard of at most `capacity` entries (at least 1).
+    fn new(capacity: usize) -> Self {
+        let capacity = capacity.max(1);
+        let options = OptionsBuilder::new()
+            .estimated_items_capacity(capacity)
+            .weight_capacity(capacity as u64)
+            .build()
+            .expect("both capacities are set");
+        Self {
+            map: unsync::Cache::with_options(options, UnitWeighter, RandomState::new(), L::default()),
+        }
+    }
+
+    /// The entry of `key`, counted as a use (which keeps it).
+    pub(super) fn get(&self, key: &K) -> Option<&V> {
+        self.map.get(key)
+    }
+
+    /// The entry of `key`, without counting a use.
+    pub(super) fn peek(&self, key: &K) -> Option<&V> {
+        self.map.peek(key)
+    }
+
+    /// Changes the entry of `key` in place, if any, without counting a use.
+    pub(super) fn update(&mut self, key: &K, change: impl FnOnce(&mut V)) {
+        if let Some(mut entry) = self.map.peek_mut(key) {
+            change(&mut entry);
+        }
+    }
+
+    /// Inserts or replaces the entry of `key`; what the entries evicted to make room
+    /// for it left (never this one).
+    pub(super) fn insert(&mut self, key: K, value: V) -> L::RequestState {
+        let mut evicted = L::RequestState::default();
+        self.map.insert_with_lifecycle(key, value, &mut evicted);
+        evicted
+    }
+
+    pub(super) fn remove(&mut self, key: &K) -> Option<V> {
+        self.map.remove(key).map(|(_, value)| value)
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub(super) fn clear(&mut self) {
+        self.map.clear();
+    }
+}
+
+impl UserShard {
+    /// Adds `digest` to the tokens of user `id`, making its slot if missing: what the
+    /// users evicted to make room for it left, whose tokens must go too.
+    pub(super) fn list_token(&mut self, id: &UserId, digest: &TokenDigest) -> Vec<(UserId, UserSlot)> {
+        let evicted = self.ensure(id);
+        self.update(id, |slot| {
+            if !slot.tokens.contains(digest) {
+                slot.tokens.push(*digest);
+            }
+        });
+        evicted
+    }
+
+    /// Sets the directory's answer for user `id`; what the users evicted to make room
+    /// for it left.
+    pub(super) fn set_user(
+        &mut self,
+        id: &UserId,
+        user: (Arc<dyn Any + Send + Sync>, OffsetDateTime),
+    ) -> Vec<(UserId, UserSlot)> {
+        let evicted = self.ensure(id);
+        self.update(id, |slot| slot.user = Some(user));
+        evicted
+    }
+
+    /// Makes the slot of `id` if missing. Neither this nor the fills count a use: the
+    /// request that made the slot would count as its second use, and a scan of new
+    /// users would pass for users in use. Only answers do ([`AuthCache::user`]).
+    fn ensure(&mut self, id: &UserId) -> Vec<(UserId, UserSlot)> {
+        if self.map.contains_key(id) {
+            return Vec::new();
+        }
+        self.insert(id.clone(), UserSlot::default())
+    }
+}
+
+/// Counts the entries an insert evicted.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Count;
+
+impl<K, V> Lifecycle<K, V> for Count {
+    type RequestState = u64;
+
+    fn on_evict(&self, evicted: &mut u64, _: K, _: V) {
+        *evicted += 1;
+    }
+}
+
+/// Hands the entries an insert evicted to the caller.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Collect;
+
+impl<K, V> Lifecycle<K, V> for Collect {
+    type RequestState = Vec<(K, V)>;
+
+    fn on_evict(&self, evicted: &mut Vec<(K, V)>, key: K, value: V) {
+        evicted.push((key, value));
+    }
 }

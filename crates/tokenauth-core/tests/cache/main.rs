@@ -6,6 +6,8 @@
 mod common;
 // Following a revocation bus: what other processes end, and when the bus is silent.
 mod follow;
+// What is kept when more tokens are used than the cache holds.
+mod eviction;
 
 use std::sync::Arc;
 
