@@ -17,15 +17,16 @@ mod follow;
 mod segment;
 
 use std::fmt;
-use std::hash::{BuildHasher, RandomState};
+use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use quick_cache::DefaultHashBuilder;
 use time::{Duration, OffsetDateTime};
 
 pub use decorator::Cached;
 pub use follow::Following;
-use segment::{Segment, TokenEntry, UserShard};
+use segment::{Negative, Segment, UserShard};
 
 use crate::token::TokenDigest;
 use crate::usage::{lock, shard_of};
@@ -111,10 +112,12 @@ pub struct AuthCache {
 
 struct Inner {
     // Each shard holds its share of the capacity.
-    tokens: Box<[Mutex<Segment<TokenEntry>>]>,
-    negative: Box<[Mutex<Segment<OffsetDateTime>>]>,
+    tokens: Box<[Mutex<Segment>]>,
+    negative: Box<[Mutex<Negative>]>,
     users: Box<[Mutex<UserShard>]>,
-    hasher: RandomState,
+    /// Picks a user's shard: ids come from the directory, not from clients, so the
+    /// fast keyed hash of the maps.
+    hasher: DefaultHashBuilder,
     /// Advanced before every removal; a fill is kept only if it is unchanged.
     epoch: AtomicU64,
     /// Advanced before a negative entry is dropped for a new token.
@@ -180,9 +183,9 @@ impl AuthCache {
         Self {
             inner: Arc::new(Inner {
                 tokens: Segment::shards(SHARDS, share(capacity)),
-                negative: Segment::shards(SHARDS, share((capacity / 8).max(16))),
+                negative: Negative::shards(SHARDS, share((capacity / 8).max(16))),
                 users: UserShard::shards(SHARDS, share(capacity)),
-                hasher: RandomState::new(),
+                hasher: DefaultHashBuilder::default(),
                 epoch: AtomicU64::new(0),
                 negative_epoch: AtomicU64::new(0),
                 paused: AtomicBool::new(false),
@@ -296,11 +299,11 @@ impl AuthCache {
         &self.inner.users[(hash % SHARDS as u64) as usize]
     }
 
-    fn token_shard(&self, digest: &TokenDigest) -> &Mutex<Segment<TokenEntry>> {
+    fn token_shard(&self, digest: &TokenDigest) -> &Mutex<Segment> {
         &self.inner.tokens[shard_of(digest, SHARDS)]
     }
 
-    fn negative_shard(&self, digest: &TokenDigest) -> &Mutex<Segment<OffsetDateTime>> {
+    fn negative_shard(&self, digest: &TokenDigest) -> &Mutex<Negative> {
         &self.inner.negative[shard_of(digest, SHARDS)]
     }
 

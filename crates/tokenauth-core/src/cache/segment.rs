@@ -12,10 +12,10 @@
 //! cache's epoch checks need anyway (see `entries`).
 
 use std::any::Any;
-use std::hash::{Hash, RandomState};
+use std::hash::{BuildHasher, Hash, RandomState};
 use std::sync::{Arc, Mutex};
 
-use quick_cache::{Lifecycle, OptionsBuilder, UnitWeighter, unsync};
+use quick_cache::{DefaultHashBuilder, Lifecycle, OptionsBuilder, UnitWeighter, unsync};
 use time::OffsetDateTime;
 
 use crate::record::TokenRecord;
@@ -29,18 +29,21 @@ pub(super) struct TokenEntry {
 }
 
 /// One shard of a map, holding at most its capacity; `L` says what an insert reports
-/// of the entries it evicted.
-pub(super) struct Bounded<K, V, L: Lifecycle<K, V> = Count> {
-    // SipHash with a random key, as a `HashMap`'s: clients choose the tokens whose
-    // digests are keys.
-    map: unsync::Cache<K, V, UnitWeighter, RandomState, L>,
+/// of the entries it evicted, `S` hashes the keys.
+pub(super) struct Bounded<K, V, L: Lifecycle<K, V> = Count, S = DefaultHashBuilder> {
+    map: unsync::Cache<K, V, UnitWeighter, S, L>,
 }
 
-/// Entries by digest.
-pub(super) type Segment<V> = Bounded<TokenDigest, V>;
+/// Records by digest: digests of tokens the store holds, which clients cannot choose,
+/// so quick_cache's fast keyed hash.
+pub(super) type Segment = Bounded<TokenDigest, TokenEntry>;
+
+/// Digests the store does not know: clients choose them (a digest of any token they
+/// make up), so SipHash with a random key, as a `HashMap`'s.
+pub(super) type Negative = Bounded<TokenDigest, OffsetDateTime, Count, RandomState>;
 
 /// Users of one shard, each with its cached tokens, so that a change to a user (or its
-/// eviction) drops its tokens too.
+/// eviction) drops its tokens too. Ids come from the directory.
 pub(super) type UserShard = Bounded<UserId, UserSlot, Collect>;
 
 #[derive(Default)]
@@ -51,7 +54,7 @@ pub(super) struct UserSlot {
     pub(super) tokens: Vec<TokenDigest>,
 }
 
-impl<K: Eq + Hash, V, L: Lifecycle<K, V> + Default> Bounded<K, V, L> {
+impl<K: Eq + Hash, V, L: Lifecycle<K, V> + Default, S: BuildHasher + Default> Bounded<K, V, L, S> {
     /// `count` empty shards of at most `capacity` entries each.
     pub(super) fn shards(count: usize, capacity: usize) -> Box<[Mutex<Self>]> {
         (0..count).map(|_| Mutex::new(Self::new(capacity))).collect()
@@ -66,7 +69,7 @@ impl<K: Eq + Hash, V, L: Lifecycle<K, V> + Default> Bounded<K, V, L> {
             .build()
             .expect("both capacities are set");
         Self {
-            map: unsync::Cache::with_options(options, UnitWeighter, RandomState::new(), L::default()),
+            map: unsync::Cache::with_options(options, UnitWeighter, S::default(), L::default()),
         }
     }
 
