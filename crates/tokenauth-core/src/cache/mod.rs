@@ -89,13 +89,25 @@ const SHARDS: usize = 16;
 ///
 /// Cheap to clone: clones share the entries.
 ///
+/// # Eviction
+///
+/// Each shard evicts by S3-FIFO (the `quick_cache` crate): a new entry waits in a small
+/// queue and is the first dropped unless it is asked for again; one asked for again,
+/// or dropped recently (its hash is remembered), joins the main queue, where entries in
+/// use stay. So a one-off scan of new tokens (a batch job, a client trying tokens)
+/// cannot push out the tokens in use, and clients walking through somewhat more tokens
+/// than the cache holds still get most of what fits. A user evicted takes its cached
+/// tokens along; [`stats`](Self::stats) counts them as evictions.
+///
 /// # Memory
 ///
 /// At most `capacity` tokens and as many users, and `capacity / 8` (at least 16)
 /// unknown digests; each map is split in 16 shards and each shard's share is rounded
 /// up. A token entry takes about 400 bytes with its name and scopes, a user entry about
 /// 200 bytes with a [`User`](crate::User), a negative entry about 80 bytes: the default
-/// 10,000 tokens, each with a user of its own, take about 6 MiB.
+/// 10,000 tokens, each with a user of its own, take about 6 MiB. Each map also
+/// remembers up to half as many evicted keys, in slots the size of an entry without
+/// its record or user.
 ///
 /// ```
 /// use time::Duration;
