@@ -121,6 +121,12 @@
 //! # Ok(()) }
 //! ```
 //!
+//! On SQLite, `sqlite::SqliteRevocationBus` does the same for the processes that open
+//! one database file (servers, the command-line tool): the tables' triggers log each
+//! revocation in the transaction that makes it (`tokenauth_revocations`, user ids only),
+//! and each follower polls the log every 250 ms on a connection of its own, within
+//! the same 1 s bound and with the same pause (see its docs).
+//!
 //! # Migrations
 //!
 //! `connect` and `migrate` apply tokenauth's migrations (`sqlite::migrations()`,
@@ -156,7 +162,7 @@
 //!
 //! # Features
 //!
-//! - `sqlite` (default): the SQLite backend, module [`sqlite`].
+//! - `sqlite` (default): the SQLite backend and its revocation bus, module [`sqlite`].
 //! - `postgres`: the PostgreSQL backend and its revocation bus, module `postgres`.
 //!
 //! # Example
@@ -198,8 +204,10 @@
 //! `record_usage`, replacing settings, and the bulk imports and copies (`Bulk`).
 //! `migrations.rs` is the migration runner, over what a dialect gives it
 //! (`Migrations`: its embedded migrations, its record table, its lock).
-//! `sqlite/` and `postgres/` hold exactly that, plus `connect` and `migrate`; the
-//! public `SqliteStore` is `store.rs`'s store on SQLite.
+//! `sqlite/` and `postgres/` hold exactly that, plus `connect`, `migrate` and each
+//! one's revocation bus (`bus.rs`: a polled log, `LISTEN`/`NOTIFY`), whose shared
+//! state and heartbeat rule are in the crate's `bus.rs`; the public `SqliteStore` is
+//! `store.rs`'s store on SQLite.
 //!
 //! # Adding a dialect
 //!
@@ -250,6 +258,8 @@
 
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod bulk;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod bus;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod dialect;
 mod error;

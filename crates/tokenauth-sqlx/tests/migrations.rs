@@ -25,7 +25,13 @@ mod migration_cases;
 const NOW: OffsetDateTime = datetime!(2026-03-01 12:00:00.123456 UTC);
 
 /// Every tokenauth migration, oldest first.
-const ALL: [i64; 4] = [20260301000000, 20260302000000, 20260401000000, 20260501000000];
+const ALL: [i64; 5] = [
+    20260301000000,
+    20260302000000,
+    20260401000000,
+    20260501000000,
+    20261207000000,
+];
 
 fn url(dir: &TempDir) -> String {
     format!("sqlite://{}", dir.path().join("tokenauth.db").display())

@@ -3,29 +3,24 @@
 
 use std::collections::BTreeSet;
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
-use tokenauth_core::store::{Heartbeats, RevocationBus};
+use tokenauth_core::store::RevocationBus;
 use tokenauth_core::{Revocation, UserId};
 use tokio::sync::{broadcast, watch};
-use tokio::task::JoinHandle;
 
 use crate::Error;
+pub use crate::bus::DEFAULT_BUS_BOUND;
+use crate::bus::{Backoff, Shared, Signal};
 
 /// The channel revocations travel on.
 pub const REVOCATION_CHANNEL: &str = "tokenauth_revocations";
 
-/// The default bound of [`PostgresRevocationBus`]: 1 second.
-pub const DEFAULT_BUS_BOUND: Duration = Duration::from_secs(1);
-
 /// The most a `NOTIFY` payload carries, in bytes (PostgreSQL's limit is 8000).
 const MAX_PAYLOAD: usize = 7_000;
-
-/// How many revocations a subscriber may fall behind before it must flush.
-const CAPACITY: usize = 4096;
 
 /// A [`RevocationBus`] on PostgreSQL's `LISTEN`/`NOTIFY`: every process that shares the
 /// database hears what any of them ended.
@@ -49,11 +44,11 @@ const CAPACITY: usize = 4096;
 /// The listener also `NOTIFY`s itself, on its own connection, every quarter of the
 /// bound on a channel of its own, and the bus is [connected](RevocationBus::connected)
 /// only while the newest of these heartbeats it has heard was **sent** less than three
-/// quarters of the bound ago ([`Heartbeats`]; a saturated request pool cannot delay
-/// them). PostgreSQL delivers notifications to a listener in commit
-/// order, so every revocation notified before that heartbeat has been received. Hence a
-/// cache following this bus ([`AuthCache::follow`](tokenauth_core::AuthCache::follow))
-/// never serves a token whose revocation was notified more than the bound (default
+/// quarters of the bound ago ([`Heartbeats`](tokenauth_core::store::Heartbeats); a
+/// saturated request pool cannot delay them). PostgreSQL delivers notifications to a
+/// listener in commit order, so every revocation notified before that heartbeat has
+/// been received. Hence a cache following this bus
+/// ([`AuthCache::follow`](tokenauth_core::AuthCache::follow)) never serves a token whose revocation was notified more than the bound (default
 /// [`DEFAULT_BUS_BOUND`], 1 s) ago: either the notification arrived and the entry is
 /// gone, or the heartbeats stopped and the cache is paused (serving nothing from
 /// memory). When the connection drops, the bus is disconnected at once, reconnects
@@ -77,29 +72,14 @@ pub struct PostgresRevocationBus {
 
 struct Inner {
     pool: PgPool,
-    sender: broadcast::Sender<Revocation>,
-    connected: watch::Receiver<bool>,
-    /// This bus's name in payloads and its heartbeat channel: random.
-    instance: String,
-
-    /// What the listening tasks need, until the first subscriber starts them: a
-    /// process that only publishes (the command-line tool) never listens.
-    idle: Mutex<Option<Listening>>,
-    tasks: Mutex<Vec<JoinHandle<()>>>,
-}
-
-impl Drop for Inner {
-    fn drop(&mut self) {
-        for task in self.tasks.get_mut().unwrap_or_else(|e| e.into_inner()).iter() {
-            task.abort();
-        }
-    }
+    /// Its instance name is the `from` of payloads and names its heartbeat channel.
+    shared: Shared<Listening>,
 }
 
 impl fmt::Debug for PostgresRevocationBus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PostgresRevocationBus")
-            .field("connected", &*self.inner.connected.borrow())
+            .field("connected", &self.inner.shared.is_connected())
             .finish_non_exhaustive()
     }
 }
@@ -128,27 +108,14 @@ impl PostgresRevocationBus {
     /// [`new`](Self::new) with another bound (at least 40 ms): shorter means more
     /// heartbeats (four per bound) and more pauses when the database is slow.
     pub fn with_bound(pool: PgPool, bound: Duration) -> Self {
-        let instance = format!("{:016x}", rand_u64());
-        let heartbeat_channel = format!("{REVOCATION_CHANNEL}_{instance}");
-        let (sender, _) = broadcast::channel(CAPACITY);
-        let (connected_tx, connected) = watch::channel(false);
-        let listening = Listening {
+        let shared = Shared::new(bound, |signal, instance| Listening {
             listen_options: (*pool.connect_options()).clone(),
-            sender: sender.clone(),
-            connected: connected_tx,
-            instance: instance.clone(),
-            heartbeat_channel,
-            heartbeats: Heartbeats::new(bound),
-        };
+            signal,
+            instance: instance.to_owned(),
+            heartbeat_channel: format!("{REVOCATION_CHANNEL}_{instance}"),
+        });
         Self {
-            inner: Arc::new(Inner {
-                pool,
-                sender,
-                connected,
-                instance,
-                idle: Mutex::new(Some(listening)),
-                tasks: Mutex::new(Vec::new()),
-            }),
+            inner: Arc::new(Inner { pool, shared }),
         }
     }
 
@@ -157,19 +124,15 @@ impl PostgresRevocationBus {
     /// which cannot hold a `LISTEN`, give the database's direct address here. Takes
     /// effect if the bus has not started listening yet.
     pub fn with_listen_options(self, options: PgConnectOptions) -> Self {
-        if let Some(listening) = self.inner.idle.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
-            listening.listen_options = options;
-        }
+        self.inner
+            .shared
+            .configure(|listening| listening.listen_options = options);
         self
     }
 
     /// Starts listening, the first time.
     fn listen(&self) {
-        let Some(listening) = self.inner.idle.lock().unwrap_or_else(|e| e.into_inner()).take() else {
-            return;
-        };
-        let mut tasks = self.inner.tasks.lock().unwrap_or_else(|e| e.into_inner());
-        tasks.push(tokio::spawn(listen(listening)));
+        self.inner.shared.start(listen);
     }
 
     fn payloads(&self, revocation: &Revocation) -> Vec<String> {
@@ -205,7 +168,7 @@ impl PostgresRevocationBus {
 
     fn encode(&self, users: Vec<String>, all: bool) -> String {
         let payload = Payload {
-            from: self.inner.instance.clone(),
+            from: self.inner.shared.instance().to_owned(),
             users,
             all,
         };
@@ -218,7 +181,7 @@ impl RevocationBus for PostgresRevocationBus {
 
     async fn publish(&self, revocation: &Revocation) -> Result<(), Error> {
         // This process's subscribers hear it at once; the listener skips its echo.
-        let _ = self.inner.sender.send(revocation.clone());
+        self.inner.shared.send_local(revocation);
         for payload in self.payloads(revocation) {
             sqlx::query("SELECT pg_notify($1, $2)")
                 .bind(REVOCATION_CHANNEL)
@@ -231,7 +194,7 @@ impl RevocationBus for PostgresRevocationBus {
 
     /// Starts listening, if not yet (see [`new`](PostgresRevocationBus::new)).
     fn subscribe(&self) -> broadcast::Receiver<Revocation> {
-        let receiver = self.inner.sender.subscribe();
+        let receiver = self.inner.shared.subscribe();
         self.listen();
         receiver
     }
@@ -239,33 +202,30 @@ impl RevocationBus for PostgresRevocationBus {
     /// Starts listening, if not yet (see [`new`](PostgresRevocationBus::new)).
     fn connected(&self) -> watch::Receiver<bool> {
         self.listen();
-        self.inner.connected.clone()
+        self.inner.shared.connected()
     }
 }
 
 struct Listening {
     listen_options: PgConnectOptions,
-    sender: broadcast::Sender<Revocation>,
-    connected: watch::Sender<bool>,
+    signal: Signal,
     instance: String,
     heartbeat_channel: String,
-    heartbeats: Heartbeats,
 }
 
 /// Listens, forwards, watches the heartbeats, and reconnects, forever.
 async fn listen(mut state: Listening) {
-    let mut backoff = Duration::from_millis(100);
+    let mut backoff = Backoff::new();
     loop {
         match state.connect().await {
             Ok(listener) => {
-                backoff = Duration::from_millis(100);
+                backoff.reset();
                 state.serve(listener).await;
                 tracing::warn!("revocation bus connection lost; reconnecting");
             }
             Err(error) => tracing::warn!(%error, "revocation bus cannot listen; retrying"),
         }
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(Duration::from_secs(2));
+        backoff.wait().await;
     }
 }
 
@@ -290,33 +250,26 @@ impl Listening {
     /// Serves one connection until it fails: forwards what arrives, and sends the
     /// heartbeats on this same connection.
     async fn serve(&mut self, mut listener: PgListener) {
-        let mut every = tokio::time::interval(self.heartbeats.interval());
+        let mut every = tokio::time::interval(self.signal.interval());
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 // `try_recv` is cancel-safe: a message is consumed only once complete.
                 received = listener.try_recv() => match received {
                     Ok(Some(notification)) if notification.channel() == self.heartbeat_channel => {
-                        if self.heartbeats.heard(notification.payload()) && !*self.connected.borrow() {
-                            // What was missed while disconnected may be anything.
-                            let _ = self.sender.send(Revocation::Everything);
-                            self.connected.send_replace(true);
-                        }
+                        self.signal.heard(notification.payload());
                     }
                     Ok(Some(notification)) => self.forward(notification.payload()),
                     Ok(None) | Err(_) => break,
                 },
                 _ = every.tick() => {
-                    if !self.heartbeats.is_fresh() && *self.connected.borrow() {
-                        tracing::warn!("revocation bus heartbeats late; caches paused");
-                        self.connected.send_replace(false);
-                    }
+                    self.signal.check();
                     // Notifications that arrive meanwhile wait in the listener's buffer.
                     let notify = sqlx::query("SELECT pg_notify($1, $2)")
                         .bind(&self.heartbeat_channel)
-                        .bind(self.heartbeats.stamp())
+                        .bind(self.signal.stamp())
                         .execute(&mut listener);
-                    match tokio::time::timeout(self.heartbeats.interval() * 2, notify).await {
+                    match tokio::time::timeout(self.signal.interval() * 2, notify).await {
                         Ok(Ok(_)) => {}
                         Ok(Err(error)) => {
                             tracing::debug!(%error, "revocation bus heartbeat failed");
@@ -328,14 +281,14 @@ impl Listening {
                 }
             }
         }
-        self.connected.send_replace(false);
+        self.signal.lost();
     }
 
     fn forward(&self, payload: &str) {
         let Ok(payload) = serde_json::from_str::<Payload>(payload) else {
             // Not ours, or garbled: whatever it meant, flushing is safe.
             tracing::warn!("unreadable revocation notification; flushing caches");
-            let _ = self.sender.send(Revocation::Everything);
+            self.signal.send(Revocation::Everything);
             return;
         };
         if payload.from == self.instance {
@@ -343,18 +296,12 @@ impl Listening {
             return;
         }
         if payload.all {
-            let _ = self.sender.send(Revocation::Everything);
+            self.signal.send(Revocation::Everything);
         }
         for user in payload.users {
-            let _ = self.sender.send(Revocation::User(UserId::new(user)));
+            self.signal.send(Revocation::User(UserId::new(user)));
         }
     }
-}
-
-/// A random number: this bus's name, so that its heartbeats and payloads are its own.
-fn rand_u64() -> u64 {
-    use std::hash::{BuildHasher, RandomState};
-    RandomState::new().hash_one(std::process::id())
 }
 
 #[cfg(test)]

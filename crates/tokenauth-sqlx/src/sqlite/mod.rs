@@ -1,8 +1,10 @@
-//! The SQLite backend: [`SqliteStore`], [`SqliteUserDirectory`], and one way to open
-//! and migrate their database ([`connect`], [`connect_with_timeout`], [`migrate`],
-//! [`migrations`]).
+//! The SQLite backend: [`SqliteStore`], [`SqliteUserDirectory`], one way to open and
+//! migrate their database ([`connect`], [`connect_with_timeout`], [`migrate`],
+//! [`migrations`]), and the revocation bus between processes that share the file
+//! ([`SqliteRevocationBus`]).
 
 mod bulk;
+mod bus;
 mod dialect;
 mod durable;
 mod statements;
@@ -14,6 +16,9 @@ use sqlx::Transaction;
 use sqlx::migrate::{Migration, Migrator};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 pub use sqlx::{Sqlite, SqlitePool};
+
+pub use crate::bus::DEFAULT_BUS_BOUND;
+pub use bus::SqliteRevocationBus;
 
 use crate::Error;
 use crate::migrations::Migrations;
@@ -94,8 +99,9 @@ pub type SqliteStore = SqlStore<Sqlite>;
 pub type SqliteUserDirectory = SqlUserDirectory<Sqlite>;
 
 /// tokenauth's migrations on SQLite, oldest first: they create and update the
-/// `tokenauth_users`, `tokenauth_tokens`, `tokenauth_token_sets` and
-/// `tokenauth_settings` tables. Embedded from `migrations/sqlite`; [`connect`] and
+/// `tokenauth_users`, `tokenauth_tokens`, `tokenauth_token_sets`,
+/// `tokenauth_settings` and `tokenauth_revocations` tables (the last a log of
+/// revocations, written by triggers, for [`SqliteRevocationBus`]). Embedded from `migrations/sqlite`; [`connect`] and
 /// [`migrate`] apply them.
 pub fn migrations() -> &'static [Migration] {
     EMBEDDED.iter().as_slice()
