@@ -119,6 +119,18 @@ async fn every_revoking_write_of_another_process_arrives() {
     cli.delete_user("alice").await.unwrap();
     let seen = receive(&mut received, &Revocation::User(alice.id)).await;
     assert!(!seen.contains(&Revocation::Everything), "no flush: {seen:?}");
+
+    // Plain SQL, as the sqlite3 shell runs it: the triggers log it all the same, and
+    // only what ends tokens (a new hash alone, as a re-hash writes, ends nothing).
+    let shell = db.pool().await;
+    for statement in [
+        "UPDATE tokenauth_users SET password_hash = 'rehashed' WHERE username = 'bob'",
+        "UPDATE tokenauth_users SET credential_version = credential_version + 1 WHERE username = 'carol'",
+    ] {
+        sqlx::query(statement).execute(&shell).await.unwrap();
+    }
+    let seen = receive(&mut received, &Revocation::User(carol.id)).await;
+    assert!(seen.is_empty(), "the re-hash revoked nothing: {seen:?}");
 }
 
 /// A revocation published by one process's bus reaches the other's subscribers, and

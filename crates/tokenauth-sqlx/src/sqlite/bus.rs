@@ -58,6 +58,11 @@ const PUBLISH_CHUNK: usize = 1000;
 /// backoff up to 2 s), and is connected again (subscribers get
 /// [`Revocation::Everything`]) after its first successful poll there.
 ///
+/// The database must be a file. An in-memory one needs no bus (only its own process
+/// can open it, and that process's revocations reach its cache directly), and its
+/// connections share one cache whose table locks fail a poll while the pool writes,
+/// which would pause a following cache.
+///
 /// Clones share the task; it stops when the last clone is dropped.
 ///
 /// ```no_run

@@ -281,8 +281,10 @@ fn create_private(_path: &std::path::Path) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Whether a SQLite URL names an in-memory database.
-fn is_in_memory(url: &str) -> bool {
+/// Whether the SQLite URL `url` names an in-memory database (`sqlite::memory:`, or
+/// `mode=memory`): one only this process can open, which needs no
+/// [`SqliteRevocationBus`].
+pub fn is_in_memory(url: &str) -> bool {
     url.contains(":memory:") || url.contains("mode=memory")
 }
 
