@@ -17,7 +17,7 @@ use tokenauth_django::hashers::upgrading_hasher;
 use tokenauth_django::{DjangoToken, DjangoUser, django_auth};
 use tokenauth_redis::{BusOptions, RedisBus, RedisStore, Target};
 use tokenauth_sqlx::postgres::{PostgresRevocationBus, PostgresStore, PostgresUserDirectory};
-use tokenauth_sqlx::sqlite::{SqliteStore, SqliteUserDirectory};
+use tokenauth_sqlx::sqlite::{SqliteRevocationBus, SqliteStore, SqliteUserDirectory};
 
 use super::copy::Tables;
 use super::policy::{PolicyStore, TokenLocation};
@@ -73,13 +73,23 @@ pub(super) struct Opened<S, D, P, B> {
     /// Where the serving policy is kept; none where the backend keeps none.
     pub(super) settings: Option<P>,
     /// The revocation bus between processes, if the backend has one.
-    pub(super) bus: Option<B>,
+    pub(super) bus: Option<Bus<B>>,
     /// Where the tokens are.
     pub(super) location: TokenLocation,
     /// What the backend declares.
     pub(super) declared: &'static Declaration,
     /// What its token store holds.
     pub(super) holds: Capabilities,
+}
+
+/// A revocation bus between processes, and how revocations get onto it.
+#[derive(Clone)]
+pub(super) struct Bus<B> {
+    pub(super) bus: B,
+    /// Whether the commands publish what they end on it: not where the tables'
+    /// triggers log every revocation in its transaction already (SQLite), which
+    /// publishing would write a second time.
+    pub(super) publish: bool,
 }
 
 /// What runs a command on a backend, whichever it is.
@@ -112,9 +122,13 @@ pub(super) async fn open(cli: Cli, runner: impl Runner) -> Result<(), CliError> 
             }
             let pool = tokenauth_sqlx::sqlite::connect_with_timeout(url, timeout).await?;
             let users = SqliteUserDirectory::new(pool.clone());
-            // One file, no engine to carry revocations between processes.
-            let bus = None::<LocalBus>;
-            with_token_store(SqliteStore::new(pool), users, bus, declared, timeout, cli, runner).await
+            // Only this process can open an in-memory database: nothing to follow.
+            let bus = (!tokenauth_sqlx::sqlite::is_in_memory(url)).then(|| Bus {
+                bus: SqliteRevocationBus::new(pool.clone()),
+                publish: false,
+            });
+            let store = SqliteStore::new(pool);
+            with_token_store(store, users, bus, declared, timeout, cli, runner).await
         }
         (Schema::Tokenauth, Database::Postgres) => {
             let pool = tokenauth_sqlx::postgres::connect_with_timeout(url, timeout).await?;
@@ -125,6 +139,7 @@ pub(super) async fn open(cli: Cli, runner: impl Runner) -> Result<(), CliError> 
             }
             let users = PostgresUserDirectory::new(pool.clone());
             let store = PostgresStore::new(pool);
+            let bus = Bus { bus, publish: true };
             with_token_store(store, users, Some(bus), declared, timeout, cli, runner).await
         }
         (Schema::Django, Database::Sqlite) => {
@@ -162,7 +177,7 @@ where
         auth,
         // Types only: there is neither.
         settings: None::<SqliteStore>,
-        bus: None::<LocalBus>,
+        bus: None::<Bus<LocalBus>>,
         location: TokenLocation::Database,
         declared,
         holds,
@@ -177,7 +192,7 @@ where
 async fn with_token_store<S, D, B>(
     sql: S,
     users: D,
-    sql_bus: Option<B>,
+    sql_bus: Option<Bus<B>>,
     declared: &'static Declaration,
     timeout: Duration,
     cli: Cli,
@@ -211,7 +226,7 @@ where
         holds: tokens.capabilities(),
         auth: TokenAuth::new(tokens, users).with_password_hasher(upgrading_hasher()),
         settings: declared.keeps_policy.then_some(sql),
-        bus: Some(bus),
+        bus: Some(Bus { bus, publish: true }),
         location: TokenLocation::Redis(prefix.clone()),
         declared,
     };

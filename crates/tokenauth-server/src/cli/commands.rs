@@ -22,7 +22,7 @@ pub(super) struct Commands<'a, R, W> {
 
 impl<R: BufRead, W: Write> Runner for Commands<'_, R, W> {
     /// With a bus, what the command ends is published on it (for the caches of every
-    /// server), and a serving cache follows it.
+    /// server) unless the tables log it themselves, and a serving cache follows it.
     async fn run<S, D, P, B>(self, opened: Opened<S, D, P, B>, command: Command) -> Result<(), CliError>
     where
         S: TokenImport,
@@ -36,7 +36,9 @@ impl<R: BufRead, W: Write> Runner for Commands<'_, R, W> {
             let recorded = settings.token_location().await.map_err(BackendError::new)?;
             opened.location.check(recorded.as_deref())?;
         }
-        let publisher = opened.bus.clone().map(Publisher::start);
+        let publisher = (opened.bus.as_ref())
+            .filter(|bus| bus.publish)
+            .map(|bus| Publisher::start(bus.bus.clone()));
         let opened = match &publisher {
             Some(publisher) => Opened {
                 auth: opened.auth.with_revocation_listener(publisher.clone()),
@@ -169,14 +171,14 @@ where
             |store| Metrics::measure(counted, store),
             |users| Metrics::measure(counted, users),
         );
-        let (auth, _following) = with_cache(auth, &args.cache, self.bus.as_ref());
+        let (auth, _following) = with_cache(auth, &args.cache, self.bus.as_ref().map(|bus| &bus.bus));
         if let Some(metrics) = counted {
             metrics.watch_hasher(auth.password_hasher());
             if args.cache.enabled {
                 metrics.watch_cache(auth.store().cache());
             }
             if let Some(bus) = &self.bus {
-                metrics.watch_bus(bus.connected());
+                metrics.watch_bus(bus.bus.connected());
             }
         }
         let options = crate::ServeOptions {

@@ -4,7 +4,7 @@
 
 use std::io::Write;
 use std::net::TcpStream;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use prometheus_parse::{Scrape, Value};
 
@@ -36,6 +36,20 @@ fn value(scrape: &Scrape, metric: &str, labels: &[(&str, &str)]) -> f64 {
     match found.map(|sample| &sample.value) {
         Some(Value::Counter(v) | Value::Gauge(v) | Value::Untyped(v)) => *v,
         other => panic!("{metric} {labels:?}: {other:?}"),
+    }
+}
+
+/// Scrapes `addr` until the revocation bus is connected (the cache serves from memory
+/// only then); panics if it is not within 10 s.
+async fn bus_connected(addr: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (scrape, _) = scrape(addr).await;
+        if value(&scrape, "tokenauth_revocation_bus_connected", &[]) == 1.0 {
+            return;
+        }
+        assert!(Instant::now() < deadline, "the bus is not connected after 10 s");
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
@@ -94,7 +108,9 @@ async fn each_metric_moves_as_requests_are_made_and_no_label_names_a_user_a_toke
         .to_owned();
     run_ok(tokenauth(&database, &["user", "deactivate", "bob"]), "");
 
-    // Authentications: ok twice (the second from the cache), then each refusal.
+    // Authentications: ok twice (the second from the cache, which the SQLite file's
+    // bus lets serve once connected), then each refusal.
+    bus_connected(&addr).await;
     let me = async |authorization: &str| {
         http(&addr, "GET", "/auth/me", &[("authorization", authorization)], "")
             .await

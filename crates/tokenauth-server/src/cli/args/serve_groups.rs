@@ -95,11 +95,11 @@ impl VerifyArgs {
 #[derive(Debug, Clone, Args)]
 pub struct CacheArgs {
     /// Cache token and user lookups in memory: `on` or `off` (default: off). This
-    /// server's own revocations reach its cache at once; with PostgreSQL, every
-    /// server's revocations reach every cache within 1 s (LISTEN/NOTIFY), and while a
-    /// server's LISTEN connection is down its cache serves nothing; with SQLite,
-    /// changes made by another process (the `user` and `token` commands) are seen
-    /// after --cache-ttl.
+    /// server's own revocations reach its cache at once; every other process's (other
+    /// servers, the `user` and `token` commands) within 1 s: with PostgreSQL through
+    /// LISTEN/NOTIFY, with a SQLite file through a revocation log polled four times a
+    /// second. While that signal is down or late, the cache serves nothing. An
+    /// in-memory SQLite database has no other process.
     #[arg(
         long = "cache",
         env = "TOKENAUTH_CACHE",
