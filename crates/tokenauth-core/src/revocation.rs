@@ -8,8 +8,9 @@
 //! dropping what each [`Revocation`] names.
 //!
 //! Across processes the same signal travels through a [`RevocationBus`], implemented
-//! by a backend with its engine's own mechanism (PostgreSQL `LISTEN/NOTIFY`, Redis
-//! pub/sub). [`LocalBus`] is the in-process one, for tests and single-process apps.
+//! by a backend with its engine's own mechanism (PostgreSQL `LISTEN/NOTIFY`, a log table
+//! polled on SQLite, Redis pub/sub). [`LocalBus`] is the in-process one, for tests and
+//! single-process apps.
 
 use std::fmt;
 use std::future::Future;
@@ -65,7 +66,8 @@ impl fmt::Debug for dyn RevocationListener {
 ///   never leave a token valid in a cache.
 ///
 /// PostgreSQL implements it with `NOTIFY tokenauth_revocations, '<payload>'` and a
-/// dedicated `LISTEN` connection; Redis with `PUBLISH` and a `SUBSCRIBE` connection.
+/// dedicated `LISTEN` connection; SQLite with rows in a log table, polled on a
+/// connection of its own; Redis with `PUBLISH` and a `SUBSCRIBE` connection.
 /// The delay between a commit and every instance's cache dropping the entry is the
 /// backend's documented bound.
 ///
