@@ -259,9 +259,13 @@ impl Polling {
         };
         // Rows only ever leave the log from its old end, and `seq` grows one by one:
         // a first row past the next one means rows this follower never read are gone.
-        if *first != cursor.seq + 1 {
+        let missed = *first != cursor.seq + 1;
+        cursor.seq = rows.last().map_or(cursor.seq, |(seq, _, _)| *seq);
+        if missed {
             tracing::warn!("revocation bus fell behind the log; flushing caches");
+            // It covers every row read too: naming them would only make subscribers lag.
             self.signal.send(Revocation::Everything);
+            return Ok(());
         }
         let mut users = HashSet::new();
         for (_, user, origin) in &rows {
@@ -277,7 +281,6 @@ impl Polling {
                 None => self.signal.send(Revocation::Everything),
             }
         }
-        cursor.seq = rows.last().map_or(cursor.seq, |(seq, _, _)| *seq);
         Ok(())
     }
 }
