@@ -171,10 +171,12 @@ where
             |store| Metrics::measure(counted, store),
             |users| Metrics::measure(counted, users),
         );
-        let (auth, _following) = with_cache(auth, &args.cache, self.bus.as_ref().map(|bus| &bus.bus));
+        let cache_on = args.cache.is_on(self.declared.unsignalled_writers);
+        let (auth, _following) =
+            with_cache(auth, cache_on, &args.cache, self.bus.as_ref().map(|bus| &bus.bus));
         if let Some(metrics) = counted {
             metrics.watch_hasher(auth.password_hasher());
-            if args.cache.enabled {
+            if cache_on {
                 metrics.watch_cache(auth.store().cache());
             }
             if let Some(bus) = &self.bus {
@@ -266,15 +268,16 @@ fn introspection_client(args: &ServeArgs) -> Result<Option<IntrospectionClient>,
         .map_err(|error| CliError::Options(format!("{}: {error}", path.display())))
 }
 
-/// Puts the cache `args` ask for in front of `auth`, following `bus` if there is one;
-/// keep the returned handle while serving. With `--cache off` the cache is a disabled
+/// Puts the cache `args` size in front of `auth` if it is `on`, following `bus` if
+/// there is one; keep the returned handle while serving. Off, the cache is a disabled
 /// one, which passes every lookup on: one service type either way.
 fn with_cache<S: TokenStore, D: UserDirectory, B: RevocationBus>(
     auth: TokenAuth<S, D>,
+    on: bool,
     args: &CacheArgs,
     bus: Option<&B>,
 ) -> (TokenAuth<Cached<S>, Cached<D>>, Option<tokenauth_core::Following>) {
-    if !args.enabled {
+    if !on {
         return (auth.with_cache(AuthCache::disabled()), None);
     }
     let cache = AuthCache::new(args.cache_size.get()).with_ttl(args.cache_ttl.as_duration());

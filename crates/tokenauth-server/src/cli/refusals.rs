@@ -144,7 +144,10 @@ fn serve(args: &ServeArgs, declared: &Declaration, holds: &Capabilities) -> Vec<
     let reasons = &declared.reasons;
     let mut refused = policy(&args.policy, holds, reasons);
     refused.extend([
-        (args.cache.enabled && declared.unsignalled_writers, reasons.cache),
+        (
+            args.cache.enabled == Some(true) && declared.unsignalled_writers,
+            reasons.cache,
+        ),
         (
             args.session_scope().is_some() && !holds.scopes,
             reasons.session_scope,

@@ -154,7 +154,7 @@ fn the_file_sets_defaults_that_the_command_line_overrides() {
             "1h",
             "the command line wins: {args:?}"
         );
-        assert!(serve.cache.enabled);
+        assert_eq!(serve.cache.enabled, Some(true), "from the file: {args:?}");
     }
     // `--help` shows the file's values as the defaults.
     let argv = ["tokenauth", "--config", &file, "serve", "--help"];

@@ -94,21 +94,22 @@ impl VerifyArgs {
 /// `tokenauth serve`'s cache options.
 #[derive(Debug, Clone, Args)]
 pub struct CacheArgs {
-    /// Cache token and user lookups in memory: `on` or `off` (default: off). This
+    /// Cache token and user lookups in memory: `on` or `off` (default: on, except with
+    /// --schema django, whose tables Django writes without telling any cache). This
     /// server's own revocations reach its cache at once; every other process's (other
     /// servers, the `user` and `token` commands) within 1 s: with PostgreSQL through
     /// LISTEN/NOTIFY, with a SQLite file through a revocation log polled four times a
     /// second. While that signal is down or late, the cache serves nothing. An
-    /// in-memory SQLite database has no other process.
+    /// in-memory SQLite database has no other process. `off`: every change made
+    /// elsewhere is seen on the next request, for a database lookup per request.
     #[arg(
         long = "cache",
         env = "TOKENAUTH_CACHE",
-        default_value = "off",
         value_name = "on|off",
         action = clap::ArgAction::Set,
         value_parser = on_off
     )]
-    pub enabled: bool,
+    pub enabled: Option<bool>,
     /// How long a cached lookup is served (--cache on): the longest a change made by
     /// another process stays unseen when nothing tells this one.
     #[arg(long, env = "TOKENAUTH_CACHE_TTL", default_value = "10s", value_parser = duration)]
@@ -118,4 +119,12 @@ pub struct CacheArgs {
     /// tokens clients use within --cache-ttl: beyond that, requests miss.
     #[arg(long, env = "TOKENAUTH_CACHE_SIZE", default_value = "10000")]
     pub cache_size: NonZeroUsize,
+}
+
+impl CacheArgs {
+    /// Whether the cache is on: as given, else on wherever every writer of the tables
+    /// signals its revocations (`unsignalled_writers`: Django's own tables).
+    pub(crate) fn is_on(&self, unsignalled_writers: bool) -> bool {
+        self.enabled.unwrap_or(!unsignalled_writers)
+    }
 }
