@@ -43,6 +43,16 @@ pub enum Error {
         /// The migration's version.
         version: i64,
     },
+    /// The database lacks migrations of this build (or all of them: it is new), and
+    /// it was opened without migrating (`sqlite::open_migrated`,
+    /// `postgres::open_migrated`).
+    #[error("the database lacks {pending} of tokenauth's migrations (up to {newest})")]
+    NotMigrated {
+        /// How many migrations are pending.
+        pending: usize,
+        /// The newest one's version.
+        newest: i64,
+    },
     /// A row read back from the database does not hold a valid value, for example a
     /// digest that is not 32 bytes or a timestamp out of range.
     #[error("malformed row in the database: {what}")]

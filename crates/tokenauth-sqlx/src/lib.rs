@@ -2,13 +2,13 @@
 //! and a [`UserDirectory`] (with [`UserAdmin`]) that share one connection pool, on
 //! SQLite ([`sqlite`]) or PostgreSQL ([`postgres`], see [PostgreSQL](#postgresql)).
 //! Each dialect's module has the same shape: its store and directory
-//! (`SqliteStore`/`PostgresStore`, `SqliteUserDirectory`/`PostgresUserDirectory`), and
-//! one way to open and migrate its database (`connect`, `connect_with_timeout`,
-//! `migrate`, `migrations`). The crate root holds what all dialects share: [`Error`],
-//! [`DEFAULT_TIMEOUT`], and the store and directory written once over a [`Dialect`]
-//! ([`SqlStore`], [`SqlUserDirectory`]), of which the dialects' types are aliases
-//! (`SqliteStore` is `SqlStore<Sqlite>`): name them by their dialect, and
-//! `SqlStore<D>` only in code for any dialect.
+//! (`SqliteStore`/`PostgresStore`, `SqliteUserDirectory`/`PostgresUserDirectory`), one
+//! way to open and migrate its database (`connect`, `connect_with_timeout`, `migrate`,
+//! `migrations`), and one to open it without migrating (`open_migrated`). The crate
+//! root holds what all dialects share: [`Error`], [`DEFAULT_TIMEOUT`], and the store
+//! and directory written once over a [`Dialect`] ([`SqlStore`], [`SqlUserDirectory`]),
+//! of which the dialects' types are aliases (`SqliteStore` is `SqlStore<Sqlite>`):
+//! name them by their dialect, and `SqlStore<D>` only in code for any dialect.
 //!
 //! - The store ([`SqliteStore`](sqlite::SqliteStore)) keeps token records: the public
 //!   id, the SHA-256 digest of the token (never the token itself), the user id, the

@@ -32,6 +32,9 @@ pub trait Migrations: sqlx::Database {
     /// finds it, as sqlx's migrator did), none otherwise.
     const SQLX_RECORD_EXISTS: &'static str;
 
+    /// A row if `tokenauth_migrations` is there, none otherwise.
+    const RECORD_EXISTS: &'static str;
+
     /// The dialect's migrations, embedded from `migrations/<dialect>`, oldest first.
     fn migrations() -> &'static [Migration];
 
@@ -111,6 +114,43 @@ where
                 .map_err(failed)?;
             tx.commit().await.map_err(failed)?;
             tracing::info!(version, description = %next.description, "applied a tokenauth migration");
+        }
+    }
+
+    /// The versions of `D`'s migrations that `pool`'s database lacks, oldest first
+    /// (all of them where it has no record), read without changing anything; an error
+    /// if its record does not match this build ([`check`]).
+    pub(crate) async fn pending(pool: &Pool<D>) -> Result<Vec<i64>, Error> {
+        let mut connection = pool.acquire().await?;
+        let applied: Vec<(i64, Vec<u8>)> = if sqlx::query(D::RECORD_EXISTS)
+            .fetch_optional(&mut *connection)
+            .await?
+            .is_some()
+        {
+            sqlx::query_as(APPLIED).fetch_all(&mut *connection).await?
+        } else {
+            Vec::new()
+        };
+        let known: BTreeMap<i64, &Migration> = D::migrations()
+            .iter()
+            .map(|migration| (migration.version, migration))
+            .collect();
+        check(&applied, &known)?;
+        Ok(known
+            .into_keys()
+            .filter(|version| !applied.iter().any(|(applied, _)| applied == version))
+            .collect())
+    }
+
+    /// [`Self::pending`], as an error if any.
+    pub(crate) async fn require_applied(pool: &Pool<D>) -> Result<(), Error> {
+        let pending = Self::pending(pool).await?;
+        match pending.last() {
+            None => Ok(()),
+            Some(&newest) => Err(Error::NotMigrated {
+                pending: pending.len(),
+                newest,
+            }),
         }
     }
 

@@ -142,6 +142,49 @@ async fn connect_creates_a_missing_file_and_migrates_idempotently() {
     assert_eq!(users.find_by_username("alice").await.unwrap(), Some(alice));
 }
 
+/// `open_migrated` changes nothing: a missing file stays missing, a database behind
+/// (here one an earlier tokenauth migrated, recorded in `_sqlx_migrations`) keeps its
+/// record; both are `NotMigrated`, counting what `migrate` would apply.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_migrated_refuses_a_database_behind_and_changes_nothing() {
+    let timeout = tokenauth_sqlx::DEFAULT_TIMEOUT;
+    let dir = tempfile::tempdir().unwrap();
+    let newest = ALL[ALL.len() - 1];
+    let refusal = tokenauth_sqlx::sqlite::open_migrated(&url(&dir), timeout)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(refusal, tokenauth_sqlx::Error::NotMigrated { pending: 4, newest: n } if n == newest),
+        "{refusal:?}"
+    );
+    assert_eq!(
+        refusal.to_string(),
+        format!("the database lacks 4 of tokenauth's migrations (up to {newest})")
+    );
+    assert!(!dir.path().join("tokenauth.db").exists());
+
+    let old = database_of_the_first(3, &dir).await;
+    let refusal = tokenauth_sqlx::sqlite::open_migrated(&url(&dir), timeout)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(refusal, tokenauth_sqlx::Error::NotMigrated { pending: 4, .. }),
+        "{refusal:?}"
+    );
+    let recorded: Option<String> =
+        sqlx::query_scalar("SELECT name FROM sqlite_master WHERE name = 'tokenauth_migrations'")
+            .fetch_optional(&old)
+            .await
+            .unwrap();
+    assert_eq!(recorded, None);
+
+    connect(&url(&dir)).await.unwrap();
+    let pool = tokenauth_sqlx::sqlite::open_migrated(&url(&dir), timeout)
+        .await
+        .unwrap();
+    assert_eq!(applied(&pool).await, ALL);
+}
+
 /// A database created by the first release, with rows written the way that release
 /// wrote them (and its migration recorded in `_sqlx_migrations`, as it did), is brought
 /// up to date by `connect`: the record moves to `tokenauth_migrations`, every row

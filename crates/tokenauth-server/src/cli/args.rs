@@ -20,8 +20,9 @@ pub(crate) const TOKEN_STORE_PREFIX: &str = "tokenauth";
 #[derive(Debug, Parser)]
 #[command(name = "tokenauth", version)]
 pub struct Cli {
-    /// Database URL: `sqlite://FILE` (created if missing) or
-    /// `postgres://USER@HOST/DATABASE`; either is migrated if needed.
+    /// Database URL: `sqlite://FILE` or `postgres://USER@HOST/DATABASE`. `migrate` and
+    /// `serve` create a missing SQLite file and migrate either; the other commands
+    /// refuse a database that is not migrated.
     #[arg(
         long,
         global = true,
@@ -31,9 +32,10 @@ pub struct Cli {
     )]
     pub database: DatabaseUrl,
 
-    /// Whose tables the database holds: `tokenauth` (its own, migrated as needed) or
-    /// `django` (a Django/DRF application's `auth_user` and `authtoken_token`, shared
-    /// with it: checked, never migrated; DRF's keys and semantics).
+    /// Whose tables the database holds: `tokenauth` (its own, migrated by `migrate` and
+    /// `serve`) or `django` (a Django/DRF application's `auth_user` and
+    /// `authtoken_token`, shared with it: checked, never migrated; DRF's keys and
+    /// semantics).
     #[arg(long, global = true, env = "TOKENAUTH_SCHEMA", value_enum, default_value_t)]
     pub schema: super::Schema,
 
@@ -86,7 +88,8 @@ pub struct Cli {
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Create the database if missing and apply pending migrations.
+    /// Create the database if missing and apply pending migrations (`serve` does too;
+    /// no other command changes the schema).
     Migrate,
     /// Serve the HTTP API.
     // Boxed: its options make it several times the size of the others.

@@ -103,11 +103,15 @@ pub(super) trait Runner {
         B: RevocationBus + Clone;
 }
 
-/// Opens the backend `cli` names (creating a SQLite file if needed and migrating
-/// tokenauth's schema; checking Django's), refuses what it cannot do, and runs
-/// `cli`'s command on it with `runner`.
+/// Opens the backend `cli` names (`migrate` and `serve` create a SQLite file if needed
+/// and migrate tokenauth's schema, the other commands refuse a database that is
+/// behind; Django's is checked), refuses what it cannot do, and runs `cli`'s command
+/// on it with `runner`.
 pub(super) async fn open(cli: Cli, runner: impl Runner) -> Result<(), CliError> {
     let declared = cli.schema.declaration();
+    // Admin commands leave the schema to whoever upgrades the servers.
+    let migrates = matches!(cli.command, Command::Serve(_) | Command::Migrate);
+    let database = OPTION_DATABASE;
     let (timeout, listen_database) = match &cli.command {
         Command::Serve(args) => (args.store_timeout(), args.listen_database.clone()),
         _ => (tokenauth_sqlx::DEFAULT_TIMEOUT, None),
@@ -120,7 +124,12 @@ pub(super) async fn open(cli: Cli, runner: impl Runner) -> Result<(), CliError> 
                     "--listen-database is for PostgreSQL: a SQLite database has no LISTEN".to_owned(),
                 ));
             }
-            let pool = tokenauth_sqlx::sqlite::connect_with_timeout(url, timeout).await?;
+            let pool = if migrates {
+                tokenauth_sqlx::sqlite::connect_with_timeout(url, timeout).await
+            } else {
+                tokenauth_sqlx::sqlite::open_migrated(url, timeout).await
+            }
+            .map_err(|error| database.error(error))?;
             let users = SqliteUserDirectory::new(pool.clone());
             // Only this process can open an in-memory database: nothing to follow.
             let bus = (!tokenauth_sqlx::sqlite::is_in_memory(url)).then(|| Bus {
@@ -131,7 +140,12 @@ pub(super) async fn open(cli: Cli, runner: impl Runner) -> Result<(), CliError> 
             with_token_store(store, users, bus, declared, timeout, cli, runner).await
         }
         (Schema::Tokenauth, Database::Postgres) => {
-            let pool = tokenauth_sqlx::postgres::connect_with_timeout(url, timeout).await?;
+            let pool = if migrates {
+                tokenauth_sqlx::postgres::connect_with_timeout(url, timeout).await
+            } else {
+                tokenauth_sqlx::postgres::open_migrated(url, timeout).await
+            }
+            .map_err(|error| database.error(error))?;
             let mut bus = PostgresRevocationBus::new(pool.clone());
             if let Some(url) = listen_database {
                 let options = url.as_str().parse().map_err(tokenauth_sqlx::Error::from)?;
@@ -252,35 +266,88 @@ pub(super) trait CopyRunner {
     async fn copy(self, from: &impl Tables, to: &impl Tables) -> Result<(), CliError>;
 }
 
-/// Opens the tokenauth databases `from` and `to` (created and migrated if needed) and
-/// copies with `runner`.
+/// Opens the tokenauth databases `from` and `to` (both migrated already: the copy
+/// changes rows, never the schema) and copies with `runner`.
 pub(super) async fn open_tables(
     from: &DatabaseUrl,
     to: &DatabaseUrl,
     runner: impl CopyRunner,
 ) -> Result<(), CliError> {
+    let (f, t) = (OPTION_FROM, OPTION_TO);
     match (Database::of(from)?, Database::of(to)?) {
-        (Database::Sqlite, Database::Sqlite) => runner.copy(&sqlite(from).await?, &sqlite(to).await?).await,
+        (Database::Sqlite, Database::Sqlite) => {
+            runner.copy(&sqlite(from, f).await?, &sqlite(to, t).await?).await
+        }
         (Database::Sqlite, Database::Postgres) => {
-            runner.copy(&sqlite(from).await?, &postgres(to).await?).await
+            runner
+                .copy(&sqlite(from, f).await?, &postgres(to, t).await?)
+                .await
         }
         (Database::Postgres, Database::Sqlite) => {
-            runner.copy(&postgres(from).await?, &sqlite(to).await?).await
+            runner
+                .copy(&postgres(from, f).await?, &sqlite(to, t).await?)
+                .await
         }
         (Database::Postgres, Database::Postgres) => {
-            runner.copy(&postgres(from).await?, &postgres(to).await?).await
+            runner
+                .copy(&postgres(from, f).await?, &postgres(to, t).await?)
+                .await
         }
     }
 }
 
-async fn sqlite(url: &DatabaseUrl) -> Result<(SqliteStore, SqliteUserDirectory), CliError> {
-    let pool = tokenauth_sqlx::sqlite::connect(url.as_str()).await?;
+async fn sqlite(
+    url: &DatabaseUrl,
+    option: NamedDatabase,
+) -> Result<(SqliteStore, SqliteUserDirectory), CliError> {
+    let pool = tokenauth_sqlx::sqlite::open_migrated(url.as_str(), tokenauth_sqlx::DEFAULT_TIMEOUT)
+        .await
+        .map_err(|error| option.error(error))?;
     Ok((SqliteStore::new(pool.clone()), SqliteUserDirectory::new(pool)))
 }
 
-async fn postgres(url: &DatabaseUrl) -> Result<(PostgresStore, PostgresUserDirectory), CliError> {
-    let pool = tokenauth_sqlx::postgres::connect(url.as_str()).await?;
+async fn postgres(
+    url: &DatabaseUrl,
+    option: NamedDatabase,
+) -> Result<(PostgresStore, PostgresUserDirectory), CliError> {
+    let pool = tokenauth_sqlx::postgres::open_migrated(url.as_str(), tokenauth_sqlx::DEFAULT_TIMEOUT)
+        .await
+        .map_err(|error| option.error(error))?;
     Ok((PostgresStore::new(pool.clone()), PostgresUserDirectory::new(pool)))
+}
+
+/// The option that names a tokenauth database, and how the operator migrates it.
+#[derive(Clone, Copy)]
+struct NamedDatabase {
+    database: &'static str,
+    migrate: &'static str,
+}
+
+const OPTION_DATABASE: NamedDatabase = NamedDatabase {
+    database: "the database",
+    migrate: "tokenauth migrate",
+};
+const OPTION_FROM: NamedDatabase = NamedDatabase {
+    database: "the --from database",
+    migrate: "tokenauth --database FROM_URL migrate",
+};
+const OPTION_TO: NamedDatabase = NamedDatabase {
+    database: "the --to database",
+    migrate: "tokenauth --database TO_URL migrate",
+};
+
+impl NamedDatabase {
+    /// `error` as the command reports it: a missing migration names the fix.
+    fn error(self, error: tokenauth_sqlx::Error) -> CliError {
+        match error {
+            tokenauth_sqlx::Error::NotMigrated { pending, .. } => CliError::NotMigrated {
+                database: self.database,
+                migrate: self.migrate,
+                pending,
+            },
+            other => CliError::Database(other),
+        }
+    }
 }
 
 /// Every user and token of the Django database `url` names (schema checked first).

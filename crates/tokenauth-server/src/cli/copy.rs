@@ -24,13 +24,14 @@ use super::{CliError, DatabaseUrl, Io};
 /// Arguments of `tokenauth copy-database`.
 #[derive(Debug, Args)]
 pub struct CopyArgs {
-    /// The database to copy: `sqlite://FILE` (or `postgres://...`). It is migrated
-    /// first, and only read. From the environment, a password stays off the command
-    /// line.
+    /// The database to copy: `sqlite://FILE` (or `postgres://...`), migrated already
+    /// (`tokenauth --database URL migrate`); only read. From the environment, a
+    /// password stays off the command line.
     #[arg(long, value_name = "URL", env = "TOKENAUTH_COPY_FROM", hide_env_values = true)]
     pub from: DatabaseUrl,
     /// The database to copy into: `postgres://USER@HOST/DATABASE` (or `sqlite://FILE`),
-    /// created (SQLite) and migrated if needed.
+    /// migrated first (`tokenauth --database URL migrate`, which creates a SQLite
+    /// file).
     #[arg(long, value_name = "URL", env = "TOKENAUTH_COPY_TO", hide_env_values = true)]
     pub to: DatabaseUrl,
 }

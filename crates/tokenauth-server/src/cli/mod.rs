@@ -69,6 +69,19 @@ pub enum CliError {
     /// The database failed.
     #[error("database error")]
     Database(#[from] tokenauth_sqlx::Error),
+    /// A database lacks this build's migrations (or is new), and the command is not
+    /// one that changes the schema (only `migrate` and `serve` do).
+    #[error(
+        "{database} lacks {pending} of this tokenauth's migrations: run `{migrate}` first (only `migrate` and `serve` change the schema)"
+    )]
+    NotMigrated {
+        /// Which database, by its option.
+        database: &'static str,
+        /// The command that migrates it.
+        migrate: &'static str,
+        /// How many migrations it lacks.
+        pending: usize,
+    },
     /// The token store failed.
     #[error(transparent)]
     Backend(#[from] BackendError),
@@ -169,8 +182,9 @@ fn write_json<W: Write>(out: &mut W, rows: &impl serde::Serialize) -> Result<(),
     Ok(())
 }
 
-/// Runs a command: opens the backend the configuration names (creating a SQLite file
-/// if needed, and migrating tokenauth's schema), then runs the command on it.
+/// Runs a command: opens the backend the configuration names (`migrate` and `serve`
+/// create a SQLite file if needed and migrate tokenauth's schema; the other commands
+/// refuse a database that lacks a migration), then runs the command on it.
 pub async fn run<R: BufRead, W: Write>(cli: Cli, io: &mut Io<R, W>) -> Result<(), CliError> {
     if let Some(done) = standalone::run(&cli.command, &mut io.stdout).await {
         return done;

@@ -267,11 +267,14 @@ fn precedence_is_command_line_then_environment_then_file_then_default() {
         "database = \"sqlite://tokenauth.db\"  # default"
     );
 
-    // And what the commands do: the users land in the database that wins.
+    // And what the commands do: the users land in the database that wins (`migrate`
+    // first, as admin commands never change the schema).
     let add = |args: &[&str], env: &[(&str, &str)]| {
-        let mut command = bare(&[&["user", "add", "alice", "--password-stdin"][..], args].concat());
-        command.current_dir(dir.path()).envs(env.iter().copied());
-        run_ok(command, "pw\n");
+        for command in [&["migrate"][..], &["user", "add", "alice", "--password-stdin"]] {
+            let mut command = bare(&[command, args].concat());
+            command.current_dir(dir.path()).envs(env.iter().copied());
+            run_ok(command, "pw\n");
+        }
     };
     add(&["--config", &file], &[]);
     add(&[], &env);

@@ -24,6 +24,8 @@ fn ok(database: &str, args: &[&str], stdin: &str) -> String {
 
 /// `tokenauth copy-database --from FROM --to TO`: its summary line.
 fn copy(from: &str, to: &str) -> String {
+    // The copy never changes a schema: the target is migrated first.
+    ok(to, &["migrate"], "");
     let out = ok(from, &["copy-database", "--from", from, "--to", to], "");
     let mut lines = out.lines();
     let summary = lines.next().unwrap_or_default().to_owned();
@@ -204,6 +206,7 @@ async fn the_urls_can_come_from_the_environment() {
     let dir = tempfile::tempdir().unwrap();
     let source = common::database_with_alice(&dir, "old");
     let target = format!("sqlite://{}", dir.path().join("new.db").display());
+    ok(&target, &["migrate"], "");
     let mut command = tokenauth(&source, &["copy-database"]);
     command
         .env("TOKENAUTH_COPY_FROM", &source)

@@ -94,6 +94,7 @@ async fn serve_obtain_use_and_shut_down() {
 fn bad_input_gets_a_clear_message_and_a_non_zero_exit() {
     let dir = tempfile::tempdir().unwrap();
     let database = format!("sqlite://{}", dir.path().join("bad.db").display());
+    assert!(run(tokenauth(&database, &["migrate"]), "").status.success());
 
     let output = run(tokenauth(&database, &["token", "create", "nobody"]), "");
     assert_eq!(output.status.code(), Some(1));

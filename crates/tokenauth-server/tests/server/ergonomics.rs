@@ -1,10 +1,14 @@
 //! What a new operator trips over on the command line (issue 19, item 8): a bare number
-//! where a duration is expected, a zero timeout, a switch that is neither on nor off.
+//! where a duration is expected, a zero timeout, a switch that is neither on nor off,
+//! an admin command that would migrate the database behind the servers' backs.
+
+use std::str::FromStr;
 
 use clap::Parser;
+use sqlx::sqlite::SqliteConnectOptions;
 use tokenauth_server::cli::Cli;
 
-use crate::common::tokenauth;
+use crate::common::{run, tokenauth};
 
 /// The parse error clap prints for `tokenauth ARGS`, or `None` if they parse.
 fn refusal(args: &[&str]) -> Option<String> {
@@ -65,5 +69,107 @@ fn the_binary_exits_2_on_a_bare_number_and_names_the_option() {
     assert!(
         stderr.contains("a duration needs a unit: `30s` for seconds"),
         "{stderr}"
+    );
+}
+
+/// The refusal of an admin command on a database that lacks `pending` migrations.
+fn not_migrated(pending: usize) -> String {
+    format!(
+        "error: the database lacks {pending} of this tokenauth's migrations: run `tokenauth migrate` first \
+         (only `migrate` and `serve` change the schema)\n"
+    )
+}
+
+#[test]
+fn admin_commands_refuse_a_new_database_and_leave_it_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("new.db");
+    let database = format!("sqlite://{}", file.display());
+    let all = tokenauth_sqlx::sqlite::migrations().len();
+    for args in [
+        &["user", "add", "alice", "--password-stdin"][..],
+        &["user", "list"],
+        &["token", "create", "alice"],
+        &["import", "--generate-users", "1", "--password-stdin"],
+    ] {
+        let output = run(tokenauth(&database, args), "pw\n");
+        assert_eq!(output.status.code(), Some(1), "{args:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&output.stderr),
+            not_migrated(all),
+            "{args:?}"
+        );
+        assert!(output.stdout.is_empty(), "{args:?}");
+        assert!(!file.exists(), "{args:?} created the database");
+    }
+
+    let migrated = run(tokenauth(&database, &["migrate"]), "");
+    assert!(migrated.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&migrated.stdout),
+        "database is up to date\n"
+    );
+
+    let added = run(
+        tokenauth(&database, &["user", "add", "alice", "--password-stdin"]),
+        "pw\n",
+    );
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
+    // Logged at INFO (the tests' RUST_LOG): nothing about migrations.
+    let logs = String::from_utf8_lossy(&added.stderr);
+    assert!(!logs.contains("migrat"), "{logs}");
+}
+
+#[tokio::test]
+async fn admin_commands_refuse_a_database_behind_the_binary_and_leave_it_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = format!("sqlite://{}", dir.path().join("behind.db").display());
+    // As the release before the newest migration left it, recorded as tokenauth does.
+    let options = SqliteConnectOptions::from_str(&database)
+        .unwrap()
+        .create_if_missing(true);
+    let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+    sqlx::query(
+        "CREATE TABLE tokenauth_migrations (version INTEGER PRIMARY KEY, description TEXT NOT NULL, \
+         checksum BLOB NOT NULL, applied_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP)",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let migrations = tokenauth_sqlx::sqlite::migrations();
+    for migration in &migrations[..migrations.len() - 1] {
+        sqlx::raw_sql(&migration.sql).execute(&pool).await.unwrap();
+        sqlx::query("INSERT INTO tokenauth_migrations (version, description, checksum) VALUES (?, ?, ?)")
+            .bind(migration.version)
+            .bind(&*migration.description)
+            .bind(&*migration.checksum)
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    let recorded = || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM tokenauth_migrations")
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+    };
+    let before = recorded().await;
+
+    let output = run(tokenauth(&database, &["user", "list"]), "");
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(String::from_utf8_lossy(&output.stderr), not_migrated(1));
+    assert_eq!(recorded().await, before);
+
+    assert!(run(tokenauth(&database, &["migrate"]), "").status.success());
+    assert_eq!(recorded().await, before + 1);
+    let listed = run(tokenauth(&database, &["user", "list"]), "");
+    assert!(
+        listed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&listed.stderr)
     );
 }

@@ -256,6 +256,7 @@ fn the_django_url_can_come_from_the_environment() {
     let dir = tempfile::tempdir().unwrap();
     let django = django_sqlite(&dir);
     let database = format!("sqlite://{}", dir.path().join("tokenauth.db").display());
+    run_ok(tokenauth(&database, &["migrate"]), "");
     let mut command = tokenauth(&database, &["import-django"]);
     command.env("TOKENAUTH_IMPORT_DJANGO_FROM", &django);
     let stdout = run_ok(command, "");
@@ -271,6 +272,7 @@ fn import_django_refuses_a_database_that_is_not_djangos() {
     let dir = tempfile::tempdir().unwrap();
     let native = common::database_with_alice(&dir, "native");
     let target = format!("sqlite://{}", dir.path().join("target.db").display());
+    run_ok(tokenauth(&target, &["migrate"]), "");
     let refused = run(tokenauth(&target, &["import-django", "--from", &native]), "");
     assert!(!refused.status.success());
     let stderr = String::from_utf8_lossy(&refused.stderr);

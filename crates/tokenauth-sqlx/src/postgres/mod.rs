@@ -116,6 +116,8 @@ impl Migrations for Postgres {
 
     const SQLX_RECORD_EXISTS: &'static str = "SELECT 1 WHERE to_regclass('_sqlx_migrations') IS NOT NULL";
 
+    const RECORD_EXISTS: &'static str = "SELECT 1 WHERE to_regclass('tokenauth_migrations') IS NOT NULL";
+
     fn migrations() -> &'static [Migration] {
         self::migrations()
     }
@@ -182,6 +184,16 @@ pub async fn connect(url: &str) -> Result<PgPool, Error> {
 pub async fn connect_with_timeout(url: &str, timeout: Duration) -> Result<PgPool, Error> {
     let pool = PgPoolOptions::new().acquire_timeout(timeout).connect(url).await?;
     migrate(&pool).await?;
+    Ok(pool)
+}
+
+/// [`connect_with_timeout`] for a database already migrated, which it never changes:
+/// no migration is applied. Fails with [`Error::NotMigrated`] if the database lacks
+/// any of this build's migrations (for tools that must leave the schema to whoever
+/// upgrades it, as `tokenauth`'s admin commands do).
+pub async fn open_migrated(url: &str, timeout: Duration) -> Result<PgPool, Error> {
+    let pool = PgPoolOptions::new().acquire_timeout(timeout).connect(url).await?;
+    crate::migrations::Record::<Postgres>::require_applied(&pool).await?;
     Ok(pool)
 }
 

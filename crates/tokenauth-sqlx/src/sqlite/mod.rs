@@ -122,6 +122,9 @@ impl Migrations for Sqlite {
     const SQLX_RECORD_EXISTS: &'static str =
         "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'";
 
+    const RECORD_EXISTS: &'static str =
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'tokenauth_migrations'";
+
     fn migrations() -> &'static [Migration] {
         self::migrations()
     }
@@ -178,15 +181,44 @@ pub async fn connect(url: &str) -> Result<SqlitePool, Error> {
 /// a longer bound (the `tokenauth` server uses twice `timeout`), so that the database's
 /// own timeout fires first and a write given up on is never applied afterwards.
 pub async fn connect_with_timeout(url: &str, timeout: Duration) -> Result<SqlitePool, Error> {
-    let options = SqliteConnectOptions::from_str(url)?
-        .create_if_missing(true)
-        .journal_mode(SqliteJournalMode::Wal)
-        .busy_timeout(timeout)
-        .synchronous(SqliteSynchronous::Normal)
-        .foreign_keys(true);
+    let options = connect_options(url, timeout)?.create_if_missing(true);
     if !is_in_memory(url) {
         create_private(options.get_filename()).map_err(|source| Error::CreateFile { source })?;
     }
+    let pool = pool(url, options, timeout).await?;
+    migrate(&pool).await?;
+    Ok(pool)
+}
+
+/// [`connect_with_timeout`] for a database already migrated, which it never changes:
+/// no file is created and no migration applied. Fails with [`Error::NotMigrated`]
+/// if the file is missing or lacks any of this build's migrations (for tools that
+/// must leave the schema to whoever upgrades it, as `tokenauth`'s admin commands do).
+pub async fn open_migrated(url: &str, timeout: Duration) -> Result<SqlitePool, Error> {
+    let options = connect_options(url, timeout)?;
+    if !is_in_memory(url) && !options.get_filename().exists() {
+        let newest = migrations().last().map_or(0, |migration| migration.version);
+        return Err(Error::NotMigrated {
+            pending: migrations().len(),
+            newest,
+        });
+    }
+    let pool = pool(url, options, timeout).await?;
+    crate::migrations::Record::<Sqlite>::require_applied(&pool).await?;
+    Ok(pool)
+}
+
+/// The connection settings of [`connect_with_timeout`], but for creating the file.
+fn connect_options(url: &str, timeout: Duration) -> Result<SqliteConnectOptions, Error> {
+    Ok(SqliteConnectOptions::from_str(url)?
+        .journal_mode(SqliteJournalMode::Wal)
+        .busy_timeout(timeout)
+        .synchronous(SqliteSynchronous::Normal)
+        .foreign_keys(true))
+}
+
+/// A pool with `options` (see [`connect`] for its settings).
+async fn pool(url: &str, options: SqliteConnectOptions, timeout: Duration) -> Result<SqlitePool, Error> {
     // No ping before each acquire (sqlx's default): a SQLite connection is a file
     // handle that cannot go stale the way a network connection does, and the ping is
     // one more round trip to the connection's worker thread on every query, which
@@ -201,12 +233,10 @@ pub async fn connect_with_timeout(url: &str, timeout: Duration) -> Result<Sqlite
     } else {
         pool_options
     };
-    let pool = pool_options
+    Ok(pool_options
         .acquire_timeout(timeout)
         .connect_with(options)
-        .await?;
-    migrate(&pool).await?;
-    Ok(pool)
+        .await?)
 }
 
 /// Applies tokenauth's pending migrations ([`migrations`]) on `pool`, for pools not

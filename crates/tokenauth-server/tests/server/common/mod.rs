@@ -24,8 +24,22 @@ pub fn binary() -> String {
 }
 
 /// Runs `tokenauth --database DATABASE ARGS` in-process (no progress bars, not a
-/// terminal) with `stdin`; its stdout on success.
+/// terminal) with `stdin`; its stdout on success. A tokenauth database is migrated
+/// first, as an operator does once (`tokenauth migrate`): admin commands refuse one
+/// that is not (`ergonomics` tests that).
 pub async fn run_cli(
+    database: &str,
+    args: &[&str],
+    stdin: &str,
+) -> Result<String, tokenauth_server::cli::CliError> {
+    if !args.contains(&"--schema") && !args.contains(&"migrate") {
+        run_cli_as_is(database, &["migrate"], "").await?;
+    }
+    run_cli_as_is(database, args, stdin).await
+}
+
+/// [`run_cli`] without migrating first.
+pub async fn run_cli_as_is(
     database: &str,
     args: &[&str],
     stdin: &str,
@@ -75,9 +89,10 @@ pub fn database_with_alice(dir: &tempfile::TempDir, name: &str) -> String {
     database
 }
 
-/// `tokenauth user add USERNAME --password-stdin` on `database`, which must succeed;
-/// what it printed.
+/// `tokenauth user add USERNAME --password-stdin` on `database`, migrated first as an
+/// operator does once (`tokenauth migrate`), which must succeed; what it printed.
 pub fn add_user(database: &str, username: &str, password: &str) -> String {
+    run_ok(tokenauth(database, &["migrate"]), "");
     run_ok(
         tokenauth(database, &["user", "add", username, "--password-stdin"]),
         &format!("{password}\n"),
@@ -316,7 +331,10 @@ pub fn django_sqlite(dir: &tempfile::TempDir) -> String {
 
 /// `tokenauth import-django --from DJANGO` into `database`, which must succeed; what
 /// it printed.
+/// `tokenauth import-django --from DJANGO` into `database`, migrated first (as admin
+/// commands never change the schema), which must succeed; what it printed.
 pub fn import_django(database: &str, django: &str) -> String {
+    run_ok(tokenauth(database, &["migrate"]), "");
     run_ok(tokenauth(database, &["import-django", "--from", django]), "")
 }
 
