@@ -12,6 +12,7 @@
 //! - `import`: `tokenauth import`, users and tokens in bulk;
 //! - `copy`: `tokenauth copy-database`, the move from one database to another;
 //! - `import_django`: `tokenauth import-django`, the move off a Django database;
+//! - `report`: an error as the binary prints it, each cause once;
 //! - `standalone`: the commands that open no database (completions, the man page, the
 //!   health check, `config show`).
 //!
@@ -30,6 +31,7 @@ mod import_django;
 mod password;
 mod policy;
 mod refusals;
+mod report;
 mod standalone;
 mod tokens;
 mod users;
@@ -49,6 +51,7 @@ pub use copy::CopyArgs;
 pub use import::{ImportArgs, ImportError};
 pub use import_django::ImportDjangoArgs;
 pub use policy::PolicyStore;
+pub use report::report;
 
 /// Why a command failed. Printed as `error: ...` with a non-zero exit.
 #[derive(Debug, thiserror::Error)]

@@ -173,3 +173,38 @@ async fn admin_commands_refuse_a_database_behind_the_binary_and_leave_it_alone()
         String::from_utf8_lossy(&listed.stderr)
     );
 }
+
+/// The last line the binary printed on standard error.
+fn last_line(output: &std::process::Output) -> String {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    stderr.lines().last().unwrap_or_default().to_owned()
+}
+
+#[test]
+fn an_error_names_its_cause_once() {
+    // A directory where the database file should be: sqlx's error repeats SQLite's.
+    let dir = tempfile::tempdir().unwrap();
+    let database = format!("sqlite://{}", dir.path().display());
+    let output = run(tokenauth(&database, &["migrate"]), "");
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        last_line(&output),
+        "error: database error: error returned from database: (code: 14) unable to open database file"
+    );
+}
+
+#[test]
+#[ignore = "needs PostgreSQL: set TOKENAUTH_TEST_POSTGRES_URL"]
+fn a_postgresql_refusal_names_its_cause_once() {
+    let url = crate::common::postgres::server_url();
+    // The same server as a role that does not exist.
+    let (scheme, rest) = url.split_once("://").unwrap();
+    let host = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+    let database = format!("{scheme}://tokenauth_no_such_role@{host}");
+    let output = run(tokenauth(&database, &["user", "list"]), "");
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        last_line(&output),
+        "error: database error: error returned from database: role \"tokenauth_no_such_role\" does not exist"
+    );
+}
