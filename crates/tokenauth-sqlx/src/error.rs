@@ -53,6 +53,15 @@ pub enum Error {
         /// The newest one's version.
         newest: i64,
     },
+    /// The database server could not be reached when the pool was opened: its address
+    /// and why (refused, timed out, name not resolved...).
+    #[error("cannot reach the database at {address}: {cause}")]
+    Unreachable {
+        /// `host:port` (or the socket's path), never the user or password.
+        address: String,
+        /// Why.
+        cause: Unreachable,
+    },
     /// A row read back from the database does not hold a valid value, for example a
     /// digest that is not 32 bytes or a timestamp out of range.
     #[error("malformed row in the database: {what}")]
@@ -67,6 +76,50 @@ pub enum Error {
     /// A timestamp to store lies outside what the database column can hold.
     #[error("timestamp out of range for the database")]
     TimestampOutOfRange,
+}
+
+/// Why a database server could not be reached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Unreachable {
+    /// Nothing listens there (or a firewall says so).
+    Refused,
+    /// Nothing answered within the pool's timeout.
+    TimedOut(std::time::Duration),
+    /// The host name could not be resolved.
+    NameNotResolved,
+    /// Another network error, as the system put it.
+    Other(String),
+}
+
+impl Unreachable {
+    /// The cause of an error opening a connection.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))] // Only PostgreSQL reaches out.
+    pub(crate) fn of(error: &std::io::Error) -> Self {
+        match error.kind() {
+            std::io::ErrorKind::ConnectionRefused => Self::Refused,
+            std::io::ErrorKind::TimedOut => Self::Other("timed out".to_owned()),
+            // std's (and so tokio's) resolver errors carry no kind of their own.
+            _ if error
+                .to_string()
+                .starts_with("failed to lookup address information") =>
+            {
+                Self::NameNotResolved
+            }
+            _ => Self::Other(error.to_string()),
+        }
+    }
+}
+
+impl std::fmt::Display for Unreachable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Refused => f.write_str("connection refused"),
+            Self::TimedOut(after) => write!(f, "timed out (no answer within {after:?})"),
+            Self::NameNotResolved => f.write_str("name not resolved"),
+            Self::Other(error) => f.write_str(error),
+        }
+    }
 }
 
 impl Error {
@@ -88,6 +141,7 @@ impl Error {
     pub fn is_unavailable(&self) -> bool {
         match self {
             Self::Sqlx(error) | Self::MigrationFailed { source: error, .. } => sqlx_unavailable(error),
+            Self::Unreachable { .. } => true,
             _ => false,
         }
     }
@@ -145,6 +199,32 @@ mod tests {
         assert!(Error::from(sqlx::Error::PoolClosed).is_unavailable());
         let reset = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
         assert!(Error::from(sqlx::Error::Io(reset)).is_unavailable());
+    }
+
+    #[test]
+    fn why_a_server_is_unreachable() {
+        use std::io::{Error as Io, ErrorKind};
+        let refused = Io::from(ErrorKind::ConnectionRefused);
+        assert_eq!(Unreachable::of(&refused), Unreachable::Refused);
+        // As std's resolver words it (its kind cannot be built outside std).
+        let unresolved = Io::other("failed to lookup address information: Name or service not known");
+        assert_eq!(Unreachable::of(&unresolved), Unreachable::NameNotResolved);
+        let unreachable = Io::other("No route to host (os error 113)");
+        assert_eq!(
+            Unreachable::of(&unreachable).to_string(),
+            "No route to host (os error 113)"
+        );
+        let error = Error::Unreachable {
+            address: "db.internal:5432".to_owned(),
+            cause: Unreachable::NameNotResolved,
+        };
+        assert_eq!(
+            error.to_string(),
+            "cannot reach the database at db.internal:5432: name not resolved"
+        );
+        assert!(error.is_unavailable());
+        let timed_out = Unreachable::TimedOut(std::time::Duration::from_secs(1));
+        assert_eq!(timed_out.to_string(), "timed out (no answer within 1s)");
     }
 
     #[test]

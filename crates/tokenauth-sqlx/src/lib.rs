@@ -280,7 +280,7 @@ mod users;
 
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub use dialect::Dialect;
-pub use error::Error;
+pub use error::{Error, Unreachable};
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub use store::SqlStore;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]

@@ -208,3 +208,38 @@ fn a_postgresql_refusal_names_its_cause_once() {
         "error: database error: error returned from database: role \"tokenauth_no_such_role\" does not exist"
     );
 }
+
+/// `tokenauth serve` on the PostgreSQL database `database`, given 1 s to reach it.
+fn serve_briefly(database: &str) -> std::process::Output {
+    let args = ["serve", "--bind", "127.0.0.1:0", "--store-timeout", "1s"];
+    run(tokenauth(database, &args), "")
+}
+
+#[test]
+fn an_unreachable_database_is_named_with_why() {
+    // A port nothing listens on any more: refused.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let output = serve_briefly(&format!("postgres://postgres@127.0.0.1:{port}/test"));
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        last_line(&output),
+        format!("error: database error: cannot reach the database at 127.0.0.1:{port}: connection refused")
+    );
+
+    // A listener that accepts (the kernel completes the handshake) and never answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let output = serve_briefly(&format!("postgres://postgres:secret@127.0.0.1:{port}/test"));
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        last_line(&output),
+        format!(
+            "error: database error: cannot reach the database at 127.0.0.1:{port}: timed out (no answer within 1s)"
+        )
+    );
+    assert!(!String::from_utf8_lossy(&output.stderr).contains("secret"));
+}

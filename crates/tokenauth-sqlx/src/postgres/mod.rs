@@ -6,6 +6,7 @@
 mod bulk;
 mod bus;
 mod dialect;
+mod reach;
 mod retry;
 mod statements;
 
@@ -13,7 +14,6 @@ use std::time::Duration;
 
 use sqlx::Transaction;
 use sqlx::migrate::{Migration, Migrator};
-use sqlx::postgres::PgPoolOptions;
 pub use sqlx::{PgPool, Postgres};
 
 pub use bus::{DEFAULT_BUS_BOUND, PostgresRevocationBus, REVOCATION_CHANNEL};
@@ -155,7 +155,7 @@ impl Migrations for Postgres {
 /// in the database, so 10 serve a busy server; with PostgreSQL's default
 /// `max_connections` of 100 that leaves room for several servers and the command-line
 /// tool. To change it, open the pool yourself with
-/// [`PgPoolOptions`] and call [`migrate`].
+/// [`PgPoolOptions`](sqlx::postgres::PgPoolOptions) and call [`migrate`].
 ///
 /// # Durability
 ///
@@ -180,9 +180,10 @@ pub async fn connect(url: &str) -> Result<PgPool, Error> {
 /// connection, which no pool timeout sees.
 ///
 /// Opening the pool itself (one connection, then the migrations) fails after the same
-/// time if the server cannot be reached.
+/// time if the server cannot be reached, with [`Error::Unreachable`] naming its address
+/// and why (refused, timed out, name not resolved).
 pub async fn connect_with_timeout(url: &str, timeout: Duration) -> Result<PgPool, Error> {
-    let pool = PgPoolOptions::new().acquire_timeout(timeout).connect(url).await?;
+    let pool = reach::pool(url, timeout).await?;
     migrate(&pool).await?;
     Ok(pool)
 }
@@ -192,7 +193,7 @@ pub async fn connect_with_timeout(url: &str, timeout: Duration) -> Result<PgPool
 /// any of this build's migrations (for tools that must leave the schema to whoever
 /// upgrades it, as `tokenauth`'s admin commands do).
 pub async fn open_migrated(url: &str, timeout: Duration) -> Result<PgPool, Error> {
-    let pool = PgPoolOptions::new().acquire_timeout(timeout).connect(url).await?;
+    let pool = reach::pool(url, timeout).await?;
     crate::migrations::Record::<Postgres>::require_applied(&pool).await?;
     Ok(pool)
 }
