@@ -30,6 +30,24 @@ pub struct Target {
 }
 
 impl Target {
+    /// `host:port` of each node, comma-separated: no scheme, user, password or
+    /// database number.
+    pub(crate) fn addresses(&self) -> String {
+        let address = |url: &str| {
+            let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+            let authority = rest.split(['/', '?']).next().unwrap_or_default();
+            authority
+                .rsplit_once('@')
+                .map_or(authority, |(_, host)| host)
+                .to_owned()
+        };
+        self.urls
+            .iter()
+            .map(|url| address(url))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
     /// Reads a URL: `redis://host:port[/db]` (or `rediss://`) for one server;
     /// `redis+cluster://host:port,host:port,...` (or `rediss+cluster://`) for a
     /// cluster, as is a comma-separated list of `redis://` URLs.

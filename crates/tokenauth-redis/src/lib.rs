@@ -20,6 +20,16 @@ pub enum Error {
     /// Redis answered an error, or could not be reached in time.
     #[error("redis error")]
     Redis(#[from] redis::RedisError),
+    /// Redis could not be reached when the store connected: where, and why (the
+    /// source: refused, timed out...).
+    #[error("cannot reach Redis at {address}")]
+    Unreachable {
+        /// `host:port` of each node, never the user or password.
+        address: String,
+        /// Why.
+        #[source]
+        source: redis::RedisError,
+    },
     /// The URL is not a Redis URL this crate understands.
     #[error("invalid Redis URL: {0}")]
     Url(&'static str),
@@ -65,7 +75,7 @@ impl Error {
                         Some("LOADING" | "CLUSTERDOWN" | "TRYAGAIN" | "MASTERDOWN" | "BUSY")
                     )
             }
-            Self::Cluster(_) => true,
+            Self::Cluster(_) | Self::Unreachable { .. } => true,
             _ => false,
         }
     }
@@ -86,6 +96,17 @@ mod tests {
         // Port 1 on loopback: nothing listens there, the connection is refused.
         let error = RedisStore::connect("redis://127.0.0.1:1").await.unwrap_err();
         assert!(error.is_unavailable(), "{error:?}");
+        assert_eq!(error.to_string(), "cannot reach Redis at 127.0.0.1:1");
+        let source = std::error::Error::source(&error).map(ToString::to_string);
+        assert!(source.is_some_and(|cause| cause.contains("refused")), "{error:?}");
+    }
+
+    #[test]
+    fn an_address_names_no_user_password_or_database() {
+        let target = Target::parse("rediss://user:secret@10.0.0.1:6380/2").unwrap();
+        assert_eq!(target.addresses(), "10.0.0.1:6380");
+        let cluster = Target::parse("redis+cluster://:secret@a:7000,b:7001").unwrap();
+        assert_eq!(cluster.addresses(), "a:7000,b:7001");
     }
 
     #[test]

@@ -57,10 +57,25 @@ impl RedisStore {
     }
 
     /// Connects to `target`, waiting at most `timeout` to connect and for each command.
+    /// A server that cannot be reached is [`Error::Unreachable`], naming it.
     pub async fn connect_to(target: &Target, timeout: Duration) -> Result<Self, Error> {
-        let mut conn = Connection::open(target, timeout).await?;
-        // Fail here, not on the first request, when the server does not answer.
-        let _: String = redis::cmd("PING").query_async(&mut conn).await?;
+        let reached = async {
+            let mut conn = Connection::open(target, timeout).await?;
+            // Fail here, not on the first request, when the server does not answer.
+            let _: String = redis::cmd("PING").query_async(&mut conn).await?;
+            Ok::<_, Error>(conn)
+        };
+        let conn = reached.await.map_err(|error| match error {
+            Error::Redis(source)
+                if source.is_io_error() || source.is_timeout() || source.is_connection_refusal() =>
+            {
+                Error::Unreachable {
+                    address: target.addresses(),
+                    source,
+                }
+            }
+            other => other,
+        })?;
         Ok(Self {
             conn,
             keys: Keys::new("tokenauth")?,

@@ -209,21 +209,25 @@ fn a_postgresql_refusal_names_its_cause_once() {
     );
 }
 
-/// `tokenauth serve` on the PostgreSQL database `database`, given 1 s to reach it.
-fn serve_briefly(database: &str) -> std::process::Output {
+/// `tokenauth serve EXTRA` on `database`, given 1 s to reach its stores.
+fn serve_briefly(database: &str, extra: &[&str]) -> std::process::Output {
     let args = ["serve", "--bind", "127.0.0.1:0", "--store-timeout", "1s"];
-    run(tokenauth(database, &args), "")
+    run(tokenauth(database, &[&args[..], extra].concat()), "")
+}
+
+/// A loopback port nothing listens on any more (connections to it are refused).
+fn closed_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 #[test]
 fn an_unreachable_database_is_named_with_why() {
-    // A port nothing listens on any more: refused.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let output = serve_briefly(&format!("postgres://postgres@127.0.0.1:{port}/test"));
+    let port = closed_port();
+    let output = serve_briefly(&format!("postgres://postgres@127.0.0.1:{port}/test"), &[]);
     assert_eq!(output.status.code(), Some(1));
     assert_eq!(
         last_line(&output),
@@ -233,13 +237,40 @@ fn an_unreachable_database_is_named_with_why() {
     // A listener that accepts (the kernel completes the handshake) and never answers.
     let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = silent.local_addr().unwrap().port();
-    let output = serve_briefly(&format!("postgres://postgres:secret@127.0.0.1:{port}/test"));
+    let output = serve_briefly(&format!("postgres://postgres:secret@127.0.0.1:{port}/test"), &[]);
     assert_eq!(output.status.code(), Some(1));
     assert_eq!(
         last_line(&output),
         format!(
             "error: database error: cannot reach the database at 127.0.0.1:{port}: timed out (no answer within 1s)"
         )
+    );
+    assert!(!String::from_utf8_lossy(&output.stderr).contains("secret"));
+}
+
+#[test]
+fn an_unreachable_redis_is_named_with_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = format!("sqlite://{}", dir.path().join("tokens-elsewhere.db").display());
+    let port = closed_port();
+    let redis = format!("redis://127.0.0.1:{port}");
+    let output = serve_briefly(&database, &["--token-store", &redis]);
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        last_line(&output),
+        format!(
+            "error: token store error: cannot reach Redis at 127.0.0.1:{port}: Connection refused (os error 111)"
+        )
+    );
+
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let redis = format!("redis://:secret@127.0.0.1:{port}");
+    let output = serve_briefly(&database, &["--token-store", &redis]);
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        last_line(&output),
+        format!("error: token store error: cannot reach Redis at 127.0.0.1:{port}: timed out")
     );
     assert!(!String::from_utf8_lossy(&output.stderr).contains("secret"));
 }
