@@ -149,7 +149,7 @@ pub(super) async fn open(cli: Cli, runner: impl Runner) -> Result<(), CliError> 
             let mut bus = PostgresRevocationBus::new(pool.clone());
             if let Some(url) = listen_database {
                 let options = url.as_str().parse().map_err(tokenauth_sqlx::Error::from)?;
-                bus = bus.with_listen_options(options);
+                bus = bus.with_listen_options(tokenauth_sqlx::postgres::named(options));
             }
             let users = PostgresUserDirectory::new(pool.clone());
             let store = PostgresStore::new(pool);

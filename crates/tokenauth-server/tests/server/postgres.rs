@@ -86,3 +86,61 @@ async fn the_listen_connection_goes_where_listen_database_says() {
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("--listen-database is for PostgreSQL"));
 }
+
+/// The local ports of the TCP sockets process `pid` holds (Linux's `/proc`): the
+/// `client_port` of its connections in `pg_stat_activity`.
+fn tcp_ports_of(pid: u32) -> Vec<i32> {
+    let inodes: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
+        .filter_map(|target| {
+            let target = target.to_string_lossy().into_owned();
+            Some(target.strip_prefix("socket:[")?.strip_suffix(']')?.to_owned())
+        })
+        .collect();
+    let mut ports = Vec::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let Ok(text) = std::fs::read_to_string(table) else {
+            continue;
+        };
+        for line in text.lines().skip(1) {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            if inodes.iter().any(|inode| inode == fields[9]) {
+                let (_, port) = fields[1].rsplit_once(':').unwrap();
+                ports.push(i32::from_str_radix(port, 16).unwrap());
+            }
+        }
+    }
+    ports
+}
+
+/// The `application_name` of each connection the server `server` has open to PostgreSQL.
+async fn application_names(schema: &Schema, server: &Server) -> Vec<String> {
+    let ports = tcp_ports_of(server.0.id());
+    sqlx::query_scalar("SELECT application_name FROM pg_stat_activity WHERE client_port = ANY($1)")
+        .bind(&ports)
+        .fetch_all(&mut schema.connect().await)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: set TOKENAUTH_TEST_POSTGRES_URL and run with --ignored"]
+async fn connections_are_named_tokenauth_unless_the_url_names_them() {
+    let schema = Schema::create().await;
+    let database = schema.database();
+    add_user(&database, "alice", "pw");
+    for (url, name) in [
+        (database.clone(), "tokenauth"),
+        (schema.database_as("mine"), "mine"),
+    ] {
+        // With the cache, the LISTEN connection too.
+        let (mut server, addr) = Server::start(&url, &["--cache", "on"]);
+        obtain(&addr, "alice", "pw").await;
+        let names = application_names(&schema, &server).await;
+        assert!(!names.is_empty(), "no connection of the server found");
+        assert!(names.iter().all(|named| named == name), "{names:?}");
+        server.terminate();
+        assert!(server.0.wait().unwrap().success());
+    }
+}

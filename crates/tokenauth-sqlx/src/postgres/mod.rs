@@ -17,6 +17,7 @@ use sqlx::migrate::{Migration, Migrator};
 pub use sqlx::{PgPool, Postgres};
 
 pub use bus::{DEFAULT_BUS_BOUND, PostgresRevocationBus, REVOCATION_CHANNEL};
+pub use reach::named;
 
 use crate::Error;
 use crate::migrations::Migrations;
@@ -181,7 +182,8 @@ pub async fn connect(url: &str) -> Result<PgPool, Error> {
 ///
 /// Opening the pool itself (one connection, then the migrations) fails after the same
 /// time if the server cannot be reached, with [`Error::Unreachable`] naming its address
-/// and why (refused, timed out, name not resolved).
+/// and why (refused, timed out, name not resolved). Its connections carry
+/// `application_name=tokenauth` (seen in `pg_stat_activity`) unless `url` sets one.
 pub async fn connect_with_timeout(url: &str, timeout: Duration) -> Result<PgPool, Error> {
     let pool = reach::pool(url, timeout).await?;
     migrate(&pool).await?;

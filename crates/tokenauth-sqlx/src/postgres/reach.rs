@@ -13,9 +13,10 @@ use crate::{Error, Unreachable};
 /// resolver errors come back at once, and the pool has already waited its timeout.
 const PROBE: Duration = Duration::from_secs(1);
 
-/// A pool on `url` with `timeout` as its acquire timeout, one connection opened.
+/// A pool on `url` with `timeout` as its acquire timeout, one connection opened;
+/// its connections carry `application_name=tokenauth` unless the URL names one.
 pub(super) async fn pool(url: &str, timeout: Duration) -> Result<PgPool, Error> {
-    let options: PgConnectOptions = url.parse()?;
+    let options = named(url.parse()?);
     let opened = PgPoolOptions::new()
         .acquire_timeout(timeout)
         .connect_with(options.clone())
@@ -26,6 +27,15 @@ pub(super) async fn pool(url: &str, timeout: Duration) -> Result<PgPool, Error> 
         Err(sqlx::Error::PoolTimedOut) => Err(probe(&options, timeout).await),
         Err(other) => Err(other.into()),
     }
+}
+
+/// `options`, with `application_name=tokenauth` unless they name one: an operator
+/// then tells tokenauth's connections apart in `pg_stat_activity`.
+pub fn named(options: PgConnectOptions) -> PgConnectOptions {
+    if options.get_application_name().is_some() {
+        return options;
+    }
+    options.application_name("tokenauth")
 }
 
 /// Why the pool found no connection within `timeout`: one direct attempt says.
