@@ -1,7 +1,6 @@
 //! The arguments (clap derive: the doc comments are `--help`).
 
 use std::fmt;
-use std::net::SocketAddr;
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -146,10 +145,10 @@ pub enum ConfigCommand {
 /// Arguments of `tokenauth healthcheck`.
 #[derive(Debug, Args)]
 pub struct HealthcheckArgs {
-    /// The server's --bind (the same variable); an unspecified address (`0.0.0.0`, `[::]`)
-    /// is asked on loopback.
+    /// The server's --bind (the same variable), a name resolved as serve does; an
+    /// unspecified address (`0.0.0.0`, `[::]`) is asked on loopback.
     #[arg(long, env = "TOKENAUTH_BIND", default_value = "127.0.0.1:8000")]
-    pub bind: SocketAddr,
+    pub bind: super::BindAddr,
     /// How long the server has to answer.
     #[arg(long, default_value = "5s", value_parser = duration)]
     pub timeout: Lifespan,
@@ -158,9 +157,11 @@ pub struct HealthcheckArgs {
 /// Arguments of `tokenauth serve`.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Address to listen on; port 0 picks a free port (printed on start).
+    /// Address to listen on, HOST:PORT: an IP address, or a name (`localhost:8000`)
+    /// resolved at start to its first IPv4 address (else its first address), as Go's
+    /// net.Listen does; port 0 picks a free port (printed on start).
     #[arg(long, env = "TOKENAUTH_BIND", default_value = "127.0.0.1:8000")]
-    pub bind: SocketAddr,
+    pub bind: super::BindAddr,
     /// How long tokens live after they are issued (30d, 12h, 3s...). Applies to existing
     /// tokens too, and is the longest lifespan a client may ask for.
     #[arg(long, env = "TOKENAUTH_LIFESPAN", default_value = "30d", value_parser = duration)]

@@ -110,7 +110,7 @@ where
     async fn serve<R, W: Write>(self, args: &ServeArgs, io: &mut Io<R, W>) -> Result<(), CliError> {
         // Bound first: a second server started by mistake on a taken address must not
         // overwrite the running one's policy.
-        let listener = crate::bind(args.bind).await?;
+        let listener = crate::bind(args.bind.resolve().await?).await?;
         // Before anything is stored: a server that cannot start changes nothing.
         let introspection_client = introspection_client(args)?;
         let metrics = MetricsServer::bind(&args.metrics).await?;
@@ -309,8 +309,8 @@ impl MetricsServer {
         if args.switch == Switch::Off {
             return Ok(None);
         }
-        let listener = match args.metrics_bind {
-            Some(addr) => Some(crate::bind(addr).await?),
+        let listener = match &args.metrics_bind {
+            Some(addr) => Some(crate::bind(addr.resolve().await?).await?),
             None => None,
         };
         Ok(Some(Self {

@@ -2,6 +2,7 @@
 //!
 //! - `args`: the arguments;
 //! - `config`: the configuration file, read into clap's definition, and `config show`;
+//! - `bind_addr`: `--bind`'s address or host name, resolved at start;
 //! - `backend`: the one place the backend is opened, from the configuration;
 //! - `refusals`: what backends declare, and the one check of a command against it;
 //! - `commands`: the one runner of every command, on whichever backend;
@@ -23,6 +24,7 @@
 
 mod args;
 mod backend;
+mod bind_addr;
 mod commands;
 mod config;
 mod copy;
@@ -46,6 +48,7 @@ pub use args::{
     TokenArgs, TokenCommand, UserCommand,
 };
 pub use backend::Schema;
+pub use bind_addr::BindAddr;
 pub use config::parse_from;
 pub use copy::CopyArgs;
 pub use import::{ImportArgs, ImportError};
@@ -131,6 +134,15 @@ pub enum CliError {
     Bind {
         /// The address.
         addr: SocketAddr,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
+    /// A host name (`--bind`, `--metrics-bind`) that does not resolve.
+    #[error("cannot resolve {name}")]
+    Resolve {
+        /// The `HOST:PORT` given.
+        name: String,
         /// Why.
         #[source]
         source: io::Error,

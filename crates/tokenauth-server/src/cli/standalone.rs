@@ -56,7 +56,7 @@ fn man<W: Write>(path: &[String], out: &mut W) -> Result<(), CliError> {
 
 /// `GET /healthz` on the server `args` name; Ok if it answers 200 in time.
 async fn healthcheck<W: Write>(args: &HealthcheckArgs, out: &mut W) -> Result<(), CliError> {
-    let addr = loopback_if_unspecified(args.bind);
+    let addr = loopback_if_unspecified(args.bind.resolve().await?);
     let url = format!("http://{addr}/healthz");
     let unhealthy = |reason: String| CliError::Unhealthy {
         url: url.clone(),

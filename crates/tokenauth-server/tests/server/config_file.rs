@@ -41,8 +41,8 @@ fn unknown_keys_and_bad_values_are_refused_naming_the_file_and_the_key() {
             "key `serve.bnid`: no option is named `bnid` in [serve]",
         ),
         (
-            "[serve]\nbind = \"localhost:8000\"",
-            "key `serve.bind`: invalid value \"localhost:8000\": invalid socket address syntax",
+            "[serve]\nbind = \"localhost:80000\"",
+            "key `serve.bind`: invalid value \"localhost:80000\": expected HOST:PORT (a port from 0 to 65535), such as 127.0.0.1:8000, [::]:8000 or localhost:8000",
         ),
         (
             "[serve]\nlifespan = \"forever\"",
@@ -94,7 +94,7 @@ fn unknown_keys_and_bad_values_are_refused_naming_the_file_and_the_key() {
     // Checked at start, whatever the command: `serve` never opens its database.
     assert_eq!(
         refusal("[serve]\nbind = \"nowhere\"", &["serve"]),
-        "error: FILE: key `serve.bind`: invalid value \"nowhere\": invalid socket address syntax\n"
+        "error: FILE: key `serve.bind`: invalid value \"nowhere\": expected HOST:PORT (a port from 0 to 65535), such as 127.0.0.1:8000, [::]:8000 or localhost:8000\n"
     );
 }
 
@@ -354,7 +354,8 @@ fn the_binary_refuses_a_bad_file_with_exit_code_2() {
     assert_eq!(
         String::from_utf8_lossy(&output.stderr),
         format!(
-            "error: {file}: key `serve.bind`: invalid value \"localhost\": invalid socket address syntax\n"
+            "error: {file}: key `serve.bind`: invalid value \"localhost\": expected HOST:PORT (a port from 0 to 65535), \
+             such as 127.0.0.1:8000, [::]:8000 or localhost:8000\n"
         )
     );
     assert!(

@@ -80,7 +80,7 @@ fn the_containerfile_runs_commands_and_settings_the_binary_has() {
         panic!("{argv:?} is not serve")
     };
     // The port it serves is the one exposed, on every address, so that -p reaches it.
-    assert!(serve.bind.ip().is_unspecified(), "{}", serve.bind);
+    assert!(serve.bind.is_unspecified(), "{}", serve.bind);
     assert!(file.contains(&format!("\nEXPOSE {}\n", serve.bind.port())));
     // The database is in the volume, which belongs to the user it runs as.
     assert_eq!(cli.database.as_str(), "sqlite:///data/tokenauth.db");

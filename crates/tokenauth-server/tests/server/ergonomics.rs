@@ -274,3 +274,64 @@ fn an_unreachable_redis_is_named_with_why() {
     );
     assert!(!String::from_utf8_lossy(&output.stderr).contains("secret"));
 }
+
+#[test]
+fn bind_takes_a_host_name_resolved_at_start() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    let args = ["serve", "--bind", "localhost:0", "--metrics-bind", "localhost:0"];
+    let mut child = tokenauth("sqlite::memory:", &args)
+        .env("TOKENAUTH_DRAIN", "0s")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = || {
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        line.trim_end().to_owned()
+    };
+    let (listening, metrics) = (line(), line());
+    let _ = child.kill();
+    let _ = child.wait();
+    // localhost's IPv4 address, as Go's net.Listen picks.
+    let port = listening
+        .strip_prefix("listening on http://127.0.0.1:")
+        .unwrap_or_else(|| panic!("{listening}"));
+    assert!(port.parse::<u16>().is_ok_and(|port| port != 0), "{listening}");
+    assert!(metrics.starts_with("metrics on http://127.0.0.1:"), "{metrics}");
+
+    // Without a port: refused before anything starts, naming the form.
+    let output = tokenauth("sqlite::memory:", &["serve", "--bind", "localhost"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("invalid value 'localhost' for '--bind <BIND>': expected HOST:PORT"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn healthcheck_asks_a_host_name() {
+    let (mut server, addr) = crate::common::Server::start("sqlite::memory:", &[]);
+    let port = addr.rsplit_once(':').unwrap().1;
+    let output = run(
+        crate::common::bare(&["healthcheck", "--bind", &format!("localhost:{port}")]),
+        "",
+    );
+    server.terminate();
+    server.exit_within(std::time::Duration::from_secs(10));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        format!("http://127.0.0.1:{port}/healthz: 200 OK\n")
+    );
+}

@@ -17,9 +17,10 @@ pub struct MetricsArgs {
     )]
     pub switch: Switch,
     /// Serve /metrics on this address only, not on --bind (say, 127.0.0.1:9090 or a
-    /// private interface's address); port 0 picks a free port (printed on start).
+    /// private interface's address; a name is resolved as --bind's); port 0 picks a
+    /// free port (printed on start).
     #[arg(long, env = "TOKENAUTH_METRICS_BIND")]
-    pub metrics_bind: Option<SocketAddr>,
+    pub metrics_bind: Option<crate::cli::BindAddr>,
 }
 
 /// `on` or `off`.
