@@ -14,8 +14,8 @@ use crate::user::UserId;
 /// [`EventHook`], if one is set, and logged as a structured `tracing` event (target
 /// `tokenauth::events`). No event carries a secret: never a password or a token.
 ///
-/// The events a client can repeat at will (`login_failed`, `login_succeeded`,
-/// `used_from_new_ip`, `expired_rejected`) are rate-limited in the log, not in the
+/// The events a client can repeat at will (`login_failed`, `login_throttled`,
+/// `login_succeeded`, `used_from_new_ip`, `expired_rejected`) are rate-limited in the log, not in the
 /// hook: per source (the address and username of a login, the user, the token), at
 /// most [`LOG_BURST`] lines per [`LOG_WINDOW`]; the first line logged after a
 /// suppression carries `suppressed = N`, the number of lines left out.
@@ -95,6 +95,14 @@ pub enum AuthEvent {
         /// The client's address, if known.
         ip: Option<IpAddr>,
     },
+    /// A login was refused by the login throttle in front of it, before any lookup or
+    /// password work ([`TokenAuth::report_login_throttled`](crate::TokenAuth::report_login_throttled)).
+    /// The username is left out: nothing checked that it names a user, and it may be a
+    /// password typed into the wrong field.
+    LoginThrottled {
+        /// The client's address, if known.
+        ip: Option<IpAddr>,
+    },
 }
 
 impl AuthEvent {
@@ -109,6 +117,7 @@ impl AuthEvent {
             Self::LimitReached { .. } => "limit_reached",
             Self::LoginSucceeded { .. } => "login_succeeded",
             Self::LoginFailed { .. } => "login_failed",
+            Self::LoginThrottled { .. } => "login_throttled",
         }
     }
 
@@ -121,6 +130,7 @@ impl AuthEvent {
                 ip.map(|ip| ip.to_string()).unwrap_or_default(),
                 username.as_deref().unwrap_or_default()
             )),
+            Self::LoginThrottled { ip } => Some(ip.map(|ip| ip.to_string()).unwrap_or_default()),
             Self::LoginSucceeded { user_id, .. } => Some(user_id.to_string()),
             Self::UsedFromNewIp { token_id, .. } | Self::ExpiredRejected { token_id, .. } => {
                 Some(token_id.to_string())
@@ -407,72 +417,11 @@ pub(crate) fn trace(event: &AuthEvent, suppressed: u64) {
         AuthEvent::LoginFailed { username, ip } => {
             tracing::warn!(target: TARGET, event = "login_failed", username = username.as_deref(), ip = ip.map(tracing::field::display), suppressed)
         }
+        AuthEvent::LoginThrottled { ip } => {
+            tracing::warn!(target: TARGET, event = "login_throttled", ip = ip.map(tracing::field::display), suppressed)
+        }
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use time::macros::datetime;
-
-    use super::*;
-
-    fn failed(ip: [u8; 4], username: Option<&str>) -> AuthEvent {
-        AuthEvent::LoginFailed {
-            username: username.map(str::to_owned),
-            ip: Some(IpAddr::from(ip)),
-        }
-    }
-
-    #[test]
-    fn a_repeated_event_is_logged_a_few_times_per_window_then_counted() {
-        let limiter = LogLimiter::default();
-        let start = datetime!(2026-01-01 0:00 UTC);
-        let event = failed([10, 0, 0, 1], Some("alice"));
-        let logged: Vec<Option<u64>> = (0..8).map(|_| limiter.admit(&event, start)).collect();
-        assert_eq!(
-            logged,
-            [Some(0), Some(0), Some(0), Some(0), Some(0), None, None, None]
-        );
-        // Another source has its own budget.
-        assert_eq!(
-            limiter.admit(&failed([10, 0, 0, 2], Some("alice")), start),
-            Some(0)
-        );
-        assert_eq!(limiter.admit(&failed([10, 0, 0, 1], None), start), Some(0));
-        // The next window logs again, with the count of what was left out.
-        let later = start + Duration::minutes(1);
-        assert_eq!(limiter.admit(&event, later), Some(3));
-        assert_eq!(limiter.admit(&event, later), Some(0));
-    }
-
-    #[test]
-    fn events_a_client_cannot_repeat_are_always_logged() {
-        let limiter = LogLimiter::default();
-        let start = datetime!(2026-01-01 0:00 UTC);
-        let event = AuthEvent::LimitReached {
-            user_id: UserId::new("1"),
-            max: 1,
-            rejected: true,
-        };
-        assert!((0..100).all(|_| limiter.admit(&event, start) == Some(0)));
-    }
-
-    #[test]
-    fn the_table_of_sources_is_bounded() {
-        let limiter = LogLimiter::default();
-        let start = datetime!(2026-01-01 0:00 UTC);
-        let mut logged = 0;
-        for n in 0..(LOG_SOURCES as u32 + 100) {
-            if limiter.admit(&failed(n.to_be_bytes(), None), start).is_some() {
-                logged += 1;
-            }
-        }
-        // Every source of the full table, then one shared budget for the rest.
-        assert_eq!(logged, LOG_SOURCES + LOG_BURST as usize);
-        assert_eq!(limiter.windows.lock().unwrap().len(), LOG_SOURCES + 1);
-        // A new window frees the table.
-        let later = start + Duration::minutes(1);
-        assert_eq!(limiter.admit(&failed([1, 2, 3, 4], None), later), Some(0));
-        assert_eq!(limiter.windows.lock().unwrap().len(), 1);
-    }
-}
+mod tests;

@@ -15,6 +15,7 @@ mod authenticate;
 mod backend;
 mod config;
 mod header;
+mod hook;
 mod issue;
 mod maintenance;
 mod policy;
@@ -39,7 +40,7 @@ pub use users::Upserted;
 
 use crate::challenge::{Challenge, Realm};
 use crate::clock::{Clock, SystemClock};
-use crate::events::{self, AuthEvent, EventHook, LogLimiter};
+use crate::events::{EventHook, LogLimiter};
 use crate::expiry::{ExpiryPolicy, Lifespan};
 use crate::password::PasswordHasher;
 use crate::record::TokenInfo;
@@ -278,7 +279,7 @@ impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
         self
     }
 
-    /// Passes every [`AuthEvent`] to `hook`, for auditing (default: events are only
+    /// Passes every [`AuthEvent`](crate::AuthEvent) to `hook`, for auditing (default: events are only
     /// logged with `tracing`).
     ///
     /// ```
@@ -467,32 +468,5 @@ impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
     /// The password hasher.
     pub fn password_hasher(&self) -> &PasswordHasher {
         &self.hasher
-    }
-
-    /// Tells the hook how an authentication ended: for a token judged outside
-    /// [`authenticate`](Self::authenticate), such as a request refused for carrying
-    /// several `Authorization` headers.
-    pub fn report_authentication(&self, outcome: crate::AuthOutcome) {
-        if let Some(hook) = &self.hook {
-            hook.on_authentication(outcome);
-        }
-    }
-
-    /// Tells the hook how a login ended: for what [`obtain`](Self::obtain) does not see,
-    /// such as a login refused by a throttle in front of it.
-    pub fn report_login(&self, outcome: crate::LoginOutcome) {
-        if let Some(hook) = &self.hook {
-            hook.on_login(outcome);
-        }
-    }
-
-    /// Logs an event (within the log's rate limit) and passes it to the hook (always).
-    pub(crate) fn emit(&self, event: AuthEvent) {
-        if let Some(suppressed) = self.log_limiter.admit(&event, self.clock.now()) {
-            events::trace(&event, suppressed);
-        }
-        if let Some(hook) = &self.hook {
-            hook.on_event(&event);
-        }
     }
 }

@@ -1,6 +1,6 @@
 //! The real binary's logs: `--log-format json`, the access log (`tokenauth::access`),
-//! request ids (`X-Request-Id`, kept from trusted proxies only), and no secret logged
-//! even at the most verbose level.
+//! request ids (`X-Request-Id`, kept from trusted proxies only), no secret logged even
+//! at the most verbose level, and throttled logins logged within the events' rate limit.
 
 use std::time::Duration;
 
@@ -223,4 +223,32 @@ async fn at_the_most_verbose_level_no_token_password_or_digest_is_logged() {
     for (what, secret) in secrets {
         assert!(!logs.contains(&secret), "{what} was logged:\n{logs}");
     }
+}
+
+#[tokio::test]
+async fn a_storm_of_throttled_logins_is_logged_a_bounded_number_of_times() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = database_with_alice(&dir, "throttled");
+    let (server, addr) = Server::start(&database, &["--login-throttle", "ip=1/min"]);
+    let password = "a-wrong-password-never-logged";
+    assert_eq!(login(&addr, "alice", password).await.0, 400);
+    for _ in 0..30 {
+        let (status, body) = login(&addr, "alice", password).await;
+        assert_eq!(status, 429, "{body}");
+    }
+    let logs = stopped_logs(server);
+    let throttled: Vec<&str> = logs
+        .lines()
+        .filter(|line| line.contains("login_throttled"))
+        .collect();
+    // The events' rate limit: a burst per address and minute, the rest counted.
+    assert_eq!(throttled.len(), tokenauth_core::LOG_BURST as usize, "{logs}");
+    assert!(
+        throttled
+            .iter()
+            .all(|line| line.contains("WARN") && line.contains("ip=127.0.0.1")),
+        "{logs}"
+    );
+    assert!(!logs.contains(password), "{logs}");
+    assert!(!throttled.iter().any(|line| line.contains("alice")), "{logs}");
 }

@@ -7,7 +7,7 @@ use axum::extract::{Request, State};
 use axum::response::Response;
 use http::StatusCode;
 use tokenauth_core::store::{TokenStore, UserDirectory};
-use tokenauth_core::{IssueError, LoginOutcome, ObtainError, TokenAuth};
+use tokenauth_core::{IssueError, ObtainError, TokenAuth};
 
 use super::body::read_body;
 use super::throttle::LoginThrottle;
@@ -53,7 +53,7 @@ pub(super) async fn obtain_token<S: TokenStore, D: UserDirectory>(
         Err(errors) => return errors.into_response(),
     };
     if let Err(wait) = state.throttle.check(&credentials.username, ip) {
-        state.auth.report_login(LoginOutcome::Throttled);
+        state.auth.report_login_throttled(ip);
         return throttled(wait);
     }
     credentials.request.client_ip = ip;
