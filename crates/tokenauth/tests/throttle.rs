@@ -171,8 +171,18 @@ async fn the_client_address_comes_from_trusted_proxies_only() {
         username: Some(ALICE.to_owned()),
         ip: Some(ip.parse().unwrap()),
     };
+    // A throttled login is an event too, from the client the throttle counted.
+    let throttled = |ip: &str| AuthEvent::LoginThrottled {
+        ip: Some(ip.parse().unwrap()),
+    };
     assert_eq!(
         fx.take_events(),
-        [failed("203.0.113.1"), failed("203.0.113.2"), failed("192.0.2.7")]
+        [
+            failed("203.0.113.1"),
+            failed("203.0.113.2"),
+            throttled("203.0.113.1"),
+            failed("192.0.2.7"),
+            throttled("192.0.2.7"),
+        ]
     );
 }

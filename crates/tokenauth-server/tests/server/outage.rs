@@ -345,7 +345,9 @@ async fn postgres_on_a_closed_port_fails_fast_with_a_clear_error() {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
-        stderr.contains("error: database error: pool timed out while waiting for an open connection"),
+        stderr.contains(&format!(
+            "error: database error: cannot reach the database at {closed}: connection refused"
+        )),
         "{stderr}"
     );
 }
