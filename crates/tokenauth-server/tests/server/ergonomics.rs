@@ -174,6 +174,40 @@ async fn admin_commands_refuse_a_database_behind_the_binary_and_leave_it_alone()
     );
 }
 
+#[tokio::test]
+#[ignore = "needs PostgreSQL: set TOKENAUTH_TEST_POSTGRES_URL"]
+async fn admin_commands_refuse_a_new_postgresql_schema_and_leave_it_alone() {
+    let schema = crate::common::postgres::Schema::create().await;
+    let database = schema.database();
+    let tables = || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM information_schema.tables WHERE table_schema = $1")
+            .bind(&schema.name)
+            .fetch_one(&mut schema.connect().await)
+            .await
+            .unwrap()
+    };
+    let output = run(
+        tokenauth(&database, &["user", "add", "alice", "--password-stdin"]),
+        "pw\n",
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let all = tokenauth_sqlx::postgres::migrations().len();
+    assert_eq!(String::from_utf8_lossy(&output.stderr), not_migrated(all));
+    assert_eq!(tables().await, 0);
+
+    assert!(run(tokenauth(&database, &["migrate"]), "").status.success());
+    let added = run(
+        tokenauth(&database, &["user", "add", "alice", "--password-stdin"]),
+        "pw\n",
+    );
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
+    assert!(!String::from_utf8_lossy(&added.stderr).contains("migrat"));
+}
+
 /// The last line the binary printed on standard error.
 fn last_line(output: &std::process::Output) -> String {
     let stderr = String::from_utf8_lossy(&output.stderr);
