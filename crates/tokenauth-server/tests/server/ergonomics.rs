@@ -103,24 +103,24 @@ fn admin_commands_refuse_a_new_database_and_leave_it_alone() {
         assert!(!file.exists(), "{args:?} created the database");
     }
 
-    let migrated = run(tokenauth(&database, &["migrate"]), "");
+    migrate_then_add_alice(&database);
+}
+
+/// `tokenauth migrate` on `database`, then `user add alice`, which then works and logs
+/// nothing about migrations (at INFO, the tests' RUST_LOG).
+fn migrate_then_add_alice(database: &str) {
+    let migrated = run(tokenauth(database, &["migrate"]), "");
     assert!(migrated.status.success());
     assert_eq!(
         String::from_utf8_lossy(&migrated.stdout),
         "database is up to date\n"
     );
-
     let added = run(
-        tokenauth(&database, &["user", "add", "alice", "--password-stdin"]),
+        tokenauth(database, &["user", "add", "alice", "--password-stdin"]),
         "pw\n",
     );
-    assert!(
-        added.status.success(),
-        "{}",
-        String::from_utf8_lossy(&added.stderr)
-    );
-    // Logged at INFO (the tests' RUST_LOG): nothing about migrations.
     let logs = String::from_utf8_lossy(&added.stderr);
+    assert!(added.status.success(), "{logs}");
     assert!(!logs.contains("migrat"), "{logs}");
 }
 
@@ -195,17 +195,7 @@ async fn admin_commands_refuse_a_new_postgresql_schema_and_leave_it_alone() {
     assert_eq!(String::from_utf8_lossy(&output.stderr), not_migrated(all));
     assert_eq!(tables().await, 0);
 
-    assert!(run(tokenauth(&database, &["migrate"]), "").status.success());
-    let added = run(
-        tokenauth(&database, &["user", "add", "alice", "--password-stdin"]),
-        "pw\n",
-    );
-    assert!(
-        added.status.success(),
-        "{}",
-        String::from_utf8_lossy(&added.stderr)
-    );
-    assert!(!String::from_utf8_lossy(&added.stderr).contains("migrat"));
+    migrate_then_add_alice(&database);
 }
 
 /// The last line the binary printed on standard error.
