@@ -193,6 +193,12 @@ fn lifespan_field(field: Field, max: Lifespan) -> Result<Option<Lifespan>, Strin
     if text.is_empty() {
         return Ok(None);
     }
+    // A whole JSON number written as a float (`3600.0`, an integer to JSON Schema)
+    // reaches here as the text serde_json gives it.
+    let text = text
+        .strip_suffix(".0")
+        .filter(|digits| !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
+        .unwrap_or(text);
     text.parse::<Lifespan>().map(Some).map_err(|error| match error {
         InvalidLifespan::NotPositive => "Ensure the lifespan is longer than zero.".to_owned(),
         InvalidLifespan::TooLong => IssueError::LifespanTooLong { max }.to_string(),
@@ -307,6 +313,7 @@ mod tests {
         assert_eq!(request(json!({"lifespan": "7d"})).lifespan, lifespan("7d"));
         assert_eq!(request(json!({"lifespan": " 12h "})).lifespan, lifespan("12h"));
         assert_eq!(request(json!({"lifespan": 3600})).lifespan, lifespan("1h"));
+        assert_eq!(request(json!({"lifespan": 3600.0})).lifespan, lifespan("1h"));
         assert_eq!(request(json!({"lifespan": "90"})).lifespan, lifespan("90s"));
         assert_eq!(request(json!({"lifespan": null})).lifespan, None);
         assert_eq!(request(json!({"lifespan": ""})).lifespan, None);
