@@ -8,12 +8,15 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tokenauth::core::TokenAuth;
+use tokenauth::routes::openapi as doc;
 use tokenauth::routes::{
     IntrospectionClient, LoginThrottle, Routes, VerifyOptions, method_not_allowed, readiness,
 };
 use tokenauth::{Authenticated, TokenAuthLayer, TrustedProxies, detail_response};
 use tokenauth_core::store::{TokenStore, UserDirectory};
 use tokenauth_core::{AuthUser, TokenInfo};
+
+use crate::{Metrics, openapi};
 
 /// The longest header line accepted (`Name: value`), as gunicorn, nginx and Apache
 /// accept by default; longer lines get a 431.
@@ -31,6 +34,8 @@ pub const MAX_HEADER_LINE: usize = 8190;
 /// - `POST /auth/introspect` and `POST /auth/revoke`: OAuth 2.0 token introspection
 ///   (RFC 7662) and revocation (RFC 7009) ([`Routes::introspection_router`],
 ///   [`Routes::revocation_router`]);
+/// - `GET /openapi.json`: the OpenAPI 3.1 description of these routes
+///   ([`crate::openapi`]);
 /// - `GET /healthz`: 200 `ok` while the process serves (liveness: no database);
 /// - `GET /readyz`: 200 `{"status":"ready"}` when the token store and the user
 ///   directory answer, else 503 with a `detail` and `Retry-After`
@@ -68,6 +73,19 @@ where
     S: TokenStore,
     D: UserDirectory,
 {
+    app_serving(auth, options, None)
+}
+
+/// [`app_with`], serving `metrics` at `/metrics` too (and describing it).
+pub(crate) fn app_serving<S, D>(
+    auth: TokenAuth<S, D>,
+    options: &LoginOptions,
+    metrics: Option<&Metrics>,
+) -> Router
+where
+    S: TokenStore,
+    D: UserDirectory,
+{
     let proxies = options.proxies.clone();
     let client_ip = move |parts: &axum::http::request::Parts| proxies.client_ip(parts);
     let login_routes = Routes::new(auth.clone())
@@ -91,11 +109,16 @@ where
     let public = Router::new()
         .merge(login_routes.verify_router(&options.verify))
         .merge(login_routes.revocation_router())
-        .route("/healthz", get(|| async { "ok" }))
+        .route("/healthz", get(healthz))
         .route(
             "/readyz",
             readiness(auth).route_layer(middleware::from_fn(not_ready_while_draining)),
         )
+        .merge(openapi::router(&openapi::document(
+            &login_routes,
+            metrics.is_some(),
+        )))
+        .merge(metrics.map(Metrics::router).unwrap_or_default())
         .method_not_allowed_fallback(method_not_allowed);
     protected
         .merge(public)
@@ -103,17 +126,45 @@ where
         .layer(middleware::from_fn(limit_header_lines))
 }
 
-#[derive(serde::Serialize)]
-struct Me {
+/// `GET /auth/me`'s answer.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct Me {
+    /// The user's username.
     username: String,
+    /// The token presented.
+    #[schema(value_type = tokenauth::routes::openapi::TokenInfo)]
     token: TokenInfo,
 }
 
-async fn me<U: AuthUser>(auth: Authenticated<U>) -> Json<Me> {
+/// The user and the token presented.
+#[utoipa::path(
+    get, path = "/auth/me", tag = "sessions",
+    security(("token" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "The user and the token presented.", body = Me),
+        (status = 400, response = doc::MalformedCredentials),
+        (status = 401, response = doc::Unauthorized),
+        (status = 405, response = doc::MethodNotAllowed),
+        (status = 503, response = doc::Unavailable),
+    ),
+)]
+pub(crate) async fn me<U: AuthUser>(auth: Authenticated<U>) -> Json<Me> {
     Json(Me {
         username: auth.user.username().to_owned(),
         token: auth.token,
     })
+}
+
+/// Liveness: the process serves (no database).
+#[utoipa::path(
+    get, path = "/healthz", tag = "probes",
+    responses(
+        (status = 200, description = "`ok`", content_type = "text/plain", body = String),
+        (status = 405, response = doc::MethodNotAllowed),
+    ),
+)]
+pub(crate) async fn healthz() -> &'static str {
+    "ok"
 }
 
 /// What `/readyz` answers while the server drains.

@@ -27,6 +27,7 @@ pub mod cli;
 pub mod cors;
 pub mod logs;
 pub mod metrics;
+pub mod openapi;
 mod parse_errors;
 mod per_ip;
 pub mod serve;
@@ -84,10 +85,8 @@ where
     D: UserDirectory,
 {
     let upkeep = auth.start_maintenance(options.maintenance);
-    let mut app = app_with(auth, &options.login);
-    if let Some(metrics) = options.metrics.as_ref().filter(|_| !options.metrics_elsewhere) {
-        app = app.merge(metrics.router());
-    }
+    let served_metrics = options.metrics.as_ref().filter(|_| !options.metrics_elsewhere);
+    let mut app = app::app_serving(auth, &options.login, served_metrics);
     if let Some(cors) = &options.cors {
         app = cors.apply(app);
     }

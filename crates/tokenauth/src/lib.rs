@@ -47,6 +47,9 @@
 //!   (the [`routes`] module; depends on `axum`).
 //! - `serve` (default): [`TokenAuth::serve`], on axum's server with Tokio (implies
 //!   `connect-info`).
+//! - `openapi`: the routes' OpenAPI 3.1 description, [`routes::Routes::openapi`], to
+//!   merge into your app's `utoipa` document (the [`routes::openapi`] module; implies
+//!   `routes`).
 //! - `connect-info`: the layer also finds each token's client address in axum's
 //!   `ConnectInfo<SocketAddr>` (see [`peer_ip`]; depends on `axum` with `tokio`).
 //!

@@ -35,6 +35,7 @@ mod login_memory;
 mod logs;
 mod metrics;
 mod oauth;
+mod openapi;
 mod personal_tokens;
 mod scripting;
 mod standalone;

@@ -61,6 +61,8 @@ use crate::scope::RequireScope;
 mod body;
 mod oauth;
 mod obtain;
+#[cfg(feature = "openapi")]
+pub mod openapi;
 mod ready;
 mod sessions;
 mod throttle;

@@ -14,6 +14,8 @@ use tokenauth_core::store::{TokenStore, UserDirectory};
 use tokenauth_core::{AuthError, AuthUser, Scopes, TokenAuth, Verified};
 
 use super::body::read_form;
+#[cfg(feature = "openapi")]
+use super::openapi as doc;
 use crate::extract::Presented;
 use crate::rejection::{OwnChallenge, TokenAuthRejection, backend_failure, json_response};
 use crate::scope::{ScopeRejection, check_scopes};
@@ -211,11 +213,6 @@ fn challenged(mut response: Response, scheme: Option<HeaderValue>) -> Response {
 
 /// An OAuth error (RFC 6749 §5.2): `{"error": ..., "error_description": ...}`.
 fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
-    #[derive(serde::Serialize)]
-    struct OAuthError<'a> {
-        error: &'a str,
-        error_description: &'a str,
-    }
     json_response(
         status,
         &OAuthError {
@@ -223,6 +220,16 @@ fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
             error_description: description,
         },
     )
+}
+
+/// An OAuth error body (RFC 6749 §5.2).
+#[derive(serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub(super) struct OAuthError<'a> {
+    /// `invalid_request` or `invalid_client`.
+    error: &'a str,
+    /// What went wrong, for people.
+    error_description: &'a str,
 }
 
 /// The one `token` parameter of a form, or why it is refused: none (or empty), or
@@ -244,24 +251,52 @@ fn invalid_request(description: &str) -> Response {
 /// The answer about an active token (RFC 7662 §2.2); an inactive one is
 /// `{"active":false}` alone.
 #[derive(serde::Serialize)]
-struct Active<'a> {
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub(super) struct Active<'a> {
+    /// `true`.
     active: bool,
     #[serde(skip_serializing_if = "str::is_empty")]
+    /// The token's scopes, space-separated; left out when it has none.
+    #[cfg_attr(feature = "openapi", schema(required = false))]
     scope: &'a str,
+    /// Its user's username.
     username: &'a str,
+    /// Its user's id.
     sub: &'a str,
+    /// The `Authorization` keyword to present it with.
     token_type: &'a str,
+    /// When it expires (seconds since the epoch).
     exp: i64,
+    /// When it was issued (seconds since the epoch).
     iat: i64,
 }
 
+/// The answer about any token that is not active: `{"active": false}`, never why.
 #[derive(serde::Serialize)]
-struct Inactive {
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub(super) struct Inactive {
+    /// `false`.
     active: bool,
 }
 
 /// `POST /auth/introspect`: the caller admitted, then the form read, then the verdict,
 /// which records no use of the token asked about.
+#[cfg_attr(feature = "openapi", utoipa::path(
+    post, path = "/auth/introspect", tag = "oauth",
+    security(("token" = []), ("bearer" = []), ("introspectionClient" = [])),
+    request_body(content((doc::TokenForm = "application/x-www-form-urlencoded"))),
+    responses(
+        (status = 200, description = "What the token is, or `{\"active\": false}`.", body = doc::Introspection,
+            headers(("Cache-Control" = String, description = "`no-store`"))),
+        (status = 400, response = doc::InvalidRequest),
+        (status = 401, response = doc::ClientUnauthorized),
+        (status = 403, response = doc::Forbidden),
+        (status = 405, response = doc::MethodNotAllowed),
+        (status = 413, response = doc::PayloadTooLarge),
+        (status = 415, response = doc::UnsupportedMediaType),
+        (status = 503, response = doc::Unavailable),
+    ),
+))]
 pub(super) async fn introspect<S: TokenStore, D: UserDirectory>(
     State(state): State<Arc<IntrospectState<S, D>>>,
     request: Request,
@@ -304,6 +339,18 @@ pub(super) async fn introspect<S: TokenStore, D: UserDirectory>(
 
 /// `POST /auth/revoke`: the token in the form is revoked if it is stored; 200 with an
 /// empty body whether it was or not.
+#[cfg_attr(feature = "openapi", utoipa::path(
+    post, path = "/auth/revoke", tag = "oauth",
+    request_body(content((doc::TokenForm = "application/x-www-form-urlencoded"))),
+    responses(
+        (status = 200, description = "Revoked if it was stored: an empty body either way."),
+        (status = 400, response = doc::InvalidRequest),
+        (status = 405, response = doc::MethodNotAllowed),
+        (status = 413, response = doc::PayloadTooLarge),
+        (status = 415, response = doc::UnsupportedMediaType),
+        (status = 503, response = doc::Unavailable),
+    ),
+))]
 pub(super) async fn revoke<S: TokenStore, D: UserDirectory>(
     State(auth): State<TokenAuth<S, D>>,
     request: Request,

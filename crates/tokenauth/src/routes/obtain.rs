@@ -10,6 +10,8 @@ use tokenauth_core::store::{TokenStore, UserDirectory};
 use tokenauth_core::{IssueError, ObtainError, TokenAuth};
 
 use super::body::read_body;
+#[cfg(feature = "openapi")]
+use super::openapi as doc;
 use super::throttle::LoginThrottle;
 use super::validate::{FieldErrors, validate};
 use super::{secret_response, server_error};
@@ -25,15 +27,43 @@ pub(super) struct ObtainState<S, D> {
     pub(super) client_ip: ClientIp,
 }
 
+/// The obtain endpoint's answer: the token, shown this once, and when it expires.
 #[derive(serde::Serialize)]
-struct TokenResponse<'a> {
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub(super) struct TokenResponse<'a> {
+    /// The token's key, to present as `Authorization: Token <key>`.
     token: &'a str,
+    /// When it expires (RFC 3339).
     #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     expiry: time::OffsetDateTime,
 }
 
+/// Obtains a token with a username and password, as DRF's `obtain_auth_token`.
+///
 /// Reads and validates the body (bounded, and all of it before any password work),
 /// releases it, applies the login throttle, then logs in.
+#[cfg_attr(feature = "openapi", utoipa::path(
+    post,
+    path = "/auth/token",
+    tag = "login",
+    request_body(content(
+        (doc::ObtainRequest = "application/json"),
+        (doc::ObtainForm = "application/x-www-form-urlencoded"),
+        (doc::ObtainMultipart = "multipart/form-data"),
+    )),
+    responses(
+        (status = 200, description = "The token, shown this once.", body = TokenResponse<'_>,
+            headers(("Cache-Control" = String, description = "`no-store`"))),
+        (status = 400, response = doc::InvalidBody),
+        (status = 403, response = doc::Forbidden),
+        (status = 405, response = doc::MethodNotAllowed),
+        (status = 413, response = doc::PayloadTooLarge),
+        (status = 415, response = doc::UnsupportedMediaType),
+        (status = 429, response = doc::Throttled),
+        (status = 503, response = doc::Unavailable),
+    ),
+))]
 pub(super) async fn obtain_token<S: TokenStore, D: UserDirectory>(
     State(state): State<Arc<ObtainState<S, D>>>,
     request: Request,

@@ -11,11 +11,24 @@ use tokenauth_core::{AuthUser, IssueError, RevokeReason, Scopes, TokenAuth, Toke
 
 use super::body::read_body;
 use super::obtain::issue_error;
+#[cfg(feature = "openapi")]
+use super::openapi as doc;
 use super::validate::validate_personal;
 use super::{not_found, secret_response};
 use crate::extract::Authenticated;
 use crate::rejection::{TokenAuthRejection, backend_failure, detail_response, json_response};
 
+/// Revokes the presented token.
+#[cfg_attr(feature = "openapi", utoipa::path(
+    post, path = "/auth/logout", tag = "sessions", security(("token" = []), ("bearer" = [])),
+    responses(
+        (status = 204, description = "Revoked."),
+        (status = 400, response = doc::MalformedCredentials),
+        (status = 401, response = doc::Unauthorized),
+        (status = 405, response = doc::MethodNotAllowed),
+        (status = 503, response = doc::Unavailable),
+    ),
+))]
 pub(super) async fn logout<S: TokenStore, D: UserDirectory>(
     State(auth): State<TokenAuth<S, D>>,
     who: Authenticated<D::User>,
@@ -26,6 +39,18 @@ pub(super) async fn logout<S: TokenStore, D: UserDirectory>(
     }
 }
 
+/// Revokes every token of the user.
+#[cfg_attr(feature = "openapi", utoipa::path(
+    post, path = "/auth/logoutall", tag = "sessions", security(("token" = []), ("bearer" = [])),
+    responses(
+        (status = 204, description = "Revoked."),
+        (status = 400, response = doc::MalformedCredentials),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = doc::Forbidden),
+        (status = 405, response = doc::MethodNotAllowed),
+        (status = 503, response = doc::Unavailable),
+    ),
+))]
 pub(super) async fn logout_all<S: TokenStore, D: UserDirectory>(
     State(auth): State<TokenAuth<S, D>>,
     who: Authenticated<D::User>,
@@ -41,19 +66,44 @@ pub(super) async fn logout_all<S: TokenStore, D: UserDirectory>(
 
 /// One entry of `GET /auth/tokens`: what its owner may see of a token.
 #[derive(serde::Serialize)]
-struct Session<'a> {
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub(super) struct Session<'a> {
+    /// Its public id, to revoke it by.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     id: &'a TokenId,
+    /// Its label, if any.
     name: Option<&'a str>,
+    /// What it may be used for.
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
     scopes: &'a Scopes,
+    /// When it was issued (RFC 3339).
     #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     created: OffsetDateTime,
+    /// When it expires (RFC 3339).
     #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     expiry: OffsetDateTime,
+    /// When it was last used, if ever (RFC 3339).
     #[serde(with = "time::serde::rfc3339::option")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     last_used: Option<OffsetDateTime>,
+    /// Whether it is the token presented.
     current: bool,
 }
 
+/// The user's live tokens, oldest first.
+#[cfg_attr(feature = "openapi", utoipa::path(
+    get, path = "/auth/tokens", tag = "sessions", security(("token" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "The user's live tokens, oldest first; never a secret.", body = Vec<Session<'_>>),
+        (status = 400, response = doc::MalformedCredentials),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = doc::Forbidden),
+        (status = 405, response = doc::MethodNotAllowed),
+        (status = 503, response = doc::Unavailable),
+    ),
+))]
 pub(super) async fn list_tokens<S: TokenStore, D: UserDirectory>(
     State(auth): State<TokenAuth<S, D>>,
     who: Authenticated<D::User>,
@@ -79,18 +129,46 @@ pub(super) async fn list_tokens<S: TokenStore, D: UserDirectory>(
 
 /// The answer to `POST /auth/tokens`: the new token, its secret shown this once.
 #[derive(serde::Serialize)]
-struct Created<'a> {
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub(super) struct Created<'a> {
+    /// The token's key, shown this once.
     token: &'a str,
+    /// Its public id.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     id: &'a TokenId,
+    /// Its label.
     name: Option<&'a str>,
+    /// What it may be used for.
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
     scopes: &'a Scopes,
+    /// When it expires (RFC 3339).
     #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     expiry: OffsetDateTime,
 }
 
 /// Creates a personal token for the user of the presented token (see
 /// [`TokenAuth::issue_personal`]): authentication first, then the body (bounded, as the
 /// obtain endpoint's), then the issue.
+#[cfg_attr(feature = "openapi", utoipa::path(
+    post, path = "/auth/tokens", tag = "sessions", security(("token" = []), ("bearer" = [])),
+    request_body(content(
+        (doc::PersonalTokenRequest = "application/json"),
+        (doc::PersonalTokenForm = "application/x-www-form-urlencoded"),
+        (doc::PersonalTokenMultipart = "multipart/form-data"),
+    )),
+    responses(
+        (status = 201, description = "The new token, its secret shown this once.", body = Created<'_>,
+            headers(("Cache-Control" = String, description = "`no-store`"))),
+        (status = 400, response = doc::InvalidBody),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = doc::Forbidden),
+        (status = 405, response = doc::MethodNotAllowed),
+        (status = 413, response = doc::PayloadTooLarge),
+        (status = 415, response = doc::UnsupportedMediaType),
+        (status = 503, response = doc::Unavailable),
+    ),
+))]
 pub(super) async fn create_token<S: TokenStore, D: UserDirectory>(
     State(auth): State<TokenAuth<S, D>>,
     who: Authenticated<D::User>,
@@ -125,6 +203,20 @@ pub(super) async fn create_token<S: TokenStore, D: UserDirectory>(
     }
 }
 
+/// Revokes one of the user's tokens.
+#[cfg_attr(feature = "openapi", utoipa::path(
+    delete, path = "/auth/tokens/{id}", tag = "sessions", security(("token" = []), ("bearer" = [])),
+    params(("id" = String, Path, description = "The token's public id.")),
+    responses(
+        (status = 204, description = "Revoked."),
+        (status = 400, response = doc::MalformedCredentials),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = doc::Forbidden),
+        (status = 404, response = doc::NotFound),
+        (status = 405, response = doc::MethodNotAllowed),
+        (status = 503, response = doc::Unavailable),
+    ),
+))]
 pub(super) async fn revoke_token<S: TokenStore, D: UserDirectory>(
     State(auth): State<TokenAuth<S, D>>,
     who: Authenticated<D::User>,

@@ -142,7 +142,26 @@ pub(super) struct VerifyState<S, D> {
     pub(super) warned: Mutex<HashSet<String>>,
 }
 
-/// The forward-auth handler: see [`verify`](super::verify).
+/// The forward-auth handler: see [`verify`](super::verify). It answers every method;
+/// the document lists the usual ones (and its `scope` parameter:
+/// `openapi::scope_parameter`).
+#[cfg_attr(feature = "openapi", utoipa::path(
+    method(get, post, put, patch, delete, trace), path = "/auth/verify", tag = "forward auth", security(("token" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "Let the request through: the identity headers and body.", body = Identity<'_>,
+            headers(
+                ("X-Auth-User" = String, description = "The username (header names configurable)."),
+                ("X-Auth-User-Id" = String, description = "The user's id."),
+                ("X-Auth-Scopes" = String, description = "The token's scopes, space-separated."),
+                ("X-Auth-Token-Id" = String, description = "The token's public id."),
+                ("X-Auth-Expires" = String, description = "When the token expires (RFC 3339)."),
+            )),
+        (status = 400, response = super::openapi::MalformedCredentials),
+        (status = 401, response = super::openapi::Unauthorized),
+        (status = 403, response = super::openapi::Forbidden),
+        (status = 503, response = super::openapi::Unavailable),
+    ),
+))]
 pub(super) async fn verify<S: TokenStore, D: UserDirectory>(
     State(state): State<Arc<VerifyState<S, D>>>,
     request: Request,
@@ -315,16 +334,26 @@ impl<S: TokenStore, D: UserDirectory> VerifyState<S, D> {
 
 /// The body of a 200: Oathkeeper's session shape (`sub`, `extra`).
 #[derive(serde::Serialize)]
-struct Identity<'a> {
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub(super) struct Identity<'a> {
+    /// The user's id.
     sub: String,
+    /// The rest.
     extra: Extra<'a>,
 }
 
+/// What Oathkeeper passes on besides the subject.
 #[derive(serde::Serialize)]
-struct Extra<'a> {
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub(super) struct Extra<'a> {
+    /// The username.
     username: &'a str,
+    /// The token's scopes, space-separated.
     scope: String,
+    /// The token's public id.
     token_id: String,
+    /// When the token expires (RFC 3339).
+    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
     expires: &'a str,
 }
 
