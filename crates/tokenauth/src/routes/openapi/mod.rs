@@ -7,7 +7,9 @@ mod schemas;
 
 use tokenauth_core::store::{TokenStore, UserDirectory};
 use utoipa::openapi::path::{Operation, Parameter, ParameterBuilder, ParameterIn, PathItem};
-use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityScheme};
+use utoipa::openapi::security::{
+    ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityRequirement, SecurityScheme,
+};
 use utoipa::openapi::{OpenApi as Document, RefOr, Required};
 use utoipa::{Modify, OpenApi};
 
@@ -133,14 +135,15 @@ impl<S: TokenStore, D: UserDirectory> Routes<S, D> {
         {
             tokens.post = None;
         }
+        // Without a client, only a token with the `introspect` scope may ask.
         if self.introspection_client.is_none()
             && let Some(operation) = paths
                 .get_mut(super::INTROSPECT_PATH)
                 .and_then(|item| item.post.as_mut())
-            && let Some(security) = operation.security.as_mut()
         {
-            security
-                .retain(|requirement| !requirement_names(requirement).contains(&CLIENT_SCHEME.to_owned()));
+            let schemes = [TOKEN_SCHEME, BEARER_SCHEME];
+            let requirements = schemes.map(|scheme| SecurityRequirement::new(scheme, Vec::<String>::new()));
+            operation.security = Some(requirements.into());
         }
         document
     }
@@ -153,14 +156,6 @@ pub fn readiness_at(path: &str) -> Document {
         document.paths.paths.insert(path.to_owned(), item);
     }
     document
-}
-
-/// The scheme names of a security requirement.
-fn requirement_names(requirement: &utoipa::openapi::security::SecurityRequirement) -> Vec<String> {
-    serde_json::to_value(requirement)
-        .ok()
-        .and_then(|value| value.as_object().map(|map| map.keys().cloned().collect()))
-        .unwrap_or_default()
 }
 
 /// The operations of `item`, their ids suffixed (operation ids are unique in a document).
