@@ -202,11 +202,12 @@ impl Metrics {
 
     /// `GET /metrics`: the Prometheus text format.
     pub fn router(&self) -> Router {
-        let metrics = self.clone();
-        Router::new().route("/metrics", get(move || async move { metrics.render() }))
+        Router::new()
+            .route("/metrics", get(render))
+            .with_state(self.clone())
     }
 
-    fn render(&self) -> Response {
+    fn text(&self) -> Response {
         let mut text = String::new();
         if let Err(error) =
             prometheus_client::encoding::prometheus_text::encode(&mut text, &self.inner.registry)
@@ -216,7 +217,21 @@ impl Metrics {
         let content_type = HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8");
         ([(header::CONTENT_TYPE, content_type)], text).into_response()
     }
+}
 
+/// `GET /metrics`.
+#[utoipa::path(
+    get, path = "/metrics", tag = "probes",
+    responses(
+        (status = 200, description = "The metrics, in Prometheus' text format (0.0.4).", content_type = "text/plain", body = String),
+        (status = 405, response = tokenauth::routes::openapi::MethodNotAllowed),
+    ),
+)]
+pub(crate) async fn render(axum::extract::State(metrics): axum::extract::State<Metrics>) -> Response {
+    metrics.text()
+}
+
+impl Metrics {
     /// Counts a connection open until the guard is dropped.
     pub(crate) fn connection(&self) -> ConnectionGuard {
         self.inner.connections.inc();

@@ -23,21 +23,10 @@ pub const OPENAPI_PATH: &str = "/openapi.json";
         description = "Expiring API tokens, wire-compatible with Django REST Framework's token authentication.",
         license(name = "MIT OR Apache-2.0", identifier = "MIT OR Apache-2.0"),
     ),
-    paths(crate::app::me, crate::app::healthz, metrics, openapi_json),
+    paths(crate::app::me, crate::app::healthz, crate::metrics::render, openapi_json),
     components(responses(HeaderTooLarge))
 )]
 struct Server;
-
-/// `GET /metrics`, described here: its handler is a closure over the registry.
-#[utoipa::path(
-    get, path = "/metrics", tag = "probes",
-    responses(
-        (status = 200, description = "The metrics, in Prometheus' text format.", content_type = "text/plain", body = String),
-        (status = 405, response = MethodNotAllowed),
-    ),
-)]
-#[allow(dead_code)]
-fn metrics() {}
 
 /// The document itself.
 #[utoipa::path(

@@ -36,7 +36,7 @@ async fn a_failed_call_and_an_abandoned_one_are_counted_as_errors() {
         (errors(&metrics, "failed"), errors(&metrics, "unavailable")),
         (1, 2)
     );
-    let body = axum::body::to_bytes(metrics.render().into_body(), usize::MAX)
+    let body = axum::body::to_bytes(metrics.text().into_body(), usize::MAX)
         .await
         .unwrap();
     let text = String::from_utf8(body.to_vec()).unwrap();
