@@ -188,10 +188,24 @@ async fn the_document_is_openapi_3_1_and_every_route_it_lists_is_served() {
 }
 
 #[tokio::test]
-async fn the_bodies_follow_the_scopes_and_lifespan_served() {
+async fn the_document_follows_the_scopes_lifespan_and_introspection_client_served() {
     let dir = tempfile::tempdir().unwrap();
     let database = database_with_alice(&dir, "openapi-settings");
-    let (_server, addr) = Server::start(&database, &["--scopes", "read write.all", "--lifespan", "2h"]);
+    let secret = dir.path().join("client-secret");
+    std::fs::write(&secret, "s".repeat(32)).unwrap();
+    let (_server, addr) = Server::start(
+        &database,
+        &[
+            "--scopes",
+            "read write.all",
+            "--lifespan",
+            "2h",
+            "--introspection-client-id",
+            "gateway",
+            "--introspection-client-secret-file",
+            secret.to_str().unwrap(),
+        ],
+    );
     let document = fetch(&addr).await;
     let schemas = &document["components"]["schemas"];
     for body in [
@@ -206,6 +220,9 @@ async fn the_bodies_follow_the_scopes_and_lifespan_served() {
         let lifespan = &schemas[body]["properties"]["lifespan"]["oneOf"][0];
         assert_eq!(lifespan["maximum"], 7200, "{body}: {lifespan}");
     }
+    let security = &document["paths"]["/auth/introspect"]["post"]["security"];
+    let with_client = serde_json::json!([{ "token": [] }, { "bearer": [] }, { "introspectionClient": [] }]);
+    assert_eq!(security, &with_client);
 }
 
 #[tokio::test]
