@@ -221,7 +221,7 @@ impl Metrics {
 
 /// `GET /metrics`.
 #[utoipa::path(
-    get, path = "/metrics", tag = "probes",
+    get, path = "/metrics", tag = "probes", operation_id = "metrics",
     responses(
         (status = 200, description = "The metrics, in Prometheus' text format (0.0.4).", content_type = "text/plain", body = String),
         (status = 405, response = tokenauth::routes::openapi::MethodNotAllowed),

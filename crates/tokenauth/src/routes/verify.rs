@@ -156,7 +156,8 @@ pub(super) struct VerifyState<S, D> {
                 ("X-Auth-Token-Id" = String, description = "The token's public id."),
                 ("X-Auth-Expires" = String, description = "When the token expires (RFC 3339)."),
             )),
-        (status = 400, response = super::openapi::MalformedCredentials),
+        (status = 400, description = "A malformed scope requirement (credentials that fail are a 401 here: \
+            nginx's `auth_request` turns a 400 into its own 500).", body = super::openapi::Detail),
         (status = 401, response = super::openapi::Unauthorized),
         (status = 403, response = super::openapi::Forbidden),
         (status = 503, response = super::openapi::Unavailable),
