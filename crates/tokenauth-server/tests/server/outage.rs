@@ -93,10 +93,15 @@ async fn login(addr: &str) -> Answer {
 /// an outage until its revocation signal is proven late, at most 1 s (the `cache` and
 /// `instances` tests hold that bound).
 fn serve(database: &str) -> (Server, String) {
-    Server::start(
-        database,
-        &["--store-timeout", "1s", "--login-throttle", "off", "--cache", "off"],
-    )
+    const OPTIONS: &[&str] = &[
+        "--store-timeout",
+        "1s",
+        "--login-throttle",
+        "off",
+        "--cache",
+        "off",
+    ];
+    Server::start(database, OPTIONS)
 }
 
 /// The server answers normally.
