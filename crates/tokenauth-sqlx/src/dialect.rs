@@ -19,6 +19,7 @@ use tokenauth_core::{User, UserId};
 
 use crate::Error;
 use crate::migrations::Migrations;
+use crate::rows::{Row, UserRow};
 use crate::statements::Statements;
 
 /// A SQL database that [`SqlStore`](crate::SqlStore) and
@@ -87,6 +88,26 @@ pub trait Dialect: sqlx::Database + Statements + Bulk + Migrations + sealed::Sea
         prefix: &str,
         settings: &BTreeMap<String, String>,
     ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// What reads the lookups authentication makes on the calling thread, beside the
+    /// pool, where the dialect can (SQLite); `()` where it cannot.
+    type Reader: Clone + Default + Send + Sync + 'static;
+
+    /// The token row with `digest`, read on the calling thread; `None` when the pool
+    /// must answer instead.
+    fn read_token(
+        reader: &Self::Reader,
+        pool: &Pool<Self>,
+        digest: &[u8],
+    ) -> impl Future<Output = Option<Option<Row<Self::Time>>>> + Send;
+
+    /// The user row with primary key `id`, read on the calling thread; `None` when the
+    /// pool must answer instead.
+    fn read_user(
+        reader: &Self::Reader,
+        pool: &Pool<Self>,
+        id: i64,
+    ) -> impl Future<Output = Option<Option<UserRow>>> + Send;
 }
 
 /// The bulk paths of a dialect: imports, and the writes of a database copy, each

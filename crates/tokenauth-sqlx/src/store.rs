@@ -23,12 +23,16 @@ use crate::rows::{self, ended_from_rows, set_version_from};
 /// Clones share the pool. `Debug` prints no connection details.
 pub struct SqlStore<D: Dialect> {
     pool: Pool<D>,
+    reader: D::Reader,
 }
 
 impl<D: Dialect> SqlStore<D> {
     /// A store on `pool`, whose database must have been migrated.
     pub fn new(pool: Pool<D>) -> Self {
-        Self { pool }
+        Self {
+            reader: D::Reader::default(),
+            pool,
+        }
     }
 
     /// The pool the store queries.
@@ -39,7 +43,10 @@ impl<D: Dialect> SqlStore<D> {
 
 impl<D: Dialect> Clone for SqlStore<D> {
     fn clone(&self) -> Self {
-        Self::new(self.pool.clone())
+        Self {
+            pool: self.pool.clone(),
+            reader: self.reader.clone(),
+        }
     }
 }
 
@@ -220,12 +227,16 @@ where
 
     #[tracing::instrument(skip_all)]
     async fn find_by_digest(&self, digest: &TokenDigest) -> Result<Option<TokenRecord>, Error> {
-        sqlx::query_as::<_, Row<D>>(D::FIND_BY_DIGEST)
-            .bind(digest.as_bytes().as_slice())
-            .fetch_optional(&self.pool)
-            .await?
-            .map(record::<D>)
-            .transpose()
+        let row = match D::read_token(&self.reader, &self.pool, digest.as_bytes()).await {
+            Some(row) => row,
+            None => {
+                sqlx::query_as::<_, Row<D>>(D::FIND_BY_DIGEST)
+                    .bind(digest.as_bytes().as_slice())
+                    .fetch_optional(&self.pool)
+                    .await?
+            }
+        };
+        row.map(record::<D>).transpose()
     }
 
     #[tracing::instrument(skip_all)]

@@ -20,12 +20,16 @@ use crate::rows::{UserRow, row_id, user_from_row};
 /// Clones share the pool. `Debug` prints no connection details.
 pub struct SqlUserDirectory<D: Dialect> {
     pool: Pool<D>,
+    reader: D::Reader,
 }
 
 impl<D: Dialect> SqlUserDirectory<D> {
     /// A directory on `pool`, whose database must have been migrated.
     pub fn new(pool: Pool<D>) -> Self {
-        Self { pool }
+        Self {
+            reader: D::Reader::default(),
+            pool,
+        }
     }
 
     /// The pool the directory queries.
@@ -36,7 +40,10 @@ impl<D: Dialect> SqlUserDirectory<D> {
 
 impl<D: Dialect> Clone for SqlUserDirectory<D> {
     fn clone(&self) -> Self {
-        Self::new(self.pool.clone())
+        Self {
+            pool: self.pool.clone(),
+            reader: self.reader.clone(),
+        }
     }
 }
 
@@ -164,6 +171,11 @@ where
     /// integer (as [`UserId::from`] spells it) names no user here: `None`.
     #[tracing::instrument(skip_all)]
     async fn find_user(&self, id: &UserId) -> Result<Option<User>, Error> {
+        if let Some(key) = row_id(id)
+            && let Some(row) = D::read_user(&self.reader, &self.pool, key).await
+        {
+            return row.map(user_from_row).transpose();
+        }
         self.on_user(id, sqlx::query_as(D::FIND_USER)).await
     }
 

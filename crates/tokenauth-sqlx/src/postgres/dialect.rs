@@ -14,7 +14,7 @@ use tokenauth_core::{TokenId, UserId};
 use super::retry;
 use crate::Error;
 use crate::dialect::{Dialect, retrying};
-use crate::rows::{ended_from_rows, returning_ended};
+use crate::rows::{Row, UserRow, ended_from_rows, returning_ended};
 use crate::store::{EndedRow, SqlStore};
 
 impl Dialect for Postgres {
@@ -38,6 +38,17 @@ impl Dialect for Postgres {
 
     /// Any connection: with the default `synchronous_commit = on`, every commit is
     /// durable once answered.
+    /// None: every query is a round trip to the server anyway.
+    type Reader = ();
+
+    async fn read_token(_: &(), _: &PgPool, _: &[u8]) -> Option<Option<Row<Self::Time>>> {
+        None
+    }
+
+    async fn read_user(_: &(), _: &PgPool, _: i64) -> Option<Option<UserRow>> {
+        None
+    }
+
     type Revoking = PoolConnection<Postgres>;
 
     async fn revoking(pool: &PgPool) -> Result<PoolConnection<Postgres>, Error> {

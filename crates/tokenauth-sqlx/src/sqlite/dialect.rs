@@ -11,9 +11,10 @@ use tokenauth_core::UserId;
 use tokenauth_core::store::{Change, Committed, Usage};
 
 use super::durable::Durable;
+use super::reader::Reader;
 use crate::Error;
 use crate::dialect::Dialect;
-use crate::rows::{ended_from_rows, returning_ended};
+use crate::rows::{Row, UserRow, ended_from_rows, returning_ended};
 use crate::store::{EndedRow, SqlStore};
 
 /// Uses per `UPDATE` of `record_usage`: 3 parameters each, well under SQLite's limit
@@ -45,6 +46,17 @@ impl Dialect for Sqlite {
 
     fn rows_affected(result: &SqliteQueryResult) -> u64 {
         result.rows_affected()
+    }
+
+    /// Read-only connections of its own to the pool's file (see `reader.rs`).
+    type Reader = Reader;
+
+    async fn read_token(reader: &Reader, pool: &SqlitePool, digest: &[u8]) -> Option<Option<Row<i64>>> {
+        reader.token(pool, digest).await
+    }
+
+    async fn read_user(reader: &Reader, pool: &SqlitePool, id: i64) -> Option<Option<UserRow>> {
+        reader.user(pool, id).await
     }
 
     /// A connection at `synchronous = FULL` for the write (see `durable.rs`).

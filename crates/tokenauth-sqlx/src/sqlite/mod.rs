@@ -7,6 +7,7 @@ mod bulk;
 mod bus;
 mod dialect;
 mod durable;
+mod reader;
 mod statements;
 
 use std::str::FromStr;
@@ -41,6 +42,15 @@ use crate::users::SqlUserDirectory;
 /// indexes and deletes at most `limit` of them per call, so no call holds the write
 /// lock for long. The writes that end tokens commit with `synchronous = FULL` (see
 /// [`connect`]).
+///
+/// [`find_by_digest`](tokenauth_core::store::TokenStore::find_by_digest), the lookup
+/// authentication makes (and [`SqliteUserDirectory`]'s `find_user`), runs on the
+/// calling thread, on read-only connections of the store's own to the same file, not
+/// through the pool, whose every query is a hand-off to a worker thread and back: a
+/// commit is seen at once, and under WAL a reader never waits for a writer. Whatever
+/// that read cannot answer at once (a lock held, a value of the wrong type, a pool
+/// closed or in memory) goes to the pool as before, which waits up to its busy
+/// timeout. The first lookup asks the pool for the file's path.
 ///
 /// Times are whole Unix microseconds in INTEGER columns. A record's credential version
 /// (a `u64`) is kept in an INTEGER column as the `i64` with the same bits: versions up
