@@ -5,8 +5,9 @@
 //! A dialect gives its statements ([`Statements`]: most are shared), how it stores
 //! a time, how a write that ends tokens runs (durably; again after a transient
 //! conflict), and the few verbs whose shape it decides: `commit`, `record_usage`,
-//! replacing settings, the bulk paths ([`Bulk`]), and what the migration runner needs
-//! ([`Migrations`]).
+//! replacing settings, the bulk paths ([`Bulk`]), what the migration runner needs
+//! ([`Migrations`]), and where it can, a reader for the lookups authentication makes
+//! that skips the pool ([`Dialect::Reader`]).
 
 use std::collections::BTreeMap;
 use std::future::Future;

@@ -36,8 +36,6 @@ impl Dialect for Postgres {
         result.rows_affected()
     }
 
-    /// Any connection: with the default `synchronous_commit = on`, every commit is
-    /// durable once answered.
     /// None: every query is a round trip to the server anyway.
     type Reader = ();
 
@@ -49,6 +47,8 @@ impl Dialect for Postgres {
         None
     }
 
+    /// Any connection: with the default `synchronous_commit = on`, every commit is
+    /// durable once answered.
     type Revoking = PoolConnection<Postgres>;
 
     async fn revoking(pool: &PgPool) -> Result<PoolConnection<Postgres>, Error> {
