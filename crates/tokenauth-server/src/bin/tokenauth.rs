@@ -16,9 +16,18 @@ async fn main() -> ExitCode {
         Command::Import(_) | Command::CopyDatabase(_) => "info,sqlx::query=error",
         _ => "info",
     };
+    // Lines are formatted where they happen and written by a thread of their own, in
+    // batches while more are queued (flushed whenever the queue runs dry): one access
+    // line a request would otherwise be a system call on the request's thread. Lossless:
+    // a full queue makes the logger wait rather than drop lines. `logs_flushed` writes
+    // what is queued when it is dropped, before the error line below.
+    let (writer, logs_flushed) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .thread_name("tokenauth-logs")
+        .finish(io::BufWriter::new(io::stderr()));
     let logs = tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter)))
-        .with_writer(io::stderr);
+        .with_writer(writer);
     match cli.log_format {
         LogFormat::Text => logs.with_ansi(io::stderr().is_terminal()).init(),
         // The event's fields at the top level; the request's id in `spans`.
@@ -30,7 +39,9 @@ async fn main() -> ExitCode {
         interactive: io::stdin().is_terminal(),
         show_progress: io::stderr().is_terminal(),
     };
-    match cli::run(cli, &mut io).await {
+    let outcome = cli::run(cli, &mut io).await;
+    drop(logs_flushed);
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             let _ = io.stdout.flush();
