@@ -3,9 +3,9 @@
 //! A hash is 20-40 ms of CPU. On Tokio's blocking pool it competes with the threads
 //! that answer requests as an equal, so a login storm on a 2-core machine halves what
 //! authentication gets. Here the threads ask the kernel for the lowest priority
-//! (niceness 19 on Linux): hashing takes the CPU authentication leaves idle, and under
-//! contention it waits, bounded by the queue ([`super::queue`]), instead of the
-//! requests.
+//! (on Linux `SCHED_IDLE`, below every niceness; elsewhere niceness 19): hashing
+//! takes the CPU authentication leaves idle, and under contention it waits, bounded by
+//! the queue ([`super::queue`]), instead of the requests.
 
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::mpsc::{self, Receiver, Sender};
@@ -73,7 +73,7 @@ impl Threads {
 }
 
 fn work(queue: &Mutex<Receiver<Job>>) {
-    if let Err(error) = thread_priority::set_current_thread_priority(ThreadPriority::Min) {
+    if let Err(error) = lower_priority() {
         // A sandbox that forbids it: hashing runs, at the requests' priority.
         tracing::warn!(?error, "could not lower the password hashing thread's priority");
     }
@@ -86,6 +86,24 @@ fn work(queue: &Mutex<Receiver<Job>>) {
         // the thread serving the next.
         let _ = panic::catch_unwind(AssertUnwindSafe(job));
     }
+}
+
+/// The lowest priority the platform gives an ordinary thread. On Linux, `SCHED_IDLE`:
+/// a waking request thread preempts the hash at once, where niceness 19 alone still
+/// gives the hash a share of each core and its time slice to finish.
+fn lower_priority() -> Result<(), thread_priority::Error> {
+    #[cfg(target_os = "linux")]
+    {
+        use thread_priority::unix::{
+            NormalThreadSchedulePolicy, ThreadSchedulePolicy, set_thread_priority_and_policy,
+            thread_native_id,
+        };
+        let idle = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle);
+        if set_thread_priority_and_policy(thread_native_id(), ThreadPriority::Min, idle).is_ok() {
+            return Ok(());
+        }
+    }
+    thread_priority::set_current_thread_priority(ThreadPriority::Min)
 }
 
 #[cfg(test)]
@@ -102,21 +120,22 @@ mod tests {
         assert!(name.unwrap().starts_with("tokenauth-hash-"));
     }
 
-    /// The niceness the kernel reports for the thread: field 19 of
+    /// The scheduling policy the kernel reports for the thread: field 41 of
     /// `/proc/thread-self/stat`, counted after the command name's closing parenthesis.
     #[cfg(target_os = "linux")]
-    fn niceness() -> i32 {
+    fn policy() -> u32 {
         let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
         let after_name = &stat[stat.rfind(')').unwrap() + 2..];
-        after_name.split(' ').nth(16).unwrap().parse().unwrap()
+        after_name.split(' ').nth(38).unwrap().parse().unwrap()
     }
 
     #[cfg(target_os = "linux")]
     #[tokio::test]
     async fn hashing_threads_run_at_the_lowest_priority() {
-        let ours = niceness();
-        let theirs = Threads::new(1).run(niceness).await.unwrap();
-        assert_eq!(theirs, 19, "the requests' thread is at {ours}");
+        const SCHED_IDLE: u32 = 5;
+        let ours = policy();
+        let theirs = Threads::new(1).run(policy).await.unwrap();
+        assert_eq!(theirs, SCHED_IDLE, "the requests' thread has policy {ours}");
     }
 
     #[tokio::test]
