@@ -27,6 +27,18 @@ pub enum Error {
         /// The table or `table.column` missing.
         what: String,
     },
+    /// The database lacks Django's `auth_user` or knox's `knox_authtoken`, or a column
+    /// of theirs that is read ([`knox::check_knox_schema`](crate::knox::check_knox_schema)).
+    #[error(
+        "not a Django database with django-rest-knox: {table} or one of its columns is missing (run Django's `migrate` with `knox` installed)"
+    )]
+    KnoxSchema {
+        /// The table whose check failed.
+        table: &'static str,
+        /// The database's answer.
+        #[source]
+        source: sqlx::Error,
+    },
     /// Other rows (of another Django app) still refer to the user: delete it through
     /// Django, which knows them.
     #[error("other tables still refer to this user; delete it through Django")]

@@ -112,6 +112,11 @@
 //! the export; each: its catalogue), their public names and `connect`. No verb of the
 //! store or the directory is its own in either dialect.
 //!
+//! django-rest-knox's table is read in a module of its own, [`knox`]: its export (for
+//! `tokenauth import-django --django-tokens knox`) and its schema check, which the
+//! dialects' `connect_knox` run instead of DRF's. Sharing a live database with knox
+//! is not supported yet.
+//!
 //! # Adding a dialect
 //!
 //! A third dialect (say MySQL or MariaDB, on sqlx's `mysql` driver) takes, in this
@@ -152,6 +157,7 @@ mod dialect;
 mod error;
 mod export;
 pub mod hashers;
+pub mod knox;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod schema;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]

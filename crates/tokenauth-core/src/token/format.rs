@@ -49,6 +49,9 @@ pub struct TokenFormat {
     drf: bool,
     /// Also accept DRF keys imported from Django, by their SHA-256 digest.
     imported_drf: bool,
+    /// Also accept django-rest-knox tokens imported from Django, by the digest of
+    /// their SHA-512 (`knox.rs`).
+    imported_knox: bool,
 }
 
 impl Default for TokenFormat {
@@ -57,6 +60,7 @@ impl Default for TokenFormat {
             prefix: DEFAULT_PREFIX.to_owned(),
             drf: false,
             imported_drf: false,
+            imported_knox: false,
         }
     }
 }
@@ -74,6 +78,7 @@ impl TokenFormat {
                 prefix,
                 drf: false,
                 imported_drf: false,
+                imported_knox: false,
             })
         } else {
             Err(InvalidPrefix)
@@ -108,6 +113,7 @@ impl TokenFormat {
             prefix: String::new(),
             drf: true,
             imported_drf: false,
+            imported_knox: false,
         }
     }
 
@@ -128,6 +134,31 @@ impl TokenFormat {
     /// ```
     pub fn with_imported_drf_keys(mut self, accept: bool) -> Self {
         self.imported_drf = accept && !self.drf;
+        self
+    }
+
+    /// Also accepts django-rest-knox tokens imported from a Django database into
+    /// tokenauth's own schema (`tokenauth import-django --django-tokens knox`): a
+    /// presented token of knox's shape (a prefix of at most 10 printable ASCII
+    /// characters, then 64 lowercase hex characters) that is not a token of this
+    /// format is looked up by the digest of its SHA-512
+    /// ([`TokenDigest::from_knox_digest`]), the one an import stored from knox's row.
+    /// A token of this format is always digested as such, and the two digests are
+    /// domain-separated, so that neither kind can be looked up as the other. New
+    /// tokens keep this format's own spelling. Default: off.
+    ///
+    /// ```
+    /// use tokenauth_core::TokenFormat;
+    ///
+    /// let knox = "0123456789abcdef".repeat(4);
+    /// assert!(TokenFormat::default().digest_if_well_formed(&knox).is_none());
+    /// let format = TokenFormat::default().with_imported_knox_tokens(true);
+    /// assert!(format.digest_if_well_formed(&knox).is_some());
+    /// assert!(format.digest_if_well_formed(&knox.to_uppercase()).is_none());
+    /// assert!(format.generate().expose_secret().starts_with("tka_"));
+    /// ```
+    pub fn with_imported_knox_tokens(mut self, accept: bool) -> Self {
+        self.imported_knox = accept && !self.drf;
         self
     }
 
@@ -211,6 +242,19 @@ impl TokenFormat {
         if self.imported_drf && TokenDigest::from_drf_key(candidate).is_some() {
             return Some(TokenDigest::of(candidate));
         }
+        if let Some(digest) = self.own_digest(candidate) {
+            return Some(digest);
+        }
+        // Only a string that is not a token of this format is taken for knox's.
+        if self.imported_knox {
+            return super::knox::digest_if_shaped(candidate);
+        }
+        None
+    }
+
+    /// The digest of `candidate` if it is a token of this (prefixed, checksummed)
+    /// format.
+    fn own_digest(&self, candidate: &str) -> Option<TokenDigest> {
         // ASCII first: byte offsets below are then character boundaries.
         if !candidate.is_ascii()
             || candidate.len() != self.token_len()
@@ -304,6 +348,53 @@ mod tests {
         assert_eq!(straddling.len(), 53);
         assert!(format.digest_if_well_formed(&straddling).is_none());
         assert!(format.digest_if_well_formed("").is_none());
+    }
+
+    #[test]
+    fn a_string_of_both_shapes_is_always_digested_as_this_formats_token() {
+        // A 16-character prefix makes this format's tokens 65 characters long, as long
+        // as a knox token with a 1-character prefix: find one that is both.
+        let prefix = "x0123456789abcde";
+        let format = TokenFormat::with_prefix(prefix)
+            .unwrap()
+            .with_imported_knox_tokens(true);
+        let both = (0u64..)
+            .map(|i| {
+                let mut token = format!("{prefix}{i:043x}");
+                let checksum = crc32fast::hash(token.as_bytes());
+                push_base62(&mut token, u128::from(checksum), CHECKSUM_LEN);
+                token
+            })
+            .find(|token| token[1..].bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+            .unwrap();
+        let knox = super::super::knox::digest_if_shaped(&both).unwrap();
+        assert_eq!(format.digest_if_well_formed(&both), Some(TokenDigest::of(&both)));
+        assert_ne!(TokenDigest::of(&both), knox);
+        // With its checksum broken it is no token of this format: knox's digest.
+        let broken = format!("{}{}", &both[..64], if both.ends_with('0') { '1' } else { '0' });
+        assert_eq!(
+            format.digest_if_well_formed(&broken),
+            super::super::knox::digest_if_shaped(&broken)
+        );
+        assert!(format.digest_if_well_formed(&broken).is_some());
+    }
+
+    #[test]
+    fn knox_tokens_are_accepted_only_when_asked_and_never_in_drfs_format() {
+        let knox = "0123456789abcdef".repeat(4);
+        assert!(TokenFormat::default().digest_if_well_formed(&knox).is_none());
+        let drf = TokenFormat::drf().with_imported_knox_tokens(true);
+        assert!(drf.digest_if_well_formed(&knox).is_none());
+        // DRF keys imported beside knox tokens keep their own digest.
+        let both = TokenFormat::default()
+            .with_imported_drf_keys(true)
+            .with_imported_knox_tokens(true);
+        let key = &knox[..40];
+        assert_eq!(both.digest_if_well_formed(key), Some(TokenDigest::of(key)));
+        assert_eq!(
+            both.digest_if_well_formed(&knox),
+            super::super::knox::digest_if_shaped(&knox)
+        );
     }
 
     #[test]

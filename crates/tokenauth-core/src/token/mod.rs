@@ -12,6 +12,7 @@
 
 mod format;
 mod id;
+mod knox;
 mod secret;
 
 pub use format::{DEFAULT_PREFIX, InvalidPrefix, TOKEN_REGEX, TokenFormat, TokenGenerator};
@@ -31,4 +32,23 @@ fn push_base62(out: &mut String, mut n: u128, width: usize) {
     }
     debug_assert_eq!(n, 0, "value does not fit in {width} base62 digits");
     out.extend(digits[..width].iter().map(|&b| char::from(b)));
+}
+
+/// Decodes `hex`, exactly twice as long as `out`, from lowercase hex (the only case
+/// DRF and knox write) into `out`; `None` for any other length or character.
+fn decode_lower_hex(hex: &[u8], out: &mut [u8]) -> Option<()> {
+    fn nibble(c: u8) -> Option<u8> {
+        match c {
+            b'0'..=b'9' => Some(c - b'0'),
+            b'a'..=b'f' => Some(c - b'a' + 10),
+            _ => None,
+        }
+    }
+    if hex.len() != out.len() * 2 {
+        return None;
+    }
+    for (byte, pair) in out.iter_mut().zip(hex.chunks_exact(2)) {
+        *byte = nibble(pair[0])? << 4 | nibble(pair[1])?;
+    }
+    Some(())
 }

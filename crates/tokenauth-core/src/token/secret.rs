@@ -6,6 +6,8 @@ use std::fmt;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use super::decode_lower_hex;
+
 /// Length of a DRF key: 20 random bytes in lowercase hex (`secrets.token_hex(20)`).
 pub(super) const DRF_KEY_LEN: usize = 40;
 /// What follows a DRF key's 20 bytes in its [`TokenDigest`]: no SHA-256 output is
@@ -70,6 +72,11 @@ impl fmt::Debug for PlainToken {
 
 /// The SHA-256 digest of a token: what stores keep and look tokens up by.
 ///
+/// Two kinds of tokens from Django are kept otherwise: an imported django-rest-knox
+/// token by the SHA-256 of knox's SHA-512 of it
+/// ([`from_knox_digest`](Self::from_knox_digest)), and, on DRF's own table only, a
+/// DRF key as itself ([`from_drf_key`](Self::from_drf_key)).
+///
 /// The token has 256 bits of entropy, so a fast unsalted hash is enough: nobody can
 /// brute-force it, and the same digest lets the store find the record by index. Equality
 /// is constant-time, and `Debug` does not print the bytes.
@@ -97,21 +104,8 @@ impl TokenDigest {
     /// ([`drf_key`](Self::drf_key)). `None` unless `key` is 40 lowercase hex
     /// characters.
     pub fn from_drf_key(key: &str) -> Option<Self> {
-        fn nibble(c: u8) -> Option<u8> {
-            match c {
-                b'0'..=b'9' => Some(c - b'0'),
-                b'a'..=b'f' => Some(c - b'a' + 10),
-                _ => None,
-            }
-        }
-        let key = key.as_bytes();
-        if key.len() != DRF_KEY_LEN {
-            return None;
-        }
         let mut bytes = [0u8; 32];
-        for (byte, pair) in bytes.iter_mut().zip(key.chunks_exact(2)) {
-            *byte = nibble(pair[0])? << 4 | nibble(pair[1])?;
-        }
+        decode_lower_hex(key.as_bytes(), &mut bytes[..DRF_KEY_LEN / 2])?;
         bytes[DRF_KEY_LEN / 2..].copy_from_slice(DRF_MARKER);
         Some(Self(bytes))
     }

@@ -46,3 +46,13 @@ pub async fn connect(url: &str) -> Result<PgPool, Error> {
     crate::check_schema(&pool).await?;
     Ok(pool)
 }
+
+/// Opens a pool on a Django PostgreSQL database as [`connect`] does, but checks for
+/// django-rest-knox's tables instead of DRF's
+/// ([`check_knox_schema`](crate::knox::check_knox_schema)): for
+/// [`knox::export`](crate::knox::export).
+pub async fn connect_knox(url: &str) -> Result<PgPool, Error> {
+    let pool = PgPool::connect(url).await?;
+    crate::knox::check_knox_schema(&pool).await?;
+    Ok(pool)
+}

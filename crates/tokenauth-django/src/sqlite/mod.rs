@@ -44,11 +44,25 @@ pub type SqliteUserDirectory = crate::DjangoUserDirectory<Sqlite>;
 /// whatever Django uses. Foreign keys are enforced, as Django's own connections do,
 /// and a connection waits up to five seconds for Django's write lock.
 pub async fn connect(url: &str) -> Result<SqlitePool, Error> {
+    let pool = open(url).await?;
+    crate::check_schema(&pool).await?;
+    Ok(pool)
+}
+
+/// Opens a pool on a Django SQLite database as [`connect`] does, but checks for
+/// django-rest-knox's tables instead of DRF's
+/// ([`check_knox_schema`](crate::knox::check_knox_schema)): for
+/// [`knox::export`](crate::knox::export).
+pub async fn connect_knox(url: &str) -> Result<SqlitePool, Error> {
+    let pool = open(url).await?;
+    crate::knox::check_knox_schema(&pool).await?;
+    Ok(pool)
+}
+
+async fn open(url: &str) -> Result<SqlitePool, Error> {
     let options = SqliteConnectOptions::from_str(url)?
         .create_if_missing(false)
         .busy_timeout(Duration::from_secs(5))
         .foreign_keys(true);
-    let pool = SqlitePool::connect_with(options).await?;
-    crate::check_schema(&pool).await?;
-    Ok(pool)
+    Ok(SqlitePool::connect_with(options).await?)
 }

@@ -14,6 +14,7 @@ use tokenauth::core::TokenAuth;
 use tokenauth_core::LocalBus;
 use tokenauth_core::store::{Capabilities, RevocationBus, TokenImport, TokenStore, UserImport};
 use tokenauth_django::hashers::upgrading_hasher;
+use tokenauth_django::knox::KnoxToken;
 use tokenauth_django::{DjangoToken, DjangoUser, django_auth};
 use tokenauth_redis::{BusOptions, RedisBus, RedisStore, Target};
 use tokenauth_sqlx::postgres::{PostgresRevocationBus, PostgresStore, PostgresUserDirectory};
@@ -351,6 +352,21 @@ impl NamedDatabase {
 }
 
 /// Every user and token of the Django database `url` names (schema checked first).
+/// Every user and knox token of the Django database at `url`, checked for knox's
+/// tables instead of DRF's.
+pub(super) async fn read_knox(url: &DatabaseUrl) -> Result<(Vec<DjangoUser>, Vec<KnoxToken>), CliError> {
+    Ok(match Database::of(url)? {
+        Database::Sqlite => {
+            let pool = tokenauth_django::sqlite::connect_knox(url.as_str()).await?;
+            tokenauth_django::knox::export(&pool).await?
+        }
+        Database::Postgres => {
+            let pool = tokenauth_django::postgres::connect_knox(url.as_str()).await?;
+            tokenauth_django::knox::export(&pool).await?
+        }
+    })
+}
+
 pub(super) async fn read_django(url: &DatabaseUrl) -> Result<(Vec<DjangoUser>, Vec<DjangoToken>), CliError> {
     Ok(match Database::of(url)? {
         Database::Sqlite => {

@@ -10,7 +10,7 @@ use tokenauth_django::hashers::DjangoHashers;
 
 use super::args::{MetricsArgs, Switch};
 use super::backend::{Opened, Runner};
-use super::policy::{Partial, PolicyStore};
+use super::policy::{ImportedTokens, Partial, PolicyStore};
 use super::{CacheArgs, CliError, Command, Io, ServeArgs, TokenArgs, TokenCommand};
 use super::{copy, import, import_django, tokens, users};
 use crate::Metrics;
@@ -134,19 +134,20 @@ where
                 .await
                 .map_err(BackendError::new)?;
         }
-        // After `import-django`, the DRF keys it stored (as digests) work here.
-        let imported = self.imported_drf_keys().await?;
+        // After `import-django`, the DRF keys or knox tokens it stored (as digests) work
+        // here.
+        let imported = self.imported_tokens().await?;
         let auth = self.auth;
         auth.store()
             .retain(policy.retention(), true)
             .await
             .map_err(BackendError::new)?;
-        let format = auth.format().clone().with_imported_drf_keys(imported);
+        let format = imported.accepted_by(auth.format().clone());
         let auth = auth.with_format(format);
         // ...and its users' Django hashes, until re-hashed, cost about ten times
         // argon2id's: unknown users (and every failed login) must cost as much, or
         // response times tell which usernames exist.
-        let auth = if imported {
+        let auth = if imported.any() {
             let hasher = auth.password_hasher().clone().with_dummy_of(DjangoHashers::new());
             auth.with_password_hasher(hasher)
         } else {
@@ -230,19 +231,20 @@ where
             .retain(policy.retention(), false)
             .await
             .map_err(BackendError::new)?;
-        let imported = self.imported_drf_keys().await?;
+        let imported = self.imported_tokens().await?;
         let auth = policy.apply(self.auth, args.policy.refresh_interval);
-        // A leaked DRF key that `import-django` brought is revoked by its value too.
-        let format = auth.format().clone().with_imported_drf_keys(imported);
+        // A leaked DRF key or knox token that `import-django` brought is revoked by its
+        // value too.
+        let format = imported.accepted_by(auth.format().clone());
         tokens::run(args.command, &auth.with_format(format), &policy, io).await
     }
 
-    /// Whether `import-django` stored DRF keys (as digests) here: they then work as
+    /// Which tokens `import-django` stored (as digests) here: they then work as
     /// tokens.
-    async fn imported_drf_keys(&self) -> Result<bool, CliError> {
+    async fn imported_tokens(&self) -> Result<ImportedTokens, CliError> {
         Ok(match &self.settings {
-            Some(settings) => settings.imported_drf_keys().await.map_err(BackendError::new)?,
-            None => false,
+            Some(settings) => settings.imported_tokens().await.map_err(BackendError::new)?,
+            None => ImportedTokens::default(),
         })
     }
 }

@@ -52,8 +52,8 @@ pub use bind_addr::BindAddr;
 pub use config::parse_from;
 pub use copy::CopyArgs;
 pub use import::{ImportArgs, ImportError};
-pub use import_django::ImportDjangoArgs;
-pub use policy::PolicyStore;
+pub use import_django::{DjangoTokens, ImportDjangoArgs};
+pub use policy::{ImportedTokens, PolicyStore};
 pub use report::report;
 
 /// Why a command failed. Printed as `error: ...` with a non-zero exit.

@@ -12,13 +12,14 @@ use tokenauth::core::TokenAuth;
 use tokenauth_core::store::{Capabilities, Settings, TokenStore, UserDirectory};
 use tokenauth_core::{
     BackendError, DEFAULT_MAX_TOKENS_PER_USER, DEFAULT_PURGE_GRACE, InvalidScope, Lifespan, ObtainPolicy,
-    OnLimit, Scopes, TokenLimit,
+    OnLimit, Scopes, TokenFormat, TokenLimit,
 };
 
+use super::import_django::DjangoTokens;
 use super::{CliError, Policy};
 
 /// What `serve` keeps for the `token` commands in a backend's [`Settings`]: its policy,
-/// whether DRF keys were imported, and where it keeps its tokens. Reading and writing
+/// which of Django's tokens were imported, and where it keeps its tokens. Reading and writing
 /// them is done here, once, for every backend with settings (tokenauth-sqlx's stores):
 /// there is nothing to implement.
 pub trait PolicyStore: Settings {
@@ -35,24 +36,27 @@ pub trait PolicyStore: Settings {
         self.replace_settings(PREFIX, values)
     }
 
-    /// Whether `tokenauth import-django` stored DRF keys (by their digests) here, so
-    /// that `serve` accepts 40-hex keys besides its own format.
-    fn imported_drf_keys(&self) -> impl Future<Output = Result<bool, Self::Error>> + Send {
+    /// Which tokens of Django's `tokenauth import-django` stored here (by their
+    /// digests), so that `serve` accepts them besides its own format.
+    fn imported_tokens(&self) -> impl Future<Output = Result<ImportedTokens, Self::Error>> + Send {
         async {
-            Ok(self
-                .settings(IMPORTED_DRF_KEYS)
-                .await?
-                .contains_key(IMPORTED_DRF_KEYS))
+            let stored = self.settings(IMPORTED).await?;
+            Ok(ImportedTokens {
+                drf: stored.contains_key(IMPORTED_DRF_KEYS),
+                knox: stored.contains_key(IMPORTED_KNOX_TOKENS),
+            })
         }
     }
 
-    /// Records that DRF keys were imported (kept for good: those tokens stay valid
-    /// until they expire, and a later `serve` must keep accepting them).
-    fn set_imported_drf_keys(&self) -> impl Future<Output = Result<(), Self::Error>> + Send {
-        async {
-            let values = BTreeMap::from([(IMPORTED_DRF_KEYS.to_owned(), "true".to_owned())]);
-            self.replace_settings(IMPORTED_DRF_KEYS, &values).await
-        }
+    /// Records that tokens of this kind were imported (kept for good: those tokens stay
+    /// valid until they expire, and a later `serve` must keep accepting them).
+    fn set_imported(&self, kind: DjangoTokens) -> impl Future<Output = Result<(), Self::Error>> + Send {
+        let key = match kind {
+            DjangoTokens::Drf => IMPORTED_DRF_KEYS,
+            DjangoTokens::Knox => IMPORTED_KNOX_TOKENS,
+        };
+        let values = BTreeMap::from([(key.to_owned(), "true".to_owned())]);
+        async move { self.replace_settings(key, &values).await }
     }
 
     /// Where the last `serve` kept its tokens (`database` or `redis:PREFIX`), if any
@@ -73,9 +77,39 @@ impl<S: Settings> PolicyStore for S {}
 /// The settings keys of the policy start with this.
 const PREFIX: &str = "policy.";
 
-/// The setting `tokenauth import-django` stores (outside the policy's prefix, so that
-/// `serve` storing its policy keeps it).
+/// The settings `tokenauth import-django` stores start with this (outside the
+/// policy's prefix, so that `serve` storing its policy keeps them).
+const IMPORTED: &str = "import.";
+
+/// The setting of DRF keys imported.
 const IMPORTED_DRF_KEYS: &str = "import.drf_keys";
+
+/// The setting of django-rest-knox tokens imported.
+const IMPORTED_KNOX_TOKENS: &str = "import.knox_tokens";
+
+/// The tokens of Django's that `tokenauth import-django` stored in a database
+/// ([`PolicyStore::imported_tokens`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ImportedTokens {
+    /// DRF keys, by their SHA-256.
+    pub drf: bool,
+    /// django-rest-knox tokens, by the digest of their SHA-512.
+    pub knox: bool,
+}
+
+impl ImportedTokens {
+    /// Whether any were: their users' Django hashes then need Django's dummy cost.
+    pub fn any(self) -> bool {
+        self.drf || self.knox
+    }
+
+    /// `format`, accepting the imported tokens too.
+    pub fn accepted_by(self, format: TokenFormat) -> TokenFormat {
+        format
+            .with_imported_drf_keys(self.drf)
+            .with_imported_knox_tokens(self.knox)
+    }
+}
 
 /// The setting where `serve` records where it keeps tokens (outside the policy's
 /// prefix, like [`IMPORTED_DRF_KEYS`]).

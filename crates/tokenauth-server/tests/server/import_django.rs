@@ -63,7 +63,7 @@ async fn imported_django_users_and_keys_work_in_the_native_server() {
 #[tokio::test]
 #[ignore = "needs PostgreSQL and psql: set TOKENAUTH_TEST_POSTGRES_URL"]
 async fn imported_from_postgres_into_postgres() {
-    let django = DjangoDatabase::load();
+    let django = common::postgres::DumpDatabase::load(&format!("{FIXTURES}/django-postgres.sql"));
     let schema = common::postgres::Schema::create().await;
     import_and_check(&django.url, "postgres", &schema.database()).await;
 }
@@ -77,58 +77,6 @@ async fn imported_from_sqlite_into_postgres() {
     let django = django_sqlite(&dir);
     let schema = common::postgres::Schema::create().await;
     import_and_check(&django, "sqlite", &schema.database()).await;
-}
-
-/// A database of the test's own holding Django's PostgreSQL dump (it names the
-/// `public` schema, so it needs a database, not a schema), dropped on drop.
-struct DjangoDatabase {
-    name: String,
-    url: String,
-}
-
-impl DjangoDatabase {
-    fn psql(url: &str, args: &[&str]) {
-        let output = std::process::Command::new("psql")
-            .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url])
-            .args(args)
-            .output()
-            .expect("psql (15.14 or later) must be installed to load the dump");
-        assert!(
-            output.status.success(),
-            "psql failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-
-    fn load() -> Self {
-        use std::hash::{BuildHasher, RandomState};
-        let server = common::postgres::server_url();
-        let name = format!(
-            "tokenauth_djimport_{:016x}",
-            RandomState::new().hash_one(std::process::id())
-        );
-        Self::psql(&server, &["-c", &format!(r#"CREATE DATABASE "{name}""#)]);
-        let (base, query) = server
-            .split_once('?')
-            .map_or((server.as_str(), None), |(b, q)| (b, Some(q)));
-        let (host, _) = base.rsplit_once('/').expect("a postgres URL names a database");
-        let url = match query {
-            Some(query) => format!("{host}/{name}?{query}"),
-            None => format!("{host}/{name}"),
-        };
-        let database = Self { name, url };
-        Self::psql(&database.url, &["-f", &format!("{FIXTURES}/django-postgres.sql")]);
-        database
-    }
-}
-
-impl Drop for DjangoDatabase {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("psql")
-            .args(["-X", "-q", "-d", &common::postgres::server_url(), "-c"])
-            .arg(format!(r#"DROP DATABASE IF EXISTS "{}" WITH (FORCE)"#, self.name))
-            .status();
-    }
 }
 
 /// Imports the Django database `django` (whose keys are the manifest's `engine` ones)

@@ -47,6 +47,7 @@ mod stored_policy;
 mod copy;
 mod gateway;
 mod import_django;
+mod import_knox;
 mod instances;
 mod outage;
 mod postgres;

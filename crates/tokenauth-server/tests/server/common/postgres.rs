@@ -118,3 +118,56 @@ impl Schema {
         conn
     }
 }
+
+/// A database of the test's own holding a PostgreSQL dump Django's fixtures made (it
+/// names the `public` schema, so it needs a database, not a schema), dropped on drop.
+pub struct DumpDatabase {
+    name: String,
+    /// Its URL.
+    pub url: String,
+}
+
+impl DumpDatabase {
+    fn psql(url: &str, args: &[&str]) {
+        let output = std::process::Command::new("psql")
+            .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url])
+            .args(args)
+            .output()
+            .expect("psql (15.14 or later) must be installed to load the dump");
+        assert!(
+            output.status.success(),
+            "psql failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
+    /// Creates the database and loads `dump` into it with psql.
+    pub fn load(dump: &str) -> Self {
+        let server = server_url();
+        let name = format!(
+            "tokenauth_djimport_{:016x}",
+            RandomState::new().hash_one(std::process::id())
+        );
+        Self::psql(&server, &["-c", &format!(r#"CREATE DATABASE "{name}""#)]);
+        let (base, query) = server
+            .split_once('?')
+            .map_or((server.as_str(), None), |(b, q)| (b, Some(q)));
+        let (host, _) = base.rsplit_once('/').expect("a postgres URL names a database");
+        let url = match query {
+            Some(query) => format!("{host}/{name}?{query}"),
+            None => format!("{host}/{name}"),
+        };
+        let database = Self { name, url };
+        Self::psql(&database.url, &["-f", dump]);
+        database
+    }
+}
+
+impl Drop for DumpDatabase {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("psql")
+            .args(["-X", "-q", "-d", &server_url(), "-c"])
+            .arg(format!(r#"DROP DATABASE IF EXISTS "{}" WITH (FORCE)"#, self.name))
+            .status();
+    }
+}

@@ -1,0 +1,150 @@
+//! django-rest-knox's tokens (`knox_authtoken`): reading them whole, with Django's
+//! users, for the move to tokenauth's own schema (`tokenauth import-django
+//! --django-tokens knox`).
+//!
+//! Knox keeps no token, only its hex SHA-512 (`digest`, the primary key), the token's
+//! first 15 characters (`token_key`, which knox looks rows up by), `created`, an
+//! optional `expiry` (NULL when `TOKEN_TTL` is `None`) and `user_id`. The digest
+//! covers the whole token, `token_key` included, so it is what an import keeps
+//! ([`TokenDigest::from_knox_digest`](tokenauth_core::store::TokenDigest::from_knox_digest)).
+
+use std::fmt;
+
+use time::OffsetDateTime;
+
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+use sqlx::{ColumnIndex, Decode, Executor, IntoArguments, Pool, Type};
+
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+use crate::{DjangoUser, Error, dialect::Execute};
+
+/// A row of `knox_authtoken`. `Debug` does not show the digest.
+#[derive(Clone, PartialEq, Eq)]
+pub struct KnoxToken {
+    /// Knox's hex digest of the token (SHA-512 by default: 128 lowercase hex
+    /// characters).
+    pub digest: String,
+    /// `auth_user.id` of its user.
+    pub user_id: i64,
+    /// When it was created (UTC).
+    pub created: OffsetDateTime,
+    /// When knox stops accepting it (it accepts it while `expiry >= now`); `None`:
+    /// never.
+    pub expiry: Option<OffsetDateTime>,
+}
+
+impl fmt::Debug for KnoxToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KnoxToken")
+            .field("digest", &"[redacted]")
+            .field("user_id", &self.user_id)
+            .field("created", &self.created)
+            .field("expiry", &self.expiry)
+            .finish()
+    }
+}
+
+/// A row of [`SELECT_TOKENS`]: `digest`, `created`, `user_id`, `expiry`.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+type KnoxRow<DB> = (
+    String,
+    <DB as crate::Dialect>::Time,
+    i64,
+    Option<<DB as crate::Dialect>::Time>,
+);
+
+/// The columns of `knox_authtoken` read, and `created`'s and `expiry`'s order.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+const SELECT_TOKENS: &str = r#"SELECT "digest", "created", CAST("user_id" AS BIGINT), "expiry"
+    FROM "knox_authtoken" ORDER BY "user_id", "created""#;
+
+/// Fails, on any database, unless `knox_authtoken` has every column knox 5 creates.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+const CHECK_TOKENS: &str = r#"SELECT "digest", "token_key", "created", "expiry", "user_id"
+    FROM "knox_authtoken" WHERE 1 = 0"#;
+
+/// Fails unless `auth_user` has the columns the export reads.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+const CHECK_USERS: &str = r#"SELECT "id", "username", "is_active", "password" FROM "auth_user" WHERE 1 = 0"#;
+
+/// Checks that the database behind `pool` has Django's `auth_user` and knox's
+/// `knox_authtoken` with the columns read; [`Error::KnoxSchema`] names the table.
+/// DRF's `authtoken_token` is not needed. The dialects' `connect_knox` run it.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub async fn check_knox_schema<DB>(pool: &Pool<DB>) -> Result<(), Error>
+where
+    DB: Execute,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+{
+    let mut conn = pool.acquire().await?;
+    for (sql, table) in [(CHECK_USERS, "auth_user"), (CHECK_TOKENS, "knox_authtoken")] {
+        match sqlx::query(sql).execute(&mut *conn).await {
+            Ok(_) => {}
+            // The database's own words (no such table or column) stay the source.
+            Err(sqlx::Error::Database(source)) => {
+                return Err(Error::KnoxSchema {
+                    table,
+                    source: sqlx::Error::Database(source),
+                });
+            }
+            Err(other) => return Err(other.into()),
+        }
+    }
+    Ok(())
+}
+
+/// Every user and every knox token of the Django database behind `pool` (see the
+/// dialects' `connect_knox`), read in one snapshot, users by id and tokens by user.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), tokenauth_django::Error> {
+/// let pool = tokenauth_django::sqlite::connect_knox("sqlite:///srv/app/db.sqlite3").await?;
+/// let (users, tokens) = tokenauth_django::knox::export(&pool).await?;
+/// println!("{} users, {} knox tokens", users.len(), tokens.len());
+/// # Ok(()) }
+/// ```
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub async fn export<DB>(pool: &Pool<DB>) -> Result<(Vec<DjangoUser>, Vec<KnoxToken>), Error>
+where
+    DB: Execute,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+    for<'q> i64: Decode<'q, DB> + Type<DB>,
+    for<'q> String: Decode<'q, DB> + Type<DB>,
+    for<'q> DB::Time: Decode<'q, DB> + Type<DB>,
+    usize: ColumnIndex<DB::Row>,
+{
+    let mut tx = pool.begin_with(DB::BEGIN_SNAPSHOT).await?;
+    let users = DB::users(&mut tx, DB::USERS_BY_ID, &[]).await?;
+    let rows: Vec<KnoxRow<DB>> = sqlx::query_as(SELECT_TOKENS).fetch_all(&mut *tx).await?;
+    tx.commit().await?;
+    let tokens = rows
+        .into_iter()
+        .map(|(digest, created, user_id, expiry)| {
+            Ok(KnoxToken {
+                digest,
+                user_id,
+                created: DB::from_time(created)?,
+                expiry: expiry.map(DB::from_time).transpose()?,
+            })
+        })
+        .collect::<Result<_, Error>>()?;
+    Ok((users, tokens))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_hides_the_digest() {
+        let token = KnoxToken {
+            digest: "ab".repeat(64),
+            user_id: 1,
+            created: OffsetDateTime::UNIX_EPOCH,
+            expiry: None,
+        };
+        assert!(!format!("{token:?}").contains("abab"));
+    }
+}
