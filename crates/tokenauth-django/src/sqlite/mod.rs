@@ -20,7 +20,7 @@ use std::time::Duration;
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{Sqlite, SqlitePool};
 
-use crate::Error;
+use crate::{DjangoTables, Error, UserModel};
 
 /// A [`TokenStore`](tokenauth_core::store::TokenStore) on DRF's `authtoken_token` table in
 /// Django's SQLite database (`created` as Django's text). See the [crate docs](crate)
@@ -44,11 +44,22 @@ pub type SqliteUserDirectory = crate::DjangoUserDirectory<Sqlite>;
 /// whatever Django uses. Foreign keys are enforced, as Django's own connections do,
 /// and a connection waits up to five seconds for Django's write lock.
 pub async fn connect(url: &str) -> Result<SqlitePool, Error> {
+    let pool = open(url).await?;
+    crate::check_schema(&pool).await?;
+    Ok(pool)
+}
+
+/// Opens Django's SQLite database at `url` as [`connect`] does, and its tables for the
+/// user model `model` ([`DjangoTables::open`](crate::DjangoTables::open): checked, the
+/// key's type read).
+pub async fn connect_model(url: &str, model: &UserModel) -> Result<DjangoTables<Sqlite>, Error> {
+    DjangoTables::open(open(url).await?, model).await
+}
+
+async fn open(url: &str) -> Result<SqlitePool, Error> {
     let options = SqliteConnectOptions::from_str(url)?
         .create_if_missing(false)
         .busy_timeout(Duration::from_secs(5))
         .foreign_keys(true);
-    let pool = SqlitePool::connect_with(options).await?;
-    crate::check_schema(&pool).await?;
-    Ok(pool)
+    Ok(SqlitePool::connect_with(options).await?)
 }

@@ -16,7 +16,8 @@ use std::time::Instant;
 use clap::Args;
 use tokenauth::core::TokenAuth;
 use tokenauth_core::store::{NewUser, TokenDigest, TokenImport, TokenRecord, UserImport};
-use tokenauth_core::{BackendError, PasswordHasher, Scopes, User};
+use tokenauth_core::{BackendError, PasswordHasher, Scopes, User, UserId};
+use tokenauth_django::UserModel;
 use tokenauth_django::hashers::DjangoHash;
 
 use super::backend;
@@ -27,7 +28,8 @@ use super::{CliError, DatabaseUrl, Io, PolicyStore};
 #[derive(Debug, Args)]
 pub struct ImportDjangoArgs {
     /// The Django database to read: `sqlite:///srv/app/db.sqlite3` or
-    /// `postgres://USER@HOST/DATABASE`. Only read; its schema is checked first. From
+    /// `postgres://USER@HOST/DATABASE`. Only read; its schema is checked first (a
+    /// custom user model: --django-user-table and the other --django-* options). From
     /// the environment, a password stays off the command line.
     #[arg(
         long,
@@ -49,6 +51,7 @@ const UNUSABLE: &str = "!imported-from-django-with-an-unverifiable-hash";
 /// `settings` that DRF keys are held.
 pub(super) async fn run<S, D, P, R, W>(
     args: ImportDjangoArgs,
+    model: &UserModel,
     auth: &TokenAuth<S, D>,
     settings: &P,
     io: &mut Io<R, W>,
@@ -60,10 +63,10 @@ where
     W: Write,
 {
     let started = Instant::now();
-    let (users, tokens) = backend::read_django(&args.from).await?;
+    let (users, tokens) = backend::read_django(&args.from, model).await?;
 
     let bar = progress(io.show_progress, Some(users.len() as u64), "users");
-    let mut ids: HashMap<i64, User> = HashMap::with_capacity(users.len());
+    let mut ids: HashMap<UserId, User> = HashMap::with_capacity(users.len());
     let (mut created, mut unverifiable, mut over_limits) = (0, 0, 0);
     for chunk in users.chunks(BATCH) {
         let batch: Vec<NewUser> = chunk
@@ -95,7 +98,7 @@ where
             .await
             .map_err(BackendError::new)?;
         created += imported.created;
-        ids.extend(chunk.iter().map(|u| u.id).zip(imported.users));
+        ids.extend(chunk.iter().map(|u| u.id.clone()).zip(imported.users));
         bar.inc(chunk.len() as u64);
     }
     bar.finish_and_clear();

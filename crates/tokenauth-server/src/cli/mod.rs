@@ -44,8 +44,8 @@ use std::net::SocketAddr;
 use tokenauth_core::{BackendError, InvalidScope, IssueError};
 
 pub use args::{
-    CacheArgs, Cli, Command, ConfigCommand, DatabaseUrl, HealthcheckArgs, Output, Policy, ServeArgs,
-    TokenArgs, TokenCommand, UserCommand,
+    ActiveField, CacheArgs, Cli, Command, ConfigCommand, DatabaseUrl, DjangoModelArgs, HealthcheckArgs,
+    Output, Policy, ServeArgs, TokenArgs, TokenCommand, UserCommand,
 };
 pub use backend::Schema;
 pub use bind_addr::BindAddr;
@@ -210,5 +210,6 @@ pub async fn run<R: BufRead, W: Write>(cli: Cli, io: &mut Io<R, W>) -> Result<()
     {
         return copy::run(args, io).await;
     }
-    backend::open(cli, commands::Commands { io }).await
+    let django = cli.django.model();
+    backend::open(cli, commands::Commands { io, django }).await
 }
