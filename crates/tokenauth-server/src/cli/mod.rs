@@ -211,5 +211,16 @@ pub async fn run<R: BufRead, W: Write>(cli: Cli, io: &mut Io<R, W>) -> Result<()
         return copy::run(args, io).await;
     }
     let django = cli.django.model();
+    // Names of a Django user model that nothing reads are a mistake, not a no-op.
+    if cli.schema == Schema::Tokenauth
+        && !matches!(cli.command, Command::ImportDjango(_))
+        && django != tokenauth_django::UserModel::default()
+    {
+        return Err(CliError::Options(
+            "--django-user-table, --django-login-field and --django-active-field name a Django \
+             database's user model: they apply with --schema django and to import-django"
+                .to_owned(),
+        ));
+    }
     backend::open(cli, commands::Commands { io, django }).await
 }

@@ -134,6 +134,14 @@ fn a_user_model_that_does_not_match_the_database_is_refused_at_start_naming_what
     let other = [&django[..], &["--django-user-table", "people", "user", "list"]].concat();
     let stderr = refused(&database, &other, 1);
     assert!(stderr.contains("table people is missing"), "{stderr}");
+    // Names of a user model nothing reads are refused, not ignored.
+    let dir = tempfile::tempdir().unwrap();
+    let native = common::database_with_alice(&dir, "native");
+    let stderr = refused(&native, &[&table[..], &["user", "list"]].concat(), 1);
+    assert!(
+        stderr.contains("they apply with --schema django and to import-django"),
+        "{stderr}"
+    );
     // A name that is no SQL identifier never reaches the database.
     let bad = [
         &django[..],
