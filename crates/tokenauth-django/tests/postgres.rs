@@ -336,9 +336,11 @@ mod tokens {
 /// The custom user models' fixtures (`fixtures/custom-users`), each dump in a database
 /// of its own.
 mod custom_users {
+    use sqlx::Postgres;
+    use tokenauth_conformance::{Guarded, StoreSubject};
     use tokenauth_core::{ManualClock, TokenAuth};
-    use tokenauth_django::django_auth;
     use tokenauth_django::postgres::{PostgresStore, PostgresUserDirectory, connect_model};
+    use tokenauth_django::{DjangoTables, django_auth};
 
     use super::Database;
     use super::common::custom::{self, CustomModel, custom_manifest};
@@ -390,5 +392,43 @@ mod custom_users {
             let (user, _) = custom.auth.delete_user(login).await.unwrap().unwrap();
             assert_eq!(user.id, id);
         }
+    }
+
+    /// The tables of `dump`'s model in a database of its own, emptied by `delete`.
+    async fn emptied(dump: &str, model: &CustomModel, delete: &str) -> (DjangoTables<Postgres>, Database) {
+        let database = Database::load_dump(&custom::fixture(dump)).await;
+        let tables = connect_model(&database.url, &model.user_model()).await.unwrap();
+        sqlx::raw_sql(delete).execute(tables.pool()).await.unwrap();
+        (tables, database)
+    }
+
+    /// The big-integer model's users, for the user-directory suite.
+    async fn accounts() -> Guarded<PostgresUserDirectory, Database> {
+        let model = &custom_manifest().models.bigint;
+        let delete = r#"DELETE FROM "authtoken_token"; DELETE FROM "accounts_user_groups";
+            DELETE FROM "accounts_user_user_permissions"; DELETE FROM "accounts_user";"#;
+        let (tables, database) = emptied("bigint-postgres.sql", model, delete).await;
+        Guarded::new(tables.users(), database)
+    }
+
+    /// DRF's table of the UUID model, for the token-store suite.
+    async fn member_tokens() -> StoreSubject<Guarded<PostgresStore, Database>, PostgresUserDirectory> {
+        let model = &custom_manifest().models.uuid;
+        let delete = r#"DELETE FROM "authtoken_token"; DELETE FROM "members_member_groups";
+            DELETE FROM "members_member_user_permissions"; DELETE FROM "members_member";"#;
+        let (tables, database) = emptied("uuid-postgres.sql", model, delete).await;
+        let subject = Guarded::new(tables.store(), database);
+        super::common::conformance::store_subject(subject, tables.users())
+    }
+
+    mod account_users {
+        tokenauth_conformance::user_directory_conformance!(#[ignore = needs_postgres!()]; super::accounts());
+    }
+
+    mod member_tokens {
+        tokenauth_conformance::token_store_conformance!(
+            #[ignore = needs_postgres!()];
+            subject: super::member_tokens()
+        );
     }
 }
