@@ -8,17 +8,21 @@ use time::OffsetDateTime;
 use tokenauth_core::store::{Change, Ended, TokenDigest, TokenRecord, TokenSet};
 use tokenauth_core::{PlainToken, Scopes, TokenId, User, UserId};
 
+use crate::keys::KeyKind;
+
 use crate::Error;
 use crate::export::DjangoUser;
 
-/// A row of `authtoken_token`: the key, its user (`auth_user.id`), and `created`;
-/// and the credential version of its user as read with it ([`credential_version`]).
+/// A row of `authtoken_token`: the key, its user (the user table's key, as core's
+/// text), and `created`; the credential version of its user as read with it
+/// ([`credential_version`]), and its public id.
 #[derive(Clone)]
 pub struct KeyRow {
     pub(crate) key: String,
-    pub(crate) user_id: i64,
+    pub(crate) user_id: UserId,
     pub(crate) created: OffsetDateTime,
     pub(crate) credential_version: u64,
+    id: TokenId,
 }
 
 impl fmt::Debug for KeyRow {
@@ -48,20 +52,25 @@ pub(crate) fn credential_version(password: Option<&str>) -> u64 {
 /// A row of `auth_user` as core sees it: the password only as its digest.
 pub(crate) fn user(row: DjangoUser) -> User {
     User {
-        id: UserId::from(row.id),
+        id: row.id,
         credential_version: credential_version(Some(&row.password)),
         username: row.username,
         is_active: row.is_active,
     }
 }
 
-/// The characters of a token id (`TokenId`: 22 ASCII letters and digits).
-const ID_LEN: usize = 22;
-
 impl KeyRow {
-    /// The row, its user's `password` read with it (none where not joined).
-    pub(crate) fn new(key: String, user_id: i64, created: OffsetDateTime, password: Option<&str>) -> Self {
+    /// The row, its user's `password` read with it (none where not joined), its user
+    /// a key of `kind`.
+    pub(crate) fn new(
+        key: String,
+        user_id: UserId,
+        created: OffsetDateTime,
+        password: Option<&str>,
+        kind: KeyKind,
+    ) -> Self {
         Self {
+            id: kind.token_id(&user_id, &key),
             key,
             user_id,
             created,
@@ -69,12 +78,9 @@ impl KeyRow {
         }
     }
 
-    /// The public id of this token: the user's id in decimal, `Z`, then lowercase hex
-    /// of SHA-256(key) up to 22 characters. DRF has no id column; this one is derived,
-    /// reveals nothing usable about the key, changes with every new key, and names the
-    /// user so that finding it is one lookup on the `user_id` index.
+    /// The public id of this token ([`KeyKind::token_id`]).
     pub(crate) fn id(&self) -> TokenId {
-        token_id(self.user_id, &self.key)
+        self.id.clone()
     }
 
     pub(crate) fn digest(&self) -> Result<TokenDigest, Error> {
@@ -87,7 +93,7 @@ impl KeyRow {
         Ok(TokenRecord {
             id: self.id(),
             digest: self.digest()?,
-            user_id: UserId::from(self.user_id),
+            user_id: self.user_id.clone(),
             credential_version: self.credential_version,
             name: None,
             scopes: Scopes::none(),
@@ -102,29 +108,9 @@ impl KeyRow {
         Ok(Ended {
             id: self.id(),
             digest: self.digest()?,
-            user_id: UserId::from(self.user_id),
+            user_id: self.user_id.clone(),
         })
     }
-}
-
-fn token_id(user_id: i64, key: &str) -> TokenId {
-    let mut id = format!("{user_id}Z");
-    let digest = Sha256::digest(key.as_bytes());
-    for byte in digest {
-        if id.len() >= ID_LEN {
-            break;
-        }
-        id.push_str(&format!("{byte:02x}"));
-    }
-    id.truncate(ID_LEN);
-    id.parse()
-        .expect("digits, Z and hex are 22 ASCII letters and digits")
-}
-
-/// The user a token id names (see [`KeyRow::id`]); `None` for an id not made here.
-pub(crate) fn user_of(id: &TokenId) -> Option<i64> {
-    let (user, _) = id.as_str().split_once('Z')?;
-    user.parse().ok()
 }
 
 /// The version of a user's token set: 0 with no row, else a number derived from the
@@ -192,25 +178,19 @@ pub(crate) fn doomed<'a>(rows: &'a [KeyRow], change: &Change) -> Vec<&'a KeyRow>
     rows.iter().filter(|r| change.delete.contains(&r.id())).collect()
 }
 
-/// A user id as Django's integer primary key; `None` for any other id. Only the
-/// integer's own spelling names it (as [`user`] writes it): `010` or `+10` is not user
-/// 10, or one user would have several ids.
-pub(crate) fn django_id(id: &UserId) -> Option<i64> {
-    let number: i64 = id.as_str().parse().ok()?;
-    (number.to_string() == id.as_str()).then_some(number)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn row(user_id: i64, key: &str) -> KeyRow {
-        KeyRow {
-            key: key.to_owned(),
-            user_id,
-            created: OffsetDateTime::UNIX_EPOCH,
-            credential_version: 0,
-        }
+        let user = UserId::from(user_id);
+        KeyRow::new(
+            key.to_owned(),
+            user,
+            OffsetDateTime::UNIX_EPOCH,
+            None,
+            KeyKind::Integer,
+        )
     }
 
     #[test]
@@ -220,17 +200,6 @@ mod tests {
         assert_eq!(a.id().as_str().len(), 22);
         assert!(a.id().as_str().starts_with("2147483647Z"));
         assert_ne!(a.id(), b.id());
-        assert_eq!(user_of(&a.id()), Some(2_147_483_647));
-        assert_eq!(user_of(&row(1, &a.key).id()), Some(1));
-    }
-
-    #[test]
-    fn only_an_integers_own_spelling_is_a_django_id() {
-        assert_eq!(django_id(&UserId::new("10")), Some(10));
-        assert_eq!(django_id(&UserId::new("-3")), Some(-3));
-        for other in ["010", "+10", " 10", "10 ", "ten", ""] {
-            assert_eq!(django_id(&UserId::new(other)), None, "{other:?}");
-        }
     }
 
     #[test]

@@ -9,19 +9,22 @@ use std::future::Future;
 
 use sqlx::{Arguments as _, ColumnIndex, Decode, Encode, Executor, IntoArguments, Type};
 use time::OffsetDateTime;
+use tokenauth_core::UserId;
 
 use crate::Error;
 use crate::common::KeyRow;
 use crate::export::DjangoUser;
-use crate::statements::Statements;
+use crate::keys::KeyKind;
+use crate::schema::Column;
+use crate::statements::Spelling;
 
 /// A SQL database that [`DjangoStore`](crate::DjangoStore) and
 /// [`DjangoUserDirectory`](crate::DjangoUserDirectory) run on: SQLite or PostgreSQL.
 ///
 /// Sealed: a dialect is added in this crate (see the crate docs, "Adding a
 /// dialect"), in its folder (`sqlite/dialect.rs`, `postgres/dialect.rs`): the
-/// statements it spells otherwise than the defaults, and how it stores a time.
-pub trait Dialect: sqlx::Database + Statements + sealed::Sealed {
+/// SQL it spells its own way, and how it stores a time.
+pub trait Dialect: sqlx::Database + Spelling + sealed::Sealed {
     /// What `Debug` calls the store and the directory (`SqliteStore { .. }`).
     const STORE: &'static str;
     /// See [`STORE`](Self::STORE).
@@ -59,37 +62,40 @@ pub enum Arg<'a> {
 /// the only place that knows sqlx's generic types, implemented once for every dialect
 /// whose types bind and decode 64-bit integers, flags, text and its time.
 pub trait Execute: Dialect {
-    /// The token rows the statement returns.
+    /// The token rows the statement returns, their ids made for keys of `kind`.
     fn tokens(
         conn: &mut Self::Connection,
-        sql: &'static str,
+        sql: &str,
         args: &[Arg<'_>],
+        kind: KeyKind,
     ) -> impl Future<Output = Result<Vec<KeyRow>, Error>> + Send;
 
     /// The user rows the statement returns.
     fn users(
         conn: &mut Self::Connection,
-        sql: &'static str,
+        sql: &str,
         args: &[Arg<'_>],
     ) -> impl Future<Output = Result<Vec<DjangoUser>, Error>> + Send;
 
     /// The text of the first row's one column, if there is a row.
     fn text(
         conn: &mut Self::Connection,
-        sql: &'static str,
+        sql: &str,
         args: &[Arg<'_>],
     ) -> impl Future<Output = Result<Option<String>, Error>> + Send;
 
-    /// The pairs of text the statement returns.
-    fn pairs(
+    /// The catalogue's columns the statement returns (table, column, type, NOT NULL,
+    /// has a default, in the primary key).
+    fn columns(
         conn: &mut Self::Connection,
-        sql: &'static str,
-    ) -> impl Future<Output = Result<Vec<(String, String)>, Error>> + Send;
+        sql: &str,
+        args: &[Arg<'_>],
+    ) -> impl Future<Output = Result<Vec<Column>, Error>> + Send;
 
     /// Runs the statement; how many rows it changed.
     fn execute(
         conn: &mut Self::Connection,
-        sql: &'static str,
+        sql: &str,
         args: &[Arg<'_>],
     ) -> impl Future<Output = Result<u64, Error>> + Send;
 }
@@ -130,35 +136,39 @@ where
 {
     async fn tokens(
         conn: &mut DB::Connection,
-        sql: &'static str,
+        sql: &str,
         args: &[Arg<'_>],
+        kind: KeyKind,
     ) -> Result<Vec<KeyRow>, Error> {
-        let rows: Vec<(String, DB::Time, i64, Option<String>)> =
+        let rows: Vec<(String, DB::Time, String, Option<String>)> =
             sqlx::query_as_with(sql, arguments::<DB>(args)?)
                 .fetch_all(conn)
                 .await?;
         rows.into_iter()
             .map(|(key, created, user_id, password)| {
+                let user_id = UserId::new(user_id);
+                if kind.stored(&user_id).is_none() {
+                    return Err(Error::Corrupt {
+                        what: "a user_id that is not a key of the user table's type",
+                    });
+                }
                 Ok(KeyRow::new(
                     key,
                     user_id,
                     DB::from_time(created)?,
                     password.as_deref(),
+                    kind,
                 ))
             })
             .collect()
     }
 
-    async fn users(
-        conn: &mut DB::Connection,
-        sql: &'static str,
-        args: &[Arg<'_>],
-    ) -> Result<Vec<DjangoUser>, Error> {
-        let rows: Vec<(i64, String, bool, String)> = sqlx::query_as_with(sql, arguments::<DB>(args)?)
+    async fn users(conn: &mut DB::Connection, sql: &str, args: &[Arg<'_>]) -> Result<Vec<DjangoUser>, Error> {
+        let rows: Vec<(String, String, bool, String)> = sqlx::query_as_with(sql, arguments::<DB>(args)?)
             .fetch_all(conn)
             .await?;
         let user = |(id, username, is_active, password)| DjangoUser {
-            id,
+            id: UserId::new(id),
             username,
             password,
             is_active,
@@ -166,24 +176,30 @@ where
         Ok(rows.into_iter().map(user).collect())
     }
 
-    async fn text(
-        conn: &mut DB::Connection,
-        sql: &'static str,
-        args: &[Arg<'_>],
-    ) -> Result<Option<String>, Error> {
+    async fn text(conn: &mut DB::Connection, sql: &str, args: &[Arg<'_>]) -> Result<Option<String>, Error> {
         let row: Option<(String,)> = sqlx::query_as_with(sql, arguments::<DB>(args)?)
             .fetch_optional(conn)
             .await?;
         Ok(row.map(|(text,)| text))
     }
 
-    async fn pairs(conn: &mut DB::Connection, sql: &'static str) -> Result<Vec<(String, String)>, Error> {
-        Ok(sqlx::query_as_with(sql, arguments::<DB>(&[])?)
-            .fetch_all(conn)
-            .await?)
+    async fn columns(conn: &mut DB::Connection, sql: &str, args: &[Arg<'_>]) -> Result<Vec<Column>, Error> {
+        let rows: Vec<(String, String, String, bool, bool, bool)> =
+            sqlx::query_as_with(sql, arguments::<DB>(args)?)
+                .fetch_all(conn)
+                .await?;
+        let column = |(table, name, type_name, not_null, has_default, primary)| Column {
+            table,
+            name,
+            type_name,
+            not_null,
+            has_default,
+            primary,
+        };
+        Ok(rows.into_iter().map(column).collect())
     }
 
-    async fn execute(conn: &mut DB::Connection, sql: &'static str, args: &[Arg<'_>]) -> Result<u64, Error> {
+    async fn execute(conn: &mut DB::Connection, sql: &str, args: &[Arg<'_>]) -> Result<u64, Error> {
         let done = sqlx::query_with(sql, arguments::<DB>(args)?)
             .execute(conn)
             .await?;

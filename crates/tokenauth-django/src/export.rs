@@ -4,18 +4,18 @@
 use std::fmt;
 
 use time::OffsetDateTime;
+use tokenauth_core::UserId;
 
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
-use crate::{Error, dialect::Execute};
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
-use sqlx::Pool;
+use crate::{DjangoTables, Error, dialect::Execute};
 
-/// A row of `auth_user` as the move needs it. `Debug` does not show the hash.
+/// A row of the user table as the move needs it. `Debug` does not show the hash.
 #[derive(Clone, PartialEq, Eq)]
 pub struct DjangoUser {
-    /// `auth_user.id`, which `authtoken_token.user_id` refers to.
-    pub id: i64,
-    /// The login name, exactly as stored.
+    /// The primary key, which `authtoken_token.user_id` refers to: an integer in
+    /// decimal, a UUID in lowercase `8-4-4-4-12` form.
+    pub id: UserId,
+    /// The login field's value (`USERNAME_FIELD`), exactly as stored.
     pub username: String,
     /// Django's password hash as stored (`pbkdf2_sha256$...`, `!...` when unusable).
     pub password: String,
@@ -39,8 +39,8 @@ impl fmt::Debug for DjangoUser {
 pub struct DjangoToken {
     /// The 40-hex key, in plaintext as DRF stores it.
     pub key: String,
-    /// `auth_user.id` of its user.
-    pub user_id: i64,
+    /// Its user's primary key, as [`DjangoUser::id`].
+    pub user_id: UserId,
     /// When it was created (UTC).
     pub created: OffsetDateTime,
 }
@@ -55,21 +55,25 @@ impl fmt::Debug for DjangoToken {
     }
 }
 
-/// Every user and every token of the Django database behind `pool` (see the dialect's
-/// `connect`), read in one snapshot, users by id and tokens by user.
+/// Every user and every token of the Django tables (see the dialect's
+/// `connect_model`), read in one snapshot, users by id and tokens by user.
 ///
 /// ```no_run
 /// # async fn run() -> Result<(), tokenauth_django::Error> {
-/// let pool = tokenauth_django::sqlite::connect("sqlite:///srv/app/db.sqlite3").await?;
-/// let (users, tokens) = tokenauth_django::export(&pool).await?;
+/// let model = tokenauth_django::UserModel::default();
+/// let tables = tokenauth_django::sqlite::connect_model("sqlite:///srv/app/db.sqlite3", &model).await?;
+/// let (users, tokens) = tokenauth_django::export(&tables).await?;
 /// println!("{} users, {} tokens", users.len(), tokens.len());
 /// # Ok(()) }
 /// ```
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
-pub async fn export<DB: Execute>(pool: &Pool<DB>) -> Result<(Vec<DjangoUser>, Vec<DjangoToken>), Error> {
-    let mut tx = pool.begin_with(DB::BEGIN_SNAPSHOT).await?;
-    let users = DB::users(&mut tx, DB::USERS_BY_ID, &[]).await?;
-    let tokens = DB::tokens(&mut tx, DB::EXPORT_TOKENS, &[]).await?;
+pub async fn export<DB: Execute>(
+    tables: &DjangoTables<DB>,
+) -> Result<(Vec<DjangoUser>, Vec<DjangoToken>), Error> {
+    let sql = tables.statements();
+    let mut tx = tables.pool().begin_with(sql.begin_snapshot).await?;
+    let users = DB::users(&mut tx, &sql.users_by_id, &[]).await?;
+    let tokens = DB::tokens(&mut tx, &sql.export_tokens, &[], sql.key()).await?;
     tx.commit().await?;
     let tokens = tokens
         .into_iter()

@@ -11,6 +11,7 @@
 use std::fmt;
 
 use time::OffsetDateTime;
+use tokenauth_core::UserId;
 
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 use sqlx::{ColumnIndex, Decode, Executor, IntoArguments, Pool, Type};
@@ -24,8 +25,8 @@ pub struct KnoxToken {
     /// Knox's hex digest of the token (SHA-512 by default: 128 lowercase hex
     /// characters).
     pub digest: String,
-    /// `auth_user.id` of its user.
-    pub user_id: i64,
+    /// Its user: `auth_user.id` in decimal, as [`DjangoUser::id`] holds it.
+    pub user_id: UserId,
     /// When it was created (UTC).
     pub created: OffsetDateTime,
     /// When knox stops accepting it (it accepts it while `expiry >= now`); `None`:
@@ -49,13 +50,19 @@ impl fmt::Debug for KnoxToken {
 type KnoxRow<DB> = (
     String,
     <DB as crate::Dialect>::Time,
-    i64,
+    String,
     Option<<DB as crate::Dialect>::Time>,
 );
 
+/// The users of Django's stock `auth_user`, as [`Execute::users`] reads them (id as
+/// text, username, active flag, hash).
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+const SELECT_USERS: &str =
+    r#"SELECT CAST("id" AS TEXT), "username", "is_active", "password" FROM "auth_user" ORDER BY "id""#;
+
 /// The columns of `knox_authtoken` read, and `created`'s and `expiry`'s order.
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
-const SELECT_TOKENS: &str = r#"SELECT "digest", "created", CAST("user_id" AS BIGINT), "expiry"
+const SELECT_TOKENS: &str = r#"SELECT "digest", "created", CAST("user_id" AS TEXT), "expiry"
     FROM "knox_authtoken" ORDER BY "user_id", "created""#;
 
 /// Fails, on any database, unless `knox_authtoken` has every column knox 5 creates.
@@ -110,13 +117,12 @@ where
     DB: Execute,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
     for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
-    for<'q> i64: Decode<'q, DB> + Type<DB>,
     for<'q> String: Decode<'q, DB> + Type<DB>,
     for<'q> DB::Time: Decode<'q, DB> + Type<DB>,
     usize: ColumnIndex<DB::Row>,
 {
     let mut tx = pool.begin_with(DB::BEGIN_SNAPSHOT).await?;
-    let users = DB::users(&mut tx, DB::USERS_BY_ID, &[]).await?;
+    let users = DB::users(&mut tx, SELECT_USERS, &[]).await?;
     let rows: Vec<KnoxRow<DB>> = sqlx::query_as(SELECT_TOKENS).fetch_all(&mut *tx).await?;
     tx.commit().await?;
     let tokens = rows
@@ -124,7 +130,7 @@ where
         .map(|(digest, created, user_id, expiry)| {
             Ok(KnoxToken {
                 digest,
-                user_id,
+                user_id: UserId::new(user_id),
                 created: DB::from_time(created)?,
                 expiry: expiry.map(DB::from_time).transpose()?,
             })
@@ -141,7 +147,7 @@ mod tests {
     fn debug_hides_the_digest() {
         let token = KnoxToken {
             digest: "ab".repeat(64),
-            user_id: 1,
+            user_id: UserId::new("1"),
             created: OffsetDateTime::UNIX_EPOCH,
             expiry: None,
         };

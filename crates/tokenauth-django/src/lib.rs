@@ -1,6 +1,7 @@
 //! tokenauth on a live Django database: tokens in Django REST Framework's
-//! `authtoken_token` table and users in Django's `auth_user`, on SQLite (feature
-//! `sqlite`, default) and PostgreSQL (feature `postgres`), so that a Django/DRF
+//! `authtoken_token` table and users in Django's `auth_user` or a custom user model's
+//! table ([`UserModel`]), on SQLite (feature `sqlite`, default) and PostgreSQL
+//! (feature `postgres`), so that a Django/DRF
 //! application and tokenauth can share one database while an API moves from one to
 //! the other. A token Django issued authenticates here and the other way round; a
 //! user created by either logs in at both.
@@ -45,14 +46,16 @@
 //! inserting a record with scopes or its own expiry is refused
 //! ([`Error::Unsupported`]); uses are not recorded, so idle expiry does not work in
 //! this mode. Token ids (for `token list`, `token revoke` and
-//! `DELETE /auth/tokens/{id}`) are derived from the row: the user's id, `Z`, and a
-//! prefix of the SHA-256 of the key.
+//! `DELETE /auth/tokens/{id}`) are derived from the row: an integer user's id, `Z`,
+//! and a prefix of the SHA-256 of the key; a UUID user's first 16 hex digits and 6 of
+//! that digest (22 characters in all, as core's ids; the user is found by the range
+//! of UUIDs with those digits, on `user_id`'s index, and the row by the whole id).
 //!
 //! # Password changes
 //!
 //! Django has no credential version column, so a user's credential version here is a
-//! digest of its stored hash (the first 8 bytes of the SHA-256 of
-//! `auth_user.password`): any new hash, written by tokenauth or by Django, is a new
+//! digest of its stored hash (the first 8 bytes of the SHA-256 of the user table's
+//! `password`): any new hash, written by tokenauth or by Django, is a new
 //! version. A token's version is its user's, read with the row, so tokens are not
 //! ended by the version (DRF's table cannot say which password a key was issued
 //! under); what the version guards is the login. A login verifies the hash it read and
@@ -76,10 +79,45 @@
 //! # Schema
 //!
 //! Django's schema is never altered and no tokenauth migration runs: [`check_schema`]
-//! only checks, at start, that the tables and columns used exist. Every query names
-//! its columns (SQLite's `auth_user` has `first_name` last). Timestamps are written as
-//! Django writes them: on SQLite, naive UTC text `YYYY-MM-DD HH:MM:SS[.ffffff]` (the
-//! fraction left out when it is zero); on PostgreSQL, `timestamptz`.
+//! (Django's `auth_user`) and [`DjangoTables::open`] (any [`UserModel`]) only check,
+//! at start, that the tables and columns used exist, naming every one missing, and
+//! read the primary key's type. Every query names its columns (SQLite's `auth_user`
+//! has `first_name` last). Timestamps are written as Django writes them: on SQLite,
+//! naive UTC text `YYYY-MM-DD HH:MM:SS[.ffffff]` (the fraction left out when it is
+//! zero); on PostgreSQL, `timestamptz`.
+//!
+//! # Custom user models
+//!
+//! A project whose `AUTH_USER_MODEL` is its own model names it with a [`UserModel`]:
+//! its table, its `USERNAME_FIELD` (the login, matched exactly as Django's
+//! `get_by_natural_key` does: `=`, case-sensitive on SQLite and PostgreSQL alike),
+//! and its active flag's column, or none (an `AbstractBaseUser` without one: every
+//! user is active, as `ModelBackend` treats it). The dialect's `connect_model` opens
+//! [`DjangoTables`], whose store and directory share the statements built for it.
+//!
+//! - **Names into SQL.** Table and column names go into the statements' text, so they
+//!   are [`Identifier`]s (ASCII letters, digits, `_`; refused otherwise, never
+//!   escaped), double-quoted, and the statements are built once when the tables are
+//!   opened and held in an `Arc` by the store, the directory and their clones
+//!   (`statements.rs`: owned strings, where `&'static str` constants were; a
+//!   dialect's own spellings stay constants, `Spelling`).
+//! - **Keys read from the schema.** The primary key's column and type come from the
+//!   catalogue: `integer`/`bigint` (`AutoField`, `BigAutoField`), PostgreSQL's `uuid`,
+//!   or SQLite's `char(32)` (how Django stores a `UUIDField` there, 32 lowercase hex
+//!   digits); `authtoken_token.user_id` must have the same. Core's
+//!   [`UserId`](tokenauth_core::UserId) is the key's text: an integer in decimal, a
+//!   UUID in Django's usual lowercase `8-4-4-4-12` form on both databases (SQLite's
+//!   hex is read into it and written back without dashes). Another spelling of an id
+//!   (`010`, an uppercase UUID) names no user.
+//! - **New users** get what Django's `create_user` writes, in the columns of
+//!   `AbstractUser` the table has (`last_login` NULL, `is_superuser` and `is_staff`
+//!   false, empty names and email, `date_joined` now), and a new UUID (v4, as
+//!   `uuid.uuid4`) for a UUID key, which has no database default. A table with other
+//!   NOT NULL columns without a default refuses new users, naming them
+//!   ([`Error::CannotCreate`]): create those through Django.
+//! - **Deleting a user** also deletes its rows in Django's link tables of
+//!   `PermissionsMixin` (`{table}_groups`, `{table}_user_permissions`) where they
+//!   exist; rows of other apps make it fail, as for `auth_user`.
 //!
 //! # Example
 //!
@@ -104,13 +142,15 @@
 //! Every verb is written once, over a dialect: the token store in `store.rs`
 //! ([`DjangoStore`]), the directory in `users.rs` ([`DjangoUserDirectory`]), the schema
 //! check in `schema.rs` and the export in `export.rs`. Their SQL is one table in
-//! `statements.rs`, each statement with a default that SQLite and PostgreSQL both
-//! read; `dialect.rs` is the trait a dialect implements ([`Dialect`]: how it stores a
-//! time) and the one place that binds arguments and decodes rows. `sqlite/` and
-//! `postgres/` hold only what their database does its own way (SQLite: `BEGIN
-//! IMMEDIATE` and Django's text timestamps; PostgreSQL: row locks and a snapshot for
-//! the export; each: its catalogue), their public names and `connect`. No verb of the
-//! store or the directory is its own in either dialect.
+//! `statements.rs`, built per user model ([`UserModel`], `model.rs`; the key's kind
+//! and token ids in `keys.rs`) from text that SQLite and PostgreSQL both read;
+//! `tables.rs` opens it ([`DjangoTables`]); `dialect.rs` is the trait a dialect
+//! implements ([`Dialect`]: how it stores a time) and the one place that binds
+//! arguments and decodes rows. `sqlite/` and `postgres/` hold only what their database
+//! does its own way (SQLite: `BEGIN IMMEDIATE` and Django's text timestamps;
+//! PostgreSQL: row locks and a snapshot for the export; each: its catalogue), their
+//! public names, `connect` and `connect_model`. No verb of the store or the directory
+//! is its own in either dialect.
 //!
 //! django-rest-knox's table is read in a module of its own, [`knox`]: its export (for
 //! `tokenauth import-django --django-tokens knox`) and its schema check, which the
@@ -125,14 +165,16 @@
 //! 1. **Its feature**, in `Cargo.toml` (`mysql = ["sqlx/mysql"]`), and its module in
 //!    `lib.rs` (`#[cfg(feature = "mysql")] pub mod mysql;`), with the `cfg` added
 //!    beside `sqlite` and `postgres` on the shared modules.
-//! 2. **One file**, `mysql/dialect.rs`: `impl Statements for MySql`, overriding each
-//!    statement whose default it spells otherwise and keeping its parameters (in
-//!    order) and the columns it reads (MySQL takes `?` parameters, `INSERT IGNORE` for
-//!    `ON CONFLICT DO NOTHING`, `CAST(.. AS SIGNED)`, `START TRANSACTION WITH
-//!    CONSISTENT SNAPSHOT`, and its own catalogue query); and `impl Dialect for MySql`
+//! 2. **One file**, `mysql/dialect.rs`: `impl Spelling for MySql`, its constants for
+//!    what it spells otherwise (`START TRANSACTION WITH CONSISTENT SNAPSHOT`, its row
+//!    locks, its own catalogue query); where the shared text itself differs (MySQL
+//!    takes `?` parameters and backquotes, `INSERT IGNORE` for `ON CONFLICT DO
+//!    NOTHING`, `CONCAT` for `||`), `Statements::new` takes it from a new `Spelling`
+//!    item with today's text as its default; and `impl Dialect for MySql`
 //!    (the `Debug` names, the type of its time columns and their conversion, how many
 //!    rows a statement changed), with its `Sealed` impl. Its sqlx types must bind and
 //!    decode `i64`, `bool`, text and that time; then every verb runs on it unchanged.
+//!    Its `connect_model` opens [`DjangoTables`] as the others do.
 //! 3. **Its public names**, `mysql/mod.rs`, in the same shape as the others:
 //!    `pub type MySqlStore = DjangoStore<MySql>;`,
 //!    `pub type MySqlUserDirectory = DjangoUserDirectory<MySql>;`, `connect`.
@@ -141,7 +183,7 @@
 //!
 //! One thing a statement cannot be overridden as text: a `RETURNING` the database
 //! cannot say in one statement (MySQL has none; MariaDB has it on `INSERT` and
-//! `DELETE` only), used by `CREATE_USER`, `SET_ACTIVE` and `PURGE_TOKENS`. The verb
+//! `DELETE` only), used by `create_user`, `set_active` and `purge_tokens`. The verb
 //! that runs it (`create_user`, `set_active`, `purge`) then needs a step of the
 //! dialect (write, then read the rows back, in one transaction), added to `Dialect`
 //! with today's statement as its default.
@@ -157,13 +199,18 @@ mod dialect;
 mod error;
 mod export;
 pub mod hashers;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod keys;
 pub mod knox;
+mod model;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod schema;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod statements;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod store;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod tables;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod users;
 
@@ -179,10 +226,13 @@ pub use error::Error;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub use export::export;
 pub use export::{DjangoToken, DjangoUser};
+pub use model::{Identifier, UserModel};
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub use schema::check_schema;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub use store::DjangoStore;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub use tables::DjangoTables;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub use users::DjangoUserDirectory;
 

@@ -1,82 +1,295 @@
-//! The check that a database holds Django's tables with the columns used.
+//! The check that a database holds Django's user table (as configured) and DRF's
+//! `authtoken_token` with the columns used, and what the catalogue tells of them: the
+//! primary key's column and type, the columns a new user can be given, the link
+//! tables a deleted user leaves rows in.
 
-use crate::Error;
-use crate::dialect::Execute;
+use crate::dialect::{Arg, Execute};
+use crate::keys::KeyKind;
+use crate::model::{Identifier, UserModel};
+use crate::{Error, statements::Statements};
 
-/// The tables and columns read or written, by table.
-pub(crate) const NEEDED: [(&str, &[&str]); 2] = [
-    (
-        "auth_user",
-        &[
-            "id",
-            "password",
-            "last_login",
-            "is_superuser",
-            "username",
-            "first_name",
-            "last_name",
-            "email",
-            "is_staff",
-            "is_active",
-            "date_joined",
-        ],
-    ),
-    ("authtoken_token", &["key", "created", "user_id"]),
+/// DRF's table and the columns used.
+const TOKENS: (&str, [&str; 3]) = ("authtoken_token", ["key", "created", "user_id"]);
+
+/// The columns of Django's `AbstractUser` that a new user gets where the table has
+/// them, besides the password, the login field and the active flag: the SQL of the
+/// value Django's `create_user` gives each (`None`: the time of creation).
+pub(crate) const FILLED: [(&str, Option<&str>); 7] = [
+    ("last_login", Some("NULL")),
+    ("is_superuser", Some("false")),
+    ("is_staff", Some("false")),
+    ("first_name", Some("''")),
+    ("last_name", Some("''")),
+    ("email", Some("''")),
+    ("date_joined", None),
 ];
 
-/// The first table or column of [`NEEDED`] missing from `present` (table, column).
-fn first_missing(present: &[(String, String)]) -> Option<String> {
-    for (table, columns) in NEEDED {
-        if !present.iter().any(|(t, _)| t == table) {
-            return Some(format!("table {table}"));
-        }
-        for column in columns {
-            if !present.iter().any(|(t, c)| t == table && c == column) {
-                return Some(format!("column {table}.{column}"));
-            }
+/// A column as the catalogue describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Column {
+    pub(crate) table: String,
+    pub(crate) name: String,
+    pub(crate) type_name: String,
+    pub(crate) not_null: bool,
+    pub(crate) has_default: bool,
+    pub(crate) primary: bool,
+}
+
+/// The user table as found: the model, its key, and what creating and deleting a
+/// user touches.
+#[derive(Debug, Clone)]
+pub(crate) struct Layout {
+    pub(crate) model: UserModel,
+    /// The primary key's column.
+    pub(crate) key_column: Identifier,
+    pub(crate) key: KeyKind,
+    /// The columns of [`FILLED`] the table has (the login field's own excepted).
+    pub(crate) filled: Vec<&'static str>,
+    /// NOT NULL columns without a default that tokenauth cannot fill: creating a user
+    /// is refused naming them.
+    pub(crate) unfillable: Vec<String>,
+    /// Django's link tables of the user (groups, permissions) and their user column.
+    pub(crate) links: Vec<(Identifier, Identifier)>,
+}
+
+impl Layout {
+    /// The layout of Django's own `auth_user`, without asking the database.
+    pub(crate) fn stock() -> Self {
+        let ident = |name: &str| Identifier::new(name).expect("Django's names are identifiers");
+        Self {
+            model: UserModel::default(),
+            key_column: ident("id"),
+            key: KeyKind::Integer,
+            filled: FILLED.iter().map(|(name, _)| *name).collect(),
+            unfillable: Vec::new(),
+            links: vec![
+                (ident("auth_user_groups"), ident("user_id")),
+                (ident("auth_user_user_permissions"), ident("user_id")),
+            ],
         }
     }
-    None
+
+    /// The link tables Django makes for a user table `table` with `PermissionsMixin`:
+    /// `{table}_groups` and `{table}_user_permissions`, and their other column.
+    fn link_tables(table: &Identifier) -> [(String, &'static str); 2] {
+        [
+            (format!("{table}_groups"), "group_id"),
+            (format!("{table}_user_permissions"), "permission_id"),
+        ]
+    }
+
+    /// The layout `columns` (the catalogue's, of the tables [`Self::link_tables`] and
+    /// [`TOKENS`] name besides the user table) describe, or what is missing or
+    /// mistyped.
+    pub(crate) fn of(model: &UserModel, columns: &[Column]) -> Result<Self, Error> {
+        let table = model.table().as_str();
+        let has_table = |t: &str| columns.iter().any(|c| c.table == t);
+        let column = |t: &str, name: &str| columns.iter().find(|c| c.table == t && c.name == name);
+        let mut missing = Vec::new();
+        let primary = columns.iter().find(|c| c.table == table && c.primary);
+        if has_table(table) {
+            if primary.is_none() {
+                missing.push(format!("the primary key of {table}"));
+            }
+            let needed = ["password", model.login_field().as_str()];
+            let active = model.active_field().map(Identifier::as_str);
+            for name in needed.into_iter().chain(active) {
+                if column(table, name).is_none() {
+                    missing.push(format!("column {table}.{name}"));
+                }
+            }
+        } else {
+            missing.push(format!("table {table}"));
+        }
+        let (tokens, token_columns) = TOKENS;
+        if has_table(tokens) {
+            for name in token_columns {
+                if column(tokens, name).is_none() {
+                    missing.push(format!("column {tokens}.{name}"));
+                }
+            }
+        } else {
+            missing.push(format!("table {tokens}"));
+        }
+        let (Some(primary), Some(user_id)) = (primary, column(tokens, "user_id")) else {
+            return Err(Error::Schema { missing });
+        };
+        if !missing.is_empty() {
+            return Err(Error::Schema { missing });
+        }
+        let key_column = Identifier::new(&primary.name)?;
+        let key = KeyKind::of_type(&primary.type_name).ok_or_else(|| Error::KeyType {
+            what: format!("{table}.{} is {}", primary.name, primary.type_name),
+        })?;
+        if KeyKind::of_type(&user_id.type_name) != Some(key) {
+            return Err(Error::KeyType {
+                what: format!(
+                    "{tokens}.user_id is {}, but {table}.{} is {}",
+                    user_id.type_name, primary.name, primary.type_name
+                ),
+            });
+        }
+        let login = model.login_field().as_str();
+        let filled: Vec<&'static str> = FILLED
+            .iter()
+            .map(|(name, _)| *name)
+            .filter(|name| *name != login && column(table, name).is_some())
+            .collect();
+        let written = ["password", login]
+            .into_iter()
+            .chain(model.active_field().map(Identifier::as_str));
+        let written: Vec<&str> = written.chain(filled.iter().copied()).collect();
+        let unfillable = columns
+            .iter()
+            .filter(|c| c.table == table && c.not_null && !c.has_default && !c.primary)
+            .filter(|c| !written.contains(&c.name.as_str()))
+            .map(|c| c.name.clone())
+            .collect();
+        let mut links = Vec::new();
+        for (link, other) in Self::link_tables(model.table()) {
+            let user_columns: Vec<&Column> = columns
+                .iter()
+                .filter(|c| c.table == link && c.name != "id" && c.name != other)
+                .collect();
+            if let [user_column] = user_columns[..] {
+                links.push((Identifier::new(&link)?, Identifier::new(&user_column.name)?));
+            }
+        }
+        Ok(Self {
+            model: model.clone(),
+            key_column,
+            key,
+            filled,
+            unfillable,
+            links,
+        })
+    }
+
+    /// Reads the catalogue of the database behind `conn` for `model`.
+    pub(crate) async fn read<DB: Execute>(
+        conn: &mut DB::Connection,
+        model: &UserModel,
+    ) -> Result<Self, Error> {
+        let [groups, permissions] = Self::link_tables(model.table()).map(|(table, _)| table);
+        let args = [
+            Arg::Text(model.table().as_str()),
+            Arg::Text(TOKENS.0),
+            Arg::Text(&groups),
+            Arg::Text(&permissions),
+        ];
+        let columns = DB::columns(conn, Statements::columns::<DB>(), &args).await?;
+        Self::of(model, &columns)
+    }
 }
 
 /// Checks that the database behind `pool` has Django's `auth_user` and DRF's
-/// `authtoken_token` with every column tokenauth uses; [`Error::Schema`] names the
-/// first one missing. It only reads the catalogue: nothing is created or migrated.
-/// The dialects' `connect` run it.
+/// `authtoken_token` with every column tokenauth uses; [`Error::Schema`] names every
+/// one missing. It only reads the catalogue: nothing is created or migrated. The
+/// dialects' `connect` run it; for another user model, [`DjangoTables::open`]
+/// checks that model's table.
+///
+/// [`DjangoTables::open`]: crate::DjangoTables::open
 pub async fn check_schema<DB: Execute>(pool: &sqlx::Pool<DB>) -> Result<(), Error> {
-    let present = DB::pairs(&mut *pool.acquire().await?, DB::COLUMNS).await?;
-    match first_missing(&present) {
-        Some(what) => Err(Error::Schema { what }),
-        None => Ok(()),
-    }
+    Layout::read::<DB>(&mut *pool.acquire().await?, &UserModel::default()).await?;
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn all() -> Vec<(String, String)> {
-        NEEDED
-            .iter()
-            .flat_map(|(t, cs)| cs.iter().map(|c| ((*t).to_owned(), (*c).to_owned())))
-            .collect()
+    fn column(table: &str, name: &str, type_name: &str, primary: bool) -> Column {
+        Column {
+            table: table.to_owned(),
+            name: name.to_owned(),
+            type_name: type_name.to_owned(),
+            not_null: true,
+            has_default: false,
+            primary,
+        }
+    }
+
+    fn stock() -> Vec<Column> {
+        let mut columns = vec![column("auth_user", "id", "integer", true)];
+        for name in ["password", "username", "is_active", "last_login", "is_superuser"] {
+            columns.push(column("auth_user", name, "varchar(128)", false));
+        }
+        for name in ["first_name", "last_name", "email", "is_staff", "date_joined"] {
+            columns.push(column("auth_user", name, "varchar(150)", false));
+        }
+        columns.push(column("authtoken_token", "key", "varchar(40)", true));
+        columns.push(column("authtoken_token", "created", "datetime", false));
+        columns.push(column("authtoken_token", "user_id", "integer", false));
+        columns
     }
 
     #[test]
-    fn the_first_missing_table_or_column_is_named() {
-        assert_eq!(first_missing(&all()), None);
-        let no_tokens: Vec<_> = all()
+    fn every_missing_table_and_column_is_named() {
+        let layout = Layout::of(&UserModel::default(), &stock()).unwrap();
+        assert_eq!((layout.key, layout.key_column.as_str()), (KeyKind::Integer, "id"));
+        assert!(layout.unfillable.is_empty());
+        let custom = UserModel::new("accounts_user")
+            .unwrap()
+            .with_login_field("email")
+            .unwrap();
+        let Err(Error::Schema { missing }) = Layout::of(&custom, &stock()) else {
+            panic!()
+        };
+        assert_eq!(missing, ["table accounts_user"]);
+        let some: Vec<Column> = stock()
             .into_iter()
-            .filter(|(t, _)| t != "authtoken_token")
+            .filter(|c| !["is_active", "password", "created"].contains(&c.name.as_str()))
+            .collect();
+        let error = Layout::of(&UserModel::default(), &some).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "not a Django database with DRF's authtoken app: column auth_user.password is \
+             missing; column auth_user.is_active is missing; column authtoken_token.created is \
+             missing (run Django's `migrate` with `rest_framework.authtoken` installed; for a \
+             custom user model, name its table and fields)"
+        );
+    }
+
+    #[test]
+    fn the_key_type_is_read_and_drfs_column_must_follow_it() {
+        let mut columns: Vec<Column> = stock()
+            .into_iter()
+            .map(|mut c| {
+                if c.name == "id" || c.name == "user_id" {
+                    c.type_name = "uuid".to_owned();
+                }
+                c
+            })
             .collect();
         assert_eq!(
-            first_missing(&no_tokens).as_deref(),
-            Some("table authtoken_token")
+            Layout::of(&UserModel::default(), &columns).unwrap().key,
+            KeyKind::Uuid
         );
-        let no_active: Vec<_> = all().into_iter().filter(|(_, c)| c != "is_active").collect();
-        assert_eq!(
-            first_missing(&no_active).as_deref(),
-            Some("column auth_user.is_active")
+        columns.retain(|c| c.name != "user_id");
+        columns.push(column("authtoken_token", "user_id", "integer", false));
+        let error = Layout::of(&UserModel::default(), &columns).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .starts_with("authtoken_token.user_id is integer, but auth_user.id is uuid"),
+            "{error}"
         );
+    }
+
+    #[test]
+    fn columns_a_new_user_cannot_be_given_are_named() {
+        let mut columns: Vec<Column> = stock()
+            .into_iter()
+            .filter(|c| c.name != "first_name" && c.name != "is_active")
+            .collect();
+        columns.push(column("auth_user", "nickname", "varchar(10)", false));
+        let mut defaulted = column("auth_user", "theme", "varchar(10)", false);
+        defaulted.has_default = true;
+        columns.push(defaulted);
+        let model = UserModel::default().without_active_field();
+        let layout = Layout::of(&model, &columns).unwrap();
+        assert_eq!(layout.unfillable, ["nickname"]);
+        assert!(!layout.filled.contains(&"first_name"));
+        assert!(layout.links.is_empty());
     }
 }

@@ -1,6 +1,7 @@
 //! DRF's `authtoken_token` table as a [`TokenStore`], once for every dialect.
 
 use std::fmt;
+use std::sync::Arc;
 
 use sqlx::Pool;
 use tokenauth_core::store::{
@@ -12,20 +13,29 @@ use tokenauth_core::{TokenId, UserId};
 use crate::Error;
 use crate::common::{self, KeyRow};
 use crate::dialect::{Arg, Dialect, Execute};
+use crate::keys::StoredKey;
+use crate::statements::Statements;
+use crate::tables::DjangoTables;
 
 /// A [`TokenStore`] on DRF's `authtoken_token` table (`key` 40 hex characters,
-/// primary key; `created`; `user_id` unique), named per dialect:
+/// primary key; `created`; `user_id` unique, the user table's key), named per dialect:
 /// [`SqliteStore`](crate::sqlite::SqliteStore),
 /// [`PostgresStore`](crate::postgres::PostgresStore). See the [crate docs](crate) for
 /// what this table can and cannot hold.
 pub struct DjangoStore<DB: Dialect> {
     pool: Pool<DB>,
+    sql: Arc<Statements>,
 }
 
 impl<DB: Dialect> DjangoStore<DB> {
-    /// A store on `pool` (see the dialect's `connect`).
+    /// A store on `pool`, its tokens' users in Django's own `auth_user` (see the
+    /// dialect's `connect`); for another user model, [`DjangoTables::store`].
     pub fn new(pool: Pool<DB>) -> Self {
-        Self { pool }
+        DjangoTables::stock(pool).store()
+    }
+
+    pub(crate) fn on(pool: Pool<DB>, sql: Arc<Statements>) -> Self {
+        Self { pool, sql }
     }
 
     /// The pool.
@@ -36,7 +46,7 @@ impl<DB: Dialect> DjangoStore<DB> {
 
 impl<DB: Dialect> Clone for DjangoStore<DB> {
     fn clone(&self) -> Self {
-        Self::new(self.pool.clone())
+        Self::on(self.pool.clone(), Arc::clone(&self.sql))
     }
 }
 
@@ -47,10 +57,14 @@ impl<DB: Dialect> fmt::Debug for DjangoStore<DB> {
 }
 
 /// Deletes `rows` by key; those that were still there, ended.
-async fn delete_keys<DB: Execute>(conn: &mut DB::Connection, rows: &[&KeyRow]) -> Result<Vec<Ended>, Error> {
+async fn delete_keys<DB: Execute>(
+    conn: &mut DB::Connection,
+    sql: &Statements,
+    rows: &[&KeyRow],
+) -> Result<Vec<Ended>, Error> {
     let mut ended = Vec::with_capacity(rows.len());
     for row in rows {
-        if DB::execute(conn, DB::DELETE_TOKEN, &[Arg::Text(&row.key)]).await? > 0 {
+        if DB::execute(conn, &sql.delete_token, &[Arg::Text(&row.key)]).await? > 0 {
             ended.push(row.ended()?);
         }
     }
@@ -58,25 +72,35 @@ async fn delete_keys<DB: Execute>(conn: &mut DB::Connection, rows: &[&KeyRow]) -
 }
 
 impl<DB: Execute> DjangoStore<DB> {
-    /// Deletes the user's rows `doomed` picks, in one write transaction holding them.
+    /// Deletes the rows `doomed` picks of the users whose keys lie between `low` and
+    /// `high`, in one write transaction holding them.
     async fn delete_where(
         &self,
-        user: i64,
+        (low, high): (StoredKey, StoredKey),
         doomed: impl Fn(&KeyRow) -> bool + Send,
     ) -> Result<Vec<Ended>, Error> {
-        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
-        let mut rows = DB::tokens(&mut tx, DB::LOCKED_TOKENS_OF_USER, &[Arg::Int(user)]).await?;
+        let sql = &*self.sql;
+        let mut tx = self.pool.begin_with(sql.begin_write).await?;
+        let args = [low.arg(), high.arg()];
+        let mut rows = DB::tokens(&mut tx, &sql.locked_tokens_between, &args, sql.key()).await?;
         common::sort(&mut rows);
         let doomed: Vec<&KeyRow> = rows.iter().filter(|row| doomed(row)).collect();
-        let ended = delete_keys::<DB>(&mut tx, &doomed).await?;
+        let ended = delete_keys::<DB>(&mut tx, sql, &doomed).await?;
         tx.commit().await?;
         Ok(ended)
     }
 
-    /// The user's rows, outside any transaction.
-    async fn rows_of(&self, user: i64) -> Result<Vec<KeyRow>, Error> {
+    /// The rows of the users whose keys lie between `low` and `high` (one user where
+    /// they are equal), outside any transaction.
+    async fn rows_between(&self, low: &StoredKey, high: &StoredKey) -> Result<Vec<KeyRow>, Error> {
         let mut conn = self.pool.acquire().await?;
-        DB::tokens(&mut conn, DB::TOKENS_OF_USER, &[Arg::Int(user)]).await
+        let args = [low.arg(), high.arg()];
+        DB::tokens(&mut conn, &self.sql.tokens_between, &args, self.sql.key()).await
+    }
+
+    /// The user's key, if `user` is one of this table's ids.
+    fn key_of(&self, user: &UserId) -> Option<StoredKey> {
+        self.sql.key().stored(user)
     }
 }
 
@@ -91,38 +115,40 @@ impl<DB: Execute> TokenStore for DjangoStore<DB> {
 
     #[tracing::instrument(skip_all)]
     async fn token_set(&self, user: &UserId) -> Result<TokenSet, Error> {
-        let Some(user) = common::django_id(user) else {
+        let Some(user) = self.key_of(user) else {
             return Ok(TokenSet::default());
         };
-        common::token_set(self.rows_of(user).await?)
+        common::token_set(self.rows_between(&user, &user).await?)
     }
 
     #[tracing::instrument(skip_all)]
     async fn commit(&self, user: &UserId, expected: u64, change: Change) -> Result<Committed, Error> {
-        let Some(user) = common::django_id(user) else {
-            return Err(Error::Unsupported("a user id that is not an integer"));
+        let Some(user) = self.key_of(user) else {
+            return Err(Error::Unsupported("a user id that is not the user table's key"));
         };
+        let sql = &*self.sql;
         let insert = change.insert.as_ref().map(common::key_to_insert).transpose()?;
         // SQLite's write transaction (`BEGIN IMMEDIATE`) takes the write lock before
         // anything is read: no other writer, Django included, enters until it ends.
-        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
+        let mut tx = self.pool.begin_with(sql.begin_write).await?;
         // The user's password first (PostgreSQL: its row locked `FOR SHARE`), so that
         // it cannot change, by tokenauth or by Django, until this commits: a key is
         // inserted only while the password is the one it was issued under. Every
         // writer of both tables here locks the user before its token, so they cannot
         // deadlock.
-        let password = DB::text(&mut tx, DB::PASSWORD_FOR_COMMIT, &[Arg::Int(user)]).await?;
+        let password = DB::text(&mut tx, &sql.password_for_commit, &[user.arg()]).await?;
         // Then the token's row (PostgreSQL: `FOR UPDATE`): the comparison and the
         // writes are one step for every other writer of this user's row.
-        let mut rows = DB::tokens(&mut tx, DB::LOCKED_TOKENS_OF_USER, &[Arg::Int(user)]).await?;
+        let args = [user.arg(), user.arg()];
+        let mut rows = DB::tokens(&mut tx, &sql.locked_tokens_between, &args, sql.key()).await?;
         common::sort(&mut rows);
         if common::version_of(&rows) != expected || !common::issued_under(&change, password.as_deref()) {
             return Ok(Committed::Conflict);
         }
-        let ended = delete_keys::<DB>(&mut tx, &common::doomed(&rows, &change)).await?;
+        let ended = delete_keys::<DB>(&mut tx, sql, &common::doomed(&rows, &change)).await?;
         if let (Some(key), Some(record)) = (insert, &change.insert) {
-            let args = [Arg::Text(&key), Arg::Time(record.created), Arg::Int(user)];
-            if DB::execute(&mut tx, DB::INSERT_TOKEN, &args).await? == 0 {
+            let args = [Arg::Text(&key), Arg::Time(record.created), user.arg()];
+            if DB::execute(&mut tx, &sql.insert_token, &args).await? == 0 {
                 // The user holds a token still (DRF's one per user): decide again.
                 return Ok(Committed::Conflict);
             }
@@ -137,16 +163,17 @@ impl<DB: Execute> TokenStore for DjangoStore<DB> {
             return Ok(None);
         };
         let mut conn = self.pool.acquire().await?;
-        let rows = DB::tokens(&mut conn, DB::TOKEN_BY_KEY, &[Arg::Text(key.expose_secret())]).await?;
+        let args = [Arg::Text(key.expose_secret())];
+        let rows = DB::tokens(&mut conn, &self.sql.token_by_key, &args, self.sql.key()).await?;
         rows.first().map(KeyRow::record).transpose()
     }
 
     #[tracing::instrument(skip_all)]
     async fn find_by_id(&self, id: &TokenId) -> Result<Option<TokenRecord>, Error> {
-        let Some(user) = common::user_of(id) else {
+        let Some((low, high)) = self.sql.key().user_range(id) else {
             return Ok(None);
         };
-        let rows = self.rows_of(user).await?;
+        let rows = self.rows_between(&low, &high).await?;
         rows.iter()
             .find(|r| &r.id() == id)
             .map(KeyRow::record)
@@ -157,12 +184,15 @@ impl<DB: Execute> TokenStore for DjangoStore<DB> {
     async fn list(&self, user: Option<&UserId>) -> Result<Vec<TokenRecord>, Error> {
         let mut rows = match user {
             Some(user) => {
-                let Some(user) = common::django_id(user) else {
+                let Some(user) = self.key_of(user) else {
                     return Ok(Vec::new());
                 };
-                self.rows_of(user).await?
+                self.rows_between(&user, &user).await?
             }
-            None => DB::tokens(&mut *self.pool.acquire().await?, DB::ALL_TOKENS, &[]).await?,
+            None => {
+                let mut conn = self.pool.acquire().await?;
+                DB::tokens(&mut conn, &self.sql.all_tokens, &[], self.sql.key()).await?
+            }
         };
         common::sort(&mut rows);
         rows.iter().map(KeyRow::record).collect()
@@ -170,19 +200,20 @@ impl<DB: Execute> TokenStore for DjangoStore<DB> {
 
     #[tracing::instrument(skip_all)]
     async fn delete(&self, id: &TokenId) -> Result<Option<Ended>, Error> {
-        let Some(user) = common::user_of(id) else {
+        let Some(range) = self.sql.key().user_range(id) else {
             return Ok(None);
         };
-        let ended = self.delete_where(user, |row| &row.id() == id).await?;
+        let ended = self.delete_where(range, |row| &row.id() == id).await?;
         Ok(ended.into_iter().next())
     }
 
     #[tracing::instrument(skip_all)]
     async fn delete_for_user(&self, user: &UserId, keep: Option<&TokenId>) -> Result<Vec<Ended>, Error> {
-        let Some(user) = common::django_id(user) else {
+        let Some(user) = self.key_of(user) else {
             return Ok(Vec::new());
         };
-        self.delete_where(user, |row| Some(&row.id()) != keep).await
+        self.delete_where((user.clone(), user), |row| Some(&row.id()) != keep)
+            .await
     }
 
     /// DRF's table has no last-used column: uses are not written (and idle expiry
@@ -200,7 +231,7 @@ impl<DB: Execute> TokenStore for DjangoStore<DB> {
         // after its absence), as long as the bound is written the same way.
         let args = [Arg::Time(bounds.created_before), Arg::Int(limit)];
         let mut conn = self.pool.acquire().await?;
-        let rows = DB::tokens(&mut conn, DB::PURGE_TOKENS, &args).await?;
+        let rows = DB::tokens(&mut conn, &self.sql.purge_tokens, &args, self.sql.key()).await?;
         rows.iter().map(KeyRow::ended).collect()
     }
 }

@@ -1,5 +1,5 @@
-//! Django's `auth_user` table as a [`UserDirectory`] and [`UserAdmin`], once for every
-//! dialect.
+//! Django's user table (`auth_user`, or a custom user model's) as a
+//! [`UserDirectory`] and [`UserAdmin`], once for every dialect.
 
 use std::fmt;
 use std::sync::Arc;
@@ -9,30 +9,46 @@ use tokenauth_core::store::{DirectoryCapabilities, LoginRecord, UserAdmin, UserD
 use tokenauth_core::{Clock, SystemClock, User, UserId};
 
 use crate::Error;
-use crate::common::{self, django_id};
+use crate::common;
 use crate::dialect::{Arg, Dialect, Execute};
+use crate::keys::StoredKey;
+use crate::statements::{CreateArg, Statements};
+use crate::tables::DjangoTables;
 
-/// A [`UserDirectory`] and [`UserAdmin`] on Django's `auth_user` table, named per
+/// A [`UserDirectory`] and [`UserAdmin`] on Django's user table (`auth_user`, or a
+/// [`UserModel`](crate::UserModel)'s, through [`DjangoTables::users`]), named per
 /// dialect: [`SqliteUserDirectory`](crate::sqlite::SqliteUserDirectory),
 /// [`PostgresUserDirectory`](crate::postgres::PostgresUserDirectory).
 ///
-/// Users are matched by `username` exactly (case-sensitive, not trimmed, not
-/// normalised), as Django's `authenticate()` does. New users are written as Django's
-/// `create_user` writes them: empty names and email, not staff, not superuser,
-/// `date_joined` now (by the directory's clock), `last_login` NULL. A user's
+/// Users are matched by the login field (`username`, or the model's
+/// `USERNAME_FIELD`) exactly (case-sensitive, not trimmed, not normalised), as
+/// Django's `authenticate()` does through `get_by_natural_key`. New users are written
+/// as Django's `create_user` writes them, in the columns of `AbstractUser` the table
+/// has: empty names and email, not staff, not superuser, `date_joined` now (by the
+/// directory's clock), `last_login` NULL, and a new UUID (v4) for a UUID key; a table
+/// with other NOT NULL columns without a default is refused
+/// ([`Error::CannotCreate`]). Without an active column, every user is active and
+/// none can be deactivated ([`Error::NoActiveField`]). A user's
 /// credential version is a digest of its `auth_user.password`, so that it changes
 /// with every new hash, written here or by Django; a password set here also deletes
 /// the user's token in the same transaction (see the [crate docs](crate)).
 pub struct DjangoUserDirectory<DB: Dialect> {
     pool: Pool<DB>,
+    sql: Arc<Statements>,
     clock: Arc<dyn Clock>,
 }
 
 impl<DB: Dialect> DjangoUserDirectory<DB> {
-    /// A directory on `pool` (see the dialect's `connect`).
+    /// A directory on Django's own `auth_user` in `pool` (see the dialect's
+    /// `connect`); for another user model, [`DjangoTables::users`].
     pub fn new(pool: Pool<DB>) -> Self {
+        DjangoTables::stock(pool).users()
+    }
+
+    pub(crate) fn on(pool: Pool<DB>, sql: Arc<Statements>) -> Self {
         Self {
             pool,
+            sql,
             clock: Arc::new(SystemClock),
         }
     }
@@ -48,6 +64,7 @@ impl<DB: Dialect> Clone for DjangoUserDirectory<DB> {
     fn clone(&self) -> Self {
         Self {
             pool: self.pool.clone(),
+            sql: Arc::clone(&self.sql),
             clock: Arc::clone(&self.clock),
         }
     }
@@ -61,30 +78,38 @@ impl<DB: Dialect> fmt::Debug for DjangoUserDirectory<DB> {
 
 impl<DB: Execute> DjangoUserDirectory<DB> {
     /// The first user row `sql` returns for `args`, as core sees it.
-    async fn one(&self, sql: &'static str, args: &[Arg<'_>]) -> Result<Option<User>, Error> {
+    async fn one(&self, sql: &str, args: &[Arg<'_>]) -> Result<Option<User>, Error> {
         let mut conn = self.pool.acquire().await?;
         let rows = DB::users(&mut conn, sql, args).await?;
         Ok(rows.into_iter().next().map(common::user))
     }
 
-    async fn by_id(&self, id: i64) -> Result<Option<User>, Error> {
-        self.one(DB::USER_BY_ID, &[Arg::Int(id)]).await
+    async fn by_id(&self, id: &StoredKey) -> Result<Option<User>, Error> {
+        self.one(&self.sql.user_by_id, &[id.arg()]).await
+    }
+
+    /// The user's key, if `id` is one of this table's ids.
+    fn key_of(&self, id: &UserId) -> Option<StoredKey> {
+        self.sql.key().stored(id)
     }
 
     /// Sets the user's password (when given) and deletes its token, in one
     /// transaction; the user as it is then.
     async fn update_and_end_token(&self, id: &UserId, password: Option<&str>) -> Result<Option<User>, Error> {
-        let Some(id) = django_id(id) else { return Ok(None) };
-        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
-        if DB::text(&mut tx, DB::LOCK_USER, &[Arg::Int(id)]).await?.is_none() {
+        let Some(id) = self.key_of(id) else {
+            return Ok(None);
+        };
+        let sql = &*self.sql;
+        let mut tx = self.pool.begin_with(sql.begin_write).await?;
+        if DB::text(&mut tx, &sql.lock_user, &[id.arg()]).await?.is_none() {
             return Ok(None);
         }
         if let Some(password) = password {
-            DB::execute(&mut tx, DB::SET_PASSWORD, &[Arg::Text(password), Arg::Int(id)]).await?;
+            DB::execute(&mut tx, &sql.set_password, &[Arg::Text(password), id.arg()]).await?;
         }
-        DB::execute(&mut tx, DB::DELETE_TOKENS_OF_USER, &[Arg::Int(id)]).await?;
+        DB::execute(&mut tx, &sql.delete_tokens_of_user, &[id.arg()]).await?;
         tx.commit().await?;
-        self.by_id(id).await
+        self.by_id(&id).await
     }
 }
 
@@ -94,8 +119,8 @@ impl<DB: Execute> UserDirectory for DjangoUserDirectory<DB> {
 
     #[tracing::instrument(skip_all)]
     async fn find_user(&self, id: &UserId) -> Result<Option<User>, Error> {
-        match django_id(id) {
-            Some(id) => self.by_id(id).await,
+        match self.key_of(id) {
+            Some(id) => self.by_id(&id).await,
             None => Ok(None),
         }
     }
@@ -103,7 +128,7 @@ impl<DB: Execute> UserDirectory for DjangoUserDirectory<DB> {
     #[tracing::instrument(skip_all)]
     async fn find_login(&self, username: &str) -> Result<Option<LoginRecord<User>>, Error> {
         let mut conn = self.pool.acquire().await?;
-        let rows = DB::users(&mut conn, DB::USER_BY_USERNAME, &[Arg::Text(username)]).await?;
+        let rows = DB::users(&mut conn, &self.sql.user_by_login, &[Arg::Text(username)]).await?;
         Ok(rows.into_iter().next().map(|row| LoginRecord {
             password_hash: row.password.clone(),
             user: common::user(row),
@@ -112,10 +137,12 @@ impl<DB: Execute> UserDirectory for DjangoUserDirectory<DB> {
 
     #[tracing::instrument(skip_all)]
     async fn rehash_password(&self, id: &UserId, old_hash: &str, new_hash: &str) -> Result<bool, Error> {
-        let Some(id) = django_id(id) else { return Ok(false) };
-        let args = [Arg::Text(new_hash), Arg::Int(id), Arg::Text(old_hash)];
+        let Some(id) = self.key_of(id) else {
+            return Ok(false);
+        };
+        let args = [Arg::Text(new_hash), id.arg(), Arg::Text(old_hash)];
         let mut conn = self.pool.acquire().await?;
-        Ok(DB::execute(&mut conn, DB::REHASH_PASSWORD, &args).await? > 0)
+        Ok(DB::execute(&mut conn, &self.sql.rehash_password, &args).await? > 0)
     }
 }
 
@@ -127,13 +154,28 @@ impl<DB: Execute> UserAdmin for DjangoUserDirectory<DB> {
         password_hash: &str,
         is_active: bool,
     ) -> Result<Option<User>, Error> {
-        let args = [
-            Arg::Text(password_hash),
-            Arg::Text(username),
-            Arg::Flag(is_active),
-            Arg::Time(self.clock.now()),
-        ];
-        self.one(DB::CREATE_USER, &args).await
+        let layout = &self.sql.layout;
+        if !layout.unfillable.is_empty() {
+            return Err(Error::CannotCreate {
+                table: layout.model.table().to_string(),
+                columns: layout.unfillable.clone(),
+            });
+        }
+        if !is_active && layout.model.active_field().is_none() {
+            return Err(Error::NoActiveField);
+        }
+        let key = self.sql.key().generate();
+        let now = self.clock.now();
+        let args: Vec<Arg<'_>> = (self.sql.create_args.iter())
+            .map(|arg| match arg {
+                CreateArg::Key => key.as_ref().map_or(Arg::Int(0), StoredKey::arg),
+                CreateArg::Password => Arg::Text(password_hash),
+                CreateArg::Login => Arg::Text(username),
+                CreateArg::Active => Arg::Flag(is_active),
+                CreateArg::Now => Arg::Time(now),
+            })
+            .collect();
+        self.one(&self.sql.create_user, &args).await
     }
 
     /// Writes the hash (a new credential version) and deletes the user's token, in one
@@ -150,9 +192,15 @@ impl<DB: Execute> UserAdmin for DjangoUserDirectory<DB> {
 
     #[tracing::instrument(skip_all)]
     async fn set_active(&self, id: &UserId, is_active: bool) -> Result<Option<User>, Error> {
-        let Some(id) = django_id(id) else { return Ok(None) };
-        self.one(DB::SET_ACTIVE, &[Arg::Flag(is_active), Arg::Int(id)])
-            .await
+        let Some(key) = self.key_of(id) else {
+            return Ok(None);
+        };
+        match &self.sql.set_active {
+            Some(sql) => self.one(sql, &[Arg::Flag(is_active), key.arg()]).await,
+            // Every user is active: activating one changes nothing.
+            None if is_active => self.by_id(&key).await,
+            None => Err(Error::NoActiveField),
+        }
     }
 
     async fn find_by_username(&self, username: &str) -> Result<Option<User>, Error> {
@@ -161,35 +209,38 @@ impl<DB: Execute> UserAdmin for DjangoUserDirectory<DB> {
 
     async fn list_users(&self) -> Result<Vec<User>, Error> {
         let mut conn = self.pool.acquire().await?;
-        let rows = DB::users(&mut conn, DB::USERS_BY_USERNAME, &[]).await?;
+        let rows = DB::users(&mut conn, &self.sql.users_by_login, &[]).await?;
         Ok(rows.into_iter().map(common::user).collect())
     }
 
-    /// Deletes the user with its token, groups and permissions, as Django's cascade
-    /// would; if rows of other apps still refer to the user, nothing is deleted
-    /// ([`Error::Referenced`]). Ids are never reused (SQLite: `AUTOINCREMENT`;
-    /// PostgreSQL: an identity column).
+    /// Deletes the user with its token, groups and permissions (where the model has
+    /// them), as Django's cascade would; if rows of other apps still refer to the
+    /// user, nothing is deleted ([`Error::Referenced`]). Integer ids are never reused
+    /// (SQLite: `AUTOINCREMENT`; PostgreSQL: an identity column).
     #[tracing::instrument(skip_all)]
     async fn delete_user(&self, id: &UserId) -> Result<Option<User>, Error> {
-        let Some(id) = django_id(id) else { return Ok(None) };
-        let Some(found) = self.by_id(id).await? else {
+        let Some(id) = self.key_of(id) else {
             return Ok(None);
         };
-        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
+        let Some(found) = self.by_id(&id).await? else {
+            return Ok(None);
+        };
+        let sql = &*self.sql;
+        let mut tx = self.pool.begin_with(sql.begin_write).await?;
         // The user's row before its token's, as every writer of both here locks them
         // (the store's commit included): no deadlock between them.
-        DB::text(&mut tx, DB::LOCK_USER, &[Arg::Int(id)]).await?;
-        let links = DB::DELETE_USER_LINKS;
-        for sql in [DB::DELETE_TOKENS_OF_USER, links[0], links[1]] {
-            DB::execute(&mut tx, sql, &[Arg::Int(id)]).await?;
+        DB::text(&mut tx, &sql.lock_user, &[id.arg()]).await?;
+        let links = sql.delete_user_links.iter();
+        for statement in std::iter::once(&sql.delete_tokens_of_user).chain(links) {
+            DB::execute(&mut tx, statement, &[id.arg()]).await?;
         }
-        let deleted = DB::execute(&mut tx, DB::DELETE_USER, &[Arg::Int(id)]).await?;
+        let deleted = DB::execute(&mut tx, &sql.delete_user, &[id.arg()]).await?;
         // Foreign keys are deferred: other apps' rows are found at commit.
         tx.commit().await.map_err(Error::Referenced)?;
         Ok((deleted > 0).then_some(found))
     }
 
-    /// No credential version of its own: `auth_user` has no column for one, and
+    /// No credential version of its own: Django's user table has no column for one, and
     /// Django's schema is never altered, so a user's version is a digest of its
     /// `auth_user.password` (see the [crate docs](crate), "Password changes"). A new
     /// user's version is its hash's, a re-hash is a new version, and a bump only ends

@@ -60,6 +60,15 @@ struct Database {
 
 impl Database {
     async fn load() -> Self {
+        Self::load_dump(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/django-postgres.sql"
+        ))
+        .await
+    }
+
+    /// A database of its own holding the dump at `dump`.
+    async fn load_dump(dump: &str) -> Self {
         let server = server_url();
         let name = format!(
             "tokenauth_django_{:016x}",
@@ -74,7 +83,6 @@ impl Database {
             .unwrap();
         let url = with_database(&server, &name);
         let database = Self { name, url };
-        let dump = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/django-postgres.sql");
         let output = Command::new("psql")
             .args([
                 "-X",
@@ -323,4 +331,104 @@ mod tokens {
         #[ignore = needs_postgres!()];
         subject: super::store_subject()
     );
+}
+
+/// The custom user models' fixtures (`fixtures/custom-users`), each dump in a database
+/// of its own.
+mod custom_users {
+    use sqlx::Postgres;
+    use tokenauth_conformance::{Guarded, StoreSubject};
+    use tokenauth_core::{ManualClock, TokenAuth};
+    use tokenauth_django::postgres::{PostgresStore, PostgresUserDirectory, connect_model};
+    use tokenauth_django::{DjangoTables, django_auth};
+
+    use super::Database;
+    use super::common::custom::{self, CustomModel, custom_manifest};
+
+    struct Custom {
+        auth: TokenAuth<PostgresStore, PostgresUserDirectory>,
+        // Last: the pool closes before the database is dropped.
+        _database: Database,
+    }
+
+    async fn open(dump: &str, model: &CustomModel) -> Custom {
+        let database = Database::load_dump(&custom::fixture(dump)).await;
+        let tables = connect_model(&database.url, &model.user_model()).await.unwrap();
+        let clock: ManualClock = custom_manifest().clock();
+        let users = tables.users().with_clock(clock.clone());
+        let auth = django_auth(tables.store(), users).with_clock(clock);
+        Custom {
+            auth,
+            _database: database,
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    #[ignore = needs_postgres!()]
+    async fn every_big_integer_user_and_token_as_django_says() {
+        let model = &custom_manifest().models.bigint;
+        let custom = open("bigint-postgres.sql", model).await;
+        custom::every_user_and_token_as_django_says(&custom.auth, model, &model.tokens.postgres).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    #[ignore = needs_postgres!()]
+    async fn every_uuid_user_and_token_as_django_says() {
+        let model = &custom_manifest().models.uuid;
+        let custom = open("uuid-postgres.sql", model).await;
+        custom::every_user_and_token_as_django_says(&custom.auth, model, &model.tokens.postgres).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    #[ignore = needs_postgres!()]
+    async fn users_created_here_log_in_and_are_deleted_with_their_links() {
+        let manifest = custom_manifest();
+        for (dump, model, login) in [
+            ("bigint-postgres.sql", &manifest.models.bigint, "newbie"),
+            ("uuid-postgres.sql", &manifest.models.uuid, "new@example.com"),
+        ] {
+            let custom = open(dump, model).await;
+            let id = custom::users_created_here_work(&custom.auth, model, login).await;
+            let (user, _) = custom.auth.delete_user(login).await.unwrap().unwrap();
+            assert_eq!(user.id, id);
+        }
+    }
+
+    /// The tables of `dump`'s model in a database of its own, emptied by `delete`.
+    async fn emptied(dump: &str, model: &CustomModel, delete: &str) -> (DjangoTables<Postgres>, Database) {
+        let database = Database::load_dump(&custom::fixture(dump)).await;
+        let tables = connect_model(&database.url, &model.user_model()).await.unwrap();
+        sqlx::raw_sql(delete).execute(tables.pool()).await.unwrap();
+        (tables, database)
+    }
+
+    /// The big-integer model's users, for the user-directory suite.
+    async fn accounts() -> Guarded<PostgresUserDirectory, Database> {
+        let model = &custom_manifest().models.bigint;
+        let delete = r#"DELETE FROM "authtoken_token"; DELETE FROM "accounts_user_groups";
+            DELETE FROM "accounts_user_user_permissions"; DELETE FROM "accounts_user";"#;
+        let (tables, database) = emptied("bigint-postgres.sql", model, delete).await;
+        Guarded::new(tables.users(), database)
+    }
+
+    /// DRF's table of the UUID model, for the token-store suite.
+    async fn member_tokens() -> StoreSubject<Guarded<PostgresStore, Database>, PostgresUserDirectory> {
+        let model = &custom_manifest().models.uuid;
+        let delete = r#"DELETE FROM "authtoken_token"; DELETE FROM "members_member_groups";
+            DELETE FROM "members_member_user_permissions"; DELETE FROM "members_member";"#;
+        let (tables, database) = emptied("uuid-postgres.sql", model, delete).await;
+        let subject = Guarded::new(tables.store(), database);
+        super::common::conformance::store_subject(subject, tables.users())
+    }
+
+    mod account_users {
+        tokenauth_conformance::user_directory_conformance!(#[ignore = needs_postgres!()]; super::accounts());
+    }
+
+    mod member_tokens {
+        tokenauth_conformance::token_store_conformance!(
+            #[ignore = needs_postgres!()];
+            subject: super::member_tokens()
+        );
+    }
 }

@@ -215,8 +215,10 @@ async fn a_database_without_drfs_table_is_refused_by_name() {
         .unwrap_err();
     assert_eq!(
         error.to_string(),
-        "not a Django database with DRF's authtoken app: column auth_user.password is missing \
-         (run Django's `migrate` with `rest_framework.authtoken` installed)"
+        "not a Django database with DRF's authtoken app: column auth_user.password is missing; \
+         column auth_user.is_active is missing; table authtoken_token is missing (run Django's \
+         `migrate` with `rest_framework.authtoken` installed; for a custom user model, name its \
+         table and fields)"
     );
     let missing = connect(&format!("sqlite://{}", dir.path().join("absent").display()))
         .await
@@ -305,3 +307,7 @@ async fn the_directory_declares_versions_of_the_hash_through_its_wrappers() {
     let cached = auth.with_cache(tokenauth_core::AuthCache::default());
     assert_eq!(cached.users().directory_capabilities(), declared);
 }
+
+/// The custom user models' fixtures (`fixtures/custom-users`).
+#[path = "sqlite/custom_users.rs"]
+mod custom_users;

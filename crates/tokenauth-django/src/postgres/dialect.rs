@@ -8,22 +8,27 @@ use time::OffsetDateTime;
 
 use crate::Error;
 use crate::dialect::{Dialect, sealed};
-use crate::statements::{Statements, select_tokens};
+use crate::statements::Spelling;
 
 impl sealed::Sealed for Postgres {}
 
-impl Statements for Postgres {
+impl Spelling for Postgres {
     const BEGIN_SNAPSHOT: &'static str = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY";
-    // The tables the connection's search path finds, as unqualified queries do.
-    const COLUMNS: &'static str = r#"SELECT c.relname::text, a.attname::text
+    // The tables the connection's search path finds, as the statements' quoted names
+    // do.
+    const COLUMNS: &'static str = r#"SELECT c.relname::text, a.attname::text,
+               format_type(a.atttypid, a.atttypmod), a.attnotnull,
+               a.atthasdef OR a.attidentity <> '' OR a.attgenerated <> '',
+               COALESCE(a.attnum = ANY (i.indkey::int2[]), false)
           FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
-         WHERE c.oid IN (to_regclass('auth_user'), to_regclass('authtoken_token'))
+          LEFT JOIN pg_index i ON i.indrelid = c.oid AND i.indisprimary
+         WHERE c.oid IN (to_regclass(quote_ident($1)), to_regclass(quote_ident($2)),
+                         to_regclass(quote_ident($3)), to_regclass(quote_ident($4)))
            AND a.attnum > 0 AND NOT a.attisdropped"#;
 
-    const LOCKED_TOKENS_OF_USER: &'static str = select_tokens!(r#"WHERE t."user_id" = $1 FOR UPDATE OF t"#);
-    const PASSWORD_FOR_COMMIT: &'static str =
-        r#"SELECT "password" FROM "auth_user" WHERE "id" = $1 FOR SHARE"#;
-    const LOCK_USER: &'static str = r#"SELECT "password" FROM "auth_user" WHERE "id" = $1 FOR UPDATE"#;
+    const LOCK_TOKENS: &'static str = " FOR UPDATE OF t";
+    const SHARE_USER: &'static str = " FOR SHARE";
+    const LOCK_USER: &'static str = " FOR UPDATE";
 }
 
 impl Dialect for Postgres {

@@ -15,7 +15,7 @@ mod dialect;
 
 use sqlx::{PgPool, Postgres};
 
-use crate::Error;
+use crate::{DjangoTables, Error, UserModel};
 
 /// A [`TokenStore`](tokenauth_core::store::TokenStore) on DRF's `authtoken_token` table in
 /// Django's PostgreSQL database (`created` `timestamptz`). See the [crate docs](crate)
@@ -55,4 +55,11 @@ pub async fn connect_knox(url: &str) -> Result<PgPool, Error> {
     let pool = PgPool::connect(url).await?;
     crate::knox::check_knox_schema(&pool).await?;
     Ok(pool)
+}
+
+/// Opens Django's PostgreSQL database at `url` as [`connect`] does, and its tables for
+/// the user model `model` ([`DjangoTables::open`](crate::DjangoTables::open): checked,
+/// the key's type read).
+pub async fn connect_model(url: &str, model: &UserModel) -> Result<DjangoTables<Postgres>, Error> {
+    DjangoTables::open(PgPool::connect(url).await?, model).await
 }

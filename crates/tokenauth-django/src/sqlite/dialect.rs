@@ -9,14 +9,21 @@ use time::OffsetDateTime;
 use super::timestamp::{from_django_text, to_django_text};
 use crate::Error;
 use crate::dialect::{Dialect, sealed};
-use crate::statements::Statements;
+use crate::statements::Spelling;
 
 impl sealed::Sealed for Sqlite {}
 
-impl Statements for Sqlite {
+impl Spelling for Sqlite {
     const BEGIN_WRITE: &'static str = "BEGIN IMMEDIATE";
-    const COLUMNS: &'static str = r#"SELECT 'auth_user', "name" FROM pragma_table_info('auth_user')
-        UNION ALL SELECT 'authtoken_token', "name" FROM pragma_table_info('authtoken_token')"#;
+    const COLUMNS: &'static str = r#"
+        SELECT $1, "name", "type", "notnull" <> 0, "dflt_value" IS NOT NULL, "pk" > 0
+          FROM pragma_table_info($1)
+        UNION ALL SELECT $2, "name", "type", "notnull" <> 0, "dflt_value" IS NOT NULL, "pk" > 0
+          FROM pragma_table_info($2)
+        UNION ALL SELECT $3, "name", "type", "notnull" <> 0, "dflt_value" IS NOT NULL, "pk" > 0
+          FROM pragma_table_info($3)
+        UNION ALL SELECT $4, "name", "type", "notnull" <> 0, "dflt_value" IS NOT NULL, "pk" > 0
+          FROM pragma_table_info($4)"#;
 }
 
 impl Dialect for Sqlite {

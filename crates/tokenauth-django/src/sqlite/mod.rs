@@ -20,7 +20,7 @@ use std::time::Duration;
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{Sqlite, SqlitePool};
 
-use crate::Error;
+use crate::{DjangoTables, Error, UserModel};
 
 /// A [`TokenStore`](tokenauth_core::store::TokenStore) on DRF's `authtoken_token` table in
 /// Django's SQLite database (`created` as Django's text). See the [crate docs](crate)
@@ -57,6 +57,13 @@ pub async fn connect_knox(url: &str) -> Result<SqlitePool, Error> {
     let pool = open(url).await?;
     crate::knox::check_knox_schema(&pool).await?;
     Ok(pool)
+}
+
+/// Opens Django's SQLite database at `url` as [`connect`] does, and its tables for the
+/// user model `model` ([`DjangoTables::open`](crate::DjangoTables::open): checked, the
+/// key's type read).
+pub async fn connect_model(url: &str, model: &UserModel) -> Result<DjangoTables<Sqlite>, Error> {
+    DjangoTables::open(open(url).await?, model).await
 }
 
 async fn open(url: &str) -> Result<SqlitePool, Error> {

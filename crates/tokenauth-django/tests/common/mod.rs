@@ -3,6 +3,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 pub mod conformance;
+pub mod custom;
 pub mod password_race;
 
 use std::future::Future;

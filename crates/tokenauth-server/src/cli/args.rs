@@ -38,6 +38,10 @@ pub struct Cli {
     #[arg(long, global = true, env = "TOKENAUTH_SCHEMA", value_enum, default_value_t)]
     pub schema: super::Schema,
 
+    /// Django's user model (--schema django, import-django).
+    #[command(flatten)]
+    pub django: DjangoModelArgs,
+
     /// Keep tokens in Redis instead of the database: `redis://HOST:PORT[/DB]`, or
     /// `redis+cluster://HOST:PORT,HOST:PORT,...` for a Redis Cluster; `rediss://` and
     /// `rediss+cluster://` for TLS (verified against the system's roots, or
@@ -259,8 +263,10 @@ pub struct ServeArgs {
     pub metrics: MetricsArgs,
 }
 
+mod django;
 mod serve_groups;
 mod values;
+pub use django::{ActiveField, DjangoModelArgs};
 pub use serve_groups::CacheArgs;
 pub(crate) use serve_groups::{MetricsArgs, Switch, VerifyArgs};
 use values::{duration, on_off};

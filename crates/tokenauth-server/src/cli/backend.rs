@@ -15,7 +15,7 @@ use tokenauth_core::LocalBus;
 use tokenauth_core::store::{Capabilities, RevocationBus, TokenImport, TokenStore, UserImport};
 use tokenauth_django::hashers::upgrading_hasher;
 use tokenauth_django::knox::KnoxToken;
-use tokenauth_django::{DjangoToken, DjangoUser, django_auth};
+use tokenauth_django::{DjangoToken, DjangoUser, UserModel, django_auth};
 use tokenauth_redis::{BusOptions, RedisBus, RedisStore, Target};
 use tokenauth_sqlx::postgres::{PostgresRevocationBus, PostgresStore, PostgresUserDirectory};
 use tokenauth_sqlx::sqlite::{SqliteRevocationBus, SqliteStore, SqliteUserDirectory};
@@ -158,18 +158,13 @@ pub(super) async fn open(cli: Cli, runner: impl Runner) -> Result<(), CliError> 
             with_token_store(store, users, Some(bus), declared, timeout, cli, runner).await
         }
         (Schema::Django, Database::Sqlite) => {
-            let pool = tokenauth_django::sqlite::connect(url).await?;
-            let store = tokenauth_django::sqlite::SqliteStore::new(pool.clone());
-            let auth = django_auth(store, tokenauth_django::sqlite::SqliteUserDirectory::new(pool));
+            let tables = tokenauth_django::sqlite::connect_model(url, &cli.django.model()).await?;
+            let auth = django_auth(tables.store(), tables.users());
             without_policy(auth, declared, cli, runner).await
         }
         (Schema::Django, Database::Postgres) => {
-            let pool = tokenauth_django::postgres::connect(url).await?;
-            let store = tokenauth_django::postgres::PostgresStore::new(pool.clone());
-            let auth = django_auth(
-                store,
-                tokenauth_django::postgres::PostgresUserDirectory::new(pool),
-            );
+            let tables = tokenauth_django::postgres::connect_model(url, &cli.django.model()).await?;
+            let auth = django_auth(tables.store(), tables.users());
             without_policy(auth, declared, cli, runner).await
         }
     }
@@ -351,7 +346,6 @@ impl NamedDatabase {
     }
 }
 
-/// Every user and token of the Django database `url` names (schema checked first).
 /// Every user and knox token of the Django database at `url`, checked for knox's
 /// tables instead of DRF's.
 pub(super) async fn read_knox(url: &DatabaseUrl) -> Result<(Vec<DjangoUser>, Vec<KnoxToken>), CliError> {
@@ -367,15 +361,20 @@ pub(super) async fn read_knox(url: &DatabaseUrl) -> Result<(Vec<DjangoUser>, Vec
     })
 }
 
-pub(super) async fn read_django(url: &DatabaseUrl) -> Result<(Vec<DjangoUser>, Vec<DjangoToken>), CliError> {
+/// Every user (of `model`) and token of the Django database `url` names (schema
+/// checked first).
+pub(super) async fn read_django(
+    url: &DatabaseUrl,
+    model: &UserModel,
+) -> Result<(Vec<DjangoUser>, Vec<DjangoToken>), CliError> {
     Ok(match Database::of(url)? {
         Database::Sqlite => {
-            let pool = tokenauth_django::sqlite::connect(url.as_str()).await?;
-            tokenauth_django::export(&pool).await?
+            let tables = tokenauth_django::sqlite::connect_model(url.as_str(), model).await?;
+            tokenauth_django::export(&tables).await?
         }
         Database::Postgres => {
-            let pool = tokenauth_django::postgres::connect(url.as_str()).await?;
-            tokenauth_django::export(&pool).await?
+            let tables = tokenauth_django::postgres::connect_model(url.as_str(), model).await?;
+            tokenauth_django::export(&tables).await?
         }
     })
 }

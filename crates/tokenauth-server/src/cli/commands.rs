@@ -6,6 +6,7 @@ use tokenauth::core::TokenAuth;
 use tokenauth::routes::IntrospectionClient;
 use tokenauth_core::store::{RevocationBus, TokenImport, TokenStore, UserDirectory, UserImport};
 use tokenauth_core::{AuthCache, BackendError, Cached, Lifespan, Maintenance, Publisher, Scopes};
+use tokenauth_django::UserModel;
 use tokenauth_django::hashers::DjangoHashers;
 
 use super::args::{MetricsArgs, Switch};
@@ -18,6 +19,8 @@ use crate::Metrics;
 /// Runs commands with the standard streams of `io`.
 pub(super) struct Commands<'a, R, W> {
     pub(super) io: &'a mut Io<R, W>,
+    /// The Django user model `import-django` reads.
+    pub(super) django: UserModel,
 }
 
 impl<R: BufRead, W: Write> Runner for Commands<'_, R, W> {
@@ -46,7 +49,7 @@ impl<R: BufRead, W: Write> Runner for Commands<'_, R, W> {
             },
             None => opened,
         };
-        let result = opened.run_command(command, self.io).await;
+        let result = opened.run_command(command, self.io, &self.django).await;
         if let Some(publisher) = publisher {
             // Before the process exits: the servers' caches must hear what ended.
             publisher.flush().await;
@@ -67,6 +70,7 @@ where
         self,
         command: Command,
         io: &mut Io<R, W>,
+        django: &UserModel,
     ) -> Result<(), CliError> {
         match command {
             Command::Migrate => writeln!(io.stdout, "database is up to date")?,
@@ -85,7 +89,7 @@ where
                     .settings
                     .as_ref()
                     .expect("the refusals admit bulk commands only where a policy is kept");
-                import_django::run(args, &self.auth, settings, io).await?;
+                import_django::run(args, django, &self.auth, settings, io).await?;
             }
             // Run before any `--database` is opened (`cli::run`); here only if refused.
             Command::CopyDatabase(args) => copy::run(&args, io).await?,

@@ -19,7 +19,8 @@ use std::time::Instant;
 use clap::Args;
 use tokenauth::core::TokenAuth;
 use tokenauth_core::store::{NewUser, TokenDigest, TokenImport, TokenRecord, UserImport};
-use tokenauth_core::{BackendError, Lifespan, PasswordHasher, Scopes, User};
+use tokenauth_core::{BackendError, Lifespan, PasswordHasher, Scopes, User, UserId};
+use tokenauth_django::UserModel;
 use tokenauth_django::hashers::DjangoHash;
 use tokenauth_django::knox::KnoxToken;
 use tokenauth_django::{DjangoToken, DjangoUser};
@@ -32,7 +33,8 @@ use super::{CliError, DatabaseUrl, Io, PolicyStore};
 #[derive(Debug, Args)]
 pub struct ImportDjangoArgs {
     /// The Django database to read: `sqlite:///srv/app/db.sqlite3` or
-    /// `postgres://USER@HOST/DATABASE`. Only read; its schema is checked first. From
+    /// `postgres://USER@HOST/DATABASE`. Only read; its schema is checked first (a
+    /// custom user model: --django-user-table and the other --django-* options). From
     /// the environment, a password stays off the command line.
     #[arg(
         long,
@@ -82,7 +84,7 @@ enum Tokens {
 #[derive(Default)]
 struct ImportedUsers {
     /// The user each Django id became.
-    ids: HashMap<i64, User>,
+    ids: HashMap<UserId, User>,
     created: usize,
     unverifiable: usize,
     over_limits: usize,
@@ -92,6 +94,7 @@ struct ImportedUsers {
 /// `settings` which tokens are held.
 pub(super) async fn run<S, D, P, R, W>(
     args: ImportDjangoArgs,
+    model: &UserModel,
     auth: &TokenAuth<S, D>,
     settings: &P,
     io: &mut Io<R, W>,
@@ -105,10 +108,19 @@ where
     let started = Instant::now();
     let (users, tokens) = match args.django_tokens {
         DjangoTokens::Drf => {
-            let (users, tokens) = backend::read_django(&args.from).await?;
+            let (users, tokens) = backend::read_django(&args.from, model).await?;
             (users, Tokens::Drf(tokens))
         }
         DjangoTokens::Knox => {
+            // The knox import reads Django's stock auth_user; a user model named here
+            // would be ignored, which is a mistake to say, not to pass over.
+            if *model != UserModel::default() {
+                return Err(CliError::Options(
+                    "--django-tokens knox imports Django's stock auth_user only: --django-user-table, \
+                     --django-login-field and --django-active-field do not apply to it yet"
+                        .to_owned(),
+                ));
+            }
             let (users, tokens) = backend::read_knox(&args.from).await?;
             (users, Tokens::Knox(tokens))
         }
@@ -121,10 +133,10 @@ where
         .map_err(BackendError::new)?;
 
     let mut generator = auth.format().generator();
-    let mut record = |user_id: i64, digest: Option<TokenDigest>, created, expires| {
+    let mut record = |user_id: &UserId, digest: Option<TokenDigest>, created, expires| {
         // A row whose digest could never match here is skipped; its user is the
         // table's foreign key, so it exists.
-        let (digest, owner) = (digest?, imported.ids.get(&user_id)?);
+        let (digest, owner) = (digest?, imported.ids.get(user_id)?);
         Some(TokenRecord {
             id: generator.id(),
             digest,
@@ -145,7 +157,7 @@ where
                 // What the native format computes for an imported DRF key.
                 .filter_map(|t| {
                     let digest = TokenDigest::from_drf_key(&t.key).map(|_| TokenDigest::of(&t.key));
-                    record(t.user_id, digest, t.created, None)
+                    record(&t.user_id, digest, t.created, None)
                 })
                 .collect();
             (tokens.len(), records, "not a DRF key")
@@ -155,7 +167,7 @@ where
                 .iter()
                 .filter_map(|t| {
                     record(
-                        t.user_id,
+                        &t.user_id,
                         TokenDigest::from_knox_digest(&t.digest),
                         t.created,
                         t.expiry,
@@ -243,7 +255,9 @@ where
             .await
             .map_err(BackendError::new)?;
         imported.created += created.created;
-        imported.ids.extend(chunk.iter().map(|u| u.id).zip(created.users));
+        imported
+            .ids
+            .extend(chunk.iter().map(|u| u.id.clone()).zip(created.users));
         bar.inc(chunk.len() as u64);
     }
     bar.finish_and_clear();

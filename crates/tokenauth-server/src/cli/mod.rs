@@ -44,8 +44,8 @@ use std::net::SocketAddr;
 use tokenauth_core::{BackendError, InvalidScope, IssueError};
 
 pub use args::{
-    CacheArgs, Cli, Command, ConfigCommand, DatabaseUrl, HealthcheckArgs, Output, Policy, ServeArgs,
-    TokenArgs, TokenCommand, UserCommand,
+    ActiveField, CacheArgs, Cli, Command, ConfigCommand, DatabaseUrl, DjangoModelArgs, HealthcheckArgs,
+    Output, Policy, ServeArgs, TokenArgs, TokenCommand, UserCommand,
 };
 pub use backend::Schema;
 pub use bind_addr::BindAddr;
@@ -210,5 +210,17 @@ pub async fn run<R: BufRead, W: Write>(cli: Cli, io: &mut Io<R, W>) -> Result<()
     {
         return copy::run(args, io).await;
     }
-    backend::open(cli, commands::Commands { io }).await
+    let django = cli.django.model();
+    // Names of a Django user model that nothing reads are a mistake, not a no-op.
+    if cli.schema == Schema::Tokenauth
+        && !matches!(cli.command, Command::ImportDjango(_))
+        && django != tokenauth_django::UserModel::default()
+    {
+        return Err(CliError::Options(
+            "--django-user-table, --django-login-field and --django-active-field name a Django \
+             database's user model: they apply with --schema django and to import-django"
+                .to_owned(),
+        ));
+    }
+    backend::open(cli, commands::Commands { io, django }).await
 }

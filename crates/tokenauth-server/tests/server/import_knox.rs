@@ -267,3 +267,32 @@ fn import_of_knox_tokens_refuses_a_database_without_knox() {
         "{stderr}"
     );
 }
+
+#[test]
+fn import_of_knox_tokens_refuses_a_custom_user_model_it_would_ignore() {
+    let dir = tempfile::tempdir().unwrap();
+    let drf = common::django_sqlite(&dir);
+    let target = format!("sqlite://{}", dir.path().join("target.db").display());
+    run_ok(tokenauth(&target, &["migrate"]), "");
+    let refused = run(
+        tokenauth(
+            &target,
+            &[
+                "--django-user-table",
+                "accounts_user",
+                "import-django",
+                "--from",
+                &drf,
+                "--django-tokens",
+                "knox",
+            ],
+        ),
+        "",
+    );
+    assert_eq!(refused.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("--django-tokens knox imports Django's stock auth_user only"),
+        "{stderr}"
+    );
+}

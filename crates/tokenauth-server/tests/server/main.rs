@@ -28,6 +28,7 @@ mod challenges;
 mod connections;
 mod cors;
 mod django;
+mod django_custom;
 mod e2e;
 mod ergonomics;
 mod hostile;

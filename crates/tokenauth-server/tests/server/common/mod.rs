@@ -321,6 +321,12 @@ pub async fn obtain(addr: &str, username: &str, password: &str) -> serde_json::V
 /// The fixtures Django 5.2.19 + DRF 3.18.3 made (`tokenauth-django/tests/fixtures`).
 pub const DJANGO_FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tokenauth-django/tests/fixtures");
 
+/// The custom user models' fixtures (`tokenauth-django/tests/fixtures/custom-users`).
+pub const CUSTOM_USERS: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../tokenauth-django/tests/fixtures/custom-users"
+);
+
 /// A copy, in `dir`, of the SQLite database Django made (the import only reads it,
 /// but the fixture stays untouched even so); its `sqlite://` URL.
 pub fn django_sqlite(dir: &tempfile::TempDir) -> String {
@@ -334,8 +340,14 @@ pub fn django_sqlite(dir: &tempfile::TempDir) -> String {
 /// `tokenauth import-django --from DJANGO` into `database`, migrated first (as admin
 /// commands never change the schema), which must succeed; what it printed.
 pub fn import_django(database: &str, django: &str) -> String {
+    import_django_with(database, django, &[])
+}
+
+/// [`import_django`] with `options` (`--django-user-table ...`).
+pub fn import_django_with(database: &str, django: &str, options: &[&str]) -> String {
     run_ok(tokenauth(database, &["migrate"]), "");
-    run_ok(tokenauth(database, &["import-django", "--from", django]), "")
+    let import = [options, &["import-django", "--from", django]].concat();
+    run_ok(tokenauth(database, &import), "")
 }
 
 /// A token of alice's (user 1) issued 31 days ago: expired under the 30-day lifespan.

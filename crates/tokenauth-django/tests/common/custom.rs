@@ -1,0 +1,203 @@
+//! The custom user models' fixtures (`tests/fixtures/custom-users`, see its README):
+//! their manifest, and the checks run on SQLite and PostgreSQL.
+
+use serde::Deserialize;
+use tokenauth_core::store::{TokenStore, UserAdmin};
+use tokenauth_core::{AuthError, ManualClock, ObtainError, TokenAuth, TokenRequest, UserId};
+use tokenauth_django::{Error, UserModel};
+
+use super::micros;
+
+/// `custom-users/manifest.json`.
+#[derive(Debug, Deserialize)]
+pub struct CustomManifest {
+    pub generated_at_unix_micros: i64,
+    pub models: Models,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Models {
+    pub bigint: CustomModel,
+    pub uuid: CustomModel,
+}
+
+/// One user model's fixture: its names, users and tokens.
+#[derive(Debug, Deserialize)]
+pub struct CustomModel {
+    pub table: String,
+    pub login_field: String,
+    pub active_field: Option<String>,
+    pub users: Vec<CustomUser>,
+    pub other_spellings: Vec<OtherSpelling>,
+    pub tokens: CustomTokens,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CustomUser {
+    pub login: String,
+    pub id: String,
+    pub password: String,
+    pub authenticate_ok: bool,
+}
+
+/// Another spelling of a login, and whether Django's `authenticate()` took it.
+#[derive(Debug, Deserialize)]
+pub struct OtherSpelling {
+    pub login: String,
+    pub password: String,
+    pub authenticate_ok: bool,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CustomTokens {
+    pub sqlite: Vec<CustomToken>,
+    pub postgres: Vec<CustomToken>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CustomToken {
+    pub key: String,
+    pub login: String,
+    pub user_id: String,
+    pub created_unix_micros: i64,
+    pub verdict_at_generated_at: String,
+}
+
+pub fn custom_manifest() -> CustomManifest {
+    let text = std::fs::read_to_string(fixture("manifest.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+/// The path of a file of the custom-users fixtures.
+pub fn fixture(name: &str) -> String {
+    format!(
+        "{}/tests/fixtures/custom-users/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    )
+}
+
+impl CustomManifest {
+    pub fn clock(&self) -> ManualClock {
+        ManualClock::new(micros(self.generated_at_unix_micros))
+    }
+}
+
+impl CustomModel {
+    /// The model as `--django-user-table`, `--django-login-field` and
+    /// `--django-active-field` name it.
+    pub fn user_model(&self) -> UserModel {
+        let model = UserModel::new(&self.table)
+            .unwrap()
+            .with_login_field(&self.login_field)
+            .unwrap();
+        match &self.active_field {
+            Some(column) => model.with_active_field(column).unwrap(),
+            None => model.without_active_field(),
+        }
+    }
+}
+
+/// Every token authenticates (or is refused) as Django said at `generated_at`, its id
+/// names its user; then every user logs in (or not) as Django's `authenticate()` did,
+/// other spellings of the login included, and the key it gets names it.
+pub async fn every_user_and_token_as_django_says<S: TokenStore, D: UserAdmin>(
+    auth: &TokenAuth<S, D>,
+    model: &CustomModel,
+    tokens: &[CustomToken],
+) {
+    assert!(tokens.iter().any(|t| t.verdict_at_generated_at == "ok"));
+    assert!(
+        tokens
+            .iter()
+            .any(|t| t.verdict_at_generated_at == "Token has expired")
+    );
+    for token in tokens {
+        let got = match auth.authenticate(&token.key, None).await {
+            Ok(verified) => {
+                assert_eq!(verified.user.id.as_str(), token.user_id);
+                assert_eq!(verified.user.username, token.login);
+                assert_eq!(verified.token.created, micros(token.created_unix_micros));
+                // Its id names its user: found by id, revocable by its owner only.
+                let found = auth.store().find_by_id(&verified.token.id).await.unwrap();
+                assert_eq!(found.map(|r| r.user_id), Some(verified.user.id.clone()));
+                let stranger = UserId::new("00000000-0000-4000-8000-000000000000");
+                assert!(!auth.revoke_own(&stranger, &verified.token.id).await.unwrap());
+                "ok".to_owned()
+            }
+            Err(error) => error.to_string(),
+        };
+        assert_eq!(got, token.verdict_at_generated_at, "{}", token.login);
+    }
+    for user in &model.users {
+        let wrong = auth
+            .obtain(
+                &user.login,
+                &format!("{}x", user.password),
+                TokenRequest::default(),
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(wrong, ObtainError::InvalidCredentials), "{wrong:?}");
+        let login = auth
+            .obtain(&user.login, &user.password, TokenRequest::default())
+            .await;
+        assert_eq!(login.is_ok(), user.authenticate_ok, "{}: {login:?}", user.login);
+        if let Ok(issued) = login {
+            let verified = auth
+                .authenticate(issued.token.expose_secret(), None)
+                .await
+                .unwrap();
+            assert_eq!(verified.user.id.as_str(), user.id);
+            assert_eq!(verified.user.username, user.login);
+        }
+    }
+    for other in &model.other_spellings {
+        let login = auth
+            .obtain(&other.login, &other.password, TokenRequest::default())
+            .await;
+        assert_eq!(login.is_ok(), other.authenticate_ok, "{}: {login:?}", other.login);
+    }
+}
+
+/// A user created here gets a key of the table's kind (a new UUID v4 for a UUID key),
+/// logs in, and its token is revoked by id; deactivating is refused where the model
+/// has no active column; deleting takes the token along.
+pub async fn users_created_here_work<S: TokenStore, D: UserAdmin<Error = Error>>(
+    auth: &TokenAuth<S, D>,
+    model: &CustomModel,
+    login: &str,
+) -> UserId {
+    let created = auth.upsert_user(login, "new-password", true).await.unwrap();
+    let id = created.user.id.clone();
+    if model.table == "members_member" {
+        let text = id.as_str();
+        assert_eq!((text.len(), &text[14..15]), (36, "4"), "{text}");
+    } else {
+        let number: i64 = id.as_str().parse().unwrap();
+        assert!(model.users.iter().all(|u| u.id != id.as_str()), "{number}");
+    }
+    let issued = auth
+        .obtain(login, "new-password", TokenRequest::default())
+        .await
+        .unwrap();
+    let verified = auth
+        .authenticate(issued.token.expose_secret(), None)
+        .await
+        .unwrap();
+    assert_eq!(verified.user.id, id);
+    assert!(auth.revoke(&verified.token.id).await.unwrap());
+    let gone = auth
+        .authenticate(issued.token.expose_secret(), None)
+        .await
+        .unwrap_err();
+    assert!(matches!(gone, AuthError::InvalidToken), "{gone:?}");
+    let deactivated = auth.users().set_active(&id, false).await;
+    match model.active_field {
+        Some(_) => assert!(!deactivated.unwrap().unwrap().is_active),
+        None => assert_eq!(
+            deactivated.unwrap_err().to_string(),
+            "the user model has no active flag: every user is active, and none can be deactivated"
+        ),
+    }
+    id
+}

@@ -1,0 +1,72 @@
+//! The options naming Django's user model (`--schema django` and `import-django`):
+//! `AUTH_USER_MODEL`'s table and fields, with Django's defaults.
+
+use clap::Args;
+use tokenauth_django::{Identifier, UserModel};
+
+/// Django's user model, for `--schema django` and `import-django` (docs/django.md,
+/// "Custom user model").
+#[derive(Debug, Clone, Args)]
+pub struct DjangoModelArgs {
+    /// The table of Django's user model (`AUTH_USER_MODEL`'s `db_table`, such as
+    /// `accounts_user`), for --schema django and import-django. Its primary key's type
+    /// (integer, big integer, UUID) is read from the database.
+    #[arg(
+        long,
+        global = true,
+        env = "TOKENAUTH_DJANGO_USER_TABLE",
+        default_value = "auth_user",
+        value_name = "TABLE",
+        value_parser = identifier
+    )]
+    pub django_user_table: Identifier,
+    /// The column users log in with: the model's USERNAME_FIELD (`email`, or any
+    /// unique column), matched exactly as Django's `get_by_natural_key` matches it.
+    #[arg(
+        long,
+        global = true,
+        env = "TOKENAUTH_DJANGO_LOGIN_FIELD",
+        default_value = "username",
+        value_name = "COLUMN",
+        value_parser = identifier
+    )]
+    pub django_login_field: Identifier,
+    /// The column of the user model's active flag, or `none` for a model without one
+    /// (an AbstractBaseUser whose is_active is always True): every user is then
+    /// active, as Django's ModelBackend treats them, and none can be deactivated.
+    #[arg(
+        long,
+        global = true,
+        env = "TOKENAUTH_DJANGO_ACTIVE_FIELD",
+        default_value = "is_active",
+        value_name = "COLUMN|none",
+        value_parser = active_field
+    )]
+    pub django_active_field: ActiveField,
+}
+
+/// `--django-active-field`: a column, or none.
+#[derive(Debug, Clone)]
+pub struct ActiveField(Option<Identifier>);
+
+fn identifier(value: &str) -> Result<Identifier, String> {
+    Identifier::new(value).map_err(|error| error.to_string())
+}
+
+fn active_field(value: &str) -> Result<ActiveField, String> {
+    match value {
+        "none" => Ok(ActiveField(None)),
+        column => identifier(column).map(|column| ActiveField(Some(column))),
+    }
+}
+
+impl DjangoModelArgs {
+    /// The user model the options name.
+    pub fn model(&self) -> UserModel {
+        UserModel::of(
+            self.django_user_table.clone(),
+            self.django_login_field.clone(),
+            self.django_active_field.0.clone(),
+        )
+    }
+}
