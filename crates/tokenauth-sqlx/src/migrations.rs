@@ -35,33 +35,40 @@ pub trait Migrations: sqlx::Database {
     /// A row if `tokenauth_migrations` is there, none otherwise.
     const RECORD_EXISTS: &'static str;
 
+    /// Records migration `$1` (description `$2`, checksum `$3`) as applied now.
+    const RECORD: &'static str =
+        "INSERT INTO tokenauth_migrations (version, description, checksum) VALUES ($1, $2, $3)";
+
+    /// Copies sqlx's row of version `$1` into tokenauth's record, as sqlx recorded it.
+    /// (SQLite needs the `WHERE` to read `ON CONFLICT` as the upsert's.)
+    const ADOPT: &'static str = "INSERT INTO tokenauth_migrations (version, description, checksum, applied_at) \
+         SELECT version, description, checksum, installed_on FROM _sqlx_migrations WHERE version = $1 \
+         ON CONFLICT (version) DO NOTHING";
+
+    /// Deletes sqlx's row of version `$1` with checksum `$2`.
+    const FORGET: &'static str = "DELETE FROM _sqlx_migrations WHERE version = $1 AND checksum = $2";
+
     /// The dialect's migrations, embedded from `migrations/<dialect>`, oldest first.
     fn migrations() -> &'static [Migration];
 
     /// A transaction holding the lock that every process migrating this database takes
-    /// first, until it ends.
+    /// first, until it ends ([`commit_locked`](Self::commit_locked), or a rollback).
     fn begin_locked(
         pool: &Pool<Self>,
     ) -> impl Future<Output = Result<Transaction<'static, Self>, Error>> + Send;
+
+    /// Commits a transaction of [`begin_locked`](Self::begin_locked), and lets go of its
+    /// lock if the commit does not (MySQL's named locks outlive transactions).
+    fn commit_locked(tx: Transaction<'static, Self>) -> impl Future<Output = Result<(), sqlx::Error>> + Send {
+        tx.commit()
+    }
 }
 
 /// The applied migrations, by version, with their checksums.
 const APPLIED: &str = "SELECT version, checksum FROM tokenauth_migrations ORDER BY version";
 
-/// Records migration `$1` (description `$2`, checksum `$3`) as applied now.
-const RECORD: &str = "INSERT INTO tokenauth_migrations (version, description, checksum) VALUES ($1, $2, $3)";
-
 /// Every row of sqlx's record: the application's, and an earlier tokenauth's.
 const SQLX_APPLIED: &str = "SELECT version, checksum FROM _sqlx_migrations ORDER BY version";
-
-/// Copies sqlx's row of version `$1` into tokenauth's record, as sqlx recorded it.
-/// (SQLite needs the `WHERE` to read `ON CONFLICT` as the upsert's.)
-const ADOPT: &str = "INSERT INTO tokenauth_migrations (version, description, checksum, applied_at) \
-     SELECT version, description, checksum, installed_on FROM _sqlx_migrations WHERE version = $1 \
-     ON CONFLICT (version) DO NOTHING";
-
-/// Deletes sqlx's row of version `$1` with checksum `$2`.
-const FORGET: &str = "DELETE FROM _sqlx_migrations WHERE version = $1 AND checksum = $2";
 
 /// tokenauth's record of its migrations on dialect `D`, and the runner that keeps it.
 pub(crate) struct Record<D>(PhantomData<D>);
@@ -95,7 +102,7 @@ where
                 .values()
                 .find(|migration| !applied.iter().any(|(version, _)| *version == migration.version))
             else {
-                tx.commit().await?;
+                D::commit_locked(tx).await?;
                 return Ok(());
             };
             let version = next.version;
@@ -105,14 +112,14 @@ where
             Executor::execute(&mut *tx, sqlx::raw_sql(&next.sql))
                 .await
                 .map_err(failed)?;
-            sqlx::query(RECORD)
+            sqlx::query(D::RECORD)
                 .bind(version)
                 .bind(&*next.description)
                 .bind(&*next.checksum)
                 .execute(&mut *tx)
                 .await
                 .map_err(failed)?;
-            tx.commit().await.map_err(failed)?;
+            D::commit_locked(tx).await.map_err(failed)?;
             tracing::info!(version, description = %next.description, "applied a tokenauth migration");
         }
     }
@@ -175,8 +182,8 @@ where
             if *migration.checksum != *checksum {
                 return Err(Error::MigrationChanged { version });
             }
-            sqlx::query(ADOPT).bind(version).execute(&mut **tx).await?;
-            sqlx::query(FORGET)
+            sqlx::query(D::ADOPT).bind(version).execute(&mut **tx).await?;
+            sqlx::query(D::FORGET)
                 .bind(version)
                 .bind(checksum.as_slice())
                 .execute(&mut **tx)
@@ -219,5 +226,7 @@ mod tests {
         assert!(crate::sqlite::migrations().iter().all(plain));
         #[cfg(feature = "postgres")]
         assert!(crate::postgres::migrations().iter().all(plain));
+        #[cfg(feature = "mysql")]
+        assert!(crate::mysql::migrations().iter().all(plain));
     }
 }

@@ -129,7 +129,7 @@ async fn fresh<T>(make: fn(PgPool) -> T) -> Guarded<T, Schema> {
     }
 }
 
-migration_cases!(#[ignore = needs_postgres!()]; Schema, postgres, PgPool);
+migration_cases!(#[ignore = needs_postgres!()]; Schema, postgres, PgPool, as_written);
 
 mod tokens {
     tokenauth_conformance::token_store_conformance!(
