@@ -16,6 +16,7 @@ use tokenauth_core::store::{Capabilities, RevocationBus, TokenImport, TokenStore
 use tokenauth_django::hashers::upgrading_hasher;
 use tokenauth_django::{DjangoToken, DjangoUser, django_auth};
 use tokenauth_redis::{BusOptions, RedisBus, RedisStore, Target};
+use tokenauth_sqlx::mysql::{MySqlStore, MySqlUserDirectory};
 use tokenauth_sqlx::postgres::{PostgresRevocationBus, PostgresStore, PostgresUserDirectory};
 use tokenauth_sqlx::sqlite::{SqliteRevocationBus, SqliteStore, SqliteUserDirectory};
 
@@ -43,6 +44,15 @@ impl Schema {
             Self::Django => &Declaration::DJANGO,
         }
     }
+
+    /// What a backend on this schema in a `database` declares: on MySQL, tokenauth's
+    /// schema has no revocation bus.
+    fn declaration_in(self, database: &Database) -> &'static Declaration {
+        match (self, database) {
+            (Self::Tokenauth, Database::MySql) => &Declaration::TOKENAUTH_MYSQL,
+            _ => self.declaration(),
+        }
+    }
 }
 
 /// The databases this build opens, by URL scheme.
@@ -51,6 +61,8 @@ enum Database {
     Sqlite,
     /// `postgres:` (or `postgresql:`) URLs.
     Postgres,
+    /// `mysql:` URLs: MySQL or MariaDB.
+    MySql,
 }
 
 impl Database {
@@ -58,8 +70,9 @@ impl Database {
         match url.as_str().split_once(':').map(|(scheme, _)| scheme) {
             Some("sqlite") => Ok(Self::Sqlite),
             Some("postgres" | "postgresql") => Ok(Self::Postgres),
+            Some("mysql") => Ok(Self::MySql),
             other => Err(CliError::Options(format!(
-                "unsupported database URL scheme {:?}: this build supports sqlite: and postgres: URLs",
+                "unsupported database URL scheme {:?}: this build supports sqlite:, postgres: and mysql: URLs",
                 other.unwrap_or("(none)")
             ))),
         }
@@ -108,7 +121,8 @@ pub(super) trait Runner {
 /// behind; Django's is checked), refuses what it cannot do, and runs `cli`'s command
 /// on it with `runner`.
 pub(super) async fn open(cli: Cli, runner: impl Runner) -> Result<(), CliError> {
-    let declared = cli.schema.declaration();
+    let kind = Database::of(&cli.database)?;
+    let declared = cli.schema.declaration_in(&kind);
     // Admin commands leave the schema to whoever upgrades the servers.
     let migrates = matches!(cli.command, Command::Serve(_) | Command::Migrate);
     let database = OPTION_DATABASE;
@@ -117,7 +131,7 @@ pub(super) async fn open(cli: Cli, runner: impl Runner) -> Result<(), CliError> 
         _ => (tokenauth_sqlx::DEFAULT_TIMEOUT, None),
     };
     let url = cli.database.as_str();
-    match (cli.schema, Database::of(&cli.database)?) {
+    match (cli.schema, kind) {
         (Schema::Tokenauth, Database::Sqlite) => {
             if listen_database.is_some() {
                 return Err(CliError::Options(
@@ -156,6 +170,27 @@ pub(super) async fn open(cli: Cli, runner: impl Runner) -> Result<(), CliError> 
             let bus = Bus { bus, publish: true };
             with_token_store(store, users, Some(bus), declared, timeout, cli, runner).await
         }
+        (Schema::Tokenauth, Database::MySql) => {
+            if listen_database.is_some() {
+                return Err(CliError::Options(
+                    "--listen-database is for PostgreSQL: MySQL has no LISTEN".to_owned(),
+                ));
+            }
+            let pool = if migrates {
+                tokenauth_sqlx::mysql::connect_with_timeout(url, timeout).await
+            } else {
+                tokenauth_sqlx::mysql::open_migrated(url, timeout).await
+            }
+            .map_err(|error| database.error(error))?;
+            let users = MySqlUserDirectory::new(pool.clone());
+            // No revocation bus on MySQL yet: `serve` runs without its cache there.
+            let bus = None::<Bus<LocalBus>>;
+            with_token_store(MySqlStore::new(pool), users, bus, declared, timeout, cli, runner).await
+        }
+        (Schema::Django, Database::MySql) => Err(CliError::Options(
+            "--schema django is for SQLite and PostgreSQL: Django's tables on MySQL are not supported yet"
+                .to_owned(),
+        )),
         (Schema::Django, Database::Sqlite) => {
             let pool = tokenauth_django::sqlite::connect(url).await?;
             let store = tokenauth_django::sqlite::SqliteStore::new(pool.clone());
@@ -273,26 +308,27 @@ pub(super) async fn open_tables(
     to: &DatabaseUrl,
     runner: impl CopyRunner,
 ) -> Result<(), CliError> {
-    let (f, t) = (OPTION_FROM, OPTION_TO);
-    match (Database::of(from)?, Database::of(to)?) {
-        (Database::Sqlite, Database::Sqlite) => {
-            runner.copy(&sqlite(from, f).await?, &sqlite(to, t).await?).await
-        }
-        (Database::Sqlite, Database::Postgres) => {
-            runner
-                .copy(&sqlite(from, f).await?, &postgres(to, t).await?)
-                .await
-        }
-        (Database::Postgres, Database::Sqlite) => {
-            runner
-                .copy(&postgres(from, f).await?, &sqlite(to, t).await?)
-                .await
-        }
-        (Database::Postgres, Database::Postgres) => {
-            runner
-                .copy(&postgres(from, f).await?, &postgres(to, t).await?)
-                .await
-        }
+    let f = OPTION_FROM;
+    let (from_kind, to_kind) = (Database::of(from)?, Database::of(to)?);
+    match from_kind {
+        Database::Sqlite => copy_to(&sqlite(from, f).await?, to, to_kind, runner).await,
+        Database::Postgres => copy_to(&postgres(from, f).await?, to, to_kind, runner).await,
+        Database::MySql => copy_to(&mysql(from, f).await?, to, to_kind, runner).await,
+    }
+}
+
+/// Opens the tokenauth database `to` (of kind `kind`) and copies `from` into it.
+async fn copy_to(
+    from: &impl Tables,
+    to: &DatabaseUrl,
+    kind: Database,
+    runner: impl CopyRunner,
+) -> Result<(), CliError> {
+    let t = OPTION_TO;
+    match kind {
+        Database::Sqlite => runner.copy(from, &sqlite(to, t).await?).await,
+        Database::Postgres => runner.copy(from, &postgres(to, t).await?).await,
+        Database::MySql => runner.copy(from, &mysql(to, t).await?).await,
     }
 }
 
@@ -314,6 +350,16 @@ async fn postgres(
         .await
         .map_err(|error| option.error(error))?;
     Ok((PostgresStore::new(pool.clone()), PostgresUserDirectory::new(pool)))
+}
+
+async fn mysql(
+    url: &DatabaseUrl,
+    option: NamedDatabase,
+) -> Result<(MySqlStore, MySqlUserDirectory), CliError> {
+    let pool = tokenauth_sqlx::mysql::open_migrated(url.as_str(), tokenauth_sqlx::DEFAULT_TIMEOUT)
+        .await
+        .map_err(|error| option.error(error))?;
+    Ok((MySqlStore::new(pool.clone()), MySqlUserDirectory::new(pool)))
 }
 
 /// The option that names a tokenauth database, and how the operator migrates it.
@@ -360,6 +406,12 @@ pub(super) async fn read_django(url: &DatabaseUrl) -> Result<(Vec<DjangoUser>, V
         Database::Postgres => {
             let pool = tokenauth_django::postgres::connect(url.as_str()).await?;
             tokenauth_django::export(&pool).await?
+        }
+        Database::MySql => {
+            return Err(CliError::Options(
+                "import-django reads SQLite and PostgreSQL: Django's tables on MySQL are not supported yet"
+                    .to_owned(),
+            ));
         }
     })
 }

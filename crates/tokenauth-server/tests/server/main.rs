@@ -42,12 +42,13 @@ mod standalone;
 mod stored_hashes;
 mod stored_policy;
 
-// The `tokenauth` binary on PostgreSQL, Redis and over TLS, and behind nginx (ignored
+// The `tokenauth` binary on PostgreSQL, MySQL, Redis and over TLS, and behind nginx (ignored
 // without them).
 mod copy;
 mod gateway;
 mod import_django;
 mod instances;
+mod mysql;
 mod outage;
 mod postgres;
 mod redis;
