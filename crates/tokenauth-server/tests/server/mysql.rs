@@ -2,7 +2,8 @@
 //! and use the token over HTTP, log out, and see it refused; a revocation made by
 //! another process is refused at once (the server runs without its cache there).
 //!
-//! Ignored by default; run with `TOKENAUTH_TEST_MYSQL_URL` set (for example
+//! Django's tables on MySQL are refused, without a server. The rest is ignored by
+//! default; run it with `TOKENAUTH_TEST_MYSQL_URL` set (for example
 //! `mysql://root@127.0.0.1:3306/test`) and `--ignored`, as `.ci/run` does. The test
 //! works in a database of its own (`tokenauth_e2e_<random>`), dropped afterwards.
 
@@ -71,4 +72,34 @@ async fn migrate_serve_login_logout_on_mysql() {
     assert!(!refused.status.success());
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(stderr.contains("MySQL has no revocation bus yet"), "{stderr}");
+}
+
+/// Django's tables on MySQL are not read yet: `--schema django` and `import-django
+/// --from mysql://` say so before connecting anywhere.
+#[test]
+fn django_tables_on_mysql_are_refused_with_the_reason() {
+    let mysql = "mysql://app:hunter2@127.0.0.1:9/app";
+    let refused = run(tokenauth(mysql, &["--schema", "django", "user", "list"]), "");
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains(
+            "--schema django is for SQLite and PostgreSQL: Django's tables on MySQL are not supported yet"
+        ),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = format!("sqlite://{}", dir.path().join("t.db").display());
+    run_ok(tokenauth(&sqlite, &["migrate"]), "");
+    let refused = run(tokenauth(&sqlite, &["import-django", "--from", mysql]), "");
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains(
+            "import-django reads SQLite and PostgreSQL: Django's tables on MySQL are not supported yet"
+        ),
+        "{stderr}"
+    );
 }
