@@ -31,6 +31,7 @@ use tokenauth_sqlx::mysql::{MySqlPool, MySqlStore, MySqlUserDirectory, migrate};
 #[macro_use]
 #[path = "support/migration_cases.rs"]
 mod migration_cases;
+#[macro_use]
 #[path = "support/server_cases.rs"]
 mod server_cases;
 
@@ -124,40 +125,11 @@ async fn fresh<T>(make: fn(MySqlPool) -> T) -> Guarded<T, Database> {
 
 migration_cases!(#[ignore = needs_mysql!()]; Database, mysql, MySqlPool, question_marks);
 
-mod tokens {
-    tokenauth_conformance::token_store_conformance!(
-        #[ignore = needs_mysql!()];
-        super::fresh(tokenauth_sqlx::mysql::MySqlStore::new)
-    );
-}
-
-mod users {
-    tokenauth_conformance::user_directory_conformance!(
-        #[ignore = needs_mysql!()];
-        super::fresh(tokenauth_sqlx::mysql::MySqlUserDirectory::new)
-    );
-}
-
-mod settings {
-    tokenauth_conformance::settings_conformance!(
-        #[ignore = needs_mysql!()];
-        super::fresh(tokenauth_sqlx::mysql::MySqlStore::new)
-    );
-}
-
-mod token_import {
-    tokenauth_conformance::bulk_import_conformance!(
-        #[ignore = needs_mysql!()];
-        tokens: super::fresh(tokenauth_sqlx::mysql::MySqlStore::new)
-    );
-}
-
-mod user_import {
-    tokenauth_conformance::bulk_import_conformance!(
-        #[ignore = needs_mysql!()];
-        users: super::fresh(tokenauth_sqlx::mysql::MySqlUserDirectory::new)
-    );
-}
+conformance_suites!(
+    #[ignore = needs_mysql!()];
+    tokenauth_sqlx::mysql::MySqlStore::new,
+    tokenauth_sqlx::mysql::MySqlUserDirectory::new
+);
 
 /// The tables are InnoDB, the columns have the types the crate documents (bytes for
 /// names, BIGINT microseconds for times), and commits are durable

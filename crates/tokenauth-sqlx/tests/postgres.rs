@@ -32,6 +32,7 @@ use tokenauth_sqlx::postgres::{PgPool, PostgresStore, PostgresUserDirectory, mig
 #[macro_use]
 #[path = "support/migration_cases.rs"]
 mod migration_cases;
+#[macro_use]
 #[path = "support/server_cases.rs"]
 mod server_cases;
 
@@ -132,40 +133,11 @@ async fn fresh<T>(make: fn(PgPool) -> T) -> Guarded<T, Schema> {
 
 migration_cases!(#[ignore = needs_postgres!()]; Schema, postgres, PgPool, as_written);
 
-mod tokens {
-    tokenauth_conformance::token_store_conformance!(
-        #[ignore = needs_postgres!()];
-        super::fresh(tokenauth_sqlx::postgres::PostgresStore::new)
-    );
-}
-
-mod users {
-    tokenauth_conformance::user_directory_conformance!(
-        #[ignore = needs_postgres!()];
-        super::fresh(tokenauth_sqlx::postgres::PostgresUserDirectory::new)
-    );
-}
-
-mod settings {
-    tokenauth_conformance::settings_conformance!(
-        #[ignore = needs_postgres!()];
-        super::fresh(tokenauth_sqlx::postgres::PostgresStore::new)
-    );
-}
-
-mod token_import {
-    tokenauth_conformance::bulk_import_conformance!(
-        #[ignore = needs_postgres!()];
-        tokens: super::fresh(tokenauth_sqlx::postgres::PostgresStore::new)
-    );
-}
-
-mod user_import {
-    tokenauth_conformance::bulk_import_conformance!(
-        #[ignore = needs_postgres!()];
-        users: super::fresh(tokenauth_sqlx::postgres::PostgresUserDirectory::new)
-    );
-}
+conformance_suites!(
+    #[ignore = needs_postgres!()];
+    tokenauth_sqlx::postgres::PostgresStore::new,
+    tokenauth_sqlx::postgres::PostgresUserDirectory::new
+);
 
 /// The columns have the types the suites rely on (microsecond `TIMESTAMPTZ`), and
 /// commits are durable (`synchronous_commit` is on).

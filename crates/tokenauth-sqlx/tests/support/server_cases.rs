@@ -56,3 +56,30 @@ where
         assert_eq!(stored.len(), 1, "{stored:?}");
     }
 }
+
+/// `conformance_suites!(#[attrs]; Store::new, Directory::new)`: every conformance
+/// suite (store, directory, settings, both imports), as tests with `attrs`, each on
+/// `super::fresh(...)` of the constructor given (absolute paths).
+macro_rules! conformance_suites {
+    ($(#[$attr:meta])*; $store:expr, $directory:expr) => {
+        mod tokens {
+            tokenauth_conformance::token_store_conformance!($(#[$attr])*; super::fresh($store));
+        }
+
+        mod users {
+            tokenauth_conformance::user_directory_conformance!($(#[$attr])*; super::fresh($directory));
+        }
+
+        mod settings {
+            tokenauth_conformance::settings_conformance!($(#[$attr])*; super::fresh($store));
+        }
+
+        mod token_import {
+            tokenauth_conformance::bulk_import_conformance!($(#[$attr])*; tokens: super::fresh($store));
+        }
+
+        mod user_import {
+            tokenauth_conformance::bulk_import_conformance!($(#[$attr])*; users: super::fresh($directory));
+        }
+    };
+}
