@@ -79,7 +79,7 @@ pub trait Dialect: sqlx::Database + Statements + Bulk + Migrations + sealed::Sea
     ) -> impl Future<Output = Result<Committed, Error>> + Send;
 
     /// Deletes the token rows `deletion` selects, on `conn`, and returns them: in one
-    /// `DELETE ... RETURNING` where the dialect has it ([`crate::returning`]), else
+    /// `DELETE ... RETURNING` where the dialect has it (`returning.rs`), else
     /// read and deleted in one transaction.
     fn delete_tokens(
         conn: &mut Self::Connection,
@@ -89,7 +89,7 @@ pub trait Dialect: sqlx::Database + Statements + Bulk + Migrations + sealed::Sea
     /// Writes one user's row as `write` says, on `conn`, and returns the row as written
     /// (as it was, for a deletion); `None` if there is no such user (or, creating, if
     /// the name is taken). One statement with `RETURNING` where the dialect has it
-    /// ([`crate::returning`]), else the write and a read in one transaction.
+    /// (`returning.rs`), else the write and a read in one transaction.
     fn write_user(
         conn: &mut Self::Connection,
         write: UserWrite<'_>,
