@@ -62,6 +62,15 @@ pub trait Migrations: sqlx::Database {
     fn commit_locked(tx: Transaction<'static, Self>) -> impl Future<Output = Result<(), sqlx::Error>> + Send {
         tx.commit()
     }
+
+    /// Rolls back a transaction of [`begin_locked`](Self::begin_locked) that failed,
+    /// and lets go of its lock as [`commit_locked`](Self::commit_locked) does; a
+    /// failure here changes nothing (the connection then closes, which frees both).
+    fn rollback_locked(tx: Transaction<'static, Self>) -> impl Future<Output = ()> + Send {
+        async {
+            let _ = tx.rollback().await;
+        }
+    }
 }
 
 /// The applied migrations, by version, with their checksums.
@@ -88,40 +97,63 @@ where
     /// transaction of its own.
     pub(crate) async fn run(pool: &Pool<D>) -> Result<(), Error> {
         // Every one a plain migration (see the test below).
-        let known: BTreeMap<i64, &Migration> = D::migrations()
+        let known: BTreeMap<i64, &'static Migration> = D::migrations()
             .iter()
             .map(|migration| (migration.version, migration))
             .collect();
         loop {
             let mut tx = D::begin_locked(pool).await?;
-            sqlx::query(D::CREATE_RECORD).execute(&mut *tx).await?;
-            Self::adopt(&mut tx, &known).await?;
-            let applied: Vec<(i64, Vec<u8>)> = sqlx::query_as(APPLIED).fetch_all(&mut *tx).await?;
-            check(&applied, &known)?;
-            let Some(next) = known
-                .values()
-                .find(|migration| !applied.iter().any(|(version, _)| *version == migration.version))
-            else {
-                D::commit_locked(tx).await?;
-                return Ok(());
-            };
-            let version = next.version;
-            let failed = |source| Error::MigrationFailed { version, source };
-            // Several statements, so `raw_sql`; called through `Executor`, as
-            // `RawSql::execute`'s bounds cannot be met here.
-            Executor::execute(&mut *tx, sqlx::raw_sql(&next.sql))
-                .await
-                .map_err(failed)?;
-            sqlx::query(D::RECORD)
-                .bind(version)
-                .bind(&*next.description)
-                .bind(&*next.checksum)
-                .execute(&mut *tx)
-                .await
-                .map_err(failed)?;
-            D::commit_locked(tx).await.map_err(failed)?;
-            tracing::info!(version, description = %next.description, "applied a tokenauth migration");
+            match Self::apply_next(&mut tx, &known).await {
+                Ok(None) => {
+                    D::commit_locked(tx).await?;
+                    return Ok(());
+                }
+                Ok(Some(next)) => {
+                    let version = next.version;
+                    D::commit_locked(tx)
+                        .await
+                        .map_err(|source| Error::MigrationFailed { version, source })?;
+                    tracing::info!(version, description = %next.description, "applied a tokenauth migration");
+                }
+                Err(error) => {
+                    D::rollback_locked(tx).await;
+                    return Err(error);
+                }
+            }
         }
+    }
+
+    /// In `tx`: creates the record if missing, adopts an earlier tokenauth's, checks
+    /// it, and applies the first pending migration; which, or `None` if none is.
+    async fn apply_next(
+        tx: &mut Transaction<'static, D>,
+        known: &BTreeMap<i64, &'static Migration>,
+    ) -> Result<Option<&'static Migration>, Error> {
+        sqlx::query(D::CREATE_RECORD).execute(&mut **tx).await?;
+        Self::adopt(tx, known).await?;
+        let applied: Vec<(i64, Vec<u8>)> = sqlx::query_as(APPLIED).fetch_all(&mut **tx).await?;
+        check(&applied, known)?;
+        let Some(next) = known
+            .values()
+            .find(|migration| !applied.iter().any(|(version, _)| *version == migration.version))
+        else {
+            return Ok(None);
+        };
+        let version = next.version;
+        let failed = |source| Error::MigrationFailed { version, source };
+        // Several statements, so `raw_sql`; called through `Executor`, as
+        // `RawSql::execute`'s bounds cannot be met here.
+        Executor::execute(&mut **tx, sqlx::raw_sql(&next.sql))
+            .await
+            .map_err(failed)?;
+        sqlx::query(D::RECORD)
+            .bind(version)
+            .bind(&*next.description)
+            .bind(&*next.checksum)
+            .execute(&mut **tx)
+            .await
+            .map_err(failed)?;
+        Ok(Some(next))
     }
 
     /// The versions of `D`'s migrations that `pool`'s database lacks, oldest first

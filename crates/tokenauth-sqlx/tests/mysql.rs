@@ -216,3 +216,36 @@ async fn concurrent_settings_replacements_all_succeed() {
     let store = fresh(MySqlStore::new).await;
     server_cases::concurrent_settings_replacements_all_succeed(&store.inner).await;
 }
+
+/// The named lock migrating processes take is let go after a migration, and after one
+/// that failed: the next `migrate` on the pool fails with the migration's error again,
+/// instead of waiting for a lock its own idle connection would still hold.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = needs_mysql!()]
+async fn the_migration_lock_is_let_go() {
+    let store = fresh(MySqlStore::new).await;
+    let pool = store.inner.pool();
+    let free = || async {
+        let free: i64 =
+            sqlx::query_scalar("SELECT IS_FREE_LOCK(CONCAT('tokenauth_migrations.', DATABASE()))")
+                .fetch_one(pool)
+                .await
+                .unwrap();
+        free == 1
+    };
+    assert!(free().await, "free after migrating");
+    let last = tokenauth_sqlx::mysql::migrations().last().unwrap().version;
+    sqlx::query("DELETE FROM tokenauth_migrations WHERE version = ?")
+        .bind(last)
+        .execute(pool)
+        .await
+        .unwrap();
+    for _ in 0..2 {
+        let error = migrate(pool).await.unwrap_err();
+        assert!(
+            matches!(error, tokenauth_sqlx::Error::MigrationFailed { version, .. } if version == last),
+            "{error:?}"
+        );
+        assert!(free().await, "free after a failed migration");
+    }
+}

@@ -159,13 +159,26 @@ impl Migrations for MySql {
 
     /// Commits, then releases the named lock on the same connection, before it goes
     /// back to the pool.
-    async fn commit_locked(mut tx: Transaction<'static, MySql>) -> Result<(), sqlx::Error> {
-        Executor::execute(&mut *tx, sqlx::raw_sql("COMMIT")).await?;
-        let release = format!("DO RELEASE_LOCK({LOCK})");
-        Executor::execute(&mut *tx, sqlx::raw_sql(&release)).await?;
-        // Nothing is left to commit: this only ends sqlx's transaction.
-        tx.commit().await
+    async fn commit_locked(tx: Transaction<'static, MySql>) -> Result<(), sqlx::Error> {
+        end_locked(tx, "COMMIT").await
     }
+
+    /// Rolls back (what MySQL did not commit already: DDL commits by itself), then
+    /// releases the named lock, so that the next `migrate` on this pool does not wait
+    /// for a lock its own idle connection holds.
+    async fn rollback_locked(tx: Transaction<'static, MySql>) {
+        let _ = end_locked(tx, "ROLLBACK").await;
+    }
+}
+
+/// Ends `tx` with `end` (`COMMIT` or `ROLLBACK`), then releases the migration lock on
+/// its connection.
+async fn end_locked(mut tx: Transaction<'static, MySql>, end: &'static str) -> Result<(), sqlx::Error> {
+    Executor::execute(&mut *tx, sqlx::raw_sql(end)).await?;
+    let release = format!("DO RELEASE_LOCK({LOCK})");
+    Executor::execute(&mut *tx, sqlx::raw_sql(&release)).await?;
+    // Nothing is left to commit: this only ends sqlx's transaction.
+    tx.commit().await
 }
 
 /// Opens a pool on the MySQL or MariaDB database at `url` and applies tokenauth's
