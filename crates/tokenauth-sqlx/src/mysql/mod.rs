@@ -134,8 +134,9 @@ impl Migrations for MySql {
 
     /// A transaction on a connection holding the named lock `tokenauth_migrations.<db>`
     /// (`GET_LOCK`, waiting up to a minute), so migrating processes take turns. The
-    /// lock belongs to the connection, not the transaction: [`commit_locked`]
-    /// releases it, and a connection that breaks or closes lets go of it.
+    /// lock belongs to the connection, not the transaction: [`commit_locked`] (or
+    /// `rollback_locked`, after a failure) releases it, and a connection that breaks
+    /// or closes lets go of it.
     ///
     /// MySQL commits DDL by itself, so a migration is not rolled back when it fails:
     /// see `migrations/mysql` for how one is recovered.
