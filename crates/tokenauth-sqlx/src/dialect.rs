@@ -20,7 +20,7 @@ use tokenauth_core::{User, UserId};
 
 use crate::Error;
 use crate::migrations::Migrations;
-use crate::rows::{Row, UserRow};
+use crate::rows::{EndedRow, Row, UserRow};
 use crate::statements::Statements;
 
 /// A SQL database that [`SqlStore`](crate::SqlStore) and
@@ -78,6 +78,23 @@ pub trait Dialect: sqlx::Database + Statements + Bulk + Migrations + sealed::Sea
         change: Change,
     ) -> impl Future<Output = Result<Committed, Error>> + Send;
 
+    /// Deletes the token rows `deletion` selects, on `conn`, and returns them: in one
+    /// `DELETE ... RETURNING` where the dialect has it (`returning.rs`), else
+    /// read and deleted in one transaction.
+    fn delete_tokens(
+        conn: &mut Self::Connection,
+        deletion: Deletion<'_, Self::Time>,
+    ) -> impl Future<Output = Result<Vec<EndedRow<Self::Time>>, Error>> + Send;
+
+    /// Writes one user's row as `write` says, on `conn`, and returns the row as written
+    /// (as it was, for a deletion); `None` if there is no such user (or, creating, if
+    /// the name is taken). One statement with `RETURNING` where the dialect has it
+    /// (`returning.rs`), else the write and a read in one transaction.
+    fn write_user(
+        conn: &mut Self::Connection,
+        write: UserWrite<'_>,
+    ) -> impl Future<Output = Result<Option<UserRow>, Error>> + Send;
+
     /// [`TokenStore::record_usage`](tokenauth_core::store::TokenStore::record_usage) of a
     /// non-empty batch, in a few statements.
     fn record_usage(pool: &Pool<Self>, uses: &[Usage]) -> impl Future<Output = Result<(), Error>> + Send;
@@ -109,6 +126,83 @@ pub trait Dialect: sqlx::Database + Statements + Bulk + Migrations + sealed::Sea
         pool: &Pool<Self>,
         id: i64,
     ) -> impl Future<Output = Option<Option<UserRow>>> + Send;
+}
+
+/// Which token rows a deletion ends ([`Dialect::delete_tokens`]).
+#[derive(Clone, Copy, Debug)]
+pub enum Deletion<'a, T> {
+    /// The record with this id (a logout, a revocation by id).
+    Token(&'a str),
+    /// A user's records, but `keep` (all of them with `None`).
+    User {
+        /// The user.
+        user: &'a str,
+        /// The one record kept.
+        keep: Option<&'a str>,
+    },
+    /// At most `limit` records created before `created_before`, expired before
+    /// `expires_before`, or last active before `active_before` (see `PurgeBounds`).
+    Purge {
+        /// `PurgeBounds::created_before`, as stored.
+        created_before: T,
+        /// `PurgeBounds::expires_before`, as stored.
+        expires_before: T,
+        /// `PurgeBounds::active_before`, as stored.
+        active_before: Option<T>,
+        /// How many at most.
+        limit: i64,
+    },
+}
+
+/// A write of one user's row ([`Dialect::write_user`]); ids are primary keys.
+/// `Debug` prints the kind of write only, never the hash.
+#[derive(Clone, Copy)]
+pub enum UserWrite<'a> {
+    /// Creates a user, unless the name is taken.
+    Create {
+        /// The name.
+        username: &'a str,
+        /// The password hash.
+        password_hash: &'a str,
+        /// The active flag.
+        is_active: bool,
+    },
+    /// Sets the hash and adds 1 to the credential version.
+    SetPasswordHash {
+        /// The user.
+        id: i64,
+        /// The new hash.
+        password_hash: &'a str,
+    },
+    /// Adds 1 to the credential version.
+    BumpCredentialVersion {
+        /// The user.
+        id: i64,
+    },
+    /// Sets the active flag.
+    SetActive {
+        /// The user.
+        id: i64,
+        /// The flag.
+        is_active: bool,
+    },
+    /// Deletes the user.
+    Delete {
+        /// The user.
+        id: i64,
+    },
+}
+
+impl std::fmt::Debug for UserWrite<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Create { .. } => "UserWrite::Create",
+            Self::SetPasswordHash { .. } => "UserWrite::SetPasswordHash",
+            Self::BumpCredentialVersion { .. } => "UserWrite::BumpCredentialVersion",
+            Self::SetActive { .. } => "UserWrite::SetActive",
+            Self::Delete { .. } => "UserWrite::Delete",
+        })
+    }
 }
 
 /// The bulk paths of a dialect: imports, and the writes of a database copy, each
@@ -175,4 +269,6 @@ mod sealed {
     impl Sealed for sqlx::Sqlite {}
     #[cfg(feature = "postgres")]
     impl Sealed for sqlx::Postgres {}
+    #[cfg(feature = "mysql")]
+    impl Sealed for sqlx::MySql {}
 }

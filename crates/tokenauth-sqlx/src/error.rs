@@ -43,6 +43,13 @@ pub enum Error {
         /// The migration's version.
         version: i64,
     },
+    /// Another process held the lock migrating processes take (MySQL's named lock)
+    /// for longer than tokenauth waits: it is still migrating, or hangs.
+    #[error("timed out after {waited:?} waiting for another process migrating the database")]
+    MigrationLockTimedOut {
+        /// How long it waited.
+        waited: std::time::Duration,
+    },
     /// The database lacks migrations of this build (or all of them: it is new), and
     /// it was opened without migrating (`sqlite::open_migrated`,
     /// `postgres::open_migrated`).
@@ -94,7 +101,7 @@ pub enum Unreachable {
 
 impl Unreachable {
     /// The cause of an error opening a connection.
-    #[cfg_attr(not(feature = "postgres"), allow(dead_code))] // Only PostgreSQL reaches out.
+    #[cfg_attr(not(any(feature = "postgres", feature = "mysql")), allow(dead_code))] // Only servers are reached.
     pub(crate) fn of(error: &std::io::Error) -> Self {
         match error.kind() {
             std::io::ErrorKind::ConnectionRefused => Self::Refused,
@@ -127,10 +134,10 @@ impl Error {
     /// something is wrong: the pool found no connection before its acquire timeout
     /// (the server is down, unreachable or out of connections) or was closed, the
     /// connection failed underneath (I/O, TLS), SQLite stayed locked past its busy
-    /// timeout (`SQLITE_BUSY`, `SQLITE_LOCKED`), or PostgreSQL refused for a reason
-    /// that passes (SQLSTATE class `08` connection exceptions, class `53`
-    /// insufficient resources such as too many connections, `57P01`..`57P03`
-    /// shutting down or starting up). The stores and directories report these as
+    /// timeout (`SQLITE_BUSY`, `SQLITE_LOCKED`) or MySQL past its lock wait timeout
+    /// (error 1205), or PostgreSQL or MySQL refused for a reason that passes
+    /// (SQLSTATE class `08` connection exceptions, class `53` insufficient resources
+    /// such as too many connections, `57P01`..`57P03` shutting down or starting up). The stores and directories report these as
     /// unavailable ([`TokenStore::is_unavailable`]), so that the web layer answers 503
     /// and `Retry-After` instead of 500.
     ///
@@ -147,8 +154,9 @@ impl Error {
     }
 
     /// Whether PostgreSQL aborted the transaction as a serialization failure (40001)
-    /// or a deadlock (40P01): it was rolled back whole and may run again as is. The
-    /// PostgreSQL store retries these itself, then reports them as unavailable.
+    /// or a deadlock (40P01), or MySQL as a deadlock (error 1213, SQLSTATE 40001): it
+    /// was rolled back whole and may run again as is. The PostgreSQL and MySQL stores
+    /// retry these themselves, then report them as unavailable.
     pub fn is_transient_conflict(&self) -> bool {
         matches!(self, Self::Sqlx(sqlx::Error::Database(error))
             if error.code().is_some_and(|code| code_transient_conflict(&code)))
@@ -160,9 +168,26 @@ fn sqlx_unavailable(error: &sqlx::Error) -> bool {
         sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_) => {
             true
         }
-        sqlx::Error::Database(error) => error.code().is_some_and(|code| code_unavailable(&code)),
+        sqlx::Error::Database(error) => {
+            error.code().is_some_and(|code| code_unavailable(&code)) || mysql_lock_wait(error.as_ref())
+        }
         _ => false,
     }
+}
+
+/// Whether MySQL gave up waiting for a row lock (error 1205, past
+/// `innodb_lock_wait_timeout`; its SQLSTATE, HY000, says nothing): busy, as SQLite's
+/// `SQLITE_BUSY`.
+#[cfg(feature = "mysql")]
+fn mysql_lock_wait(error: &dyn sqlx::error::DatabaseError) -> bool {
+    error
+        .try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
+        .is_some_and(|error| error.number() == 1205)
+}
+
+#[cfg(not(feature = "mysql"))]
+fn mysql_lock_wait(_: &dyn sqlx::error::DatabaseError) -> bool {
+    false
 }
 
 /// Whether a database error code (SQLite's extended result code as a number,

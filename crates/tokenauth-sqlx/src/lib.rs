@@ -1,8 +1,9 @@
 //! SQL storage for [tokenauth](https://docs.rs/tokenauth), on [sqlx]: a [`TokenStore`]
 //! and a [`UserDirectory`] (with [`UserAdmin`]) that share one connection pool, on
-//! SQLite ([`sqlite`]) or PostgreSQL ([`postgres`], see [PostgreSQL](#postgresql)).
+//! SQLite ([`sqlite`]), PostgreSQL ([`postgres`], see [PostgreSQL](#postgresql)) or
+//! MySQL and MariaDB ([`mysql`], see [MySQL and MariaDB](#mysql-and-mariadb)).
 //! Each dialect's module has the same shape: its store and directory
-//! (`SqliteStore`/`PostgresStore`, `SqliteUserDirectory`/`PostgresUserDirectory`), one
+//! (`SqliteStore`/`PostgresStore`/`MySqlStore`, `SqliteUserDirectory`/...), one
 //! way to open and migrate its database (`connect`, `connect_with_timeout`, `migrate`,
 //! `migrations`), and one to open it without migrating (`open_migrated`). The crate
 //! root holds what all dialects share: [`Error`], [`DEFAULT_TIMEOUT`], and the store
@@ -38,9 +39,10 @@
 //! # When the database is unavailable
 //!
 //! Every wait for the database is bounded ([`DEFAULT_TIMEOUT`], or the timeout given to
-//! [`sqlite::connect_with_timeout`] / `postgres::connect_with_timeout`): a pool
-//! connection, a SQLite lock. The errors that mean "unavailable for now" (a pool
-//! timeout, a broken connection, `SQLITE_BUSY`, PostgreSQL shutting down...:
+//! [`sqlite::connect_with_timeout`] / `postgres::connect_with_timeout` /
+//! `mysql::connect_with_timeout`): a pool connection, a SQLite lock. The errors that
+//! mean "unavailable for now" (a pool timeout, a broken connection, `SQLITE_BUSY`,
+//! PostgreSQL shutting down, MySQL's lock wait timeout...:
 //! [`Error::is_unavailable`]) are reported as such through the contract
 //! ([`TokenStore::is_unavailable`](tokenauth_core::store::TokenStore::is_unavailable)), so
 //! that `tokenauth`'s web layer answers 503 with `Retry-After` rather than 500. The
@@ -127,12 +129,54 @@
 //! and each follower polls the log every 250 ms on a connection of its own, within
 //! the same 1 s bound and with the same pause (see its docs).
 //!
+//! # MySQL and MariaDB
+//!
+//! With the `mysql` feature, `mysql::MySqlStore` and `mysql::MySqlUserDirectory` keep
+//! the same tables in a MySQL or MariaDB database (`migrations/mysql`, InnoDB and
+//! utf8mb4, run by `mysql::connect` or `mysql::migrate`; `mysql://` URLs): ids and
+//! names in `VARBINARY` columns (matched and ordered bytewise, never padded, as
+//! SQLite's and PostgreSQL's are), `BINARY(32)` digests, times as BIGINT Unix
+//! microseconds as on SQLite, user ids from `AUTO_INCREMENT`. MySQL has no
+//! `RETURNING` (MariaDB has it on `INSERT` and `DELETE` only), so the rows a write
+//! returns are read in its transaction: locked with `SELECT ... FOR UPDATE` and then
+//! deleted by id, or read back after the `UPDATE`.
+//!
+//! `commit` holds as on PostgreSQL: one transaction, at `READ COMMITTED`, whose first
+//! statement moves the user's set version with a conditional `UPDATE` (an `UPDATE`
+//! reads the newest committed row at any isolation level; zero rows: a conflict), or
+//! inserts version 1 where none is expected (a duplicate key: a conflict); the row
+//! lock it takes serialises the user's commits. `READ COMMITTED` rather than InnoDB's
+//! `REPEATABLE READ`, whose gap locks make concurrent commits of different users
+//! deadlock; a transaction InnoDB still rolls back as a deadlock (error 1213) runs
+//! again, up to three times in all, as PostgreSQL's serialization failures do. Every
+//! commit is durable once answered under InnoDB's default
+//! `innodb_flush_log_at_trx_commit = 1`, which tokenauth relies on. Both pass the
+//! same conformance suites, run against MariaDB by `tests/mysql.rs`. There is no
+//! revocation bus on MySQL yet: a process's cache does not hear of another's
+//! revocations.
+//!
+//! ```no_run
+//! # #[cfg(feature = "mysql")]
+//! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+//! use tokenauth::core::TokenAuth;
+//! use tokenauth_sqlx::mysql::{MySqlStore, MySqlUserDirectory, connect};
+//!
+//! let pool = connect("mysql://tokenauth@localhost/app").await?;
+//! let auth = TokenAuth::new(MySqlStore::new(pool.clone()), MySqlUserDirectory::new(pool));
+//! # let _ = auth;
+//! # Ok(()) }
+//! ```
+//!
 //! # Migrations
 //!
 //! `connect` and `migrate` apply tokenauth's migrations (`sqlite::migrations()`,
-//! `postgres::migrations()`) oldest first, each in a transaction of its own that first
-//! takes a lock (SQLite: `BEGIN IMMEDIATE`; PostgreSQL: an advisory lock), so that
-//! processes migrating one database at once take turns. They are recorded in a table
+//! `postgres::migrations()`, `mysql::migrations()`) oldest first, each in a
+//! transaction of its own that first takes a lock (SQLite: `BEGIN IMMEDIATE`;
+//! PostgreSQL: an advisory lock; MySQL: a named lock, `GET_LOCK`, released after the
+//! commit), so that processes migrating one database at once take turns. MySQL
+//! commits DDL by itself, so there a migration that fails part-way is not rolled back:
+//! it stays unrecorded, and the next run fails on what it created; drop what the
+//! migration's file creates and migrate again (`migrations/mysql` says so too). They are recorded in a table
 //! of tokenauth's own, `tokenauth_migrations` (`version`, `description`, `checksum`,
 //! `applied_at`), never in sqlx's `_sqlx_migrations`. Your application's own sqlx
 //! migrations therefore run on the same database (and PostgreSQL schema) with sqlx's
@@ -164,6 +208,7 @@
 //!
 //! - `sqlite` (default): the SQLite backend and its revocation bus, module [`sqlite`].
 //! - `postgres`: the PostgreSQL backend and its revocation bus, module `postgres`.
+//! - `mysql`: the MySQL and MariaDB backend, module `mysql`.
 //!
 //! # Example
 //!
@@ -196,59 +241,60 @@
 //!
 //! Every verb is written once, over a dialect `D`: `store.rs` (the token store),
 //! `users.rs` (the user directory), their SQL in `statements.rs` (one table, each
-//! statement with a default that SQLite and PostgreSQL both read), and what the bulk
-//! paths share in `bulk.rs`. `dialect.rs` is the trait a dialect implements for them:
+//! statement with a default that SQLite and PostgreSQL both read; `Returning` holds
+//! those with `RETURNING`, run by `returning.rs` on the dialects that have it), and
+//! what the bulk paths share in `bulk.rs`. `dialect.rs` is the trait a dialect implements for them:
 //! how it stores a time, how a write that ends tokens runs (SQLite: on a connection
-//! switched to `synchronous = FULL`; PostgreSQL: again after a serialization failure
-//! or a deadlock), and the few verbs whose shape is its own: `commit`,
-//! `record_usage`, replacing settings, and the bulk imports and copies (`Bulk`).
+//! switched to `synchronous = FULL`; PostgreSQL and MySQL: again after a
+//! serialization failure or a deadlock, `retry.rs`), and the few verbs whose shape is
+//! its own: `commit`, deleting tokens and writing a user (`delete_tokens`,
+//! `write_user`), `record_usage`, replacing settings, and the bulk imports and copies
+//! (`Bulk`).
 //! `migrations.rs` is the migration runner, over what a dialect gives it
 //! (`Migrations`: its embedded migrations, its record table, its lock).
-//! `sqlite/` and `postgres/` hold exactly that, plus `connect`, `migrate` and each
-//! one's revocation bus (`bus.rs`: a polled log, `LISTEN`/`NOTIFY`), whose shared
-//! state and heartbeat rule are in the crate's `bus.rs`; the public `SqliteStore` is
-//! `store.rs`'s store on SQLite.
+//! `sqlite/`, `postgres/` and `mysql/` hold exactly that, plus `connect`, `migrate`
+//! and each one's revocation bus (`bus.rs`: a polled log, `LISTEN`/`NOTIFY`; none on
+//! MySQL yet), whose shared state and heartbeat rule are in the crate's `bus.rs`;
+//! `reach.rs` opens a server's pool and names it when it cannot be reached; the
+//! public `SqliteStore` is `store.rs`'s store on SQLite.
 //!
 //! # Adding a dialect
 //!
-//! A third dialect (say MySQL or MariaDB, on sqlx's `mysql` driver) takes, in this
-//! crate:
+//! A dialect (`mysql/` is the latest one added) takes, in this crate:
 //!
-//! 1. **Its feature**, in `Cargo.toml` (`mysql = ["sqlx/mysql"]`), and its module in
-//!    `lib.rs` (`#[cfg(feature = "mysql")] pub mod mysql;`), with the `cfg` added
-//!    beside `sqlite` and `postgres` on the shared modules and on the `Sealed` impls
-//!    at the bottom of `dialect.rs`.
-//! 2. **Its migrations**: `migrations/mysql/`, creating the four tables
+//! 1. **Its feature**, in `Cargo.toml`, and its module in `lib.rs`, with the `cfg`
+//!    added beside the others on the shared modules and on the `Sealed` impls at the
+//!    bottom of `dialect.rs`.
+//! 2. **Its migrations**: `migrations/<dialect>/`, creating the four tables
 //!    (`tokenauth_users`, `tokenauth_tokens`, `tokenauth_token_sets`,
 //!    `tokenauth_settings`) with the columns and indexes the others have, and the
 //!    folder named in `build.rs`.
-//! 3. **One file of statements**, `mysql/statements.rs`: `impl Statements for
-//!    MySql`, overriding every statement whose default the dialect spells otherwise,
-//!    keeping its parameters (in order) and the columns it reads. The defaults use
-//!    `$1`-style parameters, `RETURNING` on `INSERT`, `UPDATE` and `DELETE`,
-//!    `ON CONFLICT` and `IS DISTINCT FROM`; MySQL and MariaDB take `?` parameters,
-//!    `INSERT IGNORE` / `ON DUPLICATE KEY UPDATE` and `NOT (a <=> b)`, so they override
-//!    most. A statement with `RETURNING` that the dialect cannot express as one
-//!    statement (MySQL has no `RETURNING`; MariaDB has it on `INSERT` and `DELETE`
-//!    only) cannot be overridden as text: the verb that runs it (the deletes of
-//!    `store.rs`, the user writes of `users.rs`) then needs a step of the dialect
-//!    (read the rows, then write, in one transaction), added to `Dialect` beside
-//!    `commit`.
-//! 4. **The few verbs of its own**, `mysql/dialect.rs` and `mysql/bulk.rs`:
-//!    `impl Dialect for MySql` (the `Debug` names, how a time is stored, the
-//!    connection a revocation commits on and whether a failed write runs again,
-//!    `commit`, `record_usage`, `replace_settings`) and `impl Bulk for MySql` (the
-//!    imports and the writes of a copy), with `rows.rs`, `bulk.rs` and
-//!    `store.rs`'s `insert_row` and `set_version` to share what they can.
-//! 5. **Its public names**, `mysql/mod.rs`, in the same shape as the others:
-//!    `pub type MySqlStore = SqlStore<MySql>;`, `pub type MySqlUserDirectory =
-//!    SqlUserDirectory<MySql>;`, `connect`, `connect_with_timeout`, `migrate`,
-//!    `migrations`, and `impl Migrations for MySql` (the `tokenauth_migrations`
-//!    table in its types, and the lock migrating processes take); and the error
-//!    codes that mean "unavailable for now" in `error.rs`.
+//! 3. **One file of statements**, `<dialect>/statements.rs`: `impl Statements`,
+//!    overriding every statement whose default the dialect spells otherwise, keeping
+//!    its parameters (in order) and the columns it reads. The defaults use `$1`-style
+//!    parameters and `IS DISTINCT FROM`; MySQL overrides them all (`?`, `NOT (a <=>
+//!    b)`, names stored as bytes read back with `CONVERT`). A dialect with `RETURNING`
+//!    on `INSERT`, `UPDATE` and `DELETE` also implements `Returning` and runs its
+//!    deletes and user writes with `returning.rs`; one without (MySQL) writes
+//!    `Dialect::delete_tokens` and `Dialect::write_user` itself (read the rows, then
+//!    write, in one transaction).
+//! 4. **The few verbs of its own**, `<dialect>/dialect.rs` and `<dialect>/bulk.rs`:
+//!    `impl Dialect` (the `Debug` names, how a time is stored, the connection a
+//!    revocation commits on and whether a failed write runs again, `commit`,
+//!    `delete_tokens`, `write_user`, `record_usage`, `replace_settings`) and `impl
+//!    Bulk` (the imports and the writes of a copy), with `rows.rs`, `bulk.rs`,
+//!    `micros.rs`, `retry.rs` and `store.rs`'s `insert_row` and `set_version` to share
+//!    what they can.
+//! 5. **Its public names**, `<dialect>/mod.rs`, in the same shape as the others:
+//!    the store and directory aliases, `connect`, `connect_with_timeout`,
+//!    `open_migrated`, `migrate`, `migrations`, and `impl Migrations` (the
+//!    `tokenauth_migrations` table in its types, its spelling of the record's
+//!    statements, and the lock migrating processes take); and the error codes that
+//!    mean "unavailable for now" in `error.rs`.
 //!
-//! Its tests: the conformance suites on it (as `tests/postgres.rs` runs them on
-//! PostgreSQL), and anything it promises beyond them.
+//! Its tests: the conformance suites on it (as `tests/postgres.rs` and
+//! `tests/mysql.rs` run them), the migration cases (`tests/support`), and anything it
+//! promises beyond them.
 //!
 //! [`TokenStore`]: tokenauth_core::store::TokenStore
 //! [`TokenStore::commit`]: tokenauth_core::store::TokenStore::commit
@@ -256,34 +302,44 @@
 //! [`UserAdmin`]: tokenauth_core::store::UserAdmin
 //! [`TokenAuth`]: tokenauth_core::TokenAuth
 
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 mod bulk;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod bus;
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 mod dialect;
 mod error;
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[cfg(any(feature = "sqlite", feature = "mysql"))]
+mod micros;
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 mod migrations;
+#[cfg(feature = "mysql")]
+pub mod mysql;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+mod reach;
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+mod retry;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod returning;
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 mod rows;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 mod statements;
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 mod store;
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 mod users;
 
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 pub use dialect::Dialect;
 pub use error::{Error, Unreachable};
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 pub use store::SqlStore;
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 pub use users::SqlUserDirectory;
 
 /// How long `connect` lets a query wait for the database (a pool connection, a lock)

@@ -35,33 +35,49 @@ pub trait Migrations: sqlx::Database {
     /// A row if `tokenauth_migrations` is there, none otherwise.
     const RECORD_EXISTS: &'static str;
 
+    /// Records migration `$1` (description `$2`, checksum `$3`) as applied now.
+    const RECORD: &'static str =
+        "INSERT INTO tokenauth_migrations (version, description, checksum) VALUES ($1, $2, $3)";
+
+    /// Copies sqlx's row of version `$1` into tokenauth's record, as sqlx recorded it.
+    /// (SQLite needs the `WHERE` to read `ON CONFLICT` as the upsert's.)
+    const ADOPT: &'static str = "INSERT INTO tokenauth_migrations (version, description, checksum, applied_at) \
+         SELECT version, description, checksum, installed_on FROM _sqlx_migrations WHERE version = $1 \
+         ON CONFLICT (version) DO NOTHING";
+
+    /// Deletes sqlx's row of version `$1` with checksum `$2`.
+    const FORGET: &'static str = "DELETE FROM _sqlx_migrations WHERE version = $1 AND checksum = $2";
+
     /// The dialect's migrations, embedded from `migrations/<dialect>`, oldest first.
     fn migrations() -> &'static [Migration];
 
     /// A transaction holding the lock that every process migrating this database takes
-    /// first, until it ends.
+    /// first, until it ends ([`commit_locked`](Self::commit_locked), or a rollback).
     fn begin_locked(
         pool: &Pool<Self>,
     ) -> impl Future<Output = Result<Transaction<'static, Self>, Error>> + Send;
+
+    /// Commits a transaction of [`begin_locked`](Self::begin_locked), and lets go of its
+    /// lock if the commit does not (MySQL's named locks outlive transactions).
+    fn commit_locked(tx: Transaction<'static, Self>) -> impl Future<Output = Result<(), sqlx::Error>> + Send {
+        tx.commit()
+    }
+
+    /// Rolls back a transaction of [`begin_locked`](Self::begin_locked) that failed,
+    /// and lets go of its lock as [`commit_locked`](Self::commit_locked) does; a
+    /// failure here changes nothing (the connection then closes, which frees both).
+    fn rollback_locked(tx: Transaction<'static, Self>) -> impl Future<Output = ()> + Send {
+        async {
+            let _ = tx.rollback().await;
+        }
+    }
 }
 
 /// The applied migrations, by version, with their checksums.
 const APPLIED: &str = "SELECT version, checksum FROM tokenauth_migrations ORDER BY version";
 
-/// Records migration `$1` (description `$2`, checksum `$3`) as applied now.
-const RECORD: &str = "INSERT INTO tokenauth_migrations (version, description, checksum) VALUES ($1, $2, $3)";
-
 /// Every row of sqlx's record: the application's, and an earlier tokenauth's.
 const SQLX_APPLIED: &str = "SELECT version, checksum FROM _sqlx_migrations ORDER BY version";
-
-/// Copies sqlx's row of version `$1` into tokenauth's record, as sqlx recorded it.
-/// (SQLite needs the `WHERE` to read `ON CONFLICT` as the upsert's.)
-const ADOPT: &str = "INSERT INTO tokenauth_migrations (version, description, checksum, applied_at) \
-     SELECT version, description, checksum, installed_on FROM _sqlx_migrations WHERE version = $1 \
-     ON CONFLICT (version) DO NOTHING";
-
-/// Deletes sqlx's row of version `$1` with checksum `$2`.
-const FORGET: &str = "DELETE FROM _sqlx_migrations WHERE version = $1 AND checksum = $2";
 
 /// tokenauth's record of its migrations on dialect `D`, and the runner that keeps it.
 pub(crate) struct Record<D>(PhantomData<D>);
@@ -81,40 +97,63 @@ where
     /// transaction of its own.
     pub(crate) async fn run(pool: &Pool<D>) -> Result<(), Error> {
         // Every one a plain migration (see the test below).
-        let known: BTreeMap<i64, &Migration> = D::migrations()
+        let known: BTreeMap<i64, &'static Migration> = D::migrations()
             .iter()
             .map(|migration| (migration.version, migration))
             .collect();
         loop {
             let mut tx = D::begin_locked(pool).await?;
-            sqlx::query(D::CREATE_RECORD).execute(&mut *tx).await?;
-            Self::adopt(&mut tx, &known).await?;
-            let applied: Vec<(i64, Vec<u8>)> = sqlx::query_as(APPLIED).fetch_all(&mut *tx).await?;
-            check(&applied, &known)?;
-            let Some(next) = known
-                .values()
-                .find(|migration| !applied.iter().any(|(version, _)| *version == migration.version))
-            else {
-                tx.commit().await?;
-                return Ok(());
-            };
-            let version = next.version;
-            let failed = |source| Error::MigrationFailed { version, source };
-            // Several statements, so `raw_sql`; called through `Executor`, as
-            // `RawSql::execute`'s bounds cannot be met here.
-            Executor::execute(&mut *tx, sqlx::raw_sql(&next.sql))
-                .await
-                .map_err(failed)?;
-            sqlx::query(RECORD)
-                .bind(version)
-                .bind(&*next.description)
-                .bind(&*next.checksum)
-                .execute(&mut *tx)
-                .await
-                .map_err(failed)?;
-            tx.commit().await.map_err(failed)?;
-            tracing::info!(version, description = %next.description, "applied a tokenauth migration");
+            match Self::apply_next(&mut tx, &known).await {
+                Ok(None) => {
+                    D::commit_locked(tx).await?;
+                    return Ok(());
+                }
+                Ok(Some(next)) => {
+                    let version = next.version;
+                    D::commit_locked(tx)
+                        .await
+                        .map_err(|source| Error::MigrationFailed { version, source })?;
+                    tracing::info!(version, description = %next.description, "applied a tokenauth migration");
+                }
+                Err(error) => {
+                    D::rollback_locked(tx).await;
+                    return Err(error);
+                }
+            }
         }
+    }
+
+    /// In `tx`: creates the record if missing, adopts an earlier tokenauth's, checks
+    /// it, and applies the first pending migration; which, or `None` if none is.
+    async fn apply_next(
+        tx: &mut Transaction<'static, D>,
+        known: &BTreeMap<i64, &'static Migration>,
+    ) -> Result<Option<&'static Migration>, Error> {
+        sqlx::query(D::CREATE_RECORD).execute(&mut **tx).await?;
+        Self::adopt(tx, known).await?;
+        let applied: Vec<(i64, Vec<u8>)> = sqlx::query_as(APPLIED).fetch_all(&mut **tx).await?;
+        check(&applied, known)?;
+        let Some(next) = known
+            .values()
+            .find(|migration| !applied.iter().any(|(version, _)| *version == migration.version))
+        else {
+            return Ok(None);
+        };
+        let version = next.version;
+        let failed = |source| Error::MigrationFailed { version, source };
+        // Several statements, so `raw_sql`; called through `Executor`, as
+        // `RawSql::execute`'s bounds cannot be met here.
+        Executor::execute(&mut **tx, sqlx::raw_sql(&next.sql))
+            .await
+            .map_err(failed)?;
+        sqlx::query(D::RECORD)
+            .bind(version)
+            .bind(&*next.description)
+            .bind(&*next.checksum)
+            .execute(&mut **tx)
+            .await
+            .map_err(failed)?;
+        Ok(Some(next))
     }
 
     /// The versions of `D`'s migrations that `pool`'s database lacks, oldest first
@@ -175,8 +214,8 @@ where
             if *migration.checksum != *checksum {
                 return Err(Error::MigrationChanged { version });
             }
-            sqlx::query(ADOPT).bind(version).execute(&mut **tx).await?;
-            sqlx::query(FORGET)
+            sqlx::query(D::ADOPT).bind(version).execute(&mut **tx).await?;
+            sqlx::query(D::FORGET)
                 .bind(version)
                 .bind(checksum.as_slice())
                 .execute(&mut **tx)
@@ -219,5 +258,7 @@ mod tests {
         assert!(crate::sqlite::migrations().iter().all(plain));
         #[cfg(feature = "postgres")]
         assert!(crate::postgres::migrations().iter().all(plain));
+        #[cfg(feature = "mysql")]
+        assert!(crate::mysql::migrations().iter().all(plain));
     }
 }

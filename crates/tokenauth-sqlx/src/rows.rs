@@ -34,11 +34,13 @@ macro_rules! token_columns {
 pub(crate) use token_columns;
 
 /// What a `DELETE ... RETURNING` reads of each deleted row, in [`EndedRow`] order.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 macro_rules! returning_ended {
     () => {
         " RETURNING id, digest, user_id, created"
     };
 }
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) use returning_ended;
 
 /// A deleted row as returned: id, digest, user id, created (as the backend stores it).

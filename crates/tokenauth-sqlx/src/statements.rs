@@ -6,7 +6,9 @@
 //! parameters (SQLite takes `$N` as the N-th argument too), `RETURNING`,
 //! `ON CONFLICT`, `IS DISTINCT FROM`. A dialect overrides what it spells otherwise.
 
-use crate::rows::{returning_ended, token_columns, user_columns};
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+use crate::rows::returning_ended;
+use crate::rows::{token_columns, user_columns};
 
 /// A query reading token rows ([`Row`](crate::rows::Row)), with `$rest` (a `WHERE` or
 /// `ORDER BY` clause) appended.
@@ -44,27 +46,6 @@ pub trait Statements {
         token_columns!(),
         ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
     );
-    /// Deletes the record with id `$1`, returning it.
-    const DELETE_TOKEN: &'static str =
-        concat!("DELETE FROM tokenauth_tokens WHERE id = $1", returning_ended!());
-    /// Deletes user `$1`'s records but `$2` (NULL: all of them), returning them.
-    const DELETE_FOR_USER: &'static str = concat!(
-        "DELETE FROM tokenauth_tokens WHERE user_id = $1 AND id IS DISTINCT FROM $2",
-        returning_ended!()
-    );
-    /// Deletes at most `$4` records matching `PurgeBounds`: `$1` (`created_before`),
-    /// `$2` (`expires_before`), `$3` (`active_before`, or NULL), returning them.
-    ///
-    /// Every term of the `OR` is answered by an index (`tokenauth_tokens_created`,
-    /// `_expires`, `_last_active`), so no call scans the table. A NULL bound or column
-    /// makes its term NULL, which selects nothing, as in `PurgeBounds::matches`.
-    const PURGE: &'static str = concat!(
-        "DELETE FROM tokenauth_tokens WHERE id IN (\
-         SELECT id FROM tokenauth_tokens \
-         WHERE created < $1 OR expires < $2 OR COALESCE(last_used, created) < $3 \
-         LIMIT $4)",
-        returning_ended!()
-    );
     /// Up to `$2` records with ids above `$1`, by id: a page of a copy.
     const EXPORT_TOKENS: &'static str = select_tokens!("WHERE id > $1 ORDER BY id LIMIT $2");
     /// Every token-set version, by user.
@@ -90,6 +71,42 @@ pub trait Statements {
     /// Replaces user `$2`'s hash `$3` by `$1`.
     const REHASH_PASSWORD: &'static str =
         "UPDATE tokenauth_users SET password_hash = $1 WHERE id = $2 AND password_hash = $3";
+    /// The settings whose key starts with `$1`: exactly (`LIKE` would ignore ASCII case
+    /// and need escaping).
+    const SETTINGS: &'static str =
+        "SELECT key, value FROM tokenauth_settings WHERE substr(key, 1, length($1)) = $1";
+}
+
+/// The statements with `RETURNING` that the verbs ending tokens and changing users run
+/// as one statement, on the dialects that have it on `INSERT`, `UPDATE` and `DELETE`
+/// (SQLite, PostgreSQL). A dialect without it (MySQL) does not implement this: its
+/// [`Dialect::delete_tokens`](crate::dialect::Dialect::delete_tokens) and
+/// [`Dialect::write_user`](crate::dialect::Dialect::write_user) read the rows and write
+/// them in one transaction instead.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) trait Returning: Statements {
+    /// Deletes the record with id `$1`, returning it.
+    const DELETE_TOKEN: &'static str =
+        concat!("DELETE FROM tokenauth_tokens WHERE id = $1", returning_ended!());
+    /// Deletes user `$1`'s records but `$2` (NULL: all of them), returning them.
+    const DELETE_FOR_USER: &'static str = concat!(
+        "DELETE FROM tokenauth_tokens WHERE user_id = $1 AND id IS DISTINCT FROM $2",
+        returning_ended!()
+    );
+    /// Deletes at most `$4` records matching `PurgeBounds`: `$1` (`created_before`),
+    /// `$2` (`expires_before`), `$3` (`active_before`, or NULL), returning them.
+    ///
+    /// Every term of the `OR` is answered by an index (`tokenauth_tokens_created`,
+    /// `_expires`, `_last_active`), so no call scans the table. A NULL bound or column
+    /// makes its term NULL, which selects nothing, as in `PurgeBounds::matches`.
+    const PURGE: &'static str = concat!(
+        "DELETE FROM tokenauth_tokens WHERE id IN (\
+         SELECT id FROM tokenauth_tokens \
+         WHERE created < $1 OR expires < $2 OR COALESCE(last_used, created) < $3 \
+         LIMIT $4)",
+        returning_ended!()
+    );
+
     /// Creates user `$1` with hash `$2` and active flag `$3`, returning it; no row if
     /// the name is taken.
     const CREATE_USER: &'static str = concat!(
@@ -118,9 +135,4 @@ pub trait Statements {
         "DELETE FROM tokenauth_users WHERE id = $1 RETURNING ",
         user_columns!()
     );
-
-    /// The settings whose key starts with `$1`: exactly (`LIKE` would ignore ASCII case
-    /// and need escaping).
-    const SETTINGS: &'static str =
-        "SELECT key, value FROM tokenauth_settings WHERE substr(key, 1, length($1)) = $1";
 }

@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use sqlx::query::QueryAs;
 use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, Pool, Type};
 use tokenauth_core::store::{
     Change, Committed, Ended, PurgeBounds, Settings, TokenDigest, TokenImport, TokenRecord, TokenSet,
@@ -13,7 +12,7 @@ use tokenauth_core::store::{
 use tokenauth_core::{TokenId, UserId};
 
 use crate::Error;
-use crate::dialect::{Dialect, retrying};
+use crate::dialect::{Deletion, Dialect, retrying};
 use crate::rows::{self, ended_from_rows, set_version_from};
 
 /// A [`TokenStore`] in the `tokenauth_tokens` table, on dialect `D`, written once for
@@ -60,6 +59,7 @@ impl<D: Dialect> fmt::Debug for SqlStore<D> {
 pub(crate) type Row<D> = rows::Row<<D as Dialect>::Time>;
 
 /// A deleted row as `D` returns it.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) type EndedRow<D> = rows::EndedRow<<D as Dialect>::Time>;
 
 /// The record of a row of `D`.
@@ -122,18 +122,15 @@ where
         Ok(())
     }
 
-    /// Runs the `DELETE ... RETURNING` that `delete` makes as a write that ends tokens:
-    /// on `D`'s connection for those ([`Dialect::revoking`]), and again after a
-    /// transient conflict ([`Dialect::again`]).
-    async fn ending<'q>(
-        &self,
-        delete: impl Fn() -> QueryAs<'q, D, EndedRow<D>, D::Arguments<'q>> + Sync,
-    ) -> Result<Vec<Ended>, Error> {
+    /// Deletes the rows `deletion` selects as a write that ends tokens: on `D`'s
+    /// connection for those ([`Dialect::revoking`]), and again after a transient
+    /// conflict ([`Dialect::again`]).
+    async fn ending(&self, deletion: Deletion<'_, D::Time>) -> Result<Vec<Ended>, Error> {
         let rows = retrying::<D, _, _, _>(|| async {
             let mut conn = D::revoking(&self.pool).await?;
-            let rows = delete().fetch_all(&mut *conn).await;
+            let rows = D::delete_tokens(&mut conn, deletion).await;
             D::release(conn).await;
-            Ok(rows?)
+            rows
         })
         .await?;
         ended_from_rows(rows)
@@ -269,18 +266,15 @@ where
 
     #[tracing::instrument(skip_all)]
     async fn delete(&self, id: &TokenId) -> Result<Option<Ended>, Error> {
-        let mut ended = self
-            .ending(|| sqlx::query_as(D::DELETE_TOKEN).bind(id.as_str()))
-            .await?;
+        let mut ended = self.ending(Deletion::Token(id.as_str())).await?;
         Ok(ended.pop())
     }
 
     #[tracing::instrument(skip_all)]
     async fn delete_for_user(&self, user: &UserId, keep: Option<&TokenId>) -> Result<Vec<Ended>, Error> {
-        self.ending(|| {
-            sqlx::query_as(D::DELETE_FOR_USER)
-                .bind(user.as_str())
-                .bind(keep.map(TokenId::as_str))
+        self.ending(Deletion::User {
+            user: user.as_str(),
+            keep: keep.map(TokenId::as_str),
         })
         .await
     }
@@ -297,18 +291,15 @@ where
     /// connection's level, and runs again after a transient conflict.
     #[tracing::instrument(skip_all, fields(limit = limit))]
     async fn purge(&self, bounds: &PurgeBounds, limit: usize) -> Result<Vec<Ended>, Error> {
-        let created_before = D::to_time(bounds.created_before)?;
-        let expires_before = D::to_time(bounds.expires_before)?;
-        let active_before = bounds.active_before.map(D::to_time).transpose()?;
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let rows: Vec<EndedRow<D>> = retrying::<D, _, _, _>(|| async {
-            Ok(sqlx::query_as(D::PURGE)
-                .bind(created_before)
-                .bind(expires_before)
-                .bind(active_before)
-                .bind(limit)
-                .fetch_all(&self.pool)
-                .await?)
+        let deletion = Deletion::Purge {
+            created_before: D::to_time(bounds.created_before)?,
+            expires_before: D::to_time(bounds.expires_before)?,
+            active_before: bounds.active_before.map(D::to_time).transpose()?,
+            limit: i64::try_from(limit).unwrap_or(i64::MAX),
+        };
+        let rows = retrying::<D, _, _, _>(|| async {
+            let mut conn = self.pool.acquire().await?;
+            D::delete_tokens(&mut conn, deletion).await
         })
         .await?;
         ended_from_rows(rows)

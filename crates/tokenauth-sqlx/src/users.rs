@@ -9,7 +9,7 @@ use tokenauth_core::store::{ImportedUsers, LoginRecord, NewUser, UserAdmin, User
 use tokenauth_core::{User, UserId};
 
 use crate::Error;
-use crate::dialect::Dialect;
+use crate::dialect::{Dialect, UserWrite};
 use crate::rows::{UserRow, row_id, user_from_row};
 
 /// A [`UserDirectory`] and [`UserAdmin`] in the `tokenauth_users` table, on dialect
@@ -94,16 +94,28 @@ where
         row.map(user_from_row).transpose()
     }
 
-    /// [`on_user`](Self::on_user) for a write that ends tokens (a new credential
-    /// version, a deactivation, a deletion), on the dialect's connection for those
-    /// (on SQLite, it commits with `synchronous = FULL`), so that once answered it
-    /// survives a power loss.
-    async fn revoking<'q>(&self, id: &UserId, query: UserQuery<'q, D>) -> Result<Option<User>, Error> {
+    /// Writes one user's row ([`Dialect::write_user`]) on a connection of the pool;
+    /// the user as written.
+    async fn writing(&self, write: UserWrite<'_>) -> Result<Option<User>, Error> {
+        let mut conn = self.pool.acquire().await?;
+        let row = D::write_user(&mut conn, write).await?;
+        row.map(user_from_row).transpose()
+    }
+
+    /// [`writing`](Self::writing) for a write that ends tokens (a new credential
+    /// version, a deactivation, a deletion) of user `id`, on the dialect's connection
+    /// for those (on SQLite, it commits with `synchronous = FULL`), so that once
+    /// answered it survives a power loss.
+    async fn revoking<'w>(
+        &self,
+        id: &UserId,
+        write: impl FnOnce(i64) -> UserWrite<'w>,
+    ) -> Result<Option<User>, Error> {
         let Some(id) = row_id(id) else {
             return Ok(None);
         };
         let mut conn = D::revoking(&self.pool).await?;
-        let row = query.bind(id).fetch_optional(&mut *conn).await;
+        let row = D::write_user(&mut conn, write(id)).await;
         D::release(conn).await;
         row?.map(user_from_row).transpose()
     }
@@ -222,39 +234,41 @@ where
         password_hash: &str,
         is_active: bool,
     ) -> Result<Option<User>, Error> {
-        // `ON CONFLICT DO NOTHING` returns no row for a taken username; the UNIQUE
-        // constraint decides, so concurrent creations of one name cannot both succeed.
-        let row: Option<UserRow> = sqlx::query_as(D::CREATE_USER)
-            .bind(username)
-            .bind(password_hash)
-            .bind(is_active)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(user_from_row).transpose()
+        // No row for a taken username; the UNIQUE constraint decides, so concurrent
+        // creations of one name cannot both succeed.
+        self.writing(UserWrite::Create {
+            username,
+            password_hash,
+            is_active,
+        })
+        .await
     }
 
     /// Sets the hash and adds 1 to the credential version, in one `UPDATE`.
     #[tracing::instrument(skip_all)]
     async fn set_password_hash(&self, id: &UserId, password_hash: &str) -> Result<Option<User>, Error> {
-        let query = sqlx::query_as(D::SET_PASSWORD_HASH).bind(password_hash);
-        self.revoking(id, query).await
+        self.revoking(id, |id| UserWrite::SetPasswordHash { id, password_hash })
+            .await
     }
 
     /// Adds 1 to the credential version.
     #[tracing::instrument(skip_all)]
     async fn bump_credential_version(&self, id: &UserId) -> Result<Option<User>, Error> {
-        self.revoking(id, sqlx::query_as(D::BUMP_CREDENTIAL_VERSION))
+        self.revoking(id, |id| UserWrite::BumpCredentialVersion { id })
             .await
     }
 
     #[tracing::instrument(skip_all)]
     async fn set_active(&self, id: &UserId, is_active: bool) -> Result<Option<User>, Error> {
-        let query = sqlx::query_as(D::SET_ACTIVE).bind(is_active);
-        if is_active {
-            self.on_user(id, query).await
-        } else {
-            self.revoking(id, query).await
+        if !is_active {
+            return self
+                .revoking(id, |id| UserWrite::SetActive { id, is_active })
+                .await;
         }
+        let Some(id) = row_id(id) else {
+            return Ok(None);
+        };
+        self.writing(UserWrite::SetActive { id, is_active }).await
     }
 
     /// [`find_login`](UserDirectory::find_login) without the hash.
@@ -272,7 +286,7 @@ where
 
     #[tracing::instrument(skip_all)]
     async fn delete_user(&self, id: &UserId) -> Result<Option<User>, Error> {
-        self.revoking(id, sqlx::query_as(D::DELETE_USER)).await
+        self.revoking(id, |id| UserWrite::Delete { id }).await
     }
 }
 

@@ -94,7 +94,7 @@ impl TempDb {
     }
 }
 
-migration_cases!(; TempDb, sqlite, SqlitePool);
+migration_cases!(; TempDb, sqlite, SqlitePool, as_written);
 
 /// The checksum of migration `version`, as hex.
 fn checksum(version: i64) -> String {

@@ -19,7 +19,6 @@
 
 #![cfg(feature = "postgres")]
 
-use std::collections::BTreeMap;
 use std::hash::{BuildHasher, RandomState};
 use std::str::FromStr;
 
@@ -27,12 +26,15 @@ use sqlx::Connection;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
 use tokenauth_conformance::{Guarded, record};
 use tokenauth_core::UserId;
-use tokenauth_core::store::{Change, Committed, Settings, TokenStore, UserAdmin, UserDirectory};
+use tokenauth_core::store::{Change, Committed, TokenStore, UserAdmin, UserDirectory};
 use tokenauth_sqlx::postgres::{PgPool, PostgresStore, PostgresUserDirectory, migrate};
 
 #[macro_use]
 #[path = "support/migration_cases.rs"]
 mod migration_cases;
+#[macro_use]
+#[path = "support/server_cases.rs"]
+mod server_cases;
 
 /// Why the tests are ignored by default.
 macro_rules! needs_postgres {
@@ -129,42 +131,13 @@ async fn fresh<T>(make: fn(PgPool) -> T) -> Guarded<T, Schema> {
     }
 }
 
-migration_cases!(#[ignore = needs_postgres!()]; Schema, postgres, PgPool);
+migration_cases!(#[ignore = needs_postgres!()]; Schema, postgres, PgPool, as_written);
 
-mod tokens {
-    tokenauth_conformance::token_store_conformance!(
-        #[ignore = needs_postgres!()];
-        super::fresh(tokenauth_sqlx::postgres::PostgresStore::new)
-    );
-}
-
-mod users {
-    tokenauth_conformance::user_directory_conformance!(
-        #[ignore = needs_postgres!()];
-        super::fresh(tokenauth_sqlx::postgres::PostgresUserDirectory::new)
-    );
-}
-
-mod settings {
-    tokenauth_conformance::settings_conformance!(
-        #[ignore = needs_postgres!()];
-        super::fresh(tokenauth_sqlx::postgres::PostgresStore::new)
-    );
-}
-
-mod token_import {
-    tokenauth_conformance::bulk_import_conformance!(
-        #[ignore = needs_postgres!()];
-        tokens: super::fresh(tokenauth_sqlx::postgres::PostgresStore::new)
-    );
-}
-
-mod user_import {
-    tokenauth_conformance::bulk_import_conformance!(
-        #[ignore = needs_postgres!()];
-        users: super::fresh(tokenauth_sqlx::postgres::PostgresUserDirectory::new)
-    );
-}
+conformance_suites!(
+    #[ignore = needs_postgres!()];
+    tokenauth_sqlx::postgres::PostgresStore::new,
+    tokenauth_sqlx::postgres::PostgresUserDirectory::new
+);
 
 /// The columns have the types the suites rely on (microsecond `TIMESTAMPTZ`), and
 /// commits are durable (`synchronous_commit` is on).
@@ -225,51 +198,16 @@ async fn user_ids_are_never_reused() {
 #[ignore = needs_postgres!()]
 async fn a_failed_commit_writes_nothing() {
     let store = fresh(PostgresStore::new).await;
-    let first = record("alice", 60);
-    let insert = |rec| Change {
-        delete: vec![],
-        insert: Some(rec),
-    };
-    assert_eq!(
-        store
-            .commit(&first.user_id, 0, insert(first.clone()))
-            .await
-            .unwrap(),
-        Committed::Applied { ended: vec![] }
-    );
-    let mut twin = record("alice", 60);
-    twin.digest = first.digest;
-    let change = Change {
-        delete: vec![first.id.clone()],
-        insert: Some(twin),
-    };
-    store.commit(&first.user_id, 1, change).await.unwrap_err();
-    let set = store.token_set(&first.user_id).await.unwrap();
-    assert_eq!(set.version, 1);
-    assert_eq!(set.records, [first]);
+    server_cases::a_failed_commit_writes_nothing(&store).await;
 }
 
 /// Two processes storing their settings at once (two `serve` starting together) both
-/// succeed: an upsert waits for the other's row locks, where a delete-then-insert
-/// failed on the other's unique key.
+/// succeed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = needs_postgres!()]
 async fn concurrent_settings_replacements_all_succeed() {
     let store = fresh(PostgresStore::new).await;
-    for round in 0..20 {
-        let mut writers = tokio::task::JoinSet::new();
-        for writer in 0..4 {
-            let store = store.inner.clone();
-            let settings: BTreeMap<String, String> =
-                [("policy.a".to_owned(), format!("{round}-{writer}"))].into();
-            writers.spawn(async move { store.replace_settings("policy.", &settings).await });
-        }
-        while let Some(written) = writers.join_next().await {
-            written.expect("the task ends").expect("every writer succeeds");
-        }
-        let stored = store.inner.settings("policy.").await.unwrap();
-        assert_eq!(stored.len(), 1, "{stored:?}");
-    }
+    server_cases::concurrent_settings_replacements_all_succeed(&store.inner).await;
 }
 
 /// A token deleted by any program (here bare SQL, no tokenauth code and no publisher)

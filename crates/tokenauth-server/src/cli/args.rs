@@ -19,9 +19,9 @@ pub(crate) const TOKEN_STORE_PREFIX: &str = "tokenauth";
 #[derive(Debug, Parser)]
 #[command(name = "tokenauth", version)]
 pub struct Cli {
-    /// Database URL: `sqlite://FILE` or `postgres://USER@HOST/DATABASE`. `migrate` and
-    /// `serve` create a missing SQLite file and migrate either; the other commands
-    /// refuse a database that is not migrated.
+    /// Database URL: `sqlite://FILE`, `postgres://USER@HOST/DATABASE` or
+    /// `mysql://USER@HOST/DATABASE`. `migrate` and `serve` create a missing SQLite file
+    /// and migrate any; the other commands refuse a database that is not migrated.
     #[arg(
         long,
         global = true,

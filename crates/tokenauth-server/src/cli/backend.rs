@@ -17,6 +17,7 @@ use tokenauth_django::hashers::upgrading_hasher;
 use tokenauth_django::knox::KnoxToken;
 use tokenauth_django::{DjangoToken, DjangoUser, UserModel, django_auth};
 use tokenauth_redis::{BusOptions, RedisBus, RedisStore, Target};
+use tokenauth_sqlx::mysql::{MySqlStore, MySqlUserDirectory};
 use tokenauth_sqlx::postgres::{PostgresRevocationBus, PostgresStore, PostgresUserDirectory};
 use tokenauth_sqlx::sqlite::{SqliteRevocationBus, SqliteStore, SqliteUserDirectory};
 
@@ -44,6 +45,15 @@ impl Schema {
             Self::Django => &Declaration::DJANGO,
         }
     }
+
+    /// What a backend on this schema in a `database` declares: on MySQL, tokenauth's
+    /// schema has no revocation bus.
+    fn declaration_in(self, database: &Database) -> &'static Declaration {
+        match (self, database) {
+            (Self::Tokenauth, Database::MySql) => &Declaration::TOKENAUTH_MYSQL,
+            _ => self.declaration(),
+        }
+    }
 }
 
 /// The databases this build opens, by URL scheme.
@@ -52,6 +62,8 @@ enum Database {
     Sqlite,
     /// `postgres:` (or `postgresql:`) URLs.
     Postgres,
+    /// `mysql:` URLs: MySQL or MariaDB.
+    MySql,
 }
 
 impl Database {
@@ -59,8 +71,9 @@ impl Database {
         match url.as_str().split_once(':').map(|(scheme, _)| scheme) {
             Some("sqlite") => Ok(Self::Sqlite),
             Some("postgres" | "postgresql") => Ok(Self::Postgres),
+            Some("mysql") => Ok(Self::MySql),
             other => Err(CliError::Options(format!(
-                "unsupported database URL scheme {:?}: this build supports sqlite: and postgres: URLs",
+                "unsupported database URL scheme {:?}: this build supports sqlite:, postgres: and mysql: URLs",
                 other.unwrap_or("(none)")
             ))),
         }
@@ -109,7 +122,8 @@ pub(super) trait Runner {
 /// behind; Django's is checked), refuses what it cannot do, and runs `cli`'s command
 /// on it with `runner`.
 pub(super) async fn open(cli: Cli, runner: impl Runner) -> Result<(), CliError> {
-    let declared = cli.schema.declaration();
+    let kind = Database::of(&cli.database)?;
+    let declared = cli.schema.declaration_in(&kind);
     // Admin commands leave the schema to whoever upgrades the servers.
     let migrates = matches!(cli.command, Command::Serve(_) | Command::Migrate);
     let database = OPTION_DATABASE;
@@ -118,7 +132,7 @@ pub(super) async fn open(cli: Cli, runner: impl Runner) -> Result<(), CliError> 
         _ => (tokenauth_sqlx::DEFAULT_TIMEOUT, None),
     };
     let url = cli.database.as_str();
-    match (cli.schema, Database::of(&cli.database)?) {
+    match (cli.schema, kind) {
         (Schema::Tokenauth, Database::Sqlite) => {
             if listen_database.is_some() {
                 return Err(CliError::Options(
@@ -157,6 +171,27 @@ pub(super) async fn open(cli: Cli, runner: impl Runner) -> Result<(), CliError> 
             let bus = Bus { bus, publish: true };
             with_token_store(store, users, Some(bus), declared, timeout, cli, runner).await
         }
+        (Schema::Tokenauth, Database::MySql) => {
+            if listen_database.is_some() {
+                return Err(CliError::Options(
+                    "--listen-database is for PostgreSQL: MySQL has no LISTEN".to_owned(),
+                ));
+            }
+            let pool = if migrates {
+                tokenauth_sqlx::mysql::connect_with_timeout(url, timeout).await
+            } else {
+                tokenauth_sqlx::mysql::open_migrated(url, timeout).await
+            }
+            .map_err(|error| database.error(error))?;
+            let users = MySqlUserDirectory::new(pool.clone());
+            // No revocation bus on MySQL yet: `serve` runs without its cache there.
+            let bus = None::<Bus<LocalBus>>;
+            with_token_store(MySqlStore::new(pool), users, bus, declared, timeout, cli, runner).await
+        }
+        (Schema::Django, Database::MySql) => Err(CliError::Options(
+            "--schema django is for SQLite and PostgreSQL: Django's tables on MySQL are not supported yet"
+                .to_owned(),
+        )),
         (Schema::Django, Database::Sqlite) => {
             let tables = tokenauth_django::sqlite::connect_model(url, &cli.django.model()).await?;
             let auth = django_auth(tables.store(), tables.users());
@@ -269,26 +304,27 @@ pub(super) async fn open_tables(
     to: &DatabaseUrl,
     runner: impl CopyRunner,
 ) -> Result<(), CliError> {
-    let (f, t) = (OPTION_FROM, OPTION_TO);
-    match (Database::of(from)?, Database::of(to)?) {
-        (Database::Sqlite, Database::Sqlite) => {
-            runner.copy(&sqlite(from, f).await?, &sqlite(to, t).await?).await
-        }
-        (Database::Sqlite, Database::Postgres) => {
-            runner
-                .copy(&sqlite(from, f).await?, &postgres(to, t).await?)
-                .await
-        }
-        (Database::Postgres, Database::Sqlite) => {
-            runner
-                .copy(&postgres(from, f).await?, &sqlite(to, t).await?)
-                .await
-        }
-        (Database::Postgres, Database::Postgres) => {
-            runner
-                .copy(&postgres(from, f).await?, &postgres(to, t).await?)
-                .await
-        }
+    let f = OPTION_FROM;
+    let (from_kind, to_kind) = (Database::of(from)?, Database::of(to)?);
+    match from_kind {
+        Database::Sqlite => copy_to(&sqlite(from, f).await?, to, to_kind, runner).await,
+        Database::Postgres => copy_to(&postgres(from, f).await?, to, to_kind, runner).await,
+        Database::MySql => copy_to(&mysql(from, f).await?, to, to_kind, runner).await,
+    }
+}
+
+/// Opens the tokenauth database `to` (of kind `kind`) and copies `from` into it.
+async fn copy_to(
+    from: &impl Tables,
+    to: &DatabaseUrl,
+    kind: Database,
+    runner: impl CopyRunner,
+) -> Result<(), CliError> {
+    let t = OPTION_TO;
+    match kind {
+        Database::Sqlite => runner.copy(from, &sqlite(to, t).await?).await,
+        Database::Postgres => runner.copy(from, &postgres(to, t).await?).await,
+        Database::MySql => runner.copy(from, &mysql(to, t).await?).await,
     }
 }
 
@@ -310,6 +346,16 @@ async fn postgres(
         .await
         .map_err(|error| option.error(error))?;
     Ok((PostgresStore::new(pool.clone()), PostgresUserDirectory::new(pool)))
+}
+
+async fn mysql(
+    url: &DatabaseUrl,
+    option: NamedDatabase,
+) -> Result<(MySqlStore, MySqlUserDirectory), CliError> {
+    let pool = tokenauth_sqlx::mysql::open_migrated(url.as_str(), tokenauth_sqlx::DEFAULT_TIMEOUT)
+        .await
+        .map_err(|error| option.error(error))?;
+    Ok((MySqlStore::new(pool.clone()), MySqlUserDirectory::new(pool)))
 }
 
 /// The option that names a tokenauth database, and how the operator migrates it.
@@ -358,6 +404,7 @@ pub(super) async fn read_knox(url: &DatabaseUrl) -> Result<(Vec<DjangoUser>, Vec
             let pool = tokenauth_django::postgres::connect_knox(url.as_str()).await?;
             tokenauth_django::knox::export(&pool).await?
         }
+        Database::MySql => return Err(django_on_mysql()),
     })
 }
 
@@ -376,5 +423,15 @@ pub(super) async fn read_django(
             let tables = tokenauth_django::postgres::connect_model(url.as_str(), model).await?;
             tokenauth_django::export(&tables).await?
         }
+        Database::MySql => return Err(django_on_mysql()),
     })
+}
+
+/// `import-django --from mysql://...`: Django's tables are read on SQLite and
+/// PostgreSQL only, for now.
+fn django_on_mysql() -> CliError {
+    CliError::Options(
+        "import-django reads SQLite and PostgreSQL: Django's tables on MySQL are not supported yet"
+            .to_owned(),
+    )
 }

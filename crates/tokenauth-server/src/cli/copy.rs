@@ -14,6 +14,7 @@ use std::time::Instant;
 use clap::Args;
 use tokenauth_core::store::{LoginRecord, Settings, TokenRecord, TokenStore};
 use tokenauth_core::{TokenId, User, UserId};
+use tokenauth_sqlx::mysql::{MySqlStore, MySqlUserDirectory};
 use tokenauth_sqlx::postgres::{PostgresStore, PostgresUserDirectory};
 use tokenauth_sqlx::sqlite::{SqliteStore, SqliteUserDirectory};
 
@@ -98,7 +99,11 @@ macro_rules! tables {
     )+};
 }
 
-tables!(SqliteStore, SqliteUserDirectory; PostgresStore, PostgresUserDirectory);
+tables!(
+    SqliteStore, SqliteUserDirectory;
+    PostgresStore, PostgresUserDirectory;
+    MySqlStore, MySqlUserDirectory
+);
 
 /// Runs `tokenauth copy-database`: opens both databases, then copies.
 pub(super) async fn run<R, W: Write>(args: &CopyArgs, io: &mut Io<R, W>) -> Result<(), CliError> {

@@ -4,9 +4,10 @@
 //! and a server on it answers every old token exactly as a server on the original
 //! did. A token revoked in the source after a copy stays revoked after the next.
 //!
-//! Into SQLite this runs everywhere; into PostgreSQL it is ignored by default: run it
-//! with `TOKENAUTH_TEST_POSTGRES_URL` set and `--ignored`, as `.ci/run` does. It works
-//! in a schema of its own (`tokenauth_copy_<random>`), dropped afterwards.
+//! Into SQLite this runs everywhere; into PostgreSQL and MySQL it is ignored by
+//! default: run it with `TOKENAUTH_TEST_POSTGRES_URL` / `TOKENAUTH_TEST_MYSQL_URL` set
+//! and `--ignored`, as `.ci/run` does. It works in a schema (a database on MySQL) of
+//! its own, dropped afterwards.
 
 use crate::common;
 
@@ -247,4 +248,12 @@ async fn a_sqlite_database_moves_to_postgres() {
     let schema = Schema::create_with_prefix("tokenauth_copy_").await;
     let dir = tempfile::tempdir().unwrap();
     move_keeps_every_answer(&dir, &schema.database()).await;
+}
+
+#[tokio::test]
+#[ignore = "needs MySQL: set TOKENAUTH_TEST_MYSQL_URL and run with --ignored"]
+async fn a_sqlite_database_moves_to_mysql() {
+    let database = common::mysql::Database::create().await;
+    let dir = tempfile::tempdir().unwrap();
+    move_keeps_every_answer(&dir, &database.url()).await;
 }

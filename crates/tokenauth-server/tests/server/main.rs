@@ -43,13 +43,14 @@ mod standalone;
 mod stored_hashes;
 mod stored_policy;
 
-// The `tokenauth` binary on PostgreSQL, Redis and over TLS, and behind nginx (ignored
+// The `tokenauth` binary on PostgreSQL, MySQL, Redis and over TLS, and behind nginx (ignored
 // without them).
 mod copy;
 mod gateway;
 mod import_django;
 mod import_knox;
 mod instances;
+mod mysql;
 mod outage;
 mod postgres;
 mod redis;

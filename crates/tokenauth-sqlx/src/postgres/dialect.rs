@@ -1,5 +1,5 @@
 //! What PostgreSQL does its own way: `TIMESTAMPTZ` times, writes run again after a
-//! serialization failure or a deadlock (`retry.rs`), `commit` that locks the user's
+//! serialization failure or a deadlock (the crate's `retry.rs`), `commit` that locks the user's
 //! set version first, and batches bound as arrays (`unnest`).
 
 use std::collections::BTreeMap;
@@ -11,11 +11,11 @@ use time::OffsetDateTime;
 use tokenauth_core::store::{Change, Committed, Usage};
 use tokenauth_core::{TokenId, UserId};
 
-use super::retry;
 use crate::Error;
-use crate::dialect::{Dialect, retrying};
+use crate::dialect::{Deletion, Dialect, UserWrite, retrying};
 use crate::rows::{Row, UserRow, ended_from_rows, returning_ended};
 use crate::store::{EndedRow, SqlStore};
+use crate::{retry, returning};
 
 impl Dialect for Postgres {
     const STORE: &'static str = "PostgresStore";
@@ -63,6 +63,17 @@ impl Dialect for Postgres {
 
     async fn commit(pool: &PgPool, user: &UserId, expected: u64, change: Change) -> Result<Committed, Error> {
         retrying::<Postgres, _, _, _>(|| commit_once(pool, user, expected, &change)).await
+    }
+
+    async fn delete_tokens(
+        conn: &mut PgConnection,
+        deletion: Deletion<'_, Self::Time>,
+    ) -> Result<Vec<EndedRow<Self>>, Error> {
+        returning::delete_tokens::<Self>(conn, deletion).await
+    }
+
+    async fn write_user(conn: &mut PgConnection, write: UserWrite<'_>) -> Result<Option<UserRow>, Error> {
+        returning::write_user::<Self>(conn, write).await
     }
 
     /// One statement for the whole batch, not a round trip per use.

@@ -7,7 +7,6 @@ mod bulk;
 mod bus;
 mod dialect;
 mod reach;
-mod retry;
 mod statements;
 
 use std::time::Duration;

@@ -12,10 +12,10 @@ use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
 use tokenauth_core::store::{ImportedUsers, LoginRecord, NewUser, TokenRecord};
 use tokenauth_core::{User, UserId};
 
-use super::dialect::to_micros;
 use crate::Error;
 use crate::bulk::{check_user_clashes, imported, user_row_ids};
 use crate::dialect::Bulk;
+use crate::micros::to_micros;
 use crate::rows::{UserRow, token_columns, user_columns, user_from_row};
 
 /// Rows per `INSERT`: 10 parameters a token row, well under SQLite's limit of 32,766

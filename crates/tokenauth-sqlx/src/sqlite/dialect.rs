@@ -13,7 +13,9 @@ use tokenauth_core::store::{Change, Committed, Usage};
 use super::durable::Durable;
 use super::reader::Reader;
 use crate::Error;
-use crate::dialect::Dialect;
+use crate::dialect::{Deletion, Dialect, UserWrite};
+use crate::micros::{from_micros, to_micros};
+use crate::returning;
 use crate::rows::{Row, UserRow, ended_from_rows, returning_ended};
 use crate::store::{EndedRow, SqlStore};
 
@@ -92,6 +94,17 @@ impl Dialect for Sqlite {
             conn.release().await;
             committed
         }
+    }
+
+    async fn delete_tokens(
+        conn: &mut SqliteConnection,
+        deletion: Deletion<'_, Self::Time>,
+    ) -> Result<Vec<EndedRow<Self>>, Error> {
+        returning::delete_tokens::<Self>(conn, deletion).await
+    }
+
+    async fn write_user(conn: &mut SqliteConnection, write: UserWrite<'_>) -> Result<Option<UserRow>, Error> {
+        returning::write_user::<Self>(conn, write).await
     }
 
     async fn record_usage(pool: &SqlitePool, uses: &[Usage]) -> Result<(), Error> {
@@ -209,43 +222,4 @@ async fn replace_settings_on(
     }
     tx.commit().await?;
     Ok(())
-}
-
-/// A time as whole Unix microseconds, the way it is stored.
-pub(super) fn to_micros(time: OffsetDateTime) -> Result<i64, Error> {
-    i64::try_from(time.unix_timestamp_nanos().div_euclid(1000)).map_err(|_| Error::TimestampOutOfRange)
-}
-
-/// A time read back from whole Unix microseconds.
-fn from_micros(micros: i64, what: &'static str) -> Result<OffsetDateTime, Error> {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1000).map_err(|_| Error::Corrupt { what })
-}
-
-#[cfg(test)]
-mod tests {
-    use time::macros::datetime;
-
-    use super::*;
-
-    #[test]
-    fn micros_round_trip() {
-        for time in [
-            datetime!(2026-03-01 12:00:00.123456 UTC),
-            datetime!(1969-12-31 23:59:59.999999 UTC),
-            OffsetDateTime::UNIX_EPOCH,
-        ] {
-            let micros = to_micros(time).unwrap();
-            assert_eq!(from_micros(micros, "t").unwrap(), time);
-        }
-        assert_eq!(to_micros(datetime!(1970-01-01 0:00:01 UTC)).unwrap(), 1_000_000);
-        assert_eq!(to_micros(datetime!(1969-12-31 23:59:59.999999 UTC)).unwrap(), -1);
-    }
-
-    #[test]
-    fn out_of_range_micros_are_corrupt() {
-        assert!(matches!(
-            from_micros(i64::MAX, "created"),
-            Err(Error::Corrupt { what: "created" })
-        ));
-    }
 }

@@ -1,12 +1,14 @@
-//! SQLite's statements: the shared ones ([`Statements`]' defaults), but for a new
-//! user's `created`, which SQLite's table has no default for.
+//! SQLite's statements: the shared ones ([`Statements`]' and [`Returning`]'s
+//! defaults), but for a new user's `created`, which SQLite's table has no default for.
 
 use sqlx::Sqlite;
 
 use crate::rows::user_columns;
-use crate::statements::Statements;
+use crate::statements::{Returning, Statements};
 
-impl Statements for Sqlite {
+impl Statements for Sqlite {}
+
+impl Returning for Sqlite {
     /// The informational `created` column is filled in by SQLite's own clock;
     /// tokenauth never reads it.
     const CREATE_USER: &'static str = concat!(

@@ -9,11 +9,38 @@
 /// The application's one migration.
 pub(crate) const APP_VERSION: i64 = 20250101000000;
 
-/// `migration_cases!(#[attrs]; Db, dialect, Pool)`: the cases, as tests with `attrs`,
-/// on databases of `Db` (`Db::create().await` makes a fresh, empty one, dropped with
-/// it; `db.pool().await` opens a `Pool` on it) and tokenauth's module `dialect`.
+/// `sql` with `$1`-style parameters, as SQLite and PostgreSQL read it.
+#[allow(dead_code)] // Each test binary uses one of the two.
+pub(crate) fn as_written(sql: &str) -> String {
+    sql.to_owned()
+}
+
+/// `sql` with its `$1`-style parameters as `?`, as MySQL reads it (the cases bind
+/// each parameter once, in order).
+#[allow(dead_code)]
+pub(crate) fn question_marks(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '$' && chars.peek().is_some_and(char::is_ascii_digit) {
+            while chars.peek().is_some_and(char::is_ascii_digit) {
+                chars.next();
+            }
+            out.push('?');
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// `migration_cases!(#[attrs]; Db, dialect, Pool, spelling)`: the cases, as tests with
+/// `attrs`, on databases of `Db` (`Db::create().await` makes a fresh, empty one,
+/// dropped with it; `db.pool().await` opens a `Pool` on it) and tokenauth's module
+/// `dialect`, their SQL's parameters spelled by `spelling` (`as_written` or
+/// `question_marks`).
 macro_rules! migration_cases {
-    ($(#[$attr:meta])*; $db:ident, $dialect:ident, $pool:ident) => {
+    ($(#[$attr:meta])*; $db:ident, $dialect:ident, $pool:ident, $spelling:ident) => {
         mod beside_an_app {
             use std::path::Path;
 
@@ -22,6 +49,11 @@ macro_rules! migration_cases {
             use tokenauth_sqlx::$dialect::{migrate, migrations};
 
             use super::migration_cases::APP_VERSION;
+
+            /// `text` as the dialect spells its parameters.
+            fn sql(text: &str) -> String {
+                super::migration_cases::$spelling(text)
+            }
 
             type Pool = super::$pool;
             type Db = super::$db;
@@ -113,10 +145,11 @@ macro_rules! migration_cases {
                 let mut before = all();
                 before.insert(0, APP_VERSION);
                 assert_eq!(versions(&pool, "_sqlx_migrations").await, before);
-                let recorded: Vec<(i64, String, Vec<u8>)> = sqlx::query_as(
+                let select = sql(
                     "SELECT version, description, checksum FROM _sqlx_migrations \
                      WHERE version <> $1 ORDER BY version",
-                )
+                );
+                let recorded: Vec<(i64, String, Vec<u8>)> = sqlx::query_as(&select)
                 .bind(APP_VERSION)
                 .fetch_all(&pool)
                 .await
@@ -155,7 +188,7 @@ macro_rules! migration_cases {
                         earlier_layout(&pool).await;
                     }
                     let before = versions(&pool, table).await;
-                    sqlx::query(&format!("UPDATE {table} SET checksum = $1 WHERE version = $2"))
+                    sqlx::query(&sql(&format!("UPDATE {table} SET checksum = $1 WHERE version = $2")))
                         .bind(vec![0_u8; 48])
                         .bind(first)
                         .execute(&pool)
@@ -184,10 +217,10 @@ macro_rules! migration_cases {
                 let pool = db.pool().await;
                 migrate(&pool).await.unwrap();
                 let newer = 29991231000000_i64;
-                sqlx::query(
+                sqlx::query(&sql(
                     "INSERT INTO tokenauth_migrations (version, description, checksum) \
                      VALUES ($1, 'from a newer tokenauth', $2)",
-                )
+                ))
                 .bind(newer)
                 .bind(vec![0_u8; 48])
                 .execute(&pool)
@@ -216,7 +249,7 @@ macro_rules! migration_cases {
                 migrate(&pool).await.unwrap();
                 let mut applied = all();
                 let last = applied.pop().expect("a migration");
-                sqlx::query("DELETE FROM tokenauth_migrations WHERE version = $1")
+                sqlx::query(&sql("DELETE FROM tokenauth_migrations WHERE version = $1"))
                     .bind(last)
                     .execute(&pool)
                     .await

@@ -56,7 +56,7 @@ async fn unsupported_database_urls_are_refused_without_echoing_secrets() {
     let argv = [
         "tokenauth",
         "--database",
-        "mysql://admin:hunter2@db/app",
+        "oracle://admin:hunter2@db/app",
         "migrate",
     ];
     let cli = Cli::try_parse_from(argv).unwrap();
@@ -70,7 +70,7 @@ async fn unsupported_database_urls_are_refused_without_echoing_secrets() {
     let err = cli::run(cli, &mut io).await.unwrap_err().to_string();
     assert_eq!(
         err,
-        "unsupported database URL scheme \"mysql\": this build supports sqlite: and postgres: URLs"
+        "unsupported database URL scheme \"oracle\": this build supports sqlite:, postgres: and mysql: URLs"
     );
 }
 

@@ -2,6 +2,7 @@
 
 #![allow(dead_code, unreachable_pub)] // Each test file uses some of them.
 
+pub mod mysql;
 pub mod postgres;
 pub mod tls;
 

@@ -1,20 +1,21 @@
-//! When PostgreSQL asks for a write to run again: a serialization failure (40001) or
-//! a deadlock (40P01) rolled the transaction back whole.
+//! When PostgreSQL or MySQL asks for a write to run again: a serialization failure
+//! (SQLSTATE 40001, also MySQL's deadlock, error 1213) or a deadlock (40P01) rolled
+//! the transaction back whole.
 
 use std::time::Duration;
 
 use crate::Error;
 
-/// How many times a write runs in all when PostgreSQL aborts it as a serialization
+/// How many times a write runs in all when the database aborts it as a serialization
 /// failure or a deadlock.
 const ATTEMPTS: u32 = 3;
 
 /// Whether the write that failed with `error` on attempt `tries` runs again, after a
-/// short random pause (taken here): when PostgreSQL aborted it as a serialization
+/// short random pause (taken here): when the database aborted it as a serialization
 /// failure or a deadlock, and it has not run [`ATTEMPTS`] times. After that the error
 /// stands; [`Error::is_unavailable`] reports it, so that the server answers 503 with
 /// `Retry-After`, never 500.
-pub(super) async fn again(error: &Error, tries: u32) -> bool {
+pub(crate) async fn again(error: &Error, tries: u32) -> bool {
     if !(error.is_transient_conflict() && tries < ATTEMPTS) {
         return false;
     }
@@ -29,7 +30,7 @@ fn rand_below(n: u64) -> u64 {
     RandomState::new().hash_one(std::time::Instant::now()) % n
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "postgres"))]
 mod tests {
     use std::borrow::Cow;
     use std::sync::atomic::{AtomicU32, Ordering};
