@@ -201,6 +201,65 @@ async fn each_metric_moves_as_requests_are_made_and_no_label_names_a_user_a_toke
     }
 }
 
+/// Logins beyond what the hashing queue holds (256 waiting) are answered 503 at once:
+/// each is counted as a `busy` login, and the waits of those let in by the queue's
+/// counters.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn logins_beyond_the_hashing_queue_are_counted_busy() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = database_with_alice(&dir, "metrics-busy");
+    let unlimited = ["--max-connections", "900", "--max-connections-per-ip", "900"];
+    let (_server, addr) = Server::start(
+        &database,
+        &[&["--login-throttle", "off"][..], &unlimited].concat(),
+    );
+    let mut logins = tokio::task::JoinSet::new();
+    for _ in 0..400 {
+        let addr = addr.clone();
+        logins.spawn(async move { login(&addr, "alice", "pw").await.0 });
+    }
+    let statuses = logins.join_all().await;
+    let busy = statuses.iter().filter(|status| **status == 503).count();
+    let ok = statuses.iter().filter(|status| **status == 200).count();
+    assert_eq!(busy + ok, statuses.len(), "only 200 and 503: {statuses:?}");
+    assert!(busy >= 1, "the queue never filled: {statuses:?}");
+    let (scrape, text) = scrape(&addr).await;
+    let logins = |outcome| value(&scrape, "tokenauth_logins_total", &[("outcome", outcome)]);
+    assert_eq!((logins("busy"), logins("ok")), (busy as f64, ok as f64), "{text}");
+    assert!(
+        value(&scrape, "tokenauth_hash_queue_waits_total", &[]) >= 1.0,
+        "{text}"
+    );
+}
+
+/// A cache with room for one token evicts as more are presented, and counts it.
+#[tokio::test]
+async fn a_full_cache_counts_its_evictions() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = database_with_alice(&dir, "metrics-evictions");
+    let tokens: Vec<String> = (0..8)
+        .map(|_| {
+            run_ok(tokenauth(&database, &["token", "create", "alice"]), "")
+                .trim()
+                .to_owned()
+        })
+        .collect();
+    let (_server, addr) = Server::start(&database, &["--cache-size", "1"]);
+    bus_connected(&addr).await;
+    let (before, _) = scrape(&addr).await;
+    assert_eq!(value(&before, "tokenauth_cache_evictions_total", &[]), 0.0);
+    for token in tokens.iter().chain(&tokens) {
+        let authorization = format!("Token {token}");
+        let (status, body) = http(&addr, "GET", "/auth/me", &[("authorization", &authorization)], "").await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let (after, text) = scrape(&addr).await;
+    assert!(
+        value(&after, "tokenauth_cache_evictions_total", &[]) >= 1.0,
+        "{text}"
+    );
+}
+
 #[tokio::test]
 async fn metrics_bind_serves_the_metrics_on_a_listener_of_their_own() {
     let dir = tempfile::tempdir().unwrap();

@@ -144,6 +144,26 @@ async fn assert_unavailable(addr: &str, token: &str, what: &str) {
         .assert(200, "ok", &format!("{what}: /healthz"));
 }
 
+/// The sum of `metric`'s samples in the Prometheus text `scrape` whose label
+/// `label.0` is `label.1` (every sample for an empty `label.0`).
+fn total(scrape: &str, metric: &str, label: (&str, &str)) -> f64 {
+    let parsed = prometheus_parse::Scrape::parse(scrape.lines().map(|line| Ok(line.to_owned())))
+        .expect("the Prometheus text format");
+    parsed
+        .samples
+        .iter()
+        .filter(|sample| {
+            sample.metric == metric && (label.0.is_empty() || sample.labels.get(label.0) == Some(label.1))
+        })
+        .map(|sample| match sample.value {
+            prometheus_parse::Value::Counter(v)
+            | prometheus_parse::Value::Gauge(v)
+            | prometheus_parse::Value::Untyped(v) => v,
+            ref other => panic!("{metric}: {other:?}"),
+        })
+        .sum()
+}
+
 /// Stops the server with SIGTERM, which must succeed; what it logged, with no panic.
 fn stop(mut server: Server) -> String {
     server.terminate();
@@ -325,6 +345,28 @@ async fn postgres_cut_stalled_and_restored() {
     assert_unavailable(&addr, &token, "proxy stalled").await;
     proxy.restore().await;
     assert_serving(&addr, &token, "after the stall").await;
+    // Each outage's /auth/me, logout and token list could not authenticate: counted as
+    // such, and the calls that failed as the backend's errors.
+    let metrics = send(&addr, "GET", "/metrics", None, "").await;
+    metrics.assert_status(200);
+    assert!(
+        total(
+            &metrics.body,
+            "tokenauth_authentications_total",
+            ("outcome", "unavailable")
+        ) >= 6.0,
+        "{}",
+        metrics.body
+    );
+    assert!(
+        total(
+            &metrics.body,
+            "tokenauth_backend_errors_total",
+            ("kind", "unavailable")
+        ) >= 1.0,
+        "{}",
+        metrics.body
+    );
     send(&addr, "POST", "/auth/logout", Some(&token), "")
         .await
         .assert_status(204);
@@ -333,6 +375,45 @@ async fn postgres_cut_stalled_and_restored() {
     // within its acquire timeout, so a stalled one times out there too.
     let logs = stop(server);
     assert!(logs.contains("pool timed out"), "{logs}");
+}
+
+/// Scrapes `addr`'s `/metrics` until `tokenauth_revocation_bus_connected` and
+/// `tokenauth_cache_paused` read `connected` and `paused`; panics after 20 s.
+async fn await_bus_metrics(addr: &str, connected: f64, paused: f64, what: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let metrics = send(addr, "GET", "/metrics", None, "").await;
+        metrics.assert_status(200);
+        let bus = total(&metrics.body, "tokenauth_revocation_bus_connected", ("", ""));
+        let cache = total(&metrics.body, "tokenauth_cache_paused", ("", ""));
+        if (bus, cache) == (connected, paused) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: bus connected {bus}, cache paused {cache} after 20 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+// Several threads: the proxy's tasks must run while the test blocks on the server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: set TOKENAUTH_TEST_POSTGRES_URL and run with --ignored"]
+async fn a_cut_bus_shows_in_the_metrics_and_pauses_the_cache_until_it_reconnects() {
+    let schema = Schema::create().await;
+    add_user(&schema.database(), "alice", "pw");
+    let proxy = Proxy::start(schema.server_addr()).await;
+    // The cache's default: on, following PostgreSQL's LISTEN through the proxy.
+    let (_server, addr) = Server::start(
+        &schema.database_via(&proxy.addr()),
+        &["--store-timeout", "1s", "--login-throttle", "off"],
+    );
+    await_bus_metrics(&addr, 1.0, 0.0, "at start").await;
+    proxy.cut().await;
+    await_bus_metrics(&addr, 0.0, 1.0, "proxy cut").await;
+    proxy.restore().await;
+    await_bus_metrics(&addr, 1.0, 0.0, "after the cut").await;
 }
 
 #[tokio::test]
