@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use tokenauth_server::cli::{self, Command, Io};
 use tokenauth_server::logs::LogFormat;
+use tokenauth_server::logs::batched;
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
@@ -16,22 +17,24 @@ async fn main() -> ExitCode {
         Command::Import(_) | Command::CopyDatabase(_) => "info,sqlx::query=error",
         _ => "info",
     };
-    // Lines are formatted where they happen and written by a thread of their own, in
-    // batches while more are queued (flushed whenever the queue runs dry): one access
-    // line a request would otherwise be a system call on the request's thread. Lossless:
-    // a full queue makes the logger wait rather than drop lines. `logs_flushed` writes
-    // what is queued when it is dropped, before the error line below.
-    let (writer, logs_flushed) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .lossy(false)
-        .thread_name("tokenauth-logs")
-        .finish(io::BufWriter::new(io::stderr()));
-    let logs = tracing_subscriber::fmt()
+    // Lines are written in batches, in order, by a thread of their own, which wakes
+    // once a batch rather than once a line (logs/batched.rs): one access line a request
+    // would otherwise be a system call, or a wake-up, on each request. Stopping it
+    // writes what is left, before the error line below.
+    let (writer, logs) = match batched::stderr() {
+        Ok(started) => started,
+        Err(error) => {
+            eprintln!("error: cannot start the log writer: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let subscriber = tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter)))
         .with_writer(writer);
     match cli.log_format {
-        LogFormat::Text => logs.with_ansi(io::stderr().is_terminal()).init(),
+        LogFormat::Text => subscriber.with_ansi(io::stderr().is_terminal()).init(),
         // The event's fields at the top level; the request's id in `spans`.
-        LogFormat::Json => logs.json().flatten_event(true).init(),
+        LogFormat::Json => subscriber.json().flatten_event(true).init(),
     }
     let mut io = Io {
         stdin: io::stdin().lock(),
@@ -40,7 +43,7 @@ async fn main() -> ExitCode {
         show_progress: io::stderr().is_terminal(),
     };
     let outcome = cli::run(cli, &mut io).await;
-    drop(logs_flushed);
+    logs.stop();
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

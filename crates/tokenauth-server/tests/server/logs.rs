@@ -252,3 +252,67 @@ async fn a_storm_of_throttled_logins_is_logged_a_bounded_number_of_times() {
     assert!(!logs.contains(password), "{logs}");
     assert!(!throttled.iter().any(|line| line.contains("alice")), "{logs}");
 }
+
+/// The server writes its lines in batches (logs/batched.rs): the lines of a burst of
+/// requests come out while it runs, not only when it stops, each whole.
+#[tokio::test]
+async fn access_lines_come_out_while_the_server_runs_each_line_whole() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    let dir = tempfile::tempdir().unwrap();
+    let database = database_with_alice(&dir, "live");
+    let mut child = crate::common::tokenauth(
+        &database,
+        &["serve", "--bind", "127.0.0.1:0", "--log-format", "json"],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let addr = first
+        .trim_end()
+        .strip_prefix("listening on http://")
+        .unwrap()
+        .to_owned();
+    let (lines_tx, lines_rx) = std::sync::mpsc::channel();
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    std::thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+
+    // Concurrent requests (within the per-address connection limit), so that both
+    // workers serve some.
+    const REQUESTS: usize = 200;
+    for _ in 0..REQUESTS / 20 {
+        let requests = (0..20).map(|_| http(&addr, "GET", "/healthz", &[], ""));
+        for (status, _) in futures_util::future::join_all(requests).await {
+            assert_eq!(status, 200);
+        }
+    }
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let mut access = 0;
+    while access < REQUESTS {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let line = lines_rx
+            .recv_timeout(left)
+            .unwrap_or_else(|_| panic!("{access} access lines of {REQUESTS} within 5 s"));
+        let value: Value =
+            serde_json::from_str(&line).unwrap_or_else(|e| panic!("not one JSON line ({e}): {line}"));
+        if value["target"] == "tokenauth::access" {
+            access += 1;
+        }
+    }
+    assert!(child.try_wait().unwrap().is_none(), "the server still runs");
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -19,6 +19,8 @@ use tokenauth::TrustedProxies;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
 use tracing::Instrument;
 
+pub mod batched;
+
 /// The target of the access log's lines, so that a filter can keep or drop them
 /// (`RUST_LOG=info,tokenauth::access=off`).
 pub const ACCESS: &str = "tokenauth::access";
