@@ -42,9 +42,9 @@ const KEPT: i64 = 10_000;
 /// - A task polls the log every quarter of the bound on a connection of its own (not
 ///   one of the pool's, so that a saturated pool delays nothing), at `READ COMMITTED`
 ///   with each poll a statement of its own, so no snapshot is held from one poll to
-///   the next. A poll that finds nothing new is one primary-key lookup. Subscribers
-///   receive [`Revocation::User`] for each user logged (a cache drops the user and
-///   its cached tokens), or [`Revocation::Everything`].
+///   the next. A poll that finds nothing new reads an empty range of the primary key.
+///   Subscribers receive [`Revocation::User`] for each user logged (a cache drops the
+///   user and its cached tokens), or [`Revocation::Everything`].
 ///
 /// # Commit order
 ///

@@ -91,7 +91,8 @@ pub type MySqlUserDirectory = SqlUserDirectory<MySql>;
 /// `tokenauth_users`, `tokenauth_tokens`, `tokenauth_token_sets` and
 /// `tokenauth_settings` tables, and the revocation log [`MySqlRevocationBus`] follows
 /// (its tables, procedure and triggers: the migrating user needs the `TRIGGER` and
-/// `CREATE ROUTINE` privileges). Embedded from `migrations/mysql`; [`connect`] and
+/// `CREATE ROUTINE` privileges, and, where binary logging is on, `SUPER` or the
+/// server's `log_bin_trust_function_creators = 1` to create triggers). Embedded from `migrations/mysql`; [`connect`] and
 /// [`migrate`] apply them.
 pub fn migrations() -> &'static [Migration] {
     EMBEDDED.iter().as_slice()

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use sqlx::{Connection, MySqlConnection};
 use tokenauth_conformance::fast_hasher;
 use tokenauth_core::store::RevocationBus;
-use tokenauth_core::{Revocation, TokenAuth, TokenRequest, UserId};
+use tokenauth_core::{ObtainError, Revocation, TokenAuth, TokenRequest, UserId};
 use tokenauth_sqlx::mysql::{MySqlRevocationBus, MySqlStore, MySqlUserDirectory, migrate};
 use tokio::sync::{broadcast, watch};
 
@@ -162,6 +162,65 @@ async fn a_revocation_committed_after_a_later_one_arrives() {
     assert!(!late_first, "the later transaction committed first");
     sqlx::query(DELETE_LATE).execute(&mut late).await.unwrap();
     receive(&mut received, &Revocation::User(UserId::new("late"))).await;
+}
+
+/// Revoking writes of many users at once, beside logins, all succeed (the counter is
+/// the last lock each takes, so they take turns without deadlocking), and each user's
+/// revocation reaches the follower.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = needs_mysql!()]
+async fn concurrent_revocations_take_turns_and_all_arrive() {
+    let db = database().await;
+    let service = Arc::new(auth(&db).await);
+    let mut users = Vec::new();
+    for n in 0..8 {
+        let name = format!("user-{n}");
+        users.push(service.upsert_user(&name, "pw", true).await.unwrap().user);
+        for _ in 0..2 {
+            service
+                .obtain(&name, "pw", TokenRequest::default())
+                .await
+                .unwrap();
+        }
+    }
+    let (_bus, mut received) = follower(&db).await;
+
+    let mut writes = tokio::task::JoinSet::new();
+    for (n, user) in users.iter().enumerate() {
+        let (writer, name) = (service.clone(), user.username.clone());
+        writes.spawn(async move {
+            match n % 3 {
+                0 => writer.set_active(&name, false).await.map(drop),
+                1 => writer.change_password(&name, "new").await.map(drop),
+                _ => writer.delete_user(&name).await.map(drop),
+            }
+        });
+        let (login, name) = (service.clone(), user.username.clone());
+        writes.spawn(async move {
+            // A login beside them: it may find its user gone or changed, never fail.
+            let result = login.obtain(&name, "pw", TokenRequest::default()).await;
+            assert!(
+                matches!(result, Ok(_) | Err(ObtainError::InvalidCredentials)),
+                "{result:?}"
+            );
+            Ok(())
+        });
+    }
+    while let Some(write) = writes.join_next().await {
+        write.expect("the task ends").expect("every write succeeds");
+    }
+    let mut missing: Vec<Revocation> = users.iter().map(|u| Revocation::User(u.id.clone())).collect();
+    let arrived = tokio::time::timeout(WITHIN, async {
+        while !missing.is_empty() {
+            match received.recv().await.expect("the bus lives") {
+                // A flush covers them all.
+                Revocation::Everything => return,
+                revocation => missing.retain(|m| *m != revocation),
+            }
+        }
+    })
+    .await;
+    assert!(arrived.is_ok(), "never arrived: {missing:?}");
 }
 
 /// A revocation published by one process's bus reaches the other's subscribers, and
