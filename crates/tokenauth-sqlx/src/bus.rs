@@ -1,12 +1,18 @@
 //! What the SQL revocation buses share: the handles' state ([`Shared`]: the
 //! subscribers' channel, the connected flag, the listening task started on first use
-//! and stopped with the last handle), and the heartbeat rule ([`Signal`]).
+//! and stopped with the last handle), the heartbeat rule ([`Signal`]), and what the
+//! polled logs (SQLite's, MySQL's) write and how a follower reads them back
+//! ([`log_rows`], [`Signal::forward_log`]).
 
+#[cfg(any(feature = "sqlite", feature = "mysql"))]
+use std::collections::HashSet;
 use std::future::Future;
 use std::sync::Mutex;
 use std::time::Duration;
 
 use tokenauth_core::Revocation;
+#[cfg(any(feature = "sqlite", feature = "mysql"))]
+use tokenauth_core::UserId;
 use tokenauth_core::store::Heartbeats;
 use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
@@ -145,6 +151,134 @@ impl Signal {
     /// Forwards `revocation` to the subscribers.
     pub(crate) fn send(&self, revocation: Revocation) {
         let _ = self.sender.send(revocation);
+    }
+
+    /// Polls with `log` every interval until a poll fails (its error) or stalls past
+    /// two intervals (as good as lost: `Ok`, to start over): each successful poll is
+    /// the heartbeat stamped when it started, since a read that starts after a
+    /// revocation committed sees it.
+    #[cfg(any(feature = "sqlite", feature = "mysql"))]
+    pub(crate) async fn poll(&mut self, log: &mut impl PolledLog) -> Result<(), crate::Error> {
+        let mut every = tokio::time::interval(self.interval());
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            every.tick().await;
+            self.check();
+            let stamp = self.stamp();
+            match tokio::time::timeout(self.interval() * 2, log.read(self)).await {
+                Ok(Ok(())) => self.heard(&stamp),
+                Ok(Err(error)) => return Err(error),
+                Err(_) => return Ok(()),
+            }
+        }
+    }
+
+    /// Forwards the rows of a polled log read past `cursor` (in order, from one
+    /// snapshot), skipping those `instance` published itself, and moves `cursor` past
+    /// them. Numbers only ever grow one by one, and rows leave the log from its old
+    /// end only: a first row past the next number means rows this follower never read
+    /// are gone, and it sends a flush instead.
+    #[cfg(any(feature = "sqlite", feature = "mysql"))]
+    pub(crate) fn forward_log(&self, cursor: &mut i64, rows: &[LogRow], instance: &str) {
+        let Some((first, _, _)) = rows.first() else {
+            return;
+        };
+        let missed = *first != *cursor + 1;
+        *cursor = rows.last().map_or(*cursor, |(seq, _, _)| *seq);
+        if missed {
+            tracing::warn!("revocation bus fell behind the log; flushing caches");
+            // It covers every row read too: naming them would only make subscribers lag.
+            self.send(Revocation::Everything);
+            return;
+        }
+        let mut users = HashSet::new();
+        for (_, user, origin) in rows {
+            if origin.as_deref() == Some(instance) {
+                // Our own: `publish` told this process's subscribers already.
+                continue;
+            }
+            match user {
+                Some(user) if users.insert(user.as_str()) => {
+                    self.send(Revocation::User(UserId::new(user.clone())));
+                }
+                Some(_) => {}
+                None => self.send(Revocation::Everything),
+            }
+        }
+    }
+}
+
+/// A follower's connection to a polled log, and where it is in it.
+#[cfg(any(feature = "sqlite", feature = "mysql"))]
+pub(crate) trait PolledLog: Sized + Send {
+    /// The follower's own connection.
+    type Connection: sqlx::Connection;
+
+    /// Follows on `conn`, from the log's end (what came before is covered by the
+    /// flush that connecting sends), skipping the rows `instance` publishes.
+    fn open(
+        conn: Self::Connection,
+        instance: String,
+    ) -> impl Future<Output = Result<Self, crate::Error>> + Send;
+
+    /// Reads what was logged since the last read and forwards it to `signal`.
+    fn read(&mut self, signal: &Signal) -> impl Future<Output = Result<(), crate::Error>> + Send;
+}
+
+/// What a polled log's task needs: how to connect, the heartbeat rule, and the bus's
+/// name.
+#[cfg(any(feature = "sqlite", feature = "mysql"))]
+pub(crate) struct Polling<O> {
+    pub(crate) options: O,
+    pub(crate) signal: Signal,
+    pub(crate) instance: String,
+}
+
+/// A polled log's task: polls and forwards, and connects again (disconnected
+/// meanwhile) when a poll fails, forever.
+#[cfg(any(feature = "sqlite", feature = "mysql"))]
+pub(crate) async fn poll<L: PolledLog>(mut state: Polling<<L::Connection as sqlx::Connection>::Options>) {
+    use sqlx::Connection;
+
+    let mut backoff = Backoff::new();
+    loop {
+        match L::Connection::connect_with(&state.options).await {
+            Ok(conn) => {
+                backoff.reset();
+                let served = match L::open(conn, state.instance.clone()).await {
+                    Ok(mut log) => state.signal.poll(&mut log).await,
+                    Err(error) => Err(error),
+                };
+                if let Err(error) = served {
+                    tracing::warn!(%error, "revocation bus cannot read the log; connecting again");
+                }
+            }
+            Err(error) => tracing::warn!(%error, "revocation bus cannot connect to the database; retrying"),
+        }
+        state.signal.lost();
+        backoff.wait().await;
+    }
+}
+
+/// A row of a polled log: its number, the user whose tokens ended (none: everything),
+/// and the bus that published it (none: the tables' triggers).
+#[cfg(any(feature = "sqlite", feature = "mysql"))]
+pub(crate) type LogRow = (i64, Option<String>, Option<String>);
+
+/// The rows `revocation` is logged as in a polled log: its users, each once, or one
+/// row of none for everything.
+#[cfg(any(feature = "sqlite", feature = "mysql"))]
+pub(crate) fn log_rows(revocation: &Revocation) -> Vec<Option<&str>> {
+    let mut seen = HashSet::new();
+    match revocation {
+        Revocation::Tokens(ended) => ended
+            .iter()
+            .map(|e| e.user_id.as_str())
+            .filter(|user| seen.insert(*user))
+            .map(Some)
+            .collect(),
+        Revocation::User(id) => vec![Some(id.as_str())],
+        _ => vec![None],
     }
 }
 

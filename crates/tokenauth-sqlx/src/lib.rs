@@ -129,6 +129,13 @@
 //! and each follower polls the log every 250 ms on a connection of its own, within
 //! the same 1 s bound and with the same pause (see its docs).
 //!
+//! On MySQL and MariaDB, `mysql::MySqlRevocationBus` polls a log the same way. Its
+//! rows are numbered by a one-row counter that each logging transaction holds locked
+//! until it commits, not by `AUTO_INCREMENT` (numbered at insert, so a follower could
+//! move past a number whose transaction commits later): numbers become visible in
+//! commit order, and a follower that read one has read every one before it (see its
+//! docs).
+//!
 //! # MySQL and MariaDB
 //!
 //! With the `mysql` feature, `mysql::MySqlStore` and `mysql::MySqlUserDirectory` keep
@@ -151,9 +158,8 @@
 //! again, up to three times in all, as PostgreSQL's serialization failures do. Every
 //! commit is durable once answered under InnoDB's default
 //! `innodb_flush_log_at_trx_commit = 1`, which tokenauth relies on. Both pass the
-//! same conformance suites, run against MariaDB by `tests/mysql.rs`. There is no
-//! revocation bus on MySQL yet: a process's cache does not hear of another's
-//! revocations.
+//! same conformance suites, run against MariaDB by `tests/mysql.rs`, and so does the
+//! revocation bus, `mysql::MySqlRevocationBus` (above).
 //!
 //! ```no_run
 //! # #[cfg(feature = "mysql")]
@@ -208,7 +214,7 @@
 //!
 //! - `sqlite` (default): the SQLite backend and its revocation bus, module [`sqlite`].
 //! - `postgres`: the PostgreSQL backend and its revocation bus, module `postgres`.
-//! - `mysql`: the MySQL and MariaDB backend, module `mysql`.
+//! - `mysql`: the MySQL and MariaDB backend and its revocation bus, module `mysql`.
 //!
 //! # Example
 //!
@@ -253,8 +259,8 @@
 //! `migrations.rs` is the migration runner, over what a dialect gives it
 //! (`Migrations`: its embedded migrations, its record table, its lock).
 //! `sqlite/`, `postgres/` and `mysql/` hold exactly that, plus `connect`, `migrate`
-//! and each one's revocation bus (`bus.rs`: a polled log, `LISTEN`/`NOTIFY`; none on
-//! MySQL yet), whose shared state and heartbeat rule are in the crate's `bus.rs`;
+//! and each one's revocation bus (`bus.rs`: a polled log, `LISTEN`/`NOTIFY`, a
+//! polled log numbered in commit order), whose shared state and heartbeat rule are in the crate's `bus.rs`;
 //! `reach.rs` opens a server's pool and names it when it cannot be reached; the
 //! public `SqliteStore` is `store.rs`'s store on SQLite.
 //!
@@ -304,7 +310,7 @@
 
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 mod bulk;
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 mod bus;
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 mod dialect;

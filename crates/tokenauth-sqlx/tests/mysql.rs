@@ -42,6 +42,12 @@ macro_rules! needs_mysql {
     };
 }
 
+/// `MySqlRevocationBus`.
+#[path = "mysql/bus.rs"]
+mod bus;
+#[path = "support/following.rs"]
+mod following;
+
 /// The server's URL, from the environment.
 fn server_url() -> String {
     std::env::var("TOKENAUTH_TEST_MYSQL_URL").unwrap_or_else(|_| {
@@ -240,6 +246,11 @@ async fn the_migration_lock_is_let_go() {
         .execute(pool)
         .await
         .unwrap();
+    // The last migration can run again, but not without the table it puts triggers on.
+    sqlx::query("DROP TABLE tokenauth_tokens")
+        .execute(pool)
+        .await
+        .unwrap();
     for _ in 0..2 {
         let error = migrate(pool).await.unwrap_err();
         assert!(
@@ -248,4 +259,52 @@ async fn the_migration_lock_is_let_go() {
         );
         assert!(free().await, "free after a failed migration");
     }
+}
+
+/// The revocation log's migration runs again whole after failing part way (MySQL
+/// commits DDL statement by statement): what it made stays as it was (the counter
+/// keeps its number), and what it had not made yet is made.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = needs_mysql!()]
+async fn the_revocation_log_migration_runs_again_after_failing_part_way() {
+    let store = fresh(MySqlStore::new).await;
+    let pool = store.inner.pool();
+    let last = tokenauth_sqlx::mysql::migrations().last().unwrap().version;
+    for statement in [
+        "UPDATE tokenauth_revocation_seq SET n = 41",
+        "DROP TRIGGER tokenauth_users_deleted",
+        "DROP TRIGGER tokenauth_users_changed",
+    ] {
+        sqlx::query(statement).execute(pool).await.unwrap();
+    }
+    sqlx::query("DELETE FROM tokenauth_migrations WHERE version = ?")
+        .bind(last)
+        .execute(pool)
+        .await
+        .unwrap();
+    migrate(pool).await.expect("the migration runs again");
+    let triggers: Vec<String> = sqlx::query_scalar(
+        "SELECT CAST(TRIGGER_NAME AS CHAR) FROM information_schema.TRIGGERS \
+         WHERE TRIGGER_SCHEMA = DATABASE() ORDER BY TRIGGER_NAME",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        triggers,
+        [
+            "tokenauth_tokens_deleted",
+            "tokenauth_users_changed",
+            "tokenauth_users_deleted"
+        ]
+    );
+    let users = MySqlUserDirectory::new(pool.clone());
+    let user = users.create_user("a", "hash", true).await.unwrap().unwrap();
+    users.delete_user(&user.id).await.unwrap();
+    let logged: Vec<(i64, String)> =
+        sqlx::query_as("SELECT seq, CONVERT(user_id USING utf8mb4) FROM tokenauth_revocations")
+            .fetch_all(pool)
+            .await
+            .unwrap();
+    assert_eq!(logged, [(42, user.id.as_str().to_owned())]);
 }

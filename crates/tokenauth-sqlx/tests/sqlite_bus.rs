@@ -7,18 +7,18 @@
 
 #![cfg(feature = "sqlite")]
 
-use std::sync::Arc;
-use std::time::Duration;
+#[path = "support/following.rs"]
+mod following;
 
+use std::sync::Arc;
+
+use following::{connected, following, receive};
 use tempfile::TempDir;
 use tokenauth_conformance::fast_hasher;
 use tokenauth_core::store::RevocationBus;
 use tokenauth_core::{Revocation, TokenAuth, TokenRequest, UserId};
 use tokenauth_sqlx::sqlite::{SqlitePool, SqliteRevocationBus, SqliteStore, SqliteUserDirectory, connect};
 use tokio::sync::{broadcast, watch};
-
-/// How long each step may take: the bound (1 s) with room for a loaded machine.
-const WITHIN: Duration = Duration::from_secs(10);
 
 /// A migrated database file in a temporary directory, and a way to open more pools on
 /// it (each as another process would).
@@ -46,49 +46,9 @@ impl Db {
     }
 }
 
-/// Waits until the bus's connected state is `state`.
-async fn connected(bus: &SqliteRevocationBus, state: bool) {
-    let mut watch: watch::Receiver<bool> = bus.connected();
-    tokio::time::timeout(WITHIN, watch.wait_for(|now| *now == state))
-        .await
-        .unwrap_or_else(|_| panic!("the bus is not connected={state} after {WITHIN:?}"))
-        .expect("the bus lives");
-}
-
-/// Receives until `wanted` arrives (or, for a flush, until the receiver lagged, which
-/// makes a follower flush too); returns what came before it.
-async fn receive(receiver: &mut broadcast::Receiver<Revocation>, wanted: &Revocation) -> Vec<Revocation> {
-    let mut before = Vec::new();
-    let found = tokio::time::timeout(WITHIN, async {
-        loop {
-            match receiver.recv().await {
-                Ok(revocation) if &revocation == wanted => return,
-                Ok(other) => before.push(other),
-                Err(broadcast::error::RecvError::Lagged(_)) if wanted == &Revocation::Everything => return,
-                Err(broadcast::error::RecvError::Lagged(_)) => before.push(Revocation::Everything),
-                Err(broadcast::error::RecvError::Closed) => panic!("the bus closed"),
-            }
-        }
-    })
-    .await;
-    assert!(
-        found.is_ok(),
-        "{wanted:?} did not arrive within {WITHIN:?}; got {before:?}"
-    );
-    before
-}
-
 /// A following bus on `db`, connected, with the flush of connecting received.
 async fn follower(db: &Db) -> (SqliteRevocationBus, broadcast::Receiver<Revocation>) {
-    let bus = SqliteRevocationBus::new(db.pool().await);
-    let mut received = bus.subscribe();
-    assert!(
-        !*bus.connected().borrow(),
-        "disconnected until it has read the log"
-    );
-    connected(&bus, true).await;
-    receive(&mut received, &Revocation::Everything).await;
-    (bus, received)
+    following(SqliteRevocationBus::new(db.pool().await)).await
 }
 
 /// Every write of another process that ends tokens reaches the follower as its user:

@@ -17,7 +17,7 @@ use tokenauth_django::hashers::upgrading_hasher;
 use tokenauth_django::knox::KnoxToken;
 use tokenauth_django::{DjangoToken, DjangoUser, UserModel, django_auth};
 use tokenauth_redis::{BusOptions, RedisBus, RedisStore, Target};
-use tokenauth_sqlx::mysql::{MySqlStore, MySqlUserDirectory};
+use tokenauth_sqlx::mysql::{MySqlRevocationBus, MySqlStore, MySqlUserDirectory};
 use tokenauth_sqlx::postgres::{PostgresRevocationBus, PostgresStore, PostgresUserDirectory};
 use tokenauth_sqlx::sqlite::{SqliteRevocationBus, SqliteStore, SqliteUserDirectory};
 
@@ -43,15 +43,6 @@ impl Schema {
         match self {
             Self::Tokenauth => &Declaration::TOKENAUTH,
             Self::Django => &Declaration::DJANGO,
-        }
-    }
-
-    /// What a backend on this schema in a `database` declares: on MySQL, tokenauth's
-    /// schema has no revocation bus.
-    fn declaration_in(self, database: &Database) -> &'static Declaration {
-        match (self, database) {
-            (Self::Tokenauth, Database::MySql) => &Declaration::TOKENAUTH_MYSQL,
-            _ => self.declaration(),
         }
     }
 }
@@ -101,7 +92,7 @@ pub(super) struct Opened<S, D, P, B> {
 pub(super) struct Bus<B> {
     pub(super) bus: B,
     /// Whether the commands publish what they end on it: not where the tables'
-    /// triggers log every revocation in its transaction already (SQLite), which
+    /// triggers log every revocation in its transaction already (SQLite, MySQL), which
     /// publishing would write a second time.
     pub(super) publish: bool,
 }
@@ -123,7 +114,7 @@ pub(super) trait Runner {
 /// on it with `runner`.
 pub(super) async fn open(cli: Cli, runner: impl Runner) -> Result<(), CliError> {
     let kind = Database::of(&cli.database)?;
-    let declared = cli.schema.declaration_in(&kind);
+    let declared = cli.schema.declaration();
     // Admin commands leave the schema to whoever upgrades the servers.
     let migrates = matches!(cli.command, Command::Serve(_) | Command::Migrate);
     let database = OPTION_DATABASE;
@@ -184,9 +175,21 @@ pub(super) async fn open(cli: Cli, runner: impl Runner) -> Result<(), CliError> 
             }
             .map_err(|error| database.error(error))?;
             let users = MySqlUserDirectory::new(pool.clone());
-            // No revocation bus on MySQL yet: `serve` runs without its cache there.
-            let bus = None::<Bus<LocalBus>>;
-            with_token_store(MySqlStore::new(pool), users, bus, declared, timeout, cli, runner).await
+            // The tables' triggers log every revocation in its transaction.
+            let bus = Bus {
+                bus: MySqlRevocationBus::new(pool.clone()),
+                publish: false,
+            };
+            with_token_store(
+                MySqlStore::new(pool),
+                users,
+                Some(bus),
+                declared,
+                timeout,
+                cli,
+                runner,
+            )
+            .await
         }
         (Schema::Django, Database::MySql) => Err(CliError::Options(
             "--schema django is for SQLite and PostgreSQL: Django's tables on MySQL are not supported yet"

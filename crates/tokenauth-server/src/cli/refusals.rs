@@ -83,18 +83,6 @@ impl Declaration {
         },
     };
 
-    /// tokenauth's own schema on MySQL or MariaDB: everything but the cache, as there
-    /// is no revocation bus between the processes sharing the database yet.
-    pub(super) const TOKENAUTH_MYSQL: Self = Self {
-        name: "a MySQL database",
-        unsignalled_writers: true,
-        reasons: Reasons {
-            cache: "--cache: MySQL has no revocation bus yet, so another process's revocations (a logout, a new password) would reach no cache",
-            ..Self::TOKENAUTH.reasons
-        },
-        ..Self::TOKENAUTH
-    };
-
     /// A Django/DRF database's own tables, shared with the Django application.
     pub(super) const DJANGO: Self = Self {
         name: "--schema django",

@@ -1,6 +1,7 @@
 //! `tokenauth serve`'s cache on SQLite: on by default, a cached token is refused on the
 //! very next request after its logout, and within 1 s of its revocation by another
-//! process (the command-line tool), and the options are checked.
+//! process (the command-line tool), and the options are checked. The helpers serve the
+//! same cases on MySQL (`mysql.rs`).
 
 use crate::common;
 
@@ -10,26 +11,48 @@ use common::{Server, database_with_alice, http, obtain, run, run_ok, tokenauth};
 use sqlx::Connection;
 
 /// A TTL no test outlives: only the revocation bus can explain a refusal.
-const CACHED: &[&str] = &["--cache", "on", "--cache-ttl", "1h"];
+pub(crate) const CACHED: &[&str] = &["--cache", "on", "--cache-ttl", "1h"];
 
-/// The revocation bus's bound on SQLite.
+/// The revocation bus's bound (SQLite's, MySQL's).
 const BOUND: Duration = Duration::from_secs(1);
 
 /// How long the server has to start following the bus.
 const PATIENCE: Duration = Duration::from_secs(10);
 
-async fn me(addr: &str, authorization: &str) -> (u16, String) {
+pub(crate) async fn me(addr: &str, authorization: &str) -> (u16, String) {
     http(addr, "GET", "/auth/me", &[("authorization", authorization)], "").await
 }
 
+/// Makes the token `id` a year older in `database` (SQLite or MySQL), behind the
+/// server's back: plain SQL, an update, which no trigger logs.
+async fn age(database: &str, id: &str) {
+    const AGE: &str = "UPDATE tokenauth_tokens SET created = created - ? WHERE id = ?";
+    let year = 365 * 24 * 3600 * 1_000_000_i64;
+    if database.starts_with("mysql:") {
+        let mut conn = sqlx::MySqlConnection::connect(database).await.unwrap();
+        sqlx::query(AGE)
+            .bind(year)
+            .bind(id)
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    } else {
+        let mut conn = sqlx::SqliteConnection::connect(database).await.unwrap();
+        sqlx::query(AGE)
+            .bind(year)
+            .bind(id)
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    }
+}
+
 /// Waits until the server at `addr` serves from its cache (its bus is connected), and
-/// proves it: a token it has used is made a year older behind its back (plain SQL: an
-/// update, which no trigger logs, where a delete would be), so that the database says
-/// "expired", and the server still accepts it. That token's `Authorization` header
-/// and id.
-async fn cached_token(database: &str, addr: &str) -> (String, String) {
+/// proves it: a token it has used is made a year older behind its back ([`age`]), so
+/// that the database says "expired", and the server still accepts it. That token's
+/// `Authorization` header and id.
+pub(crate) async fn cached_token(database: &str, addr: &str) -> (String, String) {
     let deadline = Instant::now() + PATIENCE;
-    let mut conn = sqlx::SqliteConnection::connect(database).await.unwrap();
     loop {
         let obtained = obtain(addr, "alice", "pw").await;
         let authorization = format!("Token {}", obtained["token"].as_str().unwrap());
@@ -39,13 +62,7 @@ async fn cached_token(database: &str, addr: &str) -> (String, String) {
             .as_str()
             .unwrap()
             .to_owned();
-        let year = 365 * 24 * 3600 * 1_000_000_i64;
-        sqlx::query("UPDATE tokenauth_tokens SET created = created - ? WHERE id = ?")
-            .bind(year)
-            .bind(&id)
-            .execute(&mut conn)
-            .await
-            .unwrap();
+        age(database, &id).await;
         if me(addr, &authorization).await.0 == 200 {
             return (authorization, id);
         }
@@ -59,7 +76,7 @@ async fn cached_token(database: &str, addr: &str) -> (String, String) {
 /// Runs `args` as a command-line process on `database`, then polls the server at `addr`
 /// with `authorization` until it answers `refused`: every request sent more than the
 /// bound after the process exited (its change committed) must be refused.
-async fn refused_within_the_bound(
+pub(crate) async fn refused_within_the_bound(
     database: &str,
     args: &[&str],
     addr: &str,

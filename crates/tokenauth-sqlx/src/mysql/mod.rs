@@ -1,12 +1,10 @@
-//! The MySQL and MariaDB backend: [`MySqlStore`], [`MySqlUserDirectory`], and one way
+//! The MySQL and MariaDB backend: [`MySqlStore`], [`MySqlUserDirectory`], one way
 //! to open and migrate their database ([`connect`], [`connect_with_timeout`],
-//! [`migrate`], [`migrations`], [`open_migrated`]).
-//!
-//! There is no revocation bus on MySQL yet: a process that caches authentications
-//! does not hear of revocations made by another (the `tokenauth` server serves
-//! MySQL without its cache).
+//! [`migrate`], [`migrations`], [`open_migrated`]), and the revocation bus between
+//! processes that share the database ([`MySqlRevocationBus`]).
 
 mod bulk;
+mod bus;
 mod dialect;
 mod statements;
 
@@ -16,6 +14,8 @@ use sqlx::migrate::{Migration, Migrator};
 use sqlx::mysql::MySqlConnectOptions;
 use sqlx::{Executor, Transaction};
 pub use sqlx::{MySql, MySqlPool};
+
+pub use bus::{DEFAULT_BUS_BOUND, MySqlRevocationBus};
 
 use crate::Error;
 use crate::migrations::Migrations;
@@ -89,7 +89,10 @@ pub type MySqlUserDirectory = SqlUserDirectory<MySql>;
 
 /// tokenauth's migrations on MySQL and MariaDB, oldest first: they create the
 /// `tokenauth_users`, `tokenauth_tokens`, `tokenauth_token_sets` and
-/// `tokenauth_settings` tables. Embedded from `migrations/mysql`; [`connect`] and
+/// `tokenauth_settings` tables, and the revocation log [`MySqlRevocationBus`] follows
+/// (its tables, procedure and triggers: the migrating user needs the `TRIGGER` and
+/// `CREATE ROUTINE` privileges, and, where binary logging is on, `SUPER` or the
+/// server's `log_bin_trust_function_creators = 1` to create triggers). Embedded from `migrations/mysql`; [`connect`] and
 /// [`migrate`] apply them.
 pub fn migrations() -> &'static [Migration] {
     EMBEDDED.iter().as_slice()

@@ -1,19 +1,18 @@
 //! The revocation signal between processes sharing a SQLite file: a log table written
 //! by the revoking transactions, polled by each follower on a connection of its own.
 
-use std::collections::HashSet;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::sqlite::SqliteConnectOptions;
-use sqlx::{ConnectOptions, QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
+use tokenauth_core::Revocation;
 use tokenauth_core::store::RevocationBus;
-use tokenauth_core::{Revocation, UserId};
 use tokio::sync::{broadcast, watch};
 
 use crate::Error;
-use crate::bus::{Backoff, DEFAULT_BUS_BOUND, Shared, Signal};
+use crate::bus::{DEFAULT_BUS_BOUND, LogRow, PolledLog, Polling, Shared, Signal, log_rows, poll};
 
 /// Rows per `INSERT` of [`publish`](RevocationBus::publish): 2 parameters each, well
 /// under SQLite's limit of 32,766 a statement.
@@ -88,7 +87,7 @@ pub struct SqliteRevocationBus {
 struct Inner {
     pool: SqlitePool,
     /// Its instance name is the `origin` of the rows it publishes.
-    shared: Shared<Polling>,
+    shared: Shared<Polling<SqliteConnectOptions>>,
 }
 
 impl fmt::Debug for SqliteRevocationBus {
@@ -123,21 +122,6 @@ impl SqliteRevocationBus {
             inner: Arc::new(Inner { pool, shared }),
         }
     }
-
-    /// The rows `revocation` is logged as: its users, or NULL for everything.
-    fn rows(revocation: &Revocation) -> Vec<Option<&str>> {
-        let mut seen = HashSet::new();
-        match revocation {
-            Revocation::Tokens(ended) => ended
-                .iter()
-                .map(|e| e.user_id.as_str())
-                .filter(|user| seen.insert(*user))
-                .map(Some)
-                .collect(),
-            Revocation::User(id) => vec![Some(id.as_str())],
-            _ => vec![None],
-        }
-    }
 }
 
 impl RevocationBus for SqliteRevocationBus {
@@ -146,7 +130,7 @@ impl RevocationBus for SqliteRevocationBus {
     async fn publish(&self, revocation: &Revocation) -> Result<(), Error> {
         // This process's subscribers hear it at once; the poller skips its echo.
         self.inner.shared.send_local(revocation);
-        let rows = Self::rows(revocation);
+        let rows = log_rows(revocation);
         if rows.is_empty() {
             return Ok(());
         }
@@ -167,120 +151,61 @@ impl RevocationBus for SqliteRevocationBus {
     /// Starts polling, if not yet (see [`new`](SqliteRevocationBus::new)).
     fn subscribe(&self) -> broadcast::Receiver<Revocation> {
         let receiver = self.inner.shared.subscribe();
-        self.inner.shared.start(poll);
+        self.inner.shared.start(poll::<Log>);
         receiver
     }
 
     /// Starts polling, if not yet (see [`new`](SqliteRevocationBus::new)).
     fn connected(&self) -> watch::Receiver<bool> {
-        self.inner.shared.start(poll);
+        self.inner.shared.start(poll::<Log>);
         self.inner.shared.connected()
     }
 }
 
-struct Polling {
-    options: SqliteConnectOptions,
-    signal: Signal,
-    instance: String,
-}
-
-/// Polls, forwards, and opens its connection again when a poll fails, forever.
-async fn poll(mut state: Polling) {
-    let mut backoff = Backoff::new();
-    loop {
-        match state.options.connect().await {
-            Ok(conn) => {
-                backoff.reset();
-                if let Err(error) = state.serve(conn).await {
-                    tracing::warn!(%error, "revocation bus cannot read the log; reopening");
-                }
-            }
-            Err(error) => tracing::warn!(%error, "revocation bus cannot open the database; retrying"),
-        }
-        state.signal.lost();
-        backoff.wait().await;
-    }
-}
-
-/// Where a follower is in the log.
-struct Cursor {
+/// The log, as one follower reads it.
+struct Log {
+    conn: SqliteConnection,
     /// The newest row read.
     seq: i64,
     /// `PRAGMA data_version` when the log was last read: while it stays the same, no
     /// other connection committed anything.
     version: Option<i64>,
+    /// The follower's bus: it skips its own rows.
+    instance: String,
 }
 
-impl Polling {
-    /// Polls on `conn` until a poll fails or stalls.
-    async fn serve(&mut self, mut conn: SqliteConnection) -> Result<(), Error> {
-        // From the end of the log: what came before is covered by the flush that
-        // connecting sends.
+impl PolledLog for Log {
+    type Connection = SqliteConnection;
+
+    async fn open(mut conn: SqliteConnection, instance: String) -> Result<Self, Error> {
         let newest: Option<i64> = sqlx::query_scalar("SELECT max(seq) FROM tokenauth_revocations")
             .fetch_one(&mut conn)
             .await?;
-        let mut cursor = Cursor {
+        Ok(Self {
+            conn,
             seq: newest.unwrap_or(0),
             version: None,
-        };
-        let mut every = tokio::time::interval(self.signal.interval());
-        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            every.tick().await;
-            self.signal.check();
-            let stamp = self.signal.stamp();
-            // A poll slower than two intervals is as good as lost: start over.
-            match tokio::time::timeout(self.signal.interval() * 2, self.read(&mut conn, &mut cursor)).await {
-                Ok(Ok(())) => self.signal.heard(&stamp),
-                Ok(Err(error)) => return Err(error),
-                Err(_) => return Ok(()),
-            }
-        }
+            instance,
+        })
     }
 
-    /// Reads what was logged past `cursor`, if anything changed, and forwards it.
-    async fn read(&self, conn: &mut SqliteConnection, cursor: &mut Cursor) -> Result<(), Error> {
+    /// Reads what was logged past the cursor, if anything changed, and forwards it.
+    async fn read(&mut self, signal: &Signal) -> Result<(), Error> {
         let version: i64 = sqlx::query_scalar("PRAGMA data_version")
-            .fetch_one(&mut *conn)
+            .fetch_one(&mut self.conn)
             .await?;
-        if cursor.version == Some(version) {
+        if self.version == Some(version) {
             return Ok(());
         }
         // One statement: one snapshot.
-        let rows: Vec<(i64, Option<String>, Option<String>)> = sqlx::query_as(
+        let rows: Vec<LogRow> = sqlx::query_as(
             "SELECT seq, user_id, origin FROM tokenauth_revocations WHERE seq > ? ORDER BY seq",
         )
-        .bind(cursor.seq)
-        .fetch_all(&mut *conn)
+        .bind(self.seq)
+        .fetch_all(&mut self.conn)
         .await?;
-        cursor.version = Some(version);
-        let Some((first, _, _)) = rows.first() else {
-            return Ok(());
-        };
-        // Rows only ever leave the log from its old end, and `seq` grows one by one:
-        // a first row past the next one means rows this follower never read are gone.
-        let missed = *first != cursor.seq + 1;
-        cursor.seq = rows.last().map_or(cursor.seq, |(seq, _, _)| *seq);
-        if missed {
-            tracing::warn!("revocation bus fell behind the log; flushing caches");
-            // It covers every row read too: naming them would only make subscribers lag.
-            self.signal.send(Revocation::Everything);
-            return Ok(());
-        }
-        let mut users = HashSet::new();
-        for (_, user, origin) in &rows {
-            if origin.as_deref() == Some(self.instance.as_str()) {
-                // Our own: `publish` told this process's subscribers already.
-                continue;
-            }
-            match user {
-                Some(user) if users.insert(user.as_str()) => {
-                    self.signal.send(Revocation::User(UserId::new(user.clone())));
-                }
-                Some(_) => {}
-                None => self.signal.send(Revocation::Everything),
-            }
-        }
+        self.version = Some(version);
+        signal.forward_log(&mut self.seq, &rows, &self.instance);
         Ok(())
     }
 }

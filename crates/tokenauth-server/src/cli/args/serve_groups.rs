@@ -99,8 +99,8 @@ pub struct CacheArgs {
     /// --schema django, whose tables Django writes without telling any cache). This
     /// server's own revocations reach its cache at once; every other process's (other
     /// servers, the `user` and `token` commands) within 1 s: with PostgreSQL through
-    /// LISTEN/NOTIFY, with a SQLite file through a revocation log polled four times a
-    /// second. While that signal is down or late, the cache serves nothing. An
+    /// LISTEN/NOTIFY, with a SQLite file or a MySQL database through a revocation log
+    /// polled four times a second. While that signal is down or late, the cache serves nothing. An
     /// in-memory SQLite database has no other process. `off`: every change made
     /// elsewhere is seen on the next request, for a database lookup per request.
     #[arg(
