@@ -9,7 +9,7 @@
 use tokenauth_core::store::Capabilities;
 
 use super::args::TOKEN_STORE_PREFIX;
-use super::{Cli, CliError, Command, Policy, ServeArgs, TokenArgs, TokenCommand};
+use super::{Cli, CliError, Command, Policy, Schema, ServeArgs, TokenArgs, TokenCommand, UserCommand};
 
 /// What a backend as a whole declares, beside its store's [`Capabilities`].
 #[derive(Debug, Clone, Copy)]
@@ -126,7 +126,12 @@ pub(super) fn check(cli: &Cli, declared: &Declaration, holds: &Capabilities) -> 
         }
         Command::Serve(args) => refused.extend(serve(args, declared, holds)),
         Command::Token(args) => refused.extend(token(args, holds, reasons)),
-        Command::User(_) => {}
+        Command::User(command) => refused.push((
+            cli.schema == Schema::Django
+                && cli.django.model().active_field().is_none()
+                && deactivates(command),
+            NO_ACTIVE_FIELD,
+        )),
         // No backend is opened for them.
         Command::Completions { .. } | Command::Man { .. } | Command::Healthcheck(_) | Command::Config(_) => {}
     }
@@ -137,6 +142,19 @@ pub(super) fn check(cli: &Cli, declared: &Declaration, holds: &Capabilities) -> 
         }),
         None => Ok(()),
     }
+}
+
+/// `user deactivate` and `user add --inactive` on a Django user model without an
+/// active flag (`--django-active-field none`).
+const NO_ACTIVE_FIELD: &str = "user deactivate and user add --inactive: the user model has no active flag \
+     (--django-active-field none): every user is active, and none can be deactivated";
+
+/// Whether `command` makes a user inactive.
+fn deactivates(command: &UserCommand) -> bool {
+    matches!(
+        command,
+        UserCommand::Deactivate { .. } | UserCommand::Add { inactive: true, .. }
+    )
 }
 
 /// The refusals of `serve`'s options.

@@ -189,3 +189,32 @@ async fn import_django_moves_a_custom_user_model_into_tokenauths_schema() {
         drop(server);
     }
 }
+
+#[test]
+fn a_user_model_without_an_active_flag_refuses_to_deactivate_anyone_by_name() {
+    let (_dir, database) = copy("uuid.sqlite3");
+    let model = &manifest()["models"]["uuid"];
+    let login = model["users"][0]["login"].as_str().unwrap();
+    let django = [&["--schema", "django"][..], &MEMBERS].concat();
+    for command in [
+        &["user", "deactivate", login][..],
+        &["user", "add", "new@example.com", "--password-stdin", "--inactive"],
+    ] {
+        let stderr = refused(&database, &[&django[..], command].concat(), 1);
+        assert!(
+            stderr.contains("the user model has no active flag (--django-active-field none)"),
+            "{command:?}: {stderr}"
+        );
+        assert!(!stderr.contains("failed"), "a refusal, not a failure: {stderr}");
+    }
+    // Activating changes nothing, and is allowed.
+    let output = run(
+        tokenauth(&database, &[&django[..], &["user", "activate", login]].concat()),
+        "",
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
