@@ -368,7 +368,13 @@ mod custom_users {
     async fn every_big_integer_user_and_token_as_django_says() {
         let model = &custom_manifest().models.bigint;
         let custom = open("bigint-postgres.sql", model).await;
-        custom::every_user_and_token_as_django_says(&custom.auth, model, &model.tokens.postgres).await;
+        custom::every_user_and_token_as_django_says(
+            &custom.auth,
+            model,
+            &model.tokens.postgres,
+            &model.other_spellings,
+        )
+        .await;
     }
 
     #[tokio::test(flavor = "multi_thread")]
@@ -376,7 +382,13 @@ mod custom_users {
     async fn every_uuid_user_and_token_as_django_says() {
         let model = &custom_manifest().models.uuid;
         let custom = open("uuid-postgres.sql", model).await;
-        custom::every_user_and_token_as_django_says(&custom.auth, model, &model.tokens.postgres).await;
+        custom::every_user_and_token_as_django_says(
+            &custom.auth,
+            model,
+            &model.tokens.postgres,
+            &model.other_spellings,
+        )
+        .await;
     }
 
     #[tokio::test(flavor = "multi_thread")]
