@@ -42,7 +42,7 @@ pub trait Dialect: sqlx::Database + Spelling + sealed::Sealed {
     fn rows_affected(done: &Self::QueryResult) -> u64;
 
     /// Whether `error` is the refusal of the unique column `conflict` that
-    /// [`Spelling::insert_or_nothing`] leaves to the driver (MySQL's plain `INSERT`):
+    /// `Spelling::insert_or_nothing` leaves to the driver (MySQL's plain `INSERT`):
     /// the statement then affected no row, and the transaction goes on. None by
     /// default: `ON CONFLICT DO NOTHING`.
     fn is_duplicate(_error: &sqlx::Error, _conflict: &str) -> bool {
