@@ -2,6 +2,41 @@
 //! the checks, written once and run on SQLite and PostgreSQL.
 #![allow(dead_code, unreachable_pub)]
 
+/// The checks of the stock fixture every server database runs, one test each, on the
+/// calling file's `fixture()` (with `auth`, `clock` and `manifest`, and `Raw`) and the
+/// manifest's tokens of `$tokens` (`postgres`, `mysql`); `$attr` go on every test.
+#[macro_export]
+macro_rules! fixture_checks {
+    ($(#[$attr:meta])* ; $tokens:ident) => {
+        $crate::fixture_checks!(@case [$(#[$attr])*] every_manifest_token_authenticates_as_the_seed_did,
+            |f| common::every_token_as_the_manifest_says(&f.auth, &f.manifest.tokens.$tokens));
+        $crate::fixture_checks!(@case [$(#[$attr])*] a_token_exactly_a_lifespan_old_is_valid_and_a_microsecond_more_is_not,
+            |f| common::the_expiry_boundary_is_strict(&f.auth, &f.clock, &f.manifest, &f.manifest.tokens.$tokens));
+        $crate::fixture_checks!(@case [$(#[$attr])*] unknown_unusable_inactive_and_wrong_cost_one_verification_each,
+            |f| common::every_refusal_costs_one_verification(&f.auth));
+        $crate::fixture_checks!(@case [$(#[$attr])*] obtain_returns_the_valid_key_replaces_an_expired_one_and_creates_one,
+            |f| common::obtain_is_drfs(&f.auth, &f, &f.manifest, &f.manifest.tokens.$tokens));
+        $crate::fixture_checks!(@case [$(#[$attr])*] concurrent_logins_after_expiry_all_get_one_new_key,
+            |f| common::concurrent_logins_share_one_new_key(&f.auth, &f, &f.manifest.tokens.$tokens));
+        $crate::fixture_checks!(@case [$(#[$attr])*] a_password_set_here_ends_the_token_and_one_set_by_django_does_not,
+            |f| common::password_changes(&f.auth, &f, &f.manifest.tokens.$tokens));
+        $crate::fixture_checks!(@case [$(#[$attr])*] a_password_set_during_a_login_mints_no_key,
+            |f| common::password_race::a_password_set_during_a_login_mints_no_key(&f.auth, &f));
+        $crate::fixture_checks!(@case [$(#[$attr])*] a_key_issued_under_a_password_django_replaced_is_not_committed,
+            |f| common::password_race::a_commit_under_a_replaced_password_is_a_conflict(&f.auth, &f));
+        $crate::fixture_checks!(@case [$(#[$attr])*] users_and_tokens_managed_here_are_rows_django_reads,
+            |f| common::users_managed_here_are_djangos(&f.auth, &f, &f.manifest, &f.manifest.tokens.$tokens));
+    };
+    (@case [$($attr:tt)*] $name:ident, |$f:ident| $check:expr) => {
+        #[tokio::test(flavor = "multi_thread")]
+        $($attr)*
+        async fn $name() {
+            let $f = fixture().await;
+            $check.await;
+        }
+    };
+}
+
 pub mod conformance;
 pub mod custom;
 pub mod password_race;
