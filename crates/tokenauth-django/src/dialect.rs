@@ -19,10 +19,12 @@ use crate::schema::Column;
 use crate::statements::Spelling;
 
 /// A SQL database that [`DjangoStore`](crate::DjangoStore) and
-/// [`DjangoUserDirectory`](crate::DjangoUserDirectory) run on: SQLite or PostgreSQL.
+/// [`DjangoUserDirectory`](crate::DjangoUserDirectory) run on: SQLite, PostgreSQL, or
+/// MySQL and MariaDB.
 ///
 /// Sealed: a dialect is added in this crate (see the crate docs, "Adding a
-/// dialect"), in its folder (`sqlite/dialect.rs`, `postgres/dialect.rs`): the
+/// dialect"), in its folder (`sqlite/dialect.rs`, `postgres/dialect.rs`,
+/// `mysql/dialect.rs`): the
 /// SQL it spells its own way, and how it stores a time.
 pub trait Dialect: sqlx::Database + Spelling + sealed::Sealed {
     /// What `Debug` calls the store and the directory (`SqliteStore { .. }`).
@@ -38,6 +40,20 @@ pub trait Dialect: sqlx::Database + Spelling + sealed::Sealed {
     fn from_time(stored: Self::Time) -> Result<OffsetDateTime, Error>;
     /// How many rows the statement that gave `done` changed (sqlx has no trait for it).
     fn rows_affected(done: &Self::QueryResult) -> u64;
+
+    /// Whether `error` is the refusal of the unique column `conflict` that
+    /// `Spelling::insert_or_nothing` leaves to the driver (MySQL's plain `INSERT`):
+    /// the statement then affected no row, and the transaction goes on. None by
+    /// default: `ON CONFLICT DO NOTHING`.
+    fn is_duplicate(_error: &sqlx::Error, _conflict: &str) -> bool {
+        false
+    }
+
+    /// Whether `error` means the database rolled the whole transaction back (MySQL's
+    /// deadlock victim), so that nothing of it was applied.
+    fn rolled_back(_error: &sqlx::Error) -> bool {
+        false
+    }
 }
 
 pub(crate) mod sealed {
@@ -97,6 +113,15 @@ pub trait Execute: Dialect {
         conn: &mut Self::Connection,
         sql: &str,
         args: &[Arg<'_>],
+    ) -> impl Future<Output = Result<u64, Error>> + Send;
+
+    /// Runs an insert of [`Spelling::insert_or_nothing`]: how many rows it inserted,
+    /// none when the unique column `conflict` holds its value already.
+    fn insert(
+        conn: &mut Self::Connection,
+        sql: &str,
+        args: &[Arg<'_>],
+        conflict: &str,
     ) -> impl Future<Output = Result<u64, Error>> + Send;
 }
 
@@ -204,5 +229,18 @@ where
             .execute(conn)
             .await?;
         Ok(DB::rows_affected(&done))
+    }
+
+    async fn insert(
+        conn: &mut DB::Connection,
+        sql: &str,
+        args: &[Arg<'_>],
+        conflict: &str,
+    ) -> Result<u64, Error> {
+        match sqlx::query_with(sql, arguments::<DB>(args)?).execute(conn).await {
+            Ok(done) => Ok(DB::rows_affected(&done)),
+            Err(error) if DB::is_duplicate(&error, conflict) => Ok(0),
+            Err(error) => Err(error.into()),
+        }
     }
 }

@@ -6,7 +6,7 @@ use std::fmt;
 use time::OffsetDateTime;
 use tokenauth_core::UserId;
 
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 use crate::{DjangoTables, Error, dialect::Execute};
 
 /// A row of the user table as the move needs it. `Debug` does not show the hash.
@@ -66,7 +66,7 @@ impl fmt::Debug for DjangoToken {
 /// println!("{} users, {} tokens", users.len(), tokens.len());
 /// # Ok(()) }
 /// ```
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 pub async fn export<DB: Execute>(
     tables: &DjangoTables<DB>,
 ) -> Result<(Vec<DjangoUser>, Vec<DjangoToken>), Error> {

@@ -16,9 +16,10 @@ use crate::dialect::Arg;
 pub enum KeyKind {
     /// `integer`, `bigint` (Django's `AutoField`, `BigAutoField`).
     Integer,
-    /// PostgreSQL's `uuid` (Django's `UUIDField` there).
+    /// PostgreSQL's and MariaDB's `uuid` (Django's `UUIDField` there; on MariaDB
+    /// since 10.7 and Django 5.0).
     Uuid,
-    /// `char(32)`: 32 lowercase hex digits (Django's `UUIDField` on SQLite).
+    /// `char(32)`: 32 lowercase hex digits (Django's `UUIDField` on SQLite and MySQL).
     HexUuid,
 }
 
@@ -134,8 +135,9 @@ impl KeyKind {
     }
 
     /// The stored keys between which lies the user a token id names (one key for an
-    /// integer; the UUIDs sharing its first 64 bits); `None` for an id not made here.
-    pub(crate) fn user_range(self, id: &TokenId) -> Option<(StoredKey, StoredKey)> {
+    /// integer; the UUIDs sharing its first 64 bits whose variant digit, the 17th, lies
+    /// in `variants`); `None` for an id not made here.
+    pub(crate) fn user_range(self, id: &TokenId, variants: (char, char)) -> Option<(StoredKey, StoredKey)> {
         let text = id.as_str();
         match self {
             Self::Integer => {
@@ -148,8 +150,9 @@ impl KeyKind {
                 if !prefix.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
                     return None;
                 }
-                let bound = |fill: char| {
-                    let hex = format!("{prefix}{}", fill.to_string().repeat(32 - UUID_PREFIX));
+                let bound = |variant: char, fill: char| {
+                    let rest = fill.to_string().repeat(32 - UUID_PREFIX - 1);
+                    let hex = format!("{prefix}{variant}{rest}");
                     let hyphenated = format!(
                         "{}-{}-{}-{}-{}",
                         &hex[..8],
@@ -160,7 +163,7 @@ impl KeyKind {
                     );
                     self.stored(&UserId::new(hyphenated))
                 };
-                Some((bound('0')?, bound('f')?))
+                Some((bound(variants.0, '0')?, bound(variants.1, 'f')?))
             }
         }
     }
@@ -180,6 +183,7 @@ mod tests {
     use super::*;
 
     const UUID: &str = "6f1c1a2e-8b0d-4c3a-9f5e-2d7b8c9a0e1f";
+    const ANY: (char, char) = ('0', 'f');
     const KEY: &str = "c218a4606fa3bb321c24908f39f21bd17624f918";
 
     #[test]
@@ -188,7 +192,7 @@ mod tests {
         let id = kind.token_id(&UserId::new("2147483647"), KEY);
         assert!(id.as_str().starts_with("2147483647Z"));
         assert_eq!(
-            kind.user_range(&id),
+            kind.user_range(&id, ANY),
             Some((StoredKey::Int(2_147_483_647), StoredKey::Int(2_147_483_647)))
         );
         assert_eq!(kind.stored(&UserId::new("-3")), Some(StoredKey::Int(-3)));
@@ -218,9 +222,12 @@ mod tests {
                 id,
                 kind.token_id(&UserId::new(UUID), "7da792dcf1f761496e6287da519a91bf26192232")
             );
-            let range = kind.user_range(&id).unwrap();
+            let range = kind.user_range(&id, ANY).unwrap();
             assert_eq!(range, (StoredKey::Text(low.into()), StoredKey::Text(high.into())));
-            assert_eq!(kind.user_range(&"ZZZZZZZZZZZZZZZZZZZZZZ".parse().unwrap()), None);
+            assert_eq!(
+                kind.user_range(&"ZZZZZZZZZZZZZZZZZZZZZZ".parse().unwrap(), ANY),
+                None
+            );
         }
         assert_eq!(
             KeyKind::HexUuid.stored(&UserId::new(UUID)),
@@ -233,6 +240,15 @@ mod tests {
         ] {
             assert_eq!(KeyKind::Uuid.stored(&UserId::new(other)), None, "{other}");
         }
+    }
+
+    #[test]
+    fn rfc_variant_bounds_keep_the_variant_digit() {
+        let id = KeyKind::Uuid.token_id(&UserId::new(UUID), KEY);
+        let range = KeyKind::Uuid.user_range(&id, ('8', 'b')).unwrap();
+        let low = StoredKey::Text("6f1c1a2e-8b0d-4c3a-8000-000000000000".into());
+        let high = StoredKey::Text("6f1c1a2e-8b0d-4c3a-bfff-ffffffffffff".into());
+        assert_eq!(range, (low, high));
     }
 
     #[test]

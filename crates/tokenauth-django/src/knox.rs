@@ -13,10 +13,10 @@ use std::fmt;
 use time::OffsetDateTime;
 use tokenauth_core::UserId;
 
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 use sqlx::{ColumnIndex, Decode, Executor, IntoArguments, Pool, Type};
 
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 use crate::{DjangoUser, Error, dialect::Execute};
 
 /// A row of `knox_authtoken`. `Debug` does not show the digest.
@@ -45,8 +45,8 @@ impl fmt::Debug for KnoxToken {
     }
 }
 
-/// A row of [`SELECT_TOKENS`]: `digest`, `created`, `user_id`, `expiry`.
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
+/// A row of [`select_tokens`]: `digest`, `created`, `user_id`, `expiry`.
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 type KnoxRow<DB> = (
     String,
     <DB as crate::Dialect>::Time,
@@ -55,29 +55,38 @@ type KnoxRow<DB> = (
 );
 
 /// The users of Django's stock `auth_user`, as [`Execute::users`] reads them (id as
-/// text, username, active flag, hash).
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
-const SELECT_USERS: &str =
-    r#"SELECT CAST("id" AS TEXT), "username", "is_active", "password" FROM "auth_user" ORDER BY "id""#;
+/// text, username, active flag, hash), in dialect `DB`'s spelling.
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+fn select_users<DB: Execute>() -> String {
+    let text = DB::TEXT;
+    DB::spell(format!(
+        r#"SELECT CAST("id" AS {text}), "username", "is_active", "password" FROM "auth_user" ORDER BY "id""#
+    ))
+}
 
 /// The columns of `knox_authtoken` read, and `created`'s and `expiry`'s order.
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
-const SELECT_TOKENS: &str = r#"SELECT "digest", "created", CAST("user_id" AS TEXT), "expiry"
-    FROM "knox_authtoken" ORDER BY "user_id", "created""#;
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+fn select_tokens<DB: Execute>() -> String {
+    let text = DB::TEXT;
+    DB::spell(format!(
+        r#"SELECT "digest", "created", CAST("user_id" AS {text}), "expiry"
+    FROM "knox_authtoken" ORDER BY "user_id", "created""#
+    ))
+}
 
 /// Fails, on any database, unless `knox_authtoken` has every column knox 5 creates.
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 const CHECK_TOKENS: &str = r#"SELECT "digest", "token_key", "created", "expiry", "user_id"
     FROM "knox_authtoken" WHERE 1 = 0"#;
 
 /// Fails unless `auth_user` has the columns the export reads.
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 const CHECK_USERS: &str = r#"SELECT "id", "username", "is_active", "password" FROM "auth_user" WHERE 1 = 0"#;
 
 /// Checks that the database behind `pool` has Django's `auth_user` and knox's
 /// `knox_authtoken` with the columns read; [`Error::KnoxSchema`] names the table.
 /// DRF's `authtoken_token` is not needed. The dialects' `connect_knox` run it.
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 pub async fn check_knox_schema<DB>(pool: &Pool<DB>) -> Result<(), Error>
 where
     DB: Execute,
@@ -86,7 +95,7 @@ where
 {
     let mut conn = pool.acquire().await?;
     for (sql, table) in [(CHECK_USERS, "auth_user"), (CHECK_TOKENS, "knox_authtoken")] {
-        match sqlx::query(sql).execute(&mut *conn).await {
+        match sqlx::query(&DB::spell(sql.to_owned())).execute(&mut *conn).await {
             Ok(_) => {}
             // The database's own words (no such table or column) stay the source.
             Err(sqlx::Error::Database(source)) => {
@@ -111,7 +120,7 @@ where
 /// println!("{} users, {} knox tokens", users.len(), tokens.len());
 /// # Ok(()) }
 /// ```
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 pub async fn export<DB>(pool: &Pool<DB>) -> Result<(Vec<DjangoUser>, Vec<KnoxToken>), Error>
 where
     DB: Execute,
@@ -122,8 +131,8 @@ where
     usize: ColumnIndex<DB::Row>,
 {
     let mut tx = pool.begin_with(DB::BEGIN_SNAPSHOT).await?;
-    let users = DB::users(&mut tx, SELECT_USERS, &[]).await?;
-    let rows: Vec<KnoxRow<DB>> = sqlx::query_as(SELECT_TOKENS).fetch_all(&mut *tx).await?;
+    let users = DB::users(&mut tx, &select_users::<DB>(), &[]).await?;
+    let rows: Vec<KnoxRow<DB>> = sqlx::query_as(&select_tokens::<DB>()).fetch_all(&mut *tx).await?;
     tx.commit().await?;
     let tokens = rows
         .into_iter()

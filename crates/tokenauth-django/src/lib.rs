@@ -1,7 +1,7 @@
 //! tokenauth on a live Django database: tokens in Django REST Framework's
 //! `authtoken_token` table and users in Django's `auth_user` or a custom user model's
-//! table ([`UserModel`]), on SQLite (feature `sqlite`, default) and PostgreSQL
-//! (feature `postgres`), so that a Django/DRF
+//! table ([`UserModel`]), on SQLite (feature `sqlite`, default), PostgreSQL
+//! (feature `postgres`) and MySQL or MariaDB (feature `mysql`), so that a Django/DRF
 //! application and tokenauth can share one database while an API moves from one to
 //! the other. A token Django issued authenticates here and the other way round; a
 //! user created by either logs in at both.
@@ -29,8 +29,9 @@
 //!   mode in core's issue path fits the contract as it is, where a separate service
 //!   would have duplicated the header parsing, the verdict, the errors and the
 //!   routes. Two concurrent logins never both insert: one commits, the other sees the
-//!   conflict (on SQLite the write lock, on PostgreSQL the `user_id` unique index or
-//!   the row lock), reads again and returns the same key. No 5xx, unlike the original.
+//!   conflict (on SQLite the write lock, on PostgreSQL and MySQL the `user_id` unique
+//!   index or the row lock), reads again and returns the same key. No 5xx, unlike the
+//!   original.
 //! - **Django's password hashers** ([`hashers::django_hasher`]):
 //!   every format of Django's defaults verifies; new passwords are written as
 //!   `pbkdf2_sha256` with 1,000,000 iterations, so Django keeps reading them; a
@@ -61,8 +62,8 @@
 //! under); what the version guards is the login. A login verifies the hash it read and
 //! its key is inserted only if, inside the commit's transaction, the user's password
 //! still has that digest (SQLite: in the `BEGIN IMMEDIATE` write transaction;
-//! PostgreSQL: the `auth_user` row read `FOR SHARE`, so no password can change before
-//! the key commits). A password changed while a login runs, by `tokenauth user add`
+//! PostgreSQL: the `auth_user` row read `FOR SHARE`, MySQL: `LOCK IN SHARE MODE`, so
+//! no password can change before the key commits). A password changed while a login runs, by `tokenauth user add`
 //! or by Django's `set_password`, makes the login fail with the ordinary credentials
 //! error instead of minting a key. A re-hash on login (an outdated format) is a new
 //! version too: core goes on under it, as the hash is still of the password verified.
@@ -84,27 +85,30 @@
 //! read the primary key's type. Every query names its columns (SQLite's `auth_user`
 //! has `first_name` last). Timestamps are written as Django writes them: on SQLite,
 //! naive UTC text `YYYY-MM-DD HH:MM:SS[.ffffff]` (the fraction left out when it is
-//! zero); on PostgreSQL, `timestamptz`.
+//! zero); on PostgreSQL, `timestamptz`; on MySQL and MariaDB, `datetime(6)` in UTC.
 //!
 //! # Custom user models
 //!
 //! A project whose `AUTH_USER_MODEL` is its own model names it with a [`UserModel`]:
 //! its table, its `USERNAME_FIELD` (the login, matched exactly as Django's
-//! `get_by_natural_key` does: `=`, case-sensitive on SQLite and PostgreSQL alike),
+//! `get_by_natural_key` does: `=`, case-sensitive on SQLite and PostgreSQL alike, in
+//! the column's collation on MySQL),
 //! and its active flag's column, or none (an `AbstractBaseUser` without one: every
 //! user is active, as `ModelBackend` treats it). The dialect's `connect_model` opens
 //! [`DjangoTables`], whose store and directory share the statements built for it.
 //!
 //! - **Names into SQL.** Table and column names go into the statements' text, so they
 //!   are [`Identifier`]s (ASCII letters, digits, `_`; refused otherwise, never
-//!   escaped), double-quoted, and the statements are built once when the tables are
+//!   escaped), quoted (double quotes; backquotes on MySQL), and the statements are
+//!   built once when the tables are
 //!   opened and held in an `Arc` by the store, the directory and their clones
 //!   (`statements.rs`: owned strings, where `&'static str` constants were; a
 //!   dialect's own spellings stay constants, `Spelling`).
 //! - **Keys read from the schema.** The primary key's column and type come from the
-//!   catalogue: `integer`/`bigint` (`AutoField`, `BigAutoField`), PostgreSQL's `uuid`,
-//!   or SQLite's `char(32)` (how Django stores a `UUIDField` there, 32 lowercase hex
-//!   digits); `authtoken_token.user_id` must have the same. Core's
+//!   catalogue: `integer`/`bigint` (`AutoField`, `BigAutoField`), PostgreSQL's and
+//!   MariaDB's `uuid`, or SQLite's and MySQL's `char(32)` (how Django stores a
+//!   `UUIDField` there, 32 lowercase hex digits); `authtoken_token.user_id` must have
+//!   the same. Core's
 //!   [`UserId`](tokenauth_core::UserId) is the key's text: an integer in decimal, a
 //!   UUID in Django's usual lowercase `8-4-4-4-12` form on both databases (SQLite's
 //!   hex is read into it and written back without dashes). Another spelling of an id
@@ -134,8 +138,10 @@
 //! ```
 //!
 //! On PostgreSQL the same with [`postgres::PostgresStore`],
-//! [`postgres::PostgresUserDirectory`] and [`postgres::connect`]. Both store types
-//! are [`DjangoStore`] on their dialect, both directories [`DjangoUserDirectory`].
+//! [`postgres::PostgresUserDirectory`] and [`postgres::connect`]; on MySQL and MariaDB
+//! with `mysql::MySqlStore`, `mysql::MySqlUserDirectory` and `mysql::connect`. Every
+//! store type is [`DjangoStore`] on its dialect, every directory
+//! [`DjangoUserDirectory`].
 //!
 //! # How the source is laid out
 //!
@@ -143,14 +149,17 @@
 //! ([`DjangoStore`]), the directory in `users.rs` ([`DjangoUserDirectory`]), the schema
 //! check in `schema.rs` and the export in `export.rs`. Their SQL is one table in
 //! `statements.rs`, built per user model ([`UserModel`], `model.rs`; the key's kind
-//! and token ids in `keys.rs`) from text that SQLite and PostgreSQL both read;
+//! and token ids in `keys.rs`) from text that SQLite and PostgreSQL both read, which a
+//! dialect may rewrite (MySQL: `?` parameters, backquotes);
 //! `tables.rs` opens it ([`DjangoTables`]); `dialect.rs` is the trait a dialect
 //! implements ([`Dialect`]: how it stores a time) and the one place that binds
-//! arguments and decodes rows. `sqlite/` and `postgres/` hold only what their database
-//! does its own way (SQLite: `BEGIN IMMEDIATE` and Django's text timestamps;
-//! PostgreSQL: row locks and a snapshot for the export; each: its catalogue), their
-//! public names, `connect` and `connect_model`. No verb of the store or the directory
-//! is its own in either dialect.
+//! arguments and decodes rows. `sqlite/`, `postgres/` and `mysql/` hold only what
+//! their database does its own way (SQLite: `BEGIN IMMEDIATE` and Django's text
+//! timestamps; PostgreSQL: row locks and a snapshot for the export; MySQL: `READ
+//! COMMITTED` writes with row locks, a duplicate key read as "taken", a deadlock as a
+//! conflict; each: its catalogue), their public names, `connect` and `connect_model`.
+//! No verb of the store or the directory is its own in any dialect, and none uses
+//! `RETURNING`: a write then a read, or a locked read then deletes, in one transaction.
 //!
 //! django-rest-knox's table is read in a module of its own, [`knox`]: its export (for
 //! `tokenauth import-django --django-tokens knox`) and its schema check, which the
@@ -159,81 +168,70 @@
 //!
 //! # Adding a dialect
 //!
-//! A third dialect (say MySQL or MariaDB, on sqlx's `mysql` driver) takes, in this
-//! crate:
+//! A dialect takes, in this crate (MySQL's, `mysql/`, is the latest):
 //!
-//! 1. **Its feature**, in `Cargo.toml` (`mysql = ["sqlx/mysql"]`), and its module in
-//!    `lib.rs` (`#[cfg(feature = "mysql")] pub mod mysql;`), with the `cfg` added
-//!    beside `sqlite` and `postgres` on the shared modules.
-//! 2. **One file**, `mysql/dialect.rs`: `impl Spelling for MySql`, its constants for
-//!    what it spells otherwise (`START TRANSACTION WITH CONSISTENT SNAPSHOT`, its row
-//!    locks, its own catalogue query); where the shared text itself differs (MySQL
-//!    takes `?` parameters and backquotes, `INSERT IGNORE` for `ON CONFLICT DO
-//!    NOTHING`, `CONCAT` for `||`), `Statements::new` takes it from a new `Spelling`
-//!    item with today's text as its default; and `impl Dialect for MySql`
-//!    (the `Debug` names, the type of its time columns and their conversion, how many
-//!    rows a statement changed), with its `Sealed` impl. Its sqlx types must bind and
-//!    decode `i64`, `bool`, text and that time; then every verb runs on it unchanged.
-//!    Its `connect_model` opens [`DjangoTables`] as the others do.
-//! 3. **Its public names**, `mysql/mod.rs`, in the same shape as the others:
-//!    `pub type MySqlStore = DjangoStore<MySql>;`,
-//!    `pub type MySqlUserDirectory = DjangoUserDirectory<MySql>;`, `connect`.
-//! 4. **Its tests**, `tests/mysql.rs`: the fixtures' checks and the suites, as
-//!    `tests/postgres.rs` runs them.
-//!
-//! One thing a statement cannot be overridden as text: a `RETURNING` the database
-//! cannot say in one statement (MySQL has none; MariaDB has it on `INSERT` and
-//! `DELETE` only), used by `create_user`, `set_active` and `purge_tokens`. The verb
-//! that runs it (`create_user`, `set_active`, `purge`) then needs a step of the
-//! dialect (write, then read the rows back, in one transaction), added to `Dialect`
-//! with today's statement as its default.
+//! 1. **Its feature**, in `Cargo.toml`, and its module in `lib.rs`, with the `cfg`
+//!    added beside the others on the shared modules.
+//! 2. **One file**, `{dialect}/dialect.rs`: `impl Spelling` (how it begins its
+//!    transactions, its catalogue, its row locks, a key read as text, an insert that
+//!    finds its row taken, and `spell`, which rewrites each finished statement) and
+//!    `impl Dialect` (the `Debug` names, the type of its time columns and their
+//!    conversion, how many rows a statement changed, which errors mean "taken" or
+//!    "rolled back"), with its `Sealed` impl. Its sqlx types must bind and decode
+//!    `i64`, `bool`, text and that time; then every verb runs on it unchanged.
+//! 3. **Its public names**, `{dialect}/mod.rs`: the store and directory type aliases,
+//!    `connect`, `connect_model`, `connect_knox`.
+//! 4. **Its tests**, `tests/{dialect}.rs`: the fixtures' checks and the suites, as
+//!    `tests/postgres.rs` and `tests/mysql.rs` run them, on fixtures Django made there.
 
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 mod bulk;
 // What every dialect shares: the rows' meaning, the statements and their runner, the
 // verbs.
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 mod common;
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 mod dialect;
 mod error;
 mod export;
 pub mod hashers;
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 mod keys;
 pub mod knox;
 mod model;
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 mod schema;
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 mod statements;
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 mod store;
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 mod tables;
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 mod users;
 
 // The dialects: what they spell their own way, their names and `connect`.
+#[cfg(feature = "mysql")]
+pub mod mysql;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 pub use dialect::Dialect;
 pub use error::Error;
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 pub use export::export;
 pub use export::{DjangoToken, DjangoUser};
 pub use model::{Identifier, UserModel};
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 pub use schema::check_schema;
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 pub use store::DjangoStore;
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 pub use tables::DjangoTables;
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 pub use users::DjangoUserDirectory;
 
 use tokenauth_core::store::{TokenStore, UserDirectory};

@@ -34,7 +34,7 @@ impl Identifier {
         &self.0
     }
 
-    #[cfg(any(feature = "sqlite", feature = "postgres"))]
+    #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
     /// The name as a double-quoted SQL identifier (SQLite and PostgreSQL; the name
     /// holds no quote, so nothing needs escaping).
     pub(crate) fn quoted(&self) -> String {

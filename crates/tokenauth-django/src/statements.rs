@@ -6,16 +6,20 @@
 //! clones. Their text is owned, not `&'static`: the names are known only at run time.
 //!
 //! The text is the SQL that SQLite and PostgreSQL both read: `$1`, `$2`...
-//! parameters (SQLite takes `$N` as the N-th argument too), `RETURNING`, `ON
+//! parameters (SQLite takes `$N` as the N-th argument too), double-quoted names, `ON
 //! CONFLICT`. What a dialect spells otherwise ([`Spelling`]: how a transaction
-//! begins, its catalogue, its row locks) is put in by the dialect's constants.
+//! begins, its catalogue, its row locks, a key read as text, an insert that may find
+//! its row taken) is put in by the dialect's items, and [`Spelling::spell`] rewrites
+//! each finished statement (MySQL: `?` parameters and backquoted names). No statement
+//! uses `RETURNING`, which MySQL lacks: a verb that writes then reads does both in one
+//! transaction.
 //!
 //! Every statement names its columns (SQLite's `auth_user` has `first_name` last).
 //! Token rows are (`key`, `created`, `user_id` as text, the user's `password` or
 //! NULL) and user rows (the key as text, the login field, the active flag,
 //! `password`). Keys are read and bound as the key's kind says ([`KeyKind`]).
 
-use crate::keys::KeyKind;
+use crate::keys::{KeyKind, StoredKey};
 use crate::model::Identifier;
 use crate::schema::{FILLED, Layout};
 
@@ -36,6 +40,38 @@ pub trait Spelling {
     const SHARE_USER: &'static str = "";
     /// Appended to a query of a user row to lock it for update.
     const LOCK_USER: &'static str = "";
+    /// The type a value is cast to for its text.
+    const TEXT: &'static str = "TEXT";
+    /// The first and last variant digit (the 17th hex digit) of the UUIDs a token id's
+    /// range of users spans ([`KeyKind::user_range`]): any, where UUIDs compare as
+    /// their text does.
+    const UUID_VARIANTS: (char, char) = ('0', 'f');
+
+    /// SQL reading the key column `column` of `kind` as core's text form.
+    fn key_text(kind: KeyKind, column: &str) -> String {
+        kind.read(column)
+    }
+
+    /// SQL of parameter `$n` compared with or written to a key column of `kind`.
+    fn key_param(kind: KeyKind, n: usize) -> String {
+        kind.param(n)
+    }
+
+    /// `INSERT INTO {into}` (a table, its columns and `VALUES`) that inserts nothing,
+    /// affecting no row, when the unique `conflict` column's value is taken.
+    fn insert_or_nothing(into: &str, conflict: &str) -> String {
+        format!("INSERT INTO {into} ON CONFLICT ({conflict}) DO NOTHING")
+    }
+
+    /// SQL reading the text column `column` as text the driver decodes.
+    fn as_text(column: &str) -> String {
+        column.to_owned()
+    }
+
+    /// A finished statement as the dialect reads it.
+    fn spell(sql: String) -> String {
+        sql
+    }
 }
 
 /// An argument of [`Statements::create_user`], in the order its parameters have.
@@ -56,6 +92,12 @@ pub(crate) struct Statements {
     pub(crate) layout: Layout,
     pub(crate) begin_write: &'static str,
     pub(crate) begin_snapshot: &'static str,
+    uuid_variants: (char, char),
+    /// The unique column whose taken value [`Self::insert_token`] finds (the
+    /// dialect's [`Spelling::insert_or_nothing`]).
+    pub(crate) token_conflict: &'static str,
+    /// The same of [`Self::create_user`]: the login column.
+    pub(crate) login_conflict: String,
 
     /// The token rows of the users whose keys lie between `$1` and `$2`.
     pub(crate) tokens_between: String,
@@ -77,7 +119,8 @@ pub(crate) struct Statements {
     /// Inserts a token (`$1` key, `$2` created, `$3` user), or nothing, affecting no
     /// row, when the user has a token already (DRF's `user_id` is unique).
     pub(crate) insert_token: String,
-    /// Deletes at most `$2` tokens created before `$1`, returning their rows.
+    /// At most `$2` token rows created before `$1`, locked for update where the
+    /// database locks rows (then deleted by key, in the same transaction).
     pub(crate) purge_tokens: String,
 
     /// The user row with key `$1`.
@@ -92,16 +135,14 @@ pub(crate) struct Statements {
     /// rows; no row without such a user.
     pub(crate) lock_user: String,
     /// Inserts a user as Django's `create_user` does, its arguments in the order
-    /// [`Self::create_args`] gives, and returns its row; nothing, and no row, when the
-    /// login is taken.
+    /// [`Self::create_args`] gives; nothing, affecting no row, when the login is taken.
     pub(crate) create_user: String,
     pub(crate) create_args: Vec<CreateArg>,
     /// Sets the password of user `$2` to `$1`.
     pub(crate) set_password: String,
     /// Sets the password of user `$2` to `$1` only if it is still `$3`.
     pub(crate) rehash_password: String,
-    /// Sets whether user `$2` may authenticate to `$1` and returns its row; none
-    /// without an active column.
+    /// Sets whether user `$2` may authenticate to `$1`; none without an active column.
     pub(crate) set_active: Option<String>,
     /// Deletes the token of user `$1`.
     pub(crate) delete_tokens_of_user: String,
@@ -121,6 +162,8 @@ impl Statements {
     /// The statements of `layout` on dialect `DB`.
     pub(crate) fn new<DB: Spelling>(layout: Layout) -> Self {
         let kind = layout.key;
+        let spell = |sql: String| DB::spell(sql);
+        let text = DB::TEXT;
         let table = layout.model.table().quoted();
         let id = layout.key_column.quoted();
         let login = layout.model.login_field().quoted();
@@ -128,85 +171,111 @@ impl Statements {
             .model
             .active_field()
             .map_or_else(|| "true".to_owned(), Identifier::quoted);
-        let key = |n| kind.param(n);
-        let user_row = format!(r#"{}, {login}, {active}, "password""#, kind.read(&id));
-        let select_users = |rest: &str| format!("SELECT {user_row} FROM {table} {rest}");
-        let token_user = kind.read(r#"t."user_id""#);
+        let key = |n| DB::key_param(kind, n);
+        let password = DB::as_text(r#""password""#);
+        let user_row = format!(
+            "{}, {}, {active}, {password}",
+            DB::key_text(kind, &id),
+            DB::as_text(&login)
+        );
+        let key_column = DB::as_text(r#"t."key""#);
+        let select_users = |rest: &str| spell(format!("SELECT {user_row} FROM {table} {rest}"));
+        let token_user = DB::key_text(kind, r#"t."user_id""#);
         let select_tokens = |rest: &str| {
-            format!(
-                r#"SELECT t."key", t."created", {token_user}, u."password"
-                     FROM "authtoken_token" t LEFT JOIN {table} u ON u.{id} = t."user_id" {rest}"#
-            )
+            spell(format!(
+                r#"SELECT {key_column}, t."created", {token_user}, {}
+                     FROM "authtoken_token" t LEFT JOIN {table} u ON u.{id} = t."user_id" {rest}"#,
+                DB::as_text(r#"u."password""#)
+            ))
+        };
+        // Rows to lock need no user: a lock on the join would lock the user's row too.
+        let token_row = format!(r#"{key_column}, t."created", {token_user}, CAST(NULL AS {text})"#);
+        let locked_tokens = |rest: &str| {
+            spell(format!(
+                r#"SELECT {token_row} FROM "authtoken_token" t {rest}{}"#,
+                DB::LOCK_TOKENS
+            ))
         };
         let between = format!(r#"WHERE t."user_id" BETWEEN {} AND {}"#, key(1), key(2));
-        let token_row = format!(
-            r#""key", "created", {}, CAST(NULL AS TEXT)"#,
-            kind.read(r#""user_id""#)
-        );
-        let (create_user, create_args) = create_user(&layout, &table, &login, &user_row);
+        let (create_user, create_args) = create_user::<DB>(&layout, &table, &login);
         Self {
             begin_write: DB::BEGIN_WRITE,
             begin_snapshot: DB::BEGIN_SNAPSHOT,
+            uuid_variants: DB::UUID_VARIANTS,
+            token_conflict: "user_id",
+            login_conflict: layout.model.login_field().as_str().to_owned(),
             tokens_between: select_tokens(&between),
-            locked_tokens_between: format!("{}{}", select_tokens(&between), DB::LOCK_TOKENS),
+            locked_tokens_between: locked_tokens(&between),
             token_by_key: select_tokens(r#"WHERE t."key" = $1"#),
             all_tokens: select_tokens(""),
-            export_tokens: format!(r#"SELECT {token_row} FROM "authtoken_token" ORDER BY "user_id""#),
-            delete_token: r#"DELETE FROM "authtoken_token" WHERE "key" = $1"#.to_owned(),
-            password_for_commit: format!(
-                r#"SELECT "password" FROM {table} WHERE {id} = {}{}"#,
+            export_tokens: spell(format!(
+                r#"SELECT {token_row} FROM "authtoken_token" t ORDER BY t."user_id""#
+            )),
+            delete_token: spell(r#"DELETE FROM "authtoken_token" WHERE "key" = $1"#.to_owned()),
+            password_for_commit: spell(format!(
+                "SELECT {password} FROM {table} WHERE {id} = {}{}",
                 key(1),
                 DB::SHARE_USER
-            ),
-            insert_token: format!(
-                r#"INSERT INTO "authtoken_token" ("key", "created", "user_id")
-                   VALUES ($1, $2, {}) ON CONFLICT ("user_id") DO NOTHING"#,
-                key(3)
-            ),
-            purge_tokens: format!(
-                r#"DELETE FROM "authtoken_token" WHERE "key" IN
-                     (SELECT "key" FROM "authtoken_token" WHERE "created" < $1 LIMIT $2)
-                   RETURNING {token_row}"#
-            ),
+            )),
+            insert_token: spell(DB::insert_or_nothing(
+                &format!(
+                    r#""authtoken_token" ("key", "created", "user_id") VALUES ($1, $2, {})"#,
+                    key(3)
+                ),
+                r#""user_id""#,
+            )),
+            purge_tokens: locked_tokens(r#"WHERE t."created" < $1 LIMIT $2"#),
             user_by_id: select_users(&format!("WHERE {id} = {}", key(1))),
             user_by_login: select_users(&format!("WHERE {login} = $1")),
             users_by_login: select_users(&format!("ORDER BY {login}")),
             users_by_id: select_users(&format!("ORDER BY {id}")),
-            lock_user: format!(
-                r#"SELECT "password" FROM {table} WHERE {id} = {}{}"#,
+            lock_user: spell(format!(
+                "SELECT {password} FROM {table} WHERE {id} = {}{}",
                 key(1),
                 DB::LOCK_USER
-            ),
+            )),
             create_user,
             create_args,
-            set_password: format!(r#"UPDATE {table} SET "password" = $1 WHERE {id} = {}"#, key(2)),
-            rehash_password: format!(
+            set_password: spell(format!(
+                r#"UPDATE {table} SET "password" = $1 WHERE {id} = {}"#,
+                key(2)
+            )),
+            rehash_password: spell(format!(
                 r#"UPDATE {table} SET "password" = $1 WHERE {id} = {} AND "password" = $3"#,
                 key(2)
-            ),
+            )),
             set_active: layout.model.active_field().map(|column| {
-                format!(
-                    "UPDATE {table} SET {} = $1 WHERE {id} = {} RETURNING {user_row}",
+                spell(format!(
+                    "UPDATE {table} SET {} = $1 WHERE {id} = {}",
                     column.quoted(),
                     key(2)
-                )
+                ))
             }),
-            delete_tokens_of_user: format!(r#"DELETE FROM "authtoken_token" WHERE "user_id" = {}"#, key(1)),
+            delete_tokens_of_user: spell(format!(
+                r#"DELETE FROM "authtoken_token" WHERE "user_id" = {}"#,
+                key(1)
+            )),
             delete_user_links: layout
                 .links
                 .iter()
                 .map(|(link, column)| {
-                    format!(
+                    spell(format!(
                         "DELETE FROM {} WHERE {} = {}",
                         link.quoted(),
                         column.quoted(),
                         key(1)
-                    )
+                    ))
                 })
                 .collect(),
-            delete_user: format!("DELETE FROM {table} WHERE {id} = {}", key(1)),
+            delete_user: spell(format!("DELETE FROM {table} WHERE {id} = {}", key(1))),
             layout,
         }
+    }
+
+    /// The stored keys between which lies the user the token id `id` names
+    /// ([`KeyKind::user_range`]).
+    pub(crate) fn user_range(&self, id: &tokenauth_core::TokenId) -> Option<(StoredKey, StoredKey)> {
+        self.layout.key.user_range(id, self.uuid_variants)
     }
 
     /// The key's kind.
@@ -217,14 +286,14 @@ impl Statements {
 
 /// `INSERT` of a new user into `table`: the columns the table has of those Django's
 /// `create_user` writes, each with its value, and the order of the arguments.
-fn create_user(layout: &Layout, table: &str, login: &str, user_row: &str) -> (String, Vec<CreateArg>) {
+fn create_user<DB: Spelling>(layout: &Layout, table: &str, login: &str) -> (String, Vec<CreateArg>) {
     let mut columns = Vec::new();
     let mut values = Vec::new();
     let mut args = Vec::new();
     let param = |arg: CreateArg, args: &mut Vec<CreateArg>| {
         args.push(arg);
         match arg {
-            CreateArg::Key => layout.key.param(args.len()),
+            CreateArg::Key => DB::key_param(layout.key, args.len()),
             _ => format!("${}", args.len()),
         }
     };
@@ -246,10 +315,6 @@ fn create_user(layout: &Layout, table: &str, login: &str, user_row: &str) -> (St
             values.push(value.map_or_else(|| param(CreateArg::Now, &mut args), str::to_owned));
         }
     }
-    let sql = format!(
-        "INSERT INTO {table} ({}) VALUES ({}) ON CONFLICT ({login}) DO NOTHING RETURNING {user_row}",
-        columns.join(", "),
-        values.join(", ")
-    );
-    (sql, args)
+    let into = format!("{table} ({}) VALUES ({})", columns.join(", "), values.join(", "));
+    (DB::spell(DB::insert_or_nothing(&into, login)), args)
 }

@@ -102,27 +102,10 @@ impl<DB: Execute> DjangoStore<DB> {
     fn key_of(&self, user: &UserId) -> Option<StoredKey> {
         self.sql.key().stored(user)
     }
-}
 
-impl<DB: Execute> TokenStore for DjangoStore<DB> {
-    type Error = Error;
-
-    /// What DRF's `authtoken_token` holds: one key per user, its `created`, nothing
-    /// else (see the [crate docs](crate)); ids are derived from the row.
-    fn capabilities(&self) -> Capabilities {
-        Capabilities::NONE
-    }
-
-    #[tracing::instrument(skip_all)]
-    async fn token_set(&self, user: &UserId) -> Result<TokenSet, Error> {
-        let Some(user) = self.key_of(user) else {
-            return Ok(TokenSet::default());
-        };
-        common::token_set(self.rows_between(&user, &user).await?)
-    }
-
-    #[tracing::instrument(skip_all)]
-    async fn commit(&self, user: &UserId, expected: u64, change: Change) -> Result<Committed, Error> {
+    /// [`TokenStore::commit`], a transaction rolled back by the database reported as
+    /// its error.
+    async fn try_commit(&self, user: &UserId, expected: u64, change: Change) -> Result<Committed, Error> {
         let Some(user) = self.key_of(user) else {
             return Err(Error::Unsupported("a user id that is not the user table's key"));
         };
@@ -148,13 +131,41 @@ impl<DB: Execute> TokenStore for DjangoStore<DB> {
         let ended = delete_keys::<DB>(&mut tx, sql, &common::doomed(&rows, &change)).await?;
         if let (Some(key), Some(record)) = (insert, &change.insert) {
             let args = [Arg::Text(&key), Arg::Time(record.created), user.arg()];
-            if DB::execute(&mut tx, &sql.insert_token, &args).await? == 0 {
+            if DB::insert(&mut tx, &sql.insert_token, &args, sql.token_conflict).await? == 0 {
                 // The user holds a token still (DRF's one per user): decide again.
                 return Ok(Committed::Conflict);
             }
         }
         tx.commit().await?;
         Ok(Committed::Applied { ended })
+    }
+}
+
+impl<DB: Execute> TokenStore for DjangoStore<DB> {
+    type Error = Error;
+
+    /// What DRF's `authtoken_token` holds: one key per user, its `created`, nothing
+    /// else (see the [crate docs](crate)); ids are derived from the row.
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::NONE
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn token_set(&self, user: &UserId) -> Result<TokenSet, Error> {
+        let Some(user) = self.key_of(user) else {
+            return Ok(TokenSet::default());
+        };
+        common::token_set(self.rows_between(&user, &user).await?)
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn commit(&self, user: &UserId, expected: u64, change: Change) -> Result<Committed, Error> {
+        match self.try_commit(user, expected, change).await {
+            // Rolled back whole (MySQL's deadlock victim): nothing applied, so core
+            // reads the set again and decides again, as after any conflict.
+            Err(Error::Sqlx(error)) if DB::rolled_back(&error) => Ok(Committed::Conflict),
+            done => done,
+        }
     }
 
     #[tracing::instrument(skip_all)]
@@ -170,7 +181,7 @@ impl<DB: Execute> TokenStore for DjangoStore<DB> {
 
     #[tracing::instrument(skip_all)]
     async fn find_by_id(&self, id: &TokenId) -> Result<Option<TokenRecord>, Error> {
-        let Some((low, high)) = self.sql.key().user_range(id) else {
+        let Some((low, high)) = self.sql.user_range(id) else {
             return Ok(None);
         };
         let rows = self.rows_between(&low, &high).await?;
@@ -200,7 +211,7 @@ impl<DB: Execute> TokenStore for DjangoStore<DB> {
 
     #[tracing::instrument(skip_all)]
     async fn delete(&self, id: &TokenId) -> Result<Option<Ended>, Error> {
-        let Some(range) = self.sql.key().user_range(id) else {
+        let Some(range) = self.sql.user_range(id) else {
             return Ok(None);
         };
         let ended = self.delete_where(range, |row| &row.id() == id).await?;
@@ -230,8 +241,13 @@ impl<DB: Execute> TokenStore for DjangoStore<DB> {
         // SQLite: Django's text compares in time order (same width, the fraction sorts
         // after its absence), as long as the bound is written the same way.
         let args = [Arg::Time(bounds.created_before), Arg::Int(limit)];
-        let mut conn = self.pool.acquire().await?;
-        let rows = DB::tokens(&mut conn, &self.sql.purge_tokens, &args, self.sql.key()).await?;
-        rows.iter().map(KeyRow::ended).collect()
+        let sql = &*self.sql;
+        // The rows read locked, then deleted by key, in one transaction: no dialect
+        // needs `DELETE ... RETURNING` (MySQL has none).
+        let mut tx = self.pool.begin_with(sql.begin_write).await?;
+        let rows = DB::tokens(&mut tx, &sql.purge_tokens, &args, sql.key()).await?;
+        let ended = delete_keys::<DB>(&mut tx, sql, &rows.iter().collect::<Vec<_>>()).await?;
+        tx.commit().await?;
+        Ok(ended)
     }
 }

@@ -175,7 +175,16 @@ impl<DB: Execute> UserAdmin for DjangoUserDirectory<DB> {
                 CreateArg::Now => Arg::Time(now),
             })
             .collect();
-        self.one(&self.sql.create_user, &args).await
+        let sql = &*self.sql;
+        // The row read back in the insert's transaction (no dialect needs
+        // `RETURNING`): the login is unique, so it is the one inserted.
+        let mut tx = self.pool.begin_with(sql.begin_write).await?;
+        if DB::insert(&mut tx, &sql.create_user, &args, &sql.login_conflict).await? == 0 {
+            return Ok(None);
+        }
+        let rows = DB::users(&mut tx, &sql.user_by_login, &[Arg::Text(username)]).await?;
+        tx.commit().await?;
+        Ok(rows.into_iter().next().map(common::user))
     }
 
     /// Writes the hash (a new credential version) and deletes the user's token, in one
@@ -196,7 +205,13 @@ impl<DB: Execute> UserAdmin for DjangoUserDirectory<DB> {
             return Ok(None);
         };
         match &self.sql.set_active {
-            Some(sql) => self.one(sql, &[Arg::Flag(is_active), key.arg()]).await,
+            Some(sql) => {
+                let mut conn = self.pool.acquire().await?;
+                if DB::execute(&mut conn, sql, &[Arg::Flag(is_active), key.arg()]).await? == 0 {
+                    return Ok(None);
+                }
+                self.by_id(&key).await
+            }
             // Every user is active: activating one changes nothing.
             None if is_active => self.by_id(&key).await,
             None => Err(Error::NoActiveField),
@@ -234,8 +249,13 @@ impl<DB: Execute> UserAdmin for DjangoUserDirectory<DB> {
         for statement in std::iter::once(&sql.delete_tokens_of_user).chain(links) {
             DB::execute(&mut tx, statement, &[id.arg()]).await?;
         }
-        let deleted = DB::execute(&mut tx, &sql.delete_user, &[id.arg()]).await?;
-        // Foreign keys are deferred: other apps' rows are found at commit.
+        let deleted = match DB::execute(&mut tx, &sql.delete_user, &[id.arg()]).await {
+            // MySQL checks foreign keys at once: other apps' rows are found here.
+            Err(Error::Sqlx(error)) if is_foreign_key(&error) => return Err(Error::Referenced(error)),
+            done => done?,
+        };
+        // SQLite and PostgreSQL defer Django's foreign keys: other apps' rows are found
+        // at commit.
         tx.commit().await.map_err(Error::Referenced)?;
         Ok((deleted > 0).then_some(found))
     }
@@ -250,4 +270,11 @@ impl<DB: Execute> UserAdmin for DjangoUserDirectory<DB> {
             credential_versions: false,
         }
     }
+}
+
+/// Whether `error` is a foreign key's refusal.
+fn is_foreign_key(error: &sqlx::Error) -> bool {
+    error
+        .as_database_error()
+        .is_some_and(|error| error.kind() == sqlx::error::ErrorKind::ForeignKeyViolation)
 }

@@ -225,74 +225,13 @@ impl Raw for Fixture {
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-#[ignore = needs_postgres!()]
-async fn every_manifest_token_authenticates_as_the_seed_did() {
-    let f = fixture().await;
-    common::every_token_as_the_manifest_says(&f.auth, &f.manifest.tokens.postgres).await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-#[ignore = needs_postgres!()]
-async fn a_token_exactly_a_lifespan_old_is_valid_and_a_microsecond_more_is_not() {
-    let f = fixture().await;
-    common::the_expiry_boundary_is_strict(&f.auth, &f.clock, &f.manifest, &f.manifest.tokens.postgres).await;
-}
+fixture_checks!(#[ignore = needs_postgres!()]; postgres);
 
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = needs_postgres!()]
 async fn every_manifest_user_logs_in_as_djangos_authenticate_did() {
     let f = fixture().await;
     common::every_user_logs_in_as_the_manifest_says(&f.auth, &f, &f.manifest).await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-#[ignore = needs_postgres!()]
-async fn unknown_unusable_inactive_and_wrong_cost_one_verification_each() {
-    let f = fixture().await;
-    common::every_refusal_costs_one_verification(&f.auth).await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-#[ignore = needs_postgres!()]
-async fn obtain_returns_the_valid_key_replaces_an_expired_one_and_creates_one() {
-    let f = fixture().await;
-    common::obtain_is_drfs(&f.auth, &f, &f.manifest, &f.manifest.tokens.postgres).await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-#[ignore = needs_postgres!()]
-async fn concurrent_logins_after_expiry_all_get_one_new_key() {
-    let f = fixture().await;
-    common::concurrent_logins_share_one_new_key(&f.auth, &f, &f.manifest.tokens.postgres).await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-#[ignore = needs_postgres!()]
-async fn a_password_set_here_ends_the_token_and_one_set_by_django_does_not() {
-    let f = fixture().await;
-    common::password_changes(&f.auth, &f, &f.manifest.tokens.postgres).await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-#[ignore = needs_postgres!()]
-async fn a_password_set_during_a_login_mints_no_key() {
-    let f = fixture().await;
-    common::password_race::a_password_set_during_a_login_mints_no_key(&f.auth, &f).await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-#[ignore = needs_postgres!()]
-async fn a_key_issued_under_a_password_django_replaced_is_not_committed() {
-    let f = fixture().await;
-    common::password_race::a_commit_under_a_replaced_password_is_a_conflict(&f.auth, &f).await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-#[ignore = needs_postgres!()]
-async fn users_and_tokens_managed_here_are_rows_django_reads() {
-    let f = fixture().await;
-    common::users_managed_here_are_djangos(&f.auth, &f, &f.manifest, &f.manifest.tokens.postgres).await;
 }
 
 /// A Django database without users: the fixture's, its users deleted (with their
@@ -368,7 +307,13 @@ mod custom_users {
     async fn every_big_integer_user_and_token_as_django_says() {
         let model = &custom_manifest().models.bigint;
         let custom = open("bigint-postgres.sql", model).await;
-        custom::every_user_and_token_as_django_says(&custom.auth, model, &model.tokens.postgres).await;
+        custom::every_user_and_token_as_django_says(
+            &custom.auth,
+            model,
+            &model.tokens.postgres,
+            &model.other_spellings,
+        )
+        .await;
     }
 
     #[tokio::test(flavor = "multi_thread")]
@@ -376,7 +321,13 @@ mod custom_users {
     async fn every_uuid_user_and_token_as_django_says() {
         let model = &custom_manifest().models.uuid;
         let custom = open("uuid-postgres.sql", model).await;
-        custom::every_user_and_token_as_django_says(&custom.auth, model, &model.tokens.postgres).await;
+        custom::every_user_and_token_as_django_says(
+            &custom.auth,
+            model,
+            &model.tokens.postgres,
+            &model.other_spellings,
+        )
+        .await;
     }
 
     #[tokio::test(flavor = "multi_thread")]

@@ -2,6 +2,41 @@
 //! the checks, written once and run on SQLite and PostgreSQL.
 #![allow(dead_code, unreachable_pub)]
 
+/// The checks of the stock fixture every server database runs, one test each, on the
+/// calling file's `fixture()` (with `auth`, `clock` and `manifest`, and `Raw`) and the
+/// manifest's tokens of `$tokens` (`postgres`, `mysql`); `$attr` go on every test.
+#[macro_export]
+macro_rules! fixture_checks {
+    ($(#[$attr:meta])* ; $tokens:ident) => {
+        $crate::fixture_checks!(@case [$(#[$attr])*] every_manifest_token_authenticates_as_the_seed_did,
+            |f| common::every_token_as_the_manifest_says(&f.auth, &f.manifest.tokens.$tokens));
+        $crate::fixture_checks!(@case [$(#[$attr])*] a_token_exactly_a_lifespan_old_is_valid_and_a_microsecond_more_is_not,
+            |f| common::the_expiry_boundary_is_strict(&f.auth, &f.clock, &f.manifest, &f.manifest.tokens.$tokens));
+        $crate::fixture_checks!(@case [$(#[$attr])*] unknown_unusable_inactive_and_wrong_cost_one_verification_each,
+            |f| common::every_refusal_costs_one_verification(&f.auth));
+        $crate::fixture_checks!(@case [$(#[$attr])*] obtain_returns_the_valid_key_replaces_an_expired_one_and_creates_one,
+            |f| common::obtain_is_drfs(&f.auth, &f, &f.manifest, &f.manifest.tokens.$tokens));
+        $crate::fixture_checks!(@case [$(#[$attr])*] concurrent_logins_after_expiry_all_get_one_new_key,
+            |f| common::concurrent_logins_share_one_new_key(&f.auth, &f, &f.manifest.tokens.$tokens));
+        $crate::fixture_checks!(@case [$(#[$attr])*] a_password_set_here_ends_the_token_and_one_set_by_django_does_not,
+            |f| common::password_changes(&f.auth, &f, &f.manifest.tokens.$tokens));
+        $crate::fixture_checks!(@case [$(#[$attr])*] a_password_set_during_a_login_mints_no_key,
+            |f| common::password_race::a_password_set_during_a_login_mints_no_key(&f.auth, &f));
+        $crate::fixture_checks!(@case [$(#[$attr])*] a_key_issued_under_a_password_django_replaced_is_not_committed,
+            |f| common::password_race::a_commit_under_a_replaced_password_is_a_conflict(&f.auth, &f));
+        $crate::fixture_checks!(@case [$(#[$attr])*] users_and_tokens_managed_here_are_rows_django_reads,
+            |f| common::users_managed_here_are_djangos(&f.auth, &f, &f.manifest, &f.manifest.tokens.$tokens));
+    };
+    (@case [$($attr:tt)*] $name:ident, |$f:ident| $check:expr) => {
+        #[tokio::test(flavor = "multi_thread")]
+        $($attr)*
+        async fn $name() {
+            let $f = fixture().await;
+            $check.await;
+        }
+    };
+}
+
 pub mod conformance;
 pub mod custom;
 pub mod password_race;
@@ -41,6 +76,7 @@ pub struct ManifestUser {
 pub struct Tokens {
     pub sqlite: Vec<ManifestToken>,
     pub postgres: Vec<ManifestToken>,
+    pub mysql: Vec<ManifestToken>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -154,6 +190,17 @@ pub async fn every_user_logs_in_as_the_manifest_says<S: TokenStore, D: UserAdmin
     raw: &impl Raw,
     manifest: &Manifest,
 ) {
+    every_manifest_user_logs_in(auth, raw, manifest).await;
+    other_spellings_name_nobody(auth, manifest).await;
+}
+
+/// Every manifest user logs in (or not) as Django's `authenticate()` did, its hash
+/// re-hashed where Django's would be.
+pub async fn every_manifest_user_logs_in<S: TokenStore, D: UserAdmin>(
+    auth: &TokenAuth<S, D>,
+    raw: &impl Raw,
+    manifest: &Manifest,
+) {
     for user in &manifest.users {
         let before = raw.password_of(&user.username).await;
         assert_eq!(before, user.password_hash);
@@ -201,8 +248,14 @@ pub async fn every_user_logs_in_as_the_manifest_says<S: TokenStore, D: UserAdmin
             assert!(key.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')));
         }
     }
-    // Django's lookup is exact: no trimming here (the HTTP endpoint trims), no case
-    // folding, no Unicode normalisation.
+}
+
+/// Django's lookup is exact on SQLite and PostgreSQL: no trimming here (the HTTP
+/// endpoint trims), no case folding, no Unicode normalisation.
+pub async fn other_spellings_name_nobody<S: TokenStore, D: UserAdmin>(
+    auth: &TokenAuth<S, D>,
+    manifest: &Manifest,
+) {
     let zoe = manifest.user("zoë ünïcode");
     let password = zoe.password.as_deref().unwrap();
     let nfd = "zoe\u{308} u\u{308}ni\u{308}code";

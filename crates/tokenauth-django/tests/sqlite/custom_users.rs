@@ -36,7 +36,13 @@ async fn open(file: &str, model: &UserModel) -> Result<Custom, tokenauth_django:
 
 async fn every_user_and_token(file: &str, model: &CustomModel) {
     let custom = open(file, &model.user_model()).await.unwrap();
-    custom::every_user_and_token_as_django_says(&custom.auth, model, &model.tokens.sqlite).await;
+    custom::every_user_and_token_as_django_says(
+        &custom.auth,
+        model,
+        &model.tokens.sqlite,
+        &model.other_spellings,
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -191,10 +191,11 @@ pub(super) async fn open(cli: Cli, runner: impl Runner) -> Result<(), CliError> 
             )
             .await
         }
-        (Schema::Django, Database::MySql) => Err(CliError::Options(
-            "--schema django is for SQLite and PostgreSQL: Django's tables on MySQL are not supported yet"
-                .to_owned(),
-        )),
+        (Schema::Django, Database::MySql) => {
+            let tables = tokenauth_django::mysql::connect_model(url, &cli.django.model()).await?;
+            let auth = django_auth(tables.store(), tables.users());
+            without_policy(auth, declared, cli, runner).await
+        }
         (Schema::Django, Database::Sqlite) => {
             let tables = tokenauth_django::sqlite::connect_model(url, &cli.django.model()).await?;
             let auth = django_auth(tables.store(), tables.users());
@@ -407,7 +408,10 @@ pub(super) async fn read_knox(url: &DatabaseUrl) -> Result<(Vec<DjangoUser>, Vec
             let pool = tokenauth_django::postgres::connect_knox(url.as_str()).await?;
             tokenauth_django::knox::export(&pool).await?
         }
-        Database::MySql => return Err(django_on_mysql()),
+        Database::MySql => {
+            let pool = tokenauth_django::mysql::connect_knox(url.as_str()).await?;
+            tokenauth_django::knox::export(&pool).await?
+        }
     })
 }
 
@@ -426,15 +430,9 @@ pub(super) async fn read_django(
             let tables = tokenauth_django::postgres::connect_model(url.as_str(), model).await?;
             tokenauth_django::export(&tables).await?
         }
-        Database::MySql => return Err(django_on_mysql()),
+        Database::MySql => {
+            let tables = tokenauth_django::mysql::connect_model(url.as_str(), model).await?;
+            tokenauth_django::export(&tables).await?
+        }
     })
-}
-
-/// `import-django --from mysql://...`: Django's tables are read on SQLite and
-/// PostgreSQL only, for now.
-fn django_on_mysql() -> CliError {
-    CliError::Options(
-        "import-django reads SQLite and PostgreSQL: Django's tables on MySQL are not supported yet"
-            .to_owned(),
-    )
 }

@@ -32,8 +32,8 @@ use super::{CliError, DatabaseUrl, Io, PolicyStore};
 /// Arguments of `tokenauth import-django`.
 #[derive(Debug, Args)]
 pub struct ImportDjangoArgs {
-    /// The Django database to read: `sqlite:///srv/app/db.sqlite3` or
-    /// `postgres://USER@HOST/DATABASE`. Only read; its schema is checked first (a
+    /// The Django database to read: `sqlite:///srv/app/db.sqlite3`,
+    /// `postgres://USER@HOST/DATABASE` or `mysql://USER@HOST/DATABASE`. Only read; its schema is checked first (a
     /// custom user model: --django-user-table and the other --django-* options). From
     /// the environment, a password stays off the command line.
     #[arg(

@@ -16,7 +16,7 @@ use tempfile::TempDir;
 const FIXTURES: &str = common::CUSTOM_USERS;
 
 /// The options naming the UUID model.
-const MEMBERS: [&str; 6] = [
+pub(crate) const MEMBERS: [&str; 6] = [
     "--django-user-table",
     "members_member",
     "--django-login-field",

@@ -7,8 +7,9 @@
 //! Knox's expiries are absolute, and the fixture's valid tokens expire ten years after
 //! they were made, so the server runs on the system clock: a token knox accepted at
 //! `generated_at` is still valid now, and the expired one expired before it.
-//! On PostgreSQL (ignored by default): `TOKENAUTH_TEST_POSTGRES_URL=... cargo test -p
-//! tokenauth-server --test server -- --ignored import_knox`.
+//! From PostgreSQL and MariaDB (ignored by default): `TOKENAUTH_TEST_POSTGRES_URL=...
+//! TOKENAUTH_TEST_MYSQL_URL=... cargo test -p tokenauth-server --test server --
+//! --ignored import_knox`.
 
 use crate::common;
 
@@ -93,6 +94,15 @@ async fn knox_tokens_imported_from_postgres_into_postgres() {
             assert!(rows.iter().all(|row| !row.contains(secret)), "{rows:?}");
         }
     }
+}
+
+#[tokio::test]
+#[ignore = "needs MySQL: set TOKENAUTH_TEST_MYSQL_URL and run with --ignored"]
+async fn knox_tokens_imported_from_mariadb_into_sqlite() {
+    let django = common::mysql::Database::load(&format!("{KNOX}/knox-mariadb.sql")).await;
+    let dir = tempfile::tempdir().unwrap();
+    let database = format!("sqlite://{}", dir.path().join("tokenauth.db").display());
+    import_and_check(&django.url(), "mysql", &database).await;
 }
 
 /// Imports the knox database `django` (whose tokens are the manifest's `engine` ones)

@@ -37,6 +37,20 @@ impl Database {
         Self { url, name }
     }
 
+    /// [`Database::create`], holding the dump at `dump` (a `mariadb-dump` of a
+    /// database Django made), its statements sent as they are.
+    pub async fn load(dump: &str) -> Self {
+        let database = Self::create().await;
+        let text = std::fs::read_to_string(dump).unwrap();
+        let mut conn = MySqlConnection::connect(&database.url()).await.unwrap();
+        sqlx::raw_sql(&text)
+            .execute(&mut conn)
+            .await
+            .expect("load the dump");
+        conn.close().await.unwrap();
+        database
+    }
+
     /// `--database` for the binary: the server's URL, naming this database.
     pub fn url(&self) -> String {
         let (base, query) = self
