@@ -12,12 +12,13 @@
 //!
 //! Every statement names its columns (SQLite's `auth_user` has `first_name` last).
 //! Token rows are (`key`, `created`, `user_id` as text, the user's `password` or
-//! NULL) and user rows (the key as text, the login field, the active flag,
+//! NULL, NULL), or on knox's table (`digest`, `created`, `user_id`, `password`,
+//! `expiry`), and user rows (the key as text, the login field, the active flag,
 //! `password`). Keys are read and bound as the key's kind says ([`KeyKind`]).
 
 use crate::keys::KeyKind;
 use crate::model::Identifier;
-use crate::schema::{FILLED, Layout};
+use crate::schema::{FILLED, Layout, TokenTable};
 
 /// What a dialect spells its own way; the rest of each statement is shared.
 pub trait Spelling {
@@ -30,6 +31,8 @@ pub trait Spelling {
     /// tables named `$1` to `$4` that exist, as the connection finds them. No
     /// default: each database has its own catalogue.
     const COLUMNS: &'static str;
+    /// A NULL of the type of the dialect's time columns: DRF's rows' expiry.
+    const NULL_TIME: &'static str = "NULL";
     /// Appended to a query of token rows (alias `t`) to lock them for update.
     const LOCK_TOKENS: &'static str = "";
     /// Appended to a query of a user row to lock it shared.
@@ -62,22 +65,24 @@ pub(crate) struct Statements {
     /// The same, in a write transaction: the rows locked for update where the
     /// database locks rows.
     pub(crate) locked_tokens_between: String,
-    /// The token row with key `$1`.
+    /// The token row with key `$1` (knox: the rows whose `token_key` is `$1`).
     pub(crate) token_by_key: String,
     /// Every token row.
     pub(crate) all_tokens: String,
     /// Every token row, by user, without the password (the export).
     pub(crate) export_tokens: String,
-    /// Deletes the token with key `$1`.
+    /// Deletes the token with key (knox: digest) `$1`.
     pub(crate) delete_token: String,
     /// The `password` of user `$1`, read by a commit before it inserts a key: the row
     /// locked shared where the database locks rows, so that the password cannot change
     /// before the commit ends.
     pub(crate) password_for_commit: String,
     /// Inserts a token (`$1` key, `$2` created, `$3` user), or nothing, affecting no
-    /// row, when the user has a token already (DRF's `user_id` is unique).
+    /// row, when the user has a token already (DRF's `user_id` is unique). On knox's
+    /// table: `$1` digest, `$2` token_key, `$3` created, `$4` expiry, `$5` user.
     pub(crate) insert_token: String,
-    /// Deletes at most `$2` tokens created before `$1`, returning their rows.
+    /// Deletes at most `$2` tokens created before `$1` (knox: or whose expiry is
+    /// before `$3`), returning their rows.
     pub(crate) purge_tokens: String,
 
     /// The user row with key `$1`.
@@ -103,7 +108,7 @@ pub(crate) struct Statements {
     /// Sets whether user `$2` may authenticate to `$1` and returns its row; none
     /// without an active column.
     pub(crate) set_active: Option<String>,
-    /// Deletes the token of user `$1`.
+    /// Deletes the tokens of user `$1`.
     pub(crate) delete_tokens_of_user: String,
     /// Deletes the rows of user `$1` in Django's link tables (groups, permissions)
     /// that the database has.
@@ -131,41 +136,70 @@ impl Statements {
         let key = |n| kind.param(n);
         let user_row = format!(r#"{}, {login}, {active}, "password""#, kind.read(&id));
         let select_users = |rest: &str| format!("SELECT {user_row} FROM {table} {rest}");
+        let knox = layout.tokens == TokenTable::Knox;
+        let tokens = format!("\"{}\"", layout.tokens.name());
+        let (token_key, expiry) = if knox {
+            (r#""digest""#, r#""expiry""#.to_owned())
+        } else {
+            (r#""key""#, DB::NULL_TIME.to_owned())
+        };
         let token_user = kind.read(r#"t."user_id""#);
+        let t_expiry = if knox {
+            format!("t.{expiry}")
+        } else {
+            expiry.clone()
+        };
         let select_tokens = |rest: &str| {
             format!(
-                r#"SELECT t."key", t."created", {token_user}, u."password"
-                     FROM "authtoken_token" t LEFT JOIN {table} u ON u.{id} = t."user_id" {rest}"#
+                r#"SELECT t.{token_key}, t."created", {token_user}, u."password", {t_expiry}
+                     FROM {tokens} t LEFT JOIN {table} u ON u.{id} = t."user_id" {rest}"#
             )
         };
         let between = format!(r#"WHERE t."user_id" BETWEEN {} AND {}"#, key(1), key(2));
         let token_row = format!(
-            r#""key", "created", {}, CAST(NULL AS TEXT)"#,
+            r#"{token_key}, "created", {}, CAST(NULL AS TEXT), {expiry}"#,
             kind.read(r#""user_id""#)
         );
+        let (by_key, insert_token, purged) = if knox {
+            (
+                r#"WHERE t."token_key" = $1"#,
+                format!(
+                    r#"INSERT INTO {tokens} ("digest", "token_key", "created", "expiry", "user_id")
+                       VALUES ($1, $2, $3, $4, {})"#,
+                    key(5)
+                ),
+                r#""created" < $1 OR "expiry" < $3"#,
+            )
+        } else {
+            (
+                r#"WHERE t."key" = $1"#,
+                format!(
+                    r#"INSERT INTO {tokens} ("key", "created", "user_id")
+                       VALUES ($1, $2, {}) ON CONFLICT ("user_id") DO NOTHING"#,
+                    key(3)
+                ),
+                r#""created" < $1"#,
+            )
+        };
         let (create_user, create_args) = create_user(&layout, &table, &login, &user_row);
         Self {
             begin_write: DB::BEGIN_WRITE,
             begin_snapshot: DB::BEGIN_SNAPSHOT,
             tokens_between: select_tokens(&between),
             locked_tokens_between: format!("{}{}", select_tokens(&between), DB::LOCK_TOKENS),
-            token_by_key: select_tokens(r#"WHERE t."key" = $1"#),
+            token_by_key: select_tokens(by_key),
             all_tokens: select_tokens(""),
-            export_tokens: format!(r#"SELECT {token_row} FROM "authtoken_token" ORDER BY "user_id""#),
-            delete_token: r#"DELETE FROM "authtoken_token" WHERE "key" = $1"#.to_owned(),
+            export_tokens: format!(r#"SELECT {token_row} FROM {tokens} ORDER BY "user_id""#),
+            delete_token: format!("DELETE FROM {tokens} WHERE {token_key} = $1"),
             password_for_commit: format!(
                 r#"SELECT "password" FROM {table} WHERE {id} = {}{}"#,
                 key(1),
                 DB::SHARE_USER
             ),
-            insert_token: format!(
-                r#"INSERT INTO "authtoken_token" ("key", "created", "user_id")
-                   VALUES ($1, $2, {}) ON CONFLICT ("user_id") DO NOTHING"#,
-                key(3)
-            ),
+            insert_token,
             purge_tokens: format!(
-                r#"DELETE FROM "authtoken_token" WHERE "key" IN
-                     (SELECT "key" FROM "authtoken_token" WHERE "created" < $1 LIMIT $2)
+                r#"DELETE FROM {tokens} WHERE {token_key} IN
+                     (SELECT {token_key} FROM {tokens} WHERE {purged} LIMIT $2)
                    RETURNING {token_row}"#
             ),
             user_by_id: select_users(&format!("WHERE {id} = {}", key(1))),
@@ -191,7 +225,7 @@ impl Statements {
                     key(2)
                 )
             }),
-            delete_tokens_of_user: format!(r#"DELETE FROM "authtoken_token" WHERE "user_id" = {}"#, key(1)),
+            delete_tokens_of_user: format!(r#"DELETE FROM {tokens} WHERE "user_id" = {}"#, key(1)),
             delete_user_links: layout
                 .links
                 .iter()
