@@ -277,11 +277,14 @@ pub fn django_auth<S: TokenStore, D: UserDirectory>(store: S, users: D) -> Token
 /// # Ok(()) }
 /// ```
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
-pub fn knox_auth<DB: dialect::Execute, D: UserDirectory>(
+pub fn knox_auth<DB: Dialect, D: UserDirectory>(
     store: knox::KnoxStore<DB>,
     users: D,
     lifespan: tokenauth_core::Lifespan,
-) -> Result<TokenAuth<knox::KnoxStore<DB>, D>, tokenauth_core::InvalidKnoxPrefix> {
+) -> Result<TokenAuth<knox::KnoxStore<DB>, D>, tokenauth_core::InvalidKnoxPrefix>
+where
+    knox::KnoxStore<DB>: TokenStore,
+{
     let format = TokenFormat::knox(store.prefix())?;
     Ok(TokenAuth::new(store, users)
         .with_format(format)
