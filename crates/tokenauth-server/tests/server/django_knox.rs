@@ -4,6 +4,9 @@
 //! row knox accepts, a logout deletes it, and a database without knox's table is
 //! refused at start naming it.
 //!
+//! On PostgreSQL (ignored without `TOKENAUTH_TEST_POSTGRES_URL`) the dump knox made is
+//! served the same way.
+//!
 //! The server runs on the system clock; the fixture's valid tokens expire ten years
 //! after it was made, and `--lifespan 36500d` keeps the lifespan out of the way.
 
@@ -225,4 +228,43 @@ fn knox_options_apply_only_to_knoxs_table() {
     );
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("at most 10 printable ASCII characters"));
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL and psql: set TOKENAUTH_TEST_POSTGRES_URL"]
+async fn serve_on_knoxs_table_in_postgres() {
+    let django = common::postgres::DumpDatabase::load(&format!("{FIXTURES}/knox/knox-postgres.sql"));
+    let (server, addr) = Server::start(&django.url, &knox_args(&[]));
+    let tokens = manifest()["tokens"]["postgres"].as_array().unwrap().clone();
+    let laptop = tokens.iter().find(|t| t["label"] == "laptop").unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(get(&addr, "/auth/me", &laptop).await.0, 200);
+    let issued = obtain(&addr, "bob", "bob-password").await;
+    let token = issued["token"].as_str().unwrap().to_owned();
+    let digest: String = Sha512::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let mut conn = sqlx::PgConnection::connect(&django.url).await.unwrap();
+    let count = r#"SELECT COUNT(*) FROM "knox_authtoken" WHERE "digest" = $1 AND "token_key" = $2"#;
+    let rows: i64 = sqlx::query_scalar(count)
+        .bind(&digest)
+        .bind(&token[..15])
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(rows, 1, "the row knox would find");
+    let (status, body) = post(&addr, "/auth/logout", &token).await;
+    assert_eq!(status, 204, "{body}");
+    let rows: i64 = sqlx::query_scalar(count)
+        .bind(&digest)
+        .bind(&token[..15])
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(rows, 0);
+    assert_eq!(get(&addr, "/auth/me", &token).await.0, 401);
+    server.terminate();
 }
