@@ -132,8 +132,8 @@ pub use service::{
     TokenAuth, TokenLimit, TokenRequest, Upserted, Verified,
 };
 pub use token::{
-    DEFAULT_PREFIX, InvalidPrefix, InvalidTokenId, PlainToken, TOKEN_REGEX, TokenFormat, TokenGenerator,
-    TokenId,
+    DEFAULT_PREFIX, InvalidKnoxPrefix, InvalidPrefix, InvalidTokenId, PlainToken, TOKEN_REGEX, TokenFormat,
+    TokenGenerator, TokenId,
 };
 pub use user::{AuthUser, User, UserId};
 pub use verdict::TokenStatus;

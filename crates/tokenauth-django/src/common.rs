@@ -21,6 +21,8 @@ pub struct KeyRow {
     pub(crate) key: String,
     pub(crate) user_id: UserId,
     pub(crate) created: OffsetDateTime,
+    /// knox's `expiry` (none on DRF's table, or knox's NULL: never).
+    pub(crate) expires: Option<OffsetDateTime>,
     pub(crate) credential_version: u64,
     id: TokenId,
 }
@@ -31,6 +33,7 @@ impl fmt::Debug for KeyRow {
             .field("key", &"[redacted]")
             .field("user_id", &self.user_id)
             .field("created", &self.created)
+            .field("expires", &self.expires)
             .finish_non_exhaustive()
     }
 }
@@ -74,6 +77,7 @@ impl KeyRow {
             key,
             user_id,
             created,
+            expires: None,
             credential_version: credential_version(password),
         }
     }
@@ -90,18 +94,23 @@ impl KeyRow {
     }
 
     pub(crate) fn record(&self) -> Result<TokenRecord, Error> {
-        Ok(TokenRecord {
+        Ok(self.record_with(self.digest()?))
+    }
+
+    /// The record of this row, with the digest it is known by.
+    pub(crate) fn record_with(&self, digest: TokenDigest) -> TokenRecord {
+        TokenRecord {
             id: self.id(),
-            digest: self.digest()?,
+            digest,
             user_id: self.user_id.clone(),
             credential_version: self.credential_version,
             name: None,
             scopes: Scopes::none(),
             created: self.created,
-            expires: None,
+            expires: self.expires,
             last_used: None,
             last_ip: None,
-        })
+        }
     }
 
     pub(crate) fn ended(&self) -> Result<Ended, Error> {

@@ -72,6 +72,8 @@ pub enum Arg<'a> {
     Flag(bool),
     /// A time, stored as the dialect stores it ([`Dialect::to_time`]).
     Time(OffsetDateTime),
+    /// No time: NULL in a time column (knox's `expiry`, never).
+    NullTime,
 }
 
 /// Runs a statement of a [`Dialect`] on one of its connections and decodes its rows:
@@ -125,6 +127,17 @@ pub trait Execute: Dialect {
     ) -> impl Future<Output = Result<u64, Error>> + Send;
 }
 
+/// A token row as the statements read it: key (knox: digest), `created`, `user_id` as
+/// text, the user's `password` (NULL where not joined), knox's `expiry` (NULL on DRF's
+/// table).
+type TokenRow<DB> = (
+    String,
+    <DB as Dialect>::Time,
+    String,
+    Option<String>,
+    Option<<DB as Dialect>::Time>,
+);
+
 /// `args` as the dialect binds them.
 fn arguments<'q, DB>(args: &[Arg<'q>]) -> Result<DB::Arguments<'q>, Error>
 where
@@ -133,6 +146,7 @@ where
     bool: Encode<'q, DB> + Type<DB>,
     &'q str: Encode<'q, DB> + Type<DB>,
     DB::Time: Encode<'q, DB> + Type<DB>,
+    Option<DB::Time>: Encode<'q, DB>,
 {
     let mut arguments = DB::Arguments::default();
     for arg in args {
@@ -141,6 +155,7 @@ where
             Arg::Text(value) => arguments.add(value),
             Arg::Flag(value) => arguments.add(value),
             Arg::Time(at) => arguments.add(DB::to_time(at)),
+            Arg::NullTime => arguments.add(None::<DB::Time>),
         }
         .map_err(sqlx::Error::Encode)?;
     }
@@ -157,6 +172,7 @@ where
     for<'q> &'q str: Encode<'q, DB> + Type<DB>,
     for<'q> String: Decode<'q, DB> + Type<DB>,
     for<'q> DB::Time: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'q> Option<DB::Time>: Encode<'q, DB>,
     usize: ColumnIndex<DB::Row>,
 {
     async fn tokens(
@@ -165,25 +181,20 @@ where
         args: &[Arg<'_>],
         kind: KeyKind,
     ) -> Result<Vec<KeyRow>, Error> {
-        let rows: Vec<(String, DB::Time, String, Option<String>)> =
-            sqlx::query_as_with(sql, arguments::<DB>(args)?)
-                .fetch_all(conn)
-                .await?;
+        let rows: Vec<TokenRow<DB>> = sqlx::query_as_with(sql, arguments::<DB>(args)?)
+            .fetch_all(conn)
+            .await?;
         rows.into_iter()
-            .map(|(key, created, user_id, password)| {
+            .map(|(key, created, user_id, password, expires)| {
                 let user_id = UserId::new(user_id);
                 if kind.stored(&user_id).is_none() {
                     return Err(Error::Corrupt {
                         what: "a user_id that is not a key of the user table's type",
                     });
                 }
-                Ok(KeyRow::new(
-                    key,
-                    user_id,
-                    DB::from_time(created)?,
-                    password.as_deref(),
-                    kind,
-                ))
+                let mut row = KeyRow::new(key, user_id, DB::from_time(created)?, password.as_deref(), kind);
+                row.expires = expires.map(DB::from_time).transpose()?;
+                Ok(row)
             })
             .collect()
     }

@@ -15,9 +15,10 @@ pub enum Error {
         /// What is wrong with the row.
         what: &'static str,
     },
-    /// Something DRF's table has no column for: a token of another format than DRF's
-    /// (`TokenFormat::drf`), a lifespan or scopes of its own, or a credential version.
-    #[error("Django's authtoken_token table cannot store {0}")]
+    /// Something DRF's (or knox's) table has no column for: a token of another format
+    /// than DRF's (`TokenFormat::drf`), a lifespan or scopes of its own, or a
+    /// credential version.
+    #[error("Django's token table cannot store {0}")]
     Unsupported(&'static str),
     /// The database lacks tables or columns tokenauth needs
     /// ([`check_schema`](crate::check_schema), [`DjangoTables::open`](crate::DjangoTables::open)).
@@ -28,6 +29,16 @@ pub enum Error {
     Schema {
         /// Each table (`table auth_user`) or column (`column auth_user.password`)
         /// missing.
+        missing: Vec<String>,
+    },
+    /// The database lacks tables or columns a store on knox's `knox_authtoken` needs
+    /// ([`DjangoTables::open_knox`](crate::DjangoTables::open_knox)).
+    #[error(
+        "not a Django database with django-rest-knox: {} (run Django's `migrate` with `knox` installed; for a custom user model, name its table and fields)",
+        missing_list(.missing)
+    )]
+    KnoxTables {
+        /// Each table (`table knox_authtoken`) or column missing.
         missing: Vec<String>,
     },
     /// The user table's primary key has a type tokenauth does not read, or DRF's

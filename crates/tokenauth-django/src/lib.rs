@@ -161,10 +161,11 @@
 //! No verb of the store or the directory is its own in any dialect, and none uses
 //! `RETURNING`: a write then a read, or a locked read then deletes, in one transaction.
 //!
-//! django-rest-knox's table is read in a module of its own, [`knox`]: its export (for
-//! `tokenauth import-django --django-tokens knox`) and its schema check, which the
-//! dialects' `connect_knox` run instead of DRF's. Sharing a live database with knox
-//! is not supported yet.
+//! django-rest-knox's table is served and read in a module of its own, [`knox`]: its
+//! store ([`knox::KnoxStore`], on [`DjangoTables::open_knox`], with [`knox_auth`]:
+//! `tokenauth serve --schema django --django-tokens knox`), its export (for
+//! `tokenauth import-django --django-tokens knox`) and the export's schema check,
+//! which the dialects' `connect_knox` run instead of DRF's.
 //!
 //! # Adding a dialect
 //!
@@ -199,6 +200,8 @@ pub mod hashers;
 mod keys;
 pub mod knox;
 mod model;
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+mod rows;
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 mod schema;
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
@@ -249,4 +252,41 @@ pub fn django_auth<S: TokenStore, D: UserDirectory>(store: S, users: D) -> Token
         .with_obtain_policy(ObtainPolicy::Reuse)
         .with_token_limit(Some(TokenLimit::new(1, OnLimit::EvictOldest)))
         .with_password_hasher(hashers::django_hasher())
+}
+
+/// A [`TokenAuth`] on Django's tables with django-rest-knox's tokens
+/// ([`knox::KnoxStore`]): knox's format with the store's prefix
+/// ([`TokenFormat::knox`]), a new token per login as knox's `LoginView` makes
+/// ([`ObtainPolicy::New`]), Django's password hashers, and `lifespan`, which should be
+/// the store's `ttl` (knox's `TOKEN_TTL`). The rest keeps core's defaults (at most 100
+/// live tokens per user, the oldest evicted; knox's `TOKEN_LIMIT_PER_USER` is
+/// `with_token_limit` with [`OnLimit::Reject`]).
+///
+/// ```no_run
+/// use tokenauth_core::Lifespan;
+/// use tokenauth_django::{UserModel, knox_auth};
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let tables = tokenauth_django::sqlite::connect_knox_model("sqlite:///srv/app/db.sqlite3", &UserModel::default()).await?;
+/// let lifespan: Lifespan = "10h".parse()?;
+/// let auth = knox_auth(tables.knox_store("", Some(lifespan.as_duration())), tables.users(), lifespan)?;
+/// let issued = auth.obtain("alice", "alice-password", Default::default()).await?;
+/// assert_eq!(issued.token.expose_secret().len(), 64);
+/// # Ok(()) }
+/// ```
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+pub fn knox_auth<DB: Dialect, D: UserDirectory>(
+    store: knox::KnoxStore<DB>,
+    users: D,
+    lifespan: tokenauth_core::Lifespan,
+) -> Result<TokenAuth<knox::KnoxStore<DB>, D>, tokenauth_core::InvalidKnoxPrefix>
+where
+    knox::KnoxStore<DB>: TokenStore,
+{
+    let format = TokenFormat::knox(store.prefix())?;
+    Ok(TokenAuth::new(store, users)
+        .with_format(format)
+        .with_obtain_policy(ObtainPolicy::New)
+        .with_lifespan(lifespan)
+        .with_password_hasher(hashers::django_hasher()))
 }

@@ -1,5 +1,5 @@
-//! The check that a database holds Django's user table (as configured) and DRF's
-//! `authtoken_token` with the columns used, and what the catalogue tells of them: the
+//! The check that a database holds Django's user table (as configured) and the token
+//! table (DRF's `authtoken_token` or knox's `knox_authtoken`) with the columns used, and what the catalogue tells of them: the
 //! primary key's column and type, the columns a new user can be given, the link
 //! tables a deleted user leaves rows in.
 
@@ -8,8 +8,40 @@ use crate::keys::KeyKind;
 use crate::model::{Identifier, UserModel};
 use crate::{Error, statements::Statements};
 
-/// DRF's table and the columns used.
-const TOKENS: (&str, [&str; 3]) = ("authtoken_token", ["key", "created", "user_id"]);
+/// The table of tokens the store serves on: DRF's or django-rest-knox's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TokenTable {
+    /// DRF's `authtoken_token`: one plaintext key per user.
+    Drf,
+    /// knox's `knox_authtoken`: SHA-512 digests, many per user, an expiry each.
+    Knox,
+}
+
+impl TokenTable {
+    /// The table's name.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Self::Drf => "authtoken_token",
+            Self::Knox => "knox_authtoken",
+        }
+    }
+
+    /// The columns used.
+    fn columns(self) -> &'static [&'static str] {
+        match self {
+            Self::Drf => &["key", "created", "user_id"],
+            Self::Knox => &["digest", "token_key", "created", "expiry", "user_id"],
+        }
+    }
+
+    /// The error naming what is `missing`.
+    fn missing(self, missing: Vec<String>) -> Error {
+        match self {
+            Self::Drf => Error::Schema { missing },
+            Self::Knox => Error::KnoxTables { missing },
+        }
+    }
+}
 
 /// The columns of Django's `AbstractUser` that a new user gets where the table has
 /// them, besides the password, the login field and the active flag: the SQL of the
@@ -40,6 +72,8 @@ pub struct Column {
 #[derive(Debug, Clone)]
 pub(crate) struct Layout {
     pub(crate) model: UserModel,
+    /// The tokens' table.
+    pub(crate) tokens: TokenTable,
     /// The primary key's column.
     pub(crate) key_column: Identifier,
     pub(crate) key: KeyKind,
@@ -58,6 +92,7 @@ impl Layout {
         let ident = |name: &str| Identifier::new(name).expect("Django's names are identifiers");
         Self {
             model: UserModel::default(),
+            tokens: TokenTable::Drf,
             key_column: ident("id"),
             key: KeyKind::Integer,
             filled: FILLED.iter().map(|(name, _)| *name).collect(),
@@ -79,9 +114,9 @@ impl Layout {
     }
 
     /// The layout `columns` (the catalogue's, of the tables [`Self::link_tables`] and
-    /// [`TOKENS`] name besides the user table) describe, or what is missing or
+    /// `tokens` name besides the user table) describe, or what is missing or
     /// mistyped.
-    pub(crate) fn of(model: &UserModel, columns: &[Column]) -> Result<Self, Error> {
+    pub(crate) fn of(model: &UserModel, tokens: TokenTable, columns: &[Column]) -> Result<Self, Error> {
         let table = model.table().as_str();
         let has_table = |t: &str| columns.iter().any(|c| c.table == t);
         let column = |t: &str, name: &str| columns.iter().find(|c| c.table == t && c.name == name);
@@ -101,9 +136,10 @@ impl Layout {
         } else {
             missing.push(format!("table {table}"));
         }
-        let (tokens, token_columns) = TOKENS;
+        let table_of_tokens = tokens;
+        let (tokens, token_columns) = (tokens.name(), tokens.columns());
         if has_table(tokens) {
-            for name in token_columns {
+            for &name in token_columns {
                 if column(tokens, name).is_none() {
                     missing.push(format!("column {tokens}.{name}"));
                 }
@@ -112,10 +148,10 @@ impl Layout {
             missing.push(format!("table {tokens}"));
         }
         let (Some(primary), Some(user_id)) = (primary, column(tokens, "user_id")) else {
-            return Err(Error::Schema { missing });
+            return Err(table_of_tokens.missing(missing));
         };
         if !missing.is_empty() {
-            return Err(Error::Schema { missing });
+            return Err(table_of_tokens.missing(missing));
         }
         let key_column = Identifier::new(&primary.name)?;
         let key = KeyKind::of_type(&primary.type_name).ok_or_else(|| Error::KeyType {
@@ -157,6 +193,7 @@ impl Layout {
         }
         Ok(Self {
             model: model.clone(),
+            tokens: table_of_tokens,
             key_column,
             key,
             filled,
@@ -165,20 +202,21 @@ impl Layout {
         })
     }
 
-    /// Reads the catalogue of the database behind `conn` for `model`.
+    /// Reads the catalogue of the database behind `conn` for `model` and `tokens`.
     pub(crate) async fn read<DB: Execute>(
         conn: &mut DB::Connection,
         model: &UserModel,
+        tokens: TokenTable,
     ) -> Result<Self, Error> {
         let [groups, permissions] = Self::link_tables(model.table()).map(|(table, _)| table);
         let args = [
             Arg::Text(model.table().as_str()),
-            Arg::Text(TOKENS.0),
+            Arg::Text(tokens.name()),
             Arg::Text(&groups),
             Arg::Text(&permissions),
         ];
         let columns = DB::columns(conn, Statements::columns::<DB>(), &args).await?;
-        Self::of(model, &columns)
+        Self::of(model, tokens, &columns)
     }
 }
 
@@ -190,7 +228,12 @@ impl Layout {
 ///
 /// [`DjangoTables::open`]: crate::DjangoTables::open
 pub async fn check_schema<DB: Execute>(pool: &sqlx::Pool<DB>) -> Result<(), Error> {
-    Layout::read::<DB>(&mut *pool.acquire().await?, &UserModel::default()).await?;
+    Layout::read::<DB>(
+        &mut *pool.acquire().await?,
+        &UserModel::default(),
+        TokenTable::Drf,
+    )
+    .await?;
     Ok(())
 }
 
@@ -225,14 +268,14 @@ mod tests {
 
     #[test]
     fn every_missing_table_and_column_is_named() {
-        let layout = Layout::of(&UserModel::default(), &stock()).unwrap();
+        let layout = Layout::of(&UserModel::default(), TokenTable::Drf, &stock()).unwrap();
         assert_eq!((layout.key, layout.key_column.as_str()), (KeyKind::Integer, "id"));
         assert!(layout.unfillable.is_empty());
         let custom = UserModel::new("accounts_user")
             .unwrap()
             .with_login_field("email")
             .unwrap();
-        let Err(Error::Schema { missing }) = Layout::of(&custom, &stock()) else {
+        let Err(Error::Schema { missing }) = Layout::of(&custom, TokenTable::Drf, &stock()) else {
             panic!()
         };
         assert_eq!(missing, ["table accounts_user"]);
@@ -240,7 +283,7 @@ mod tests {
             .into_iter()
             .filter(|c| !["is_active", "password", "created"].contains(&c.name.as_str()))
             .collect();
-        let error = Layout::of(&UserModel::default(), &some).unwrap_err();
+        let error = Layout::of(&UserModel::default(), TokenTable::Drf, &some).unwrap_err();
         assert_eq!(
             error.to_string(),
             "not a Django database with DRF's authtoken app: column auth_user.password is \
@@ -248,6 +291,30 @@ mod tests {
              missing (run Django's `migrate` with `rest_framework.authtoken` installed; for a \
              custom user model, name its table and fields)"
         );
+    }
+
+    #[test]
+    fn knoxs_table_is_checked_in_place_of_drfs() {
+        let mut columns: Vec<Column> = stock().into_iter().filter(|c| c.table == "auth_user").collect();
+        columns.push(column("knox_authtoken", "digest", "varchar(128)", true));
+        columns.push(column("knox_authtoken", "created", "datetime", false));
+        columns.push(column("knox_authtoken", "user_id", "integer", false));
+        let error = Layout::of(&UserModel::default(), TokenTable::Knox, &columns).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "not a Django database with django-rest-knox: column knox_authtoken.token_key is \
+             missing; column knox_authtoken.expiry is missing (run Django's `migrate` with `knox` \
+             installed; for a custom user model, name its table and fields)"
+        );
+        columns.push(column("knox_authtoken", "token_key", "varchar(25)", false));
+        columns.push(column("knox_authtoken", "expiry", "datetime", false));
+        let layout = Layout::of(&UserModel::default(), TokenTable::Knox, &columns).unwrap();
+        assert_eq!(layout.tokens, TokenTable::Knox);
+        let Err(Error::Schema { missing }) = Layout::of(&UserModel::default(), TokenTable::Drf, &columns)
+        else {
+            panic!()
+        };
+        assert_eq!(missing, ["table authtoken_token"]);
     }
 
     #[test]
@@ -262,12 +329,14 @@ mod tests {
             })
             .collect();
         assert_eq!(
-            Layout::of(&UserModel::default(), &columns).unwrap().key,
+            Layout::of(&UserModel::default(), TokenTable::Drf, &columns)
+                .unwrap()
+                .key,
             KeyKind::Uuid
         );
         columns.retain(|c| c.name != "user_id");
         columns.push(column("authtoken_token", "user_id", "integer", false));
-        let error = Layout::of(&UserModel::default(), &columns).unwrap_err();
+        let error = Layout::of(&UserModel::default(), TokenTable::Drf, &columns).unwrap_err();
         assert!(
             error
                 .to_string()
@@ -287,7 +356,7 @@ mod tests {
         defaulted.has_default = true;
         columns.push(defaulted);
         let model = UserModel::default().without_active_field();
-        let layout = Layout::of(&model, &columns).unwrap();
+        let layout = Layout::of(&model, TokenTable::Drf, &columns).unwrap();
         assert_eq!(layout.unfillable, ["nickname"]);
         assert!(!layout.filled.contains(&"first_name"));
         assert!(layout.links.is_empty());

@@ -16,12 +16,13 @@
 //!
 //! Every statement names its columns (SQLite's `auth_user` has `first_name` last).
 //! Token rows are (`key`, `created`, `user_id` as text, the user's `password` or
-//! NULL) and user rows (the key as text, the login field, the active flag,
+//! NULL, NULL), or on knox's table (`digest`, `created`, `user_id`, `password`,
+//! `expiry`), and user rows (the key as text, the login field, the active flag,
 //! `password`). Keys are read and bound as the key's kind says ([`KeyKind`]).
 
 use crate::keys::{KeyKind, StoredKey};
 use crate::model::Identifier;
-use crate::schema::{FILLED, Layout};
+use crate::schema::{FILLED, Layout, TokenTable};
 
 /// What a dialect spells its own way; the rest of each statement is shared.
 pub trait Spelling {
@@ -34,6 +35,8 @@ pub trait Spelling {
     /// tables named `$1` to `$4` that exist, as the connection finds them. No
     /// default: each database has its own catalogue.
     const COLUMNS: &'static str;
+    /// A NULL of the type of the dialect's time columns: DRF's rows' expiry.
+    const NULL_TIME: &'static str = "NULL";
     /// Appended to a query of token rows (alias `t`) to lock them for update.
     const LOCK_TOKENS: &'static str = "";
     /// Appended to a query of a user row to lock it shared.
@@ -117,10 +120,12 @@ pub(crate) struct Statements {
     /// before the commit ends.
     pub(crate) password_for_commit: String,
     /// Inserts a token (`$1` key, `$2` created, `$3` user), or nothing, affecting no
-    /// row, when the user has a token already (DRF's `user_id` is unique).
+    /// row, when the user has a token already (DRF's `user_id` is unique). On knox's
+    /// table: `$1` digest, `$2` token_key, `$3` created, `$4` expiry, `$5` user.
     pub(crate) insert_token: String,
-    /// At most `$2` token rows created before `$1`, locked for update where the
-    /// database locks rows (then deleted by key, in the same transaction).
+    /// Token rows created before `$1` (knox: or whose expiry is before `$2`), at most
+    /// `$2` (knox: `$3`), locked for update where the database locks rows (then
+    /// deleted by key, in the same transaction).
     pub(crate) purge_tokens: String,
 
     /// The user row with key `$1`.
@@ -144,7 +149,7 @@ pub(crate) struct Statements {
     pub(crate) rehash_password: String,
     /// Sets whether user `$2` may authenticate to `$1`; none without an active column.
     pub(crate) set_active: Option<String>,
-    /// Deletes the token of user `$1`.
+    /// Deletes the tokens of user `$1`.
     pub(crate) delete_tokens_of_user: String,
     /// Deletes the rows of user `$1` in Django's link tables (groups, permissions)
     /// that the database has.
@@ -178,25 +183,56 @@ impl Statements {
             DB::key_text(kind, &id),
             DB::as_text(&login)
         );
-        let key_column = DB::as_text(r#"t."key""#);
         let select_users = |rest: &str| spell(format!("SELECT {user_row} FROM {table} {rest}"));
+        let knox = layout.tokens == TokenTable::Knox;
+        let tokens = format!("\"{}\"", layout.tokens.name());
+        // The row's key: DRF's plaintext `key`, knox's `digest`; and its expiry.
+        let (token_key, expiry) = if knox {
+            (r#""digest""#, r#"t."expiry""#.to_owned())
+        } else {
+            (r#""key""#, DB::NULL_TIME.to_owned())
+        };
+        let key_column = DB::as_text(&format!("t.{token_key}"));
         let token_user = DB::key_text(kind, r#"t."user_id""#);
         let select_tokens = |rest: &str| {
             spell(format!(
-                r#"SELECT {key_column}, t."created", {token_user}, {}
-                     FROM "authtoken_token" t LEFT JOIN {table} u ON u.{id} = t."user_id" {rest}"#,
+                r#"SELECT {key_column}, t."created", {token_user}, {}, {expiry}
+                     FROM {tokens} t LEFT JOIN {table} u ON u.{id} = t."user_id" {rest}"#,
                 DB::as_text(r#"u."password""#)
             ))
         };
         // Rows to lock need no user: a lock on the join would lock the user's row too.
-        let token_row = format!(r#"{key_column}, t."created", {token_user}, CAST(NULL AS {text})"#);
+        let token_row = format!(r#"{key_column}, t."created", {token_user}, CAST(NULL AS {text}), {expiry}"#);
         let locked_tokens = |rest: &str| {
             spell(format!(
-                r#"SELECT {token_row} FROM "authtoken_token" t {rest}{}"#,
+                r#"SELECT {token_row} FROM {tokens} t {rest}{}"#,
                 DB::LOCK_TOKENS
             ))
         };
         let between = format!(r#"WHERE t."user_id" BETWEEN {} AND {}"#, key(1), key(2));
+        let (by_key, insert_token, purged) = if knox {
+            (
+                r#"WHERE t."token_key" = $1"#,
+                format!(
+                    r#"INSERT INTO {tokens} ("digest", "token_key", "created", "expiry", "user_id")
+                       VALUES ($1, $2, $3, $4, {})"#,
+                    key(5)
+                ),
+                r#"WHERE t."created" < $1 OR t."expiry" < $2 LIMIT $3"#,
+            )
+        } else {
+            (
+                r#"WHERE t."key" = $1"#,
+                DB::insert_or_nothing(
+                    &format!(
+                        r#"{tokens} ("key", "created", "user_id") VALUES ($1, $2, {})"#,
+                        key(3)
+                    ),
+                    r#""user_id""#,
+                ),
+                r#"WHERE t."created" < $1 LIMIT $2"#,
+            )
+        };
         let (create_user, create_args) = create_user::<DB>(&layout, &table, &login);
         Self {
             begin_write: DB::BEGIN_WRITE,
@@ -206,25 +242,19 @@ impl Statements {
             login_conflict: layout.model.login_field().as_str().to_owned(),
             tokens_between: select_tokens(&between),
             locked_tokens_between: locked_tokens(&between),
-            token_by_key: select_tokens(r#"WHERE t."key" = $1"#),
+            token_by_key: select_tokens(by_key),
             all_tokens: select_tokens(""),
             export_tokens: spell(format!(
-                r#"SELECT {token_row} FROM "authtoken_token" t ORDER BY t."user_id""#
+                r#"SELECT {token_row} FROM {tokens} t ORDER BY t."user_id""#
             )),
-            delete_token: spell(r#"DELETE FROM "authtoken_token" WHERE "key" = $1"#.to_owned()),
+            delete_token: spell(format!("DELETE FROM {tokens} WHERE {token_key} = $1")),
             password_for_commit: spell(format!(
                 "SELECT {password} FROM {table} WHERE {id} = {}{}",
                 key(1),
                 DB::SHARE_USER
             )),
-            insert_token: spell(DB::insert_or_nothing(
-                &format!(
-                    r#""authtoken_token" ("key", "created", "user_id") VALUES ($1, $2, {})"#,
-                    key(3)
-                ),
-                r#""user_id""#,
-            )),
-            purge_tokens: locked_tokens(r#"WHERE t."created" < $1 LIMIT $2"#),
+            insert_token: spell(insert_token),
+            purge_tokens: locked_tokens(purged),
             user_by_id: select_users(&format!("WHERE {id} = {}", key(1))),
             user_by_login: select_users(&format!("WHERE {login} = $1")),
             users_by_login: select_users(&format!("ORDER BY {login}")),
@@ -251,10 +281,7 @@ impl Statements {
                     key(2)
                 ))
             }),
-            delete_tokens_of_user: spell(format!(
-                r#"DELETE FROM "authtoken_token" WHERE "user_id" = {}"#,
-                key(1)
-            )),
+            delete_tokens_of_user: spell(format!(r#"DELETE FROM {tokens} WHERE "user_id" = {}"#, key(1))),
             delete_user_links: layout
                 .links
                 .iter()

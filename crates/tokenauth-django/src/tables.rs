@@ -7,11 +7,13 @@ use std::sync::Arc;
 use sqlx::Pool;
 
 use crate::dialect::{Dialect, Execute};
-use crate::schema::Layout;
+use crate::knox::KnoxStore;
+use crate::schema::{Layout, TokenTable};
 use crate::statements::Statements;
 use crate::{DjangoStore, DjangoUserDirectory, Error, UserModel};
 
-/// Django's user table (of a [`UserModel`]) and DRF's `authtoken_token` on a pool,
+/// Django's user table (of a [`UserModel`]) and DRF's `authtoken_token` (or knox's
+/// `knox_authtoken`: [`open_knox`](Self::open_knox)) on a pool,
 /// checked: the store ([`store`](Self::store)) and the directory
 /// ([`users`](Self::users)) on them share one table of statements, built from the
 /// model's names and the primary key's type when the tables are opened.
@@ -40,9 +42,16 @@ impl<DB: Dialect> DjangoTables<DB> {
         }
     }
 
-    /// The store on DRF's table.
+    /// The store on DRF's table (tables [`open`](Self::open)ed with it).
     pub fn store(&self) -> DjangoStore<DB> {
         DjangoStore::on(self.pool.clone(), Arc::clone(&self.statements))
+    }
+
+    /// The store on knox's table (tables opened with [`open_knox`](Self::open_knox)),
+    /// issuing tokens that start with `prefix` (knox's `TOKEN_PREFIX`), valid for
+    /// `ttl` unless given a lifespan of their own (see [`KnoxStore`]).
+    pub fn knox_store(&self, prefix: &str, ttl: Option<time::Duration>) -> KnoxStore<DB> {
+        KnoxStore::on(self.pool.clone(), Arc::clone(&self.statements), prefix, ttl)
     }
 
     /// The directory on the user table.
@@ -68,7 +77,19 @@ impl<DB: Execute> DjangoTables<DB> {
     /// and column missing, [`Error::KeyType`] a key tokenauth does not read. Nothing is
     /// created or migrated.
     pub async fn open(pool: Pool<DB>, model: &UserModel) -> Result<Self, Error> {
-        let layout = Layout::read::<DB>(&mut *pool.acquire().await?, model).await?;
+        Self::open_on(pool, model, TokenTable::Drf).await
+    }
+
+    /// Checks and reads the database behind `pool` as [`open`](Self::open) does, with
+    /// django-rest-knox's `knox_authtoken` (`digest`, `token_key`, `created`, `expiry`,
+    /// `user_id`) in place of DRF's table ([`Error::KnoxTables`] names what is
+    /// missing): for [`knox_store`](Self::knox_store) and [`users`](Self::users).
+    pub async fn open_knox(pool: Pool<DB>, model: &UserModel) -> Result<Self, Error> {
+        Self::open_on(pool, model, TokenTable::Knox).await
+    }
+
+    async fn open_on(pool: Pool<DB>, model: &UserModel, tokens: TokenTable) -> Result<Self, Error> {
+        let layout = Layout::read::<DB>(&mut *pool.acquire().await?, model, tokens).await?;
         Ok(Self {
             pool,
             statements: Arc::new(Statements::new::<DB>(layout)),

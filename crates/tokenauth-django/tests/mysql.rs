@@ -412,3 +412,82 @@ mod custom_users {
         );
     }
 }
+
+/// Serving live on knox's `knox_authtoken`, on the dump knox 5.0.2 made on MariaDB.
+mod knox {
+    use sqlx::{MySql, MySqlPool};
+    use time::PrimitiveDateTime;
+    use tokenauth_core::{Lifespan, ManualClock, TokenAuth};
+    use tokenauth_django::knox::KnoxStore;
+    use tokenauth_django::mysql::{MySqlUserDirectory, connect_knox_model};
+    use tokenauth_django::{DjangoTables, Error, UserModel, knox_auth};
+
+    use super::Database;
+    use super::common::knox::{self, KnoxRaw, KnoxRow, LIFESPAN, LONG_LIFESPAN, knox_manifest};
+
+    struct Served {
+        tables: DjangoTables<MySql>,
+        clock: ManualClock,
+        _database: Database,
+    }
+
+    async fn served() -> Served {
+        let database = Database::load_dump(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/knox/knox-mariadb.sql"
+        ))
+        .await;
+        let tables = connect_knox_model(&database.url, &UserModel::default())
+            .await
+            .unwrap();
+        Served {
+            tables,
+            clock: ManualClock::new(knox_manifest().generated_at()),
+            _database: database,
+        }
+    }
+
+    impl Served {
+        fn auth(&self, prefix: &str, lifespan: &str) -> TokenAuth<KnoxStore<MySql>, MySqlUserDirectory> {
+            let lifespan: Lifespan = lifespan.parse().unwrap();
+            let store = self.tables.knox_store(prefix, Some(lifespan.as_duration()));
+            knox_auth(store, self.tables.users(), lifespan)
+                .unwrap()
+                .with_clock(self.clock.clone())
+        }
+
+        fn pool(&self) -> &MySqlPool {
+            self.tables.pool()
+        }
+    }
+
+    impl KnoxRaw for Served {
+        async fn row(&self, digest: &str) -> Option<KnoxRow> {
+            // Django's `datetime(6)` on MySQL: naive UTC.
+            let row: Option<(String, i64, PrimitiveDateTime, Option<PrimitiveDateTime>)> = sqlx::query_as(
+                "SELECT CAST(`token_key` AS CHAR), CAST(`user_id` AS SIGNED), `created`, `expiry`
+                   FROM `knox_authtoken` WHERE `digest` = ?",
+            )
+            .bind(digest)
+            .fetch_optional(self.pool())
+            .await
+            .unwrap();
+            row.map(|(token_key, user_id, created, expiry)| KnoxRow {
+                token_key,
+                user_id,
+                created: created.assume_utc(),
+                expiry: expiry.map(PrimitiveDateTime::assume_utc),
+            })
+        }
+
+        async fn count(&self, user_id: i64) -> i64 {
+            sqlx::query_scalar("SELECT COUNT(*) FROM `knox_authtoken` WHERE `user_id` = ?")
+                .bind(user_id)
+                .fetch_one(self.pool())
+                .await
+                .unwrap()
+        }
+    }
+
+    crate::knox_checks!(#[ignore = needs_mysql!()]; mysql);
+}

@@ -383,3 +383,86 @@ mod custom_users {
         );
     }
 }
+
+/// django-rest-knox's table as knox made it on PostgreSQL (`fixtures/knox`), served
+/// live: the checks of `common/knox.rs`, as `tests/knox.rs` runs them on SQLite.
+mod knox {
+    use sqlx::{PgPool, Postgres};
+    use time::OffsetDateTime;
+    use tokenauth_core::{Lifespan, ManualClock, TokenAuth};
+    use tokenauth_django::knox::KnoxStore;
+    use tokenauth_django::postgres::{PostgresUserDirectory, connect_knox_model};
+    use tokenauth_django::{DjangoTables, Error, UserModel, knox_auth};
+
+    use super::Database;
+    use super::common::knox::{self, KnoxRaw, KnoxRow, LIFESPAN, LONG_LIFESPAN, knox_manifest};
+
+    struct Served {
+        tables: DjangoTables<Postgres>,
+        clock: ManualClock,
+        _database: Database,
+    }
+
+    async fn served() -> Served {
+        let database = Database::load_dump(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/knox/knox-postgres.sql"
+        ))
+        .await;
+        let tables = connect_knox_model(&database.url, &UserModel::default())
+            .await
+            .unwrap();
+        Served {
+            tables,
+            clock: ManualClock::new(knox_manifest().generated_at()),
+            _database: database,
+        }
+    }
+
+    impl Served {
+        fn auth(
+            &self,
+            prefix: &str,
+            lifespan: &str,
+        ) -> TokenAuth<KnoxStore<Postgres>, PostgresUserDirectory> {
+            let lifespan: Lifespan = lifespan.parse().unwrap();
+            let store = self.tables.knox_store(prefix, Some(lifespan.as_duration()));
+            knox_auth(store, self.tables.users(), lifespan)
+                .unwrap()
+                .with_clock(self.clock.clone())
+        }
+
+        fn pool(&self) -> &PgPool {
+            self.tables.pool()
+        }
+    }
+
+    impl KnoxRaw for Served {
+        async fn row(&self, digest: &str) -> Option<KnoxRow> {
+            let row: Option<(String, i64, OffsetDateTime, Option<OffsetDateTime>)> = sqlx::query_as(
+                r#"SELECT "token_key", CAST("user_id" AS bigint), "created", "expiry"
+                     FROM "knox_authtoken" WHERE "digest" = $1"#,
+            )
+            .bind(digest)
+            .fetch_optional(self.pool())
+            .await
+            .unwrap();
+            row.map(|(token_key, user_id, created, expiry)| KnoxRow {
+                token_key,
+                user_id,
+                created,
+                expiry,
+            })
+        }
+
+        async fn count(&self, user_id: i64) -> i64 {
+            sqlx::query_scalar(r#"SELECT COUNT(*) FROM "knox_authtoken" WHERE "user_id" = $1"#)
+                .bind(i32::try_from(user_id).unwrap())
+                .fetch_one(self.pool())
+                .await
+                .unwrap()
+        }
+    }
+
+    crate::knox_checks!(#[ignore = needs_postgres!()]; postgres);
+}

@@ -130,15 +130,7 @@ fn python_str(at: OffsetDateTime) -> String {
     }
 }
 
-fn parse_django(text: &str) -> OffsetDateTime {
-    let (base, fraction) = text.split_once('.').unwrap_or((text, "0"));
-    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
-    let at = time::PrimitiveDateTime::parse(base, &format)
-        .unwrap()
-        .assume_utc();
-    let micros: i64 = format!("{fraction:0<6}").parse().unwrap();
-    at + time::Duration::microseconds(micros)
-}
+use common::parse_django;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_manifest_token_authenticates_as_the_seed_did() {

@@ -52,6 +52,8 @@ pub struct TokenFormat {
     /// Also accept django-rest-knox tokens imported from Django, by the digest of
     /// their SHA-512 (`knox.rs`).
     imported_knox: bool,
+    /// knox's format on knox's own table: the prefix, 64 lowercase hex characters.
+    knox: bool,
 }
 
 impl Default for TokenFormat {
@@ -61,6 +63,7 @@ impl Default for TokenFormat {
             drf: false,
             imported_drf: false,
             imported_knox: false,
+            knox: false,
         }
     }
 }
@@ -79,6 +82,7 @@ impl TokenFormat {
                 drf: false,
                 imported_drf: false,
                 imported_knox: false,
+                knox: false,
             })
         } else {
             Err(InvalidPrefix)
@@ -114,7 +118,43 @@ impl TokenFormat {
             drf: true,
             imported_drf: false,
             imported_knox: false,
+            knox: false,
         }
+    }
+
+    /// django-rest-knox's token format, for knox's own table (`tokenauth-django`'s
+    /// knox store): `prefix` (knox's `TOKEN_PREFIX`, at most 10 printable ASCII
+    /// characters, empty by default) then 64 lowercase hex characters (32 random
+    /// bytes), as knox 5 makes them with its default `AUTH_TOKEN_CHARACTER_LENGTH`.
+    /// Only tokens with this very prefix are well formed.
+    ///
+    /// # Warning
+    ///
+    /// For knox's table only. Its [`TokenDigest`] is the token's 32 random bytes, not
+    /// a hash, so that the store can compute what knox keeps (the SHA-512 of the
+    /// whole token and its first 15 characters) from it
+    /// ([`TokenDigest::knox_token`]); any other store would keep readable tokens.
+    /// There is no checksum.
+    ///
+    /// ```
+    /// use tokenauth_core::TokenFormat;
+    ///
+    /// let format = TokenFormat::knox("").unwrap();
+    /// let token = format.generate();
+    /// assert_eq!(token.expose_secret().len(), 64);
+    /// let digest = format.digest_if_well_formed(token.expose_secret()).unwrap();
+    /// assert_eq!(digest.knox_token("").expose_secret(), token.expose_secret());
+    /// assert!(TokenFormat::knox("a prefix too long").is_err());
+    /// ```
+    pub fn knox(prefix: &str) -> Result<Self, super::InvalidKnoxPrefix> {
+        super::knox::check_prefix(prefix)?;
+        Ok(Self {
+            prefix: prefix.to_owned(),
+            drf: false,
+            imported_drf: false,
+            imported_knox: false,
+            knox: true,
+        })
     }
 
     /// Also accepts DRF keys (40 lowercase hex characters) imported from a Django
@@ -133,7 +173,7 @@ impl TokenFormat {
     /// assert!(format.generate().expose_secret().starts_with("tka_"));
     /// ```
     pub fn with_imported_drf_keys(mut self, accept: bool) -> Self {
-        self.imported_drf = accept && !self.drf;
+        self.imported_drf = accept && !self.drf && !self.knox;
         self
     }
 
@@ -158,7 +198,7 @@ impl TokenFormat {
     /// assert!(format.generate().expose_secret().starts_with("tka_"));
     /// ```
     pub fn with_imported_knox_tokens(mut self, accept: bool) -> Self {
-        self.imported_knox = accept && !self.drf;
+        self.imported_knox = accept && !self.drf && !self.knox;
         self
     }
 
@@ -167,7 +207,12 @@ impl TokenFormat {
         self.drf
     }
 
-    /// The prefix (empty for the DRF format).
+    /// Whether this is [`TokenFormat::knox`].
+    pub fn is_knox(&self) -> bool {
+        self.knox
+    }
+
+    /// The prefix (empty for the DRF format; knox's `TOKEN_PREFIX` for knox's).
     pub fn prefix(&self) -> &str {
         &self.prefix
     }
@@ -176,6 +221,9 @@ impl TokenFormat {
     pub fn token_len(&self) -> usize {
         if self.drf {
             return DRF_KEY_LEN;
+        }
+        if self.knox {
+            return self.prefix.len() + 64;
         }
         self.prefix.len() + BODY_LEN + CHECKSUM_LEN
     }
@@ -220,6 +268,11 @@ impl TokenFormat {
             rng.fill_bytes(&mut bytes);
             return PlainToken::drf(&bytes);
         }
+        if self.knox {
+            let mut bytes = [0u8; 32];
+            rng.fill_bytes(&mut bytes);
+            return PlainToken::knox(&self.prefix, &bytes);
+        }
         let mut token = String::with_capacity(self.token_len());
         token.push_str(&self.prefix);
         // `Alphanumeric` samples the 62 characters uniformly (by rejection), so each
@@ -237,6 +290,9 @@ impl TokenFormat {
     pub fn digest_if_well_formed(&self, candidate: &str) -> Option<TokenDigest> {
         if self.drf {
             return TokenDigest::from_drf_key(candidate);
+        }
+        if self.knox {
+            return super::knox::body_if_prefixed(candidate, &self.prefix);
         }
         // A well-formed DRF key, hashed like a token of this format.
         if self.imported_drf && TokenDigest::from_drf_key(candidate).is_some() {

@@ -1,6 +1,7 @@
-//! django-rest-knox's tokens, imported into tokenauth's own schema: how a presented
+//! django-rest-knox's tokens: imported into tokenauth's own schema, how a presented
 //! token is recognised as knox's and digested, and the digest an import stores for a
-//! row of knox's `knox_authtoken`.
+//! row of knox's `knox_authtoken`; on knox's own table
+//! ([`TokenFormat::knox`](super::TokenFormat::knox)), the token's random bytes.
 //!
 //! Knox (5.x, its defaults) issues `TOKEN_PREFIX` (at most 10 characters, empty by
 //! default) followed by 64 lowercase hex characters (32 random bytes), and keeps the
@@ -22,6 +23,26 @@ const MAX_PREFIX_LEN: usize = 10;
 /// Prepended to knox's SHA-512 before hashing it: a NUL byte, which no token contains.
 const KNOX_DOMAIN: &[u8] = b"\0tokenauth:knox-sha512\0";
 
+/// A knox `TOKEN_PREFIX` that is not at most 10 printable ASCII characters.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a knox token prefix must be at most 10 printable ASCII characters, without spaces")]
+pub struct InvalidKnoxPrefix;
+
+/// Checks a knox prefix: at most 10 (`MAXIMUM_TOKEN_PREFIX_LENGTH`) printable ASCII
+/// characters; no space, which the `Authorization` header could not carry.
+pub(super) fn check_prefix(prefix: &str) -> Result<(), InvalidKnoxPrefix> {
+    let valid = prefix.len() <= MAX_PREFIX_LEN && prefix.bytes().all(|b| b.is_ascii_graphic());
+    valid.then_some(()).ok_or(InvalidKnoxPrefix)
+}
+
+/// The random bytes of `candidate` if it is `prefix` and 64 lowercase hex characters.
+pub(super) fn body_if_prefixed(candidate: &str, prefix: &str) -> Option<TokenDigest> {
+    let body = candidate.strip_prefix(prefix)?;
+    let mut bytes = [0u8; BODY_LEN / 2];
+    decode_lower_hex(body.as_bytes(), &mut bytes)?;
+    Some(TokenDigest::from_bytes(bytes))
+}
+
 /// The digest of `candidate` if it has knox's shape: up to 10 printable ASCII
 /// characters (the prefix; no space, which the `Authorization` header could not
 /// carry) and 64 lowercase hex characters.
@@ -29,7 +50,7 @@ pub(super) fn digest_if_shaped(candidate: &str) -> Option<TokenDigest> {
     let bytes = candidate.as_bytes();
     let prefix_len = bytes.len().checked_sub(BODY_LEN)?;
     let (prefix, body) = bytes.split_at(prefix_len);
-    let shaped = prefix_len <= MAX_PREFIX_LEN
+    let shaped = prefix.len() <= MAX_PREFIX_LEN
         && prefix.iter().all(|b| b.is_ascii_graphic())
         && body.iter().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
     shaped.then(|| of_sha512(&Sha512::digest(bytes)))
@@ -77,6 +98,43 @@ impl TokenDigest {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::TokenFormat;
+
+    #[test]
+    fn knox_format_tokens_carry_their_bytes_and_keep_their_prefix() {
+        let format = TokenFormat::knox("knx_").unwrap();
+        let token = format.generate();
+        let secret = token.expose_secret();
+        assert_eq!(secret.len(), 68);
+        assert!(secret.starts_with("knx_"));
+        assert!(
+            secret[4..]
+                .bytes()
+                .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        );
+        let digest = format.digest_if_well_formed(secret).unwrap();
+        assert_eq!(digest, token.digest());
+        assert_eq!(digest.knox_token("knx_").expose_secret(), secret);
+        // Another prefix, none, uppercase or another length is not this format's.
+        for other in [
+            secret[4..].to_owned(),
+            format!("kny_{}", &secret[4..]),
+            secret.to_uppercase(),
+            format!("{secret}0"),
+            secret[..67].to_owned(),
+        ] {
+            assert_eq!(format.digest_if_well_formed(&other), None, "{other}");
+        }
+        assert_eq!(TokenFormat::knox("").unwrap().token_len(), 64);
+    }
+
+    #[test]
+    fn knox_prefixes_are_checked_as_knox_does() {
+        assert!(TokenFormat::knox("0123456789").is_ok());
+        for bad in ["01234567890", "a b", "é"] {
+            assert_eq!(TokenFormat::knox(bad).unwrap_err(), InvalidKnoxPrefix, "{bad}");
+        }
+    }
 
     fn knox_stored_digest(token: &str) -> String {
         Sha512::digest(token).iter().map(|b| format!("{b:02x}")).collect()

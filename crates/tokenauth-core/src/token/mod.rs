@@ -17,6 +17,7 @@ mod secret;
 
 pub use format::{DEFAULT_PREFIX, InvalidPrefix, TOKEN_REGEX, TokenFormat, TokenGenerator};
 pub use id::{InvalidTokenId, TokenId};
+pub use knox::InvalidKnoxPrefix;
 pub use secret::{PlainToken, TokenDigest};
 
 const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
@@ -32,6 +33,16 @@ fn push_base62(out: &mut String, mut n: u128, width: usize) {
     }
     debug_assert_eq!(n, 0, "value does not fit in {width} base62 digits");
     out.extend(digits[..width].iter().map(|&b| char::from(b)));
+}
+
+/// `bytes` in lowercase hex, as DRF and knox write them.
+fn encode_lower_hex(bytes: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    bytes
+        .iter()
+        .flat_map(|b| [HEX[usize::from(b >> 4)], HEX[usize::from(b & 0xf)]])
+        .map(char::from)
+        .collect()
 }
 
 /// Decodes `hex`, exactly twice as long as `out`, from lowercase hex (the only case

@@ -6,7 +6,7 @@ use std::fmt;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::decode_lower_hex;
+use super::{decode_lower_hex, encode_lower_hex};
 
 /// Length of a DRF key: 20 random bytes in lowercase hex (`secrets.token_hex(20)`).
 pub(super) const DRF_KEY_LEN: usize = 40;
@@ -21,26 +21,45 @@ const DRF_MARKER: &[u8; 12] = b"drf-key\0\0\0\0\0";
 /// [`expose_secret`](Self::expose_secret).
 pub struct PlainToken {
     secret: String,
+    kind: Kind,
+}
+
+/// What a token's digest is.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// Its SHA-256.
+    Hashed,
     /// A DRF key ([`TokenFormat::drf`](super::TokenFormat::drf)), whose digest is the
     /// key itself.
-    drf: bool,
+    Drf,
+    /// A knox token on knox's table ([`TokenFormat::knox`](super::TokenFormat::knox)),
+    /// whose digest is its 32 random bytes.
+    Knox,
 }
 
 impl PlainToken {
     /// A token of the prefixed format, as generated.
     pub(super) fn new(secret: String) -> Self {
-        Self { secret, drf: false }
+        Self {
+            secret,
+            kind: Kind::Hashed,
+        }
     }
 
     /// A DRF key from its 20 bytes.
     pub(super) fn drf(bytes: &[u8; DRF_KEY_LEN / 2]) -> Self {
-        const HEX: &[u8; 16] = b"0123456789abcdef";
-        let secret = bytes
-            .iter()
-            .flat_map(|b| [HEX[usize::from(b >> 4)], HEX[usize::from(b & 0xf)]])
-            .map(char::from)
-            .collect();
-        Self { secret, drf: true }
+        Self {
+            secret: encode_lower_hex(bytes),
+            kind: Kind::Drf,
+        }
+    }
+
+    /// A knox token: `prefix` and its 32 random bytes in hex.
+    pub(super) fn knox(prefix: &str, bytes: &[u8; 32]) -> Self {
+        Self {
+            secret: format!("{prefix}{}", encode_lower_hex(bytes)),
+            kind: Kind::Knox,
+        }
     }
 
     /// The token, to hand to the client.
@@ -54,12 +73,18 @@ impl PlainToken {
     }
 
     /// The digest that is stored in its place (for a DRF key, the key itself:
-    /// [`TokenFormat::drf`](super::TokenFormat::drf)).
+    /// [`TokenFormat::drf`](super::TokenFormat::drf); for a knox token on knox's table,
+    /// its random bytes: [`TokenFormat::knox`](super::TokenFormat::knox)).
     pub fn digest(&self) -> TokenDigest {
-        if self.drf {
-            TokenDigest::from_drf_key(&self.secret).expect("a DRF key made here is well formed")
-        } else {
-            TokenDigest::of(&self.secret)
+        match self.kind {
+            Kind::Hashed => TokenDigest::of(&self.secret),
+            Kind::Drf => TokenDigest::from_drf_key(&self.secret).expect("a DRF key made here is well formed"),
+            Kind::Knox => {
+                let body = &self.secret.as_bytes()[self.secret.len() - 64..];
+                let mut bytes = [0u8; 32];
+                decode_lower_hex(body, &mut bytes).expect("a knox token made here is well formed");
+                TokenDigest(bytes)
+            }
         }
     }
 }
@@ -72,10 +97,11 @@ impl fmt::Debug for PlainToken {
 
 /// The SHA-256 digest of a token: what stores keep and look tokens up by.
 ///
-/// Two kinds of tokens from Django are kept otherwise: an imported django-rest-knox
+/// Tokens from Django are kept otherwise: an imported django-rest-knox
 /// token by the SHA-256 of knox's SHA-512 of it
-/// ([`from_knox_digest`](Self::from_knox_digest)), and, on DRF's own table only, a
-/// DRF key as itself ([`from_drf_key`](Self::from_drf_key)).
+/// ([`from_knox_digest`](Self::from_knox_digest)); on DRF's own table only, a
+/// DRF key as itself ([`from_drf_key`](Self::from_drf_key)); on knox's own table
+/// only, a knox token as its random bytes ([`knox_token`](Self::knox_token)).
 ///
 /// The token has 256 bits of entropy, so a fast unsalted hash is enough: nobody can
 /// brute-force it, and the same digest lets the store find the record by index. Equality
@@ -116,6 +142,14 @@ impl TokenDigest {
     pub fn drf_key(&self) -> Option<PlainToken> {
         let (key, marker) = self.0.split_at(DRF_KEY_LEN / 2);
         (marker == DRF_MARKER).then(|| PlainToken::drf(key.try_into().expect("the split leaves 20 bytes")))
+    }
+
+    /// The knox token this digest carries after `prefix`, for a store on knox's own
+    /// table ([`TokenFormat::knox`](super::TokenFormat::knox)), which computes from it
+    /// what knox stores and looks up (`token_key`, the SHA-512). Every digest gives a
+    /// token: only a store that is given digests of that format alone may call it.
+    pub fn knox_token(&self, prefix: &str) -> PlainToken {
+        PlainToken::knox(prefix, &self.0)
     }
 }
 

@@ -49,6 +49,7 @@ impl Spelling for MySql {
     const SHARE_USER: &'static str = " LOCK IN SHARE MODE";
     const LOCK_USER: &'static str = " FOR UPDATE";
     const TEXT: &'static str = "CHAR";
+    const NULL_TIME: &'static str = "CAST(NULL AS DATETIME(6))";
     // MariaDB's `uuid` compares an RFC 4122 UUID (every one Python's `uuid` makes,
     // variant digit 8 to b) in another byte order than others: bounds of that variant
     // compare with the users' keys in one order.

@@ -26,6 +26,7 @@ impl Spelling for Postgres {
                          to_regclass(quote_ident($3)), to_regclass(quote_ident($4)))
            AND a.attnum > 0 AND NOT a.attisdropped"#;
 
+    const NULL_TIME: &'static str = "CAST(NULL AS timestamptz)";
     const LOCK_TOKENS: &'static str = " FOR UPDATE OF t";
     const SHARE_USER: &'static str = " FOR SHARE";
     const LOCK_USER: &'static str = " FOR UPDATE";

@@ -57,6 +57,14 @@ pub async fn connect_knox(url: &str) -> Result<PgPool, Error> {
     Ok(pool)
 }
 
+/// Opens the Django database at `url` with the user model `model` and
+/// django-rest-knox's `knox_authtoken`
+/// ([`DjangoTables::open_knox`](crate::DjangoTables::open_knox): checked, the key's
+/// type read), for [`knox_auth`](crate::knox_auth).
+pub async fn connect_knox_model(url: &str, model: &UserModel) -> Result<DjangoTables<Postgres>, Error> {
+    DjangoTables::open_knox(PgPool::connect(url).await?, model).await
+}
+
 /// Opens Django's PostgreSQL database at `url` as [`connect`] does, and its tables for
 /// the user model `model` ([`DjangoTables::open`](crate::DjangoTables::open): checked,
 /// the key's type read).

@@ -39,6 +39,7 @@ macro_rules! fixture_checks {
 
 pub mod conformance;
 pub mod custom;
+pub mod knox;
 pub mod password_race;
 
 use std::future::Future;
@@ -102,6 +103,17 @@ impl Manifest {
     pub fn user(&self, username: &str) -> &ManifestUser {
         self.users.iter().find(|u| u.username == username).unwrap()
     }
+}
+
+/// A time as Django writes it on SQLite (`YYYY-MM-DD HH:MM:SS[.ffffff]`, UTC).
+pub fn parse_django(text: &str) -> OffsetDateTime {
+    let (base, fraction) = text.split_once('.').unwrap_or((text, "0"));
+    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
+    let at = time::PrimitiveDateTime::parse(base, &format)
+        .unwrap()
+        .assume_utc();
+    let micros: i64 = format!("{fraction:0<6}").parse().unwrap();
+    at + time::Duration::microseconds(micros)
 }
 
 pub fn micros(micros: i64) -> OffsetDateTime {

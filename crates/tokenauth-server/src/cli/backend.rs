@@ -11,11 +11,15 @@ use std::path::Path;
 use std::time::Duration;
 
 use tokenauth::core::TokenAuth;
-use tokenauth_core::LocalBus;
-use tokenauth_core::store::{Capabilities, RevocationBus, TokenImport, TokenStore, UserImport};
+use tokenauth_core::store::{
+    Capabilities, RevocationBus, TokenImport, TokenStore, UserDirectory, UserImport,
+};
+use tokenauth_core::{Lifespan, LocalBus};
 use tokenauth_django::hashers::upgrading_hasher;
-use tokenauth_django::knox::KnoxToken;
-use tokenauth_django::{DjangoToken, DjangoUser, UserModel, django_auth};
+use tokenauth_django::knox::{KnoxStore, KnoxToken};
+use tokenauth_django::{
+    DjangoTables, DjangoToken, DjangoUser, DjangoUserDirectory, UserModel, django_auth, knox_auth,
+};
 use tokenauth_redis::{BusOptions, RedisBus, RedisStore, Target};
 use tokenauth_sqlx::mysql::{MySqlRevocationBus, MySqlStore, MySqlUserDirectory};
 use tokenauth_sqlx::postgres::{PostgresRevocationBus, PostgresStore, PostgresUserDirectory};
@@ -24,7 +28,7 @@ use tokenauth_sqlx::sqlite::{SqliteRevocationBus, SqliteStore, SqliteUserDirecto
 use super::copy::Tables;
 use super::policy::{PolicyStore, TokenLocation};
 use super::refusals::{self, Declaration};
-use super::{Cli, CliError, Command, DatabaseUrl};
+use super::{Cli, CliError, Command, DatabaseUrl, DjangoTokens};
 
 /// Whose tables the database URL holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -191,6 +195,21 @@ pub(super) async fn open(cli: Cli, runner: impl Runner) -> Result<(), CliError> 
             )
             .await
         }
+        (Schema::Django, Database::Sqlite) if cli.django.django_tokens == DjangoTokens::Knox => {
+            let tables = tokenauth_django::sqlite::connect_knox_model(url, &cli.django.model()).await?;
+            let auth = knox(&tables, &cli)?;
+            without_policy(auth, &Declaration::DJANGO_KNOX, cli, runner).await
+        }
+        (Schema::Django, Database::Postgres) if cli.django.django_tokens == DjangoTokens::Knox => {
+            let tables = tokenauth_django::postgres::connect_knox_model(url, &cli.django.model()).await?;
+            let auth = knox(&tables, &cli)?;
+            without_policy(auth, &Declaration::DJANGO_KNOX, cli, runner).await
+        }
+        (Schema::Django, Database::MySql) if cli.django.django_tokens == DjangoTokens::Knox => {
+            let tables = tokenauth_django::mysql::connect_knox_model(url, &cli.django.model()).await?;
+            let auth = knox(&tables, &cli)?;
+            without_policy(auth, &Declaration::DJANGO_KNOX, cli, runner).await
+        }
         (Schema::Django, Database::MySql) => {
             let tables = tokenauth_django::mysql::connect_model(url, &cli.django.model()).await?;
             let auth = django_auth(tables.store(), tables.users());
@@ -207,6 +226,26 @@ pub(super) async fn open(cli: Cli, runner: impl Runner) -> Result<(), CliError> 
             without_policy(auth, declared, cli, runner).await
         }
     }
+}
+
+/// The service on knox's table: tokens with `--django-knox-prefix`, each row's
+/// `expiry` written a lifespan after its creation (the one the command serves or
+/// issues under: `serve --lifespan`, the `token` commands' `--server-lifespan`).
+fn knox<DB: tokenauth_django::Dialect>(
+    tables: &DjangoTables<DB>,
+    cli: &Cli,
+) -> Result<TokenAuth<KnoxStore<DB>, DjangoUserDirectory<DB>>, CliError>
+where
+    KnoxStore<DB>: TokenStore,
+    DjangoUserDirectory<DB>: UserDirectory,
+{
+    let lifespan = match &cli.command {
+        Command::Serve(args) => args.lifespan,
+        Command::Token(args) => args.server_lifespan.unwrap_or_default(),
+        _ => Lifespan::DEFAULT,
+    };
+    let store = tables.knox_store(&cli.django.django_knox_prefix, Some(lifespan.as_duration()));
+    knox_auth(store, tables.users(), lifespan).map_err(|error| CliError::Options(error.to_string()))
 }
 
 /// Runs on a backend that keeps no policy and has no bus or token store of its own.

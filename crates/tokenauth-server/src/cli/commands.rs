@@ -6,21 +6,20 @@ use tokenauth::core::TokenAuth;
 use tokenauth::routes::IntrospectionClient;
 use tokenauth_core::store::{RevocationBus, TokenImport, TokenStore, UserDirectory, UserImport};
 use tokenauth_core::{AuthCache, BackendError, Cached, Lifespan, Maintenance, Publisher, Scopes};
-use tokenauth_django::UserModel;
 use tokenauth_django::hashers::DjangoHashers;
 
 use super::args::{MetricsArgs, Switch};
 use super::backend::{Opened, Runner};
 use super::policy::{ImportedTokens, Partial, PolicyStore};
-use super::{CacheArgs, CliError, Command, Io, ServeArgs, TokenArgs, TokenCommand};
+use super::{CacheArgs, CliError, Command, DjangoModelArgs, Io, ServeArgs, TokenArgs, TokenCommand};
 use super::{copy, import, import_django, tokens, users};
 use crate::Metrics;
 
 /// Runs commands with the standard streams of `io`.
 pub(super) struct Commands<'a, R, W> {
     pub(super) io: &'a mut Io<R, W>,
-    /// The Django user model `import-django` reads.
-    pub(super) django: UserModel,
+    /// The Django user model and token package `import-django` reads.
+    pub(super) django: DjangoModelArgs,
 }
 
 impl<R: BufRead, W: Write> Runner for Commands<'_, R, W> {
@@ -70,7 +69,7 @@ where
         self,
         command: Command,
         io: &mut Io<R, W>,
-        django: &UserModel,
+        django: &DjangoModelArgs,
     ) -> Result<(), CliError> {
         match command {
             Command::Migrate => writeln!(io.stdout, "database is up to date")?,
@@ -89,7 +88,15 @@ where
                     .settings
                     .as_ref()
                     .expect("the refusals admit bulk commands only where a policy is kept");
-                import_django::run(args, django, &self.auth, settings, io).await?;
+                import_django::run(
+                    args,
+                    &django.model(),
+                    django.django_tokens,
+                    &self.auth,
+                    settings,
+                    io,
+                )
+                .await?;
             }
             // Run before any `--database` is opened (`cli::run`); here only if refused.
             Command::CopyDatabase(args) => copy::run(&args, io).await?,

@@ -43,16 +43,6 @@ pub struct ImportDjangoArgs {
         hide_env_values = true
     )]
     pub from: DatabaseUrl,
-    /// Whose tokens the Django database holds: DRF's `authtoken_token` (`drf`) or
-    /// django-rest-knox's `knox_authtoken` (`knox`; DRF's table is then not needed).
-    #[arg(
-        long,
-        value_enum,
-        value_name = "KIND",
-        default_value_t = DjangoTokens::Drf,
-        env = "TOKENAUTH_DJANGO_TOKENS"
-    )]
-    pub django_tokens: DjangoTokens,
 }
 
 /// The token package of a Django project.
@@ -95,6 +85,7 @@ struct ImportedUsers {
 pub(super) async fn run<S, D, P, R, W>(
     args: ImportDjangoArgs,
     model: &UserModel,
+    django_tokens: DjangoTokens,
     auth: &TokenAuth<S, D>,
     settings: &P,
     io: &mut Io<R, W>,
@@ -106,7 +97,7 @@ where
     W: Write,
 {
     let started = Instant::now();
-    let (users, tokens) = match args.django_tokens {
+    let (users, tokens) = match django_tokens {
         DjangoTokens::Drf => {
             let (users, tokens) = backend::read_django(&args.from, model).await?;
             (users, Tokens::Drf(tokens))
@@ -128,7 +119,7 @@ where
     let imported = import_users(&users, auth, io.show_progress).await?;
     // Recorded before the tokens are: a serve started meanwhile must accept them.
     settings
-        .set_imported(args.django_tokens)
+        .set_imported(django_tokens)
         .await
         .map_err(BackendError::new)?;
 

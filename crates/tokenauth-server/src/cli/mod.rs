@@ -210,15 +210,25 @@ pub async fn run<R: BufRead, W: Write>(cli: Cli, io: &mut Io<R, W>) -> Result<()
     {
         return copy::run(args, io).await;
     }
-    let django = cli.django.model();
-    // Names of a Django user model that nothing reads are a mistake, not a no-op.
-    if cli.schema == Schema::Tokenauth
-        && !matches!(cli.command, Command::ImportDjango(_))
-        && django != tokenauth_django::UserModel::default()
+    let django = cli.django.clone();
+    // Names of a Django user model (or token package) that nothing reads are a
+    // mistake, not a no-op.
+    let reads_django = cli.schema == Schema::Django || matches!(cli.command, Command::ImportDjango(_));
+    if !reads_django
+        && (django.model() != tokenauth_django::UserModel::default()
+            || django.django_tokens != DjangoTokens::Drf)
     {
         return Err(CliError::Options(
-            "--django-user-table, --django-login-field and --django-active-field name a Django \
-             database's user model: they apply with --schema django and to import-django"
+            "--django-user-table, --django-login-field, --django-active-field and --django-tokens \
+             name a Django database's user model and tokens: they apply with --schema django and to \
+             import-django"
+                .to_owned(),
+        ));
+    }
+    let knox_served = cli.schema == Schema::Django && django.django_tokens == DjangoTokens::Knox;
+    if !django.django_knox_prefix.is_empty() && !knox_served {
+        return Err(CliError::Options(
+            "--django-knox-prefix is knox's TOKEN_PREFIX: it applies with --schema django --django-tokens knox"
                 .to_owned(),
         ));
     }

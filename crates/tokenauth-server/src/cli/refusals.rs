@@ -110,6 +110,23 @@ impl Declaration {
     };
 }
 
+impl Declaration {
+    /// A Django database's own tables with django-rest-knox's tokens: as DRF's, but
+    /// several tokens per user, each with an expiry of its own.
+    pub(super) const DJANGO_KNOX: Self = Self {
+        name: "--schema django --django-tokens knox",
+        reasons: Reasons {
+            token_store: "--token-store, --token-store-prefix and --token-store-ca: the tokens are knox's rows in knox_authtoken",
+            idle_timeout: "--idle-timeout: knox's table records no use",
+            scopes: "--scopes: knox's tokens carry no scopes",
+            session_scope: "--session-scope: knox's tokens carry no scopes",
+            token_fields: "--name and --scope: knox's table has no column for them",
+            ..Self::DJANGO.reasons
+        },
+        ..Self::DJANGO
+    };
+}
+
 /// Refuses what `cli` asks that the backend (`declared`, with a store holding
 /// `holds`) cannot do; the first refusal found, in the order of the command line.
 pub(super) fn check(cli: &Cli, declared: &Declaration, holds: &Capabilities) -> Result<(), CliError> {

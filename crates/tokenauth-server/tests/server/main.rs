@@ -29,6 +29,7 @@ mod connections;
 mod cors;
 mod django;
 mod django_custom;
+mod django_knox;
 mod e2e;
 mod ergonomics;
 mod hostile;

@@ -1,8 +1,11 @@
 //! The options naming Django's user model (`--schema django` and `import-django`):
-//! `AUTH_USER_MODEL`'s table and fields, with Django's defaults.
+//! `AUTH_USER_MODEL`'s table and fields, with Django's defaults; and the token
+//! package (DRF's or django-rest-knox's) with knox's prefix.
 
 use clap::Args;
 use tokenauth_django::{Identifier, UserModel};
+
+use crate::cli::DjangoTokens;
 
 /// Django's user model, for `--schema django` and `import-django` (docs/django.md,
 /// "Custom user model").
@@ -43,6 +46,30 @@ pub struct DjangoModelArgs {
         value_parser = active_field
     )]
     pub django_active_field: ActiveField,
+    /// Whose tokens the Django database holds: DRF's `authtoken_token` (`drf`) or
+    /// django-rest-knox's `knox_authtoken` (`knox`; DRF's table is then not needed),
+    /// for --schema django and import-django.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        value_name = "KIND",
+        default_value_t = DjangoTokens::Drf,
+        env = "TOKENAUTH_DJANGO_TOKENS"
+    )]
+    pub django_tokens: DjangoTokens,
+    /// knox's `TOKEN_PREFIX` (at most 10 printable characters; default none), for
+    /// --schema django --django-tokens knox: what tokens issued here start with, and
+    /// the only prefix accepted (a token knox issued under another prefix is refused).
+    #[arg(
+        long,
+        global = true,
+        env = "TOKENAUTH_DJANGO_KNOX_PREFIX",
+        default_value = "",
+        value_name = "PREFIX",
+        value_parser = knox_prefix
+    )]
+    pub django_knox_prefix: String,
 }
 
 /// `--django-active-field`: a column, or none.
@@ -51,6 +78,12 @@ pub struct ActiveField(Option<Identifier>);
 
 fn identifier(value: &str) -> Result<Identifier, String> {
     Identifier::new(value).map_err(|error| error.to_string())
+}
+
+fn knox_prefix(value: &str) -> Result<String, String> {
+    tokenauth_core::TokenFormat::knox(value)
+        .map(|_| value.to_owned())
+        .map_err(|error| error.to_string())
 }
 
 fn active_field(value: &str) -> Result<ActiveField, String> {

@@ -1,12 +1,16 @@
-//! django-rest-knox's tokens (`knox_authtoken`): reading them whole, with Django's
-//! users, for the move to tokenauth's own schema (`tokenauth import-django
-//! --django-tokens knox`).
+//! django-rest-knox's tokens (`knox_authtoken`): served live on the Django database
+//! ([`KnoxStore`], [`knox_auth`](crate::knox_auth): `tokenauth serve --schema django
+//! --django-tokens knox`), or read whole, with Django's users, for the move to
+//! tokenauth's own schema (`tokenauth import-django --django-tokens knox`).
 //!
 //! Knox keeps no token, only its hex SHA-512 (`digest`, the primary key), the token's
 //! first 15 characters (`token_key`, which knox looks rows up by), `created`, an
 //! optional `expiry` (NULL when `TOKEN_TTL` is `None`) and `user_id`. The digest
 //! covers the whole token, `token_key` included, so it is what an import keeps
 //! ([`TokenDigest::from_knox_digest`](tokenauth_core::store::TokenDigest::from_knox_digest)).
+
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+mod store;
 
 use std::fmt;
 
@@ -18,6 +22,9 @@ use sqlx::{ColumnIndex, Decode, Executor, IntoArguments, Pool, Type};
 
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 use crate::{DjangoUser, Error, dialect::Execute};
+
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+pub use store::KnoxStore;
 
 /// A row of `knox_authtoken`. `Debug` does not show the digest.
 #[derive(Clone, PartialEq, Eq)]
