@@ -263,3 +263,10 @@ mod tokens {
         declared_credential_versions,
     );
 }
+
+#[tokio::test]
+async fn knoxs_auto_refresh_moves_the_expiry_on_use() {
+    let served = served().await;
+    common::knox::auto_refresh_moves_the_expiry(&served.tables, &served.clock, &served, &knox_manifest())
+        .await;
+}

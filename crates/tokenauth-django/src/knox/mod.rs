@@ -24,7 +24,7 @@ use sqlx::{ColumnIndex, Decode, Executor, IntoArguments, Pool, Type};
 use crate::{DjangoUser, Error, dialect::Execute};
 
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
-pub use store::KnoxStore;
+pub use store::{KnoxStore, MIN_REFRESH_INTERVAL};
 
 /// A row of `knox_authtoken`. `Debug` does not show the digest.
 #[derive(Clone, PartialEq, Eq)]

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use sha2::{Digest as _, Sha512};
 use sqlx::Pool;
 use subtle::ConstantTimeEq as _;
-use time::Duration;
+use time::{Duration, OffsetDateTime};
 use tokenauth_core::store::{
     Capabilities, Change, Committed, Ended, PurgeBounds, TokenDigest, TokenRecord, TokenSet, TokenStore,
     Usage,
@@ -23,6 +23,10 @@ use crate::statements::Statements;
 /// knox's `TOKEN_KEY_LENGTH`: the first characters of a token (its prefix included),
 /// stored and indexed as `token_key`.
 const TOKEN_KEY_LENGTH: usize = 15;
+
+/// knox's `MIN_REFRESH_INTERVAL` default: an auto-refresh that would move `expiry` by
+/// this much or less writes nothing.
+pub const MIN_REFRESH_INTERVAL: Duration = Duration::seconds(60);
 
 /// A [`TokenStore`] on django-rest-knox's `knox_authtoken` table (knox 5: `digest`, the
 /// hex SHA-512 of the token and the primary key; `token_key`, its first 15
@@ -44,6 +48,11 @@ const TOKEN_KEY_LENGTH: usize = 15;
 ///   token issued here gets `expiry = created + ttl` (`ttl` of
 ///   [`DjangoTables::knox_store`](crate::DjangoTables::knox_store): give it the
 ///   lifespan), or its own lifespan's end; with no `ttl`, NULL.
+/// - **knox's `AUTO_REFRESH`** ([`with_auto_refresh`](Self::with_auto_refresh)): a
+///   token that authenticates while its `expiry` is set and not passed gets `expiry =
+///   now + ttl`, written when that moves it by more than knox's `MIN_REFRESH_INTERVAL`
+///   (60 s), as knox's `renew_token` does; core's `lifespan` after `created` still
+///   ends it (knox's `AUTO_REFRESH_MAX_TTL`).
 /// - **What knox's table cannot hold**: names, scopes (refused,
 ///   [`Error::Unsupported`]), uses (not recorded: no idle expiry). A token's
 ///   credential version is its user's, read with the row, as on DRF's table (see the
@@ -58,6 +67,7 @@ pub struct KnoxStore<DB: Dialect> {
     rows: TokenRows<DB>,
     prefix: String,
     ttl: Option<Duration>,
+    auto_refresh: bool,
 }
 
 impl<DB: Dialect> KnoxStore<DB> {
@@ -66,7 +76,17 @@ impl<DB: Dialect> KnoxStore<DB> {
             rows: TokenRows { pool, sql },
             prefix: prefix.to_owned(),
             ttl,
+            auto_refresh: false,
         }
+    }
+
+    /// The store with knox's `AUTO_REFRESH` on or off (off by default): each
+    /// authentication of a token whose `expiry` is set moves it to `now + ttl` (see
+    /// [`KnoxStore`]). Without a `ttl` there is nothing to move it by: no refresh.
+    #[must_use]
+    pub fn with_auto_refresh(mut self, on: bool) -> Self {
+        self.auto_refresh = on;
+        self
     }
 
     /// The prefix of the tokens issued and accepted (knox's `TOKEN_PREFIX`).
@@ -99,6 +119,7 @@ impl<DB: Dialect> Clone for KnoxStore<DB> {
             rows: self.rows.clone(),
             prefix: self.prefix.clone(),
             ttl: self.ttl,
+            auto_refresh: self.auto_refresh,
         }
     }
 }
@@ -108,6 +129,7 @@ impl<DB: Dialect> fmt::Debug for KnoxStore<DB> {
         f.debug_struct("KnoxStore")
             .field("prefix", &self.prefix)
             .field("ttl", &self.ttl)
+            .field("auto_refresh", &self.auto_refresh)
             .finish_non_exhaustive()
     }
 }
@@ -206,6 +228,34 @@ impl<DB: Execute> TokenStore for KnoxStore<DB> {
             .iter()
             .find(|row| bool::from(row.key.as_bytes().ct_eq(sha512.as_bytes())));
         Ok(found.map(|row| row.record_with(*digest)))
+    }
+
+    /// As [`find_by_digest`](TokenStore::find_by_digest), then knox's `AUTO_REFRESH`
+    /// when on: a live token's `expiry` moved to `now + ttl`, written only when that
+    /// moves it by more than [`MIN_REFRESH_INTERVAL`] (knox's `renew_token`).
+    async fn find_to_authenticate(
+        &self,
+        digest: &TokenDigest,
+        now: OffsetDateTime,
+    ) -> Result<Option<Arc<TokenRecord>>, Error> {
+        let Some(mut record) = self.find_by_digest(digest).await? else {
+            return Ok(None);
+        };
+        if let (true, Some(ttl), Some(expiry)) = (self.auto_refresh, self.ttl, record.expires) {
+            let renewed = now.checked_add(ttl);
+            // knox deletes an expired row rather than renew it; here it is refused.
+            if let Some(renewed) =
+                renewed.filter(|renewed| expiry >= now && *renewed - expiry > MIN_REFRESH_INTERVAL)
+            {
+                let (_, sha512) = self.knox_columns(digest);
+                let args = [Arg::Time(renewed), Arg::Text(&sha512)];
+                let mut conn = self.rows.pool.acquire().await?;
+                if DB::execute(&mut conn, &self.rows.sql.refresh_expiry, &args).await? > 0 {
+                    record.expires = Some(renewed);
+                }
+            }
+        }
+        Ok(Some(Arc::new(record)))
     }
 
     #[tracing::instrument(skip_all)]

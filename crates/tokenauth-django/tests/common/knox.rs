@@ -52,6 +52,13 @@ macro_rules! knox_checks {
 
         #[tokio::test]
         $(#[$attr])*
+        async fn knoxs_auto_refresh_moves_the_expiry_on_use() {
+            let served = served().await;
+            knox::auto_refresh_moves_the_expiry(&served.tables, &served.clock, &served, &knox_manifest()).await;
+        }
+
+        #[tokio::test]
+        $(#[$attr])*
         async fn a_database_without_knoxs_table_is_refused_by_name() {
             let drf = Database::load().await;
             let refused = connect_knox_model(&drf.url, &UserModel::default())
@@ -333,4 +340,75 @@ pub async fn logins_write_rows_knox_accepts<S: TokenStore, D: UserAdmin>(
         .unwrap();
     assert_eq!(raw.count(alice.id).await, 0);
     assert!(raw.count(manifest.user("bob").id).await > 0, "bob's stay");
+}
+
+/// knox's `AUTO_REFRESH` (`TOKEN_TTL` one hour, lifespan a century): each use moves a
+/// live token's `expiry` to an hour after it, written only when that moves it by more
+/// than `MIN_REFRESH_INTERVAL`; a token used in time outlives the hour it was issued
+/// for, one left unused expires an hour after its last use; without the refresh the
+/// same token ends an hour after its login.
+pub async fn auto_refresh_moves_the_expiry<DB>(
+    tables: &tokenauth_django::DjangoTables<DB>,
+    clock: &ManualClock,
+    raw: &impl KnoxRaw,
+    manifest: &KnoxManifest,
+) where
+    DB: tokenauth_django::Dialect,
+    tokenauth_django::knox::KnoxStore<DB>: TokenStore,
+    tokenauth_django::DjangoUserDirectory<DB>: UserAdmin,
+{
+    let ttl = Duration::hours(1);
+    let lifespan: tokenauth_core::Lifespan = LONG_LIFESPAN.parse().unwrap();
+    let auth = |refresh: bool| {
+        let store = tables.knox_store("", Some(ttl)).with_auto_refresh(refresh);
+        tokenauth_django::knox_auth(store, tables.users(), lifespan)
+            .unwrap()
+            .with_clock(clock.clone())
+    };
+    let (refreshing, plain) = (auth(true), auth(false));
+    let alice = manifest.user("alice");
+    let login = |auth: &TokenAuth<_, _>| {
+        let auth = auth.clone();
+        async move {
+            let issued = auth
+                .obtain(&alice.username, &alice.password, TokenRequest::default())
+                .await
+                .unwrap();
+            issued.token.expose_secret().to_owned()
+        }
+    };
+    let start = tokenauth_core::Clock::now(clock);
+    let (kept, unrefreshed) = (login(&refreshing).await, login(&plain).await);
+    let expiry = |token: String| async move { raw.row(&sha512(&token)).await.unwrap().expiry };
+    assert_eq!(expiry(kept.clone()).await, Some(start + ttl));
+
+    // 30 s later: the move would be 30 s, within knox's minimum interval: not written.
+    clock.advance(Duration::seconds(30));
+    refreshing.authenticate(&kept, None).await.unwrap();
+    assert_eq!(expiry(kept.clone()).await, Some(start + ttl));
+
+    // 50 minutes in: moved to an hour from now, and the other store's token too when
+    // used through the refreshing one (the setting is the server's, not the row's).
+    clock.set(start + Duration::minutes(50));
+    refreshing.authenticate(&kept, None).await.unwrap();
+    let moved = start + Duration::minutes(50) + ttl;
+    assert_eq!(expiry(kept.clone()).await, Some(moved));
+
+    // Past the hour it was issued for: the used token works, the other has expired.
+    clock.set(start + ttl + Duration::minutes(10));
+    refreshing.authenticate(&kept, None).await.unwrap();
+    let refused = plain.authenticate(&unrefreshed, None).await.unwrap_err();
+    assert!(matches!(refused, AuthError::Expired), "{refused:?}");
+    assert_eq!(
+        expiry(unrefreshed).await,
+        Some(start + ttl),
+        "no refresh without the setting"
+    );
+
+    // Unused for longer than the TTL: expired, and not renewed by the attempt.
+    let last = start + ttl + Duration::minutes(10);
+    clock.set(last + ttl + Duration::microseconds(1));
+    let refused = refreshing.authenticate(&kept, None).await.unwrap_err();
+    assert!(matches!(refused, AuthError::Expired), "{refused:?}");
+    assert_eq!(expiry(kept).await, Some(last + ttl));
 }

@@ -244,7 +244,10 @@ where
         Command::Token(args) => args.server_lifespan.unwrap_or_default(),
         _ => Lifespan::DEFAULT,
     };
-    let store = tables.knox_store(&cli.django.django_knox_prefix, Some(lifespan.as_duration()));
+    let ttl = cli.django.django_knox_ttl.unwrap_or(lifespan);
+    let store = tables
+        .knox_store(&cli.django.django_knox_prefix, Some(ttl.as_duration()))
+        .with_auto_refresh(cli.django.django_knox_auto_refresh == super::args::Switch::On);
     knox_auth(store, tables.users(), lifespan).map_err(|error| CliError::Options(error.to_string()))
 }
 

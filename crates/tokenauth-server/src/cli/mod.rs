@@ -226,9 +226,13 @@ pub async fn run<R: BufRead, W: Write>(cli: Cli, io: &mut Io<R, W>) -> Result<()
         ));
     }
     let knox_served = cli.schema == Schema::Django && django.django_tokens == DjangoTokens::Knox;
-    if !django.django_knox_prefix.is_empty() && !knox_served {
+    let knox_options = !django.django_knox_prefix.is_empty()
+        || django.django_knox_ttl.is_some()
+        || django.django_knox_auto_refresh == args::Switch::On;
+    if knox_options && !knox_served {
         return Err(CliError::Options(
-            "--django-knox-prefix is knox's TOKEN_PREFIX: it applies with --schema django --django-tokens knox"
+            "--django-knox-prefix, --django-knox-ttl and --django-knox-auto-refresh are knox's \
+             TOKEN_PREFIX, TOKEN_TTL and AUTO_REFRESH: they apply with --schema django --django-tokens knox"
                 .to_owned(),
         ));
     }

@@ -190,7 +190,18 @@ fn knox_options_apply_only_to_knoxs_table() {
                 "user",
                 "list",
             ],
-            "--django-knox-prefix is knox's TOKEN_PREFIX",
+            "--django-knox-prefix, --django-knox-ttl and --django-knox-auto-refresh are knox's",
+        ),
+        (
+            vec![
+                "--schema",
+                "django",
+                "--django-knox-auto-refresh",
+                "on",
+                "user",
+                "list",
+            ],
+            "they apply with --schema django --django-tokens knox",
         ),
         (
             vec![
@@ -281,5 +292,58 @@ async fn serve_on_knoxs_table_in(url: &str, database: &str) {
     assert_eq!(status, 204, "{body}");
     assert_eq!(knox_rows(url, &token).await, 0);
     assert_eq!(get(&addr, "/auth/me", &token).await.0, 401);
+    server.terminate();
+}
+
+/// `--django-knox-ttl` and `--django-knox-auto-refresh on` through the binary (on the
+/// system clock, so without waiting an hour): a login's row expires a TTL after it is
+/// created; a token whose row expires in ten minutes (as if issued fifty minutes ago)
+/// is moved to an hour from its use.
+#[tokio::test]
+async fn knoxs_ttl_and_auto_refresh_are_the_servers() {
+    let (_dir, database) = copy("knox/knox.sqlite3");
+    let refresh = ["--django-knox-ttl", "1h", "--django-knox-auto-refresh", "on"];
+    let (server, addr) = Server::start(&database, &knox_args(&refresh));
+    let issued = obtain(&addr, "bob", "bob-password").await;
+    let token = issued["token"].as_str().unwrap().to_owned();
+    let digest: String = Sha512::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let mut conn = sqlx::SqliteConnection::connect(&database).await.unwrap();
+    // Django's SQLite text times; julianday reads them.
+    let seconds = |from: &str| {
+        format!(
+            r#"SELECT (julianday("expiry") - julianday({from})) * 86400 FROM "knox_authtoken" WHERE "digest" = $1"#
+        )
+    };
+    let ttl: f64 = sqlx::query_scalar(&seconds(r#""created""#))
+        .bind(&digest)
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert!((ttl - 3600.0).abs() < 0.01, "expiry - created = {ttl} s");
+
+    // The server reads the system clock: so does this test.
+    let soon = tokenauth_core::Clock::now(&tokenauth_core::SystemClock) + time::Duration::minutes(10);
+    let format = time::macros::format_description!(
+        "[year]-[month]-[day] [hour]:[minute]:[second].[subsecond digits:6]"
+    );
+    sqlx::query(r#"UPDATE "knox_authtoken" SET "expiry" = $1 WHERE "digest" = $2"#)
+        .bind(soon.format(&format).unwrap())
+        .bind(&digest)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(get(&addr, "/auth/me", &token).await.0, 200);
+    let left: f64 = sqlx::query_scalar(&seconds("'now'"))
+        .bind(&digest)
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert!(
+        (3500.0..=3600.0).contains(&left),
+        "expiry moved to {left} s from now"
+    );
     server.terminate();
 }

@@ -70,6 +70,30 @@ pub struct DjangoModelArgs {
         value_parser = knox_prefix
     )]
     pub django_knox_prefix: String,
+    /// knox's `TOKEN_TTL`, for --schema django --django-tokens knox: a token issued here
+    /// expires this long after it is created and, with --django-knox-auto-refresh on,
+    /// this long after each use. Default: the --lifespan, which still ends every token
+    /// that long after it was created (knox's `AUTO_REFRESH_MAX_TTL`).
+    #[arg(
+        long,
+        global = true,
+        env = "TOKENAUTH_DJANGO_KNOX_TTL",
+        value_name = "DURATION",
+        value_parser = super::values::duration
+    )]
+    pub django_knox_ttl: Option<tokenauth_core::Lifespan>,
+    /// knox's `AUTO_REFRESH`, for --schema django --django-tokens knox: each use of a
+    /// token moves its expiry to now + --django-knox-ttl (written when that moves it by
+    /// more than 60 s, knox's `MIN_REFRESH_INTERVAL`).
+    #[arg(
+        long,
+        global = true,
+        env = "TOKENAUTH_DJANGO_KNOX_AUTO_REFRESH",
+        value_enum,
+        value_name = "on|off",
+        default_value = "off"
+    )]
+    pub django_knox_auto_refresh: super::Switch,
 }
 
 /// `--django-active-field`: a column, or none.
