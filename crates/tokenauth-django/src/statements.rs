@@ -150,8 +150,8 @@ pub(crate) struct Statements {
     /// Sets whether user `$2` may authenticate to `$1`; none without an active column.
     pub(crate) set_active: Option<String>,
     /// Sets the `expiry` of the knox row with digest `$2` to `$1` (knox's
-    /// `AUTO_REFRESH`); on DRF's table, a statement never run.
-    pub(crate) refresh_expiry: String,
+    /// `AUTO_REFRESH`); none on DRF's table, which has no expiry.
+    pub(crate) refresh_expiry: Option<String>,
     /// Deletes the tokens of user `$1`.
     pub(crate) delete_tokens_of_user: String,
     /// Deletes the rows of user `$1` in Django's link tables (groups, permissions)
@@ -284,9 +284,11 @@ impl Statements {
                     key(2)
                 ))
             }),
-            refresh_expiry: spell(format!(
-                r#"UPDATE {tokens} SET "expiry" = $1 WHERE {token_key} = $2"#
-            )),
+            refresh_expiry: knox.then(|| {
+                spell(format!(
+                    r#"UPDATE {tokens} SET "expiry" = $1 WHERE {token_key} = $2"#
+                ))
+            }),
             delete_tokens_of_user: spell(format!(r#"DELETE FROM {tokens} WHERE "user_id" = {}"#, key(1))),
             delete_user_links: layout
                 .links

@@ -14,7 +14,7 @@
 
 use sha2::{Digest, Sha256, Sha512};
 
-use super::{TokenDigest, decode_lower_hex};
+use super::{PlainToken, TokenDigest, decode_lower_hex, encode_lower_hex};
 
 /// Knox's `AUTH_TOKEN_CHARACTER_LENGTH` default: 32 random bytes in hex.
 const BODY_LEN: usize = 64;
@@ -62,6 +62,23 @@ fn of_sha512(sha512: &[u8]) -> TokenDigest {
     hasher.update(KNOX_DOMAIN);
     hasher.update(sha512);
     TokenDigest::from_bytes(hasher.finalize().into())
+}
+
+impl PlainToken {
+    /// What django-rest-knox stores for this token in `knox_authtoken.digest`: its
+    /// SHA-512 in lowercase hex (knox's default `SECURE_HASH_ALGORITHM`), which a store
+    /// on knox's own table writes and compares.
+    ///
+    /// ```
+    /// use tokenauth_core::TokenFormat;
+    /// # use sha2::Digest as _;
+    /// let token = TokenFormat::knox("knx_").unwrap().generate();
+    /// let expected = format!("{:x}", sha2::Sha512::digest(token.expose_secret()));
+    /// assert_eq!(token.knox_digest(), expected);
+    /// ```
+    pub fn knox_digest(&self) -> String {
+        encode_lower_hex(&Sha512::digest(self.expose_secret().as_bytes()))
+    }
 }
 
 impl TokenDigest {

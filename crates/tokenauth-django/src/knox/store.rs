@@ -4,7 +4,6 @@
 use std::fmt;
 use std::sync::Arc;
 
-use sha2::{Digest as _, Sha512};
 use sqlx::Pool;
 use subtle::ConstantTimeEq as _;
 use time::{Duration, OffsetDateTime};
@@ -104,12 +103,8 @@ impl<DB: Dialect> KnoxStore<DB> {
     /// `token_key` and its hex SHA-512.
     fn knox_columns(&self, digest: &TokenDigest) -> (String, String) {
         let token = digest.knox_token(&self.prefix);
-        let secret = token.expose_secret();
-        let sha512 = Sha512::digest(secret.as_bytes())
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        (secret[..TOKEN_KEY_LENGTH].to_owned(), sha512)
+        let token_key = token.expose_secret()[..TOKEN_KEY_LENGTH].to_owned();
+        (token_key, token.knox_digest())
     }
 }
 
@@ -241,7 +236,10 @@ impl<DB: Execute> TokenStore for KnoxStore<DB> {
         let Some(mut record) = self.find_by_digest(digest).await? else {
             return Ok(None);
         };
-        if let (true, Some(ttl), Some(expiry)) = (self.auto_refresh, self.ttl, record.expires) {
+        let refresh = self.rows.sql.refresh_expiry.as_deref();
+        if let (true, Some(ttl), Some(expiry), Some(sql)) =
+            (self.auto_refresh, self.ttl, record.expires, refresh)
+        {
             let renewed = now.checked_add(ttl);
             // knox deletes an expired row rather than renew it; here it is refused.
             if let Some(renewed) =
@@ -250,7 +248,7 @@ impl<DB: Execute> TokenStore for KnoxStore<DB> {
                 let (_, sha512) = self.knox_columns(digest);
                 let args = [Arg::Time(renewed), Arg::Text(&sha512)];
                 let mut conn = self.rows.pool.acquire().await?;
-                if DB::execute(&mut conn, &self.rows.sql.refresh_expiry, &args).await? > 0 {
+                if DB::execute(&mut conn, sql, &args).await? > 0 {
                     record.expires = Some(renewed);
                 }
             }
