@@ -227,7 +227,7 @@ pub use error::Error;
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 pub use export::export;
 pub use export::{DjangoToken, DjangoUser};
-pub use model::{Identifier, UserModel};
+pub use model::{Identifier, LoginMatch, UserModel};
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 pub use schema::check_schema;
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]

@@ -54,9 +54,27 @@ impl fmt::Display for Identifier {
     }
 }
 
+/// How a login is compared with the login field.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum LoginMatch {
+    /// As Django's `ModelBackend` compares it (`get_by_natural_key`, an exact `=`):
+    /// byte for byte on SQLite and PostgreSQL, as the column's collation says on
+    /// MySQL/MariaDB (whose default collations fold case).
+    #[default]
+    Exact,
+    /// Case-insensitively, as an authentication backend that looks users up with
+    /// Django's `iexact` does (`UPPER(login) = UPPER(given)`: ASCII letters only on
+    /// SQLite, as Django's `iexact` there; every letter on PostgreSQL and MySQL). A
+    /// login that matches several users (`Alice` and `alice` both stored) logs in the
+    /// one it matches exactly, and none if it matches none of them exactly.
+    CaseInsensitive,
+}
+
 /// Django's user model as its table holds it: the table, the login field
-/// (`USERNAME_FIELD`) and the active flag. The default is `django.contrib.auth`'s
-/// `User`: `auth_user`, `username`, `is_active`.
+/// (`USERNAME_FIELD`), how logins match it, and the active flag. The default is
+/// `django.contrib.auth`'s `User`: `auth_user`, `username` matched exactly,
+/// `is_active`.
 ///
 /// The primary key is not configured: its column and type (integer, big integer, or
 /// a UUID as Django stores it) are read from the database when the tables are opened.
@@ -76,6 +94,7 @@ impl fmt::Display for Identifier {
 pub struct UserModel {
     table: Identifier,
     login_field: Identifier,
+    login_match: LoginMatch,
     active_field: Option<Identifier>,
 }
 
@@ -84,18 +103,20 @@ impl Default for UserModel {
         Self {
             table: Identifier("auth_user".to_owned()),
             login_field: Identifier("username".to_owned()),
+            login_match: LoginMatch::Exact,
             active_field: Some(Identifier("is_active".to_owned())),
         }
     }
 }
 
 impl UserModel {
-    /// The model of checked names: its table, its login field, its active flag's
-    /// column if it has one.
+    /// The model of checked names: its table, its login field (matched exactly), its
+    /// active flag's column if it has one.
     pub fn of(table: Identifier, login_field: Identifier, active_field: Option<Identifier>) -> Self {
         Self {
             table,
             login_field,
+            login_match: LoginMatch::Exact,
             active_field,
         }
     }
@@ -110,10 +131,29 @@ impl UserModel {
     }
 
     /// Sets the column users log in with: `USERNAME_FIELD` (default `username`), any
-    /// unique column, matched exactly as Django's `get_by_natural_key` matches it.
+    /// unique column, matched as [`Self::with_login_match`] says (by default exactly,
+    /// as Django's `get_by_natural_key` matches it).
     pub fn with_login_field(mut self, column: &str) -> Result<Self, Error> {
         self.login_field = Identifier::new(column)?;
         Ok(self)
+    }
+
+    /// Sets how logins are compared with the login field (default
+    /// [`LoginMatch::Exact`], as Django's `ModelBackend`).
+    ///
+    /// ```
+    /// use tokenauth_django::{LoginMatch, UserModel};
+    ///
+    /// // A backend that finds users with `email__iexact`.
+    /// let model = UserModel::new("accounts_member")?
+    ///     .with_login_field("email")?
+    ///     .with_login_match(LoginMatch::CaseInsensitive);
+    /// assert_eq!(model.login_match(), LoginMatch::CaseInsensitive);
+    /// # Ok::<(), tokenauth_django::Error>(())
+    /// ```
+    pub fn with_login_match(mut self, login_match: LoginMatch) -> Self {
+        self.login_match = login_match;
+        self
     }
 
     /// Sets the column of the active flag (default `is_active`).
@@ -138,6 +178,11 @@ impl UserModel {
     /// The login column.
     pub fn login_field(&self) -> &Identifier {
         &self.login_field
+    }
+
+    /// How logins are compared with the login field.
+    pub fn login_match(&self) -> LoginMatch {
+        self.login_match
     }
 
     /// The active flag's column, if the table has one.

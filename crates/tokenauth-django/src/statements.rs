@@ -21,7 +21,7 @@
 //! `password`). Keys are read and bound as the key's kind says ([`KeyKind`]).
 
 use crate::keys::{KeyKind, StoredKey};
-use crate::model::Identifier;
+use crate::model::{Identifier, LoginMatch};
 use crate::schema::{FILLED, Layout, TokenTable};
 
 /// What a dialect spells its own way; the rest of each statement is shared.
@@ -132,6 +132,8 @@ pub(crate) struct Statements {
     pub(crate) user_by_id: String,
     /// The user row whose login field is `$1`, compared exactly.
     pub(crate) user_by_login: String,
+    /// The user rows a login `$1` matches, as the model's [`LoginMatch`] says.
+    pub(crate) users_matching_login: String,
     /// Every user row, by login.
     pub(crate) users_by_login: String,
     /// Every user row, by key (the export).
@@ -260,6 +262,12 @@ impl Statements {
             purge_tokens: locked_tokens(purged),
             user_by_id: select_users(&format!("WHERE {id} = {}", key(1))),
             user_by_login: select_users(&format!("WHERE {login} = $1")),
+            users_matching_login: select_users(&match layout.model.login_match() {
+                LoginMatch::Exact => format!("WHERE {login} = $1"),
+                // Django's `iexact` on PostgreSQL; on SQLite, the same ASCII-only folding
+                // as the `LIKE` Django uses there.
+                LoginMatch::CaseInsensitive => format!("WHERE UPPER({login}) = UPPER($1)"),
+            }),
             users_by_login: select_users(&format!("ORDER BY {login}")),
             users_by_id: select_users(&format!("ORDER BY {id}")),
             lock_user: spell(format!(

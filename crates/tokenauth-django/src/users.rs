@@ -128,8 +128,8 @@ impl<DB: Execute> UserDirectory for DjangoUserDirectory<DB> {
     #[tracing::instrument(skip_all)]
     async fn find_login(&self, username: &str) -> Result<Option<LoginRecord<User>>, Error> {
         let mut conn = self.pool.acquire().await?;
-        let rows = DB::users(&mut conn, &self.sql.user_by_login, &[Arg::Text(username)]).await?;
-        Ok(rows.into_iter().next().map(|row| LoginRecord {
+        let rows = DB::users(&mut conn, &self.sql.users_matching_login, &[Arg::Text(username)]).await?;
+        Ok(the_one_logging_in(rows, username).map(|row| LoginRecord {
             password_hash: row.password.clone(),
             user: common::user(row),
         }))
@@ -277,4 +277,41 @@ fn is_foreign_key(error: &sqlx::Error) -> bool {
     error
         .as_database_error()
         .is_some_and(|error| error.kind() == sqlx::error::ErrorKind::ForeignKeyViolation)
+}
+
+/// Of the rows a login matched, the user it logs in: the only one, or, where
+/// matching folds case and several users differ only by case, the one stored exactly
+/// as given; none if no row is (which of them was meant cannot be told).
+fn the_one_logging_in(mut rows: Vec<crate::DjangoUser>, login: &str) -> Option<crate::DjangoUser> {
+    if rows.len() > 1 {
+        rows.retain(|row| row.username == login);
+    }
+    rows.pop().filter(|_| rows.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(login: &str) -> crate::DjangoUser {
+        crate::DjangoUser {
+            id: UserId::new(login),
+            username: login.to_owned(),
+            is_active: true,
+            password: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_login_matching_several_users_logs_in_the_exact_one_or_none() {
+        let logs_in = |rows: &[&str], login| {
+            the_one_logging_in(rows.iter().map(|r| user(r)).collect(), login).map(|u| u.username)
+        };
+        assert_eq!(logs_in(&[], "alice"), None);
+        // One row: the database's comparison decided (a collation may fold case).
+        assert_eq!(logs_in(&["alice"], "ALICE").as_deref(), Some("alice"));
+        assert_eq!(logs_in(&["alice", "Alice"], "Alice").as_deref(), Some("Alice"));
+        assert_eq!(logs_in(&["alice", "Alice"], "alice").as_deref(), Some("alice"));
+        assert_eq!(logs_in(&["alice", "Alice"], "ALICE"), None);
+    }
 }

@@ -206,3 +206,87 @@ pub async fn users_created_here_work<S: TokenStore, D: UserAdmin<Error = Error>>
     }
     id
 }
+
+/// What a database's case-insensitive comparison folds.
+pub struct Folding {
+    /// Whether `UPPER` folds every letter (PostgreSQL, MySQL), or ASCII only (SQLite,
+    /// as Django's `iexact` there).
+    pub unicode: bool,
+    /// Whether the column's collation folds case by itself (MariaDB's default): two
+    /// logins differing by case cannot be stored.
+    pub collation: bool,
+}
+
+/// With [`LoginMatch::CaseInsensitive`](tokenauth_django::LoginMatch): every user
+/// Django let log in also logs in by its login in capitals (non-ASCII letters where
+/// the database folds them), a spelling differing by more than case (a trailing
+/// space) is still refused where the collation does not pad, and a login matching
+/// several users logs in the one stored exactly as given, none if there is none.
+pub async fn logins_match_case_insensitively<S: TokenStore, D: UserAdmin>(
+    auth: &TokenAuth<S, D>,
+    model: &CustomModel,
+    folding: Folding,
+) {
+    let logs_in =
+        async |login: &str, password: &str| match auth.obtain(login, password, TokenRequest::default()).await
+        {
+            Ok(issued) => {
+                let verified = auth
+                    .authenticate(issued.token.expose_secret(), None)
+                    .await
+                    .unwrap();
+                Some(verified.user.id.as_str().to_owned())
+            }
+            Err(ObtainError::InvalidCredentials) => None,
+            Err(error) => panic!("{login}: {error:?}"),
+        };
+    for user in model.users.iter().filter(|u| u.authenticate_ok) {
+        let shouted = user.login.to_ascii_uppercase();
+        assert_ne!(shouted, user.login);
+        assert_eq!(
+            logs_in(&shouted, &user.password).await.as_deref(),
+            Some(user.id.as_str()),
+            "{shouted}"
+        );
+        assert_eq!(logs_in(&shouted, "wrong-password").await, None);
+        let unicode = user.login.to_uppercase();
+        if unicode != shouted {
+            let expected = folding.unicode.then_some(user.id.as_str());
+            assert_eq!(
+                logs_in(&unicode, &user.password).await.as_deref(),
+                expected,
+                "{unicode}"
+            );
+        }
+        if !folding.collation {
+            assert_eq!(logs_in(&format!("{} ", user.login), &user.password).await, None);
+        }
+    }
+    let alice = model.users.iter().find(|u| u.authenticate_ok).unwrap();
+    let shouted = alice.login.to_ascii_uppercase();
+    let hash = auth
+        .users()
+        .find_login(&alice.login)
+        .await
+        .unwrap()
+        .unwrap()
+        .password_hash;
+    let created = auth.users().create_user(&shouted, &hash, true).await.unwrap();
+    let Some(twin) = created else {
+        assert!(folding.collation, "{shouted} was refused as taken");
+        return;
+    };
+    assert!(!folding.collation, "{shouted} was created beside {}", alice.login);
+    // Same password, two users: each logs in by its exact login, neither by a third.
+    assert_eq!(
+        logs_in(&alice.login, &alice.password).await.as_deref(),
+        Some(alice.id.as_str())
+    );
+    assert_eq!(
+        logs_in(&shouted, &alice.password).await.as_deref(),
+        Some(twin.id.as_str())
+    );
+    let third = format!("{}{}", &shouted[..1], &alice.login[1..]);
+    assert!(third != alice.login && third != shouted, "{third}");
+    assert_eq!(logs_in(&third, &alice.password).await, None, "{third}");
+}

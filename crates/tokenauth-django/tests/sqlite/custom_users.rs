@@ -8,7 +8,7 @@ use tokenauth_conformance::{Guarded, StoreSubject};
 use tokenauth_core::store::UserAdmin as _;
 use tokenauth_core::{ManualClock, TokenAuth};
 use tokenauth_django::sqlite::{SqliteStore, SqliteUserDirectory, connect, connect_model};
-use tokenauth_django::{DjangoTables, UserModel, django_auth};
+use tokenauth_django::{DjangoTables, LoginMatch, UserModel, django_auth};
 
 use super::common::custom::{self, CustomModel, custom_manifest};
 
@@ -53,6 +53,23 @@ async fn every_big_integer_user_and_token_as_django_says() {
 #[tokio::test(flavor = "multi_thread")]
 async fn every_uuid_user_and_token_as_django_says() {
     every_user_and_token("uuid.sqlite3", &custom_manifest().models.uuid).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn logins_match_case_insensitively_when_configured() {
+    let manifest = custom_manifest();
+    for (file, model) in [
+        ("bigint.sqlite3", &manifest.models.bigint),
+        ("uuid.sqlite3", &manifest.models.uuid),
+    ] {
+        let iexact = model.user_model().with_login_match(LoginMatch::CaseInsensitive);
+        let custom = open(file, &iexact).await.unwrap();
+        let folding = custom::Folding {
+            unicode: false,
+            collation: false,
+        };
+        custom::logins_match_case_insensitively(&custom.auth, model, folding).await;
+    }
 }
 
 /// The key of `login` as the file holds it.

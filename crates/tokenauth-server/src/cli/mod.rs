@@ -219,9 +219,19 @@ pub async fn run<R: BufRead, W: Write>(cli: Cli, io: &mut Io<R, W>) -> Result<()
             || django.django_tokens != DjangoTokens::Drf)
     {
         return Err(CliError::Options(
-            "--django-user-table, --django-login-field, --django-active-field and --django-tokens \
-             name a Django database's user model and tokens: they apply with --schema django and to \
-             import-django"
+            "--django-user-table, --django-login-field, --django-login-match, --django-active-field \
+             and --django-tokens name a Django database's user model and tokens: they apply with \
+             --schema django and to import-django"
+                .to_owned(),
+        ));
+    }
+    // Imported users log in to tokenauth's own directory, which matches logins exactly.
+    if matches!(cli.command, Command::ImportDjango(_))
+        && django.django_login_match != tokenauth_django::LoginMatch::Exact
+    {
+        return Err(CliError::Options(
+            "--django-login-match iexact applies with --schema django: users imported into \
+             tokenauth's own schema log in with their login exactly as stored"
                 .to_owned(),
         ));
     }

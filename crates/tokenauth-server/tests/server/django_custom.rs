@@ -9,7 +9,7 @@
 
 use crate::common;
 
-use common::{Server, http, import_django_with, login, obtain, run, tokenauth};
+use common::{Server, http, import_django_with, login, obtain, run, run_ok, tokenauth};
 use serde_json::Value;
 use tempfile::TempDir;
 
@@ -107,6 +107,54 @@ async fn serve_on_a_custom_user_model_logs_in_by_email_and_accepts_djangos_token
         "{}",
         String::from_utf8_lossy(&refused.stderr)
     );
+}
+
+#[tokio::test]
+async fn django_login_match_iexact_logs_in_whatever_the_case() {
+    let (_dir, database) = copy("uuid.sqlite3");
+    let iexact = ["--django-login-match", "iexact", "--lifespan", "36500d"];
+    let args = [&["--schema", "django"][..], &MEMBERS, &iexact].concat();
+    let (server, addr) = Server::start(&database, &args);
+    let obtained = obtain(&addr, "ALICE@EXAMPLE.COM", "alice-password").await;
+    let (status, body) = me(&addr, obtained["token"].as_str().unwrap()).await;
+    assert_eq!(
+        (status, &body["username"]),
+        (200, &Value::from("alice@example.com"))
+    );
+    for (spelling, password) in [
+        ("ALICE@EXAMPLE.COM", "alice-passwordx"),
+        ("ALICE@EXAMPLE.CO", "alice-password"),
+    ] {
+        let (status, body) = login(&addr, spelling, password).await;
+        assert_eq!(status, 400, "{spelling:?}: {body}");
+        assert!(
+            body.contains("Unable to log in with provided credentials."),
+            "{body}"
+        );
+    }
+    drop(server);
+
+    // Nothing else reads it: tokenauth's own directory matches exactly.
+    let dir = tempfile::tempdir().unwrap();
+    let native = common::database_with_alice(&dir, "native");
+    let stderr = refused(&native, &["--django-login-match", "iexact", "user", "list"], 1);
+    assert!(stderr.contains("--django-login-match"), "{stderr}");
+    let target = format!("sqlite://{}", dir.path().join("imported.db").display());
+    run_ok(tokenauth(&target, &["migrate"]), "");
+    let mut import = tokenauth(
+        &target,
+        &[&MEMBERS[..], &["import-django", "--from", &database]].concat(),
+    );
+    import.env("TOKENAUTH_DJANGO_LOGIN_MATCH", "iexact");
+    let output = run(import, "");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("--django-login-match iexact applies with --schema django"),
+        "{stderr}"
+    );
+    let stderr = refused(&database, &["--django-login-match", "IEXACT", "user", "list"], 2);
+    assert!(stderr.contains("[possible values: exact, iexact]"), "{stderr}");
 }
 
 /// What `tokenauth --database DATABASE ARGS` printed on standard error, exiting with

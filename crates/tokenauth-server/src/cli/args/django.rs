@@ -3,7 +3,8 @@
 //! package (DRF's or django-rest-knox's) with knox's prefix.
 
 use clap::Args;
-use tokenauth_django::{Identifier, UserModel};
+use clap::builder::{PossibleValuesParser, TypedValueParser as _};
+use tokenauth_django::{Identifier, LoginMatch, UserModel};
 
 use crate::cli::DjangoTokens;
 
@@ -34,6 +35,22 @@ pub struct DjangoModelArgs {
         value_parser = identifier
     )]
     pub django_login_field: Identifier,
+    /// How a login is compared with --django-login-field: `exact` as Django's
+    /// ModelBackend (get_by_natural_key; on MySQL/MariaDB the column's collation
+    /// decides), or `iexact`, case-insensitively, as a backend that looks users up
+    /// with `__iexact` (for --schema django; docs/django.md, "Custom user model").
+    #[arg(
+        long,
+        global = true,
+        env = "TOKENAUTH_DJANGO_LOGIN_MATCH",
+        default_value = "exact",
+        value_name = "exact|iexact",
+        value_parser = PossibleValuesParser::new(["exact", "iexact"]).map(|value| match value.as_str() {
+            "iexact" => LoginMatch::CaseInsensitive,
+            _ => LoginMatch::Exact,
+        })
+    )]
+    pub django_login_match: LoginMatch,
     /// The column of the user model's active flag, or `none` for a model without one
     /// (an AbstractBaseUser whose is_active is always True): every user is then
     /// active, as Django's ModelBackend treats them, and none can be deactivated.
@@ -125,5 +142,6 @@ impl DjangoModelArgs {
             self.django_login_field.clone(),
             self.django_active_field.0.clone(),
         )
+        .with_login_match(self.django_login_match)
     }
 }
