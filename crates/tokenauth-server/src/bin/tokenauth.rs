@@ -8,6 +8,14 @@ use tokenauth_server::logs::LogFormat;
 use tokenauth_server::logs::batched;
 use tracing_subscriber::EnvFilter;
 
+// A request allocates and frees dozens of small buffers across two worker threads;
+// glibc's malloc spent about 9% of a cached `/auth/me` there (its free lists and their
+// consolidation). mimalloc's thread-local pages took 7-13% off the server's CPU per
+// request on every scenario of scripts/bench-http, at the same resident size
+// (docs/BENCHMARKS.md, "The allocator").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = cli::parse_from(std::env::args_os()).unwrap_or_else(|error| error.exit());
