@@ -279,7 +279,7 @@ mod custom_users {
     use tokenauth_conformance::{Guarded, StoreSubject};
     use tokenauth_core::{ManualClock, TokenAuth};
     use tokenauth_django::postgres::{PostgresStore, PostgresUserDirectory, connect_model};
-    use tokenauth_django::{DjangoTables, LoginMatch, UserModel, django_auth};
+    use tokenauth_django::{DjangoTables, UserModel, django_auth};
 
     use super::Database;
     use super::common::custom::{self, CustomModel, custom_manifest};
@@ -302,66 +302,7 @@ mod custom_users {
         }
     }
 
-    #[tokio::test(flavor = "multi_thread")]
-    #[ignore = needs_postgres!()]
-    async fn every_big_integer_user_and_token_as_django_says() {
-        let model = &custom_manifest().models.bigint;
-        let custom = open("bigint-postgres.sql", &model.user_model()).await;
-        custom::every_user_and_token_as_django_says(
-            &custom.auth,
-            model,
-            &model.tokens.postgres,
-            &model.other_spellings,
-        )
-        .await;
-    }
-
-    #[tokio::test(flavor = "multi_thread")]
-    #[ignore = needs_postgres!()]
-    async fn every_uuid_user_and_token_as_django_says() {
-        let model = &custom_manifest().models.uuid;
-        let custom = open("uuid-postgres.sql", &model.user_model()).await;
-        custom::every_user_and_token_as_django_says(
-            &custom.auth,
-            model,
-            &model.tokens.postgres,
-            &model.other_spellings,
-        )
-        .await;
-    }
-
-    #[tokio::test(flavor = "multi_thread")]
-    #[ignore = needs_postgres!()]
-    async fn logins_match_case_insensitively_when_configured() {
-        let manifest = custom_manifest();
-        for (dump, model) in [
-            ("bigint-postgres.sql", &manifest.models.bigint),
-            ("uuid-postgres.sql", &manifest.models.uuid),
-        ] {
-            let iexact = model.user_model().with_login_match(LoginMatch::CaseInsensitive);
-            let custom = open(dump, &iexact).await;
-            let folding = custom::Folding {
-                unicode: true,
-                collation: false,
-            };
-            custom::logins_match_case_insensitively(&custom.auth, model, folding).await;
-        }
-    }
-
-    #[tokio::test(flavor = "multi_thread")]
-    #[ignore = needs_postgres!()]
-    async fn users_created_here_log_in_and_are_deleted_with_their_links() {
-        let manifest = custom_manifest();
-        for (dump, model, login) in [
-            ("bigint-postgres.sql", &manifest.models.bigint, "newbie"),
-            ("uuid-postgres.sql", &manifest.models.uuid, "new@example.com"),
-        ] {
-            let custom = open(dump, &model.user_model()).await;
-            let id = custom::users_created_here_work(&custom.auth, model, login).await;
-            let (user, _) = custom.auth.delete_user(login).await.unwrap().unwrap();
-            assert_eq!(user.id, id);
-        }
-    }
+    crate::custom_user_checks!(#[ignore = needs_postgres!()]; "postgres", postgres, other_spellings, custom::Folding { unicode: true, collation: false });
 
     /// The tables of `dump`'s model in a database of its own, emptied by `delete`.
     async fn emptied(dump: &str, model: &CustomModel, delete: &str) -> (DjangoTables<Postgres>, Database) {

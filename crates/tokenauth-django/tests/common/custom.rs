@@ -8,6 +8,66 @@ use tokenauth_django::{Error, UserModel};
 
 use super::micros;
 
+/// The checks of the custom-users fixtures every server database runs, one test each,
+/// on the dumps `bigint-$dumps.sql` and `uuid-$dumps.sql`, through the calling
+/// module's `open(dump, &UserModel)` (whose `auth` serves them at the manifest's
+/// clock): the manifest's tokens of `$tokens` and other spellings of `$spellings` as
+/// Django answered, `iexact` logins as `$folding` folds, users created here; `$attr`
+/// go on every test.
+#[macro_export]
+macro_rules! custom_user_checks {
+    ($(#[$attr:meta])* ; $dumps:literal, $tokens:ident, $spellings:ident, $folding:expr) => {
+        #[tokio::test(flavor = "multi_thread")]
+        $(#[$attr])*
+        async fn every_big_integer_user_and_token_as_django_says() {
+            let model = &custom_manifest().models.bigint;
+            let custom = open(concat!("bigint-", $dumps, ".sql"), &model.user_model()).await;
+            custom::every_user_and_token_as_django_says(&custom.auth, model, &model.tokens.$tokens, &model.$spellings)
+                .await;
+        }
+
+        #[tokio::test(flavor = "multi_thread")]
+        $(#[$attr])*
+        async fn every_uuid_user_and_token_as_django_says() {
+            let model = &custom_manifest().models.uuid;
+            let custom = open(concat!("uuid-", $dumps, ".sql"), &model.user_model()).await;
+            custom::every_user_and_token_as_django_says(&custom.auth, model, &model.tokens.$tokens, &model.$spellings)
+                .await;
+        }
+
+        #[tokio::test(flavor = "multi_thread")]
+        $(#[$attr])*
+        async fn logins_match_case_insensitively_when_configured() {
+            let manifest = custom_manifest();
+            for (dump, model) in [
+                (concat!("bigint-", $dumps, ".sql"), &manifest.models.bigint),
+                (concat!("uuid-", $dumps, ".sql"), &manifest.models.uuid),
+            ] {
+                let iexact = model
+                    .user_model()
+                    .with_login_match(tokenauth_django::LoginMatch::CaseInsensitive);
+                let custom = open(dump, &iexact).await;
+                custom::logins_match_case_insensitively(&custom.auth, model, $folding).await;
+            }
+        }
+
+        #[tokio::test(flavor = "multi_thread")]
+        $(#[$attr])*
+        async fn users_created_here_log_in_and_are_deleted_with_their_links() {
+            let manifest = custom_manifest();
+            for (dump, model, login) in [
+                (concat!("bigint-", $dumps, ".sql"), &manifest.models.bigint, "newbie"),
+                (concat!("uuid-", $dumps, ".sql"), &manifest.models.uuid, "new@example.com"),
+            ] {
+                let custom = open(dump, &model.user_model()).await;
+                let id = custom::users_created_here_work(&custom.auth, model, login).await;
+                let (user, _) = custom.auth.delete_user(login).await.unwrap().unwrap();
+                assert_eq!(user.id, id);
+            }
+        }
+    };
+}
+
 /// `custom-users/manifest.json`.
 #[derive(Debug, Deserialize)]
 pub struct CustomManifest {
