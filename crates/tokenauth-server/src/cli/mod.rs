@@ -221,7 +221,8 @@ pub async fn run<R: BufRead, W: Write>(cli: Cli, io: &mut Io<R, W>) -> Result<()
         return Err(CliError::Options(
             "--django-user-table, --django-login-field, --django-login-match, --django-active-field \
              and --django-tokens name a Django database's user model and tokens: they apply with \
-             --schema django and to import-django"
+             --schema django and to import-django (--django-login-match iexact with --schema django \
+             only)"
                 .to_owned(),
         ));
     }
