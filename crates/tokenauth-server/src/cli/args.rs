@@ -366,7 +366,8 @@ pub enum UserCommand {
     /// Create a user, or set an existing user's password and active flag. The same
     /// password keeps the user's tokens; a new one revokes every older token.
     Add {
-        /// The login name (matched exactly, case-sensitive).
+        /// The login name (matched as logins are: exactly, case-sensitive, unless
+        /// --django-login-match iexact).
         username: String,
         /// Read the password from the first line of standard input instead of
         /// prompting (the line ending is removed; other spaces are kept).

@@ -134,6 +134,21 @@ async fn django_login_match_iexact_logs_in_whatever_the_case() {
     }
     drop(server);
 
+    // The commands name users as logins do: `user add` in capitals updates alice.
+    let add = [
+        &["--schema", "django"][..],
+        &MEMBERS,
+        &iexact[..2],
+        &["user", "add", "ALICE@EXAMPLE.COM", "--password-stdin"],
+    ]
+    .concat();
+    let added = run_ok(tokenauth(&database, &add), "a new password\n");
+    assert!(added.starts_with("updated user \"alice@example.com\""), "{added}");
+    let (server, addr) = Server::start(&database, &args);
+    let (status, body) = login(&addr, "alice@example.com", "a new password").await;
+    assert_eq!(status, 200, "{body}");
+    drop(server);
+
     // Nothing else reads it: tokenauth's own directory matches exactly.
     let dir = tempfile::tempdir().unwrap();
     let native = common::database_with_alice(&dir, "native");
