@@ -99,6 +99,7 @@ mod events;
 mod expiry;
 mod memory;
 mod password;
+mod prefetch;
 mod record;
 mod revocation;
 mod scope;

@@ -197,6 +197,21 @@ pub trait UserDirectory: Send + Sync + 'static {
         self.find_user(id)
     }
 
+    /// [`find_user_to_authenticate`](Self::find_user_to_authenticate), given what the
+    /// store read of the user with the token
+    /// ([`TokenStore::find_with_user_to_authenticate`](crate::store::TokenStore::find_with_user_to_authenticate)):
+    /// a directory that recognizes it as its own row answers from it without reading.
+    /// Directories keep the default, which ignores it.
+    fn find_prefetched_user_to_authenticate(
+        &self,
+        id: &UserId,
+        now: OffsetDateTime,
+        prefetched: crate::store::PrefetchedUser,
+    ) -> impl Future<Output = Result<Option<Self::User>, Self::Error>> + Send {
+        drop(prefetched);
+        self.find_user_to_authenticate(id, now)
+    }
+
     /// The user whose username is exactly `username` (case-sensitive, not trimmed),
     /// active or not, with its stored password hash; `None` if there is none.
     fn find_login(

@@ -26,8 +26,8 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use time::OffsetDateTime;
 use tokenauth_core::store::{
-    Change, Committed, Ended, LoginRecord, PurgeBounds, TokenDigest, TokenRecord, TokenSet, TokenStore,
-    Usage, UserDirectory,
+    Change, Committed, Ended, LoginRecord, PrefetchedUser, PurgeBounds, TokenDigest, TokenRecord, TokenSet,
+    TokenStore, Usage, UserDirectory,
 };
 use tokenauth_core::{
     AuthCache, AuthEvent, AuthOutcome, EventHook, LoginOutcome, PasswordHasher, TokenId, UserId,

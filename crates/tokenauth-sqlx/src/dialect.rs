@@ -20,7 +20,7 @@ use tokenauth_core::{User, UserId};
 
 use crate::Error;
 use crate::migrations::Migrations;
-use crate::rows::{EndedRow, Row, UserRow};
+use crate::rows::{EndedRow, JoinedUser, Row, UserRow};
 use crate::statements::Statements;
 
 /// A SQL database that [`SqlStore`](crate::SqlStore) and
@@ -118,6 +118,25 @@ pub trait Dialect: sqlx::Database + Statements + Bulk + Migrations + sealed::Sea
         pool: &Pool<Self>,
         digest: &[u8],
     ) -> impl Future<Output = Option<Option<Row<Self::Time>>>> + Send;
+
+    /// The token row with `digest` and its user's row, read in one query on the
+    /// calling thread where the dialect can (SQLite); `None` when the store must read
+    /// the token alone instead.
+    fn read_token_with_user(
+        reader: &Self::Reader,
+        pool: &Pool<Self>,
+        digest: &[u8],
+    ) -> impl Future<Output = Option<Option<(Row<Self::Time>, JoinedUser)>>> + Send {
+        let _ = (reader, pool, digest);
+        std::future::ready(None)
+    }
+
+    /// Whether `joined` was read from the database `reader` reads: only then may the
+    /// directory answer from it.
+    fn reads_from(reader: &Self::Reader, joined: &JoinedUser) -> bool {
+        let _ = (reader, joined);
+        false
+    }
 
     /// The user row with primary key `id`, read on the calling thread; `None` when the
     /// pool must answer instead.

@@ -50,6 +50,22 @@ pub(crate) type EndedRow<T> = (String, Vec<u8>, String, T);
 /// credential_version.
 pub(crate) type UserRow = (i64, String, bool, i64);
 
+/// A token's user as read in the same query as the token, handed from the store to
+/// the directory ([`tokenauth_core::store::PrefetchedUser`]'s content here): the
+/// database file it was read from, the user's key as the token names it (`None` if
+/// the token's user id is not one of ours), and its row (`None`: no such user).
+pub struct JoinedUser {
+    pub(crate) file: std::sync::Arc<std::path::Path>,
+    pub(crate) key: Option<i64>,
+    pub(crate) row: Option<UserRow>,
+}
+
+impl std::fmt::Debug for JoinedUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JoinedUser").finish_non_exhaustive()
+    }
+}
+
 /// The columns read for a [`User`], in [`UserRow`] order.
 macro_rules! user_columns {
     () => {
@@ -143,8 +159,10 @@ pub(crate) fn user_from_row((id, username, is_active, credential_version): UserR
 /// The primary key `id` names: only the canonical decimal spelling, so that "007" or
 /// "+7" is not user 7's id (a token of user "007" must not authenticate as user 7).
 pub(crate) fn row_id(id: &UserId) -> Option<i64> {
-    id.as_str()
-        .parse::<i64>()
-        .ok()
-        .filter(|n| n.to_string() == id.as_str())
+    row_key(id.as_str())
+}
+
+/// [`row_id`] of a user id as stored.
+pub(crate) fn row_key(id: &str) -> Option<i64> {
+    id.parse::<i64>().ok().filter(|n| n.to_string() == id)
 }

@@ -3,12 +3,14 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, Pool, Type};
 use tokenauth_core::store::{
-    Change, Committed, Ended, PurgeBounds, Settings, TokenDigest, TokenImport, TokenRecord, TokenSet,
-    TokenStore, Usage,
+    Change, Committed, Ended, PrefetchedUser, PurgeBounds, Settings, TokenDigest, TokenImport, TokenRecord,
+    TokenSet, TokenStore, Usage,
 };
+use tokenauth_core::time::OffsetDateTime;
 use tokenauth_core::{TokenId, UserId};
 
 use crate::Error;
@@ -234,6 +236,30 @@ where
             }
         };
         row.map(record::<D>).transpose()
+    }
+
+    /// On SQLite, the token and its user in one query, for a
+    /// [`SqlUserDirectory`](crate::users::SqlUserDirectory) on the same file;
+    /// elsewhere the token alone.
+    #[tracing::instrument(skip_all)]
+    async fn find_with_user_to_authenticate(
+        &self,
+        digest: &TokenDigest,
+        now: OffsetDateTime,
+    ) -> Result<Option<(Arc<TokenRecord>, PrefetchedUser)>, Error> {
+        let Some(found) = D::read_token_with_user(&self.reader, &self.pool, digest.as_bytes()).await else {
+            let record = self.find_to_authenticate(digest, now).await?;
+            return Ok(record.map(|record| (record, PrefetchedUser::none())));
+        };
+        let Some((row, user)) = found else {
+            return Ok(None);
+        };
+        let record = record::<D>(row)?;
+        // Whatever the index matched, only this digest counts (as `find_to_authenticate`).
+        if record.digest != *digest {
+            return Ok(None);
+        }
+        Ok(Some((Arc::new(record), PrefetchedUser::new(user))))
     }
 
     #[tracing::instrument(skip_all)]

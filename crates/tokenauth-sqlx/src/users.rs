@@ -5,12 +5,15 @@ use std::fmt;
 
 use sqlx::query::QueryAs;
 use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, Pool, Type};
-use tokenauth_core::store::{ImportedUsers, LoginRecord, NewUser, UserAdmin, UserDirectory, UserImport};
+use tokenauth_core::store::{
+    ImportedUsers, LoginRecord, NewUser, PrefetchedUser, UserAdmin, UserDirectory, UserImport,
+};
+use tokenauth_core::time::OffsetDateTime;
 use tokenauth_core::{User, UserId};
 
 use crate::Error;
 use crate::dialect::{Dialect, UserWrite};
-use crate::rows::{UserRow, row_id, user_from_row};
+use crate::rows::{JoinedUser, UserRow, row_id, user_from_row};
 
 /// A [`UserDirectory`] and [`UserAdmin`] in the `tokenauth_users` table, on dialect
 /// `D`, written once for every dialect. Name it by its dialect
@@ -189,6 +192,24 @@ where
             return row.map(user_from_row).transpose();
         }
         self.on_user(id, sqlx::query_as(D::FIND_USER)).await
+    }
+
+    /// Answers from the row the store read with the token when it came from this
+    /// directory's database and names this user; reads otherwise.
+    async fn find_prefetched_user_to_authenticate(
+        &self,
+        id: &UserId,
+        now: OffsetDateTime,
+        prefetched: PrefetchedUser,
+    ) -> Result<Option<User>, Error> {
+        if let Some(joined) = prefetched.take::<JoinedUser>()
+            && let Some(key) = row_id(id)
+            && joined.key == Some(key)
+            && D::reads_from(&self.reader, &joined)
+        {
+            return joined.row.map(user_from_row).transpose();
+        }
+        self.find_user_to_authenticate(id, now).await
     }
 
     #[tracing::instrument(skip_all)]

@@ -240,3 +240,113 @@ async fn an_in_memory_database_is_not_read_from_a_file_of_its_name() {
     assert_eq!(store.find_by_digest(&rec.digest).await.unwrap(), Some(rec));
     on_disk.close().await;
 }
+
+/// Authentication reads a token and its user in one query, as DRF's
+/// `select_related("user")`: the directory answers from that row (one snapshot, no
+/// second read, the pool untouched), and reads for itself for anything else.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_and_its_user_are_read_together() {
+    let (pool, _dir) = one_connection().await;
+    let store = SqliteStore::new(pool.clone());
+    let users = SqliteUserDirectory::new(pool.clone());
+    let alice = users.create_user("alice", "hash", true).await.unwrap().unwrap();
+    let bob = users.create_user("bob", "hash", true).await.unwrap().unwrap();
+    users.find_user(&alice.id).await.unwrap();
+    let rec = record(alice.id.as_str(), 0);
+    commit(&store, &rec, false).await;
+    store.find_by_digest(&rec.digest).await.unwrap();
+    let now = tokenauth_conformance::BASE;
+    let read = async || {
+        let _held = hold(&pool).await;
+        store
+            .find_with_user_to_authenticate(&rec.digest, now)
+            .await
+            .unwrap()
+            .unwrap()
+    };
+
+    let (found, prefetched) = read().await;
+    assert_eq!(*found, rec);
+    assert!(prefetched.is_some());
+    users.set_active(&alice.id, false).await.unwrap();
+    // The row read with the token, before the change: no second read.
+    let user = users
+        .find_prefetched_user_to_authenticate(&alice.id, now, prefetched)
+        .await
+        .unwrap();
+    assert_eq!(user, Some(alice.clone()));
+
+    let (_, prefetched) = read().await;
+    let _held = hold(&pool).await;
+    let user = users
+        .find_prefetched_user_to_authenticate(&alice.id, now, prefetched)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!user.is_active);
+    drop(_held);
+
+    // Asked for another user than the token's, the directory reads that one.
+    let (_, prefetched) = read().await;
+    let user = users
+        .find_prefetched_user_to_authenticate(&bob.id, now, prefetched)
+        .await
+        .unwrap();
+    assert_eq!(user, Some(bob));
+
+    // The user gone: the joined row says so.
+    users.delete_user(&alice.id).await.unwrap();
+    let (_, prefetched) = read().await;
+    let _held = hold(&pool).await;
+    let user = users
+        .find_prefetched_user_to_authenticate(&alice.id, now, prefetched)
+        .await
+        .unwrap();
+    assert_eq!(user, None);
+}
+
+/// A row joined from another database, or joined by SQLite's number conversion for a
+/// user id that is not a key's own spelling ("01" finds user 1), is never taken.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_joined_row_is_taken_only_from_its_own_file_and_key() {
+    let (pool, _dir) = one_connection().await;
+    let (other_pool, _other_dir) = one_connection().await;
+    let store = SqliteStore::new(pool.clone());
+    let users = SqliteUserDirectory::new(pool.clone());
+    let others = SqliteUserDirectory::new(other_pool);
+    let alice = users.create_user("alice", "hash", true).await.unwrap().unwrap();
+    let mallory = others
+        .create_user("mallory", "hash", true)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(alice.id, mallory.id);
+    others.find_user(&mallory.id).await.unwrap();
+    let now = tokenauth_conformance::BASE;
+
+    let rec = record(alice.id.as_str(), 0);
+    commit(&store, &rec, false).await;
+    let (_, prefetched) = store
+        .find_with_user_to_authenticate(&rec.digest, now)
+        .await
+        .unwrap()
+        .unwrap();
+    let user = others
+        .find_prefetched_user_to_authenticate(&alice.id, now, prefetched)
+        .await
+        .unwrap();
+    assert_eq!(user, Some(mallory));
+
+    let padded = record(&format!("0{}", alice.id.as_str()), 1);
+    commit(&store, &padded, false).await;
+    let (found, prefetched) = store
+        .find_with_user_to_authenticate(&padded.digest, now)
+        .await
+        .unwrap()
+        .unwrap();
+    let user = users
+        .find_prefetched_user_to_authenticate(&found.user_id, now, prefetched)
+        .await
+        .unwrap();
+    assert_eq!(user, None);
+}

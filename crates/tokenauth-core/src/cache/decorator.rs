@@ -13,7 +13,8 @@ use crate::admin::UserAdmin;
 use crate::record::TokenRecord;
 use crate::service::TokenAuth;
 use crate::store::{
-    Capabilities, Change, Committed, DirectoryCapabilities, Ended, PurgeBounds, TokenSet, TokenStore,
+    Capabilities, Change, Committed, DirectoryCapabilities, Ended, PrefetchedUser, PurgeBounds, TokenSet,
+    TokenStore,
 };
 use crate::token::{TokenDigest, TokenId};
 use crate::usage::Usage;
@@ -129,6 +130,23 @@ impl<S: TokenStore> TokenStore for Cached<S> {
         Ok(record)
     }
 
+    /// A hit has no user with it; a miss passes on what the store read.
+    async fn find_with_user_to_authenticate(
+        &self,
+        digest: &TokenDigest,
+        now: OffsetDateTime,
+    ) -> Result<Option<(Arc<TokenRecord>, PrefetchedUser)>, S::Error> {
+        let ticket = match self.cache.token(digest, now) {
+            Lookup::Found(record) => return Ok(Some((record, PrefetchedUser::none()))),
+            Lookup::Unknown => return Ok(None),
+            Lookup::Miss(ticket) => ticket,
+        };
+        let found = self.inner.find_with_user_to_authenticate(digest, now).await?;
+        self.cache
+            .fill_token(digest, found.as_ref().map(|(record, _)| record), ticket, now);
+        Ok(found)
+    }
+
     async fn commit(&self, user: &UserId, expected: u64, change: Change) -> Result<Committed, S::Error> {
         let inserted = change.insert.as_ref().map(|record| record.digest);
         let committed = self.inner.commit(user, expected, change).await;
@@ -221,6 +239,27 @@ impl<D: UserDirectory> UserDirectory for Cached<D> {
         let user = self.inner.find_user_to_authenticate(id, now).await?;
         self.cache.fill_user(id, &user, ticket, now);
         Ok(user)
+    }
+
+    /// A miss answers from what the store read with the token, without keeping it:
+    /// that row was read before this miss's ticket was taken, so a change heard in
+    /// between could be overwritten by it. The next request, served by the token's
+    /// cached record, reads and keeps the user.
+    async fn find_prefetched_user_to_authenticate(
+        &self,
+        id: &UserId,
+        now: OffsetDateTime,
+        prefetched: PrefetchedUser,
+    ) -> Result<Option<D::User>, D::Error> {
+        if !prefetched.is_some() {
+            return self.find_user_to_authenticate(id, now).await;
+        }
+        if let Some(user) = self.cache.user::<D::User>(id, now) {
+            return Ok(user);
+        }
+        self.inner
+            .find_prefetched_user_to_authenticate(id, now, prefetched)
+            .await
     }
 
     async fn rehash_password(&self, id: &UserId, old_hash: &str, new_hash: &str) -> Result<bool, D::Error> {

@@ -9,7 +9,7 @@ use crate::error::AuthError;
 use crate::events::AuthEvent;
 use crate::record::{TokenInfo, TokenRecord};
 use crate::service::{TokenAuth, Verified};
-use crate::store::TokenStore;
+use crate::store::{PrefetchedUser, TokenStore};
 use crate::token::TokenDigest;
 use crate::user::{AuthUser, UserDirectory, UserId};
 use crate::verdict::TokenStatus;
@@ -128,11 +128,12 @@ impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
         let buffered = self.usage.latest(&digest);
         // One reading of the clock for the whole check, lookups included.
         let now = self.clock.now();
-        let record = self
+        // The user comes with the token where the store reads both at once.
+        let (record, prefetched) = self
             .find_record(&digest, now)
             .await?
             .ok_or(AuthError::InvalidToken)?;
-        let user = self.find_user(&record.user_id, now).await?;
+        let user = self.find_user(&record.user_id, now, prefetched).await?;
         // `Option`'s order puts `None` first: the later of the two uses.
         let last_used = record.last_used.max(buffered.map(|(at, _)| at));
         let status = TokenStatus::of(&self.config.policy, &record, user.as_ref(), last_used, now);
@@ -145,21 +146,31 @@ impl<S: TokenStore, D: UserDirectory> TokenAuth<S, D> {
         })
     }
 
-    /// The record with `digest`, as the store answers authentication at `now`.
+    /// The record with `digest`, as the store answers authentication at `now`, and
+    /// its user if the store read it too.
     async fn find_record(
         &self,
         digest: &TokenDigest,
         now: OffsetDateTime,
-    ) -> Result<Option<Arc<TokenRecord>>, AuthError> {
+    ) -> Result<Option<(Arc<TokenRecord>, PrefetchedUser)>, AuthError> {
         Ok(self
-            .in_store(self.store.find_to_authenticate(digest, now))
+            .in_store(self.store.find_with_user_to_authenticate(digest, now))
             .await?)
     }
 
-    /// The user `id`, as the directory answers authentication at `now`.
-    async fn find_user(&self, id: &UserId, now: OffsetDateTime) -> Result<Option<D::User>, AuthError> {
+    /// The user `id`, as the directory answers authentication at `now`, from what the
+    /// store prefetched where the directory can.
+    async fn find_user(
+        &self,
+        id: &UserId,
+        now: OffsetDateTime,
+        prefetched: PrefetchedUser,
+    ) -> Result<Option<D::User>, AuthError> {
         Ok(self
-            .in_users(self.users.find_user_to_authenticate(id, now))
+            .in_users(
+                self.users
+                    .find_prefetched_user_to_authenticate(id, now, prefetched),
+            )
             .await?)
     }
 

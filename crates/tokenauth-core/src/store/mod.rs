@@ -17,6 +17,7 @@ use crate::{TokenId, UserId};
 pub use crate::admin::{DirectoryCapabilities, UserAdmin};
 pub use crate::bulk::{ImportedUsers, NewUser, TokenImport, UserImport};
 pub use crate::memory::DuplicateToken;
+pub use crate::prefetch::PrefetchedUser;
 pub use crate::record::TokenRecord;
 pub use crate::revocation::{Heartbeats, RevocationBus, RevocationListener};
 pub use crate::token::TokenDigest;
@@ -282,6 +283,22 @@ pub trait TokenStore: Send + Sync + 'static {
             let record = self.find_by_digest(digest).await?;
             // Whatever the store's collation or index matched, only this digest counts.
             Ok(record.filter(|record| record.digest == *digest).map(Arc::new))
+        }
+    }
+
+    /// [`find_to_authenticate`](Self::find_to_authenticate), with the token's user
+    /// when the store read it in the same query: a store that keeps tokens beside the
+    /// users it authenticates (as DRF's `select_related("user")`) saves the
+    /// directory its read ([`PrefetchedUser`]). Stores keep the default: nothing
+    /// prefetched. Decorators pass it on; a cache that answers from memory has none.
+    fn find_with_user_to_authenticate(
+        &self,
+        digest: &TokenDigest,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<Option<(Arc<TokenRecord>, PrefetchedUser)>, Self::Error>> + Send {
+        async move {
+            let record = self.find_to_authenticate(digest, now).await?;
+            Ok(record.map(|record| (record, PrefetchedUser::none())))
         }
     }
 

@@ -96,6 +96,16 @@ impl<S: TokenStore> TokenStore for Measured<S> {
         self.timed("find_to_authenticate", S::is_unavailable, call).await
     }
 
+    /// The same lookup as `find_to_authenticate`, counted as one.
+    async fn find_with_user_to_authenticate(
+        &self,
+        digest: &TokenDigest,
+        now: OffsetDateTime,
+    ) -> Result<Option<(Arc<TokenRecord>, PrefetchedUser)>, S::Error> {
+        let call = self.inner.find_with_user_to_authenticate(digest, now);
+        self.timed("find_to_authenticate", S::is_unavailable, call).await
+    }
+
     async fn find_by_id(&self, id: &TokenId) -> Result<Option<TokenRecord>, S::Error> {
         self.timed("find_by_id", S::is_unavailable, self.inner.find_by_id(id))
             .await
@@ -158,6 +168,21 @@ impl<D: UserDirectory> UserDirectory for Measured<D> {
         now: OffsetDateTime,
     ) -> Result<Option<D::User>, D::Error> {
         let call = self.inner.find_user_to_authenticate(id, now);
+        self.timed("find_user_to_authenticate", D::is_unavailable, call)
+            .await
+    }
+
+    /// Counted as `find_user_to_authenticate`, also when the directory answers from
+    /// the row read with the token, without a query.
+    async fn find_prefetched_user_to_authenticate(
+        &self,
+        id: &UserId,
+        now: OffsetDateTime,
+        prefetched: PrefetchedUser,
+    ) -> Result<Option<D::User>, D::Error> {
+        let call = self
+            .inner
+            .find_prefetched_user_to_authenticate(id, now, prefetched);
         self.timed("find_user_to_authenticate", D::is_unavailable, call)
             .await
     }

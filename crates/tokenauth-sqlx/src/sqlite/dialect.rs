@@ -16,7 +16,7 @@ use crate::Error;
 use crate::dialect::{Deletion, Dialect, UserWrite};
 use crate::micros::{from_micros, to_micros};
 use crate::returning;
-use crate::rows::{Row, UserRow, ended_from_rows, returning_ended};
+use crate::rows::{JoinedUser, Row, UserRow, ended_from_rows, returning_ended};
 use crate::store::{EndedRow, SqlStore};
 
 /// Uses per `UPDATE` of `record_usage`: 3 parameters each, well under SQLite's limit
@@ -59,6 +59,18 @@ impl Dialect for Sqlite {
 
     async fn read_user(reader: &Reader, pool: &SqlitePool, id: i64) -> Option<Option<UserRow>> {
         reader.user(pool, id).await
+    }
+
+    async fn read_token_with_user(
+        reader: &Reader,
+        pool: &SqlitePool,
+        digest: &[u8],
+    ) -> Option<Option<(Row<i64>, JoinedUser)>> {
+        reader.token_with_user(pool, digest).await
+    }
+
+    fn reads_from(reader: &Reader, joined: &JoinedUser) -> bool {
+        reader.reads_file(&joined.file)
     }
 
     /// A connection at `synchronous = FULL` for the write (see `durable.rs`).

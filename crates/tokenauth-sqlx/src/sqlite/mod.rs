@@ -52,6 +52,13 @@ use crate::users::SqlUserDirectory;
 /// closed or in memory) goes to the pool as before, which waits up to its busy
 /// timeout. The first lookup asks the pool for the file's path.
 ///
+/// Authentication reads a token and its user in one query, as DRF's
+/// `select_related("user")` does
+/// ([`find_with_user_to_authenticate`](tokenauth_core::store::TokenStore::find_with_user_to_authenticate)):
+/// a [`SqliteUserDirectory`] on the same file answers from that row instead of
+/// reading again, which halves the file locks a valid token costs. Any other
+/// directory reads as before.
+///
 /// Times are whole Unix microseconds in INTEGER columns. A record's credential version
 /// (a `u64`) is kept in an INTEGER column as the `i64` with the same bits: versions up
 /// to `i64::MAX`, the only ones [`SqliteUserDirectory`] gives out, read the same in raw

@@ -12,7 +12,7 @@
 //! waiting up to the store's timeout off the thread and mapping `SQLITE_BUSY` to
 //! unavailable.
 
-use std::path::PathBuf;
+use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -20,7 +20,8 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, Params};
 use sqlx::{Sqlite, SqlitePool};
 use tokio::sync::OnceCell;
 
-use crate::rows::{Row, UserRow};
+use super::statements::FIND_BY_DIGEST_WITH_USER;
+use crate::rows::{JoinedUser, Row, UserRow, row_key};
 use crate::statements::Statements;
 
 /// Idle connections kept; more are opened when more threads read at once, and the
@@ -43,7 +44,7 @@ impl std::fmt::Debug for Reader {
 }
 
 struct Files {
-    path: PathBuf,
+    path: Arc<Path>,
     idle: Mutex<Vec<Connection>>,
 }
 
@@ -51,20 +52,41 @@ impl Reader {
     /// The token row with `digest`; `None` if this path cannot answer.
     pub(super) async fn token(&self, pool: &SqlitePool, digest: &[u8]) -> Option<Option<Row<i64>>> {
         let files = self.files(pool).await?;
-        files.read(<Sqlite as Statements>::FIND_BY_DIGEST, [digest], |row| {
-            Ok((
-                row.get(0)?,
-                row.get(1)?,
-                row.get(2)?,
-                row.get(3)?,
-                row.get(4)?,
-                row.get(5)?,
-                row.get(6)?,
-                row.get(7)?,
-                row.get(8)?,
-                row.get(9)?,
-            ))
-        })
+        files.read(<Sqlite as Statements>::FIND_BY_DIGEST, [digest], token_row)
+    }
+
+    /// The token row with `digest` and its user's row, in one query (one read
+    /// transaction, where two reads would take SQLite's file locks twice); `None` if
+    /// this path cannot answer.
+    pub(super) async fn token_with_user(
+        &self,
+        pool: &SqlitePool,
+        digest: &[u8],
+    ) -> Option<Option<(Row<i64>, JoinedUser)>> {
+        let files = self.files(pool).await?;
+        let found = files.read(FIND_BY_DIGEST_WITH_USER, [digest], |row| {
+            let token = token_row(row)?;
+            let user: Option<i64> = row.get(10)?;
+            let user = match user {
+                Some(id) => Some((id, row.get(11)?, row.get(12)?, row.get(13)?)),
+                None => None,
+            };
+            Ok((token, user))
+        })?;
+        Some(found.map(|(token, row)| {
+            let key = row_key(&token.2);
+            let joined = JoinedUser {
+                file: Arc::clone(&files.path),
+                key,
+                row,
+            };
+            (token, joined)
+        }))
+    }
+
+    /// Whether this reader reads the database file `file` (and has read it already).
+    pub(super) fn reads_file(&self, file: &Path) -> bool {
+        matches!(self.files.get(), Some(Some(files)) if *files.path == *file)
     }
 
     /// The user row with primary key `id`; `None` if this path cannot answer.
@@ -94,7 +116,7 @@ impl Reader {
                     .map(|(_, _, file)| file)
                     .filter(|file| !file.is_empty());
                 Ok::<_, sqlx::Error>(path.map(|path| Files {
-                    path: path.into(),
+                    path: Path::new(&path).into(),
                     idle: Mutex::new(Vec::new()),
                 }))
             })
@@ -102,6 +124,22 @@ impl Reader {
             .ok()?;
         files.as_ref()
     }
+}
+
+/// A token row, from its first ten columns (`token_columns!`' order).
+fn token_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Row<i64>> {
+    Ok((
+        row.get(0)?,
+        row.get(1)?,
+        row.get(2)?,
+        row.get(3)?,
+        row.get(4)?,
+        row.get(5)?,
+        row.get(6)?,
+        row.get(7)?,
+        row.get(8)?,
+        row.get(9)?,
+    ))
 }
 
 impl Files {

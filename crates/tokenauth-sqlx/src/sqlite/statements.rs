@@ -19,6 +19,17 @@ impl Returning for Sqlite {
     );
 }
 
+/// A token and its user, by the token's digest (`$1`): the token's columns as
+/// `Statements::FIND_BY_DIGEST` reads them, then the user's as `FIND_USER` does, NULL
+/// when the token's user is not in `tokenauth_users`. The join compares an INTEGER key
+/// with TEXT, which SQLite converts (`'042'` would find user 42): the directory uses
+/// the row only when the token's user id is the key's own spelling (`JoinedUser::key`).
+pub(super) const FIND_BY_DIGEST_WITH_USER: &str = "SELECT t.id, t.digest, t.user_id, t.credential_version, t.name, \
+     t.scopes, t.created, t.expires, t.last_used, t.last_ip, \
+     u.id, u.username, u.is_active, u.credential_version \
+     FROM tokenauth_tokens AS t LEFT JOIN tokenauth_users AS u ON u.id = t.user_id \
+     WHERE t.digest = $1";
+
 #[cfg(test)]
 mod tests {
     use sqlx::SqlitePool;
@@ -66,5 +77,16 @@ mod tests {
             "{set:#?}"
         );
         assert!(set.iter().all(|step| !step.starts_with("SCAN")), "{set:#?}");
+
+        // The token by its digest's index, its user by primary key.
+        let joined = plan(&pool, FIND_BY_DIGEST_WITH_USER, 1).await;
+        assert_eq!(
+            joined,
+            [
+                "SEARCH t USING INDEX sqlite_autoindex_tokenauth_tokens_2 (digest=?)",
+                "SEARCH u USING INTEGER PRIMARY KEY (rowid=?) LEFT-JOIN"
+            ],
+            "{joined:#?}"
+        );
     }
 }
