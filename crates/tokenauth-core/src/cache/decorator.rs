@@ -25,8 +25,10 @@ use crate::user::{LoginRecord, User, UserDirectory, UserId};
 ///
 /// It answers authentication's lookups
 /// ([`find_to_authenticate`](TokenStore::find_to_authenticate),
-/// [`find_user_to_authenticate`](UserDirectory::find_user_to_authenticate)) from the
-/// cache while fresh, and keeps what the backend answers on a miss. Every other call
+/// [`find_user_to_authenticate`](UserDirectory::find_user_to_authenticate), and their
+/// forms with a user read alongside the token) from the cache while fresh, and keeps
+/// what the backend answers on a miss (but a user read alongside its token, which
+/// answers that request only). Every other call
 /// goes to the backend; a write, once it returns, has dropped what it ended or changed
 /// (or, for written last-used times and new tokens, updated it). Reach the backend
 /// itself with [`inner`](Self::inner).
