@@ -350,3 +350,32 @@ async fn a_joined_row_is_taken_only_from_its_own_file_and_key() {
         .unwrap();
     assert_eq!(user, None);
 }
+
+/// With the cache on, a user read alongside its token answers that request only: it
+/// was read before the user's cache miss, so keeping it could keep a row a change
+/// heard in between had dropped. The next request, served by the cached token, reads
+/// the user again (here it finds the deactivation no bus told of).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cache_does_not_keep_a_user_read_alongside_its_token() {
+    let (pool, _dir) = one_connection().await;
+    let users = SqliteUserDirectory::new(pool.clone());
+    let alice = users.create_user("alice", "hash", true).await.unwrap().unwrap();
+    let clock = tokenauth_core::ManualClock::new(tokenauth_conformance::BASE);
+    let auth = tokenauth_core::TokenAuth::new(SqliteStore::new(pool.clone()), users)
+        .with_clock(clock)
+        .with_cache(tokenauth_core::AuthCache::default());
+    let issued = auth
+        .issue(&alice.id, tokenauth_core::TokenRequest::default())
+        .await
+        .unwrap();
+    let token = issued.token.expose_secret();
+
+    let verified = auth.authenticate(token, None).await.unwrap();
+    assert!(verified.user.is_active);
+    sqlx::query("UPDATE tokenauth_users SET is_active = 0")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let err = auth.authenticate(token, None).await.unwrap_err();
+    assert_eq!(err.to_string(), "User inactive or deleted");
+}
