@@ -8,6 +8,7 @@
 use std::future::Future;
 use std::pin::pin;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
@@ -16,7 +17,10 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 use sqlx::{Connection, Sqlite, SqliteConnection};
 use tempfile::TempDir;
 use tokenauth_conformance::record;
-use tokenauth_core::store::{Change, TokenRecord, TokenStore, UserAdmin, UserDirectory};
+use tokenauth_core::store::{
+    Change, PrefetchedUser, TokenDigest, TokenRecord, TokenStore, UserAdmin, UserDirectory,
+};
+use tokenauth_core::{User, UserId};
 use tokenauth_sqlx::sqlite::{SqlitePool, SqliteStore, SqliteUserDirectory, connect, migrate};
 
 /// A migrated database file whose pool has a single connection and gives up waiting
@@ -241,6 +245,24 @@ async fn an_in_memory_database_is_not_read_from_a_file_of_its_name() {
     on_disk.close().await;
 }
 
+/// What authentication reads of the token with `digest`: its record, and its user if
+/// read alongside.
+async fn read_with_user(store: &SqliteStore, digest: &TokenDigest) -> (Arc<TokenRecord>, PrefetchedUser) {
+    store
+        .find_with_user_to_authenticate(digest, tokenauth_conformance::BASE)
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+/// The user `id` as `users` answers authentication, given `prefetched`.
+async fn user_given(users: &SqliteUserDirectory, id: &UserId, prefetched: PrefetchedUser) -> Option<User> {
+    users
+        .find_prefetched_user_to_authenticate(id, tokenauth_conformance::BASE, prefetched)
+        .await
+        .unwrap()
+}
+
 /// Authentication reads a token and its user in one query, as DRF's
 /// `select_related("user")`: the directory answers from that row (one snapshot, no
 /// second read, the pool untouched), and reads for itself for anything else.
@@ -255,14 +277,9 @@ async fn a_token_and_its_user_are_read_together() {
     let rec = record(alice.id.as_str(), 0);
     commit(&store, &rec, false).await;
     store.find_by_digest(&rec.digest).await.unwrap();
-    let now = tokenauth_conformance::BASE;
     let read = async || {
         let _held = hold(&pool).await;
-        store
-            .find_with_user_to_authenticate(&rec.digest, now)
-            .await
-            .unwrap()
-            .unwrap()
+        read_with_user(&store, &rec.digest).await
     };
 
     let (found, prefetched) = read().await;
@@ -270,38 +287,25 @@ async fn a_token_and_its_user_are_read_together() {
     assert!(prefetched.is_some());
     users.set_active(&alice.id, false).await.unwrap();
     // The row read with the token, before the change: no second read.
-    let user = users
-        .find_prefetched_user_to_authenticate(&alice.id, now, prefetched)
-        .await
-        .unwrap();
+    let user = user_given(&users, &alice.id, prefetched).await;
     assert_eq!(user, Some(alice.clone()));
 
     let (_, prefetched) = read().await;
     let _held = hold(&pool).await;
-    let user = users
-        .find_prefetched_user_to_authenticate(&alice.id, now, prefetched)
-        .await
-        .unwrap()
-        .unwrap();
+    let user = user_given(&users, &alice.id, prefetched).await.unwrap();
     assert!(!user.is_active);
     drop(_held);
 
     // Asked for another user than the token's, the directory reads that one.
     let (_, prefetched) = read().await;
-    let user = users
-        .find_prefetched_user_to_authenticate(&bob.id, now, prefetched)
-        .await
-        .unwrap();
+    let user = user_given(&users, &bob.id, prefetched).await;
     assert_eq!(user, Some(bob));
 
     // The user gone: the joined row says so.
     users.delete_user(&alice.id).await.unwrap();
     let (_, prefetched) = read().await;
     let _held = hold(&pool).await;
-    let user = users
-        .find_prefetched_user_to_authenticate(&alice.id, now, prefetched)
-        .await
-        .unwrap();
+    let user = user_given(&users, &alice.id, prefetched).await;
     assert_eq!(user, None);
 }
 
@@ -321,33 +325,20 @@ async fn a_joined_row_is_taken_only_from_its_own_file_and_key() {
         .unwrap()
         .unwrap();
     assert_eq!(alice.id, mallory.id);
+    // Each directory has read its file once: it knows which file it reads.
+    users.find_user(&alice.id).await.unwrap();
     others.find_user(&mallory.id).await.unwrap();
-    let now = tokenauth_conformance::BASE;
 
     let rec = record(alice.id.as_str(), 0);
     commit(&store, &rec, false).await;
-    let (_, prefetched) = store
-        .find_with_user_to_authenticate(&rec.digest, now)
-        .await
-        .unwrap()
-        .unwrap();
-    let user = others
-        .find_prefetched_user_to_authenticate(&alice.id, now, prefetched)
-        .await
-        .unwrap();
+    let (_, prefetched) = read_with_user(&store, &rec.digest).await;
+    let user = user_given(&others, &alice.id, prefetched).await;
     assert_eq!(user, Some(mallory));
 
     let padded = record(&format!("0{}", alice.id.as_str()), 1);
     commit(&store, &padded, false).await;
-    let (found, prefetched) = store
-        .find_with_user_to_authenticate(&padded.digest, now)
-        .await
-        .unwrap()
-        .unwrap();
-    let user = users
-        .find_prefetched_user_to_authenticate(&found.user_id, now, prefetched)
-        .await
-        .unwrap();
+    let (found, prefetched) = read_with_user(&store, &padded.digest).await;
+    let user = user_given(&users, &found.user_id, prefetched).await;
     assert_eq!(user, None);
 }
 
