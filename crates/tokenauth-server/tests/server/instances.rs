@@ -18,6 +18,9 @@ use common::{Server, add_user, http, obtain};
 /// Caches whose entries would outlive every test: only the bus can explain a flip.
 const CACHED: &[&str] = &["--cache", "on", "--cache-ttl", "1h"];
 
+/// No cache (it is on by default): every request reads the database.
+const UNCACHED: &[&str] = &["--cache", "off"];
+
 /// How long a cached instance has to see a revocation: the bus's bound (1 s) with
 /// room for a loaded machine.
 const WITHIN: Duration = Duration::from_secs(5);
@@ -104,8 +107,8 @@ async fn without_caches_a_logout_at_one_instance_is_refused_by_the_other_at_once
     let schema = Schema::create().await;
     let database = schema.database();
     add_user(&database, "alice", "wonderland");
-    let (_a, a) = Server::start(&database, &[]);
-    let (_b, b) = Server::start(&database, &[]);
+    let (_a, a) = Server::start(&database, UNCACHED);
+    let (_b, b) = Server::start(&database, UNCACHED);
 
     let authorization = token_at(&a).await;
     assert_eq!(me(&b, &authorization).await.0, 200);

@@ -198,7 +198,8 @@ async fn two_servers_on_one_redis_agree_on_logout() {
     let (prefix, _) = Prefix::connect("TOKENAUTH_TEST_REDIS_URL").await;
     let dir = tempfile::tempdir().unwrap();
     let database = database_with_alice(&dir, "users");
-    let args = prefix.args();
+    let mut args = prefix.args();
+    args.extend(["--cache", "off"]);
     let (mut first, first_addr) = Server::start(&database, &args);
     let (mut second, second_addr) = Server::start(&database, &args);
 
