@@ -88,6 +88,15 @@ pub trait Execute: Dialect {
         kind: KeyKind,
     ) -> impl Future<Output = Result<Vec<KeyRow>, Error>> + Send;
 
+    /// The token rows the statement returns (as [`tokens`](Self::tokens)), each with
+    /// the user row it reads after them (key, login, active flag), if it found one.
+    fn tokens_with_users(
+        conn: &mut Self::Connection,
+        sql: &str,
+        args: &[Arg<'_>],
+        kind: KeyKind,
+    ) -> impl Future<Output = Result<Vec<(KeyRow, Option<DjangoUser>)>, Error>> + Send;
+
     /// The user rows the statement returns.
     fn users(
         conn: &mut Self::Connection,
@@ -138,6 +147,34 @@ type TokenRow<DB> = (
     Option<<DB as Dialect>::Time>,
 );
 
+/// [`TokenRow`], then its user's key, login and active flag (NULL without a user).
+type TokenUserRow<DB> = (
+    String,
+    <DB as Dialect>::Time,
+    String,
+    Option<String>,
+    Option<<DB as Dialect>::Time>,
+    Option<String>,
+    Option<String>,
+    Option<bool>,
+);
+
+/// The token row of these columns, its user a key of `kind`.
+fn key_row<DB: Dialect>(
+    (key, created, user_id, password, expires): TokenRow<DB>,
+    kind: KeyKind,
+) -> Result<KeyRow, Error> {
+    let user_id = UserId::new(user_id);
+    if kind.stored(&user_id).is_none() {
+        return Err(Error::Corrupt {
+            what: "a user_id that is not a key of the user table's type",
+        });
+    }
+    let mut row = KeyRow::new(key, user_id, DB::from_time(created)?, password.as_deref(), kind);
+    row.expires = expires.map(DB::from_time).transpose()?;
+    Ok(row)
+}
+
 /// `args` as the dialect binds them.
 fn arguments<'q, DB>(args: &[Arg<'q>]) -> Result<DB::Arguments<'q>, Error>
 where
@@ -184,18 +221,39 @@ where
         let rows: Vec<TokenRow<DB>> = sqlx::query_as_with(sql, arguments::<DB>(args)?)
             .fetch_all(conn)
             .await?;
+        rows.into_iter().map(|row| key_row::<DB>(row, kind)).collect()
+    }
+
+    async fn tokens_with_users(
+        conn: &mut DB::Connection,
+        sql: &str,
+        args: &[Arg<'_>],
+        kind: KeyKind,
+    ) -> Result<Vec<(KeyRow, Option<DjangoUser>)>, Error> {
+        let rows: Vec<TokenUserRow<DB>> = sqlx::query_as_with(sql, arguments::<DB>(args)?)
+            .fetch_all(conn)
+            .await?;
         rows.into_iter()
-            .map(|(key, created, user_id, password, expires)| {
-                let user_id = UserId::new(user_id);
-                if kind.stored(&user_id).is_none() {
-                    return Err(Error::Corrupt {
-                        what: "a user_id that is not a key of the user table's type",
-                    });
-                }
-                let mut row = KeyRow::new(key, user_id, DB::from_time(created)?, password.as_deref(), kind);
-                row.expires = expires.map(DB::from_time).transpose()?;
-                Ok(row)
-            })
+            .map(
+                |(key, created, user_id, password, expires, id, username, is_active)| {
+                    let user = match (id, username, is_active, password.clone()) {
+                        (None, ..) => None,
+                        (Some(id), Some(username), Some(is_active), Some(password)) => Some(DjangoUser {
+                            id: UserId::new(id),
+                            username,
+                            password,
+                            is_active,
+                        }),
+                        (Some(_), ..) => {
+                            return Err(Error::Corrupt {
+                                what: "a user row with a NULL login, active flag or password",
+                            });
+                        }
+                    };
+                    let row = key_row::<DB>((key, created, user_id, password, expires), kind)?;
+                    Ok((row, user))
+                },
+            )
             .collect()
     }
 

@@ -37,6 +37,11 @@
 //!   `pbkdf2_sha256` with 1,000,000 iterations, so Django keeps reading them; a
 //!   correct password in an older format or iteration count is re-hashed on login, as
 //!   Django does; unknown users cost one PBKDF2 verification, like known ones.
+//! - **One query to authenticate**, as DRF's `select_related("user")`: the store reads
+//!   the token and its user together, and the directory answers from that row when it
+//!   is on the same pool and user table (a store and a directory of one
+//!   [`DjangoTables`], or both made with `new` on clones of one pool); otherwise it
+//!   reads the user itself.
 //!
 //! # What DRF's table cannot hold
 //!

@@ -5,11 +5,12 @@ use std::sync::Arc;
 
 use sqlx::{Pool, Transaction};
 use tokenauth_core::store::{Change, Committed};
-use tokenauth_core::{TokenId, UserId};
+use tokenauth_core::{TokenId, User, UserId};
 
 use crate::Error;
 use crate::common::{self, KeyRow};
 use crate::dialect::{Arg, Dialect, Execute};
+use crate::export::DjangoUser;
 use crate::keys::StoredKey;
 use crate::statements::Statements;
 
@@ -25,6 +26,30 @@ impl<DB: Dialect> Clone for TokenRows<DB> {
             pool: self.pool.clone(),
             sql: Arc::clone(&self.sql),
         }
+    }
+}
+
+/// A token's user as the query that found the token read it (DRF's
+/// `select_related("user")`): [`PrefetchedUser`](tokenauth_core::store::PrefetchedUser)'s
+/// content here, which a directory answers from only when it is on the same pool and
+/// the same user table.
+pub(crate) struct JoinedUser<DB: Dialect> {
+    /// The pool and statements it was read with.
+    read_by: TokenRows<DB>,
+    user_id: UserId,
+    /// None when the row named no user.
+    user: Option<User>,
+}
+
+impl<DB: Dialect> JoinedUser<DB> {
+    /// User `id` as read with its token (none if it had no row), if this was read
+    /// on `pool` from the user table `sql` reads, for that user; none where the
+    /// directory must read for itself.
+    pub(crate) fn answer(self, pool: &Pool<DB>, sql: &Statements, id: &UserId) -> Option<Option<User>> {
+        // Clones of one pool share its options: the same address is the same pool.
+        let same_pool = std::ptr::eq(self.read_by.pool.options(), pool.options());
+        let same_table = self.read_by.sql.user_by_id == sql.user_by_id;
+        (same_pool && same_table && self.user_id == *id).then_some(self.user)
     }
 }
 
@@ -103,6 +128,23 @@ impl<DB: Execute> TokenRows<DB> {
             self.sql.key(),
         )
         .await
+    }
+
+    /// The rows `token_with_user_by_key` finds for `key`, each with its user as the
+    /// same query read it ([`JoinedUser`]).
+    pub(crate) async fn by_key_with_users(&self, key: &str) -> Result<Vec<(KeyRow, JoinedUser<DB>)>, Error> {
+        let mut conn = self.pool.acquire().await?;
+        let sql = &self.sql.token_with_user_by_key;
+        let rows = DB::tokens_with_users(&mut conn, sql, &[Arg::Text(key)], self.sql.key()).await?;
+        let joined = |(row, user): (KeyRow, Option<DjangoUser>)| {
+            let user = JoinedUser {
+                read_by: self.clone(),
+                user_id: row.user_id.clone(),
+                user: user.map(common::user),
+            };
+            (row, user)
+        };
+        Ok(rows.into_iter().map(joined).collect())
     }
 
     /// The row whose id is `id`.

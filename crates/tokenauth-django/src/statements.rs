@@ -109,6 +109,10 @@ pub(crate) struct Statements {
     pub(crate) locked_tokens_between: String,
     /// The token row with key `$1`.
     pub(crate) token_by_key: String,
+    /// The same, its user's row after it (key, login, active; NULL where the token
+    /// names no user): the token and its user in one query, as DRF's
+    /// `select_related("user")` reads them to authenticate.
+    pub(crate) token_with_user_by_key: String,
     /// Every token row.
     pub(crate) all_tokens: String,
     /// Every token row, by user, without the password (the export).
@@ -238,6 +242,17 @@ impl Statements {
                 r#"WHERE t."created" < $1 LIMIT $2"#,
             )
         };
+        let user_active = layout
+            .model
+            .active_field()
+            .map_or_else(|| "true".to_owned(), |column| format!("u.{}", column.quoted()));
+        let token_with_user_by_key = spell(format!(
+            r#"SELECT {key_column}, t."created", {token_user}, {}, {expiry}, {}, {}, {user_active}
+                 FROM {tokens} t LEFT JOIN {table} u ON u.{id} = t."user_id" {by_key}"#,
+            DB::as_text(r#"u."password""#),
+            DB::key_text(kind, &format!("u.{id}")),
+            DB::as_text(&format!("u.{login}")),
+        ));
         let (create_user, create_args) = create_user::<DB>(&layout, &table, &login);
         Self {
             begin_write: DB::BEGIN_WRITE,
@@ -248,6 +263,7 @@ impl Statements {
             tokens_between: select_tokens(&between),
             locked_tokens_between: locked_tokens(&between),
             token_by_key: select_tokens(by_key),
+            token_with_user_by_key,
             all_tokens: select_tokens(""),
             export_tokens: spell(format!(
                 r#"SELECT {token_row} FROM {tokens} t ORDER BY t."user_id""#

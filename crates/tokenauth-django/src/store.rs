@@ -4,9 +4,10 @@ use std::fmt;
 use std::sync::Arc;
 
 use sqlx::Pool;
+use time::OffsetDateTime;
 use tokenauth_core::store::{
-    Capabilities, Change, Committed, Ended, PurgeBounds, TokenDigest, TokenRecord, TokenSet, TokenStore,
-    Usage,
+    Capabilities, Change, Committed, Ended, PrefetchedUser, PurgeBounds, TokenDigest, TokenRecord, TokenSet,
+    TokenStore, Usage,
 };
 use tokenauth_core::{TokenId, UserId};
 
@@ -110,6 +111,29 @@ impl<DB: Execute> TokenStore for DjangoStore<DB> {
         };
         let rows = self.rows.by_key(key.expose_secret()).await?;
         rows.first().map(KeyRow::record).transpose()
+    }
+
+    /// The token and its user in one query (DRF's `select_related("user")`), for a
+    /// directory on the same pool and user table.
+    #[tracing::instrument(skip_all)]
+    async fn find_with_user_to_authenticate(
+        &self,
+        digest: &TokenDigest,
+        _now: OffsetDateTime,
+    ) -> Result<Option<(Arc<TokenRecord>, PrefetchedUser)>, Error> {
+        let Some(key) = digest.drf_key() else {
+            return Ok(None);
+        };
+        let rows = self.rows.by_key_with_users(key.expose_secret()).await?;
+        let Some((row, user)) = rows.into_iter().next() else {
+            return Ok(None);
+        };
+        let record = row.record()?;
+        // Whatever the collation matched, only this digest counts (as `find_to_authenticate`).
+        if record.digest != *digest {
+            return Ok(None);
+        }
+        Ok(Some((Arc::new(record), PrefetchedUser::new(user))))
     }
 
     #[tracing::instrument(skip_all)]

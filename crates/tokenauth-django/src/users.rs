@@ -5,13 +5,15 @@ use std::fmt;
 use std::sync::Arc;
 
 use sqlx::Pool;
-use tokenauth_core::store::{DirectoryCapabilities, LoginRecord, UserAdmin, UserDirectory};
+use time::OffsetDateTime;
+use tokenauth_core::store::{DirectoryCapabilities, LoginRecord, PrefetchedUser, UserAdmin, UserDirectory};
 use tokenauth_core::{Clock, SystemClock, User, UserId};
 
 use crate::Error;
 use crate::common;
 use crate::dialect::{Arg, Dialect, Execute};
 use crate::keys::StoredKey;
+use crate::rows::JoinedUser;
 use crate::statements::{CreateArg, Statements};
 use crate::tables::DjangoTables;
 
@@ -123,6 +125,22 @@ impl<DB: Execute> UserDirectory for DjangoUserDirectory<DB> {
             Some(id) => self.by_id(&id).await,
             None => Ok(None),
         }
+    }
+
+    /// Answers from the row the store read with the token when it came from this
+    /// directory's pool and user table and names this user; reads otherwise.
+    async fn find_prefetched_user_to_authenticate(
+        &self,
+        id: &UserId,
+        now: OffsetDateTime,
+        prefetched: PrefetchedUser,
+    ) -> Result<Option<User>, Error> {
+        if let Some(joined) = prefetched.take::<JoinedUser<DB>>()
+            && let Some(user) = joined.answer(&self.pool, &self.sql, id)
+        {
+            return Ok(user);
+        }
+        self.find_user_to_authenticate(id, now).await
     }
 
     #[tracing::instrument(skip_all)]

@@ -25,8 +25,8 @@ use sqlx::{ConnectOptions, Connection, MySqlConnection, MySqlPool};
 use time::{OffsetDateTime, PrimitiveDateTime};
 use tokenauth_conformance::{CountingStore, Guarded, StoreSubject};
 use tokenauth_core::{Clock as _, ManualClock, TokenAuth, TokenRequest};
-use tokenauth_django::django_auth;
 use tokenauth_django::mysql::{MySqlStore, MySqlUserDirectory, connect};
+use tokenauth_django::{DjangoTables, django_auth};
 
 macro_rules! needs_mysql {
     () => {
@@ -214,6 +214,39 @@ fixture_checks!(#[ignore = needs_mysql!()]; mysql);
 async fn every_manifest_user_logs_in_as_djangos_authenticate_did() {
     let f = fixture().await;
     common::every_manifest_user_logs_in(&f.auth, &f, &f.manifest).await;
+}
+
+/// Authentication reads a token and its user in one query ([`common::joined`]): the
+/// directory takes that row on the same pool and user table only, not on a second
+/// pool on the same database, nor on another user table (a copy of `auth_user` whose
+/// passwords differ).
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = needs_mysql!()]
+async fn a_token_and_its_user_are_read_together() {
+    let f = fixture().await;
+    sqlx::raw_sql(
+        "CREATE TABLE `copy_user` LIKE `auth_user`;
+         INSERT INTO `copy_user` SELECT * FROM `auth_user`;
+         UPDATE `copy_user` SET `password` = 'another table';",
+    )
+    .execute(&f.pool)
+    .await
+    .unwrap();
+    let other_table = DjangoTables::open(f.pool.clone(), &common::joined::copy_model())
+        .await
+        .unwrap()
+        .users();
+    let other_pool = MySqlUserDirectory::new(connect(&f._database.url).await.unwrap());
+
+    common::joined::a_token_and_its_user_are_read_together(
+        &MySqlStore::new(f.pool.clone()),
+        &MySqlUserDirectory::new(f.pool.clone()),
+        [&other_pool, &other_table],
+        &f,
+        &f.manifest.tokens.mysql,
+        f.clock.now(),
+    )
+    .await;
 }
 
 /// `auth_user.username` has MariaDB's default collation (`utf8mb4_general_ci`), in

@@ -24,8 +24,8 @@ use sqlx::{Connection, PgConnection, PgPool};
 use time::OffsetDateTime;
 use tokenauth_conformance::{CountingStore, Guarded, StoreSubject};
 use tokenauth_core::{Clock as _, ManualClock, TokenAuth};
-use tokenauth_django::django_auth;
 use tokenauth_django::postgres::{PostgresStore, PostgresUserDirectory, connect};
+use tokenauth_django::{DjangoTables, django_auth};
 
 macro_rules! needs_postgres {
     () => {
@@ -232,6 +232,39 @@ fixture_checks!(#[ignore = needs_postgres!()]; postgres);
 async fn every_manifest_user_logs_in_as_djangos_authenticate_did() {
     let f = fixture().await;
     common::every_user_logs_in_as_the_manifest_says(&f.auth, &f, &f.manifest).await;
+}
+
+/// Authentication reads a token and its user in one query ([`common::joined`]): the
+/// directory takes that row on the same pool and user table only, not on a second
+/// pool on the same database, nor on another user table (a copy of `auth_user` whose
+/// passwords differ).
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = needs_postgres!()]
+async fn a_token_and_its_user_are_read_together() {
+    let f = fixture().await;
+    sqlx::raw_sql(
+        r#"CREATE TABLE "copy_user" (LIKE "auth_user" INCLUDING ALL);
+           INSERT INTO "copy_user" SELECT * FROM "auth_user";
+           UPDATE "copy_user" SET "password" = 'another table';"#,
+    )
+    .execute(&f.pool)
+    .await
+    .unwrap();
+    let other_table = DjangoTables::open(f.pool.clone(), &common::joined::copy_model())
+        .await
+        .unwrap()
+        .users();
+    let other_pool = PostgresUserDirectory::new(connect(&f._database.url).await.unwrap());
+
+    common::joined::a_token_and_its_user_are_read_together(
+        &PostgresStore::new(f.pool.clone()),
+        &PostgresUserDirectory::new(f.pool.clone()),
+        [&other_pool, &other_table],
+        &f,
+        &f.manifest.tokens.postgres,
+        f.clock.now(),
+    )
+    .await;
 }
 
 /// A Django database without users: the fixture's, its users deleted (with their

@@ -13,8 +13,8 @@ use time::OffsetDateTime;
 use tokenauth_conformance::{CountingStore, Guarded, StoreSubject};
 use tokenauth_core::store::{TokenStore as _, UserAdmin as _};
 use tokenauth_core::{ManualClock, TokenAuth};
-use tokenauth_django::django_auth;
 use tokenauth_django::sqlite::{SqliteStore, SqliteUserDirectory, connect};
+use tokenauth_django::{DjangoTables, django_auth};
 
 /// The database Django made (see `fixtures/README.md`).
 const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/django.sqlite3");
@@ -190,6 +190,43 @@ async fn a_key_issued_under_a_password_django_replaced_is_not_committed() {
 async fn users_and_tokens_managed_here_are_rows_django_reads() {
     let f = fixture().await;
     common::users_managed_here_are_djangos(&f.auth, &f, &f.manifest, &f.manifest.tokens.sqlite).await;
+}
+
+/// Authentication reads a token and its user in one query ([`common::joined`]): the
+/// directory takes that row on the same pool and user table only, not on a second
+/// pool on the same file, nor on another user table (a copy of `auth_user` whose
+/// passwords differ).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_token_and_its_user_are_read_together() {
+    let f = fixture().await;
+    let (ddl,): (String,) = sqlx::query_as("SELECT sql FROM sqlite_master WHERE name = 'auth_user'")
+        .fetch_one(&f.pool)
+        .await
+        .unwrap();
+    let copy = ddl.replacen(r#""auth_user""#, r#""copy_user""#, 1);
+    sqlx::raw_sql(&format!(
+        r#"{copy}; INSERT INTO "copy_user" SELECT * FROM "auth_user";
+           UPDATE "copy_user" SET "password" = 'another table';"#
+    ))
+    .execute(&f.pool)
+    .await
+    .unwrap();
+    let other_table = DjangoTables::open(f.pool.clone(), &common::joined::copy_model())
+        .await
+        .unwrap()
+        .users();
+    let url = format!("sqlite://{}", f._dir.path().join("django.sqlite3").display());
+    let other_pool = SqliteUserDirectory::new(connect(&url).await.unwrap());
+
+    common::joined::a_token_and_its_user_are_read_together(
+        &SqliteStore::new(f.pool.clone()),
+        &SqliteUserDirectory::new(f.pool.clone()),
+        [&other_pool, &other_table],
+        &f,
+        &f.manifest.tokens.sqlite,
+        f.clock.now(),
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

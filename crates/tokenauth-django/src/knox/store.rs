@@ -8,8 +8,8 @@ use sqlx::Pool;
 use subtle::ConstantTimeEq as _;
 use time::{Duration, OffsetDateTime};
 use tokenauth_core::store::{
-    Capabilities, Change, Committed, Ended, PurgeBounds, TokenDigest, TokenRecord, TokenSet, TokenStore,
-    Usage,
+    Capabilities, Change, Committed, Ended, PrefetchedUser, PurgeBounds, TokenDigest, TokenRecord, TokenSet,
+    TokenStore, Usage,
 };
 use tokenauth_core::{TokenId, UserId};
 
@@ -184,6 +184,34 @@ impl<DB: Execute> KnoxStore<DB> {
             ended: gone.iter().map(ended).collect(),
         })
     }
+
+    /// `record` after knox's `AUTO_REFRESH` (see
+    /// [`find_to_authenticate`](TokenStore::find_to_authenticate)).
+    async fn refreshed(
+        &self,
+        mut record: TokenRecord,
+        digest: &TokenDigest,
+        now: OffsetDateTime,
+    ) -> Result<TokenRecord, Error> {
+        let refresh = self.rows.sql.refresh_expiry.as_deref();
+        if let (true, Some(ttl), Some(expiry), Some(sql)) =
+            (self.auto_refresh, self.ttl, record.expires, refresh)
+        {
+            let renewed = now.checked_add(ttl);
+            // knox deletes an expired row rather than renew it; here it is refused.
+            if let Some(renewed) =
+                renewed.filter(|renewed| expiry >= now && *renewed - expiry > MIN_REFRESH_INTERVAL)
+            {
+                let (_, sha512) = self.knox_columns(digest);
+                let args = [Arg::Time(renewed), Arg::Text(&sha512)];
+                let mut conn = self.rows.pool.acquire().await?;
+                if DB::execute(&mut conn, sql, &args).await? > 0 {
+                    record.expires = Some(renewed);
+                }
+            }
+        }
+        Ok(record)
+    }
 }
 
 impl<DB: Execute> TokenStore for KnoxStore<DB> {
@@ -233,27 +261,31 @@ impl<DB: Execute> TokenStore for KnoxStore<DB> {
         digest: &TokenDigest,
         now: OffsetDateTime,
     ) -> Result<Option<Arc<TokenRecord>>, Error> {
-        let Some(mut record) = self.find_by_digest(digest).await? else {
+        let Some(record) = self.find_by_digest(digest).await? else {
             return Ok(None);
         };
-        let refresh = self.rows.sql.refresh_expiry.as_deref();
-        if let (true, Some(ttl), Some(expiry), Some(sql)) =
-            (self.auto_refresh, self.ttl, record.expires, refresh)
-        {
-            let renewed = now.checked_add(ttl);
-            // knox deletes an expired row rather than renew it; here it is refused.
-            if let Some(renewed) =
-                renewed.filter(|renewed| expiry >= now && *renewed - expiry > MIN_REFRESH_INTERVAL)
-            {
-                let (_, sha512) = self.knox_columns(digest);
-                let args = [Arg::Time(renewed), Arg::Text(&sha512)];
-                let mut conn = self.rows.pool.acquire().await?;
-                if DB::execute(&mut conn, sql, &args).await? > 0 {
-                    record.expires = Some(renewed);
-                }
-            }
-        }
-        Ok(Some(Arc::new(record)))
+        Ok(Some(Arc::new(self.refreshed(record, digest, now).await?)))
+    }
+
+    /// As [`find_to_authenticate`](TokenStore::find_to_authenticate), the token's
+    /// user read in the same query (DRF's `select_related("user")`), for a directory
+    /// on the same pool and user table.
+    #[tracing::instrument(skip_all)]
+    async fn find_with_user_to_authenticate(
+        &self,
+        digest: &TokenDigest,
+        now: OffsetDateTime,
+    ) -> Result<Option<(Arc<TokenRecord>, PrefetchedUser)>, Error> {
+        let (token_key, sha512) = self.knox_columns(digest);
+        let rows = self.rows.by_key_with_users(&token_key).await?;
+        let Some((row, user)) = rows
+            .into_iter()
+            .find(|(row, _)| bool::from(row.key.as_bytes().ct_eq(sha512.as_bytes())))
+        else {
+            return Ok(None);
+        };
+        let record = self.refreshed(row.record_with(*digest), digest, now).await?;
+        Ok(Some((Arc::new(record), PrefetchedUser::new(user))))
     }
 
     #[tracing::instrument(skip_all)]

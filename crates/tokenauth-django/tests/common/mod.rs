@@ -39,6 +39,7 @@ macro_rules! fixture_checks {
 
 pub mod conformance;
 pub mod custom;
+pub mod joined;
 pub mod knox;
 pub mod password_race;
 
