@@ -224,14 +224,13 @@ async fn every_manifest_user_logs_in_as_djangos_authenticate_did() {
 #[ignore = needs_mysql!()]
 async fn a_token_and_its_user_are_read_together() {
     let f = fixture().await;
-    sqlx::raw_sql(
-        "CREATE TABLE `copy_user` LIKE `auth_user`;
-         INSERT INTO `copy_user` SELECT * FROM `auth_user`;
-         UPDATE `copy_user` SET `password` = 'another table';",
-    )
-    .execute(&f.pool)
-    .await
-    .unwrap();
+    for statement in [
+        "CREATE TABLE `copy_user` LIKE `auth_user`",
+        "INSERT INTO `copy_user` SELECT * FROM `auth_user`",
+        "UPDATE `copy_user` SET `password` = 'another table'",
+    ] {
+        sqlx::query(statement).execute(&f.pool).await.unwrap();
+    }
     let other_table = DjangoTables::open(f.pool.clone(), &common::joined::copy_model())
         .await
         .unwrap()
